@@ -1,0 +1,321 @@
+//! Command-line interface: clap definitions, dispatch, and the one place
+//! that turns errors into stderr text and exit codes.
+
+mod init;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+use clap::{Parser, Subcommand};
+
+use pond::config::{self, LoadError};
+use pond::plan::{Action, Operation, Plan, Target, Template, TemplateError, template};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the operation failed (I/O, network, server)
+  2  wrong command-line usage
+  3  invalid input: the project file or a value given does not pass validation
+  4  the command is reserved for a later version of Pond";
+
+/// Run web apps on your own DigitalOcean servers: provision, deploy to the
+/// inactive colour, preview, swap, roll back.
+#[derive(Parser)]
+#[command(name = "pond", version, after_help = EXIT_CODES, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a starter pond.json in a project directory.
+    Init(init::InitArgs),
+    /// Check a pond.json and report every problem with its JSON path.
+    Validate {
+        /// The project file, or a directory holding pond.json.
+        #[arg(default_value = "pond.json")]
+        path: PathBuf,
+        /// Print the result as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of pond.json.
+    Schema,
+    /// Print the script a template would run, without running anything.
+    /// Without a template, list the templates and their inputs.
+    Plan {
+        /// Template id, e.g. common/hello.
+        template: Option<String>,
+        /// An input value, NAME=VALUE; repeat for each input.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Print the plan as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// [planned] Run the offline lab: a DigitalOcean-compatible API and droplets on this machine.
+    Lab(Reserved),
+    /// [planned] Create and set up the servers of an environment.
+    Provision(Reserved),
+    /// [planned] Deploy the project to the inactive colour of an environment.
+    Deploy(Reserved),
+    /// [planned] Open the inactive colour through its secret preview host.
+    Preview(Reserved),
+    /// [planned] Make the inactive colour live.
+    Swap(Reserved),
+    /// [planned] Make the previous colour live again.
+    Rollback(Reserved),
+    /// [planned] Show droplets, live colour, build tags and last deploys.
+    Status(Reserved),
+    /// [planned] Show a server's deploy log and error logs.
+    Logs(Reserved),
+    /// [planned] Forget an environment's servers without destroying them.
+    Unbind(Reserved),
+}
+
+/// Arguments of a reserved command (accepted, then refused with exit 4).
+#[derive(clap::Args)]
+struct Reserved {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<String>,
+}
+
+/// An error with the exit code it maps to.
+pub struct Failure {
+    code: u8,
+    /// `None` when the command already reported the failure on stdout.
+    error: Option<anyhow::Error>,
+    /// Located problems printed one per line under the error.
+    problems: Vec<config::Problem>,
+}
+
+impl Failure {
+    fn invalid(error: anyhow::Error, problems: Vec<config::Problem>) -> Failure {
+        Failure {
+            code: 3,
+            error: Some(error),
+            problems,
+        }
+    }
+
+    fn silent(code: u8) -> Failure {
+        Failure {
+            code,
+            error: None,
+            problems: vec![],
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Failure {
+        Failure {
+            code: 1,
+            error: Some(error),
+            problems: vec![],
+        }
+    }
+}
+
+impl From<LoadError> for Failure {
+    fn from(e: LoadError) -> Failure {
+        match e {
+            LoadError::Invalid { .. } => {
+                let problems = e.problems().to_vec();
+                Failure::invalid(e.into(), problems)
+            }
+            LoadError::Io { .. } => Failure::from(anyhow::Error::from(e)),
+        }
+    }
+}
+
+impl From<TemplateError> for Failure {
+    fn from(e: TemplateError) -> Failure {
+        Failure::invalid(e.into(), vec![])
+    }
+}
+
+pub type CliResult = Result<(), Failure>;
+
+/// Parses arguments, runs the command, prints errors, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if let Some(error) = &failure.error {
+                eprintln!("error: {error}");
+                for problem in &failure.problems {
+                    eprintln!("  {problem}");
+                }
+                for cause in error.chain().skip(1) {
+                    eprintln!("  caused by: {cause}");
+                }
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn run(command: Command) -> CliResult {
+    match command {
+        Command::Init(args) => init::run(args),
+        Command::Validate { path, json } => validate(&path, json),
+        Command::Schema => {
+            print!("{}", config::json_schema());
+            Ok(())
+        }
+        Command::Plan {
+            template,
+            set,
+            json,
+        } => plan(template.as_deref(), &set, json),
+        Command::Lab(_) => reserved("lab"),
+        Command::Provision(_) => reserved("provision"),
+        Command::Deploy(_) => reserved("deploy"),
+        Command::Preview(_) => reserved("preview"),
+        Command::Swap(_) => reserved("swap"),
+        Command::Rollback(_) => reserved("rollback"),
+        Command::Status(_) => reserved("status"),
+        Command::Logs(_) => reserved("logs"),
+        Command::Unbind(_) => reserved("unbind"),
+    }
+}
+
+fn reserved(name: &str) -> CliResult {
+    Err(Failure {
+        code: 4,
+        error: Some(anyhow!(
+            "`pond {name}` is not available in this version of Pond yet"
+        )),
+        problems: vec![],
+    })
+}
+
+fn validate(path: &Path, json: bool) -> CliResult {
+    let path = config::resolve_path(path);
+    let result = config::load(&path);
+    if json {
+        let (valid, problems) = match &result {
+            Ok(_) => (true, vec![]),
+            Err(LoadError::Invalid { problems, .. }) => (false, problems.clone()),
+            Err(e @ LoadError::Io { .. }) => {
+                (false, vec![config::Problem::new("(file)", error_chain(e))])
+            }
+        };
+        let out = serde_json::json!({
+            "file": path.display().to_string(),
+            "valid": valid,
+            "problems": problems,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).context("serializing")?
+        );
+        // The result is on stdout; keep stderr quiet but keep the exit code.
+        return match result {
+            Ok(_) => Ok(()),
+            Err(LoadError::Invalid { .. }) => Err(Failure::silent(3)),
+            Err(LoadError::Io { .. }) => Err(Failure::silent(1)),
+        };
+    }
+    let file = result?;
+    println!(
+        "{} is valid: project {}, stack {}, {} environment{}",
+        path.display(),
+        file.name,
+        file.stack.as_str(),
+        file.environments.len(),
+        if file.environments.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
+    );
+    Ok(())
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn plan(template_id: Option<&str>, set: &[String], json: bool) -> CliResult {
+    let Some(id) = template_id else {
+        return list_templates(json);
+    };
+    let template = Template::builtin(id)?;
+    let mut values = BTreeMap::new();
+    for pair in set {
+        let (name, value) = pair.split_once('=').ok_or_else(|| {
+            Failure::invalid(
+                anyhow!("--set {}: expected NAME=VALUE", config::show(pair)),
+                vec![],
+            )
+        })?;
+        if values.insert(name.to_string(), value.to_string()).is_some() {
+            return Err(Failure::invalid(
+                anyhow!("--set {name} is given twice"),
+                vec![],
+            ));
+        }
+    }
+    let script = template.render(&values)?;
+    let plan = Plan {
+        title: format!("template {id}"),
+        operations: vec![Operation {
+            description: template.summary.clone(),
+            target: Target::Unbound,
+            action: Action::Script {
+                user: "root".into(),
+                script,
+            },
+        }],
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&plan).context("serializing the plan")?
+        );
+    } else {
+        print!("{plan}");
+    }
+    Ok(())
+}
+
+fn list_templates(json: bool) -> CliResult {
+    let templates = template::ids()
+        .into_iter()
+        .map(Template::builtin)
+        .collect::<Result<Vec<_>, _>>()?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&templates).context("serializing")?
+        );
+        return Ok(());
+    }
+    for t in templates {
+        println!("{}  {}", t.id, t.summary);
+        for i in &t.inputs {
+            let req = if i.required { "required" } else { "optional" };
+            println!(
+                "    {} ({}, {req}): {}",
+                i.name,
+                i.kind.as_str(),
+                i.description
+            );
+        }
+    }
+    Ok(())
+}

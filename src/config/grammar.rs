@@ -1,0 +1,360 @@
+//! Strict grammars for every name Pond passes to a server, DNS or the DO API.
+//!
+//! Each checker takes a candidate string and returns `Ok(())` or a short
+//! sentence saying what was expected. The same functions validate pond.json,
+//! template inputs given on the command line and the GUI's form fields, so
+//! there is exactly one definition of "a valid domain" in Pond. Everything
+//! here is ASCII-only on purpose: Unicode look-alikes (a Cyrillic `а` in a
+//! domain) are rejected rather than normalised.
+
+/// Result of a grammar check: `Err` holds what was expected, as a phrase.
+pub type Check = Result<(), String>;
+
+fn lower_alnum(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit()
+}
+
+/// A lowercase slug such as a project or environment name: starts with a
+/// letter, then `a-z`, `0-9` or single `-`, ends with a letter or digit.
+/// These names become directory names, DO tags and DNS labels.
+fn slug(s: &str, what: &str, max: usize) -> Check {
+    let expected = || {
+        format!(
+            "expected 1-{max} characters of a-z, 0-9 and '-' for {what}, starting with a letter, \
+             ending with a letter or digit, without \"--\""
+        )
+    };
+    if s.is_empty() || s.len() > max {
+        return Err(expected());
+    }
+    let first = s.chars().next().unwrap_or('-');
+    let last = s.chars().last().unwrap_or('-');
+    if !first.is_ascii_lowercase()
+        || !lower_alnum(last)
+        || s.contains("--")
+        || !s.chars().all(|c| lower_alnum(c) || c == '-')
+    {
+        return Err(expected());
+    }
+    Ok(())
+}
+
+/// Project name: used in server paths and the `pond-<project>-<env>` tag.
+pub fn project_name(s: &str) -> Check {
+    slug(s, "a project name", 32)
+}
+
+/// Environment name (`production`, `staging`, ...).
+pub fn env_name(s: &str) -> Check {
+    slug(s, "an environment name", 24)
+}
+
+/// Name of a DigitalOcean account as referenced from pond.json (the token
+/// itself lives in the user's keychain under this name).
+pub fn account_name(s: &str) -> Check {
+    slug(s, "an account name", 32)
+}
+
+/// A team member's name for their public key.
+pub fn member_name(s: &str) -> Check {
+    slug(s, "a team member name", 32)
+}
+
+/// One DNS label: 1-63 of `a-z0-9-`, no leading or trailing hyphen.
+fn dns_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && label.chars().all(|c| lower_alnum(c) || c == '-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+}
+
+/// A fully qualified domain name in lowercase ASCII (IDNs as `xn--` punycode),
+/// at least two labels, at most 253 characters, top-level label not numeric.
+pub fn domain(s: &str) -> Check {
+    let expected = "expected lowercase labels of a-z, 0-9 and '-' (not at either end of a label), \
+                    separated by dots, like shop.example.com";
+    if s.len() > 253 {
+        return Err(format!("{expected}, at most 253 characters in all"));
+    }
+    let labels: Vec<&str> = s.split('.').collect();
+    if labels.len() < 2 || !labels.iter().all(|l| dns_label(l)) {
+        return Err(expected.to_string());
+    }
+    if labels
+        .last()
+        .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(format!("{expected}; the last label must not be all digits"));
+    }
+    Ok(())
+}
+
+/// The secret prefix of preview hosts: `<prefix>.<domain>` and
+/// `<prefix>-blue.<domain>` must be valid DNS labels, and it must be long
+/// enough not to be guessed.
+pub fn secret_prefix(s: &str) -> Check {
+    let ok = (12..=40).contains(&s.len())
+        && s.chars().all(lower_alnum)
+        && dns_label(&format!("{s}-green"));
+    if ok {
+        Ok(())
+    } else {
+        Err("expected 12-40 characters of a-z and 0-9 (it is part of a secret host name)".into())
+    }
+}
+
+/// MariaDB/MySQL database name.
+pub fn db_name(s: &str) -> Check {
+    sql_identifier(s, "a database name", 64)
+}
+
+/// MariaDB/MySQL user name.
+pub fn db_user(s: &str) -> Check {
+    sql_identifier(s, "a database user", 32)
+}
+
+fn sql_identifier(s: &str, what: &str, max: usize) -> Check {
+    let first_ok = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    if first_ok && s.len() <= max && s.chars().all(|c| lower_alnum(c) || c == '_') {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected 1-{max} characters of a-z, 0-9 and '_' for {what}, not starting with a digit"
+        ))
+    }
+}
+
+/// A DigitalOcean slug (region, size, image): `ams3`, `s-1vcpu-1gb`,
+/// `ubuntu-24-04-x64`.
+pub fn do_slug(s: &str) -> Check {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.chars().next().is_some_and(lower_alnum)
+        && s.chars()
+            .all(|c| lower_alnum(c) || c == '-' || c == '.' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            "expected a DigitalOcean slug of a-z, 0-9, '-', '.' and '_', like ams3 or s-1vcpu-1gb"
+                .into(),
+        )
+    }
+}
+
+/// A droplet's host name (one DNS label).
+pub fn droplet_name(s: &str) -> Check {
+    if dns_label(s) {
+        Ok(())
+    } else {
+        Err("expected 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'".into())
+    }
+}
+
+/// An SSH host key fingerprint as `ssh-keygen -lf` prints it:
+/// `SHA256:` and 43 unpadded base64 characters.
+pub fn host_key_fingerprint(s: &str) -> Check {
+    let ok = s.strip_prefix("SHA256:").is_some_and(|b64| {
+        b64.len() == 43
+            && b64
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err("expected an SSH fingerprint like SHA256: followed by 43 base64 characters".into())
+    }
+}
+
+/// An OpenSSH public key line: `<type> <base64> [comment]`.
+pub fn public_key(s: &str) -> Check {
+    const TYPES: [&str; 6] = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+    ];
+    let expected = || {
+        "expected one OpenSSH public key line like \"ssh-ed25519 AAAAC3Nza... alice@laptop\""
+            .to_string()
+    };
+    if s.len() > 16 * 1024 || s.chars().any(|c| c.is_control()) {
+        return Err(expected());
+    }
+    let mut parts = s.splitn(3, ' ');
+    let kind = parts.next().unwrap_or_default();
+    let blob = parts.next().unwrap_or_default();
+    let comment = parts.next().unwrap_or_default();
+    let blob_ok = blob.len() >= 16
+        && blob.starts_with("AAAA")
+        && blob
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='));
+    if !TYPES.contains(&kind) || !blob_ok || !comment.is_ascii() {
+        return Err(expected());
+    }
+    Ok(())
+}
+
+/// A path inside the project repository: relative, `/`-separated, no `..`,
+/// no empty or `.` segments, printable ASCII without spaces or quotes.
+pub fn repo_path(s: &str) -> Check {
+    let expected = "expected a relative path inside the project like deploy/post-deploy.sh \
+                    (no leading '/', no '..', printable ASCII without spaces or quotes)";
+    let chars_ok = s
+        .chars()
+        .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '\\' | '`' | '$'));
+    let segments_ok = s
+        .split('/')
+        .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+    if s.is_empty() || s.len() > 255 || !chars_ok || !segments_ok {
+        Err(expected.to_string())
+    } else {
+        Ok(())
+    }
+}
+
+/// The path of the health check URL: starts with `/`, printable ASCII.
+pub fn http_path(s: &str) -> Check {
+    let ok = s.starts_with('/')
+        && s.len() <= 255
+        && s.chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '\\' | '`'));
+    if ok {
+        Ok(())
+    } else {
+        Err("expected a URL path starting with '/', like /health, of printable ASCII".into())
+    }
+}
+
+/// A dotted-quad IPv4 address.
+pub fn ipv4(s: &str) -> Check {
+    s.parse::<std::net::Ipv4Addr>()
+        .map(|_| ())
+        .map_err(|_| "expected an IPv4 address like 203.0.113.10".to_string())
+}
+
+/// A host for an external database: a domain name or an IPv4 address.
+pub fn db_host(s: &str) -> Check {
+    if ipv4(s).is_ok() || domain(s).is_ok() || droplet_name(s).is_ok() {
+        Ok(())
+    } else {
+        Err("expected a host name like db.example.com or an IPv4 address".into())
+    }
+}
+
+/// A template input name: an upper-case shell variable name.
+pub fn input_name(s: &str) -> Check {
+    let ok = s.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err("expected an upper-case shell variable name like DOMAIN or DB_NAME".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains() {
+        for ok in [
+            "example.com",
+            "shop.example.co.uk",
+            "xn--bcher-kva.de",
+            "a-b.c1",
+        ] {
+            assert_eq!(domain(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "exa mple.com",
+            "example",
+            "Example.com",
+            "-a.com",
+            "a-.com",
+            "a..com",
+            ".a.com",
+            "a.com.",
+            "1.2.3.4",
+            "exаmple.com", // Cyrillic а
+            "$(id).com",
+            "a.com\nb.com",
+            "../etc.com",
+        ] {
+            assert!(domain(bad).is_err(), "{bad:?} should be rejected");
+        }
+        assert!(domain(&format!("{}.com", "a".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(project_name("acme-shop"), Ok(()));
+        assert_eq!(env_name("production"), Ok(()));
+        for bad in ["", "1abc", "abc-", "a--b", "Abc", "a_b", "a b", "a`b`", "ä"] {
+            assert!(project_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(env_name(&"a".repeat(25)).is_err());
+    }
+
+    #[test]
+    fn database_identifiers() {
+        assert_eq!(db_name("acme_shop"), Ok(()));
+        assert_eq!(db_user("_app"), Ok(()));
+        for bad in ["", "1db", "db-name", "db;drop", "db'", "DB"] {
+            assert!(db_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(db_user(&"u".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn prefixes_and_keys() {
+        assert_eq!(secret_prefix("k3v9q2x8m1za"), Ok(()));
+        assert!(secret_prefix("short").is_err());
+        assert!(secret_prefix("has-hyphen-inside").is_err());
+        assert!(secret_prefix(&"a".repeat(41)).is_err());
+        assert_eq!(
+            host_key_fingerprint("SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8"),
+            Ok(())
+        );
+        assert!(host_key_fingerprint("MD5:aa:bb").is_err());
+        assert_eq!(
+            public_key(
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop"
+            ),
+            Ok(())
+        );
+        assert!(public_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 a\nb").is_err());
+        assert!(public_key("not a key").is_err());
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(repo_path("deploy/post-deploy.sh"), Ok(()));
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a//b",
+            "a b",
+            "a/./b",
+            "$(x)",
+        ] {
+            assert!(repo_path(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(http_path("/health?x=1"), Ok(()));
+        assert!(http_path("health").is_err());
+        assert!(http_path("/a b").is_err());
+    }
+}

@@ -1,0 +1,335 @@
+//! Rules of pond.json that the JSON Schema cannot say: grammars of names,
+//! uniqueness, cross references (environment → account, database droplet),
+//! and hook/template files that must exist in the repository.
+//!
+//! Validation never stops at the first mistake: it walks the whole file and
+//! returns every [`Problem`], each with the JSON path of the offending value.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::Problem;
+use super::grammar::{self, Check};
+use super::model::{Database, DropletRole, EnvironmentKind, ProjectFile};
+
+/// Collects problems while walking the file.
+struct Walker {
+    problems: Vec<Problem>,
+}
+
+impl Walker {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::new(path, message));
+    }
+
+    /// Applies a grammar check to a value and records a failure as
+    /// `<path>: "<value>" is not a valid <what>; <expected>`.
+    fn check(&mut self, path: &str, value: &str, what: &str, check: fn(&str) -> Check) {
+        if let Err(expected) = check(value) {
+            self.push(
+                path,
+                format!("{} is not a valid {what}; {expected}", show(value)),
+            );
+        }
+    }
+
+    /// Records a problem for every value seen before under another path.
+    fn unique<'a>(
+        &mut self,
+        seen: &mut HashMap<&'a str, String>,
+        path: String,
+        value: &'a str,
+        what: &str,
+    ) {
+        if let Some(first) = seen.get(value) {
+            self.push(
+                path,
+                format!("{what} {} is already used by {first}", show(value)),
+            );
+        } else {
+            seen.insert(value, path);
+        }
+    }
+
+    /// A repository path that must name an existing file under `root`.
+    fn existing_file(&mut self, path: &str, value: &str, what: &str, root: Option<&Path>) {
+        if grammar::repo_path(value).is_err() {
+            self.check(path, value, what, grammar::repo_path);
+            return;
+        }
+        if let Some(root) = root {
+            let full = root.join(value);
+            if !full.is_file() {
+                self.push(
+                    path,
+                    format!(
+                        "{what} {} does not exist (looked for {})",
+                        show(value),
+                        full.display()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Shows a user-supplied value in a message: quoted, escaped (so newlines or
+/// terminal escapes cannot garble the output) and shortened.
+pub fn show(value: &str) -> String {
+    const MAX: usize = 60;
+    if value.chars().count() > MAX {
+        let head: String = value.chars().take(MAX).collect();
+        format!("{head:?}… ({} characters)", value.chars().count())
+    } else {
+        format!("{value:?}")
+    }
+}
+
+/// Checks everything beyond the schema. `root` is the directory holding
+/// pond.json; when given, hook and template files must exist under it.
+pub fn validate(file: &ProjectFile, root: Option<&Path>) -> Vec<Problem> {
+    let mut w = Walker { problems: vec![] };
+
+    w.check("name", &file.name, "project name", grammar::project_name);
+    w.check(
+        "health_path",
+        &file.health_path,
+        "health-check path",
+        grammar::http_path,
+    );
+    if !(2..=50).contains(&file.keep_builds) {
+        w.push(
+            "keep_builds",
+            format!(
+                "{} is out of range; expected 2-50 (blue and green need two releases)",
+                file.keep_builds
+            ),
+        );
+    }
+    w.check(
+        "ignore_file",
+        &file.ignore_file,
+        "ignore file path",
+        grammar::repo_path,
+    );
+
+    let mut seen = HashMap::new();
+    for (i, p) in file.shared_paths.iter().enumerate() {
+        let path = format!("shared_paths[{i}]");
+        w.check(&path, p, "shared path", grammar::repo_path);
+        w.unique(&mut seen, path, p, "shared path");
+    }
+
+    let mut targets = HashMap::new();
+    for (i, c) in file.config_files.iter().enumerate() {
+        w.existing_file(
+            &format!("config_files[{i}].template"),
+            &c.template,
+            "template",
+            root,
+        );
+        let path = format!("config_files[{i}].target");
+        w.check(&path, &c.target, "config file target", grammar::repo_path);
+        w.unique(&mut targets, path, &c.target, "target");
+    }
+
+    for (point, hooks) in [
+        ("post_provision", &file.hooks.post_provision),
+        ("post_deploy", &file.hooks.post_deploy),
+        ("post_swap", &file.hooks.post_swap),
+    ] {
+        for (i, h) in hooks.iter().enumerate() {
+            w.existing_file(&format!("hooks.{point}[{i}]"), h, "hook script", root);
+        }
+    }
+
+    let mut accounts = HashMap::new();
+    for (i, a) in file.accounts.iter().enumerate() {
+        let path = format!("accounts[{i}].name");
+        w.check(&path, &a.name, "account name", grammar::account_name);
+        w.unique(&mut accounts, path, &a.name, "account name");
+    }
+
+    let mut members = HashMap::new();
+    let mut keys = HashMap::new();
+    for (i, k) in file.team_keys.iter().enumerate() {
+        let path = format!("team_keys[{i}].name");
+        w.check(&path, &k.name, "team member name", grammar::member_name);
+        w.unique(&mut members, path, &k.name, "team member name");
+        let path = format!("team_keys[{i}].public_key");
+        w.check(&path, &k.public_key, "public key", grammar::public_key);
+        w.unique(&mut keys, path, &k.public_key, "public key");
+    }
+
+    validate_environments(&mut w, file);
+    w.problems
+}
+
+fn validate_environments(w: &mut Walker, file: &ProjectFile) {
+    let mut names = HashMap::new();
+    let mut domains = HashMap::new();
+    let mut droplet_names = HashMap::new();
+    for (i, env) in file.environments.iter().enumerate() {
+        let at = |field: &str| format!("environments[{i}].{field}");
+        w.check(
+            &at("name"),
+            &env.name,
+            "environment name",
+            grammar::env_name,
+        );
+        w.unique(&mut names, at("name"), &env.name, "environment name");
+
+        if !file.accounts.iter().any(|a| a.name == env.account) {
+            let declared: Vec<&str> = file.accounts.iter().map(|a| a.name.as_str()).collect();
+            let declared = if declared.is_empty() {
+                "none are declared".to_string()
+            } else {
+                format!("declared: {}", declared.join(", "))
+            };
+            w.push(
+                at("account"),
+                format!(
+                    "account {} is not listed in accounts ({declared})",
+                    show(&env.account)
+                ),
+            );
+        }
+        w.check(&at("region"), &env.region, "region slug", grammar::do_slug);
+        w.check(&at("size"), &env.size, "size slug", grammar::do_slug);
+        w.check(&at("image"), &env.image, "image slug", grammar::do_slug);
+        w.check(&at("domain"), &env.domain, "domain name", grammar::domain);
+        w.unique(&mut domains, at("domain"), &env.domain, "domain");
+        w.check(
+            &at("secret_prefix"),
+            &env.secret_prefix,
+            "secret prefix",
+            grammar::secret_prefix,
+        );
+        if format!("{}-green.{}", env.secret_prefix, env.domain).len() > 253 {
+            w.push(
+                at("domain"),
+                "is too long to hold the preview host <secret_prefix>-green.<domain> (253 characters at most)",
+            );
+        }
+        if let Some(hp) = &env.health_path {
+            w.check(
+                &at("health_path"),
+                hp,
+                "health-check path",
+                grammar::http_path,
+            );
+        }
+
+        for (j, d) in env.droplets.iter().enumerate() {
+            let at = |field: &str| format!("environments[{i}].droplets[{j}].{field}");
+            w.check(&at("name"), &d.name, "droplet name", grammar::droplet_name);
+            w.unique(&mut droplet_names, at("name"), &d.name, "droplet name");
+            if let Some(a) = &d.address {
+                w.check(&at("address"), a, "IPv4 address", grammar::ipv4);
+            }
+            if let Some(a) = &d.private_address {
+                w.check(&at("private_address"), a, "IPv4 address", grammar::ipv4);
+            }
+            if let Some(k) = &d.host_key {
+                w.check(
+                    &at("host_key"),
+                    k,
+                    "host key fingerprint",
+                    grammar::host_key_fingerprint,
+                );
+            }
+        }
+
+        let web = env
+            .droplets
+            .iter()
+            .filter(|d| d.role == DropletRole::Web)
+            .count();
+        let db_droplets: Vec<&str> = env
+            .droplets
+            .iter()
+            .filter(|d| d.role == DropletRole::Database)
+            .map(|d| d.name.as_str())
+            .collect();
+        match env.kind {
+            EnvironmentKind::Single => {
+                if web > 1 {
+                    w.push(
+                        at("droplets"),
+                        format!("a single environment has at most 1 web droplet, found {web}; use \"type\": \"load_balanced\" for more"),
+                    );
+                }
+                if env.load_balancer.is_some() {
+                    w.push(
+                        at("load_balancer"),
+                        "only a load_balanced environment has a load balancer",
+                    );
+                }
+            }
+            EnvironmentKind::LoadBalanced => {
+                if let Some(lb) = &env.load_balancer {
+                    w.check(
+                        &at("load_balancer.name"),
+                        &lb.name,
+                        "load balancer name",
+                        grammar::droplet_name,
+                    );
+                }
+            }
+        }
+
+        validate_database(w, i, &env.database, &db_droplets);
+    }
+}
+
+fn validate_database(w: &mut Walker, i: usize, db: &Database, db_droplets: &[&str]) {
+    let at = |field: &str| format!("environments[{i}].database.{field}");
+    let (name, user) = match db {
+        Database::None => {
+            if !db_droplets.is_empty() {
+                w.push(
+                    format!("environments[{i}].droplets"),
+                    "has a database droplet but database.placement is \"none\"",
+                );
+            }
+            return;
+        }
+        Database::SameDroplet { name, user } => (name, user),
+        Database::OtherDroplet {
+            droplet,
+            name,
+            user,
+        } => {
+            if !db_droplets.contains(&droplet.as_str()) {
+                w.push(
+                    at("droplet"),
+                    format!(
+                        "{} is not a droplet of this environment with \"role\": \"database\"",
+                        show(droplet)
+                    ),
+                );
+            }
+            (name, user)
+        }
+        Database::External {
+            host,
+            port,
+            name,
+            user,
+        } => {
+            w.check(&at("host"), host, "database host", grammar::db_host);
+            if *port == 0 {
+                w.push(at("port"), "0 is not a valid TCP port; expected 1-65535");
+            }
+            (name, user)
+        }
+    };
+    if !matches!(db, Database::OtherDroplet { .. }) && !db_droplets.is_empty() {
+        w.push(
+            format!("environments[{i}].droplets"),
+            "has a database droplet but database.placement is not \"other_droplet\"",
+        );
+    }
+    w.check(&at("name"), name, "database name", grammar::db_name);
+    w.check(&at("user"), user, "database user", grammar::db_user);
+}

@@ -1,0 +1,14 @@
+//! Pond's engine: everything the `pond` CLI and the desktop app do, with no
+//! GUI dependency.
+//!
+//! - [`config`]: the project file `pond.json` (model, schema, validation).
+//! - [`plan`]: pure plans — rendered bash templates and API requests as
+//!   values, built and inspected without I/O.
+//!
+//! Later layers (SSH, the DigitalOcean client, tasks, the lab) execute plans.
+
+pub mod config;
+pub mod plan;
+
+/// Pond's version, as shown by `pond --version` and the app.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

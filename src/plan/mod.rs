@@ -1,0 +1,167 @@
+//! Plans are data: what Pond will do, as values, before anything runs.
+//!
+//! An [`Operation`] is one thing on one target: a rendered bash [`Script`]
+//! for a droplet, or an [`ApiRequest`] for the DigitalOcean API. A [`Plan`]
+//! is an ordered list of operations that tasks (provision, deploy, swap)
+//! build and the effects layer executes. Nothing in this module does I/O,
+//! so unit tests inspect plans as text, and the CLI and GUI can show a plan
+//! before it runs.
+
+pub mod quote;
+pub mod template;
+
+use std::fmt;
+
+pub use quote::{NulInValue, quote};
+pub use template::{Script, Template, TemplateError};
+
+/// Where an operation runs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    /// A droplet reached over SSH, by name and (once known) address.
+    Droplet {
+        name: String,
+        address: Option<String>,
+    },
+    /// The DigitalOcean API of the named account.
+    DigitalOcean { account: String },
+    /// Not bound to a machine yet (`pond plan` shows a template on its own).
+    Unbound,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Droplet {
+                name,
+                address: Some(a),
+            } => write!(f, "droplet {name} ({a})"),
+            Target::Droplet {
+                name,
+                address: None,
+            } => write!(f, "droplet {name}"),
+            Target::DigitalOcean { account } => write!(f, "DigitalOcean account {account}"),
+            Target::Unbound => f.write_str("no target (plan only)"),
+        }
+    }
+}
+
+/// HTTP method of an API request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+/// A DigitalOcean API request as a value. The token is not part of it; the
+/// effects layer adds it from the keychain.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// Path under the API base, e.g. `/v2/droplets`.
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+}
+
+/// What an operation does.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    /// Run a rendered script with `bash -s` as the given user.
+    Script { user: String, script: Script },
+    /// Send one API request.
+    Api(ApiRequest),
+}
+
+/// One thing on one target.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Operation {
+    /// A short sentence for progress lists ("Install nginx and PHP-FPM").
+    pub description: String,
+    pub target: Target,
+    pub action: Action,
+}
+
+/// An ordered list of operations.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Plan {
+    pub title: String,
+    pub operations: Vec<Operation>,
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.operations.len();
+        let s = if n == 1 { "" } else { "s" };
+        writeln!(f, "# Plan: {} ({n} operation{s})", self.title)?;
+        for (i, op) in self.operations.iter().enumerate() {
+            writeln!(f, "\n# [{}] {} — on {}", i + 1, op.description, op.target)?;
+            match &op.action {
+                Action::Script { user, script } => {
+                    writeln!(f, "# as {user}, via bash -s:")?;
+                    f.write_str(&script.text)?;
+                    if !script.text.ends_with('\n') {
+                        writeln!(f)?;
+                    }
+                }
+                Action::Api(req) => {
+                    writeln!(f, "{:?} {}", req.method, req.path)?;
+                    if let Some(body) = &req.body {
+                        writeln!(f, "{body}")?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_plan_prints_its_scripts_and_requests() {
+        let script = Template::builtin("common/hello")
+            .unwrap()
+            .render(&BTreeMap::from([("GREETING".into(), "hi 'there'".into())]))
+            .unwrap();
+        let plan = Plan {
+            title: "example".into(),
+            operations: vec![
+                Operation {
+                    description: "Create droplet".into(),
+                    target: Target::DigitalOcean {
+                        account: "agency".into(),
+                    },
+                    action: Action::Api(ApiRequest {
+                        method: Method::Post,
+                        path: "/v2/droplets".into(),
+                        body: Some(serde_json::json!({"name": "web-1"})),
+                    }),
+                },
+                Operation {
+                    description: "Say hello".into(),
+                    target: Target::Droplet {
+                        name: "web-1".into(),
+                        address: Some("198.18.0.2".into()),
+                    },
+                    action: Action::Script {
+                        user: "root".into(),
+                        script,
+                    },
+                },
+            ],
+        };
+        let text = plan.to_string();
+        assert!(text.starts_with("# Plan: example (2 operations)\n"));
+        assert!(text.contains("# [1] Create droplet — on DigitalOcean account agency\nPost /v2/droplets\n{\"name\":\"web-1\"}\n"));
+        assert!(text.contains("# [2] Say hello — on droplet web-1 (198.18.0.2)\n# as root, via bash -s:\n#!/usr/bin/env bash\n# pond: template common/hello\nreadonly GREETING='hi '\\''there'\\'''\n"));
+    }
+}

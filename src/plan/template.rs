@@ -1,0 +1,289 @@
+//! Bash templates from `project-templates/`: their declared inputs, and
+//! rendering a run as a quoted preamble followed by the template verbatim.
+//!
+//! A template is a static `.sh` file, embedded in the binary. Its header
+//! declares its inputs, one per line:
+//!
+//! ```text
+//! # summary: what the template does
+//! # input NAME [kind]: what it is          (required)
+//! # input? NAME [kind]: what it is         (optional, empty when not given)
+//! ```
+//!
+//! `kind` names a grammar from [`crate::config::grammar`] (`domain`,
+//! `db_name`, ...) or `text` for free text. Rendering validates every value
+//! against its kind, then emits `readonly NAME='...'` lines produced by
+//! [`super::quote`]. Template text is never edited or substituted into.
+
+use std::collections::BTreeMap;
+
+use crate::config::grammar::{self, Check};
+
+use super::quote::readonly_assignment;
+
+/// Every template shipped with Pond: (id, source). The id is the path under
+/// `project-templates/` without `.sh`.
+pub const TEMPLATES: &[(&str, &str)] = &[(
+    "common/hello",
+    include_str!("../../project-templates/common/hello.sh"),
+)];
+
+/// What kind of value an input takes; each maps to one grammar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputKind {
+    Text,
+    Domain,
+    ProjectName,
+    EnvName,
+    DbName,
+    DbUser,
+    SecretPrefix,
+    RepoPath,
+    HttpPath,
+    Ipv4,
+}
+
+impl InputKind {
+    const ALL: [InputKind; 10] = [
+        InputKind::Text,
+        InputKind::Domain,
+        InputKind::ProjectName,
+        InputKind::EnvName,
+        InputKind::DbName,
+        InputKind::DbUser,
+        InputKind::SecretPrefix,
+        InputKind::RepoPath,
+        InputKind::HttpPath,
+        InputKind::Ipv4,
+    ];
+
+    fn parse(s: &str) -> Option<InputKind> {
+        InputKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The name used in template headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputKind::Text => "text",
+            InputKind::Domain => "domain",
+            InputKind::ProjectName => "project_name",
+            InputKind::EnvName => "env_name",
+            InputKind::DbName => "db_name",
+            InputKind::DbUser => "db_user",
+            InputKind::SecretPrefix => "secret_prefix",
+            InputKind::RepoPath => "repo_path",
+            InputKind::HttpPath => "http_path",
+            InputKind::Ipv4 => "ipv4",
+        }
+    }
+
+    fn check(self, value: &str) -> Check {
+        match self {
+            InputKind::Text => Ok(()),
+            InputKind::Domain => grammar::domain(value),
+            InputKind::ProjectName => grammar::project_name(value),
+            InputKind::EnvName => grammar::env_name(value),
+            InputKind::DbName => grammar::db_name(value),
+            InputKind::DbUser => grammar::db_user(value),
+            InputKind::SecretPrefix => grammar::secret_prefix(value),
+            InputKind::RepoPath => grammar::repo_path(value),
+            InputKind::HttpPath => grammar::http_path(value),
+            InputKind::Ipv4 => grammar::ipv4(value),
+        }
+    }
+}
+
+/// One declared input of a template.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Input {
+    pub name: String,
+    pub kind: InputKind,
+    pub required: bool,
+    pub description: String,
+}
+
+/// A parsed template: its id, header facts and verbatim source.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Template {
+    pub id: String,
+    pub summary: String,
+    pub inputs: Vec<Input>,
+    #[serde(skip)]
+    pub source: String,
+}
+
+/// A template that cannot be used, or inputs that do not fit it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("no template named {0:?}; known templates: {1}")]
+    Unknown(String, String),
+    #[error("template {id} line {line}: {message}")]
+    BadHeader {
+        id: String,
+        line: usize,
+        message: String,
+    },
+    #[error("template {id} needs input {name} ({description})")]
+    MissingInput {
+        id: String,
+        name: String,
+        description: String,
+    },
+    #[error("template {id} has no input {name}; its inputs are: {known}")]
+    UnknownInput {
+        id: String,
+        name: String,
+        known: String,
+    },
+    #[error("input {name}: {value} is not valid; {expected}")]
+    InvalidInput {
+        name: String,
+        value: String,
+        expected: String,
+    },
+}
+
+impl Template {
+    /// Parses a template's header. `source` is kept verbatim.
+    pub fn parse(id: &str, source: &str) -> Result<Template, TemplateError> {
+        let bad = |line: usize, message: String| TemplateError::BadHeader {
+            id: id.to_string(),
+            line,
+            message,
+        };
+        let mut summary = String::new();
+        let mut inputs: Vec<Input> = vec![];
+        let mut saw_strict_mode = false;
+        for (n, line) in source.lines().enumerate() {
+            let n = n + 1;
+            if let Some(rest) = line.strip_prefix("# summary:") {
+                summary = rest.trim().to_string();
+            } else if let Some(rest) = line
+                .strip_prefix("# input?")
+                .map(|r| (r, false))
+                .or_else(|| line.strip_prefix("# input").map(|r| (r, true)))
+                .filter(|(r, _)| r.starts_with(' '))
+            {
+                let (decl, required) = rest;
+                let (head, description) = decl
+                    .split_once(':')
+                    .ok_or_else(|| bad(n, "expected `# input NAME [kind]: description`".into()))?;
+                let mut words = head.split_whitespace();
+                let name = words.next().unwrap_or_default();
+                grammar::input_name(name).map_err(|e| bad(n, format!("{name:?}: {e}")))?;
+                let kind = match words.next() {
+                    None => InputKind::Text,
+                    Some(k) => k
+                        .strip_prefix('[')
+                        .and_then(|k| k.strip_suffix(']'))
+                        .and_then(InputKind::parse)
+                        .ok_or_else(|| bad(n, format!("unknown input kind {k}")))?,
+                };
+                if inputs.iter().any(|i| i.name == name) {
+                    return Err(bad(n, format!("input {name} is declared twice")));
+                }
+                inputs.push(Input {
+                    name: name.to_string(),
+                    kind,
+                    required,
+                    description: description.trim().to_string(),
+                });
+            } else if line.trim() == "set -euo pipefail" {
+                saw_strict_mode = true;
+                break;
+            } else if !line.starts_with('#') && !line.trim().is_empty() {
+                return Err(bad(
+                    n,
+                    "the first command of a template must be `set -euo pipefail`".into(),
+                ));
+            }
+        }
+        if !saw_strict_mode {
+            return Err(bad(0, "a template must run `set -euo pipefail`".into()));
+        }
+        Ok(Template {
+            id: id.to_string(),
+            summary,
+            inputs,
+            source: source.to_string(),
+        })
+    }
+
+    /// Looks up a shipped template by id.
+    pub fn builtin(id: &str) -> Result<Template, TemplateError> {
+        let (id, source) = TEMPLATES
+            .iter()
+            .find(|(known, _)| *known == id)
+            .ok_or_else(|| TemplateError::Unknown(id.to_string(), ids().join(", ")))?;
+        Template::parse(id, source)
+    }
+
+    /// Renders a run: header comment, one `readonly` line per declared input
+    /// (validated, quoted by the one quoting function), then the template
+    /// verbatim.
+    pub fn render(&self, values: &BTreeMap<String, String>) -> Result<Script, TemplateError> {
+        if let Some(unknown) = values
+            .keys()
+            .find(|k| !self.inputs.iter().any(|i| &i.name == *k))
+        {
+            let known: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
+            return Err(TemplateError::UnknownInput {
+                id: self.id.clone(),
+                name: unknown.clone(),
+                known: if known.is_empty() {
+                    "(none)".into()
+                } else {
+                    known.join(", ")
+                },
+            });
+        }
+        let mut text = format!("#!/usr/bin/env bash\n# pond: template {}\n", self.id);
+        let mut bound = vec![];
+        for input in &self.inputs {
+            let value = match values.get(&input.name) {
+                Some(v) => v.as_str(),
+                None if input.required => {
+                    return Err(TemplateError::MissingInput {
+                        id: self.id.clone(),
+                        name: input.name.clone(),
+                        description: input.description.clone(),
+                    });
+                }
+                None => "",
+            };
+            let invalid = |expected: String| TemplateError::InvalidInput {
+                name: input.name.clone(),
+                value: crate::config::show(value),
+                expected,
+            };
+            if input.required || !value.is_empty() {
+                input.kind.check(value).map_err(invalid)?;
+            }
+            let line =
+                readonly_assignment(&input.name, value).map_err(|e| invalid(e.to_string()))?;
+            text.push_str(&line);
+            text.push('\n');
+            bound.push((input.name.clone(), value.to_string()));
+        }
+        text.push_str(&self.source);
+        Ok(Script {
+            template: self.id.clone(),
+            inputs: bound,
+            text,
+        })
+    }
+}
+
+/// Ids of all shipped templates.
+pub fn ids() -> Vec<&'static str> {
+    TEMPLATES.iter().map(|(id, _)| *id).collect()
+}
+
+/// A rendered script: what will be fed to `bash -s` on the target.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Script {
+    pub template: String,
+    pub inputs: Vec<(String, String)>,
+    pub text: String,
+}

@@ -1,0 +1,202 @@
+//! The `pond` CLI contract: commands, exit codes, stdout/stderr split, JSON
+//! output, and that `init` works without a terminal.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn pond(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pond"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("pond runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[test]
+fn init_without_a_terminal_needs_name_and_stack_then_writes_a_valid_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pond(&["init"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--name is required when Pond cannot ask"));
+    assert!(!dir.path().join("pond.json").exists());
+
+    let out = pond(
+        &["init", "--name", "acme-shop", "--stack", "wordpress"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(dir.path().join("pond.json")).unwrap();
+    assert!(written.contains("\"stack\": \"wordpress\""));
+    assert!(written.contains("\"wp-content/uploads\""));
+    let ignore = std::fs::read_to_string(dir.path().join(".pondignore")).unwrap();
+    assert!(ignore.contains("/wp-content/uploads/"));
+
+    let out = pond(&["validate"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("is valid: project acme-shop, stack wordpress, 0 environments")
+    );
+
+    let out = pond(&["init", "--name", "other", "--stack", "php"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("already exists; pass --force"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("pond.json")).unwrap(),
+        written
+    );
+}
+
+#[test]
+fn init_rejects_bad_names_and_stacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pond(
+        &["init", "--name", "Acme Shop", "--stack", "php"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).starts_with("error: --name \"Acme Shop\" is not a valid project name")
+    );
+    let out = pond(&["init", "--name", "acme", "--stack", "rails"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown stack \"rails\""));
+    assert!(!dir.path().join("pond.json").exists());
+}
+
+#[test]
+fn validate_reports_every_problem_on_stderr_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pond.json"),
+        r#"{"schema_version": 1, "name": "acme", "stack": "php", "keep_builds": 0,
+            "accounts": [{"name": "agency"}],
+            "environments": [{"name": "Prod", "account": "agency", "type": "single",
+              "region": "ams3", "size": "s-1vcpu-1gb", "image": "ubuntu-24-04-x64",
+              "domain": "exa mple.com", "secret_prefix": "k3v9q2x8m1zapt",
+              "database": {"placement": "none"}}]}"#,
+    )
+    .unwrap();
+    let out = pond(&["validate"], dir.path());
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].ends_with("is not a valid Pond project file (3 problems)"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("  keep_builds: 0 is out of range"),
+        "{err}"
+    );
+    assert!(
+        lines[2].starts_with("  environments[0].name: \"Prod\" is not a valid environment name"),
+        "{err}"
+    );
+    assert!(
+        lines[3]
+            .starts_with("  environments[0].domain: \"exa mple.com\" is not a valid domain name"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let out = pond(&["validate", "--json", "pond.json"], dir.path());
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["problems"].as_array().unwrap().len(), 3);
+    assert_eq!(v["problems"][2]["path"], "environments[0].domain");
+}
+
+#[test]
+fn validate_of_a_missing_file_says_which_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pond(&["validate", "nope.json"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: cannot read nope.json\n  caused by: No such file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn schema_prints_the_committed_schema() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = pond(&["schema"], repo);
+    assert!(out.status.success());
+    let committed = std::fs::read(repo.join("schema/pond.schema.json")).unwrap();
+    assert_eq!(out.stdout, committed);
+}
+
+#[test]
+fn plan_prints_a_quoted_script_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pond(
+        &["plan", "common/hello", "--set", "GREETING=$(touch owned)'"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("readonly GREETING='$(touch owned)'\\'''\nreadonly WHO=''\n"),
+        "{stdout}"
+    );
+    assert!(!dir.path().join("owned").exists());
+
+    let out = pond(
+        &["plan", "common/hello", "--set", "GREETING=x", "--json"],
+        dir.path(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["operations"][0]["action"]["script"]["template"],
+        "common/hello"
+    );
+
+    let out = pond(&["plan", "common/hello"], dir.path());
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("needs input GREETING"));
+    let out = pond(&["plan", "common/nope"], dir.path());
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("known templates: common/hello"));
+    let out = pond(&["plan", "common/hello", "--set", "GREETING"], dir.path());
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("expected NAME=VALUE"));
+
+    let out = pond(&["plan"], dir.path());
+    assert!(text(&out.stdout).contains("common/hello"));
+}
+
+#[test]
+fn help_documents_exit_codes_and_reserved_commands_refuse_with_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = text(&pond(&["--help"], dir.path()).stdout);
+    assert!(help.contains("Exit codes:"));
+    for name in [
+        "lab",
+        "provision",
+        "deploy",
+        "preview",
+        "swap",
+        "rollback",
+        "status",
+        "logs",
+        "unbind",
+    ] {
+        assert!(
+            help.contains(&format!("  {name} ")),
+            "{name} missing from help"
+        );
+        let out = pond(&[name, "production"], dir.path());
+        assert_eq!(out.status.code(), Some(4), "{name}");
+        assert!(text(&out.stderr).contains("not available in this version"));
+        let sub_help = pond(&[name, "--help"], dir.path());
+        assert!(sub_help.status.success(), "{name} --help");
+    }
+}
