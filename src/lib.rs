@@ -8,6 +8,8 @@
 //! Later layers (SSH, the DigitalOcean client, tasks, the lab) execute plans.
 
 pub mod config;
+#[cfg(target_os = "linux")]
+pub mod lab;
 pub mod plan;
 
 /// Pond's version, as shown by `pond --version` and the app.

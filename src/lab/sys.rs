@@ -1,0 +1,88 @@
+//! Running host commands for the lab (`ip`, `mount`, `debootstrap`, ...)
+//! with errors that name the command and carry its stderr.
+
+use std::process::{Command, Output};
+
+use anyhow::{Context, bail};
+
+/// Runs a command to completion; fails with the command line and stderr
+/// when it exits non-zero. Returns stdout.
+pub fn run(cmd: &mut Command) -> anyhow::Result<String> {
+    let out = output(cmd)?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Like [`run`] but returns the whole output.
+pub fn output(cmd: &mut Command) -> anyhow::Result<Output> {
+    let line = describe(cmd);
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot start `{line}`"))?;
+    if !out.status.success() {
+        bail!(
+            "`{line}` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out)
+}
+
+/// Runs a command and reports only whether it succeeded (for probes).
+pub fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `program arg arg ...` for messages.
+pub fn describe(cmd: &Command) -> String {
+    let mut line = cmd.get_program().to_string_lossy().into_owned();
+    for arg in cmd.get_args() {
+        line.push(' ');
+        line.push_str(&arg.to_string_lossy());
+    }
+    line
+}
+
+/// Fails with a clear sentence unless running as root.
+pub fn require_root(what: &str) -> anyhow::Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        bail!(
+            "{what} needs root (it creates network namespaces, mounts and bridges); run it with sudo or as root"
+        )
+    }
+}
+
+/// Whether a process with this PID exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Sends a signal to a PID; a process that is already gone is not an error.
+pub fn signal(pid: u32, sig: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+}
+
+/// Waits up to `timeout` for a PID to go away.
+pub fn wait_gone(pid: u32, timeout: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    !alive(pid)
+}

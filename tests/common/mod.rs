@@ -1,0 +1,92 @@
+//! Helpers shared by the lab integration tests (they need root, like CI).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The base-image cache shared by every test run on this machine.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("POND_LAB_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/pond-lab"))
+}
+
+/// Fails the test with a clear reason when not root.
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the lab tests need root (network namespaces, mounts); run the README's test command as root"
+    );
+}
+
+/// A fresh ed25519 key pair in `dir`; returns (private key path, public line).
+pub fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    (key, public.trim().to_string())
+}
+
+/// Runs a command on a lab droplet with the OpenSSH client; returns
+/// (stdout, the host key fingerprint the server presented).
+pub fn ssh(key: &Path, address: &str, command: &str) -> String {
+    let out = Command::new("ssh")
+        .args([
+            "-n",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+        ])
+        .args([
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .arg("-i")
+        .arg(key)
+        .arg(format!("root@{address}"))
+        .arg(command)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ssh {address} {command:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The SHA256 fingerprint of the ed25519 host key a server presents.
+pub fn presented_host_key(address: &str) -> String {
+    let scan = Command::new("ssh-keyscan")
+        .args(["-t", "ed25519", "-T", "5", address])
+        .output()
+        .unwrap();
+    assert!(scan.status.success());
+    let mut child = Command::new("ssh-keygen")
+        .args(["-lf", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&scan.stdout).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
