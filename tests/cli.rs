@@ -178,8 +178,14 @@ fn help_documents_exit_codes_and_reserved_commands_refuse_with_4() {
     let dir = tempfile::tempdir().unwrap();
     let help = text(&pond(&["--help"], dir.path()).stdout);
     assert!(help.contains("Exit codes:"));
+    let lab_help = text(&pond(&["lab", "--help"], dir.path()).stdout);
+    for sub in ["up", "status", "down", "destroy"] {
+        assert!(
+            lab_help.contains(&format!("  {sub} ")),
+            "lab {sub} missing from help"
+        );
+    }
     for name in [
-        "lab",
         "provision",
         "deploy",
         "preview",

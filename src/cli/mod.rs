@@ -2,6 +2,7 @@
 //! that turns errors into stderr text and exit codes.
 
 mod init;
+mod lab;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -57,8 +58,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// [planned] Run the offline lab: a DigitalOcean-compatible API and droplets on this machine.
-    Lab(Reserved),
+    /// The offline lab: a DigitalOcean-compatible API whose droplets are
+    /// real Debian servers in network namespaces on this machine (root only).
+    Lab(lab::LabArgs),
     /// [planned] Create and set up the servers of an environment.
     Provision(Reserved),
     /// [planned] Deploy the project to the inactive colour of an environment.
@@ -174,7 +176,7 @@ fn run(command: Command) -> CliResult {
             set,
             json,
         } => plan(template.as_deref(), &set, json),
-        Command::Lab(_) => reserved("lab"),
+        Command::Lab(args) => lab::run(args),
         Command::Provision(_) => reserved("provision"),
         Command::Deploy(_) => reserved("deploy"),
         Command::Preview(_) => reserved("preview"),

@@ -5,10 +5,13 @@
 //! packages through a host-side apt proxy ([`aptproxy`]). Linux and root
 //! only.
 
+pub mod api;
 pub mod aptproxy;
 pub mod base;
+pub mod daemon;
 pub mod machine;
 pub mod net;
+pub mod runtime;
 pub mod sys;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,252 @@
+//! The lab's long-running process (`pond lab serve`, started in the
+//! background by `pond lab up`): builds or reuses the base, sets up the
+//! bridge and the apt proxy, boots recorded droplets, serves the API, and
+//! on TERM/INT stops everything it started, by PID, keeping the records.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use super::net::LabNet;
+use super::runtime::Lab;
+use super::{aptproxy, base, cache_dir, lab_id, sys};
+
+/// Persistent settings of a lab (`<dir>/lab.json`, 0600): its tokens and port.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabConfig {
+    pub tokens: Vec<String>,
+    pub port: u16,
+}
+
+/// Written when the API is ready (`<dir>/api.json`); removed on stop.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Running {
+    pub pid: u32,
+    pub url: String,
+    pub token: String,
+}
+
+pub fn config_path(dir: &Path) -> PathBuf {
+    dir.join("lab.json")
+}
+
+pub fn running_path(dir: &Path) -> PathBuf {
+    dir.join("api.json")
+}
+
+/// The running lab's API, if its process is alive.
+pub fn running(dir: &Path) -> Option<Running> {
+    let r: Running =
+        serde_json::from_str(&std::fs::read_to_string(running_path(dir)).ok()?).ok()?;
+    sys::alive(r.pid).then_some(r)
+}
+
+/// A new API token in DO's format.
+pub fn new_token() -> String {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).expect("OS randomness");
+    format!(
+        "dop_v1_{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    crate::config::write_atomically(path, bytes)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+/// Loads the lab's config, creating it with the given or generated token
+/// and a free port on first use; `tokens`/`port` given later replace them.
+pub fn load_or_create_config(
+    dir: &Path,
+    tokens: &[String],
+    port: Option<u16>,
+) -> anyhow::Result<LabConfig> {
+    let path = config_path(dir);
+    let mut config = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?
+        }
+        Err(_) => LabConfig {
+            tokens: vec![new_token()],
+            port: 0,
+        },
+    };
+    if !tokens.is_empty() {
+        config.tokens = tokens.to_vec();
+    }
+    if let Some(p) = port {
+        config.port = p;
+    }
+    if config.port == 0 {
+        config.port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+    }
+    write_private(&path, &serde_json::to_vec_pretty(&config)?)?;
+    Ok(config)
+}
+
+/// Runs the lab in the foreground until TERM or INT.
+pub fn serve(dir: &Path) -> anyhow::Result<()> {
+    sys::require_root("the lab")?;
+    let config = load_or_create_config(dir, &[], None)?;
+    let cache = cache_dir(dir);
+    let base = base::ensure_base(&cache, &|m| eprintln!("{m}"))?;
+    let net = LabNet::new(&lab_id(dir));
+    net.ensure_bridge()?;
+    let mut proxy = aptproxy::start(&dir.join("aptproxy"), &net)?;
+    eprintln!(
+        "apt proxy (apt-cacher-ng, pid {}) on {}:{}",
+        proxy.id(),
+        net.host_address(),
+        aptproxy::PORT
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(run_api(dir, config, net.clone(), base));
+
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let _ = std::fs::remove_file(running_path(dir));
+    if let Err(e) = net.remove_bridge() {
+        eprintln!("lab: removing the bridge: {e:#}");
+    }
+    eprintln!("lab stopped");
+    result
+}
+
+async fn run_api(dir: &Path, config: LabConfig, net: LabNet, base: PathBuf) -> anyhow::Result<()> {
+    let lab = Arc::new(Lab::new(
+        dir.to_path_buf(),
+        net,
+        base,
+        config.tokens.clone(),
+    )?);
+    let result = serve_until_signal(dir, &config, &lab).await;
+    // Whatever happened, stop every droplet this process booted.
+    lab.shut_down_all().await;
+    result
+}
+
+async fn serve_until_signal(dir: &Path, config: &LabConfig, lab: &Arc<Lab>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
+        .await
+        .with_context(|| {
+            format!(
+                "port {} on 127.0.0.1 is taken; start the lab with --port",
+                config.port
+            )
+        })?;
+    let url = format!("http://127.0.0.1:{}", config.port);
+    let _ = lab.base_url.set(url.clone());
+
+    let count = lab.state.lock().await.droplets.len();
+    if count > 0 {
+        eprintln!("booting {count} recorded droplet(s)");
+    }
+    lab.resume_droplets().await?;
+    let lb_ids: Vec<String> = lab
+        .state
+        .lock()
+        .await
+        .load_balancers
+        .iter()
+        .map(|l| l.id.clone())
+        .collect();
+    for id in lb_ids {
+        lab.start_load_balancer(&id).await?;
+    }
+
+    let ready = Running {
+        pid: std::process::id(),
+        url: format!("{url}/v2"),
+        token: config.tokens[0].clone(),
+    };
+    write_private(&running_path(dir), &serde_json::to_vec_pretty(&ready)?)?;
+    eprintln!("lab API ready at {url}/v2 (pid {})", std::process::id());
+
+    let app = super::api::router(Arc::clone(lab));
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        eprintln!("stopping the lab");
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Stops droplets of a lab whose process died (crash, kill -9): shuts down
+/// every machine recorded in its state and removes its network.
+pub fn clean_up_after_crash(dir: &Path) -> anyhow::Result<()> {
+    let state: super::api::state::LabState = match std::fs::read_to_string(dir.join("state.json")) {
+        Ok(text) => serde_json::from_str(&text)?,
+        Err(_) => Default::default(),
+    };
+    let net = LabNet::new(&lab_id(dir));
+    let base = base::base_dir(&cache_dir(dir));
+    for d in &state.droplets {
+        let m = super::machine::Machine {
+            dir: dir.join("droplets").join(d.id.to_string()),
+            base: base.clone(),
+            net: net.clone(),
+            slot: d.slot,
+        };
+        m.shut_down()?;
+    }
+    // The apt proxy was the dead lab's child and outlives it; it is the one
+    // apt-cacher-ng whose command line names this lab's config dir.
+    let conf = dir.join("aptproxy/conf");
+    if let Ok(procs) = std::fs::read_dir("/proc") {
+        for p in procs.flatten() {
+            let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.starts_with("apt-cacher-ng")
+                && cmdline.contains(&conf.to_string_lossy().to_string())
+            {
+                sys::signal(pid, nix::sys::signal::Signal::SIGTERM);
+            }
+        }
+    }
+    net.remove_bridge()?;
+    let _ = std::fs::remove_file(running_path(dir));
+    Ok(())
+}
+
+/// Stops a running lab (TERM to its PID, then waits), or cleans up after a
+/// dead one.
+pub fn stop(dir: &Path) -> anyhow::Result<bool> {
+    match running(dir) {
+        Some(r) => {
+            sys::signal(r.pid, nix::sys::signal::Signal::SIGTERM);
+            if !sys::wait_gone(r.pid, std::time::Duration::from_secs(120)) {
+                bail!(
+                    "the lab (pid {}) did not stop within 120 s; see {}",
+                    r.pid,
+                    dir.join("lab.log").display()
+                );
+            }
+            Ok(true)
+        }
+        None => {
+            clean_up_after_crash(dir)?;
+            Ok(false)
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The running lab: the fake API's state, the droplet machines behind it,
+//! injected faults, and the load balancers' proxies. API handlers call the
+//! methods here; machine work (boot, power, teardown) runs on blocking
+//! threads so the API stays responsive.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use super::api::state::{Droplet, LabState};
+use super::machine::{Machine, MachineSpec};
+use super::net::LabNet;
+
+/// How long a booting droplet may take to answer SSH before its create
+/// action is marked errored.
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Faults injected into the API and the droplets (set through
+/// `POST /_lab/faults`); each count is consumed as it fires.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// The next N API requests get 429 with a `ratelimit-reset`.
+    pub rate_limit: u32,
+    /// Seconds until the reset those 429s announce (default 1).
+    pub rate_limit_reset_seconds: u64,
+    /// The next N API requests fail with `server_error_status`.
+    pub server_errors: u32,
+    /// 500 or 503 (default 500).
+    pub server_error_status: u16,
+    /// The next N droplets created never become active.
+    pub never_active: u32,
+    /// Every API response is delayed by this many milliseconds.
+    pub slow_ms: u64,
+}
+
+pub struct Lab {
+    pub dir: PathBuf,
+    pub net: LabNet,
+    pub base: PathBuf,
+    pub tokens: Vec<String>,
+    pub state: Mutex<LabState>,
+    pub faults: std::sync::Mutex<Faults>,
+    /// Public base URL of the API, e.g. `http://127.0.0.1:41234`.
+    pub base_url: std::sync::OnceLock<String>,
+    lb_tasks: std::sync::Mutex<HashMap<String, Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Lab {
+    pub fn new(
+        dir: PathBuf,
+        net: LabNet,
+        base: PathBuf,
+        tokens: Vec<String>,
+    ) -> anyhow::Result<Lab> {
+        let state_path = dir.join("state.json");
+        let state = match std::fs::read_to_string(&state_path) {
+            Ok(text) => serde_json::from_str(&text)
+                .with_context(|| format!("reading {}", state_path.display()))?,
+            Err(_) => LabState::default(),
+        };
+        Ok(Lab {
+            dir,
+            net,
+            base,
+            tokens,
+            state: Mutex::new(state),
+            faults: std::sync::Mutex::new(Faults::default()),
+            base_url: std::sync::OnceLock::new(),
+            lb_tasks: std::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Writes the state atomically; called after every change.
+    pub fn save(&self, state: &LabState) {
+        let text = serde_json::to_vec_pretty(state).expect("state serializes");
+        if let Err(e) = crate::config::write_atomically(&self.dir.join("state.json"), &text) {
+            eprintln!("lab: cannot save state.json: {e}");
+        }
+    }
+
+    pub fn machine(&self, d: &Droplet) -> Machine {
+        Machine {
+            dir: self.dir.join("droplets").join(d.id.to_string()),
+            base: self.base.clone(),
+            net: self.net.clone(),
+            slot: d.slot,
+        }
+    }
+
+    /// Consumes one "never active" fault, if any is armed.
+    pub fn take_never_active(&self) -> bool {
+        let mut f = self.faults.lock().expect("faults lock");
+        if f.never_active > 0 {
+            f.never_active -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Boots a droplet's machine in the background; when SSH answers, the
+    /// droplet becomes `active` and the action (if any) completes.
+    pub fn boot_in_background(self: &Arc<Self>, droplet: Droplet, action: Option<u64>) {
+        let lab = Arc::clone(self);
+        tokio::spawn(async move {
+            if droplet.never_active {
+                return;
+            }
+            let machine = lab.machine(&droplet);
+            let spec = MachineSpec {
+                hostname: droplet.name.clone(),
+                authorized_keys: droplet.authorized_keys.clone(),
+            };
+            let result = tokio::task::spawn_blocking(move || {
+                machine.prepare(&spec)?;
+                machine.boot()?;
+                machine.wait_ssh(BOOT_TIMEOUT)
+            })
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|r| r);
+            let mut state = lab.state.lock().await;
+            let ok = result.is_ok();
+            if let Err(e) = result {
+                eprintln!(
+                    "lab: droplet {} ({}) failed to boot: {e:#}",
+                    droplet.id, droplet.name
+                );
+            }
+            if let Some(d) = state.droplet_mut(droplet.id)
+                && ok
+            {
+                d.status = "active".into();
+            }
+            if let Some(a) = action {
+                state.finish_action(a, ok);
+            }
+            lab.save(&state);
+        });
+    }
+
+    /// Powers a droplet off (blocking work on a thread).
+    pub async fn power_off(&self, droplet: &Droplet) -> anyhow::Result<()> {
+        let machine = self.machine(droplet);
+        tokio::task::spawn_blocking(move || machine.power_off()).await?
+    }
+
+    /// Removes a droplet's machine entirely.
+    pub async fn destroy_machine(&self, droplet: &Droplet) -> anyhow::Result<()> {
+        let machine = self.machine(droplet);
+        tokio::task::spawn_blocking(move || machine.destroy()).await?
+    }
+
+    /// Boots every droplet recorded as `new` or `active` (after `lab up`)
+    /// and waits for them.
+    pub async fn resume_droplets(self: &Arc<Self>) -> anyhow::Result<()> {
+        let droplets: Vec<Droplet> = {
+            let state = self.state.lock().await;
+            state
+                .droplets
+                .iter()
+                .filter(|d| d.status != "off" && !d.never_active)
+                .cloned()
+                .collect()
+        };
+        let mut handles = vec![];
+        for d in droplets {
+            let machine = self.machine(&d);
+            let spec = MachineSpec {
+                hostname: d.name.clone(),
+                authorized_keys: d.authorized_keys.clone(),
+            };
+            handles.push((
+                d.id,
+                tokio::task::spawn_blocking(move || {
+                    machine.prepare(&spec)?;
+                    machine.boot()?;
+                    machine.wait_ssh(BOOT_TIMEOUT)
+                }),
+            ));
+        }
+        let mut state = self.state.lock().await;
+        for (id, h) in handles {
+            h.await??;
+            if let Some(d) = state.droplet_mut(id) {
+                d.status = "active".into();
+            }
+        }
+        self.save(&state);
+        Ok(())
+    }
+
+    /// Powers off and unmounts every droplet, keeping their disks and
+    /// records (for `lab down`).
+    pub async fn shut_down_all(&self) {
+        let droplets = self.state.lock().await.droplets.clone();
+        for d in droplets {
+            let machine = self.machine(&d);
+            let result = tokio::task::spawn_blocking(move || machine.shut_down()).await;
+            if let Ok(Err(e)) | Err(e) = result.map_err(anyhow::Error::from) {
+                eprintln!("lab: stopping droplet {}: {e:#}", d.id);
+            }
+        }
+        self.stop_all_load_balancers().await;
+    }
+
+    /// Starts the TCP proxy of a load balancer on its lab address: every
+    /// connection to `<lb ip>:<entry_port>` goes to the next droplet in its
+    /// current list, round robin.
+    pub async fn start_load_balancer(self: &Arc<Self>, lb_id: &str) -> anyhow::Result<()> {
+        self.stop_load_balancer(lb_id).await;
+        let (slot, rules) = {
+            let state = self.state.lock().await;
+            let lb = state
+                .load_balancers
+                .iter()
+                .find(|l| l.id == lb_id)
+                .context("no such load balancer")?;
+            (lb.slot, lb.forwarding_rules.clone())
+        };
+        let address = self.net.lb_address(slot);
+        let bridge = self.net.bridge();
+        let cidr = format!("{address}/24");
+        tokio::task::spawn_blocking(move || {
+            let shown = super::sys::run(
+                std::process::Command::new("ip").args(["-4", "-o", "addr", "show", "dev", &bridge]),
+            )?;
+            if !shown.contains(&cidr) {
+                super::sys::run(
+                    std::process::Command::new("ip").args(["addr", "add", &cidr, "dev", &bridge]),
+                )?;
+            }
+            anyhow::Ok(())
+        })
+        .await??;
+        let mut tasks = vec![];
+        for rule in rules {
+            let entry = rule["entry_port"].as_u64().unwrap_or(80) as u16;
+            let target = rule["target_port"].as_u64().unwrap_or(80) as u16;
+            let listener = tokio::net::TcpListener::bind((address, entry))
+                .await
+                .with_context(|| format!("binding the load balancer to {address}:{entry}"))?;
+            let lab = Arc::clone(self);
+            let id = lb_id.to_string();
+            tasks.push(tokio::spawn(async move {
+                let mut next = 0usize;
+                loop {
+                    let Ok((mut inbound, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let targets: Vec<std::net::Ipv4Addr> = {
+                        let state = lab.state.lock().await;
+                        let Some(lb) = state.load_balancers.iter().find(|l| l.id == id) else {
+                            return;
+                        };
+                        lb.droplet_ids
+                            .iter()
+                            .filter_map(|d| state.droplet(*d))
+                            .filter(|d| d.status == "active")
+                            .map(|d| lab.net.droplet_address(d.slot))
+                            .collect()
+                    };
+                    if targets.is_empty() {
+                        continue; // dropping the connection: nothing to serve it
+                    }
+                    let target_addr = targets[next % targets.len()];
+                    next = next.wrapping_add(1);
+                    tokio::spawn(async move {
+                        if let Ok(mut outbound) =
+                            tokio::net::TcpStream::connect((target_addr, target)).await
+                        {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                }
+            }));
+        }
+        self.lb_tasks
+            .lock()
+            .expect("lb lock")
+            .insert(lb_id.to_string(), tasks);
+        Ok(())
+    }
+
+    pub async fn stop_load_balancer(&self, lb_id: &str) {
+        if let Some(tasks) = self.lb_tasks.lock().expect("lb lock").remove(lb_id) {
+            for t in tasks {
+                t.abort();
+            }
+        }
+    }
+
+    async fn stop_all_load_balancers(&self) {
+        let ids: Vec<String> = self
+            .lb_tasks
+            .lock()
+            .expect("lb lock")
+            .keys()
+            .cloned()
+            .collect();
+        for id in ids {
+            self.stop_load_balancer(&id).await;
+        }
+    }
+}

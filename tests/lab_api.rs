@@ -1,0 +1,361 @@
+//! The lab through its DigitalOcean-compatible API, as a user drives it:
+//! `pond lab up`, then plain HTTP in DO's shapes. Boots three droplets at
+//! once, reaches each over SSH with the key given at create time, checks
+//! their host keys differ, exercises auth, pagination and injected faults,
+//! deletes by tag, survives `lab down`/`lab up`, and leaves nothing behind.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Api {
+    url: String,
+    token: String,
+}
+
+impl Api {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value, Vec<(String, String)>) {
+        let req = ureq::request(method, &format!("{}{path}", self.url))
+            .set("Authorization", &format!("Bearer {}", self.token));
+        let result = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = response.status();
+        let headers: Vec<(String, String)> = response
+            .headers_names()
+            .iter()
+            .map(|h| {
+                (
+                    h.clone(),
+                    response.header(h).unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let text = response.into_string().unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, value, headers)
+    }
+
+    fn ok(&self, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
+        let (status, value, _) = self.call(method, path, body);
+        assert_eq!(status, expect, "{method} {path}: {value}");
+        value
+    }
+}
+
+/// The lab's directory; `down` + `destroy` in Drop even if the test fails.
+struct LabDir(PathBuf);
+
+impl Drop for LabDir {
+    fn drop(&mut self) {
+        let _ = pond(&["lab", "destroy", "--dir"], &self.0);
+    }
+}
+
+fn pond(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pond"))
+        .args(args)
+        .arg(dir)
+        .env("POND_LAB_CACHE", common::cache_dir())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn lab_up(dir: &Path) -> Api {
+    let out = pond(&["lab", "up", "--dir"], dir);
+    assert!(
+        out.status.success(),
+        "lab up failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "stdout must be exactly the two export lines: {stdout}"
+    );
+    let url = lines[0].strip_prefix("export POND_LAB_API_URL=").unwrap();
+    let token = lines[1].strip_prefix("export POND_LAB_TOKEN=").unwrap();
+    Api {
+        url: url.trim_end_matches("/v2").to_string(),
+        token: token.to_string(),
+    }
+}
+
+fn wait_active(api: &Api, tag: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let list = api.ok("GET", &format!("/v2/droplets?tag_name={tag}"), None, 200);
+        let droplets = list["droplets"].as_array().unwrap().clone();
+        if droplets.len() == count && droplets.iter().all(|d| d["status"] == "active") {
+            return droplets;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "droplets not active within 60 s: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn address(d: &Value) -> String {
+    d["networks"]["v4"][0]["ip_address"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn the_lab_serves_do_shaped_api_and_real_droplets() {
+    common::require_root();
+    let dir = LabDir(
+        tempfile::Builder::new()
+            .prefix("pond-lab-api-")
+            .tempdir_in("/var/tmp")
+            .unwrap()
+            .keep(),
+    );
+    let api = lab_up(&dir.0);
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = common::keypair(keys.path(), "tester");
+
+    // Auth: a wrong token gets DO's 401 body.
+    let wrong = Api {
+        url: api.url.clone(),
+        token: "dop_v1_wrong".into(),
+    };
+    let (status, body, headers) = wrong.call("GET", "/v2/account", None);
+    assert_eq!(status, 401);
+    assert_eq!(body["id"], "Unauthorized");
+    assert!(body["message"].is_string() && body["request_id"].is_string());
+    assert!(headers.iter().any(|(h, _)| h == "ratelimit-limit"));
+
+    let account = api.ok("GET", "/v2/account", None, 200);
+    assert_eq!(account["account"]["status"], "active");
+
+    let created = api.ok(
+        "POST",
+        "/v2/account/keys",
+        Some(json!({"name": "tester", "public_key": public})),
+        201,
+    );
+    let fingerprint = created["ssh_key"]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let md5 = Command::new("ssh-keygen")
+        .args(["-E", "md5", "-lf"])
+        .arg(key.with_extension("pub"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&md5.stdout).contains(&format!("MD5:{fingerprint}")));
+
+    // Three droplets at once, by names[].
+    let started = Instant::now();
+    let body = json!({"names": ["web-1", "web-2", "web-3"], "region": "ams3", "size": "s-1vcpu-1gb",
+                      "image": "ubuntu-24-04-x64", "ssh_keys": [fingerprint], "tags": ["pond", "pond-acme"]});
+    let reply = api.ok("POST", "/v2/droplets", Some(body), 202);
+    assert_eq!(reply["droplets"].as_array().unwrap().len(), 3);
+    assert_eq!(reply["droplets"][0]["status"], "new");
+    assert_eq!(reply["links"]["actions"].as_array().unwrap().len(), 3);
+    let droplets = wait_active(&api, "pond-acme", 3);
+    eprintln!("3 droplets: create → active in {:?}", started.elapsed());
+
+    let mut host_keys = vec![];
+    for d in &droplets {
+        let addr = address(d);
+        assert_eq!(
+            common::ssh(&key, &addr, "hostname").trim(),
+            d["name"].as_str().unwrap()
+        );
+        host_keys.push(common::presented_host_key(&addr));
+    }
+    host_keys.sort();
+    host_keys.dedup();
+    assert_eq!(host_keys.len(), 3);
+
+    // Pagination in DO's shape.
+    let page = api.ok("GET", "/v2/droplets?per_page=2", None, 200);
+    assert_eq!(page["meta"]["total"], 3);
+    assert_eq!(page["droplets"].as_array().unwrap().len(), 2);
+    assert!(
+        page["links"]["pages"]["next"]
+            .as_str()
+            .unwrap()
+            .ends_with("/v2/droplets?page=2&per_page=2")
+    );
+    let page2 = api.ok("GET", "/v2/droplets?page=2&per_page=2", None, 200);
+    assert_eq!(page2["droplets"].as_array().unwrap().len(), 1);
+    assert!(page2["links"]["pages"]["prev"].is_string());
+
+    // Power off / on through actions.
+    let id = droplets[0]["id"].as_u64().unwrap();
+    let action = api.ok(
+        "POST",
+        &format!("/v2/droplets/{id}/actions"),
+        Some(json!({"type": "power_off"})),
+        201,
+    );
+    let action_id = action["action"]["id"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.ok("GET", &format!("/v2/actions/{action_id}"), None, 200)["action"]["status"]
+        != "completed"
+    {
+        assert!(Instant::now() < deadline, "power_off did not complete");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        api.ok("GET", &format!("/v2/droplets/{id}"), None, 200)["droplet"]["status"],
+        "off"
+    );
+    api.ok(
+        "POST",
+        &format!("/v2/droplets/{id}/actions"),
+        Some(json!({"type": "power_on"})),
+        201,
+    );
+    wait_active(&api, "pond-acme", 3);
+    common::ssh(&key, &address(&droplets[0]), "true");
+
+    // Domains and records.
+    api.ok(
+        "POST",
+        "/v2/domains",
+        Some(json!({"name": "shop.example.com", "ip_address": address(&droplets[0])})),
+        201,
+    );
+    let rec = api.ok(
+        "POST",
+        "/v2/domains/shop.example.com/records",
+        Some(json!({"type": "CNAME", "name": "k3v9q2x8m1zapt", "data": "@", "ttl": 60})),
+        201,
+    );
+    assert_eq!(rec["domain_record"]["type"], "CNAME");
+    let records = api.ok(
+        "GET",
+        "/v2/domains/shop.example.com/records?type=A",
+        None,
+        200,
+    );
+    assert_eq!(records["meta"]["total"], 1);
+    let (status, err, _) = api.call(
+        "POST",
+        "/v2/domains/shop.example.com/records",
+        Some(json!({"type": "A", "name": "x", "data": "not-an-ip"})),
+    );
+    assert_eq!(status, 422);
+    assert_eq!(err["id"], "unprocessable_entity");
+
+    // Injected faults: 429 with a reset header, then 503, then recovery.
+    api.ok("POST", "/_lab/faults", Some(json!({"rate_limit": 1, "rate_limit_reset_seconds": 2, "server_errors": 1, "server_error_status": 503})), 200);
+    let (status, body, headers) = api.call("GET", "/v2/account", None);
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (429, Some("too_many_requests"))
+    );
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(h, _)| h == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(header("ratelimit-remaining"), "0");
+    let reset: u64 = header("ratelimit-reset").parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        reset >= now && reset <= now + 3,
+        "reset {reset} vs now {now}"
+    );
+    assert_eq!(api.call("GET", "/v2/account", None).0, 503);
+    api.ok("GET", "/v2/account", None, 200);
+
+    // A droplet that never becomes active stays `new` and can be deleted.
+    api.ok(
+        "POST",
+        "/_lab/faults",
+        Some(json!({"never_active": 1})),
+        200,
+    );
+    let stuck = api.ok("POST", "/v2/droplets", Some(json!({"name": "stuck", "size": "s-1vcpu-1gb", "image": "debian-12-x64", "tags": ["pond-stuck"]})), 202);
+    std::thread::sleep(Duration::from_secs(2));
+    let id = stuck["droplet"]["id"].as_u64().unwrap();
+    assert_eq!(
+        api.ok("GET", &format!("/v2/droplets/{id}"), None, 200)["droplet"]["status"],
+        "new"
+    );
+    api.ok("DELETE", &format!("/v2/droplets/{id}"), None, 204);
+    api.ok("GET", &format!("/v2/droplets/{id}"), None, 404);
+
+    // Records survive down/up, and droplets come back with their disks.
+    common::ssh(&key, &address(&droplets[1]), "echo kept > /root/marker");
+    let out = pond(&["lab", "down", "--dir"], &dir.0);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let api = lab_up(&dir.0);
+    wait_active(&api, "pond-acme", 3);
+    assert_eq!(
+        common::ssh(&key, &address(&droplets[1]), "cat /root/marker"),
+        "kept\n"
+    );
+
+    // Delete by tag, then stop: nothing of the lab is left.
+    api.ok("DELETE", "/v2/droplets?tag_name=pond-acme", None, 204);
+    assert_eq!(api.ok("GET", "/v2/droplets", None, 200)["meta"]["total"], 0);
+    let running: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.0.join("api.json")).unwrap()).unwrap();
+    let lab_pid = running["pid"].as_u64().unwrap() as u32;
+    let log = std::fs::read_to_string(dir.0.join("lab.log")).unwrap();
+    let proxy_pid: u32 = log
+        .split("apt-cacher-ng, pid ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let out = pond(&["lab", "down", "--dir"], &dir.0);
+    assert!(out.status.success());
+    assert!(!pond::lab::sys::alive(lab_pid) && !pond::lab::sys::alive(proxy_pid));
+    let net = pond::lab::net::LabNet::new(&pond::lab::lab_id(&dir.0));
+    assert_eq!(net.leftovers(), Vec::<String>::new());
+    assert_eq!(
+        pond::lab::machine::mounts_under(&dir.0),
+        Vec::<String>::new()
+    );
+    let out = pond(&["lab", "destroy", "--dir"], &dir.0);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.0.exists());
+}
