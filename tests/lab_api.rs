@@ -359,3 +359,133 @@ fn the_lab_serves_do_shaped_api_and_real_droplets() {
     );
     assert!(!dir.0.exists());
 }
+
+/// Fingerprint presented by `address:port` via ssh-keyscan.
+fn scan(address: &str, port: u16) -> String {
+    let scan = Command::new("ssh-keyscan")
+        .args(["-t", "ed25519", "-T", "5", "-p", &port.to_string(), address])
+        .output()
+        .unwrap();
+    let mut child = Command::new("ssh-keygen")
+        .args(["-lf", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&scan.stdout).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn load_balancers_host_key_changes_and_link_cuts() {
+    common::require_root();
+    let dir = LabDir(
+        tempfile::Builder::new()
+            .prefix("pond-lab-lb-")
+            .tempdir_in("/var/tmp")
+            .unwrap()
+            .keep(),
+    );
+    let api = lab_up(&dir.0);
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = common::keypair(keys.path(), "tester");
+    let k = api.ok(
+        "POST",
+        "/v2/account/keys",
+        Some(json!({"name": "t", "public_key": public})),
+        201,
+    );
+    let body = json!({"names": ["lb-a", "lb-b"], "size": "s-1vcpu-1gb", "image": "debian-12-x64",
+                      "ssh_keys": [k["ssh_key"]["id"]], "tags": ["lbtest"]});
+    api.ok("POST", "/v2/droplets", Some(body), 202);
+    let droplets = wait_active(&api, "lbtest", 2);
+    let (a, b) = (address(&droplets[0]), address(&droplets[1]));
+    let (fa, fb) = (scan(&a, 22), scan(&b, 22));
+    assert_ne!(fa, fb);
+
+    // The load balancer forwards to its droplets in turn (TCP 2222 -> sshd).
+    let rule = json!({"entry_protocol": "tcp", "entry_port": 2222, "target_protocol": "tcp", "target_port": 22});
+    let ids: Vec<u64> = droplets.iter().map(|d| d["id"].as_u64().unwrap()).collect();
+    let lb = api.ok(
+        "POST",
+        "/v2/load_balancers",
+        Some(json!({"name": "lb", "forwarding_rules": [rule], "droplet_ids": ids})),
+        202,
+    );
+    assert_eq!(lb["load_balancer"]["status"], "active");
+    let lb_id = lb["load_balancer"]["id"].as_str().unwrap().to_string();
+    let lb_ip = lb["load_balancer"]["ip"].as_str().unwrap().to_string();
+    let mut seen: Vec<String> = (0..4).map(|_| scan(&lb_ip, 2222)).collect();
+    seen.sort();
+    seen.dedup();
+    let mut both = vec![fa.clone(), fb.clone()];
+    both.sort();
+    assert_eq!(seen, both, "round robin over both droplets");
+    api.ok(
+        "DELETE",
+        &format!("/v2/load_balancers/{lb_id}/droplets"),
+        Some(json!({"droplet_ids": [ids[0]]})),
+        204,
+    );
+    for _ in 0..3 {
+        assert_eq!(scan(&lb_ip, 2222), fb, "only the remaining droplet serves");
+    }
+
+    // A deliberately changed host key is what new connections see.
+    let changed = api.ok(
+        "POST",
+        &format!("/_lab/droplets/{}/host-key", ids[0]),
+        None,
+        200,
+    );
+    let new_fp = changed["host_key"]["fingerprint"].as_str().unwrap();
+    assert_ne!(new_fp, fa);
+    assert_eq!(scan(&a, 22), new_fp);
+
+    // A cut link makes the droplet unreachable for the given time only.
+    api.ok(
+        "POST",
+        &format!("/_lab/droplets/{}/cut", ids[1]),
+        Some(json!({"seconds": 2})),
+        200,
+    );
+    let refused = Command::new("ssh")
+        .args([
+            "-n",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=1",
+        ])
+        .arg("-i")
+        .arg(&key)
+        .arg(format!("root@{b}"))
+        .arg("true")
+        .status()
+        .unwrap();
+    assert!(!refused.success(), "ssh must fail while the link is cut");
+    std::thread::sleep(Duration::from_secs(3));
+    common::ssh(&key, &b, "true");
+
+    api.ok("DELETE", "/v2/droplets?tag_name=lbtest", None, 204);
+    api.ok("DELETE", &format!("/v2/load_balancers/{lb_id}"), None, 204);
+    let out = pond(&["lab", "destroy", "--dir"], &dir.0);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let net = pond::lab::net::LabNet::new(&pond::lab::lab_id(&dir.0));
+    assert_eq!(net.leftovers(), Vec::<String>::new());
+}
