@@ -151,12 +151,6 @@ impl Lab {
         tokio::task::spawn_blocking(move || machine.power_off()).await?
     }
 
-    /// Removes a droplet's machine entirely.
-    pub async fn destroy_machine(&self, droplet: &Droplet) -> anyhow::Result<()> {
-        let machine = self.machine(droplet);
-        tokio::task::spawn_blocking(move || machine.destroy()).await?
-    }
-
     /// Boots every droplet recorded as `new` or `active` (after `lab up`)
     /// and waits for them.
     pub async fn resume_droplets(self: &Arc<Self>) -> anyhow::Result<()> {
@@ -200,11 +194,16 @@ impl Lab {
     /// records (for `lab down`).
     pub async fn shut_down_all(&self) {
         let droplets = self.state.lock().await.droplets.clone();
-        for d in droplets {
-            let machine = self.machine(&d);
-            let result = tokio::task::spawn_blocking(move || machine.shut_down()).await;
-            if let Ok(Err(e)) | Err(e) = result.map_err(anyhow::Error::from) {
-                eprintln!("lab: stopping droplet {}: {e:#}", d.id);
+        let stops: Vec<_> = droplets
+            .iter()
+            .map(|d| {
+                let machine = self.machine(d);
+                (d.id, tokio::task::spawn_blocking(move || machine.shut_down()))
+            })
+            .collect();
+        for (id, stop) in stops {
+            if let Ok(Err(e)) | Err(e) = stop.await.map_err(anyhow::Error::from) {
+                eprintln!("lab: stopping droplet {id}: {e:#}");
             }
         }
         self.stop_all_load_balancers().await;

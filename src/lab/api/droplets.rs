@@ -220,8 +220,16 @@ async fn delete_where(lab: &Arc<Lab>, pick: impl Fn(&Droplet) -> bool) -> Result
         lab.save(&state);
         doomed
     };
-    for d in &doomed {
-        lab.destroy_machine(d).await.map_err(ApiError::internal)?;
+    // Tear the machines down in parallel, then wait for all of them.
+    let teardowns: Vec<_> = doomed
+        .iter()
+        .map(|d| {
+            let machine = lab.machine(d);
+            tokio::task::spawn_blocking(move || machine.destroy())
+        })
+        .collect();
+    for teardown in teardowns {
+        teardown.await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
     }
     Ok(doomed.len())
 }
