@@ -112,6 +112,12 @@ pub fn ensure_base(cache: &Path, progress: &dyn Fn(&str)) -> anyhow::Result<Path
     }
     sys::require_root("building the lab's base image")?;
     std::fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
+    // One builder per cache: others wait here, then find the base ready.
+    let lock = std::fs::File::create(cache.join(".build.lock"))?;
+    lock.lock().context("locking the base cache")?;
+    if dir.join("etc/pond-lab-base").is_file() {
+        return Ok(dir);
+    }
     let sources = host_apt_sources()?;
     let mirror = sources
         .iter()

@@ -198,7 +198,10 @@ impl Lab {
             .iter()
             .map(|d| {
                 let machine = self.machine(d);
-                (d.id, tokio::task::spawn_blocking(move || machine.shut_down()))
+                (
+                    d.id,
+                    tokio::task::spawn_blocking(move || machine.shut_down()),
+                )
             })
             .collect();
         for (id, stop) in stops {

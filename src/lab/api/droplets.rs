@@ -229,7 +229,10 @@ async fn delete_where(lab: &Arc<Lab>, pick: impl Fn(&Droplet) -> bool) -> Result
         })
         .collect();
     for teardown in teardowns {
-        teardown.await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+        teardown
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
     }
     Ok(doomed.len())
 }
