@@ -11,6 +11,7 @@ pub mod config;
 #[cfg(target_os = "linux")]
 pub mod lab;
 pub mod plan;
+pub mod ssh;
 
 /// Pond's version, as shown by `pond --version` and the app.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

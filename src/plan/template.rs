@@ -23,10 +23,56 @@ use super::quote::readonly_assignment;
 
 /// Every template shipped with Pond: (id, source). The id is the path under
 /// `project-templates/` without `.sh`.
-pub const TEMPLATES: &[(&str, &str)] = &[(
-    "common/hello",
-    include_str!("../../project-templates/common/hello.sh"),
-)];
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "common/base",
+        include_str!("../../project-templates/common/base.sh"),
+    ),
+    (
+        "common/deploy-apply",
+        include_str!("../../project-templates/common/deploy-apply.sh"),
+    ),
+    (
+        "common/deploy-prepare",
+        include_str!("../../project-templates/common/deploy-prepare.sh"),
+    ),
+    (
+        "common/health",
+        include_str!("../../project-templates/common/health.sh"),
+    ),
+    (
+        "common/hello",
+        include_str!("../../project-templates/common/hello.sh"),
+    ),
+    (
+        "common/lock",
+        include_str!("../../project-templates/common/lock.sh"),
+    ),
+    (
+        "common/site",
+        include_str!("../../project-templates/common/site.sh"),
+    ),
+    (
+        "common/status",
+        include_str!("../../project-templates/common/status.sh"),
+    ),
+    (
+        "common/swap",
+        include_str!("../../project-templates/common/swap.sh"),
+    ),
+    (
+        "mysql/database",
+        include_str!("../../project-templates/mysql/database.sh"),
+    ),
+    (
+        "php/stack",
+        include_str!("../../project-templates/php/stack.sh"),
+    ),
+    (
+        "static/stack",
+        include_str!("../../project-templates/static/stack.sh"),
+    ),
+];
 
 /// What kind of value an input takes; each maps to one grammar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

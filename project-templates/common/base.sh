@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# summary: Base server setup: web user pond, packages, timezone, swap on small droplets, security upgrades, firewall
+# input TIMEZONE [text]: an IANA time zone such as UTC or Europe/Amsterdam
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt_install() {
+    apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
+}
+
+echo "== packages"
+apt-get update -q -o DPkg::Lock::Timeout=300
+apt_install ca-certificates curl tar zstd util-linux procps unattended-upgrades nftables tzdata
+
+echo "== web user"
+getent group pond >/dev/null || groupadd --system pond
+id -u pond >/dev/null 2>&1 || useradd --system --gid pond --home-dir /var/www/pond --shell /bin/bash pond
+install -d -o pond -g pond -m 0755 /var/www/pond /var/www/pond/projects
+
+echo "== timezone"
+if [[ ! -e "/usr/share/zoneinfo/$TIMEZONE" ]]; then
+    echo "unknown time zone: $TIMEZONE" >&2
+    exit 2
+fi
+ln -sfn "/usr/share/zoneinfo/$TIMEZONE" /etc/localtime
+printf '%s\n' "$TIMEZONE" > /etc/timezone
+
+echo "== swap"
+mem_kb="$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
+root_fs="$(findmnt -n -o FSTYPE / || true)"
+if [[ "$mem_kb" -lt 2000000 ]] && ! swapon --show=NAME --noheadings | grep -q .; then
+    if [[ "$root_fs" == overlay ]]; then
+        echo "small droplet, but / is an overlay (lab): no swap file"
+    elif [[ ! -f /swapfile ]]; then
+        fallocate -l 1G /swapfile
+        chmod 600 /swapfile
+        mkswap /swapfile >/dev/null
+        swapon /swapfile || echo "swapon refused; continuing without swap"
+        grep -q '^/swapfile ' /etc/fstab || echo '/swapfile none swap sw 0 0' >> /etc/fstab
+    fi
+else
+    echo "swap not needed or already on"
+fi
+
+echo "== security upgrades"
+cat > /etc/apt/apt.conf.d/20auto-upgrades <<'CONF'
+APT::Periodic::Update-Package-Lists "1";
+APT::Periodic::Unattended-Upgrade "1";
+CONF
+
+echo "== firewall (22, 80, 443)"
+cat > /etc/nftables.conf <<'CONF'
+#!/usr/sbin/nft -f
+# Written by Pond: allow SSH and HTTP(S) in, everything out.
+flush ruleset
+table inet filter {
+    chain input {
+        type filter hook input priority 0; policy drop;
+        ct state established,related accept
+        iif lo accept
+        ip protocol icmp accept
+        ip6 nexthdr icmpv6 accept
+        tcp dport { 22, 80, 443 } accept
+    }
+}
+CONF
+if nft -f /etc/nftables.conf 2>/dev/null; then
+    update-rc.d nftables defaults >/dev/null 2>&1 || true
+    if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then systemctl enable nftables >/dev/null 2>&1 || true; fi
+    echo "firewall active"
+else
+    echo "nftables is not usable here; firewall not applied" >&2
+fi
+echo "base: done"

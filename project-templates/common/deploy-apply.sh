@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# summary: Apply an upload (zstd tar on stdin after this script) to the new release, link shared paths, run the post-deploy hook, point the inactive colour at it
+# input ROOT [text]: the environment's directory on the server
+# input RELEASE [text]: the release id prepared for this deploy
+# input TARGET [text]: the colour to point at the release (blue or green)
+# input FIRST [text]: yes on the first deploy (both colours get the release, blue goes live)
+# input? SHARED_PATHS [text]: persistent paths, one per line
+# input? HOOKS [text]: post-deploy hook scripts in the release, one per line
+# input STATE [text]: the new metadata/state.json
+# input LOG_LINE [text]: the line to append to metadata/log.jsonl
+# input KEEP_BUILDS [text]: how many releases to keep
+set -euo pipefail
+[[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad release id" >&2; exit 2; }
+[[ "$TARGET" == blue || "$TARGET" == green ]] || { echo "bad colour: $TARGET" >&2; exit 2; }
+[[ "$KEEP_BUILDS" =~ ^[0-9]+$ ]] || { echo "bad keep count" >&2; exit 2; }
+cd "$ROOT"
+new="releases/$RELEASE"
+[[ -d "$new" ]] || { echo "release $RELEASE was not prepared" >&2; exit 3; }
+[[ "$(readlink current)" != "$TARGET" || "$FIRST" == yes ]] || { echo "$TARGET is live; refusing to touch it" >&2; exit 3; }
+
+stage="releases/.incoming-$RELEASE"
+rm -rf "$stage"
+mkdir "$stage"
+zstd -dcq | tar -x -C "$stage" --no-same-owner --no-same-permissions --delay-directory-restore
+echo "received $(find "$stage" -type f | wc -l) files"
+
+# Paths removed locally since the base release.
+if [[ -f "$stage/.pond/deleted" ]]; then
+    while IFS= read -r -d '' path; do
+        [[ "$path" != *..* ]] || continue
+        rm -rf -- "${new:?}/$path"
+    done < "$stage/.pond/deleted"
+fi
+# Each received file replaces its old version by rename (a new inode).
+(cd "$stage" && find . -mindepth 1 \( -type f -o -type l \) -printf '%P\0') |
+    while IFS= read -r -d '' path; do
+        mkdir -p "$new/$(dirname "$path")"
+        mv -fT "$stage/$path" "$new/$path"
+    done
+rm -rf "$stage"
+
+# Shared paths: seeded from the first upload, then kept across releases.
+while IFS= read -r shared; do
+    [[ -n "$shared" ]] || continue
+    [[ "$shared" != *..* ]] || { echo "bad shared path: $shared" >&2; exit 2; }
+    if [[ ! -e "shared/$shared" ]]; then
+        mkdir -p "shared/$(dirname "$shared")"
+        if [[ -e "$new/$shared" && ! -L "$new/$shared" ]]; then
+            cp -a "$new/$shared" "shared/$shared"
+        else
+            mkdir -p "shared/$shared"
+        fi
+        chown -R pond:pond "shared/$shared"
+    fi
+    rm -rf -- "${new:?}/$shared"
+    mkdir -p "$new/$(dirname "$shared")"
+    ln -sfn "$ROOT/shared/$shared" "$new/$shared"
+done <<< "$SHARED_PATHS"
+# Server-held config (db password) is linked, never copied to the client.
+if [[ -f config/db-password ]]; then
+    mkdir -p "$new/.pond"
+    ln -sfn "$ROOT/config/db-password" "$new/.pond/db-password"
+fi
+chown -R pond:pond "$new"
+
+while IFS= read -r hook; do
+    [[ -n "$hook" ]] || continue
+    echo "== post-deploy hook $hook"
+    (cd "$new" && runuser -u pond -- bash "$hook")
+done <<< "$HOOKS"
+
+(cd "$new" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') > "$new/.pond/stat"
+
+ln -sfn "releases/$RELEASE" "$TARGET.tmp"
+mv -T "$TARGET.tmp" "$TARGET"
+if [[ "$FIRST" == yes ]]; then
+    other=blue
+    [[ "$TARGET" == blue ]] && other=green
+    ln -sfn "releases/$RELEASE" "$other.tmp" && mv -T "$other.tmp" "$other"
+fi
+# preview shows the inactive colour.
+if [[ "$(readlink current)" == blue ]]; then ln -sfn green preview.tmp; else ln -sfn blue preview.tmp; fi
+mv -T preview.tmp preview
+chown -h pond:pond blue green preview
+
+printf '%s\n' "$STATE" > metadata/state.json.tmp && mv metadata/state.json.tmp metadata/state.json
+printf '%s\n' "$LOG_LINE" >> metadata/log.jsonl
+
+# Keep the newest KEEP_BUILDS releases and whatever a colour points at.
+in_use=" $(readlink blue) $(readlink green) "
+find releases -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' -printf '%f\n' | sort -r | tail -n +"$((KEEP_BUILDS + 1))" |
+    while IFS= read -r old; do
+        [[ "$in_use" == *" releases/$old "* ]] || { echo "removing old release $old"; rm -rf -- "releases/$old"; }
+    done
+echo "DEPLOYED $RELEASE to $TARGET"

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# summary: Start a release for the inactive colour as a copy of its current release (never the live one in place) and report its manifest
+# input ROOT [text]: the environment's directory on the server
+# input RELEASE [text]: the new release id (time and tag)
+set -euo pipefail
+[[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad release id: $RELEASE" >&2; exit 2; }
+cd "$ROOT"
+[[ -L current ]] || { echo "$ROOT is not provisioned (no current link); run pond provision first" >&2; exit 3; }
+live="$(readlink current)"
+case "$live" in blue) target=green ;; green) target=blue ;; *) echo "current points at $live, expected blue or green" >&2; exit 3 ;; esac
+live_release="$(readlink "$live")"
+base="$(readlink "$target" 2>/dev/null || true)"
+first=no
+[[ "$live_release" == releases/00000000T000000Z-empty ]] && first=yes
+new="releases/$RELEASE"
+[[ ! -e "$new" ]] || { echo "release $RELEASE already exists" >&2; exit 3; }
+rm -rf releases/.incoming-* releases/*.copying
+
+# Start from the inactive colour's release (a copy, so kept releases stay
+# intact); if there is none yet, from the live release, by copying only.
+from=""
+if [[ -n "$base" && -d "$base" && "$base" != releases/00000000T000000Z-empty ]]; then
+    from="$base"
+elif [[ "$first" == no && -d "$live_release" ]]; then
+    from="$live_release"
+fi
+if [[ -n "$from" ]]; then
+    cp -a --reflink=auto "$from" "$new.copying"
+    mv -T "$new.copying" "$new"
+else
+    install -d -o pond -g pond "$new"
+fi
+
+echo "TARGET $target"
+echo "FIRST $first"
+echo "BASE ${from:--}"
+if [[ -f metadata/state.json ]]; then
+    printf 'STATE %s\n' "$(tr -d '\n' < metadata/state.json)"
+else
+    echo "STATE {}"
+fi
+# The manifest of what the client uploaded last time, minus every file
+# whose size or mtime changed on the server since (those are resent).
+if [[ -f "$new/.pond/manifest" && -f "$new/.pond/stat" ]]; then
+    tmp="$(mktemp -d)"
+    (cd "$new" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') | LC_ALL=C sort > "$tmp/now"
+    LC_ALL=C sort "$new/.pond/stat" > "$tmp/then"
+    LC_ALL=C comm -3 "$tmp/now" "$tmp/then" | sed 's/^\t//' | cut -f1 > "$tmp/stale"
+    awk -F'\t' 'NR == FNR { stale[$1] = 1; next } !($4 in stale) { print "F\t" $0 }' "$tmp/stale" "$new/.pond/manifest"
+    rm -rf "$tmp"
+fi
+echo "END"

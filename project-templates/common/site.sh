@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# summary: Directory layout and nginx vhosts of one environment: the domain serves current, preview hosts serve the colours
+# input PROJECT [project_name]: project name
+# input ENV [env_name]: environment name
+# input DOMAIN [domain]: the production host name
+# input SECRET_PREFIX [secret_prefix]: first label of the preview hosts
+# input STACK [text]: php, static or wordpress
+# input? WEB_ROOT [repo_path]: directory inside a release that nginx serves (empty: the release itself)
+set -euo pipefail
+
+case "$STACK" in php | static | wordpress) ;; *) echo "unknown stack: $STACK" >&2; exit 2 ;; esac
+if [[ ! "$WEB_ROOT" =~ ^[A-Za-z0-9._/-]*$ ]]; then
+    echo "web root has characters nginx config cannot hold: $WEB_ROOT" >&2
+    exit 2
+fi
+root="/var/www/pond/projects/$PROJECT/$ENV"
+install -d -o pond -g pond -m 0755 "/var/www/pond/projects/$PROJECT" "$root" \
+    "$root/releases" "$root/shared" "$root/config" "$root/metadata"
+
+# Until the first deploy, both colours point at a placeholder release.
+if [[ ! -L "$root/current" ]]; then
+    empty="$root/releases/00000000T000000Z-empty"
+    install -d -o pond -g pond "$empty/$WEB_ROOT"
+    printf '<!doctype html><title>Pond</title><p>%s/%s: nothing deployed yet.</p>\n' "$PROJECT" "$ENV" \
+        > "$empty/$WEB_ROOT/index.html"
+    for link in blue green; do
+        ln -sfn "releases/00000000T000000Z-empty" "$root/$link"
+    done
+    ln -sfn blue "$root/preview.tmp" && mv -T "$root/preview.tmp" "$root/preview"
+    ln -sfn blue "$root/current.tmp" && mv -T "$root/current.tmp" "$root/current"
+    chown -h pond:pond "$root/blue" "$root/green" "$root/current" "$root/preview"
+fi
+
+docroot() { # link name -> the path nginx serves
+    if [[ -n "$WEB_ROOT" ]]; then printf '%s/%s/%s' "$root" "$1" "$WEB_ROOT"; else printf '%s/%s' "$root" "$1"; fi
+}
+
+server_block() { # server names, link name
+    cat <<CONF
+server {
+    listen 80;
+    server_name $1;
+    root $(docroot "$2");
+    access_log /var/log/nginx/pond-$PROJECT-$ENV.access.log;
+    error_log /var/log/nginx/pond-$PROJECT-$ENV.error.log;
+    location ~ /\.(?!well-known) { deny all; }
+CONF
+    if [[ "$STACK" == static ]]; then
+        cat <<'CONF'
+    index index.html index.htm;
+    location / { try_files $uri $uri/ =404; }
+}
+CONF
+    else
+        cat <<'CONF'
+    index index.php index.html;
+    client_max_body_size 64m;
+    location / { try_files $uri $uri/ /index.php?$query_string; }
+    location ~ \.php$ {
+        try_files $fastcgi_script_name =404;
+        include fastcgi_params;
+        # Resolve the colour symlinks per request: every release has its
+        # own real path, so OPcache never serves a previous build.
+        fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;
+        fastcgi_param DOCUMENT_ROOT $realpath_root;
+        fastcgi_pass unix:/run/php/pond.sock;
+    }
+}
+CONF
+    fi
+}
+
+conf="/etc/nginx/sites-available/pond-$PROJECT-$ENV.conf"
+{
+    echo "# Written by Pond for $PROJECT/$ENV; \`pond provision\` rewrites it."
+    server_block "$DOMAIN www.$DOMAIN" current
+    server_block "$SECRET_PREFIX.$DOMAIN" preview
+    server_block "$SECRET_PREFIX-blue.$DOMAIN" blue
+    server_block "$SECRET_PREFIX-green.$DOMAIN" green
+} > "$conf.new"
+mv "$conf.new" "$conf"
+ln -sfn "$conf" "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf"
+nginx -t -q
+service nginx reload >/dev/null
+echo "site: $DOMAIN -> $root/current; previews on ${SECRET_PREFIX}[-blue|-green].$DOMAIN"

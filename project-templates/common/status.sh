@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# summary: Report an environment's state in one round trip: state.json, links, last log line, services, disk
+# input ROOT [text]: the environment's directory on the server
+set -euo pipefail
+echo "LIVE $(readlink "$ROOT/current" 2>/dev/null || echo -)"
+for colour in blue green; do
+    echo "LINK $colour $(readlink "$ROOT/$colour" 2>/dev/null || echo -)"
+done
+if [[ -f "$ROOT/metadata/state.json" ]]; then
+    printf 'STATE %s\n' "$(tr -d '\n' < "$ROOT/metadata/state.json")"
+fi
+if [[ -f "$ROOT/metadata/log.jsonl" ]]; then
+    printf 'LAST %s\n' "$(tail -n 1 "$ROOT/metadata/log.jsonl")"
+fi
+service_state() { # name, pgrep pattern
+    if pgrep -f "$2" >/dev/null; then echo "SERVICE $1 running"; else echo "SERVICE $1 stopped"; fi
+}
+service_state nginx '^nginx: master'
+service_state php-fpm '^php-fpm: master'
+service_state mariadb '^/usr/sbin/(mariadbd|mysqld)'
+
+echo "DISK $(df -P / | awk 'NR == 2 { print $4 * 1024, $2 * 1024 }')"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# summary: Make the other colour live by renaming a symlink over current (atomic), run post-swap hooks, record state
+# input ROOT [text]: the environment's directory on the server
+# input EXPECT_LIVE [text]: the colour the client saw live (refuse if it changed)
+# input STATE [text]: the new metadata/state.json
+# input LOG_LINE [text]: the line to append to metadata/log.jsonl
+# input? HOOKS [text]: post-swap hook scripts, one per line, run in the new live release
+set -euo pipefail
+cd "$ROOT"
+exec 9<>metadata/lock
+flock -n 9 || { echo "LOCK-HELD"; cat metadata/lock; exit 75; }
+live="$(readlink current)"
+[[ "$live" == "$EXPECT_LIVE" ]] || { echo "live colour is $live, not $EXPECT_LIVE; someone swapped meanwhile" >&2; exit 3; }
+case "$live" in blue) next=green ;; green) next=blue ;; *) echo "current points at $live" >&2; exit 3 ;; esac
+[[ -d "$(readlink "$next")" ]] || { echo "$next points at a missing release" >&2; exit 3; }
+start="$(date +%s%N)"
+ln -sfn "$next" current.tmp
+mv -T current.tmp current
+end="$(date +%s%N)"
+ln -sfn "$live" preview.tmp && mv -T preview.tmp preview
+echo "SWAPPED $live -> $next in $(( (end - start) / 1000 )) us"
+printf '%s\n' "$STATE" > metadata/state.json.tmp && mv metadata/state.json.tmp metadata/state.json
+printf '%s\n' "$LOG_LINE" >> metadata/log.jsonl
+while IFS= read -r hook; do
+    [[ -n "$hook" ]] || continue
+    echo "== post-swap hook $hook"
+    (cd current && runuser -u pond -- bash "$hook") || echo "post-swap hook $hook failed (the swap stands)" >&2
+done <<< "$HOOKS"

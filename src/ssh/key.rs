@@ -1,0 +1,173 @@
+//! The user's SSH identity: an ed25519 key pair Pond generates once into the
+//! user's config dir (private key 0600, never sent anywhere), or an existing
+//! OpenSSH key file the user points Pond at.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use russh::keys::ssh_key::{self, LineEnding, private::Ed25519Keypair};
+use russh::keys::{HashAlg, PrivateKey};
+
+/// Pond's per-user config dir: `$POND_CONFIG_DIR`, else
+/// `$XDG_CONFIG_HOME/pond`, else `~/.config/pond`.
+pub fn config_dir() -> anyhow::Result<PathBuf> {
+    if let Some(d) = std::env::var_os("POND_CONFIG_DIR") {
+        return Ok(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("pond"));
+    }
+    let home =
+        std::env::var_os("HOME").context("HOME is not set, so Pond cannot find its config dir")?;
+    Ok(PathBuf::from(home).join(".config/pond"))
+}
+
+/// Where Pond keeps the user's own key pair.
+pub fn default_key_path() -> anyhow::Result<PathBuf> {
+    Ok(config_dir()?.join("id_ed25519"))
+}
+
+/// A loaded private key and the facts shown to the user.
+#[derive(Clone)]
+pub struct Identity {
+    pub path: PathBuf,
+    pub key: Arc<PrivateKey>,
+}
+
+impl Identity {
+    /// `ssh-ed25519 AAAA... pond@host` — what goes into authorized_keys.
+    pub fn public_line(&self) -> String {
+        self.key.public_key().to_openssh().unwrap_or_default()
+    }
+
+    /// SHA256 fingerprint, as `ssh-keygen -lf` prints it.
+    pub fn fingerprint(&self) -> String {
+        self.key
+            .public_key()
+            .fingerprint(HashAlg::Sha256)
+            .to_string()
+    }
+}
+
+/// Loads the key at `path`, or generates a new ed25519 pair there when it
+/// does not exist (private 0600 in a 0700 dir, public beside it).
+pub fn load_or_generate(path: &Path) -> anyhow::Result<(Identity, bool)> {
+    if path.exists() {
+        return Ok((load(path)?, false));
+    }
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = path.parent().context("key path has no directory")?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+    let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    key.set_comment(format!("pond:{user}@{host}"));
+    let text = key
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| anyhow::anyhow!("encoding the key: {e}"))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    std::io::Write::write_all(&mut f, text.as_bytes())?;
+    let public = key
+        .public_key()
+        .to_openssh()
+        .map_err(|e| anyhow::anyhow!("encoding the key: {e}"))?;
+    std::fs::write(path.with_extension("pub"), format!("{public}\n"))?;
+    Ok((
+        Identity {
+            path: path.to_path_buf(),
+            key: Arc::new(key),
+        },
+        true,
+    ))
+}
+
+/// Loads an existing OpenSSH private key (unencrypted).
+pub fn load(path: &Path) -> anyhow::Result<Identity> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "{} is readable by other users (mode {:o}); run `chmod 600 {}`",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        );
+    }
+    let key = russh::keys::load_secret_key(path, None).with_context(|| {
+        format!(
+            "{} is not an unencrypted OpenSSH private key",
+            path.display()
+        )
+    })?;
+    let _: &ssh_key::PublicKey = key.public_key();
+    Ok(Identity {
+        path: path.to_path_buf(),
+        key: Arc::new(key),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generates_once_with_private_permissions_and_reloads_the_same_key() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/id_ed25519");
+        let (a, created) = load_or_generate(&path).unwrap();
+        assert!(created);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+        let (b, created) = load_or_generate(&path).unwrap();
+        assert!(!created);
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert!(a.public_line().starts_with("ssh-ed25519 AAAA"));
+        let on_disk = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+        assert_eq!(on_disk.trim(), a.public_line());
+        // ssh-keygen agrees on the fingerprint.
+        let out = std::process::Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&a.fingerprint()));
+    }
+
+    #[test]
+    fn refuses_a_key_others_can_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        load_or_generate(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load(&path).err().unwrap().to_string();
+        assert!(err.contains("readable by other users"), "{err}");
+    }
+}

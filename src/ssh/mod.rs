@@ -1,0 +1,8 @@
+//! SSH to the servers: the user's key ([`key`]) and authenticated sessions
+//! that run rendered scripts with streamed output ([`session`]).
+
+pub mod key;
+pub mod session;
+
+pub use key::Identity;
+pub use session::{Endpoint, HostKeyCheck, HostKeyMismatch, Outcome, Session, Sink, Stream};

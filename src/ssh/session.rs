@@ -1,0 +1,350 @@
+//! One SSH connection to a server (russh): host-key check against the
+//! pinned fingerprint, public-key auth, keepalives, and running rendered
+//! scripts with `bash -s` while their output streams line by line to a
+//! progress sink. A lost connection is an error naming the host, never a
+//! hang: keepalives end a dead session within ~20 s.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use russh::ChannelMsg;
+use russh::client;
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::key::Identity;
+
+/// Which stream a line of remote output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Receives remote output as it arrives: (host, stream, line).
+pub type Sink = Arc<dyn Fn(&str, Stream, &str) + Send + Sync>;
+
+/// A sink that drops everything.
+pub fn quiet() -> Sink {
+    Arc::new(|_, _, _| {})
+}
+
+/// Where to connect.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Name for messages (the droplet name).
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+}
+
+/// How to treat the server's host key.
+#[derive(Debug, Clone)]
+pub enum HostKeyCheck {
+    /// Must match this SHA256 fingerprint.
+    Pinned(String),
+    /// Accept and report the key (first connection: trust on first use).
+    FirstUse,
+}
+
+/// The host key a server presented did not match the pinned one.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the SSH host key of {name} ({address}) has changed: pinned {pinned}, presented {presented}. \
+     If the server was rebuilt on purpose, re-pin it with `pond repin {name}`; otherwise someone may be \
+     intercepting the connection, so do not continue"
+)]
+pub struct HostKeyMismatch {
+    pub name: String,
+    pub address: String,
+    pub pinned: String,
+    pub presented: String,
+}
+
+struct Handler {
+    check: HostKeyCheck,
+    presented: Arc<Mutex<Option<String>>>,
+}
+
+impl client::Handler for Handler {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let fingerprint = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => {
+                key.fingerprint(HashAlg::Sha256).to_string()
+            }
+            PublicKeyOrCertificate::Certificate(cert) => {
+                cert.public_key().fingerprint(HashAlg::Sha256).to_string()
+            }
+        };
+        let ok = match &self.check {
+            HostKeyCheck::Pinned(pinned) => pinned == &fingerprint,
+            HostKeyCheck::FirstUse => true,
+        };
+        *self.presented.lock().expect("lock") = Some(fingerprint);
+        Ok(ok)
+    }
+}
+
+/// An authenticated connection.
+pub struct Session {
+    pub endpoint: Endpoint,
+    /// The server's host key fingerprint (SHA256:...).
+    pub host_key: String,
+    handle: client::Handle<Handler>,
+}
+
+/// Result of a remote script.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub exit_code: u32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Session {
+    /// Connects, checks the host key, authenticates with the identity.
+    pub async fn connect(
+        endpoint: &Endpoint,
+        identity: &Identity,
+        check: HostKeyCheck,
+    ) -> anyhow::Result<Session> {
+        let config = Arc::new(client::Config {
+            inactivity_timeout: None,
+            keepalive_interval: Some(Duration::from_secs(5)),
+            keepalive_max: 3,
+            nodelay: true,
+            ..Default::default()
+        });
+        let presented = Arc::new(Mutex::new(None));
+        let handler = Handler {
+            check: check.clone(),
+            presented: Arc::clone(&presented),
+        };
+        let target = (endpoint.address.as_str(), endpoint.port);
+        let connecting = client::connect(config, target, handler);
+        let result = tokio::time::timeout(Duration::from_secs(15), connecting).await;
+        let mut handle = match result {
+            Err(_) => bail!(
+                "cannot reach {} ({}:{}): no answer within 15 s",
+                endpoint.name,
+                endpoint.address,
+                endpoint.port
+            ),
+            Ok(Err(e)) => {
+                let seen = presented.lock().expect("lock").clone();
+                if let (HostKeyCheck::Pinned(pinned), Some(seen)) = (&check, seen)
+                    && &seen != pinned
+                {
+                    return Err(HostKeyMismatch {
+                        name: endpoint.name.clone(),
+                        address: endpoint.address.clone(),
+                        pinned: pinned.clone(),
+                        presented: seen,
+                    }
+                    .into());
+                }
+                return Err(anyhow::Error::new(e)).with_context(|| {
+                    format!(
+                        "cannot connect to {} ({}:{})",
+                        endpoint.name, endpoint.address, endpoint.port
+                    )
+                });
+            }
+            Ok(Ok(h)) => h,
+        };
+        let host_key = presented.lock().expect("lock").clone().unwrap_or_default();
+        let hash = handle
+            .best_supported_rsa_hash()
+            .await
+            .ok()
+            .flatten()
+            .flatten();
+        let auth = handle
+            .authenticate_publickey(
+                endpoint.user.clone(),
+                PrivateKeyWithHashAlg::new(Arc::clone(&identity.key), hash),
+            )
+            .await
+            .with_context(|| format!("authenticating to {}", endpoint.name))?;
+        if !auth.success() {
+            bail!(
+                "{} ({}) refused the key {} for user {}; add its public key to the server's authorized_keys (`pond key` prints it)",
+                endpoint.name,
+                endpoint.address,
+                identity.fingerprint(),
+                endpoint.user
+            );
+        }
+        Ok(Session {
+            endpoint: endpoint.clone(),
+            host_key,
+            handle,
+        })
+    }
+
+    /// Runs `script` with `bash -s`, then streams `input` (if any) on the
+    /// same stdin after the script. Output goes to `sink` line by line and
+    /// is also returned. Fails only if the connection breaks; a non-zero
+    /// exit is in the outcome.
+    pub async fn run(
+        &self,
+        script: &str,
+        input: Option<Box<dyn AsyncRead + Send + Unpin>>,
+        sink: &Sink,
+    ) -> anyhow::Result<Outcome> {
+        let name = self.endpoint.name.clone();
+        let lost = || {
+            format!(
+                "the connection to {} ({}) was lost",
+                self.endpoint.name, self.endpoint.address
+            )
+        };
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .with_context(lost)?;
+        channel.exec(true, "bash -s").await.with_context(lost)?;
+        let (mut reader, writer) = channel.split();
+        let script = script.as_bytes().to_vec();
+        let send = async move {
+            writer.data(&script[..]).await?;
+            if let Some(mut input) = input {
+                // Copy in chunks so a slow server applies back-pressure.
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let n = input.read(&mut buf).await.map_err(russh::Error::IO)?;
+                    if n == 0 {
+                        break;
+                    }
+                    writer.data(&buf[..n]).await?;
+                }
+            }
+            writer.eof().await?;
+            Ok::<_, russh::Error>(writer)
+        };
+        let receive = async {
+            let (mut out, mut err) = (LineBuffer::default(), LineBuffer::default());
+            let mut code = None;
+            while let Some(msg) = reader.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => {
+                        out.push(&data, |l| sink(&name, Stream::Stdout, l))
+                    }
+                    ChannelMsg::ExtendedData { data, ext: 1 } => {
+                        err.push(&data, |l| sink(&name, Stream::Stderr, l))
+                    }
+                    ChannelMsg::ExitStatus { exit_status } => code = Some(exit_status),
+                    _ => {}
+                }
+            }
+            out.finish(|l| sink(&name, Stream::Stdout, l));
+            err.finish(|l| sink(&name, Stream::Stderr, l));
+            (code, out.all, err.all)
+        };
+        let (sent, (code, stdout, stderr)) = tokio::join!(send, receive);
+        let code = code.with_context(|| {
+            format!("{}: the remote script ended without an exit status", lost())
+        })?;
+        // The server may exit before reading all input (e.g. a refused lock):
+        // that is its answer, not a transport failure.
+        if let Err(e) = sent
+            && code == 0
+        {
+            return Err(anyhow::Error::new(e)).with_context(lost);
+        }
+        Ok(Outcome {
+            exit_code: code,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
+    /// Runs a script and fails unless it exits 0, quoting its stderr.
+    pub async fn run_ok(&self, what: &str, script: &str, sink: &Sink) -> anyhow::Result<Outcome> {
+        let outcome = self.run(script, None, sink).await?;
+        if outcome.exit_code != 0 {
+            bail!(
+                "{what} failed on {} (exit {}): {}",
+                self.endpoint.name,
+                outcome.exit_code,
+                last_lines(&outcome.stderr, 8)
+            );
+        }
+        Ok(outcome)
+    }
+
+    pub async fn close(self) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}
+
+/// The last `n` non-empty lines of `text`, joined for a message.
+pub fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let start = lines.len().saturating_sub(n);
+    let tail = lines[start..].join(" | ");
+    if tail.is_empty() {
+        "(no error output)".into()
+    } else {
+        tail
+    }
+}
+
+/// Splits a byte stream into lines for the sink, keeping everything.
+#[derive(Default)]
+struct LineBuffer {
+    pending: Vec<u8>,
+    all: Vec<u8>,
+}
+
+impl LineBuffer {
+    fn push(&mut self, data: &[u8], mut emit: impl FnMut(&str)) {
+        self.all.extend_from_slice(data);
+        self.pending.extend_from_slice(data);
+        while let Some(pos) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=pos).collect();
+            emit(String::from_utf8_lossy(&line[..line.len() - 1]).trim_end_matches('\r'));
+        }
+    }
+
+    fn finish(&mut self, mut emit: impl FnMut(&str)) {
+        if !self.pending.is_empty() {
+            emit(&String::from_utf8_lossy(&self.pending));
+            self.pending.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_split_across_chunks() {
+        let mut b = LineBuffer::default();
+        let mut got = vec![];
+        b.push(b"one\ntw", |l| got.push(l.to_string()));
+        b.push(b"o\r\nthree", |l| got.push(l.to_string()));
+        b.finish(|l| got.push(l.to_string()));
+        assert_eq!(got, ["one", "two", "three"]);
+        assert_eq!(b.all, b"one\ntwo\r\nthree");
+    }
+
+    #[test]
+    fn last_lines_skips_blanks() {
+        assert_eq!(last_lines("a\n\nb\nc\n", 2), "b | c");
+        assert_eq!(last_lines("", 2), "(no error output)");
+    }
+}
