@@ -12,6 +12,7 @@ pub mod config;
 pub mod lab;
 pub mod plan;
 pub mod ssh;
+pub mod tasks;
 
 /// Pond's version, as shown by `pond --version` and the app.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -174,18 +174,17 @@ fn plan_prints_a_quoted_script_and_runs_nothing() {
 }
 
 #[test]
-fn help_documents_exit_codes_and_reserved_commands_refuse_with_4() {
+fn help_documents_exit_codes_and_every_command() {
     let dir = tempfile::tempdir().unwrap();
     let help = text(&pond(&["--help"], dir.path()).stdout);
     assert!(help.contains("Exit codes:"));
-    let lab_help = text(&pond(&["lab", "--help"], dir.path()).stdout);
-    for sub in ["up", "status", "down", "destroy"] {
-        assert!(
-            lab_help.contains(&format!("  {sub} ")),
-            "lab {sub} missing from help"
-        );
-    }
     for name in [
+        "init",
+        "validate",
+        "schema",
+        "plan",
+        "key",
+        "attach",
         "provision",
         "deploy",
         "preview",
@@ -194,15 +193,40 @@ fn help_documents_exit_codes_and_reserved_commands_refuse_with_4() {
         "status",
         "logs",
         "unbind",
+        "lab",
     ] {
         assert!(
             help.contains(&format!("  {name} ")),
             "{name} missing from help"
         );
-        let out = pond(&[name, "production"], dir.path());
-        assert_eq!(out.status.code(), Some(4), "{name}");
-        assert!(text(&out.stderr).contains("not available in this version"));
         let sub_help = pond(&[name, "--help"], dir.path());
         assert!(sub_help.status.success(), "{name} --help");
     }
+    let lab_help = text(&pond(&["lab", "--help"], dir.path()).stdout);
+    for sub in ["up", "status", "down", "destroy"] {
+        assert!(
+            lab_help.contains(&format!("  {sub} ")),
+            "lab {sub} missing from help"
+        );
+    }
+}
+
+#[test]
+fn environment_commands_outside_a_project_say_where_they_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pond(&["deploy", "production"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: there is no ./pond.json here; create one with `pond init`, or pass --project DIR
+"
+    );
+    pond(&["init", "--name", "acme", "--stack", "static"], dir.path());
+    let out = pond(&["swap", "staging"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("pond.json has no environment \"staging\""),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -19,7 +19,11 @@ install -d -o pond -g pond -m 0750 "$config"
 password_file="$config/db-password"
 if [[ ! -s "$password_file" ]]; then
     umask 077
-    tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 32 > "$password_file.new"
+    # 768 random bytes hold ~186 alphanumerics; no pipe is cut short, so
+    # pipefail sees no SIGPIPE.
+    raw="$(head -c 768 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9')"
+    [[ ${#raw} -ge 32 ]] || { echo "not enough randomness for a password" >&2; exit 1; }
+    printf '%s' "${raw:0:32}" > "$password_file.new"
     chown pond:pond "$password_file.new"
     chmod 0600 "$password_file.new"
     mv "$password_file.new" "$password_file"

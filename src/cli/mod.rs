@@ -3,6 +3,7 @@
 
 mod init;
 mod lab;
+mod ops;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,8 +20,7 @@ Exit codes:
   0  success
   1  the operation failed (I/O, network, server)
   2  wrong command-line usage
-  3  invalid input: the project file or a value given does not pass validation
-  4  the command is reserved for a later version of Pond";
+  3  invalid input: the project file or a value given does not pass validation";
 
 /// Run web apps on your own DigitalOcean servers: provision, deploy to the
 /// inactive colour, preview, swap, roll back.
@@ -58,32 +58,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Ops(ops::Ops),
     /// The offline lab: a DigitalOcean-compatible API whose droplets are
     /// real Debian servers in network namespaces on this machine (root only).
     Lab(lab::LabArgs),
-    /// [planned] Create and set up the servers of an environment.
-    Provision(Reserved),
-    /// [planned] Deploy the project to the inactive colour of an environment.
-    Deploy(Reserved),
-    /// [planned] Open the inactive colour through its secret preview host.
-    Preview(Reserved),
-    /// [planned] Make the inactive colour live.
-    Swap(Reserved),
-    /// [planned] Make the previous colour live again.
-    Rollback(Reserved),
-    /// [planned] Show droplets, live colour, build tags and last deploys.
-    Status(Reserved),
-    /// [planned] Show a server's deploy log and error logs.
-    Logs(Reserved),
-    /// [planned] Forget an environment's servers without destroying them.
-    Unbind(Reserved),
-}
-
-/// Arguments of a reserved command (accepted, then refused with exit 4).
-#[derive(clap::Args)]
-struct Reserved {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    args: Vec<String>,
 }
 
 /// An error with the exit code it maps to.
@@ -101,6 +80,14 @@ impl Failure {
             code: 3,
             error: Some(error),
             problems,
+        }
+    }
+
+    fn usage(message: &str) -> Failure {
+        Failure {
+            code: 2,
+            error: Some(anyhow!("{message}")),
+            problems: vec![],
         }
     }
 
@@ -177,25 +164,8 @@ fn run(command: Command) -> CliResult {
             json,
         } => plan(template.as_deref(), &set, json),
         Command::Lab(args) => lab::run(args),
-        Command::Provision(_) => reserved("provision"),
-        Command::Deploy(_) => reserved("deploy"),
-        Command::Preview(_) => reserved("preview"),
-        Command::Swap(_) => reserved("swap"),
-        Command::Rollback(_) => reserved("rollback"),
-        Command::Status(_) => reserved("status"),
-        Command::Logs(_) => reserved("logs"),
-        Command::Unbind(_) => reserved("unbind"),
+        Command::Ops(op) => ops::run(op),
     }
-}
-
-fn reserved(name: &str) -> CliResult {
-    Err(Failure {
-        code: 4,
-        error: Some(anyhow!(
-            "`pond {name}` is not available in this version of Pond yet"
-        )),
-        problems: vec![],
-    })
 }
 
 fn validate(path: &Path, json: bool) -> CliResult {

@@ -221,6 +221,38 @@ pub fn repo_path(s: &str) -> Check {
     }
 }
 
+/// A web root inside a release: path segments of `A-Za-z0-9._-` (it is
+/// written into the nginx config, so nothing else is allowed).
+pub fn web_root(s: &str) -> Check {
+    let ok = repo_path(s).is_ok()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'));
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            "expected a relative directory like public, of A-Z, a-z, 0-9, '.', '_', '-' and '/'"
+                .into(),
+        )
+    }
+}
+
+/// A Unix login name for SSH (`root`, `deploy`).
+pub fn unix_user(s: &str) -> Check {
+    let ok = !s.is_empty()
+        && s.len() <= 32
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err("expected a Unix user name like root or deploy".into())
+    }
+}
+
 /// The path of the health check URL: starts with `/`, printable ASCII.
 pub fn http_path(s: &str) -> Check {
     let ok = s.starts_with('/')

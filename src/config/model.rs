@@ -36,6 +36,10 @@ pub struct ProjectFile {
     /// File with gitignore-style patterns of what never gets deployed.
     #[serde(default = "default_ignore_file")]
     pub ignore_file: String,
+    /// Directory inside a release that the web server serves, e.g. `public`
+    /// for Laravel (empty: the release itself).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub web_root: String,
     /// Persistent paths kept across releases and linked into each one
     /// (like `storage` for Laravel or `wp-content/uploads` for WordPress).
     #[serde(default)]
@@ -80,6 +84,14 @@ impl Stack {
             Stack::Php => "php",
             Stack::Static => "static",
             Stack::Wordpress => "wordpress",
+        }
+    }
+
+    /// The web root a new project of this stack starts with.
+    pub fn default_web_root(self) -> &'static str {
+        match self {
+            Stack::Php => "public",
+            Stack::Static | Stack::Wordpress => "",
         }
     }
 
@@ -153,17 +165,22 @@ pub struct TeamKey {
 pub struct Environment {
     /// `production`, `staging`, ...; unique within the project.
     pub name: String,
-    /// Name of an entry in `accounts`.
-    pub account: String,
+    /// Name of an entry in `accounts`; absent for servers attached with
+    /// `pond attach` that Pond did not create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// `single` or `load_balanced`.
     #[serde(rename = "type")]
     pub kind: EnvironmentKind,
     /// DigitalOcean region slug, e.g. `ams3`.
-    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// DigitalOcean size slug, e.g. `s-1vcpu-1gb`.
-    pub size: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
     /// DigitalOcean image slug, e.g. `ubuntu-24-04-x64`.
-    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// The production host name of this environment.
     pub domain: String,
     /// Secret first label of the preview hosts (`<prefix>.<domain>`,
@@ -225,6 +242,9 @@ pub struct Droplet {
     /// Public IPv4 address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// SSH user Pond logs in as (default root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_user: Option<String>,
     /// Private-network IPv4 address (used to reach a separate DB droplet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_address: Option<String>,
@@ -285,7 +305,9 @@ pub enum Database {
 
 /// The two colours of an environment. Which one is live is the server's
 /// truth (its `state.json`), never stored in pond.json.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Colour {
     Blue,
@@ -333,6 +355,7 @@ impl ProjectFile {
             health_path: default_health_path(),
             keep_builds: default_keep_builds(),
             ignore_file: default_ignore_file(),
+            web_root: stack.default_web_root().to_string(),
             shared_paths: stack.default_shared_paths(),
             config_files: vec![],
             hooks: Hooks::default(),

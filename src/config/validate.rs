@@ -179,7 +179,9 @@ fn validate_environments(w: &mut Walker, file: &ProjectFile) {
         );
         w.unique(&mut names, at("name"), &env.name, "environment name");
 
-        if !file.accounts.iter().any(|a| a.name == env.account) {
+        if let Some(account) = &env.account
+            && !file.accounts.iter().any(|a| &a.name == account)
+        {
             let declared: Vec<&str> = file.accounts.iter().map(|a| a.name.as_str()).collect();
             let declared = if declared.is_empty() {
                 "none are declared".to_string()
@@ -190,13 +192,25 @@ fn validate_environments(w: &mut Walker, file: &ProjectFile) {
                 at("account"),
                 format!(
                     "account {} is not listed in accounts ({declared})",
-                    show(&env.account)
+                    show(account)
                 ),
             );
         }
-        w.check(&at("region"), &env.region, "region slug", grammar::do_slug);
-        w.check(&at("size"), &env.size, "size slug", grammar::do_slug);
-        w.check(&at("image"), &env.image, "image slug", grammar::do_slug);
+        if env.account.is_none() && env.droplets.iter().any(|d| d.id.is_some()) {
+            w.push(
+                at("account"),
+                "is missing; droplets with a DigitalOcean id need the account that owns them",
+            );
+        }
+        for (field, value) in [
+            ("region", &env.region),
+            ("size", &env.size),
+            ("image", &env.image),
+        ] {
+            if let Some(v) = value {
+                w.check(&at(field), v, &format!("{field} slug"), grammar::do_slug);
+            }
+        }
         w.check(&at("domain"), &env.domain, "domain name", grammar::domain);
         w.unique(&mut domains, at("domain"), &env.domain, "domain");
         w.check(
@@ -226,6 +240,9 @@ fn validate_environments(w: &mut Walker, file: &ProjectFile) {
             w.unique(&mut droplet_names, at("name"), &d.name, "droplet name");
             if let Some(a) = &d.address {
                 w.check(&at("address"), a, "IPv4 address", grammar::ipv4);
+            }
+            if let Some(u) = &d.ssh_user {
+                w.check(&at("ssh_user"), u, "SSH user", grammar::unix_user);
             }
             if let Some(a) = &d.private_address {
                 w.check(&at("private_address"), a, "IPv4 address", grammar::ipv4);

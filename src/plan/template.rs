@@ -13,7 +13,9 @@
 //! `kind` names a grammar from [`crate::config::grammar`] (`domain`,
 //! `db_name`, ...) or `text` for free text. Rendering validates every value
 //! against its kind, then emits `readonly NAME='...'` lines produced by
-//! [`super::quote`]. Template text is never edited or substituted into.
+//! [`super::quote`], then the template verbatim inside `{ ... }; exit`
+//! (so bash parses it whole before running it). Template text is never
+//! edited or substituted into.
 
 use std::collections::BTreeMap;
 
@@ -21,57 +23,30 @@ use crate::config::grammar::{self, Check};
 
 use super::quote::readonly_assignment;
 
+/// `(id, include_str!("project-templates/<id>.sh"))` for each id.
+macro_rules! templates {
+    ($($id:literal),* $(,)?) => {
+        &[$(($id, include_str!(concat!("../../project-templates/", $id, ".sh")))),*]
+    };
+}
+
 /// Every template shipped with Pond: (id, source). The id is the path under
 /// `project-templates/` without `.sh`.
-pub const TEMPLATES: &[(&str, &str)] = &[
-    (
-        "common/base",
-        include_str!("../../project-templates/common/base.sh"),
-    ),
-    (
-        "common/deploy-apply",
-        include_str!("../../project-templates/common/deploy-apply.sh"),
-    ),
-    (
-        "common/deploy-prepare",
-        include_str!("../../project-templates/common/deploy-prepare.sh"),
-    ),
-    (
-        "common/health",
-        include_str!("../../project-templates/common/health.sh"),
-    ),
-    (
-        "common/hello",
-        include_str!("../../project-templates/common/hello.sh"),
-    ),
-    (
-        "common/lock",
-        include_str!("../../project-templates/common/lock.sh"),
-    ),
-    (
-        "common/site",
-        include_str!("../../project-templates/common/site.sh"),
-    ),
-    (
-        "common/status",
-        include_str!("../../project-templates/common/status.sh"),
-    ),
-    (
-        "common/swap",
-        include_str!("../../project-templates/common/swap.sh"),
-    ),
-    (
-        "mysql/database",
-        include_str!("../../project-templates/mysql/database.sh"),
-    ),
-    (
-        "php/stack",
-        include_str!("../../project-templates/php/stack.sh"),
-    ),
-    (
-        "static/stack",
-        include_str!("../../project-templates/static/stack.sh"),
-    ),
+pub const TEMPLATES: &[(&str, &str)] = templates![
+    "common/base",
+    "common/deploy-apply",
+    "common/deploy-prepare",
+    "common/health",
+    "common/hello",
+    "common/lock",
+    "common/logs",
+    "common/site",
+    "common/status",
+    "common/swap",
+    "common/unbind",
+    "mysql/database",
+    "php/stack",
+    "static/stack",
 ];
 
 /// What kind of value an input takes; each maps to one grammar.
@@ -312,7 +287,16 @@ impl Template {
             text.push('\n');
             bound.push((input.name.clone(), value.to_string()));
         }
+        // The template runs as one brace group: bash must read all of it
+        // before running any of it, so a command that reads stdin (tar in
+        // a deploy) gets the data sent after the script, never the rest of
+        // the script. `exit` on the same line stops bash from reading on.
+        text.push_str("{\n");
         text.push_str(&self.source);
+        if !self.source.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str("}; exit\n");
         Ok(Script {
             template: self.id.clone(),
             inputs: bound,

@@ -5,4 +5,6 @@ pub mod key;
 pub mod session;
 
 pub use key::Identity;
-pub use session::{Endpoint, HostKeyCheck, HostKeyMismatch, Outcome, Session, Sink, Stream};
+pub use session::{
+    Endpoint, HeldLock, HostKeyCheck, HostKeyMismatch, Outcome, Session, Sink, Stream,
+};

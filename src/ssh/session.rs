@@ -21,6 +21,8 @@ use super::key::Identity;
 pub enum Stream {
     Stdout,
     Stderr,
+    /// A step Pond itself reports ("Uploading 3 files").
+    Step,
 }
 
 /// Receives remote output as it arrives: (host, stream, line).
@@ -282,11 +284,68 @@ impl Session {
         Ok(outcome)
     }
 
+    /// Runs a lock script that answers `LOCKED` (then waits for stdin to
+    /// end) or `LOCK-HELD` plus the holder (then exits). Returns a guard
+    /// that keeps the lock until [`HeldLock::release`] or until dropped
+    /// with the connection.
+    pub async fn hold_lock(&self, script: &str) -> anyhow::Result<Result<HeldLock, String>> {
+        let lost = || {
+            format!(
+                "the connection to {} ({}) was lost",
+                self.endpoint.name, self.endpoint.address
+            )
+        };
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .with_context(lost)?;
+        channel.exec(true, "bash -s").await.with_context(lost)?;
+        channel.data(script.as_bytes()).await.with_context(lost)?;
+        let (mut reader, writer) = channel.split();
+        let mut out = LineBuffer::default();
+        let mut lines = vec![];
+        while let Some(msg) = reader.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.push(&data, |l| lines.push(l.to_string())),
+                ChannelMsg::ExtendedData { data, .. } => out.all.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { .. } => {}
+                _ => {}
+            }
+            if lines.iter().any(|l| l == "LOCKED") {
+                return Ok(Ok(HeldLock { reader, writer }));
+            }
+        }
+        out.finish(|l| lines.push(l.to_string()));
+        if let Some(pos) = lines.iter().position(|l| l == "LOCK-HELD") {
+            return Ok(Err(lines[pos + 1..].join(" ").trim().to_string()));
+        }
+        bail!(
+            "taking the deploy lock on {} failed: {}",
+            self.endpoint.name,
+            last_lines(&String::from_utf8_lossy(&out.all), 6)
+        )
+    }
+
     pub async fn close(self) {
         let _ = self
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
             .await;
+    }
+}
+
+/// A deploy lock held by a remote process on the server.
+pub struct HeldLock {
+    reader: russh::ChannelReadHalf,
+    writer: russh::ChannelWriteHalf<client::Msg>,
+}
+
+impl HeldLock {
+    /// Ends the remote holder (its stdin closes) and waits for it to exit.
+    pub async fn release(mut self) {
+        let _ = self.writer.eof().await;
+        while self.reader.wait().await.is_some() {}
     }
 }
 

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# summary: Remove an environment's Pond layout and vhosts from a server (the server itself stays)
+# input PROJECT [project_name]: project name
+# input ENV [env_name]: environment name
+set -euo pipefail
+root="/var/www/pond/projects/$PROJECT/$ENV"
+rm -f "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf" "/etc/nginx/sites-available/pond-$PROJECT-$ENV.conf"
+if nginx -t -q 2>/dev/null; then service nginx reload >/dev/null || true; fi
+rm -rf -- "$root"
+rmdir "/var/www/pond/projects/$PROJECT" 2>/dev/null || true
+echo "removed $root and its vhosts"

@@ -1,0 +1,647 @@
+//! The environment commands: `key`, `attach`, `provision`, `deploy`,
+//! `preview`, `swap`, `rollback`, `status`, `logs`, `unbind`. Each loads
+//! pond.json, connects to the environment's servers (pinning host keys on
+//! first use and saving them), calls one engine task, and prints progress
+//! as plain `[server] line` lines on stderr; results go to stdout.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use pond::config::{
+    self, Database, Droplet, DropletRole, Environment, EnvironmentKind, ProjectFile, Stack, grammar,
+};
+use pond::ssh::{self, Identity, Sink, Stream};
+use pond::tasks::{self, Connected, deploy, operate, provision};
+
+/// `--project DIR` shared by every environment command.
+#[derive(clap::Args, Clone)]
+pub struct ProjectArg {
+    /// The project directory (holding pond.json).
+    #[arg(long, default_value = ".", global = true)]
+    project: PathBuf,
+}
+
+#[derive(clap::Subcommand)]
+pub enum Ops {
+    /// Print your SSH public key (generating the key pair if absent).
+    Key {
+        /// Print only the public key line.
+        #[arg(long)]
+        public: bool,
+    },
+    /// Bind an existing server (any droplet or VPS reachable with your key) to a new environment, pinning its host key.
+    Attach {
+        env: String,
+        /// The server's IPv4 address.
+        #[arg(long)]
+        host: String,
+        /// The environment's domain.
+        #[arg(long)]
+        domain: String,
+        /// SSH user on the server.
+        #[arg(long, default_value = "root")]
+        user: String,
+        /// Database on the server: same (MariaDB on it) or none.
+        #[arg(long, default_value = "same")]
+        db: String,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    /// Set up the environment's servers: packages, web stack, database, layout, vhosts, hooks.
+    Provision {
+        env: String,
+        /// Print the scripts without running them.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    /// Deploy the project to the inactive colour of an environment.
+    Deploy {
+        env: String,
+        /// Build tag recorded with the release (default: git short hash, or "manual").
+        #[arg(long)]
+        tag: Option<String>,
+        /// Show what would be sent, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// End a stuck deploy that holds the lock, then deploy.
+        #[arg(long)]
+        break_lock: bool,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    /// Print the secret preview URL of the inactive colour, and check its health.
+    Preview {
+        env: String,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    /// Make the inactive colour live (after a health check).
+    Swap {
+        env: String,
+        /// Swap even if the health check fails (logged on the server).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    /// Make the previous colour live again, at once.
+    Rollback {
+        env: String,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    /// Show servers, live colour, build tag per colour, last deploy, services, disk.
+    Status {
+        /// Only this environment.
+        env: Option<String>,
+        /// Print the status as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    /// Show the deploy log and the error logs of an environment's servers.
+    Logs {
+        env: String,
+        /// Lines of each log.
+        #[arg(long, default_value_t = 50)]
+        lines: u32,
+        /// Keep following the logs (Ctrl-C to stop).
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    /// Forget an environment's servers in pond.json (never deletes a droplet).
+    Unbind {
+        env: String,
+        /// Also remove Pond's layout and vhosts from the servers.
+        #[arg(long)]
+        purge: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+}
+
+struct Project {
+    path: PathBuf,
+    root: PathBuf,
+    file: ProjectFile,
+}
+
+fn load_project(arg: &ProjectArg) -> Result<Project, super::Failure> {
+    let path = config::resolve_path(&arg.project);
+    if !path.exists() {
+        return Err(anyhow::anyhow!(
+            "there is no {} here; create one with `pond init`, or pass --project DIR",
+            path.display()
+        )
+        .into());
+    }
+    let file = config::load(&path)?;
+    let root = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(Project { path, root, file })
+}
+
+fn identity() -> anyhow::Result<Identity> {
+    let path = ssh::key::default_key_path()?;
+    let (identity, created) = ssh::key::load_or_generate(&path)?;
+    if created {
+        eprintln!(
+            "Generated your SSH key {} ({})",
+            path.display(),
+            identity.fingerprint()
+        );
+    }
+    Ok(identity)
+}
+
+/// Progress as `[server] line` on stderr.
+fn sink() -> Sink {
+    Arc::new(|host: &str, stream: Stream, line: &str| {
+        let mut err = std::io::stderr().lock();
+        let _ = match stream {
+            Stream::Step => writeln!(err, "[{host}] == {line}"),
+            Stream::Stdout | Stream::Stderr => writeln!(err, "[{host}] {line}"),
+        };
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Connects to an environment's servers and saves first-use host keys.
+async fn connect(
+    project: &mut Project,
+    env_index: usize,
+    identity: &Identity,
+    sink: &Sink,
+) -> anyhow::Result<Vec<Connected>> {
+    let servers = tasks::servers(&project.file.environments[env_index], env_index)?;
+    let connected = tasks::connect_all(&servers, identity, sink).await?;
+    if tasks::record_pins(&mut project.file, env_index, &connected) {
+        config::save(&project.path, &project.file)
+            .with_context(|| format!("saving {}", project.path.display()))?;
+        eprintln!(
+            "Pinned new host keys in {} (commit it so your team shares them).",
+            project.path.display()
+        );
+    }
+    Ok(connected)
+}
+
+fn env_index(project: &Project, name: &str) -> anyhow::Result<usize> {
+    Ok(tasks::find_env(&project.file, name)?.0)
+}
+
+pub fn run(op: Ops) -> super::CliResult {
+    match op {
+        Ops::Key { public } => {
+            let id = identity()?;
+            if public {
+                println!("{}", id.public_line());
+            } else {
+                println!("key:         {}", id.path.display());
+                println!("fingerprint: {}", id.fingerprint());
+                println!("public key:  {}", id.public_line());
+            }
+            Ok(())
+        }
+        Ops::Attach {
+            env,
+            host,
+            domain,
+            user,
+            db,
+            project,
+        } => attach(&project, &env, &host, &domain, &user, &db),
+        Ops::Provision {
+            env,
+            dry_run,
+            project,
+        } => {
+            let mut p = load_project(&project)?;
+            let i = env_index(&p, &env)?;
+            let e = p.file.environments[i].clone();
+            if dry_run {
+                for role in [DropletRole::Web, DropletRole::Database] {
+                    if e.droplets.iter().any(|d| d.role == role) {
+                        for (what, script) in provision::plan(&p.file, &e, role, &p.root)? {
+                            println!("# ---- {what} ({role:?} servers)\n{script}");
+                        }
+                    }
+                }
+                return Ok(());
+            }
+            let id = identity()?;
+            let s = sink();
+            runtime()?.block_on(async {
+                let connected = connect(&mut p, i, &id, &s).await?;
+                provision::provision(&p.file, &e, &connected, &p.root, &s).await?;
+                eprintln!("{} is provisioned. Next: pond deploy {}", e.name, e.name);
+                anyhow::Ok(())
+            })?;
+            Ok(())
+        }
+        Ops::Deploy {
+            env,
+            tag,
+            dry_run,
+            break_lock,
+            project,
+        } => {
+            let mut p = load_project(&project)?;
+            let i = env_index(&p, &env)?;
+            let tag = tag.unwrap_or_else(|| default_tag(&p.root));
+            let id = identity()?;
+            let s = sink();
+            let options = deploy::DeployOptions {
+                tag,
+                dry_run,
+                break_lock,
+            };
+            let reports = runtime()?.block_on(async {
+                let connected = connect(&mut p, i, &id, &s).await?;
+                deploy::deploy(&p.file, &p.root, &env, connected, &options, &s).await
+            })?;
+            let e = &p.file.environments[i];
+            for r in &reports {
+                let verb = if dry_run { "would send" } else { "sent" };
+                println!(
+                    "{}: {} {} files ({} bytes), deleted {}; release {} on {}",
+                    r.server,
+                    verb,
+                    r.files_sent,
+                    r.bytes_sent,
+                    r.files_deleted,
+                    r.release,
+                    r.colour.as_str()
+                );
+            }
+            if !dry_run && !reports.is_empty() {
+                if reports[0].first {
+                    println!(
+                        "First deploy: both colours run it and blue is live at http://{}/",
+                        e.domain
+                    );
+                } else {
+                    println!(
+                        "Preview: http://{}/   then: pond swap {}",
+                        operate::preview_host(e, None),
+                        e.name
+                    );
+                }
+            }
+            Ok(())
+        }
+        Ops::Preview { env, project } => {
+            let mut p = load_project(&project)?;
+            let i = env_index(&p, &env)?;
+            let id = identity()?;
+            let s = sink();
+            let e = p.file.environments[i].clone();
+            let health = runtime()?.block_on(async {
+                let connected = connect(&mut p, i, &id, &s).await?;
+                operate::health(&p.file, &e, &connected, &s).await
+            })?;
+            println!("http://{}/", operate::preview_host(&e, None));
+            for h in health {
+                if !h.healthy {
+                    eprintln!(
+                        "{}: HTTP {} — not healthy:\n{}",
+                        h.server, h.status, h.details
+                    );
+                }
+            }
+            Ok(())
+        }
+        Ops::Swap {
+            env,
+            force,
+            project,
+        } => swap(&project, &env, force, "swap"),
+        Ops::Rollback { env, project } => swap(&project, &env, true, "rollback"),
+        Ops::Status { env, json, project } => status(&project, env.as_deref(), json),
+        Ops::Logs {
+            env,
+            lines,
+            follow,
+            project,
+        } => {
+            let mut p = load_project(&project)?;
+            let i = env_index(&p, &env)?;
+            let id = identity()?;
+            let root = tasks::env_root(&p.file.name, &env);
+            let script = tasks::render(
+                "common/logs",
+                &[
+                    ("ROOT", &root),
+                    ("PROJECT", &p.file.name),
+                    ("ENV", &env),
+                    ("LINES", &lines.to_string()),
+                    ("FOLLOW", if follow { "yes" } else { "" }),
+                ],
+            )?;
+            let printer: Sink =
+                Arc::new(|host: &str, _s: Stream, line: &str| println!("[{host}] {line}"));
+            runtime()?.block_on(async {
+                let connected = connect(&mut p, i, &id, &sink()).await?;
+                let runs = connected
+                    .iter()
+                    .map(|c| c.session.run(&script, None, &printer));
+                for r in futures::future::join_all(runs).await {
+                    r?;
+                }
+                anyhow::Ok(())
+            })?;
+            Ok(())
+        }
+        Ops::Unbind {
+            env,
+            purge,
+            yes,
+            project,
+        } => unbind(&project, &env, purge, yes),
+    }
+}
+
+fn default_tag(root: &Path) -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|t| pond::tasks::state::check_tag(t).is_ok())
+        .unwrap_or_else(|| "manual".into())
+}
+
+fn new_secret_prefix() -> String {
+    let mut bytes = [0u8; 14];
+    getrandom::fill(&mut bytes).expect("OS randomness");
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+fn attach(
+    arg: &ProjectArg,
+    env: &str,
+    host: &str,
+    domain: &str,
+    user: &str,
+    db: &str,
+) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let invalid = |what: &str, value: &str, e: String| {
+        super::Failure::invalid(
+            anyhow::anyhow!("{what} {} is not valid; {e}", config::show(value)),
+            vec![],
+        )
+    };
+    grammar::env_name(env).map_err(|e| invalid("environment name", env, e))?;
+    grammar::ipv4(host).map_err(|e| invalid("--host", host, e))?;
+    grammar::domain(domain).map_err(|e| invalid("--domain", domain, e))?;
+    grammar::unix_user(user).map_err(|e| invalid("--user", user, e))?;
+    if p.file.environments.iter().any(|e| e.name == env) {
+        return Err(
+            anyhow::anyhow!("environment {env:?} already exists in {}", p.path.display()).into(),
+        );
+    }
+    let db_name = p.file.name.replace('-', "_");
+    let database = match (db, p.file.stack) {
+        ("none", _) | (_, Stack::Static) => Database::None,
+        ("same", _) => Database::SameDroplet {
+            name: db_name.clone(),
+            user: db_name.chars().take(32).collect(),
+        },
+        (other, _) => {
+            return Err(super::Failure::invalid(
+                anyhow::anyhow!("--db {other:?}: expected same or none"),
+                vec![],
+            ));
+        }
+    };
+    let droplet_name = format!("{}-{env}-1", p.file.name)
+        .chars()
+        .take(63)
+        .collect::<String>();
+    p.file.environments.push(Environment {
+        name: env.to_string(),
+        account: None,
+        kind: EnvironmentKind::Single,
+        region: None,
+        size: None,
+        image: None,
+        domain: domain.to_string(),
+        secret_prefix: new_secret_prefix(),
+        health_path: None,
+        database,
+        droplets: vec![Droplet {
+            name: droplet_name,
+            id: None,
+            role: DropletRole::Web,
+            address: Some(host.to_string()),
+            ssh_user: (user != "root").then(|| user.to_string()),
+            private_address: None,
+            host_key: None,
+        }],
+        load_balancer: None,
+    });
+    let problems = config::validate(&p.file, Some(&p.root));
+    if !problems.is_empty() {
+        return Err(super::Failure::invalid(
+            anyhow::anyhow!("the new environment would not be valid"),
+            problems,
+        ));
+    }
+    let i = p.file.environments.len() - 1;
+    let id = identity()?;
+    let s = sink();
+    runtime()?.block_on(async {
+        let connected = connect(&mut p, i, &id, &s).await?;
+        for c in connected {
+            c.session
+                .run_ok(
+                    "checking the server",
+                    "set -euo pipefail\nid -u >/dev/null\n",
+                    &ssh::session::quiet(),
+                )
+                .await?;
+        }
+        anyhow::Ok(())
+    })?;
+    let e = &p.file.environments[i];
+    println!(
+        "Attached {host} as environment {env} of {}; host key pinned.",
+        p.file.name
+    );
+    println!(
+        "Preview hosts: {}.{domain}, {}-blue.{domain}, {}-green.{domain}",
+        e.secret_prefix, e.secret_prefix, e.secret_prefix
+    );
+    println!("Next: pond provision {env}");
+    Ok(())
+}
+
+fn swap(arg: &ProjectArg, env: &str, force: bool, op: &str) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let i = env_index(&p, env)?;
+    let id = identity()?;
+    let s = sink();
+    let e = p.file.environments[i].clone();
+    let live = runtime()?.block_on(async {
+        let connected = connect(&mut p, i, &id, &s).await?;
+        operate::swap(&p.file, &e, &connected, force, op, &s).await
+    })?;
+    println!(
+        "{} is live on {} (http://{}/). Undo with: pond rollback {env}",
+        live.as_str(),
+        e.name,
+        e.domain
+    );
+    Ok(())
+}
+
+fn status(arg: &ProjectArg, only: Option<&str>, json: bool) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let id = identity()?;
+    let names: Vec<String> = match only {
+        Some(n) => vec![tasks::find_env(&p.file, n)?.1.name.clone()],
+        None => p.file.environments.iter().map(|e| e.name.clone()).collect(),
+    };
+    let quiet = ssh::session::quiet();
+    let rt = runtime()?;
+    let mut all = vec![];
+    for name in names {
+        let i = env_index(&p, &name)?;
+        let e = p.file.environments[i].clone();
+        let statuses = rt.block_on(async {
+            match connect(&mut p, i, &id, &quiet).await {
+                Ok(connected) => operate::status(&p.file, &e, &connected).await,
+                Err(err) => e
+                    .droplets
+                    .iter()
+                    .map(|d| operate::ServerStatus {
+                        server: d.name.clone(),
+                        error: Some(format!("{err:#}")),
+                        ..Default::default()
+                    })
+                    .collect(),
+            }
+        });
+        all.push((e, statuses));
+    }
+    if json {
+        let out: Vec<_> = all.iter().map(|(e, s)| serde_json::json!({"environment": e.name, "domain": e.domain, "servers": s})).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).context("serializing")?
+        );
+        return Ok(());
+    }
+    for (e, statuses) in all {
+        println!("{} ({})", e.name, e.domain);
+        for s in statuses {
+            if let Some(err) = &s.error {
+                println!("  {}: unreachable — {err}", s.server);
+                continue;
+            }
+            let live = s.live.map(|c| c.as_str()).unwrap_or("-");
+            println!("  {}: live {live}", s.server);
+            for (colour, c) in &s.state.colours {
+                println!(
+                    "    {:<5} {} (tag {}, {} by {})",
+                    colour.as_str(),
+                    c.release,
+                    c.tag,
+                    c.at,
+                    c.by
+                );
+            }
+            let services: Vec<String> = s
+                .services
+                .iter()
+                .map(|(n, up)| format!("{n} {}", if *up { "running" } else { "stopped" }))
+                .collect();
+            println!("    services: {}", services.join(", "));
+            if let Some(free) = s.disk_free {
+                println!(
+                    "    disk free: {:.1} GiB",
+                    free as f64 / (1u64 << 30) as f64
+                );
+            }
+            if let Some(last) = &s.last {
+                println!(
+                    "    last: {} {} by {}",
+                    last["at"].as_str().unwrap_or("?"),
+                    last["op"].as_str().unwrap_or("?"),
+                    last["by"].as_str().unwrap_or("?")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn unbind(arg: &ProjectArg, env: &str, purge: bool, yes: bool) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let i = env_index(&p, env)?;
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(super::Failure::usage(
+                "unbinding needs confirmation: pass --yes (stdin is not a terminal)",
+            ));
+        }
+        let what = if purge {
+            "forget its servers and remove Pond's files from them"
+        } else {
+            "forget its servers"
+        };
+        eprint!(
+            "This will {what} for environment {env} (droplets are never deleted). Type the environment name to confirm: "
+        );
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .context("reading the confirmation")?;
+        if answer.trim() != env {
+            return Err(anyhow::anyhow!("not confirmed; nothing changed").into());
+        }
+    }
+    if purge {
+        let id = identity()?;
+        let s = sink();
+        let script = tasks::render("common/unbind", &[("PROJECT", &p.file.name), ("ENV", env)])?;
+        runtime()?.block_on(async {
+            let connected = connect(&mut p, i, &id, &s).await?;
+            for c in connected {
+                c.session
+                    .run_ok("removing Pond's layout", &script, &s)
+                    .await?;
+            }
+            anyhow::Ok(())
+        })?;
+    }
+    p.file.environments.remove(i);
+    config::save(&p.path, &p.file).with_context(|| format!("saving {}", p.path.display()))?;
+    println!("Environment {env} removed from {}.", p.path.display());
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! Deploy: send the project tree to the inactive colour of every web server
+//! of an environment, as DESIGN.md §4 describes. Per server, under the
+//! environment's lock: prepare a new release as a copy of the inactive
+//! colour's release, compare manifests, send only changed files (tar +
+//! zstd over the same SSH channel), run post-deploy hooks, point the
+//! inactive colour at the release, record state and log. The live colour
+//! is never touched.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+
+use super::manifest::{self, Manifest};
+use super::state::{ReleaseRecord, ServerState, log_line, now, release_id};
+use super::{Connected, actor, env_root, render};
+use crate::config::{Colour, DropletRole, ProjectFile};
+use crate::ssh::{Sink, Stream};
+
+/// What a deploy will do or did on one server.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServerDeploy {
+    pub server: String,
+    pub release: String,
+    pub colour: Colour,
+    pub first: bool,
+    pub files_sent: usize,
+    pub bytes_sent: u64,
+    pub files_deleted: usize,
+}
+
+/// Options of a deploy.
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    pub tag: String,
+    pub dry_run: bool,
+    pub break_lock: bool,
+}
+
+/// Scans the project and deploys it to every web server in parallel.
+pub async fn deploy(
+    file: &ProjectFile,
+    project_root: &Path,
+    env_name: &str,
+    connected: Vec<Connected>,
+    options: &DeployOptions,
+    sink: &Sink,
+) -> anyhow::Result<Vec<ServerDeploy>> {
+    super::state::check_tag(&options.tag)?;
+    let local = {
+        let root = project_root.to_path_buf();
+        let ignore = file.ignore_file.clone();
+        tokio::task::spawn_blocking(move || manifest::scan(&root, &ignore)).await??
+    };
+    let total: u64 = local.values().map(|e| e.size).sum();
+    sink(
+        "local",
+        Stream::Step,
+        &format!(
+            "{} files ({} bytes) to deploy from {}",
+            local.len(),
+            total,
+            project_root.display()
+        ),
+    );
+    let local = Arc::new(local);
+    let release = release_id(&options.tag);
+    let root = env_root(&file.name, env_name);
+    let hooks = file.hooks.post_deploy.join("\n");
+    let shared = file.shared_paths.join("\n");
+    let jobs = connected
+        .into_iter()
+        .filter(|c| c.server.role == DropletRole::Web)
+        .map(|c| {
+            let job = Job {
+                root: root.clone(),
+                release: release.clone(),
+                project_root: project_root.to_path_buf(),
+                local: Arc::clone(&local),
+                hooks: hooks.clone(),
+                shared: shared.clone(),
+                keep_builds: file.keep_builds,
+                options: options.clone(),
+                sink: Arc::clone(sink),
+            };
+            async move { job.run(c).await }
+        });
+    let results = futures::future::join_all(jobs).await;
+    results.into_iter().collect()
+}
+
+struct Job {
+    root: String,
+    release: String,
+    project_root: PathBuf,
+    local: Arc<Manifest>,
+    hooks: String,
+    shared: String,
+    keep_builds: u32,
+    options: DeployOptions,
+    sink: Sink,
+}
+
+impl Job {
+    async fn run(self, c: Connected) -> anyhow::Result<ServerDeploy> {
+        let name = c.server.endpoint.name.clone();
+        let step = |text: &str| (self.sink)(&name, Stream::Step, text);
+        let by = actor();
+        let holder = serde_json::json!({"user": by, "op": "deploy", "release": self.release, "started": now(), "client_pid": std::process::id()});
+        let lock_script = render(
+            "common/lock",
+            &[
+                ("ROOT", &self.root),
+                ("HOLDER", &holder.to_string()),
+                ("BREAK", if self.options.break_lock { "yes" } else { "" }),
+            ],
+        )?;
+        let lock = match c.session.hold_lock(&lock_script).await? {
+            Ok(lock) => lock,
+            Err(holder) => bail!(
+                "another deploy holds the lock on {name}: {holder}. Wait for it, or if it is stuck, re-run with --break-lock"
+            ),
+        };
+        step("lock taken");
+        let result = self.under_lock(&c, &name).await;
+        lock.release().await;
+        result
+    }
+
+    async fn under_lock(&self, c: &Connected, name: &str) -> anyhow::Result<ServerDeploy> {
+        let step = |text: &str| (self.sink)(name, Stream::Step, text);
+        let prepare = render(
+            "common/deploy-prepare",
+            &[("ROOT", &self.root), ("RELEASE", &self.release)],
+        )?;
+        let quiet = crate::ssh::session::quiet();
+        let prepared = c
+            .session
+            .run_ok("preparing the release", &prepare, &quiet)
+            .await?;
+        let field = |key: &str| {
+            prepared
+                .stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+                .with_context(|| format!("{name}: prepare printed no {key}"))
+        };
+        let target = match field("TARGET ")?.as_str() {
+            "blue" => Colour::Blue,
+            "green" => Colour::Green,
+            other => bail!("{name}: unexpected target colour {other}"),
+        };
+        let first = field("FIRST ")? == "yes";
+        let state = ServerState::parse(&field("STATE ")?);
+        let remote = manifest::parse_remote(&prepared.stdout);
+        let delta = manifest::delta(&self.local, &remote);
+        step(&format!(
+            "release {} for {} (base {}): {} files to send ({} bytes), {} to delete",
+            self.release,
+            target.as_str(),
+            field("BASE ")?,
+            delta.send.len(),
+            delta.bytes,
+            delta.delete.len()
+        ));
+        let report = ServerDeploy {
+            server: name.to_string(),
+            release: self.release.clone(),
+            colour: target,
+            first,
+            files_sent: delta.send.len(),
+            bytes_sent: delta.bytes,
+            files_deleted: delta.delete.len(),
+        };
+        if self.options.dry_run {
+            let cleanup = format!(
+                "set -euo pipefail\nrm -rf -- {}\n",
+                crate::plan::quote(&format!("{}/releases/{}", self.root, self.release))?
+            );
+            c.session
+                .run_ok("removing the dry-run release", &cleanup, &quiet)
+                .await?;
+            return Ok(report);
+        }
+
+        let by = actor();
+        let record = ReleaseRecord {
+            id: self.release.clone(),
+            tag: self.options.tag.clone(),
+            at: now(),
+            by: by.clone(),
+        };
+        let next = state.after_deploy(target, first, record);
+        let log = log_line(
+            "deploy",
+            &by,
+            serde_json::json!({"release": self.release, "colour": target, "first": first, "files_sent": delta.send.len(), "bytes": delta.bytes}),
+        );
+        let keep = self.keep_builds.to_string();
+        let apply = render(
+            "common/deploy-apply",
+            &[
+                ("ROOT", &self.root),
+                ("RELEASE", &self.release),
+                ("TARGET", target.as_str()),
+                ("FIRST", if first { "yes" } else { "no" }),
+                ("SHARED_PATHS", &self.shared),
+                ("HOOKS", &self.hooks),
+                ("STATE", &next.to_json()),
+                ("LOG_LINE", &log),
+                ("KEEP_BUILDS", &keep),
+            ],
+        )?;
+        // Build the upload on a thread, streaming into the SSH channel.
+        let (reader, writer) = tokio::io::duplex(1 << 20);
+        let (root, local) = (self.project_root.clone(), Arc::clone(&self.local));
+        let (send, delete) = (delta.send.clone(), delta.delete.clone());
+        let builder = tokio::task::spawn_blocking(move || {
+            let writer = tokio_util::io::SyncIoBridge::new(writer);
+            manifest::write_upload(writer, &root, &send, &local, &delete)
+        });
+        let outcome = c
+            .session
+            .run(&apply, Some(Box::new(reader)), &self.sink)
+            .await?;
+        let built = builder.await?;
+        if outcome.exit_code != 0 {
+            bail!(
+                "deploying to {name} failed (exit {}); the live colour was not touched: {}",
+                outcome.exit_code,
+                crate::ssh::session::last_lines(&outcome.stderr, 8)
+            );
+        }
+        built.context("building the upload")?;
+        step(&format!(
+            "{} now runs release {}",
+            target.as_str(),
+            self.release
+        ));
+        Ok(report)
+    }
+}

@@ -1,0 +1,154 @@
+//! Tasks: what Pond does to an environment, composed of operations on its
+//! servers — provision, deploy, health check, swap, rollback, status, logs.
+//! Each task renders templates into scripts (the pure plan layer), runs them
+//! over SSH sessions, and reports progress to a sink. The CLI and the GUI
+//! call exactly these functions.
+
+pub mod deploy;
+pub mod manifest;
+pub mod operate;
+pub mod provision;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+
+use crate::config::{DropletRole, Environment, ProjectFile};
+use crate::plan::Template;
+use crate::ssh::{Endpoint, HostKeyCheck, Identity, Session, Sink, Stream};
+
+/// Where Pond keeps an environment on its servers.
+pub fn env_root(project: &str, env: &str) -> String {
+    format!("/var/www/pond/projects/{project}/{env}")
+}
+
+/// Finds an environment by name, with a clear error listing the others.
+pub fn find_env<'a>(file: &'a ProjectFile, name: &str) -> anyhow::Result<(usize, &'a Environment)> {
+    file.environments.iter().enumerate().find(|(_, e)| e.name == name).with_context(|| {
+        let known: Vec<&str> = file.environments.iter().map(|e| e.name.as_str()).collect();
+        if known.is_empty() {
+            format!("pond.json has no environment {name:?}; it has none yet (add one with `pond attach`)")
+        } else {
+            format!("pond.json has no environment {name:?}; it has: {}", known.join(", "))
+        }
+    })
+}
+
+/// One droplet of an environment, ready to connect to.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Index in `environments[i].droplets`, to record a pinned key.
+    pub index: usize,
+    pub endpoint: Endpoint,
+    pub pinned: Option<String>,
+    pub role: DropletRole,
+}
+
+/// The servers of an environment (web droplets first).
+pub fn servers(env: &Environment, env_index: usize) -> anyhow::Result<Vec<Server>> {
+    let mut out = vec![];
+    for (j, d) in env.droplets.iter().enumerate() {
+        let address = d.address.clone().with_context(|| {
+            format!(
+                "environments[{env_index}].droplets[{j}] ({}) has no address yet",
+                d.name
+            )
+        })?;
+        out.push(Server {
+            index: j,
+            endpoint: Endpoint {
+                name: d.name.clone(),
+                address,
+                port: 22,
+                user: d.ssh_user.clone().unwrap_or_else(|| "root".into()),
+            },
+            pinned: d.host_key.clone(),
+            role: d.role,
+        });
+    }
+    if out.is_empty() {
+        bail!(
+            "environment {} has no servers yet; add one with `pond attach` or create it with `pond provision`",
+            env.name
+        );
+    }
+    out.sort_by_key(|s| s.role != DropletRole::Web);
+    Ok(out)
+}
+
+/// A connected server and, when it was first-use, the key to pin.
+pub struct Connected {
+    pub server: Server,
+    pub session: Session,
+    pub new_pin: Option<String>,
+}
+
+/// Connects to every server in parallel, checking pinned host keys and
+/// trusting on first use where none is pinned yet.
+pub async fn connect_all(
+    servers: &[Server],
+    identity: &Identity,
+    sink: &Sink,
+) -> anyhow::Result<Vec<Connected>> {
+    let attempts = servers.iter().map(|server| {
+        let identity = identity.clone();
+        let sink = Arc::clone(sink);
+        let server = server.clone();
+        async move {
+            let check = match &server.pinned {
+                Some(fp) => HostKeyCheck::Pinned(fp.clone()),
+                None => HostKeyCheck::FirstUse,
+            };
+            let session = Session::connect(&server.endpoint, &identity, check).await?;
+            let new_pin = server.pinned.is_none().then(|| session.host_key.clone());
+            if let Some(pin) = &new_pin {
+                sink(
+                    &server.endpoint.name,
+                    Stream::Step,
+                    &format!("first connection: pinning host key {pin}"),
+                );
+            }
+            anyhow::Ok(Connected {
+                server,
+                session,
+                new_pin,
+            })
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+    results.into_iter().collect()
+}
+
+/// Records first-use host keys in the project file (caller saves it).
+pub fn record_pins(file: &mut ProjectFile, env_index: usize, connected: &[Connected]) -> bool {
+    let mut changed = false;
+    for c in connected {
+        if let Some(pin) = &c.new_pin {
+            file.environments[env_index].droplets[c.server.index].host_key = Some(pin.clone());
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// Renders a shipped template with inputs given as pairs.
+pub fn render(id: &str, inputs: &[(&str, &str)]) -> anyhow::Result<String> {
+    let values: BTreeMap<String, String> = inputs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Ok(Template::builtin(id)?.render(&values)?.text)
+}
+
+/// Who is acting, for locks and logs: `user@host`.
+pub fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{host}")
+}
