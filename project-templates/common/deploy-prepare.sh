@@ -46,7 +46,8 @@ if [[ -f "$new/.pond/manifest" && -f "$new/.pond/stat" ]]; then
     (cd "$new" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') | LC_ALL=C sort > "$tmp/now"
     LC_ALL=C sort "$new/.pond/stat" > "$tmp/then"
     LC_ALL=C comm -3 "$tmp/now" "$tmp/then" | sed 's/^\t//' | cut -f1 > "$tmp/stale"
-    awk -F'\t' 'NR == FNR { stale[$1] = 1; next } !($4 in stale) { print "F\t" $0 }' "$tmp/stale" "$new/.pond/manifest"
+    # FILENAME, not NR == FNR: the stale list is often empty.
+    awk -F'\t' 'FILENAME == ARGV[1] { stale[$1] = 1; next } !($4 in stale) { print "F\t" $0 }' "$tmp/stale" "$new/.pond/manifest"
     rm -rf "$tmp"
 fi
 echo "END"

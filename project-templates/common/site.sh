@@ -81,5 +81,17 @@ conf="/etc/nginx/sites-available/pond-$PROJECT-$ENV.conf"
 mv "$conf.new" "$conf"
 ln -sfn "$conf" "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf"
 nginx -t -q
+# `reload` returns before new workers serve: wait for the old ones to go.
+master="$(cat /run/nginx.pid 2>/dev/null || true)"
+old_workers=""
+if [[ -n "$master" ]]; then old_workers="$(pgrep -P "$master" || true)"; fi
 service nginx reload >/dev/null
+for _ in $(seq 100); do
+    remaining=0
+    for pid in $old_workers; do
+        kill -0 "$pid" 2>/dev/null && remaining=1
+    done
+    [[ "$remaining" == 0 ]] && break
+    sleep 0.1
+done
 echo "site: $DOMAIN -> $root/current; previews on ${SECRET_PREFIX}[-blue|-green].$DOMAIN"

@@ -161,7 +161,8 @@ pub fn write_upload(
     let encoder = zstd::Encoder::new(out, 1)?;
     let mut tar = tar::Builder::new(encoder);
     tar.follow_symlinks(false);
-    tar.mode(tar::HeaderMode::Deterministic);
+    // Real modes and mtimes (the server extracts without owners).
+    tar.mode(tar::HeaderMode::Complete);
     for path in send {
         let full: PathBuf = root.join(path);
         tar.append_path_with_name(&full, path)

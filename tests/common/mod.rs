@@ -92,3 +92,26 @@ pub fn presented_host_key(address: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// A plain HTTP GET to `address:80` with a Host header; (status, body).
+pub fn http_get(address: &str, host: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect((address, 80)).expect("connect to port 80");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    // HTTP/1.0: the body comes plain, never chunked.
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}

@@ -1,0 +1,357 @@
+//! The deploy engine end to end on a lab droplet, through the `pond` CLI as
+//! a user runs it: attach, provision (php stack with MariaDB), deploy v1,
+//! deploy v2 to the inactive colour while v1 stays live and untouched,
+//! preview, swap, rollback — each checked with real HTTP requests carrying
+//! the right Host header — plus the lock, a changed host key, and a static
+//! site.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::lab::{Api, LabDir, address, lab_up, wait_active};
+use serde_json::json;
+
+struct User {
+    config: tempfile::TempDir,
+}
+
+impl User {
+    fn pond(&self, project: &Path, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pond"));
+        cmd.args(args);
+        // `key` and `init` are not about an existing project.
+        if !matches!(args.first(), Some(&"key" | &"init")) {
+            cmd.arg("--project").arg(project);
+        }
+        cmd.env("POND_CONFIG_DIR", self.config.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, project: &Path, args: &[&str]) -> String {
+        let out = self.pond(project, args);
+        assert!(
+            out.status.success(),
+            "pond {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+/// A droplet created through the lab API with the user's Pond key.
+fn droplet(api: &Api, user: &User, name: &str) -> (u64, String) {
+    let public = user.ok(Path::new("."), &["key", "--public"]);
+    let key = api.ok(
+        "POST",
+        "/v2/account/keys",
+        Some(json!({"name": name, "public_key": public.trim()})),
+        201,
+    );
+    let created = api.ok(
+        "POST",
+        "/v2/droplets",
+        Some(json!({"name": name, "size": "s-1vcpu-1gb", "image": "debian-12-x64", "ssh_keys": [key["ssh_key"]["id"]], "tags": [name]})),
+        202,
+    );
+    let d = wait_active(api, name, 1).remove(0);
+    (created["droplet"]["id"].as_u64().unwrap(), address(&d))
+}
+
+fn write(project: &Path, rel: &str, text: &str) {
+    let path = project.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn secret_prefix(project: &Path) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join("pond.json")).unwrap()).unwrap();
+    v["environments"][0]["secret_prefix"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `stat -c '%i %Y %n'` of every file of the live release, over SSH.
+fn live_files(user: &User, addr: &str) -> String {
+    let key = user.config.path().join("id_ed25519");
+    common::ssh(
+        &key,
+        addr,
+        "cd /var/www/pond/projects/acme/production/current/ && find . -type f -exec stat -c '%i %Y %n' {} + | sort",
+    )
+}
+
+#[test]
+fn php_app_deploys_previews_swaps_and_rolls_back() {
+    common::require_root();
+    let lab = LabDir::new("pond-deploy-");
+    let api = lab_up(&lab.0);
+    let user = User {
+        config: tempfile::tempdir().unwrap(),
+    };
+    let (droplet_id, addr) = droplet(&api, &user, "acme-web");
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    user.ok(
+        p,
+        &[
+            "init",
+            "--dir",
+            p.to_str().unwrap(),
+            "--name",
+            "acme",
+            "--stack",
+            "php",
+        ],
+    );
+    write(
+        p,
+        "public/index.php",
+        "<?php echo 'v1 ', basename(dirname(__DIR__)), \"\\n\";",
+    );
+    write(p, "public/health.php", "<?php echo 'ok';");
+    write(p, "storage/uploads/seed.txt", "seeded");
+    write(
+        p,
+        "deploy/post-deploy.sh",
+        "set -eu\necho \"hook ran as $(id -un) in $PWD\"\nprintf built > public/built.txt\n",
+    );
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    file["hooks"]["post_deploy"] = json!(["deploy/post-deploy.sh"]);
+    file["health_path"] = json!("/health.php");
+    std::fs::write(
+        p.join("pond.json"),
+        serde_json::to_string_pretty(&file).unwrap(),
+    )
+    .unwrap();
+
+    user.ok(
+        p,
+        &[
+            "attach",
+            "production",
+            "--host",
+            &addr,
+            "--domain",
+            "shop.example.com",
+        ],
+    );
+    let pinned = std::fs::read_to_string(p.join("pond.json")).unwrap();
+    assert!(
+        pinned.contains("\"host_key\": \"SHA256:"),
+        "attach pins the host key"
+    );
+    user.ok(p, &["provision", "production"]);
+    let (status, body) = common::http_get(&addr, "shop.example.com", "/");
+    assert!(
+        status == 200 && body.contains("nothing deployed yet"),
+        "{status} {body}"
+    );
+
+    // First deploy: both colours, blue live.
+    let out = user.ok(p, &["deploy", "production", "--tag", "v1"]);
+    assert!(out.contains("First deploy"), "{out}");
+    let (status, body) = common::http_get(&addr, "shop.example.com", "/");
+    assert_eq!(status, 200);
+    assert!(body.starts_with("v1 "), "{body}");
+    let v1_release = body.trim().trim_start_matches("v1 ").to_string();
+    assert_eq!(
+        common::http_get(&addr, "shop.example.com", "/built.txt").1,
+        "built",
+        "post-deploy hook output served"
+    );
+    let key = user.config.path().join("id_ed25519");
+    let hook_owner = common::ssh(
+        &key,
+        &addr,
+        "stat -c %U /var/www/pond/projects/acme/production/current/public/built.txt",
+    );
+    assert_eq!(hook_owner.trim(), "pond", "hooks run as the web user");
+    let db_password_mode = common::ssh(
+        &key,
+        &addr,
+        "stat -c '%a %U' /var/www/pond/projects/acme/production/config/db-password",
+    );
+    assert_eq!(db_password_mode.trim(), "600 pond");
+
+    // v2 goes to the inactive colour; the live one is not touched.
+    let before = live_files(&user, &addr);
+    write(
+        p,
+        "public/index.php",
+        "<?php echo 'v2 ', basename(dirname(__DIR__)), \"\\n\";",
+    );
+    std::fs::remove_file(p.join("public/health.php")).unwrap();
+    write(p, "public/health.php", "<?php echo 'ok v2';");
+    let out = user.ok(p, &["deploy", "production", "--tag", "v2"]);
+    assert!(
+        out.contains("sent 2 files"),
+        "only the two changed files are sent: {out}"
+    );
+    assert_eq!(
+        live_files(&user, &addr),
+        before,
+        "live release files (inode, mtime) changed during deploy"
+    );
+    assert!(
+        common::http_get(&addr, "shop.example.com", "/")
+            .1
+            .starts_with("v1 ")
+    );
+    let prefix = secret_prefix(p);
+    let preview = common::http_get(&addr, &format!("{prefix}.shop.example.com"), "/").1;
+    assert!(preview.starts_with("v2 "), "preview shows v2: {preview}");
+    assert!(
+        common::http_get(&addr, &format!("{prefix}-blue.shop.example.com"), "/")
+            .1
+            .starts_with("v1 ")
+    );
+    assert!(
+        user.ok(p, &["preview", "production"])
+            .contains(&format!("http://{prefix}.shop.example.com/"))
+    );
+
+    // Shared paths persist: seeded once, not overwritten by later uploads.
+    let seeded = common::ssh(
+        &key,
+        &addr,
+        "cat /var/www/pond/projects/acme/production/shared/storage/uploads/seed.txt",
+    );
+    assert_eq!(seeded, "seeded");
+
+    // Swap and rollback.
+    user.ok(p, &["swap", "production"]);
+    assert!(
+        common::http_get(&addr, "shop.example.com", "/")
+            .1
+            .starts_with("v2 ")
+    );
+    user.ok(p, &["rollback", "production"]);
+    let body = common::http_get(&addr, "shop.example.com", "/").1;
+    assert_eq!(body.trim(), format!("v1 {v1_release}"));
+
+    let status: serde_json::Value =
+        serde_json::from_str(&user.ok(p, &["status", "--json"])).unwrap();
+    let server = &status[0]["servers"][0];
+    assert_eq!(server["live"], "blue");
+    assert_eq!(server["state"]["colours"]["green"]["tag"], "v2");
+    assert_eq!(server["last"]["op"], "rollback");
+
+    // A second deploy while one holds the lock fails at once, naming it.
+    write(p, "deploy/post-deploy.sh", "set -eu\nsleep 4\n");
+    let slow = {
+        let (config, project) = (user.config.path().to_path_buf(), p.to_path_buf());
+        std::thread::spawn(move || {
+            Command::new(env!("CARGO_BIN_EXE_pond"))
+                .args(["deploy", "production", "--tag", "slow", "--project"])
+                .arg(&project)
+                .env("POND_CONFIG_DIR", config)
+                .output()
+                .unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = std::time::Instant::now();
+    let second = user.pond(p, &["deploy", "production", "--tag", "second"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the second deploy must fail at once"
+    );
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("another deploy holds the lock")
+            && err.contains("\"release\":")
+            && err.contains("slow"),
+        "{err}"
+    );
+    assert!(slow.join().unwrap().status.success());
+
+    // A changed host key is refused until re-pinned on purpose.
+    api.ok(
+        "POST",
+        &format!("/_lab/droplets/{droplet_id}/host-key"),
+        None,
+        200,
+    );
+    let refused = user.pond(p, &["deploy", "production", "--tag", "v3"]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("host key of acme-production-1") && err.contains("has changed"),
+        "{err}"
+    );
+    assert!(
+        common::http_get(&addr, "shop.example.com", "/")
+            .1
+            .starts_with("v1 "),
+        "still serving"
+    );
+}
+
+#[test]
+fn static_site_deploys_and_swaps() {
+    common::require_root();
+    let lab = LabDir::new("pond-static-");
+    let api = lab_up(&lab.0);
+    let user = User {
+        config: tempfile::tempdir().unwrap(),
+    };
+    let (_, addr) = droplet(&api, &user, "site-web");
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    user.ok(
+        p,
+        &[
+            "init",
+            "--dir",
+            p.to_str().unwrap(),
+            "--name",
+            "site",
+            "--stack",
+            "static",
+        ],
+    );
+    write(p, "index.html", "<h1>one</h1>");
+    write(p, "css/site.css", "h1{}");
+    user.ok(
+        p,
+        &["attach", "www", "--host", &addr, "--domain", "example.org"],
+    );
+    user.ok(p, &["provision", "www"]);
+    user.ok(p, &["deploy", "www", "--tag", "one"]);
+    assert_eq!(
+        common::http_get(&addr, "example.org", "/").1,
+        "<h1>one</h1>"
+    );
+    write(p, "index.html", "<h1>two</h1>");
+    std::fs::remove_file(p.join("css/site.css")).unwrap();
+    let out = user.ok(p, &["deploy", "www", "--tag", "two", "--dry-run"]);
+    assert!(
+        out.contains("would send 1 files") && out.contains("deleted 1"),
+        "{out}"
+    );
+    assert_eq!(
+        common::http_get(&addr, "example.org", "/").1,
+        "<h1>one</h1>"
+    );
+    user.ok(p, &["deploy", "www", "--tag", "two"]);
+    user.ok(p, &["swap", "www"]);
+    assert_eq!(
+        common::http_get(&addr, "example.org", "/").1,
+        "<h1>two</h1>"
+    );
+    assert_eq!(
+        common::http_get(&addr, "example.org", "/css/site.css").0,
+        404,
+        "removed file is gone"
+    );
+}
