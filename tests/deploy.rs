@@ -355,3 +355,113 @@ fn static_site_deploys_and_swaps() {
         "removed file is gone"
     );
 }
+
+#[test]
+fn a_deploy_cut_midway_leaves_live_serving_and_a_rerun_completes() {
+    common::require_root();
+    let lab = LabDir::new("pond-cut-");
+    let api = lab_up(&lab.0);
+    let user = User {
+        config: tempfile::tempdir().unwrap(),
+    };
+    let (droplet_id, addr) = droplet(&api, &user, "cut-web");
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    user.ok(
+        p,
+        &[
+            "init",
+            "--dir",
+            p.to_str().unwrap(),
+            "--name",
+            "cut",
+            "--stack",
+            "static",
+        ],
+    );
+    write(p, "index.html", "one");
+    user.ok(
+        p,
+        &[
+            "attach",
+            "production",
+            "--host",
+            &addr,
+            "--domain",
+            "cut.example.com",
+        ],
+    );
+    user.ok(p, &["provision", "production"]);
+    user.ok(p, &["deploy", "production", "--tag", "one"]);
+
+    // The next deploy's hook runs long enough for the cut to land inside it.
+    write(p, "index.html", "two");
+    write(p, "hook.sh", "sleep 8\n");
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    file["hooks"]["post_deploy"] = json!(["hook.sh"]);
+    std::fs::write(
+        p.join("pond.json"),
+        serde_json::to_string_pretty(&file).unwrap(),
+    )
+    .unwrap();
+    let deploying = {
+        let (config, project) = (user.config.path().to_path_buf(), p.to_path_buf());
+        std::thread::spawn(move || {
+            Command::new(env!("CARGO_BIN_EXE_pond"))
+                .args(["deploy", "production", "--tag", "two", "--project"])
+                .arg(&project)
+                .env("POND_CONFIG_DIR", config)
+                .output()
+                .unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    api.ok(
+        "POST",
+        &format!("/_lab/droplets/{droplet_id}/cut"),
+        Some(json!({"seconds": 25})),
+        200,
+    );
+    let started = std::time::Instant::now();
+    let cut = deploying.join().unwrap();
+    assert!(
+        !cut.status.success(),
+        "a deploy whose link is cut for 25 s must fail"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "and fail promptly, not hang"
+    );
+    let err = String::from_utf8_lossy(&cut.stderr);
+    assert!(
+        err.contains("connection to cut-production-1") || err.contains("lost"),
+        "{err}"
+    );
+
+    // Once the link is back, the live colour still serves the old build and
+    // a re-run completes (the server dropped the dead session and its lock).
+    std::thread::sleep(Duration::from_secs(
+        25u64.saturating_sub(started.elapsed().as_secs()) + 1,
+    ));
+    assert_eq!(common::http_get(&addr, "cut.example.com", "/").1, "one");
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let rerun = user.pond(p, &["deploy", "production", "--tag", "two-again"]);
+        if rerun.status.success() {
+            break;
+        }
+        let err = String::from_utf8_lossy(&rerun.stderr).to_string();
+        assert!(
+            err.contains("holds the lock"),
+            "re-run failed for another reason: {err}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock was not freed: {err}"
+        );
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    user.ok(p, &["swap", "production"]);
+    assert_eq!(common::http_get(&addr, "cut.example.com", "/").1, "two");
+}

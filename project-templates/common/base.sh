@@ -17,6 +17,21 @@ getent group pond >/dev/null || groupadd --system pond
 id -u pond >/dev/null 2>&1 || useradd --system --gid pond --home-dir /var/www/pond --shell /bin/bash pond
 install -d -o pond -g pond -m 0755 /var/www/pond /var/www/pond/projects
 
+echo "== sshd: notice vanished clients"
+# A client that vanishes (cut link) is dropped within ~15 s, which ends its
+# remote commands and frees the deploy lock it held.
+mkdir -p /etc/ssh/sshd_config.d
+desired_sshd="$(printf 'ClientAliveInterval 5\nClientAliveCountMax 3\n')"
+if [[ "$(cat /etc/ssh/sshd_config.d/pond.conf 2>/dev/null)" != "$desired_sshd" ]]; then
+    printf '%s\n' "$desired_sshd" > /etc/ssh/sshd_config.d/pond.conf
+    if sshd -t; then
+        service ssh reload >/dev/null 2>&1 || kill -HUP "$(cat /run/sshd.pid 2>/dev/null)" 2>/dev/null || true
+    else
+        rm -f /etc/ssh/sshd_config.d/pond.conf
+        echo "sshd rejected the keepalive settings; left unchanged" >&2
+    fi
+fi
+
 echo "== timezone"
 if [[ ! -e "/usr/share/zoneinfo/$TIMEZONE" ]]; then
     echo "unknown time zone: $TIMEZONE" >&2
