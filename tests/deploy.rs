@@ -465,3 +465,126 @@ fn a_deploy_cut_midway_leaves_live_serving_and_a_rerun_completes() {
     user.ok(p, &["swap", "production"]);
     assert_eq!(common::http_get(&addr, "cut.example.com", "/").1, "two");
 }
+
+/// Copies `from` into `to` resolving symlinks; links that point nowhere
+/// (into packages not installed here) are left out.
+fn copy_resolved(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let Ok(meta) = std::fs::metadata(&src) else {
+            continue;
+        };
+        if meta.is_dir() {
+            std::fs::create_dir_all(&dst).unwrap();
+            copy_resolved(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+#[test]
+fn wordpress_from_debian_deploys_talks_to_its_database_and_swaps() {
+    common::require_root();
+    // WordPress as Debian packages it: a real PHP app nobody here wrote.
+    let download = tempfile::tempdir().unwrap();
+    let got = Command::new("apt-get")
+        .args(["download", "-q", "wordpress"])
+        .current_dir(download.path())
+        .output()
+        .unwrap();
+    assert!(
+        got.status.success(),
+        "apt-get download wordpress: {}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let deb = std::fs::read_dir(download.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let unpacked = download.path().join("x");
+    assert!(
+        Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(&unpacked)
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let lab = LabDir::new("pond-wp-");
+    let api = lab_up(&lab.0);
+    let user = User {
+        config: tempfile::tempdir().unwrap(),
+    };
+    let (_, addr) = droplet(&api, &user, "wp-web");
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    copy_resolved(&unpacked.join("usr/share/wordpress"), p);
+    // Credentials: names from pond.json, the password from the server-held
+    // file each release links at .pond/db-password (never on the client).
+    write(
+        p,
+        "wp-config.php",
+        "<?php\ndefine('DB_NAME', 'blog');\ndefine('DB_USER', 'blog');\n\
+         define('DB_PASSWORD', trim(file_get_contents(__DIR__ . '/.pond/db-password')));\n\
+         define('DB_HOST', 'localhost');\n$table_prefix = 'wp_';\n\
+         if (!defined('ABSPATH')) { define('ABSPATH', __DIR__ . '/'); }\nrequire_once ABSPATH . 'wp-settings.php';\n",
+    );
+    user.ok(
+        p,
+        &[
+            "init",
+            "--dir",
+            p.to_str().unwrap(),
+            "--name",
+            "blog",
+            "--stack",
+            "wordpress",
+        ],
+    );
+    user.ok(
+        p,
+        &[
+            "attach",
+            "production",
+            "--host",
+            &addr,
+            "--domain",
+            "blog.example.com",
+        ],
+    );
+    user.ok(p, &["provision", "production"]);
+    let out = user.ok(p, &["deploy", "production", "--tag", "wp1"]);
+    assert!(out.contains("First deploy"), "{out}");
+    let (status, _) = common::http_get(&addr, "blog.example.com", "/");
+    assert_eq!(status, 302, "a fresh WordPress redirects to its installer");
+    let (status, body) = common::http_get(&addr, "blog.example.com", "/wp-admin/install.php");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("WordPress") && !body.contains("Error establishing a database connection"),
+        "{body}"
+    );
+    assert_eq!(
+        common::http_get(&addr, "blog.example.com", "/.pond/db-password").0,
+        403,
+        "the secret is not served"
+    );
+
+    write(p, "readme.html", "<p>changed</p>");
+    let out = user.ok(p, &["deploy", "production", "--tag", "wp2"]);
+    assert!(out.contains("sent 1 files"), "{out}");
+    user.ok(p, &["swap", "production"]);
+    assert_eq!(
+        common::http_get(&addr, "blog.example.com", "/readme.html").1,
+        "<p>changed</p>"
+    );
+    assert_eq!(
+        common::http_get(&addr, "blog.example.com", "/wp-admin/install.php").0,
+        200
+    );
+}
