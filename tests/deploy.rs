@@ -88,6 +88,20 @@ fn live_files(user: &User, addr: &str) -> String {
     )
 }
 
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 #[test]
 fn php_app_deploys_previews_swaps_and_rolls_back() {
     common::require_root();
@@ -127,6 +141,12 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
         serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
     file["hooks"]["post_deploy"] = json!(["deploy/post-deploy.sh"]);
     file["health_path"] = json!("/health.php");
+    write(
+        p,
+        "deploy/env.tmpl",
+        "APP_URL={{ url }}\nDB_DATABASE={{ database.name }}\nDB_PASSWORD={{ secrets.db_password }}\n",
+    );
+    file["config_files"] = json!([{"template": "deploy/env.tmpl", "target": ".env"}]);
     std::fs::write(
         p.join("pond.json"),
         serde_json::to_string_pretty(&file).unwrap(),
@@ -181,6 +201,32 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
         "stat -c '%a %U' /var/www/pond/projects/acme/production/config/db-password",
     );
     assert_eq!(db_password_mode.trim(), "600 pond");
+    // The config file got the server's password; the client never saw it.
+    let password = common::ssh(
+        &key,
+        &addr,
+        "cat /var/www/pond/projects/acme/production/config/db-password",
+    );
+    assert_eq!(password.len(), 32);
+    let env_file = common::ssh(
+        &key,
+        &addr,
+        "cat /var/www/pond/projects/acme/production/current/.env",
+    );
+    assert_eq!(
+        env_file,
+        format!("APP_URL=http://shop.example.com\nDB_DATABASE=acme\nDB_PASSWORD={password}\n")
+    );
+    assert!(!out.contains(&password));
+    let leaked: Vec<_> = walk(p)
+        .into_iter()
+        .chain(walk(user.config.path()))
+        .filter(|f| std::fs::read(f).is_ok_and(|b| String::from_utf8_lossy(&b).contains(&password)))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "the DB password leaked to the client: {leaked:?}"
+    );
 
     // v2 goes to the inactive colour; the live one is not touched.
     let before = live_files(&user, &addr);

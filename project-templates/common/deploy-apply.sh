@@ -5,6 +5,7 @@
 # input TARGET [text]: the colour to point at the release (blue or green)
 # input FIRST [text]: yes on the first deploy (both colours get the release, blue goes live)
 # input? SHARED_PATHS [text]: persistent paths, one per line
+# input? CONFIG_FILES [text]: rendered config files in the release, one per line; their secret placeholders are filled in here
 # input? HOOKS [text]: post-deploy hook scripts in the release, one per line
 # input STATE [text]: the new metadata/state.json
 # input LOG_LINE [text]: the line to append to metadata/log.jsonl
@@ -61,6 +62,18 @@ if [[ -f config/db-password ]]; then
     mkdir -p "$new/.pond"
     ln -sfn "$ROOT/config/db-password" "$new/.pond/db-password"
 fi
+# Config files arrive rendered except for secrets: fill those in here.
+while IFS= read -r config_file; do
+    [[ -n "$config_file" && "$config_file" != *..* ]] || continue
+    [[ -f "$new/$config_file" ]] || { echo "config file $config_file missing from the upload" >&2; exit 3; }
+    if grep -q '@@POND_SECRET_DB_PASSWORD@@' "$new/$config_file"; then
+        [[ -s config/db-password ]] || { echo "$config_file needs the database password, but this server has none (no database provisioned)" >&2; exit 3; }
+        password="$(cat config/db-password)"
+        # The password is alphanumeric, so it is safe in a sed replacement.
+        sed -i "s/@@POND_SECRET_DB_PASSWORD@@/$password/g" "$new/$config_file"
+    fi
+    chmod 0640 "$new/$config_file"
+done <<< "$CONFIG_FILES"
 chown -R pond:pond "$new"
 
 while IFS= read -r hook; do

@@ -64,6 +64,9 @@ pub async fn deploy(
         ),
     );
     let local = Arc::new(local);
+    let (_, env) = super::find_env(file, env_name)?;
+    let generated = Arc::new(super::configs::render_all(file, env, project_root)?);
+    let config_targets: Vec<String> = generated.iter().map(|(t, _)| t.clone()).collect();
     let release = release_id(&options.tag);
     let root = env_root(&file.name, env_name);
     let hooks = file.hooks.post_deploy.join("\n");
@@ -79,6 +82,8 @@ pub async fn deploy(
                 local: Arc::clone(&local),
                 hooks: hooks.clone(),
                 shared: shared.clone(),
+                generated: Arc::clone(&generated),
+                config_targets: config_targets.join("\n"),
                 keep_builds: file.keep_builds,
                 options: options.clone(),
                 sink: Arc::clone(sink),
@@ -96,6 +101,8 @@ struct Job {
     local: Arc<Manifest>,
     hooks: String,
     shared: String,
+    generated: Arc<Vec<(String, Vec<u8>)>>,
+    config_targets: String,
     keep_builds: u32,
     options: DeployOptions,
     sink: Sink,
@@ -205,6 +212,7 @@ impl Job {
                 ("TARGET", target.as_str()),
                 ("FIRST", if first { "yes" } else { "no" }),
                 ("SHARED_PATHS", &self.shared),
+                ("CONFIG_FILES", &self.config_targets),
                 ("HOOKS", &self.hooks),
                 ("STATE", &next.to_json()),
                 ("LOG_LINE", &log),
@@ -215,9 +223,10 @@ impl Job {
         let (reader, writer) = tokio::io::duplex(1 << 20);
         let (root, local) = (self.project_root.clone(), Arc::clone(&self.local));
         let (send, delete) = (delta.send.clone(), delta.delete.clone());
+        let generated = Arc::clone(&self.generated);
         let builder = tokio::task::spawn_blocking(move || {
             let writer = tokio_util::io::SyncIoBridge::new(writer);
-            manifest::write_upload(writer, &root, &send, &local, &delete)
+            manifest::write_upload(writer, &root, &send, &local, &delete, &generated)
         });
         let outcome = c
             .session

@@ -157,6 +157,7 @@ pub fn write_upload(
     send: &[String],
     manifest: &Manifest,
     delete: &[String],
+    generated: &[(String, Vec<u8>)],
 ) -> anyhow::Result<()> {
     let encoder = zstd::Encoder::new(out, 1)?;
     let mut tar = tar::Builder::new(encoder);
@@ -172,10 +173,19 @@ pub fn write_upload(
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
+        header.set_mtime(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        );
         header.set_cksum();
         tar.append_data(&mut header, name, bytes)?;
         Ok(())
     };
+    for (path, bytes) in generated {
+        add(path, bytes)?;
+    }
     add(".pond/manifest", to_text(manifest).as_bytes())?;
     let mut deleted = Vec::new();
     for p in delete {
@@ -259,6 +269,7 @@ mod tests {
             &["public/index.php".into()],
             &m,
             &["old.txt".into()],
+            &[(".env".into(), b"A=1".to_vec())],
         )
         .unwrap();
         let decoded = zstd::decode_all(&buf[..]).unwrap();
@@ -270,7 +281,12 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["public/index.php", ".pond/manifest", ".pond/deleted"]
+            [
+                "public/index.php",
+                ".env",
+                ".pond/manifest",
+                ".pond/deleted"
+            ]
         );
     }
 }

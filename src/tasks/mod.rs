@@ -4,6 +4,7 @@
 //! over SSH sessions, and reports progress to a sink. The CLI and the GUI
 //! call exactly these functions.
 
+pub mod configs;
 pub mod deploy;
 pub mod manifest;
 pub mod operate;
