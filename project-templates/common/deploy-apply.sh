@@ -4,6 +4,7 @@
 # input RELEASE [text]: the release id prepared for this deploy
 # input TARGET [text]: the colour to point at the release (blue or green)
 # input FIRST [text]: yes on the first deploy (both colours get the release, blue goes live)
+# input? DELETED [text]: paths to remove from the release, one per line
 # input? SHARED_PATHS [text]: persistent paths, one per line
 # input? CONFIG_FILES [text]: rendered config files in the release, one per line; their secret placeholders are filled in here
 # input? HOOKS [text]: post-deploy hook scripts in the release, one per line
@@ -19,26 +20,28 @@ new="releases/$RELEASE"
 [[ -d "$new" ]] || { echo "release $RELEASE was not prepared" >&2; exit 3; }
 [[ "$(readlink current)" != "$TARGET" || "$FIRST" == yes ]] || { echo "$TARGET is live; refusing to touch it" >&2; exit 3; }
 
-stage="releases/.incoming-$RELEASE"
-rm -rf "$stage"
-mkdir "$stage"
-zstd -dcq | tar -x -C "$stage" --no-same-owner --no-same-permissions --delay-directory-restore
-echo "received $(find "$stage" -type f | wc -l) files"
-
-# Paths removed locally since the base release.
-if [[ -f "$stage/.pond/deleted" ]]; then
-    while IFS= read -r -d '' path; do
-        [[ "$path" != *..* ]] || continue
-        rm -rf -- "${new:?}/$path"
-    done < "$stage/.pond/deleted"
-fi
-# Each received file replaces its old version by rename (a new inode).
-(cd "$stage" && find . -mindepth 1 \( -type f -o -type l \) -printf '%P\0') |
-    while IFS= read -r -d '' path; do
-        mkdir -p "$new/$(dirname "$path")"
-        mv -fT "$stage/$path" "$new/$path"
-    done
-rm -rf "$stage"
+# Paths removed locally since the base release go first. Then the upload
+# is extracted straight into the new release: tar unlinks an existing file
+# before writing it (a new inode), and no colour serves this release until
+# the end, so a cut upload is never visible.
+while IFS= read -r path; do
+    [[ -n "$path" && "$path" != *..* ]] || continue
+    rm -rf -- "${new:?}/$path"
+done <<< "$DELETED"
+mkdir -p "$new/.pond"
+zstd -dcq | tar -x -C "$new" --no-same-owner --no-same-permissions --delay-directory-restore
+# The new manifest: the base's, minus deleted and resent paths, plus the
+# entries of the files just sent.
+incoming="$(mktemp -d)"
+trap 'rm -rf "$incoming"' EXIT
+printf '%s\n' "$DELETED" > "$incoming/deleted"
+touch "$new/.pond/manifest" "$new/.pond/manifest.delta"
+awk -F'\t' 'FILENAME == ARGV[1] { drop[$0] = 1; next }
+             FILENAME == ARGV[2] { drop[$4] = 1; print; next }
+             !($4 in drop)' "$incoming/deleted" "$new/.pond/manifest.delta" "$new/.pond/manifest" > "$incoming/manifest"
+mv "$incoming/manifest" "$new/.pond/manifest"
+rm -f "$new/.pond/manifest.delta"
+echo "applied the upload"
 
 # Shared paths: seeded from the first upload, then kept across releases.
 while IFS= read -r shared; do

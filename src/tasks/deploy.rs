@@ -50,7 +50,14 @@ pub async fn deploy(
     let local = {
         let root = project_root.to_path_buf();
         let ignore = file.ignore_file.clone();
-        tokio::task::spawn_blocking(move || manifest::scan(&root, &ignore)).await??
+        let canonical = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
+        let key = blake3::hash(canonical.to_string_lossy().as_bytes())
+            .to_hex()
+            .to_string();
+        let cache = crate::ssh::key::config_dir()?
+            .join("hash-cache")
+            .join(format!("{}.tsv", &key[..16]));
+        tokio::task::spawn_blocking(move || manifest::scan_cached(&root, &ignore, &cache)).await??
     };
     let total: u64 = local.values().map(|e| e.size).sum();
     sink(
@@ -136,9 +143,14 @@ impl Job {
 
     async fn under_lock(&self, c: &Connected, name: &str) -> anyhow::Result<ServerDeploy> {
         let step = |text: &str| (self.sink)(name, Stream::Step, text);
+        let keep = self.keep_builds.to_string();
         let prepare = render(
             "common/deploy-prepare",
-            &[("ROOT", &self.root), ("RELEASE", &self.release)],
+            &[
+                ("ROOT", &self.root),
+                ("RELEASE", &self.release),
+                ("KEEP_BUILDS", &keep),
+            ],
         )?;
         let quiet = crate::ssh::session::quiet();
         let prepared = c
@@ -160,7 +172,8 @@ impl Job {
         let first = field("FIRST ")? == "yes";
         let state = ServerState::parse(&field("STATE ")?);
         let remote = manifest::parse_remote(&prepared.stdout);
-        let delta = manifest::delta(&self.local, &remote);
+        let stale = manifest::parse_stale(&prepared.stdout);
+        let delta = manifest::delta(&self.local, &remote, &stale);
         step(&format!(
             "release {} for {} (base {}): {} files to send ({} bytes), {} to delete",
             self.release,
@@ -203,7 +216,7 @@ impl Job {
             &by,
             serde_json::json!({"release": self.release, "colour": target, "first": first, "files_sent": delta.send.len(), "bytes": delta.bytes}),
         );
-        let keep = self.keep_builds.to_string();
+        let deleted = delta.delete.join("\n");
         let apply = render(
             "common/deploy-apply",
             &[
@@ -211,6 +224,7 @@ impl Job {
                 ("RELEASE", &self.release),
                 ("TARGET", target.as_str()),
                 ("FIRST", if first { "yes" } else { "no" }),
+                ("DELETED", &deleted),
                 ("SHARED_PATHS", &self.shared),
                 ("CONFIG_FILES", &self.config_targets),
                 ("HOOKS", &self.hooks),
@@ -222,11 +236,11 @@ impl Job {
         // Build the upload on a thread, streaming into the SSH channel.
         let (reader, writer) = tokio::io::duplex(1 << 20);
         let (root, local) = (self.project_root.clone(), Arc::clone(&self.local));
-        let (send, delete) = (delta.send.clone(), delta.delete.clone());
+        let send = delta.send.clone();
         let generated = Arc::clone(&self.generated);
         let builder = tokio::task::spawn_blocking(move || {
             let writer = tokio_util::io::SyncIoBridge::new(writer);
-            manifest::write_upload(writer, &root, &send, &local, &delete, &generated)
+            manifest::write_upload(writer, &root, &send, &local, &generated)
         });
         let outcome = c
             .session

@@ -23,8 +23,97 @@ pub type Manifest = BTreeMap<String, Entry>;
 /// Paths that are never deployed, whatever the ignore file says.
 const ALWAYS_IGNORED: [&str; 3] = ["pond.json", ".git", ".pond"];
 
+/// Remembered hashes: path → (size, mtime ns, inode, mode, hash).
+type HashCache = std::collections::HashMap<String, (u64, i128, u64, String, String)>;
+
+fn load_cache(path: &Path) -> HashCache {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.len() == 6).then(|| {
+                Some((
+                    f[0].to_string(),
+                    (
+                        f[1].parse().ok()?,
+                        f[2].parse().ok()?,
+                        f[3].parse().ok()?,
+                        f[4].to_string(),
+                        f[5].to_string(),
+                    ),
+                ))
+            })?
+        })
+        .collect()
+}
+
+fn save_cache(path: &Path, cache: &HashCache) {
+    let mut text = String::new();
+    for (p, (size, mtime, ino, mode, hash)) in cache {
+        text.push_str(&format!("{p}\t{size}\t{mtime}\t{ino}\t{mode}\t{hash}\n"));
+    }
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    // A cache: failing to write it only costs time next deploy.
+    let _ = crate::config::write_atomically(path, text.as_bytes());
+}
+
+/// Walks `root` and hashes every file that is not ignored. With a cache
+/// file, files whose size, mtime and inode are unchanged keep their hash,
+/// so a deploy of a big tree only reads the files that changed.
+pub fn scan_cached(root: &Path, ignore_file: &str, cache_path: &Path) -> anyhow::Result<Manifest> {
+    let old = load_cache(cache_path);
+    let mut new = HashCache::new();
+    let manifest = walk(root, ignore_file, &mut |rel, meta, read| {
+        use std::os::unix::fs::MetadataExt;
+        let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        let mode = if meta.mode() & 0o111 != 0 {
+            "755"
+        } else {
+            "644"
+        };
+        let hash = match old.get(rel) {
+            Some((size, m, ino, md, hash))
+                if *size == meta.len() && *m == mtime && *ino == meta.ino() && md == mode =>
+            {
+                hash.clone()
+            }
+            _ => read()?,
+        };
+        new.insert(
+            rel.to_string(),
+            (
+                meta.len(),
+                mtime,
+                meta.ino(),
+                mode.to_string(),
+                hash.clone(),
+            ),
+        );
+        Ok(hash)
+    })?;
+    save_cache(cache_path, &new);
+    Ok(manifest)
+}
+
 /// Walks `root` and hashes every file that is not ignored.
 pub fn scan(root: &Path, ignore_file: &str) -> anyhow::Result<Manifest> {
+    walk(root, ignore_file, &mut |_, _, read| read())
+}
+
+/// The walk behind [`scan`]: `hash_of(path, metadata, read_and_hash)`
+/// decides each regular file's hash.
+#[allow(clippy::type_complexity)]
+fn walk(
+    root: &Path,
+    ignore_file: &str,
+    hash_of: &mut dyn FnMut(
+        &str,
+        &std::fs::Metadata,
+        &dyn Fn() -> anyhow::Result<String>,
+    ) -> anyhow::Result<String>,
+) -> anyhow::Result<Manifest> {
     let mut walk = ignore::WalkBuilder::new(root);
     walk.standard_filters(false)
         .hidden(false)
@@ -71,8 +160,16 @@ pub fn scan(root: &Path, ignore_file: &str) -> anyhow::Result<Manifest> {
             );
         } else if meta.is_file() {
             use std::os::unix::fs::PermissionsExt;
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let read = || -> anyhow::Result<String> {
+                let mut hasher = blake3::Hasher::new();
+                let file = std::fs::File::open(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                hasher
+                    .update_reader(file)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Ok(hasher.finalize().to_hex().to_string())
+            };
+            let hash = hash_of(rel_text, &meta, &read)?;
             let mode = if meta.permissions().mode() & 0o111 != 0 {
                 "755"
             } else {
@@ -81,7 +178,7 @@ pub fn scan(root: &Path, ignore_file: &str) -> anyhow::Result<Manifest> {
             manifest.insert(
                 rel_text.to_string(),
                 Entry {
-                    hash: blake3::hash(&bytes).to_hex().to_string(),
+                    hash,
                     size: meta.len(),
                     mode: mode.into(),
                 },
@@ -125,6 +222,15 @@ pub fn parse_remote(lines: &str) -> Manifest {
     m
 }
 
+/// Paths the server reports as changed since its manifest (`S\tpath`).
+pub fn parse_stale(lines: &str) -> Vec<String> {
+    lines
+        .lines()
+        .filter_map(|l| l.strip_prefix("S\t"))
+        .map(str::to_string)
+        .collect()
+}
+
 /// What to send and what to delete to turn `remote` into `local`.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Delta {
@@ -133,7 +239,9 @@ pub struct Delta {
     pub bytes: u64,
 }
 
-pub fn delta(local: &Manifest, remote: &Manifest) -> Delta {
+/// `stale` paths changed on the server since its manifest: they are sent
+/// again if they exist locally, deleted otherwise.
+pub fn delta(local: &Manifest, remote: &Manifest, stale: &[String]) -> Delta {
     let mut d = Delta::default();
     for (path, e) in local {
         if remote.get(path) != Some(e) {
@@ -141,22 +249,21 @@ pub fn delta(local: &Manifest, remote: &Manifest) -> Delta {
             d.send.push(path.clone());
         }
     }
-    for path in remote.keys() {
-        if !local.contains_key(path) {
+    for path in remote.keys().chain(stale) {
+        if !local.contains_key(path) && !d.delete.contains(path) {
             d.delete.push(path.clone());
         }
     }
     d
 }
 
-/// Writes a tar of `send` (read from `root`) plus Pond's metadata files
-/// into `out`, zstd-compressed.
+/// Writes a tar of `send` (read from `root`), the generated config files,
+/// and the manifest entries of what was sent into `out`, zstd-compressed.
 pub fn write_upload(
     out: impl std::io::Write,
     root: &Path,
     send: &[String],
     manifest: &Manifest,
-    delete: &[String],
     generated: &[(String, Vec<u8>)],
 ) -> anyhow::Result<()> {
     let encoder = zstd::Encoder::new(out, 1)?;
@@ -186,13 +293,13 @@ pub fn write_upload(
     for (path, bytes) in generated {
         add(path, bytes)?;
     }
-    add(".pond/manifest", to_text(manifest).as_bytes())?;
-    let mut deleted = Vec::new();
-    for p in delete {
-        deleted.extend_from_slice(p.as_bytes());
-        deleted.push(0);
-    }
-    add(".pond/deleted", &deleted)?;
+    // Only the entries of the files sent; the server merges them into the
+    // manifest it already has.
+    let sent: Manifest = send
+        .iter()
+        .filter_map(|p| manifest.get(p).map(|e| (p.clone(), e.clone())))
+        .collect();
+    add(".pond/manifest.delta", to_text(&sent).as_bytes())?;
     let encoder = tar.into_inner()?;
     encoder.finish()?.flush()?;
     Ok(())
@@ -231,6 +338,36 @@ mod tests {
     }
 
     #[test]
+    fn the_hash_cache_is_used_and_notices_changes() {
+        let dir = tree();
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = cache_dir.path().join("cache.tsv");
+        let first = scan_cached(dir.path(), ".pondignore", &cache).unwrap();
+        assert_eq!(first, scan(dir.path(), ".pondignore").unwrap());
+        assert!(
+            std::fs::read_to_string(&cache)
+                .unwrap()
+                .contains("public/index.php\t")
+        );
+        // Same size, mtime and inode: the cached hash is trusted.
+        let text = std::fs::read_to_string(&cache)
+            .unwrap()
+            .replace(&first["public/index.php"].hash, &"0".repeat(64));
+        std::fs::write(&cache, text).unwrap();
+        assert_eq!(
+            scan_cached(dir.path(), ".pondignore", &cache).unwrap()["public/index.php"].hash,
+            "0".repeat(64)
+        );
+        // A real change (new size) is hashed again.
+        std::fs::write(dir.path().join("public/index.php"), "<?php echo 22;").unwrap();
+        let again = scan_cached(dir.path(), ".pondignore", &cache).unwrap();
+        assert_eq!(
+            again["public/index.php"].hash,
+            blake3::hash(b"<?php echo 22;").to_hex().to_string()
+        );
+    }
+
+    #[test]
     fn delta_sends_changed_and_new_and_deletes_removed() {
         let e = |h: &str| Entry {
             hash: h.into(),
@@ -247,9 +384,9 @@ mod tests {
             ("b".into(), e("9")),
             ("d".into(), e("4")),
         ]);
-        let d = delta(&local, &remote);
+        let d = delta(&local, &remote, &["e".into(), "a".into()]);
         assert_eq!(d.send, ["b", "c"]);
-        assert_eq!(d.delete, ["d"]);
+        assert_eq!(d.delete, ["d", "e"]);
         assert_eq!(d.bytes, 2);
         let text = to_text(&local)
             .lines()
@@ -268,7 +405,6 @@ mod tests {
             dir.path(),
             &["public/index.php".into()],
             &m,
-            &["old.txt".into()],
             &[(".env".into(), b"A=1".to_vec())],
         )
         .unwrap();
@@ -279,14 +415,6 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(
-            names,
-            [
-                "public/index.php",
-                ".env",
-                ".pond/manifest",
-                ".pond/deleted"
-            ]
-        );
+        assert_eq!(names, ["public/index.php", ".env", ".pond/manifest.delta"]);
     }
 }

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Deploy benchmark: Pond against the tools a user would pick instead,
+measured side by side on one lab droplet in the same run.
+
+  1. first deploy of a ~20k-file / ~200 MB tree:  pond deploy  vs  tar | zstd -1 | ssh 'zstd -d | tar x'
+  2. one file changed:                            pond deploy  vs  rsync -az --delete -e ssh (into a copy of the live release)
+  3. 100 files changed:                           pond deploy  vs  rsync -az --delete -e ssh
+  4. swap, server side (from the swap script's own clock)
+
+Each comparison runs REPS times, alternating the two tools; the table shows
+min and median wall time, bytes received by the droplet (eth0 rx, read on
+the droplet before and after), and the ratio Pond / baseline. Needs root
+(the lab). Usage: benches/deploy.py [--files N] [--mb M] [--reps R]
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+POND = os.environ.get("POND", os.path.join(ROOT, "target/release/pond"))
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=20000)
+    ap.add_argument("--mb", type=int, default=200)
+    ap.add_argument("--reps", type=int, default=5)
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="pond-bench-", dir="/var/tmp")
+    lab = os.path.join(work, "lab")
+    cfg = os.path.join(work, "config")
+    env = dict(os.environ, POND_CONFIG_DIR=cfg)
+    try:
+        bench(args, work, lab, cfg, env)
+    finally:
+        subprocess.run([POND, "lab", "destroy", "--dir", lab], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench(args, work, lab, cfg, env):
+    exports = run([POND, "lab", "up", "--dir", lab], env=env).stdout
+    api = {}
+    for line in exports.splitlines():
+        k, v = line.removeprefix("export ").split("=", 1)
+        api[k] = v
+    import urllib.request
+
+    def call(method, path, body=None):
+        req = urllib.request.Request(api["POND_LAB_API_URL"] + path, method=method,
+                                     data=json.dumps(body).encode() if body else None)
+        req.add_header("Authorization", "Bearer " + api["POND_LAB_TOKEN"])
+        with urllib.request.urlopen(req) as r:
+            text = r.read().decode()
+            return json.loads(text) if text else None
+
+    public = run([POND, "key", "--public"], env=env).stdout.strip()
+    key_file = os.path.join(cfg, "id_ed25519")
+    kid = call("POST", "/account/keys", {"name": "bench", "public_key": public})["ssh_key"]["id"]
+    d = call("POST", "/droplets", {"name": "bench-web", "size": "s-2vcpu-4gb", "image": "debian-12-x64",
+                                   "ssh_keys": [kid], "tags": ["bench"]})["droplet"]
+    while call("GET", f"/droplets/{d['id']}")["droplet"]["status"] != "active":
+        time.sleep(0.1)
+    addr = call("GET", f"/droplets/{d['id']}")["droplet"]["networks"]["v4"][0]["ip_address"]
+    ssh = ["ssh", "-i", key_file, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+           "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{addr}"]
+
+    def remote(cmd):
+        return run(ssh + [cmd]).stdout
+
+    def rx():
+        return int(remote("cat /sys/class/net/eth0/statistics/rx_bytes"))
+
+    # The project: N files of text-like content, ~MB total, in nested dirs.
+    project = os.path.join(work, "app")
+    os.makedirs(project)
+    rng = random.Random(42)
+    words = [("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))) for _ in range(2000)]
+    size = args.mb * 1024 * 1024 // args.files
+    paths = []
+    for i in range(args.files):
+        rel = f"src/m{i % 50:02d}/d{i % 400:03d}/f{i:05d}.php"
+        full = os.path.join(project, rel)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        text = " ".join(rng.choice(words) for _ in range(size // 6))
+        with open(full, "w") as f:
+            f.write(text[:size])
+        paths.append(full)
+    run([POND, "init", "--dir", project, "--name", "bench", "--stack", "static"], env=env)
+    run([POND, "attach", "production", "--host", addr, "--domain", "bench.example.com", "--project", project], env=env)
+    run([POND, "provision", "production", "--project", project], env=env)
+    remote("DEBIAN_FRONTEND=noninteractive apt-get install -y -q rsync zstd >/dev/null 2>&1")
+    rows = []
+
+    def measure(label, pond_cmd, base_name, base_cmd, prepare=None):
+        results = {"pond": [], base_name: []}
+        for rep in range(args.reps):
+            for tool in (["pond", base_name] if rep % 2 == 0 else [base_name, "pond"]):
+                if prepare:
+                    prepare(tool, rep)
+                before = rx()
+                start = time.perf_counter()
+                (pond_cmd if tool == "pond" else base_cmd)(rep)
+                wall = time.perf_counter() - start
+                results[tool].append((wall, rx() - before))
+        p, b = results["pond"], results[base_name]
+        pw, bw = statistics.median(w for w, _ in p), statistics.median(w for w, _ in b)
+        pb, bb = statistics.median(x for _, x in p), statistics.median(x for _, x in b)
+        rows.append((label, "pond", min(w for w, _ in p), pw, pb, base_name, min(w for w, _ in b), bw, bb, pw / bw, pb / max(bb, 1)))
+        print(f"  {label}: pond {pw:.3f}s/{pb}B vs {base_name} {bw:.3f}s/{bb}B", file=sys.stderr)
+
+    counter = [0]
+
+    def pond_deploy(_rep):
+        counter[0] += 1
+        run([POND, "deploy", "production", "--tag", f"b{counter[0]}", "--project", project], env=env)
+
+    tar_pipe = f"tar -C {project} -cf - . | zstd -1 -q | {' '.join(ssh)} 'rm -rf /tmp/tarcopy && mkdir /tmp/tarcopy && zstd -dq | tar -x -C /tmp/tarcopy'"
+
+    def first_prepare(tool, _rep):
+        # Pond's first deploy: a fresh environment each time.
+        if tool == "pond":
+            remote("rm -rf /var/www/pond/projects/bench")
+            run([POND, "provision", "production", "--project", project], env=env)
+
+    print("1. first deploy", file=sys.stderr)
+    measure("first deploy (all files)", pond_deploy, "tar|zstd|ssh", lambda _r: subprocess.run(tar_pipe, shell=True, check=True), first_prepare)
+
+    # A second deploy so the inactive colour has a release to start from.
+    pond_deploy(0)
+    remote("rm -rf /tmp/rsynccopy && cp -a /var/www/pond/projects/bench/production/current/ /tmp/rsynccopy")
+    rsync = ["rsync", "-az", "--delete", "--exclude", "pond.json", "--exclude", ".pondignore", "-e", " ".join(ssh[:-1]), project + "/", f"root@{addr}:/tmp/rsynccopy/"]
+
+    def change(n):
+        def prepare(_tool, _rep):
+            for path in rng.sample(paths, n):
+                with open(path, "a") as f:
+                    f.write(" changed")
+        return prepare
+
+    print("2. one file changed", file=sys.stderr)
+    measure("1 file changed", pond_deploy, "rsync -az", lambda _r: run(rsync), change(1))
+    print("3. 100 files changed", file=sys.stderr)
+    measure("100 files changed", pond_deploy, "rsync -az", lambda _r: run(rsync), change(100))
+
+    swaps = []
+    for _ in range(args.reps):
+        out = run([POND, "swap", "production", "--force", "--project", project], env=env).stderr
+        for line in out.splitlines():
+            if "SWAPPED" in line:
+                swaps.append(int(line.rsplit(" in ", 1)[1].split()[0]))
+    print()
+    print(f"Deploy benchmark ({args.files} files, {args.mb} MB; {args.reps} repetitions each, alternating; lab droplet over a veth)")
+    print()
+    print("| case | pond min / median | pond bytes | baseline | baseline min / median | baseline bytes | time ratio | bytes ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (label, _, pmin, pmed, pbytes, bname, bmin, bmed, bbytes, tr, br) in rows:
+        print(f"| {label} | {pmin:.3f} / {pmed:.3f} s | {pbytes:,} | {bname} | {bmin:.3f} / {bmed:.3f} s | {bbytes:,} | {tr:.2f}x | {br:.2f}x |")
+    print()
+    print(f"Swap, server side (rename of current): min {min(swaps)} us, median {statistics.median(swaps)} us over {len(swaps)} swaps")
+
+
+if __name__ == "__main__":
+    main()
