@@ -284,6 +284,33 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
     let body = common::http_get(&addr, "shop.example.com", "/").1;
     assert_eq!(body.trim(), format!("v1 {v1_release}"));
 
+    // Releases are listed with their colours; an older one can be made live.
+    let releases = user.ok(p, &["releases", "production"]);
+    let v2_line = releases
+        .lines()
+        .find(|l| l.contains("tag v2"))
+        .expect("v2 listed");
+    assert!(v2_line.trim_end().ends_with("green"), "{releases}");
+    assert!(
+        releases
+            .lines()
+            .any(|l| l.contains("tag v1") && l.trim_end().ends_with("blue (live)")),
+        "{releases}"
+    );
+    let v2_id = v2_line.split_whitespace().next().unwrap().to_string();
+    user.ok(p, &["rollback", "production", "--to", &v2_id]);
+    assert!(
+        common::http_get(&addr, "shop.example.com", "/")
+            .1
+            .starts_with("v2 ")
+    );
+    user.ok(p, &["rollback", "production"]);
+    assert!(
+        common::http_get(&addr, "shop.example.com", "/")
+            .1
+            .starts_with("v1 ")
+    );
+
     let status: serde_json::Value =
         serde_json::from_str(&user.ok(p, &["status", "--json"])).unwrap();
     let server = &status[0]["servers"][0];

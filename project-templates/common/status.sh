@@ -6,6 +6,9 @@ echo "LIVE $(readlink "$ROOT/current" 2>/dev/null || echo -)"
 for colour in blue green; do
     echo "LINK $colour $(readlink "$ROOT/$colour" 2>/dev/null || echo -)"
 done
+if [[ -d "$ROOT/releases" ]]; then
+    printf 'RELEASES %s\n' "$(find "$ROOT/releases" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' ! -name '00000000T000000Z-empty' -printf '%f ' | tr -s ' ')"
+fi
 if [[ -f "$ROOT/metadata/state.json" ]]; then
     printf 'STATE %s\n' "$(tr -d '\n' < "$ROOT/metadata/state.json")"
 fi

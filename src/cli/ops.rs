@@ -89,8 +89,20 @@ pub enum Ops {
         #[command(flatten)]
         project: ProjectArg,
     },
-    /// Make the previous colour live again, at once.
+    /// Make the previous colour live again, at once; or, with --to, an older release kept on the servers.
     Rollback {
+        env: String,
+        /// A release id from `pond releases` to make live (health-checked first).
+        #[arg(long)]
+        to: Option<String>,
+        /// With --to: swap even if the release is not healthy.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    /// List the releases kept on the servers: id, tag, time, user, and which colour runs it.
+    Releases {
         env: String,
         #[command(flatten)]
         project: ProjectArg,
@@ -334,7 +346,76 @@ pub fn run(op: Ops) -> super::CliResult {
             force,
             project,
         } => swap(&project, &env, force, "swap"),
-        Ops::Rollback { env, project } => swap(&project, &env, true, "rollback"),
+        Ops::Rollback {
+            env,
+            to: None,
+            project,
+            ..
+        } => swap(&project, &env, true, "rollback"),
+        Ops::Rollback {
+            env,
+            to: Some(release),
+            force,
+            project,
+        } => {
+            let mut p = load_project(&project)?;
+            let i = env_index(&p, &env)?;
+            let id = identity()?;
+            let s = sink();
+            let e = p.file.environments[i].clone();
+            let live = runtime()?.block_on(async {
+                let connected = connect(&mut p, i, &id, &s).await?;
+                operate::point_inactive(&p.file, &e, &connected, &release, &s).await?;
+                operate::swap(&p.file, &e, &connected, force, "rollback", &s).await
+            })?;
+            println!(
+                "{} is live on {} with release {release}.",
+                live.as_str(),
+                e.name
+            );
+            Ok(())
+        }
+        Ops::Releases { env, project } => {
+            let mut p = load_project(&project)?;
+            let i = env_index(&p, &env)?;
+            let id = identity()?;
+            let e = p.file.environments[i].clone();
+            let statuses = runtime()?.block_on(async {
+                let connected = connect(&mut p, i, &id, &ssh::session::quiet()).await?;
+                anyhow::Ok(operate::status(&p.file, &e, &connected).await)
+            })?;
+            for s in statuses {
+                if let Some(err) = s.error {
+                    println!("{}: unreachable — {err}", s.server);
+                    continue;
+                }
+                println!("{}:", s.server);
+                for release in s.releases_on_disk.iter().rev() {
+                    let record = s.state.releases.iter().rev().find(|r| &r.id == release);
+                    let colours: Vec<String> = s
+                        .links
+                        .iter()
+                        .filter(|(_, target)| target.ends_with(release.as_str()))
+                        .map(|(c, _)| {
+                            let live = s.live.map(|l| l.as_str()) == Some(c.as_str());
+                            if live {
+                                format!("{c} (live)")
+                            } else {
+                                c.clone()
+                            }
+                        })
+                        .collect();
+                    println!(
+                        "  {release}  tag {:<12} {} by {:<20} {}",
+                        record.map(|r| r.tag.as_str()).unwrap_or("?"),
+                        record.map(|r| r.at.as_str()).unwrap_or("?"),
+                        record.map(|r| r.by.as_str()).unwrap_or("?"),
+                        colours.join(", ")
+                    );
+                }
+            }
+            Ok(())
+        }
         Ops::Status { env, json, project } => status(&project, env.as_deref(), json),
         Ops::Logs {
             env,

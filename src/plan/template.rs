@@ -40,6 +40,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "common/hello",
     "common/lock",
     "common/logs",
+    "common/point",
     "common/site",
     "common/status",
     "common/swap",

@@ -32,6 +32,8 @@ pub struct ServerStatus {
     pub last: Option<serde_json::Value>,
     pub services: Vec<(String, bool)>,
     pub disk_free: Option<u64>,
+    /// Release directories present on the server.
+    pub releases_on_disk: Vec<String>,
 }
 
 /// The preview host names of an environment.
@@ -245,6 +247,81 @@ async fn swap_one(
     Ok(())
 }
 
+/// Points the inactive colour of every web server at an older release
+/// (kept on the servers), ready to be swapped in.
+pub async fn point_inactive(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    release: &str,
+    sink: &Sink,
+) -> anyhow::Result<Colour> {
+    let root = env_root(&file.name, &env.name);
+    let live = live_colour(&root, connected).await?;
+    let inactive = live.other();
+    let by = actor();
+    for c in connected
+        .iter()
+        .filter(|c| c.server.role == DropletRole::Web)
+    {
+        let status = render("common/status", &[("ROOT", &root)])?;
+        let out = c
+            .session
+            .run_ok("reading state", &status, &crate::ssh::session::quiet())
+            .await?;
+        let state = ServerState::parse(
+            out.stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("STATE "))
+                .unwrap_or("{}"),
+        );
+        let record = state
+            .releases
+            .iter()
+            .rev()
+            .find(|r| r.id == release)
+            .cloned();
+        let mut next = state.clone();
+        next.colours.insert(
+            inactive,
+            super::state::ColourState {
+                release: release.to_string(),
+                tag: record.as_ref().map(|r| r.tag.clone()).unwrap_or_default(),
+                at: record.as_ref().map(|r| r.at.clone()).unwrap_or_default(),
+                by: record.as_ref().map(|r| r.by.clone()).unwrap_or_default(),
+            },
+        );
+        let log = log_line(
+            "point",
+            &by,
+            serde_json::json!({"colour": inactive, "release": release}),
+        );
+        let script = render(
+            "common/point",
+            &[
+                ("ROOT", &root),
+                ("COLOUR", inactive.as_str()),
+                ("RELEASE", release),
+                ("STATE", &next.to_json()),
+                ("LOG_LINE", &log),
+            ],
+        )?;
+        let outcome = c.session.run(&script, None, sink).await?;
+        if outcome.exit_code != 0 {
+            bail!(
+                "pointing {} at {release} on {} failed: {}",
+                inactive.as_str(),
+                c.server.endpoint.name,
+                crate::ssh::session::last_lines(
+                    &format!("{}\n{}", outcome.stdout, outcome.stderr),
+                    4
+                )
+            );
+        }
+    }
+    Ok(inactive)
+}
+
 /// Status of every server, in parallel, one round trip each.
 pub async fn status(
     file: &ProjectFile,
@@ -298,6 +375,9 @@ fn parse_status(text: &str, s: &mut ServerStatus) {
             if let Some((name, state)) = v.split_once(' ') {
                 s.services.push((name.to_string(), state == "running"));
             }
+        } else if let Some(v) = line.strip_prefix("RELEASES ") {
+            s.releases_on_disk = v.split_whitespace().map(str::to_string).collect();
+            s.releases_on_disk.sort();
         } else if let Some(v) = line.strip_prefix("DISK ") {
             s.disk_free = v.split_whitespace().next().and_then(|n| n.parse().ok());
         }
