@@ -37,6 +37,7 @@ def main():
     ap.add_argument("--files", type=int, default=20000)
     ap.add_argument("--mb", type=int, default=200)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--keep", type=int, default=5, help="keep_builds of the benchmarked project")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="pond-bench-", dir="/var/tmp")
     lab = os.path.join(work, "lab")
@@ -98,6 +99,12 @@ def bench(args, work, lab, cfg, env):
             f.write(text[:size])
         paths.append(full)
     run([POND, "init", "--dir", project, "--name", "bench", "--stack", "static"], env=env)
+    pond_json = os.path.join(project, "pond.json")
+    with open(pond_json) as f:
+        settings = json.load(f)
+    settings["keep_builds"] = args.keep
+    with open(pond_json, "w") as f:
+        json.dump(settings, f, indent=2)
     run([POND, "attach", "production", "--host", addr, "--domain", "bench.example.com", "--project", project], env=env)
     run([POND, "provision", "production", "--project", project], env=env)
     remote("DEBIAN_FRONTEND=noninteractive apt-get install -y -q rsync zstd >/dev/null 2>&1")
@@ -161,7 +168,7 @@ def bench(args, work, lab, cfg, env):
             if "SWAPPED" in line:
                 swaps.append(int(line.rsplit(" in ", 1)[1].split()[0]))
     print()
-    print(f"Deploy benchmark ({args.files} files, {args.mb} MB; {args.reps} repetitions each, alternating; lab droplet over a veth)")
+    print(f"Deploy benchmark ({args.files} files, {args.mb} MB, keep_builds {args.keep}; {args.reps} repetitions each, alternating; lab droplet over a veth)")
     print()
     print("| case | pond min / median | pond bytes | baseline | baseline min / median | baseline bytes | time ratio | bytes ratio |")
     print("|---|---|---|---|---|---|---|---|")

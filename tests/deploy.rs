@@ -176,8 +176,29 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
         "{status} {body}"
     );
 
-    // First deploy: both colours, blue live.
-    let out = user.ok(p, &["deploy", "production", "--tag", "v1"]);
+    // First deploy: both colours, blue live; a DB dump and attachments too.
+    let extra = tempfile::tempdir().unwrap();
+    let dump = extra.path().join("dump.sql");
+    std::fs::write(
+        &dump,
+        "CREATE TABLE notes (body TEXT);\nINSERT INTO notes VALUES ('from the dump');\n",
+    )
+    .unwrap();
+    write(extra.path(), "files/uploads/photo.txt", "attached");
+    let files = extra.path().join("files");
+    let out = user.ok(
+        p,
+        &[
+            "deploy",
+            "production",
+            "--tag",
+            "v1",
+            "--db-dump",
+            dump.to_str().unwrap(),
+            "--attachments",
+            files.to_str().unwrap(),
+        ],
+    );
     assert!(out.contains("First deploy"), "{out}");
     let (status, body) = common::http_get(&addr, "shop.example.com", "/");
     assert_eq!(status, 200);
@@ -263,6 +284,18 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
     assert!(
         user.ok(p, &["preview", "production"])
             .contains(&format!("http://{prefix}.shop.example.com/"))
+    );
+
+    let notes = common::ssh(&key, &addr, "mariadb -N acme -e 'SELECT body FROM notes'");
+    assert_eq!(notes.trim(), "from the dump");
+    let photo = common::ssh(
+        &key,
+        &addr,
+        "cat /var/www/pond/projects/acme/production/current/storage/uploads/photo.txt",
+    );
+    assert_eq!(
+        photo, "attached",
+        "attachments land in the shared storage every release links"
     );
 
     // Shared paths persist: seeded once, not overwritten by later uploads.

@@ -29,7 +29,7 @@ while IFS= read -r path; do
     rm -rf -- "${new:?}/$path"
 done <<< "$DELETED"
 mkdir -p "$new/.pond"
-zstd -dcq | tar -x -C "$new" --no-same-owner --no-same-permissions --delay-directory-restore
+zstd -dcq | tar -x -C "$new" --same-owner --no-same-permissions --delay-directory-restore
 # The new manifest: the base's, minus deleted and resent paths, plus the
 # entries of the files just sent.
 incoming="$(mktemp -d)"
@@ -43,18 +43,25 @@ mv "$incoming/manifest" "$new/.pond/manifest"
 rm -f "$new/.pond/manifest.delta"
 echo "applied the upload"
 
-# Shared paths: seeded from the first upload, then kept across releases.
+# Shared paths: seeded once from an upload (merged under anything already
+# there, such as transferred attachments), then kept across releases.
+seeded="shared/.pond-seeded"
+touch "$seeded"
 while IFS= read -r shared; do
     [[ -n "$shared" ]] || continue
     [[ "$shared" != *..* ]] || { echo "bad shared path: $shared" >&2; exit 2; }
-    if [[ ! -e "shared/$shared" ]]; then
+    if ! grep -qxF -- "$shared" "$seeded"; then
         mkdir -p "shared/$(dirname "$shared")"
-        if [[ -e "$new/$shared" && ! -L "$new/$shared" ]]; then
-            cp -a "$new/$shared" "shared/$shared"
+        if [[ -f "$new/$shared" && ! -L "$new/$shared" ]]; then
+            [[ -e "shared/$shared" ]] || cp -a "$new/$shared" "shared/$shared"
         else
             mkdir -p "shared/$shared"
+            if [[ -d "$new/$shared" && ! -L "$new/$shared" ]]; then
+                cp -a --no-clobber "$new/$shared/." "shared/$shared/"
+            fi
         fi
         chown -R pond:pond "shared/$shared"
+        printf '%s\n' "$shared" >> "$seeded"
     fi
     rm -rf -- "${new:?}/$shared"
     mkdir -p "$new/$(dirname "$shared")"
@@ -77,7 +84,9 @@ while IFS= read -r config_file; do
     fi
     chmod 0640 "$new/$config_file"
 done <<< "$CONFIG_FILES"
-chown -R pond:pond "$new"
+# Uploaded files arrive owned by pond (tar maps the owner by name); fix
+# only what is not, instead of walking every file with chown -R.
+find "$new" ! -user pond -exec chown -h pond:pond {} +
 
 while IFS= read -r hook; do
     [[ -n "$hook" ]] || continue

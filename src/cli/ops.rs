@@ -71,6 +71,12 @@ pub enum Ops {
         /// End a stuck deploy that holds the lock, then deploy.
         #[arg(long)]
         break_lock: bool,
+        /// Load this SQL dump (mysqldump/mariadb-dump output) into the environment's database.
+        #[arg(long, value_name = "FILE")]
+        db_dump: Option<PathBuf>,
+        /// Copy this directory's files into the first shared path (e.g. storage).
+        #[arg(long, value_name = "DIR")]
+        attachments: Option<PathBuf>,
         #[command(flatten)]
         project: ProjectArg,
     },
@@ -274,6 +280,8 @@ pub fn run(op: Ops) -> super::CliResult {
             tag,
             dry_run,
             break_lock,
+            db_dump,
+            attachments,
             project,
         } => {
             let mut p = load_project(&project)?;
@@ -286,8 +294,20 @@ pub fn run(op: Ops) -> super::CliResult {
                 dry_run,
                 break_lock,
             };
+            let transfer = deploy::Transfer {
+                db_dump,
+                attachments,
+            };
+            for path in transfer.db_dump.iter().chain(&transfer.attachments) {
+                if !path.exists() {
+                    return Err(anyhow::anyhow!("{} does not exist", path.display()).into());
+                }
+            }
             let reports = runtime()?.block_on(async {
                 let connected = connect(&mut p, i, &id, &s).await?;
+                if !dry_run && (transfer.db_dump.is_some() || transfer.attachments.is_some()) {
+                    deploy::transfer(&p.file, &env, &connected, &transfer, &s).await?;
+                }
                 deploy::deploy(&p.file, &p.root, &env, connected, &options, &s).await
             })?;
             let e = &p.file.environments[i];

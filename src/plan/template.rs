@@ -33,6 +33,7 @@ macro_rules! templates {
 /// Every template shipped with Pond: (id, source). The id is the path under
 /// `project-templates/` without `.sh`.
 pub const TEMPLATES: &[(&str, &str)] = templates![
+    "common/attachments",
     "common/base",
     "common/deploy-apply",
     "common/deploy-prepare",
@@ -46,6 +47,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "common/swap",
     "common/unbind",
     "mysql/database",
+    "mysql/import",
     "php/stack",
     "static/stack",
 ];

@@ -37,6 +37,121 @@ pub struct DeployOptions {
     pub break_lock: bool,
 }
 
+/// Data to load on the first deploy: a SQL dump and a directory of files.
+#[derive(Debug, Clone, Default)]
+pub struct Transfer {
+    pub db_dump: Option<PathBuf>,
+    pub attachments: Option<PathBuf>,
+}
+
+/// Streams a zstd-compressed copy of local data (a file, or a directory as
+/// tar) into a remote script's stdin; returns the script's output.
+async fn stream_in(
+    c: &Connected,
+    script: &str,
+    source: PathBuf,
+    as_tar: bool,
+    sink: &Sink,
+) -> anyhow::Result<String> {
+    let (reader, writer) = tokio::io::duplex(1 << 20);
+    let producer = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let writer = tokio_util::io::SyncIoBridge::new(writer);
+        let mut encoder = zstd::Encoder::new(writer, 3)?;
+        if as_tar {
+            let mut tar = tar::Builder::new(&mut encoder);
+            tar.append_dir_all(".", &source)
+                .with_context(|| format!("reading {}", source.display()))?;
+            tar.finish()?;
+        } else {
+            let mut file = std::fs::File::open(&source)
+                .with_context(|| format!("reading {}", source.display()))?;
+            std::io::copy(&mut file, &mut encoder)?;
+        }
+        encoder.finish()?;
+        Ok(())
+    });
+    let outcome = c.session.run(script, Some(Box::new(reader)), sink).await?;
+    let produced = producer.await?;
+    if outcome.exit_code != 0 {
+        bail!(
+            "{} failed on {}: {}",
+            script.lines().nth(1).unwrap_or("transfer"),
+            c.server.endpoint.name,
+            crate::ssh::session::last_lines(&outcome.stderr, 6)
+        );
+    }
+    produced?;
+    Ok(outcome.stdout)
+}
+
+/// Loads a database dump and attachments into an environment (meant for
+/// its first deploy): the dump into its database, the files into its first
+/// shared path.
+pub async fn transfer(
+    file: &ProjectFile,
+    env_name: &str,
+    connected: &[Connected],
+    what: &Transfer,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let (_, env) = super::find_env(file, env_name)?;
+    let root = env_root(&file.name, env_name);
+    for c in connected {
+        let is_web = c.server.role == DropletRole::Web;
+        if let Some(dump) = &what.db_dump {
+            let db = match &env.database {
+                crate::config::Database::SameDroplet { name, .. } if is_web => Some(name),
+                crate::config::Database::OtherDroplet { name, .. } if !is_web => Some(name),
+                _ => None,
+            };
+            if let Some(db) = db {
+                (sink)(
+                    &c.server.endpoint.name,
+                    Stream::Step,
+                    &format!("loading {} into database {db}", dump.display()),
+                );
+                stream_in(
+                    c,
+                    &render("mysql/import", &[("DB_NAME", db)])?,
+                    dump.clone(),
+                    false,
+                    sink,
+                )
+                .await?;
+            }
+        }
+        if let (Some(dir), true) = (&what.attachments, is_web) {
+            let shared = file.shared_paths.first().with_context(|| {
+                "attachments need a shared path to go to; add one to shared_paths in pond.json (e.g. \"storage\")"
+            })?;
+            (sink)(
+                &c.server.endpoint.name,
+                Stream::Step,
+                &format!("copying {} into shared/{shared}", dir.display()),
+            );
+            stream_in(
+                c,
+                &render("common/attachments", &[("ROOT", &root), ("SHARED", shared)])?,
+                dir.clone(),
+                true,
+                sink,
+            )
+            .await?;
+        }
+    }
+    if what.db_dump.is_some()
+        && matches!(
+            env.database,
+            crate::config::Database::None | crate::config::Database::External { .. }
+        )
+    {
+        bail!(
+            "environment {env_name} has no database Pond manages, so --db-dump has nowhere to go"
+        );
+    }
+    Ok(())
+}
+
 /// Scans the project and deploys it to every web server in parallel.
 pub async fn deploy(
     file: &ProjectFile,

@@ -273,8 +273,25 @@ pub fn write_upload(
     tar.mode(tar::HeaderMode::Complete);
     for path in send {
         let full: PathBuf = root.join(path);
-        tar.append_path_with_name(&full, path)
-            .with_context(|| format!("adding {} to the upload", full.display()))?;
+        let meta = std::fs::symlink_metadata(&full)
+            .with_context(|| format!("reading {}", full.display()))?;
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+        // Owned by the web user on the server (the server extracts as root
+        // and maps owners by name).
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_username("pond")?;
+        header.set_groupname("pond")?;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&full)?;
+            tar.append_link(&mut header, path, target)?;
+        } else {
+            let file = std::fs::File::open(&full)
+                .with_context(|| format!("reading {}", full.display()))?;
+            tar.append_data(&mut header, path, file)
+                .with_context(|| format!("adding {} to the upload", full.display()))?;
+        }
     }
     let mut add = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
         let mut header = tar::Header::new_gnu();
