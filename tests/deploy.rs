@@ -44,6 +44,25 @@ impl User {
     }
 }
 
+/// Starts `pond deploy ENV --tag TAG` in the background.
+fn spawn_deploy(
+    user: &User,
+    project: &Path,
+    env: &str,
+    tag: &str,
+) -> std::thread::JoinHandle<Output> {
+    let (config, project) = (user.config.path().to_path_buf(), project.to_path_buf());
+    let (env, tag) = (env.to_string(), tag.to_string());
+    std::thread::spawn(move || {
+        Command::new(env!("CARGO_BIN_EXE_pond"))
+            .args(["deploy", &env, "--tag", &tag, "--project"])
+            .arg(&project)
+            .env("POND_CONFIG_DIR", config)
+            .output()
+            .unwrap()
+    })
+}
+
 /// A droplet created through the lab API with the user's Pond key.
 fn droplet(api: &Api, user: &User, name: &str) -> (u64, String) {
     let public = user.ok(Path::new("."), &["key", "--public"]);
@@ -353,17 +372,7 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
 
     // A second deploy while one holds the lock fails at once, naming it.
     write(p, "deploy/post-deploy.sh", "set -eu\nsleep 4\n");
-    let slow = {
-        let (config, project) = (user.config.path().to_path_buf(), p.to_path_buf());
-        std::thread::spawn(move || {
-            Command::new(env!("CARGO_BIN_EXE_pond"))
-                .args(["deploy", "production", "--tag", "slow", "--project"])
-                .arg(&project)
-                .env("POND_CONFIG_DIR", config)
-                .output()
-                .unwrap()
-        })
-    };
+    let slow = spawn_deploy(&user, p, "production", "slow");
     std::thread::sleep(Duration::from_millis(1500));
     let started = std::time::Instant::now();
     let second = user.pond(p, &["deploy", "production", "--tag", "second"]);
@@ -428,6 +437,16 @@ fn static_site_deploys_and_swaps() {
     );
     write(p, "index.html", "<h1>one</h1>");
     write(p, "css/site.css", "h1{}");
+    // keep_builds 2: the inactive colour's release is reused by rename, and
+    // must never be the live one (after the first deploy both share it).
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    file["keep_builds"] = json!(2);
+    std::fs::write(
+        p.join("pond.json"),
+        serde_json::to_string_pretty(&file).unwrap(),
+    )
+    .unwrap();
     user.ok(
         p,
         &["attach", "www", "--host", &addr, "--domain", "example.org"],
@@ -449,6 +468,13 @@ fn static_site_deploys_and_swaps() {
         common::http_get(&addr, "example.org", "/").1,
         "<h1>one</h1>"
     );
+    let releases_before = user.ok(p, &["releases", "www"]);
+    user.ok(p, &["deploy", "www", "--tag", "two", "--dry-run"]);
+    assert_eq!(
+        user.ok(p, &["releases", "www"]),
+        releases_before,
+        "a dry run changes nothing"
+    );
     user.ok(p, &["deploy", "www", "--tag", "two"]);
     user.ok(p, &["swap", "www"]);
     assert_eq!(
@@ -459,6 +485,29 @@ fn static_site_deploys_and_swaps() {
         common::http_get(&addr, "example.org", "/css/site.css").0,
         404,
         "removed file is gone"
+    );
+    // A third build reuses blue's old release (not live): swap, roll back.
+    write(p, "index.html", "<h1>three</h1>");
+    user.ok(p, &["deploy", "www", "--tag", "three"]);
+    assert_eq!(
+        common::http_get(&addr, "example.org", "/").1,
+        "<h1>two</h1>"
+    );
+    user.ok(p, &["swap", "www"]);
+    assert_eq!(
+        common::http_get(&addr, "example.org", "/").1,
+        "<h1>three</h1>"
+    );
+    user.ok(p, &["rollback", "www"]);
+    assert_eq!(
+        common::http_get(&addr, "example.org", "/").1,
+        "<h1>two</h1>"
+    );
+    let releases = user.ok(p, &["releases", "www"]);
+    assert_eq!(
+        releases.lines().filter(|l| l.contains(" tag ")).count(),
+        2,
+        "keep_builds 2 keeps two: {releases}"
     );
 }
 
@@ -511,17 +560,7 @@ fn a_deploy_cut_midway_leaves_live_serving_and_a_rerun_completes() {
         serde_json::to_string_pretty(&file).unwrap(),
     )
     .unwrap();
-    let deploying = {
-        let (config, project) = (user.config.path().to_path_buf(), p.to_path_buf());
-        std::thread::spawn(move || {
-            Command::new(env!("CARGO_BIN_EXE_pond"))
-                .args(["deploy", "production", "--tag", "two", "--project"])
-                .arg(&project)
-                .env("POND_CONFIG_DIR", config)
-                .output()
-                .unwrap()
-        })
-    };
+    let deploying = spawn_deploy(&user, p, "production", "two");
     std::thread::sleep(Duration::from_secs(2));
     api.ok(
         "POST",

@@ -246,29 +246,6 @@ fn the_lab_serves_do_shaped_api_and_real_droplets() {
     assert!(!dir.0.exists());
 }
 
-/// Fingerprint presented by `address:port` via ssh-keyscan.
-fn scan(address: &str, port: u16) -> String {
-    let scan = Command::new("ssh-keyscan")
-        .args(["-t", "ed25519", "-T", "5", "-p", &port.to_string(), address])
-        .output()
-        .unwrap();
-    let mut child = Command::new("ssh-keygen")
-        .args(["-lf", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(&scan.stdout).unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[test]
 fn load_balancers_host_key_changes_and_link_cuts() {
     common::require_root();
@@ -293,7 +270,7 @@ fn load_balancers_host_key_changes_and_link_cuts() {
     api.ok("POST", "/v2/droplets", Some(body), 202);
     let droplets = wait_active(&api, "lbtest", 2);
     let (a, b) = (address(&droplets[0]), address(&droplets[1]));
-    let (fa, fb) = (scan(&a, 22), scan(&b, 22));
+    let (fa, fb) = (common::scan(&a, 22), common::scan(&b, 22));
     assert_ne!(fa, fb);
 
     // The load balancer forwards to its droplets in turn (TCP 2222 -> sshd).
@@ -308,7 +285,7 @@ fn load_balancers_host_key_changes_and_link_cuts() {
     assert_eq!(lb["load_balancer"]["status"], "active");
     let lb_id = lb["load_balancer"]["id"].as_str().unwrap().to_string();
     let lb_ip = lb["load_balancer"]["ip"].as_str().unwrap().to_string();
-    let mut seen: Vec<String> = (0..4).map(|_| scan(&lb_ip, 2222)).collect();
+    let mut seen: Vec<String> = (0..4).map(|_| common::scan(&lb_ip, 2222)).collect();
     seen.sort();
     seen.dedup();
     let mut both = vec![fa.clone(), fb.clone()];
@@ -321,7 +298,11 @@ fn load_balancers_host_key_changes_and_link_cuts() {
         204,
     );
     for _ in 0..3 {
-        assert_eq!(scan(&lb_ip, 2222), fb, "only the remaining droplet serves");
+        assert_eq!(
+            common::scan(&lb_ip, 2222),
+            fb,
+            "only the remaining droplet serves"
+        );
     }
 
     // A deliberately changed host key is what new connections see.
@@ -333,7 +314,7 @@ fn load_balancers_host_key_changes_and_link_cuts() {
     );
     let new_fp = changed["host_key"]["fingerprint"].as_str().unwrap();
     assert_ne!(new_fp, fa);
-    assert_eq!(scan(&a, 22), new_fp);
+    assert_eq!(common::scan(&a, 22), new_fp);
 
     // A cut link makes the droplet unreachable for the given time only.
     api.ok(

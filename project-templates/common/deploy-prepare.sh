@@ -3,6 +3,7 @@
 # input ROOT [text]: the environment's directory on the server
 # input RELEASE [text]: the new release id (time and tag)
 # input KEEP_BUILDS [text]: releases to keep; with 2, the inactive colour's release is reused (moved) instead of copied
+# input? DRY_RUN [text]: yes to only report (nothing is created or moved)
 set -euo pipefail
 [[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad release id: $RELEASE" >&2; exit 2; }
 [[ "$KEEP_BUILDS" =~ ^[0-9]+$ ]] || { echo "bad keep count: $KEEP_BUILDS" >&2; exit 2; }
@@ -26,9 +27,13 @@ if [[ -n "$base" && -d "$base" && "$base" != releases/00000000T000000Z-empty ]];
 elif [[ "$first" == no && -d "$live_release" ]]; then
     from="$live_release"
 fi
-if [[ -n "$from" && "$from" == "$base" && "$KEEP_BUILDS" -le 2 ]]; then
+if [[ "$DRY_RUN" == yes ]]; then
+    # Report against the release a real deploy would start from.
+    new="${from:-releases/00000000T000000Z-empty}"
+elif [[ -n "$from" && "$from" == "$base" && "$from" != "$live_release" && "$KEEP_BUILDS" -le 2 ]]; then
     # Only blue and green are kept: the inactive colour's old release would
     # be deleted anyway, so it becomes the new one (a rename, not a copy).
+    # Never the live release (after a first deploy both colours share it).
     mv -T "$from" "$new"
 elif [[ -n "$from" ]]; then
     cp -a --reflink=auto "$from" "$new.copying"

@@ -265,6 +265,7 @@ impl Job {
                 ("ROOT", &self.root),
                 ("RELEASE", &self.release),
                 ("KEEP_BUILDS", &keep),
+                ("DRY_RUN", if self.options.dry_run { "yes" } else { "" }),
             ],
         )?;
         let quiet = crate::ssh::session::quiet();
@@ -308,13 +309,7 @@ impl Job {
             files_deleted: delta.delete.len(),
         };
         if self.options.dry_run {
-            let cleanup = format!(
-                "set -euo pipefail\nrm -rf -- {}\n",
-                crate::plan::quote(&format!("{}/releases/{}", self.root, self.release))?
-            );
-            c.session
-                .run_ok("removing the dry-run release", &cleanup, &quiet)
-                .await?;
+            // Prepare created nothing in dry-run mode; the report is all.
             return Ok(report);
         }
 

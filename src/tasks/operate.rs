@@ -140,6 +140,21 @@ async fn live_colour(root: &str, connected: &[Connected]) -> anyhow::Result<Colo
     seen.context("the environment has no web servers")
 }
 
+/// Reads a server's `metadata/state.json` (empty state if none yet).
+async fn read_state(root: &str, c: &Connected) -> anyhow::Result<ServerState> {
+    let status = render("common/status", &[("ROOT", root)])?;
+    let out = c
+        .session
+        .run_ok("reading state", &status, &crate::ssh::session::quiet())
+        .await?;
+    Ok(ServerState::parse(
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("STATE "))
+            .unwrap_or("{}"),
+    ))
+}
+
 /// Makes the inactive colour live on every web server. Unless `force`,
 /// refuses when the inactive colour is not healthy. On a load-balanced
 /// environment, if any swap fails the others are swapped back.
@@ -203,17 +218,7 @@ async fn swap_one(
     hooks: &str,
     sink: &Sink,
 ) -> anyhow::Result<()> {
-    let status = render("common/status", &[("ROOT", root)])?;
-    let out = c
-        .session
-        .run_ok("reading state", &status, &crate::ssh::session::quiet())
-        .await?;
-    let state = ServerState::parse(
-        out.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("STATE "))
-            .unwrap_or("{}"),
-    );
+    let state = read_state(root, c).await?;
     let next_state = state.after_swap(next);
     let release = state
         .colours
@@ -264,17 +269,7 @@ pub async fn point_inactive(
         .iter()
         .filter(|c| c.server.role == DropletRole::Web)
     {
-        let status = render("common/status", &[("ROOT", &root)])?;
-        let out = c
-            .session
-            .run_ok("reading state", &status, &crate::ssh::session::quiet())
-            .await?;
-        let state = ServerState::parse(
-            out.stdout
-                .lines()
-                .find_map(|l| l.strip_prefix("STATE "))
-                .unwrap_or("{}"),
-        );
+        let state = read_state(&root, c).await?;
         let record = state
             .releases
             .iter()

@@ -69,13 +69,21 @@ pub fn ssh(key: &Path, address: &str, command: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The SHA256 fingerprint of the ed25519 host key a server presents.
+/// The SHA256 fingerprint of the ed25519 host key a server presents on
+/// port 22.
 pub fn presented_host_key(address: &str) -> String {
+    let fingerprint = scan(address, 22);
+    assert!(!fingerprint.is_empty(), "no host key from {address}");
+    fingerprint
+}
+
+/// The SHA256 fingerprint of the ed25519 host key presented on
+/// `address:port` (empty if none answered), via ssh-keyscan.
+pub fn scan(address: &str, port: u16) -> String {
     let scan = Command::new("ssh-keyscan")
-        .args(["-t", "ed25519", "-T", "5", address])
+        .args(["-t", "ed25519", "-T", "5", "-p", &port.to_string(), address])
         .output()
         .unwrap();
-    assert!(scan.status.success());
     let mut child = Command::new("ssh-keygen")
         .args(["-lf", "-"])
         .stdin(std::process::Stdio::piped())
@@ -89,7 +97,7 @@ pub fn presented_host_key(address: &str) -> String {
         .unwrap()
         .split_whitespace()
         .nth(1)
-        .unwrap()
+        .unwrap_or_default()
         .to_string()
 }
 
