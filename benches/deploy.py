@@ -142,7 +142,7 @@ def bench(args, work, lab, cfg, env):
             run([POND, "provision", "production", "--project", project], env=env)
 
     print("1. first deploy", file=sys.stderr)
-    measure("first deploy (all files)", pond_deploy, "tar|zstd|ssh", lambda _r: subprocess.run(tar_pipe, shell=True, check=True), first_prepare)
+    measure("first deploy (all files)", pond_deploy, "tar + zstd + ssh", lambda _r: subprocess.run(tar_pipe, shell=True, check=True), first_prepare)
 
     # A second deploy so the inactive colour has a release to start from.
     pond_deploy(0)

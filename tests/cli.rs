@@ -234,3 +234,46 @@ fn environment_commands_outside_a_project_say_where_they_looked() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn init_on_a_terminal_asks_and_re_asks_until_the_answer_is_valid() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("my-shop");
+    std::fs::create_dir(&project).unwrap();
+    // `script` gives pond a real terminal; the answers are typed ahead.
+    let mut child = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} init", env!("CARGO_BIN_EXE_pond")),
+            "/dev/null",
+        ])
+        .current_dir(&project)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"Bad Name\n\nwordpress\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let shown = text(&out.stdout);
+    assert!(shown.contains("Project name [my-shop]:"), "{shown}");
+    assert!(
+        shown.contains("\"Bad Name\" is not a valid project name"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Stack (php, static, wordpress) [php]:"),
+        "{shown}"
+    );
+    let written = std::fs::read_to_string(project.join("pond.json")).unwrap();
+    assert!(
+        written.contains("\"name\": \"my-shop\"") && written.contains("\"stack\": \"wordpress\""),
+        "{written}"
+    );
+}

@@ -476,6 +476,16 @@ fn static_site_deploys_and_swaps() {
         "a dry run changes nothing"
     );
     user.ok(p, &["deploy", "www", "--tag", "two"]);
+    let planned = user.ok(p, &["swap", "www", "--dry-run"]);
+    assert!(
+        planned.contains("would make green live") && planned.contains("tag two"),
+        "{planned}"
+    );
+    assert_eq!(
+        common::http_get(&addr, "example.org", "/").1,
+        "<h1>one</h1>",
+        "a dry-run swap swaps nothing"
+    );
     user.ok(p, &["swap", "www"]);
     assert_eq!(
         common::http_get(&addr, "example.org", "/").1,

@@ -92,6 +92,9 @@ pub enum Ops {
         /// Swap even if the health check fails (logged on the server).
         #[arg(long)]
         force: bool,
+        /// Show which colour would go live and its health; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         project: ProjectArg,
     },
@@ -104,6 +107,9 @@ pub enum Ops {
         /// With --to: swap even if the release is not healthy.
         #[arg(long)]
         force: bool,
+        /// Show which colour would go live; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         project: ProjectArg,
     },
@@ -144,6 +150,9 @@ pub enum Ops {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+        /// Show what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         project: ProjectArg,
     },
@@ -172,7 +181,12 @@ fn load_project(arg: &ProjectArg) -> Result<Project, super::Failure> {
     Ok(Project { path, root, file })
 }
 
+/// The user's key: `$POND_SSH_KEY` (an existing OpenSSH key file) if set,
+/// else Pond's own key, generated on first use.
 fn identity() -> anyhow::Result<Identity> {
+    if let Some(path) = std::env::var_os("POND_SSH_KEY") {
+        return ssh::key::load(Path::new(&path));
+    }
     let path = ssh::key::default_key_path()?;
     let (identity, created) = ssh::key::load_or_generate(&path)?;
     if created {
@@ -363,8 +377,21 @@ pub fn run(op: Ops) -> super::CliResult {
         }
         Ops::Swap {
             env,
+            dry_run: true,
+            project,
+            ..
+        } => preview_swap(&project, &env, true),
+        Ops::Rollback {
+            env,
+            dry_run: true,
+            project,
+            ..
+        } => preview_swap(&project, &env, false),
+        Ops::Swap {
+            env,
             force,
             project,
+            ..
         } => swap(&project, &env, force, "swap"),
         Ops::Rollback {
             env,
@@ -377,6 +404,7 @@ pub fn run(op: Ops) -> super::CliResult {
             to: Some(release),
             force,
             project,
+            ..
         } => {
             let mut p = load_project(&project)?;
             let i = env_index(&p, &env)?;
@@ -475,8 +503,9 @@ pub fn run(op: Ops) -> super::CliResult {
             env,
             purge,
             yes,
+            dry_run,
             project,
-        } => unbind(&project, &env, purge, yes),
+        } => unbind(&project, &env, purge, yes, dry_run),
     }
 }
 
@@ -602,6 +631,53 @@ fn attach(
     Ok(())
 }
 
+/// `swap --dry-run` / `rollback --dry-run`: what would go live, and (for a
+/// swap) whether its health check passes.
+fn preview_swap(arg: &ProjectArg, env: &str, check_health: bool) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let i = env_index(&p, env)?;
+    let id = identity()?;
+    let s = sink();
+    let e = p.file.environments[i].clone();
+    runtime()?.block_on(async {
+        let connected = connect(&mut p, i, &id, &s).await?;
+        let root = tasks::env_root(&p.file.name, &e.name);
+        let live = operate::live_colour(&root, &connected).await?;
+        let statuses = operate::status(&p.file, &e, &connected).await;
+        let next = live.other();
+        for st in &statuses {
+            let c = st.state.colours.get(&next);
+            println!(
+                "{}: would make {} live (release {}, tag {}); {} is live now",
+                st.server,
+                next.as_str(),
+                c.map(|c| c.release.as_str()).unwrap_or("?"),
+                c.map(|c| c.tag.as_str()).unwrap_or("?"),
+                live.as_str()
+            );
+        }
+        if check_health {
+            for h in operate::health(&p.file, &e, &connected, &s).await? {
+                let verdict = if h.healthy {
+                    "healthy"
+                } else {
+                    "NOT healthy: the swap would be refused without --force"
+                };
+                println!(
+                    "{}: {} via {} answers HTTP {} — {verdict}",
+                    h.server,
+                    next.as_str(),
+                    h.host,
+                    h.status
+                );
+            }
+        }
+        println!("Nothing was changed (dry run).");
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}
+
 fn swap(arg: &ProjectArg, env: &str, force: bool, op: &str) -> super::CliResult {
     let mut p = load_project(arg)?;
     let i = env_index(&p, env)?;
@@ -702,9 +778,29 @@ fn status(arg: &ProjectArg, only: Option<&str>, json: bool) -> super::CliResult 
     Ok(())
 }
 
-fn unbind(arg: &ProjectArg, env: &str, purge: bool, yes: bool) -> super::CliResult {
+fn unbind(arg: &ProjectArg, env: &str, purge: bool, yes: bool, dry_run: bool) -> super::CliResult {
     let mut p = load_project(arg)?;
     let i = env_index(&p, env)?;
+    if dry_run {
+        let servers: Vec<&str> = p.file.environments[i]
+            .droplets
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        println!(
+            "Would remove environment {env} ({}) from {}.",
+            servers.join(", "),
+            p.path.display()
+        );
+        if purge {
+            println!(
+                "Would run on each server:\n{}",
+                tasks::render("common/unbind", &[("PROJECT", &p.file.name), ("ENV", env)])?
+            );
+        }
+        println!("No droplet is ever deleted by unbind.");
+        return Ok(());
+    }
     if !yes {
         if !std::io::stdin().is_terminal() {
             return Err(super::Failure::usage(

@@ -101,7 +101,7 @@ pub async fn health(
 }
 
 /// Reads the live colour of each web server (all must agree).
-async fn live_colour(root: &str, connected: &[Connected]) -> anyhow::Result<Colour> {
+pub async fn live_colour(root: &str, connected: &[Connected]) -> anyhow::Result<Colour> {
     let mut seen = None;
     for c in connected
         .iter()
