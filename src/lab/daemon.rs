@@ -108,6 +108,22 @@ pub fn serve(dir: &Path) -> anyhow::Result<()> {
         aptproxy::PORT
     );
 
+    // Disks of droplets deleted just before the last stop may be left over.
+    if let Ok(entries) = std::fs::read_dir(dir.join("droplets")) {
+        let trash: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(".trash-"))
+            })
+            .collect();
+        std::thread::spawn(move || {
+            trash
+                .into_iter()
+                .for_each(|t| drop(std::fs::remove_dir_all(t)))
+        });
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -269,11 +269,18 @@ impl Machine {
     pub fn destroy(&self) -> anyhow::Result<()> {
         self.shut_down()?;
         if self.dir.exists() {
-            let trash = self.dir.parent().unwrap_or(Path::new("/")).join(format!(
-                ".trash-{}-{}",
-                self.slot,
-                std::process::id()
-            ));
+            // Named after the droplet's own (never reused) directory, so two
+            // teardowns can never collide.
+            let name = self
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let trash = self
+                .dir
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .join(format!(".trash-{name}"));
             std::fs::rename(&self.dir, &trash)?;
             std::thread::spawn(move || {
                 let _ = std::fs::remove_dir_all(trash);
