@@ -391,7 +391,7 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
     assert!(slow.join().unwrap().status.success());
 
     // A changed host key is refused until re-pinned on purpose.
-    api.ok(
+    let changed = api.ok(
         "POST",
         &format!("/_lab/droplets/{droplet_id}/host-key"),
         None,
@@ -410,6 +410,39 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
             .starts_with("v1 "),
         "still serving"
     );
+    // Re-pinning on purpose: a wrong expectation is refused, the right one
+    // is recorded, and Pond connects again.
+    let new_key = changed["host_key"]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let wrong = user.pond(
+        p,
+        &[
+            "repin",
+            "production",
+            "acme-production-1",
+            "--expect",
+            "SHA256:wrong",
+        ],
+    );
+    assert!(!wrong.status.success());
+    user.ok(
+        p,
+        &[
+            "repin",
+            "production",
+            "acme-production-1",
+            "--expect",
+            &new_key,
+        ],
+    );
+    assert!(
+        std::fs::read_to_string(p.join("pond.json"))
+            .unwrap()
+            .contains(&new_key)
+    );
+    user.ok(p, &["status"]);
 }
 
 #[test]

@@ -141,6 +141,17 @@ pub enum Ops {
         #[command(flatten)]
         project: ProjectArg,
     },
+    /// Accept a server's new SSH host key on purpose (after a rebuild), replacing the pinned one.
+    Repin {
+        env: String,
+        /// The droplet name (as in pond.json).
+        droplet: String,
+        /// The new fingerprint you verified out of band (e.g. on the provider's console); required without a terminal.
+        #[arg(long)]
+        expect: Option<String>,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
     /// Forget an environment's servers in pond.json (never deletes a droplet).
     Unbind {
         env: String,
@@ -464,6 +475,12 @@ pub fn run(op: Ops) -> super::CliResult {
             }
             Ok(())
         }
+        Ops::Repin {
+            env,
+            droplet,
+            expect,
+            project,
+        } => repin(&project, &env, &droplet, expect.as_deref()),
         Ops::Status { env, json, project } => status(&project, env.as_deref(), json),
         Ops::Logs {
             env,
@@ -693,6 +710,64 @@ fn swap(arg: &ProjectArg, env: &str, force: bool, op: &str) -> super::CliResult 
         live.as_str(),
         e.name,
         e.domain
+    );
+    Ok(())
+}
+
+fn repin(arg: &ProjectArg, env: &str, droplet: &str, expect: Option<&str>) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let i = env_index(&p, env)?;
+    let servers = tasks::servers(&p.file.environments[i], i)?;
+    let server = servers
+        .into_iter()
+        .find(|s| s.endpoint.name == droplet)
+        .with_context(|| format!("environment {env} has no droplet {droplet:?}"))?;
+    let id = identity()?;
+    let presented = runtime()?.block_on(async {
+        let session =
+            ssh::Session::connect(&server.endpoint, &id, ssh::HostKeyCheck::FirstUse).await?;
+        let key = session.host_key.clone();
+        session.close().await;
+        anyhow::Ok(key)
+    })?;
+    let pinned = server.pinned.clone().unwrap_or_else(|| "(none)".into());
+    println!(
+        "{droplet} ({}): pinned {pinned}, presents {presented}",
+        server.endpoint.address
+    );
+    if pinned == presented {
+        println!("Nothing to do: the key has not changed.");
+        return Ok(());
+    }
+    match expect {
+        Some(fp) if fp == presented => {}
+        Some(fp) => {
+            return Err(anyhow::anyhow!(
+                "the server presents {presented}, not the {fp} you expected; not re-pinning"
+            )
+            .into());
+        }
+        None if std::io::stdin().is_terminal() => {
+            eprint!("Type the new fingerprint's last 6 characters to accept it: ");
+            let mut answer = String::new();
+            std::io::stdin()
+                .read_line(&mut answer)
+                .context("reading the confirmation")?;
+            if answer.trim().is_empty() || !presented.ends_with(answer.trim()) {
+                return Err(anyhow::anyhow!("not confirmed; the pinned key stays").into());
+            }
+        }
+        None => {
+            return Err(super::Failure::usage(
+                "re-pinning needs confirmation: pass --expect FINGERPRINT (stdin is not a terminal)",
+            ));
+        }
+    }
+    p.file.environments[i].droplets[server.index].host_key = Some(presented.clone());
+    config::save(&p.path, &p.file).with_context(|| format!("saving {}", p.path.display()))?;
+    println!(
+        "Pinned {presented} for {droplet} in {}; commit it so your team trusts it too.",
+        p.path.display()
     );
     Ok(())
 }

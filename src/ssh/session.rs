@@ -56,8 +56,8 @@ pub enum HostKeyCheck {
 #[derive(Debug, thiserror::Error)]
 #[error(
     "the SSH host key of {name} ({address}) has changed: pinned {pinned}, presented {presented}. \
-     If the server was rebuilt on purpose, re-pin it with `pond repin {name}`; otherwise someone may be \
-     intercepting the connection, so do not continue"
+     If the server was rebuilt on purpose, check the new fingerprint out of band and re-pin it with \
+     `pond repin ENV {name} --expect {presented}`; otherwise someone may be intercepting the connection, so do not continue"
 )]
 pub struct HostKeyMismatch {
     pub name: String,
