@@ -63,19 +63,34 @@ fn spawn_deploy(
     })
 }
 
-/// A droplet created through the lab API with the user's Pond key.
+/// A droplet created through the lab API with the user's Pond key
+/// (registered once per lab).
 fn droplet(api: &Api, user: &User, name: &str) -> (u64, String) {
-    let public = user.ok(Path::new("."), &["key", "--public"]);
-    let key = api.ok(
-        "POST",
-        "/v2/account/keys",
-        Some(json!({"name": name, "public_key": public.trim()})),
-        201,
-    );
+    let public = user
+        .ok(Path::new("."), &["key", "--public"])
+        .trim()
+        .to_string();
+    let keys = api.ok("GET", "/v2/account/keys", None, 200);
+    let known = keys["ssh_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["public_key"] == public.as_str())
+        .map(|k| k["id"].clone());
+    let key_id = match known {
+        Some(id) => id,
+        None => api.ok(
+            "POST",
+            "/v2/account/keys",
+            Some(json!({"name": name, "public_key": public})),
+            201,
+        )["ssh_key"]["id"]
+            .clone(),
+    };
     let created = api.ok(
         "POST",
         "/v2/droplets",
-        Some(json!({"name": name, "size": "s-1vcpu-1gb", "image": "debian-12-x64", "ssh_keys": [key["ssh_key"]["id"]], "tags": [name]})),
+        Some(json!({"name": name, "size": "s-1vcpu-1gb", "image": "debian-12-x64", "ssh_keys": [key_id], "tags": [name]})),
         202,
     );
     let d = wait_active(api, name, 1).remove(0);
@@ -775,4 +790,77 @@ fn wordpress_from_debian_deploys_talks_to_its_database_and_swaps() {
         common::http_get(&addr, "blog.example.com", "/wp-admin/install.php").0,
         200
     );
+}
+
+#[test]
+fn a_load_balanced_environment_deploys_and_swaps_on_every_droplet() {
+    common::require_root();
+    let lab = LabDir::new("pond-lb-env-");
+    let api = lab_up(&lab.0);
+    let user = User {
+        config: tempfile::tempdir().unwrap(),
+    };
+    let (_, a) = droplet(&api, &user, "lb-web-a");
+    let (_, b) = droplet(&api, &user, "lb-web-b");
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    user.ok(
+        p,
+        &[
+            "init",
+            "--dir",
+            p.to_str().unwrap(),
+            "--name",
+            "fleet",
+            "--stack",
+            "static",
+        ],
+    );
+    write(p, "index.html", "one");
+    // Two web droplets behind a load balancer (its record only; the
+    // traffic checks go to each droplet directly).
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    file["environments"] = json!([{
+        "name": "production", "type": "load_balanced", "domain": "fleet.example.com",
+        "secret_prefix": "q8w7e6r5t4y3u2", "database": {"placement": "none"},
+        "droplets": [{"name": "fleet-a", "address": a}, {"name": "fleet-b", "address": b}],
+        "load_balancer": {"name": "fleet-lb"}
+    }]);
+    std::fs::write(
+        p.join("pond.json"),
+        serde_json::to_string_pretty(&file).unwrap(),
+    )
+    .unwrap();
+    user.ok(p, &["provision", "production"]);
+    let pinned = std::fs::read_to_string(p.join("pond.json")).unwrap();
+    assert_eq!(
+        pinned.matches("\"host_key\": \"SHA256:").count(),
+        2,
+        "both droplets pinned"
+    );
+
+    user.ok(p, &["deploy", "production", "--tag", "one"]);
+    write(p, "index.html", "two");
+    let out = user.ok(p, &["deploy", "production", "--tag", "two"]);
+    assert!(
+        out.contains("fleet-a: sent 1 files") && out.contains("fleet-b: sent 1 files"),
+        "{out}"
+    );
+    for addr in [&a, &b] {
+        assert_eq!(common::http_get(addr, "fleet.example.com", "/").1, "one");
+        assert_eq!(
+            common::http_get(addr, "q8w7e6r5t4y3u2.fleet.example.com", "/").1,
+            "two"
+        );
+    }
+    user.ok(p, &["swap", "production"]);
+    for addr in [&a, &b] {
+        assert_eq!(common::http_get(addr, "fleet.example.com", "/").1, "two");
+    }
+    let status: serde_json::Value =
+        serde_json::from_str(&user.ok(p, &["status", "--json"])).unwrap();
+    let servers = status[0]["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 2);
+    assert!(servers.iter().all(|s| s["live"] == "green"), "{status}");
 }
