@@ -567,6 +567,54 @@ fn static_site_deploys_and_swaps() {
         2,
         "keep_builds 2 keeps two: {releases}"
     );
+
+    // The user's ssh-agent can hold the key instead of a file Pond reads.
+    let sock = user.config.path().join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let added = Command::new("ssh-add")
+        .arg(user.config.path().join("id_ed25519"))
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let via_agent = Command::new(env!("CARGO_BIN_EXE_pond"))
+        .args(["status", "--project"])
+        .arg(p)
+        .env("POND_CONFIG_DIR", elsewhere.path())
+        .env("POND_SSH_KEY", "agent")
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(
+        via_agent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&via_agent.stderr)
+    );
+    let shown = String::from_utf8_lossy(&via_agent.stdout);
+    assert!(shown.contains("live green"), "{shown}");
+    assert!(
+        !elsewhere.path().join("id_ed25519").exists(),
+        "no key file was generated"
+    );
 }
 
 #[test]

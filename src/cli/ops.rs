@@ -192,11 +192,19 @@ fn load_project(arg: &ProjectArg) -> Result<Project, super::Failure> {
     Ok(Project { path, root, file })
 }
 
-/// The user's key: `$POND_SSH_KEY` (an existing OpenSSH key file) if set,
-/// else Pond's own key, generated on first use.
+/// The user's key: `$POND_SSH_KEY` (an existing OpenSSH key file, or
+/// `agent` for the ssh-agent's key) if set, else Pond's own key, generated
+/// on first use.
 fn identity() -> anyhow::Result<Identity> {
-    if let Some(path) = std::env::var_os("POND_SSH_KEY") {
-        return ssh::key::load(Path::new(&path));
+    match std::env::var_os("POND_SSH_KEY") {
+        Some(v) if v == "agent" => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            return rt.block_on(ssh::key::from_agent());
+        }
+        Some(path) => return ssh::key::load(Path::new(&path)),
+        None => {}
     }
     let path = ssh::key::default_key_path()?;
     let (identity, created) = ssh::key::load_or_generate(&path)?;

@@ -1,13 +1,14 @@
 //! The user's SSH identity: an ed25519 key pair Pond generates once into the
-//! user's config dir (private key 0600, never sent anywhere), or an existing
-//! OpenSSH key file the user points Pond at.
+//! user's config dir (private key 0600, never sent anywhere), an existing
+//! OpenSSH key file the user points Pond at, or a key held by their
+//! ssh-agent (Pond then never sees the private key at all).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use russh::keys::ssh_key::{self, LineEnding, private::Ed25519Keypair};
-use russh::keys::{HashAlg, PrivateKey};
+use russh::keys::ssh_key::{LineEnding, private::Ed25519Keypair};
+use russh::keys::{HashAlg, PrivateKey, PublicKey};
 
 /// Pond's per-user config dir: `$POND_CONFIG_DIR`, else
 /// `$XDG_CONFIG_HOME/pond`, else `~/.config/pond`.
@@ -28,26 +29,70 @@ pub fn default_key_path() -> anyhow::Result<PathBuf> {
     Ok(config_dir()?.join("id_ed25519"))
 }
 
-/// A loaded private key and the facts shown to the user.
+/// Where the private half lives.
+#[derive(Clone)]
+pub enum Secret {
+    /// Loaded from a key file.
+    File(Arc<PrivateKey>),
+    /// Held by the ssh-agent at `$SSH_AUTH_SOCK`, which signs for Pond.
+    Agent,
+}
+
+/// The user's key and the facts shown to the user.
 #[derive(Clone)]
 pub struct Identity {
+    /// The key file, or `ssh-agent`.
     pub path: PathBuf,
-    pub key: Arc<PrivateKey>,
+    pub public: PublicKey,
+    pub secret: Secret,
 }
 
 impl Identity {
+    fn from_file(path: &Path, key: PrivateKey) -> Identity {
+        Identity {
+            path: path.to_path_buf(),
+            public: key.public_key().clone(),
+            secret: Secret::File(Arc::new(key)),
+        }
+    }
+
     /// `ssh-ed25519 AAAA... pond@host` — what goes into authorized_keys.
     pub fn public_line(&self) -> String {
-        self.key.public_key().to_openssh().unwrap_or_default()
+        self.public.to_openssh().unwrap_or_default()
     }
 
     /// SHA256 fingerprint, as `ssh-keygen -lf` prints it.
     pub fn fingerprint(&self) -> String {
-        self.key
-            .public_key()
-            .fingerprint(HashAlg::Sha256)
-            .to_string()
+        self.public.fingerprint(HashAlg::Sha256).to_string()
     }
+}
+
+/// The first key of the user's ssh-agent (an ed25519 one if there is one).
+pub async fn from_agent() -> anyhow::Result<Identity> {
+    let mut agent = russh::keys::agent::client::AgentClient::connect_env()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the ssh-agent (is SSH_AUTH_SOCK set?): {e}"))?;
+    let keys: Vec<PublicKey> = agent
+        .request_identities()
+        .await
+        .map_err(|e| anyhow::anyhow!("asking the ssh-agent for its keys: {e}"))?
+        .into_iter()
+        .filter_map(|id| match id {
+            russh::keys::agent::AgentIdentity::PublicKey { key, .. } => Some(key),
+            _ => None,
+        })
+        .collect();
+    let public = keys
+        .iter()
+        .find(|k| k.algorithm() == russh::keys::Algorithm::Ed25519)
+        .or(keys.first())
+        .cloned()
+        .context("the ssh-agent holds no keys; add one with ssh-add")?;
+    Ok(Identity {
+        path: PathBuf::from("ssh-agent"),
+        public,
+        secret: Secret::Agent,
+    })
 }
 
 /// Loads the key at `path`, or generates a new ed25519 pair there when it
@@ -85,13 +130,7 @@ pub fn load_or_generate(path: &Path) -> anyhow::Result<(Identity, bool)> {
         .to_openssh()
         .map_err(|e| anyhow::anyhow!("encoding the key: {e}"))?;
     std::fs::write(path.with_extension("pub"), format!("{public}\n"))?;
-    Ok((
-        Identity {
-            path: path.to_path_buf(),
-            key: Arc::new(key),
-        },
-        true,
-    ))
+    Ok((Identity::from_file(path, key), true))
 }
 
 /// Loads an existing OpenSSH private key (unencrypted).
@@ -115,11 +154,7 @@ pub fn load(path: &Path) -> anyhow::Result<Identity> {
             path.display()
         )
     })?;
-    let _: &ssh_key::PublicKey = key.public_key();
-    Ok(Identity {
-        path: path.to_path_buf(),
-        key: Arc::new(key),
-    })
+    Ok(Identity::from_file(path, key))
 }
 
 #[cfg(test)]

@@ -169,13 +169,34 @@ impl Session {
             .ok()
             .flatten()
             .flatten();
-        let auth = handle
-            .authenticate_publickey(
-                endpoint.user.clone(),
-                PrivateKeyWithHashAlg::new(Arc::clone(&identity.key), hash),
-            )
-            .await
-            .with_context(|| format!("authenticating to {}", endpoint.name))?;
+        let auth = match &identity.secret {
+            super::key::Secret::File(key) => handle
+                .authenticate_publickey(
+                    endpoint.user.clone(),
+                    PrivateKeyWithHashAlg::new(Arc::clone(key), hash),
+                )
+                .await
+                .with_context(|| format!("authenticating to {}", endpoint.name))?,
+            super::key::Secret::Agent => {
+                let mut agent = russh::keys::agent::client::AgentClient::connect_env()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot reach the ssh-agent: {e}"))?;
+                handle
+                    .authenticate_publickey_with(
+                        endpoint.user.clone(),
+                        identity.public.clone(),
+                        hash,
+                        &mut agent,
+                    )
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "authenticating to {} with the ssh-agent: {e:?}",
+                            endpoint.name
+                        )
+                    })?
+            }
+        };
         if !auth.success() {
             bail!(
                 "{} ({}) refused the key {} for user {}; add its public key to the server's authorized_keys (`pond key` prints it)",
