@@ -273,6 +273,48 @@ fn load_balancers_host_key_changes_and_link_cuts() {
     let (fa, fb) = (common::scan(&a, 22), common::scan(&b, 22));
     assert_ne!(fa, fb);
 
+    // Pond's own SSH layer: sessions are pooled and reused; a wrong pinned
+    // key is refused with both fingerprints.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let identity = pond::ssh::key::load(&key).unwrap();
+    let endpoint = pond::ssh::Endpoint {
+        name: "lb-a".into(),
+        address: a.clone(),
+        port: 22,
+        user: "root".into(),
+    };
+    rt.block_on(async {
+        let pool = pond::ssh::Pool::new();
+        let check = pond::ssh::HostKeyCheck::Pinned(fa.clone());
+        let (first, fresh) = pool.get(&endpoint, &identity, check.clone()).await.unwrap();
+        assert!(fresh);
+        let out = first
+            .run_ok(
+                "echo",
+                "echo hello from $(hostname)\n",
+                &pond::ssh::session::quiet(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, "hello from lb-a\n");
+        let (again, fresh) = pool.get(&endpoint, &identity, check).await.unwrap();
+        assert!(
+            !fresh && std::sync::Arc::ptr_eq(&first, &again),
+            "the pooled session is reused"
+        );
+        assert_eq!(pool.open().await, 1);
+        let wrong = pond::ssh::HostKeyCheck::Pinned(fb.clone());
+        let err = pond::ssh::Session::connect(&endpoint, &identity, wrong)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(&format!("pinned {fb}, presented {fa}")),
+            "{err}"
+        );
+    });
+
     // The load balancer forwards to its droplets in turn (TCP 2222 -> sshd).
     let rule = json!({"entry_protocol": "tcp", "entry_port": 2222, "target_protocol": "tcp", "target_port": 22});
     let ids: Vec<u64> = droplets.iter().map(|d| d["id"].as_u64().unwrap()).collect();

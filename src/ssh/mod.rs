@@ -2,9 +2,11 @@
 //! that run rendered scripts with streamed output ([`session`]).
 
 pub mod key;
+pub mod pool;
 pub mod session;
 
 pub use key::Identity;
+pub use pool::Pool;
 pub use session::{
     Endpoint, HeldLock, HostKeyCheck, HostKeyMismatch, Outcome, Session, Sink, Stream,
 };

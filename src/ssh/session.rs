@@ -348,6 +348,11 @@ impl Session {
         )
     }
 
+    /// Whether the connection has ended (dropped, cut, closed).
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
     pub async fn close(self) {
         let _ = self
             .handle

@@ -82,13 +82,24 @@ pub fn servers(env: &Environment, env_index: usize) -> anyhow::Result<Vec<Server
 /// A connected server and, when it was first-use, the key to pin.
 pub struct Connected {
     pub server: Server,
-    pub session: Session,
+    pub session: Arc<Session>,
     pub new_pin: Option<String>,
 }
 
 /// Connects to every server in parallel, checking pinned host keys and
 /// trusting on first use where none is pinned yet.
 pub async fn connect_all(
+    servers: &[Server],
+    identity: &Identity,
+    sink: &Sink,
+) -> anyhow::Result<Vec<Connected>> {
+    connect_all_pooled(&crate::ssh::Pool::new(), servers, identity, sink).await
+}
+
+/// [`connect_all`] through a pool: sessions still open (with the same
+/// pinned host key) are reused instead of reconnecting.
+pub async fn connect_all_pooled(
+    pool: &crate::ssh::Pool,
     servers: &[Server],
     identity: &Identity,
     sink: &Sink,
@@ -102,7 +113,7 @@ pub async fn connect_all(
                 Some(fp) => HostKeyCheck::Pinned(fp.clone()),
                 None => HostKeyCheck::FirstUse,
             };
-            let session = Session::connect(&server.endpoint, &identity, check).await?;
+            let (session, _fresh) = pool.get(&server.endpoint, &identity, check).await?;
             let new_pin = server.pinned.is_none().then(|| session.host_key.clone());
             if let Some(pin) = &new_pin {
                 sink(
