@@ -32,6 +32,33 @@ pub enum Ops {
         #[arg(long)]
         public: bool,
     },
+    /// Create a new server on DigitalOcean (or the lab) for a new environment: droplet, SSH, provisioning, DNS, first deploy.
+    Create {
+        env: String,
+        /// Name of the DigitalOcean account (recorded in pond.json; never the token).
+        #[arg(long)]
+        account: String,
+        /// The environment's domain.
+        #[arg(long)]
+        domain: String,
+        #[arg(long, default_value = "ams3")]
+        region: String,
+        #[arg(long, default_value = "s-1vcpu-1gb")]
+        size: String,
+        #[arg(long, default_value = "ubuntu-24-04-x64")]
+        image: String,
+        /// Database: same (MariaDB on the droplet) or none.
+        #[arg(long, default_value = "same")]
+        db: String,
+        /// Build tag of the first deploy.
+        #[arg(long, default_value = "first")]
+        tag: String,
+        /// Seconds to wait for the droplet to become active before deleting it.
+        #[arg(long, default_value_t = 300)]
+        active_timeout: u64,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
     /// Bind an existing server (any droplet or VPS reachable with your key) to a new environment, pinning its host key.
     Attach {
         env: String,
@@ -313,6 +340,31 @@ pub fn run(op: Ops) -> super::CliResult {
             }
             Ok(())
         }
+        Ops::Create {
+            env,
+            account,
+            domain,
+            region,
+            size,
+            image,
+            db,
+            tag,
+            active_timeout,
+            project,
+        } => create(
+            &project,
+            CreateArgs {
+                env,
+                account,
+                domain,
+                region,
+                size,
+                image,
+                db,
+                tag,
+                active_timeout,
+            },
+        ),
         Ops::Attach {
             env,
             host,
@@ -741,6 +793,87 @@ fn preview_swap(arg: &ProjectArg, env: &str, check_health: bool) -> super::CliRe
         println!("Nothing was changed (dry run).");
         anyhow::Ok(())
     })?;
+    Ok(())
+}
+
+struct CreateArgs {
+    env: String,
+    account: String,
+    domain: String,
+    region: String,
+    size: String,
+    image: String,
+    db: String,
+    tag: String,
+    active_timeout: u64,
+}
+
+/// The API to talk to and its token: `POND_DO_TOKEN` (+ `POND_DO_API_URL`,
+/// default DigitalOcean), else the lab's `POND_LAB_TOKEN`/`POND_LAB_API_URL`
+/// (what `eval "$(pond lab up)"` sets).
+fn do_client() -> anyhow::Result<pond::digitalocean::Client> {
+    use pond::digitalocean::{Client, DEFAULT_API_URL, Token};
+    if let Ok(token) = std::env::var("POND_DO_TOKEN") {
+        let url = std::env::var("POND_DO_API_URL").unwrap_or_else(|_| DEFAULT_API_URL.to_string());
+        return Client::new(&url, Token::new(token));
+    }
+    if let (Ok(token), Ok(url)) = (
+        std::env::var("POND_LAB_TOKEN"),
+        std::env::var("POND_LAB_API_URL"),
+    ) {
+        eprintln!("Using the lab at {url} (POND_LAB_API_URL).");
+        return Client::new(&url, Token::new(token));
+    }
+    anyhow::bail!(
+        "no DigitalOcean token: set POND_DO_TOKEN (keychain accounts come next), or start the lab with eval \"$(pond lab up)\""
+    )
+}
+
+fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let db_name = p.file.name.replace('-', "_");
+    let database = match (a.db.as_str(), p.file.stack) {
+        ("none", _) | (_, Stack::Static) => Database::None,
+        ("same", _) => Database::SameDroplet {
+            name: db_name.clone(),
+            user: db_name.chars().take(32).collect(),
+        },
+        (other, _) => {
+            return Err(super::Failure::invalid(
+                anyhow::anyhow!("--db {other:?}: expected same or none"),
+                vec![],
+            ));
+        }
+    };
+    let input = tasks::create::NewServer {
+        account: a.account,
+        env: a.env.clone(),
+        region: a.region,
+        size: a.size,
+        image: a.image,
+        domain: a.domain,
+        secret_prefix: new_secret_prefix(),
+        database,
+        tag: a.tag,
+        active_timeout: std::time::Duration::from_secs(a.active_timeout),
+    };
+    let client = do_client()?;
+    let id = identity()?;
+    let s = sink();
+    let urls = runtime()?.block_on(tasks::create::new_server(
+        &client,
+        &mut p.file,
+        &p.path,
+        &p.root,
+        &id,
+        &input,
+        &s,
+    ))?;
+    println!("Environment {} is live.", a.env);
+    println!("  production: {}", urls.production);
+    println!("  preview:    {}", urls.preview);
+    println!("  blue:       {}", urls.blue);
+    println!("  green:      {}", urls.green);
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! call exactly these functions.
 
 pub mod configs;
+pub mod create;
 pub mod deploy;
 pub mod manifest;
 pub mod operate;
@@ -131,6 +132,23 @@ pub async fn connect_all_pooled(
     });
     let results = futures::future::join_all(attempts).await;
     results.into_iter().collect()
+}
+
+/// Another handle on the same sessions (for a task that consumes them).
+pub trait CloneSessions {
+    fn clone_sessions(&self) -> Vec<Connected>;
+}
+
+impl CloneSessions for Vec<Connected> {
+    fn clone_sessions(&self) -> Vec<Connected> {
+        self.iter()
+            .map(|c| Connected {
+                server: c.server.clone(),
+                session: Arc::clone(&c.session),
+                new_pin: c.new_pin.clone(),
+            })
+            .collect()
+    }
 }
 
 /// Records first-use host keys in the project file (caller saves it).
