@@ -32,6 +32,22 @@ impl User {
             .unwrap()
     }
 
+    /// `pond init --dir PROJECT --name NAME --stack STACK`.
+    fn init(&self, project: &Path, name: &str, stack: &str) {
+        self.ok(
+            project,
+            &[
+                "init",
+                "--dir",
+                project.to_str().unwrap(),
+                "--name",
+                name,
+                "--stack",
+                stack,
+            ],
+        );
+    }
+
     fn ok(&self, project: &Path, args: &[&str]) -> String {
         let out = self.pond(project, args);
         assert!(
@@ -42,6 +58,31 @@ impl User {
         );
         String::from_utf8(out.stdout).unwrap()
     }
+}
+
+/// A fresh lab and a user (with their own Pond config dir) to drive it.
+fn start(prefix: &str) -> (LabDir, Api, User) {
+    let lab = LabDir::new(prefix);
+    let api = lab_up(&lab.0);
+    (
+        lab,
+        api,
+        User {
+            config: tempfile::tempdir().unwrap(),
+        },
+    )
+}
+
+fn read_pond_json(project: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(project.join("pond.json")).unwrap()).unwrap()
+}
+
+fn write_pond_json(project: &Path, file: &serde_json::Value) {
+    std::fs::write(
+        project.join("pond.json"),
+        serde_json::to_string_pretty(file).unwrap(),
+    )
+    .unwrap();
 }
 
 /// Starts `pond deploy ENV --tag TAG` in the background.
@@ -104,9 +145,7 @@ fn write(project: &Path, rel: &str, text: &str) {
 }
 
 fn secret_prefix(project: &Path) -> String {
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(project.join("pond.json")).unwrap()).unwrap();
-    v["environments"][0]["secret_prefix"]
+    read_pond_json(project)["environments"][0]["secret_prefix"]
         .as_str()
         .unwrap()
         .to_string()
@@ -139,26 +178,11 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn php_app_deploys_previews_swaps_and_rolls_back() {
     common::require_root();
-    let lab = LabDir::new("pond-deploy-");
-    let api = lab_up(&lab.0);
-    let user = User {
-        config: tempfile::tempdir().unwrap(),
-    };
+    let (_lab, api, user) = start("pond-deploy-");
     let (droplet_id, addr) = droplet(&api, &user, "acme-web");
     let project = tempfile::tempdir().unwrap();
     let p = project.path();
-    user.ok(
-        p,
-        &[
-            "init",
-            "--dir",
-            p.to_str().unwrap(),
-            "--name",
-            "acme",
-            "--stack",
-            "php",
-        ],
-    );
+    user.init(p, "acme", "php");
     write(
         p,
         "public/index.php",
@@ -171,8 +195,7 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
         "deploy/post-deploy.sh",
         "set -eu\necho \"hook ran as $(id -un) in $PWD\"\nprintf built > public/built.txt\n",
     );
-    let mut file: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    let mut file = read_pond_json(p);
     file["hooks"]["post_deploy"] = json!(["deploy/post-deploy.sh"]);
     file["health_path"] = json!("/health.php");
     write(
@@ -181,11 +204,7 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
         "APP_URL={{ url }}\nDB_DATABASE={{ database.name }}\nDB_PASSWORD={{ secrets.db_password }}\n",
     );
     file["config_files"] = json!([{"template": "deploy/env.tmpl", "target": ".env"}]);
-    std::fs::write(
-        p.join("pond.json"),
-        serde_json::to_string_pretty(&file).unwrap(),
-    )
-    .unwrap();
+    write_pond_json(p, &file);
 
     user.ok(
         p,
@@ -463,38 +482,18 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
 #[test]
 fn static_site_deploys_and_swaps() {
     common::require_root();
-    let lab = LabDir::new("pond-static-");
-    let api = lab_up(&lab.0);
-    let user = User {
-        config: tempfile::tempdir().unwrap(),
-    };
+    let (_lab, api, user) = start("pond-static-");
     let (_, addr) = droplet(&api, &user, "site-web");
     let project = tempfile::tempdir().unwrap();
     let p = project.path();
-    user.ok(
-        p,
-        &[
-            "init",
-            "--dir",
-            p.to_str().unwrap(),
-            "--name",
-            "site",
-            "--stack",
-            "static",
-        ],
-    );
+    user.init(p, "site", "static");
     write(p, "index.html", "<h1>one</h1>");
     write(p, "css/site.css", "h1{}");
     // keep_builds 2: the inactive colour's release is reused by rename, and
     // must never be the live one (after the first deploy both share it).
-    let mut file: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    let mut file = read_pond_json(p);
     file["keep_builds"] = json!(2);
-    std::fs::write(
-        p.join("pond.json"),
-        serde_json::to_string_pretty(&file).unwrap(),
-    )
-    .unwrap();
+    write_pond_json(p, &file);
     user.ok(
         p,
         &["attach", "www", "--host", &addr, "--domain", "example.org"],
@@ -620,26 +619,11 @@ fn static_site_deploys_and_swaps() {
 #[test]
 fn a_deploy_cut_midway_leaves_live_serving_and_a_rerun_completes() {
     common::require_root();
-    let lab = LabDir::new("pond-cut-");
-    let api = lab_up(&lab.0);
-    let user = User {
-        config: tempfile::tempdir().unwrap(),
-    };
+    let (_lab, api, user) = start("pond-cut-");
     let (droplet_id, addr) = droplet(&api, &user, "cut-web");
     let project = tempfile::tempdir().unwrap();
     let p = project.path();
-    user.ok(
-        p,
-        &[
-            "init",
-            "--dir",
-            p.to_str().unwrap(),
-            "--name",
-            "cut",
-            "--stack",
-            "static",
-        ],
-    );
+    user.init(p, "cut", "static");
     write(p, "index.html", "one");
     user.ok(
         p,
@@ -658,14 +642,9 @@ fn a_deploy_cut_midway_leaves_live_serving_and_a_rerun_completes() {
     // The next deploy's hook runs long enough for the cut to land inside it.
     write(p, "index.html", "two");
     write(p, "hook.sh", "sleep 8\n");
-    let mut file: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    let mut file = read_pond_json(p);
     file["hooks"]["post_deploy"] = json!(["hook.sh"]);
-    std::fs::write(
-        p.join("pond.json"),
-        serde_json::to_string_pretty(&file).unwrap(),
-    )
-    .unwrap();
+    write_pond_json(p, &file);
     let deploying = spawn_deploy(&user, p, "production", "two");
     std::thread::sleep(Duration::from_secs(2));
     api.ok(
@@ -767,11 +746,7 @@ fn wordpress_from_debian_deploys_talks_to_its_database_and_swaps() {
             .success()
     );
 
-    let lab = LabDir::new("pond-wp-");
-    let api = lab_up(&lab.0);
-    let user = User {
-        config: tempfile::tempdir().unwrap(),
-    };
+    let (_lab, api, user) = start("pond-wp-");
     let (_, addr) = droplet(&api, &user, "wp-web");
     let project = tempfile::tempdir().unwrap();
     let p = project.path();
@@ -786,18 +761,7 @@ fn wordpress_from_debian_deploys_talks_to_its_database_and_swaps() {
          define('DB_HOST', 'localhost');\n$table_prefix = 'wp_';\n\
          if (!defined('ABSPATH')) { define('ABSPATH', __DIR__ . '/'); }\nrequire_once ABSPATH . 'wp-settings.php';\n",
     );
-    user.ok(
-        p,
-        &[
-            "init",
-            "--dir",
-            p.to_str().unwrap(),
-            "--name",
-            "blog",
-            "--stack",
-            "wordpress",
-        ],
-    );
+    user.init(p, "blog", "wordpress");
     user.ok(
         p,
         &[
@@ -843,43 +807,23 @@ fn wordpress_from_debian_deploys_talks_to_its_database_and_swaps() {
 #[test]
 fn a_load_balanced_environment_deploys_and_swaps_on_every_droplet() {
     common::require_root();
-    let lab = LabDir::new("pond-lb-env-");
-    let api = lab_up(&lab.0);
-    let user = User {
-        config: tempfile::tempdir().unwrap(),
-    };
+    let (_lab, api, user) = start("pond-lb-env-");
     let (_, a) = droplet(&api, &user, "lb-web-a");
     let (_, b) = droplet(&api, &user, "lb-web-b");
     let project = tempfile::tempdir().unwrap();
     let p = project.path();
-    user.ok(
-        p,
-        &[
-            "init",
-            "--dir",
-            p.to_str().unwrap(),
-            "--name",
-            "fleet",
-            "--stack",
-            "static",
-        ],
-    );
+    user.init(p, "fleet", "static");
     write(p, "index.html", "one");
     // Two web droplets behind a load balancer (its record only; the
     // traffic checks go to each droplet directly).
-    let mut file: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    let mut file = read_pond_json(p);
     file["environments"] = json!([{
         "name": "production", "type": "load_balanced", "domain": "fleet.example.com",
         "secret_prefix": "q8w7e6r5t4y3u2", "database": {"placement": "none"},
         "droplets": [{"name": "fleet-a", "address": a}, {"name": "fleet-b", "address": b}],
         "load_balancer": {"name": "fleet-lb"}
     }]);
-    std::fs::write(
-        p.join("pond.json"),
-        serde_json::to_string_pretty(&file).unwrap(),
-    )
-    .unwrap();
+    write_pond_json(p, &file);
     user.ok(p, &["provision", "production"]);
     let pinned = std::fs::read_to_string(p.join("pond.json")).unwrap();
     assert_eq!(
