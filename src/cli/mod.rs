@@ -3,7 +3,9 @@
 
 mod init;
 mod lab;
+mod manage;
 mod ops;
+mod session;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

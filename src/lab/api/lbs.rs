@@ -36,6 +36,16 @@ struct DropletIds {
     droplet_ids: Vec<u64>,
 }
 
+/// Every id must be a droplet of the account (DO answers 422 otherwise).
+fn check_droplets(state: &super::state::LabState, ids: &[u64]) -> Result<(), ApiError> {
+    match ids.iter().find(|d| state.droplet(**d).is_none()) {
+        Some(missing) => Err(ApiError::unprocessable(format!(
+            "droplet {missing} does not exist"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn check_rules(rules: &[Value]) -> Result<(), ApiError> {
     if rules.is_empty() {
         return Err(ApiError::unprocessable(
@@ -74,15 +84,7 @@ pub async fn create(State(lab): State<Arc<Lab>>, bytes: Bytes) -> ApiResult {
     }
     let id = {
         let mut state = lab.state.lock().await;
-        if let Some(missing) = req
-            .droplet_ids
-            .iter()
-            .find(|d| state.droplet(**d).is_none())
-        {
-            return Err(ApiError::unprocessable(format!(
-                "droplet {missing} does not exist"
-            )));
-        }
+        check_droplets(&state, &req.droplet_ids)?;
         let slot = state
             .free_lb_slot()
             .ok_or_else(|| ApiError::unprocessable("the lab holds at most 5 load balancers"))?;
@@ -165,15 +167,7 @@ pub async fn update(
     check_rules(&req.forwarding_rules)?;
     {
         let mut state = lab.state.lock().await;
-        if let Some(missing) = req
-            .droplet_ids
-            .iter()
-            .find(|d| state.droplet(**d).is_none())
-        {
-            return Err(ApiError::unprocessable(format!(
-                "droplet {missing} does not exist"
-            )));
-        }
+        check_droplets(&state, &req.droplet_ids)?;
         let lb = state
             .load_balancers
             .iter_mut()
@@ -217,15 +211,7 @@ pub async fn delete(State(lab): State<Arc<Lab>>, Path(id): Path<String>) -> ApiR
 async fn change_droplets(lab: Arc<Lab>, id: String, bytes: Bytes, add: bool) -> ApiResult {
     let req: DropletIds = body(&bytes)?;
     let mut state = lab.state.lock().await;
-    if let Some(missing) = req
-        .droplet_ids
-        .iter()
-        .find(|d| state.droplet(**d).is_none())
-    {
-        return Err(ApiError::unprocessable(format!(
-            "droplet {missing} does not exist"
-        )));
-    }
+    check_droplets(&state, &req.droplet_ids)?;
     let lb = state
         .load_balancers
         .iter_mut()

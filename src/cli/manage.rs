@@ -1,0 +1,500 @@
+//! Commands that change which servers an environment has or inspect them:
+//! `create`, `attach`, `repin`, `unbind`, `status`, and the swap family
+//! (`swap`, `rollback`, their dry runs).
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::Context;
+
+use pond::config::{
+    self, Database, Droplet, DropletRole, Environment, EnvironmentKind, Stack, grammar,
+};
+use pond::ssh::{self};
+use pond::tasks::{self, operate};
+
+use super::session::*;
+
+pub(super) fn default_tag(root: &Path) -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|t| pond::tasks::state::check_tag(t).is_ok())
+        .unwrap_or_else(|| "manual".into())
+}
+
+pub(super) fn new_secret_prefix() -> String {
+    let mut bytes = [0u8; 14];
+    getrandom::fill(&mut bytes).expect("OS randomness");
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+pub(super) fn attach(
+    arg: &ProjectArg,
+    env: &str,
+    host: &str,
+    domain: &str,
+    user: &str,
+    db: &str,
+) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let invalid = |what: &str, value: &str, e: String| {
+        super::Failure::invalid(
+            anyhow::anyhow!("{what} {} is not valid; {e}", config::show(value)),
+            vec![],
+        )
+    };
+    grammar::env_name(env).map_err(|e| invalid("environment name", env, e))?;
+    grammar::ipv4(host).map_err(|e| invalid("--host", host, e))?;
+    grammar::domain(domain).map_err(|e| invalid("--domain", domain, e))?;
+    grammar::unix_user(user).map_err(|e| invalid("--user", user, e))?;
+    if p.file.environments.iter().any(|e| e.name == env) {
+        return Err(
+            anyhow::anyhow!("environment {env:?} already exists in {}", p.path.display()).into(),
+        );
+    }
+    let db_name = p.file.name.replace('-', "_");
+    let database = match (db, p.file.stack) {
+        ("none", _) | (_, Stack::Static) => Database::None,
+        ("same", _) => Database::SameDroplet {
+            name: db_name.clone(),
+            user: db_name.chars().take(32).collect(),
+        },
+        (other, _) => {
+            return Err(super::Failure::invalid(
+                anyhow::anyhow!("--db {other:?}: expected same or none"),
+                vec![],
+            ));
+        }
+    };
+    let droplet_name = format!("{}-{env}-1", p.file.name)
+        .chars()
+        .take(63)
+        .collect::<String>();
+    p.file.environments.push(Environment {
+        name: env.to_string(),
+        account: None,
+        kind: EnvironmentKind::Single,
+        region: None,
+        size: None,
+        image: None,
+        domain: domain.to_string(),
+        secret_prefix: new_secret_prefix(),
+        health_path: None,
+        database,
+        droplets: vec![Droplet {
+            name: droplet_name,
+            id: None,
+            role: DropletRole::Web,
+            address: Some(host.to_string()),
+            ssh_user: (user != "root").then(|| user.to_string()),
+            private_address: None,
+            host_key: None,
+        }],
+        load_balancer: None,
+    });
+    let problems = config::validate(&p.file, Some(&p.root));
+    if !problems.is_empty() {
+        return Err(super::Failure::invalid(
+            anyhow::anyhow!("the new environment would not be valid"),
+            problems,
+        ));
+    }
+    let i = p.file.environments.len() - 1;
+    let id = identity()?;
+    let s = sink();
+    runtime()?.block_on(async {
+        let connected = connect(&mut p, i, &id, &s).await?;
+        for c in connected {
+            c.session
+                .run_ok(
+                    "checking the server",
+                    "set -euo pipefail\nid -u >/dev/null\n",
+                    &ssh::session::quiet(),
+                )
+                .await?;
+        }
+        anyhow::Ok(())
+    })?;
+    let e = &p.file.environments[i];
+    println!(
+        "Attached {host} as environment {env} of {}; host key pinned.",
+        p.file.name
+    );
+    println!(
+        "Preview hosts: {}.{domain}, {}-blue.{domain}, {}-green.{domain}",
+        e.secret_prefix, e.secret_prefix, e.secret_prefix
+    );
+    println!("Next: pond provision {env}");
+    Ok(())
+}
+
+/// `swap --dry-run` / `rollback --dry-run`: what would go live, and (for a
+/// swap) whether its health check passes.
+pub(super) fn preview_swap(arg: &ProjectArg, env: &str, check_health: bool) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let i = env_index(&p, env)?;
+    let id = identity()?;
+    let s = sink();
+    let e = p.file.environments[i].clone();
+    runtime()?.block_on(async {
+        let connected = connect(&mut p, i, &id, &s).await?;
+        let root = tasks::env_root(&p.file.name, &e.name);
+        let live = operate::live_colour(&root, &connected).await?;
+        let statuses = operate::status(&p.file, &e, &connected).await;
+        let next = live.other();
+        for st in &statuses {
+            let c = st.state.colours.get(&next);
+            println!(
+                "{}: would make {} live (release {}, tag {}); {} is live now",
+                st.server,
+                next.as_str(),
+                c.map(|c| c.release.as_str()).unwrap_or("?"),
+                c.map(|c| c.tag.as_str()).unwrap_or("?"),
+                live.as_str()
+            );
+        }
+        if check_health {
+            for h in operate::health(&p.file, &e, &connected, &s).await? {
+                let verdict = if h.healthy {
+                    "healthy"
+                } else {
+                    "NOT healthy: the swap would be refused without --force"
+                };
+                println!(
+                    "{}: {} via {} answers HTTP {} — {verdict}",
+                    h.server,
+                    next.as_str(),
+                    h.host,
+                    h.status
+                );
+            }
+        }
+        println!("Nothing was changed (dry run).");
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}
+
+pub(super) struct CreateArgs {
+    pub(super) env: String,
+    pub(super) account: String,
+    pub(super) domain: String,
+    pub(super) region: String,
+    pub(super) size: String,
+    pub(super) image: String,
+    pub(super) db: String,
+    pub(super) tag: String,
+    pub(super) active_timeout: u64,
+}
+
+/// The API to talk to and its token: `POND_DO_TOKEN` (+ `POND_DO_API_URL`,
+/// default DigitalOcean), else the lab's `POND_LAB_TOKEN`/`POND_LAB_API_URL`
+/// (what `eval "$(pond lab up)"` sets).
+pub(super) fn do_client() -> anyhow::Result<pond::digitalocean::Client> {
+    use pond::digitalocean::{Client, DEFAULT_API_URL, Token};
+    if let Ok(token) = std::env::var("POND_DO_TOKEN") {
+        let url = std::env::var("POND_DO_API_URL").unwrap_or_else(|_| DEFAULT_API_URL.to_string());
+        return Client::new(&url, Token::new(token));
+    }
+    if let (Ok(token), Ok(url)) = (
+        std::env::var("POND_LAB_TOKEN"),
+        std::env::var("POND_LAB_API_URL"),
+    ) {
+        eprintln!("Using the lab at {url} (POND_LAB_API_URL).");
+        return Client::new(&url, Token::new(token));
+    }
+    anyhow::bail!(
+        "no DigitalOcean token: set POND_DO_TOKEN (keychain accounts come next), or start the lab with eval \"$(pond lab up)\""
+    )
+}
+
+pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let db_name = p.file.name.replace('-', "_");
+    let database = match (a.db.as_str(), p.file.stack) {
+        ("none", _) | (_, Stack::Static) => Database::None,
+        ("same", _) => Database::SameDroplet {
+            name: db_name.clone(),
+            user: db_name.chars().take(32).collect(),
+        },
+        (other, _) => {
+            return Err(super::Failure::invalid(
+                anyhow::anyhow!("--db {other:?}: expected same or none"),
+                vec![],
+            ));
+        }
+    };
+    let input = tasks::create::NewServer {
+        account: a.account,
+        env: a.env.clone(),
+        region: a.region,
+        size: a.size,
+        image: a.image,
+        domain: a.domain,
+        secret_prefix: new_secret_prefix(),
+        database,
+        tag: a.tag,
+        active_timeout: std::time::Duration::from_secs(a.active_timeout),
+    };
+    let client = do_client()?;
+    let id = identity()?;
+    let s = sink();
+    let urls = runtime()?.block_on(tasks::create::new_server(
+        &client,
+        &mut p.file,
+        &p.path,
+        &p.root,
+        &id,
+        &input,
+        &s,
+    ))?;
+    println!("Environment {} is live.", a.env);
+    println!("  production: {}", urls.production);
+    println!("  preview:    {}", urls.preview);
+    println!("  blue:       {}", urls.blue);
+    println!("  green:      {}", urls.green);
+    Ok(())
+}
+
+pub(super) fn swap(arg: &ProjectArg, env: &str, force: bool, op: &str) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let i = env_index(&p, env)?;
+    let id = identity()?;
+    let s = sink();
+    let e = p.file.environments[i].clone();
+    let live = runtime()?.block_on(async {
+        let connected = connect(&mut p, i, &id, &s).await?;
+        operate::swap(&p.file, &e, &connected, force, op, &s).await
+    })?;
+    println!(
+        "{} is live on {} (http://{}/). Undo with: pond rollback {env}",
+        live.as_str(),
+        e.name,
+        e.domain
+    );
+    Ok(())
+}
+
+pub(super) fn repin(
+    arg: &ProjectArg,
+    env: &str,
+    droplet: &str,
+    expect: Option<&str>,
+) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let i = env_index(&p, env)?;
+    let servers = tasks::servers(&p.file.environments[i], i)?;
+    let server = servers
+        .into_iter()
+        .find(|s| s.endpoint.name == droplet)
+        .with_context(|| format!("environment {env} has no droplet {droplet:?}"))?;
+    let id = identity()?;
+    let presented = runtime()?.block_on(async {
+        let session =
+            ssh::Session::connect(&server.endpoint, &id, ssh::HostKeyCheck::FirstUse).await?;
+        let key = session.host_key.clone();
+        session.close().await;
+        anyhow::Ok(key)
+    })?;
+    let pinned = server.pinned.clone().unwrap_or_else(|| "(none)".into());
+    println!(
+        "{droplet} ({}): pinned {pinned}, presents {presented}",
+        server.endpoint.address
+    );
+    if pinned == presented {
+        println!("Nothing to do: the key has not changed.");
+        return Ok(());
+    }
+    match expect {
+        Some(fp) if fp == presented => {}
+        Some(fp) => {
+            return Err(anyhow::anyhow!(
+                "the server presents {presented}, not the {fp} you expected; not re-pinning"
+            )
+            .into());
+        }
+        None if std::io::stdin().is_terminal() => {
+            eprint!("Type the new fingerprint's last 6 characters to accept it: ");
+            let mut answer = String::new();
+            std::io::stdin()
+                .read_line(&mut answer)
+                .context("reading the confirmation")?;
+            if answer.trim().is_empty() || !presented.ends_with(answer.trim()) {
+                return Err(anyhow::anyhow!("not confirmed; the pinned key stays").into());
+            }
+        }
+        None => {
+            return Err(super::Failure::usage(
+                "re-pinning needs confirmation: pass --expect FINGERPRINT (stdin is not a terminal)",
+            ));
+        }
+    }
+    p.file.environments[i].droplets[server.index].host_key = Some(presented.clone());
+    config::save(&p.path, &p.file).with_context(|| format!("saving {}", p.path.display()))?;
+    println!(
+        "Pinned {presented} for {droplet} in {}; commit it so your team trusts it too.",
+        p.path.display()
+    );
+    Ok(())
+}
+
+pub(super) fn status(arg: &ProjectArg, only: Option<&str>, json: bool) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let id = identity()?;
+    let names: Vec<String> = match only {
+        Some(n) => vec![tasks::find_env(&p.file, n)?.1.name.clone()],
+        None => p.file.environments.iter().map(|e| e.name.clone()).collect(),
+    };
+    let quiet = ssh::session::quiet();
+    let rt = runtime()?;
+    let mut all = vec![];
+    for name in names {
+        let i = env_index(&p, &name)?;
+        let e = p.file.environments[i].clone();
+        let statuses = rt.block_on(async {
+            match connect(&mut p, i, &id, &quiet).await {
+                Ok(connected) => operate::status(&p.file, &e, &connected).await,
+                Err(err) => e
+                    .droplets
+                    .iter()
+                    .map(|d| operate::ServerStatus {
+                        server: d.name.clone(),
+                        error: Some(format!("{err:#}")),
+                        ..Default::default()
+                    })
+                    .collect(),
+            }
+        });
+        all.push((e, statuses));
+    }
+    if json {
+        let out: Vec<_> = all.iter().map(|(e, s)| serde_json::json!({"environment": e.name, "domain": e.domain, "servers": s})).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).context("serializing")?
+        );
+        return Ok(());
+    }
+    for (e, statuses) in all {
+        println!("{} ({})", e.name, e.domain);
+        for s in statuses {
+            if let Some(err) = &s.error {
+                println!("  {}: unreachable — {err}", s.server);
+                continue;
+            }
+            let live = s.live.map(|c| c.as_str()).unwrap_or("-");
+            println!("  {}: live {live}", s.server);
+            for (colour, c) in &s.state.colours {
+                println!(
+                    "    {:<5} {} (tag {}, {} by {})",
+                    colour.as_str(),
+                    c.release,
+                    c.tag,
+                    c.at,
+                    c.by
+                );
+            }
+            let services: Vec<String> = s
+                .services
+                .iter()
+                .map(|(n, up)| format!("{n} {}", if *up { "running" } else { "stopped" }))
+                .collect();
+            println!("    services: {}", services.join(", "));
+            if let Some(free) = s.disk_free {
+                println!(
+                    "    disk free: {:.1} GiB",
+                    free as f64 / (1u64 << 30) as f64
+                );
+            }
+            if let Some(last) = &s.last {
+                println!(
+                    "    last: {} {} by {}",
+                    last["at"].as_str().unwrap_or("?"),
+                    last["op"].as_str().unwrap_or("?"),
+                    last["by"].as_str().unwrap_or("?")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn unbind(
+    arg: &ProjectArg,
+    env: &str,
+    purge: bool,
+    yes: bool,
+    dry_run: bool,
+) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let i = env_index(&p, env)?;
+    if dry_run {
+        let servers: Vec<&str> = p.file.environments[i]
+            .droplets
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        println!(
+            "Would remove environment {env} ({}) from {}.",
+            servers.join(", "),
+            p.path.display()
+        );
+        if purge {
+            println!(
+                "Would run on each server:\n{}",
+                tasks::render("common/unbind", &[("PROJECT", &p.file.name), ("ENV", env)])?
+            );
+        }
+        println!("No droplet is ever deleted by unbind.");
+        return Ok(());
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(super::Failure::usage(
+                "unbinding needs confirmation: pass --yes (stdin is not a terminal)",
+            ));
+        }
+        let what = if purge {
+            "forget its servers and remove Pond's files from them"
+        } else {
+            "forget its servers"
+        };
+        eprint!(
+            "This will {what} for environment {env} (droplets are never deleted). Type the environment name to confirm: "
+        );
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .context("reading the confirmation")?;
+        if answer.trim() != env {
+            return Err(anyhow::anyhow!("not confirmed; nothing changed").into());
+        }
+    }
+    if purge {
+        let id = identity()?;
+        let s = sink();
+        let script = tasks::render("common/unbind", &[("PROJECT", &p.file.name), ("ENV", env)])?;
+        runtime()?.block_on(async {
+            let connected = connect(&mut p, i, &id, &s).await?;
+            for c in connected {
+                c.session
+                    .run_ok("removing Pond's layout", &script, &s)
+                    .await?;
+            }
+            anyhow::Ok(())
+        })?;
+    }
+    p.file.environments.remove(i);
+    config::save(&p.path, &p.file).with_context(|| format!("saving {}", p.path.display()))?;
+    println!("Environment {env} removed from {}.", p.path.display());
+    Ok(())
+}

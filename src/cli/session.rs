@@ -1,0 +1,155 @@
+//! What every environment command needs: the loaded project, the user's
+//! key, progress output (spinners on a terminal, plain lines otherwise), a
+//! runtime, and connections to an environment's servers that pin host keys
+//! on first use and save them.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use pond::config::{self, ProjectFile};
+use pond::ssh::{self, Identity, Sink, Stream};
+use pond::tasks::{self, Connected};
+
+/// `--project DIR` shared by every environment command.
+#[derive(clap::Args, Clone)]
+pub struct ProjectArg {
+    /// The project directory (holding pond.json).
+    #[arg(long, default_value = ".", global = true)]
+    pub(super) project: PathBuf,
+}
+
+pub(super) struct Project {
+    pub(super) path: PathBuf,
+    pub(super) root: PathBuf,
+    pub(super) file: ProjectFile,
+}
+
+pub(super) fn load_project(arg: &ProjectArg) -> Result<Project, super::Failure> {
+    let path = config::resolve_path(&arg.project);
+    if !path.exists() {
+        return Err(anyhow::anyhow!(
+            "there is no {} here; create one with `pond init`, or pass --project DIR",
+            path.display()
+        )
+        .into());
+    }
+    let file = config::load(&path)?;
+    let root = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(Project { path, root, file })
+}
+
+/// The user's key: `$POND_SSH_KEY` (an existing OpenSSH key file, or
+/// `agent` for the ssh-agent's key) if set, else Pond's own key, generated
+/// on first use.
+pub(super) fn identity() -> anyhow::Result<Identity> {
+    match std::env::var_os("POND_SSH_KEY") {
+        Some(v) if v == "agent" => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            return rt.block_on(ssh::key::from_agent());
+        }
+        Some(path) => return ssh::key::load(Path::new(&path)),
+        None => {}
+    }
+    let path = ssh::key::default_key_path()?;
+    let (identity, created) = ssh::key::load_or_generate(&path)?;
+    if created {
+        eprintln!(
+            "Generated your SSH key {} ({})",
+            path.display(),
+            identity.fingerprint()
+        );
+    }
+    Ok(identity)
+}
+
+/// Progress on stderr: on a terminal, one live spinner line per server
+/// showing its latest output, with steps and errors printed above; else
+/// plain `[server] line` lines (logs, CI).
+pub(super) fn sink() -> Sink {
+    if !std::io::stderr().is_terminal() {
+        return Arc::new(|host: &str, stream: Stream, line: &str| {
+            let mut err = std::io::stderr().lock();
+            let _ = match stream {
+                Stream::Step => writeln!(err, "[{host}] == {line}"),
+                Stream::Stdout | Stream::Stderr => writeln!(err, "[{host}] {line}"),
+            };
+        });
+    }
+    let multi = indicatif::MultiProgress::new();
+    let bars = Spinners(Default::default());
+    let style = indicatif::ProgressStyle::with_template("{spinner} [{prefix}] {wide_msg}")
+        .expect("valid template");
+    Arc::new(move |host: &str, stream: Stream, line: &str| {
+        let mut bars = bars.0.lock().expect("progress lock");
+        let bar = bars.entry(host.to_string()).or_insert_with(|| {
+            let bar = multi.add(indicatif::ProgressBar::new_spinner());
+            bar.set_style(style.clone());
+            bar.set_prefix(host.to_string());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        match stream {
+            Stream::Step => {
+                let _ = multi.println(format!("[{host}] == {line}"));
+                bar.set_message(line.to_string());
+            }
+            Stream::Stderr => {
+                let _ = multi.println(format!("[{host}] {line}"));
+            }
+            Stream::Stdout => bar.set_message(line.to_string()),
+        }
+    })
+}
+
+/// Clears the spinners when the progress sink goes away.
+pub(super) struct Spinners(
+    std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+);
+
+impl Drop for Spinners {
+    fn drop(&mut self) {
+        if let Ok(bars) = self.0.lock() {
+            for bar in bars.values() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
+
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Connects to an environment's servers and saves first-use host keys.
+pub(super) async fn connect(
+    project: &mut Project,
+    env_index: usize,
+    identity: &Identity,
+    sink: &Sink,
+) -> anyhow::Result<Vec<Connected>> {
+    let servers = tasks::servers(&project.file.environments[env_index], env_index)?;
+    let connected = tasks::connect_all(&servers, identity, sink).await?;
+    if tasks::record_pins(&mut project.file, env_index, &connected) {
+        config::save(&project.path, &project.file)
+            .with_context(|| format!("saving {}", project.path.display()))?;
+        eprintln!(
+            "Pinned new host keys in {} (commit it so your team shares them).",
+            project.path.display()
+        );
+    }
+    Ok(connected)
+}
+
+pub(super) fn env_index(project: &Project, name: &str) -> anyhow::Result<usize> {
+    Ok(tasks::find_env(&project.file, name)?.0)
+}
