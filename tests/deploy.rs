@@ -855,4 +855,26 @@ fn a_load_balanced_environment_deploys_and_swaps_on_every_droplet() {
     let servers = status[0]["servers"].as_array().unwrap();
     assert_eq!(servers.len(), 2);
     assert!(servers.iter().all(|s| s["live"] == "green"), "{status}");
+
+    // If the swap fails on one droplet, the others are swapped back: b
+    // loses its new release, so only a could swap — and must not stay so.
+    write(p, "index.html", "three");
+    user.ok(p, &["deploy", "production", "--tag", "three"]);
+    let key = user.config.path().join("id_ed25519");
+    common::ssh(
+        &key,
+        &b,
+        "cd /var/www/pond/projects/fleet/production && rm -rf \"$(readlink blue)\"",
+    );
+    let failed = user.pond(p, &["swap", "production", "--force"]);
+    assert!(!failed.status.success(), "the swap must fail on fleet-b");
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(err.contains("fleet-b"), "{err}");
+    for addr in [&a, &b] {
+        assert_eq!(
+            common::http_get(addr, "fleet.example.com", "/").1,
+            "two",
+            "every droplet serves the old build"
+        );
+    }
 }
