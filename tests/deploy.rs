@@ -311,6 +311,9 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
     );
     std::fs::remove_file(p.join("public/health.php")).unwrap();
     write(p, "public/health.php", "<?php echo 'ok v2';");
+    // Local changes under a shared path never reach the server's copy.
+    write(p, "storage/uploads/seed.txt", "changed locally");
+    write(p, "storage/uploads/local-only.txt", "not uploaded");
     let out = user.ok(p, &["deploy", "production", "--tag", "v2"]);
     assert!(
         out.contains("sent 2 files"),
@@ -358,6 +361,7 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
         "cat /var/www/pond/projects/acme/production/shared/storage/uploads/seed.txt",
     );
     assert_eq!(seeded, "seeded");
+    std::fs::remove_file(p.join("storage/uploads/seed.txt")).unwrap();
 
     // Swap and rollback.
     user.ok(p, &["swap", "production"]);
@@ -423,6 +427,13 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
         "{err}"
     );
     assert!(slow.join().unwrap().status.success());
+    // That deploy ran after seed.txt was deleted locally: the shared copy stays.
+    let kept = common::ssh(
+        &key,
+        &addr,
+        "cat /var/www/pond/projects/acme/production/shared/storage/uploads/seed.txt",
+    );
+    assert_eq!(kept, "seeded", "a local delete must not reach shared data");
 
     // A changed host key is refused until re-pinned on purpose.
     let changed = api.ok(

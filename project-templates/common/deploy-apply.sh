@@ -24,8 +24,17 @@ new="releases/$RELEASE"
 # is extracted straight into the new release: tar unlinks an existing file
 # before writing it (a new inode), and no colour serves this release until
 # the end, so a cut upload is never visible.
+is_shared() { # path: under a shared path (which lives outside the release)?
+    local shared
+    while IFS= read -r shared; do
+        [[ -n "$shared" ]] || continue
+        [[ "$1" == "$shared" || "$1" == "$shared"/* ]] && return 0
+    done <<< "$SHARED_PATHS"
+    return 1
+}
 while IFS= read -r path; do
     [[ -n "$path" && "$path" != *..* ]] || continue
+    is_shared "$path" && continue
     rm -rf -- "${new:?}/$path"
 done <<< "$DELETED"
 mkdir -p "$new/.pond"

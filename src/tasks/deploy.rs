@@ -289,7 +289,25 @@ impl Job {
         let state = ServerState::parse(&field("STATE ")?);
         let remote = manifest::parse_remote(&prepared.stdout);
         let stale = manifest::parse_stale(&prepared.stdout);
-        let delta = manifest::delta(&self.local, &remote, &stale);
+        let mut delta = manifest::delta(&self.local, &remote, &stale);
+        if !first {
+            // Shared paths live on the server once seeded by the first
+            // deploy: later uploads neither overwrite nor delete them.
+            let shared: Vec<&str> = self.shared.lines().filter(|l| !l.is_empty()).collect();
+            let outside = |path: &String| {
+                !shared
+                    .iter()
+                    .any(|s| path == s || path.starts_with(&format!("{s}/")))
+            };
+            delta.send.retain(outside);
+            delta.delete.retain(outside);
+            delta.bytes = delta
+                .send
+                .iter()
+                .filter_map(|p| self.local.get(p))
+                .map(|e| e.size)
+                .sum();
+        }
         step(&format!(
             "release {} for {} (base {}): {} files to send ({} bytes), {} to delete",
             self.release,
