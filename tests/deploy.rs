@@ -197,6 +197,12 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
     );
     let mut file = read_pond_json(p);
     file["hooks"]["post_deploy"] = json!(["deploy/post-deploy.sh"]);
+    file["hooks"]["post_provision"] = json!(["deploy/provision.sh"]);
+    write(
+        p,
+        "deploy/provision.sh",
+        "set -eu\necho \"provisioned $(id -un)\" > /root/pond-hook-ran\n",
+    );
     file["health_path"] = json!("/health.php");
     write(
         p,
@@ -269,6 +275,11 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
         "stat -c %U /var/www/pond/projects/acme/production/current/public/built.txt",
     );
     assert_eq!(hook_owner.trim(), "pond", "hooks run as the web user");
+    assert_eq!(
+        common::ssh(&key, &addr, "cat /root/pond-hook-ran"),
+        "provisioned root\n",
+        "post-provision hook ran as root"
+    );
     let db_password_mode = common::ssh(
         &key,
         &addr,
