@@ -374,15 +374,24 @@ impl Job {
             .session
             .run(&apply, Some(Box::new(reader)), &self.sink)
             .await?;
+        // Either side can stop the stream: a local file that cannot be read
+        // truncates the upload, a server that fails stops reading it. Show
+        // both causes when both happened.
         let built = builder.await?;
         if outcome.exit_code != 0 {
+            let local = built
+                .err()
+                .map(|e| format!(" (the upload stopped too: {e:#})"))
+                .unwrap_or_default();
             bail!(
-                "deploying to {name} failed (exit {}); the live colour was not touched: {}",
+                "deploying to {name} failed (exit {}); the live colour was not touched: {}{local}",
                 outcome.exit_code,
                 crate::ssh::session::last_lines(&outcome.stderr, 8)
             );
         }
-        built.context("building the upload")?;
+        built.with_context(|| {
+            format!("building the upload for {name} failed; the live colour was not touched")
+        })?;
         step(&format!(
             "{} now runs release {}",
             target.as_str(),
