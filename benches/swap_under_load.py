@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Swap under load: wrk hammers an environment's domain on a lab droplet
+(nginx + PHP-FPM) for a bounded time while Pond swaps colours back and
+forth; reports requests, non-2xx answers, socket errors, and the swap
+script's own timing. Goal: zero failed requests. Needs root (the lab) and
+wrk (Debian package). Usage: benches/swap_under_load.py [--seconds 10] [--swaps 20]
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+POND = os.environ.get("POND", os.path.join(ROOT, "target/release/pond"))
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--swaps", type=int, default=20)
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    work = tempfile.mkdtemp(prefix="pond-swapbench-", dir="/var/tmp")
+    lab = os.path.join(work, "lab")
+    env = dict(os.environ, POND_CONFIG_DIR=os.path.join(work, "config"))
+    try:
+        for line in run([POND, "lab", "up", "--dir", lab], env=env).stdout.splitlines():
+            k, v = line.removeprefix("export ").split("=", 1)
+            env[k] = v
+        project = os.path.join(work, "app")
+        os.makedirs(os.path.join(project, "public"))
+        run([POND, "init", "--dir", project, "--name", "swapbench", "--stack", "php"], env=env)
+        index = os.path.join(project, "public", "index.php")
+        with open(index, "w") as f:
+            f.write("<?php echo 'build one';")
+        run([POND, "create", "production", "--account", "lab", "--domain", "swap.example.com", "--image", "debian-12-x64",
+             "--db", "none", "--project", project], env=env)
+        with open(index, "w") as f:
+            f.write("<?php echo 'build two';")
+        run([POND, "deploy", "production", "--tag", "two", "--project", project], env=env)
+        import json
+        with open(os.path.join(project, "pond.json")) as f:
+            addr = json.load(f)["environments"][0]["droplets"][0]["address"]
+
+        swap_times = []
+
+        def swapper():
+            time.sleep(1)
+            for _ in range(args.swaps):
+                out = run([POND, "swap", "production", "--force", "--project", project], env=env).stderr
+                m = re.search(r"SWAPPED \S+ -> \S+ in (\d+) us", out)
+                if m:
+                    swap_times.append(int(m.group(1)))
+                time.sleep(max(0.0, (args.seconds - 2) / args.swaps - 0.3))
+
+        t = threading.Thread(target=swapper)
+        t.start()
+        wrk = run(["wrk", "-t2", "-c32", f"-d{args.seconds}s", "-H", "Host: swap.example.com", f"http://{addr}/"])
+        t.join()
+        text = wrk.stdout
+        requests = int(re.search(r"(\d+) requests in", text).group(1))
+        non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", text)) else 0
+        sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+        socket_errors = sum(int(x) for x in sock.groups()) if sock else 0
+        print(f"Swap under load ({args.seconds} s of wrk -t2 -c32 against the domain, {len(swap_times)} swaps by `pond swap`):")
+        print()
+        print("| requests | non-2xx | socket errors | swaps | server-side swap min / median |")
+        print("|---|---|---|---|---|")
+        med = sorted(swap_times)[len(swap_times) // 2] if swap_times else 0
+        print(f"| {requests:,} | {non2xx} | {socket_errors} | {len(swap_times)} | {min(swap_times or [0])} / {med} us |")
+    finally:
+        subprocess.run([POND, "lab", "destroy", "--dir", lab], capture_output=True, env=env)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
