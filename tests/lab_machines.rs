@@ -32,8 +32,7 @@ fn three_droplets_boot_serve_ssh_and_leave_nothing_behind() {
         .tempdir_in("/var/tmp")
         .unwrap();
     let id = pond::lab::lab_id(dir.path());
-    let net = LabNet::new(&id);
-    net.ensure_bridge().unwrap();
+    let net = LabNet::claim(&id, None).unwrap();
     let keys = tempfile::tempdir().unwrap();
     let (key, public) = common::keypair(keys.path(), "tester");
 

@@ -210,7 +210,7 @@ fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
-    let net = lab::net::LabNet::new(&lab::lab_id(&absolute(dir).unwrap_or(dir.to_path_buf())));
+    let net = daemon::net_of(&absolute(dir).unwrap_or(dir.to_path_buf()));
     if json {
         let droplets: Vec<_> = state
             .droplets

@@ -18,6 +18,10 @@ use super::{aptproxy, base, cache_dir, lab_id, sys};
 pub struct LabConfig {
     pub tokens: Vec<String>,
     pub port: u16,
+    /// Third octet of the lab's subnet 198.18.<octet>.0/24, claimed at the
+    /// first start and kept, so droplet addresses survive down/up.
+    #[serde(default)]
+    pub octet: u8,
 }
 
 /// Written when the API is ready (`<dir>/api.json`); removed on stop.
@@ -75,6 +79,7 @@ pub fn load_or_create_config(
         Err(_) => LabConfig {
             tokens: vec![new_token()],
             port: 0,
+            octet: 0,
         },
     };
     if !tokens.is_empty() {
@@ -95,11 +100,16 @@ pub fn load_or_create_config(
 /// Runs the lab in the foreground until TERM or INT.
 pub fn serve(dir: &Path) -> anyhow::Result<()> {
     sys::require_root("the lab")?;
-    let config = load_or_create_config(dir, &[], None)?;
+    let mut config = load_or_create_config(dir, &[], None)?;
+    // Claim the network first: the bridge makes the subnet visible to any
+    // other lab starting at the same time.
+    let net = LabNet::claim(&lab_id(dir), (config.octet != 0).then_some(config.octet))?;
+    if config.octet != net.octet {
+        config.octet = net.octet;
+        write_private(&config_path(dir), &serde_json::to_vec_pretty(&config)?)?;
+    }
     let cache = cache_dir(dir);
     let base = base::ensure_base(&cache, &|m| eprintln!("{m}"))?;
-    let net = LabNet::new(&lab_id(dir));
-    net.ensure_bridge()?;
     let mut proxy = aptproxy::start(&dir.join("aptproxy"), &net)?;
     eprintln!(
         "apt proxy (apt-cacher-ng, pid {}) on {}:{}",
@@ -205,6 +215,19 @@ async fn serve_until_signal(dir: &Path, config: &LabConfig, lab: &Arc<Lab>) -> a
     Ok(())
 }
 
+/// The network of an existing lab, as its config recorded it.
+pub fn net_of(dir: &Path) -> LabNet {
+    let octet = std::fs::read_to_string(config_path(dir))
+        .ok()
+        .and_then(|t| serde_json::from_str::<LabConfig>(&t).ok())
+        .map(|c| c.octet)
+        .filter(|o| *o != 0);
+    match octet {
+        Some(o) => LabNet::with_octet(&lab_id(dir), o),
+        None => LabNet::new(&lab_id(dir)),
+    }
+}
+
 /// Stops droplets of a lab whose process died (crash, kill -9): shuts down
 /// every machine recorded in its state and removes its network.
 pub fn clean_up_after_crash(dir: &Path) -> anyhow::Result<()> {
@@ -212,7 +235,7 @@ pub fn clean_up_after_crash(dir: &Path) -> anyhow::Result<()> {
         Ok(text) => serde_json::from_str(&text)?,
         Err(_) => Default::default(),
     };
-    let net = LabNet::new(&lab_id(dir));
+    let net = net_of(dir);
     let base = base::base_dir(&cache_dir(dir));
     for d in &state.droplets {
         let m = super::machine::Machine {

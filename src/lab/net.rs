@@ -29,6 +29,47 @@ impl LabNet {
         }
     }
 
+    /// A lab's network with a known subnet octet.
+    pub fn with_octet(id: &str, octet: u8) -> LabNet {
+        LabNet {
+            id: id.to_string(),
+            octet,
+        }
+    }
+
+    /// Finds a free /24 for this lab (its existing bridge's, else the
+    /// `preferred` octet, else the one derived from its id, else the next
+    /// free one) and creates the bridge, under a machine-wide lock so two
+    /// labs starting at once never pick the same subnet.
+    pub fn claim(id: &str, preferred: Option<u8>) -> anyhow::Result<LabNet> {
+        let lock = std::fs::File::create("/run/pond-lab-net.lock")?;
+        lock.lock()?;
+        let derived = LabNet::new(id);
+        let bridge = derived.bridge();
+        if link_exists(&bridge)
+            && let Ok(out) =
+                sys::run(Command::new("ip").args(["-4", "-o", "addr", "show", "dev", &bridge]))
+            && let Some(octet) = out.split_whitespace().find_map(|w| {
+                w.strip_prefix("198.18.")
+                    .and_then(|r| r.split('.').next()?.parse::<u8>().ok())
+            })
+        {
+            return Ok(LabNet::with_octet(id, octet));
+        }
+        let candidates = preferred
+            .into_iter()
+            .chain(derived.octet..=250)
+            .chain(1..derived.octet);
+        for octet in candidates {
+            if (1..=250).contains(&octet) && subnet_user(octet).is_none() {
+                let net = LabNet::with_octet(id, octet);
+                net.ensure_bridge()?;
+                return Ok(net);
+            }
+        }
+        bail!("no free /24 is left in 198.18.0.0/16 for another lab; stop one with `pond lab down`")
+    }
+
     pub fn bridge(&self) -> String {
         format!("pond{}", self.id)
     }
