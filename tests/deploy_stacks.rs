@@ -30,10 +30,23 @@ fn static_site_deploys_and_swaps() {
         &["attach", "www", "--host", &addr, "--domain", "example.org"],
     );
     user.ok(p, &["provision", "www"]);
+    // Symlinks deploy as symlinks; nginx serves one only when its target
+    // has the same owner (a link to a server file is refused).
+    std::os::unix::fs::symlink("index.html", p.join("home.html")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", p.join("leak.txt")).unwrap();
     user.ok(p, &["deploy", "www", "--tag", "one"]);
     assert_eq!(
         common::http_get(&addr, "example.org", "/").1,
         "<h1>one</h1>"
+    );
+    assert_eq!(
+        common::http_get(&addr, "example.org", "/home.html").1,
+        "<h1>one</h1>"
+    );
+    let (status, body) = common::http_get(&addr, "example.org", "/leak.txt");
+    assert!(
+        matches!(status, 403 | 404) && !body.contains("site-web"),
+        "{status} {body}"
     );
     write(p, "index.html", "<h1>two</h1>");
     std::fs::remove_file(p.join("css/site.css")).unwrap();

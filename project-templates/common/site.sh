@@ -44,6 +44,9 @@ server {
     access_log /var/log/nginx/pond-$PROJECT-$ENV.access.log;
     error_log /var/log/nginx/pond-$PROJECT-$ENV.error.log;
     location ~ /\.(?!well-known) { deny all; }
+    # A symlink in a release may only point at files its owner owns: a link
+    # to /etc/passwd committed to the project is not served.
+    disable_symlinks if_not_owner from=\$document_root;
 CONF
     if [[ "$STACK" == static ]]; then
         cat <<'CONF'
