@@ -15,13 +15,7 @@ use serde_json::{Value, json};
 #[test]
 fn the_lab_serves_do_shaped_api_and_real_droplets() {
     common::require_root();
-    let dir = LabDir(
-        tempfile::Builder::new()
-            .prefix("pond-lab-api-")
-            .tempdir_in("/var/tmp")
-            .unwrap()
-            .keep(),
-    );
+    let dir = LabDir::new("pond-lab-api-");
     let api = lab_up(&dir.0);
     let keys = tempfile::tempdir().unwrap();
     let (key, public) = common::keypair(keys.path(), "tester");
@@ -249,13 +243,7 @@ fn the_lab_serves_do_shaped_api_and_real_droplets() {
 #[test]
 fn load_balancers_host_key_changes_and_link_cuts() {
     common::require_root();
-    let dir = LabDir(
-        tempfile::Builder::new()
-            .prefix("pond-lab-lb-")
-            .tempdir_in("/var/tmp")
-            .unwrap()
-            .keep(),
-    );
+    let dir = LabDir::new("pond-lab-lb-");
     let api = lab_up(&dir.0);
     let keys = tempfile::tempdir().unwrap();
     let (key, public) = common::keypair(keys.path(), "tester");

@@ -213,6 +213,28 @@ impl Session {
         })
     }
 
+    /// "the connection to NAME (ADDRESS) was lost", for errors.
+    fn lost(&self) -> String {
+        format!(
+            "the connection to {} ({}) was lost",
+            self.endpoint.name, self.endpoint.address
+        )
+    }
+
+    /// A new channel running `bash -s`, ready for a script on stdin.
+    async fn open_bash(&self) -> anyhow::Result<russh::Channel<client::Msg>> {
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .with_context(|| self.lost())?;
+        channel
+            .exec(true, "bash -s")
+            .await
+            .with_context(|| self.lost())?;
+        Ok(channel)
+    }
+
     /// Runs `script` with `bash -s`, then streams `input` (if any) on the
     /// same stdin after the script. Output goes to `sink` line by line and
     /// is also returned. Fails only if the connection breaks; a non-zero
@@ -224,18 +246,8 @@ impl Session {
         sink: &Sink,
     ) -> anyhow::Result<Outcome> {
         let name = self.endpoint.name.clone();
-        let lost = || {
-            format!(
-                "the connection to {} ({}) was lost",
-                self.endpoint.name, self.endpoint.address
-            )
-        };
-        let channel = self
-            .handle
-            .channel_open_session()
-            .await
-            .with_context(lost)?;
-        channel.exec(true, "bash -s").await.with_context(lost)?;
+        let lost = || self.lost();
+        let channel = self.open_bash().await?;
         let (mut reader, writer) = channel.split();
         let script = script.as_bytes().to_vec();
         let send = async move {
@@ -310,18 +322,8 @@ impl Session {
     /// that keeps the lock until [`HeldLock::release`] or until dropped
     /// with the connection.
     pub async fn hold_lock(&self, script: &str) -> anyhow::Result<Result<HeldLock, String>> {
-        let lost = || {
-            format!(
-                "the connection to {} ({}) was lost",
-                self.endpoint.name, self.endpoint.address
-            )
-        };
-        let channel = self
-            .handle
-            .channel_open_session()
-            .await
-            .with_context(lost)?;
-        channel.exec(true, "bash -s").await.with_context(lost)?;
+        let lost = || self.lost();
+        let channel = self.open_bash().await?;
         channel.data(script.as_bytes()).await.with_context(lost)?;
         let (mut reader, writer) = channel.split();
         let mut out = LineBuffer::default();
