@@ -196,27 +196,6 @@ pub(super) struct CreateArgs {
     pub(super) active_timeout: u64,
 }
 
-/// The API to talk to and its token: `POND_DO_TOKEN` (+ `POND_DO_API_URL`,
-/// default DigitalOcean), else the lab's `POND_LAB_TOKEN`/`POND_LAB_API_URL`
-/// (what `eval "$(pond lab up)"` sets).
-pub(super) fn do_client() -> anyhow::Result<pond::digitalocean::Client> {
-    use pond::digitalocean::{Client, DEFAULT_API_URL, Token};
-    if let Ok(token) = std::env::var("POND_DO_TOKEN") {
-        let url = std::env::var("POND_DO_API_URL").unwrap_or_else(|_| DEFAULT_API_URL.to_string());
-        return Client::new(&url, Token::new(token));
-    }
-    if let (Ok(token), Ok(url)) = (
-        std::env::var("POND_LAB_TOKEN"),
-        std::env::var("POND_LAB_API_URL"),
-    ) {
-        eprintln!("Using the lab at {url} (POND_LAB_API_URL).");
-        return Client::new(&url, Token::new(token));
-    }
-    anyhow::bail!(
-        "no DigitalOcean token: set POND_DO_TOKEN (keychain accounts come next), or start the lab with eval \"$(pond lab up)\""
-    )
-}
-
 pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
     let mut p = load_project(arg)?;
     let db_name = p.file.name.replace('-', "_");
@@ -245,7 +224,7 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         tag: a.tag,
         active_timeout: std::time::Duration::from_secs(a.active_timeout),
     };
-    let client = do_client()?;
+    let client = super::account::client_for(&input.account)?;
     let id = identity()?;
     let s = sink();
     let urls = runtime()?.block_on(tasks::create::new_server(

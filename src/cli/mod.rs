@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions, dispatch, and the one place
 //! that turns errors into stderr text and exit codes.
 
+mod account;
 mod init;
 mod lab;
 mod manage;
@@ -60,6 +61,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Your DigitalOcean accounts (tokens live in the OS keychain).
+    #[command(subcommand)]
+    Account(account::AccountCommand),
     #[command(flatten)]
     Ops(ops::Ops),
     /// The offline lab: a DigitalOcean-compatible API whose droplets are
@@ -166,6 +170,7 @@ fn run(command: Command) -> CliResult {
             json,
         } => plan(template.as_deref(), &set, json),
         Command::Lab(args) => lab::run(args),
+        Command::Account(command) => account::run(command),
         Command::Ops(op) => ops::run(op),
     }
 }

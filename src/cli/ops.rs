@@ -24,6 +24,7 @@ pub enum Ops {
         public: bool,
     },
     /// Create a new server on DigitalOcean (or the lab) for a new environment: droplet, SSH, provisioning, DNS, first deploy.
+    #[command(visible_alias = "new-server")]
     Create {
         env: String,
         /// Name of the DigitalOcean account (recorded in pond.json; never the token).

@@ -49,6 +49,11 @@ impl Token {
     pub fn new(token: impl Into<String>) -> Token {
         Token(token.into())
     }
+
+    /// The token itself, for the keychain and the Authorization header only.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for Token {

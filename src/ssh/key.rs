@@ -10,19 +10,7 @@ use anyhow::{Context, bail};
 use russh::keys::ssh_key::{LineEnding, private::Ed25519Keypair};
 use russh::keys::{HashAlg, PrivateKey, PublicKey};
 
-/// Pond's per-user config dir: `$POND_CONFIG_DIR`, else
-/// `$XDG_CONFIG_HOME/pond`, else `~/.config/pond`.
-pub fn config_dir() -> anyhow::Result<PathBuf> {
-    if let Some(d) = std::env::var_os("POND_CONFIG_DIR") {
-        return Ok(PathBuf::from(d));
-    }
-    if let Some(d) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(d).join("pond"));
-    }
-    let home =
-        std::env::var_os("HOME").context("HOME is not set, so Pond cannot find its config dir")?;
-    Ok(PathBuf::from(home).join(".config/pond"))
-}
+pub use crate::settings::config_dir;
 
 /// Where Pond keeps the user's own key pair.
 pub fn default_key_path() -> anyhow::Result<PathBuf> {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod deploy;
+pub mod keyring;
 pub mod lab;
 
 use std::path::{Path, PathBuf};
