@@ -1,7 +1,8 @@
 //! `pond create`: the new-server flow against the lab's DO-compatible API —
 //! droplet created with Pond's tags and the user's key, host key pinned,
 //! provisioned, DNS pointed, first deploy serving; and a droplet that never
-//! becomes active is deleted so nothing is left by tag.
+//! becomes active is deleted so nothing is left by tag; `pond destroy`
+//! deletes the droplets and Pond's DNS records, and only those.
 
 mod common;
 
@@ -158,4 +159,81 @@ fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {
         std::fs::read_to_string(p.join("pond.json")).unwrap(),
         before
     );
+
+    // Destroy: refused without a terminal or --yes, listed by --dry-run,
+    // then droplets, Pond's DNS records and the environment are gone; a
+    // record Pond did not make stays.
+    api.ok(
+        "POST",
+        "/v2/domains/fresh.example.com/records",
+        Some(json!({"type": "A", "name": "mail", "data": "198.18.255.1"})),
+        201,
+    );
+    let out = pond(&["destroy", "production"], p, config.path(), &api);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --yes"));
+    let out = pond(
+        &["destroy", "production", "--dry-run"],
+        p,
+        config.path(),
+        &api,
+    );
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{listed}");
+    assert!(
+        listed.contains("delete droplet fresh-production-1"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!("delete DNS record fresh.example.com A {addr}")),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!(
+            "delete DNS record {prefix}-blue.fresh.example.com A"
+        )),
+        "{listed}"
+    );
+    assert!(!listed.contains("mail"), "{listed}");
+    assert_eq!(
+        api.ok(
+            "GET",
+            "/v2/droplets?tag_name=pond-fresh-production",
+            None,
+            200
+        )["meta"]["total"],
+        1
+    );
+
+    let out = pond(&["destroy", "production", "--yes"], p, config.path(), &api);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        api.ok(
+            "GET",
+            "/v2/droplets?tag_name=pond-fresh-production",
+            None,
+            200
+        )["meta"]["total"],
+        0
+    );
+    let records = api.ok(
+        "GET",
+        "/v2/domains/fresh.example.com/records?type=A",
+        None,
+        200,
+    );
+    let left: Vec<&str> = records["domain_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, ["mail"]);
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    assert_eq!(file["environments"].as_array().unwrap().len(), 0);
 }

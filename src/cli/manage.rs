@@ -437,26 +437,16 @@ pub(super) fn unbind(
         return Ok(());
     }
     if !yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(super::Failure::usage(
-                "unbinding needs confirmation: pass --yes (stdin is not a terminal)",
-            ));
-        }
         let what = if purge {
             "forget its servers and remove Pond's files from them"
         } else {
             "forget its servers"
         };
-        eprint!(
-            "This will {what} for environment {env} (droplets are never deleted). Type the environment name to confirm: "
-        );
-        let mut answer = String::new();
-        std::io::stdin()
-            .read_line(&mut answer)
-            .context("reading the confirmation")?;
-        if answer.trim() != env {
-            return Err(anyhow::anyhow!("not confirmed; nothing changed").into());
-        }
+        confirm_by_typing(
+            env,
+            &format!("This will {what} for environment {env} (droplets are never deleted)."),
+            "unbinding",
+        )?;
     }
     if purge {
         let id = identity()?;
@@ -475,5 +465,58 @@ pub(super) fn unbind(
     p.file.environments.remove(i);
     config::save(&p.path, &p.file).with_context(|| format!("saving {}", p.path.display()))?;
     println!("Environment {env} removed from {}.", p.path.display());
+    Ok(())
+}
+
+/// Asks the user to type the environment name back; without a terminal,
+/// refuses unless the caller passed `--yes`.
+fn confirm_by_typing(env: &str, what: &str, doing: &str) -> super::CliResult {
+    if !std::io::stdin().is_terminal() {
+        return Err(super::Failure::usage(&format!(
+            "{doing} needs confirmation: pass --yes (stdin is not a terminal)"
+        )));
+    }
+    eprint!("{what} Type the environment name to confirm: ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("reading the confirmation")?;
+    if answer.trim() != env {
+        return Err(anyhow::anyhow!("not confirmed; nothing changed").into());
+    }
+    Ok(())
+}
+
+pub(super) fn destroy(arg: &ProjectArg, env: &str, yes: bool, dry_run: bool) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let (_, e) = tasks::find_env(&p.file, env).map_err(|e| super::Failure::invalid(e, vec![]))?;
+    let account = e.account.clone().unwrap_or_default();
+    let client = super::account::client_for(&account)?;
+    let rt = runtime()?;
+    let plan = rt.block_on(tasks::destroy::plan(&client, &p.file, env))?;
+    println!("Destroying {env} will:");
+    for line in plan.lines() {
+        println!("  {line}");
+    }
+    if dry_run {
+        println!("(dry run: nothing changed)");
+        return Ok(());
+    }
+    if !yes {
+        confirm_by_typing(
+            env,
+            "This cannot be undone; the servers and their data are gone.",
+            "destroying",
+        )?;
+    }
+    let s = sink();
+    rt.block_on(tasks::destroy::execute(
+        &client,
+        &mut p.file,
+        &p.path,
+        &plan,
+        &s,
+    ))?;
+    println!("Environment {env} is destroyed.");
     Ok(())
 }

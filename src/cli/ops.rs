@@ -171,6 +171,18 @@ pub enum Ops {
         #[command(flatten)]
         project: ProjectArg,
     },
+    /// Delete an environment Pond created: its droplets, its DNS records, its load balancer; then drop it from pond.json.
+    Destroy {
+        env: String,
+        /// Do not ask to type the environment name back.
+        #[arg(long)]
+        yes: bool,
+        /// List what would be deleted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
     /// Forget an environment's servers in pond.json (never deletes a droplet).
     Unbind {
         env: String,
@@ -485,5 +497,11 @@ pub fn run(op: Ops) -> super::CliResult {
             dry_run,
             project,
         } => unbind(&project, &env, purge, yes, dry_run),
+        Ops::Destroy {
+            env,
+            yes,
+            dry_run,
+            project,
+        } => destroy(&project, &env, yes, dry_run),
     }
 }

@@ -7,6 +7,7 @@
 pub mod configs;
 pub mod create;
 pub mod deploy;
+pub mod destroy;
 pub mod manifest;
 pub mod operate;
 pub mod provision;

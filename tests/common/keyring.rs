@@ -3,7 +3,6 @@
 //! on drop. Nothing touches the user's own keyring.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
