@@ -12,6 +12,7 @@ pub mod digitalocean;
 #[cfg(target_os = "linux")]
 pub mod lab;
 pub mod plan;
+pub mod project;
 pub mod settings;
 pub mod ssh;
 pub mod tasks;

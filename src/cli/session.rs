@@ -4,14 +4,11 @@
 //! on first use and save them.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
-
-use pond::config::{self, ProjectFile};
-use pond::ssh::{self, Identity, Sink, Stream};
-use pond::tasks::{self, Connected};
+use pond::ssh::{Identity, Sink, Stream};
+use pond::tasks::Connected;
 
 /// `--project DIR` shared by every environment command.
 #[derive(clap::Args, Clone)]
@@ -21,49 +18,28 @@ pub struct ProjectArg {
     pub(super) project: PathBuf,
 }
 
-pub(super) struct Project {
-    pub(super) path: PathBuf,
-    pub(super) root: PathBuf,
-    pub(super) file: ProjectFile,
-}
+pub(super) use pond::project::Project;
 
 pub(super) fn load_project(arg: &ProjectArg) -> Result<Project, super::Failure> {
-    let path = config::resolve_path(&arg.project);
-    if !path.exists() {
-        return Err(anyhow::anyhow!(
-            "there is no {} here; create one with `pond init`, or pass --project DIR",
-            path.display()
-        )
-        .into());
-    }
-    let file = config::load(&path)?;
-    let root = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    Ok(Project { path, root, file })
+    Project::open(&arg.project).map_err(|e| match e {
+        pond::project::OpenError::Load(load) => super::Failure::from(load),
+        missing => super::Failure::from(anyhow::anyhow!(
+            "{missing}; create one with `pond init`, or pass --project DIR"
+        )),
+    })
 }
 
-/// The user's key: `$POND_SSH_KEY` (an existing OpenSSH key file, or
-/// `agent` for the ssh-agent's key) if set, else Pond's own key, generated
-/// on first use.
+/// The user's key (see [`pond::project::user_identity`]), saying so when
+/// it was just generated.
 pub(super) fn identity() -> anyhow::Result<Identity> {
-    match std::env::var_os("POND_SSH_KEY") {
-        Some(v) if v == "agent" => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            return rt.block_on(ssh::key::from_agent());
-        }
-        Some(path) => return ssh::key::load(Path::new(&path)),
-        None => {}
-    }
-    let path = ssh::key::default_key_path()?;
-    let (identity, created) = ssh::key::load_or_generate(&path)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (identity, created) = rt.block_on(pond::project::user_identity())?;
     if created {
         eprintln!(
             "Generated your SSH key {} ({})",
-            path.display(),
+            identity.path.display(),
             identity.fingerprint()
         );
     }
@@ -137,11 +113,8 @@ pub(super) async fn connect(
     identity: &Identity,
     sink: &Sink,
 ) -> anyhow::Result<Vec<Connected>> {
-    let servers = tasks::servers(&project.file.environments[env_index], env_index)?;
-    let connected = tasks::connect_all(&servers, identity, sink).await?;
-    if tasks::record_pins(&mut project.file, env_index, &connected) {
-        config::save(&project.path, &project.file)
-            .with_context(|| format!("saving {}", project.path.display()))?;
+    let (connected, pinned) = project.connect(env_index, identity, sink).await?;
+    if pinned {
         eprintln!(
             "Pinned new host keys in {} (commit it so your team shares them).",
             project.path.display()
@@ -151,5 +124,5 @@ pub(super) async fn connect(
 }
 
 pub(super) fn env_index(project: &Project, name: &str) -> anyhow::Result<usize> {
-    Ok(tasks::find_env(&project.file, name)?.0)
+    project.env_index(name)
 }
