@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::config::{self, LoadError, ProjectFile};
+use crate::config::{self, LoadError, Problem, ProjectFile, Stack};
 use crate::ssh::{self, Identity, Sink};
 use crate::tasks::{self, Connected};
 
@@ -79,4 +79,106 @@ pub async fn user_identity() -> anyhow::Result<(Identity, bool)> {
     }
     let path = ssh::key::default_key_path()?;
     ssh::key::load_or_generate(&path)
+}
+
+/// The build tag when none is given: the short git commit of the project,
+/// else "manual".
+pub fn default_tag(root: &Path) -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|t| tasks::state::check_tag(t).is_ok())
+        .unwrap_or_else(|| "manual".into())
+}
+
+/// A fresh secret preview prefix: 14 random lowercase letters and digits.
+pub fn new_secret_prefix() -> String {
+    let mut bytes = [0u8; 14];
+    getrandom::fill(&mut bytes).expect("OS randomness");
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Why `init` wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("the starter project is not valid")]
+    Invalid(Vec<Problem>),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// What `init` wrote.
+pub struct Initialized {
+    pub path: PathBuf,
+    pub file: ProjectFile,
+    /// The ignore file's path relative to the project.
+    pub ignore_file: String,
+    /// False when an ignore file was already there (it is kept).
+    pub wrote_ignore: bool,
+}
+
+/// Writes a starter pond.json (and `.pondignore` unless one exists) into
+/// `dir`. An existing pond.json is kept unless `force`.
+pub fn init(dir: &Path, name: &str, stack: Stack, force: bool) -> Result<Initialized, InitError> {
+    if !dir.is_dir() {
+        return Err(anyhow::anyhow!("{} is not a directory", dir.display()).into());
+    }
+    let path = dir.join(config::FILE_NAME);
+    if path.exists() && !force {
+        return Err(anyhow::anyhow!(
+            "{} already exists; pass --force to replace it",
+            path.display()
+        )
+        .into());
+    }
+    if let Err(expected) = config::grammar::project_name(name) {
+        return Err(InitError::Invalid(vec![Problem::new(
+            "name",
+            format!("{} is not a valid project name; {expected}", config::show(name)),
+        )]));
+    }
+    let file = ProjectFile::starter(name, stack);
+    let problems = config::validate(&file, Some(dir));
+    if !problems.is_empty() {
+        return Err(InitError::Invalid(problems));
+    }
+    let ignore_path = dir.join(&file.ignore_file);
+    let wrote_ignore = !ignore_path.exists();
+    if wrote_ignore {
+        config::write_atomically(&ignore_path, starter_ignore(stack).as_bytes())
+            .with_context(|| format!("writing {}", ignore_path.display()))?;
+    }
+    config::save(&path, &file).with_context(|| format!("writing {}", path.display()))?;
+    Ok(Initialized {
+        path,
+        ignore_file: file.ignore_file.clone(),
+        file,
+        wrote_ignore,
+    })
+}
+
+/// The starter `.pondignore` for a stack (gitignore syntax).
+pub fn starter_ignore(stack: Stack) -> String {
+    let mut text = String::from(
+        "# Paths Pond never deploys (gitignore syntax). pond.json is never deployed either.\n\
+         .git/\n\
+         node_modules/\n\
+         .env\n\
+         *.log\n\
+         .DS_Store\n",
+    );
+    for shared in stack.default_shared_paths() {
+        text.push_str(&format!(
+            "# Persistent on the server (shared_paths), so never uploaded:\n/{shared}/\n"
+        ));
+    }
+    text
 }

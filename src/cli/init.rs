@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 
-use pond::config::{self, ProjectFile, Stack, grammar};
+use pond::config::{self, Stack, grammar};
 
 use super::{CliResult, Failure};
 
@@ -73,22 +73,14 @@ pub fn run(args: InitArgs) -> CliResult {
         }
     };
 
-    let file = ProjectFile::starter(&name, stack);
-    let problems = config::validate(&file, Some(dir));
-    if !problems.is_empty() {
-        return Err(Failure::invalid(
-            anyhow!("the starter project is not valid"),
-            problems,
-        ));
-    }
-    let ignore_path = dir.join(&file.ignore_file);
-    let wrote_ignore = !ignore_path.exists();
-    if wrote_ignore {
-        config::write_atomically(&ignore_path, starter_ignore(stack).as_bytes())
-            .with_context(|| format!("writing {}", ignore_path.display()))?;
-    }
-    config::save(&path, &file).with_context(|| format!("writing {}", path.display()))?;
-
+    let created = pond::project::init(dir, &name, stack, args.force).map_err(|e| match e {
+        pond::project::InitError::Invalid(problems) => {
+            Failure::invalid(anyhow!("the starter project is not valid"), problems)
+        }
+        pond::project::InitError::Other(e) => Failure::from(e),
+    })?;
+    let (file, ignore_path, wrote_ignore) =
+        (created.file, dir.join(&created.ignore_file), created.wrote_ignore);
     if args.json {
         let out = serde_json::json!({
             "file": path.display().to_string(),
@@ -198,22 +190,4 @@ fn ask_stack() -> Result<Stack, Failure> {
             Err(e) => eprintln!("{e}"),
         }
     }
-}
-
-/// The starter `.pondignore` for a stack (gitignore syntax).
-pub fn starter_ignore(stack: Stack) -> String {
-    let mut text = String::from(
-        "# Paths Pond never deploys (gitignore syntax). pond.json is never deployed either.\n\
-         .git/\n\
-         node_modules/\n\
-         .env\n\
-         *.log\n\
-         .DS_Store\n",
-    );
-    for shared in stack.default_shared_paths() {
-        text.push_str(&format!(
-            "# Persistent on the server (shared_paths), so never uploaded:\n/{shared}/\n"
-        ));
-    }
-    text
 }

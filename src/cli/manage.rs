@@ -3,7 +3,6 @@
 //! (`swap`, `rollback`, their dry runs).
 
 use std::io::IsTerminal;
-use std::path::Path;
 
 use anyhow::Context;
 
@@ -15,27 +14,7 @@ use pond::tasks::{self, operate};
 
 use super::session::*;
 
-pub(super) fn default_tag(root: &Path) -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(root)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|t| pond::tasks::state::check_tag(t).is_ok())
-        .unwrap_or_else(|| "manual".into())
-}
-
-pub(super) fn new_secret_prefix() -> String {
-    let mut bytes = [0u8; 14];
-    getrandom::fill(&mut bytes).expect("OS randomness");
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    bytes
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
-}
+pub(super) use pond::project::{default_tag, new_secret_prefix};
 
 pub(super) fn attach(
     arg: &ProjectArg,
