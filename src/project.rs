@@ -142,7 +142,10 @@ pub fn init(dir: &Path, name: &str, stack: Stack, force: bool) -> Result<Initial
     if let Err(expected) = config::grammar::project_name(name) {
         return Err(InitError::Invalid(vec![Problem::new(
             "name",
-            format!("{} is not a valid project name; {expected}", config::show(name)),
+            format!(
+                "{} is not a valid project name; {expected}",
+                config::show(name)
+            ),
         )]));
     }
     let file = ProjectFile::starter(name, stack);

@@ -1,26 +1,36 @@
-//! Pond's desktop app: a thin Tauri shell. Each command converts arguments
-//! and calls the `pond` engine; no deploy logic lives here.
+//! Pond's desktop app: a thin Tauri shell. Each command (in `commands`)
+//! converts arguments and calls the `pond` engine; no deploy logic lives
+//! here. `view` holds the shapes sent to the window, `bindings` generates
+//! their TypeScript.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
-/// Facts about the engine the window shows before a project is open.
-#[derive(serde::Serialize)]
-struct AppInfo {
-    version: &'static str,
-    templates: Vec<&'static str>,
-}
-
-#[tauri::command]
-fn app_info() -> AppInfo {
-    AppInfo {
-        version: pond::VERSION,
-        templates: pond::plan::template::ids(),
-    }
-}
+#[cfg(test)]
+mod bindings;
+mod commands;
+mod view;
 
 fn main() {
     tauri::Builder::default()
-        .invoke_handler(tauri::generate_handler![app_info])
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_opener::init())
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::open_project,
+            commands::recent_projects,
+            commands::init_project,
+            commands::env_status,
+            commands::deploy,
+            commands::check_health,
+            commands::swap,
+            commands::rollback,
+            commands::server_logs,
+            commands::list_accounts,
+            commands::add_account,
+            commands::remove_account,
+            commands::ssh_key,
+            commands::check_field,
+        ])
         .run(tauri::generate_context!())
         .expect("the Pond window failed to start");
 }

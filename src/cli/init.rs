@@ -79,8 +79,11 @@ pub fn run(args: InitArgs) -> CliResult {
         }
         pond::project::InitError::Other(e) => Failure::from(e),
     })?;
-    let (file, ignore_path, wrote_ignore) =
-        (created.file, dir.join(&created.ignore_file), created.wrote_ignore);
+    let (file, ignore_path, wrote_ignore) = (
+        created.file,
+        dir.join(&created.ignore_file),
+        created.wrote_ignore,
+    );
     if args.json {
         let out = serde_json::json!({
             "file": path.display().to_string(),

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ago, countOf } from "./format";
-import { fakeBackend } from "./backend";
+import { ago, bytes, countOf, inactiveOf, when } from "./format";
 
 describe("countOf", () => {
   it("uses the singular only for one", () => {
@@ -25,9 +24,26 @@ describe("ago", () => {
   });
 });
 
-describe("fakeBackend", () => {
-  it("answers with what it was given", async () => {
-    const info = { version: "9.9.9", templates: ["common/hello"] };
-    await expect(fakeBackend(info).appInfo()).resolves.toEqual(info);
+describe("bytes", () => {
+  it("uses binary units with one decimal below ten", () => {
+    expect(bytes(512)).toBe("512 B");
+    expect(bytes(1536)).toBe("1.5 KB");
+    expect(bytes(200 * 1024 * 1024)).toBe("200 MB");
+  });
+});
+
+describe("inactiveOf", () => {
+  it("is the colour that is not live, blue before any deploy", () => {
+    expect(inactiveOf("blue")).toBe("green");
+    expect(inactiveOf("green")).toBe("blue");
+    expect(inactiveOf(null)).toBe("blue");
+  });
+});
+
+describe("when", () => {
+  it("shows RFC 3339 UTC times to the minute", () => {
+    expect(when("2026-11-25T10:15:00Z")).toBe("2026-11-25 10:15 UTC");
+    expect(when("2026-11-25T10:15:00.123Z")).toBe("2026-11-25 10:15 UTC");
+    expect(when("yesterday")).toBe("yesterday");
   });
 });

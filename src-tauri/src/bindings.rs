@@ -1,0 +1,215 @@
+//! The TypeScript the window is written against, generated from the Rust
+//! types in `view` and the command table below: `ui/src/lib/bindings.ts`.
+//! A test fails when the committed file is stale; regenerate it with
+//! `POND_WRITE_BINDINGS=1 cargo test -p pond-app bindings`.
+
+use ts_rs::{Config, TS};
+
+use crate::view::*;
+
+/// A command as the window calls it: name, arguments (name, TS type),
+/// whether it streams progress, and its result type.
+struct Command {
+    name: &'static str,
+    args: Vec<(&'static str, String)>,
+    progress: bool,
+    returns: String,
+}
+
+fn cfg() -> Config {
+    Config::new().with_large_int("number")
+}
+
+fn ty<T: TS>() -> String {
+    T::name(&cfg())
+}
+
+fn commands() -> Vec<Command> {
+    let c = |name, args: Vec<(&'static str, String)>, progress, returns| Command {
+        name,
+        args,
+        progress,
+        returns,
+    };
+    vec![
+        c("app_info", vec![], false, ty::<AppInfo>()),
+        c(
+            "open_project",
+            vec![("dir", ty::<String>())],
+            false,
+            ty::<Opened>(),
+        ),
+        c("recent_projects", vec![], false, ty::<Vec<String>>()),
+        c(
+            "init_project",
+            vec![("req", ty::<InitRequest>())],
+            false,
+            ty::<ProjectView>(),
+        ),
+        c(
+            "env_status",
+            vec![("req", ty::<EnvRef>())],
+            false,
+            ty::<EnvStatus>(),
+        ),
+        c(
+            "deploy",
+            vec![("req", ty::<DeployRequest>())],
+            true,
+            ty::<DeployResult>(),
+        ),
+        c(
+            "check_health",
+            vec![("req", ty::<EnvRef>())],
+            true,
+            ty::<Vec<HealthView>>(),
+        ),
+        c(
+            "swap",
+            vec![("req", ty::<SwapRequest>())],
+            true,
+            ty::<SwapResult>(),
+        ),
+        c(
+            "rollback",
+            vec![("req", ty::<EnvRef>())],
+            true,
+            ty::<SwapResult>(),
+        ),
+        c(
+            "server_logs",
+            vec![("req", ty::<LogRequest>())],
+            false,
+            ty::<Vec<Progress>>(),
+        ),
+        c("list_accounts", vec![], false, ty::<AccountsView>()),
+        c(
+            "add_account",
+            vec![("req", ty::<AddAccount>())],
+            false,
+            ty::<AccountView>(),
+        ),
+        c(
+            "remove_account",
+            vec![("name", ty::<String>())],
+            false,
+            "null".into(),
+        ),
+        c("ssh_key", vec![], false, ty::<KeyView>()),
+        c(
+            "check_field",
+            vec![("req", ty::<FieldCheck>())],
+            false,
+            "string | null".into(),
+        ),
+    ]
+}
+
+/// The whole generated file.
+pub fn typescript() -> String {
+    let cfg = cfg();
+    let decls = [
+        UiError::decl(&cfg),
+        ProblemView::decl(&cfg),
+        AppInfo::decl(&cfg),
+        Opened::decl(&cfg),
+        ProjectView::decl(&cfg),
+        EnvView::decl(&cfg),
+        DropletView::decl(&cfg),
+        EnvRef::decl(&cfg),
+        InitRequest::decl(&cfg),
+        EnvStatus::decl(&cfg),
+        ServerView::decl(&cfg),
+        ColourView::decl(&cfg),
+        ServiceView::decl(&cfg),
+        Progress::decl(&cfg),
+        DeployRequest::decl(&cfg),
+        DeployResult::decl(&cfg),
+        ServerDeployView::decl(&cfg),
+        HealthView::decl(&cfg),
+        SwapRequest::decl(&cfg),
+        SwapResult::decl(&cfg),
+        LogRequest::decl(&cfg),
+        AccountsView::decl(&cfg),
+        AccountView::decl(&cfg),
+        AddAccount::decl(&cfg),
+        KeyView::decl(&cfg),
+        FieldCheck::decl(&cfg),
+    ];
+    let mut out = String::from(
+        "// Generated from src-tauri/src/view.rs and bindings.rs — do not edit.\n\
+         // Regenerate: POND_WRITE_BINDINGS=1 cargo test -p pond-app bindings\n\n\
+         import { Channel, invoke } from \"@tauri-apps/api/core\";\n\n",
+    );
+    for d in decls {
+        out.push_str("export ");
+        out.push_str(&d);
+        out.push_str("\n\n");
+    }
+    out.push_str("/** Every engine command, typed. Progress arrives on `onEvent`. */\nexport const commands = {\n");
+    for cmd in commands() {
+        let mut params: Vec<String> = cmd.args.iter().map(|(n, t)| format!("{n}: {t}")).collect();
+        let mut passed: Vec<String> = cmd.args.iter().map(|(n, _)| n.to_string()).collect();
+        if cmd.progress {
+            params.push("onEvent: (p: Progress) => void".into());
+            passed.push("onEvent: channel".into());
+        }
+        let camel = camel(cmd.name);
+        out.push_str(&format!(
+            "  {camel}: ({}): Promise<{}> => ",
+            params.join(", "),
+            cmd.returns
+        ));
+        if cmd.progress {
+            out.push_str(&format!(
+                "{{\n    const channel = new Channel<Progress>();\n    channel.onmessage = onEvent;\n    return invoke(\"{}\", {{ {} }});\n  }},\n",
+                cmd.name,
+                passed.join(", ")
+            ));
+        } else if passed.is_empty() {
+            out.push_str(&format!("invoke(\"{}\"),\n", cmd.name));
+        } else {
+            out.push_str(&format!(
+                "invoke(\"{}\", {{ {} }}),\n",
+                cmd.name,
+                passed.join(", ")
+            ));
+        }
+    }
+    out.push_str("};\n\nexport type Commands = typeof commands;\n");
+    out
+}
+
+fn camel(snake: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for ch in snake.chars() {
+        if ch == '_' {
+            upper = true;
+        } else if upper {
+            out.push(ch.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bindings_are_fresh() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/lib/bindings.ts");
+        let fresh = super::typescript();
+        if std::env::var_os("POND_WRITE_BINDINGS").is_some() {
+            std::fs::write(&path, &fresh).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "ui/src/lib/bindings.ts is stale; regenerate it with POND_WRITE_BINDINGS=1 cargo test -p pond-app bindings"
+        );
+    }
+}

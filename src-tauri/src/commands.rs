@@ -1,0 +1,495 @@
+//! The commands the window calls. Each converts its arguments, runs one
+//! engine task, and converts the result for the window; progress streams
+//! through a `Channel`. Engine work runs on its own runtime on a blocking
+//! thread, so a slow server never stalls the window's event loop.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, anyhow};
+use tauri::ipc::Channel;
+
+use crate::view::*;
+use pond::config::{self, Stack};
+use pond::project::{self, OpenError, Project};
+use pond::settings::{Settings, accounts, keychain::Keychain};
+use pond::ssh::{Sink, Stream, session::quiet};
+use pond::tasks::{self, deploy, operate};
+
+type Res<T> = Result<T, UiError>;
+
+/// Runs an engine future on a runtime of its own, off the window's threads.
+async fn engine<T, F, Fut>(work: F) -> Res<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    tauri::async_runtime::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting the engine's runtime")?;
+        rt.block_on(work())
+    })
+    .await
+    .map_err(|e| anyhow!("the task stopped unexpectedly: {e}"))?
+    .map_err(UiError::from)
+}
+
+/// Runs blocking work (the keychain, files) off the window's threads.
+async fn blocking<T, F>(work: F) -> Res<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> anyhow::Result<T> + Send + 'static,
+{
+    tauri::async_runtime::spawn_blocking(work)
+        .await
+        .map_err(|e| anyhow!("the task stopped unexpectedly: {e}"))?
+        .map_err(UiError::from)
+}
+
+/// Progress lines to the window, in order.
+fn channel_sink(channel: Channel<Progress>) -> Sink {
+    Arc::new(move |host: &str, stream: Stream, line: &str| {
+        let stream = match stream {
+            Stream::Step => "step",
+            Stream::Stdout => "out",
+            Stream::Stderr => "err",
+        };
+        let _ = channel.send(Progress {
+            host: host.to_string(),
+            stream: stream.to_string(),
+            line: line.to_string(),
+        });
+    })
+}
+
+fn open(dir: &str) -> anyhow::Result<Project> {
+    Project::open(Path::new(dir)).map_err(|e| match e {
+        OpenError::Load(load) => {
+            let problems: Vec<String> = load.problems().iter().map(|p| p.to_string()).collect();
+            anyhow!("{load}: {}", problems.join("; "))
+        }
+        other => anyhow!(other),
+    })
+}
+
+/// Opens the project and connects to one environment's servers.
+async fn connect(
+    dir: &str,
+    env: &str,
+    sink: &Sink,
+) -> anyhow::Result<(Project, usize, Vec<tasks::Connected>)> {
+    let mut p = open(dir)?;
+    let i = p.env_index(env)?;
+    let (identity, _) = project::user_identity().await?;
+    let (connected, _) = p.connect(i, &identity, sink).await?;
+    Ok((p, i, connected))
+}
+
+#[tauri::command]
+pub fn app_info() -> AppInfo {
+    AppInfo {
+        version: pond::VERSION.to_string(),
+        templates: pond::plan::template::ids()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+    }
+}
+
+#[tauri::command]
+pub async fn open_project(dir: String) -> Res<Opened> {
+    blocking(move || {
+        let opened = match Project::open(Path::new(&dir)) {
+            Ok(p) => Opened::Project {
+                project: ProjectView::new(&p.root, &p.path, &p.file),
+            },
+            Err(OpenError::Missing(_)) => Opened::Missing { dir: dir.clone() },
+            Err(OpenError::Load(e)) => {
+                if e.problems().is_empty() {
+                    return Err(anyhow!(e));
+                }
+                Opened::Invalid {
+                    file: config::resolve_path(Path::new(&dir)).display().to_string(),
+                    problems: e.problems().iter().map(ProblemView::from).collect(),
+                }
+            }
+        };
+        let mut settings = Settings::load()?;
+        settings.remember_project(&PathBuf::from(&dir));
+        settings.save()?;
+        Ok(opened)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn recent_projects() -> Res<Vec<String>> {
+    blocking(|| {
+        Ok(Settings::load()?
+            .recent_projects
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect())
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn init_project(req: InitRequest) -> Res<ProjectView> {
+    let stack: Stack = req
+        .stack
+        .parse()
+        .map_err(|e: String| UiError::from(anyhow!(e)))?;
+    let dir = PathBuf::from(&req.dir);
+    match project::init(&dir, &req.name, stack, false) {
+        Ok(done) => Ok(ProjectView::new(&dir, &done.path, &done.file)),
+        Err(project::InitError::Invalid(problems)) => Err(UiError {
+            message: "the project cannot be created".into(),
+            hint: None,
+            problems: problems.iter().map(ProblemView::from).collect(),
+        }),
+        Err(project::InitError::Other(e)) => Err(e.into()),
+    }
+}
+
+#[tauri::command]
+pub async fn env_status(req: EnvRef) -> Res<EnvStatus> {
+    engine(move || async move {
+        let mut p = open(&req.dir)?;
+        let i = p.env_index(&req.env)?;
+        let e = p.file.environments[i].clone();
+        let (identity, _) = project::user_identity().await?;
+        let servers: Vec<ServerView> = match p.connect(i, &identity, &quiet()).await {
+            Ok((connected, _)) => operate::status(&p.file, &e, &connected)
+                .await
+                .into_iter()
+                .map(ServerView::from)
+                .collect(),
+            Err(err) => e
+                .droplets
+                .iter()
+                .map(|d| {
+                    ServerView::from(operate::ServerStatus {
+                        server: d.name.clone(),
+                        error: Some(format!("{err:#}")),
+                        ..Default::default()
+                    })
+                })
+                .collect(),
+        };
+        Ok(EnvStatus {
+            env: e.name,
+            checked_at: pond::tasks::state::now(),
+            servers,
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn deploy(req: DeployRequest, on_event: Channel<Progress>) -> Res<DeployResult> {
+    engine(move || async move {
+        let sink = channel_sink(on_event);
+        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let tag = req
+            .tag
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| project::default_tag(&p.root));
+        let options = deploy::DeployOptions {
+            tag,
+            dry_run: req.dry_run,
+            break_lock: false,
+        };
+        let reports =
+            deploy::deploy(&p.file, &p.root, &req.env, connected, &options, &sink).await?;
+        let e = &p.file.environments[i];
+        let first = reports.first();
+        Ok(DeployResult {
+            colour: first
+                .map(|r| r.colour.as_str().to_string())
+                .unwrap_or_default(),
+            first: first.is_some_and(|r| r.first),
+            preview_url: format!("http://{}/", operate::preview_host(e, None)),
+            servers: reports
+                .iter()
+                .map(|r| ServerDeployView {
+                    server: r.server.clone(),
+                    release: r.release.clone(),
+                    files_sent: r.files_sent as u32,
+                    bytes_sent: r.bytes_sent as f64,
+                    files_deleted: r.files_deleted as u32,
+                })
+                .collect(),
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn check_health(req: EnvRef, on_event: Channel<Progress>) -> Res<Vec<HealthView>> {
+    engine(move || async move {
+        let sink = channel_sink(on_event);
+        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let e = p.file.environments[i].clone();
+        let health = operate::health(&p.file, &e, &connected, &sink).await?;
+        Ok(health.into_iter().map(HealthView::from).collect())
+    })
+    .await
+}
+
+async fn swap_or_rollback(
+    dir: String,
+    env: String,
+    force: bool,
+    op: &'static str,
+    on_event: Channel<Progress>,
+) -> Res<SwapResult> {
+    engine(move || async move {
+        let sink = channel_sink(on_event);
+        let (p, i, connected) = connect(&dir, &env, &sink).await?;
+        let e = p.file.environments[i].clone();
+        let live = operate::swap(&p.file, &e, &connected, force, op, &sink).await?;
+        Ok(SwapResult {
+            live: live.as_str().to_string(),
+            production_url: format!("http://{}/", e.domain),
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn swap(req: SwapRequest, on_event: Channel<Progress>) -> Res<SwapResult> {
+    swap_or_rollback(req.dir, req.env, req.force, "swap", on_event).await
+}
+
+/// Makes the previous colour live again (no health gate: it ran before).
+#[tauri::command]
+pub async fn rollback(req: EnvRef, on_event: Channel<Progress>) -> Res<SwapResult> {
+    swap_or_rollback(req.dir, req.env, true, "rollback", on_event).await
+}
+
+/// The deploy log and error-log tails of every server of an environment.
+#[tauri::command]
+pub async fn server_logs(req: LogRequest) -> Res<Vec<Progress>> {
+    engine(move || async move {
+        let collected: Arc<Mutex<Vec<Progress>>> = Arc::default();
+        let into = collected.clone();
+        let sink: Sink = Arc::new(move |host: &str, _s: Stream, line: &str| {
+            if let Ok(mut v) = into.lock() {
+                v.push(Progress {
+                    host: host.to_string(),
+                    stream: "out".into(),
+                    line: line.to_string(),
+                });
+            }
+        });
+        let (p, _, connected) = connect(&req.dir, &req.env, &quiet()).await?;
+        let root = tasks::env_root(&p.file.name, &req.env);
+        let script = tasks::render(
+            "common/logs",
+            &[
+                ("ROOT", &root),
+                ("PROJECT", &p.file.name),
+                ("ENV", &req.env),
+                ("LINES", &req.lines.clamp(1, 5000).to_string()),
+                ("FOLLOW", ""),
+            ],
+        )?;
+        let runs = connected
+            .iter()
+            .map(|c| c.session.run(&script, None, &sink));
+        for r in futures::future::join_all(runs).await {
+            r?;
+        }
+        let lines = collected.lock().map(|v| v.clone()).unwrap_or_default();
+        Ok(lines)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn list_accounts() -> Res<AccountsView> {
+    blocking(|| {
+        let settings = Settings::load()?;
+        let keychain = Keychain::open();
+        let accounts = settings
+            .accounts
+            .iter()
+            .map(|a| AccountView {
+                name: a.name.clone(),
+                api_url: a.api_url.clone(),
+                email: a.email.clone(),
+                token_stored: keychain.is_usable()
+                    && matches!(keychain.token(&a.name), Ok(Some(_))),
+            })
+            .collect();
+        Ok(AccountsView {
+            keychain: keychain.describe(),
+            keychain_usable: keychain.is_usable(),
+            accounts,
+        })
+    })
+    .await
+}
+
+/// Checks the token against the API, then keeps it in the keychain. The
+/// token is never sent back to the window.
+#[tauri::command]
+pub async fn add_account(req: AddAccount) -> Res<AccountView> {
+    accounts::check_name(&req.name)?;
+    let token = pond::digitalocean::Token::new(req.token.trim());
+    let (url, checked) = (req.api_url.clone(), token.clone());
+    let email = engine(move || async move { accounts::check_token(&url, &checked).await }).await?;
+    let name = req.name.clone();
+    blocking(move || {
+        let keychain = Keychain::open();
+        let mut settings = Settings::load()?;
+        let account = pond::settings::Account {
+            name: name.clone(),
+            api_url: req.api_url,
+            email: Some(email.clone()).filter(|e| !e.is_empty()),
+        };
+        let kept = accounts::add(&mut settings, &keychain, account.clone(), &token)?;
+        settings.save()?;
+        Ok(AccountView {
+            name,
+            api_url: account.api_url,
+            email: account.email,
+            token_stored: matches!(kept, accounts::Kept::Keychain(_)),
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn remove_account(name: String) -> Res<()> {
+    blocking(move || {
+        let mut settings = Settings::load()?;
+        accounts::remove(&mut settings, &Keychain::open(), &name)?;
+        settings.save()
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn ssh_key() -> Res<KeyView> {
+    engine(|| async {
+        let (identity, _) = project::user_identity().await?;
+        Ok(KeyView {
+            path: identity.path.display().to_string(),
+            fingerprint: identity.fingerprint(),
+            public_key: identity.public_line(),
+        })
+    })
+    .await
+}
+
+/// `None` when the value is valid, else what is expected.
+#[tauri::command]
+pub fn check_field(req: FieldCheck) -> Option<String> {
+    use pond::config::grammar;
+    let v = req.value.as_str();
+    let result = match req.kind.as_str() {
+        "project_name" => grammar::project_name(v),
+        "env_name" => grammar::env_name(v),
+        "account_name" => grammar::account_name(v),
+        "domain" => grammar::domain(v),
+        "secret_prefix" => grammar::secret_prefix(v),
+        "db_name" => grammar::db_name(v),
+        "db_user" => grammar::db_user(v),
+        "do_slug" => grammar::do_slug(v),
+        "build_tag" => {
+            return pond::tasks::state::check_tag(v)
+                .err()
+                .map(|e| format!("{e:#}"));
+        }
+        other => return Some(format!("unknown field kind {other:?}")),
+    };
+    result.err().map(|expected| expected.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KINDS: [&str; 9] = [
+        "project_name",
+        "env_name",
+        "account_name",
+        "domain",
+        "secret_prefix",
+        "db_name",
+        "db_user",
+        "do_slug",
+        "build_tag",
+    ];
+
+    #[test]
+    fn every_field_refuses_hostile_input_with_the_engines_message() {
+        let long = "x".repeat(300);
+        let hostile = [
+            "",
+            "$(id)",
+            "`id`",
+            "a'b",
+            "a\"b",
+            "a\nb",
+            "../etc",
+            "a;rm -rf /",
+            "shop\u{0430}",
+            long.as_str(),
+            "a b",
+            "a\u{0}b",
+        ];
+        for kind in KINDS {
+            for value in hostile {
+                let answer = check_field(FieldCheck {
+                    kind: kind.into(),
+                    value: value.into(),
+                });
+                assert!(answer.is_some(), "{kind} accepted {value:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn good_values_pass_and_unknown_kinds_are_named() {
+        let good = [
+            ("project_name", "acme-shop"),
+            ("env_name", "production"),
+            ("account_name", "agency"),
+            ("domain", "shop.example.com"),
+            ("secret_prefix", "k3x9q2abcdefgh"),
+            ("db_name", "acme_shop"),
+            ("db_user", "acme_shop"),
+            ("do_slug", "s-1vcpu-1gb"),
+            ("build_tag", "v1.2.3"),
+        ];
+        for (kind, value) in good {
+            let answer = check_field(FieldCheck {
+                kind: kind.into(),
+                value: value.into(),
+            });
+            assert_eq!(answer, None, "{kind} refused {value:?}");
+        }
+        let unknown = check_field(FieldCheck {
+            kind: "password".into(),
+            value: "x".into(),
+        });
+        assert_eq!(unknown.as_deref(), Some("unknown field kind \"password\""));
+    }
+
+    #[test]
+    fn hints_name_what_to_do() {
+        let e = UiError::from(anyhow!(
+            "deploying: production is locked by ana@laptop (pid 42)"
+        ));
+        assert!(e.hint.unwrap().contains("--break-lock"));
+        assert!(UiError::from(anyhow!("something else")).hint.is_none());
+    }
+}

@@ -1,0 +1,375 @@
+//! What the window receives and sends: plain data shapes, each derived into
+//! TypeScript (see `bindings`), converted from the engine's own types. No
+//! secret ever appears in a type sent to the window: account tokens go in
+//! (`AddAccount`) and never come back out.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use pond::config::{self, Environment, ProjectFile};
+use pond::tasks::operate;
+
+/// An engine error as the window shows it: one sentence with its causes,
+/// what to do about it when known, and located problems (JSON paths).
+#[derive(Debug, Serialize, TS)]
+pub struct UiError {
+    pub message: String,
+    pub hint: Option<String>,
+    pub problems: Vec<ProblemView>,
+}
+
+impl From<anyhow::Error> for UiError {
+    fn from(e: anyhow::Error) -> UiError {
+        let message = format!("{e:#}");
+        let hint = hint_for(&message);
+        UiError {
+            message,
+            hint,
+            problems: vec![],
+        }
+    }
+}
+
+/// What to do about the errors people meet most.
+fn hint_for(message: &str) -> Option<String> {
+    let hints = [
+        (
+            "is locked by",
+            "Another deploy holds the lock. Wait for it, or break a stale lock from the CLI: pond deploy ENV --break-lock.",
+        ),
+        (
+            "host key",
+            "The server presented a different host key. If it was rebuilt on purpose, re-pin it: pond repin ENV DROPLET --expect SHA256:…",
+        ),
+        (
+            "not healthy",
+            "Open the preview, fix the app, deploy again; or swap anyway by typing the environment name.",
+        ),
+        (
+            "Unable to authenticate",
+            "The DigitalOcean token was refused: check it in Settings → Accounts.",
+        ),
+        (
+            "cannot reach",
+            "The server or API did not answer: check the address and your network.",
+        ),
+    ];
+    hints
+        .iter()
+        .find(|(needle, _)| message.contains(needle))
+        .map(|(_, hint)| hint.to_string())
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ProblemView {
+    pub path: String,
+    pub message: String,
+}
+
+impl From<&config::Problem> for ProblemView {
+    fn from(p: &config::Problem) -> ProblemView {
+        ProblemView {
+            path: p.path.clone(),
+            message: p.message.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct AppInfo {
+    pub version: String,
+    pub templates: Vec<String>,
+}
+
+/// The result of opening a folder.
+#[derive(Debug, Serialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Opened {
+    Project {
+        project: ProjectView,
+    },
+    /// No pond.json in the folder: offer to create one.
+    Missing {
+        dir: String,
+    },
+    /// pond.json is there but not valid: every problem with its JSON path.
+    Invalid {
+        file: String,
+        problems: Vec<ProblemView>,
+    },
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct ProjectView {
+    pub dir: String,
+    pub file: String,
+    pub name: String,
+    pub stack: String,
+    pub environments: Vec<EnvView>,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct EnvView {
+    pub name: String,
+    pub kind: String,
+    pub domain: String,
+    pub production_url: String,
+    pub preview_url: String,
+    pub droplets: Vec<DropletView>,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct DropletView {
+    pub name: String,
+    pub role: String,
+    pub address: Option<String>,
+    pub pinned: bool,
+}
+
+impl ProjectView {
+    pub fn new(
+        dir: &std::path::Path,
+        file_path: &std::path::Path,
+        file: &ProjectFile,
+    ) -> ProjectView {
+        ProjectView {
+            dir: dir.display().to_string(),
+            file: file_path.display().to_string(),
+            name: file.name.clone(),
+            stack: file.stack.as_str().to_string(),
+            environments: file.environments.iter().map(EnvView::new).collect(),
+        }
+    }
+}
+
+impl EnvView {
+    fn new(e: &Environment) -> EnvView {
+        EnvView {
+            name: e.name.clone(),
+            kind: match e.kind {
+                config::EnvironmentKind::Single => "single".into(),
+                config::EnvironmentKind::LoadBalanced => "load_balanced".into(),
+            },
+            domain: e.domain.clone(),
+            production_url: format!("http://{}/", e.domain),
+            preview_url: format!("http://{}/", operate::preview_host(e, None)),
+            droplets: e
+                .droplets
+                .iter()
+                .map(|d| DropletView {
+                    name: d.name.clone(),
+                    role: format!("{:?}", d.role).to_lowercase(),
+                    address: d.address.clone(),
+                    pinned: d.host_key.is_some(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Which project and environment a command acts on.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct EnvRef {
+    pub dir: String,
+    pub env: String,
+}
+
+#[derive(Debug, Deserialize, TS)]
+pub struct InitRequest {
+    pub dir: String,
+    pub name: String,
+    pub stack: String,
+}
+
+/// Status of one environment, read from its servers.
+#[derive(Debug, Serialize, TS)]
+pub struct EnvStatus {
+    pub env: String,
+    /// When the servers answered (UTC, RFC 3339).
+    pub checked_at: String,
+    pub servers: Vec<ServerView>,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct ServerView {
+    pub server: String,
+    /// "running", or "unreachable" with `error` saying why.
+    pub state: String,
+    pub error: Option<String>,
+    pub live: Option<String>,
+    pub colours: Vec<ColourView>,
+    pub services: Vec<ServiceView>,
+    /// Free disk in MB.
+    pub disk_free_mb: Option<u32>,
+    pub releases_on_disk: Vec<String>,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct ColourView {
+    pub colour: String,
+    pub release: String,
+    pub tag: String,
+    pub at: String,
+    pub by: String,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct ServiceView {
+    pub name: String,
+    pub running: bool,
+}
+
+impl From<operate::ServerStatus> for ServerView {
+    fn from(s: operate::ServerStatus) -> ServerView {
+        ServerView {
+            server: s.server,
+            state: if s.error.is_some() {
+                "unreachable"
+            } else {
+                "running"
+            }
+            .into(),
+            error: s.error,
+            live: s.live.map(|c| c.as_str().to_string()),
+            colours: s
+                .state
+                .colours
+                .iter()
+                .map(|(c, st)| ColourView {
+                    colour: c.as_str().into(),
+                    release: st.release.clone(),
+                    tag: st.tag.clone(),
+                    at: st.at.clone(),
+                    by: st.by.clone(),
+                })
+                .collect(),
+            services: s
+                .services
+                .into_iter()
+                .map(|(name, running)| ServiceView { name, running })
+                .collect(),
+            disk_free_mb: s.disk_free.map(|kb| (kb / 1024) as u32),
+            releases_on_disk: s.releases_on_disk,
+        }
+    }
+}
+
+/// One line of progress from a running task.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct Progress {
+    pub host: String,
+    /// "step" (a headline), "out" or "err" (the server's own output).
+    pub stream: String,
+    pub line: String,
+}
+
+#[derive(Debug, Deserialize, TS)]
+pub struct DeployRequest {
+    pub dir: String,
+    pub env: String,
+    /// Build tag; the project's short git commit when empty.
+    pub tag: Option<String>,
+    /// Compute what would be sent; change nothing.
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct DeployResult {
+    pub colour: String,
+    pub first: bool,
+    pub preview_url: String,
+    pub servers: Vec<ServerDeployView>,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct ServerDeployView {
+    pub server: String,
+    pub release: String,
+    pub files_sent: u32,
+    /// Bytes on the wire (compressed), as a number (< 2^53).
+    pub bytes_sent: f64,
+    pub files_deleted: u32,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct HealthView {
+    pub server: String,
+    pub host: String,
+    pub status: u16,
+    pub healthy: bool,
+    pub details: String,
+}
+
+impl From<operate::Health> for HealthView {
+    fn from(h: operate::Health) -> HealthView {
+        HealthView {
+            server: h.server,
+            host: h.host,
+            status: h.status,
+            healthy: h.healthy,
+            details: h.details,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, TS)]
+pub struct SwapRequest {
+    pub dir: String,
+    pub env: String,
+    /// Swap even if the inactive colour is unhealthy (logged on the server).
+    pub force: bool,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct SwapResult {
+    pub live: String,
+    pub production_url: String,
+}
+
+#[derive(Debug, Deserialize, TS)]
+pub struct LogRequest {
+    pub dir: String,
+    pub env: String,
+    pub lines: u32,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct AccountsView {
+    /// The keychain in use, or why none is usable.
+    pub keychain: String,
+    pub keychain_usable: bool,
+    pub accounts: Vec<AccountView>,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct AccountView {
+    pub name: String,
+    pub api_url: String,
+    pub email: Option<String>,
+    pub token_stored: bool,
+}
+
+/// The only type carrying a token, and only towards the engine.
+#[derive(Deserialize, TS)]
+pub struct AddAccount {
+    pub name: String,
+    pub api_url: String,
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct KeyView {
+    pub path: String,
+    pub fingerprint: String,
+    pub public_key: String,
+}
+
+/// A value to check with the engine's own grammar (the same rules as
+/// pond.json validation).
+#[derive(Debug, Deserialize, TS)]
+pub struct FieldCheck {
+    /// project_name, env_name, account_name, domain, secret_prefix,
+    /// db_name, db_user, do_slug, build_tag.
+    pub kind: String,
+    pub value: String,
+}

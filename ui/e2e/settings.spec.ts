@@ -1,0 +1,72 @@
+import { expect, test } from "@playwright/test";
+import { accounts, appInfo, calls, install, key } from "./fixtures";
+
+test("accounts: add checks the token with the engine, never shows it again; remove", async ({ page }) => {
+  const after = { ...accounts, accounts: [...accounts.accounts, { name: "client-b", api_url: "https://api.digitalocean.com/v2", email: "b@example.com", token_stored: true }] };
+  await install(page, {
+    app_info: appInfo,
+    recent_projects: { value: [] },
+    list_accounts: [{ value: accounts }, { value: after }, { value: accounts }],
+    ssh_key: { value: key },
+    check_field: { value: null },
+    add_account: { value: after.accounts[1] },
+    remove_account: { value: null },
+  });
+  await page.goto("/");
+  await page.getByRole("button", { name: "Settings" }).click();
+  await expect(page.getByText("Tokens are kept in: Secret Service")).toBeVisible();
+  await expect(page.getByRole("row", { name: /agency/ })).toContainText("in keychain");
+
+  await page.getByLabel("Name").fill("client-b");
+  await page.getByLabel("Token").fill("dop_v1_secret_token_value");
+  await page.getByRole("button", { name: "Check and add" }).click();
+  await expect(page.getByRole("status")).toContainText("Added client-b; the token is in your keychain.");
+  await expect(page.getByLabel("Token")).toHaveValue("");
+  await expect(page.locator("body")).not.toContainText("dop_v1_secret_token_value");
+
+  await page.getByRole("button", { name: "Remove account client-b" }).click();
+  await expect(page.getByRole("row", { name: /client-b/ })).toHaveCount(0);
+  const made = await calls(page);
+  expect(made.find((c) => c.cmd === "add_account")?.args.req).toEqual({
+    name: "client-b",
+    api_url: "https://api.digitalocean.com/v2",
+    token: "dop_v1_secret_token_value",
+  });
+  expect(made.find((c) => c.cmd === "remove_account")?.args).toEqual({ name: "client-b" });
+});
+
+test("a refused token is reported and nothing is added", async ({ page }) => {
+  await install(page, {
+    app_info: appInfo,
+    recent_projects: { value: [] },
+    list_accounts: { value: { ...accounts, accounts: [] } },
+    ssh_key: { value: key },
+    check_field: [{ value: null }],
+    add_account: { error: { message: "checking the token against https://api.digitalocean.com/v2: DigitalOcean said 401: Unable to authenticate you", hint: "The DigitalOcean token was refused: check it in Settings → Accounts.", problems: [] } },
+  });
+  await page.goto("/");
+  await page.getByRole("button", { name: "Settings" }).click();
+  await page.getByLabel("Name").fill("agency");
+  await page.getByLabel("Token").fill("dop_v1_wrong");
+  await page.getByRole("button", { name: "Check and add" }).click();
+  await expect(page.getByRole("alert")).toContainText("Unable to authenticate you");
+  await expect(page.getByText("No accounts yet.")).toBeVisible();
+});
+
+test("the SSH key shows its public half and fingerprint", async ({ page, context }) => {
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  await install(page, {
+    app_info: appInfo,
+    recent_projects: { value: [] },
+    list_accounts: { value: accounts },
+    ssh_key: { value: key },
+  });
+  await page.goto("/");
+  await page.getByRole("button", { name: "Settings" }).click();
+  await expect(page.getByText(key.fingerprint)).toBeVisible();
+  await expect(page.getByText(key.public_key)).toBeVisible();
+  await expect(page.locator("body")).not.toContainText("PRIVATE KEY");
+  await page.getByRole("button", { name: "Copy public key" }).click();
+  await expect(page.getByRole("button", { name: "Copied" })).toBeVisible();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key.public_key);
+});

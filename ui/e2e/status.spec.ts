@@ -1,0 +1,127 @@
+import { expect, test } from "@playwright/test";
+import { appInfo, calls, install, openProject, project, status, step } from "./fixtures";
+
+const base = {
+  app_info: appInfo,
+  recent_projects: { value: [] },
+  open_project: { value: { kind: "project", project } },
+};
+
+test("the status panel shows each server's state, live colour, builds, services and disk", async ({ page }) => {
+  await install(page, { ...base, env_status: { value: status("blue") } });
+  await openProject(page);
+  const row = page.getByRole("row", { name: /acme-shop-production-1/ });
+  await expect(row).toContainText("running");
+  await expect(row.locator(".badge")).toHaveText("blue");
+  await expect(row).toContainText("v1");
+  await expect(row).toContainText("v2");
+  await expect(row).toContainText("php8.2-fpm running");
+  await expect(row).toContainText("20.0 GB");
+  await expect(page.getByText(/Updated just now/)).toBeVisible();
+  await expect(page.getByRole("button", { name: "Deploy to green" })).toBeEnabled();
+});
+
+test("an unreachable server says why", async ({ page }) => {
+  const s = status("blue");
+  s.servers[0] = { ...s.servers[0]!, state: "unreachable", error: "cannot reach 198.18.3.10:22: connection refused", live: null, colours: [], services: [] };
+  await install(page, { ...base, env_status: { value: s } });
+  await openProject(page);
+  const row = page.getByRole("row", { name: /acme-shop-production-1/ });
+  await expect(row).toContainText("unreachable");
+  await expect(row).toContainText("connection refused");
+  await expect(page.getByRole("button", { name: "Swap…" })).toBeDisabled();
+});
+
+test("deploy shows the plan first, streams progress, then offers preview and swap", async ({ page }) => {
+  const server = { server: "acme-shop-production-1", release: "20261125-120000-v3", files_sent: 3, bytes_sent: 2_400_000, files_deleted: 1 };
+  await install(page, {
+    ...base,
+    env_status: { value: status("blue") },
+    deploy: [
+      { value: { colour: "green", first: false, preview_url: project.environments[0]!.preview_url, servers: [server] }, progress: [step("comparing 19,876 files")] },
+      {
+        value: { colour: "green", first: false, preview_url: project.environments[0]!.preview_url, servers: [server] },
+        progress: [step("uploading 3 files (2.3 MB)"), { host: "acme-shop-production-1", stream: "out", line: "hook: php artisan migrate --force" }, step("green now runs v3")],
+      },
+    ],
+    "plugin:opener|open_url": { value: null },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Deploy to green" }).click();
+  const plan = page.getByRole("region", { name: "Deploy plan" });
+  await expect(plan).toContainText("3 files to send (2.3 MB), 1 file to delete");
+  await expect(plan).toContainText("The live colour is not touched");
+  await plan.getByRole("button", { name: "Deploy" }).click();
+  const log = page.getByRole("log", { name: /Output of the last action/ });
+  await expect(log).toContainText("uploading 3 files");
+  await expect(log).toContainText("php artisan migrate --force");
+  await expect(page.getByRole("status")).toHaveText("Deployed to green. Preview it, then swap.");
+  await page.getByRole("button", { name: "Preview green" }).click();
+
+  const made = await calls(page);
+  const deploys = made.filter((c) => c.cmd === "deploy").map((c) => (c.args.req as { dry_run: boolean }).dry_run);
+  expect(deploys).toEqual([true, false]);
+  expect(made.find((c) => c.cmd === "plugin:opener|open_url")?.args).toMatchObject({ url: project.environments[0]!.preview_url });
+});
+
+test("swap shows the health check; unhealthy disables it until the env name is typed", async ({ page }) => {
+  await install(page, {
+    ...base,
+    env_status: [{ value: status("blue") }, { value: status("blue") }, { value: status("green") }],
+    check_health: {
+      value: [{ server: "acme-shop-production-1", host: "k3x9q2-green.shop.example.com", status: 500, healthy: false, details: "PHP Fatal error: Class \"Foo\" not found" }],
+    },
+    swap: { value: { live: "green", production_url: "http://shop.example.com/" }, progress: [step("green is live")] },
+    rollback: { value: { live: "blue", production_url: "http://shop.example.com/" } },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Swap…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Swap production: green goes live" });
+  await expect(dialog).toContainText("HTTP 500 not healthy");
+  await expect(dialog).toContainText('Class "Foo" not found');
+  await expect(dialog).toContainText("Swap is disabled: green is not healthy");
+  const go = dialog.getByRole("button", { name: "Force swap to green" });
+  await expect(go).toBeDisabled();
+  await dialog.getByLabel("Type production to force the swap").fill("productio");
+  await expect(go).toBeDisabled();
+  await dialog.getByLabel("Type production to force the swap").fill("production");
+  await go.click();
+  await expect(page.getByRole("status")).toHaveText("green is live on production.");
+  const swapCall = (await calls(page)).find((c) => c.cmd === "swap");
+  expect(swapCall?.args.req).toEqual({ dir: project.dir, env: "production", force: true });
+
+  // Roll back is one click afterwards.
+  await page.locator(".next").getByRole("button", { name: "Roll back" }).click();
+  await expect(page.getByRole("status")).toHaveText("Rolled back: blue is live again.");
+});
+
+test("a healthy inactive colour swaps without force; a failed swap shows the error and its hint", async ({ page }) => {
+  await install(page, {
+    ...base,
+    env_status: { value: status("blue") },
+    check_health: { value: [{ server: "acme-shop-production-1", host: "h", status: 200, healthy: true, details: "" }] },
+    swap: { error: { message: "the environment is locked by ana@laptop (pid 4242) since 12:01", hint: "Another deploy holds the lock.", problems: [] } },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Swap…" }).click();
+  const dialog = page.getByRole("dialog");
+  await expect(dialog).toContainText("HTTP 200 healthy");
+  await dialog.getByRole("button", { name: "Swap to green" }).click();
+  await expect(page.getByRole("alert")).toContainText("locked by ana@laptop");
+  await expect(page.getByRole("alert")).toContainText("Another deploy holds the lock.");
+  await expect(page.locator(".busy")).toHaveCount(0);
+  await expect(page.getByRole("button", { name: "Deploy to green" })).toBeEnabled();
+  const swapCall = (await calls(page)).find((c) => c.cmd === "swap");
+  expect(swapCall?.args.req).toEqual({ dir: project.dir, env: "production", force: false });
+});
+
+test("the log button shows the servers' logs", async ({ page }) => {
+  await install(page, {
+    ...base,
+    env_status: { value: status("blue") },
+    server_logs: { value: [{ host: "acme-shop-production-1", stream: "out", line: '{"op":"deploy","tag":"v2","by":"ana@laptop"}' }] },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Log", exact: true }).click();
+  await expect(page.getByRole("dialog", { name: "Logs of production" })).toContainText('"op":"deploy"');
+});

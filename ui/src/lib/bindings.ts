@@ -1,0 +1,134 @@
+// Generated from src-tauri/src/view.rs and bindings.rs — do not edit.
+// Regenerate: POND_WRITE_BINDINGS=1 cargo test -p pond-app bindings
+
+import { Channel, invoke } from "@tauri-apps/api/core";
+
+export type UiError = { message: string, hint: string | null, problems: Array<ProblemView>, };
+
+export type ProblemView = { path: string, message: string, };
+
+export type AppInfo = { version: string, templates: Array<string>, };
+
+export type Opened = { "kind": "project", project: ProjectView, } | { "kind": "missing", dir: string, } | { "kind": "invalid", file: string, problems: Array<ProblemView>, };
+
+export type ProjectView = { dir: string, file: string, name: string, stack: string, environments: Array<EnvView>, };
+
+export type EnvView = { name: string, kind: string, domain: string, production_url: string, preview_url: string, droplets: Array<DropletView>, };
+
+export type DropletView = { name: string, role: string, address: string | null, pinned: boolean, };
+
+export type EnvRef = { dir: string, env: string, };
+
+export type InitRequest = { dir: string, name: string, stack: string, };
+
+export type EnvStatus = { env: string, 
+/**
+ * When the servers answered (UTC, RFC 3339).
+ */
+checked_at: string, servers: Array<ServerView>, };
+
+export type ServerView = { server: string, 
+/**
+ * "running", or "unreachable" with `error` saying why.
+ */
+state: string, error: string | null, live: string | null, colours: Array<ColourView>, services: Array<ServiceView>, 
+/**
+ * Free disk in MB.
+ */
+disk_free_mb: number | null, releases_on_disk: Array<string>, };
+
+export type ColourView = { colour: string, release: string, tag: string, at: string, by: string, };
+
+export type ServiceView = { name: string, running: boolean, };
+
+export type Progress = { host: string, 
+/**
+ * "step" (a headline), "out" or "err" (the server's own output).
+ */
+stream: string, line: string, };
+
+export type DeployRequest = { dir: string, env: string, 
+/**
+ * Build tag; the project's short git commit when empty.
+ */
+tag: string | null, 
+/**
+ * Compute what would be sent; change nothing.
+ */
+dry_run: boolean, };
+
+export type DeployResult = { colour: string, first: boolean, preview_url: string, servers: Array<ServerDeployView>, };
+
+export type ServerDeployView = { server: string, release: string, files_sent: number, 
+/**
+ * Bytes on the wire (compressed), as a number (< 2^53).
+ */
+bytes_sent: number, files_deleted: number, };
+
+export type HealthView = { server: string, host: string, status: number, healthy: boolean, details: string, };
+
+export type SwapRequest = { dir: string, env: string, 
+/**
+ * Swap even if the inactive colour is unhealthy (logged on the server).
+ */
+force: boolean, };
+
+export type SwapResult = { live: string, production_url: string, };
+
+export type LogRequest = { dir: string, env: string, lines: number, };
+
+export type AccountsView = { 
+/**
+ * The keychain in use, or why none is usable.
+ */
+keychain: string, keychain_usable: boolean, accounts: Array<AccountView>, };
+
+export type AccountView = { name: string, api_url: string, email: string | null, token_stored: boolean, };
+
+export type AddAccount = { name: string, api_url: string, token: string, };
+
+export type KeyView = { path: string, fingerprint: string, public_key: string, };
+
+export type FieldCheck = { 
+/**
+ * project_name, env_name, account_name, domain, secret_prefix,
+ * db_name, db_user, do_slug, build_tag.
+ */
+kind: string, value: string, };
+
+/** Every engine command, typed. Progress arrives on `onEvent`. */
+export const commands = {
+  appInfo: (): Promise<AppInfo> => invoke("app_info"),
+  openProject: (dir: string): Promise<Opened> => invoke("open_project", { dir }),
+  recentProjects: (): Promise<Array<string>> => invoke("recent_projects"),
+  initProject: (req: InitRequest): Promise<ProjectView> => invoke("init_project", { req }),
+  envStatus: (req: EnvRef): Promise<EnvStatus> => invoke("env_status", { req }),
+  deploy: (req: DeployRequest, onEvent: (p: Progress) => void): Promise<DeployResult> => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onEvent;
+    return invoke("deploy", { req, onEvent: channel });
+  },
+  checkHealth: (req: EnvRef, onEvent: (p: Progress) => void): Promise<Array<HealthView>> => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onEvent;
+    return invoke("check_health", { req, onEvent: channel });
+  },
+  swap: (req: SwapRequest, onEvent: (p: Progress) => void): Promise<SwapResult> => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onEvent;
+    return invoke("swap", { req, onEvent: channel });
+  },
+  rollback: (req: EnvRef, onEvent: (p: Progress) => void): Promise<SwapResult> => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onEvent;
+    return invoke("rollback", { req, onEvent: channel });
+  },
+  serverLogs: (req: LogRequest): Promise<Array<Progress>> => invoke("server_logs", { req }),
+  listAccounts: (): Promise<AccountsView> => invoke("list_accounts"),
+  addAccount: (req: AddAccount): Promise<AccountView> => invoke("add_account", { req }),
+  removeAccount: (name: string): Promise<null> => invoke("remove_account", { name }),
+  sshKey: (): Promise<KeyView> => invoke("ssh_key"),
+  checkField: (req: FieldCheck): Promise<string | null> => invoke("check_field", { req }),
+};
+
+export type Commands = typeof commands;
