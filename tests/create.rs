@@ -122,8 +122,41 @@ fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {
             .all(|r| r["data"] == addr.as_str())
     );
 
-    // A droplet that never becomes active: deleted, nothing left, pond.json untouched.
+    // --dry-run lists every action with the size's monthly price, creates nothing.
     let before = std::fs::read_to_string(p.join("pond.json")).unwrap();
+    let out = pond(
+        &[
+            "create",
+            "staging",
+            "--account",
+            "agency",
+            "--domain",
+            "staging.fresh.example.com",
+            "--size",
+            "s-1vcpu-2gb",
+            "--dry-run",
+        ],
+        p,
+        config.path(),
+        &api,
+    );
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{listed}");
+    assert!(listed.contains("create droplet fresh-staging-1 (ams3, s-1vcpu-2gb, ubuntu-24-04-x64, about $12.00/month)"), "{listed}");
+    assert!(
+        listed.contains("point DNS: staging.fresh.example.com"),
+        "{listed}"
+    );
+    assert_eq!(
+        api.ok("GET", "/v2/droplets?tag_name=pond-fresh-staging", None, 200)["meta"]["total"],
+        0
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.join("pond.json")).unwrap(),
+        before
+    );
+
+    // A droplet that never becomes active: deleted, nothing left, pond.json untouched.
     api.ok(
         "POST",
         "/_lab/faults",

@@ -102,6 +102,30 @@ fn commands() -> Vec<Command> {
             false,
             "string | null".into(),
         ),
+        c(
+            "catalog",
+            vec![("account", ty::<String>())],
+            false,
+            ty::<CatalogView>(),
+        ),
+        c(
+            "check_domain",
+            vec![("req", ty::<DomainCheckRequest>())],
+            false,
+            ty::<DomainCheck>(),
+        ),
+        c(
+            "plan_new_server",
+            vec![("req", ty::<NewServerRequest>())],
+            false,
+            ty::<NewServerPlan>(),
+        ),
+        c(
+            "new_server",
+            vec![("req", ty::<NewServerRequest>())],
+            true,
+            ty::<UrlsView>(),
+        ),
     ]
 }
 
@@ -135,6 +159,15 @@ pub fn typescript() -> String {
         AddAccount::decl(&cfg),
         KeyView::decl(&cfg),
         FieldCheck::decl(&cfg),
+        CatalogView::decl(&cfg),
+        RegionView::decl(&cfg),
+        SizeView::decl(&cfg),
+        ImageView::decl(&cfg),
+        DomainCheckRequest::decl(&cfg),
+        DomainCheck::decl(&cfg),
+        NewServerRequest::decl(&cfg),
+        NewServerPlan::decl(&cfg),
+        UrlsView::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src-tauri/src/view.rs and bindings.rs — do not edit.\n\

@@ -17,10 +17,10 @@ use pond::settings::{Settings, accounts, keychain::Keychain};
 use pond::ssh::{Sink, Stream, session::quiet};
 use pond::tasks::{self, deploy, operate};
 
-type Res<T> = Result<T, UiError>;
+pub type Res<T> = Result<T, UiError>;
 
 /// Runs an engine future on a runtime of its own, off the window's threads.
-async fn engine<T, F, Fut>(work: F) -> Res<T>
+pub async fn engine<T, F, Fut>(work: F) -> Res<T>
 where
     T: Send + 'static,
     F: FnOnce() -> Fut + Send + 'static,
@@ -52,7 +52,7 @@ where
 }
 
 /// Progress lines to the window, in order.
-fn channel_sink(channel: Channel<Progress>) -> Sink {
+pub fn channel_sink(channel: Channel<Progress>) -> Sink {
     Arc::new(move |host: &str, stream: Stream, line: &str| {
         let stream = match stream {
             Stream::Step => "step",
@@ -340,13 +340,17 @@ pub async fn list_accounts() -> Res<AccountsView> {
 /// Checks the token against the API, then keeps it in the keychain. The
 /// token is never sent back to the window.
 #[tauri::command]
-pub async fn add_account(req: AddAccount) -> Res<AccountView> {
+pub async fn add_account(
+    req: AddAccount,
+    session: tauri::State<'_, crate::wizard::SessionTokens>,
+) -> Res<AccountView> {
     accounts::check_name(&req.name)?;
     let token = pond::digitalocean::Token::new(req.token.trim());
     let (url, checked) = (req.api_url.clone(), token.clone());
     let email = engine(move || async move { accounts::check_token(&url, &checked).await }).await?;
     let name = req.name.clone();
-    blocking(move || {
+    let kept_token = token.clone();
+    let view = blocking(move || {
         let keychain = Keychain::open();
         let mut settings = Settings::load()?;
         let account = pond::settings::Account {
@@ -363,7 +367,11 @@ pub async fn add_account(req: AddAccount) -> Res<AccountView> {
             token_stored: matches!(kept, accounts::Kept::Keychain(_)),
         })
     })
-    .await
+    .await?;
+    if !view.token_stored {
+        session.remember(&view.name, kept_token);
+    }
+    Ok(view)
 }
 
 #[tauri::command]

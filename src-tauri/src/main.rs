@@ -9,11 +9,13 @@
 mod bindings;
 mod commands;
 mod view;
+mod wizard;
 
 fn main() {
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
+        .manage(wizard::SessionTokens::default())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::open_project,
@@ -30,6 +32,10 @@ fn main() {
             commands::remove_account,
             commands::ssh_key,
             commands::check_field,
+            wizard::catalog,
+            wizard::check_domain,
+            wizard::plan_new_server,
+            wizard::new_server,
         ])
         .run(tauri::generate_context!())
         .expect("the Pond window failed to start");

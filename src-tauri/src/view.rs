@@ -373,3 +373,116 @@ pub struct FieldCheck {
     pub kind: String,
     pub value: String,
 }
+
+/// What the wizard can offer, from the account's API.
+#[derive(Debug, Serialize, TS)]
+pub struct CatalogView {
+    pub regions: Vec<RegionView>,
+    pub sizes: Vec<SizeView>,
+    pub images: Vec<ImageView>,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct RegionView {
+    pub slug: String,
+    pub name: String,
+    pub available: bool,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct SizeView {
+    pub slug: String,
+    pub memory_mb: u32,
+    pub vcpus: u32,
+    pub disk_gb: u32,
+    pub price_monthly: f64,
+    pub regions: Vec<String>,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct ImageView {
+    pub slug: String,
+    pub label: String,
+}
+
+impl From<pond::digitalocean::Catalog> for CatalogView {
+    fn from(c: pond::digitalocean::Catalog) -> CatalogView {
+        CatalogView {
+            regions: c
+                .regions
+                .into_iter()
+                .map(|r| RegionView {
+                    slug: r.slug,
+                    name: r.name,
+                    available: r.available,
+                })
+                .collect(),
+            sizes: c
+                .sizes
+                .into_iter()
+                .map(|s| SizeView {
+                    slug: s.slug,
+                    memory_mb: s.memory_mb,
+                    vcpus: s.vcpus,
+                    disk_gb: s.disk_gb,
+                    price_monthly: s.price_monthly,
+                    regions: s.regions,
+                })
+                .collect(),
+            images: c
+                .images
+                .into_iter()
+                .map(|i| ImageView {
+                    slug: i.slug,
+                    label: i.label,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, TS)]
+pub struct DomainCheckRequest {
+    pub account: String,
+    pub domain: String,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct DomainCheck {
+    /// DigitalOcean's DNS hosts the domain in this account already.
+    pub hosted: bool,
+    /// What the user must know about name servers.
+    pub note: String,
+}
+
+/// The wizard's answers.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct NewServerRequest {
+    pub dir: String,
+    pub account: String,
+    pub env: String,
+    pub region: String,
+    pub size: String,
+    pub image: String,
+    pub domain: String,
+    /// "same" (MariaDB on the droplet) or "none".
+    pub database: String,
+    pub db_dump: Option<String>,
+    pub attachments: Option<String>,
+    pub tag: String,
+    pub secret_prefix: String,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct NewServerPlan {
+    pub lines: Vec<String>,
+    pub price_monthly: Option<f64>,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct UrlsView {
+    pub production: String,
+    pub preview: String,
+    pub blue: String,
+    pub green: String,
+}

@@ -163,16 +163,42 @@ pub(super) fn preview_swap(arg: &ProjectArg, env: &str, check_health: bool) -> s
     Ok(())
 }
 
-pub(super) struct CreateArgs {
-    pub(super) env: String,
-    pub(super) account: String,
-    pub(super) domain: String,
-    pub(super) region: String,
-    pub(super) size: String,
-    pub(super) image: String,
-    pub(super) db: String,
-    pub(super) tag: String,
-    pub(super) active_timeout: u64,
+#[derive(clap::Args)]
+pub struct CreateArgs {
+    env: String,
+    /// Name of the DigitalOcean account (recorded in pond.json; never the token).
+    #[arg(long)]
+    account: String,
+    /// The environment's domain.
+    #[arg(long)]
+    domain: String,
+    #[arg(long, default_value = "ams3")]
+    region: String,
+    #[arg(long, default_value = "s-1vcpu-1gb")]
+    size: String,
+    #[arg(long, default_value = "ubuntu-24-04-x64")]
+    image: String,
+    /// Database: same (MariaDB on the droplet) or none.
+    #[arg(long, default_value = "same")]
+    db: String,
+    /// A SQL dump to load into the new database before the first deploy.
+    #[arg(long, value_name = "FILE")]
+    db_dump: Option<std::path::PathBuf>,
+    /// A directory uploaded into the shared storage before the first deploy.
+    #[arg(long, value_name = "DIR")]
+    attachments: Option<std::path::PathBuf>,
+    /// Build tag of the first deploy.
+    #[arg(long, default_value = "first")]
+    tag: String,
+    /// Secret prefix of the preview hosts (generated when absent).
+    #[arg(long)]
+    secret_prefix: Option<String>,
+    /// Seconds to wait for the droplet to become active before deleting it.
+    #[arg(long, default_value_t = 300)]
+    active_timeout: u64,
+    /// List every action (and the monthly cost); create nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
@@ -198,12 +224,39 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         size: a.size,
         image: a.image,
         domain: a.domain,
-        secret_prefix: new_secret_prefix(),
+        secret_prefix: a.secret_prefix.unwrap_or_else(new_secret_prefix),
         database,
         tag: a.tag,
         active_timeout: std::time::Duration::from_secs(a.active_timeout),
+        transfer: tasks::deploy::Transfer {
+            db_dump: a.db_dump,
+            attachments: a.attachments,
+        },
     };
+    for path in input
+        .transfer
+        .db_dump
+        .iter()
+        .chain(&input.transfer.attachments)
+    {
+        if !path.exists() {
+            return Err(anyhow::anyhow!("{} does not exist", path.display()).into());
+        }
+    }
     let client = super::account::client_for(&input.account)?;
+    if a.dry_run {
+        let catalog = runtime()?.block_on(client.catalog())?;
+        let price = catalog
+            .sizes
+            .iter()
+            .find(|s| s.slug == input.size)
+            .map(|s| s.price_monthly);
+        println!("Creating {} would:", input.env);
+        for line in input.plan_lines(&p.file.name, price) {
+            println!("  {line}");
+        }
+        return Ok(());
+    }
     let id = identity()?;
     let s = sink();
     let urls = runtime()?.block_on(tasks::create::new_server(

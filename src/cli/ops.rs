@@ -26,28 +26,8 @@ pub enum Ops {
     /// Create a new server on DigitalOcean (or the lab) for a new environment: droplet, SSH, provisioning, DNS, first deploy.
     #[command(visible_alias = "new-server")]
     Create {
-        env: String,
-        /// Name of the DigitalOcean account (recorded in pond.json; never the token).
-        #[arg(long)]
-        account: String,
-        /// The environment's domain.
-        #[arg(long)]
-        domain: String,
-        #[arg(long, default_value = "ams3")]
-        region: String,
-        #[arg(long, default_value = "s-1vcpu-1gb")]
-        size: String,
-        #[arg(long, default_value = "ubuntu-24-04-x64")]
-        image: String,
-        /// Database: same (MariaDB on the droplet) or none.
-        #[arg(long, default_value = "same")]
-        db: String,
-        /// Build tag of the first deploy.
-        #[arg(long, default_value = "first")]
-        tag: String,
-        /// Seconds to wait for the droplet to become active before deleting it.
-        #[arg(long, default_value_t = 300)]
-        active_timeout: u64,
+        #[command(flatten)]
+        args: Box<CreateArgs>,
         #[command(flatten)]
         project: ProjectArg,
     },
@@ -213,31 +193,7 @@ pub fn run(op: Ops) -> super::CliResult {
             }
             Ok(())
         }
-        Ops::Create {
-            env,
-            account,
-            domain,
-            region,
-            size,
-            image,
-            db,
-            tag,
-            active_timeout,
-            project,
-        } => create(
-            &project,
-            CreateArgs {
-                env,
-                account,
-                domain,
-                region,
-                size,
-                image,
-                db,
-                tag,
-                active_timeout,
-            },
-        ),
+        Ops::Create { args, project } => create(&project, *args),
         Ops::Attach {
             env,
             host,

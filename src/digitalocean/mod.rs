@@ -7,6 +7,10 @@
 //! The base URL is configurable per account, so the lab's API
 //! (`pond lab up`) works exactly like `https://api.digitalocean.com/v2`.
 
+mod catalog;
+
+pub use catalog::{Catalog, Image, Region, Size};
+
 use std::time::Duration;
 
 use anyhow::Context;

@@ -32,6 +32,56 @@ pub struct NewServer {
     pub database: Database,
     pub tag: String,
     pub active_timeout: Duration,
+    /// A database dump and attachments loaded before the first deploy.
+    pub transfer: deploy::Transfer,
+}
+
+impl NewServer {
+    /// Every action the run will take, in order, for the review page and
+    /// `--dry-run`. Pure.
+    pub fn plan_lines(&self, project: &str, price_monthly: Option<f64>) -> Vec<String> {
+        let droplet = format!("{project}-{}-1", self.env);
+        let cost = price_monthly
+            .map(|p| format!(", about ${p:.2}/month"))
+            .unwrap_or_default();
+        let mut lines = vec![
+            format!("check the token of account {}", self.account),
+            "register your SSH public key (and the team's) with the account".to_string(),
+            format!(
+                "create droplet {droplet} ({}, {}, {}{cost}) tagged pond, pond-{project}, pond-{project}-{}",
+                self.region, self.size, self.image, self.env
+            ),
+            "wait until it is active, then pin its SSH host key in pond.json".to_string(),
+        ];
+        let db = match &self.database {
+            Database::None => "no database".to_string(),
+            Database::SameDroplet { name, .. } => {
+                format!("MariaDB on the droplet with database {name} (password generated there)")
+            }
+            Database::OtherDroplet { droplet, .. } => format!("MariaDB on droplet {droplet}"),
+            Database::External { host, .. } => format!("the database at {host}"),
+        };
+        lines.push(format!(
+            "provision: nginx, the web stack, {db}, layout and vhosts"
+        ));
+        lines.push(format!(
+            "point DNS: {d}, {p}.{d}, {p}-blue.{d}, {p}-green.{d} (A records)",
+            d = self.domain,
+            p = self.secret_prefix
+        ));
+        if let Some(dump) = &self.transfer.db_dump {
+            lines.push(format!("load the database dump {}", dump.display()));
+        }
+        if let Some(dir) = &self.transfer.attachments {
+            lines.push(format!("upload attachments from {}", dir.display()));
+        }
+        lines.push(format!(
+            "first deploy (build {}) to both colours, blue live; health check",
+            self.tag
+        ));
+        lines.push(format!("record environment {} in pond.json", self.env));
+        lines
+    }
 }
 
 /// The URLs of a new environment.
@@ -181,6 +231,9 @@ pub async fn new_server(
     ));
     point_dns(client, &input.domain, &input.secret_prefix, &address).await?;
 
+    if input.transfer.db_dump.is_some() || input.transfer.attachments.is_some() {
+        deploy::transfer(file, &input.env, &connected, &input.transfer, sink).await?;
+    }
     let options = deploy::DeployOptions {
         tag: input.tag.clone(),
         dry_run: false,

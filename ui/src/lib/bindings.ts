@@ -96,6 +96,36 @@ export type FieldCheck = {
  */
 kind: string, value: string, };
 
+export type CatalogView = { regions: Array<RegionView>, sizes: Array<SizeView>, images: Array<ImageView>, };
+
+export type RegionView = { slug: string, name: string, available: boolean, };
+
+export type SizeView = { slug: string, memory_mb: number, vcpus: number, disk_gb: number, price_monthly: number, regions: Array<string>, };
+
+export type ImageView = { slug: string, label: string, };
+
+export type DomainCheckRequest = { account: string, domain: string, };
+
+export type DomainCheck = { 
+/**
+ * DigitalOcean's DNS hosts the domain in this account already.
+ */
+hosted: boolean, 
+/**
+ * What the user must know about name servers.
+ */
+note: string, };
+
+export type NewServerRequest = { dir: string, account: string, env: string, region: string, size: string, image: string, domain: string, 
+/**
+ * "same" (MariaDB on the droplet) or "none".
+ */
+database: string, db_dump: string | null, attachments: string | null, tag: string, secret_prefix: string, };
+
+export type NewServerPlan = { lines: Array<string>, price_monthly: number | null, };
+
+export type UrlsView = { production: string, preview: string, blue: string, green: string, };
+
 /** Every engine command, typed. Progress arrives on `onEvent`. */
 export const commands = {
   appInfo: (): Promise<AppInfo> => invoke("app_info"),
@@ -129,6 +159,14 @@ export const commands = {
   removeAccount: (name: string): Promise<null> => invoke("remove_account", { name }),
   sshKey: (): Promise<KeyView> => invoke("ssh_key"),
   checkField: (req: FieldCheck): Promise<string | null> => invoke("check_field", { req }),
+  catalog: (account: string): Promise<CatalogView> => invoke("catalog", { account }),
+  checkDomain: (req: DomainCheckRequest): Promise<DomainCheck> => invoke("check_domain", { req }),
+  planNewServer: (req: NewServerRequest): Promise<NewServerPlan> => invoke("plan_new_server", { req }),
+  newServer: (req: NewServerRequest, onEvent: (p: Progress) => void): Promise<UrlsView> => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onEvent;
+    return invoke("new_server", { req, onEvent: channel });
+  },
 };
 
 export type Commands = typeof commands;

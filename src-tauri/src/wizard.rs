@@ -1,0 +1,199 @@
+//! The new-server wizard's commands: what the account offers (regions,
+//! sizes with prices, images), whether DigitalOcean hosts the domain, the
+//! list of actions a run will take, and the run itself with live progress.
+//! Tokens come from the keychain, else from this session's memory (when no
+//! keychain is usable), never from the window.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::anyhow;
+use tauri::ipc::Channel;
+
+use crate::commands::{Res, channel_sink, engine};
+use crate::view::*;
+use pond::config::{Database, Stack};
+use pond::digitalocean::{Client, Token};
+use pond::project::{self, Project};
+use pond::settings::{Settings, accounts, keychain::Keychain};
+use pond::tasks::{create, deploy};
+
+/// Tokens typed in this session when no keychain is usable; gone when the
+/// app quits.
+#[derive(Default)]
+pub struct SessionTokens(pub Mutex<HashMap<String, Token>>);
+
+impl SessionTokens {
+    pub fn remember(&self, account: &str, token: Token) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(account.to_string(), token);
+        }
+    }
+
+    fn get(&self, account: &str) -> Option<Token> {
+        self.0.lock().ok()?.get(account).cloned()
+    }
+}
+
+/// A client for the account: keychain token, else this session's, else
+/// `$POND_DO_TOKEN`. Blocking (the keychain).
+fn client_for(account: &str, session: Option<Token>) -> anyhow::Result<Client> {
+    let settings = Settings::load()?;
+    let keychain = Keychain::open();
+    let token = match session {
+        Some(t) => Some(t),
+        None => accounts::stored_token(&keychain, account)?,
+    }
+    .ok_or_else(|| {
+        anyhow!(
+            "the token of account {account} is not available ({}); add the account again in Settings to use it this session",
+            keychain.describe()
+        )
+    })?;
+    accounts::client(&settings, account, token)
+}
+
+async fn client(account: String, session: &SessionTokens) -> Res<Client> {
+    let cached = session.get(&account);
+    tauri::async_runtime::spawn_blocking(move || client_for(&account, cached))
+        .await
+        .map_err(|e| anyhow!("the task stopped unexpectedly: {e}"))?
+        .map_err(Into::into)
+}
+
+#[tauri::command]
+pub async fn catalog(
+    account: String,
+    session: tauri::State<'_, SessionTokens>,
+) -> Res<CatalogView> {
+    let client = client(account, &session).await?;
+    engine(move || async move { Ok(CatalogView::from(client.catalog().await?)) }).await
+}
+
+#[tauri::command]
+pub async fn check_domain(
+    req: DomainCheckRequest,
+    session: tauri::State<'_, SessionTokens>,
+) -> Res<DomainCheck> {
+    let client = client(req.account, &session).await?;
+    let domain = req.domain;
+    engine(move || async move {
+        let hosted = client.hosts_domain(&domain).await?;
+        let note = if hosted {
+            format!("DigitalOcean already hosts {domain}; make sure its registrar points at ns1, ns2 and ns3.digitalocean.com.")
+        } else {
+            format!("DigitalOcean does not host {domain} yet; Pond will add it. Point the domain's name servers at ns1, ns2 and ns3.digitalocean.com at your registrar.")
+        };
+        Ok(DomainCheck { hosted, note })
+    })
+    .await
+}
+
+fn input(
+    req: &NewServerRequest,
+    file_name: &str,
+    stack: Stack,
+) -> anyhow::Result<create::NewServer> {
+    let db_name = file_name.replace('-', "_");
+    let database = match (req.database.as_str(), stack) {
+        ("none", _) | (_, Stack::Static) => Database::None,
+        ("same", _) => Database::SameDroplet {
+            name: db_name.clone(),
+            user: db_name.chars().take(32).collect(),
+        },
+        (other, _) => {
+            return Err(anyhow!(
+                "database placement {other:?} is not offered yet; choose same or none"
+            ));
+        }
+    };
+    let path = |p: &Option<String>| {
+        p.as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(PathBuf::from)
+    };
+    let transfer = deploy::Transfer {
+        db_dump: path(&req.db_dump),
+        attachments: path(&req.attachments),
+    };
+    for p in transfer.db_dump.iter().chain(&transfer.attachments) {
+        if !p.exists() {
+            return Err(anyhow!("{} does not exist", p.display()));
+        }
+    }
+    Ok(create::NewServer {
+        account: req.account.clone(),
+        env: req.env.clone(),
+        region: req.region.clone(),
+        size: req.size.clone(),
+        image: req.image.clone(),
+        domain: req.domain.clone(),
+        secret_prefix: if req.secret_prefix.is_empty() {
+            project::new_secret_prefix()
+        } else {
+            req.secret_prefix.clone()
+        },
+        database,
+        tag: req.tag.clone(),
+        active_timeout: std::time::Duration::from_secs(300),
+        transfer,
+    })
+}
+
+/// Every action the run will take, with the size's monthly price.
+#[tauri::command]
+pub async fn plan_new_server(
+    req: NewServerRequest,
+    session: tauri::State<'_, SessionTokens>,
+) -> Res<NewServerPlan> {
+    let client = client(req.account.clone(), &session).await?;
+    engine(move || async move {
+        let p = Project::open(Path::new(&req.dir)).map_err(|e| anyhow!(e))?;
+        let new = input(&req, &p.file.name, p.file.stack)?;
+        let price = client
+            .catalog()
+            .await?
+            .sizes
+            .iter()
+            .find(|s| s.slug == new.size)
+            .map(|s| s.price_monthly);
+        Ok(NewServerPlan {
+            lines: new.plan_lines(&p.file.name, price),
+            price_monthly: price,
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn new_server(
+    req: NewServerRequest,
+    on_event: Channel<Progress>,
+    session: tauri::State<'_, SessionTokens>,
+) -> Res<UrlsView> {
+    let client = client(req.account.clone(), &session).await?;
+    engine(move || async move {
+        let sink = channel_sink(on_event);
+        let mut p = Project::open(Path::new(&req.dir)).map_err(|e| anyhow!(e))?;
+        let new = input(&req, &p.file.name, p.file.stack)?;
+        let (identity, _) = project::user_identity().await?;
+        let urls = create::new_server(
+            &client,
+            &mut p.file,
+            &p.path,
+            &p.root,
+            &identity,
+            &new,
+            &sink,
+        )
+        .await?;
+        Ok(UrlsView {
+            production: urls.production,
+            preview: urls.preview,
+            blue: urls.blue,
+            green: urls.green,
+        })
+    })
+    .await
+}

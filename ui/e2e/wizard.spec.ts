@@ -1,0 +1,133 @@
+import { expect, test } from "@playwright/test";
+import { accounts, appInfo, calls, install, openProject, project, status, step } from "./fixtures";
+
+const catalog = {
+  regions: [
+    { slug: "ams3", name: "Amsterdam 3", available: true },
+    { slug: "fra1", name: "Frankfurt 1", available: true },
+  ],
+  sizes: [
+    { slug: "s-1vcpu-1gb", memory_mb: 1024, vcpus: 1, disk_gb: 25, price_monthly: 6, regions: ["ams3", "fra1"] },
+    { slug: "s-2vcpu-4gb", memory_mb: 4096, vcpus: 2, disk_gb: 80, price_monthly: 24, regions: ["fra1"] },
+  ],
+  images: [
+    { slug: "debian-12-x64", label: "Debian 12 x64" },
+    { slug: "ubuntu-24-04-x64", label: "Ubuntu 24.04 (LTS) x64" },
+  ],
+};
+
+test("the wizard walks every step, keeps values on Back, checks fields with the engine, reviews cost, runs live", async ({ page }) => {
+  await install(page, {
+    app_info: appInfo,
+    recent_projects: { value: [] },
+    open_project: [{ value: { kind: "project", project } }, { value: { kind: "project", project } }],
+    env_status: { value: status("blue") },
+    list_accounts: { value: accounts },
+    check_field: [{ value: "expected 1-32 characters of a-z, 0-9 and '-' for an environment name" }, { value: null }],
+    catalog: { value: catalog },
+    check_domain: { value: { hosted: false, note: "DigitalOcean does not host staging.example.com yet; Pond will add it." } },
+    plan_new_server: {
+      value: {
+        lines: ["check the token of account agency", "create droplet acme-shop-staging-1 (fra1, s-2vcpu-4gb, debian-12-x64, about $24.00/month)", "first deploy (build first) to both colours, blue live; health check"],
+        price_monthly: 24,
+      },
+    },
+    new_server: {
+      value: { production: "http://staging.example.com/", preview: "http://p.staging.example.com/", blue: "http://p-blue.staging.example.com/", green: "http://p-green.staging.example.com/" },
+      progress: [step("creating droplet acme-shop-staging-1", "digitalocean"), step("waiting for droplet 7 to become active", "digitalocean"), { host: "acme-shop-staging-1", stream: "out", line: "Setting up nginx" }],
+    },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "New server…" }).click();
+  await expect(page.getByRole("heading", { name: "New server" })).toBeVisible();
+  await expect(page.getByLabel(/agency/)).toBeChecked();
+  await page.getByRole("button", { name: "Next" }).click();
+
+  // Environment: the engine refuses the first name.
+  const name = page.getByLabel("Name");
+  await name.fill("Staging!");
+  await expect(page.getByText("expected 1-32 characters")).toBeVisible();
+  await name.fill("staging");
+  await expect(page.getByText("expected 1-32 characters")).toBeHidden();
+  await page.getByRole("button", { name: "Next" }).click();
+
+  // Server: sizes follow the region; the image is under Advanced.
+  await page.getByLabel("Region").selectOption("fra1");
+  await page.getByLabel("Size").selectOption("s-2vcpu-4gb");
+  await expect(page.getByLabel("Image")).toHaveCount(0);
+  await page.getByRole("button", { name: "Advanced" }).click();
+  await page.getByLabel("Image").selectOption("debian-12-x64");
+  await page.getByRole("button", { name: "Next" }).click();
+
+  // Domain, with DO's name-server note and the hosting check.
+  await page.getByLabel("Domain").fill("staging.example.com");
+  await expect(page.getByRole("status")).toContainText("Pond will add it");
+  await page.getByRole("button", { name: "Back" }).click();
+  await expect(page.getByLabel("Region")).toHaveValue("fra1");
+  await page.getByRole("button", { name: "Next" }).click();
+  await expect(page.getByLabel("Domain")).toHaveValue("staging.example.com");
+  await page.getByRole("button", { name: "Next" }).click();
+
+  await expect(page.getByLabel(/MariaDB on this server/)).toBeChecked();
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.getByRole("button", { name: "Next" }).click();
+  const prefix = page.getByLabel("Secret preview prefix");
+  await expect(prefix).toHaveValue(/^[a-z0-9]{14}$/);
+  await page.getByRole("button", { name: "Next" }).click();
+
+  const review = page.getByRole("region", { name: "Review" });
+  await expect(review).toContainText("create droplet acme-shop-staging-1");
+  await expect(review).toContainText("Cost: about $24.00 per month");
+  await page.getByRole("button", { name: "Create server" }).click();
+
+  const progress = page.getByRole("region", { name: "Progress" });
+  await expect(progress.locator("ol.progress li")).toHaveText(["creating droplet acme-shop-staging-1", "waiting for droplet 7 to become active"]);
+  await expect(progress).toContainText("Setting up nginx");
+  await expect(progress).toContainText("staging is live");
+  await expect(progress.getByRole("button", { name: "http://p-green.staging.example.com/" })).toBeVisible();
+  await page.getByRole("button", { name: "Done" }).click();
+  await expect(page.getByRole("heading", { name: "production" })).toBeVisible();
+
+  const made = await calls(page);
+  const sent = made.find((c) => c.cmd === "new_server")?.args.req as Record<string, unknown>;
+  expect(sent).toMatchObject({ dir: project.dir, account: "agency", env: "staging", region: "fra1", size: "s-2vcpu-4gb", image: "debian-12-x64", domain: "staging.example.com", database: "same", tag: "first" });
+  expect(made.filter((c) => c.cmd === "check_field").map((c) => (c.args.req as { kind: string }).kind)).toEqual(
+    expect.arrayContaining(["env_name", "domain", "build_tag", "secret_prefix"]),
+  );
+});
+
+test("a failed run says which step failed and leaves the window usable", async ({ page }) => {
+  await install(page, {
+    app_info: appInfo,
+    recent_projects: { value: [] },
+    open_project: { value: { kind: "project", project } },
+    env_status: { value: status("blue") },
+    list_accounts: { value: accounts },
+    check_field: { value: null },
+    catalog: { value: catalog },
+    check_domain: { value: { hosted: true, note: "hosted" } },
+    plan_new_server: { value: { lines: ["create droplet"], price_monthly: 6 } },
+    new_server: {
+      error: { message: "droplet 9 did not become active within 300 s (status \"new\"): droplet 9 was deleted; nothing is left behind", hint: null, problems: [] },
+      progress: [step("creating droplet acme-shop-production2-1", "digitalocean")],
+    },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "New server…" }).click();
+  const current = page.locator('[aria-current="step"]');
+  for (const next of ["Environment", "Server", "Domain"]) {
+    await page.getByRole("button", { name: "Next" }).click();
+    await expect(current).toHaveText(next);
+  }
+  await page.getByLabel("Domain").fill("shop2.example.com");
+  await expect(page.getByRole("status")).toHaveText("hosted");
+  for (const next of ["Database", "Data", "Build", "Review"]) {
+    await page.getByRole("button", { name: "Next" }).click();
+    await expect(current).toHaveText(next);
+  }
+  await page.getByRole("button", { name: "Create server" }).click();
+  await expect(page.getByRole("alert")).toContainText("nothing is left behind");
+  await expect(page.locator(".spinner")).toHaveCount(0);
+  await page.getByRole("button", { name: "Close" }).click();
+  await expect(page.getByRole("heading", { name: "production" })).toBeVisible();
+});
