@@ -15,11 +15,13 @@ fi
 if [[ -f "$ROOT/metadata/log.jsonl" ]]; then
     printf 'LAST %s\n' "$(tail -n 1 "$ROOT/metadata/log.jsonl")"
 fi
-service_state() { # name, pgrep pattern
+service_state() { # name, pgrep pattern, installed-binary glob; silent when not installed
+    compgen -G "$3" >/dev/null || return 0
     if pgrep -f "$2" >/dev/null; then echo "SERVICE $1 running"; else echo "SERVICE $1 stopped"; fi
 }
-service_state nginx '^nginx: master'
-service_state php-fpm '^php-fpm: master'
-service_state mariadb '^/usr/sbin/(mariadbd|mysqld)'
+service_state nginx '^nginx: master' '/usr/sbin/nginx'
+service_state php-fpm '^php-fpm: master' '/usr/sbin/php-fpm*'
+service_state mariadb '^/usr/sbin/(mariadbd|mysqld)' '/usr/sbin/mariadbd'
 
-echo "DISK $(df -P / | awk 'NR == 2 { print $4 * 1024, $2 * 1024 }')"
+# Bytes free and total of the root file system (printf: no exponent notation).
+echo "DISK $(df -P / | awk 'NR == 2 { printf "%.0f %.0f", $4 * 1024, $2 * 1024 }')"

@@ -248,7 +248,7 @@ impl From<operate::ServerStatus> for ServerView {
                 .into_iter()
                 .map(|(name, running)| ServiceView { name, running })
                 .collect(),
-            disk_free_mb: s.disk_free.map(|kb| (kb / 1024) as u32),
+            disk_free_mb: s.disk_free.map(|bytes| (bytes / (1024 * 1024)) as u32),
             releases_on_disk: s.releases_on_disk,
         }
     }

@@ -5,6 +5,7 @@
 pub mod deploy;
 pub mod keyring;
 pub mod lab;
+pub mod webdriver;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
