@@ -31,13 +31,20 @@ impl Drop for Killed {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "tauri-driver did not listen on {port}");
+        assert!(
+            Instant::now() < deadline,
+            "tauri-driver did not listen on {port}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -51,7 +58,10 @@ fn shot(driver: &Driver, name: &str) {
 #[ignore = "needs the built app, tauri-driver and a display; scripts/dev test runs it after building the app"]
 fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     common::require_root();
-    assert!(std::env::var_os("DISPLAY").is_some(), "DISPLAY must be set (scripts/dev starts Xvfb)");
+    assert!(
+        std::env::var_os("DISPLAY").is_some(),
+        "DISPLAY must be set (scripts/dev starts Xvfb)"
+    );
     let app: PathBuf = std::env::var_os("POND_APP")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debug/pond-app"));
@@ -76,15 +86,20 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     let mut cmd = Command::new("tauri-driver");
     keyring.env(&mut cmd);
     let _driver_process = Killed(
-        cmd.args(["--port", &port.to_string(), "--native-port", &native.to_string()])
-            .env("POND_CONFIG_DIR", config.path())
-            .env_remove("POND_DO_TOKEN")
-            .env_remove("POND_LAB_TOKEN")
-            .env_remove("POND_LAB_API_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tauri-driver (cargo install tauri-driver --locked)"),
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        .env("POND_CONFIG_DIR", config.path())
+        .env_remove("POND_DO_TOKEN")
+        .env_remove("POND_LAB_TOKEN")
+        .env_remove("POND_LAB_API_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tauri-driver (cargo install tauri-driver --locked)"),
     );
     wait_port(port);
     let d = Driver::start(&format!("http://127.0.0.1:{port}"), app.to_str().unwrap());
@@ -98,8 +113,14 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     d.fill("API URL", &format!("{}/v2", api.url));
     d.fill("Token", &api.token);
     d.click(&d.button("Check and add"));
-    d.wait_text("Added lab; the token is in your keychain.", Duration::from_secs(30));
-    assert!(!d.text_of_body().contains(&api.token), "the token is never shown");
+    d.wait_text(
+        "Added lab; the token is in your keychain.",
+        Duration::from_secs(30),
+    );
+    assert!(
+        !d.text_of_body().contains(&api.token),
+        "the token is never shown"
+    );
     shot(&d, "2-settings");
 
     // Open the project: no environments yet → the wizard.
@@ -108,21 +129,35 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     d.click(&d.button("Open"));
     d.wait_text("No environments yet", Duration::from_secs(20));
     d.click(&d.button("New server…"));
-    d.wait_text("Which DigitalOcean account pays for it?", Duration::from_secs(20));
-    let account = d.wait_xpath("//input[@type='radio' and @value='lab']", Duration::from_secs(20));
+    d.wait_text(
+        "Which DigitalOcean account pays for it?",
+        Duration::from_secs(20),
+    );
+    let account = d.wait_xpath(
+        "//input[@type='radio' and @value='lab']",
+        Duration::from_secs(20),
+    );
     d.click(&account);
     d.click(&d.button("Next"));
     d.wait_text("The environment", Duration::from_secs(20));
     d.click(&d.button("Next"));
     d.wait_text("Where and how big", Duration::from_secs(30));
     d.click(&d.button("Advanced"));
-    let image = d.wait_xpath("//select/option[@value='debian-12-x64']", Duration::from_secs(20));
+    let image = d.wait_xpath(
+        "//select/option[@value='debian-12-x64']",
+        Duration::from_secs(20),
+    );
     d.click(&image);
     d.click(&d.button("Next"));
     d.fill("Domain", "e2e.example.com");
     d.wait_text("Pond will add it", Duration::from_secs(20));
     shot(&d, "3-wizard-domain");
-    for expect in ["A static site needs no database.", "Bring data along", "Build and preview", "Pond will"] {
+    for expect in [
+        "A static site needs no database.",
+        "Bring data along",
+        "Build and preview",
+        "Pond will",
+    ] {
         d.click(&d.button("Next"));
         d.wait_text(expect, Duration::from_secs(30));
     }
@@ -136,8 +171,16 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     let env = &file["environments"][0];
     let address = env["droplets"][0]["address"].as_str().unwrap().to_string();
     let prefix = env["secret_prefix"].as_str().unwrap().to_string();
-    assert!(env["droplets"][0]["host_key"].as_str().unwrap().starts_with("SHA256:"));
-    assert_eq!(common::http_get(&address, "e2e.example.com", "/").1, "version one");
+    assert!(
+        env["droplets"][0]["host_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("SHA256:")
+    );
+    assert_eq!(
+        common::http_get(&address, "e2e.example.com", "/").1,
+        "version one"
+    );
 
     // The status panel, then deploy a change to green.
     d.click(&d.button("Done"));
@@ -152,7 +195,11 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     d.wait_text("Deployed to green. Preview it, then swap.", long);
     let green = format!("{prefix}-green.e2e.example.com");
     assert_eq!(common::http_get(&address, &green, "/").1, "version two");
-    assert_eq!(common::http_get(&address, "e2e.example.com", "/").1, "version one", "live is untouched");
+    assert_eq!(
+        common::http_get(&address, "e2e.example.com", "/").1,
+        "version one",
+        "live is untouched"
+    );
 
     // Swap, after the health check the dialog shows.
     d.click(&d.button("Swap…"));
@@ -160,13 +207,19 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     shot(&d, "8-swap-dialog");
     d.click(&d.button("Swap to green"));
     d.wait_text("green is live on production.", long);
-    assert_eq!(common::http_get(&address, "e2e.example.com", "/").1, "version two");
+    assert_eq!(
+        common::http_get(&address, "e2e.example.com", "/").1,
+        "version two"
+    );
     shot(&d, "9-swapped");
 
     // Roll back: one click.
     d.click(&d.button("Roll back"));
     d.wait_text("Rolled back: blue is live again.", long);
-    assert_eq!(common::http_get(&address, "e2e.example.com", "/").1, "version one");
+    assert_eq!(
+        common::http_get(&address, "e2e.example.com", "/").1,
+        "version one"
+    );
     shot(&d, "10-rolled-back");
     d.quit();
 }

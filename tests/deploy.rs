@@ -257,9 +257,15 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
     // Services as installed (PHP stack + MariaDB), and the disk in bytes.
     let services: Vec<(String, bool)> = serde_json::from_value(server["services"].clone()).unwrap();
     for name in ["nginx", "php-fpm", "mariadb"] {
-        assert!(services.contains(&(name.to_string(), true)), "{name}: {services:?}");
+        assert!(
+            services.contains(&(name.to_string(), true)),
+            "{name}: {services:?}"
+        );
     }
-    assert!(server["disk_free"].as_u64().unwrap() > 100 << 20, "{server}");
+    assert!(
+        server["disk_free"].as_u64().unwrap() > 100 << 20,
+        "{server}"
+    );
 
     // A second deploy while one holds the lock fails at once, naming it.
     write(p, "deploy/post-deploy.sh", "set -eu\nsleep 4\n");

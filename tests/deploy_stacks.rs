@@ -302,7 +302,11 @@ fn a_load_balanced_environment_deploys_and_swaps_on_every_droplet() {
     assert_eq!(servers.len(), 2);
     assert!(servers.iter().all(|s| s["live"] == "green"), "{status}");
     // A static stack runs nginx only; what is not installed is not listed.
-    assert_eq!(servers[0]["services"], serde_json::json!([["nginx", true]]), "{status}");
+    assert_eq!(
+        servers[0]["services"],
+        serde_json::json!([["nginx", true]]),
+        "{status}"
+    );
 
     // If the swap fails on one droplet, the others are swapped back: b
     // loses its new release, so only a could swap — and must not stay so.

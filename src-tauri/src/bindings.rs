@@ -33,6 +33,7 @@ fn commands() -> Vec<Command> {
     };
     vec![
         c("app_info", vec![], false, ty::<AppInfo>()),
+        c("startup_project", vec![], false, "string | null".into()),
         c(
             "open_project",
             vec![("dir", ty::<String>())],

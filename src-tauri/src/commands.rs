@@ -101,6 +101,15 @@ pub fn app_info() -> AppInfo {
     }
 }
 
+/// The project folder given on the command line (`pond-app DIR`), if any.
+#[tauri::command]
+pub fn startup_project() -> Option<String> {
+    std::env::args_os()
+        .nth(1)
+        .map(|a| std::path::absolute(PathBuf::from(a)).unwrap_or_default())
+        .map(|p| p.display().to_string())
+}
+
 #[tauri::command]
 pub async fn open_project(dir: String) -> Res<Opened> {
     blocking(move || {

@@ -18,6 +18,7 @@ fn main() {
         .manage(wizard::SessionTokens::default())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
+            commands::startup_project,
             commands::open_project,
             commands::recent_projects,
             commands::init_project,

@@ -111,6 +111,17 @@ pub struct Outcome {
     pub stderr: String,
 }
 
+/// Seconds between keepalives (three missed = the connection is lost):
+/// 5, or `$POND_SSH_KEEPALIVE_SECS` (1-60; the fault tests use 1).
+fn keepalive_interval() -> Duration {
+    let secs = std::env::var("POND_SSH_KEEPALIVE_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| (1..=60).contains(s))
+        .unwrap_or(5);
+    Duration::from_secs(secs)
+}
+
 impl Session {
     /// Connects, checks the host key, authenticates with the identity.
     pub async fn connect(
@@ -120,7 +131,7 @@ impl Session {
     ) -> anyhow::Result<Session> {
         let config = Arc::new(client::Config {
             inactivity_timeout: None,
-            keepalive_interval: Some(Duration::from_secs(5)),
+            keepalive_interval: Some(keepalive_interval()),
             keepalive_max: 3,
             nodelay: true,
             ..Default::default()

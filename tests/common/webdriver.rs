@@ -22,7 +22,10 @@ fn call(method: &str, url: &str, body: Option<Value>) -> Result<Value, String> {
     };
     match result {
         Ok(r) => r.into_json::<Value>().map_err(|e| e.to_string()),
-        Err(ureq::Error::Status(code, r)) => Err(format!("HTTP {code}: {}", r.into_string().unwrap_or_default())),
+        Err(ureq::Error::Status(code, r)) => Err(format!(
+            "HTTP {code}: {}",
+            r.into_string().unwrap_or_default()
+        )),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -32,7 +35,10 @@ impl Driver {
     pub fn start(base: &str, application: &str) -> Driver {
         let caps = json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": application}}}});
         let v = call("POST", &format!("{base}/session"), Some(caps)).expect("a WebDriver session");
-        let session = v["value"]["sessionId"].as_str().expect("a session id").to_string();
+        let session = v["value"]["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_string();
         Driver {
             base: base.to_string(),
             session,
@@ -44,7 +50,12 @@ impl Driver {
     }
 
     fn find_now(&self, using: &str, value: &str) -> Option<String> {
-        let v = call("POST", &self.url("/element"), Some(json!({"using": using, "value": value}))).ok()?;
+        let v = call(
+            "POST",
+            &self.url("/element"),
+            Some(json!({"using": using, "value": value})),
+        )
+        .ok()?;
         v["value"][ELEMENT].as_str().map(str::to_string)
     }
 
@@ -65,7 +76,10 @@ impl Driver {
 
     /// A button by its visible text (waits up to 20 s).
     pub fn button(&self, text: &str) -> String {
-        self.wait_xpath(&format!("//button[normalize-space()='{text}' and not(@disabled)]"), Duration::from_secs(20))
+        self.wait_xpath(
+            &format!("//button[normalize-space()='{text}' and not(@disabled)]"),
+            Duration::from_secs(20),
+        )
     }
 
     /// An input by its label text (waits up to 20 s).
@@ -77,15 +91,30 @@ impl Driver {
     }
 
     pub fn click(&self, element: &str) {
-        call("POST", &self.url(&format!("/element/{element}/click")), Some(json!({}))).expect("click");
+        call(
+            "POST",
+            &self.url(&format!("/element/{element}/click")),
+            Some(json!({})),
+        )
+        .expect("click");
     }
 
     pub fn clear(&self, element: &str) {
-        call("POST", &self.url(&format!("/element/{element}/clear")), Some(json!({}))).expect("clear");
+        call(
+            "POST",
+            &self.url(&format!("/element/{element}/clear")),
+            Some(json!({})),
+        )
+        .expect("clear");
     }
 
     pub fn type_into(&self, element: &str, text: &str) {
-        call("POST", &self.url(&format!("/element/{element}/value")), Some(json!({"text": text}))).expect("typing");
+        call(
+            "POST",
+            &self.url(&format!("/element/{element}/value")),
+            Some(json!({"text": text})),
+        )
+        .expect("typing");
     }
 
     /// Replaces an input's value.
@@ -103,7 +132,9 @@ impl Driver {
     }
 
     pub fn text_of_body(&self) -> String {
-        self.find_now("css selector", "body").map(|b| self.text(&b)).unwrap_or_default()
+        self.find_now("css selector", "body")
+            .map(|b| self.text(&b))
+            .unwrap_or_default()
     }
 
     /// Waits until the window's text contains `needle`.
@@ -114,7 +145,10 @@ impl Driver {
             if body.contains(needle) {
                 return;
             }
-            assert!(Instant::now() < deadline, "the window never showed {needle:?}; it shows:\n{body}");
+            assert!(
+                Instant::now() < deadline,
+                "the window never showed {needle:?}; it shows:\n{body}"
+            );
             std::thread::sleep(Duration::from_millis(300));
         }
     }
@@ -129,6 +163,10 @@ impl Driver {
     }
 
     pub fn quit(&self) {
-        let _ = call("DELETE", &format!("{}/session/{}", self.base, self.session), None);
+        let _ = call(
+            "DELETE",
+            &format!("{}/session/{}", self.base, self.session),
+            None,
+        );
     }
 }

@@ -20,6 +20,7 @@ export type Answer =
 export type Scenario = Record<string, Answer | Answer[]>;
 
 export async function install(page: Page, scenario: Scenario) {
+  scenario = { startup_project: { value: null }, ...scenario };
   await page.addInitScript((s: Scenario) => {
     const used: Record<string, number> = {};
     window.__POND_MOCK__ = (cmd, args) => {

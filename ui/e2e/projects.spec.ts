@@ -95,3 +95,16 @@ test("engine errors are shown with what to do, and nothing keeps spinning", asyn
   await expect(page.getByRole("alert")).toContainText("Check the folder's permissions.");
   await expect(page.getByRole("button", { name: "Open", exact: true })).toBeEnabled();
 });
+
+test("a project folder given on the command line opens at start", async ({ page }) => {
+  await install(page, {
+    startup_project: { value: "/home/dev/acme-shop" },
+    app_info: appInfo,
+    recent_projects: { value: [] },
+    open_project: { value: { kind: "project", project } },
+    env_status: { value: null },
+  });
+  await page.goto("/");
+  await expect(page.getByRole("heading", { name: "production" })).toBeVisible();
+  expect((await calls(page)).find((c) => c.cmd === "open_project")?.args).toEqual({ dir: "/home/dev/acme-shop" });
+});

@@ -129,6 +129,7 @@ export type UrlsView = { production: string, preview: string, blue: string, gree
 /** Every engine command, typed. Progress arrives on `onEvent`. */
 export const commands = {
   appInfo: (): Promise<AppInfo> => invoke("app_info"),
+  startupProject: (): Promise<string | null> => invoke("startup_project"),
   openProject: (dir: string): Promise<Opened> => invoke("open_project", { dir }),
   recentProjects: (): Promise<Array<string>> => invoke("recent_projects"),
   initProject: (req: InitRequest): Promise<ProjectView> => invoke("init_project", { req }),
