@@ -270,3 +270,148 @@ fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {
         serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
     assert_eq!(file["environments"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn create_load_balanced_puts_three_droplets_behind_a_balancer_and_swaps_without_a_failed_request() {
+    common::require_root();
+    let lab = LabDir::new("pond-create-lb-");
+    let api = lab_up(&lab.0);
+    let config = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let init = Command::new(env!("CARGO_BIN_EXE_pond"))
+        .args(["init", "--name", "fleet", "--stack", "static", "--dir"])
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    std::fs::write(p.join("index.html"), "one").unwrap();
+
+    let args = [
+        "create",
+        "production",
+        "--account",
+        "agency",
+        "--domain",
+        "fleet.example.com",
+        "--image",
+        "debian-12-x64",
+        "--type",
+        "load_balanced",
+        "--droplets",
+        "3",
+    ];
+    let out = pond(&args, p, config.path(), &api);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    let env = &file["environments"][0];
+    assert_eq!(env["type"], "load_balanced");
+    let droplets = env["droplets"].as_array().unwrap();
+    assert_eq!(droplets.len(), 3);
+    assert!(
+        droplets
+            .iter()
+            .all(|d| d["host_key"].as_str().unwrap().starts_with("SHA256:"))
+    );
+    let lb_id = env["load_balancer"]["id"].as_str().unwrap().to_string();
+    let lb = api.ok("GET", &format!("/v2/load_balancers/{lb_id}"), None, 200);
+    let lb_ip = lb["load_balancer"]["ip"].as_str().unwrap().to_string();
+    let mut behind: Vec<u64> =
+        serde_json::from_value(lb["load_balancer"]["droplet_ids"].clone()).unwrap();
+    let mut ids: Vec<u64> = droplets.iter().map(|d| d["id"].as_u64().unwrap()).collect();
+    behind.sort();
+    ids.sort();
+    assert_eq!(behind, ids, "every droplet is behind the balancer");
+    let records = api.ok(
+        "GET",
+        "/v2/domains/fleet.example.com/records?type=A",
+        None,
+        200,
+    );
+    let apex = records["domain_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "@")
+        .unwrap();
+    assert_eq!(
+        apex["data"],
+        lb_ip.as_str(),
+        "the domain points at the balancer"
+    );
+    assert_eq!(common::http_get(&lb_ip, "fleet.example.com", "/").1, "one");
+
+    // Deploy + swap while a bounded request loop runs through the balancer.
+    std::fs::write(p.join("index.html"), "two").unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let looping = {
+        let (stop, lb_ip) = (stop.clone(), lb_ip.clone());
+        std::thread::spawn(move || {
+            let (mut total, mut failed, mut saw_two) = (0, 0, false);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && total < 20_000 {
+                let (status, body) = common::http_get(&lb_ip, "fleet.example.com", "/");
+                total += 1;
+                if status != 200 || !(body == "one" || body == "two") {
+                    failed += 1;
+                }
+                saw_two |= body == "two";
+            }
+            (total, failed, saw_two)
+        })
+    };
+    let deployed = pond(
+        &["deploy", "production", "--tag", "two"],
+        p,
+        config.path(),
+        &api,
+    );
+    assert!(
+        deployed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    let swapped = pond(&["swap", "production"], p, config.path(), &api);
+    assert!(
+        swapped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&swapped.stderr)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (total, failed, saw_two) = looping.join().unwrap();
+    eprintln!("through the balancer during deploy + swap: {total} requests, {failed} failed");
+    assert!(total > 50, "the loop ran ({total} requests)");
+    assert_eq!(failed, 0, "no failed request out of {total}");
+    assert!(saw_two, "the swap reached the balancer's traffic");
+    for d in droplets {
+        let addr = d["address"].as_str().unwrap();
+        assert_eq!(common::http_get(addr, "fleet.example.com", "/").1, "two");
+    }
+
+    // Destroy removes the balancer too.
+    let out = pond(&["destroy", "production", "--yes"], p, config.path(), &api);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        api.ok("GET", "/v2/load_balancers", None, 200)["meta"]["total"],
+        0
+    );
+    assert_eq!(
+        api.ok(
+            "GET",
+            "/v2/droplets?tag_name=pond-fleet-production",
+            None,
+            200
+        )["meta"]["total"],
+        0
+    );
+}

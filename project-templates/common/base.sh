@@ -9,7 +9,17 @@ apt_install() {
 }
 
 echo "== packages"
-apt-get update -q -o DPkg::Lock::Timeout=300
+# An index download can stall (a mirror or proxy that stops answering):
+# bound each attempt and retry, rather than hang the whole provision.
+for attempt in 1 2 3; do
+    if timeout 180 apt-get update -q -o DPkg::Lock::Timeout=300 \
+        -o Acquire::http::Timeout=30 -o Acquire::Retries=3; then
+        break
+    fi
+    [[ $attempt -lt 3 ]] || { echo "apt-get update failed 3 times" >&2; exit 1; }
+    echo "apt-get update stalled or failed (attempt $attempt); retrying" >&2
+    sleep 2
+done
 apt_install ca-certificates curl tar zstd util-linux procps unattended-upgrades nftables tzdata
 
 echo "== web user"

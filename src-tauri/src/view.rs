@@ -467,6 +467,10 @@ pub struct NewServerRequest {
     pub domain: String,
     /// "same" (MariaDB on the droplet) or "none".
     pub database: String,
+    /// "single" or "load_balanced".
+    pub kind: String,
+    /// Web droplets of a load-balanced environment (1-20).
+    pub droplets: u32,
     pub db_dump: Option<String>,
     pub attachments: Option<String>,
     pub tag: String,

@@ -138,6 +138,12 @@ fn input(
         tag: req.tag.clone(),
         active_timeout: std::time::Duration::from_secs(300),
         transfer,
+        load_balanced: req.kind == "load_balanced",
+        web_droplets: if req.kind == "load_balanced" {
+            req.droplets.clamp(1, 20)
+        } else {
+            1
+        },
     })
 }
 

@@ -181,6 +181,12 @@ pub struct CreateArgs {
     /// Database: same (MariaDB on the droplet) or none.
     #[arg(long, default_value = "same")]
     db: String,
+    /// single (one droplet) or load_balanced (droplets behind a DigitalOcean load balancer).
+    #[arg(long = "type", default_value = "single", value_parser = ["single", "load_balanced"])]
+    kind: String,
+    /// Web droplets of a load-balanced environment.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
+    droplets: u32,
     /// A SQL dump to load into the new database before the first deploy.
     #[arg(long, value_name = "FILE")]
     db_dump: Option<std::path::PathBuf>,
@@ -231,6 +237,12 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         transfer: tasks::deploy::Transfer {
             db_dump: a.db_dump,
             attachments: a.attachments,
+        },
+        load_balanced: a.kind == "load_balanced",
+        web_droplets: if a.kind == "load_balanced" {
+            a.droplets
+        } else {
+            1
         },
     };
     for path in input

@@ -34,25 +34,44 @@ pub struct NewServer {
     pub active_timeout: Duration,
     /// A database dump and attachments loaded before the first deploy.
     pub transfer: deploy::Transfer,
+    /// Web droplets; more than one, or `load_balanced`, puts a DigitalOcean
+    /// load balancer in front of them.
+    pub web_droplets: u32,
+    pub load_balanced: bool,
 }
 
 impl NewServer {
+    pub fn is_load_balanced(&self) -> bool {
+        self.load_balanced || self.web_droplets > 1
+    }
+
     /// Every action the run will take, in order, for the review page and
     /// `--dry-run`. Pure.
     pub fn plan_lines(&self, project: &str, price_monthly: Option<f64>) -> Vec<String> {
-        let droplet = format!("{project}-{}-1", self.env);
+        let n = self.web_droplets.max(1);
+        let droplet = if n == 1 {
+            format!("droplet {project}-{}-1", self.env)
+        } else {
+            format!("{n} droplets {project}-{}-1…{n}", self.env)
+        };
         let cost = price_monthly
-            .map(|p| format!(", about ${p:.2}/month"))
+            .map(|p| format!(", about ${:.2}/month", p * f64::from(n)))
             .unwrap_or_default();
         let mut lines = vec![
             format!("check the token of account {}", self.account),
             "register your SSH public key (and the team's) with the account".to_string(),
             format!(
-                "create droplet {droplet} ({}, {}, {}{cost}) tagged pond, pond-{project}, pond-{project}-{}",
+                "create {droplet} ({}, {}, {}{cost}) tagged pond, pond-{project}, pond-{project}-{}",
                 self.region, self.size, self.image, self.env
             ),
-            "wait until it is active, then pin its SSH host key in pond.json".to_string(),
+            "wait until active, then pin SSH host keys in pond.json".to_string(),
         ];
+        if self.is_load_balanced() {
+            lines.push(format!(
+                "create load balancer {project}-{}-lb (HTTP 80) in front of them",
+                self.env
+            ));
+        }
         let db = match &self.database {
             Database::None => "no database".to_string(),
             Database::SameDroplet { name, .. } => {
@@ -116,11 +135,18 @@ pub async fn new_server(
             name: input.account.clone(),
         });
     }
-    let droplet_name = format!("{}-{}-1", file.name, input.env);
+    let names: Vec<String> = (1..=input.web_droplets.max(1))
+        .map(|i| format!("{}-{}-{i}", file.name, input.env))
+        .collect();
+    let lb_name = format!("{}-{}-lb", file.name, input.env);
     candidate.environments.push(Environment {
         name: input.env.clone(),
         account: Some(input.account.clone()),
-        kind: EnvironmentKind::Single,
+        kind: if input.is_load_balanced() {
+            EnvironmentKind::LoadBalanced
+        } else {
+            EnvironmentKind::Single
+        },
         region: Some(input.region.clone()),
         size: Some(input.size.clone()),
         image: Some(input.image.clone()),
@@ -128,16 +154,24 @@ pub async fn new_server(
         secret_prefix: input.secret_prefix.clone(),
         health_path: None,
         database: input.database.clone(),
-        droplets: vec![Droplet {
-            name: droplet_name.clone(),
-            id: None,
-            role: DropletRole::Web,
-            address: None,
-            ssh_user: None,
-            private_address: None,
-            host_key: None,
-        }],
-        load_balancer: None,
+        droplets: names
+            .iter()
+            .map(|name| Droplet {
+                name: name.clone(),
+                id: None,
+                role: DropletRole::Web,
+                address: None,
+                ssh_user: None,
+                private_address: None,
+                host_key: None,
+            })
+            .collect(),
+        load_balancer: input
+            .is_load_balanced()
+            .then(|| crate::config::LoadBalancer {
+                name: lb_name.clone(),
+                id: None,
+            }),
     });
     let problems = config::validate(&candidate, Some(project_root));
     if let Some(p) = problems.first() {
@@ -166,40 +200,42 @@ pub async fn new_server(
         format!("pond-{}", file.name),
         format!("pond-{}-{}", file.name, input.env),
     ];
-    step(&format!(
-        "creating droplet {droplet_name} ({}, {}, {})",
-        input.region, input.size, input.image
-    ));
-    let created = client
-        .create_droplet(&json!({
-            "name": droplet_name, "region": input.region, "size": input.size, "image": input.image,
-            "ssh_keys": key_ids, "tags": tags,
-        }))
-        .await?;
-    let id = created["id"]
-        .as_u64()
-        .context("DigitalOcean returned a droplet without an id")?;
-    step(&format!("waiting for droplet {id} to become active"));
-    let active = match client.wait_active(id, input.active_timeout).await {
-        Ok(d) => d,
-        Err(e) => {
-            step(&format!(
-                "deleting droplet {id}, which this run created and which never became usable"
-            ));
-            client
-                .delete_droplet(id)
-                .await
-                .with_context(|| format!("{e:#}; and deleting droplet {id} failed too"))?;
-            return Err(e.context(format!("droplet {id} was deleted; nothing is left behind")));
-        }
-    };
-    let address = Client::public_ipv4(&active).context("the droplet has no public IPv4 address")?;
+    let created = create_droplets(client, &names, &tags, &key_ids, input, sink).await?;
+    let mut lb = None;
+    if input.is_load_balanced() {
+        let ids: Vec<u64> = created.iter().map(|(id, _)| *id).collect();
+        step(&format!(
+            "creating load balancer {lb_name} in front of {} droplets",
+            ids.len()
+        ));
+        let id = match client
+            .create_load_balancer(&lb_name, &input.region, &ids)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => return Err(delete_created(client, &created, e, sink).await),
+        };
+        step(&format!("waiting for load balancer {id} to become active"));
+        let ip = client
+            .wait_load_balancer(&id, Duration::from_secs(300))
+            .await?;
+        lb = Some((id, ip));
+    }
+    let address = lb
+        .as_ref()
+        .map(|(_, ip)| ip.clone())
+        .unwrap_or_else(|| created[0].1.clone());
 
     // Usable: record it (so a failure from here on can be resumed).
     let env_index = candidate.environments.len() - 1;
-    let d = &mut candidate.environments[env_index].droplets[0];
-    d.id = Some(id);
-    d.address = Some(address.clone());
+    let env = &mut candidate.environments[env_index];
+    for (d, (id, addr)) in env.droplets.iter_mut().zip(&created) {
+        d.id = Some(*id);
+        d.address = Some(addr.clone());
+    }
+    if let (Some(record), Some((id, _))) = (env.load_balancer.as_mut(), &lb) {
+        record.id = Some(id.clone());
+    }
     *file = candidate;
     config::save(path, file)?;
 
@@ -270,6 +306,89 @@ pub async fn new_server(
             operate::preview_host(&env, Some(crate::config::Colour::Green))
         ),
     })
+}
+
+/// Creates the droplets and waits until all are active. If any fails, the
+/// ones this run created are deleted before the error is returned.
+async fn create_droplets(
+    client: &Client,
+    names: &[String],
+    tags: &[String],
+    key_ids: &[serde_json::Value],
+    input: &NewServer,
+    sink: &Sink,
+) -> anyhow::Result<Vec<(u64, String)>> {
+    let step = |text: &str| sink("digitalocean", Stream::Step, text);
+    let mut ids = Vec::new();
+    for name in names {
+        step(&format!(
+            "creating droplet {name} ({}, {}, {})",
+            input.region, input.size, input.image
+        ));
+        let created = client
+            .create_droplet(&json!({
+                "name": name, "region": input.region, "size": input.size, "image": input.image,
+                "ssh_keys": key_ids, "tags": tags,
+            }))
+            .await;
+        match created.and_then(|c| {
+            c["id"]
+                .as_u64()
+                .context("DigitalOcean returned a droplet without an id")
+        }) {
+            Ok(id) => ids.push((id, String::new())),
+            Err(e) => return Err(delete_created(client, &ids, e, sink).await),
+        }
+    }
+    for i in 0..ids.len() {
+        let id = ids[i].0;
+        step(&format!("waiting for droplet {id} to become active"));
+        let address = client
+            .wait_active(id, input.active_timeout)
+            .await
+            .and_then(|d| {
+                Client::public_ipv4(&d).context("the droplet has no public IPv4 address")
+            });
+        match address {
+            Ok(a) => ids[i].1 = a,
+            Err(e) => return Err(delete_created(client, &ids, e, sink).await),
+        }
+    }
+    Ok(ids)
+}
+
+/// Deletes the droplets this run created (they never became usable) and
+/// returns the original error, saying what was cleaned up.
+async fn delete_created(
+    client: &Client,
+    created: &[(u64, String)],
+    error: anyhow::Error,
+    sink: &Sink,
+) -> anyhow::Error {
+    let mut left = vec![];
+    for (id, _) in created {
+        sink(
+            "digitalocean",
+            Stream::Step,
+            &format!("deleting droplet {id}, which this run created and which never became usable"),
+        );
+        if let Err(e) = client.delete_droplet(*id).await {
+            left.push(format!("{id} ({e:#})"));
+        }
+    }
+    if left.is_empty() {
+        let ids: Vec<String> = created.iter().map(|(id, _)| id.to_string()).collect();
+        error.context(format!(
+            "droplet(s) {} deleted; nothing is left behind",
+            if ids.is_empty() {
+                "-".to_string()
+            } else {
+                ids.join(", ")
+            }
+        ))
+    } else {
+        error.context(format!("deleting droplets failed too: {}", left.join("; ")))
+    }
 }
 
 /// A records for the domain and the three preview hosts: the domain is

@@ -49,6 +49,8 @@ test("the wizard walks every step, keeps values on Back, checks fields with the 
   await expect(page.getByText("expected 1-32 characters")).toBeVisible();
   await name.fill("staging");
   await expect(page.getByText("expected 1-32 characters")).toBeHidden();
+  await page.getByLabel(/Load-balanced/).check();
+  await page.getByRole("spinbutton", { name: "Web droplets" }).fill("3");
   await page.getByRole("button", { name: "Next" }).click();
 
   // Server: sizes follow the region; the image is under Advanced.
@@ -90,7 +92,7 @@ test("the wizard walks every step, keeps values on Back, checks fields with the 
 
   const made = await calls(page);
   const sent = made.find((c) => c.cmd === "new_server")?.args.req as Record<string, unknown>;
-  expect(sent).toMatchObject({ dir: project.dir, account: "agency", env: "staging", region: "fra1", size: "s-2vcpu-4gb", image: "debian-12-x64", domain: "staging.example.com", database: "same", tag: "first" });
+  expect(sent).toMatchObject({ dir: project.dir, account: "agency", env: "staging", region: "fra1", size: "s-2vcpu-4gb", image: "debian-12-x64", domain: "staging.example.com", database: "same", tag: "first", kind: "load_balanced", droplets: 3 });
   expect(made.filter((c) => c.cmd === "check_field").map((c) => (c.args.req as { kind: string }).kind)).toEqual(
     expect.arrayContaining(["env_name", "domain", "build_tag", "secret_prefix"]),
   );

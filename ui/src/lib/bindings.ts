@@ -120,7 +120,15 @@ export type NewServerRequest = { dir: string, account: string, env: string, regi
 /**
  * "same" (MariaDB on the droplet) or "none".
  */
-database: string, db_dump: string | null, attachments: string | null, tag: string, secret_prefix: string, };
+database: string, 
+/**
+ * "single" or "load_balanced".
+ */
+kind: string, 
+/**
+ * Web droplets of a load-balanced environment (1-20).
+ */
+droplets: number, db_dump: string | null, attachments: string | null, tag: string, secret_prefix: string, };
 
 export type NewServerPlan = { lines: Array<string>, price_monthly: number | null, };
 

@@ -1,0 +1,76 @@
+//! Load balancers: create one in front of an environment's web droplets
+//! (HTTP 80 → 80, a TCP health check on port 80 so no Host header is
+//! needed), wait until it is active with an address, and delete it.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::Client;
+
+impl Client {
+    /// Creates the load balancer; returns its id.
+    pub async fn create_load_balancer(
+        &self,
+        name: &str,
+        region: &str,
+        droplet_ids: &[u64],
+    ) -> anyhow::Result<String> {
+        let body = json!({
+            "name": name,
+            "region": region,
+            "forwarding_rules": [{
+                "entry_protocol": "http", "entry_port": 80,
+                "target_protocol": "http", "target_port": 80,
+            }],
+            "health_check": {
+                "protocol": "tcp", "port": 80,
+                "check_interval_seconds": 10, "response_timeout_seconds": 5,
+                "healthy_threshold": 3, "unhealthy_threshold": 3,
+            },
+            "droplet_ids": droplet_ids,
+        });
+        let created = self
+            .call(
+                Method::POST,
+                "/load_balancers",
+                Some(&body),
+                &format!("creating load balancer {name}"),
+            )
+            .await?;
+        created["load_balancer"]["id"]
+            .as_str()
+            .map(str::to_string)
+            .context("DigitalOcean returned a load balancer without an id")
+    }
+
+    /// Waits until the load balancer is `active`; returns its IPv4 address.
+    pub async fn wait_load_balancer(&self, id: &str, timeout: Duration) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let lb: Value = self
+                .call(
+                    Method::GET,
+                    &format!("/load_balancers/{id}"),
+                    None,
+                    "waiting for the load balancer",
+                )
+                .await?;
+            let lb = &lb["load_balancer"];
+            let ip = lb["ip"].as_str().unwrap_or_default();
+            if lb["status"] == "active" && !ip.is_empty() {
+                return Ok(ip.to_string());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "load balancer {id} did not become active within {} s (status {})",
+                    timeout.as_secs(),
+                    lb["status"]
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
