@@ -1,0 +1,236 @@
+//! No secret where it must not be. A whole flow runs on the lab — account
+//! added (token into a real Secret Service), `pond create` of a PHP
+//! environment with MariaDB, a config file that uses the server-held DB
+//! password, deploy, status, logs, preview — then every byte of CLI output
+//! and every file Pond wrote on the client (its config dir, the project)
+//! is scanned for the DigitalOcean token, the private key and the database
+//! password. On the server the password file is 0600 and owned by root or
+//! the web user, and the app really uses it (the page reaches MariaDB).
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::keyring::SecretService;
+use common::lab::{LabDir, lab_up};
+
+fn files_under(dir: &Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_symlink() {
+            continue;
+        }
+        if path.is_dir() {
+            files_under(&path, out);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, bytes));
+        }
+    }
+}
+
+#[test]
+fn no_token_key_or_db_password_leaks_to_output_or_client_files() {
+    common::require_root();
+    let lab = LabDir::new("pond-secrets-");
+    let api = lab_up(&lab.0);
+    let keyring = SecretService::start();
+    let config = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let mut outputs: Vec<String> = vec![];
+    let mut pond = |args: &[&str], stdin: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pond"));
+        keyring.env(&mut cmd);
+        let mut child = cmd
+            .args(args)
+            .env("POND_CONFIG_DIR", config.path())
+            .env_remove("POND_DO_TOKEN")
+            .env_remove("POND_LAB_TOKEN")
+            .env_remove("POND_LAB_API_URL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "pond {args:?}:\n{text}");
+        outputs.push(text.clone());
+        text
+    };
+
+    pond(
+        &[
+            "init",
+            "--name",
+            "vault",
+            "--stack",
+            "php",
+            "--dir",
+            p.to_str().unwrap(),
+        ],
+        "",
+    );
+    std::fs::create_dir_all(p.join("public")).unwrap();
+    std::fs::create_dir_all(p.join("deploy")).unwrap();
+    std::fs::write(
+        p.join("deploy/env.tmpl"),
+        "DB_DATABASE={{ database.name }}\nDB_USERNAME={{ database.user }}\nDB_PASSWORD={{ secrets.db_password }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("public/index.php"),
+        r#"<?php
+$env = parse_ini_file(__DIR__ . '/../.env');
+$db = new mysqli('localhost', $env['DB_USERNAME'], $env['DB_PASSWORD'], $env['DB_DATABASE']);
+echo $db->connect_errno ? "db error\n" : "db ok\n";
+"#,
+    )
+    .unwrap();
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    file["web_root"] = "public".into();
+    file["config_files"] = serde_json::json!([{"template": "deploy/env.tmpl", "target": ".env"}]);
+    std::fs::write(
+        p.join("pond.json"),
+        serde_json::to_string_pretty(&file).unwrap(),
+    )
+    .unwrap();
+
+    let url = format!("{}/v2", api.url);
+    pond(
+        &["account", "add", "lab", "--api-url", &url],
+        &format!("{}\n", api.token),
+    );
+    let project_arg = ["--project", p.to_str().unwrap()];
+    let with = |args: &[&'static str]| -> Vec<String> {
+        args.iter()
+            .chain(project_arg.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |pond: &mut dyn FnMut(&[&str], &str) -> String, args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        pond(&refs, "")
+    };
+    let created = run(
+        &mut pond,
+        with(&[
+            "create",
+            "production",
+            "--account",
+            "lab",
+            "--domain",
+            "vault.example.com",
+            "--image",
+            "debian-12-x64",
+        ]),
+    );
+    assert!(
+        created.contains("production: http://vault.example.com/"),
+        "{created}"
+    );
+    std::fs::write(p.join("public/extra.txt"), "two").unwrap();
+    run(&mut pond, with(&["deploy", "production", "--tag", "two"]));
+    run(&mut pond, with(&["preview", "production"]));
+    run(&mut pond, with(&["swap", "production"]));
+    run(&mut pond, with(&["status", "--json"]));
+    run(&mut pond, with(&["logs", "production", "--lines", "50"]));
+    run(&mut pond, with(&["releases", "production"]));
+    run(
+        &mut pond,
+        vec!["account".into(), "list".into(), "--json".into()],
+    );
+
+    // The secrets themselves.
+    let pond_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    let address = pond_json["environments"][0]["droplets"][0]["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = config.path().join("id_ed25519");
+    let server = common::ssh(
+        &key,
+        &address,
+        "f=/var/www/pond/projects/vault/production/config/db-password; stat -c '%a %U' \"$f\"; cat \"$f\"",
+    );
+    let mut lines = server.lines();
+    let (mode_owner, db_password) = (
+        lines.next().unwrap().to_string(),
+        lines.next().unwrap().to_string(),
+    );
+    assert!(
+        db_password.len() >= 32,
+        "a generated password: {db_password:?}"
+    );
+    let (mode, owner) = mode_owner.split_once(' ').unwrap();
+    assert_eq!(mode, "600", "the password file is 0600");
+    assert!(
+        owner == "root" || owner == "pond",
+        "owned by root or the web user, not {owner}"
+    );
+    assert_eq!(
+        common::http_get(&address, "vault.example.com", "/").1,
+        "db ok\n",
+        "the app uses it"
+    );
+    let private = std::fs::read_to_string(&key).unwrap();
+    let key_body: Vec<&str> = private
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() > 20)
+        .collect();
+    assert!(!key_body.is_empty());
+
+    // Scan every output and every file Pond wrote on the client.
+    let mut files = vec![];
+    files_under(config.path(), &mut files);
+    files_under(p, &mut files);
+    let mut scanned = 0;
+    for (path, bytes) in &files {
+        if path == &key {
+            continue; // the private key's own file
+        }
+        let text = String::from_utf8_lossy(bytes);
+        scanned += 1;
+        assert!(!text.contains(&api.token), "DO token in {}", path.display());
+        assert!(
+            !text.contains(&db_password),
+            "DB password in {}",
+            path.display()
+        );
+        for line in &key_body {
+            assert!(
+                !text.contains(line),
+                "private key material in {}",
+                path.display()
+            );
+        }
+    }
+    for text in &outputs {
+        assert!(!text.contains(&api.token), "DO token in output:\n{text}");
+        assert!(
+            !text.contains(&db_password),
+            "DB password in output:\n{text}"
+        );
+        for line in &key_body {
+            assert!(!text.contains(line), "private key material in output");
+        }
+    }
+    eprintln!(
+        "secrets scan: {} command outputs and {scanned} client files, none holds the token, the key or the DB password",
+        outputs.len()
+    );
+}
