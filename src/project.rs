@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::config::{self, LoadError, Problem, ProjectFile, Stack};
+use crate::config::{self, Environment, LoadError, Problem, ProjectFile, Stack};
 use crate::ssh::{self, Identity, Sink};
+use crate::tasks::operate::{self, ServerStatus};
 use crate::tasks::{self, Connected};
 
 /// Why a project could not be opened.
@@ -65,6 +66,62 @@ impl Project {
                 .with_context(|| format!("saving {}", self.path.display()))?;
         }
         Ok((connected, pinned))
+    }
+}
+
+impl Project {
+    /// Status of several environments at once: every server of every
+    /// environment is asked in parallel (one round trip each). A server
+    /// that cannot be reached is reported as such, with the reason.
+    /// First-use host keys are pinned and saved; the flag says so.
+    pub async fn statuses(
+        &mut self,
+        envs: &[usize],
+        identity: &Identity,
+    ) -> anyhow::Result<(Vec<(Environment, Vec<ServerStatus>)>, bool)> {
+        let quiet = ssh::session::quiet();
+        let file = &self.file;
+        let runs = envs.iter().map(|&i| {
+            let env = file.environments[i].clone();
+            let quiet = quiet.clone();
+            async move {
+                let connected = match tasks::servers(&env, i) {
+                    Ok(servers) => tasks::connect_all(&servers, identity, &quiet).await,
+                    Err(e) => Err(e),
+                };
+                match connected {
+                    Ok(c) => {
+                        let statuses = operate::status(file, &env, &c).await;
+                        (i, env, statuses, Some(c))
+                    }
+                    Err(err) => {
+                        let statuses = env
+                            .droplets
+                            .iter()
+                            .map(|d| ServerStatus {
+                                server: d.name.clone(),
+                                error: Some(format!("{err:#}")),
+                                ..Default::default()
+                            })
+                            .collect();
+                        (i, env, statuses, None)
+                    }
+                }
+            }
+        });
+        let results = futures::future::join_all(runs).await;
+        let mut pinned = false;
+        for (i, _, _, connected) in &results {
+            if let Some(c) = connected {
+                pinned |= tasks::record_pins(&mut self.file, *i, c);
+            }
+        }
+        if pinned {
+            config::save(&self.path, &self.file)
+                .with_context(|| format!("saving {}", self.path.display()))?;
+        }
+        let out = results.into_iter().map(|(_, e, s, _)| (e, s)).collect();
+        Ok((out, pinned))
     }
 }
 

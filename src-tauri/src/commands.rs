@@ -171,26 +171,10 @@ pub async fn env_status(req: EnvRef) -> Res<EnvStatus> {
     engine(move || async move {
         let mut p = open(&req.dir)?;
         let i = p.env_index(&req.env)?;
-        let e = p.file.environments[i].clone();
         let (identity, _) = project::user_identity().await?;
-        let servers: Vec<ServerView> = match p.connect(i, &identity, &quiet()).await {
-            Ok((connected, _)) => operate::status(&p.file, &e, &connected)
-                .await
-                .into_iter()
-                .map(ServerView::from)
-                .collect(),
-            Err(err) => e
-                .droplets
-                .iter()
-                .map(|d| {
-                    ServerView::from(operate::ServerStatus {
-                        server: d.name.clone(),
-                        error: Some(format!("{err:#}")),
-                        ..Default::default()
-                    })
-                })
-                .collect(),
-        };
+        let (mut all, _) = p.statuses(&[i], &identity).await?;
+        let (e, statuses) = all.remove(0);
+        let servers: Vec<ServerView> = statuses.into_iter().map(ServerView::from).collect();
         Ok(EnvStatus {
             env: e.name,
             checked_at: pond::tasks::state::now(),

@@ -377,27 +377,16 @@ pub(super) fn status(arg: &ProjectArg, only: Option<&str>, json: bool) -> super:
         Some(n) => vec![tasks::find_env(&p.file, n)?.1.name.clone()],
         None => p.file.environments.iter().map(|e| e.name.clone()).collect(),
     };
-    let quiet = ssh::session::quiet();
-    let rt = runtime()?;
-    let mut all = vec![];
-    for name in names {
-        let i = env_index(&p, &name)?;
-        let e = p.file.environments[i].clone();
-        let statuses = rt.block_on(async {
-            match connect(&mut p, i, &id, &quiet).await {
-                Ok(connected) => operate::status(&p.file, &e, &connected).await,
-                Err(err) => e
-                    .droplets
-                    .iter()
-                    .map(|d| operate::ServerStatus {
-                        server: d.name.clone(),
-                        error: Some(format!("{err:#}")),
-                        ..Default::default()
-                    })
-                    .collect(),
-            }
-        });
-        all.push((e, statuses));
+    let indices: Vec<usize> = names
+        .iter()
+        .map(|n| env_index(&p, n))
+        .collect::<anyhow::Result<_>>()?;
+    let (all, pinned) = runtime()?.block_on(p.statuses(&indices, &id))?;
+    if pinned {
+        eprintln!(
+            "Pinned new host keys in {} (commit it so your team shares them).",
+            p.path.display()
+        );
     }
     if json {
         let out: Vec<_> = all.iter().map(|(e, s)| serde_json::json!({"environment": e.name, "domain": e.domain, "servers": s})).collect();

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Operations benchmark on the lab (issue 8, items 4 and 5):
+
+  - rollback, end to end (`pond rollback`: process start, SSH connect with a
+    pinned key, the swap script) — goal < 1 s;
+  - status of 5 environments × 4 droplets (`pond status`, 20 servers) —
+    goal < 1 s warm, < 3 s cold (cold = the first run after the lab's
+    droplets were provisioned; warm = repeated runs);
+  - fan-out: deploying one changed file to 8 droplets vs to 1 droplet, side
+    by side in the same run — goal ≤ 1.3×.
+
+20 lab droplets are created through the lab API with the user's key and
+provisioned as a static site; the "wide" environment reuses 8 of them and
+"narrow" one of them (environments live in separate directories, so they
+do not interfere). Needs root. Usage: benches/ops.py [--reps 5]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+POND = os.environ.get("POND", os.path.join(ROOT, "target/release/pond"))
+
+
+def run(cmd, env, cwd=None):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=cwd)
+
+
+def timed(cmd, env):
+    start = time.monotonic()
+    run(cmd, env)
+    return time.monotonic() - start
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=5)
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="pond-ops-bench-", dir="/var/tmp")
+    lab = os.path.join(work, "lab")
+    env = dict(os.environ, POND_CONFIG_DIR=os.path.join(work, "config"))
+    try:
+        bench(args, work, lab, env)
+    finally:
+        subprocess.run([POND, "lab", "destroy", "--dir", lab], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench(args, work, lab, env):
+    exports = run([POND, "lab", "up", "--dir", lab], env).stdout
+    api = dict(line.removeprefix("export ").split("=", 1) for line in exports.splitlines())
+
+    def call(method, path, body=None):
+        req = urllib.request.Request(api["POND_LAB_API_URL"] + path, method=method,
+                                     data=json.dumps(body).encode() if body else None)
+        req.add_header("Authorization", "Bearer " + api["POND_LAB_TOKEN"])
+        with urllib.request.urlopen(req) as r:
+            text = r.read().decode()
+            return json.loads(text) if text else None
+
+    public = run([POND, "key", "--public"], env).stdout.strip()
+    kid = call("POST", "/account/keys", {"name": "bench", "public_key": public})["ssh_key"]["id"]
+    for i in range(20):
+        call("POST", "/droplets", {"name": f"ops-{i}", "size": "s-1vcpu-1gb", "image": "debian-12-x64",
+                                   "ssh_keys": [kid], "tags": ["ops"]})
+    while True:
+        ds = call("GET", "/droplets?tag_name=ops&per_page=50")["droplets"]
+        if len(ds) == 20 and all(d["status"] == "active" for d in ds):
+            break
+        time.sleep(0.2)
+    addrs = sorted((d["name"], d["networks"]["v4"][0]["ip_address"]) for d in ds)
+    addrs.sort(key=lambda a: int(a[0].split("-")[1]))
+
+    project = os.path.join(work, "site")
+    os.makedirs(project)
+    run([POND, "init", "--name", "ops", "--stack", "static", "--dir", project], env)
+    with open(os.path.join(project, "index.html"), "w") as f:
+        f.write("one")
+    path = os.path.join(project, "pond.json")
+    with open(path) as f:
+        pj = json.load(f)
+
+    def environment(name, members):
+        return {"name": name, "type": "load_balanced" if len(members) > 1 else "single",
+                "domain": f"{name}.ops.example.com", "secret_prefix": f"p{name}q8w7e6r5t4",
+                "database": {"placement": "none"},
+                "droplets": [{"name": f"{name}-{n}", "address": a} for n, a in members]}
+
+    envs = [environment(f"e{k}", addrs[4 * k:4 * k + 4]) for k in range(5)]
+    envs.append(environment("wide", addrs[0:8]))
+    envs.append(environment("narrow", addrs[8:9]))
+    pj["environments"] = envs
+    with open(path, "w") as f:
+        json.dump(pj, f, indent=2)
+    p = ["--project", project]
+    for e in envs:
+        run([POND, "provision", e["name"], *p], env)
+        run([POND, "deploy", e["name"], "--tag", "one", *p], env)
+
+    cold = timed([POND, "status", *p, "--json"], env)
+    # Only the five 4-droplet environments count for status: drop the others.
+    status_project = os.path.join(work, "status-only")
+    shutil.copytree(project, status_project)
+    with open(os.path.join(status_project, "pond.json")) as f:
+        sj = json.load(f)
+    sj["environments"] = [e for e in sj["environments"] if e["name"].startswith("e")]
+    with open(os.path.join(status_project, "pond.json"), "w") as f:
+        json.dump(sj, f, indent=2)
+    sp = ["--project", status_project]
+    status_cold = timed([POND, "status", *sp, "--json"], env)
+    status_warm = [timed([POND, "status", *sp, "--json"], env) for _ in range(args.reps)]
+
+    # Rollback (and the swap that gives it something to roll back to).
+    with open(os.path.join(project, "index.html"), "w") as f:
+        f.write("two")
+    run([POND, "deploy", "e0", "--tag", "two", *p], env)
+    rollbacks = []
+    for _ in range(args.reps):
+        run([POND, "swap", "e0", *p], env)
+        rollbacks.append(timed([POND, "rollback", "e0", *p], env))
+
+    # Fan-out: one changed file, 8 droplets vs 1, alternating.
+    wide, narrow = [], []
+    for r in range(args.reps):
+        with open(os.path.join(project, "index.html"), "w") as f:
+            f.write(f"fan {r}")
+        for name, sink in (("narrow", narrow), ("wide", wide)) if r % 2 else (("wide", wide), ("narrow", narrow)):
+            sink.append(timed([POND, "deploy", name, "--tag", f"fan{r}", *p], env))
+
+    def show(label, values, goal):
+        print(f"{label:<44} min {min(values):6.3f} s   median {statistics.median(values):6.3f} s   goal {goal}")
+
+    print(f"Operations on the lab ({args.reps} repetitions; 20 droplets; release pond)")
+    show("rollback end to end (pond rollback)", rollbacks, "< 1 s")
+    show("status, 5 envs x 4 droplets, cold (1st run)", [status_cold], "< 3 s")
+    show("status, 5 envs x 4 droplets, warm", status_warm, "< 1 s")
+    show("deploy 1 changed file to 1 droplet", narrow, "")
+    show("deploy 1 changed file to 8 droplets", wide, "")
+    print(f"{'fan-out ratio (8 / 1, medians)':<44} {statistics.median(wide) / statistics.median(narrow):.2f}x         goal <= 1.3x")
+    print(f"(status of all 7 environments right after provisioning: {cold:.3f} s)")
+
+
+if __name__ == "__main__":
+    main()
