@@ -18,6 +18,7 @@ do not interfere). Needs root. Usage: benches/ops.py [--reps 5]
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -33,10 +34,17 @@ def run(cmd, env, cwd=None):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=cwd)
 
 
+CPU = []  # client CPU seconds (user + sys) of each timed command
+
+
 def timed(cmd, env):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     run(cmd, env)
-    return time.monotonic() - start
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall
 
 
 def main():
@@ -127,12 +135,14 @@ def bench(args, work, lab, env):
         rollbacks.append(timed([POND, "rollback", "e0", *p], env))
 
     # Fan-out: one changed file, 8 droplets vs 1, alternating.
-    wide, narrow = [], []
+    wide, narrow, wide_cpu, narrow_cpu = [], [], [], []
     for r in range(args.reps):
         with open(os.path.join(project, "index.html"), "w") as f:
             f.write(f"fan {r}")
-        for name, sink in (("narrow", narrow), ("wide", wide)) if r % 2 else (("wide", wide), ("narrow", narrow)):
+        pairs = (("narrow", narrow, narrow_cpu), ("wide", wide, wide_cpu))
+        for name, sink, cpu in pairs if r % 2 else pairs[::-1]:
             sink.append(timed([POND, "deploy", name, "--tag", f"fan{r}", *p], env))
+            cpu.append(CPU[-1])
 
     def show(label, values, goal):
         print(f"{label:<44} min {min(values):6.3f} s   median {statistics.median(values):6.3f} s   goal {goal}")
@@ -144,7 +154,9 @@ def bench(args, work, lab, env):
     show("deploy 1 changed file to 1 droplet", narrow, "")
     show("deploy 1 changed file to 8 droplets", wide, "")
     print(f"{'fan-out ratio (8 / 1, medians)':<44} {statistics.median(wide) / statistics.median(narrow):.2f}x         goal <= 1.3x")
+    print(f"{'client CPU of the deploy (pond process), 1 / 8':<44} {statistics.median(narrow_cpu):.3f} s / {statistics.median(wide_cpu):.3f} s")
     print(f"(status of all 7 environments right after provisioning: {cold:.3f} s)")
+    print(f"(the lab's 8 droplets share this machine's {os.cpu_count()} cores with the client: their server-side work is not parallel here as it is on DigitalOcean)")
 
 
 if __name__ == "__main__":
