@@ -415,3 +415,102 @@ fn create_load_balanced_puts_three_droplets_behind_a_balancer_and_swaps_without_
         0
     );
 }
+
+#[test]
+fn a_create_stopped_midway_is_resumed_without_new_droplets() {
+    use std::io::{BufRead, BufReader};
+    common::require_root();
+    let lab = LabDir::new("pond-create-resume-");
+    let api = lab_up(&lab.0);
+    let config = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let init = Command::new(env!("CARGO_BIN_EXE_pond"))
+        .args(["init", "--name", "halt", "--stack", "static", "--dir"])
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    std::fs::write(p.join("index.html"), "resumed").unwrap();
+
+    // The run is killed while it provisions (a closed laptop, a lost network).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pond"))
+        .args([
+            "create",
+            "production",
+            "--account",
+            "agency",
+            "--domain",
+            "halt.example.com",
+            "--image",
+            "debian-12-x64",
+            "--project",
+        ])
+        .arg(p)
+        .env("POND_CONFIG_DIR", config.path())
+        .env("POND_LAB_API_URL", format!("{}/v2", api.url))
+        .env("POND_LAB_TOKEN", &api.token)
+        .env_remove("POND_DO_TOKEN")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = vec![];
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("== Web stack") {
+            child.kill().unwrap();
+            break;
+        }
+    }
+    child.wait().unwrap();
+    assert!(seen.iter().any(|l| l.contains("== Web stack")), "{seen:#?}");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    assert!(
+        file["environments"][0]["droplets"][0]["id"].is_u64(),
+        "the droplet is recorded"
+    );
+
+    let out = pond(
+        &["create", "production", "--resume"],
+        p,
+        config.path(),
+        &api,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("production: http://halt.example.com/"),
+        "{stdout}"
+    );
+    let tagged = api.ok(
+        "GET",
+        "/v2/droplets?tag_name=pond-halt-production",
+        None,
+        200,
+    );
+    assert_eq!(tagged["meta"]["total"], 1, "no new droplet");
+    let addr = file["environments"][0]["droplets"][0]["address"]
+        .as_str()
+        .unwrap();
+    assert_eq!(common::http_get(addr, "halt.example.com", "/").1, "resumed");
+    // Resuming again is harmless.
+    let again = pond(
+        &["create", "production", "--resume"],
+        p,
+        config.path(),
+        &api,
+    );
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}

@@ -167,11 +167,11 @@ pub(super) fn preview_swap(arg: &ProjectArg, env: &str, check_health: bool) -> s
 pub struct CreateArgs {
     env: String,
     /// Name of the DigitalOcean account (recorded in pond.json; never the token).
-    #[arg(long)]
-    account: String,
+    #[arg(long, required_unless_present = "resume")]
+    account: Option<String>,
     /// The environment's domain.
-    #[arg(long)]
-    domain: String,
+    #[arg(long, required_unless_present = "resume")]
+    domain: Option<String>,
     #[arg(long, default_value = "ams3")]
     region: String,
     #[arg(long, default_value = "s-1vcpu-1gb")]
@@ -205,10 +205,20 @@ pub struct CreateArgs {
     /// List every action (and the monthly cost); create nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Continue a run that stopped after its droplets were created (they are
+    /// in pond.json): provision, DNS, first deploy, health.
+    #[arg(long, conflicts_with_all = ["account", "domain", "dry_run"])]
+    resume: bool,
 }
 
 pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
     let mut p = load_project(arg)?;
+    if a.resume {
+        return resume(p, a);
+    }
+    let (Some(account), Some(domain)) = (a.account.clone(), a.domain.clone()) else {
+        return Err(super::Failure::usage("--account and --domain are required"));
+    };
     let db_name = p.file.name.replace('-', "_");
     let database = match (a.db.as_str(), p.file.stack) {
         ("none", _) | (_, Stack::Static) => Database::None,
@@ -224,12 +234,12 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         }
     };
     let input = tasks::create::NewServer {
-        account: a.account,
+        account,
         env: a.env.clone(),
         region: a.region,
         size: a.size,
         image: a.image,
-        domain: a.domain,
+        domain,
         secret_prefix: a.secret_prefix.unwrap_or_else(new_secret_prefix),
         database,
         tag: a.tag,
@@ -280,12 +290,47 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         &input,
         &s,
     ))?;
-    println!("Environment {} is live.", a.env);
+    print_urls(&a.env, &urls);
+    Ok(())
+}
+
+fn resume(mut p: Project, a: CreateArgs) -> super::CliResult {
+    let (_, env) =
+        tasks::find_env(&p.file, &a.env).map_err(|e| super::Failure::invalid(e, vec![]))?;
+    let account = env.account.clone().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} was attached, not created by Pond; use pond provision / deploy",
+            a.env
+        )
+    })?;
+    let client = super::account::client_for(&account)?;
+    let transfer = tasks::deploy::Transfer {
+        db_dump: a.db_dump,
+        attachments: a.attachments,
+    };
+    let id = identity()?;
+    let s = sink();
+    let urls = runtime()?.block_on(tasks::create::resume(
+        &client,
+        &mut p.file,
+        &p.path,
+        &p.root,
+        &id,
+        &a.env,
+        &a.tag,
+        &transfer,
+        &s,
+    ))?;
+    print_urls(&a.env, &urls);
+    Ok(())
+}
+
+fn print_urls(env: &str, urls: &tasks::create::Urls) {
+    println!("Environment {env} is live.");
     println!("  production: {}", urls.production);
     println!("  preview:    {}", urls.preview);
     println!("  blue:       {}", urls.blue);
     println!("  green:      {}", urls.green);
-    Ok(())
 }
 
 pub(super) fn swap(arg: &ProjectArg, env: &str, force: bool, op: &str) -> super::CliResult {

@@ -239,6 +239,107 @@ pub async fn new_server(
     *file = candidate;
     config::save(path, file)?;
 
+    finish(
+        client,
+        file,
+        path,
+        project_root,
+        identity,
+        env_index,
+        &address,
+        &input.tag,
+        &input.transfer,
+        sink,
+    )
+    .await
+}
+
+/// Continues a new-server run that stopped after its droplets were
+/// created and recorded in pond.json (a closed laptop, a lost network): the
+/// droplets are checked on DigitalOcean, then connecting, provisioning, DNS,
+/// the first deploy and the health check run again. Every one of those
+/// steps is idempotent, so resuming twice is harmless.
+#[allow(clippy::too_many_arguments)]
+pub async fn resume(
+    client: &Client,
+    file: &mut ProjectFile,
+    path: &Path,
+    project_root: &Path,
+    identity: &Identity,
+    env_name: &str,
+    tag: &str,
+    transfer: &deploy::Transfer,
+    sink: &Sink,
+) -> anyhow::Result<Urls> {
+    let step = |text: &str| sink("digitalocean", Stream::Step, text);
+    let (env_index, env) = super::find_env(file, env_name)?;
+    let mut address = None;
+    for d in &env.droplets {
+        let Some(id) = d.id else {
+            anyhow::bail!(
+                "droplet {} of {env_name} was not created by Pond; nothing to resume (use pond provision / deploy)",
+                d.name
+            );
+        };
+        step(&format!("checking droplet {} ({id})", d.name));
+        let found = client.droplet(id).await.with_context(|| {
+            format!("droplet {} ({id}) is gone; remove {env_name} (pond unbind {env_name}) and create it again", d.name)
+        })?;
+        if found["status"] != "active" {
+            anyhow::bail!(
+                "droplet {} ({id}) is {}, not active",
+                d.name,
+                found["status"]
+            );
+        }
+        address.get_or_insert(
+            Client::public_ipv4(&found).context("the droplet has no public IPv4 address")?,
+        );
+    }
+    if let Some(lb) = env.load_balancer.as_ref().and_then(|lb| lb.id.clone()) {
+        address = Some(
+            client
+                .wait_load_balancer(&lb, Duration::from_secs(300))
+                .await?,
+        );
+    }
+    let address = address.with_context(|| format!("{env_name} has no droplets"))?;
+    finish(
+        client,
+        file,
+        path,
+        project_root,
+        identity,
+        env_index,
+        &address,
+        tag,
+        transfer,
+        sink,
+    )
+    .await
+}
+
+/// Everything after the droplets exist: connect (pinning host keys),
+/// provision, point DNS at `address`, load data, first deploy, health.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    client: &Client,
+    file: &mut ProjectFile,
+    path: &Path,
+    project_root: &Path,
+    identity: &Identity,
+    env_index: usize,
+    address: &str,
+    tag: &str,
+    transfer: &deploy::Transfer,
+    sink: &Sink,
+) -> anyhow::Result<Urls> {
+    let step = |text: &str| sink("digitalocean", Stream::Step, text);
+    let env_name = file.environments[env_index].name.clone();
+    let (domain, prefix) = {
+        let e = &file.environments[env_index];
+        (e.domain.clone(), e.secret_prefix.clone())
+    };
     let servers = super::servers(&file.environments[env_index], env_index)?;
     let mut connected = None;
     for attempt in 1..=10 {
@@ -262,23 +363,22 @@ pub async fn new_server(
     provision::provision(file, &env, &connected, project_root, sink).await?;
 
     step(&format!(
-        "pointing {} and the preview hosts at {address}",
-        input.domain
+        "pointing {domain} and the preview hosts at {address}"
     ));
-    point_dns(client, &input.domain, &input.secret_prefix, &address).await?;
+    point_dns(client, &domain, &prefix, address).await?;
 
-    if input.transfer.db_dump.is_some() || input.transfer.attachments.is_some() {
-        deploy::transfer(file, &input.env, &connected, &input.transfer, sink).await?;
+    if transfer.db_dump.is_some() || transfer.attachments.is_some() {
+        deploy::transfer(file, &env_name, &connected, transfer, sink).await?;
     }
     let options = deploy::DeployOptions {
-        tag: input.tag.clone(),
+        tag: tag.to_string(),
         dry_run: false,
         break_lock: false,
     };
     deploy::deploy(
         file,
         project_root,
-        &input.env,
+        &env_name,
         connected.clone_sessions(),
         &options,
         sink,
@@ -295,7 +395,7 @@ pub async fn new_server(
         }
     }
     Ok(Urls {
-        production: format!("http://{}/", input.domain),
+        production: format!("http://{domain}/"),
         preview: format!("http://{}/", operate::preview_host(&env, None)),
         blue: format!(
             "http://{}/",
