@@ -93,6 +93,10 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
             &native.to_string(),
         ])
         .env("POND_CONFIG_DIR", config.path())
+        // WebKitWebDriver takes screenshots through the compositor, which
+        // the app turns off by default (see src-tauri's main): keep it on.
+        .env("POND_WEBKIT_COMPOSITING", "1")
+        .env_remove("WEBKIT_DISABLE_COMPOSITING_MODE")
         .env_remove("POND_DO_TOKEN")
         .env_remove("POND_LAB_TOKEN")
         .env_remove("POND_LAB_API_URL")

@@ -14,9 +14,12 @@ mod wizard;
 fn main() {
     // WebKitGTK's accelerated compositing costs ~85 MB in the web process
     // (measured with benches/app.py) and buys nothing for a page of tables
-    // and forms; the user can still opt back in by setting the variable.
+    // and forms. POND_WEBKIT_COMPOSITING=1 keeps it on (WebKitWebDriver's
+    // screenshots need it); any value of WebKit's own variable disables it.
     #[cfg(target_os = "linux")]
-    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
+    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none()
+        && std::env::var_os("POND_WEBKIT_COMPOSITING").is_none()
+    {
         // SAFETY: first thing in main, before any other thread exists.
         unsafe { std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1") };
     }
