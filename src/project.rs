@@ -70,6 +70,53 @@ impl Project {
 }
 
 impl Project {
+    /// Adds (or replaces) a team member's public key in pond.json, checked
+    /// with the same rules as the whole file, then saves it. Servers
+    /// created afterwards accept the key.
+    pub fn add_team_key(&mut self, name: &str, public_key: &str) -> Result<(), InitError> {
+        let mut candidate = self.file.clone();
+        candidate.team_keys.retain(|k| k.name != name);
+        candidate.team_keys.push(config::TeamKey {
+            name: name.to_string(),
+            public_key: public_key.trim().to_string(),
+        });
+        let problems = config::validate(&candidate, Some(&self.root));
+        if !problems.is_empty() {
+            return Err(InitError::Invalid(problems));
+        }
+        config::save(&self.path, &candidate)
+            .with_context(|| format!("saving {}", self.path.display()))?;
+        self.file = candidate;
+        Ok(())
+    }
+
+    /// Removes a team member's key from pond.json; an unknown name is an
+    /// error naming the known ones.
+    pub fn remove_team_key(&mut self, name: &str) -> anyhow::Result<()> {
+        if !self.file.team_keys.iter().any(|k| k.name == name) {
+            let known: Vec<&str> = self
+                .file
+                .team_keys
+                .iter()
+                .map(|k| k.name.as_str())
+                .collect();
+            anyhow::bail!(
+                "pond.json has no team key named {name:?}; it has: {}",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
+        }
+        let mut candidate = self.file.clone();
+        candidate.team_keys.retain(|k| k.name != name);
+        config::save(&self.path, &candidate)
+            .with_context(|| format!("saving {}", self.path.display()))?;
+        self.file = candidate;
+        Ok(())
+    }
+
     /// Status of several environments at once: every server of every
     /// environment is asked in parallel (one round trip each). A server
     /// that cannot be reached is reported as such, with the reason.

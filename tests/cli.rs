@@ -277,3 +277,64 @@ fn init_on_a_terminal_asks_and_re_asks_until_the_answer_is_valid() {
         "{written}"
     );
 }
+
+#[test]
+fn team_keys_are_added_checked_listed_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(
+        pond(&["init", "--name", "crew", "--stack", "static"], d)
+            .status
+            .success()
+    );
+    let key = d.join("ana");
+    assert!(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "ana@laptop", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let out = pond(&["team", "add", "ana", "--key", public.trim()], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = text(&pond(&["team", "list"], d).stdout);
+    assert!(
+        listed.starts_with("ana ") && listed.contains("ssh-ed25519 "),
+        "{listed}"
+    );
+
+    // A private key, a bad name: refused with the JSON path, file unchanged.
+    let before = std::fs::read_to_string(d.join("pond.json")).unwrap();
+    let private = std::fs::read_to_string(&key).unwrap();
+    let out = pond(&["team", "add", "bob", "--key", &private], d);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("team_keys[1].public_key"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = pond(&["team", "add", "$(id)", "--key", public.trim()], d);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("team_keys[1].name"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("pond.json")).unwrap(),
+        before
+    );
+
+    let out = pond(&["team", "remove", "ana"], d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&pond(&["team", "list"], d).stdout).contains("No team keys"));
+    let out = pond(&["team", "remove", "ana"], d);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("it has: none"),
+        "{}",
+        text(&out.stderr)
+    );
+}

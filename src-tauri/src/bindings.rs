@@ -122,6 +122,24 @@ fn commands() -> Vec<Command> {
             ty::<NewServerPlan>(),
         ),
         c(
+            "team_keys",
+            vec![("dir", ty::<String>())],
+            false,
+            ty::<Vec<TeamKeyView>>(),
+        ),
+        c(
+            "add_team_key",
+            vec![("req", ty::<TeamKeyRequest>())],
+            false,
+            ty::<Vec<TeamKeyView>>(),
+        ),
+        c(
+            "remove_team_key",
+            vec![("req", ty::<TeamKeyRef>())],
+            false,
+            ty::<Vec<TeamKeyView>>(),
+        ),
+        c(
             "new_server",
             vec![("req", ty::<NewServerRequest>())],
             true,
@@ -169,6 +187,9 @@ pub fn typescript() -> String {
         NewServerRequest::decl(&cfg),
         NewServerPlan::decl(&cfg),
         UrlsView::decl(&cfg),
+        TeamKeyView::decl(&cfg),
+        TeamKeyRequest::decl(&cfg),
+        TeamKeyRef::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src-tauri/src/view.rs and bindings.rs — do not edit.\n\

@@ -404,6 +404,11 @@ pub fn check_field(req: FieldCheck) -> Option<String> {
         "db_name" => grammar::db_name(v),
         "db_user" => grammar::db_user(v),
         "do_slug" => grammar::do_slug(v),
+        "member_name" => grammar::member_name(v),
+        "public_key" if v.contains("PRIVATE KEY") => {
+            return Some("this is a PRIVATE key; use the one line of its .pub file".into());
+        }
+        "public_key" => grammar::public_key(v),
         "build_tag" => {
             return pond::tasks::state::check_tag(v)
                 .err()
@@ -418,7 +423,9 @@ pub fn check_field(req: FieldCheck) -> Option<String> {
 mod tests {
     use super::*;
 
-    const KINDS: [&str; 9] = [
+    const KINDS: [&str; 11] = [
+        "member_name",
+        "public_key",
         "project_name",
         "env_name",
         "account_name",
@@ -470,6 +477,11 @@ mod tests {
             ("db_user", "acme_shop"),
             ("do_slug", "s-1vcpu-1gb"),
             ("build_tag", "v1.2.3"),
+            ("member_name", "ana"),
+            (
+                "public_key",
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH1oE2Vf4d8b6k2m4n6p8r0t2v4x6z8B0D2F4H6J8L0N ana",
+            ),
         ];
         for (kind, value) in good {
             let answer = check_field(FieldCheck {

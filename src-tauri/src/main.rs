@@ -8,6 +8,7 @@
 #[cfg(test)]
 mod bindings;
 mod commands;
+mod team;
 mod view;
 mod wizard;
 
@@ -44,6 +45,9 @@ fn main() {
             commands::remove_account,
             commands::ssh_key,
             commands::check_field,
+            team::team_keys,
+            team::add_team_key,
+            team::remove_team_key,
             wizard::catalog,
             wizard::check_domain,
             wizard::plan_new_server,

@@ -490,3 +490,23 @@ pub struct UrlsView {
     pub blue: String,
     pub green: String,
 }
+
+#[derive(Debug, Serialize, TS)]
+pub struct TeamKeyView {
+    pub name: String,
+    pub public_key: String,
+}
+
+#[derive(Debug, Deserialize, TS)]
+pub struct TeamKeyRequest {
+    pub dir: String,
+    pub name: String,
+    /// Only a public key line; a private key is refused (and never echoed).
+    pub public_key: String,
+}
+
+#[derive(Debug, Deserialize, TS)]
+pub struct TeamKeyRef {
+    pub dir: String,
+    pub name: String,
+}

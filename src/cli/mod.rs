@@ -7,6 +7,7 @@ mod lab;
 mod manage;
 mod ops;
 mod session;
+mod team;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +65,9 @@ enum Command {
     /// Your DigitalOcean accounts (tokens live in the OS keychain).
     #[command(subcommand)]
     Account(account::AccountCommand),
+    /// The team's public keys in pond.json.
+    #[command(subcommand)]
+    Team(team::TeamCommand),
     #[command(flatten)]
     Ops(ops::Ops),
     /// The offline lab: a DigitalOcean-compatible API whose droplets are
@@ -171,6 +175,7 @@ fn run(command: Command) -> CliResult {
         } => plan(template.as_deref(), &set, json),
         Command::Lab(args) => lab::run(args),
         Command::Account(command) => account::run(command),
+        Command::Team(command) => team::run(command),
         Command::Ops(op) => ops::run(op),
     }
 }

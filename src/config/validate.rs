@@ -157,6 +157,16 @@ pub fn validate(file: &ProjectFile, root: Option<&Path>) -> Vec<Problem> {
         w.check(&path, &k.name, "team member name", grammar::member_name);
         w.unique(&mut members, path, &k.name, "team member name");
         let path = format!("team_keys[{i}].public_key");
+        if k.public_key.contains("PRIVATE KEY") {
+            // Never echo it back: say what it is and what to use instead.
+            w.push(
+                &path,
+                "is a PRIVATE key, which must never be shared or committed; \
+                 use the one line of its .pub file instead"
+                    .to_string(),
+            );
+            continue;
+        }
         w.check(&path, &k.public_key, "public key", grammar::public_key);
         w.unique(&mut keys, path, &k.public_key, "public key");
     }

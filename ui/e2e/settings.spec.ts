@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { accounts, appInfo, calls, install, key } from "./fixtures";
+import { accounts, appInfo, calls, install, key, openProject, project } from "./fixtures";
 
 test("accounts: add checks the token with the engine, never shows it again; remove", async ({ page }) => {
   const after = { ...accounts, accounts: [...accounts.accounts, { name: "client-b", api_url: "https://api.digitalocean.com/v2", email: "b@example.com", token_stored: true }] };
@@ -69,4 +69,36 @@ test("the SSH key shows its public half and fingerprint", async ({ page, context
   await page.getByRole("button", { name: "Copy public key" }).click();
   await expect(page.getByRole("button", { name: "Copied" })).toBeVisible();
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key.public_key);
+});
+
+test("team keys of the open project: listed, checked by the engine, added, removed", async ({ page }) => {
+  const ana = { name: "ana", public_key: key.public_key.replace("pond", "ana@laptop") };
+  const bob = { name: "bob", public_key: key.public_key.replace("pond", "bob@desk") };
+  await install(page, {
+    app_info: appInfo,
+    recent_projects: { value: [] },
+    open_project: { value: { kind: "project", project: { ...project, environments: [] } } },
+    list_accounts: { value: accounts },
+    ssh_key: { value: key },
+    team_keys: { value: [ana] },
+    // Member, then member + key for each key typed: only the private key is refused.
+    check_field: [{ value: null }, { value: null }, { value: "this is a PRIVATE key; use the one line of its .pub file" }, { value: null }],
+    add_team_key: { value: [ana, bob] },
+    remove_team_key: { value: [bob] },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Settings" }).click();
+  await expect(page.getByRole("heading", { name: "Team keys of acme-shop" })).toBeVisible();
+  await expect(page.getByRole("row", { name: /ana/ })).toContainText("ana@laptop");
+  await page.getByLabel("Member", { exact: true }).fill("bob");
+  await page.getByLabel("Public key (the .pub line)").fill("-----BEGIN OPENSSH PRIVATE KEY-----");
+  await expect(page.getByText("this is a PRIVATE key")).toBeVisible();
+  await expect(page.getByRole("button", { name: "Add key" })).toBeDisabled();
+  await page.getByLabel("Public key (the .pub line)").fill(bob.public_key);
+  await page.getByRole("button", { name: "Add key" }).click();
+  await expect(page.getByRole("row", { name: /bob/ })).toContainText("bob@desk");
+  await page.getByRole("button", { name: "Remove ana's key" }).click();
+  await expect(page.getByRole("row", { name: /ana/ })).toHaveCount(0);
+  const made = await calls(page);
+  expect(made.find((c) => c.cmd === "add_team_key")?.args.req).toEqual({ dir: project.dir, name: "bob", public_key: bob.public_key });
 });

@@ -134,6 +134,16 @@ export type NewServerPlan = { lines: Array<string>, price_monthly: number | null
 
 export type UrlsView = { production: string, preview: string, blue: string, green: string, };
 
+export type TeamKeyView = { name: string, public_key: string, };
+
+export type TeamKeyRequest = { dir: string, name: string, 
+/**
+ * Only a public key line; a private key is refused (and never echoed).
+ */
+public_key: string, };
+
+export type TeamKeyRef = { dir: string, name: string, };
+
 /** Every engine command, typed. Progress arrives on `onEvent`. */
 export const commands = {
   appInfo: (): Promise<AppInfo> => invoke("app_info"),
@@ -171,6 +181,9 @@ export const commands = {
   catalog: (account: string): Promise<CatalogView> => invoke("catalog", { account }),
   checkDomain: (req: DomainCheckRequest): Promise<DomainCheck> => invoke("check_domain", { req }),
   planNewServer: (req: NewServerRequest): Promise<NewServerPlan> => invoke("plan_new_server", { req }),
+  teamKeys: (dir: string): Promise<Array<TeamKeyView>> => invoke("team_keys", { dir }),
+  addTeamKey: (req: TeamKeyRequest): Promise<Array<TeamKeyView>> => invoke("add_team_key", { req }),
+  removeTeamKey: (req: TeamKeyRef): Promise<Array<TeamKeyView>> => invoke("remove_team_key", { req }),
   newServer: (req: NewServerRequest, onEvent: (p: Progress) => void): Promise<UrlsView> => {
     const channel = new Channel<Progress>();
     channel.onmessage = onEvent;
