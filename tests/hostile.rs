@@ -210,7 +210,10 @@ fn malformed_shapes_are_refused_with_their_path() {
         ),
         (json!("just a string"), "(document)"),
     ];
-    eprintln!("{} malformed files refused, each with its JSON path", cases.len());
+    eprintln!(
+        "{} malformed files refused, each with its JSON path",
+        cases.len()
+    );
     for (value, path) in cases {
         let found = problems_of(&value);
         assert!(

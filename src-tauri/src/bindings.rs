@@ -122,6 +122,12 @@ fn commands() -> Vec<Command> {
             ty::<NewServerPlan>(),
         ),
         c(
+            "cancel",
+            vec![("runId", ty::<String>())],
+            false,
+            "boolean".into(),
+        ),
+        c(
             "team_keys",
             vec![("dir", ty::<String>())],
             false,

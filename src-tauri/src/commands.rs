@@ -185,8 +185,14 @@ pub async fn env_status(req: EnvRef) -> Res<EnvStatus> {
 }
 
 #[tauri::command]
-pub async fn deploy(req: DeployRequest, on_event: Channel<Progress>) -> Res<DeployResult> {
-    engine(move || async move {
+pub async fn deploy(
+    req: DeployRequest,
+    on_event: Channel<Progress>,
+    runs: tauri::State<'_, crate::cancel::Runs>,
+) -> Res<DeployResult> {
+    const CANCELLED: &str = "Deploy cancelled. The live colour was not touched; the inactive colour may hold an unfinished release, which the next deploy replaces. If the next deploy says the lock is held, wait ~15 s for the server to notice.";
+    let run_id = req.run_id.clone();
+    crate::cancel::cancellable(&runs, run_id, CANCELLED, move || async move {
         let sink = channel_sink(on_event);
         let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
         let tag = req

@@ -7,6 +7,7 @@
 
 #[cfg(test)]
 mod bindings;
+mod cancel;
 mod commands;
 mod team;
 mod view;
@@ -28,6 +29,7 @@ fn main() {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .manage(wizard::SessionTokens::default())
+        .manage(cancel::Runs::default())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::startup_project,
@@ -45,6 +47,7 @@ fn main() {
             commands::remove_account,
             commands::ssh_key,
             commands::check_field,
+            cancel::cancel,
             team::team_keys,
             team::add_team_key,
             team::remove_team_key,

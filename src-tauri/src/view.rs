@@ -271,6 +271,8 @@ pub struct DeployRequest {
     pub tag: Option<String>,
     /// Compute what would be sent; change nothing.
     pub dry_run: bool,
+    /// An id the window picks so it can cancel this run (`cancel`).
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, TS)]

@@ -15,7 +15,9 @@ import type {
 
 export type Answer =
   | { value: unknown; progress?: Progress[] }
-  | { error: UiError; progress?: Progress[] };
+  | { error: UiError; progress?: Progress[] }
+  /** Streams `progress`, then waits until the window calls `cancel`, then fails with `error`. */
+  | { untilCancelled: UiError; progress?: Progress[] };
 
 export type Scenario = Record<string, Answer | Answer[]>;
 
@@ -23,7 +25,14 @@ export async function install(page: Page, scenario: Scenario) {
   scenario = { startup_project: { value: null }, ...scenario };
   await page.addInitScript((s: Scenario) => {
     const used: Record<string, number> = {};
+    let cancelled: (() => void) | null = null;
     window.__POND_MOCK__ = (cmd, args) => {
+      if (cmd === "cancel" && !s["cancel"]) {
+        const had = cancelled !== null;
+        cancelled?.();
+        cancelled = null;
+        return had;
+      }
       const entry = s[cmd];
       if (entry === undefined) throw { message: `the test gave no answer for ${cmd}`, hint: null, problems: [] };
       let answer: Answer;
@@ -36,6 +45,10 @@ export async function install(page: Page, scenario: Scenario) {
       }
       const channel = args.onEvent as { onmessage: (p: Progress) => void } | undefined;
       for (const p of answer.progress ?? []) channel?.onmessage(p);
+      if ("untilCancelled" in answer) {
+        const failure = answer.untilCancelled;
+        return new Promise((_, reject) => (cancelled = () => reject(failure)));
+      }
       if ("error" in answer) throw answer.error;
       return answer.value;
     };

@@ -125,3 +125,28 @@ test("the log button shows the servers' logs", async ({ page }) => {
   await page.getByRole("button", { name: "Log", exact: true }).click();
   await expect(page.getByRole("dialog", { name: "Logs of production" })).toContainText('"op":"deploy"');
 });
+
+test("a running deploy can be cancelled; the window says what state the server is in", async ({ page }) => {
+  const server = { server: "acme-shop-production-1", release: "r", files_sent: 3, bytes_sent: 2048, files_deleted: 0 };
+  const message = "Deploy cancelled. The live colour was not touched; the inactive colour may hold an unfinished release, which the next deploy replaces.";
+  await install(page, {
+    ...base,
+    env_status: { value: status("blue") },
+    deploy: [
+      { value: { colour: "green", first: false, preview_url: "http://p/", servers: [server] } },
+      { untilCancelled: { message, hint: null, problems: [] }, progress: [step("uploading 3 files")] },
+    ],
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Deploy to green" }).click();
+  await page.getByRole("region", { name: "Deploy plan" }).getByRole("button", { name: "Deploy" }).click();
+  await expect(page.getByRole("log", { name: /Output of the last action/ })).toContainText("uploading 3 files");
+  await page.getByRole("button", { name: "Cancel" }).click();
+  await expect(page.getByRole("alert")).toContainText("The live colour was not touched");
+  await expect(page.locator(".busy")).toHaveCount(0);
+  await expect(page.getByRole("button", { name: "Deploy to green" })).toBeEnabled();
+  const made = await calls(page);
+  const runId = (made.filter((c) => c.cmd === "deploy")[1]?.args.req as { run_id: string }).run_id;
+  expect(runId).toMatch(/^[0-9a-f-]{36}$/);
+  expect(made.find((c) => c.cmd === "cancel")?.args).toEqual({ runId });
+});

@@ -55,7 +55,11 @@ tag: string | null,
 /**
  * Compute what would be sent; change nothing.
  */
-dry_run: boolean, };
+dry_run: boolean, 
+/**
+ * An id the window picks so it can cancel this run (`cancel`).
+ */
+run_id: string | null, };
 
 export type DeployResult = { colour: string, first: boolean, preview_url: string, servers: Array<ServerDeployView>, };
 
@@ -181,6 +185,7 @@ export const commands = {
   catalog: (account: string): Promise<CatalogView> => invoke("catalog", { account }),
   checkDomain: (req: DomainCheckRequest): Promise<DomainCheck> => invoke("check_domain", { req }),
   planNewServer: (req: NewServerRequest): Promise<NewServerPlan> => invoke("plan_new_server", { req }),
+  cancel: (runId: string): Promise<boolean> => invoke("cancel", { runId }),
   teamKeys: (dir: string): Promise<Array<TeamKeyView>> => invoke("team_keys", { dir }),
   addTeamKey: (req: TeamKeyRequest): Promise<Array<TeamKeyView>> => invoke("add_team_key", { req }),
   removeTeamKey: (req: TeamKeyRef): Promise<Array<TeamKeyView>> => invoke("remove_team_key", { req }),
