@@ -104,7 +104,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         let result = rt.block_on(waiting).unwrap();
-        let err = result.err().expect("cancelled");
+        let err = result.expect_err("cancelled");
         assert_eq!(err.message, "stopped; the live colour was not touched");
         assert!(
             !runs.cancel("run-1"),
