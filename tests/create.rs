@@ -30,21 +30,27 @@ fn pond(
         .unwrap()
 }
 
+/// A static-site project made with `pond init`, with an index.html.
+fn static_project(name: &str, index: &str) -> tempfile::TempDir {
+    let project = tempfile::tempdir().unwrap();
+    let init = Command::new(env!("CARGO_BIN_EXE_pond"))
+        .args(["init", "--name", name, "--stack", "static", "--dir"])
+        .arg(project.path())
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    std::fs::write(project.path().join("index.html"), index).unwrap();
+    project
+}
+
 #[test]
 fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {
     common::require_root();
     let lab = LabDir::new("pond-create-");
     let api = lab_up(&lab.0);
     let config = tempfile::tempdir().unwrap();
-    let project = tempfile::tempdir().unwrap();
+    let project = static_project("fresh", "created by pond");
     let p = project.path();
-    let init = Command::new(env!("CARGO_BIN_EXE_pond"))
-        .args(["init", "--name", "fresh", "--stack", "static", "--dir"])
-        .arg(p)
-        .output()
-        .unwrap();
-    assert!(init.status.success());
-    std::fs::write(p.join("index.html"), "created by pond").unwrap();
 
     let out = pond(
         &[
@@ -277,15 +283,8 @@ fn create_load_balanced_puts_three_droplets_behind_a_balancer_and_swaps_without_
     let lab = LabDir::new("pond-create-lb-");
     let api = lab_up(&lab.0);
     let config = tempfile::tempdir().unwrap();
-    let project = tempfile::tempdir().unwrap();
+    let project = static_project("fleet", "one");
     let p = project.path();
-    let init = Command::new(env!("CARGO_BIN_EXE_pond"))
-        .args(["init", "--name", "fleet", "--stack", "static", "--dir"])
-        .arg(p)
-        .output()
-        .unwrap();
-    assert!(init.status.success());
-    std::fs::write(p.join("index.html"), "one").unwrap();
 
     let args = [
         "create",
@@ -423,15 +422,8 @@ fn a_create_stopped_midway_is_resumed_without_new_droplets() {
     let lab = LabDir::new("pond-create-resume-");
     let api = lab_up(&lab.0);
     let config = tempfile::tempdir().unwrap();
-    let project = tempfile::tempdir().unwrap();
+    let project = static_project("halt", "resumed");
     let p = project.path();
-    let init = Command::new(env!("CARGO_BIN_EXE_pond"))
-        .args(["init", "--name", "halt", "--stack", "static", "--dir"])
-        .arg(p)
-        .output()
-        .unwrap();
-    assert!(init.status.success());
-    std::fs::write(p.join("index.html"), "resumed").unwrap();
 
     // The run is killed while it provisions (a closed laptop, a lost network).
     let mut child = Command::new(env!("CARGO_BIN_EXE_pond"))
