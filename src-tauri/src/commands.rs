@@ -105,7 +105,8 @@ pub fn app_info() -> AppInfo {
 #[tauri::command]
 pub fn startup_project() -> Option<String> {
     std::env::args_os()
-        .nth(1)
+        .skip(1)
+        .find(|a| !a.to_string_lossy().starts_with('-'))
         .map(|a| std::path::absolute(PathBuf::from(a)).unwrap_or_default())
         .map(|p| p.display().to_string())
 }

@@ -68,7 +68,7 @@ impl NewServer {
         ];
         if self.is_load_balanced() {
             lines.push(format!(
-                "create load balancer {project}-{}-lb (HTTP 80) in front of them",
+                "create load balancer {project}-{}-lb (HTTP 80) in front of them (billed by DigitalOcean on top of the droplets)",
                 self.env
             ));
         }
@@ -216,9 +216,31 @@ pub async fn new_server(
             Err(e) => return Err(delete_created(client, &created, e, sink).await),
         };
         step(&format!("waiting for load balancer {id} to become active"));
-        let ip = client
+        let ip = match client
             .wait_load_balancer(&id, Duration::from_secs(300))
-            .await?;
+            .await
+        {
+            Ok(ip) => ip,
+            Err(e) => {
+                // Never usable: take the balancer down with the droplets.
+                step(&format!(
+                    "deleting load balancer {id}, which never became active"
+                ));
+                let e = match client
+                    .call(
+                        Method::DELETE,
+                        &format!("/load_balancers/{id}"),
+                        None,
+                        "deleting the load balancer",
+                    )
+                    .await
+                {
+                    Ok(_) => e,
+                    Err(d) => e.context(format!("deleting load balancer {id} failed too: {d:#}")),
+                };
+                return Err(delete_created(client, &created, e, sink).await);
+            }
+        };
         lb = Some((id, ip));
     }
     let address = lb
