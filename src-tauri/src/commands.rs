@@ -129,9 +129,12 @@ pub async fn open_project(dir: String) -> Res<Opened> {
                 }
             }
         };
-        let mut settings = Settings::load()?;
-        settings.remember_project(&PathBuf::from(&dir));
-        settings.save()?;
+        // The recent list is a convenience: a broken settings file must not
+        // stop a project from opening.
+        if let Ok(mut settings) = Settings::load() {
+            settings.remember_project(&PathBuf::from(&dir));
+            let _ = settings.save();
+        }
         Ok(opened)
     })
     .await
