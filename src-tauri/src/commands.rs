@@ -67,7 +67,9 @@ pub fn channel_sink(channel: Channel<Progress>) -> Sink {
     })
 }
 
-fn open(dir: &str) -> anyhow::Result<Project> {
+/// Opens a project; a file that does not validate is an error listing its
+/// problems with their JSON paths.
+pub fn open(dir: &str) -> anyhow::Result<Project> {
     Project::open(Path::new(dir)).map_err(|e| match e {
         OpenError::Load(load) => {
             let problems: Vec<String> = load.problems().iter().map(|p| p.to_string()).collect();

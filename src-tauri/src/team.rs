@@ -1,17 +1,9 @@
 //! The project's team keys (pond.json `team_keys`) for the Settings screen:
 //! list, add (checked by the same rules as the whole file) and remove.
 
-use std::path::Path;
-
-use anyhow::anyhow;
-
-use crate::commands::Res;
+use crate::commands::{Res, open};
 use crate::view::*;
 use pond::project::{InitError, Project};
-
-fn open(dir: &str) -> Result<Project, UiError> {
-    Project::open(Path::new(dir)).map_err(|e| UiError::from(anyhow!(e)))
-}
 
 fn keys(p: &Project) -> Vec<TeamKeyView> {
     p.file

@@ -5,17 +5,17 @@
 //! keychain is usable), never from the window.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use anyhow::anyhow;
 use tauri::ipc::Channel;
 
-use crate::commands::{Res, channel_sink, engine};
+use crate::commands::{Res, channel_sink, engine, open};
 use crate::view::*;
-use pond::config::{Database, Stack};
+use pond::config::Stack;
 use pond::digitalocean::{Client, Token};
-use pond::project::{self, Project};
+use pond::project;
 use pond::settings::{Settings, accounts, keychain::Keychain};
 use pond::tasks::{create, deploy};
 
@@ -95,19 +95,8 @@ fn input(
     file_name: &str,
     stack: Stack,
 ) -> anyhow::Result<create::NewServer> {
-    let db_name = file_name.replace('-', "_");
-    let database = match (req.database.as_str(), stack) {
-        ("none", _) | (_, Stack::Static) => Database::None,
-        ("same", _) => Database::SameDroplet {
-            name: db_name.clone(),
-            user: db_name.chars().take(32).collect(),
-        },
-        (other, _) => {
-            return Err(anyhow!(
-                "database placement {other:?} is not offered yet; choose same or none"
-            ));
-        }
-    };
+    let database = create::database_choice(&req.database, file_name, stack)
+        .map_err(|e| anyhow!("database placement {e}"))?;
     let path = |p: &Option<String>| {
         p.as_deref()
             .filter(|s| !s.trim().is_empty())
@@ -155,7 +144,7 @@ pub async fn plan_new_server(
 ) -> Res<NewServerPlan> {
     let client = client(req.account.clone(), &session).await?;
     engine(move || async move {
-        let p = Project::open(Path::new(&req.dir)).map_err(|e| anyhow!(e))?;
+        let p = open(&req.dir)?;
         let new = input(&req, &p.file.name, p.file.stack)?;
         let price = client
             .catalog()
@@ -181,7 +170,7 @@ pub async fn new_server(
     let client = client(req.account.clone(), &session).await?;
     engine(move || async move {
         let sink = channel_sink(on_event);
-        let mut p = Project::open(Path::new(&req.dir)).map_err(|e| anyhow!(e))?;
+        let mut p = open(&req.dir)?;
         let new = input(&req, &p.file.name, p.file.stack)?;
         let (identity, _) = project::user_identity().await?;
         let urls = create::new_server(

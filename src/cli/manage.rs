@@ -6,9 +6,7 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 
-use pond::config::{
-    self, Database, Droplet, DropletRole, Environment, EnvironmentKind, Stack, grammar,
-};
+use pond::config::{self, Droplet, DropletRole, Environment, EnvironmentKind, grammar};
 use pond::ssh::{self};
 use pond::tasks::{self, operate};
 
@@ -40,20 +38,8 @@ pub(super) fn attach(
             anyhow::anyhow!("environment {env:?} already exists in {}", p.path.display()).into(),
         );
     }
-    let db_name = p.file.name.replace('-', "_");
-    let database = match (db, p.file.stack) {
-        ("none", _) | (_, Stack::Static) => Database::None,
-        ("same", _) => Database::SameDroplet {
-            name: db_name.clone(),
-            user: db_name.chars().take(32).collect(),
-        },
-        (other, _) => {
-            return Err(super::Failure::invalid(
-                anyhow::anyhow!("--db {other:?}: expected same or none"),
-                vec![],
-            ));
-        }
-    };
+    let database = tasks::create::database_choice(db, &p.file.name, p.file.stack)
+        .map_err(|e| super::Failure::invalid(anyhow::anyhow!("--db {e}"), vec![]))?;
     let droplet_name = format!("{}-{env}-1", p.file.name)
         .chars()
         .take(63)
@@ -219,20 +205,8 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
     let (Some(account), Some(domain)) = (a.account.clone(), a.domain.clone()) else {
         return Err(super::Failure::usage("--account and --domain are required"));
     };
-    let db_name = p.file.name.replace('-', "_");
-    let database = match (a.db.as_str(), p.file.stack) {
-        ("none", _) | (_, Stack::Static) => Database::None,
-        ("same", _) => Database::SameDroplet {
-            name: db_name.clone(),
-            user: db_name.chars().take(32).collect(),
-        },
-        (other, _) => {
-            return Err(super::Failure::invalid(
-                anyhow::anyhow!("--db {other:?}: expected same or none"),
-                vec![],
-            ));
-        }
-    };
+    let database = tasks::create::database_choice(a.db.as_str(), &p.file.name, p.file.stack)
+        .map_err(|e| super::Failure::invalid(anyhow::anyhow!("--db {e}"), vec![]))?;
     let input = tasks::create::NewServer {
         account,
         env: a.env.clone(),

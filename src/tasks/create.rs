@@ -15,6 +15,7 @@ use serde_json::json;
 use super::{CloneSessions, deploy, operate, provision};
 use crate::config::{
     self, AccountRef, Database, Droplet, DropletRole, Environment, EnvironmentKind, ProjectFile,
+    Stack,
 };
 use crate::digitalocean::Client;
 use crate::ssh::{Identity, Sink, Stream};
@@ -100,6 +101,21 @@ impl NewServer {
         ));
         lines.push(format!("record environment {} in pond.json", self.env));
         lines
+    }
+}
+
+/// The database of a new environment from the choice a user makes
+/// ("same": MariaDB on the web droplet, "none"), named after the project;
+/// a static site has none. The error says what was expected.
+pub fn database_choice(choice: &str, project: &str, stack: Stack) -> Result<Database, String> {
+    let db_name = project.replace('-', "_");
+    match (choice, stack) {
+        ("none", _) | (_, Stack::Static) => Ok(Database::None),
+        ("same", _) => Ok(Database::SameDroplet {
+            user: db_name.chars().take(32).collect(),
+            name: db_name,
+        }),
+        (other, _) => Err(format!("{other:?}: expected same or none")),
     }
 }
 
@@ -582,4 +598,32 @@ pub async fn point_dns(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_choice_is_named_after_the_project() {
+        assert_eq!(
+            database_choice("same", "acme-shop", Stack::Php),
+            Ok(Database::SameDroplet {
+                name: "acme_shop".into(),
+                user: "acme_shop".into(),
+            })
+        );
+        assert_eq!(
+            database_choice("same", "site", Stack::Static),
+            Ok(Database::None)
+        );
+        assert_eq!(
+            database_choice("none", "acme", Stack::Php),
+            Ok(Database::None)
+        );
+        assert_eq!(
+            database_choice("droplet", "acme", Stack::Php),
+            Err("\"droplet\": expected same or none".to_string())
+        );
+    }
 }
