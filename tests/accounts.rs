@@ -8,9 +8,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::keyring::SecretService;
 use common::lab::{LabDir, lab_up};
@@ -28,26 +26,7 @@ fn pond(
     stdin: &str,
     env: &[(&str, &str)],
 ) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pond"));
-    ss.env(&mut cmd)
-        .args(args)
-        .env("POND_CONFIG_DIR", config)
-        .env_remove("POND_DO_TOKEN")
-        .env_remove("POND_KEYCHAIN")
-        .env_remove("POND_LAB_TOKEN")
-        .env_remove("POND_LAB_API_URL")
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = ss.pond(config, args, stdin, env);
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

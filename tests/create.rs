@@ -43,6 +43,20 @@ fn static_project(name: &str, index: &str) -> tempfile::TempDir {
     project
 }
 
+/// `pond create` succeeded and printed the production URL.
+fn assert_live(out: &Output, production: &str) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("production: {production}")),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {
     common::require_root();
@@ -67,16 +81,7 @@ fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {
         config.path(),
         &api,
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("production: http://fresh.example.com/"),
-        "{stdout}"
-    );
+    assert_live(&out, "http://fresh.example.com/");
 
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
@@ -472,16 +477,7 @@ fn a_create_stopped_midway_is_resumed_without_new_droplets() {
         config.path(),
         &api,
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("production: http://halt.example.com/"),
-        "{stdout}"
-    );
+    assert_live(&out, "http://halt.example.com/");
     let tagged = api.ok(
         "GET",
         "/v2/droplets?tag_name=pond-halt-production",

@@ -9,9 +9,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::keyring::SecretService;
 use common::lab::{LabDir, lab_up};
@@ -41,26 +39,7 @@ fn no_token_key_or_db_password_leaks_to_output_or_client_files() {
     let p = project.path();
     let mut outputs: Vec<String> = vec![];
     let mut pond = |args: &[&str], stdin: &str| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pond"));
-        keyring.env(&mut cmd);
-        let mut child = cmd
-            .args(args)
-            .env("POND_CONFIG_DIR", config.path())
-            .env_remove("POND_DO_TOKEN")
-            .env_remove("POND_LAB_TOKEN")
-            .env_remove("POND_LAB_API_URL")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = keyring.pond(config.path(), args, stdin, &[]);
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),

@@ -96,6 +96,38 @@ impl SecretService {
         }
     }
 
+    /// Runs `pond ARGS` on this bus with its own config dir, `stdin` piped
+    /// in, and no token or keychain choice inherited from the environment
+    /// (plus `env`).
+    pub fn pond(
+        &self,
+        config: &std::path::Path,
+        args: &[&str],
+        stdin: &str,
+        env: &[(&str, &str)],
+    ) -> std::process::Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pond"));
+        self.env(&mut cmd)
+            .args(args)
+            .env("POND_CONFIG_DIR", config)
+            .env_remove("POND_DO_TOKEN")
+            .env_remove("POND_KEYCHAIN")
+            .env_remove("POND_LAB_TOKEN")
+            .env_remove("POND_LAB_API_URL")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     /// What `secret-tool search` finds for these attributes (its stdout).
     pub fn search(&self, attributes: &[&str]) -> String {
         let out = self
