@@ -6,29 +6,11 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::create::{assert_live, pond};
 use common::lab::{LabDir, lab_up};
 use serde_json::json;
-
-fn pond(
-    args: &[&str],
-    project: &std::path::Path,
-    config: &std::path::Path,
-    api: &common::lab::Api,
-) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pond"))
-        .args(args)
-        .arg("--project")
-        .arg(project)
-        .env("POND_CONFIG_DIR", config)
-        .env("POND_LAB_API_URL", format!("{}/v2", api.url))
-        .env("POND_LAB_TOKEN", &api.token)
-        .env_remove("POND_DO_TOKEN")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
-}
 
 /// A static-site project made with `pond init`, with an index.html.
 fn static_project(name: &str, index: &str) -> tempfile::TempDir {
@@ -41,20 +23,6 @@ fn static_project(name: &str, index: &str) -> tempfile::TempDir {
     assert!(init.status.success());
     std::fs::write(project.path().join("index.html"), index).unwrap();
     project
-}
-
-/// `pond create` succeeded and printed the production URL.
-fn assert_live(out: &Output, production: &str) {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains(&format!("production: {production}")),
-        "{stdout}"
-    );
 }
 
 #[test]

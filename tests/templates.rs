@@ -36,6 +36,9 @@ fn sample(kind: InputKind) -> &'static str {
         InputKind::RepoPath => "deploy/hook.sh",
         InputKind::HttpPath => "/health",
         InputKind::Ipv4 => "198.18.0.2",
+        InputKind::DbGrants => {
+            "localhost=*0123456789ABCDEF0123456789ABCDEF01234567 198.18.0.3=*0123456789ABCDEF0123456789ABCDEF01234567"
+        }
     }
 }
 

@@ -73,12 +73,18 @@ APT::Periodic::Update-Package-Lists "1";
 APT::Periodic::Unattended-Upgrade "1";
 CONF
 
-echo "== firewall (22, 80, 443)"
+echo "== firewall (22, 80, 443; 3306 only from this environment's web servers)"
+install -d /etc/pond/firewall-db.d
+echo "# Files here add the web servers allowed to reach MariaDB." > /etc/pond/firewall-db.d/00-none.nft
 cat > /etc/nftables.conf <<'CONF'
 #!/usr/sbin/nft -f
-# Written by Pond: allow SSH and HTTP(S) in, everything out.
+# Written by Pond: allow SSH and HTTP(S) in, MariaDB from the addresses
+# mysql/database lists, everything out.
 flush ruleset
 table inet filter {
+    set pond_db_clients {
+        type ipv4_addr
+    }
     chain input {
         type filter hook input priority 0; policy drop;
         ct state established,related accept
@@ -86,8 +92,10 @@ table inet filter {
         ip protocol icmp accept
         ip6 nexthdr icmpv6 accept
         tcp dport { 22, 80, 443 } accept
+        ip saddr @pond_db_clients tcp dport 3306 accept
     }
 }
+include "/etc/pond/firewall-db.d/*.nft"
 CONF
 if nft -f /etc/nftables.conf 2>/dev/null; then
     update-rc.d nftables defaults >/dev/null 2>&1 || true

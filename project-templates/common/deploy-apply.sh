@@ -38,7 +38,7 @@ while IFS= read -r path; do
     rm -rf -- "${new:?}/$path"
 done <<< "$DELETED"
 mkdir -p "$new/.pond"
-zstd -dcq | tar -x -C "$new" --same-owner --no-same-permissions --delay-directory-restore
+zstd -dcq | tar -x --ignore-zeros -C "$new" --same-owner --no-same-permissions --delay-directory-restore
 # The new manifest: the base's, minus deleted and resent paths, plus the
 # entries of the files just sent.
 incoming="$(mktemp -d)"

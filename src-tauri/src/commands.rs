@@ -416,6 +416,7 @@ pub fn check_field(req: FieldCheck) -> Option<String> {
         "db_name" => grammar::db_name(v),
         "db_user" => grammar::db_user(v),
         "do_slug" => grammar::do_slug(v),
+        "ipv4" => grammar::ipv4(v),
         "member_name" => grammar::member_name(v),
         "public_key" if v.contains("PRIVATE KEY") => {
             return Some("this is a PRIVATE key; use the one line of its .pub file".into());

@@ -467,7 +467,8 @@ pub struct NewServerRequest {
     pub size: String,
     pub image: String,
     pub domain: String,
-    /// "same" (MariaDB on the droplet) or "none".
+    /// "same" (MariaDB on the web droplet), "droplet" (a new database
+    /// droplet), "host:IPV4" (an existing server) or "none".
     pub database: String,
     /// "single" or "load_balanced".
     pub kind: String,
@@ -482,6 +483,9 @@ pub struct NewServerRequest {
 #[derive(Debug, Serialize, TS)]
 pub struct NewServerPlan {
     pub lines: Vec<String>,
+    /// Droplets the run creates.
+    pub droplets: u32,
+    /// Their monthly price together, when the size's price is known.
     pub price_monthly: Option<f64>,
 }
 

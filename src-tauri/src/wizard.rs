@@ -95,8 +95,9 @@ fn input(
     file_name: &str,
     stack: Stack,
 ) -> anyhow::Result<create::NewServer> {
-    let database = create::database_choice(&req.database, file_name, stack)
-        .map_err(|e| anyhow!("database placement {e}"))?;
+    let (database, database_server) =
+        create::database_choice(&req.database, file_name, &req.env, stack)
+            .map_err(|e| anyhow!("database placement {e}"))?;
     let path = |p: &Option<String>| {
         p.as_deref()
             .filter(|s| !s.trim().is_empty())
@@ -111,7 +112,7 @@ fn input(
             return Err(anyhow!("{} does not exist", p.display()));
         }
     }
-    Ok(create::NewServer {
+    let new = create::NewServer {
         account: req.account.clone(),
         env: req.env.clone(),
         region: req.region.clone(),
@@ -124,6 +125,7 @@ fn input(
             req.secret_prefix.clone()
         },
         database,
+        database_server,
         tag: req.tag.clone(),
         active_timeout: std::time::Duration::from_secs(300),
         transfer,
@@ -133,7 +135,9 @@ fn input(
         } else {
             1
         },
-    })
+    };
+    new.check()?;
+    Ok(new)
 }
 
 /// Every action the run will take, with the size's monthly price.
@@ -153,9 +157,11 @@ pub async fn plan_new_server(
             .iter()
             .find(|s| s.slug == new.size)
             .map(|s| s.price_monthly);
+        let droplets = new.droplets_to_create();
         Ok(NewServerPlan {
             lines: new.plan_lines(&p.file.name, price),
-            price_monthly: price,
+            droplets,
+            price_monthly: price.map(|p| p * f64::from(droplets)),
         })
     })
     .await

@@ -38,8 +38,14 @@ pub(super) fn attach(
             anyhow::anyhow!("environment {env:?} already exists in {}", p.path.display()).into(),
         );
     }
-    let database = tasks::create::database_choice(db, &p.file.name, p.file.stack)
-        .map_err(|e| super::Failure::invalid(anyhow::anyhow!("--db {e}"), vec![]))?;
+    if db == "droplet" {
+        return Err(super::Failure::usage(
+            "--db droplet creates a droplet; pond attach only adds servers that exist (use same, none or host:ADDR, or pond create --db droplet)",
+        ));
+    }
+    let (database, database_server) =
+        tasks::create::database_choice(db, &p.file.name, env, p.file.stack)
+            .map_err(|e| super::Failure::invalid(anyhow::anyhow!("--db {e}"), vec![]))?;
     let droplet_name = format!("{}-{env}-1", p.file.name)
         .chars()
         .take(63)
@@ -63,7 +69,10 @@ pub(super) fn attach(
             ssh_user: (user != "root").then(|| user.to_string()),
             private_address: None,
             host_key: None,
-        }],
+        }]
+        .into_iter()
+        .chain(database_server)
+        .collect(),
         load_balancer: None,
     });
     let problems = config::validate(&p.file, Some(&p.root));
@@ -164,7 +173,8 @@ pub struct CreateArgs {
     size: String,
     #[arg(long, default_value = "ubuntu-24-04-x64")]
     image: String,
-    /// Database: same (MariaDB on the droplet) or none.
+    /// Database: same (MariaDB on the web droplet), droplet (a new database
+    /// droplet), host:IPV4 (an existing server, reached over SSH as root) or none.
     #[arg(long, default_value = "same")]
     db: String,
     /// single (one droplet) or load_balanced (droplets behind a DigitalOcean load balancer).
@@ -205,8 +215,9 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
     let (Some(account), Some(domain)) = (a.account.clone(), a.domain.clone()) else {
         return Err(super::Failure::usage("--account and --domain are required"));
     };
-    let database = tasks::create::database_choice(a.db.as_str(), &p.file.name, p.file.stack)
-        .map_err(|e| super::Failure::invalid(anyhow::anyhow!("--db {e}"), vec![]))?;
+    let (database, database_server) =
+        tasks::create::database_choice(a.db.as_str(), &p.file.name, &a.env, p.file.stack)
+            .map_err(|e| super::Failure::invalid(anyhow::anyhow!("--db {e}"), vec![]))?;
     let input = tasks::create::NewServer {
         account,
         env: a.env.clone(),
@@ -216,6 +227,7 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         domain,
         secret_prefix: a.secret_prefix.unwrap_or_else(new_secret_prefix),
         database,
+        database_server,
         tag: a.tag,
         active_timeout: std::time::Duration::from_secs(a.active_timeout),
         transfer: tasks::deploy::Transfer {
@@ -239,6 +251,9 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
             return Err(anyhow::anyhow!("{} does not exist", path.display()).into());
         }
     }
+    input
+        .check()
+        .map_err(|e| super::Failure::invalid(e, vec![]))?;
     let client = super::account::client_for(&input.account)?;
     if a.dry_run {
         let catalog = runtime()?.block_on(client.catalog())?;
@@ -522,7 +537,7 @@ pub(super) fn unbind(
 
 /// Asks the user to type the environment name back; without a terminal,
 /// refuses unless the caller passed `--yes`.
-fn confirm_by_typing(env: &str, what: &str, doing: &str) -> super::CliResult {
+pub(super) fn confirm_by_typing(env: &str, what: &str, doing: &str) -> super::CliResult {
     if !std::io::stdin().is_terminal() {
         return Err(super::Failure::usage(&format!(
             "{doing} needs confirmation: pass --yes (stdin is not a terminal)"

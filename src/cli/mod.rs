@@ -6,6 +6,7 @@ mod init;
 mod lab;
 mod manage;
 mod ops;
+mod scale;
 mod session;
 mod team;
 

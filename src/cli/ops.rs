@@ -43,7 +43,8 @@ pub enum Ops {
         /// SSH user on the server.
         #[arg(long, default_value = "root")]
         user: String,
-        /// Database on the server: same (MariaDB on it) or none.
+        /// Database: same (MariaDB on the server), host:IPV4 (MariaDB on another existing
+        /// server, reached over SSH as root) or none.
         #[arg(long, default_value = "same")]
         db: String,
         #[command(flatten)]
@@ -148,6 +149,22 @@ pub enum Ops {
         /// The new fingerprint you verified out of band (e.g. on the provider's console); required without a terminal.
         #[arg(long)]
         expect: Option<String>,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+    /// Scale a load-balanced environment to N web droplets: new ones are
+    /// provisioned, brought to the live build and health-checked before they
+    /// join the load balancer; removed ones leave it before they are deleted.
+    Scale {
+        env: String,
+        /// Web droplets wanted (1-20).
+        droplets: u32,
+        /// Do not ask to type the environment name back when droplets are deleted.
+        #[arg(long)]
+        yes: bool,
+        /// List what would happen; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         project: ProjectArg,
     },
@@ -459,5 +476,12 @@ pub fn run(op: Ops) -> super::CliResult {
             dry_run,
             project,
         } => destroy(&project, &env, yes, dry_run),
+        Ops::Scale {
+            env,
+            droplets,
+            yes,
+            dry_run,
+            project,
+        } => super::scale::scale(&project, &env, droplets, yes, dry_run),
     }
 }

@@ -282,6 +282,32 @@ pub fn db_host(s: &str) -> Check {
     }
 }
 
+/// The database grants of web servers, as `mysql/database` takes them:
+/// `HOST=HASH` entries separated by one space, HOST `localhost` or an IPv4
+/// address, HASH a mysql_native_password hash (`*` and 40 upper-case hex
+/// digits). At least one.
+pub fn db_grants(s: &str) -> Check {
+    let expected = "expected HOST=HASH entries (HOST localhost or IPv4, HASH * and 40 hex digits)";
+    if s.is_empty() {
+        return Err(format!("{expected}; got none"));
+    }
+    for entry in s.split(' ') {
+        let (host, hash) = entry
+            .split_once('=')
+            .ok_or_else(|| format!("{expected}; got {entry:?}"))?;
+        let host_ok = host == "localhost" || ipv4(host).is_ok();
+        let hash_ok = hash.len() == 41
+            && hash.starts_with('*')
+            && hash[1..]
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c));
+        if !host_ok || !hash_ok {
+            return Err(format!("{expected}; got {entry:?}"));
+        }
+    }
+    Ok(())
+}
+
 /// A template input name: an upper-case shell variable name.
 pub fn input_name(s: &str) -> Check {
     let ok = s.chars().next().is_some_and(|c| c.is_ascii_uppercase())
@@ -298,6 +324,28 @@ pub fn input_name(s: &str) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_grants() {
+        let hash = format!("*{}", "0123456789ABCDEF0123456789ABCDEF01234567");
+        for ok in [
+            format!("localhost={hash}"),
+            format!("198.18.1.5={hash} 198.18.1.6={hash}"),
+        ] {
+            assert_eq!(db_grants(&ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            String::new(),
+            format!("localhost={}", &hash[1..]),
+            format!("localhost={}", hash.to_lowercase()),
+            format!("db.example.com={hash}"),
+            format!("localhost={hash}  198.18.1.6={hash}"),
+            format!("localhost={hash}';DROP"),
+            format!("'x'@'%'={hash}"),
+        ] {
+            assert!(db_grants(&bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
 
     #[test]
     fn domains() {

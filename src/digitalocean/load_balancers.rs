@@ -46,6 +46,44 @@ impl Client {
             .context("DigitalOcean returned a load balancer without an id")
     }
 
+    /// The droplets behind a load balancer.
+    pub async fn load_balancer_droplets(&self, id: &str) -> anyhow::Result<Vec<u64>> {
+        let lb = self
+            .call(
+                Method::GET,
+                &format!("/load_balancers/{id}"),
+                None,
+                "reading the load balancer",
+            )
+            .await?;
+        Ok(lb["load_balancer"]["droplet_ids"]
+            .as_array()
+            .map(|ids| ids.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default())
+    }
+
+    /// Puts droplets behind (`add`) or takes them out of a load balancer.
+    pub async fn change_load_balancer_droplets(
+        &self,
+        id: &str,
+        droplet_ids: &[u64],
+        add: bool,
+    ) -> anyhow::Result<()> {
+        let (method, what) = if add {
+            (Method::POST, "adding droplets to the load balancer")
+        } else {
+            (Method::DELETE, "taking droplets out of the load balancer")
+        };
+        self.call(
+            method,
+            &format!("/load_balancers/{id}/droplets"),
+            Some(&json!({ "droplet_ids": droplet_ids })),
+            what,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Waits until the load balancer is `active`; returns its IPv4 address.
     pub async fn wait_load_balancer(&self, id: &str, timeout: Duration) -> anyhow::Result<String> {
         let deadline = tokio::time::Instant::now() + timeout;

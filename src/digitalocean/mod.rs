@@ -344,10 +344,19 @@ impl Client {
 
     /// The public IPv4 address in a droplet record.
     pub fn public_ipv4(droplet: &Value) -> Option<String> {
+        Self::ipv4_of_type(droplet, "public")
+    }
+
+    /// The droplet's address in its VPC, when it has one.
+    pub fn private_ipv4(droplet: &Value) -> Option<String> {
+        Self::ipv4_of_type(droplet, "private")
+    }
+
+    fn ipv4_of_type(droplet: &Value, kind: &str) -> Option<String> {
         droplet["networks"]["v4"]
             .as_array()?
             .iter()
-            .find(|n| n["type"] == "public")
+            .find(|n| n["type"] == kind)
             .and_then(|n| n["ip_address"].as_str())
             .map(str::to_string)
     }

@@ -42,10 +42,13 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "common/lock",
     "common/logs",
     "common/point",
+    "common/release-export",
+    "common/release-import",
     "common/site",
     "common/status",
     "common/swap",
     "common/unbind",
+    "mysql/credentials",
     "mysql/database",
     "mysql/import",
     "php/stack",
@@ -66,10 +69,11 @@ pub enum InputKind {
     RepoPath,
     HttpPath,
     Ipv4,
+    DbGrants,
 }
 
 impl InputKind {
-    const ALL: [InputKind; 10] = [
+    const ALL: [InputKind; 11] = [
         InputKind::Text,
         InputKind::Domain,
         InputKind::ProjectName,
@@ -80,6 +84,7 @@ impl InputKind {
         InputKind::RepoPath,
         InputKind::HttpPath,
         InputKind::Ipv4,
+        InputKind::DbGrants,
     ];
 
     fn parse(s: &str) -> Option<InputKind> {
@@ -99,6 +104,7 @@ impl InputKind {
             InputKind::RepoPath => "repo_path",
             InputKind::HttpPath => "http_path",
             InputKind::Ipv4 => "ipv4",
+            InputKind::DbGrants => "db_grants",
         }
     }
 
@@ -114,6 +120,7 @@ impl InputKind {
             InputKind::RepoPath => grammar::repo_path(value),
             InputKind::HttpPath => grammar::http_path(value),
             InputKind::Ipv4 => grammar::ipv4(value),
+            InputKind::DbGrants => grammar::db_grants(value),
         }
     }
 }

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use russh::ChannelMsg;
 use russh::client;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::key::Identity;
 
@@ -256,6 +256,28 @@ impl Session {
         input: Option<Box<dyn AsyncRead + Send + Unpin>>,
         sink: &Sink,
     ) -> anyhow::Result<Outcome> {
+        self.run_io(script, input, None, sink).await
+    }
+
+    /// Like [`Session::run`], but the script's stdout is binary data
+    /// written to `output` (closed at the end), not lines; stderr still
+    /// goes to `sink`. For streaming a release from one server to another.
+    pub async fn run_piped(
+        &self,
+        script: &str,
+        output: Box<dyn AsyncWrite + Send + Unpin>,
+        sink: &Sink,
+    ) -> anyhow::Result<Outcome> {
+        self.run_io(script, None, Some(output), sink).await
+    }
+
+    async fn run_io(
+        &self,
+        script: &str,
+        input: Option<Box<dyn AsyncRead + Send + Unpin>>,
+        mut output: Option<Box<dyn AsyncWrite + Send + Unpin>>,
+        sink: &Sink,
+    ) -> anyhow::Result<Outcome> {
         let name = self.endpoint.name.clone();
         let lost = || self.lost();
         let channel = self.open_bash().await?;
@@ -280,11 +302,18 @@ impl Session {
         let receive = async {
             let (mut out, mut err) = (LineBuffer::default(), LineBuffer::default());
             let mut code = None;
+            let mut output_failed = None;
             while let Some(msg) = reader.wait().await {
                 match msg {
-                    ChannelMsg::Data { data } => {
-                        out.push(&data, |l| sink(&name, Stream::Stdout, l))
-                    }
+                    ChannelMsg::Data { data } => match output.as_mut() {
+                        Some(w) if output_failed.is_none() => {
+                            if let Err(e) = w.write_all(&data).await {
+                                output_failed = Some(e);
+                            }
+                        }
+                        Some(_) => {}
+                        None => out.push(&data, |l| sink(&name, Stream::Stdout, l)),
+                    },
                     ChannelMsg::ExtendedData { data, ext: 1 } => {
                         err.push(&data, |l| sink(&name, Stream::Stderr, l))
                     }
@@ -294,9 +323,19 @@ impl Session {
             }
             out.finish(|l| sink(&name, Stream::Stdout, l));
             err.finish(|l| sink(&name, Stream::Stderr, l));
-            (code, out.all, err.all)
+            if let Some(w) = output.as_mut()
+                && let Err(e) = w.shutdown().await
+            {
+                output_failed.get_or_insert(e);
+            }
+            (code, out.all, err.all, output_failed)
         };
-        let (sent, (code, stdout, stderr)) = tokio::join!(send, receive);
+        let (sent, (code, stdout, stderr, output_failed)) = tokio::join!(send, receive);
+        if let Some(e) = output_failed {
+            return Err(anyhow::Error::new(e).context(format!(
+                "{name}: the stream from this server could not be passed on"
+            )));
+        }
         let code = code.with_context(|| {
             format!("{}: the remote script ended without an exit status", lost())
         })?;

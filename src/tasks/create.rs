@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use reqwest::Method;
-use serde_json::json;
 
+use super::dns::point_dns;
+use super::droplets::{DropletSpec, create_droplets, delete_created, env_tags, register_keys};
 use super::{CloneSessions, deploy, operate, provision};
 use crate::config::{
     self, AccountRef, Database, Droplet, DropletRole, Environment, EnvironmentKind, ProjectFile,
@@ -31,6 +32,10 @@ pub struct NewServer {
     pub domain: String,
     pub secret_prefix: String,
     pub database: Database,
+    /// The database server of a `droplet` or `host:ADDR` choice (see
+    /// [`database_choice`]); created with the web droplets when it has no
+    /// address yet.
+    pub database_server: Option<Droplet>,
     pub tag: String,
     pub active_timeout: Duration,
     /// A database dump and attachments loaded before the first deploy.
@@ -46,6 +51,26 @@ impl NewServer {
         self.load_balanced || self.web_droplets > 1
     }
 
+    /// Choices that cannot work together, refused before anything is made.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.is_load_balanced() && matches!(self.database, Database::SameDroplet { .. }) {
+            anyhow::bail!(
+                "a load-balanced environment needs one database for all its web droplets; choose a database droplet (--db droplet), an existing server (--db host:ADDR) or none — MariaDB on each web droplet would give each its own data"
+            );
+        }
+        Ok(())
+    }
+
+    /// How many droplets the run creates (web droplets and a new database
+    /// droplet), for the cost estimate.
+    pub fn droplets_to_create(&self) -> u32 {
+        let new_db = self
+            .database_server
+            .as_ref()
+            .is_some_and(|d| d.address.is_none());
+        self.web_droplets.max(1) + u32::from(new_db)
+    }
+
     /// Every action the run will take, in order, for the review page and
     /// `--dry-run`. Pure.
     pub fn plan_lines(&self, project: &str, price_monthly: Option<f64>) -> Vec<String> {
@@ -55,6 +80,10 @@ impl NewServer {
         } else {
             format!("{n} droplets {project}-{}-1…{n}", self.env)
         };
+        let new_db = self
+            .database_server
+            .as_ref()
+            .filter(|d| d.address.is_none());
         let cost = price_monthly
             .map(|p| format!(", about ${:.2}/month", p * f64::from(n)))
             .unwrap_or_default();
@@ -65,8 +94,20 @@ impl NewServer {
                 "create {droplet} ({}, {}, {}{cost}) tagged pond, pond-{project}, pond-{project}-{}",
                 self.region, self.size, self.image, self.env
             ),
-            "wait until active, then pin SSH host keys in pond.json".to_string(),
         ];
+        if let Some(db) = new_db {
+            lines.push(format!(
+                "create database droplet {} ({}, {}, {}{}) with the same tags",
+                db.name,
+                self.region,
+                self.size,
+                self.image,
+                price_monthly
+                    .map(|p| format!(", about ${p:.2}/month"))
+                    .unwrap_or_default()
+            ));
+        }
+        lines.push("wait until active, then pin SSH host keys in pond.json".to_string());
         if self.is_load_balanced() {
             lines.push(format!(
                 "create load balancer {project}-{}-lb (HTTP 80) in front of them (billed by DigitalOcean on top of the droplets)",
@@ -78,7 +119,17 @@ impl NewServer {
             Database::SameDroplet { name, .. } => {
                 format!("MariaDB on the droplet with database {name} (password generated there)")
             }
-            Database::OtherDroplet { droplet, .. } => format!("MariaDB on droplet {droplet}"),
+            Database::OtherDroplet { droplet, .. } => {
+                let at = self
+                    .database_server
+                    .as_ref()
+                    .and_then(|d| d.address.as_deref())
+                    .map(|a| format!(" (existing server {a}, reached over SSH as root)"))
+                    .unwrap_or_default();
+                format!(
+                    "MariaDB on {droplet}{at}, reachable only from the web droplets; each web droplet makes its own password and sends only its hash"
+                )
+            }
             Database::External { host, .. } => format!("the database at {host}"),
         };
         lines.push(format!(
@@ -104,18 +155,65 @@ impl NewServer {
     }
 }
 
-/// The database of a new environment from the choice a user makes
-/// ("same": MariaDB on the web droplet, "none"), named after the project;
-/// a static site has none. The error says what was expected.
-pub fn database_choice(choice: &str, project: &str, stack: Stack) -> Result<Database, String> {
+/// The database of a new environment from the choice a user makes:
+/// `same` (MariaDB on the web droplet), `droplet` (a new database droplet
+/// `<project>-<env>-db`, created with the web droplets), `host:ADDR` (an
+/// existing server Pond reaches over SSH as root and sets MariaDB up on) or
+/// `none`; named after the project (and the environment on an existing
+/// server, which other environments may share); a static site has none. Returns the
+/// placement and, for the last two, the database server's droplet record
+/// (without an address when it is still to be created). The error says
+/// what was expected.
+pub fn database_choice(
+    choice: &str,
+    project: &str,
+    env: &str,
+    stack: Stack,
+) -> Result<(Database, Option<Droplet>), String> {
     let db_name = project.replace('-', "_");
+    let user: String = db_name.chars().take(32).collect();
+    let server = |address: Option<String>| Droplet {
+        name: format!("{project}-{env}-db").chars().take(63).collect(),
+        id: None,
+        role: DropletRole::Database,
+        address,
+        ssh_user: None,
+        private_address: None,
+        host_key: None,
+    };
+    let other = |d: Droplet, name: String, user: String| {
+        (
+            Database::OtherDroplet {
+                droplet: d.name.clone(),
+                name,
+                user,
+            },
+            Some(d),
+        )
+    };
     match (choice, stack) {
-        ("none", _) | (_, Stack::Static) => Ok(Database::None),
-        ("same", _) => Ok(Database::SameDroplet {
-            user: db_name.chars().take(32).collect(),
-            name: db_name,
-        }),
-        (other, _) => Err(format!("{other:?}: expected same or none")),
+        ("none", _) | (_, Stack::Static) => Ok((Database::None, None)),
+        ("same", _) => Ok((
+            Database::SameDroplet {
+                user: user.clone(),
+                name: db_name.clone(),
+            },
+            None,
+        )),
+        ("droplet", _) => Ok(other(server(None), db_name.clone(), user.clone())),
+        (other_choice, _) => match other_choice.strip_prefix("host:") {
+            Some(addr) => {
+                config::grammar::ipv4(addr).map_err(|e| format!("host:{addr:?}: {e}"))?;
+                // A server that may hold other environments' databases:
+                // this one's database and user carry the environment too.
+                let shared = format!("{db_name}_{}", env.replace('-', "_"));
+                let shared_user = shared.chars().take(32).collect();
+                Ok(other(server(Some(addr.to_string())), shared, shared_user))
+            }
+            None => Err(format!(
+                "{other_choice:?}: expected same, droplet, host:IPV4 or none"
+            )),
+        },
     }
 }
 
@@ -144,6 +242,7 @@ pub async fn new_server(
     if file.environments.iter().any(|e| e.name == input.env) {
         anyhow::bail!("environment {} already exists in pond.json", input.env);
     }
+    input.check()?;
     // Validate everything before anything is created.
     let mut candidate = file.clone();
     if !candidate.accounts.iter().any(|a| a.name == input.account) {
@@ -181,6 +280,7 @@ pub async fn new_server(
                 private_address: None,
                 host_key: None,
             })
+            .chain(input.database_server.clone())
             .collect(),
         load_balancer: input
             .is_load_balanced()
@@ -197,29 +297,24 @@ pub async fn new_server(
     step("checking the account token");
     client.account().await?;
     step("registering your SSH key");
-    let mut key_ids = vec![
-        client
-            .ensure_ssh_key("pond", &identity.public_line())
-            .await?["id"]
-            .clone(),
-    ];
-    for member in &file.team_keys {
-        key_ids.push(
-            client
-                .ensure_ssh_key(&member.name, &member.public_key)
-                .await?["id"]
-                .clone(),
-        );
-    }
-    let tags = vec![
-        "pond".to_string(),
-        format!("pond-{}", file.name),
-        format!("pond-{}-{}", file.name, input.env),
-    ];
-    let created = create_droplets(client, &names, &tags, &key_ids, input, sink).await?;
+    let key_ids = register_keys(client, file, identity).await?;
+    let tags = env_tags(&file.name, &input.env);
+    let to_create: Vec<String> = candidate.environments[candidate.environments.len() - 1]
+        .droplets
+        .iter()
+        .filter(|d| d.address.is_none())
+        .map(|d| d.name.clone())
+        .collect();
+    let spec = DropletSpec {
+        region: input.region.clone(),
+        size: input.size.clone(),
+        image: input.image.clone(),
+        active_timeout: input.active_timeout,
+    };
+    let created = create_droplets(client, &to_create, &tags, &key_ids, &spec, sink).await?;
     let mut lb = None;
     if input.is_load_balanced() {
-        let ids: Vec<u64> = created.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<u64> = created[..names.len()].iter().map(|c| c.id).collect();
         step(&format!(
             "creating load balancer {lb_name} in front of {} droplets",
             ids.len()
@@ -262,14 +357,16 @@ pub async fn new_server(
     let address = lb
         .as_ref()
         .map(|(_, ip)| ip.clone())
-        .unwrap_or_else(|| created[0].1.clone());
+        .unwrap_or_else(|| created[0].address.clone());
 
     // Usable: record it (so a failure from here on can be resumed).
     let env_index = candidate.environments.len() - 1;
     let env = &mut candidate.environments[env_index];
-    for (d, (id, addr)) in env.droplets.iter_mut().zip(&created) {
-        d.id = Some(*id);
-        d.address = Some(addr.clone());
+    let new_records = env.droplets.iter_mut().filter(|d| d.address.is_none());
+    for (d, c) in new_records.zip(&created) {
+        d.id = Some(c.id);
+        d.address = Some(c.address.clone());
+        d.private_address = c.private_address.clone();
     }
     if let (Some(record), Some((id, _))) = (env.load_balancer.as_mut(), &lb) {
         record.id = Some(id.clone());
@@ -313,6 +410,9 @@ pub async fn resume(
     let (env_index, env) = super::find_env(file, env_name)?;
     let mut address = None;
     for d in &env.droplets {
+        if d.id.is_none() && d.role == DropletRole::Database && d.address.is_some() {
+            continue; // an existing database server (`--db host:ADDR`)
+        }
         let Some(id) = d.id else {
             anyhow::bail!(
                 "droplet {} of {env_name} was not created by Pond; nothing to resume (use pond provision / deploy)",
@@ -330,9 +430,11 @@ pub async fn resume(
                 found["status"]
             );
         }
-        address.get_or_insert(
-            Client::public_ipv4(&found).context("the droplet has no public IPv4 address")?,
-        );
+        let public =
+            Client::public_ipv4(&found).context("the droplet has no public IPv4 address")?;
+        if d.role == DropletRole::Web {
+            address.get_or_insert(public);
+        }
     }
     if let Some(lb) = env.load_balancer.as_ref().and_then(|lb| lb.id.clone()) {
         address = Some(
@@ -446,160 +548,6 @@ async fn finish(
     })
 }
 
-/// Creates the droplets and waits until all are active. If any fails, the
-/// ones this run created are deleted before the error is returned.
-async fn create_droplets(
-    client: &Client,
-    names: &[String],
-    tags: &[String],
-    key_ids: &[serde_json::Value],
-    input: &NewServer,
-    sink: &Sink,
-) -> anyhow::Result<Vec<(u64, String)>> {
-    let step = |text: &str| sink("digitalocean", Stream::Step, text);
-    let mut ids = Vec::new();
-    for name in names {
-        step(&format!(
-            "creating droplet {name} ({}, {}, {})",
-            input.region, input.size, input.image
-        ));
-        let created = client
-            .create_droplet(&json!({
-                "name": name, "region": input.region, "size": input.size, "image": input.image,
-                "ssh_keys": key_ids, "tags": tags,
-            }))
-            .await;
-        match created.and_then(|c| {
-            c["id"]
-                .as_u64()
-                .context("DigitalOcean returned a droplet without an id")
-        }) {
-            Ok(id) => ids.push((id, String::new())),
-            Err(e) => return Err(delete_created(client, &ids, e, sink).await),
-        }
-    }
-    for i in 0..ids.len() {
-        let id = ids[i].0;
-        step(&format!("waiting for droplet {id} to become active"));
-        let address = client
-            .wait_active(id, input.active_timeout)
-            .await
-            .and_then(|d| {
-                Client::public_ipv4(&d).context("the droplet has no public IPv4 address")
-            });
-        match address {
-            Ok(a) => ids[i].1 = a,
-            Err(e) => return Err(delete_created(client, &ids, e, sink).await),
-        }
-    }
-    Ok(ids)
-}
-
-/// Deletes the droplets this run created (they never became usable) and
-/// returns the original error, saying what was cleaned up.
-async fn delete_created(
-    client: &Client,
-    created: &[(u64, String)],
-    error: anyhow::Error,
-    sink: &Sink,
-) -> anyhow::Error {
-    let mut left = vec![];
-    for (id, _) in created {
-        sink(
-            "digitalocean",
-            Stream::Step,
-            &format!("deleting droplet {id}, which this run created and which never became usable"),
-        );
-        if let Err(e) = client.delete_droplet(*id).await {
-            left.push(format!("{id} ({e:#})"));
-        }
-    }
-    if left.is_empty() {
-        let ids: Vec<String> = created.iter().map(|(id, _)| id.to_string()).collect();
-        error.context(format!(
-            "droplet(s) {} deleted; nothing is left behind",
-            if ids.is_empty() {
-                "-".to_string()
-            } else {
-                ids.join(", ")
-            }
-        ))
-    } else {
-        error.context(format!("deleting droplets failed too: {}", left.join("; ")))
-    }
-}
-
-/// A records for the domain and the three preview hosts: the domain is
-/// created if DigitalOcean does not host it yet; existing A records of
-/// those names are updated instead of duplicated.
-pub async fn point_dns(
-    client: &Client,
-    domain: &str,
-    prefix: &str,
-    address: &str,
-) -> anyhow::Result<()> {
-    let (zone, apex) = match client
-        .call(
-            Method::GET,
-            &format!("/domains/{domain}"),
-            None,
-            "looking up the domain",
-        )
-        .await
-    {
-        Ok(_) => (domain.to_string(), "@".to_string()),
-        Err(_) => {
-            client
-                .call(
-                    Method::POST,
-                    "/domains",
-                    Some(&json!({"name": domain})),
-                    &format!("adding {domain} to DigitalOcean DNS"),
-                )
-                .await?;
-            (domain.to_string(), "@".to_string())
-        }
-    };
-    let records = client
-        .list(
-            &format!("/domains/{zone}/records?type=A"),
-            "domain_records",
-            "listing DNS records",
-        )
-        .await?;
-    for name in [
-        apex,
-        prefix.to_string(),
-        format!("{prefix}-blue"),
-        format!("{prefix}-green"),
-    ] {
-        let existing = records.iter().find(|r| r["name"] == name.as_str());
-        match existing.and_then(|r| r["id"].as_u64()) {
-            Some(rid) => {
-                client
-                    .call(
-                        Method::PUT,
-                        &format!("/domains/{zone}/records/{rid}"),
-                        Some(&json!({"type": "A", "data": address})),
-                        &format!("updating the A record {name}.{zone}"),
-                    )
-                    .await?;
-            }
-            None => {
-                client
-                    .call(
-                        Method::POST,
-                        &format!("/domains/{zone}/records"),
-                        Some(&json!({"type": "A", "name": name, "data": address, "ttl": 300})),
-                        &format!("creating the A record {name}.{zone}"),
-                    )
-                    .await?;
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,23 +555,56 @@ mod tests {
     #[test]
     fn the_database_choice_is_named_after_the_project() {
         assert_eq!(
-            database_choice("same", "acme-shop", Stack::Php),
-            Ok(Database::SameDroplet {
-                name: "acme_shop".into(),
-                user: "acme_shop".into(),
-            })
+            database_choice("same", "acme-shop", "live", Stack::Php),
+            Ok((
+                Database::SameDroplet {
+                    name: "acme_shop".into(),
+                    user: "acme_shop".into(),
+                },
+                None
+            ))
         );
         assert_eq!(
-            database_choice("same", "site", Stack::Static),
-            Ok(Database::None)
+            database_choice("same", "site", "live", Stack::Static),
+            Ok((Database::None, None))
         );
         assert_eq!(
-            database_choice("none", "acme", Stack::Php),
-            Ok(Database::None)
+            database_choice("none", "acme", "live", Stack::Php),
+            Ok((Database::None, None))
+        );
+        let (db, server) = database_choice("droplet", "acme", "live", Stack::Php).unwrap();
+        let server = server.unwrap();
+        assert_eq!(
+            (server.name.as_str(), server.role, &server.address),
+            ("acme-live-db", DropletRole::Database, &None)
         );
         assert_eq!(
-            database_choice("droplet", "acme", Stack::Php),
-            Err("\"droplet\": expected same or none".to_string())
+            db,
+            Database::OtherDroplet {
+                droplet: "acme-live-db".into(),
+                name: "acme".into(),
+                user: "acme".into()
+            }
+        );
+        let (db, server) =
+            database_choice("host:198.18.7.9", "acme", "live-eu", Stack::Php).unwrap();
+        assert_eq!(server.unwrap().address.as_deref(), Some("198.18.7.9"));
+        assert_eq!(
+            db,
+            Database::OtherDroplet {
+                droplet: "acme-live-eu-db".into(),
+                name: "acme_live_eu".into(),
+                user: "acme_live_eu".into()
+            },
+            "a shared server keeps environments apart"
+        );
+        assert_eq!(
+            database_choice("host:db.example.com", "acme", "live", Stack::Php),
+            Err("host:\"db.example.com\": expected an IPv4 address like 203.0.113.10".into())
+        );
+        assert_eq!(
+            database_choice("cloud", "acme", "live", Stack::Php),
+            Err("\"cloud\": expected same, droplet, host:IPV4 or none".to_string())
         );
     }
 }

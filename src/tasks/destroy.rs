@@ -23,6 +23,9 @@ pub struct DestroyPlan {
     /// (zone, record id, record name, address it points at)
     pub records: Vec<(String, u64, String, String)>,
     pub load_balancer: Option<String>,
+    /// (name, address) of servers Pond did not create (an existing database
+    /// host): left running, with their data.
+    pub kept: Vec<(String, String)>,
 }
 
 impl DestroyPlan {
@@ -43,6 +46,11 @@ impl DestroyPlan {
         }
         if let Some(lb) = &self.load_balancer {
             lines.push(format!("delete load balancer {lb}"));
+        }
+        for (name, addr) in &self.kept {
+            lines.push(format!(
+                "keep {name} ({addr}): Pond did not create it, so it and its data stay"
+            ));
         }
         lines.push(format!("remove environment {} from pond.json", self.env));
         lines
@@ -103,6 +111,12 @@ pub async fn plan(
         droplets,
         records,
         load_balancer: env.load_balancer.as_ref().and_then(|lb| lb.id.clone()),
+        kept: env
+            .droplets
+            .iter()
+            .filter(|d| d.id.is_none())
+            .map(|d| (d.name.clone(), d.address.clone().unwrap_or_default()))
+            .collect(),
     })
 }
 

@@ -8,9 +8,12 @@ pub mod configs;
 pub mod create;
 pub mod deploy;
 pub mod destroy;
+pub mod dns;
+pub mod droplets;
 pub mod manifest;
 pub mod operate;
 pub mod provision;
+pub mod scale;
 pub mod state;
 
 use std::collections::BTreeMap;

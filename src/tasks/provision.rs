@@ -1,8 +1,10 @@
 //! Provision: turn a fresh Debian/Ubuntu server into a Pond server for one
-//! environment — base setup, the stack (nginx, PHP-FPM), the environment's
-//! layout and vhosts, its database, then the project's post-provision
-//! hooks. Every template is idempotent, so re-running after a cut
-//! connection finishes the job.
+//! environment — base setup and the stack, the database (each web server
+//! generates its own password and hands the database server only its
+//! one-way hash, so no password crosses the client), the environment's
+//! layout and vhosts, then the project's post-provision hooks. Phases run
+//! on every server in parallel; every template is idempotent, so
+//! re-running after a cut connection finishes the job.
 
 use std::path::Path;
 
@@ -12,25 +14,18 @@ use super::{Connected, render};
 use crate::config::{Database, DropletRole, Environment, ProjectFile, Stack};
 use crate::ssh::{Sink, Stream};
 
-/// The scripts provisioning runs on one server, in order, as
-/// (description, rendered script). Pure: inspectable without a server.
-pub fn plan(
-    file: &ProjectFile,
-    env: &Environment,
-    role: DropletRole,
-    project_root: &Path,
-) -> anyhow::Result<Vec<(String, String)>> {
+/// A provisioning step: (description, rendered script).
+pub type Step = (String, String);
+
+/// What `mysql/credentials` prints before the hash.
+const HASH_MARK: &str = "DB-GRANT-HASH ";
+
+/// Base setup and, on web servers, the web stack.
+pub fn setup_steps(file: &ProjectFile, role: DropletRole) -> anyhow::Result<Vec<Step>> {
     let mut steps = vec![(
         "Base setup".to_string(),
         render("common/base", &[("TIMEZONE", "UTC")])?,
     )];
-    let db = match &env.database {
-        Database::SameDroplet { name, user } => Some((name, user)),
-        Database::OtherDroplet { name, user, .. } if role == DropletRole::Database => {
-            Some((name, user))
-        }
-        _ => None,
-    };
     if role == DropletRole::Web {
         let stack = match file.stack {
             Stack::Static => "static/stack",
@@ -41,20 +36,60 @@ pub fn plan(
             render(stack, &[])?,
         ));
     }
-    if let Some((name, user)) = db {
-        steps.push((
-            "Database".to_string(),
+    Ok(steps)
+}
+
+/// The web server's own database password (made once, kept there), when
+/// the environment has a database Pond manages.
+pub fn credentials_step(file: &ProjectFile, env: &Environment) -> anyhow::Result<Option<Step>> {
+    Ok(match env.database {
+        Database::SameDroplet { .. } | Database::OtherDroplet { .. } => Some((
+            "Database password".to_string(),
             render(
-                "mysql/database",
-                &[
-                    ("PROJECT", &file.name),
-                    ("ENV", &env.name),
-                    ("DB_NAME", name),
-                    ("DB_USER", user),
-                ],
+                "mysql/credentials",
+                &[("PROJECT", &file.name), ("ENV", &env.name)],
             )?,
-        ));
-    }
+        )),
+        Database::None | Database::External { .. } => None,
+    })
+}
+
+/// The database and its per-web-server accounts; `grants` is
+/// `HOST=HASH ...` as [`crate::config::grammar::db_grants`] describes.
+pub fn database_step(
+    file: &ProjectFile,
+    env: &Environment,
+    grants: &str,
+) -> anyhow::Result<Option<Step>> {
+    let (name, user) = match &env.database {
+        Database::SameDroplet { name, user } | Database::OtherDroplet { name, user, .. } => {
+            (name, user)
+        }
+        Database::None | Database::External { .. } => return Ok(None),
+    };
+    Ok(Some((
+        "Database".to_string(),
+        render(
+            "mysql/database",
+            &[
+                ("PROJECT", &file.name),
+                ("ENV", &env.name),
+                ("DB_NAME", name),
+                ("DB_USER", user),
+                ("DB_GRANTS", grants),
+            ],
+        )?,
+    )))
+}
+
+/// Layout and vhosts (web servers), then the post-provision hooks.
+pub fn site_steps(
+    file: &ProjectFile,
+    env: &Environment,
+    role: DropletRole,
+    project_root: &Path,
+) -> anyhow::Result<Vec<Step>> {
+    let mut steps = vec![];
     if role == DropletRole::Web {
         steps.push((
             "Layout and vhosts".to_string(),
@@ -80,7 +115,96 @@ pub fn plan(
     Ok(steps)
 }
 
-/// Runs the provisioning plan on every server in parallel.
+/// The address a web server's database connections come from, as the
+/// database server sees them: `localhost` on the same droplet; its private
+/// address when the database server is reached privately (it has a private
+/// address, or was given one); else its public address.
+pub fn grant_host(env: &Environment, web_index: usize) -> Option<String> {
+    match &env.database {
+        Database::SameDroplet { .. } => Some("localhost".to_string()),
+        Database::OtherDroplet { droplet, .. } => {
+            let web = env.droplets.get(web_index)?;
+            let db = env.droplets.iter().find(|d| &d.name == droplet)?;
+            let is_private = |a: &Option<String>| {
+                a.as_deref()
+                    .and_then(|a| a.parse::<std::net::Ipv4Addr>().ok())
+                    .is_some_and(|a| a.is_private())
+            };
+            if db.private_address.is_some() || is_private(&db.address) {
+                web.private_address.clone().or_else(|| web.address.clone())
+            } else {
+                web.address.clone()
+            }
+        }
+        Database::None | Database::External { .. } => None,
+    }
+}
+
+/// Every script provisioning runs on a server of `role`, in order, for
+/// `--dry-run`. Pure. The database step is shown with each web server's
+/// address and a placeholder hash: the real hash exists only once that
+/// server has made its password.
+pub fn plan(
+    file: &ProjectFile,
+    env: &Environment,
+    role: DropletRole,
+    project_root: &Path,
+) -> anyhow::Result<Vec<Step>> {
+    let mut steps = setup_steps(file, role)?;
+    if role == DropletRole::Web
+        && let Some(step) = credentials_step(file, env)?
+    {
+        steps.push(step);
+    }
+    let placeholder = format!("*{}", "0".repeat(40));
+    let grants: Vec<String> = env
+        .droplets
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.role == DropletRole::Web)
+        .filter_map(|(i, _)| grant_host(env, i))
+        .map(|host| format!("{host}={placeholder}"))
+        .collect();
+    let runs_database = match &env.database {
+        Database::SameDroplet { .. } => role == DropletRole::Web,
+        Database::OtherDroplet { .. } => role == DropletRole::Database,
+        _ => false,
+    };
+    if runs_database
+        && !grants.is_empty()
+        && let Some((what, script)) = database_step(file, env, &grants.join(" "))?
+    {
+        steps.push((
+            format!("{what} (the hashes shown as {placeholder} come from each web server)"),
+            script,
+        ));
+    }
+    steps.extend(site_steps(file, env, role, project_root)?);
+    Ok(steps)
+}
+
+/// Runs `steps(server)` on every server in parallel, each server's steps
+/// in order; returns each server's outputs.
+async fn run_phase(
+    servers: &[&Connected],
+    steps: impl Fn(&Connected) -> anyhow::Result<Vec<Step>>,
+    sink: &Sink,
+) -> anyhow::Result<Vec<Vec<String>>> {
+    let runs = servers.iter().map(|c| {
+        let steps = steps(c);
+        async move {
+            let mut outputs = vec![];
+            for (what, script) in steps? {
+                sink(&c.server.endpoint.name, Stream::Step, &what);
+                outputs.push(c.session.run_ok(&what, &script, sink).await?.stdout);
+            }
+            anyhow::Ok(outputs)
+        }
+    });
+    futures::future::join_all(runs).await.into_iter().collect()
+}
+
+/// Runs provisioning on every server of `env`.
 pub async fn provision(
     file: &ProjectFile,
     env: &Environment,
@@ -88,17 +212,220 @@ pub async fn provision(
     project_root: &Path,
     sink: &Sink,
 ) -> anyhow::Result<()> {
-    let runs = connected.iter().map(|c| async move {
-        let name = &c.server.endpoint.name;
-        for (what, script) in plan(file, env, c.server.role, project_root)? {
-            sink(name, Stream::Step, &what);
-            c.session.run_ok(&what, &script, sink).await?;
-        }
-        sink(name, Stream::Step, "provisioned");
-        anyhow::Ok(())
-    });
-    for r in futures::future::join_all(runs).await {
-        r?;
+    let all: Vec<String> = connected
+        .iter()
+        .map(|c| c.server.endpoint.name.clone())
+        .collect();
+    provision_servers(file, env, connected, &all, project_root, sink).await
+}
+
+/// Provisions the servers named in `which` and brings the database grants
+/// up to date for every web server in `connected` (a web server that joins
+/// is granted; one that is gone loses its account).
+pub async fn provision_servers(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    which: &[String],
+    project_root: &Path,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let chosen: Vec<&Connected> = connected
+        .iter()
+        .filter(|c| which.contains(&c.server.endpoint.name))
+        .collect();
+    run_phase(&chosen, |c| setup_steps(file, c.server.role), sink).await?;
+    database_phase(file, env, connected, which, sink).await?;
+    run_phase(
+        &chosen,
+        |c| site_steps(file, env, c.server.role, project_root),
+        sink,
+    )
+    .await?;
+    for c in chosen {
+        sink(&c.server.endpoint.name, Stream::Step, "provisioned");
     }
     Ok(())
+}
+
+/// Each web server in `connected` makes (or keeps) its password and hands
+/// over its hash; the database server grants exactly those (on the same
+/// droplet: each web server named in `which` grants its own).
+pub async fn database_phase(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    which: &[String],
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let Some(step) = credentials_step(file, env)? else {
+        return Ok(());
+    };
+    let webs: Vec<&Connected> = connected
+        .iter()
+        .filter(|c| c.server.role == DropletRole::Web)
+        .collect();
+    // The hash is for the database server, not for the log.
+    let quiet = crate::ssh::session::quiet();
+    let outputs = run_phase(&webs, |_| Ok(vec![step.clone()]), &quiet).await?;
+    let mut grants = vec![];
+    for (c, out) in webs.iter().zip(outputs) {
+        let name = &c.server.endpoint.name;
+        let hash = out
+            .concat()
+            .lines()
+            .find_map(|l| l.strip_prefix(HASH_MARK).map(str::to_string))
+            .with_context(|| format!("{name}: mysql/credentials printed no password hash"))?;
+        let host = grant_host(env, c.server.index)
+            .with_context(|| format!("{name} has no address for the database grant"))?;
+        sink(
+            name,
+            Stream::Step,
+            "database password ready (kept on this server)",
+        );
+        grants.push((name.clone(), format!("{host}={hash}")));
+    }
+    match &env.database {
+        Database::SameDroplet { .. } => {
+            let chosen: Vec<&Connected> = webs
+                .into_iter()
+                .filter(|c| which.contains(&c.server.endpoint.name))
+                .collect();
+            let grant_of = |c: &Connected| {
+                grants
+                    .iter()
+                    .find(|(name, _)| name == &c.server.endpoint.name)
+                    .map(|(_, g)| g.clone())
+                    .unwrap_or_default()
+            };
+            run_phase(
+                &chosen,
+                |c| {
+                    Ok(database_step(file, env, &grant_of(c))?
+                        .into_iter()
+                        .collect())
+                },
+                sink,
+            )
+            .await?;
+        }
+        Database::OtherDroplet { droplet, .. } => {
+            let server = connected
+                .iter()
+                .find(|c| &c.server.endpoint.name == droplet)
+                .with_context(|| {
+                    format!(
+                        "the database droplet {droplet} is not among {}'s servers",
+                        env.name
+                    )
+                })?;
+            let all: Vec<String> = grants.into_iter().map(|(_, g)| g).collect();
+            run_phase(
+                &[server],
+                |_| {
+                    Ok(database_step(file, env, &all.join(" "))?
+                        .into_iter()
+                        .collect())
+                },
+                sink,
+            )
+            .await?;
+        }
+        Database::None | Database::External { .. } => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Droplet;
+
+    fn droplet(name: &str, role: DropletRole, address: &str, private: Option<&str>) -> Droplet {
+        Droplet {
+            name: name.into(),
+            id: None,
+            role,
+            address: Some(address.into()),
+            ssh_user: None,
+            private_address: private.map(str::to_string),
+            host_key: None,
+        }
+    }
+
+    fn env_with_db_droplet(db_private: Option<&str>) -> (ProjectFile, Environment) {
+        let file = ProjectFile::starter("shop", Stack::Php);
+        let (database, _) =
+            crate::tasks::create::database_choice("droplet", "shop", "live", Stack::Php).unwrap();
+        let env = Environment {
+            name: "live".into(),
+            account: None,
+            kind: crate::config::EnvironmentKind::Single,
+            region: None,
+            size: None,
+            image: None,
+            domain: "shop.example.com".into(),
+            secret_prefix: "k3v9q2x8m1zapt".into(),
+            health_path: None,
+            database,
+            droplets: vec![
+                droplet(
+                    "shop-live-1",
+                    DropletRole::Web,
+                    "203.0.113.5",
+                    Some("10.1.0.5"),
+                ),
+                droplet(
+                    "shop-live-db",
+                    DropletRole::Database,
+                    "203.0.113.9",
+                    db_private,
+                ),
+            ],
+            load_balancer: None,
+        };
+        (file, env)
+    }
+
+    #[test]
+    fn web_servers_make_the_password_and_the_database_server_gets_only_hashes() {
+        let (file, env) = env_with_db_droplet(Some("10.1.0.9"));
+        let root = Path::new("/nonexistent");
+        let web: Vec<String> = plan(&file, &env, DropletRole::Web, root)
+            .unwrap()
+            .into_iter()
+            .map(|(what, _)| what)
+            .collect();
+        assert_eq!(
+            web,
+            [
+                "Base setup",
+                "Web stack (php)",
+                "Database password",
+                "Layout and vhosts"
+            ]
+        );
+        let db = plan(&file, &env, DropletRole::Database, root).unwrap();
+        assert_eq!(db.len(), 2, "{db:?}");
+        assert!(db[1].0.starts_with("Database"));
+        let grants = format!("DB_GRANTS='10.1.0.5=*{}'", "0".repeat(40));
+        assert!(db[1].1.contains(&grants), "{}", db[1].1);
+        assert!(!db[1].1.contains("db-password"));
+    }
+
+    #[test]
+    fn grants_use_private_addresses_only_when_the_database_is_reached_privately() {
+        let (_, env) = env_with_db_droplet(Some("10.1.0.9"));
+        assert_eq!(grant_host(&env, 0).as_deref(), Some("10.1.0.5"));
+        let (_, env) = env_with_db_droplet(None);
+        assert_eq!(grant_host(&env, 0).as_deref(), Some("203.0.113.5"));
+        let (_, mut env) = env_with_db_droplet(None);
+        env.droplets[1].address = Some("10.1.0.77".into());
+        assert_eq!(grant_host(&env, 0).as_deref(), Some("10.1.0.5"));
+        env.database = Database::SameDroplet {
+            name: "shop".into(),
+            user: "shop".into(),
+        };
+        assert_eq!(grant_host(&env, 0).as_deref(), Some("localhost"));
+    }
 }

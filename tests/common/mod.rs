@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod create;
 pub mod deploy;
 pub mod keyring;
 pub mod lab;

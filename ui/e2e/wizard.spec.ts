@@ -29,7 +29,8 @@ test("the wizard walks every step, keeps values on Back, checks fields with the 
     plan_new_server: {
       value: {
         lines: ["check the token of account agency", "create droplet acme-shop-staging-1 (fra1, s-2vcpu-4gb, debian-12-x64, about $24.00/month)", "first deploy (build first) to both colours, blue live; health check"],
-        price_monthly: 24,
+        droplets: 3,
+        price_monthly: 72,
       },
     },
     new_server: {
@@ -70,7 +71,13 @@ test("the wizard walks every step, keeps values on Back, checks fields with the 
   await expect(page.getByLabel("Domain")).toHaveValue("staging.example.com");
   await page.getByRole("button", { name: "Next" }).click();
 
-  await expect(page.getByLabel(/MariaDB on this server/)).toBeChecked();
+  // Load-balanced: one database for all web droplets, so not on each.
+  await expect(page.getByLabel(/MariaDB on this server/)).toBeDisabled();
+  await expect(page.getByLabel(/A new database droplet/)).toBeChecked();
+  await expect(page.getByLabel("Its IPv4 address")).toHaveCount(0);
+  await page.getByLabel(/An existing server/).check();
+  await page.getByLabel("Its IPv4 address").fill("10.110.0.5");
+  await expect(page.getByText("the password never reaches this computer")).toBeVisible();
   await page.getByRole("button", { name: "Next" }).click();
   await page.getByRole("button", { name: "Next" }).click();
   const prefix = page.getByLabel("Secret preview prefix");
@@ -79,7 +86,7 @@ test("the wizard walks every step, keeps values on Back, checks fields with the 
 
   const review = page.getByRole("region", { name: "Review" });
   await expect(review).toContainText("create droplet acme-shop-staging-1");
-  await expect(review).toContainText("Cost: about $24.00 per month");
+  await expect(review).toContainText("Cost: about $72.00 per month for 3 droplets");
   await page.getByRole("button", { name: "Create server" }).click();
 
   const progress = page.getByRole("region", { name: "Progress" });
@@ -92,9 +99,9 @@ test("the wizard walks every step, keeps values on Back, checks fields with the 
 
   const made = await calls(page);
   const sent = made.find((c) => c.cmd === "new_server")?.args.req as Record<string, unknown>;
-  expect(sent).toMatchObject({ dir: project.dir, account: "agency", env: "staging", region: "fra1", size: "s-2vcpu-4gb", image: "debian-12-x64", domain: "staging.example.com", database: "same", tag: "first", kind: "load_balanced", droplets: 3 });
+  expect(sent).toMatchObject({ dir: project.dir, account: "agency", env: "staging", region: "fra1", size: "s-2vcpu-4gb", image: "debian-12-x64", domain: "staging.example.com", database: "host:10.110.0.5", tag: "first", kind: "load_balanced", droplets: 3 });
   expect(made.filter((c) => c.cmd === "check_field").map((c) => (c.args.req as { kind: string }).kind)).toEqual(
-    expect.arrayContaining(["env_name", "domain", "build_tag", "secret_prefix"]),
+    expect.arrayContaining(["env_name", "domain", "ipv4", "build_tag", "secret_prefix"]),
   );
 });
 
@@ -108,7 +115,7 @@ test("a failed run says which step failed and leaves the window usable", async (
     check_field: { value: null },
     catalog: { value: catalog },
     check_domain: { value: { hosted: true, note: "hosted" } },
-    plan_new_server: { value: { lines: ["create droplet"], price_monthly: 6 } },
+    plan_new_server: { value: { lines: ["create droplet"], droplets: 1, price_monthly: 6 } },
     new_server: {
       error: { message: "droplet 9 did not become active within 300 s (status \"new\"): droplet 9 was deleted; nothing is left behind", hint: null, problems: [] },
       progress: [step("creating droplet acme-shop-production2-1", "digitalocean")],

@@ -122,7 +122,8 @@ note: string, };
 
 export type NewServerRequest = { dir: string, account: string, env: string, region: string, size: string, image: string, domain: string, 
 /**
- * "same" (MariaDB on the droplet) or "none".
+ * "same" (MariaDB on the web droplet), "droplet" (a new database
+ * droplet), "host:IPV4" (an existing server) or "none".
  */
 database: string, 
 /**
@@ -134,7 +135,15 @@ kind: string,
  */
 droplets: number, db_dump: string | null, attachments: string | null, tag: string, secret_prefix: string, };
 
-export type NewServerPlan = { lines: Array<string>, price_monthly: number | null, };
+export type NewServerPlan = { lines: Array<string>, 
+/**
+ * Droplets the run creates.
+ */
+droplets: number, 
+/**
+ * Their monthly price together, when the size's price is known.
+ */
+price_monthly: number | null, };
 
 export type UrlsView = { production: string, preview: string, blue: string, green: string, };
 

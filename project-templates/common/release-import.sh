@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# summary: Make room for a release streamed from another server of the environment; a release already serving here is kept (a re-run after a cut connection starts a half-copied one over)
+# input ROOT [text]: the environment's directory on the server
+# input RELEASE [text]: the release id that will arrive
+set -euo pipefail
+[[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad release id: $RELEASE" >&2; exit 2; }
+cd "$ROOT"
+[[ -L current ]] || { echo "$ROOT is not provisioned (no current link); run pond provision first" >&2; exit 3; }
+new="releases/$RELEASE"
+echo "CURRENT $(readlink current)"
+in_use=" $(readlink blue) $(readlink green) "
+if [[ "$in_use" == *" $new "* ]]; then
+    echo "SERVING"
+    exit 0
+fi
+rm -rf -- "$new"
+install -d -o pond -g pond "$new"
+echo "READY"

@@ -1,0 +1,79 @@
+//! DNS on DigitalOcean for an environment: the domain's A record and the
+//! three preview hosts' (`<prefix>`, `<prefix>-blue`, `<prefix>-green`),
+//! created or updated in place, never duplicated.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::digitalocean::Client;
+
+/// A records for the domain and the three preview hosts: the domain is
+/// created if DigitalOcean does not host it yet; existing A records of
+/// those names are updated instead of duplicated.
+pub async fn point_dns(
+    client: &Client,
+    domain: &str,
+    prefix: &str,
+    address: &str,
+) -> anyhow::Result<()> {
+    let (zone, apex) = match client
+        .call(
+            Method::GET,
+            &format!("/domains/{domain}"),
+            None,
+            "looking up the domain",
+        )
+        .await
+    {
+        Ok(_) => (domain.to_string(), "@".to_string()),
+        Err(_) => {
+            client
+                .call(
+                    Method::POST,
+                    "/domains",
+                    Some(&json!({"name": domain})),
+                    &format!("adding {domain} to DigitalOcean DNS"),
+                )
+                .await?;
+            (domain.to_string(), "@".to_string())
+        }
+    };
+    let records = client
+        .list(
+            &format!("/domains/{zone}/records?type=A"),
+            "domain_records",
+            "listing DNS records",
+        )
+        .await?;
+    for name in [
+        apex,
+        prefix.to_string(),
+        format!("{prefix}-blue"),
+        format!("{prefix}-green"),
+    ] {
+        let existing = records.iter().find(|r| r["name"] == name.as_str());
+        match existing.and_then(|r| r["id"].as_u64()) {
+            Some(rid) => {
+                client
+                    .call(
+                        Method::PUT,
+                        &format!("/domains/{zone}/records/{rid}"),
+                        Some(&json!({"type": "A", "data": address})),
+                        &format!("updating the A record {name}.{zone}"),
+                    )
+                    .await?;
+            }
+            None => {
+                client
+                    .call(
+                        Method::POST,
+                        &format!("/domains/{zone}/records"),
+                        Some(&json!({"type": "A", "name": name, "data": address, "ttl": 300})),
+                        &format!("creating the A record {name}.{zone}"),
+                    )
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Droplets of one run: create them with Pond's tags, wait until each is
+//! active, and — when any never becomes usable — delete every one the run
+//! created, so a failure leaves no orphans on the account.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::config::ProjectFile;
+use crate::digitalocean::Client;
+use crate::ssh::{Identity, Sink, Stream};
+
+/// Where and how big new droplets are.
+#[derive(Debug, Clone)]
+pub struct DropletSpec {
+    pub region: String,
+    pub size: String,
+    pub image: String,
+    /// How long to wait for each to become active.
+    pub active_timeout: Duration,
+}
+
+/// A droplet this run created.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub id: u64,
+    pub address: String,
+    pub private_address: Option<String>,
+}
+
+/// The tags of an environment's droplets: `pond`, `pond-<project>`,
+/// `pond-<project>-<env>` (destroy finds them by the last).
+pub fn env_tags(project: &str, env: &str) -> Vec<String> {
+    vec![
+        "pond".to_string(),
+        format!("pond-{project}"),
+        format!("pond-{project}-{env}"),
+    ]
+}
+
+/// Registers the user's public key and the team's with the account (found
+/// by fingerprint or uploaded); returns their ids for new droplets.
+pub async fn register_keys(
+    client: &Client,
+    file: &ProjectFile,
+    identity: &Identity,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    let mut ids = vec![
+        client
+            .ensure_ssh_key("pond", &identity.public_line())
+            .await?["id"]
+            .clone(),
+    ];
+    for member in &file.team_keys {
+        ids.push(
+            client
+                .ensure_ssh_key(&member.name, &member.public_key)
+                .await?["id"]
+                .clone(),
+        );
+    }
+    Ok(ids)
+}
+
+/// Creates the droplets and waits until all are active. If any fails, the
+/// ones this run created are deleted before the error is returned.
+pub async fn create_droplets(
+    client: &Client,
+    names: &[String],
+    tags: &[String],
+    key_ids: &[serde_json::Value],
+    spec: &DropletSpec,
+    sink: &Sink,
+) -> anyhow::Result<Vec<Created>> {
+    let step = |text: &str| sink("digitalocean", Stream::Step, text);
+    let mut ids = Vec::new();
+    for name in names {
+        step(&format!(
+            "creating droplet {name} ({}, {}, {})",
+            spec.region, spec.size, spec.image
+        ));
+        let created = client
+            .create_droplet(&json!({
+                "name": name, "region": spec.region, "size": spec.size, "image": spec.image,
+                "ssh_keys": key_ids, "tags": tags,
+            }))
+            .await;
+        match created.and_then(|c| {
+            c["id"]
+                .as_u64()
+                .context("DigitalOcean returned a droplet without an id")
+        }) {
+            Ok(id) => ids.push(Created {
+                id,
+                address: String::new(),
+                private_address: None,
+            }),
+            Err(e) => return Err(delete_created(client, &ids, e, sink).await),
+        }
+    }
+    for i in 0..ids.len() {
+        let id = ids[i].id;
+        step(&format!("waiting for droplet {id} to become active"));
+        let address = client
+            .wait_active(id, spec.active_timeout)
+            .await
+            .and_then(|d| {
+                let public =
+                    Client::public_ipv4(&d).context("the droplet has no public IPv4 address")?;
+                Ok((public, Client::private_ipv4(&d)))
+            });
+        match address {
+            Ok((public, private)) => {
+                ids[i].address = public;
+                ids[i].private_address = private;
+            }
+            Err(e) => return Err(delete_created(client, &ids, e, sink).await),
+        }
+    }
+    Ok(ids)
+}
+
+/// Deletes the droplets this run created (they never became usable) and
+/// returns the original error, saying what was cleaned up.
+pub async fn delete_created(
+    client: &Client,
+    created: &[Created],
+    error: anyhow::Error,
+    sink: &Sink,
+) -> anyhow::Error {
+    let mut left = vec![];
+    for Created { id, .. } in created {
+        sink(
+            "digitalocean",
+            Stream::Step,
+            &format!("deleting droplet {id}, which this run created and which never became usable"),
+        );
+        if let Err(e) = client.delete_droplet(*id).await {
+            left.push(format!("{id} ({e:#})"));
+        }
+    }
+    if left.is_empty() {
+        let ids: Vec<String> = created.iter().map(|c| c.id.to_string()).collect();
+        error.context(format!(
+            "droplet(s) {} deleted; nothing is left behind",
+            if ids.is_empty() {
+                "-".to_string()
+            } else {
+                ids.join(", ")
+            }
+        ))
+    } else {
+        error.context(format!("deleting droplets failed too: {}", left.join("; ")))
+    }
+}

@@ -1,0 +1,464 @@
+//! Scale a load-balanced environment to N web droplets. Out: new droplets
+//! get the environment's tags and keys, are provisioned and granted
+//! database access, are brought to the live build (the live release is
+//! streamed from a serving droplet through this computer, without its
+//! rendered config files, which each droplet renders with its own secrets),
+//! are health-checked, and only then join the load balancer. In: droplets
+//! leave the balancer before they are deleted, and their database accounts
+//! go. A run that stopped midway is finished by running it again: web
+//! droplets that exist but are not behind the balancer are brought up and
+//! added.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use tokio::io::AsyncReadExt;
+
+use super::droplets::{DropletSpec, create_droplets, env_tags, register_keys};
+use super::state::{ColourState, ReleaseRecord, ServerState, log_line};
+use super::{CloneSessions, Connected, env_root, find_env, manifest, operate, provision, render};
+use crate::config::{self, Colour, Database, Droplet, DropletRole, EnvironmentKind, ProjectFile};
+use crate::digitalocean::Client;
+use crate::ssh::{Identity, Sink, Stream};
+
+/// What a scale run will do; [`plan`] builds it without side effects.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScalePlan {
+    pub env: String,
+    pub current: u32,
+    pub target: u32,
+    /// Names of the droplets to create.
+    pub add: Vec<String>,
+    /// (name, id, address) of the droplets to delete.
+    pub remove: Vec<(String, u64, String)>,
+    /// One line per action, for the confirmation and `--dry-run`.
+    pub lines: Vec<String>,
+}
+
+/// Checks that `env_name` can be scaled to `target` web droplets and lists
+/// what that takes. `price_monthly` is the size's price, when known.
+pub fn plan(
+    file: &ProjectFile,
+    env_name: &str,
+    target: u32,
+    price_monthly: Option<f64>,
+) -> anyhow::Result<ScalePlan> {
+    let (_, env) = find_env(file, env_name)?;
+    let lb = match (&env.kind, &env.load_balancer, &env.account) {
+        (EnvironmentKind::LoadBalanced, Some(lb), Some(_)) if lb.id.is_some() => lb,
+        _ => bail!(
+            "{env_name} is not a load-balanced environment Pond created; pond scale needs one (pond create {env_name} --type load_balanced)"
+        ),
+    };
+    if !(1..=20).contains(&target) {
+        bail!("{target} web droplets: expected 1 to 20");
+    }
+    let webs: Vec<&Droplet> = env
+        .droplets
+        .iter()
+        .filter(|d| d.role == DropletRole::Web)
+        .collect();
+    let current = webs.len() as u32;
+    let mut add = vec![];
+    let mut remove = vec![];
+    let mut lines = vec![];
+    if target > current {
+        if matches!(env.database, Database::SameDroplet { .. }) {
+            bail!(
+                "each web droplet of {env_name} keeps its own MariaDB (database placement same_droplet), so a new one would start with an empty database; give the environment a database droplet first"
+            );
+        }
+        let (Some(region), Some(size), Some(image)) = (&env.region, &env.size, &env.image) else {
+            bail!("{env_name} has no region, size and image in pond.json to create droplets with");
+        };
+        let mut k = 1;
+        while add.len() < (target - current) as usize {
+            let name: String = format!("{}-{env_name}-{k}", file.name)
+                .chars()
+                .take(63)
+                .collect();
+            if !env.droplets.iter().any(|d| d.name == name) {
+                add.push(name);
+            }
+            k += 1;
+        }
+        let cost = price_monthly
+            .map(|p| format!(", about ${p:.2}/month each"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "create {} ({region}, {size}, {image}{cost}) tagged pond, pond-{p}, pond-{p}-{env_name}",
+            add.join(", "),
+            p = file.name
+        ));
+        lines.push("pin their SSH host keys, provision them, grant them database access".into());
+        lines.push("copy the live release to them from a serving droplet (config files are rendered for each)".into());
+        lines.push(format!(
+            "health-check them, then put them behind load balancer {}",
+            lb.name
+        ));
+    } else if target < current {
+        for d in &webs[target as usize..] {
+            let id = d.id.with_context(|| {
+                format!(
+                    "{} was not created by Pond; pond scale deletes only droplets it created",
+                    d.name
+                )
+            })?;
+            remove.push((d.name.clone(), id, d.address.clone().unwrap_or_default()));
+        }
+        for (name, id, addr) in &remove {
+            lines.push(format!(
+                "take {name} out of load balancer {}, then delete it (id {id}, {addr})",
+                lb.name
+            ));
+        }
+        if !matches!(env.database, Database::None | Database::External { .. }) {
+            lines.push("drop their database accounts".into());
+        }
+    } else {
+        lines.push(format!(
+            "{env_name} has {current} web droplets already; any not behind the load balancer yet are brought up and added"
+        ));
+    }
+    lines.push(format!(
+        "record {target} web droplets of {env_name} in pond.json"
+    ));
+    Ok(ScalePlan {
+        env: env_name.to_string(),
+        current,
+        target,
+        add,
+        remove,
+        lines,
+    })
+}
+
+/// Carries out `plan`; pond.json is saved after every change on
+/// DigitalOcean, so a failure leaves it true.
+pub async fn execute(
+    client: &Client,
+    file: &mut ProjectFile,
+    path: &Path,
+    project_root: &Path,
+    identity: &Identity,
+    plan: &ScalePlan,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let step = |text: &str| sink("digitalocean", Stream::Step, text);
+    let (env_index, env) = find_env(file, &plan.env)?;
+    let lb = env
+        .load_balancer
+        .as_ref()
+        .and_then(|lb| lb.id.clone())
+        .context("the environment has no load balancer id")?;
+
+    if !plan.remove.is_empty() {
+        let ids: Vec<u64> = plan.remove.iter().map(|(_, id, _)| *id).collect();
+        step(&format!(
+            "taking {} droplet(s) out of the load balancer",
+            ids.len()
+        ));
+        client
+            .change_load_balancer_droplets(&lb, &ids, false)
+            .await?;
+        for (name, id, _) in &plan.remove {
+            step(&format!("deleting droplet {name} ({id})"));
+            client.delete_droplet(*id).await?;
+            file.environments[env_index]
+                .droplets
+                .retain(|d| d.id != Some(*id));
+            config::save(path, file)?;
+        }
+        let env = file.environments[env_index].clone();
+        let connected = connect(file, path, env_index, identity, sink).await?;
+        provision::database_phase(file, &env, &connected, &[], sink).await?;
+    }
+
+    if !plan.add.is_empty() {
+        let env = &file.environments[env_index];
+        let spec = DropletSpec {
+            region: env.region.clone().unwrap_or_default(),
+            size: env.size.clone().unwrap_or_default(),
+            image: env.image.clone().unwrap_or_default(),
+            active_timeout: std::time::Duration::from_secs(300),
+        };
+        step("registering your SSH key");
+        let keys = register_keys(client, file, identity).await?;
+        let tags = env_tags(&file.name, &plan.env);
+        let created = create_droplets(client, &plan.add, &tags, &keys, &spec, sink).await?;
+        let droplets = &mut file.environments[env_index].droplets;
+        let at = droplets
+            .iter()
+            .rposition(|d| d.role == DropletRole::Web)
+            .map_or(0, |i| i + 1);
+        for (k, (name, c)) in plan.add.iter().zip(&created).enumerate() {
+            droplets.insert(
+                at + k,
+                Droplet {
+                    name: name.clone(),
+                    id: Some(c.id),
+                    role: DropletRole::Web,
+                    address: Some(c.address.clone()),
+                    ssh_user: None,
+                    private_address: c.private_address.clone(),
+                    host_key: None,
+                },
+            );
+        }
+        config::save(path, file)?;
+    }
+
+    // Every web droplet Pond created that is not behind the balancer joins.
+    let behind = client.load_balancer_droplets(&lb).await?;
+    let joining: Vec<(String, u64)> = file.environments[env_index]
+        .droplets
+        .iter()
+        .filter(|d| d.role == DropletRole::Web)
+        .filter_map(|d| d.id.map(|id| (d.name.clone(), id)))
+        .filter(|(_, id)| !behind.contains(id))
+        .collect();
+    if joining.is_empty() {
+        step(&format!(
+            "all web droplets of {} are behind the load balancer",
+            plan.env
+        ));
+        return Ok(());
+    }
+    let names: Vec<String> = joining.iter().map(|(n, _)| n.clone()).collect();
+    let connected = connect(file, path, env_index, identity, sink).await?;
+    let env = file.environments[env_index].clone();
+    provision::provision_servers(file, &env, &connected, &names, project_root, sink).await?;
+
+    let source = connected
+        .iter()
+        .find(|c| c.server.role == DropletRole::Web && !names.contains(&c.server.endpoint.name))
+        .context("no web droplet serves the live build to copy it from")?;
+    let status = operate::status(file, &env, std::slice::from_ref(source))
+        .await
+        .remove(0);
+    if let Some(e) = status.error {
+        bail!("reading the live build on {}: {e}", status.server);
+    }
+    let live = status
+        .state
+        .live
+        .with_context(|| format!("{} records no live colour", status.server))?;
+    let release =
+        status.state.colours.get(&live).cloned().with_context(|| {
+            format!("{} records no release for {}", status.server, live.as_str())
+        })?;
+    let new_ones: Vec<Connected> = connected
+        .clone_sessions()
+        .into_iter()
+        .filter(|c| names.contains(&c.server.endpoint.name))
+        .collect();
+    let root = env_root(&file.name, &env.name);
+    let copies = new_ones.iter().map(|target| {
+        copy_live(
+            file,
+            &env,
+            project_root,
+            &root,
+            source,
+            target,
+            live,
+            &release,
+            sink,
+        )
+    });
+    for r in futures::future::join_all(copies).await {
+        r?;
+    }
+    for h in operate::health(file, &env, &new_ones, sink).await? {
+        if !h.healthy {
+            bail!(
+                "{} is not healthy (HTTP {}), so it was not put behind the load balancer; it stays in pond.json, and pond scale {} {} tries again:\n{}",
+                h.server,
+                h.status,
+                plan.env,
+                plan.target,
+                h.details
+            );
+        }
+    }
+    let ids: Vec<u64> = joining.iter().map(|(_, id)| *id).collect();
+    step(&format!(
+        "putting {} behind the load balancer",
+        names.join(", ")
+    ));
+    client
+        .change_load_balancer_droplets(&lb, &ids, true)
+        .await?;
+    Ok(())
+}
+
+/// Connects to every server of the environment, pinning new host keys.
+async fn connect(
+    file: &mut ProjectFile,
+    path: &Path,
+    env_index: usize,
+    identity: &Identity,
+    sink: &Sink,
+) -> anyhow::Result<Vec<Connected>> {
+    let servers = super::servers(&file.environments[env_index], env_index)?;
+    let mut last = None;
+    for attempt in 1..=10 {
+        match super::connect_all(&servers, identity, sink).await {
+            Ok(connected) => {
+                if super::record_pins(file, env_index, &connected) {
+                    config::save(path, file)?;
+                }
+                return Ok(connected);
+            }
+            Err(e) => {
+                sink(
+                    "digitalocean",
+                    Stream::Step,
+                    &format!("SSH not ready yet (attempt {attempt}): {e:#}"),
+                );
+                last = Some(e);
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        }
+    }
+    Err(last.expect("ten attempts failed"))
+}
+
+/// Streams the live release from `source` into `target` (through this
+/// computer, never touching `source`'s files), with `target`'s own config
+/// files, on both colours, `live` live.
+#[allow(clippy::too_many_arguments)]
+async fn copy_live(
+    file: &ProjectFile,
+    env: &crate::config::Environment,
+    project_root: &Path,
+    root: &str,
+    source: &Connected,
+    target: &Connected,
+    live: Colour,
+    release: &ColourState,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let name = &target.server.endpoint.name;
+    let step = |text: &str| sink(name, Stream::Step, text);
+    let quiet = crate::ssh::session::quiet();
+    let prepare = render(
+        "common/release-import",
+        &[("ROOT", root), ("RELEASE", &release.release)],
+    )?;
+    let prepared = target
+        .session
+        .run_ok("making room for the live release", &prepare, &quiet)
+        .await?;
+    let by = super::actor();
+    let record = ReleaseRecord {
+        id: release.release.clone(),
+        tag: release.tag.clone(),
+        at: release.at.clone(),
+        by: release.by.clone(),
+    };
+    let joined = ServerState::default().after_deploy(Colour::Blue, true, record);
+    if !prepared.stdout.contains("SERVING") {
+        step(&format!(
+            "copying release {} from {}",
+            release.release, source.server.endpoint.name
+        ));
+        let generated = super::configs::render_all(file, env, project_root)?;
+        let targets: Vec<String> = generated.iter().map(|(t, _)| t.clone()).collect();
+        let mut configs = vec![];
+        manifest::write_upload(
+            &mut configs,
+            project_root,
+            &[],
+            &manifest::Manifest::new(),
+            &generated,
+        )?;
+        let export = render(
+            "common/release-export",
+            &[
+                ("ROOT", root),
+                ("RELEASE", &release.release),
+                ("EXCLUDE", &targets.join("\n")),
+            ],
+        )?;
+        let log = log_line(
+            "join",
+            &by,
+            serde_json::json!({"release": release.release, "from": source.server.endpoint.name}),
+        );
+        let apply = render(
+            "common/deploy-apply",
+            &[
+                ("ROOT", root),
+                ("RELEASE", &release.release),
+                ("TARGET", "blue"),
+                ("FIRST", "yes"),
+                ("SHARED_PATHS", &file.shared_paths.join("\n")),
+                ("CONFIG_FILES", &targets.join("\n")),
+                ("HOOKS", &file.hooks.post_deploy.join("\n")),
+                ("STATE", &joined.to_json()),
+                ("LOG_LINE", &log),
+                ("KEEP_BUILDS", &file.keep_builds.to_string()),
+            ],
+        )?;
+        let (from_source, to_target) = tokio::io::duplex(1 << 20);
+        let input = to_target.chain(std::io::Cursor::new(configs));
+        let (exported, applied) = tokio::join!(
+            source
+                .session
+                .run_piped(&export, Box::new(from_source), &quiet),
+            target.session.run(&apply, Some(Box::new(input)), sink)
+        );
+        let exported = exported?;
+        if exported.exit_code != 0 {
+            bail!(
+                "reading the live release on {} failed: {}",
+                source.server.endpoint.name,
+                crate::ssh::session::last_lines(&exported.stderr, 6)
+            );
+        }
+        let applied = applied?;
+        if applied.exit_code != 0 {
+            bail!(
+                "installing the live release on {name} failed (exit {}): {}",
+                applied.exit_code,
+                crate::ssh::session::last_lines(&applied.stderr, 8)
+            );
+        }
+    }
+    let current = prepared
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("CURRENT "))
+        .unwrap_or("blue")
+        .trim()
+        .to_string();
+    if current != live.as_str() {
+        // Both colours run the release; make the same colour live as on
+        // the others, so the next deploy and swap stay in step.
+        let swap = render(
+            "common/swap",
+            &[
+                ("ROOT", root),
+                ("EXPECT_LIVE", &current),
+                ("STATE", &joined.after_swap(live).to_json()),
+                (
+                    "LOG_LINE",
+                    &log_line("join-swap", &by, serde_json::json!({"live": live})),
+                ),
+                ("HOOKS", ""),
+            ],
+        )?;
+        target
+            .session
+            .run_ok(&format!("making {} live", live.as_str()), &swap, sink)
+            .await?;
+    }
+    step(&format!(
+        "runs release {} ({}) on both colours, {} live",
+        release.release,
+        release.tag,
+        live.as_str()
+    ));
+    Ok(())
+}
