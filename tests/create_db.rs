@@ -1,7 +1,8 @@
 //! `pond create --db droplet` and `--db host:ADDR`: the database on its own
 //! server. A PHP app on one droplet reads rows (loaded from a dump) out of
 //! MariaDB on a second droplet Pond created; a second environment puts its
-//! database on that same server as an existing host. Each web droplet made
+//! database on that same server as an existing host, filled with a copy of
+//! the first one's live data (`--db-from ssh://…`, dumped over SSH). Each web droplet made
 //! its own password; the database server holds only its hash, grants it to
 //! that web droplet's address alone and lets only that address through the
 //! firewall; the password is in no client output or file; destroying the
@@ -29,8 +30,8 @@ fn the_database_lives_on_its_own_droplet_or_an_existing_host() {
     let (project, dump) = php_project_with_db("shop", INDEX);
     let p = project.path();
     let mut outputs = vec![];
-    let create = |env: &str, domain: &str, db: &str| {
-        let args = [
+    let create = |env: &str, domain: &str, db: &str, data: &[&str]| {
+        let mut args = vec![
             "create",
             env,
             "--account",
@@ -41,14 +42,19 @@ fn the_database_lives_on_its_own_droplet_or_an_existing_host() {
             "debian-12-x64",
             "--db",
             db,
-            "--db-dump",
-            dump.path().to_str().unwrap(),
         ];
+        args.extend(data);
         pond(&args, p, config.path(), &api)
     };
+    let dump_arg = dump.path().to_str().unwrap().to_string();
 
     // production: a new database droplet.
-    let out = create("production", "shop.example.com", "droplet");
+    let out = create(
+        "production",
+        "shop.example.com",
+        "droplet",
+        &["--db-dump", &dump_arg],
+    );
     outputs.push(text(&out));
     assert_live(&out, "http://shop.example.com/");
     let file: serde_json::Value =
@@ -117,8 +123,20 @@ fn the_database_lives_on_its_own_droplet_or_an_existing_host() {
         "3306 on {db} answers a host that is not a web droplet"
     );
 
-    // staging: the same server as an existing database host.
-    let out = create("staging", "staging.shop.example.com", &format!("host:{db}"));
+    // staging: the same server as an existing database host, with a copy
+    // of production's live data (dumped over SSH, streamed, no file).
+    common::ssh(
+        &key,
+        &db,
+        "mariadb shop -e \"INSERT INTO items VALUES ('sprocket')\"",
+    );
+    let source = format!("ssh://root@{db}/shop");
+    let out = create(
+        "staging",
+        "staging.shop.example.com",
+        &format!("host:{db}"),
+        &["--db-from", &source],
+    );
     outputs.push(text(&out));
     assert_live(&out, "http://staging.shop.example.com/");
     let file: serde_json::Value =
@@ -136,12 +154,13 @@ fn the_database_lives_on_its_own_droplet_or_an_existing_host() {
     );
     assert_eq!(
         common::http_get(&staging_web, "staging.shop.example.com", "/").1,
-        "db ok: gadget,widget"
+        "db ok: gadget,sprocket,widget",
+        "staging has production's rows as they were, not the dump's"
     );
     assert_eq!(accounts("shop_staging").trim(), staging_web);
     assert_eq!(
         common::http_get(&web, "shop.example.com", "/").1,
-        "db ok: gadget,widget",
+        "db ok: gadget,sprocket,widget",
         "production keeps its database account"
     );
 
@@ -154,7 +173,7 @@ fn the_database_lives_on_its_own_droplet_or_an_existing_host() {
     api.ok("GET", &format!("/v2/droplets/{db_id}"), None, 200);
     assert_eq!(
         common::http_get(&web, "shop.example.com", "/").1,
-        "db ok: gadget,widget"
+        "db ok: gadget,sprocket,widget"
     );
 
     // The password never reached the client.

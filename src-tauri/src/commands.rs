@@ -417,6 +417,7 @@ pub fn check_field(req: FieldCheck) -> Option<String> {
         "db_user" => grammar::db_user(v),
         "do_slug" => grammar::do_slug(v),
         "ipv4" => grammar::ipv4(v),
+        "db_source" => pond::tasks::transfer::DbSource::parse(v).map(|_| ()),
         "member_name" => grammar::member_name(v),
         "public_key" if v.contains("PRIVATE KEY") => {
             return Some("this is a PRIVATE key; use the one line of its .pub file".into());

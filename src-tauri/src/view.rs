@@ -475,6 +475,8 @@ pub struct NewServerRequest {
     /// Web droplets of a load-balanced environment (1-20).
     pub droplets: u32,
     pub db_dump: Option<String>,
+    /// A database to copy, `ssh://USER@HOST[:PORT]/DATABASE`.
+    pub db_from: Option<String>,
     pub attachments: Option<String>,
     pub tag: String,
     pub secret_prefix: String,

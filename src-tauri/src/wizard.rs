@@ -17,7 +17,7 @@ use pond::config::Stack;
 use pond::digitalocean::{Client, Token};
 use pond::project;
 use pond::settings::{Settings, accounts, keychain::Keychain};
-use pond::tasks::{create, deploy};
+use pond::tasks::{create, transfer};
 
 /// Tokens typed in this session when no keychain is usable; gone when the
 /// app quits.
@@ -103,10 +103,24 @@ fn input(
             .filter(|s| !s.trim().is_empty())
             .map(PathBuf::from)
     };
-    let transfer = deploy::Transfer {
+    let db_from = req
+        .db_from
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(transfer::DbSource::parse)
+        .transpose()
+        .map_err(|e| anyhow!("database to copy: {e}"))?;
+    let transfer = transfer::Transfer {
+        db_from,
         db_dump: path(&req.db_dump),
         attachments: path(&req.attachments),
     };
+    if transfer.db_dump.is_some() && transfer.db_from.is_some() {
+        return Err(anyhow!(
+            "choose a dump file or a database to copy, not both"
+        ));
+    }
     for p in transfer.db_dump.iter().chain(&transfer.attachments) {
         if !p.exists() {
             return Err(anyhow!("{} does not exist", p.display()));

@@ -186,6 +186,10 @@ pub struct CreateArgs {
     /// A SQL dump to load into the new database before the first deploy.
     #[arg(long, value_name = "FILE")]
     db_dump: Option<std::path::PathBuf>,
+    /// A database to copy into the new one before the first deploy, dumped
+    /// on the server it lives on over SSH with your key.
+    #[arg(long, value_name = "ssh://USER@HOST/DB", value_parser = tasks::transfer::DbSource::parse, conflicts_with = "db_dump")]
+    db_from: Option<tasks::transfer::DbSource>,
     /// A directory uploaded into the shared storage before the first deploy.
     #[arg(long, value_name = "DIR")]
     attachments: Option<std::path::PathBuf>,
@@ -230,8 +234,9 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         database_server,
         tag: a.tag,
         active_timeout: std::time::Duration::from_secs(a.active_timeout),
-        transfer: tasks::deploy::Transfer {
+        transfer: tasks::transfer::Transfer {
             db_dump: a.db_dump,
+            db_from: a.db_from,
             attachments: a.attachments,
         },
         load_balanced: a.kind == "load_balanced",
@@ -293,8 +298,9 @@ fn resume(mut p: Project, a: CreateArgs) -> super::CliResult {
         )
     })?;
     let client = super::account::client_for(&account)?;
-    let transfer = tasks::deploy::Transfer {
+    let transfer = tasks::transfer::Transfer {
         db_dump: a.db_dump,
+        db_from: a.db_from,
         attachments: a.attachments,
     };
     let id = identity()?;

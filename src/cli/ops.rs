@@ -74,6 +74,10 @@ pub enum Ops {
         /// Load this SQL dump (mysqldump/mariadb-dump output) into the environment's database.
         #[arg(long, value_name = "FILE")]
         db_dump: Option<PathBuf>,
+        /// Copy a database into the environment's, dumped on the server it
+        /// lives on over SSH with your key (ssh://USER@HOST[:PORT]/DATABASE).
+        #[arg(long, value_name = "ssh://USER@HOST/DB", value_parser = tasks::transfer::DbSource::parse, conflicts_with = "db_dump")]
+        db_from: Option<tasks::transfer::DbSource>,
         /// Copy this directory's files into the first shared path (e.g. storage).
         #[arg(long, value_name = "DIR")]
         attachments: Option<PathBuf>,
@@ -253,6 +257,7 @@ pub fn run(op: Ops) -> super::CliResult {
             dry_run,
             break_lock,
             db_dump,
+            db_from,
             attachments,
             project,
         } => {
@@ -266,8 +271,9 @@ pub fn run(op: Ops) -> super::CliResult {
                 dry_run,
                 break_lock,
             };
-            let transfer = deploy::Transfer {
+            let transfer = tasks::transfer::Transfer {
                 db_dump,
+                db_from,
                 attachments,
             };
             for path in transfer.db_dump.iter().chain(&transfer.attachments) {
@@ -277,8 +283,9 @@ pub fn run(op: Ops) -> super::CliResult {
             }
             let reports = runtime()?.block_on(async {
                 let connected = connect(&mut p, i, &id, &s).await?;
-                if !dry_run && (transfer.db_dump.is_some() || transfer.attachments.is_some()) {
-                    deploy::transfer(&p.file, &env, &connected, &transfer, &s).await?;
+                if !dry_run && !transfer.is_empty() {
+                    tasks::transfer::transfer(&p.file, &env, &connected, &transfer, &id, &s)
+                        .await?;
                 }
                 deploy::deploy(&p.file, &p.root, &env, connected, &options, &s).await
             })?;

@@ -50,6 +50,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "common/unbind",
     "mysql/credentials",
     "mysql/database",
+    "mysql/export",
     "mysql/import",
     "php/stack",
     "static/stack",

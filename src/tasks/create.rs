@@ -13,7 +13,7 @@ use reqwest::Method;
 
 use super::dns::point_dns;
 use super::droplets::{DropletSpec, create_droplets, delete_created, env_tags, register_keys};
-use super::{CloneSessions, deploy, operate, provision};
+use super::{CloneSessions, deploy, operate, provision, transfer};
 use crate::config::{
     self, AccountRef, Database, Droplet, DropletRole, Environment, EnvironmentKind, ProjectFile,
     Stack,
@@ -39,7 +39,7 @@ pub struct NewServer {
     pub tag: String,
     pub active_timeout: Duration,
     /// A database dump and attachments loaded before the first deploy.
-    pub transfer: deploy::Transfer,
+    pub transfer: transfer::Transfer,
     /// Web droplets; more than one, or `load_balanced`, puts a DigitalOcean
     /// load balancer in front of them.
     pub web_droplets: u32,
@@ -142,6 +142,12 @@ impl NewServer {
         ));
         if let Some(dump) = &self.transfer.db_dump {
             lines.push(format!("load the database dump {}", dump.display()));
+        }
+        if let Some(source) = &self.transfer.db_from {
+            lines.push(format!(
+                "copy database {} into the new one (dumped there over SSH with your key, streamed, no file kept)",
+                source.label()
+            ));
         }
         if let Some(dir) = &self.transfer.attachments {
             lines.push(format!("upload attachments from {}", dir.display()));
@@ -403,7 +409,7 @@ pub async fn resume(
     identity: &Identity,
     env_name: &str,
     tag: &str,
-    transfer: &deploy::Transfer,
+    transfer: &transfer::Transfer,
     sink: &Sink,
 ) -> anyhow::Result<Urls> {
     let step = |text: &str| sink("digitalocean", Stream::Step, text);
@@ -471,7 +477,7 @@ async fn finish(
     env_index: usize,
     address: &str,
     tag: &str,
-    transfer: &deploy::Transfer,
+    transfer: &transfer::Transfer,
     sink: &Sink,
 ) -> anyhow::Result<Urls> {
     let step = |text: &str| sink("digitalocean", Stream::Step, text);
@@ -507,8 +513,8 @@ async fn finish(
     ));
     point_dns(client, &domain, &prefix, address).await?;
 
-    if transfer.db_dump.is_some() || transfer.attachments.is_some() {
-        deploy::transfer(file, &env_name, &connected, transfer, sink).await?;
+    if !transfer.is_empty() {
+        transfer::transfer(file, &env_name, &connected, transfer, identity, sink).await?;
     }
     let options = deploy::DeployOptions {
         tag: tag.to_string(),

@@ -79,6 +79,7 @@ test("the wizard walks every step, keeps values on Back, checks fields with the 
   await page.getByLabel("Its IPv4 address").fill("10.110.0.5");
   await expect(page.getByText("the password never reaches this computer")).toBeVisible();
   await page.getByRole("button", { name: "Next" }).click();
+  await page.getByLabel(/copy a database from a server/).fill("ssh://root@198.18.0.9/shop");
   await page.getByRole("button", { name: "Next" }).click();
   const prefix = page.getByLabel("Secret preview prefix");
   await expect(prefix).toHaveValue(/^[a-z0-9]{14}$/);
@@ -99,9 +100,9 @@ test("the wizard walks every step, keeps values on Back, checks fields with the 
 
   const made = await calls(page);
   const sent = made.find((c) => c.cmd === "new_server")?.args.req as Record<string, unknown>;
-  expect(sent).toMatchObject({ dir: project.dir, account: "agency", env: "staging", region: "fra1", size: "s-2vcpu-4gb", image: "debian-12-x64", domain: "staging.example.com", database: "host:10.110.0.5", tag: "first", kind: "load_balanced", droplets: 3 });
+  expect(sent).toMatchObject({ dir: project.dir, account: "agency", env: "staging", region: "fra1", size: "s-2vcpu-4gb", image: "debian-12-x64", domain: "staging.example.com", database: "host:10.110.0.5", db_from: "ssh://root@198.18.0.9/shop", tag: "first", kind: "load_balanced", droplets: 3 });
   expect(made.filter((c) => c.cmd === "check_field").map((c) => (c.args.req as { kind: string }).kind)).toEqual(
-    expect.arrayContaining(["env_name", "domain", "ipv4", "build_tag", "secret_prefix"]),
+    expect.arrayContaining(["env_name", "domain", "ipv4", "db_source", "build_tag", "secret_prefix"]),
   );
 });
 

@@ -133,7 +133,11 @@ kind: string,
 /**
  * Web droplets of a load-balanced environment (1-20).
  */
-droplets: number, db_dump: string | null, attachments: string | null, tag: string, secret_prefix: string, };
+droplets: number, db_dump: string | null, 
+/**
+ * A database to copy, `ssh://USER@HOST[:PORT]/DATABASE`.
+ */
+db_from: string | null, attachments: string | null, tag: string, secret_prefix: string, };
 
 export type NewServerPlan = { lines: Array<string>, 
 /**
