@@ -398,7 +398,8 @@ fn a_create_stopped_midway_is_resumed_without_new_droplets() {
     let project = static_project("halt", "resumed");
     let p = project.path();
 
-    // The run is killed while it provisions (a closed laptop, a lost network).
+    // Ctrl-C while it provisions: the run stops after the current step and
+    // says what state the droplet is in.
     let mut child = Command::new(env!("CARGO_BIN_EXE_pond"))
         .args([
             "create",
@@ -425,13 +426,23 @@ fn a_create_stopped_midway_is_resumed_without_new_droplets() {
     for line in BufReader::new(child.stderr.take().unwrap()).lines() {
         let line = line.unwrap();
         seen.push(line.clone());
-        if line.contains("== Web stack") {
-            child.kill().unwrap();
-            break;
+        if line.contains("== Web stack") && !seen.iter().any(|l| l.contains("Stopping after")) {
+            let interrupted = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(interrupted.success());
         }
     }
-    child.wait().unwrap();
-    assert!(seen.iter().any(|l| l.contains("== Web stack")), "{seen:#?}");
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "a stopped run does not report success");
+    let said = seen.join("\n");
+    assert!(said.contains("== Web stack"), "{said}");
+    assert!(
+        said.contains("Stopped before pointing DNS, as asked")
+            && said.contains("pond create production --resume"),
+        "{said}"
+    );
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
     assert!(

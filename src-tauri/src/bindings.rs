@@ -151,6 +151,12 @@ fn commands() -> Vec<Command> {
             true,
             ty::<UrlsView>(),
         ),
+        c(
+            "resume_new_server",
+            vec![("req", ty::<NewServerRequest>())],
+            true,
+            ty::<UrlsView>(),
+        ),
     ]
 }
 

@@ -13,6 +13,7 @@ use anyhow::anyhow;
 use tokio::sync::oneshot;
 
 use crate::commands::Res;
+use pond::tasks::Stop;
 
 /// Runs that can be cancelled, by id.
 #[derive(Default)]
@@ -68,6 +69,33 @@ where
     result
 }
 
+/// Runs `work` on the engine's runtime with a [`Stop`] that `cancel(id)`
+/// requests: the task stops at its next step boundary and its error says
+/// what state the servers are in (for work that must not be cut mid-step,
+/// such as creating droplets, which would leave them unrecorded).
+pub async fn stoppable<T, F, Fut>(runs: &Runs, id: Option<String>, work: F) -> Res<T>
+where
+    T: Send + 'static,
+    F: FnOnce(Stop) -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let stop = Stop::default();
+    let Some(id) = id else {
+        return crate::commands::engine(move || work(stop)).await;
+    };
+    let cancelled = runs.register(&id);
+    let flag = stop.clone();
+    // Ends when the run is cancelled, or when `forget` drops the sender.
+    std::thread::spawn(move || {
+        if cancelled.blocking_recv().is_ok() {
+            flag.request();
+        }
+    });
+    let result = crate::commands::engine(move || work(stop)).await;
+    runs.forget(&id);
+    result
+}
+
 #[tauri::command]
 pub fn cancel(run_id: String, runs: tauri::State<'_, Runs>) -> bool {
     runs.cancel(&run_id)
@@ -111,5 +139,36 @@ mod tests {
             "a finished run cannot be cancelled again"
         );
         assert!(!runs.cancel("nope"));
+    }
+
+    #[test]
+    fn a_stoppable_run_stops_at_its_next_step_and_says_where() {
+        let runs = std::sync::Arc::new(Runs::default());
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let r = runs.clone();
+        let steps = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let done = steps.clone();
+        let waiting = rt.spawn(async move {
+            stoppable(&r, Some("run-2".into()), move |stop| async move {
+                for _ in 0..60_000 {
+                    stop.check("the next step", "Step state is known.")?;
+                    done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                anyhow::Ok(())
+            })
+            .await
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !runs.cancel("run-2") {
+            assert!(std::time::Instant::now() < deadline, "never registered");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let err = rt.block_on(waiting).unwrap().expect_err("stopped");
+        assert_eq!(
+            err.message,
+            "Stopped before the next step, as asked. Step state is known."
+        );
+        assert!(steps.load(std::sync::atomic::Ordering::SeqCst) < 60_000);
     }
 }

@@ -55,6 +55,7 @@ fn main() {
             wizard::check_domain,
             wizard::plan_new_server,
             wizard::new_server,
+            wizard::resume_new_server,
         ])
         .run(tauri::generate_context!())
         .expect("the Pond window failed to start");

@@ -480,6 +480,8 @@ pub struct NewServerRequest {
     pub attachments: Option<String>,
     pub tag: String,
     pub secret_prefix: String,
+    /// Names the run for `cancel` (which stops it at its next step).
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, TS)]

@@ -186,9 +186,11 @@ pub async fn new_server(
     req: NewServerRequest,
     on_event: Channel<Progress>,
     session: tauri::State<'_, SessionTokens>,
+    runs: tauri::State<'_, crate::cancel::Runs>,
 ) -> Res<UrlsView> {
     let client = client(req.account.clone(), &session).await?;
-    engine(move || async move {
+    let run_id = req.run_id.clone();
+    crate::cancel::stoppable(&runs, run_id, move |stop| async move {
         let sink = channel_sink(on_event);
         let mut p = open(&req.dir)?;
         let new = input(&req, &p.file.name, p.file.stack)?;
@@ -200,15 +202,54 @@ pub async fn new_server(
             &p.root,
             &identity,
             &new,
+            &stop,
             &sink,
         )
         .await?;
-        Ok(UrlsView {
-            production: urls.production,
-            preview: urls.preview,
-            blue: urls.blue,
-            green: urls.green,
-        })
+        Ok(urls_view(urls))
     })
     .await
+}
+
+/// Finishes a new-server run that stopped (cancelled, or failed after its
+/// droplets were created): provision, DNS, first deploy, health.
+#[tauri::command]
+pub async fn resume_new_server(
+    req: NewServerRequest,
+    on_event: Channel<Progress>,
+    session: tauri::State<'_, SessionTokens>,
+    runs: tauri::State<'_, crate::cancel::Runs>,
+) -> Res<UrlsView> {
+    let client = client(req.account.clone(), &session).await?;
+    let run_id = req.run_id.clone();
+    crate::cancel::stoppable(&runs, run_id, move |stop| async move {
+        let sink = channel_sink(on_event);
+        let mut p = open(&req.dir)?;
+        let new = input(&req, &p.file.name, p.file.stack)?;
+        let (identity, _) = project::user_identity().await?;
+        let urls = create::resume(
+            &client,
+            &mut p.file,
+            &p.path,
+            &p.root,
+            &identity,
+            &new.env,
+            &new.tag,
+            &new.transfer,
+            &stop,
+            &sink,
+        )
+        .await?;
+        Ok(urls_view(urls))
+    })
+    .await
+}
+
+fn urls_view(urls: create::Urls) -> UrlsView {
+    UrlsView {
+        production: urls.production,
+        preview: urls.preview,
+        blue: urls.blue,
+        green: urls.green,
+    }
 }

@@ -275,13 +275,16 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
     }
     let id = identity()?;
     let s = sink();
-    let urls = runtime()?.block_on(tasks::create::new_server(
+    let rt = runtime()?;
+    let stop = stop_on_ctrl_c(&rt);
+    let urls = rt.block_on(tasks::create::new_server(
         &client,
         &mut p.file,
         &p.path,
         &p.root,
         &id,
         &input,
+        &stop,
         &s,
     ))?;
     print_urls(&a.env, &urls);
@@ -305,7 +308,9 @@ fn resume(mut p: Project, a: CreateArgs) -> super::CliResult {
     };
     let id = identity()?;
     let s = sink();
-    let urls = runtime()?.block_on(tasks::create::resume(
+    let rt = runtime()?;
+    let stop = stop_on_ctrl_c(&rt);
+    let urls = rt.block_on(tasks::create::resume(
         &client,
         &mut p.file,
         &p.path,
@@ -314,6 +319,7 @@ fn resume(mut p: Project, a: CreateArgs) -> super::CliResult {
         &a.env,
         &a.tag,
         &transfer,
+        &stop,
         &s,
     ))?;
     print_urls(&a.env, &urls);

@@ -106,6 +106,24 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// A stop request tied to Ctrl-C: the first one asks the task to stop at its
+/// next step (it then says what state the servers are in), a second one
+/// ends at once.
+pub(super) fn stop_on_ctrl_c(rt: &tokio::runtime::Runtime) -> pond::tasks::Stop {
+    let stop = pond::tasks::Stop::default();
+    let flag = stop.clone();
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.request();
+            eprintln!("\nStopping after the current step (Ctrl-C again stops at once)…");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    stop
+}
+
 /// Connects to an environment's servers and saves first-use host keys.
 pub(super) async fn connect(
     project: &mut Project,

@@ -13,7 +13,7 @@ use reqwest::Method;
 
 use super::dns::point_dns;
 use super::droplets::{DropletSpec, create_droplets, delete_created, env_tags, register_keys};
-use super::{CloneSessions, deploy, operate, provision, transfer};
+use super::{CloneSessions, Stop, deploy, operate, provision, transfer};
 use crate::config::{
     self, AccountRef, Database, Droplet, DropletRole, Environment, EnvironmentKind, ProjectFile,
     Stack,
@@ -242,6 +242,7 @@ pub async fn new_server(
     project_root: &Path,
     identity: &Identity,
     input: &NewServer,
+    stop: &Stop,
     sink: &Sink,
 ) -> anyhow::Result<Urls> {
     let step = |text: &str| sink("digitalocean", Stream::Step, text);
@@ -300,10 +301,12 @@ pub async fn new_server(
         anyhow::bail!("the new environment is not valid: {p}");
     }
 
+    stop.check("anything was created", "Nothing was created.")?;
     step("checking the account token");
     client.account().await?;
     step("registering your SSH key");
     let key_ids = register_keys(client, file, identity).await?;
+    stop.check("creating droplets", "Nothing was created.")?;
     let tags = env_tags(&file.name, &input.env);
     let to_create: Vec<String> = candidate.environments[candidate.environments.len() - 1]
         .droplets
@@ -390,6 +393,7 @@ pub async fn new_server(
         &address,
         &input.tag,
         &input.transfer,
+        stop,
         sink,
     )
     .await
@@ -410,6 +414,7 @@ pub async fn resume(
     env_name: &str,
     tag: &str,
     transfer: &transfer::Transfer,
+    stop: &Stop,
     sink: &Sink,
 ) -> anyhow::Result<Urls> {
     let step = |text: &str| sink("digitalocean", Stream::Step, text);
@@ -460,6 +465,7 @@ pub async fn resume(
         &address,
         tag,
         transfer,
+        stop,
         sink,
     )
     .await
@@ -478,10 +484,15 @@ async fn finish(
     address: &str,
     tag: &str,
     transfer: &transfer::Transfer,
+    stop: &Stop,
     sink: &Sink,
 ) -> anyhow::Result<Urls> {
     let step = |text: &str| sink("digitalocean", Stream::Step, text);
     let env_name = file.environments[env_index].name.clone();
+    let recorded = format!(
+        "The droplets exist and are recorded in pond.json: Resume (pond create {env_name} --resume) finishes the job, pond destroy {env_name} removes them."
+    );
+    stop.check("connecting to the droplets", &recorded)?;
     let (domain, prefix) = {
         let e = &file.environments[env_index];
         (e.domain.clone(), e.secret_prefix.clone())
@@ -506,13 +517,16 @@ async fn finish(
         config::save(path, file)?;
     }
     let env = file.environments[env_index].clone();
+    stop.check("provisioning", &recorded)?;
     provision::provision(file, &env, &connected, project_root, sink).await?;
+    stop.check("pointing DNS", &recorded)?;
 
     step(&format!(
         "pointing {domain} and the preview hosts at {address}"
     ));
     point_dns(client, &domain, &prefix, address).await?;
 
+    stop.check("loading data and the first deploy", &recorded)?;
     if !transfer.is_empty() {
         transfer::transfer(file, &env_name, &connected, transfer, identity, sink).await?;
     }
@@ -521,6 +535,7 @@ async fn finish(
         dry_run: false,
         break_lock: false,
     };
+    stop.check("the first deploy", &recorded)?;
     deploy::deploy(
         file,
         project_root,

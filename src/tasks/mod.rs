@@ -19,6 +19,7 @@ pub mod transfer;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 
@@ -41,6 +42,31 @@ pub fn find_env<'a>(file: &'a ProjectFile, name: &str) -> anyhow::Result<(usize,
             format!("pond.json has no environment {name:?}; it has: {}", known.join(", "))
         }
     })
+}
+
+/// A request to stop long work at its next step boundary, where the
+/// servers are in a state the task can describe (set from another thread,
+/// e.g. the window's Cancel button). Cloning shares the request.
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Fails with "Stopped before {next} as asked. {state}" when a stop
+    /// was requested.
+    pub fn check(&self, next: &str, state: &str) -> anyhow::Result<()> {
+        if self.requested() {
+            bail!("Stopped before {next}, as asked. {state}");
+        }
+        Ok(())
+    }
 }
 
 /// One droplet of an environment, ready to connect to.

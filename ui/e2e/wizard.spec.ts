@@ -141,3 +141,46 @@ test("a failed run says which step failed and leaves the window usable", async (
   await page.getByRole("button", { name: "Close" }).click();
   await expect(page.getByRole("heading", { name: "production" })).toBeVisible();
 });
+
+test("a run can be stopped after its current step and resumed from there", async ({ page }) => {
+  const stopped = "Stopped before provisioning, as asked. The droplets exist and are recorded in pond.json: Resume (pond create production2 --resume) finishes the job, pond destroy production2 removes them.";
+  await install(page, {
+    app_info: appInfo,
+    recent_projects: { value: [] },
+    open_project: { value: { kind: "project", project } },
+    env_status: { value: status("blue") },
+    list_accounts: { value: accounts },
+    check_field: { value: null },
+    catalog: { value: catalog },
+    check_domain: { value: { hosted: true, note: "hosted" } },
+    plan_new_server: { value: { lines: ["create droplet"], droplets: 1, price_monthly: 6 } },
+    new_server: {
+      untilCancelled: { message: stopped, hint: null, problems: [] },
+      progress: [step("creating droplet acme-shop-production2-1", "digitalocean"), step("waiting for droplet 9 to become active", "digitalocean")],
+    },
+    resume_new_server: {
+      value: { production: "http://shop2.example.com/", preview: "http://p.shop2.example.com/", blue: "http://p-blue.shop2.example.com/", green: "http://p-green.shop2.example.com/" },
+      progress: [step("checking droplet acme-shop-production2-1 (9)", "digitalocean")],
+    },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "New server…" }).click();
+  for (let i = 0; i < 3; i++) await page.getByRole("button", { name: "Next" }).click();
+  await page.getByLabel("Domain").fill("shop2.example.com");
+  await expect(page.getByRole("status")).toHaveText("hosted");
+  for (let i = 0; i < 4; i++) await page.getByRole("button", { name: "Next" }).click();
+  await page.getByRole("button", { name: "Create server" }).click();
+  await expect(page.getByRole("button", { name: "Close" })).toHaveCount(0);
+  await page.getByRole("button", { name: "Stop" }).click();
+  await expect(page.getByRole("alert")).toContainText("Stopped before provisioning");
+  await expect(page.getByRole("alert")).toContainText("recorded in pond.json");
+  await expect(page.locator(".spinner")).toHaveCount(0);
+  await page.getByRole("button", { name: "Resume" }).click();
+  const progress = page.getByRole("region", { name: "Progress" });
+  await expect(progress).toContainText("production is live");
+  await expect(progress.locator("ol.progress li")).toContainText(["creating droplet acme-shop-production2-1", "checking droplet acme-shop-production2-1 (9)"]);
+  const made = await calls(page);
+  const runIds = made.filter((c) => c.cmd === "new_server" || c.cmd === "resume_new_server").map((c) => (c.args.req as { run_id: string }).run_id);
+  expect(runIds).toHaveLength(2);
+  expect(made.find((c) => c.cmd === "cancel")?.args.runId).toBe(runIds[0]);
+});

@@ -137,7 +137,11 @@ droplets: number, db_dump: string | null,
 /**
  * A database to copy, `ssh://USER@HOST[:PORT]/DATABASE`.
  */
-db_from: string | null, attachments: string | null, tag: string, secret_prefix: string, };
+db_from: string | null, attachments: string | null, tag: string, secret_prefix: string, 
+/**
+ * Names the run for `cancel` (which stops it at its next step).
+ */
+run_id: string | null, };
 
 export type NewServerPlan = { lines: Array<string>, 
 /**
@@ -206,6 +210,11 @@ export const commands = {
     const channel = new Channel<Progress>();
     channel.onmessage = onEvent;
     return invoke("new_server", { req, onEvent: channel });
+  },
+  resumeNewServer: (req: NewServerRequest, onEvent: (p: Progress) => void): Promise<UrlsView> => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onEvent;
+    return invoke("resume_new_server", { req, onEvent: channel });
   },
 };
 
