@@ -8,6 +8,7 @@
 //! Later layers (SSH, the DigitalOcean client, tasks, the lab) execute plans.
 
 pub mod config;
+pub mod delegation;
 pub mod digitalocean;
 #[cfg(target_os = "linux")]
 pub mod lab;

@@ -69,6 +69,13 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
 
     let lab = LabDir::new("pond-e2e-");
     let api = lab_up(&lab.0);
+    // The registrar's side: the domain is delegated to DigitalOcean.
+    api.ok(
+        "PUT",
+        "/_lab/delegations/e2e.example.com",
+        Some(serde_json::json!({"nameservers": ["ns1.digitalocean.com", "ns2.digitalocean.com", "ns3.digitalocean.com"]})),
+        200,
+    );
     let keyring = SecretService::start();
     let config = tempfile::tempdir().unwrap();
     let project = tempfile::tempdir().unwrap();
@@ -100,6 +107,7 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
         .env_remove("POND_DO_TOKEN")
         .env_remove("POND_LAB_TOKEN")
         .env_remove("POND_LAB_API_URL")
+        .env("POND_DNS_RESOLVER", &api.dns)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -155,6 +163,10 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     d.click(&d.button("Next"));
     d.fill("Domain", "e2e.example.com");
     d.wait_text("Pond will add it", Duration::from_secs(20));
+    d.wait_text(
+        "e2e.example.com is delegated to DigitalOcean",
+        Duration::from_secs(20),
+    );
     shot(&d, "3-wizard-domain");
     for expect in [
         "A static site needs no database.",

@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::create::{assert_live, pond};
+use common::create::{assert_live, pond, pond_with_dns};
 use common::lab::{LabDir, lab_up};
 use serde_json::json;
 
@@ -133,6 +133,41 @@ fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {
     assert_eq!(
         std::fs::read_to_string(p.join("pond.json")).unwrap(),
         before
+    );
+
+    // The name servers are checked (against the lab's DNS): the zone the
+    // domain is in must be delegated to DigitalOcean.
+    let dry_run = [
+        "create",
+        "staging",
+        "--account",
+        "agency",
+        "--domain",
+        "staging.fresh.example.com",
+        "--dry-run",
+    ];
+    let delegate = |servers: &[&str]| {
+        api.ok(
+            "PUT",
+            "/_lab/delegations/fresh.example.com",
+            Some(json!({ "nameservers": servers })),
+            200,
+        );
+        String::from_utf8(pond_with_dns(&dry_run, p, config.path(), &api).stdout).unwrap()
+    };
+    let said = delegate(&["ns1.registrar.test", "ns2.registrar.test"]);
+    assert!(
+        said.contains("DNS: fresh.example.com uses ns1.registrar.test, ns2.registrar.test, not DigitalOcean: set its name servers to ns1, ns2 and ns3.digitalocean.com"),
+        "{said}"
+    );
+    let said = delegate(&[
+        "ns1.digitalocean.com",
+        "ns2.digitalocean.com",
+        "ns3.digitalocean.com",
+    ]);
+    assert!(
+        said.contains("DNS: fresh.example.com is delegated to DigitalOcean"),
+        "{said}"
     );
 
     // A droplet that never becomes active: deleted, nothing left, pond.json untouched.

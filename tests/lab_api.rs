@@ -24,6 +24,7 @@ fn the_lab_serves_do_shaped_api_and_real_droplets() {
     let wrong = Api {
         url: api.url.clone(),
         token: "dop_v1_wrong".into(),
+        dns: api.dns.clone(),
     };
     let (status, body, headers) = wrong.call("GET", "/v2/account", None);
     assert_eq!(status, 401);

@@ -453,6 +453,9 @@ pub struct DomainCheckRequest {
 pub struct DomainCheck {
     /// DigitalOcean's DNS hosts the domain in this account already.
     pub hosted: bool,
+    /// DNS delegates the domain's zone to DigitalOcean's name servers (None:
+    /// not known).
+    pub delegated: Option<bool>,
     /// What the user must know about name servers.
     pub note: String,
 }

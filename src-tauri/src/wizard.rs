@@ -80,12 +80,24 @@ pub async fn check_domain(
     let domain = req.domain;
     engine(move || async move {
         let hosted = client.hosts_domain(&domain).await?;
-        let note = if hosted {
-            format!("DigitalOcean already hosts {domain}; make sure its registrar points at ns1, ns2 and ns3.digitalocean.com.")
-        } else {
-            format!("DigitalOcean does not host {domain} yet; Pond will add it. Point the domain's name servers at ns1, ns2 and ns3.digitalocean.com at your registrar.")
+        let (delegated, dns) = match pond::delegation::check_for(&client, &domain).await {
+            Some(Ok(d)) => (Some(d.to_digitalocean), d.note(&domain)),
+            Some(Err(e)) => (None, format!("Could not check its name servers: {e:#}.")),
+            None => (
+                None,
+                "Its name servers were not checked (no DNS resolver for this account).".to_string(),
+            ),
         };
-        Ok(DomainCheck { hosted, note })
+        let hosting = if hosted {
+            format!("DigitalOcean already hosts {domain}.")
+        } else {
+            format!("DigitalOcean does not host {domain} yet; Pond will add it.")
+        };
+        Ok(DomainCheck {
+            hosted,
+            delegated,
+            note: format!("{hosting} {dns}"),
+        })
     })
     .await
 }

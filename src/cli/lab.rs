@@ -102,6 +102,9 @@ fn absolute(dir: &Path) -> anyhow::Result<PathBuf> {
 fn print_exports(r: &daemon::Running) {
     println!("export POND_LAB_API_URL={}", r.url);
     println!("export POND_LAB_TOKEN={}", r.token);
+    if let Some(dns) = &r.dns {
+        println!("export POND_DNS_RESOLVER={dns}");
+    }
 }
 
 /// Sends `GET /v2/account` with the token; true on a 200.

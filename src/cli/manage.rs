@@ -260,6 +260,11 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         .check()
         .map_err(|e| super::Failure::invalid(e, vec![]))?;
     let client = super::account::client_for(&input.account)?;
+    let dns = match runtime()?.block_on(pond::delegation::check_for(&client, &input.domain)) {
+        Some(Ok(d)) => Some((d.to_digitalocean, d.note(&input.domain))),
+        Some(Err(e)) => Some((false, format!("could not check the name servers: {e:#}"))),
+        None => None,
+    };
     if a.dry_run {
         let catalog = runtime()?.block_on(client.catalog())?;
         let price = catalog
@@ -271,7 +276,13 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         for line in input.plan_lines(&p.file.name, price) {
             println!("  {line}");
         }
+        if let Some((_, note)) = &dns {
+            println!("DNS: {note}");
+        }
         return Ok(());
+    }
+    if let Some((false, note)) = &dns {
+        eprintln!("warning: {note}");
     }
     let id = identity()?;
     let s = sink();

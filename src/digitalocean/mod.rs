@@ -301,6 +301,22 @@ impl Client {
         Ok(v["droplet"].clone())
     }
 
+    /// The API is on this machine (the lab), not DigitalOcean.
+    pub fn is_local(&self) -> bool {
+        reqwest::Url::parse(&self.base)
+            .ok()
+            .and_then(|u| {
+                let host = u.host_str()?.trim_matches(['[', ']']).to_string();
+                Some(
+                    host == "localhost"
+                        || host
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback()),
+                )
+            })
+            .unwrap_or(false)
+    }
+
     pub async fn delete_droplet(&self, id: u64) -> anyhow::Result<()> {
         self.call(
             Method::DELETE,

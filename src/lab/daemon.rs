@@ -30,6 +30,10 @@ pub struct Running {
     pub pid: u32,
     pub url: String,
     pub token: String,
+    /// The lab's DNS (UDP, same port as the API): the name servers set
+    /// with `/_lab/delegations/{zone}`.
+    #[serde(default)]
+    pub dns: Option<String>,
 }
 
 pub fn config_path(dir: &Path) -> PathBuf {
@@ -173,6 +177,25 @@ async fn serve_until_signal(dir: &Path, config: &LabConfig, lab: &Arc<Lab>) -> a
         })?;
     let url = format!("http://127.0.0.1:{}", config.port);
     let _ = lab.base_url.set(url.clone());
+    let dns = tokio::net::UdpSocket::bind(("127.0.0.1", config.port))
+        .await
+        .with_context(|| format!("UDP port {} on 127.0.0.1 is taken", config.port))?;
+    let answering = Arc::clone(lab);
+    tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = dns.recv_from(&mut buf).await {
+            let zones = |name: &str| {
+                answering
+                    .delegations
+                    .lock()
+                    .ok()
+                    .and_then(|d| d.get(name).cloned())
+            };
+            if let Some(reply) = crate::delegation::answer(&buf[..n], &zones) {
+                let _ = dns.send_to(&reply, from).await;
+            }
+        }
+    });
 
     let count = lab.state.lock().await.droplets.len();
     if count > 0 {
@@ -195,6 +218,7 @@ async fn serve_until_signal(dir: &Path, config: &LabConfig, lab: &Arc<Lab>) -> a
         pid: std::process::id(),
         url: format!("{url}/v2"),
         token: config.tokens[0].clone(),
+        dns: Some(format!("127.0.0.1:{}", config.port)),
     };
     write_private(&running_path(dir), &serde_json::to_vec_pretty(&ready)?)?;
     eprintln!("lab API ready at {url}/v2 (pid {})", std::process::id());

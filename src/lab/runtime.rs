@@ -48,6 +48,10 @@ pub struct Lab {
     pub faults: std::sync::Mutex<Faults>,
     /// Public base URL of the API, e.g. `http://127.0.0.1:41234`.
     pub base_url: std::sync::OnceLock<String>,
+    /// Name-server delegations the lab's DNS answers (zone → name servers),
+    /// set through `/_lab/delegations/{zone}`: the registrar's side of a
+    /// domain, which DigitalOcean's API does not manage.
+    pub delegations: std::sync::Mutex<std::collections::BTreeMap<String, Vec<String>>>,
     lb_tasks: std::sync::Mutex<HashMap<String, Vec<tokio::task::JoinHandle<()>>>>,
 }
 
@@ -72,6 +76,7 @@ impl Lab {
             state: Mutex::new(state),
             faults: std::sync::Mutex::new(Faults::default()),
             base_url: std::sync::OnceLock::new(),
+            delegations: std::sync::Mutex::new(Default::default()),
             lb_tasks: std::sync::Mutex::new(HashMap::new()),
         })
     }

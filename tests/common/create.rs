@@ -11,7 +11,30 @@ pub fn pond(
     config: &std::path::Path,
     api: &super::lab::Api,
 ) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pond"))
+    command(args, project, config, api).output().unwrap()
+}
+
+/// [`pond`] that also checks name servers against the lab's DNS.
+pub fn pond_with_dns(
+    args: &[&str],
+    project: &std::path::Path,
+    config: &std::path::Path,
+    api: &super::lab::Api,
+) -> Output {
+    command(args, project, config, api)
+        .env("POND_DNS_RESOLVER", &api.dns)
+        .output()
+        .unwrap()
+}
+
+fn command(
+    args: &[&str],
+    project: &std::path::Path,
+    config: &std::path::Path,
+    api: &super::lab::Api,
+) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pond"));
+    command
         .args(args)
         .arg("--project")
         .arg(project)
@@ -19,9 +42,9 @@ pub fn pond(
         .env("POND_LAB_API_URL", format!("{}/v2", api.url))
         .env("POND_LAB_TOKEN", &api.token)
         .env_remove("POND_DO_TOKEN")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
+        .env_remove("POND_DNS_RESOLVER")
+        .stdin(std::process::Stdio::null());
+    command
 }
 
 /// `pond create` succeeded and printed the production URL.

@@ -10,6 +10,8 @@ use serde_json::Value;
 pub struct Api {
     pub url: String,
     pub token: String,
+    /// The lab's DNS (`127.0.0.1:PORT`, UDP).
+    pub dns: String,
 }
 
 impl Api {
@@ -87,14 +89,16 @@ pub fn lab_up(dir: &Path) -> Api {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines.len(),
-        2,
-        "stdout must be exactly the two export lines: {stdout}"
+        3,
+        "stdout must be exactly the three export lines: {stdout}"
     );
     let url = lines[0].strip_prefix("export POND_LAB_API_URL=").unwrap();
     let token = lines[1].strip_prefix("export POND_LAB_TOKEN=").unwrap();
+    let dns = lines[2].strip_prefix("export POND_DNS_RESOLVER=").unwrap();
     Api {
         url: url.trim_end_matches("/v2").to_string(),
         token: token.to_string(),
+        dns: dns.to_string(),
     }
 }
 

@@ -25,7 +25,13 @@ test("the wizard walks every step, keeps values on Back, checks fields with the 
     list_accounts: { value: accounts },
     check_field: [{ value: "expected 1-32 characters of a-z, 0-9 and '-' for an environment name" }, { value: null }],
     catalog: { value: catalog },
-    check_domain: { value: { hosted: false, note: "DigitalOcean does not host staging.example.com yet; Pond will add it." } },
+    check_domain: {
+      value: {
+        hosted: false,
+        delegated: false,
+        note: "DigitalOcean does not host staging.example.com yet; Pond will add it. example.com uses ns.registrar.test, not DigitalOcean: set its name servers to ns1, ns2 and ns3.digitalocean.com at the registrar, or staging.example.com will not reach the server.",
+      },
+    },
     plan_new_server: {
       value: {
         lines: ["check the token of account agency", "create droplet acme-shop-staging-1 (fra1, s-2vcpu-4gb, debian-12-x64, about $24.00/month)", "first deploy (build first) to both colours, blue live; health check"],
@@ -65,6 +71,8 @@ test("the wizard walks every step, keeps values on Back, checks fields with the 
   // Domain, with DO's name-server note and the hosting check.
   await page.getByLabel("Domain").fill("staging.example.com");
   await expect(page.getByRole("status")).toContainText("Pond will add it");
+  await expect(page.getByRole("status")).toContainText("uses ns.registrar.test, not DigitalOcean");
+  await expect(page.getByRole("status")).toHaveClass(/warn/);
   await page.getByRole("button", { name: "Back" }).click();
   await expect(page.getByLabel("Region")).toHaveValue("fra1");
   await page.getByRole("button", { name: "Next" }).click();
@@ -115,7 +123,7 @@ test("a failed run says which step failed and leaves the window usable", async (
     list_accounts: { value: accounts },
     check_field: { value: null },
     catalog: { value: catalog },
-    check_domain: { value: { hosted: true, note: "hosted" } },
+    check_domain: { value: { hosted: true, delegated: true, note: "hosted" } },
     plan_new_server: { value: { lines: ["create droplet"], droplets: 1, price_monthly: 6 } },
     new_server: {
       error: { message: "droplet 9 did not become active within 300 s (status \"new\"): droplet 9 was deleted; nothing is left behind", hint: null, problems: [] },
@@ -152,7 +160,7 @@ test("a run can be stopped after its current step and resumed from there", async
     list_accounts: { value: accounts },
     check_field: { value: null },
     catalog: { value: catalog },
-    check_domain: { value: { hosted: true, note: "hosted" } },
+    check_domain: { value: { hosted: true, delegated: true, note: "hosted" } },
     plan_new_server: { value: { lines: ["create droplet"], droplets: 1, price_monthly: 6 } },
     new_server: {
       untilCancelled: { message: stopped, hint: null, problems: [] },

@@ -87,12 +87,56 @@ pub fn router(lab: Arc<Lab>) -> Router {
         .route("/_lab/faults", get(get_faults).post(set_faults))
         .route("/_lab/droplets/{id}/cut", post(cut_link))
         .route("/_lab/droplets/{id}/host-key", post(new_host_key))
+        .route(
+            "/_lab/delegations/{zone}",
+            axum::routing::put(set_delegation).delete(delete_delegation),
+        )
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&lab),
             http::guard,
         ))
         .with_state(lab)
+}
+
+#[derive(Deserialize)]
+struct Delegation {
+    nameservers: Vec<String>,
+}
+
+/// Sets the name servers the lab's DNS reports for a zone.
+async fn set_delegation(
+    State(lab): State<Arc<Lab>>,
+    Path(zone): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let d: Delegation = body(&bytes)?;
+    if crate::config::grammar::domain(&zone).is_err()
+        || d.nameservers.is_empty()
+        || d.nameservers
+            .iter()
+            .any(|n| crate::config::grammar::domain(n).is_err())
+    {
+        return Err(ApiError::unprocessable(
+            "a zone and at least one name server, all domain names",
+        ));
+    }
+    lab.delegations
+        .lock()
+        .expect("delegations lock")
+        .insert(zone.clone(), d.nameservers.clone());
+    reply(
+        StatusCode::OK,
+        json!({"zone": zone, "nameservers": d.nameservers}),
+    )
+}
+
+async fn delete_delegation(State(lab): State<Arc<Lab>>, Path(zone): Path<String>) -> ApiResult {
+    lab.delegations
+        .lock()
+        .expect("delegations lock")
+        .remove(&zone);
+    reply(StatusCode::OK, json!({"zone": zone}))
 }
 
 async fn get_faults(State(lab): State<Arc<Lab>>) -> ApiResult {

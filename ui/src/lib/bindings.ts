@@ -116,6 +116,11 @@ export type DomainCheck = {
  */
 hosted: boolean, 
 /**
+ * DNS delegates the domain's zone to DigitalOcean's name servers (None:
+ * not known).
+ */
+delegated: boolean | null, 
+/**
  * What the user must know about name servers.
  */
 note: string, };
