@@ -25,7 +25,6 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POND = os.environ.get("POND", os.path.join(ROOT, "target/release/pond"))
-PROVISION_STEPS = ("Base setup", "Web stack", "Database password", "Database", "Layout and vhosts")
 
 
 def run(cmd, env, **kw):
@@ -45,13 +44,20 @@ def timed_create(cmd, env):
     wall = time.monotonic() - start
     if proc.returncode != 0:
         raise SystemExit(f"pond create failed:\n{proc.stdout.read()}")
-    buckets = {"waiting for the droplet": 0.0, "provisioning scripts": 0.0}
-    for (t, host, step), (t_next, _, _) in zip(marks, marks[1:] + [(wall, "", "")]):
-        if step.startswith("waiting for droplet"):
-            buckets["waiting for the droplet"] += t_next - t
-        elif step.startswith(PROVISION_STEPS):
-            buckets["provisioning scripts"] += t_next - t
+    # Template output lines that start with "== " look like steps too, so
+    # phases are cut at Pond's own markers: waiting ends at the first line
+    # from the droplet; provisioning runs from "Base setup" to "provisioned".
+    def first(pred, after=0.0):
+        return next(t for t, host, step in marks if t >= after and pred(host, step))
+    waiting = first(lambda h, s: s.startswith("waiting for droplet"))
+    reached = first(lambda h, s: h != "digitalocean", waiting)
+    base = first(lambda h, s: s == "Base setup")
+    provisioned = first(lambda h, s: s == "provisioned", base)
+    buckets = {"waiting for the droplet": reached - waiting, "provisioning scripts": provisioned - base}
     buckets["Pond itself"] = wall - sum(buckets.values())
+    if os.environ.get("POND_BENCH_TIMELINE"):
+        for t, host, step in marks:
+            print(f"{t:8.2f}  [{host}] {step}")
     return wall, buckets
 
 
@@ -83,8 +89,8 @@ def bench(args, work, lab, env):
             return json.loads(text) if text else None
 
     project = os.path.join(work, "shop")
-    run([POND, "init", "--name", "shop", "--stack", "php", "--dir", project], env)
     os.makedirs(os.path.join(project, "public"))
+    run([POND, "init", "--name", "shop", "--stack", "php", "--dir", project], env)
     with open(os.path.join(project, "public", "index.php"), "w") as f:
         f.write("<?php echo 'ok';")
     p = ["--project", project]
@@ -92,8 +98,8 @@ def bench(args, work, lab, env):
     run([POND, "create", "warm", "--account", "lab", "--domain", "warm.shop.example.com",
          "--image", "debian-12-x64", *p], env)
     key = os.path.join(env["POND_CONFIG_DIR"], "id_ed25519")
-    public = run([POND, "key", "--public"], env).stdout.strip()
-    kid = call("POST", "/account/keys", {"name": "baseline", "public_key": public})["ssh_key"]["id"]
+    # pond create registered the key with the account already.
+    kid = call("GET", "/account/keys")["ssh_keys"][0]["id"]
 
     pond_runs, ssh_runs = [], []
     for r in range(args.reps):
