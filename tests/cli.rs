@@ -338,3 +338,69 @@ fn team_keys_are_added_checked_listed_and_removed() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn create_asks_for_what_is_missing_on_a_terminal_and_never_with_yes() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let project = dir.path().to_str().unwrap();
+    let init = pond(
+        &[
+            "init", "--name", "asked", "--stack", "static", "--dir", project,
+        ],
+        dir.path(),
+    );
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    // Not a terminal, or --yes: what is missing is a usage error.
+    let out = Command::new(env!("CARGO_BIN_EXE_pond"))
+        .args([
+            "create",
+            "production",
+            "--account",
+            "agency",
+            "--project",
+            project,
+        ])
+        .env("POND_CONFIG_DIR", config.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--account and --domain are required"));
+    // A terminal: the domain is asked for, and asked again until valid.
+    let mut child = Command::new("script")
+        .args([
+            "-qec",
+            &format!(
+                "{} create production --account agency --project {project}",
+                env!("CARGO_BIN_EXE_pond")
+            ),
+            "/dev/null",
+        ])
+        .env("POND_CONFIG_DIR", config.path())
+        .env_remove("POND_LAB_API_URL")
+        .env_remove("POND_LAB_TOKEN")
+        .env_remove("POND_DO_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"not a domain\nshop.example.com\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let shown = text(&out.stdout);
+    assert!(shown.contains("Domain (like shop.example.com):"), "{shown}");
+    assert!(
+        shown.contains("\"not a domain\" is not a domain"),
+        "{shown}"
+    );
+    // The domain was taken; what stops it now is the unregistered account.
+    assert!(shown.contains("agency"), "{shown}");
+    assert!(!out.status.success());
+}

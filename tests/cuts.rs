@@ -59,15 +59,43 @@ fn spawn(user: &User, project: &Path, args: &[&str]) -> std::thread::JoinHandle<
     let project = project.to_path_buf();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     std::thread::spawn(move || {
-        Command::new(env!("CARGO_BIN_EXE_pond"))
+        let child = Command::new(env!("CARGO_BIN_EXE_pond"))
             .args(&args)
             .arg("--project")
             .arg(&project)
             .env("POND_CONFIG_DIR", config)
             .env("POND_SSH_KEEPALIVE_SECS", "1")
             .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A cut must end in an error or success, never a hang: with 1 s
+        // keepalives, 120 s is far beyond any honest run here.
+        let pid = child.id().to_string();
+        let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watchdog = {
+            let finished = finished.clone();
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while Instant::now() < deadline {
+                    if finished.load(std::sync::atomic::Ordering::SeqCst) {
+                        return false;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                let _ = Command::new("kill").arg(&pid).status();
+                true
+            })
+        };
+        let out = child.wait_with_output().unwrap();
+        finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            !watchdog.join().unwrap(),
+            "pond {args:?} hung for 120 s after a cut:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
     })
 }
 

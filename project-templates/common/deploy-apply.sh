@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# summary: Apply an upload (zstd tar on stdin after this script) to the new release, link shared paths, run the post-deploy hook, point the inactive colour at it
+# summary: Create the new release from its base (the inactive colour's release renamed, or a copy), apply an upload (zstd tar on stdin after this script), link shared paths, run the post-deploy hook, point the inactive colour at it
 # input ROOT [text]: the environment's directory on the server
-# input RELEASE [text]: the release id prepared for this deploy
+# input RELEASE [text]: the new release id (time and tag)
+# input BASE [text]: the release to start from, as deploy-prepare reported it (- for none)
+# input? LINK_COPY [text]: yes when nothing writes files in place (a static site without hooks): a kept base is copied with hard links
 # input TARGET [text]: the colour to point at the release (blue or green)
 # input FIRST [text]: yes on the first deploy (both colours get the release, blue goes live)
 # input? DELETED [text]: paths to remove from the release, one per line
@@ -15,10 +17,34 @@ set -euo pipefail
 [[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad release id" >&2; exit 2; }
 [[ "$TARGET" == blue || "$TARGET" == green ]] || { echo "bad colour: $TARGET" >&2; exit 2; }
 [[ "$KEEP_BUILDS" =~ ^[0-9]+$ ]] || { echo "bad keep count" >&2; exit 2; }
+[[ "$BASE" == - || "$BASE" =~ ^releases/[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad base release: $BASE" >&2; exit 2; }
 cd "$ROOT"
 new="releases/$RELEASE"
-[[ -d "$new" ]] || { echo "release $RELEASE was not prepared" >&2; exit 3; }
+live_release="$(readlink "$(readlink current)")"
 [[ "$(readlink current)" != "$TARGET" || "$FIRST" == yes ]] || { echo "$TARGET is live; refusing to touch it" >&2; exit 3; }
+[[ ! -e "$new" ]] || { echo "release $RELEASE already exists" >&2; exit 3; }
+rm -rf releases/.incoming-* releases/*.copying
+
+# The new release, never the live one in place: with only blue and green
+# kept, the inactive colour's old release would be deleted anyway, so it
+# is renamed (never the live release: after a first deploy both colours
+# share it); else it is copied, so kept releases stay intact.
+if [[ "$BASE" == - ]]; then
+    install -d -o pond -g pond "$new"
+else
+    [[ -d "$BASE" ]] || { echo "the base release $BASE is gone (another deploy ran?); deploy again" >&2; exit 3; }
+    if [[ "$BASE" != "$live_release" && "$KEEP_BUILDS" -le 2 ]]; then
+        mv -T "$BASE" "$new"
+    elif [[ "$BASE" != "$live_release" && "$LINK_COPY" == yes ]]; then
+        # Nothing rewrites a file in place here; the upload below replaces
+        # files with new inodes, so the kept release stays as it was.
+        cp -al "$BASE" "$new.copying"
+        mv -T "$new.copying" "$new"
+    else
+        cp -a --reflink=auto "$BASE" "$new.copying"
+        mv -T "$new.copying" "$new"
+    fi
+fi
 
 # Paths removed locally since the base release go first. Then the upload
 # is extracted straight into the new release: tar unlinks an existing file
@@ -38,11 +64,14 @@ while IFS= read -r path; do
     rm -rf -- "${new:?}/$path"
 done <<< "$DELETED"
 mkdir -p "$new/.pond"
-zstd -dcq | tar -x --ignore-zeros -C "$new" --same-owner --no-same-permissions --delay-directory-restore
-# The new manifest: the base's, minus deleted and resent paths, plus the
-# entries of the files just sent.
 incoming="$(mktemp -d)"
 trap 'rm -rf "$incoming"' EXIT
+# tar -v lists what it extracted: ownership and the stat record below
+# touch only those paths, not the whole tree.
+zstd -dcq | tar -x -v --ignore-zeros -C "$new" --same-owner --no-same-permissions --delay-directory-restore |
+    sed -e 's|^\./||' -e 's|/$||' -e '/^\.\{0,1\}$/d' > "$incoming/extracted"
+# The new manifest: the base's, minus deleted and resent paths, plus the
+# entries of the files just sent.
 printf '%s\n' "$DELETED" > "$incoming/deleted"
 touch "$new/.pond/manifest" "$new/.pond/manifest.delta"
 awk -F'\t' 'FILENAME == ARGV[1] { drop[$0] = 1; next }
@@ -93,9 +122,17 @@ while IFS= read -r config_file; do
     fi
     chmod 0640 "$new/$config_file"
 done <<< "$CONFIG_FILES"
-# Uploaded files arrive owned by pond (tar maps the owner by name); fix
-# only what is not, instead of walking every file with chown -R.
-find "$new" ! -user pond -exec chown -h pond:pond {} +
+# Uploaded files arrive owned by pond (tar maps the owner by name), but
+# directories tar made on the way, generated files and links do not: fix
+# what this run wrote, with its parent directories, not the whole tree.
+{
+    printf '%s\n' . .pond .pond/db-password
+    cat "$incoming/extracted"
+    printf '%s\n' "$SHARED_PATHS"
+} | awk -F/ 'NF { p = ""; for (i = 1; i <= NF; i++) { p = (i == 1 ? $1 : p "/" $i); print p } }' | LC_ALL=C sort -u |
+    (cd "$new" && while IFS= read -r path; do
+        if [[ -e "$path" || -L "$path" ]]; then printf '%s\0' "$path"; fi
+    done | xargs -0 -r chown -h pond:pond --)
 
 while IFS= read -r hook; do
     [[ -n "$hook" ]] || continue
@@ -103,7 +140,20 @@ while IFS= read -r hook; do
     (cd "$new" && runuser -u pond -- bash "$hook")
 done <<< "$HOOKS"
 
-(cd "$new" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') > "$new/.pond/stat"
+# What every file looks like now, for the next deploy's check of changes
+# made on the server. Without hooks only this run's paths changed (every
+# file found changed was resent or deleted), so the record is updated for
+# those; hooks may touch anything, so then the tree is walked again.
+if [[ -z "$HOOKS" && -f "$new/.pond/stat" ]]; then
+    (cd "$new" && sed -e '/^\.pond\//d' -e 's|^|./|' "$incoming/extracted" | tr '\n' '\0' |
+        xargs -0 -r sh -c 'find "$@" -maxdepth 0 -type f -printf "%p\t%s\t%T@\n"' find | sed 's|^\./||') > "$incoming/restat"
+    awk -F'\t' 'FILENAME == ARGV[1] || FILENAME == ARGV[2] { drop[$1] = 1; next } !($1 in drop)' \
+        "$incoming/deleted" "$incoming/extracted" "$new/.pond/stat" > "$incoming/stat"
+    cat "$incoming/restat" >> "$incoming/stat"
+    mv "$incoming/stat" "$new/.pond/stat"
+else
+    (cd "$new" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') > "$new/.pond/stat"
+fi
 
 ln -sfn "releases/$RELEASE" "$TARGET.tmp"
 mv -T "$TARGET.tmp" "$TARGET"
@@ -121,9 +171,15 @@ printf '%s\n' "$STATE" > metadata/state.json.tmp && mv metadata/state.json.tmp m
 printf '%s\n' "$LOG_LINE" >> metadata/log.jsonl
 
 # Keep the newest KEEP_BUILDS releases and whatever a colour points at.
+# Old ones are renamed out of the way at once and deleted in the
+# background (a big tree takes seconds to delete); a deletion cut short is
+# finished by the next deploy.
 in_use=" $(readlink blue) $(readlink green) "
 find releases -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' -printf '%f\n' | sort -r | tail -n +"$((KEEP_BUILDS + 1))" |
     while IFS= read -r old; do
-        [[ "$in_use" == *" releases/$old "* ]] || { echo "removing old release $old"; rm -rf -- "releases/$old"; }
+        [[ "$in_use" == *" releases/$old "* ]] || { echo "removing old release $old"; mv -T "releases/$old" "releases/.old-$old"; }
     done
+if compgen -G 'releases/.old-*' >/dev/null; then
+    setsid -f nice rm -rf -- releases/.old-* </dev/null >/dev/null 2>&1 || rm -rf -- releases/.old-*
+fi
 echo "DEPLOYED $RELEASE to $TARGET"

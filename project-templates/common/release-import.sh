@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# summary: Make room for a release streamed from another server of the environment; a release already serving here is kept (a re-run after a cut connection starts a half-copied one over)
+# summary: Make room for a release streamed from another server of the environment (deploy-apply creates it); a release already serving here is kept, a half-copied one from a cut run is removed
 # input ROOT [text]: the environment's directory on the server
 # input RELEASE [text]: the release id that will arrive
 set -euo pipefail
@@ -13,6 +13,6 @@ if [[ "$in_use" == *" $new "* ]]; then
     echo "SERVING"
     exit 0
 fi
+# A half-copied release from a cut run; deploy-apply creates it afresh.
 rm -rf -- "$new"
-install -d -o pond -g pond "$new"
 echo "READY"

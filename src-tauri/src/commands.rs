@@ -220,6 +220,7 @@ pub async fn deploy(
                 .unwrap_or_default(),
             first: first.is_some_and(|r| r.first),
             preview_url: format!("http://{}/", operate::preview_host(e, None)),
+            hooks: p.file.hooks.post_deploy.clone(),
             servers: reports
                 .iter()
                 .map(|r| ServerDeployView {

@@ -281,6 +281,8 @@ pub struct DeployResult {
     pub first: bool,
     pub preview_url: String,
     pub servers: Vec<ServerDeployView>,
+    /// The post-deploy hooks that run in the new release (pond.json).
+    pub hooks: Vec<String>,
 }
 
 #[derive(Debug, Serialize, TS)]

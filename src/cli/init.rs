@@ -148,7 +148,7 @@ fn suggested_name(dir: &Path) -> Option<String> {
     grammar::project_name(&name).is_ok().then_some(name)
 }
 
-fn prompt(question: &str) -> anyhow::Result<String> {
+pub(super) fn prompt(question: &str) -> anyhow::Result<String> {
     let mut out = std::io::stderr();
     write!(out, "{question}")?;
     out.flush()?;

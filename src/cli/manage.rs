@@ -161,11 +161,12 @@ pub(super) fn preview_swap(arg: &ProjectArg, env: &str, check_health: bool) -> s
 #[derive(clap::Args)]
 pub struct CreateArgs {
     env: String,
-    /// Name of the DigitalOcean account (recorded in pond.json; never the token).
-    #[arg(long, required_unless_present = "resume")]
+    /// Name of the DigitalOcean account (recorded in pond.json; never the
+    /// token). Asked on a terminal when missing.
+    #[arg(long)]
     account: Option<String>,
-    /// The environment's domain.
-    #[arg(long, required_unless_present = "resume")]
+    /// The environment's domain. Asked on a terminal when missing.
+    #[arg(long)]
     domain: Option<String>,
     #[arg(long, default_value = "ams3")]
     region: String,
@@ -194,7 +195,7 @@ pub struct CreateArgs {
     #[arg(long, value_name = "DIR")]
     attachments: Option<std::path::PathBuf>,
     /// Build tag of the first deploy.
-    #[arg(long, default_value = "first")]
+    #[arg(long, visible_alias = "build-tag", default_value = "first")]
     tag: String,
     /// Secret prefix of the preview hosts (generated when absent).
     #[arg(long)]
@@ -209,6 +210,9 @@ pub struct CreateArgs {
     /// in pond.json): provision, DNS, first deploy, health.
     #[arg(long, conflicts_with_all = ["account", "domain", "dry_run"])]
     resume: bool,
+    /// Never ask: what is missing is an error (for scripts).
+    #[arg(long)]
+    yes: bool,
 }
 
 pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
@@ -216,8 +220,24 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
     if a.resume {
         return resume(p, a);
     }
-    let (Some(account), Some(domain)) = (a.account.clone(), a.domain.clone()) else {
-        return Err(super::Failure::usage("--account and --domain are required"));
+    let interactive = std::io::stdin().is_terminal() && !a.yes;
+    let (account, domain) = match (a.account.clone(), a.domain.clone()) {
+        (Some(account), Some(domain)) => (account, domain),
+        (account, domain) if interactive => (
+            match account {
+                Some(a) => a,
+                None => ask_account()?,
+            },
+            match domain {
+                Some(d) => d,
+                None => ask_domain()?,
+            },
+        ),
+        _ => {
+            return Err(super::Failure::usage(
+                "--account and --domain are required (on a terminal, without --yes, Pond asks for them)",
+            ));
+        }
     };
     let (database, database_server) =
         tasks::create::database_choice(a.db.as_str(), &p.file.name, &a.env, p.file.stack)
@@ -300,6 +320,45 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
     ))?;
     print_urls(&a.env, &urls);
     Ok(())
+}
+
+/// Asks which registered account pays (the only one is the default).
+fn ask_account() -> Result<String, super::Failure> {
+    let settings = pond::settings::Settings::load()?;
+    let names: Vec<&str> = settings.accounts.iter().map(|a| a.name.as_str()).collect();
+    if names.is_empty() {
+        return Err(anyhow::anyhow!(
+            "no DigitalOcean account is registered; add one with `pond account add NAME`"
+        )
+        .into());
+    }
+    let default = (names.len() == 1).then(|| names[0].to_string());
+    loop {
+        let question = match &default {
+            Some(d) => format!("DigitalOcean account [{d}]: "),
+            None => format!("DigitalOcean account ({}): ", names.join(", ")),
+        };
+        let answer = super::init::prompt(&question)?;
+        let answer = match (&default, answer.is_empty()) {
+            (Some(d), true) => d.clone(),
+            _ => answer,
+        };
+        if names.contains(&answer.as_str()) {
+            return Ok(answer);
+        }
+        eprintln!("{} is not a registered account", config::show(&answer));
+    }
+}
+
+/// Asks for the domain until it is a valid one.
+fn ask_domain() -> Result<String, super::Failure> {
+    loop {
+        let answer = super::init::prompt("Domain (like shop.example.com): ")?;
+        match grammar::domain(&answer) {
+            Ok(()) => return Ok(answer),
+            Err(expected) => eprintln!("{} is not a domain; {expected}", config::show(&answer)),
+        }
+    }
 }
 
 fn resume(mut p: Project, a: CreateArgs) -> super::CliResult {

@@ -275,6 +275,32 @@ impl Session {
         &self,
         script: &str,
         input: Option<Box<dyn AsyncRead + Send + Unpin>>,
+        output: Option<Box<dyn AsyncWrite + Send + Unpin>>,
+        sink: &Sink,
+    ) -> anyhow::Result<Outcome> {
+        let started = std::time::Instant::now();
+        let result = tokio::select! {
+            biased;
+            r = self.run_io_untimed(script, input, output, sink) => r,
+            _ = self.until_closed() => Err(anyhow::anyhow!("{}", self.lost())),
+        };
+        trace(&self.endpoint.name, script, started);
+        result
+    }
+
+    /// Resolves once the connection has ended (keepalives unanswered, cut,
+    /// closed): whatever still waits on one of its channels then fails with
+    /// a clear error instead of waiting forever.
+    async fn until_closed(&self) {
+        while !self.handle.is_closed() {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn run_io_untimed(
+        &self,
+        script: &str,
+        input: Option<Box<dyn AsyncRead + Send + Unpin>>,
         mut output: Option<Box<dyn AsyncWrite + Send + Unpin>>,
         sink: &Sink,
     ) -> anyhow::Result<Outcome> {
@@ -372,6 +398,17 @@ impl Session {
     /// that keeps the lock until [`HeldLock::release`] or until dropped
     /// with the connection.
     pub async fn hold_lock(&self, script: &str) -> anyhow::Result<Result<HeldLock, String>> {
+        let started = std::time::Instant::now();
+        let held = tokio::select! {
+            biased;
+            r = self.hold_lock_untimed(script) => r,
+            _ = self.until_closed() => Err(anyhow::anyhow!("{}", self.lost())),
+        };
+        trace(&self.endpoint.name, script, started);
+        held
+    }
+
+    async fn hold_lock_untimed(&self, script: &str) -> anyhow::Result<Result<HeldLock, String>> {
         let lost = || self.lost();
         let channel = self.open_bash().await?;
         channel.data(script.as_bytes()).await.with_context(lost)?;
@@ -424,6 +461,26 @@ impl HeldLock {
     pub async fn release(mut self) {
         let _ = self.writer.eof().await;
         while self.reader.wait().await.is_some() {}
+    }
+}
+
+/// With `POND_TRACE` set, prints how long a remote script took (by its
+/// template id) to stderr: for finding where a slow operation spends time.
+pub fn trace(server: &str, script: &str, started: std::time::Instant) {
+    let id = script
+        .lines()
+        .find_map(|l| l.strip_prefix("# pond: template "))
+        .unwrap_or("script");
+    trace_step(&format!("{server} {id}"), started);
+}
+
+/// With `POND_TRACE` set, prints how long `what` took to stderr.
+pub fn trace_step(what: &str, started: std::time::Instant) {
+    if std::env::var_os("POND_TRACE").is_some() {
+        eprintln!(
+            "[trace] {what} {:.1} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
     }
 }
 

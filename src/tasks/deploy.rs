@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use futures::FutureExt;
 
 use super::manifest::{self, Manifest};
 use super::state::{ReleaseRecord, ServerState, log_line, now, release_id};
@@ -47,7 +48,10 @@ pub async fn deploy(
     sink: &Sink,
 ) -> anyhow::Result<Vec<ServerDeploy>> {
     super::state::check_tag(&options.tag)?;
-    let local = {
+    // The local scan (hashing what changed) runs while each server takes
+    // its lock and reports what it has; each job waits for it only when it
+    // needs the comparison.
+    let local: SharedScan = {
         let root = project_root.to_path_buf();
         let ignore = file.ignore_file.clone();
         let canonical = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
@@ -57,20 +61,36 @@ pub async fn deploy(
         let cache = crate::ssh::key::config_dir()?
             .join("hash-cache")
             .join(format!("{}.tsv", &key[..16]));
-        tokio::task::spawn_blocking(move || manifest::scan_cached(&root, &ignore, &cache)).await??
+        let sink = Arc::clone(sink);
+        let scan = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let scanned = manifest::scan_cached(&root, &ignore, &cache);
+            crate::ssh::session::trace_step("local scan", started);
+            if let Ok(m) = &scanned {
+                let total: u64 = m.values().map(|e| e.size).sum();
+                sink(
+                    "local",
+                    Stream::Step,
+                    &format!(
+                        "{} files ({} bytes) to deploy from {}",
+                        m.len(),
+                        total,
+                        root.display()
+                    ),
+                );
+            }
+            scanned
+        });
+        async move {
+            match scan.await {
+                Ok(Ok(m)) => Ok(Arc::new(m)),
+                Ok(Err(e)) => Err(format!("{e:#}")),
+                Err(e) => Err(format!("the local scan stopped: {e}")),
+            }
+        }
+        .boxed()
+        .shared()
     };
-    let total: u64 = local.values().map(|e| e.size).sum();
-    sink(
-        "local",
-        Stream::Step,
-        &format!(
-            "{} files ({} bytes) to deploy from {}",
-            local.len(),
-            total,
-            project_root.display()
-        ),
-    );
-    let local = Arc::new(local);
     let (_, env) = super::find_env(file, env_name)?;
     let generated = Arc::new(super::configs::render_all(file, env, project_root)?);
     let config_targets: Vec<String> = generated.iter().map(|(t, _)| t.clone()).collect();
@@ -86,12 +106,14 @@ pub async fn deploy(
                 root: root.clone(),
                 release: release.clone(),
                 project_root: project_root.to_path_buf(),
-                local: Arc::clone(&local),
+                local: local.clone(),
                 hooks: hooks.clone(),
                 shared: shared.clone(),
                 generated: Arc::clone(&generated),
                 config_targets: config_targets.join("\n"),
                 keep_builds: file.keep_builds,
+                link_copy: file.stack == crate::config::Stack::Static
+                    && file.hooks.post_deploy.is_empty(),
                 options: options.clone(),
                 sink: Arc::clone(sink),
             };
@@ -101,16 +123,23 @@ pub async fn deploy(
     results.into_iter().collect()
 }
 
+/// The local scan, awaited by every server's job.
+type SharedScan =
+    futures::future::Shared<futures::future::BoxFuture<'static, Result<Arc<Manifest>, String>>>;
+
 struct Job {
     root: String,
     release: String,
     project_root: PathBuf,
-    local: Arc<Manifest>,
+    local: SharedScan,
     hooks: String,
     shared: String,
     generated: Arc<Vec<(String, Vec<u8>)>>,
     config_targets: String,
     keep_builds: u32,
+    /// Nothing rewrites release files in place (a static site without
+    /// hooks), so a kept base release may be copied with hard links.
+    link_copy: bool,
     options: DeployOptions,
     sink: Sink,
 }
@@ -144,15 +173,7 @@ impl Job {
     async fn under_lock(&self, c: &Connected, name: &str) -> anyhow::Result<ServerDeploy> {
         let step = |text: &str| (self.sink)(name, Stream::Step, text);
         let keep = self.keep_builds.to_string();
-        let prepare = render(
-            "common/deploy-prepare",
-            &[
-                ("ROOT", &self.root),
-                ("RELEASE", &self.release),
-                ("KEEP_BUILDS", &keep),
-                ("DRY_RUN", if self.options.dry_run { "yes" } else { "" }),
-            ],
-        )?;
+        let prepare = render("common/deploy-prepare", &[("ROOT", &self.root)])?;
         let quiet = crate::ssh::session::quiet();
         let prepared = c
             .session
@@ -174,7 +195,8 @@ impl Job {
         let state = ServerState::parse(&field("STATE ")?);
         let remote = manifest::parse_remote(&prepared.stdout);
         let stale = manifest::parse_stale(&prepared.stdout);
-        let mut delta = manifest::delta(&self.local, &remote, &stale);
+        let local = self.local.clone().await.map_err(|e| anyhow::anyhow!(e))?;
+        let mut delta = manifest::delta(&local, &remote, &stale);
         if !first {
             // Shared paths live on the server once seeded by the first
             // deploy: later uploads neither overwrite nor delete them.
@@ -189,7 +211,7 @@ impl Job {
             delta.bytes = delta
                 .send
                 .iter()
-                .filter_map(|p| self.local.get(p))
+                .filter_map(|p| local.get(p))
                 .map(|e| e.size)
                 .sum();
         }
@@ -212,7 +234,7 @@ impl Job {
             files_deleted: delta.delete.len(),
         };
         if self.options.dry_run {
-            // Prepare created nothing in dry-run mode; the report is all.
+            // Prepare changes nothing; the report is all.
             return Ok(report);
         }
 
@@ -235,6 +257,8 @@ impl Job {
             &[
                 ("ROOT", &self.root),
                 ("RELEASE", &self.release),
+                ("BASE", &field("BASE ")?),
+                ("LINK_COPY", if self.link_copy { "yes" } else { "" }),
                 ("TARGET", target.as_str()),
                 ("FIRST", if first { "yes" } else { "no" }),
                 ("DELETED", &deleted),
@@ -248,7 +272,7 @@ impl Job {
         )?;
         // Build the upload on a thread, streaming into the SSH channel.
         let (reader, writer) = tokio::io::duplex(1 << 20);
-        let (root, local) = (self.project_root.clone(), Arc::clone(&self.local));
+        let root = self.project_root.clone();
         let send = delta.send.clone();
         let generated = Arc::clone(&self.generated);
         let builder = tokio::task::spawn_blocking(move || {

@@ -145,7 +145,9 @@ pub async fn connect_all_pooled(
                 Some(fp) => HostKeyCheck::Pinned(fp.clone()),
                 None => HostKeyCheck::FirstUse,
             };
+            let started = std::time::Instant::now();
             let (session, _fresh) = pool.get(&server.endpoint, &identity, check).await?;
+            crate::ssh::session::trace_step(&format!("{} connect", server.endpoint.name), started);
             let new_pin = server.pinned.is_none().then(|| session.host_key.clone());
             if let Some(pin) = &new_pin {
                 sink(

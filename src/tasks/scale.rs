@@ -391,6 +391,7 @@ async fn copy_live(
             &[
                 ("ROOT", root),
                 ("RELEASE", &release.release),
+                ("BASE", "-"),
                 ("TARGET", "blue"),
                 ("FIRST", "yes"),
                 ("SHARED_PATHS", &file.shared_paths.join("\n")),

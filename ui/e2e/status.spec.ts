@@ -38,9 +38,9 @@ test("deploy shows the plan first, streams progress, then offers preview and swa
     ...base,
     env_status: { value: status("blue") },
     deploy: [
-      { value: { colour: "green", first: false, preview_url: project.environments[0]!.preview_url, servers: [server] }, progress: [step("comparing 19,876 files")] },
+      { value: { colour: "green", first: false, preview_url: project.environments[0]!.preview_url, servers: [server], hooks: ["deploy/post-deploy.sh"] }, progress: [step("comparing 19,876 files")] },
       {
-        value: { colour: "green", first: false, preview_url: project.environments[0]!.preview_url, servers: [server] },
+        value: { colour: "green", first: false, preview_url: project.environments[0]!.preview_url, servers: [server], hooks: ["deploy/post-deploy.sh"] },
         progress: [step("uploading 3 files (2.3 MB)"), { host: "acme-shop-production-1", stream: "out", line: "hook: php artisan migrate --force" }, step("green now runs v3")],
       },
     ],
@@ -50,6 +50,7 @@ test("deploy shows the plan first, streams progress, then offers preview and swa
   await page.getByRole("button", { name: "Deploy to green" }).click();
   const plan = page.getByRole("region", { name: "Deploy plan" });
   await expect(plan).toContainText("3 files to send (2.3 MB), 1 file to delete");
+  await expect(plan).toContainText("Then the post-deploy hook deploy/post-deploy.sh runs in the new release.");
   await expect(plan).toContainText("The live colour is not touched");
   await plan.getByRole("button", { name: "Deploy" }).click();
   const log = page.getByRole("log", { name: /Output of the last action/ });
@@ -133,7 +134,7 @@ test("a running deploy can be cancelled; the window says what state the server i
     ...base,
     env_status: { value: status("blue") },
     deploy: [
-      { value: { colour: "green", first: false, preview_url: "http://p/", servers: [server] } },
+      { value: { colour: "green", first: false, preview_url: "http://p/", servers: [server], hooks: [] } },
       { untilCancelled: { message, hint: null, problems: [] }, progress: [step("uploading 3 files")] },
     ],
   });

@@ -61,7 +61,11 @@ dry_run: boolean,
  */
 run_id: string | null, };
 
-export type DeployResult = { colour: string, first: boolean, preview_url: string, servers: Array<ServerDeployView>, };
+export type DeployResult = { colour: string, first: boolean, preview_url: string, servers: Array<ServerDeployView>, 
+/**
+ * The post-deploy hooks that run in the new release (pond.json).
+ */
+hooks: Array<string>, };
 
 export type ServerDeployView = { server: string, release: string, files_sent: number, 
 /**
