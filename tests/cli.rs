@@ -13,6 +13,35 @@ fn pond(args: &[&str], dir: &Path) -> Output {
         .expect("pond runs")
 }
 
+/// Runs `pond ARGS` on a real terminal (`script`, with the directory and
+/// environment of `like`), the answers typed ahead.
+fn in_terminal(like: Command, args: &str, answers: &[u8]) -> Output {
+    use std::io::Write;
+    let mut command = Command::new("script");
+    if let Some(dir) = like.get_current_dir() {
+        command.current_dir(dir);
+    }
+    for (key, value) in like.get_envs() {
+        match value {
+            Some(v) => command.env(key, v),
+            None => command.env_remove(key),
+        };
+    }
+    let mut child = command
+        .args([
+            "-qec",
+            &format!("{} {args}", env!("CARGO_BIN_EXE_pond")),
+            "/dev/null",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    child.stdin.as_mut().unwrap().write_all(answers).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }
@@ -237,30 +266,12 @@ fn environment_commands_outside_a_project_say_where_they_looked() {
 
 #[test]
 fn init_on_a_terminal_asks_and_re_asks_until_the_answer_is_valid() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("my-shop");
     std::fs::create_dir(&project).unwrap();
-    // `script` gives pond a real terminal; the answers are typed ahead.
-    let mut child = Command::new("script")
-        .args([
-            "-qec",
-            &format!("{} init", env!("CARGO_BIN_EXE_pond")),
-            "/dev/null",
-        ])
-        .current_dir(&project)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script (util-linux) runs");
-    child
-        .stdin
-        .as_mut()
-        .unwrap()
-        .write_all(b"Bad Name\n\nwordpress\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut command = Command::new("true");
+    command.current_dir(&project);
+    let out = in_terminal(command, "init", b"Bad Name\n\nwordpress\n");
     let shown = text(&out.stdout);
     assert!(shown.contains("Project name [my-shop]:"), "{shown}");
     assert!(
@@ -341,7 +352,6 @@ fn team_keys_are_added_checked_listed_and_removed() {
 
 #[test]
 fn create_asks_for_what_is_missing_on_a_terminal_and_never_with_yes() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let config = tempfile::tempdir().unwrap();
     let project = dir.path().to_str().unwrap();
@@ -369,31 +379,17 @@ fn create_asks_for_what_is_missing_on_a_terminal_and_never_with_yes() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("--account and --domain are required"));
     // A terminal: the domain is asked for, and asked again until valid.
-    let mut child = Command::new("script")
-        .args([
-            "-qec",
-            &format!(
-                "{} create production --account agency --project {project}",
-                env!("CARGO_BIN_EXE_pond")
-            ),
-            "/dev/null",
-        ])
+    let mut command = Command::new("true");
+    command
         .env("POND_CONFIG_DIR", config.path())
         .env_remove("POND_LAB_API_URL")
         .env_remove("POND_LAB_TOKEN")
-        .env_remove("POND_DO_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script (util-linux) runs");
-    child
-        .stdin
-        .as_mut()
-        .unwrap()
-        .write_all(b"not a domain\nshop.example.com\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .env_remove("POND_DO_TOKEN");
+    let out = in_terminal(
+        command,
+        &format!("create production --account agency --project {project}"),
+        b"not a domain\nshop.example.com\n",
+    );
     let shown = text(&out.stdout);
     assert!(shown.contains("Domain (like shop.example.com):"), "{shown}");
     assert!(

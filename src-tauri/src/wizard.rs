@@ -200,27 +200,7 @@ pub async fn new_server(
     session: tauri::State<'_, SessionTokens>,
     runs: tauri::State<'_, crate::cancel::Runs>,
 ) -> Res<UrlsView> {
-    let client = client(req.account.clone(), &session).await?;
-    let run_id = req.run_id.clone();
-    crate::cancel::stoppable(&runs, run_id, move |stop| async move {
-        let sink = channel_sink(on_event);
-        let mut p = open(&req.dir)?;
-        let new = input(&req, &p.file.name, p.file.stack)?;
-        let (identity, _) = project::user_identity().await?;
-        let urls = create::new_server(
-            &client,
-            &mut p.file,
-            &p.path,
-            &p.root,
-            &identity,
-            &new,
-            &stop,
-            &sink,
-        )
-        .await?;
-        Ok(urls_view(urls))
-    })
-    .await
+    run(req, on_event, &session, &runs, false).await
 }
 
 /// Finishes a new-server run that stopped (cancelled, or failed after its
@@ -232,26 +212,35 @@ pub async fn resume_new_server(
     session: tauri::State<'_, SessionTokens>,
     runs: tauri::State<'_, crate::cancel::Runs>,
 ) -> Res<UrlsView> {
-    let client = client(req.account.clone(), &session).await?;
+    run(req, on_event, &session, &runs, true).await
+}
+
+/// A new-server run, or the resumption of one, that Stop ends after its
+/// current step.
+async fn run(
+    req: NewServerRequest,
+    on_event: Channel<Progress>,
+    session: &SessionTokens,
+    runs: &crate::cancel::Runs,
+    resume: bool,
+) -> Res<UrlsView> {
+    let client = client(req.account.clone(), session).await?;
     let run_id = req.run_id.clone();
-    crate::cancel::stoppable(&runs, run_id, move |stop| async move {
+    crate::cancel::stoppable(runs, run_id, move |stop| async move {
         let sink = channel_sink(on_event);
         let mut p = open(&req.dir)?;
         let new = input(&req, &p.file.name, p.file.stack)?;
         let (identity, _) = project::user_identity().await?;
-        let urls = create::resume(
-            &client,
-            &mut p.file,
-            &p.path,
-            &p.root,
-            &identity,
-            &new.env,
-            &new.tag,
-            &new.transfer,
-            &stop,
-            &sink,
-        )
-        .await?;
+        let (file, path, root) = (&mut p.file, &p.path, &p.root);
+        let urls = if resume {
+            let (env, tag, transfer) = (&new.env, &new.tag, &new.transfer);
+            create::resume(
+                &client, file, path, root, &identity, env, tag, transfer, &stop, &sink,
+            )
+            .await?
+        } else {
+            create::new_server(&client, file, path, root, &identity, &new, &stop, &sink).await?
+        };
         Ok(urls_view(urls))
     })
     .await
