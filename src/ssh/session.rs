@@ -458,9 +458,14 @@ pub struct HeldLock {
 
 impl HeldLock {
     /// Ends the remote holder (its stdin closes) and waits for it to exit.
+    /// Best effort and bounded: on a lost connection the server frees the
+    /// lock itself when sshd notices (the holder's stdin closes).
     pub async fn release(mut self) {
-        let _ = self.writer.eof().await;
-        while self.reader.wait().await.is_some() {}
+        let ending = async {
+            let _ = self.writer.eof().await;
+            while self.reader.wait().await.is_some() {}
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), ending).await;
     }
 }
 
