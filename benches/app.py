@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+from lablib import lab_up
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POND = os.path.join(ROOT, "target/release/pond")
 APP = os.path.join(ROOT, "target/release/pond-app")
@@ -117,11 +119,7 @@ def measure(cmd, title, env):
 def lab_project(tmp):
     """A lab with one static-site environment; returns (project dir, env, lab dir)."""
     lab = os.path.join(tmp, "lab")
-    out = subprocess.run([POND, "lab", "up", "--dir", lab], check=True, capture_output=True, text=True).stdout
-    env = dict(os.environ)
-    for line in out.splitlines():
-        k, v = line.removeprefix("export ").split("=", 1)
-        env[k] = v
+    env = dict(os.environ, **lab_up(POND, lab, dict(os.environ)))
     env["POND_CONFIG_DIR"] = os.path.join(tmp, "config")
     project = os.path.join(tmp, "site")
     os.makedirs(project)

@@ -13,7 +13,6 @@ for the same server work. Needs root. Usage: benches/create.py [--reps 3]
 """
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -21,7 +20,8 @@ import statistics
 import subprocess
 import tempfile
 import time
-import urllib.request
+
+from lablib import api_call, lab_up
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POND = os.environ.get("POND", os.path.join(ROOT, "target/release/pond"))
@@ -76,17 +76,11 @@ def main():
 
 
 def bench(args, work, lab, env):
-    exports = run([POND, "lab", "up", "--dir", lab], env).stdout
-    api = dict(line.removeprefix("export ").split("=", 1) for line in exports.splitlines())
+    api = lab_up(POND, lab, env)
     env.update(POND_LAB_API_URL=api["POND_LAB_API_URL"], POND_LAB_TOKEN=api["POND_LAB_TOKEN"])
 
     def call(method, path, body=None):
-        req = urllib.request.Request(api["POND_LAB_API_URL"] + path, method=method,
-                                     data=json.dumps(body).encode() if body else None)
-        req.add_header("Authorization", "Bearer " + api["POND_LAB_TOKEN"])
-        with urllib.request.urlopen(req) as r:
-            text = r.read().decode()
-            return json.loads(text) if text else None
+        return api_call(api, method, path, body)
 
     project = os.path.join(work, "shop")
     os.makedirs(os.path.join(project, "public"))

@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+from lablib import api_call, lab_up
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POND = os.environ.get("POND", os.path.join(ROOT, "target/release/pond"))
 
@@ -51,20 +53,10 @@ def main():
 
 
 def bench(args, work, lab, cfg, env):
-    exports = run([POND, "lab", "up", "--dir", lab], env=env).stdout
-    api = {}
-    for line in exports.splitlines():
-        k, v = line.removeprefix("export ").split("=", 1)
-        api[k] = v
-    import urllib.request
+    api = lab_up(POND, lab, env)
 
     def call(method, path, body=None):
-        req = urllib.request.Request(api["POND_LAB_API_URL"] + path, method=method,
-                                     data=json.dumps(body).encode() if body else None)
-        req.add_header("Authorization", "Bearer " + api["POND_LAB_TOKEN"])
-        with urllib.request.urlopen(req) as r:
-            text = r.read().decode()
-            return json.loads(text) if text else None
+        return api_call(api, method, path, body)
 
     public = run([POND, "key", "--public"], env=env).stdout.strip()
     key_file = os.path.join(cfg, "id_ed25519")

@@ -24,7 +24,8 @@ import statistics
 import subprocess
 import tempfile
 import time
-import urllib.request
+
+from lablib import api_call, lab_up
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POND = os.environ.get("POND", os.path.join(ROOT, "target/release/pond"))
@@ -62,16 +63,10 @@ def main():
 
 
 def bench(args, work, lab, env):
-    exports = run([POND, "lab", "up", "--dir", lab], env).stdout
-    api = dict(line.removeprefix("export ").split("=", 1) for line in exports.splitlines())
+    api = lab_up(POND, lab, env)
 
     def call(method, path, body=None):
-        req = urllib.request.Request(api["POND_LAB_API_URL"] + path, method=method,
-                                     data=json.dumps(body).encode() if body else None)
-        req.add_header("Authorization", "Bearer " + api["POND_LAB_TOKEN"])
-        with urllib.request.urlopen(req) as r:
-            text = r.read().decode()
-            return json.loads(text) if text else None
+        return api_call(api, method, path, body)
 
     public = run([POND, "key", "--public"], env).stdout.strip()
     kid = call("POST", "/account/keys", {"name": "bench", "public_key": public})["ssh_key"]["id"]

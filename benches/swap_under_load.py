@@ -16,6 +16,8 @@ import tempfile
 import threading
 import time
 
+from lablib import lab_up
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POND = os.environ.get("POND", os.path.join(ROOT, "target/release/pond"))
 
@@ -35,9 +37,7 @@ def main():
     lab = os.path.join(work, "lab")
     env = dict(os.environ, POND_CONFIG_DIR=os.path.join(work, "config"))
     try:
-        for line in run([POND, "lab", "up", "--dir", lab], env=env).stdout.splitlines():
-            k, v = line.removeprefix("export ").split("=", 1)
-            env[k] = v
+        env.update(lab_up(POND, lab, env))
         project = os.path.join(work, "app")
         os.makedirs(os.path.join(project, "public"))
         run([POND, "init", "--dir", project, "--name", "swapbench", "--stack", "php"], env=env)
