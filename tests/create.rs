@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::create::{assert_live, pond, pond_with_dns};
+use common::create::{assert_live, command, pond, pond_with_dns};
 use common::lab::{LabDir, lab_up};
 use serde_json::json;
 
@@ -435,24 +435,17 @@ fn a_create_stopped_midway_is_resumed_without_new_droplets() {
 
     // Ctrl-C while it provisions: the run stops after the current step and
     // says what state the droplet is in.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pond"))
-        .args([
-            "create",
-            "production",
-            "--account",
-            "agency",
-            "--domain",
-            "halt.example.com",
-            "--image",
-            "debian-12-x64",
-            "--project",
-        ])
-        .arg(p)
-        .env("POND_CONFIG_DIR", config.path())
-        .env("POND_LAB_API_URL", format!("{}/v2", api.url))
-        .env("POND_LAB_TOKEN", &api.token)
-        .env_remove("POND_DO_TOKEN")
-        .stdin(std::process::Stdio::null())
+    let create = [
+        "create",
+        "production",
+        "--account",
+        "agency",
+        "--domain",
+        "halt.example.com",
+        "--image",
+        "debian-12-x64",
+    ];
+    let mut child = command(&create, p, config.path(), &api)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -280,13 +280,14 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         .check()
         .map_err(|e| super::Failure::invalid(e, vec![]))?;
     let client = super::account::client_for(&input.account)?;
-    let dns = match runtime()?.block_on(pond::delegation::check_for(&client, &input.domain)) {
+    let rt = runtime()?;
+    let dns = match rt.block_on(pond::delegation::check_for(&client, &input.domain)) {
         Some(Ok(d)) => Some((d.to_digitalocean, d.note(&input.domain))),
         Some(Err(e)) => Some((false, format!("could not check the name servers: {e:#}"))),
         None => None,
     };
     if a.dry_run {
-        let catalog = runtime()?.block_on(client.catalog())?;
+        let catalog = rt.block_on(client.catalog())?;
         let price = catalog
             .sizes
             .iter()
@@ -306,7 +307,6 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
     }
     let id = identity()?;
     let s = sink();
-    let rt = runtime()?;
     let stop = stop_on_ctrl_c(&rt);
     let urls = rt.block_on(tasks::create::new_server(
         &client,

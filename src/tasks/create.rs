@@ -12,7 +12,9 @@ use anyhow::Context;
 use reqwest::Method;
 
 use super::dns::point_dns;
-use super::droplets::{DropletSpec, create_droplets, delete_created, env_tags, register_keys};
+use super::droplets::{
+    DropletSpec, connect_booting, create_droplets, delete_created, env_tags, register_keys,
+};
 use super::{CloneSessions, Stop, deploy, operate, provision, transfer};
 use crate::config::{
     self, AccountRef, Database, Droplet, DropletRole, Environment, EnvironmentKind, ProjectFile,
@@ -497,25 +499,7 @@ async fn finish(
         let e = &file.environments[env_index];
         (e.domain.clone(), e.secret_prefix.clone())
     };
-    let servers = super::servers(&file.environments[env_index], env_index)?;
-    let mut connected = None;
-    for attempt in 1..=10 {
-        match super::connect_all(&servers, identity, sink).await {
-            Ok(c) => {
-                connected = Some(c);
-                break;
-            }
-            Err(e) if attempt < 10 => {
-                step(&format!("SSH not ready yet ({e:#}); retrying"));
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    let connected = connected.expect("connected or returned");
-    if super::record_pins(file, env_index, &connected) {
-        config::save(path, file)?;
-    }
+    let connected = connect_booting(file, path, env_index, identity, sink).await?;
     let env = file.environments[env_index].clone();
     stop.check("provisioning", &recorded)?;
     provision::provision(file, &env, &connected, project_root, sink).await?;

@@ -63,6 +63,39 @@ pub async fn register_keys(
     Ok(ids)
 }
 
+/// Connects to every server of environment `env_index` while new droplets
+/// finish booting (up to ten tries, two seconds apart), then records
+/// first-use host keys in pond.json (saved at `path`).
+pub async fn connect_booting(
+    file: &mut ProjectFile,
+    path: &std::path::Path,
+    env_index: usize,
+    identity: &Identity,
+    sink: &Sink,
+) -> anyhow::Result<Vec<super::Connected>> {
+    let servers = super::servers(&file.environments[env_index], env_index)?;
+    let mut attempt = 1;
+    let connected = loop {
+        match super::connect_all(&servers, identity, sink).await {
+            Ok(connected) => break connected,
+            Err(e) if attempt < 10 => {
+                sink(
+                    "digitalocean",
+                    Stream::Step,
+                    &format!("SSH not ready yet ({e:#}); retrying"),
+                );
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    if super::record_pins(file, env_index, &connected) {
+        crate::config::save(path, file)?;
+    }
+    Ok(connected)
+}
+
 /// Creates the droplets and waits until all are active. If any fails, the
 /// ones this run created are deleted before the error is returned.
 pub async fn create_droplets(

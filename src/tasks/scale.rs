@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use tokio::io::AsyncReadExt;
 
-use super::droplets::{DropletSpec, create_droplets, env_tags, register_keys};
+use super::droplets::{DropletSpec, connect_booting, create_droplets, env_tags, register_keys};
 use super::state::{ColourState, ReleaseRecord, ServerState, log_line};
 use super::{CloneSessions, Connected, env_root, find_env, manifest, operate, provision, render};
 use crate::config::{self, Colour, Database, Droplet, DropletRole, EnvironmentKind, ProjectFile};
@@ -170,7 +170,7 @@ pub async fn execute(
             config::save(path, file)?;
         }
         let env = file.environments[env_index].clone();
-        let connected = connect(file, path, env_index, identity, sink).await?;
+        let connected = connect_booting(file, path, env_index, identity, sink).await?;
         provision::database_phase(file, &env, &connected, &[], sink).await?;
     }
 
@@ -225,7 +225,7 @@ pub async fn execute(
         return Ok(());
     }
     let names: Vec<String> = joining.iter().map(|(n, _)| n.clone()).collect();
-    let connected = connect(file, path, env_index, identity, sink).await?;
+    let connected = connect_booting(file, path, env_index, identity, sink).await?;
     let env = file.environments[env_index].clone();
     provision::provision_servers(file, &env, &connected, &names, project_root, sink).await?;
 
@@ -290,38 +290,6 @@ pub async fn execute(
         .change_load_balancer_droplets(&lb, &ids, true)
         .await?;
     Ok(())
-}
-
-/// Connects to every server of the environment, pinning new host keys.
-async fn connect(
-    file: &mut ProjectFile,
-    path: &Path,
-    env_index: usize,
-    identity: &Identity,
-    sink: &Sink,
-) -> anyhow::Result<Vec<Connected>> {
-    let servers = super::servers(&file.environments[env_index], env_index)?;
-    let mut last = None;
-    for attempt in 1..=10 {
-        match super::connect_all(&servers, identity, sink).await {
-            Ok(connected) => {
-                if super::record_pins(file, env_index, &connected) {
-                    config::save(path, file)?;
-                }
-                return Ok(connected);
-            }
-            Err(e) => {
-                sink(
-                    "digitalocean",
-                    Stream::Step,
-                    &format!("SSH not ready yet (attempt {attempt}): {e:#}"),
-                );
-                last = Some(e);
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            }
-        }
-    }
-    Err(last.expect("ten attempts failed"))
 }
 
 /// Streams the live release from `source` into `target` (through this

@@ -27,7 +27,8 @@ pub fn pond_with_dns(
         .unwrap()
 }
 
-fn command(
+/// The command [`pond`] runs, for a test that spawns it itself.
+pub fn command(
     args: &[&str],
     project: &std::path::Path,
     config: &std::path::Path,
