@@ -252,7 +252,8 @@ pub fn init(dir: &Path, name: &str, stack: Stack, force: bool) -> Result<Initial
             ),
         )]));
     }
-    let file = ProjectFile::starter(name, stack);
+    let mut file = ProjectFile::starter(name, stack);
+    file.web_root = propose_web_root(dir, stack);
     let problems = config::validate(&file, Some(dir));
     if !problems.is_empty() {
         return Err(InitError::Invalid(problems));
@@ -270,6 +271,26 @@ pub fn init(dir: &Path, name: &str, stack: Stack, force: bool) -> Result<Initial
         file,
         wrote_ignore,
     })
+}
+
+/// The web root a new project in `dir` should have, found by looking at
+/// it: the directory holding the entry page (`public/index.php` →
+/// `public`, `index.php` at the top → the project itself), else the stack's
+/// usual one.
+pub fn propose_web_root(dir: &Path, stack: Stack) -> String {
+    let entries: &[&str] = match stack {
+        Stack::Php | Stack::Wordpress => &["index.php"],
+        Stack::Static => &["index.html", "index.htm"],
+    };
+    for candidate in ["public", "", "web", "dist", "build", "_site"] {
+        if entries
+            .iter()
+            .any(|e| dir.join(candidate).join(e).is_file())
+        {
+            return candidate.to_string();
+        }
+    }
+    stack.default_web_root().to_string()
 }
 
 /// The starter `.pondignore` for a stack (gitignore syntax).

@@ -313,6 +313,47 @@ fn a_load_balanced_environment_deploys_and_swaps_on_every_droplet() {
     write(p, "index.html", "three");
     user.ok(p, &["deploy", "production", "--tag", "three"]);
     let key = user.config.path().join("id_ed25519");
+
+    // The inactive colour must hold the same release everywhere: with b's
+    // blue pointed back at build one (a hook that failed there, or two
+    // deploys that each won some locks), a swap would serve mixed builds.
+    let root = "/var/www/pond/projects/fleet/production";
+    let three = common::ssh(&key, &b, &format!("readlink {root}/blue"));
+    let one = common::ssh(&key, &b, &format!("ls {root}/releases | grep -- '-one$'"));
+    common::ssh(
+        &key,
+        &b,
+        &format!(
+            "cd {root} && ln -sfn releases/{} blue.tmp && mv -T blue.tmp blue",
+            one.trim()
+        ),
+    );
+    let mixed = user.pond(p, &["swap", "production"]);
+    let err = String::from_utf8_lossy(&mixed.stderr);
+    assert!(
+        !mixed.status.success(),
+        "a mixed swap must be refused: {err}"
+    );
+    assert!(
+        err.contains("does not hold the same release on every server")
+            && err.contains(&format!("fleet-b: {}", one.trim()))
+            && err.contains(&format!(
+                "fleet-a: {}",
+                three.trim().trim_start_matches("releases/")
+            )),
+        "the refusal names each server's release: {err}"
+    );
+    for addr in [&a, &b] {
+        assert_eq!(common::http_get(addr, "fleet.example.com", "/").1, "two");
+    }
+    common::ssh(
+        &key,
+        &b,
+        &format!(
+            "cd {root} && ln -sfn {} blue.tmp && mv -T blue.tmp blue",
+            three.trim()
+        ),
+    );
     common::ssh(
         &key,
         &b,

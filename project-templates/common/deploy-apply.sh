@@ -13,12 +13,22 @@
 # input STATE [text]: the new metadata/state.json
 # input LOG_LINE [text]: the line to append to metadata/log.jsonl
 # input KEEP_BUILDS [text]: how many releases to keep
+# input? LOCK_PID [text]: the process holding this deploy's lock (common/lock): this script joins it, so breaking the lock ends it too
 set -euo pipefail
 [[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad release id" >&2; exit 2; }
 [[ "$TARGET" == blue || "$TARGET" == green ]] || { echo "bad colour: $TARGET" >&2; exit 2; }
 [[ "$KEEP_BUILDS" =~ ^[0-9]+$ ]] || { echo "bad keep count" >&2; exit 2; }
 [[ "$BASE" == - || "$BASE" =~ ^releases/[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad base release: $BASE" >&2; exit 2; }
 cd "$ROOT"
+if [[ -n "$LOCK_PID" ]]; then
+    # Join the lock: record this script's PID with its holder, then check
+    # the holder still has it (a lock broken meanwhile stops this deploy
+    # before it changes anything; one broken later ends it).
+    [[ "$LOCK_PID" =~ ^[0-9]+$ ]] || { echo "bad lock pid: $LOCK_PID" >&2; exit 2; }
+    printf '%s\n' "$$" >> "/run/pond/locks/${ROOT#/var/www/pond/projects/}/$LOCK_PID"
+    [[ "$(stat -L -c '%d:%i' "/proc/$LOCK_PID/fd/9" 2>/dev/null)" == "$(stat -L -c '%d:%i' metadata/lock)" ]] ||
+        { echo "step lock: this deploy no longer holds the lock on $ROOT (broken by another deploy?); nothing was changed" >&2; exit 75; }
+fi
 new="releases/$RELEASE"
 live_release="$(readlink "$(readlink current)")"
 [[ "$(readlink current)" != "$TARGET" || "$FIRST" == yes ]] || { echo "$TARGET is live; refusing to touch it" >&2; exit 3; }
@@ -81,8 +91,10 @@ mv "$incoming/manifest" "$new/.pond/manifest"
 rm -f "$new/.pond/manifest.delta"
 echo "applied the upload"
 
-# Shared paths: seeded once from an upload (merged under anything already
-# there, such as transferred attachments), then kept across releases.
+# Shared paths: seeded once, then kept across releases. A path made shared
+# on a live environment starts from the live release (where the running
+# site wrote its data), with the upload merged under it; on a first deploy
+# from the upload, merged under anything already there (attachments).
 seeded="shared/.pond-seeded"
 touch "$seeded"
 while IFS= read -r shared; do
@@ -90,14 +102,18 @@ while IFS= read -r shared; do
     [[ "$shared" != *..* ]] || { echo "bad shared path: $shared" >&2; exit 2; }
     if ! grep -qxF -- "$shared" "$seeded"; then
         mkdir -p "shared/$(dirname "$shared")"
-        if [[ -f "$new/$shared" && ! -L "$new/$shared" ]]; then
-            [[ -e "shared/$shared" ]] || cp -a "$new/$shared" "shared/$shared"
-        else
-            mkdir -p "shared/$shared"
-            if [[ -d "$new/$shared" && ! -L "$new/$shared" ]]; then
-                cp -a --no-clobber "$new/$shared/." "shared/$shared/"
+        sources=("$new")
+        [[ "$FIRST" == yes ]] || sources=("$live_release" "$new")
+        for from in "${sources[@]}"; do
+            if [[ -f "$from/$shared" && ! -L "$from/$shared" ]]; then
+                [[ -e "shared/$shared" ]] || cp -a "$from/$shared" "shared/$shared"
+            elif [[ -d "$from/$shared" && ! -L "$from/$shared" ]]; then
+                mkdir -p "shared/$shared"
+                cp -a --no-clobber "$from/$shared/." "shared/$shared/"
+                [[ "$from" == "$new" ]] || echo "seeded shared/$shared from the live release ${live_release#releases/}"
             fi
-        fi
+        done
+        [[ -e "shared/$shared" ]] || mkdir -p "shared/$shared"
         chown -R pond:pond "shared/$shared"
         printf '%s\n' "$shared" >> "$seeded"
     fi
@@ -116,9 +132,17 @@ while IFS= read -r config_file; do
     [[ -f "$new/$config_file" ]] || { echo "config file $config_file missing from the upload" >&2; exit 3; }
     if grep -q '@@POND_SECRET_DB_PASSWORD@@' "$new/$config_file"; then
         [[ -s config/db-password ]] || { echo "$config_file needs the database password, but this server has none (no database provisioned)" >&2; exit 3; }
-        password="$(cat config/db-password)"
-        # The password is alphanumeric, so it is safe in a sed replacement.
-        sed -i "s/@@POND_SECRET_DB_PASSWORD@@/$password/g" "$new/$config_file"
+        # Filled in by this shell itself: the password is never in a
+        # command's argv (visible to ps), and the file holding it is 0600
+        # from its creation, then 0640, never readable by others.
+        password="$(< config/db-password)"
+        text="$(cat -- "$new/$config_file"; printf x)"
+        text="${text%x}"
+        text="${text//@@POND_SECRET_DB_PASSWORD@@/$password}"
+        (umask 077 && printf '%s' "$text" > "$new/$config_file.pond-new")
+        unset -v password text
+        chmod 0640 "$new/$config_file.pond-new"
+        mv -f -- "$new/$config_file.pond-new" "$new/$config_file"
     fi
     chmod 0640 "$new/$config_file"
 done <<< "$CONFIG_FILES"

@@ -9,7 +9,7 @@ body="$(mktemp)"
 trap 'rm -f "$body"' EXIT
 code=000
 for attempt in 1 2 3 4 5; do
-    code="$(curl -s -o "$body" -w '%{http_code}' --max-time 10 -H "Host: $HOST" "http://127.0.0.1$HEALTH_PATH" || true)"
+    code="$(curl -g -s -o "$body" -w '%{http_code}' --max-time 10 -H "Host: $HOST" "http://127.0.0.1$HEALTH_PATH" || true)"
     [[ "$code" =~ ^[23] ]] && break
     sleep "0.$attempt"
 done

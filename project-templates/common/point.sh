@@ -3,6 +3,7 @@
 # input ROOT [text]: the environment's directory on the server
 # input COLOUR [text]: the inactive colour (blue or green)
 # input RELEASE [text]: the release id to point it at
+# input EXPECT_RELEASE [text]: the release the colour pointed at when the client read it (refuse if it changed)
 # input STATE [text]: the new metadata/state.json
 # input LOG_LINE [text]: the line to append to metadata/log.jsonl
 set -euo pipefail
@@ -13,6 +14,7 @@ exec 9<>metadata/lock
 flock -n 9 || { echo "LOCK-HELD"; cat metadata/lock; exit 75; }
 [[ "$(readlink current)" != "$COLOUR" ]] || { echo "$COLOUR is live; refusing to repoint it" >&2; exit 3; }
 [[ -d "releases/$RELEASE" ]] || { echo "release $RELEASE is not on this server" >&2; exit 3; }
+[[ "$(readlink "$COLOUR")" == "releases/$EXPECT_RELEASE" ]] || { echo "$COLOUR now holds $(readlink "$COLOUR"), not $EXPECT_RELEASE as read (a deploy landed meanwhile?); nothing changed" >&2; exit 3; }
 ln -sfn "releases/$RELEASE" "$COLOUR.tmp"
 mv -T "$COLOUR.tmp" "$COLOUR"
 printf '%s\n' "$STATE" > metadata/state.json.tmp && mv metadata/state.json.tmp metadata/state.json

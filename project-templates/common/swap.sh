@@ -2,6 +2,8 @@
 # summary: Make the other colour live by renaming a symlink over current (atomic), run post-swap hooks, record state
 # input ROOT [text]: the environment's directory on the server
 # input EXPECT_LIVE [text]: the colour the client saw live (refuse if it changed)
+# input EXPECT_LIVE_RELEASE [text]: the release the client saw live (refuse if it changed)
+# input EXPECT_RELEASE [text]: the release the client saw (and health-checked) in the colour going live (refuse if it changed)
 # input STATE [text]: the new metadata/state.json
 # input LOG_LINE [text]: the line to append to metadata/log.jsonl
 # input? HOOKS [text]: post-swap hook scripts, one per line, run in the new live release
@@ -13,6 +15,13 @@ live="$(readlink current)"
 [[ "$live" == "$EXPECT_LIVE" ]] || { echo "live colour is $live, not $EXPECT_LIVE; someone swapped meanwhile" >&2; exit 3; }
 case "$live" in blue) next=green ;; green) next=blue ;; *) echo "current points at $live" >&2; exit 3 ;; esac
 [[ -d "$(readlink "$next")" ]] || { echo "$next points at a missing release" >&2; exit 3; }
+# What the client checked must still be what goes live: a deploy or a
+# point that landed after the client read the server is refused here,
+# under the lock, never made live unchecked.
+now_live="$(readlink "$live")"
+now_next="$(readlink "$next")"
+[[ "$now_live" == "releases/$EXPECT_LIVE_RELEASE" ]] || { echo "$live now runs ${now_live#releases/}, not $EXPECT_LIVE_RELEASE as checked; something changed meanwhile. Nothing was swapped; check pond status and try again" >&2; exit 3; }
+[[ "$now_next" == "releases/$EXPECT_RELEASE" ]] || { echo "$next now holds ${now_next#releases/}, not $EXPECT_RELEASE as checked (a deploy landed meanwhile?). Nothing was swapped; check it and swap again" >&2; exit 3; }
 start="$(date +%s%N)"
 ln -sfn "$next" current.tmp
 mv -T current.tmp current

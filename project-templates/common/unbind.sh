@@ -4,6 +4,11 @@
 # input ENV [env_name]: environment name
 set -euo pipefail
 root="/var/www/pond/projects/$PROJECT/$ENV"
+# Never under a running deploy or swap: take the environment's lock first.
+if [[ -d "$root/metadata" ]]; then
+    exec 9<>"$root/metadata/lock"
+    flock -n 9 || { echo "LOCK-HELD"; cat "$root/metadata/lock"; echo "a deploy or swap holds the lock on $root; nothing was removed. Try again when it is done" >&2; exit 75; }
+fi
 rm -f "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf" "/etc/nginx/sites-available/pond-$PROJECT-$ENV.conf"
 if nginx -t -q 2>/dev/null; then service nginx reload >/dev/null || true; fi
 rm -rf -- "$root"

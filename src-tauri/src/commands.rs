@@ -209,6 +209,7 @@ pub async fn deploy(
             tag,
             dry_run: req.dry_run,
             break_lock: false,
+            data: None,
         };
         let reports =
             deploy::deploy(&p.file, &p.root, &req.env, connected, &options, &sink).await?;
@@ -248,18 +249,13 @@ pub async fn check_health(req: EnvRef, on_event: Channel<Progress>) -> Res<Vec<H
     .await
 }
 
-async fn swap_or_rollback(
-    dir: String,
-    env: String,
-    force: bool,
-    op: &'static str,
-    on_event: Channel<Progress>,
-) -> Res<SwapResult> {
+#[tauri::command]
+pub async fn swap(req: SwapRequest, on_event: Channel<Progress>) -> Res<SwapResult> {
     engine(move || async move {
         let sink = channel_sink(on_event);
-        let (p, i, connected) = connect(&dir, &env, &sink).await?;
+        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
         let e = p.file.environments[i].clone();
-        let live = operate::swap(&p.file, &e, &connected, force, op, &sink).await?;
+        let live = tasks::swap::swap(&p.file, &e, &connected, req.force, &sink).await?;
         Ok(SwapResult {
             live: live.as_str().to_string(),
             production_url: format!("http://{}/", e.domain),
@@ -268,15 +264,23 @@ async fn swap_or_rollback(
     .await
 }
 
-#[tauri::command]
-pub async fn swap(req: SwapRequest, on_event: Channel<Progress>) -> Res<SwapResult> {
-    swap_or_rollback(req.dir, req.env, req.force, "swap", on_event).await
-}
-
-/// Makes the previous colour live again (no health gate: it ran before).
+/// Makes the release that was live before the last swap live again (the
+/// engine's rollback: pointed back and health-checked when a deploy has
+/// replaced it in the inactive colour; refused, saying why, when none is
+/// recorded or kept).
 #[tauri::command]
 pub async fn rollback(req: EnvRef, on_event: Channel<Progress>) -> Res<SwapResult> {
-    swap_or_rollback(req.dir, req.env, true, "rollback", on_event).await
+    engine(move || async move {
+        let sink = channel_sink(on_event);
+        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let e = p.file.environments[i].clone();
+        let done = tasks::swap::rollback(&p.file, &e, &connected, false, &sink).await?;
+        Ok(SwapResult {
+            live: done.live.as_str().to_string(),
+            production_url: format!("http://{}/", e.domain),
+        })
+    })
+    .await
 }
 
 /// The deploy log and error-log tails of every server of an environment.

@@ -11,6 +11,7 @@ use pond::ssh::{self};
 use pond::tasks::{self, operate};
 
 use super::session::*;
+use super::summary::*;
 
 pub(super) use pond::project::{default_tag, new_secret_prefix};
 
@@ -404,21 +405,53 @@ fn print_urls(env: &str, urls: &tasks::create::Urls) {
     println!("  green:      {}", urls.green);
 }
 
-pub(super) fn swap(arg: &ProjectArg, env: &str, force: bool, op: &str) -> super::CliResult {
+pub(super) fn swap(arg: &ProjectArg, env: &str, force: bool) -> super::CliResult {
     let mut p = load_project(arg)?;
     let i = env_index(&p, env)?;
     let id = identity()?;
     let s = sink();
     let e = p.file.environments[i].clone();
-    let live = runtime()?.block_on(async {
+    let started = std::time::Instant::now();
+    let (live, servers) = runtime()?.block_on(async {
         let connected = connect(&mut p, i, &id, &s).await?;
-        operate::swap(&p.file, &e, &connected, force, op, &s).await
+        let live = tasks::swap::swap(&p.file, &e, &connected, force, &s).await?;
+        anyhow::Ok((live, web_count(&connected)))
     })?;
     println!(
-        "{} is live on {} (http://{}/). Undo with: pond rollback {env}",
+        "{} is live on {} ({}) in {}: http://{}/. Undo with: pond rollback {env}",
         live.as_str(),
+        plural(servers, "server"),
         e.name,
+        took(started),
         e.domain
+    );
+    Ok(())
+}
+
+pub(super) fn rollback(arg: &ProjectArg, env: &str, force: bool) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let i = env_index(&p, env)?;
+    let id = identity()?;
+    let s = sink();
+    let e = p.file.environments[i].clone();
+    let started = std::time::Instant::now();
+    let (done, servers) = runtime()?.block_on(async {
+        let connected = connect(&mut p, i, &id, &s).await?;
+        let done = tasks::swap::rollback(&p.file, &e, &connected, force, &s).await?;
+        anyhow::Ok((done, web_count(&connected)))
+    })?;
+    println!(
+        "Rolled back: {} is live on {} ({}) with release {}{} in {}.",
+        done.live.as_str(),
+        plural(servers, "server"),
+        e.name,
+        done.release,
+        if done.repointed {
+            " (pointed back at it and health-checked)"
+        } else {
+            ""
+        },
+        took(started)
     );
     Ok(())
 }

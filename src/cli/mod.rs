@@ -8,6 +8,7 @@ mod manage;
 mod ops;
 mod scale;
 mod session;
+mod summary;
 mod team;
 
 use std::collections::BTreeMap;

@@ -5,6 +5,7 @@
 //! task, prints progress on stderr and results on stdout. Server
 //! management commands live in [`super::manage`].
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use pond::tasks::{self, deploy, operate, provision};
 
 use super::manage::*;
 use super::session::*;
+use super::summary::*;
 
 #[derive(clap::Subcommand)]
 pub enum Ops {
@@ -81,6 +83,10 @@ pub enum Ops {
         /// Copy this directory's files into the first shared path (e.g. storage).
         #[arg(long, value_name = "DIR")]
         attachments: Option<PathBuf>,
+        /// Load --db-dump/--db-from/--attachments even into an environment that
+        /// is already live (its data is overwritten) without asking.
+        #[arg(long)]
+        yes: bool,
         #[command(flatten)]
         project: ProjectArg,
     },
@@ -102,13 +108,15 @@ pub enum Ops {
         #[command(flatten)]
         project: ProjectArg,
     },
-    /// Make the previous colour live again, at once; or, with --to, an older release kept on the servers.
+    /// Make the release that was live before the last swap live again (at once when
+    /// the inactive colour still holds it; pointed back and health-checked when a
+    /// deploy replaced it); or, with --to, an older release kept on the servers.
     Rollback {
         env: String,
         /// A release id from `pond releases` to make live (health-checked first).
         #[arg(long)]
         to: Option<String>,
-        /// With --to: swap even if the release is not healthy.
+        /// Make it live even if its health check fails.
         #[arg(long)]
         force: bool,
         /// Show which colour would go live; change nothing.
@@ -259,6 +267,7 @@ pub fn run(op: Ops) -> super::CliResult {
             db_dump,
             db_from,
             attachments,
+            yes,
             project,
         } => {
             let mut p = load_project(&project)?;
@@ -266,11 +275,6 @@ pub fn run(op: Ops) -> super::CliResult {
             let tag = tag.unwrap_or_else(|| default_tag(&p.root));
             let id = identity()?;
             let s = sink();
-            let options = deploy::DeployOptions {
-                tag,
-                dry_run,
-                break_lock,
-            };
             let transfer = tasks::transfer::Transfer {
                 db_dump,
                 db_from,
@@ -281,15 +285,41 @@ pub fn run(op: Ops) -> super::CliResult {
                     return Err(anyhow::anyhow!("{} does not exist", path.display()).into());
                 }
             }
-            let reports = runtime()?.block_on(async {
-                let connected = connect(&mut p, i, &id, &s).await?;
-                if !dry_run && !transfer.is_empty() {
-                    tasks::transfer::transfer(&p.file, &env, &connected, &transfer, &id, &s)
-                        .await?;
+            deploy::check_project(&p.file, &p.root)?;
+            let started = std::time::Instant::now();
+            let rt = runtime()?;
+            let connected = rt.block_on(connect(&mut p, i, &id, &s))?;
+            let e = p.file.environments[i].clone();
+            // Data into a live environment overwrites what it holds: ask on
+            // a terminal (the engine checks again under the lock).
+            let mut overwrite_live = yes;
+            if !transfer.is_empty() && !yes && !dry_run && std::io::stdin().is_terminal() {
+                let live = rt.block_on(operate::status(&p.file, &e, &connected));
+                if live.iter().any(|st| !st.state.releases.is_empty()) {
+                    confirm_by_typing(
+                        &env,
+                        &format!(
+                            "Environment {env} is live: the data you bring (database, attachments) overwrites its live data."
+                        ),
+                        "loading data into a live environment",
+                    )?;
+                    overwrite_live = true;
                 }
-                deploy::deploy(&p.file, &p.root, &env, connected, &options, &s).await
-            })?;
-            let e = &p.file.environments[i];
+            }
+            let options = deploy::DeployOptions {
+                tag,
+                dry_run,
+                break_lock,
+                data: (!transfer.is_empty()).then(|| deploy::DataLoad {
+                    transfer,
+                    identity: id.clone(),
+                    overwrite_live,
+                }),
+            };
+            let servers = web_count(&connected);
+            let reports = rt.block_on(deploy::deploy(
+                &p.file, &p.root, &env, connected, &options, &s,
+            ))?;
             for r in &reports {
                 let verb = if dry_run { "would send" } else { "sent" };
                 println!(
@@ -304,7 +334,15 @@ pub fn run(op: Ops) -> super::CliResult {
                 );
             }
             if !dry_run && !reports.is_empty() {
-                if reports[0].first {
+                let r = &reports[0];
+                println!(
+                    "Deployed {} to {} on {} in {}.",
+                    r.release,
+                    r.colour.as_str(),
+                    plural(servers, "server"),
+                    took(started)
+                );
+                if r.first {
                     println!(
                         "First deploy: both colours run it and blue is live at http://{}/",
                         e.domain
@@ -312,7 +350,7 @@ pub fn run(op: Ops) -> super::CliResult {
                 } else {
                     println!(
                         "Preview: http://{}/   then: pond swap {}",
-                        operate::preview_host(e, None),
+                        operate::preview_host(&e, None),
                         e.name
                     );
                 }
@@ -357,13 +395,14 @@ pub fn run(op: Ops) -> super::CliResult {
             force,
             project,
             ..
-        } => swap(&project, &env, force, "swap"),
+        } => swap(&project, &env, force),
         Ops::Rollback {
             env,
             to: None,
+            force,
             project,
             ..
-        } => swap(&project, &env, true, "rollback"),
+        } => rollback(&project, &env, force),
         Ops::Rollback {
             env,
             to: Some(release),
@@ -376,15 +415,16 @@ pub fn run(op: Ops) -> super::CliResult {
             let id = identity()?;
             let s = sink();
             let e = p.file.environments[i].clone();
+            let started = std::time::Instant::now();
             let live = runtime()?.block_on(async {
                 let connected = connect(&mut p, i, &id, &s).await?;
-                operate::point_inactive(&p.file, &e, &connected, &release, &s).await?;
-                operate::swap(&p.file, &e, &connected, force, "rollback", &s).await
+                tasks::swap::rollback_to(&p.file, &e, &connected, &release, force, &s).await
             })?;
             println!(
-                "{} is live on {} with release {release}.",
+                "{} is live on {} with release {release} ({}).",
                 live.as_str(),
-                e.name
+                e.name,
+                took(started)
             );
             Ok(())
         }

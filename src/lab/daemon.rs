@@ -62,9 +62,7 @@ pub fn new_token() -> String {
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    crate::config::write_atomically(path, bytes)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    crate::config::write_private_atomically(path, bytes)?;
     Ok(())
 }
 

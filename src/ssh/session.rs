@@ -393,8 +393,9 @@ impl Session {
         Ok(outcome)
     }
 
-    /// Runs a lock script that answers `LOCKED` (then waits for stdin to
-    /// end) or `LOCK-HELD` plus the holder (then exits). Returns a guard
+    /// Runs a lock script that answers `LOCKED <pid>` (then waits for stdin
+    /// to end; an `ENDED <holder>` line before it says whose lock it broke)
+    /// or `LOCK-HELD` plus the holder (then exits). Returns a guard
     /// that keeps the lock until [`HeldLock::release`] or until dropped
     /// with the connection.
     pub async fn hold_lock(&self, script: &str) -> anyhow::Result<Result<HeldLock, String>> {
@@ -422,8 +423,20 @@ impl Session {
                 ChannelMsg::ExitStatus { .. } => {}
                 _ => {}
             }
-            if lines.iter().any(|l| l == "LOCKED") {
-                return Ok(Ok(HeldLock { reader, writer }));
+            if let Some(pid) = lines.iter().find_map(|l| l.strip_prefix("LOCKED ")) {
+                let pid = pid.trim().parse().with_context(|| {
+                    format!("{}: the lock script printed {pid:?}", self.endpoint.name)
+                })?;
+                let ended = lines
+                    .iter()
+                    .find_map(|l| l.strip_prefix("ENDED "))
+                    .map(str::to_string);
+                return Ok(Ok(HeldLock {
+                    reader,
+                    writer,
+                    pid,
+                    ended,
+                }));
             }
         }
         out.finish(|l| lines.push(l.to_string()));
@@ -454,6 +467,11 @@ impl Session {
 pub struct HeldLock {
     reader: russh::ChannelReadHalf,
     writer: russh::ChannelWriteHalf<client::Msg>,
+    /// The holding process on the server: scripts doing the work under
+    /// this lock join it (`LOCK_PID`), so breaking the lock ends them too.
+    pub pid: u32,
+    /// When the lock was broken to take it: who held it (their record).
+    pub ended: Option<String>,
 }
 
 impl HeldLock {

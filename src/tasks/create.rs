@@ -503,24 +503,22 @@ async fn finish(
     let env = file.environments[env_index].clone();
     stop.check("provisioning", &recorded)?;
     provision::provision(file, &env, &connected, project_root, sink).await?;
-    stop.check("pointing DNS", &recorded)?;
-
-    step(&format!(
-        "pointing {domain} and the preview hosts at {address}"
-    ));
-    point_dns(client, &domain, &prefix, address).await?;
 
     stop.check("loading data and the first deploy", &recorded)?;
-    if !transfer.is_empty() {
-        transfer::transfer(file, &env_name, &connected, transfer, identity, sink).await?;
-    }
+    // Data goes in under the deploy's locks, and only while nothing is
+    // deployed yet (a resumed run that already deployed refuses it).
     let options = deploy::DeployOptions {
         tag: tag.to_string(),
         dry_run: false,
         break_lock: false,
+        data: (!transfer.is_empty()).then(|| deploy::DataLoad {
+            transfer: transfer.clone(),
+            identity: identity.clone(),
+            overwrite_live: false,
+        }),
     };
     stop.check("the first deploy", &recorded)?;
-    deploy::deploy(
+    let deployed = deploy::deploy(
         file,
         project_root,
         &env_name,
@@ -529,16 +527,33 @@ async fn finish(
         sink,
     )
     .await?;
-    for h in operate::health(file, &env, &connected, sink).await? {
+    if deployed.iter().any(|d| !d.first) {
+        // A resumed run whose first deploy had landed deployed to the
+        // inactive colour: make it live (health-checked) like a first one.
+        // (The swap health-checks it before it goes live.)
+        super::swap::swap(file, &env, &connected, false, sink).await?;
+    }
+    let checked = if deployed.iter().any(|d| !d.first) {
+        vec![]
+    } else {
+        operate::health(file, &env, &connected, sink).await?
+    };
+    for h in checked {
         if !h.healthy {
             anyhow::bail!(
-                "the first deploy is not healthy on {} (HTTP {}):\n{}",
+                "the first deploy is not healthy on {} (HTTP {}), so DNS was not pointed at it ({domain} still answers as before). Fix it, deploy again, then pond create {env_name} --resume points DNS:\n{}",
                 h.server,
                 h.status,
                 h.details
             );
         }
     }
+    // DNS last: the domain only ever points at a healthy first deploy.
+    stop.check("pointing DNS", &recorded)?;
+    step(&format!(
+        "pointing {domain} and the preview hosts at {address}"
+    ));
+    point_dns(client, &domain, &prefix, address).await?;
     Ok(Urls {
         production: format!("http://{domain}/"),
         preview: format!("http://{}/", operate::preview_host(&env, None)),

@@ -1,10 +1,13 @@
 //! Deploy: send the project tree to the inactive colour of every web server
-//! of an environment, as DESIGN.md §4 describes. Per server, under the
-//! environment's lock: prepare a new release as a copy of the inactive
-//! colour's release, compare manifests, send only changed files (tar +
-//! zstd over the same SSH channel), run post-deploy hooks, point the
-//! inactive colour at the release, record state and log. The live colour
-//! is never touched.
+//! of an environment, as DESIGN.md §4 describes. First every web server's
+//! lock is taken and every server reports what the new release starts
+//! from; then data brought along (a dump, a database copied over SSH,
+//! attachments) is loaded, still under the locks and only into an
+//! environment that has never been deployed unless the caller confirmed
+//! overwriting live data; then per server: the new release is made from its
+//! base, only changed files are sent (tar + zstd over the same SSH
+//! channel), post-deploy hooks run, the inactive colour is pointed at the
+//! release, state and log are recorded. The live colour is never touched.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,11 +34,54 @@ pub struct ServerDeploy {
 }
 
 /// Options of a deploy.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DeployOptions {
     pub tag: String,
     pub dry_run: bool,
     pub break_lock: bool,
+    /// Data to load under the locks before the files are applied.
+    pub data: Option<DataLoad>,
+}
+
+/// Data brought along with a deploy, and whether the user confirmed that
+/// it may overwrite the data of an environment that is already live.
+#[derive(Clone)]
+pub struct DataLoad {
+    pub transfer: super::transfer::Transfer,
+    /// For `--db-from`: the key that reaches the source server.
+    pub identity: crate::ssh::Identity,
+    pub overwrite_live: bool,
+}
+
+/// Refuses a project whose `web_root` is not in it, before anything is
+/// sent, saying where the entry page really is when it can find one.
+pub fn check_project(file: &ProjectFile, project_root: &Path) -> anyhow::Result<()> {
+    if file.web_root.is_empty() || project_root.join(&file.web_root).is_dir() {
+        return Ok(());
+    }
+    let found = crate::project::propose_web_root(project_root, file.stack);
+    let hint = if project_root.join(&found).is_dir() && found != file.web_root {
+        let shown = if found.is_empty() {
+            "\"\" (the project itself)".to_string()
+        } else {
+            format!("{found:?}")
+        };
+        format!(
+            "; the entry page is under {}, so set \"web_root\": {shown}",
+            if found.is_empty() {
+                "the project's top"
+            } else {
+                found.as_str()
+            }
+        )
+    } else {
+        String::new()
+    };
+    bail!(
+        "pond.json: web_root is {:?}, but {} has no such directory, so the site would answer 404{hint}. Nothing was sent",
+        file.web_root,
+        project_root.display()
+    )
 }
 
 /// Scans the project and deploys it to every web server in parallel.
@@ -48,6 +94,7 @@ pub async fn deploy(
     sink: &Sink,
 ) -> anyhow::Result<Vec<ServerDeploy>> {
     super::state::check_tag(&options.tag)?;
+    check_project(file, project_root)?;
     // The local scan (hashing what changed) runs while each server takes
     // its lock and reports what it has; each job waits for it only when it
     // needs the comparison.
@@ -98,29 +145,59 @@ pub async fn deploy(
     let root = env_root(&file.name, env_name);
     let hooks = file.hooks.post_deploy.join("\n");
     let shared = file.shared_paths.join("\n");
-    let jobs = connected
-        .into_iter()
+    let job = Job {
+        root: root.clone(),
+        release: release.clone(),
+        project_root: project_root.to_path_buf(),
+        local: local.clone(),
+        hooks,
+        shared,
+        generated: Arc::clone(&generated),
+        config_targets: config_targets.join("\n"),
+        keep_builds: file.keep_builds,
+        link_copy: file.stack == crate::config::Stack::Static && file.hooks.post_deploy.is_empty(),
+        options: options.clone(),
+        sink: Arc::clone(sink),
+    };
+    let web: Vec<&Connected> = connected
+        .iter()
         .filter(|c| c.server.role == DropletRole::Web)
-        .map(|c| {
-            let job = Job {
-                root: root.clone(),
-                release: release.clone(),
-                project_root: project_root.to_path_buf(),
-                local: local.clone(),
-                hooks: hooks.clone(),
-                shared: shared.clone(),
-                generated: Arc::clone(&generated),
-                config_targets: config_targets.join("\n"),
-                keep_builds: file.keep_builds,
-                link_copy: file.stack == crate::config::Stack::Static
-                    && file.hooks.post_deploy.is_empty(),
-                options: options.clone(),
-                sink: Arc::clone(sink),
-            };
-            async move { job.run(c).await }
-        });
-    let results = futures::future::join_all(jobs).await;
-    results.into_iter().collect()
+        .collect();
+    // 1. Every web server's lock, so nothing below races another deploy.
+    let taken = futures::future::join_all(web.iter().map(|c| job.lock(c))).await;
+    let mut locks = vec![];
+    let mut failure = None;
+    for t in taken {
+        match t {
+            Ok(lock) => locks.push(lock),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    if let Some(e) = failure {
+        for lock in locks {
+            lock.release().await;
+        }
+        return Err(e);
+    }
+    let result = job
+        .under_locks(file, env_name, &connected, &web, &locks)
+        .await;
+    for lock in locks {
+        lock.release().await;
+    }
+    result
+}
+
+/// What one server reported before the deploy: where the new release goes
+/// and what it starts from.
+struct Prepared {
+    server: String,
+    target: Colour,
+    first: bool,
+    base: String,
+    state: ServerState,
+    remote: Manifest,
+    stale: Vec<String>,
 }
 
 /// The local scan, awaited by every server's job.
@@ -145,9 +222,10 @@ struct Job {
 }
 
 impl Job {
-    async fn run(self, c: Connected) -> anyhow::Result<ServerDeploy> {
-        let name = c.server.endpoint.name.clone();
-        let step = |text: &str| (self.sink)(&name, Stream::Step, text);
+    /// Takes the environment's lock on one server (breaking a stuck one
+    /// first when asked, and saying whose it was).
+    async fn lock(&self, c: &Connected) -> anyhow::Result<crate::ssh::session::HeldLock> {
+        let name = &c.server.endpoint.name;
         let by = actor();
         let holder = serde_json::json!({"user": by, "op": "deploy", "release": self.release, "started": now(), "client_pid": std::process::id()});
         let lock_script = render(
@@ -164,15 +242,69 @@ impl Job {
                 "another deploy holds the lock on {name}: {holder}. Wait for it, or if it is stuck, re-run with --break-lock"
             ),
         };
-        step("lock taken");
-        let result = self.under_lock(&c, &name).await;
-        lock.release().await;
-        result
+        if let Some(ended) = &lock.ended {
+            (self.sink)(
+                name,
+                Stream::Step,
+                &format!("broke the lock: ended the work of its holder {ended}"),
+            );
+        }
+        (self.sink)(name, Stream::Step, "lock taken");
+        Ok(lock)
     }
 
-    async fn under_lock(&self, c: &Connected, name: &str) -> anyhow::Result<ServerDeploy> {
-        let step = |text: &str| (self.sink)(name, Stream::Step, text);
-        let keep = self.keep_builds.to_string();
+    /// Everything done while every web server's lock is held.
+    async fn under_locks(
+        &self,
+        file: &ProjectFile,
+        env_name: &str,
+        connected: &[Connected],
+        web: &[&Connected],
+        locks: &[crate::ssh::session::HeldLock],
+    ) -> anyhow::Result<Vec<ServerDeploy>> {
+        let prepared = futures::future::join_all(web.iter().map(|c| self.prepare(c))).await;
+        let prepared: Vec<Prepared> = prepared.into_iter().collect::<anyhow::Result<_>>()?;
+        let data = self
+            .options
+            .data
+            .as_ref()
+            .filter(|d| !self.options.dry_run && !d.transfer.is_empty());
+        if let Some(data) = data {
+            let live: Vec<&str> = prepared
+                .iter()
+                .filter(|p| !p.first)
+                .map(|p| p.server.as_str())
+                .collect();
+            if !live.is_empty() && !data.overwrite_live {
+                bail!(
+                    "environment {env_name} is already deployed on {}: loading a database or attachments now would overwrite its live data. Nothing was changed. To do it anyway, confirm by typing the environment's name (on a terminal) or pass --yes",
+                    live.join(", ")
+                );
+            }
+            super::transfer::transfer(
+                file,
+                env_name,
+                connected,
+                &data.transfer,
+                &data.identity,
+                &self.sink,
+            )
+            .await?;
+        }
+        let applies = web
+            .iter()
+            .zip(prepared)
+            .zip(locks)
+            .map(|((c, p), lock)| self.apply(c, p, lock.pid));
+        futures::future::join_all(applies)
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Asks one server what the new release starts from (changes nothing).
+    async fn prepare(&self, c: &Connected) -> anyhow::Result<Prepared> {
+        let name = c.server.endpoint.name.as_str();
         let prepare = render("common/deploy-prepare", &[("ROOT", &self.root)])?;
         let quiet = crate::ssh::session::quiet();
         let prepared = c
@@ -192,9 +324,38 @@ impl Job {
             other => bail!("{name}: unexpected target colour {other}"),
         };
         let first = field("FIRST ")? == "yes";
-        let state = ServerState::parse(&field("STATE ")?);
-        let remote = manifest::parse_remote(&prepared.stdout);
-        let stale = manifest::parse_stale(&prepared.stdout);
+        let state = ServerState::parse(&field("STATE ")?)
+            .with_context(|| format!("{name}: reading {}/metadata/state.json", self.root))?;
+        Ok(Prepared {
+            server: name.to_string(),
+            target,
+            first,
+            base: field("BASE ")?,
+            state,
+            remote: manifest::parse_remote(&prepared.stdout),
+            stale: manifest::parse_stale(&prepared.stdout),
+        })
+    }
+
+    /// Builds the release on one server and points the inactive colour at it.
+    async fn apply(
+        &self,
+        c: &Connected,
+        p: Prepared,
+        lock_pid: u32,
+    ) -> anyhow::Result<ServerDeploy> {
+        let name = c.server.endpoint.name.as_str();
+        let step = |text: &str| (self.sink)(name, Stream::Step, text);
+        let keep = self.keep_builds.to_string();
+        let Prepared {
+            target,
+            first,
+            base,
+            state,
+            remote,
+            stale,
+            ..
+        } = p;
         let local = self.local.clone().await.map_err(|e| anyhow::anyhow!(e))?;
         let mut delta = manifest::delta(&local, &remote, &stale);
         if !first {
@@ -219,7 +380,7 @@ impl Job {
             "release {} for {} (base {}): {} files to send ({} bytes), {} to delete",
             self.release,
             target.as_str(),
-            field("BASE ")?,
+            base,
             delta.send.len(),
             delta.bytes,
             delta.delete.len()
@@ -257,7 +418,8 @@ impl Job {
             &[
                 ("ROOT", &self.root),
                 ("RELEASE", &self.release),
-                ("BASE", &field("BASE ")?),
+                ("BASE", &base),
+                ("LOCK_PID", &lock_pid.to_string()),
                 ("LINK_COPY", if self.link_copy { "yes" } else { "" }),
                 ("TARGET", target.as_str()),
                 ("FIRST", if first { "yes" } else { "no" }),

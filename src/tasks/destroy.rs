@@ -1,9 +1,11 @@
-//! Destroy an environment Pond created on DigitalOcean: its droplets (by the
-//! environment's tag), the DNS A records Pond made for it (the domain and
-//! the preview hosts, only while they still point at one of its droplets),
-//! and its load balancer; then drop it from pond.json. [`plan`] finds what
-//! exists and changes nothing, so the user sees the list before agreeing;
-//! [`execute`] deletes exactly that list.
+//! Destroy an environment Pond created on DigitalOcean: its droplets (found
+//! by the environment's tag), the DNS A records Pond made for it (the domain
+//! and the preview hosts, only while they still point at one of its
+//! droplets or at its load balancer — a record left at a released address
+//! is a subdomain takeover), and its load balancer; then drop it from
+//! pond.json. [`plan`] finds what exists and changes nothing (a lookup that
+//! fails stops it: it never reads as "nothing to delete"), so the user sees
+//! the list before agreeing; [`execute`] deletes exactly that list, by id.
 
 use std::path::Path;
 
@@ -81,6 +83,29 @@ pub async fn plan(
     }
     let mut addresses: Vec<String> = droplets.iter().map(|d| d.2.clone()).collect();
     addresses.extend(env.droplets.iter().filter_map(|d| d.address.clone()));
+    let load_balancer = env.load_balancer.as_ref().and_then(|lb| lb.id.clone());
+    if let Some(id) = &load_balancer {
+        match client
+            .call(
+                Method::GET,
+                &format!("/load_balancers/{id}"),
+                None,
+                "looking up the load balancer",
+            )
+            .await
+        {
+            Ok(lb) => {
+                if let Some(ip) = lb["load_balancer"]["ip"]
+                    .as_str()
+                    .filter(|ip| !ip.is_empty())
+                {
+                    addresses.push(ip.to_string());
+                }
+            }
+            Err(e) if super::dns::is_not_found(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let zone = env.domain.clone();
     let ours = [
         "@".to_string(),
@@ -96,8 +121,14 @@ pub async fn plan(
             "listing DNS records",
         )
         .await;
-    // A domain DigitalOcean does not host has no records of ours.
-    for r in listed.unwrap_or_default() {
+    // A domain DigitalOcean does not host has no records of ours; any other
+    // failure stops the plan.
+    let listed = match listed {
+        Ok(records) => records,
+        Err(e) if super::dns::is_not_found(&e) => vec![],
+        Err(e) => return Err(e),
+    };
+    for r in listed {
         let name = r["name"].as_str().unwrap_or_default();
         let data = r["data"].as_str().unwrap_or_default();
         if ours.iter().any(|o| o == name) && addresses.iter().any(|a| a == data) {
@@ -110,7 +141,7 @@ pub async fn plan(
         tag,
         droplets,
         records,
-        load_balancer: env.load_balancer.as_ref().and_then(|lb| lb.id.clone()),
+        load_balancer,
         kept: env
             .droplets
             .iter()
@@ -156,14 +187,44 @@ pub async fn execute(
                 .await,
         )?;
     }
-    step(&format!("deleting droplets tagged {}", plan.tag));
-    client.delete_droplets_by_tag(&plan.tag).await?;
+    for (id, name, _) in &plan.droplets {
+        step(&format!("deleting droplet {name} ({id})"));
+        ignore_missing(
+            client
+                .call(
+                    Method::DELETE,
+                    &format!("/droplets/{id}"),
+                    None,
+                    &format!("deleting droplet {name}"),
+                )
+                .await,
+        )?;
+    }
+    let listed: Vec<u64> = plan.droplets.iter().map(|d| d.0).collect();
     let left = client.droplets_by_tag(&plan.tag).await?;
-    if !left.is_empty() {
+    let still: Vec<String> = left
+        .iter()
+        .filter(|d| d["id"].as_u64().is_some_and(|id| listed.contains(&id)))
+        .map(|d| d["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    if !still.is_empty() {
         anyhow::bail!(
-            "{} droplet(s) tagged {} are still there after deleting",
-            left.len(),
-            plan.tag
+            "{} are still there after deleting; run pond destroy {} again",
+            still.join(", "),
+            plan.env
+        );
+    }
+    let unlisted: Vec<String> = left
+        .iter()
+        .map(|d| d["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    if !unlisted.is_empty() {
+        anyhow::bail!(
+            "droplets tagged {} appeared after the list was shown ({}); they were not deleted, and {} stays in pond.json. Run pond destroy {} again to see them",
+            plan.tag,
+            unlisted.join(", "),
+            plan.env,
+            plan.env
         );
     }
     file.environments.retain(|e| e.name != plan.env);

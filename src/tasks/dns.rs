@@ -7,6 +7,13 @@ use serde_json::json;
 
 use crate::digitalocean::Client;
 
+/// Whether DigitalOcean answered 404 (the thing asked for does not exist),
+/// as opposed to any other failure.
+pub fn is_not_found(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<crate::digitalocean::ApiError>()
+        .is_some_and(|api| api.status == 404)
+}
+
 /// A records for the domain and the three preview hosts: the domain is
 /// created if DigitalOcean does not host it yet; existing A records of
 /// those names are updated instead of duplicated.
@@ -26,7 +33,9 @@ pub async fn point_dns(
         .await
     {
         Ok(_) => (domain.to_string(), "@".to_string()),
-        Err(_) => {
+        // Only "DigitalOcean does not host this domain" creates the zone;
+        // any other error (a bad token, an outage) stops here.
+        Err(e) if is_not_found(&e) => {
             client
                 .call(
                     Method::POST,
@@ -37,6 +46,7 @@ pub async fn point_dns(
                 .await?;
             (domain.to_string(), "@".to_string())
         }
+        Err(e) => return Err(e),
     };
     let records = client
         .list(

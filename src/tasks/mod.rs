@@ -15,6 +15,7 @@ pub mod operate;
 pub mod provision;
 pub mod scale;
 pub mod state;
+pub mod swap;
 pub mod transfer;
 
 use std::collections::BTreeMap;

@@ -1,11 +1,11 @@
-//! Operating a deployed environment: health check of the inactive colour,
-//! swap (atomic rename of `current`), rollback (swap back), status of every
-//! server in one round trip each, and logs.
+//! Reading a deployed environment: the health check of the inactive
+//! colour, the live colour, and the status of every server in one round
+//! trip each. Changing what is live is [`super::swap`].
 
 use anyhow::{Context, bail};
 
-use super::state::{ServerState, log_line};
-use super::{Connected, actor, env_root, render};
+use super::state::ServerState;
+use super::{Connected, env_root, render};
 use crate::config::{Colour, DropletRole, Environment, ProjectFile};
 use crate::ssh::{Sink, Stream};
 
@@ -140,183 +140,6 @@ pub async fn live_colour(root: &str, connected: &[Connected]) -> anyhow::Result<
     seen.context("the environment has no web servers")
 }
 
-/// Reads a server's `metadata/state.json` (empty state if none yet).
-async fn read_state(root: &str, c: &Connected) -> anyhow::Result<ServerState> {
-    let status = render("common/status", &[("ROOT", root)])?;
-    let out = c
-        .session
-        .run_ok("reading state", &status, &crate::ssh::session::quiet())
-        .await?;
-    Ok(ServerState::parse(
-        out.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("STATE "))
-            .unwrap_or("{}"),
-    ))
-}
-
-/// Makes the inactive colour live on every web server. Unless `force`,
-/// refuses when the inactive colour is not healthy. On a load-balanced
-/// environment, if any swap fails the others are swapped back.
-pub async fn swap(
-    file: &ProjectFile,
-    env: &Environment,
-    connected: &[Connected],
-    force: bool,
-    op: &str,
-    sink: &Sink,
-) -> anyhow::Result<Colour> {
-    let root = env_root(&file.name, &env.name);
-    let live = live_colour(&root, connected).await?;
-    let next = live.other();
-    if !force {
-        for h in health(file, env, connected, sink).await? {
-            if !h.healthy {
-                bail!(
-                    "{} is not healthy on {} (HTTP {} from {}{}); not swapping. Details:\n{}\nFix it and deploy again, or swap anyway with --force",
-                    next.as_str(),
-                    h.server,
-                    h.status,
-                    h.host,
-                    env.health_path(file),
-                    h.details
-                );
-            }
-        }
-    }
-    let by = actor();
-    let hooks = file.hooks.post_swap.join("\n");
-    let mut swapped: Vec<&Connected> = vec![];
-    for c in connected
-        .iter()
-        .filter(|c| c.server.role == DropletRole::Web)
-    {
-        let result = swap_one(&root, c, live, next, &by, op, force, &hooks, sink).await;
-        match result {
-            Ok(()) => swapped.push(c),
-            Err(e) => {
-                for done in swapped {
-                    let _ =
-                        swap_one(&root, done, next, live, &by, "swap-back", true, "", sink).await;
-                }
-                return Err(e);
-            }
-        }
-    }
-    Ok(next)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn swap_one(
-    root: &str,
-    c: &Connected,
-    live: Colour,
-    next: Colour,
-    by: &str,
-    op: &str,
-    forced: bool,
-    hooks: &str,
-    sink: &Sink,
-) -> anyhow::Result<()> {
-    let state = read_state(root, c).await?;
-    let next_state = state.after_swap(next);
-    let release = state
-        .colours
-        .get(&next)
-        .map(|c| c.release.clone())
-        .unwrap_or_default();
-    let log = log_line(
-        op,
-        by,
-        serde_json::json!({"from": live, "to": next, "release": release, "forced": forced}),
-    );
-    let script = render(
-        "common/swap",
-        &[
-            ("ROOT", root),
-            ("EXPECT_LIVE", live.as_str()),
-            ("STATE", &next_state.to_json()),
-            ("LOG_LINE", &log),
-            ("HOOKS", hooks),
-        ],
-    )?;
-    let outcome = c.session.run(&script, None, sink).await?;
-    if outcome.exit_code != 0 {
-        bail!(
-            "swapping {} on {} failed: {}",
-            next.as_str(),
-            c.server.endpoint.name,
-            crate::ssh::session::last_lines(&format!("{}\n{}", outcome.stdout, outcome.stderr), 6)
-        );
-    }
-    Ok(())
-}
-
-/// Points the inactive colour of every web server at an older release
-/// (kept on the servers), ready to be swapped in.
-pub async fn point_inactive(
-    file: &ProjectFile,
-    env: &Environment,
-    connected: &[Connected],
-    release: &str,
-    sink: &Sink,
-) -> anyhow::Result<Colour> {
-    let root = env_root(&file.name, &env.name);
-    let live = live_colour(&root, connected).await?;
-    let inactive = live.other();
-    let by = actor();
-    for c in connected
-        .iter()
-        .filter(|c| c.server.role == DropletRole::Web)
-    {
-        let state = read_state(&root, c).await?;
-        let record = state
-            .releases
-            .iter()
-            .rev()
-            .find(|r| r.id == release)
-            .cloned();
-        let mut next = state.clone();
-        next.colours.insert(
-            inactive,
-            super::state::ColourState {
-                release: release.to_string(),
-                tag: record.as_ref().map(|r| r.tag.clone()).unwrap_or_default(),
-                at: record.as_ref().map(|r| r.at.clone()).unwrap_or_default(),
-                by: record.as_ref().map(|r| r.by.clone()).unwrap_or_default(),
-            },
-        );
-        let log = log_line(
-            "point",
-            &by,
-            serde_json::json!({"colour": inactive, "release": release}),
-        );
-        let script = render(
-            "common/point",
-            &[
-                ("ROOT", &root),
-                ("COLOUR", inactive.as_str()),
-                ("RELEASE", release),
-                ("STATE", &next.to_json()),
-                ("LOG_LINE", &log),
-            ],
-        )?;
-        let outcome = c.session.run(&script, None, sink).await?;
-        if outcome.exit_code != 0 {
-            bail!(
-                "pointing {} at {release} on {} failed: {}",
-                inactive.as_str(),
-                c.server.endpoint.name,
-                crate::ssh::session::last_lines(
-                    &format!("{}\n{}", outcome.stdout, outcome.stderr),
-                    4
-                )
-            );
-        }
-    }
-    Ok(inactive)
-}
-
 /// Status of every server, in parallel, one round trip each.
 pub async fn status(
     file: &ProjectFile,
@@ -363,7 +186,10 @@ fn parse_status(text: &str, s: &mut ServerStatus) {
                 s.links.push((c.to_string(), t.to_string()));
             }
         } else if let Some(v) = line.strip_prefix("STATE ") {
-            s.state = ServerState::parse(v);
+            match ServerState::parse(v) {
+                Ok(state) => s.state = state,
+                Err(e) => s.error = Some(format!("{e:#}")),
+            }
         } else if let Some(v) = line.strip_prefix("LAST ") {
             s.last = serde_json::from_str(v).ok();
         } else if let Some(v) = line.strip_prefix("SERVICE ") {

@@ -410,6 +410,8 @@ async fn copy_live(
             &[
                 ("ROOT", root),
                 ("EXPECT_LIVE", &current),
+                ("EXPECT_LIVE_RELEASE", &release.release),
+                ("EXPECT_RELEASE", &release.release),
                 ("STATE", &joined.after_swap(live).to_json()),
                 (
                     "LOG_LINE",

@@ -20,6 +20,10 @@ pub struct ServerState {
     /// Releases deployed here, newest last (trimmed to 50).
     #[serde(default)]
     pub releases: Vec<ReleaseRecord>,
+    /// The release that was live before the last swap or rollback: where
+    /// `pond rollback` returns to (whatever the inactive colour holds now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,9 +43,24 @@ pub struct ReleaseRecord {
 }
 
 impl ServerState {
-    /// Parses the one-line JSON a server script printed (`{}` when new).
-    pub fn parse(line: &str) -> ServerState {
-        serde_json::from_str(line.trim()).unwrap_or_default()
+    /// Parses the one-line JSON a server script printed (`{}` or nothing
+    /// when new). A file that is not a state refuses: reading it as empty
+    /// would make the next deploy forget the release history.
+    pub fn parse(line: &str) -> anyhow::Result<ServerState> {
+        let line = line.trim();
+        if line.is_empty() {
+            return Ok(ServerState::default());
+        }
+        serde_json::from_str(line).map_err(|e| {
+            anyhow::anyhow!(
+                "metadata/state.json is damaged ({e}); Pond will not overwrite it. Look at it on the server (metadata/log.jsonl has the history) and repair or remove it"
+            )
+        })
+    }
+
+    /// The release a colour points at, if recorded.
+    pub fn release_of(&self, colour: Colour) -> Option<&str> {
+        self.colours.get(&colour).map(|c| c.release.as_str())
     }
 
     pub fn to_json(&self) -> String {
@@ -69,10 +88,23 @@ impl ServerState {
         next
     }
 
-    /// The state after making `colour` live.
+    /// The state after making `colour` live: the release live until now
+    /// becomes the one a rollback returns to.
     pub fn after_swap(&self, colour: Colour) -> ServerState {
+        let was_live = self
+            .live
+            .and_then(|l| self.release_of(l))
+            .map(str::to_string);
+        let previous = match was_live {
+            // A swap to the very release already live (both colours on one
+            // release) changes nothing a rollback could undo.
+            Some(r) if Some(r.as_str()) == self.release_of(colour) => self.previous.clone(),
+            Some(r) => Some(r),
+            None => self.previous.clone(),
+        };
         ServerState {
             live: Some(colour),
+            previous,
             ..self.clone()
         }
     }
@@ -143,9 +175,35 @@ mod tests {
         let s2 = s.after_deploy(Colour::Green, false, rec("r2"));
         assert_eq!(s2.colours[&Colour::Blue].release, "r1");
         assert_eq!(s2.colours[&Colour::Green].release, "r2");
-        assert_eq!(s2.after_swap(Colour::Green).live, Some(Colour::Green));
-        assert_eq!(ServerState::parse(&s2.to_json()), s2);
-        assert_eq!(ServerState::parse("{}"), ServerState::default());
+        let s3 = s2.after_swap(Colour::Green);
+        assert_eq!(s3.live, Some(Colour::Green));
+        assert_eq!(s3.previous.as_deref(), Some("r1"), "rollback returns to r1");
+        assert_eq!(ServerState::parse(&s2.to_json()).unwrap(), s2);
+        assert_eq!(ServerState::parse("{}").unwrap(), ServerState::default());
+        assert_eq!(ServerState::parse("").unwrap(), ServerState::default());
+    }
+
+    #[test]
+    fn the_previous_live_release_survives_a_deploy_into_its_colour() {
+        // v1 live, v2 deployed and swapped in, v3 deployed into the colour
+        // that held v1: the rollback target stays v1.
+        let s = ServerState::default()
+            .after_deploy(Colour::Blue, true, rec("v1"))
+            .after_deploy(Colour::Green, false, rec("v2"))
+            .after_swap(Colour::Green)
+            .after_deploy(Colour::Blue, false, rec("v3"));
+        assert_eq!(s.previous.as_deref(), Some("v1"));
+        assert_eq!(s.release_of(Colour::Blue), Some("v3"));
+        // Swapping a first deploy's twin colour records nothing to undo.
+        let first = ServerState::default().after_deploy(Colour::Blue, true, rec("v1"));
+        assert_eq!(first.after_swap(Colour::Green).previous, None);
+    }
+
+    #[test]
+    fn a_damaged_state_file_is_refused_not_read_as_empty() {
+        let e = ServerState::parse("{\"live\": \"blu").unwrap_err();
+        assert!(format!("{e:#}").contains("damaged"), "{e:#}");
+        assert!(ServerState::parse("[1, 2]").is_err());
     }
 
     #[test]

@@ -1,0 +1,428 @@
+//! Changing which release is live: `swap` (the inactive colour goes live
+//! after its health check), `rollback` (back to the release that was live
+//! before the last swap, as `metadata/state.json` records it), and
+//! `rollback --to` (an older kept release). Every change is checked twice:
+//! by the client against what each server reports (every server must hold
+//! the same release in the colour going live), and by the server script
+//! under the environment's lock against the releases the client saw, so a
+//! deploy or swap that lands in between is refused, never made live
+//! unchecked.
+
+use anyhow::{Context, bail};
+
+use super::operate::{ServerStatus, health, status};
+use super::state::log_line;
+use super::{Connected, actor, env_root, render};
+use crate::config::{Colour, DropletRole, Environment, ProjectFile};
+use crate::ssh::{Sink, Stream};
+
+/// What one web server's colours point at, as it reported them.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    name: String,
+    live: Colour,
+    status: ServerStatus,
+}
+
+impl Snapshot {
+    /// The release id a colour's link points at (`-` when none).
+    fn release(&self, colour: Colour) -> String {
+        self.status
+            .links
+            .iter()
+            .find(|(c, _)| c == colour.as_str())
+            .map(|(_, target)| target.trim_start_matches("releases/").to_string())
+            .unwrap_or_else(|| "-".into())
+    }
+}
+
+/// Reads every web server (in parallel) and checks they agree on the live
+/// colour and that their state files are sound.
+async fn snapshots(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+) -> anyhow::Result<Vec<Snapshot>> {
+    let web: Vec<Connected> = connected
+        .iter()
+        .filter(|c| c.server.role == DropletRole::Web)
+        .map(|c| Connected {
+            server: c.server.clone(),
+            session: std::sync::Arc::clone(&c.session),
+            new_pin: None,
+        })
+        .collect();
+    if web.is_empty() {
+        bail!("environment {} has no web servers", env.name);
+    }
+    let mut out = vec![];
+    for st in status(file, env, &web).await {
+        if let Some(e) = &st.error {
+            bail!("reading the state of {}: {e}", st.server);
+        }
+        let live = st.live.with_context(|| {
+            format!(
+                "{} is not provisioned (no live colour); run pond provision {}",
+                st.server, env.name
+            )
+        })?;
+        out.push(Snapshot {
+            name: st.server.clone(),
+            live,
+            status: st,
+        });
+    }
+    let live = out[0].live;
+    if out.iter().any(|s| s.live != live) {
+        let each: Vec<String> = out
+            .iter()
+            .map(|s| format!("{}: {}", s.name, s.live.as_str()))
+            .collect();
+        bail!(
+            "the servers disagree on the live colour ({}); run `pond status {}` and swap the odd one back",
+            each.join(", "),
+            env.name
+        );
+    }
+    Ok(out)
+}
+
+/// Refuses unless every server's `colour` points at the same release.
+fn same_release_everywhere(snaps: &[Snapshot], colour: Colour) -> anyhow::Result<String> {
+    let first = snaps[0].release(colour);
+    if snaps.iter().all(|s| s.release(colour) == first) {
+        return Ok(first);
+    }
+    let each: Vec<String> = snaps
+        .iter()
+        .map(|s| format!("{}: {}", s.name, s.release(colour)))
+        .collect();
+    bail!(
+        "{} does not hold the same release on every server ({}); going live would serve mixed releases. Deploy again so every server has the same build, or swap anyway with --force",
+        colour.as_str(),
+        each.join(", ")
+    )
+}
+
+/// Refuses when the health check of the inactive colour fails anywhere.
+async fn require_healthy(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    next: Colour,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    for h in health(file, env, connected, sink).await? {
+        if !h.healthy {
+            bail!(
+                "{} is not healthy on {} (HTTP {} from {}{}); not swapping. Details:\n{}\nFix it and deploy again, or swap anyway with --force",
+                next.as_str(),
+                h.server,
+                h.status,
+                h.host,
+                env.health_path(file),
+                h.details
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Makes the inactive colour live on every web server. Unless `force`,
+/// refuses when the inactive colour holds different releases on different
+/// servers or is not healthy. If any server's swap fails, those already
+/// swapped are swapped back.
+pub async fn swap(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    force: bool,
+    sink: &Sink,
+) -> anyhow::Result<Colour> {
+    let snaps = snapshots(file, env, connected).await?;
+    let next = snaps[0].live.other();
+    if !force {
+        same_release_everywhere(&snaps, next)?;
+        require_healthy(file, env, connected, next, sink).await?;
+    }
+    go_live(file, env, connected, &snaps, "swap", force, sink).await?;
+    Ok(next)
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rollback {
+    /// The colour live now.
+    pub live: Colour,
+    /// The release live now.
+    pub release: String,
+    /// Whether the inactive colour had to be pointed back at it (a deploy
+    /// had replaced it), and so was health-checked first.
+    pub repointed: bool,
+}
+
+/// Returns every web server to the release that was live before the last
+/// swap (recorded in state.json), whatever the inactive colour holds now:
+/// when a deploy has since replaced it, the inactive colour is pointed back
+/// at that release and health-checked (unless `force`) before it goes live.
+/// Refuses, saying why, when no such release is recorded or kept.
+pub async fn rollback(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    force: bool,
+    sink: &Sink,
+) -> anyhow::Result<Rollback> {
+    let snaps = snapshots(file, env, connected).await?;
+    let mut target: Option<String> = None;
+    for s in &snaps {
+        let Some(previous) = s.status.state.previous.clone() else {
+            bail!(
+                "{} records no release that was live before the last swap (nothing was swapped yet, or the swap predates Pond recording it); pick one with `pond releases {}` and `pond rollback {} --to ID`",
+                s.name,
+                env.name,
+                env.name
+            );
+        };
+        match &target {
+            Some(t) if *t != previous => bail!(
+                "the servers record different releases to roll back to ({}: {t}, {}: {previous}); pick one with `pond rollback {} --to ID`",
+                snaps[0].name,
+                s.name,
+                env.name
+            ),
+            _ => target = Some(previous),
+        }
+        if !s.status.releases_on_disk.contains(target.as_ref().unwrap()) {
+            bail!(
+                "release {} (live before the last swap) is no longer kept on {}; pick another with `pond releases {}`",
+                target.as_ref().unwrap(),
+                s.name,
+                env.name
+            );
+        }
+    }
+    let release = target.expect("at least one web server");
+    let live = snaps[0].live;
+    let inactive = live.other();
+    let in_place = snaps.iter().all(|s| s.release(inactive) == release);
+    if in_place {
+        go_live(file, env, connected, &snaps, "rollback", force, sink).await?;
+        return Ok(Rollback {
+            live: inactive,
+            release,
+            repointed: false,
+        });
+    }
+    for s in &snaps {
+        sink(
+            &s.name,
+            Stream::Step,
+            &format!(
+                "{} now holds {} (deployed after the swap); pointing it back at {release}, the release live before",
+                inactive.as_str(),
+                s.release(inactive)
+            ),
+        );
+    }
+    let live = rollback_to(file, env, connected, &release, force, sink).await?;
+    Ok(Rollback {
+        live,
+        release,
+        repointed: true,
+    })
+}
+
+/// Points the inactive colour of every web server at a kept release, then
+/// makes it live after its health check (unless `force`).
+pub async fn rollback_to(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    release: &str,
+    force: bool,
+    sink: &Sink,
+) -> anyhow::Result<Colour> {
+    point_inactive(file, env, connected, release, sink).await?;
+    let snaps = snapshots(file, env, connected).await?;
+    let next = snaps[0].live.other();
+    same_release_everywhere(&snaps, next)?;
+    if !force {
+        require_healthy(file, env, connected, next, sink)
+            .await
+            .map_err(|e| {
+                e.context(format!(
+                    "{} now points at {release} but stays inactive",
+                    next.as_str()
+                ))
+            })?;
+    }
+    go_live(file, env, connected, &snaps, "rollback", force, sink).await?;
+    Ok(next)
+}
+
+/// Swaps every server to its inactive colour, as the snapshots saw it; on
+/// a failure, swaps back the servers already done.
+async fn go_live(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    snaps: &[Snapshot],
+    op: &str,
+    forced: bool,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let root = env_root(&file.name, &env.name);
+    let by = actor();
+    let hooks = file.hooks.post_swap.join("\n");
+    let mut swapped: Vec<(&Connected, &Snapshot)> = vec![];
+    for snap in snaps {
+        let c = connected
+            .iter()
+            .find(|c| c.server.endpoint.name == snap.name)
+            .expect("snapshots come from these sessions");
+        let live = snap.live;
+        let change = Change {
+            root: &root,
+            from: live,
+            expect_live_release: snap.release(live),
+            expect_release: snap.release(live.other()),
+            state: snap.status.state.after_swap(live.other()).to_json(),
+        };
+        match swap_one(c, &change, &by, op, forced, &hooks, sink).await {
+            Ok(()) => swapped.push((c, snap)),
+            Err(e) => {
+                for (done, was) in swapped {
+                    let back = Change {
+                        root: &root,
+                        from: was.live.other(),
+                        expect_live_release: was.release(was.live.other()),
+                        expect_release: was.release(was.live),
+                        state: was.status.state.to_json(),
+                    };
+                    let _ = swap_one(done, &back, &by, "swap-back", true, "", sink).await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One server's swap: from which colour, expecting which releases.
+struct Change<'a> {
+    root: &'a str,
+    from: Colour,
+    expect_live_release: String,
+    expect_release: String,
+    state: String,
+}
+
+async fn swap_one(
+    c: &Connected,
+    change: &Change<'_>,
+    by: &str,
+    op: &str,
+    forced: bool,
+    hooks: &str,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let next = change.from.other();
+    let log = log_line(
+        op,
+        by,
+        serde_json::json!({"from": change.from, "to": next, "release": change.expect_release, "forced": forced}),
+    );
+    let script = render(
+        "common/swap",
+        &[
+            ("ROOT", change.root),
+            ("EXPECT_LIVE", change.from.as_str()),
+            ("EXPECT_LIVE_RELEASE", &change.expect_live_release),
+            ("EXPECT_RELEASE", &change.expect_release),
+            ("STATE", &change.state),
+            ("LOG_LINE", &log),
+            ("HOOKS", hooks),
+        ],
+    )?;
+    let outcome = c.session.run(&script, None, sink).await?;
+    if outcome.exit_code != 0 {
+        bail!(
+            "swapping {} on {} failed: {}",
+            next.as_str(),
+            c.server.endpoint.name,
+            crate::ssh::session::last_lines(&format!("{}\n{}", outcome.stdout, outcome.stderr), 6)
+        );
+    }
+    Ok(())
+}
+
+/// Points the inactive colour of every web server at an older release
+/// (kept on the servers), ready to be swapped in. Each server checks under
+/// its lock that the colour still points where the client saw it.
+pub async fn point_inactive(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    release: &str,
+    sink: &Sink,
+) -> anyhow::Result<Colour> {
+    let root = env_root(&file.name, &env.name);
+    let snaps = snapshots(file, env, connected).await?;
+    let inactive = snaps[0].live.other();
+    let by = actor();
+    for snap in &snaps {
+        if !snap.status.releases_on_disk.iter().any(|r| r == release) {
+            bail!(
+                "release {release} is not kept on {}; `pond releases {}` lists what is",
+                snap.name,
+                env.name
+            );
+        }
+        let c = connected
+            .iter()
+            .find(|c| c.server.endpoint.name == snap.name)
+            .expect("snapshots come from these sessions");
+        let state = &snap.status.state;
+        let record = state.releases.iter().rev().find(|r| r.id == release);
+        let mut next = state.clone();
+        next.colours.insert(
+            inactive,
+            super::state::ColourState {
+                release: release.to_string(),
+                tag: record.map(|r| r.tag.clone()).unwrap_or_default(),
+                at: record.map(|r| r.at.clone()).unwrap_or_default(),
+                by: record.map(|r| r.by.clone()).unwrap_or_default(),
+            },
+        );
+        let log = log_line(
+            "point",
+            &by,
+            serde_json::json!({"colour": inactive, "release": release}),
+        );
+        let script = render(
+            "common/point",
+            &[
+                ("ROOT", &root),
+                ("COLOUR", inactive.as_str()),
+                ("RELEASE", release),
+                ("EXPECT_RELEASE", &snap.release(inactive)),
+                ("STATE", &next.to_json()),
+                ("LOG_LINE", &log),
+            ],
+        )?;
+        let outcome = c.session.run(&script, None, sink).await?;
+        if outcome.exit_code != 0 {
+            bail!(
+                "pointing {} at {release} on {} failed: {}",
+                inactive.as_str(),
+                snap.name,
+                crate::ssh::session::last_lines(
+                    &format!("{}\n{}", outcome.stdout, outcome.stderr),
+                    4
+                )
+            );
+        }
+    }
+    Ok(inactive)
+}
