@@ -85,7 +85,7 @@ pub(super) fn attach(
     let i = p.file.environments.len() - 1;
     let id = identity()?;
     let s = sink();
-    runtime()?.block_on(async {
+    s.outcome(runtime()?.block_on(async {
         let connected = connect(&mut p, i, &id, &s).await?;
         for c in connected {
             c.session
@@ -97,7 +97,7 @@ pub(super) fn attach(
                 .await?;
         }
         anyhow::Ok(())
-    })?;
+    }))?;
     let e = &p.file.environments[i];
     println!(
         "Attached {host} as environment {env} of {}; host key pinned.",
@@ -119,7 +119,7 @@ pub(super) fn preview_swap(arg: &ProjectArg, env: &str, check_health: bool) -> s
     let id = identity()?;
     let s = sink();
     let e = p.file.environments[i].clone();
-    runtime()?.block_on(async {
+    s.outcome(runtime()?.block_on(async {
         let connected = connect(&mut p, i, &id, &s).await?;
         let root = tasks::env_root(&p.file.name, &e.name);
         let live = operate::live_colour(&root, &connected).await?;
@@ -154,7 +154,7 @@ pub(super) fn preview_swap(arg: &ProjectArg, env: &str, check_health: bool) -> s
         }
         println!("Nothing was changed (dry run).");
         anyhow::Ok(())
-    })?;
+    }))?;
     Ok(())
 }
 
@@ -308,7 +308,7 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
     let id = identity()?;
     let s = sink();
     let stop = stop_on_ctrl_c(&rt);
-    let urls = rt.block_on(tasks::create::new_server(
+    let urls = s.outcome(rt.block_on(tasks::create::new_server(
         &client,
         &mut p.file,
         &p.path,
@@ -317,7 +317,7 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         &input,
         &stop,
         &s,
-    ))?;
+    )))?;
     print_urls(&a.env, &urls);
     Ok(())
 }
@@ -380,7 +380,7 @@ fn resume(mut p: Project, a: CreateArgs) -> super::CliResult {
     let s = sink();
     let rt = runtime()?;
     let stop = stop_on_ctrl_c(&rt);
-    let urls = rt.block_on(tasks::create::resume(
+    let urls = s.outcome(rt.block_on(tasks::create::resume(
         &client,
         &mut p.file,
         &p.path,
@@ -391,7 +391,7 @@ fn resume(mut p: Project, a: CreateArgs) -> super::CliResult {
         &transfer,
         &stop,
         &s,
-    ))?;
+    )))?;
     print_urls(&a.env, &urls);
     Ok(())
 }
@@ -410,10 +410,10 @@ pub(super) fn swap(arg: &ProjectArg, env: &str, force: bool, op: &str) -> super:
     let id = identity()?;
     let s = sink();
     let e = p.file.environments[i].clone();
-    let live = runtime()?.block_on(async {
+    let live = s.outcome(runtime()?.block_on(async {
         let connected = connect(&mut p, i, &id, &s).await?;
         operate::swap(&p.file, &e, &connected, force, op, &s).await
-    })?;
+    }))?;
     println!(
         "{} is live on {} (http://{}/). Undo with: pond rollback {env}",
         live.as_str(),
@@ -601,7 +601,7 @@ pub(super) fn unbind(
         let id = identity()?;
         let s = sink();
         let script = tasks::render("common/unbind", &[("PROJECT", &p.file.name), ("ENV", env)])?;
-        runtime()?.block_on(async {
+        s.outcome(runtime()?.block_on(async {
             let connected = connect(&mut p, i, &id, &s).await?;
             for c in connected {
                 c.session
@@ -609,7 +609,7 @@ pub(super) fn unbind(
                     .await?;
             }
             anyhow::Ok(())
-        })?;
+        }))?;
     }
     p.file.environments.remove(i);
     config::save(&p.path, &p.file).with_context(|| format!("saving {}", p.path.display()))?;
@@ -659,13 +659,13 @@ pub(super) fn destroy(arg: &ProjectArg, env: &str, yes: bool, dry_run: bool) -> 
         )?;
     }
     let s = sink();
-    rt.block_on(tasks::destroy::execute(
+    s.outcome(rt.block_on(tasks::destroy::execute(
         &client,
         &mut p.file,
         &p.path,
         &plan,
         &s,
-    ))?;
+    )))?;
     println!("Environment {env} is destroyed.");
     Ok(())
 }

@@ -243,12 +243,12 @@ pub fn run(op: Ops) -> super::CliResult {
             }
             let id = identity()?;
             let s = sink();
-            runtime()?.block_on(async {
+            let provisioned = runtime()?.block_on(async {
                 let connected = connect(&mut p, i, &id, &s).await?;
-                provision::provision(&p.file, &e, &connected, &p.root, &s).await?;
-                eprintln!("{} is provisioned. Next: pond deploy {}", e.name, e.name);
-                anyhow::Ok(())
-            })?;
+                provision::provision(&p.file, &e, &connected, &p.root, &s).await
+            });
+            s.outcome(provisioned)?;
+            eprintln!("{} is provisioned. Next: pond deploy {}", e.name, e.name);
             Ok(())
         }
         Ops::Deploy {
@@ -288,7 +288,8 @@ pub fn run(op: Ops) -> super::CliResult {
                         .await?;
                 }
                 deploy::deploy(&p.file, &p.root, &env, connected, &options, &s).await
-            })?;
+            });
+            let reports = s.outcome(reports)?;
             let e = &p.file.environments[i];
             for r in &reports {
                 let verb = if dry_run { "would send" } else { "sent" };
@@ -328,7 +329,8 @@ pub fn run(op: Ops) -> super::CliResult {
             let health = runtime()?.block_on(async {
                 let connected = connect(&mut p, i, &id, &s).await?;
                 operate::health(&p.file, &e, &connected, &s).await
-            })?;
+            });
+            let health = s.outcome(health)?;
             println!("http://{}/", operate::preview_host(&e, None));
             for h in health {
                 if !h.healthy {
@@ -380,7 +382,8 @@ pub fn run(op: Ops) -> super::CliResult {
                 let connected = connect(&mut p, i, &id, &s).await?;
                 operate::point_inactive(&p.file, &e, &connected, &release, &s).await?;
                 operate::swap(&p.file, &e, &connected, force, "rollback", &s).await
-            })?;
+            });
+            let live = s.outcome(live)?;
             println!(
                 "{} is live on {} with release {release}.",
                 live.as_str(),
@@ -458,8 +461,9 @@ pub fn run(op: Ops) -> super::CliResult {
             )?;
             let printer: Sink =
                 Arc::new(|host: &str, _s: Stream, line: &str| println!("[{host}] {line}"));
+            let s = sink();
             runtime()?.block_on(async {
-                let connected = connect(&mut p, i, &id, &sink()).await?;
+                let connected = s.outcome(connect(&mut p, i, &id, &s).await)?;
                 let runs = connected
                     .iter()
                     .map(|c| c.session.run(&script, None, &printer));

@@ -69,7 +69,7 @@ pub async fn deploy(
             if let Ok(m) = &scanned {
                 let total: u64 = m.values().map(|e| e.size).sum();
                 sink(
-                    "local",
+                    crate::ssh::LOCAL,
                     Stream::Step,
                     &format!(
                         "{} files ({} bytes) to deploy from {}",

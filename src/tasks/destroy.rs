@@ -129,7 +129,7 @@ pub async fn execute(
     plan: &DestroyPlan,
     sink: &Sink,
 ) -> anyhow::Result<()> {
-    let step = |text: &str| sink("digitalocean", Stream::Step, text);
+    let step = |text: &str| sink(crate::ssh::API, Stream::Step, text);
     if let Some(lb) = &plan.load_balancer {
         step(&format!("deleting load balancer {lb}"));
         ignore_missing(
