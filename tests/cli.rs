@@ -13,8 +13,8 @@ fn pond(args: &[&str], dir: &Path) -> Output {
         .expect("pond runs")
 }
 
-/// Runs `pond ARGS` on a real terminal (`script`, with the directory and
-/// environment of `like`), the answers typed ahead.
+/// Runs `pond ARGS` on a real terminal of 40 rows by 120 columns (`script`,
+/// with the directory and environment of `like`), the answers typed ahead.
 fn in_terminal(like: Command, args: &str, answers: &[u8]) -> Output {
     use std::io::Write;
     let mut command = Command::new("script");
@@ -30,7 +30,10 @@ fn in_terminal(like: Command, args: &str, answers: &[u8]) -> Output {
     let mut child = command
         .args([
             "-qec",
-            &format!("{} {args}", env!("CARGO_BIN_EXE_pond")),
+            &format!(
+                "stty rows 40 cols 120; {} {args}",
+                env!("CARGO_BIN_EXE_pond")
+            ),
             "/dev/null",
         ])
         .stdin(Stdio::piped())
@@ -399,4 +402,151 @@ fn create_asks_for_what_is_missing_on_a_terminal_and_never_with_yes() {
     // The domain was taken; what stops it now is the unregistered account.
     assert!(shown.contains("agency"), "{shown}");
     assert!(!out.status.success());
+}
+
+/// A stand-in for the DigitalOcean API on loopback (its base URL): the
+/// account check passes, anything after it is refused with a 403.
+fn api_refusing_after_the_account_check() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v2", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(20) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            let mut header = String::new();
+            while reader.read_line(&mut header).unwrap_or(0) > 0 && header != "\r\n" {
+                header.clear();
+            }
+            let (status, body) = if request.starts_with("GET /v2/account ") {
+                (
+                    "200 OK",
+                    r#"{"account": {"email": "ops@example.com", "status": "active"}}"#,
+                )
+            } else {
+                (
+                    "403 Forbidden",
+                    r#"{"id": "forbidden", "message": "You do not have access for the attempted action."}"#,
+                )
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn progress_on_a_terminal_ends_every_step_with_a_mark_and_leaves_no_spinner() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let project = dir.path().to_str().unwrap();
+    let init = pond(
+        &[
+            "init", "--name", "marks", "--stack", "static", "--dir", project,
+        ],
+        dir.path(),
+    );
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let mut command = Command::new("true");
+    command
+        .env("POND_CONFIG_DIR", config.path())
+        .env("POND_DO_TOKEN", "dop_v1_test")
+        .env("POND_DO_API_URL", api_refusing_after_the_account_check())
+        .env_remove("POND_DNS_RESOLVER")
+        .env_remove("POND_LAB_API_URL")
+        .env_remove("POND_LAB_TOKEN");
+    let out = in_terminal(
+        command,
+        &format!(
+            "create production --account agency --domain shop.example.com --project {project}"
+        ),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let mut terminal = vt100::Parser::new(40, 120, 0);
+    terminal.process(&out.stdout);
+    let rows: Vec<String> = terminal.screen().rows(0, 120).collect();
+    let screen = rows.join("\n");
+    let lines: Vec<&str> = rows
+        .iter()
+        .map(|r| r.trim_end())
+        .filter(|r| !r.is_empty())
+        .collect();
+    let done = lines
+        .iter()
+        .position(|l| l.starts_with("✓ [digitalocean] checking the account token ("))
+        .unwrap_or_else(|| panic!("no done mark for the account check:\n{screen}"));
+    assert!(
+        lines[done + 1].starts_with("✗ [digitalocean] registering your SSH key ("),
+        "the failed step is not crossed out right after:\n{screen}"
+    );
+    assert!(
+        lines[done..].iter().take(2).all(|l| l.ends_with("s)")),
+        "{screen}"
+    );
+    assert!(screen.contains("You do not have access"), "{screen}");
+    assert!(
+        !screen
+            .chars()
+            .any(|c| ('\u{2800}'..='\u{28ff}').contains(&c)),
+        "a spinner is left on the screen:\n{screen}"
+    );
+}
+
+#[test]
+fn init_proposes_the_web_root_it_finds_and_deploy_refuses_a_missing_one() {
+    let init = |files: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        for f in files {
+            let path = dir.path().join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "<?php echo 1;").unwrap();
+        }
+        let out = pond(&["init", "--name", "shop", "--stack", "php"], dir.path());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("pond.json")).unwrap())
+                .unwrap();
+        (dir, file["web_root"].as_str().unwrap().to_string())
+    };
+    assert_eq!(init(&["index.php"]).1, "", "a plain PHP app at the top");
+    assert_eq!(init(&["public/index.php"]).1, "public", "Laravel's layout");
+    assert_eq!(init(&[]).1, "public", "nothing found: the stack's usual");
+
+    // A web root the project lacks is refused before any server is asked
+    // (the droplet below is this machine's loopback, where nothing waits).
+    let (dir, _) = init(&["index.php"]);
+    let path = dir.path().join("pond.json");
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    file["web_root"] = serde_json::json!("public");
+    file["environments"] = serde_json::json!([{
+        "name": "production", "type": "single", "domain": "shop.example.com",
+        "secret_prefix": "k3v9q2x8m1zapt", "database": {"placement": "none"},
+        "droplets": [{"name": "web", "address": "127.0.0.1"}]
+    }]);
+    std::fs::write(&path, serde_json::to_string_pretty(&file).unwrap()).unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pond"))
+        .args(["deploy", "production"])
+        .current_dir(dir.path())
+        .env("POND_CONFIG_DIR", config.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("web_root is \"public\"")
+            && err.contains("set \"web_root\": \"\"")
+            && err.contains("Nothing was sent"),
+        "{err}"
+    );
+    assert!(!err.contains("connect"), "no server was asked: {err}");
 }

@@ -277,3 +277,241 @@ fn a_directory_path_means_its_pond_json() {
         Path::new("x.json")
     );
 }
+
+/// Whether the shipped template `id` renders with `input` set to `value`
+/// (every other input a valid sample).
+fn template_accepts(id: &str, input: &str, value: &str) -> bool {
+    use pond::plan::Template;
+    let template = Template::builtin(id).unwrap();
+    let mut values = std::collections::BTreeMap::new();
+    for i in &template.inputs {
+        let sample = match i.name.as_str() {
+            "PROJECT" => "acme",
+            "ENV" => "production",
+            "DOMAIN" => "example.com",
+            "SECRET_PREFIX" => "k3v9q2x8m1zapt",
+            "STACK" => "php",
+            "ROOT" => "/var/www/pond/projects/acme/production",
+            "HOST" => "k3v9q2x8m1zapt.example.com",
+            "HEALTH_PATH" => "/",
+            "DB_NAME" => "acme",
+            "DB_USER" => "acme",
+            "DB_GRANTS" => "localhost=*0123456789ABCDEF0123456789ABCDEF01234567",
+            "SHARED" => "storage",
+            "WEB_ROOT" => "public",
+            other => panic!("no sample for {id} input {other}"),
+        };
+        values.insert(i.name.clone(), sample.to_string());
+    }
+    values.insert(input.to_string(), value.to_string());
+    template.render(&values).is_ok()
+}
+
+#[test]
+fn a_file_loads_exactly_when_its_values_render_into_the_templates_they_reach() {
+    let candidates = [
+        "",
+        "public",
+        "web/public",
+        "../",
+        "..",
+        "a/../b",
+        "/srv",
+        "public/",
+        "a;b",
+        "a{b}",
+        "a b",
+        "a'b",
+        ".pond",
+        ".pond/x",
+        ".pond-seeded",
+        "storage",
+        "wp-content/uploads",
+        "/health",
+        "health",
+        "acme",
+        "Acme",
+        "example.com",
+        "k3v9q2x8m1zapt",
+    ];
+    // (pointer in pond.json, its JSON path, the template input it reaches)
+    let fields = [
+        ("/web_root", "web_root", "common/site", "WEB_ROOT"),
+        (
+            "/shared_paths/0",
+            "shared_paths[0]",
+            "common/attachments",
+            "SHARED",
+        ),
+        (
+            "/health_path",
+            "health_path",
+            "common/health",
+            "HEALTH_PATH",
+        ),
+        ("/name", "name", "common/site", "PROJECT"),
+        (
+            "/environments/0/name",
+            "environments[0].name",
+            "common/site",
+            "ENV",
+        ),
+        (
+            "/environments/0/domain",
+            "environments[0].domain",
+            "common/site",
+            "DOMAIN",
+        ),
+        (
+            "/environments/0/secret_prefix",
+            "environments[0].secret_prefix",
+            "common/site",
+            "SECRET_PREFIX",
+        ),
+        (
+            "/environments/0/database/name",
+            "environments[0].database.name",
+            "mysql/database",
+            "DB_NAME",
+        ),
+        (
+            "/environments/0/database/user",
+            "environments[0].database.user",
+            "mysql/database",
+            "DB_USER",
+        ),
+    ];
+    let mut refused = 0;
+    for (pointer, path, id, input) in fields {
+        for value in candidates {
+            let mut v = base();
+            v["shared_paths"] = serde_json::json!(["storage"]);
+            v["web_root"] = "public".into();
+            v["health_path"] = "/".into();
+            *v.pointer_mut(pointer).unwrap() = value.into();
+            let found = problems(&v.to_string());
+            let loads = !found.iter().any(|p| p.starts_with(&format!("{path}: ")));
+            assert_eq!(
+                loads,
+                template_accepts(id, input, value),
+                "{path} = {value:?}: pond.json {} it but template {id} {} it for {input}: {found:?}",
+                if loads { "accepts" } else { "refuses" },
+                if loads { "refuses" } else { "accepts" },
+            );
+            refused += usize::from(!loads);
+        }
+    }
+    assert!(refused > 50, "{refused}");
+}
+
+#[test]
+fn a_web_root_outside_the_release_is_refused_when_loaded() {
+    for (value, why) in [
+        ("../", "no '..'"),
+        ("public;root", "only A-Z, a-z, 0-9, '.', '_', '-' and '/'"),
+        (".pond", "Pond's own directory in each release"),
+    ] {
+        let mut v = base();
+        v["web_root"] = value.into();
+        let found = problems(&v.to_string());
+        assert_eq!(found.len(), 1, "{value:?}: {found:?}");
+        assert!(
+            found[0].starts_with(&format!("web_root: {value:?} is not a valid web root; ")),
+            "{found:?}"
+        );
+        assert!(found[0].contains(why), "{found:?}");
+    }
+}
+
+#[test]
+fn every_path_grammar_gives_an_example_of_its_own_kind() {
+    let mut v = base();
+    v["web_root"] = "../".into();
+    v["shared_paths"] = serde_json::json!(["../storage"]);
+    v["config_files"] = serde_json::json!([{"template": "deploy/env.tmpl", "target": "../.env"}]);
+    v["hooks"] = serde_json::json!({"post_deploy": ["../hook.sh"]});
+    let found = problems(&v.to_string());
+    let message = |path: &str| {
+        found
+            .iter()
+            .find(|p| p.starts_with(&format!("{path}: ")))
+            .unwrap_or_else(|| panic!("no problem at {path}: {found:#?}"))
+            .clone()
+    };
+    for (path, example, not) in [
+        ("web_root", "like public ", "post-deploy"),
+        (
+            "shared_paths[0]",
+            "like storage or wp-content/uploads ",
+            "post-deploy",
+        ),
+        ("config_files[0].target", "like .env ", "post-deploy"),
+        (
+            "hooks.post_deploy[0]",
+            "like deploy/post-deploy.sh ",
+            "storage",
+        ),
+    ] {
+        let m = message(path);
+        assert!(m.contains(example), "{m}");
+        assert!(!m.contains(not), "{m}");
+    }
+}
+
+#[test]
+fn ponds_own_names_are_refused_as_shared_paths_and_config_targets() {
+    let mut v = base();
+    v["shared_paths"] = serde_json::json!([
+        "storage",
+        ".pond-seeded",
+        ".pond",
+        ".pond/cache",
+        "wp-content/uploads"
+    ]);
+    v["config_files"] = serde_json::json!([
+        {"template": "deploy/env.tmpl", "target": ".env"},
+        {"template": "deploy/env.tmpl", "target": "storage/x"},
+        {"template": "deploy/env.tmpl", "target": "storage"},
+        {"template": "deploy/env.tmpl", "target": ".pond/x"},
+        {"template": "deploy/env.tmpl", "target": "wp-content/uploads/a.php"},
+        {"template": "deploy/env.tmpl", "target": "storage-config/x"},
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("deploy")).unwrap();
+    std::fs::write(dir.path().join("deploy/env.tmpl"), "X=1\n").unwrap();
+    std::fs::write(dir.path().join("pond.json"), v.to_string()).unwrap();
+    let err = config::load(&dir.path().join("pond.json")).unwrap_err();
+    let found: Vec<String> = err.problems().iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        found,
+        vec![
+            "shared_paths[1]: \".pond-seeded\" is not a valid shared path; .pond-seeded is Pond's own marker file in the server's shared/ directory; choose another name",
+            "shared_paths[2]: \".pond\" is not a valid shared path; .pond is Pond's own directory in each release; choose another name",
+            "shared_paths[3]: \".pond/cache\" is not a valid shared path; .pond is Pond's own directory in each release; choose another name",
+            "config_files[1].target: \"storage/x\" is inside shared path \"storage\" (shared_paths[0]): it would be written into the persistent data every release shares; put it outside the shared paths",
+            "config_files[2].target: \"storage\" is inside shared path \"storage\" (shared_paths[0]): it would be written into the persistent data every release shares; put it outside the shared paths",
+            "config_files[3].target: \".pond/x\" is not a valid config file target; .pond is Pond's own directory in each release; choose another name",
+            "config_files[4].target: \"wp-content/uploads/a.php\" is inside shared path \"wp-content/uploads\" (shared_paths[4]): it would be written into the persistent data every release shares; put it outside the shared paths",
+        ],
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn pond_validate_refuses_what_provisioning_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = base();
+    v["web_root"] = "../".into();
+    std::fs::write(dir.path().join("pond.json"), v.to_string()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pond"))
+        .arg("validate")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("web_root: \"../\" is not a valid web root"),
+        "{stderr}"
+    );
+}

@@ -467,7 +467,7 @@ fn a_create_stopped_midway_is_resumed_without_new_droplets() {
     let said = seen.join("\n");
     assert!(said.contains("== Web stack"), "{said}");
     assert!(
-        said.contains("Stopped before pointing DNS, as asked")
+        said.contains("Stopped before loading data and the first deploy, as asked")
             && said.contains("pond create production --resume"),
         "{said}"
     );

@@ -1,6 +1,7 @@
 //! The DigitalOcean client against the lab's DO-compatible API: token
 //! check, DO's error messages, waiting out 429s until `ratelimit-reset`,
-//! bounded retries on 5xx, pagination, idempotent key upload, droplets
+//! bounded retries on 5xx, a lost creation reply never duplicating a
+//! droplet, pagination, idempotent key upload, droplets
 //! that never become active, and a token that never shows in output.
 
 mod common;
@@ -52,6 +53,18 @@ fn the_client_handles_do_errors_rate_limits_retries_and_pages() {
         let first = client.ensure_ssh_key("me", &public).await.unwrap();
         let again = client.ensure_ssh_key("me", &public).await.unwrap();
         assert_eq!(first["id"], again["id"]);
+
+        // A creation whose reply is lost (a 5xx after DO made the droplet)
+        // is found by name and tag before any retry: one droplet, not two.
+        api.ok("POST", "/_lab/faults", Some(json!({"lost_create_replies": 1})), 200);
+        let made = client
+            .create_droplet(&json!({"name": "once-1", "size": "s-1vcpu-1gb", "image": "debian-12-x64", "tags": ["once"]}))
+            .await
+            .unwrap();
+        assert_eq!(made["name"], "once-1");
+        let tagged = client.droplets_by_tag("once").await.unwrap();
+        assert_eq!(tagged.len(), 1, "no duplicate billed droplet: {tagged:?}");
+        client.delete_droplet(made["id"].as_u64().unwrap()).await.unwrap();
 
         // Pagination: every page is followed.
         for name in ["p-1", "p-2", "p-3"] {

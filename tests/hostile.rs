@@ -108,6 +108,16 @@ fn hostile_strings_in_every_field_are_refused_with_their_path() {
         );
         cases += 1;
     }
+    // The web root may be empty (the release itself); nothing else hostile.
+    for hostile in HOSTILE.iter().filter(|h| !h.is_empty()) {
+        let mut v = base();
+        v["web_root"] = json!(hostile);
+        assert!(
+            problems_of(&v).iter().any(|p| p.starts_with("web_root: ")),
+            "web_root = {hostile:?} was not refused"
+        );
+        cases += 1;
+    }
     eprintln!("{cases} hostile values refused, each with its JSON path");
     assert!(cases >= 50, "{cases} cases");
 }

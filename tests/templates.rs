@@ -34,6 +34,8 @@ fn sample(kind: InputKind) -> &'static str {
         InputKind::DbUser => "acme",
         InputKind::SecretPrefix => "k3v9q2x8m1zapt",
         InputKind::RepoPath => "deploy/hook.sh",
+        InputKind::SharedPath => "storage",
+        InputKind::WebRoot => "public",
         InputKind::HttpPath => "/health",
         InputKind::Ipv4 => "198.18.0.2",
         InputKind::DbGrants => {

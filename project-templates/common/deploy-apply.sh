@@ -25,7 +25,8 @@ if [[ -n "$LOCK_PID" ]]; then
     # the holder still has it (a lock broken meanwhile stops this deploy
     # before it changes anything; one broken later ends it).
     [[ "$LOCK_PID" =~ ^[0-9]+$ ]] || { echo "bad lock pid: $LOCK_PID" >&2; exit 2; }
-    printf '%s\n' "$$" >> "/run/pond/locks/${ROOT#/var/www/pond/projects/}/$LOCK_PID"
+    # PID and start time: a PID reused later is never taken for this one.
+    printf '%s %s\n' "$$" "$(awk '{ print $22 }' "/proc/$$/stat")" >> "/run/pond/locks/${ROOT#/var/www/pond/projects/}/$LOCK_PID"
     [[ "$(stat -L -c '%d:%i' "/proc/$LOCK_PID/fd/9" 2>/dev/null)" == "$(stat -L -c '%d:%i' metadata/lock)" ]] ||
         { echo "step lock: this deploy no longer holds the lock on $ROOT (broken by another deploy?); nothing was changed" >&2; exit 75; }
 fi
@@ -101,15 +102,17 @@ while IFS= read -r shared; do
     [[ -n "$shared" ]] || continue
     [[ "$shared" != *..* ]] || { echo "bad shared path: $shared" >&2; exit 2; }
     if ! grep -qxF -- "$shared" "$seeded"; then
-        mkdir -p "shared/$(dirname "$shared")"
+        runuser -u pond -- mkdir -p "shared/$(dirname "$shared")"
         sources=("$new")
         [[ "$FIRST" == yes ]] || sources=("$live_release" "$new")
         for from in "${sources[@]}"; do
+            # Copied as the site's user: the release is its tree, so a link
+            # planted in it reaches nothing the site could not read itself.
             if [[ -f "$from/$shared" && ! -L "$from/$shared" ]]; then
-                [[ -e "shared/$shared" ]] || cp -a "$from/$shared" "shared/$shared"
+                [[ -e "shared/$shared" ]] || runuser -u pond -- cp -a "$from/$shared" "shared/$shared"
             elif [[ -d "$from/$shared" && ! -L "$from/$shared" ]]; then
-                mkdir -p "shared/$shared"
-                cp -a --no-clobber "$from/$shared/." "shared/$shared/"
+                runuser -u pond -- mkdir -p "shared/$shared"
+                runuser -u pond -- cp -a --no-clobber "$from/$shared/." "shared/$shared/"
                 [[ "$from" == "$new" ]] || echo "seeded shared/$shared from the live release ${live_release#releases/}"
             fi
         done
@@ -126,26 +129,6 @@ if [[ -f config/db-password ]]; then
     mkdir -p "$new/.pond"
     ln -sfn "$ROOT/config/db-password" "$new/.pond/db-password"
 fi
-# Config files arrive rendered except for secrets: fill those in here.
-while IFS= read -r config_file; do
-    [[ -n "$config_file" && "$config_file" != *..* ]] || continue
-    [[ -f "$new/$config_file" ]] || { echo "config file $config_file missing from the upload" >&2; exit 3; }
-    if grep -q '@@POND_SECRET_DB_PASSWORD@@' "$new/$config_file"; then
-        [[ -s config/db-password ]] || { echo "$config_file needs the database password, but this server has none (no database provisioned)" >&2; exit 3; }
-        # Filled in by this shell itself: the password is never in a
-        # command's argv (visible to ps), and the file holding it is 0600
-        # from its creation, then 0640, never readable by others.
-        password="$(< config/db-password)"
-        text="$(cat -- "$new/$config_file"; printf x)"
-        text="${text%x}"
-        text="${text//@@POND_SECRET_DB_PASSWORD@@/$password}"
-        (umask 077 && printf '%s' "$text" > "$new/$config_file.pond-new")
-        unset -v password text
-        chmod 0640 "$new/$config_file.pond-new"
-        mv -f -- "$new/$config_file.pond-new" "$new/$config_file"
-    fi
-    chmod 0640 "$new/$config_file"
-done <<< "$CONFIG_FILES"
 # Uploaded files arrive owned by pond (tar maps the owner by name), but
 # directories tar made on the way, generated files and links do not: fix
 # what this run wrote, with its parent directories, not the whole tree.
@@ -157,6 +140,32 @@ done <<< "$CONFIG_FILES"
     (cd "$new" && while IFS= read -r path; do
         if [[ -e "$path" || -L "$path" ]]; then printf '%s\0' "$path"; fi
     done | xargs -0 -r chown -h pond:pond --)
+
+# Config files arrive rendered except for secrets: fill those in here.
+while IFS= read -r config_file; do
+    [[ -n "$config_file" && "$config_file" != *..* ]] || continue
+    [[ -f "$new/$config_file" ]] || { echo "config file $config_file missing from the upload" >&2; exit 3; }
+    # Filled in as the site's user, who may read both files anyway (so a
+    # link planted in the release reaches nothing root could): by the shell
+    # itself, so the password is never in a command's argv (visible to ps),
+    # into a file that is 0600 from its creation, then 0640.
+    # shellcheck disable=SC2016 # the inner script expands its own arguments
+    (cd "$new" && runuser -u pond -- bash -c '
+        set -euo pipefail
+        file="$1"
+        [[ -f "$file" && ! -L "$file" ]] || { echo "config file $file is not a plain file" >&2; exit 3; }
+        if grep -q "@@POND_SECRET_DB_PASSWORD@@" "$file"; then
+            [[ -s "$2" ]] || { echo "$file needs the database password, but this server has none (no database provisioned)" >&2; exit 3; }
+            password="$(< "$2")"
+            text="$(cat -- "$file"; printf x)"
+            text="${text%x}"
+            tmp="$(mktemp "$file.XXXXXX")"
+            printf "%s" "${text//@@POND_SECRET_DB_PASSWORD@@/$password}" > "$tmp"
+            chmod 0640 "$tmp"
+            mv -f -- "$tmp" "$file"
+        fi
+        chmod 0640 "$file"' fill "$config_file" "$ROOT/config/db-password" < /dev/null)
+done <<< "$CONFIG_FILES"
 
 while IFS= read -r hook; do
     [[ -n "$hook" ]] || continue

@@ -10,6 +10,12 @@ lock="$ROOT/metadata/lock"
 workers="/run/pond/locks/${ROOT#/var/www/pond/projects/}"
 install -d -o pond -g pond "$ROOT/metadata"
 install -d -m 0700 "$workers"
+# Never through a link: the site's user could point it anywhere (and a
+# holder check below compares open files with it).
+if [[ -L "$ROOT/metadata" || -L "$lock" ]] || { [[ -e "$lock" ]] && [[ ! -f "$lock" ]]; }; then
+    echo "$lock is not a plain file (a link?); refusing to use it. Check the server: this is not Pond's doing" >&2
+    exit 3
+fi
 exec 9<>"$lock"
 
 # The holder's PID as its record says, if that process really holds the
@@ -18,6 +24,8 @@ real_holder() {
     local pid
     pid="$(sed -n 's/.*"remote_pid": *\([0-9][0-9]*\).*/\1/p' "$lock" | head -n1)"
     [[ -n "$pid" && -e "/proc/$pid/fd/9" ]] || return 1
+    # A lock holder is a root bash running this script.
+    [[ "$(stat -c %u "/proc/$pid")" == 0 && "$(readlink "/proc/$pid/exe")" == */bash ]] || return 1
     [[ "$(stat -L -c '%d:%i' "/proc/$pid/fd/9" 2>/dev/null)" == "$(stat -L -c '%d:%i' "$lock")" ]] || return 1
     printf '%s' "$pid"
 }
@@ -36,15 +44,35 @@ if ! flock -n 9; then
         kill -TERM -- "-$holder_pid" 2>/dev/null || kill -TERM "$holder_pid" 2>/dev/null || true
     fi
     flock -w 10 9 || { echo "LOCK-HELD"; cat "$lock"; exit 75; }
-    # The holder is gone; end the work that joined its lock (each a session
-    # leader of its own channel: the group takes tar, hooks and the rest).
-    if [[ -n "${holder_pid:-}" && -f "$workers/$holder_pid" ]]; then
-        while IFS= read -r worker; do
-            [[ "$worker" =~ ^[0-9]+$ ]] || continue
-            kill -TERM -- "-$worker" 2>/dev/null || true
-        done < "$workers/$holder_pid"
-    fi
 fi
+# Work that joined an earlier holder's lock and outlived it (a broken lock,
+# or a client whose connection dropped while a hook ran) is ended before
+# this holder starts: each is its channel's session leader, so its group
+# takes tar, hooks and the rest. A PID is only trusted with its start time.
+end_workers() { # signal
+    local list worker started
+    for list in "$workers"/*; do
+        [[ -f "$list" ]] || continue
+        while read -r worker started; do
+            [[ "$worker" =~ ^[0-9]+$ ]] || continue
+            [[ "$(awk '{ print $22 }' "/proc/$worker/stat" 2>/dev/null)" == "$started" ]] || continue
+            kill "-$1" -- "-$worker" 2>/dev/null || true
+        done < "$list"
+    done
+}
+end_workers TERM
+for _ in $(seq 50); do
+    alive=no
+    for list in "$workers"/*; do
+        [[ -f "$list" ]] || continue
+        while read -r worker started; do
+            if [[ "$(awk '{ print $22 }' "/proc/$worker/stat" 2>/dev/null)" == "$started" ]]; then alive=yes; fi
+        done < "$list"
+    done
+    [[ "$alive" == yes ]] || break
+    sleep 0.1
+done
+end_workers KILL
 rm -f "$workers"/*
 truncate -s 0 "$lock"
 printf '%s, "remote_pid": %s}\n' "${HOLDER%\}}" "$$" >&9

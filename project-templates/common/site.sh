@@ -5,7 +5,7 @@
 # input DOMAIN [domain]: the production host name
 # input SECRET_PREFIX [secret_prefix]: first label of the preview hosts
 # input STACK [text]: php, static or wordpress
-# input? WEB_ROOT [repo_path]: directory inside a release that nginx serves (empty: the release itself)
+# input? WEB_ROOT [web_root]: directory inside a release that nginx serves (empty: the release itself)
 set -euo pipefail
 
 case "$STACK" in php | static | wordpress) ;; *) echo "unknown stack: $STACK" >&2; exit 2 ;; esac

@@ -33,5 +33,6 @@ printf '%s\n' "$LOG_LINE" >> metadata/log.jsonl
 while IFS= read -r hook; do
     [[ -n "$hook" ]] || continue
     echo "== post-swap hook $hook"
-    (cd current && runuser -u pond -- bash "$hook") || echo "post-swap hook $hook failed (the swap stands)" >&2
+    # Without the lock's descriptor: a daemon a hook starts must not hold it.
+    (cd current && runuser -u pond -- bash "$hook" 9>&- </dev/null) || echo "post-swap hook $hook failed (the swap stands)" >&2
 done <<< "$HOOKS"

@@ -86,7 +86,7 @@ pub(super) fn attach(
     let i = p.file.environments.len() - 1;
     let id = identity()?;
     let s = sink();
-    runtime()?.block_on(async {
+    s.outcome(runtime()?.block_on(async {
         let connected = connect(&mut p, i, &id, &s).await?;
         for c in connected {
             c.session
@@ -98,7 +98,7 @@ pub(super) fn attach(
                 .await?;
         }
         anyhow::Ok(())
-    })?;
+    }))?;
     let e = &p.file.environments[i];
     println!(
         "Attached {host} as environment {env} of {}; host key pinned.",
@@ -120,7 +120,7 @@ pub(super) fn preview_swap(arg: &ProjectArg, env: &str, check_health: bool) -> s
     let id = identity()?;
     let s = sink();
     let e = p.file.environments[i].clone();
-    runtime()?.block_on(async {
+    s.outcome(runtime()?.block_on(async {
         let connected = connect(&mut p, i, &id, &s).await?;
         let root = tasks::env_root(&p.file.name, &e.name);
         let live = operate::live_colour(&root, &connected).await?;
@@ -155,7 +155,58 @@ pub(super) fn preview_swap(arg: &ProjectArg, env: &str, check_health: bool) -> s
         }
         println!("Nothing was changed (dry run).");
         anyhow::Ok(())
-    })?;
+    }))?;
+    Ok(())
+}
+
+/// `rollback --dry-run` (and `--to ID --dry-run`): which release would go
+/// live, and whether the inactive colour would have to be pointed at it.
+pub(super) fn preview_rollback(arg: &ProjectArg, env: &str, to: Option<&str>) -> super::CliResult {
+    let mut p = load_project(arg)?;
+    let i = env_index(&p, env)?;
+    let id = identity()?;
+    let s = sink();
+    let e = p.file.environments[i].clone();
+    s.outcome(runtime()?.block_on(async {
+        let connected = connect(&mut p, i, &id, &s).await?;
+        for st in operate::status(&p.file, &e, &connected).await {
+            if let Some(err) = &st.error {
+                println!("{}: cannot tell — {err}", st.server);
+                continue;
+            }
+            let target = to.map(str::to_string).or(st.state.previous.clone());
+            let Some(target) = target else {
+                println!(
+                    "{}: no release live before the last swap is recorded; the rollback would be refused (pick one with pond releases {env})",
+                    st.server
+                );
+                continue;
+            };
+            let inactive = st.live.map(|l| l.other());
+            let holds = inactive.is_some_and(|c| {
+                st.links
+                    .iter()
+                    .any(|(colour, t)| colour == c.as_str() && t.ends_with(&target))
+            });
+            let kept = st.releases_on_disk.contains(&target);
+            println!(
+                "{}: would make release {target} live{} (health-checked first)",
+                st.server,
+                if !kept {
+                    " — refused: it is no longer kept here".to_string()
+                } else if holds {
+                    String::new()
+                } else {
+                    format!(
+                        ", pointing {} back at it first",
+                        inactive.map(|c| c.as_str()).unwrap_or("the inactive colour")
+                    )
+                }
+            );
+        }
+        println!("Nothing was changed (dry run).");
+        anyhow::Ok(())
+    }))?;
     Ok(())
 }
 
@@ -217,7 +268,10 @@ pub struct CreateArgs {
 }
 
 pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
+    let started = std::time::Instant::now();
     let mut p = load_project(arg)?;
+    // Before anything is created and billed.
+    tasks::deploy::check_project(&p.file, &p.root)?;
     if a.resume {
         return resume(p, a);
     }
@@ -309,7 +363,7 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
     let id = identity()?;
     let s = sink();
     let stop = stop_on_ctrl_c(&rt);
-    let urls = rt.block_on(tasks::create::new_server(
+    let urls = s.outcome(rt.block_on(tasks::create::new_server(
         &client,
         &mut p.file,
         &p.path,
@@ -318,8 +372,8 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         &input,
         &stop,
         &s,
-    ))?;
-    print_urls(&a.env, &urls);
+    )))?;
+    print_urls(&a.env, &urls, started);
     Ok(())
 }
 
@@ -363,6 +417,7 @@ fn ask_domain() -> Result<String, super::Failure> {
 }
 
 fn resume(mut p: Project, a: CreateArgs) -> super::CliResult {
+    let started = std::time::Instant::now();
     let (_, env) =
         tasks::find_env(&p.file, &a.env).map_err(|e| super::Failure::invalid(e, vec![]))?;
     let account = env.account.clone().ok_or_else(|| {
@@ -381,7 +436,7 @@ fn resume(mut p: Project, a: CreateArgs) -> super::CliResult {
     let s = sink();
     let rt = runtime()?;
     let stop = stop_on_ctrl_c(&rt);
-    let urls = rt.block_on(tasks::create::resume(
+    let urls = s.outcome(rt.block_on(tasks::create::resume(
         &client,
         &mut p.file,
         &p.path,
@@ -392,13 +447,13 @@ fn resume(mut p: Project, a: CreateArgs) -> super::CliResult {
         &transfer,
         &stop,
         &s,
-    ))?;
-    print_urls(&a.env, &urls);
+    )))?;
+    print_urls(&a.env, &urls, started);
     Ok(())
 }
 
-fn print_urls(env: &str, urls: &tasks::create::Urls) {
-    println!("Environment {env} is live.");
+fn print_urls(env: &str, urls: &tasks::create::Urls, started: std::time::Instant) {
+    println!("Environment {env} is live (created in {}).", took(started));
     println!("  production: {}", urls.production);
     println!("  preview:    {}", urls.preview);
     println!("  blue:       {}", urls.blue);
@@ -412,11 +467,11 @@ pub(super) fn swap(arg: &ProjectArg, env: &str, force: bool) -> super::CliResult
     let s = sink();
     let e = p.file.environments[i].clone();
     let started = std::time::Instant::now();
-    let (live, servers) = runtime()?.block_on(async {
+    let (live, servers) = s.outcome(runtime()?.block_on(async {
         let connected = connect(&mut p, i, &id, &s).await?;
         let live = tasks::swap::swap(&p.file, &e, &connected, force, &s).await?;
         anyhow::Ok((live, web_count(&connected)))
-    })?;
+    }))?;
     println!(
         "{} is live on {} ({}) in {}: http://{}/. Undo with: pond rollback {env}",
         live.as_str(),
@@ -435,11 +490,11 @@ pub(super) fn rollback(arg: &ProjectArg, env: &str, force: bool) -> super::CliRe
     let s = sink();
     let e = p.file.environments[i].clone();
     let started = std::time::Instant::now();
-    let (done, servers) = runtime()?.block_on(async {
+    let (done, servers) = s.outcome(runtime()?.block_on(async {
         let connected = connect(&mut p, i, &id, &s).await?;
         let done = tasks::swap::rollback(&p.file, &e, &connected, force, &s).await?;
         anyhow::Ok((done, web_count(&connected)))
-    })?;
+    }))?;
     println!(
         "Rolled back: {} is live on {} ({}) with release {}{} in {}.",
         done.live.as_str(),
@@ -634,7 +689,7 @@ pub(super) fn unbind(
         let id = identity()?;
         let s = sink();
         let script = tasks::render("common/unbind", &[("PROJECT", &p.file.name), ("ENV", env)])?;
-        runtime()?.block_on(async {
+        s.outcome(runtime()?.block_on(async {
             let connected = connect(&mut p, i, &id, &s).await?;
             for c in connected {
                 c.session
@@ -642,7 +697,7 @@ pub(super) fn unbind(
                     .await?;
             }
             anyhow::Ok(())
-        })?;
+        }))?;
     }
     p.file.environments.remove(i);
     config::save(&p.path, &p.file).with_context(|| format!("saving {}", p.path.display()))?;
@@ -692,13 +747,13 @@ pub(super) fn destroy(arg: &ProjectArg, env: &str, yes: bool, dry_run: bool) -> 
         )?;
     }
     let s = sink();
-    rt.block_on(tasks::destroy::execute(
+    s.outcome(rt.block_on(tasks::destroy::execute(
         &client,
         &mut p.file,
         &p.path,
         &plan,
         &s,
-    ))?;
+    )))?;
     println!("Environment {env} is destroyed.");
     Ok(())
 }

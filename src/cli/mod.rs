@@ -6,6 +6,7 @@ mod init;
 mod lab;
 mod manage;
 mod ops;
+mod progress;
 mod scale;
 mod session;
 mod summary;

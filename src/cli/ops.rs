@@ -251,12 +251,12 @@ pub fn run(op: Ops) -> super::CliResult {
             }
             let id = identity()?;
             let s = sink();
-            runtime()?.block_on(async {
+            let provisioned = runtime()?.block_on(async {
                 let connected = connect(&mut p, i, &id, &s).await?;
-                provision::provision(&p.file, &e, &connected, &p.root, &s).await?;
-                eprintln!("{} is provisioned. Next: pond deploy {}", e.name, e.name);
-                anyhow::Ok(())
-            })?;
+                provision::provision(&p.file, &e, &connected, &p.root, &s).await
+            });
+            s.outcome(provisioned)?;
+            eprintln!("{} is provisioned. Next: pond deploy {}", e.name, e.name);
             Ok(())
         }
         Ops::Deploy {
@@ -317,9 +317,9 @@ pub fn run(op: Ops) -> super::CliResult {
                 }),
             };
             let servers = web_count(&connected);
-            let reports = rt.block_on(deploy::deploy(
+            let reports = s.outcome(rt.block_on(deploy::deploy(
                 &p.file, &p.root, &env, connected, &options, &s,
-            ))?;
+            )))?;
             for r in &reports {
                 let verb = if dry_run { "would send" } else { "sent" };
                 println!(
@@ -366,7 +366,8 @@ pub fn run(op: Ops) -> super::CliResult {
             let health = runtime()?.block_on(async {
                 let connected = connect(&mut p, i, &id, &s).await?;
                 operate::health(&p.file, &e, &connected, &s).await
-            })?;
+            });
+            let health = s.outcome(health)?;
             println!("http://{}/", operate::preview_host(&e, None));
             for h in health {
                 if !h.healthy {
@@ -386,10 +387,11 @@ pub fn run(op: Ops) -> super::CliResult {
         } => preview_swap(&project, &env, true),
         Ops::Rollback {
             env,
+            to,
             dry_run: true,
             project,
             ..
-        } => preview_swap(&project, &env, false),
+        } => preview_rollback(&project, &env, to.as_deref()),
         Ops::Swap {
             env,
             force,
@@ -419,7 +421,8 @@ pub fn run(op: Ops) -> super::CliResult {
             let live = runtime()?.block_on(async {
                 let connected = connect(&mut p, i, &id, &s).await?;
                 tasks::swap::rollback_to(&p.file, &e, &connected, &release, force, &s).await
-            })?;
+            });
+            let live = s.outcome(live)?;
             println!(
                 "{} is live on {} with release {release} ({}).",
                 live.as_str(),
@@ -498,8 +501,9 @@ pub fn run(op: Ops) -> super::CliResult {
             )?;
             let printer: Sink =
                 Arc::new(|host: &str, _s: Stream, line: &str| println!("[{host}] {line}"));
+            let s = sink();
             runtime()?.block_on(async {
-                let connected = connect(&mut p, i, &id, &sink()).await?;
+                let connected = s.outcome(connect(&mut p, i, &id, &s).await)?;
                 let runs = connected
                     .iter()
                     .map(|c| c.session.run(&script, None, &printer));

@@ -49,7 +49,7 @@ pub(super) fn scale(
     }
     let id = identity()?;
     let s = sink();
-    rt.block_on(tasks::scale::execute(
+    s.outcome(rt.block_on(tasks::scale::execute(
         &client,
         &mut p.file,
         &p.path,
@@ -57,7 +57,7 @@ pub(super) fn scale(
         &id,
         &plan,
         &s,
-    ))?;
+    )))?;
     println!(
         "{env} runs {} web droplets behind its load balancer.",
         plan.target

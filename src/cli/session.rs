@@ -3,12 +3,12 @@
 //! runtime, and connections to an environment's servers that pin host keys
 //! on first use and save them.
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use pond::ssh::{Identity, Sink, Stream};
+use pond::ssh::{Identity, Sink};
 use pond::tasks::Connected;
+
+use super::progress::Progress;
 
 /// `--project DIR` shared by every environment command.
 #[derive(clap::Args, Clone)]
@@ -46,58 +46,10 @@ pub(super) fn identity() -> anyhow::Result<Identity> {
     Ok(identity)
 }
 
-/// Progress on stderr: on a terminal, one live spinner line per server
-/// showing its latest output, with steps and errors printed above; else
-/// plain `[server] line` lines (logs, CI).
-pub(super) fn sink() -> Sink {
-    if !std::io::stderr().is_terminal() {
-        return Arc::new(|host: &str, stream: Stream, line: &str| {
-            let mut err = std::io::stderr().lock();
-            let _ = match stream {
-                Stream::Step => writeln!(err, "[{host}] == {line}"),
-                Stream::Stdout | Stream::Stderr => writeln!(err, "[{host}] {line}"),
-            };
-        });
-    }
-    let multi = indicatif::MultiProgress::new();
-    let bars = Spinners(Default::default());
-    let style = indicatif::ProgressStyle::with_template("{spinner} [{prefix}] {wide_msg}")
-        .expect("valid template");
-    Arc::new(move |host: &str, stream: Stream, line: &str| {
-        let mut bars = bars.0.lock().expect("progress lock");
-        let bar = bars.entry(host.to_string()).or_insert_with(|| {
-            let bar = multi.add(indicatif::ProgressBar::new_spinner());
-            bar.set_style(style.clone());
-            bar.set_prefix(host.to_string());
-            bar.enable_steady_tick(std::time::Duration::from_millis(120));
-            bar
-        });
-        match stream {
-            Stream::Step => {
-                let _ = multi.println(format!("[{host}] == {line}"));
-                bar.set_message(line.to_string());
-            }
-            Stream::Stderr => {
-                let _ = multi.println(format!("[{host}] {line}"));
-            }
-            Stream::Stdout => bar.set_message(line.to_string()),
-        }
-    })
-}
-
-/// Clears the spinners when the progress sink goes away.
-pub(super) struct Spinners(
-    std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
-);
-
-impl Drop for Spinners {
-    fn drop(&mut self) {
-        if let Ok(bars) = self.0.lock() {
-            for bar in bars.values() {
-                bar.finish_and_clear();
-            }
-        }
-    }
+/// The command's progress on stderr (see [`super::progress`]): spinners
+/// whose steps end as ✓/✗ lines on a terminal, plain lines otherwise.
+pub(super) fn sink() -> Progress {
+    Progress::new()
 }
 
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

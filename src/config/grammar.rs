@@ -203,11 +203,10 @@ pub fn public_key(s: &str) -> Check {
     Ok(())
 }
 
-/// A path inside the project repository: relative, `/`-separated, no `..`,
-/// no empty or `.` segments, printable ASCII without spaces or quotes.
-pub fn repo_path(s: &str) -> Check {
-    let expected = "expected a relative path inside the project like deploy/post-deploy.sh \
-                    (no leading '/', no '..', printable ASCII without spaces or quotes)";
+/// A relative path of printable ASCII: `/`-separated, no leading `/`, no
+/// `..`, no empty or `.` segments, no spaces or quotes. `expected` is the
+/// phrase of the caller's own kind (with its own example).
+fn relative_path(s: &str, expected: &str) -> Check {
     let chars_ok = s
         .chars()
         .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '\\' | '`' | '$'));
@@ -215,26 +214,82 @@ pub fn repo_path(s: &str) -> Check {
         .split('/')
         .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
     if s.is_empty() || s.len() > 255 || !chars_ok || !segments_ok {
-        Err(expected.to_string())
+        Err(format!(
+            "{expected} (no leading '/', no '..', printable ASCII without spaces or quotes)"
+        ))
     } else {
         Ok(())
     }
 }
 
+/// Pond's own directory inside each release (manifest, stat cache, the
+/// database password link).
+pub const RELEASE_DIR: &str = ".pond";
+
+/// Pond's marker file inside the server's `shared/` directory: which
+/// shared paths have been seeded from a release.
+pub const SEEDED_MARKER: &str = ".pond-seeded";
+
+/// Refuses a path whose first segment is one of Pond's own names.
+fn not_ponds_own(s: &str, reserved: &[(&str, &str)]) -> Check {
+    let first = s.split('/').next().unwrap_or_default();
+    match reserved.iter().find(|(name, _)| *name == first) {
+        Some((name, why)) => Err(format!("{name} is {why}; choose another name")),
+        None => Ok(()),
+    }
+}
+
+/// A path inside the project repository, such as a hook script: relative,
+/// `/`-separated, no `..`, no empty or `.` segments, printable ASCII
+/// without spaces or quotes.
+pub fn repo_path(s: &str) -> Check {
+    relative_path(
+        s,
+        "expected a relative path inside the project like deploy/post-deploy.sh",
+    )
+}
+
+/// A shared (persistent) path: a file or directory of each release that
+/// lives in the server's `shared/` directory instead, like `storage`. Not
+/// inside Pond's own `.pond` directory, and not Pond's marker file in
+/// `shared/`.
+pub fn shared_path(s: &str) -> Check {
+    relative_path(
+        s,
+        "expected a relative path inside the release like storage or wp-content/uploads",
+    )?;
+    not_ponds_own(
+        s,
+        &[
+            (RELEASE_DIR, "Pond's own directory in each release"),
+            (
+                SEEDED_MARKER,
+                "Pond's own marker file in the server's shared/ directory",
+            ),
+        ],
+    )
+}
+
+/// Where a rendered config file goes inside each release, like `.env`; not
+/// inside Pond's own `.pond` directory.
+pub fn config_target(s: &str) -> Check {
+    relative_path(s, "expected a relative path inside the release like .env")?;
+    not_ponds_own(s, &[(RELEASE_DIR, "Pond's own directory in each release")])
+}
+
 /// A web root inside a release: path segments of `A-Za-z0-9._-` (it is
-/// written into the nginx config, so nothing else is allowed).
+/// written into the nginx config, so nothing else is allowed), not inside
+/// Pond's own `.pond` directory (nginx would serve it).
 pub fn web_root(s: &str) -> Check {
-    let ok = repo_path(s).is_ok()
+    let expected = "expected a relative directory inside the release like public \
+                    (no leading '/', no '..', only A-Z, a-z, 0-9, '.', '_', '-' and '/')";
+    let ok = relative_path(s, expected).is_ok()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'));
-    if ok {
-        Ok(())
-    } else {
-        Err(
-            "expected a relative directory like public, of A-Z, a-z, 0-9, '.', '_', '-' and '/'"
-                .into(),
-        )
+    if !ok {
+        return Err(expected.into());
     }
+    not_ponds_own(s, &[(RELEASE_DIR, "Pond's own directory in each release")])
 }
 
 /// A Unix login name for SSH (`root`, `deploy`).

@@ -1,6 +1,12 @@
 //! Rules of pond.json that the JSON Schema cannot say: grammars of names,
-//! uniqueness, cross references (environment → account, database droplet),
-//! and hook/template files that must exist in the repository.
+//! uniqueness, cross references (environment → account, database droplet,
+//! config files inside shared paths), and hook/template files that must
+//! exist in the repository.
+//!
+//! A value that reaches a template input is checked with the grammar that
+//! the template itself declares for that input ([`builtin_input`]), so a
+//! file that loads is a file every command can render: `pond validate` and
+//! provisioning cannot disagree.
 //!
 //! Validation never stops at the first mistake: it walks the whole file and
 //! returns every [`Problem`], each with the JSON path of the offending value.
@@ -11,6 +17,20 @@ use std::path::Path;
 use super::Problem;
 use super::grammar::{self, Check};
 use super::model::{Database, DropletRole, EnvironmentKind, ProjectFile};
+use crate::plan::template::builtin_input;
+
+/// A template input that a pond.json value reaches: (template id, input).
+type Reaches = (&'static str, &'static str);
+
+const PROJECT: Reaches = ("common/site", "PROJECT");
+const ENV: Reaches = ("common/site", "ENV");
+const DOMAIN: Reaches = ("common/site", "DOMAIN");
+const SECRET_PREFIX: Reaches = ("common/site", "SECRET_PREFIX");
+const WEB_ROOT: Reaches = ("common/site", "WEB_ROOT");
+const HEALTH_PATH: Reaches = ("common/health", "HEALTH_PATH");
+const SHARED: Reaches = ("common/attachments", "SHARED");
+const DB_NAME: Reaches = ("mysql/database", "DB_NAME");
+const DB_USER: Reaches = ("mysql/database", "DB_USER");
 
 /// Collects problems while walking the file.
 struct Walker {
@@ -24,13 +44,20 @@ impl Walker {
 
     /// Applies a grammar check to a value and records a failure as
     /// `<path>: "<value>" is not a valid <what>; <expected>`.
-    fn check(&mut self, path: &str, value: &str, what: &str, check: fn(&str) -> Check) {
+    fn check(&mut self, path: &str, value: &str, what: &str, check: impl Fn(&str) -> Check) {
         if let Err(expected) = check(value) {
             self.push(
                 path,
                 format!("{} is not a valid {what}; {expected}", show(value)),
             );
         }
+    }
+
+    /// Checks a value that reaches a template input with the grammar that
+    /// template declares for it.
+    fn input(&mut self, path: &str, value: &str, what: &str, (id, name): Reaches) {
+        let input = builtin_input(id, name);
+        self.check(path, value, what, |v| input.check(v));
     }
 
     /// Records a problem for every value seen before under another path.
@@ -90,13 +117,14 @@ pub fn show(value: &str) -> String {
 pub fn validate(file: &ProjectFile, root: Option<&Path>) -> Vec<Problem> {
     let mut w = Walker { problems: vec![] };
 
-    w.check("name", &file.name, "project name", grammar::project_name);
-    w.check(
+    w.input("name", &file.name, "project name", PROJECT);
+    w.input(
         "health_path",
         &file.health_path,
         "health-check path",
-        grammar::http_path,
+        HEALTH_PATH,
     );
+    w.input("web_root", &file.web_root, "web root", WEB_ROOT);
     if !(2..=50).contains(&file.keep_builds) {
         w.push(
             "keep_builds",
@@ -116,7 +144,7 @@ pub fn validate(file: &ProjectFile, root: Option<&Path>) -> Vec<Problem> {
     let mut seen = HashMap::new();
     for (i, p) in file.shared_paths.iter().enumerate() {
         let path = format!("shared_paths[{i}]");
-        w.check(&path, p, "shared path", grammar::repo_path);
+        w.input(&path, p, "shared path", SHARED);
         w.unique(&mut seen, path, p, "shared path");
     }
 
@@ -129,7 +157,29 @@ pub fn validate(file: &ProjectFile, root: Option<&Path>) -> Vec<Problem> {
             root,
         );
         let path = format!("config_files[{i}].target");
-        w.check(&path, &c.target, "config file target", grammar::repo_path);
+        w.check(
+            &path,
+            &c.target,
+            "config file target",
+            grammar::config_target,
+        );
+        if let Some((j, shared)) = file
+            .shared_paths
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| grammar::shared_path(s).is_ok())
+            .find(|(_, s)| c.target == **s || c.target.starts_with(&format!("{s}/")))
+        {
+            w.push(
+                &path,
+                format!(
+                    "{} is inside shared path {} (shared_paths[{j}]): it would be written into \
+                     the persistent data every release shares; put it outside the shared paths",
+                    show(&c.target),
+                    show(shared)
+                ),
+            );
+        }
         w.unique(&mut targets, path, &c.target, "target");
     }
 
@@ -181,12 +231,7 @@ fn validate_environments(w: &mut Walker, file: &ProjectFile) {
     let mut droplet_names = HashMap::new();
     for (i, env) in file.environments.iter().enumerate() {
         let at = |field: &str| format!("environments[{i}].{field}");
-        w.check(
-            &at("name"),
-            &env.name,
-            "environment name",
-            grammar::env_name,
-        );
+        w.input(&at("name"), &env.name, "environment name", ENV);
         w.unique(&mut names, at("name"), &env.name, "environment name");
 
         if let Some(account) = &env.account
@@ -221,13 +266,13 @@ fn validate_environments(w: &mut Walker, file: &ProjectFile) {
                 w.check(&at(field), v, &format!("{field} slug"), grammar::do_slug);
             }
         }
-        w.check(&at("domain"), &env.domain, "domain name", grammar::domain);
+        w.input(&at("domain"), &env.domain, "domain name", DOMAIN);
         w.unique(&mut domains, at("domain"), &env.domain, "domain");
-        w.check(
+        w.input(
             &at("secret_prefix"),
             &env.secret_prefix,
             "secret prefix",
-            grammar::secret_prefix,
+            SECRET_PREFIX,
         );
         if format!("{}-green.{}", env.secret_prefix, env.domain).len() > 253 {
             w.push(
@@ -236,12 +281,7 @@ fn validate_environments(w: &mut Walker, file: &ProjectFile) {
             );
         }
         if let Some(hp) = &env.health_path {
-            w.check(
-                &at("health_path"),
-                hp,
-                "health-check path",
-                grammar::http_path,
-            );
+            w.input(&at("health_path"), hp, "health-check path", HEALTH_PATH);
         }
 
         for (j, d) in env.droplets.iter().enumerate() {
@@ -357,6 +397,6 @@ fn validate_database(w: &mut Walker, i: usize, db: &Database, db_droplets: &[&st
             "has a database droplet but database.placement is not \"other_droplet\"",
         );
     }
-    w.check(&at("name"), name, "database name", grammar::db_name);
-    w.check(&at("user"), user, "database user", grammar::db_user);
+    w.input(&at("name"), name, "database name", DB_NAME);
+    w.input(&at("user"), user, "database user", DB_USER);
 }

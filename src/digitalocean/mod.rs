@@ -126,6 +126,31 @@ impl Client {
         body: Option<&Value>,
         doing: &str,
     ) -> anyhow::Result<Value> {
+        self.send(method, path, body, doing, true).await
+    }
+
+    /// [`Client::call`] that retries only answers that prove the request
+    /// was not carried out (429); a 5xx or a lost connection is returned at
+    /// once, since the request may have taken effect (a non-idempotent
+    /// POST: its caller checks before trying again).
+    pub async fn call_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        doing: &str,
+    ) -> anyhow::Result<Value> {
+        self.send(method, path, body, doing, false).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        doing: &str,
+        retry_uncertain: bool,
+    ) -> anyhow::Result<Value> {
         let url = if path.starts_with("http") {
             path.to_string()
         } else {
@@ -145,7 +170,7 @@ impl Client {
                 Ok(r) => r,
                 Err(e) => {
                     failures += 1;
-                    if failures >= self.retry.attempts {
+                    if failures >= self.retry.attempts || !retry_uncertain {
                         return Err(anyhow::anyhow!(
                             "{doing}: cannot reach {} after {failures} attempts: {e}",
                             self.base
@@ -174,7 +199,7 @@ impl Client {
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            if status.is_server_error() {
+            if status.is_server_error() && retry_uncertain {
                 failures += 1;
                 if failures < self.retry.attempts {
                     tokio::time::sleep(self.retry.backoff * 2u32.pow(failures - 1)).await;
@@ -287,18 +312,40 @@ impl Client {
         .await
     }
 
-    /// Creates one droplet; returns its record (status `new`).
+    /// Creates one droplet; returns its record (status `new`). A 5xx or a
+    /// lost connection may hide a droplet that was created (and billed), so
+    /// before each retry the droplets of the request's first tag are
+    /// searched for its name: one found is the answer, never a duplicate.
     pub async fn create_droplet(&self, request: &Value) -> anyhow::Result<Value> {
         let name = request["name"].as_str().unwrap_or("?").to_string();
-        let v = self
-            .call(
-                Method::POST,
-                "/droplets",
-                Some(request),
-                &format!("creating droplet {name}"),
-            )
-            .await?;
-        Ok(v["droplet"].clone())
+        let tag = request["tags"][0].as_str().map(str::to_string);
+        let doing = format!("creating droplet {name}");
+        let mut failures = 0;
+        loop {
+            let error = match self
+                .call_once(Method::POST, "/droplets", Some(request), &doing)
+                .await
+            {
+                Ok(v) => return Ok(v["droplet"].clone()),
+                Err(e) => e,
+            };
+            let uncertain = error
+                .downcast_ref::<ApiError>()
+                .is_none_or(|api| api.status >= 500);
+            failures += 1;
+            if !uncertain || failures >= self.retry.attempts {
+                return Err(error);
+            }
+            tokio::time::sleep(self.retry.backoff * 2u32.pow(failures - 1)).await;
+            let Some(tag) = &tag else { continue };
+            let existing = self
+                .droplets_by_tag(tag)
+                .await
+                .with_context(|| format!("{doing}: checking whether it exists after: {error:#}"))?;
+            if let Some(d) = existing.into_iter().find(|d| d["name"] == name.as_str()) {
+                return Ok(d);
+            }
+        }
     }
 
     /// The API is on this machine (the lab), not DigitalOcean.

@@ -37,6 +37,9 @@ pub struct Faults {
     pub never_active: u32,
     /// Every API response is delayed by this many milliseconds.
     pub slow_ms: u64,
+    /// The next N droplet creations happen, but their reply is lost: the
+    /// client gets a 500 as if the request had failed.
+    pub lost_create_replies: u32,
 }
 
 pub struct Lab {
@@ -99,6 +102,17 @@ impl Lab {
     }
 
     /// Consumes one "never active" fault, if any is armed.
+    /// Whether this droplet creation's reply is to be lost (one fault used).
+    pub fn take_lost_create_reply(&self) -> bool {
+        let mut f = self.faults.lock().expect("faults lock");
+        if f.lost_create_replies > 0 {
+            f.lost_create_replies -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
     pub fn take_never_active(&self) -> bool {
         let mut f = self.faults.lock().expect("faults lock");
         if f.never_active > 0 {

@@ -68,13 +68,15 @@ pub enum InputKind {
     DbUser,
     SecretPrefix,
     RepoPath,
+    SharedPath,
+    WebRoot,
     HttpPath,
     Ipv4,
     DbGrants,
 }
 
 impl InputKind {
-    const ALL: [InputKind; 11] = [
+    const ALL: [InputKind; 13] = [
         InputKind::Text,
         InputKind::Domain,
         InputKind::ProjectName,
@@ -83,6 +85,8 @@ impl InputKind {
         InputKind::DbUser,
         InputKind::SecretPrefix,
         InputKind::RepoPath,
+        InputKind::SharedPath,
+        InputKind::WebRoot,
         InputKind::HttpPath,
         InputKind::Ipv4,
         InputKind::DbGrants,
@@ -103,13 +107,16 @@ impl InputKind {
             InputKind::DbUser => "db_user",
             InputKind::SecretPrefix => "secret_prefix",
             InputKind::RepoPath => "repo_path",
+            InputKind::SharedPath => "shared_path",
+            InputKind::WebRoot => "web_root",
             InputKind::HttpPath => "http_path",
             InputKind::Ipv4 => "ipv4",
             InputKind::DbGrants => "db_grants",
         }
     }
 
-    fn check(self, value: &str) -> Check {
+    /// The grammar of this kind, applied to `value`.
+    pub fn check(self, value: &str) -> Check {
         match self {
             InputKind::Text => Ok(()),
             InputKind::Domain => grammar::domain(value),
@@ -119,6 +126,8 @@ impl InputKind {
             InputKind::DbUser => grammar::db_user(value),
             InputKind::SecretPrefix => grammar::secret_prefix(value),
             InputKind::RepoPath => grammar::repo_path(value),
+            InputKind::SharedPath => grammar::shared_path(value),
+            InputKind::WebRoot => grammar::web_root(value),
             InputKind::HttpPath => grammar::http_path(value),
             InputKind::Ipv4 => grammar::ipv4(value),
             InputKind::DbGrants => grammar::db_grants(value),
@@ -133,6 +142,18 @@ pub struct Input {
     pub kind: InputKind,
     pub required: bool,
     pub description: String,
+}
+
+impl Input {
+    /// Whether `value` may be given for this input: its kind's grammar, except
+    /// that an optional input may be empty (not given).
+    pub fn check(&self, value: &str) -> Check {
+        if self.required || !value.is_empty() {
+            self.kind.check(value)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// A parsed template: its id, header facts and verbatim source.
@@ -289,9 +310,7 @@ impl Template {
                 value: crate::config::show(value),
                 expected,
             };
-            if input.required || !value.is_empty() {
-                input.kind.check(value).map_err(invalid)?;
-            }
+            input.check(value).map_err(invalid)?;
             let line =
                 readonly_assignment(&input.name, value).map_err(|e| invalid(e.to_string()))?;
             text.push_str(&line);
@@ -314,6 +333,21 @@ impl Template {
             text,
         })
     }
+}
+
+/// The declared input `name` of the shipped template `id`: what pond.json
+/// validation checks a value against when that value reaches this input, so
+/// a file that loads is a file every command can render.
+///
+/// # Panics
+///
+/// When no shipped template declares that input: a mistake in Pond itself,
+/// which every test that validates a project file would show.
+pub fn builtin_input(id: &str, name: &str) -> Input {
+    Template::builtin(id)
+        .ok()
+        .and_then(|t| t.inputs.into_iter().find(|i| i.name == name))
+        .unwrap_or_else(|| panic!("template {id} declares no input {name}"))
 }
 
 /// Ids of all shipped templates.

@@ -8,5 +8,5 @@ pub mod session;
 pub use key::Identity;
 pub use pool::Pool;
 pub use session::{
-    Endpoint, HeldLock, HostKeyCheck, HostKeyMismatch, Outcome, Session, Sink, Stream,
+    API, Endpoint, HeldLock, HostKeyCheck, HostKeyMismatch, LOCAL, Outcome, Session, Sink, Stream,
 };

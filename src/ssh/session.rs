@@ -21,9 +21,22 @@ use super::key::Identity;
 pub enum Stream {
     Stdout,
     Stderr,
-    /// A step Pond itself reports ("Uploading 3 files").
+    /// A step Pond itself reports ("Uploading 3 files"). A step lasts until
+    /// the next step of its prefix (a server works through its steps in
+    /// order; servers work in parallel), or until the run ends. Pond's own
+    /// prefixes end sooner: the task waits for each [`API`] call before it
+    /// does anything else, and only calls the API between the servers'
+    /// phases, so an [`API`] step ends every running step and any later
+    /// step ends it; a [`LOCAL`] step reports work already done on this
+    /// computer, so any later step ends it.
     Step,
 }
+
+/// The prefix of steps Pond takes through the DigitalOcean API.
+pub const API: &str = "digitalocean";
+
+/// The prefix of steps Pond takes on this computer (scanning the project).
+pub const LOCAL: &str = "local";
 
 /// Receives remote output as it arrives: (host, stream, line).
 pub type Sink = Arc<dyn Fn(&str, Stream, &str) + Send + Sync>;

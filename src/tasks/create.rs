@@ -247,7 +247,7 @@ pub async fn new_server(
     stop: &Stop,
     sink: &Sink,
 ) -> anyhow::Result<Urls> {
-    let step = |text: &str| sink("digitalocean", Stream::Step, text);
+    let step = |text: &str| sink(crate::ssh::API, Stream::Step, text);
     if file.environments.iter().any(|e| e.name == input.env) {
         anyhow::bail!("environment {} already exists in pond.json", input.env);
     }
@@ -419,7 +419,7 @@ pub async fn resume(
     stop: &Stop,
     sink: &Sink,
 ) -> anyhow::Result<Urls> {
-    let step = |text: &str| sink("digitalocean", Stream::Step, text);
+    let step = |text: &str| sink(crate::ssh::API, Stream::Step, text);
     let (env_index, env) = super::find_env(file, env_name)?;
     let mut address = None;
     for d in &env.droplets {
@@ -489,7 +489,7 @@ async fn finish(
     stop: &Stop,
     sink: &Sink,
 ) -> anyhow::Result<Urls> {
-    let step = |text: &str| sink("digitalocean", Stream::Step, text);
+    let step = |text: &str| sink(crate::ssh::API, Stream::Step, text);
     let env_name = file.environments[env_index].name.clone();
     let recorded = format!(
         "The droplets exist and are recorded in pond.json: Resume (pond create {env_name} --resume) finishes the job, pond destroy {env_name} removes them."

@@ -95,6 +95,11 @@ pub async fn deploy(
 ) -> anyhow::Result<Vec<ServerDeploy>> {
     super::state::check_tag(&options.tag)?;
     check_project(file, project_root)?;
+    if options.dry_run && options.break_lock {
+        bail!(
+            "--break-lock ends the deploy holding the lock, so it cannot go with --dry-run; nothing was changed"
+        );
+    }
     // The local scan (hashing what changed) runs while each server takes
     // its lock and reports what it has; each job waits for it only when it
     // needs the comparison.
@@ -116,7 +121,7 @@ pub async fn deploy(
             if let Ok(m) = &scanned {
                 let total: u64 = m.values().map(|e| e.size).sum();
                 sink(
-                    "local",
+                    crate::ssh::LOCAL,
                     Stream::Step,
                     &format!(
                         "{} files ({} bytes) to deploy from {}",

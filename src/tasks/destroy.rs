@@ -160,20 +160,9 @@ pub async fn execute(
     plan: &DestroyPlan,
     sink: &Sink,
 ) -> anyhow::Result<()> {
-    let step = |text: &str| sink("digitalocean", Stream::Step, text);
-    if let Some(lb) = &plan.load_balancer {
-        step(&format!("deleting load balancer {lb}"));
-        ignore_missing(
-            client
-                .call(
-                    Method::DELETE,
-                    &format!("/load_balancers/{lb}"),
-                    None,
-                    "deleting the load balancer",
-                )
-                .await,
-        )?;
-    }
+    let step = |text: &str| sink(crate::ssh::API, Stream::Step, text);
+    // Records first: a record left at a released address is a takeover,
+    // and once the balancer is gone its address can no longer be found.
     for (zone, id, name, _) in &plan.records {
         step(&format!("deleting DNS record {name} in {zone}"));
         ignore_missing(
@@ -183,6 +172,19 @@ pub async fn execute(
                     &format!("/domains/{zone}/records/{id}"),
                     None,
                     &format!("deleting DNS record {name}"),
+                )
+                .await,
+        )?;
+    }
+    if let Some(lb) = &plan.load_balancer {
+        step(&format!("deleting load balancer {lb}"));
+        ignore_missing(
+            client
+                .call(
+                    Method::DELETE,
+                    &format!("/load_balancers/{lb}"),
+                    None,
+                    "deleting the load balancer",
                 )
                 .await,
         )?;

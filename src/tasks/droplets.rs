@@ -80,7 +80,7 @@ pub async fn connect_booting(
             Ok(connected) => break connected,
             Err(e) if attempt < 10 => {
                 sink(
-                    "digitalocean",
+                    crate::ssh::API,
                     Stream::Step,
                     &format!("SSH not ready yet ({e:#}); retrying"),
                 );
@@ -106,7 +106,7 @@ pub async fn create_droplets(
     spec: &DropletSpec,
     sink: &Sink,
 ) -> anyhow::Result<Vec<Created>> {
-    let step = |text: &str| sink("digitalocean", Stream::Step, text);
+    let step = |text: &str| sink(crate::ssh::API, Stream::Step, text);
     let mut ids = Vec::new();
     for name in names {
         step(&format!(
@@ -165,7 +165,7 @@ pub async fn delete_created(
     let mut left = vec![];
     for Created { id, .. } in created {
         sink(
-            "digitalocean",
+            crate::ssh::API,
             Stream::Step,
             &format!("deleting droplet {id}, which this run created and which never became usable"),
         );

@@ -144,7 +144,7 @@ pub async fn execute(
     plan: &ScalePlan,
     sink: &Sink,
 ) -> anyhow::Result<()> {
-    let step = |text: &str| sink("digitalocean", Stream::Step, text);
+    let step = |text: &str| sink(crate::ssh::API, Stream::Step, text);
     let (env_index, env) = find_env(file, &plan.env)?;
     let lb = env
         .load_balancer

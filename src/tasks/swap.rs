@@ -164,7 +164,8 @@ pub struct Rollback {
 /// Returns every web server to the release that was live before the last
 /// swap (recorded in state.json), whatever the inactive colour holds now:
 /// when a deploy has since replaced it, the inactive colour is pointed back
-/// at that release and health-checked (unless `force`) before it goes live.
+/// at that release first; either way it is health-checked (unless `force`)
+/// before it goes live.
 /// Refuses, saying why, when no such release is recorded or kept.
 pub async fn rollback(
     file: &ProjectFile,
@@ -207,6 +208,11 @@ pub async fn rollback(
     let inactive = live.other();
     let in_place = snaps.iter().all(|s| s.release(inactive) == release);
     if in_place {
+        // Health-checked too: a release rolled back from (a second
+        // rollback returns to it) may be the very build that was bad.
+        if !force {
+            require_healthy(file, env, connected, inactive, sink).await?;
+        }
         go_live(file, env, connected, &snaps, "rollback", force, sink).await?;
         return Ok(Rollback {
             live: inactive,
@@ -292,6 +298,7 @@ async fn go_live(
         match swap_one(c, &change, &by, op, forced, &hooks, sink).await {
             Ok(()) => swapped.push((c, snap)),
             Err(e) => {
+                let mut stuck = vec![];
                 for (done, was) in swapped {
                     let back = Change {
                         root: &root,
@@ -300,7 +307,17 @@ async fn go_live(
                         expect_release: was.release(was.live),
                         state: was.status.state.to_json(),
                     };
-                    let _ = swap_one(done, &back, &by, "swap-back", true, "", sink).await;
+                    if let Err(back_failed) =
+                        swap_one(done, &back, &by, "swap-back", true, "", sink).await
+                    {
+                        stuck.push(format!("{}: {back_failed:#}", was.name));
+                    }
+                }
+                if !stuck.is_empty() {
+                    return Err(e.context(format!(
+                        "and swapping back failed, so these servers now serve the other colour: {}. Run pond status and swap them by hand",
+                        stuck.join("; ")
+                    )));
                 }
                 return Err(e);
             }
@@ -371,14 +388,17 @@ pub async fn point_inactive(
     let snaps = snapshots(file, env, connected).await?;
     let inactive = snaps[0].live.other();
     let by = actor();
+    // Every server must have it before any is changed.
     for snap in &snaps {
         if !snap.status.releases_on_disk.iter().any(|r| r == release) {
             bail!(
-                "release {release} is not kept on {}; `pond releases {}` lists what is",
+                "release {release} is not kept on {}; nothing was changed. `pond releases {}` lists what is",
                 snap.name,
                 env.name
             );
         }
+    }
+    for snap in &snaps {
         let c = connected
             .iter()
             .find(|c| c.server.endpoint.name == snap.name)

@@ -32,14 +32,18 @@ impl Transfer {
 }
 
 /// A database on a server Pond reaches over SSH with the user's key
-/// (`ssh://USER@HOST[:PORT]/DATABASE`): dumped there with that server's own
-/// credentials, streamed straight into the new database.
+/// (`ssh://USER@HOST[:PORT]/DATABASE[#SHA256:HOSTKEY]`): dumped there with
+/// that server's own credentials, streamed straight into the new database.
+/// The server's host key is checked: the one given after `#`, else the one
+/// pond.json pins for a droplet at that address; Pond never trusts an
+/// unknown key on first sight here (the dump is the site's data).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DbSource {
     pub user: String,
     pub host: String,
     pub port: u16,
     pub database: String,
+    pub host_key: Option<String>,
 }
 
 impl DbSource {
@@ -54,6 +58,22 @@ impl DbSource {
         let (authority, database) = rest
             .split_once('/')
             .ok_or_else(|| format!("{text:?}: no database; {expected}"))?;
+        let (database, host_key) = match database.split_once('#') {
+            Some((db, key)) => {
+                let b64 = key.strip_prefix("SHA256:").unwrap_or("");
+                if b64.is_empty()
+                    || !b64
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+                {
+                    return Err(format!(
+                        "{text:?}: host key {key:?} is not a fingerprint like SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8"
+                    ));
+                }
+                (db, Some(key.to_string()))
+            }
+            None => (database, None),
+        };
         let (user, host_port) = authority
             .split_once('@')
             .ok_or_else(|| format!("{text:?}: no user; {expected}"))?;
@@ -75,6 +95,7 @@ impl DbSource {
             host: host.to_string(),
             port,
             database: database.to_string(),
+            host_key,
         })
     }
 
@@ -155,7 +176,8 @@ pub async fn transfer(
                 stream_in(c, &import, dump.clone(), false, sink).await?;
             }
             if let Some(source) = &what.db_from {
-                copy_database(c, source, &import, identity, sink).await?;
+                let pin = source_host_key(file, source)?;
+                copy_database(c, source, &pin, &import, identity, sink).await?;
             }
         }
         if let (Some(dir), true) = (&what.attachments, is_web) {
@@ -185,11 +207,31 @@ pub async fn transfer(
     Ok(())
 }
 
+/// The host key the source server must present: given in the source, or
+/// pinned in pond.json for a droplet at that address.
+fn source_host_key(file: &ProjectFile, source: &DbSource) -> anyhow::Result<String> {
+    if let Some(key) = &source.host_key {
+        return Ok(key.clone());
+    }
+    file.environments
+        .iter()
+        .flat_map(|e| &e.droplets)
+        .find(|d| d.address.as_deref() == Some(source.host.as_str()))
+        .and_then(|d| d.host_key.clone())
+        .with_context(|| {
+            format!(
+                "Pond does not know the SSH host key of {} (no droplet in pond.json has that address), so it will not copy the database from it unchecked. Read its fingerprint where you trust the answer (your provider's console, or `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on it) and give it as ssh://{}@{}/{}#SHA256:…",
+                source.host, source.user, source.host, source.database
+            )
+        })
+}
+
 /// Dumps `source` on its own server and streams it into `import` on `c`,
 /// through this computer, without a file anywhere.
 async fn copy_database(
     c: &Connected,
     source: &DbSource,
+    pin: &str,
     import: &str,
     identity: &Identity,
     sink: &Sink,
@@ -201,7 +243,7 @@ async fn copy_database(
         port: source.port,
         user: source.user.clone(),
     };
-    let session = Session::connect(&endpoint, identity, HostKeyCheck::FirstUse)
+    let session = Session::connect(&endpoint, identity, HostKeyCheck::Pinned(pin.to_string()))
         .await
         .with_context(|| {
             format!(
@@ -252,6 +294,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_source_server_is_only_reached_with_a_known_host_key() {
+        let file: ProjectFile =
+            serde_json::from_str(include_str!("../../examples/acme-shop/pond.json")).unwrap();
+        let pinned = DbSource::parse("ssh://root@203.0.113.10/shop").unwrap();
+        assert_eq!(
+            source_host_key(&file, &pinned).unwrap(),
+            "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8",
+            "the droplet's pin from pond.json"
+        );
+        let unknown = DbSource::parse("ssh://root@203.0.113.99/shop").unwrap();
+        let e = source_host_key(&file, &unknown).unwrap_err().to_string();
+        assert!(
+            e.contains("does not know the SSH host key of 203.0.113.99"),
+            "{e}"
+        );
+        let given = DbSource::parse("ssh://root@203.0.113.99/shop#SHA256:abc+/=").unwrap();
+        assert_eq!(source_host_key(&file, &given).unwrap(), "SHA256:abc+/=");
+    }
+
+    #[test]
     fn database_sources_are_parsed_and_bad_parts_named() {
         assert_eq!(
             DbSource::parse("ssh://root@203.0.113.7/shop"),
@@ -259,8 +321,18 @@ mod tests {
                 user: "root".into(),
                 host: "203.0.113.7".into(),
                 port: 22,
-                database: "shop".into()
+                database: "shop".into(),
+                host_key: None,
             })
+        );
+        assert_eq!(
+            DbSource::parse(
+                "ssh://root@203.0.113.7/shop#SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8"
+            )
+            .unwrap()
+            .host_key
+            .as_deref(),
+            Some("SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8")
         );
         assert_eq!(
             DbSource::parse("ssh://deploy@old.example.com:2222/wp_site")
@@ -276,6 +348,8 @@ mod tests {
             ("ssh://root@h;id/db", "host"),
             ("ssh://root@h/db;drop", "database"),
             ("ssh://$(id)@h/db", "user"),
+            ("ssh://root@h/db#MD5:aa", "not a fingerprint"),
+            ("ssh://root@h/db#SHA256:a;b", "not a fingerprint"),
         ] {
             let e = DbSource::parse(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");

@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { appInfo, calls, install, project } from "./fixtures";
+import { accounts, appInfo, calls, install, key, project } from "./fixtures";
 
 test("a folder without pond.json offers to create one, checking the name with the engine", async ({ page }) => {
   await install(page, {
@@ -107,4 +107,51 @@ test("a project folder given on the command line opens at start", async ({ page 
   await page.goto("/");
   await expect(page.getByRole("heading", { name: "production" })).toBeVisible();
   expect((await calls(page)).find((c) => c.cmd === "open_project")?.args).toEqual({ dir: "/home/dev/acme-shop" });
+});
+
+test("an invalid pond.json given on the command line shows its problems at start", async ({ page }) => {
+  await install(page, {
+    startup_project: { value: "/home/dev/broken" },
+    app_info: appInfo,
+    recent_projects: { value: [] },
+    open_project: {
+      value: {
+        kind: "invalid",
+        file: "/home/dev/broken/pond.json",
+        problems: [
+          { path: "web_root", message: '"../" is not a valid web root; expected a relative directory inside the release like public' },
+          { path: "shared_paths[0]", message: '".pond-seeded" is not a valid shared path' },
+        ],
+      },
+    },
+  });
+  await page.goto("/");
+  const alert = page.getByRole("alert");
+  await expect(alert).toContainText("/home/dev/broken/pond.json is not a valid Pond project file");
+  await expect(alert.locator("code")).toHaveText(["web_root", "shared_paths[0]"]);
+  await expect(alert).toContainText('"../" is not a valid web root');
+  await expect(page.getByLabel("Project folder")).toHaveValue("/home/dev/broken");
+  const opens = (await calls(page)).filter((c) => c.cmd === "open_project");
+  expect(opens.map((c) => c.args)).toEqual([{ dir: "/home/dev/broken" }]);
+});
+
+test("a folder without pond.json given on the command line offers to create one, once", async ({ page }) => {
+  await install(page, {
+    startup_project: { value: "/home/dev/New Shop" },
+    app_info: appInfo,
+    recent_projects: { value: [] },
+    open_project: { value: { kind: "missing", dir: "/home/dev/New Shop" } },
+    check_field: { value: null },
+    list_accounts: { value: accounts },
+    ssh_key: { value: key },
+  });
+  await page.goto("/");
+  await expect(page.getByRole("heading", { name: "Create Pond project" })).toBeVisible();
+  await expect(page.getByLabel("Project name")).toHaveValue("new-shop");
+  // Away and back: the start folder is not opened again.
+  await page.getByRole("button", { name: "Settings" }).click();
+  await page.getByRole("button", { name: "Projects" }).click();
+  await expect(page.getByRole("heading", { name: "Open a project" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Create Pond project" })).toBeHidden();
+  expect((await calls(page)).filter((c) => c.cmd === "open_project")).toHaveLength(1);
 });

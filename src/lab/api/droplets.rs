@@ -157,6 +157,11 @@ pub async fn create(State(lab): State<Arc<Lab>>, bytes: Bytes) -> ApiResult {
     for (droplet, action) in created {
         lab.boot_in_background(droplet, Some(action));
     }
+    if lab.take_lost_create_reply() {
+        return Err(ApiError::internal(
+            "the reply was lost (lab fault lost_create_replies)",
+        ));
+    }
     if names.len() == 1 && bytes_has_single_name(&bytes) {
         reply(
             StatusCode::ACCEPTED,
