@@ -513,7 +513,7 @@ fn init_proposes_the_web_root_it_finds_and_deploy_refuses_a_missing_one() {
         let file: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.path().join("pond.json")).unwrap())
                 .unwrap();
-        (dir, file["web_root"].as_str().unwrap().to_string())
+        (dir, file["web_root"].as_str().unwrap_or("").to_string())
     };
     assert_eq!(init(&["index.php"]).1, "", "a plain PHP app at the top");
     assert_eq!(init(&["public/index.php"]).1, "public", "Laravel's layout");
