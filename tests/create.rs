@@ -8,22 +8,9 @@ mod common;
 
 use std::process::Command;
 
-use common::create::{assert_live, command, pond, pond_with_dns};
+use common::create::{assert_live, command, pond, pond_with_dns, static_project};
 use common::lab::{LabDir, lab_up};
 use serde_json::json;
-
-/// A static-site project made with `pond init`, with an index.html.
-fn static_project(name: &str, index: &str) -> tempfile::TempDir {
-    let project = tempfile::tempdir().unwrap();
-    let init = Command::new(env!("CARGO_BIN_EXE_pond"))
-        .args(["init", "--name", name, "--stack", "static", "--dir"])
-        .arg(project.path())
-        .output()
-        .unwrap();
-    assert!(init.status.success());
-    std::fs::write(project.path().join("index.html"), index).unwrap();
-    project
-}
 
 #[test]
 fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {

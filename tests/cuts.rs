@@ -234,17 +234,7 @@ fn setup(
     )
     .unwrap();
     write(p, "index.html", "v0");
-    user.ok(
-        p,
-        &[
-            "attach",
-            "production",
-            "--host",
-            &addr,
-            "--domain",
-            "cuts.example.com",
-        ],
-    );
+    user.attach(p, &addr, "cuts.example.com");
     user.ok(p, &["provision", "production"]);
     user.ok(p, &["deploy", "production", "--tag", "v0"]);
     (lab, api, user, project, id, addr)

@@ -48,17 +48,7 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
     file["config_files"] = json!([{"template": "deploy/env.tmpl", "target": ".env"}]);
     write_pond_json(p, &file);
 
-    user.ok(
-        p,
-        &[
-            "attach",
-            "production",
-            "--host",
-            &addr,
-            "--domain",
-            "shop.example.com",
-        ],
-    );
+    user.attach(p, &addr, "shop.example.com");
     let pinned = std::fs::read_to_string(p.join("pond.json")).unwrap();
     assert!(
         pinned.contains("\"host_key\": \"SHA256:"),
@@ -358,17 +348,7 @@ fn a_deploy_cut_midway_leaves_live_serving_and_a_rerun_completes() {
     let p = project.path();
     user.init(p, "cut", "static");
     write(p, "index.html", "one");
-    user.ok(
-        p,
-        &[
-            "attach",
-            "production",
-            "--host",
-            &addr,
-            "--domain",
-            "cut.example.com",
-        ],
-    );
+    user.attach(p, &addr, "cut.example.com");
     user.ok(p, &["provision", "production"]);
     user.ok(p, &["deploy", "production", "--tag", "one"]);
 

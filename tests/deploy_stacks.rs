@@ -208,17 +208,7 @@ fn wordpress_from_debian_deploys_talks_to_its_database_and_swaps() {
          if (!defined('ABSPATH')) { define('ABSPATH', __DIR__ . '/'); }\nrequire_once ABSPATH . 'wp-settings.php';\n",
     );
     user.init(p, "blog", "wordpress");
-    user.ok(
-        p,
-        &[
-            "attach",
-            "production",
-            "--host",
-            &addr,
-            "--domain",
-            "blog.example.com",
-        ],
-    );
+    user.attach(p, &addr, "blog.example.com");
     user.ok(p, &["provision", "production"]);
     let out = user.ok(p, &["deploy", "production", "--tag", "wp1"]);
     assert!(out.contains("First deploy"), "{out}");

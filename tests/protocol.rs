@@ -90,17 +90,7 @@ fn rollback_races_broken_locks_and_live_data_keep_the_protocol() {
     file["health_path"] = json!("/health.php?probe[]=1");
     file["shared_paths"] = json!([]);
     write_pond_json(p, &file);
-    user.ok(
-        p,
-        &[
-            "attach",
-            "production",
-            "--host",
-            &addr,
-            "--domain",
-            "shop.example.com",
-        ],
-    );
+    user.attach(p, &addr, "shop.example.com");
     user.ok(p, &["provision", "production"]);
     // Every sed the server runs logs its arguments: the DB password must
     // never be among them (argv is visible to every user through ps).
@@ -312,15 +302,8 @@ fn a_create_whose_first_deploy_is_unhealthy_points_no_dns() {
     let lab = common::lab::LabDir::new("pond-create-unhealthy-");
     let api = common::lab::lab_up(&lab.0);
     let config = tempfile::tempdir().unwrap();
-    let project = tempfile::tempdir().unwrap();
+    let project = common::create::static_project("sick", "up");
     let p = project.path();
-    let init = Command::new(env!("CARGO_BIN_EXE_pond"))
-        .args(["init", "--name", "sick", "--stack", "static", "--dir"])
-        .arg(p)
-        .output()
-        .unwrap();
-    assert!(init.status.success());
-    std::fs::write(p.join("index.html"), "up").unwrap();
     let mut file = read_pond_json(p);
     file["health_path"] = json!("/missing.html");
     write_pond_json(p, &file);

@@ -49,30 +49,28 @@ fi
 # or a client whose connection dropped while a hook ran) is ended before
 # this holder starts: each is its channel's session leader, so its group
 # takes tar, hooks and the rest. A PID is only trusted with its start time.
-end_workers() { # signal
-    local list worker started
-    for list in "$workers"/*; do
-        [[ -f "$list" ]] || continue
-        while read -r worker started; do
-            [[ "$worker" =~ ^[0-9]+$ ]] || continue
-            [[ "$(awk '{ print $22 }' "/proc/$worker/stat" 2>/dev/null)" == "$started" ]] || continue
-            kill "-$1" -- "-$worker" 2>/dev/null || true
-        done < "$list"
-    done
+alive() { # pid, start time: that very process still runs
+    [[ "$1" =~ ^[0-9]+$ && "$(awk '{ print $22 }' "/proc/$1/stat" 2>/dev/null)" == "$2" ]]
 }
-end_workers TERM
-for _ in $(seq 50); do
-    alive=no
+end_workers() { # signal (0 only asks); returns whether any still ran
+    local list worker started any=1
     for list in "$workers"/*; do
         [[ -f "$list" ]] || continue
         while read -r worker started; do
-            if [[ "$(awk '{ print $22 }' "/proc/$worker/stat" 2>/dev/null)" == "$started" ]]; then alive=yes; fi
+            if alive "$worker" "$started"; then
+                any=0
+                kill "-$1" -- "-$worker" 2>/dev/null || true
+            fi
         done < "$list"
     done
-    [[ "$alive" == yes ]] || break
+    return "$any"
+}
+end_workers TERM || true
+for _ in $(seq 50); do
+    end_workers 0 || break
     sleep 0.1
 done
-end_workers KILL
+end_workers KILL || true
 rm -f "$workers"/*
 truncate -s 0 "$lock"
 printf '%s, "remote_pid": %s}\n' "${HOLDER%\}}" "$$" >&9

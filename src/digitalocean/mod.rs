@@ -78,6 +78,13 @@ pub struct ApiError {
     pub message: String,
 }
 
+/// Whether DigitalOcean answered 404 (the thing asked for does not exist),
+/// as opposed to any other failure.
+pub fn is_not_found(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ApiError>()
+        .is_some_and(|api| api.status == 404)
+}
+
 pub struct Client {
     http: reqwest::Client,
     base: String,

@@ -12,7 +12,7 @@ use std::path::Path;
 use reqwest::Method;
 
 use crate::config::{self, ProjectFile};
-use crate::digitalocean::Client;
+use crate::digitalocean::{Client, is_not_found};
 use crate::ssh::{Sink, Stream};
 
 /// Everything `execute` will delete.
@@ -102,7 +102,7 @@ pub async fn plan(
                     addresses.push(ip.to_string());
                 }
             }
-            Err(e) if super::dns::is_not_found(&e) => {}
+            Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(e),
         }
     }
@@ -125,7 +125,7 @@ pub async fn plan(
     // failure stops the plan.
     let listed = match listed {
         Ok(records) => records,
-        Err(e) if super::dns::is_not_found(&e) => vec![],
+        Err(e) if is_not_found(&e) => vec![],
         Err(e) => return Err(e),
     };
     for r in listed {
@@ -237,10 +237,7 @@ pub async fn execute(
 
 fn ignore_missing(result: anyhow::Result<serde_json::Value>) -> anyhow::Result<()> {
     match result {
-        Ok(_) => Ok(()),
-        Err(e) => match e.downcast_ref::<crate::digitalocean::ApiError>() {
-            Some(api) if api.status == 404 => Ok(()),
-            _ => Err(e),
-        },
+        Err(e) if !is_not_found(&e) => Err(e),
+        _ => Ok(()),
     }
 }

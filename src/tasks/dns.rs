@@ -5,14 +5,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::digitalocean::Client;
-
-/// Whether DigitalOcean answered 404 (the thing asked for does not exist),
-/// as opposed to any other failure.
-pub fn is_not_found(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<crate::digitalocean::ApiError>()
-        .is_some_and(|api| api.status == 404)
-}
+use crate::digitalocean::{Client, is_not_found};
 
 /// A records for the domain and the three preview hosts: the domain is
 /// created if DigitalOcean does not host it yet; existing A records of

@@ -173,7 +173,7 @@ pub trait CloneSessions {
     fn clone_sessions(&self) -> Vec<Connected>;
 }
 
-impl CloneSessions for Vec<Connected> {
+impl CloneSessions for [Connected] {
     fn clone_sessions(&self) -> Vec<Connected> {
         self.iter()
             .map(|c| Connected {

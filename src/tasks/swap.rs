@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 
 use super::operate::{ServerStatus, health, status};
 use super::state::log_line;
-use super::{Connected, actor, env_root, render};
+use super::{CloneSessions, Connected, actor, env_root, render};
 use crate::config::{Colour, DropletRole, Environment, ProjectFile};
 use crate::ssh::{Sink, Stream};
 
@@ -44,13 +44,9 @@ async fn snapshots(
     connected: &[Connected],
 ) -> anyhow::Result<Vec<Snapshot>> {
     let web: Vec<Connected> = connected
-        .iter()
+        .clone_sessions()
+        .into_iter()
         .filter(|c| c.server.role == DropletRole::Web)
-        .map(|c| Connected {
-            server: c.server.clone(),
-            session: std::sync::Arc::clone(&c.session),
-            new_pin: None,
-        })
         .collect();
     if web.is_empty() {
         bail!("environment {} has no web servers", env.name);
@@ -85,6 +81,14 @@ async fn snapshots(
         );
     }
     Ok(out)
+}
+
+/// The session a snapshot was read through.
+fn session_of<'a>(connected: &'a [Connected], snap: &Snapshot) -> &'a Connected {
+    connected
+        .iter()
+        .find(|c| c.server.endpoint.name == snap.name)
+        .expect("snapshots come from these sessions")
 }
 
 /// Refuses unless every server's `colour` points at the same release.
@@ -283,10 +287,7 @@ async fn go_live(
     let hooks = file.hooks.post_swap.join("\n");
     let mut swapped: Vec<(&Connected, &Snapshot)> = vec![];
     for snap in snaps {
-        let c = connected
-            .iter()
-            .find(|c| c.server.endpoint.name == snap.name)
-            .expect("snapshots come from these sessions");
+        let c = session_of(connected, snap);
         let live = snap.live;
         let change = Change {
             root: &root,
@@ -399,10 +400,7 @@ pub async fn point_inactive(
         }
     }
     for snap in &snaps {
-        let c = connected
-            .iter()
-            .find(|c| c.server.endpoint.name == snap.name)
-            .expect("snapshots come from these sessions");
+        let c = session_of(connected, snap);
         let state = &snap.status.state;
         let record = state.releases.iter().rev().find(|r| r.id == release);
         let mut next = state.clone();

@@ -48,6 +48,19 @@ pub fn command(
     command
 }
 
+/// A static-site project made with `pond init`, with an index.html.
+pub fn static_project(name: &str, index: &str) -> tempfile::TempDir {
+    let project = tempfile::tempdir().unwrap();
+    let init = std::process::Command::new(env!("CARGO_BIN_EXE_pond"))
+        .args(["init", "--name", name, "--stack", "static", "--dir"])
+        .arg(project.path())
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    std::fs::write(project.path().join("index.html"), index).unwrap();
+    project
+}
+
 /// `pond create` succeeded and printed the production URL.
 pub fn assert_live(out: &Output, production: &str) {
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -45,6 +45,14 @@ impl User {
         );
     }
 
+    /// `pond attach production --host ADDR --domain DOMAIN`.
+    pub fn attach(&self, project: &Path, addr: &str, domain: &str) -> String {
+        self.ok(
+            project,
+            &["attach", "production", "--host", addr, "--domain", domain],
+        )
+    }
+
     pub fn ok(&self, project: &Path, args: &[&str]) -> String {
         let out = self.pond(project, args);
         assert!(
