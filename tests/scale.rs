@@ -2,8 +2,10 @@
 //! own droplet grows from 2 to 3 web droplets while a bounded request loop
 //! runs through the balancer (no failed request: the new droplet joins only
 //! once it serves the live build — after a swap, so the live colour is
-//! green — with its own database account), then deploys and swaps in step
-//! with the others, then shrinks to 1 (droplets leave the balancer first,
+//! green — with its own database account, only the files the client
+//! uploaded, and the others' inactive release and rollback target, so a
+//! rollback right after returns every droplet to v1), then deploys and
+//! swaps in step with the others, then shrinks to 1 (droplets leave the balancer first,
 //! their database accounts go).
 
 mod common;
@@ -93,6 +95,18 @@ fn scale_out_joins_at_the_live_build_without_a_failed_request_and_scale_in_clean
     assert!(said.contains("$6.00/month each"), "{said}");
     assert_eq!(web_addresses(p).len(), 2);
 
+    // A file the running site made in its release (a cache holding that
+    // droplet's own secrets, say) is not the project's: a joining droplet
+    // gets only what the client uploaded, and makes the rest itself.
+    let key = config.path().join("id_ed25519");
+    for web in web_addresses(p) {
+        common::ssh(
+            &key,
+            &web,
+            "echo made-here > /var/www/pond/projects/grow/production/current/public/made-here.txt",
+        );
+    }
+
     // Out, under traffic.
     let stop = Arc::new(AtomicBool::new(false));
     let looping = {
@@ -132,7 +146,6 @@ fn scale_out_joins_at_the_live_build_without_a_failed_request_and_scale_in_clean
         common::http_get(&webs[2], "grow.example.com", "/").1,
         expected
     );
-    let key = config.path().join("id_ed25519");
     let live = common::ssh(
         &key,
         &webs[2],
@@ -161,6 +174,28 @@ fn scale_out_joins_at_the_live_build_without_a_failed_request_and_scale_in_clean
     // Running it again changes nothing.
     let again = ok(run(&["scale", "production", "3"]));
     assert!(again.contains("are behind the load balancer"), "{again}");
+    assert_eq!(
+        common::ssh(
+            &key,
+            &webs[2],
+            "test -e /var/www/pond/projects/grow/production/current/public/made-here.txt && echo copied || echo absent",
+        )
+        .trim(),
+        "absent",
+        "files the site made on another droplet are not copied"
+    );
+
+    // The new droplet has the others' colours and rollback target: a
+    // rollback right after the scale returns every droplet to v1.
+    let said = ok(run(&["rollback", "production"]));
+    assert!(said.contains("Rolled back"), "{said}");
+    for web in &webs {
+        assert_eq!(
+            common::http_get(web, "grow.example.com", "/").1,
+            "v1 db ok: gadget,widget",
+            "{web}"
+        );
+    }
 
     // The new droplet deploys and swaps in step with the others.
     std::fs::write(p.join("public/version.txt"), "v3").unwrap();

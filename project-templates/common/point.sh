@@ -10,6 +10,7 @@ set -euo pipefail
 [[ "$COLOUR" == blue || "$COLOUR" == green ]] || { echo "bad colour: $COLOUR" >&2; exit 2; }
 [[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad release id: $RELEASE" >&2; exit 2; }
 cd "$ROOT"
+[[ ! -L metadata && ! -L metadata/lock ]] || { echo "metadata/lock is a link; refusing to follow it" >&2; exit 3; }
 exec 9<>metadata/lock
 flock -n 9 || { echo "LOCK-HELD"; cat metadata/lock; exit 75; }
 [[ "$(readlink current)" != "$COLOUR" ]] || { echo "$COLOUR is live; refusing to repoint it" >&2; exit 3; }

@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
-# summary: Stream the live release (a zstd tar on stdout) for a server joining the environment, without the rendered config files (the new server renders its own, with its own secrets) or per-server bookkeeping
+# summary: Stream a colour's release (a zstd tar on stdout) for a server joining the environment: only the files the client uploaded (its manifest), without the rendered config files; what hooks or the app made there (caches holding this server's secrets) is made again by the new server's own hooks
 # input ROOT [text]: the environment's directory on the server
-# input RELEASE [text]: the release the client saw live (refuse if it changed)
+# input RELEASE [text]: the release the client saw in that colour (refuse if it changed)
+# input? COLOUR [text]: blue or green (empty: the live colour)
 # input? EXCLUDE [text]: config files to leave out, one per line, relative to the release
 set -euo pipefail
 [[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad release id: $RELEASE" >&2; exit 2; }
 cd "$ROOT"
-live="$(readlink current)"
-[[ "$live" == blue || "$live" == green ]] || { echo "current points at $live, expected blue or green" >&2; exit 3; }
-[[ "$(readlink "$live")" == "releases/$RELEASE" ]] || { echo "$RELEASE is no longer live here (a deploy or swap ran meanwhile); try again" >&2; exit 3; }
-patterns="$(mktemp)"
-trap 'rm -f "$patterns"' EXIT
+colour="${COLOUR:-$(readlink current)}"
+[[ "$colour" == blue || "$colour" == green ]] || { echo "colour $colour is not blue or green" >&2; exit 3; }
+[[ "$(readlink "$colour")" == "releases/$RELEASE" ]] || { echo "$colour no longer holds $RELEASE here (a deploy or swap ran meanwhile); try again" >&2; exit 3; }
+tree="releases/$RELEASE"
+[[ -d "$tree" && ! -L "$tree" && -f "$tree/.pond/manifest" ]] || { echo "$tree has no manifest to copy from" >&2; exit 3; }
+lists="$(mktemp -d)"
+chmod 0755 "$lists"
+trap 'rm -rf "$lists"' EXIT
 {
-    echo "./.pond/stat"
-    echo "./.pond/db-password"
+    echo ".pond/stat"
+    echo ".pond/db-password"
     while IFS= read -r path; do
         [[ -n "$path" && "$path" != *..* ]] || continue
-        echo "./$path"
+        echo "$path"
     done <<< "$EXCLUDE"
-} > "$patterns"
-tar -C "releases/$RELEASE" --anchored --no-wildcards --exclude-from="$patterns" -cf - . | zstd -q -c
+} > "$lists/excluded"
+# Manifest lines are hash, size, mode, path (paths hold no tab or newline).
+{
+    echo ".pond/manifest"
+    cut -f4- "$tree/.pond/manifest"
+} | grep -vxF -f "$lists/excluded" > "$lists/files" || true
+chmod 0644 "$lists/files"
+# Read as the site's user: the tree and its manifest are the site's, so a
+# link or a path planted there reaches nothing the site could not read.
+runuser -u pond -- tar -C "$tree" --ignore-failed-read --no-recursion --verbatim-files-from -T "$lists/files" -cf - | zstd -q -c

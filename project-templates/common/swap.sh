@@ -9,6 +9,7 @@
 # input? HOOKS [text]: post-swap hook scripts, one per line, run in the new live release
 set -euo pipefail
 cd "$ROOT"
+[[ ! -L metadata && ! -L metadata/lock ]] || { echo "metadata/lock is a link; refusing to follow it" >&2; exit 3; }
 exec 9<>metadata/lock
 flock -n 9 || { echo "LOCK-HELD"; cat metadata/lock; exit 75; }
 live="$(readlink current)"

@@ -6,6 +6,7 @@ set -euo pipefail
 root="/var/www/pond/projects/$PROJECT/$ENV"
 # Never under a running deploy or swap: take the environment's lock first.
 if [[ -d "$root/metadata" ]]; then
+    [[ ! -L "$root/metadata" && ! -L "$root/metadata/lock" ]] || { echo "$root/metadata/lock is a link; refusing to follow it" >&2; exit 3; }
     exec 9<>"$root/metadata/lock"
     flock -n 9 || { echo "LOCK-HELD"; cat "$root/metadata/lock"; echo "a deploy or swap holds the lock on $root; nothing was removed. Try again when it is done" >&2; exit 75; }
 fi

@@ -55,7 +55,7 @@ where
 pub fn channel_sink(channel: Channel<Progress>) -> Sink {
     Arc::new(move |host: &str, stream: Stream, line: &str| {
         let stream = match stream {
-            Stream::Step => "step",
+            Stream::Step | Stream::Done => "step",
             Stream::Stdout => "out",
             Stream::Stderr => "err",
         };
@@ -116,6 +116,11 @@ pub fn startup_project() -> Option<String> {
 #[tauri::command]
 pub async fn open_project(dir: String) -> Res<Opened> {
     blocking(move || {
+        // A folder that is not there is an error, not "no pond.json yet":
+        // nothing could be created in it.
+        if !Path::new(&dir).is_dir() && !Path::new(&dir).is_file() {
+            return Err(anyhow!("{dir} does not exist"));
+        }
         let opened = match Project::open(Path::new(&dir)) {
             Ok(p) => Opened::Project {
                 project: ProjectView::new(&p.root, &p.path, &p.file),

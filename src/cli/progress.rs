@@ -6,9 +6,13 @@
 //! `[prefix] line` lines (logs, CI).
 //!
 //! When a step ends follows the progress protocol of
-//! [`pond::ssh::Stream::Step`]: at the next step of its prefix (sooner for
-//! Pond's own prefixes), and whatever still runs when the command ends,
-//! ends with it: ✓ when it succeeded, ✗ when not ([`Progress::outcome`]).
+//! [`pond::ssh::Stream::Step`]: at the next step or [`Stream::Done`] fact
+//! of its prefix (sooner for Pond's own prefixes); a fact shows as `✓ [prefix]
+//! fact` at once, with no time. Whatever still runs when the command ends,
+//! ends with it ([`Progress::outcome`]): ✓ when it succeeded; when it failed,
+//! ✗ for the prefixes its error names (all, if it names none) and `–` for
+//! the others, which were only stopped. A prefix that failed before any step
+//! of its own shows ✗ with its last output line.
 
 use std::io::{IsTerminal, Write};
 use std::ops::Deref;
@@ -58,11 +62,14 @@ impl Progress {
         }
     }
 
-    /// Ends the steps still running, ✓ when `result` is a success and ✗ when
-    /// not, and gives `result` back.
-    pub(super) fn outcome<T, E>(&self, result: Result<T, E>) -> Result<T, E> {
+    /// Ends the steps still running (see the module doc for the marks) and
+    /// gives `result` back.
+    pub(super) fn outcome<T, E: std::fmt::Display>(&self, result: Result<T, E>) -> Result<T, E> {
         if let Some(board) = &self.board {
-            board.end_all(result.is_ok());
+            match &result {
+                Ok(_) => board.end_all(&End::Done),
+                Err(e) => board.end_all(&End::Failed(format!("{e:#}").to_lowercase())),
+            }
         }
         result
     }
@@ -78,7 +85,24 @@ impl Deref for Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         if let Some(board) = &self.board {
-            board.end_all(false);
+            board.end_all(&End::Failed(String::new()));
+        }
+    }
+}
+
+/// How the command ended, for the steps still running.
+enum End {
+    Done,
+    /// The error's text, lower-cased, to find the prefixes it names.
+    Failed(String),
+}
+
+impl End {
+    fn mark(&self, prefix: &str, any_named: bool) -> char {
+        match self {
+            End::Done => '✓',
+            End::Failed(text) if !any_named || text.contains(&prefix.to_lowercase()) => '✗',
+            End::Failed(_) => '–',
         }
     }
 }
@@ -86,7 +110,7 @@ impl Drop for Progress {
 fn plain(prefix: &str, stream: Stream, line: &str) {
     let mut err = std::io::stderr().lock();
     let _ = match stream {
-        Stream::Step => writeln!(err, "[{prefix}] == {line}"),
+        Stream::Step | Stream::Done => writeln!(err, "[{prefix}] == {line}"),
         Stream::Stdout | Stream::Stderr => writeln!(err, "[{prefix}] {line}"),
     };
 }
@@ -116,16 +140,20 @@ impl Board {
             return;
         }
         match stream {
-            Stream::Step => {
+            Stream::Step | Stream::Done => {
                 let ends = |r: &Running| {
                     r.prefix == prefix || r.prefix == API || r.prefix == LOCAL || prefix == API
                 };
                 let (ended, kept) = std::mem::take(&mut *running).into_iter().partition(ends);
                 *running = kept;
                 for r in ended {
-                    self.end(r, true);
+                    self.end(r, '✓');
                 }
-                running.push(self.start(prefix, line));
+                if stream == Stream::Step {
+                    running.push(self.start(prefix, line));
+                } else {
+                    let _ = self.multi.println(format!("✓ [{prefix}] {line}"));
+                }
             }
             Stream::Stdout => {
                 if !running.iter().any(|r| r.prefix == prefix) {
@@ -159,26 +187,33 @@ impl Board {
         }
     }
 
-    /// Replaces a running step's spinner by its done (or failed) line.
-    fn end(&self, r: Running, ok: bool) {
+    /// Replaces a running step's spinner by its line with `mark`. Output
+    /// that came before any step shows only when it failed (its last line).
+    fn end(&self, r: Running, mark: char) {
+        let last = r.bar.message();
         r.bar.finish_and_clear();
         self.multi.remove(&r.bar);
         if !r.step.is_empty() {
-            let mark = if ok { '✓' } else { '✗' };
             let took = took(r.started.elapsed());
             let _ = self
                 .multi
                 .println(format!("{mark} [{}] {} ({took})", r.prefix, r.step));
+        } else if mark == '✗' && !last.is_empty() {
+            let _ = self.multi.println(format!("✗ [{}] {last}", r.prefix));
         }
     }
 
-    fn end_all(&self, ok: bool) {
+    fn end_all(&self, how: &End) {
         let mut running = self.running.lock().expect("progress lock");
         self.over.store(true, Ordering::SeqCst);
         let ended = std::mem::take(&mut *running);
         drop(running);
+        let any_named = ended
+            .iter()
+            .any(|r| matches!(how, End::Failed(t) if t.contains(&r.prefix.to_lowercase())));
         for r in ended {
-            self.end(r, ok);
+            let mark = how.mark(&r.prefix, any_named);
+            self.end(r, mark);
         }
     }
 }
@@ -205,7 +240,7 @@ mod tests {
         for (prefix, stream, line) in steps {
             progress(prefix, *stream, line);
         }
-        let _ = progress.outcome(if ok { Ok(()) } else { Err(()) });
+        let _ = progress.outcome(if ok { Ok(()) } else { Err("it failed") });
         drop(progress);
         term.contents()
     }
@@ -294,13 +329,68 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_crosses_out_the_server_it_names_and_only_stops_the_others() {
+        let term = indicatif::InMemoryTerm::new(30, 100);
+        let progress = Progress::drawn_on(ProgressDrawTarget::term_like(Box::new(term.clone())));
+        progress("web-1", Stream::Step, "deploying");
+        progress("web-2", Stream::Step, "deploying");
+        progress("web-3", Stream::Stdout, "unpacking");
+        let _ = progress.outcome(Err::<(), _>("deploying to web-2 failed (exit 1)"));
+        drop(progress);
+        let shown = term.contents();
+        let marks: Vec<&str> = shown
+            .lines()
+            .map(|l| l.split(" (").next().unwrap_or_default().trim_end())
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(
+            marks,
+            ["– [web-1] deploying", "✗ [web-2] deploying"],
+            "web-1 finished nothing wrong; web-3 had no step: {shown}"
+        );
+        // Named nowhere: a server that failed before any step of its own
+        // still shows its last output with a cross.
+        let term = indicatif::InMemoryTerm::new(30, 100);
+        let progress = Progress::drawn_on(ProgressDrawTarget::term_like(Box::new(term.clone())));
+        progress("web-3", Stream::Stdout, "tar: broken pipe");
+        let _ = progress.outcome(Err::<(), _>("the upload stopped"));
+        drop(progress);
+        assert_eq!(term.contents().trim(), "✗ [web-3] tar: broken pipe");
+    }
+
+    #[test]
+    fn a_fact_is_done_at_once_and_ends_the_step_before_it() {
+        let term = indicatif::InMemoryTerm::new(30, 100);
+        let progress = Progress::drawn_on(ProgressDrawTarget::term_like(Box::new(term.clone())));
+        progress("web-1", Stream::Step, "connecting");
+        progress("web-1", Stream::Done, "lock taken");
+        progress("web-1", Stream::Step, "uploading");
+        let _ = progress.outcome(Ok::<(), &str>(()));
+        drop(progress);
+        let shown = term.contents();
+        let lines: Vec<&str> = shown
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(lines.len(), 3, "{shown}");
+        assert!(lines[0].starts_with("✓ [web-1] connecting ("), "{shown}");
+        assert_eq!(
+            lines[1], "✓ [web-1] lock taken",
+            "a fact has no time: {shown}"
+        );
+        assert!(lines[2].starts_with("✓ [web-1] uploading ("), "{shown}");
+        assert!(!shown.chars().any(is_spinner), "{shown}");
+    }
+
+    #[test]
     fn steps_after_the_end_start_no_spinner() {
         let shown = screen(&[], true);
         assert_eq!(shown.trim(), "");
         let term = indicatif::InMemoryTerm::new(10, 80);
         let progress = Progress::drawn_on(ProgressDrawTarget::term_like(Box::new(term.clone())));
         let sink = Sink::clone(&progress);
-        let _ = progress.outcome(Ok::<(), ()>(()));
+        let _ = progress.outcome(Ok::<(), &str>(()));
         sink("web-1", Stream::Step, "late");
         sink("web-1", Stream::Stderr, "late warning");
         drop(progress);

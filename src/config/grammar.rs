@@ -148,7 +148,13 @@ pub fn do_slug(s: &str) -> Check {
 
 /// A droplet's host name (one DNS label).
 pub fn droplet_name(s: &str) -> Check {
-    if dns_label(s) {
+    // Pond's own progress prefixes (`ssh::API`, `ssh::LOCAL`) are not
+    // server names: a droplet named so would read as Pond's own work.
+    if s == crate::ssh::API || s == crate::ssh::LOCAL {
+        Err(format!(
+            "{s:?} is the name Pond shows its own work under; pick another, like web-1"
+        ))
+    } else if dns_label(s) {
         Ok(())
     } else {
         Err("expected 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'".into())
@@ -330,7 +336,7 @@ pub fn ipv4(s: &str) -> Check {
 
 /// A host for an external database: a domain name or an IPv4 address.
 pub fn db_host(s: &str) -> Check {
-    if ipv4(s).is_ok() || domain(s).is_ok() || droplet_name(s).is_ok() {
+    if ipv4(s).is_ok() || domain(s).is_ok() || dns_label(s) {
         Ok(())
     } else {
         Err("expected a host name like db.example.com or an IPv4 address".into())
@@ -379,6 +385,22 @@ pub fn input_name(s: &str) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn droplets_cannot_take_ponds_own_progress_names() {
+        assert!(droplet_name("web-1").is_ok());
+        for own in [crate::ssh::API, crate::ssh::LOCAL] {
+            assert!(
+                droplet_name(own)
+                    .unwrap_err()
+                    .contains("Pond shows its own work")
+            );
+        }
+        assert!(
+            db_host("local").is_ok(),
+            "a database host may still be called so"
+        );
+    }
 
     #[test]
     fn database_grants() {

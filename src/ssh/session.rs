@@ -30,6 +30,11 @@ pub enum Stream {
     /// step ends it; a [`LOCAL`] step reports work already done on this
     /// computer, so any later step ends it.
     Step,
+    /// A fact about work already finished ("lock taken", "provisioned", a
+    /// health result): it ends its prefix's running step as a step would,
+    /// is shown done at once, and starts nothing (so no later work is
+    /// timed as part of it).
+    Done,
 }
 
 /// The prefix of steps Pond takes through the DigitalOcean API.

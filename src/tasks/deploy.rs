@@ -122,7 +122,7 @@ pub async fn deploy(
                 let total: u64 = m.values().map(|e| e.size).sum();
                 sink(
                     crate::ssh::LOCAL,
-                    Stream::Step,
+                    Stream::Done,
                     &format!(
                         "{} files ({} bytes) to deploy from {}",
                         m.len(),
@@ -250,11 +250,11 @@ impl Job {
         if let Some(ended) = &lock.ended {
             (self.sink)(
                 name,
-                Stream::Step,
+                Stream::Done,
                 &format!("broke the lock: ended the work of its holder {ended}"),
             );
         }
-        (self.sink)(name, Stream::Step, "lock taken");
+        (self.sink)(name, Stream::Done, "lock taken");
         Ok(lock)
     }
 
@@ -468,11 +468,11 @@ impl Job {
         built.with_context(|| {
             format!("building the upload for {name} failed; the live colour was not touched")
         })?;
-        step(&format!(
-            "{} now runs release {}",
-            target.as_str(),
-            self.release
-        ));
+        (self.sink)(
+            name,
+            Stream::Done,
+            &format!("{} now runs release {}", target.as_str(), self.release),
+        );
         Ok(report)
     }
 }

@@ -231,7 +231,11 @@ pub async fn execute(
     }
     file.environments.retain(|e| e.name != plan.env);
     config::save(path, file)?;
-    step(&format!("environment {} removed from pond.json", plan.env));
+    sink(
+        crate::ssh::API,
+        Stream::Done,
+        &format!("environment {} removed from pond.json", plan.env),
+    );
     Ok(())
 }
 

@@ -153,7 +153,7 @@ pub async fn connect_all_pooled(
             if let Some(pin) = &new_pin {
                 sink(
                     &server.endpoint.name,
-                    Stream::Step,
+                    Stream::Done,
                     &format!("first connection: pinning host key {pin}"),
                 );
             }

@@ -84,9 +84,15 @@ pub async fn health(
             .skip_while(|l| l.starts_with("STATUS "))
             .collect::<Vec<_>>()
             .join("\n");
+        // A failed check is not a finished step: it shows as a plain line,
+        // and the caller's error says what it means.
         sink(
             &c.server.endpoint.name,
-            Stream::Step,
+            if healthy {
+                Stream::Done
+            } else {
+                Stream::Stderr
+            },
             &format!("health of the inactive colour via {host}: HTTP {status}"),
         );
         out.push(Health {

@@ -243,7 +243,7 @@ pub async fn provision_servers(
     )
     .await?;
     for c in chosen {
-        sink(&c.server.endpoint.name, Stream::Step, "provisioned");
+        sink(&c.server.endpoint.name, Stream::Done, "provisioned");
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use tokio::io::AsyncReadExt;
 
 use super::droplets::{DropletSpec, connect_booting, create_droplets, env_tags, register_keys};
-use super::state::{ColourState, ReleaseRecord, ServerState, log_line};
+use super::state::{ColourState, ServerState, log_line};
 use super::{CloneSessions, Connected, env_root, find_env, manifest, operate, provision, render};
 use crate::config::{self, Colour, Database, Droplet, DropletRole, EnvironmentKind, ProjectFile};
 use crate::digitalocean::Client;
@@ -253,19 +253,18 @@ pub async fn execute(
         .filter(|c| names.contains(&c.server.endpoint.name))
         .collect();
     let root = env_root(&file.name, &env.name);
-    let copies = new_ones.iter().map(|target| {
-        copy_live(
+    let joiners: Vec<ReleaseCopy> = new_ones
+        .iter()
+        .map(|target| ReleaseCopy {
             file,
-            &env,
+            env: &env,
             project_root,
-            &root,
+            root: &root,
             source,
             target,
-            live,
-            &release,
-            sink,
-        )
-    });
+        })
+        .collect();
+    let copies = joiners.iter().map(|c| c.live(live, &release, sink));
     for r in futures::future::join_all(copies).await {
         r?;
     }
@@ -281,6 +280,13 @@ pub async fn execute(
             );
         }
     }
+    // The inactive colour too, once the live build is known healthy: the
+    // joining droplets then have the others' colour → release map (and
+    // rollback target), so the next swap or rollback is in step.
+    let copies = joiners.iter().map(|c| c.inactive(&status.state, sink));
+    for r in futures::future::join_all(copies).await {
+        r?;
+    }
     let ids: Vec<u64> = joining.iter().map(|(_, id)| *id).collect();
     step(&format!(
         "putting {} behind the load balancer",
@@ -292,51 +298,195 @@ pub async fn execute(
     Ok(())
 }
 
-/// Streams the live release from `source` into `target` (through this
-/// computer, never touching `source`'s files), with `target`'s own config
-/// files, on both colours, `live` live.
-#[allow(clippy::too_many_arguments)]
-async fn copy_live(
-    file: &ProjectFile,
-    env: &crate::config::Environment,
-    project_root: &Path,
-    root: &str,
-    source: &Connected,
-    target: &Connected,
-    live: Colour,
-    release: &ColourState,
-    sink: &Sink,
-) -> anyhow::Result<()> {
-    let name = &target.server.endpoint.name;
-    let step = |text: &str| sink(name, Stream::Step, text);
-    let quiet = crate::ssh::session::quiet();
-    let prepare = render(
-        "common/release-import",
-        &[("ROOT", root), ("RELEASE", &release.release)],
-    )?;
-    let prepared = target
-        .session
-        .run_ok("making room for the live release", &prepare, &quiet)
+/// One release streamed from a serving droplet into a joining one.
+struct ReleaseCopy<'a> {
+    file: &'a ProjectFile,
+    env: &'a crate::config::Environment,
+    project_root: &'a Path,
+    root: &'a str,
+    source: &'a Connected,
+    target: &'a Connected,
+}
+
+impl ReleaseCopy<'_> {
+    /// Streams the live release from `source` into `target` (through this
+    /// computer, never touching `source`'s files), with `target`'s own config
+    /// files, on both colours, `live` live.
+    async fn live(&self, live: Colour, release: &ColourState, sink: &Sink) -> anyhow::Result<()> {
+        let (root, source, target) = (self.root, self.source, self.target);
+        let name = &target.server.endpoint.name;
+        let quiet = crate::ssh::session::quiet();
+        let prepare = render(
+            "common/release-import",
+            &[("ROOT", root), ("RELEASE", &release.release)],
+        )?;
+        let prepared = target
+            .session
+            .run_ok("making room for the live release", &prepare, &quiet)
+            .await?;
+        let by = super::actor();
+        let record = release.record();
+        let joined = ServerState::default().after_deploy(Colour::Blue, true, record);
+        if !prepared.stdout.contains("SERVING") {
+            let log = log_line(
+                "join",
+                &by,
+                serde_json::json!({"release": release.release, "from": source.server.endpoint.name}),
+            );
+            self.release(
+                live,
+                &release.release,
+                Colour::Blue,
+                true,
+                &joined,
+                &log,
+                sink,
+            )
+            .await?;
+        }
+        let current = prepared
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("CURRENT "))
+            .unwrap_or("blue")
+            .trim()
+            .to_string();
+        if current != live.as_str() {
+            // Both colours run the release; make the same colour live as on
+            // the others, so the next deploy and swap stay in step.
+            let swap = render(
+                "common/swap",
+                &[
+                    ("ROOT", root),
+                    ("EXPECT_LIVE", &current),
+                    ("EXPECT_LIVE_RELEASE", &release.release),
+                    ("EXPECT_RELEASE", &release.release),
+                    ("STATE", &joined.after_swap(live).to_json()),
+                    (
+                        "LOG_LINE",
+                        &log_line("join-swap", &by, serde_json::json!({"live": live})),
+                    ),
+                    ("HOOKS", ""),
+                ],
+            )?;
+            target
+                .session
+                .run_ok(&format!("making {} live", live.as_str()), &swap, sink)
+                .await?;
+        }
+        sink(
+            name,
+            Stream::Done,
+            &format!(
+                "runs release {} ({}) on both colours, {} live",
+                release.release,
+                release.tag,
+                live.as_str()
+            ),
+        );
+        Ok(())
+    }
+
+    /// Streams the release the source's inactive colour holds into the
+    /// joining droplet's inactive colour, and records the source's rollback
+    /// target, unless the droplet has them already (a re-run) or the source's
+    /// colours hold one release.
+    async fn inactive(&self, source_state: &ServerState, sink: &Sink) -> anyhow::Result<()> {
+        let (root, source, target) = (self.root, self.source, self.target);
+        let Some(live) = source_state.live else {
+            return Ok(());
+        };
+        let inactive = live.other();
+        let (Some(live_release), Some(release)) = (
+            source_state.colours.get(&live),
+            source_state.colours.get(&inactive),
+        ) else {
+            return Ok(());
+        };
+        if release.release == live_release.release {
+            return Ok(());
+        }
+        let prepare = render(
+            "common/release-import",
+            &[("ROOT", root), ("RELEASE", &release.release)],
+        )?;
+        let prepared = target
+            .session
+            .run_ok(
+                "making room for the inactive release",
+                &prepare,
+                &crate::ssh::session::quiet(),
+            )
+            .await?;
+        if prepared.stdout.contains("SERVING") {
+            return Ok(());
+        }
+        let record = release.record();
+        let live_record = live_release.record();
+        let mut state = ServerState::default()
+            .after_deploy(live, true, live_record)
+            .after_deploy(inactive, false, record);
+        state.live = Some(live);
+        state.previous = source_state.previous.clone();
+        let log = log_line(
+            "join",
+            &super::actor(),
+            serde_json::json!({"release": release.release, "colour": inactive, "from": source.server.endpoint.name}),
+        );
+        self.release(
+            inactive,
+            &release.release,
+            inactive,
+            false,
+            &state,
+            &log,
+            sink,
+        )
         .await?;
-    let by = super::actor();
-    let record = ReleaseRecord {
-        id: release.release.clone(),
-        tag: release.tag.clone(),
-        at: release.at.clone(),
-        by: release.by.clone(),
-    };
-    let joined = ServerState::default().after_deploy(Colour::Blue, true, record);
-    if !prepared.stdout.contains("SERVING") {
-        step(&format!(
-            "copying release {} from {}",
-            release.release, source.server.endpoint.name
-        ));
-        let generated = super::configs::render_all(file, env, project_root)?;
+        sink(
+            &target.server.endpoint.name,
+            Stream::Done,
+            &format!(
+                "{} holds release {} ({}) as on {}",
+                inactive.as_str(),
+                release.release,
+                release.tag,
+                source.server.endpoint.name
+            ),
+        );
+        Ok(())
+    }
+
+    /// Streams the release `from` points at on the source (through this
+    /// computer, never touching the source's files) into the target's
+    /// `into` colour (both on a `first` copy), with the target's own config
+    /// files, writing `state`.
+    #[allow(clippy::too_many_arguments)]
+    async fn release(
+        &self,
+        from: Colour,
+        release: &str,
+        into: Colour,
+        first: bool,
+        state: &ServerState,
+        log: &str,
+        sink: &Sink,
+    ) -> anyhow::Result<()> {
+        let name = &self.target.server.endpoint.name;
+        sink(
+            name,
+            Stream::Step,
+            &format!(
+                "copying release {release} from {}",
+                self.source.server.endpoint.name
+            ),
+        );
+        let generated = super::configs::render_all(self.file, self.env, self.project_root)?;
         let targets: Vec<String> = generated.iter().map(|(t, _)| t.clone()).collect();
         let mut configs = vec![];
         manifest::write_upload(
             &mut configs,
-            project_root,
+            self.project_root,
             &[],
             &manifest::Manifest::new(),
             &generated,
@@ -344,92 +494,53 @@ async fn copy_live(
         let export = render(
             "common/release-export",
             &[
-                ("ROOT", root),
-                ("RELEASE", &release.release),
+                ("ROOT", self.root),
+                ("RELEASE", release),
+                ("COLOUR", from.as_str()),
                 ("EXCLUDE", &targets.join("\n")),
             ],
         )?;
-        let log = log_line(
-            "join",
-            &by,
-            serde_json::json!({"release": release.release, "from": source.server.endpoint.name}),
-        );
         let apply = render(
             "common/deploy-apply",
             &[
-                ("ROOT", root),
-                ("RELEASE", &release.release),
+                ("ROOT", self.root),
+                ("RELEASE", release),
                 ("BASE", "-"),
-                ("TARGET", "blue"),
-                ("FIRST", "yes"),
-                ("SHARED_PATHS", &file.shared_paths.join("\n")),
+                ("TARGET", into.as_str()),
+                ("FIRST", if first { "yes" } else { "no" }),
+                ("SHARED_PATHS", &self.file.shared_paths.join("\n")),
                 ("CONFIG_FILES", &targets.join("\n")),
-                ("HOOKS", &file.hooks.post_deploy.join("\n")),
-                ("STATE", &joined.to_json()),
-                ("LOG_LINE", &log),
-                ("KEEP_BUILDS", &file.keep_builds.to_string()),
+                ("HOOKS", &self.file.hooks.post_deploy.join("\n")),
+                ("STATE", &state.to_json()),
+                ("LOG_LINE", log),
+                ("KEEP_BUILDS", &self.file.keep_builds.to_string()),
             ],
         )?;
+        let quiet = crate::ssh::session::quiet();
         let (from_source, to_target) = tokio::io::duplex(1 << 20);
         let input = to_target.chain(std::io::Cursor::new(configs));
         let (exported, applied) = tokio::join!(
-            source
+            self.source
                 .session
                 .run_piped(&export, Box::new(from_source), &quiet),
-            target.session.run(&apply, Some(Box::new(input)), sink)
+            self.target.session.run(&apply, Some(Box::new(input)), sink)
         );
         let exported = exported?;
         if exported.exit_code != 0 {
             bail!(
-                "reading the live release on {} failed: {}",
-                source.server.endpoint.name,
+                "reading release {release} on {} failed: {}",
+                self.source.server.endpoint.name,
                 crate::ssh::session::last_lines(&exported.stderr, 6)
             );
         }
         let applied = applied?;
         if applied.exit_code != 0 {
             bail!(
-                "installing the live release on {name} failed (exit {}): {}",
+                "installing release {release} on {name} failed (exit {}): {}",
                 applied.exit_code,
                 crate::ssh::session::last_lines(&applied.stderr, 8)
             );
         }
+        Ok(())
     }
-    let current = prepared
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("CURRENT "))
-        .unwrap_or("blue")
-        .trim()
-        .to_string();
-    if current != live.as_str() {
-        // Both colours run the release; make the same colour live as on
-        // the others, so the next deploy and swap stay in step.
-        let swap = render(
-            "common/swap",
-            &[
-                ("ROOT", root),
-                ("EXPECT_LIVE", &current),
-                ("EXPECT_LIVE_RELEASE", &release.release),
-                ("EXPECT_RELEASE", &release.release),
-                ("STATE", &joined.after_swap(live).to_json()),
-                (
-                    "LOG_LINE",
-                    &log_line("join-swap", &by, serde_json::json!({"live": live})),
-                ),
-                ("HOOKS", ""),
-            ],
-        )?;
-        target
-            .session
-            .run_ok(&format!("making {} live", live.as_str()), &swap, sink)
-            .await?;
-    }
-    step(&format!(
-        "runs release {} ({}) on both colours, {} live",
-        release.release,
-        release.tag,
-        live.as_str()
-    ));
-    Ok(())
 }

@@ -34,6 +34,18 @@ pub struct ColourState {
     pub by: String,
 }
 
+impl ColourState {
+    /// The history record of the release this colour runs.
+    pub fn record(&self) -> ReleaseRecord {
+        ReleaseRecord {
+            id: self.release.clone(),
+            tag: self.tag.clone(),
+            at: self.at.clone(),
+            by: self.by.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReleaseRecord {
     pub id: String,
