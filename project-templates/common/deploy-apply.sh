@@ -13,6 +13,7 @@
 # input STATE [text]: the new metadata/state.json
 # input LOG_LINE [text]: the line to append to metadata/log.jsonl
 # input KEEP_BUILDS [text]: how many releases to keep
+# input? STREAMED [text]: yes when the upload is a release streamed from another server (pond scale): it must carry that release's manifest, else nothing is pointed at it
 # input? LOCK_PID [text]: the process holding this deploy's lock (common/lock): this script joins it, so breaking the lock ends it too
 set -euo pipefail
 [[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad release id" >&2; exit 2; }
@@ -90,6 +91,14 @@ awk -F'\t' 'FILENAME == ARGV[1] { drop[$0] = 1; next }
              !($4 in drop)' "$incoming/deleted" "$new/.pond/manifest.delta" "$new/.pond/manifest" > "$incoming/manifest"
 mv "$incoming/manifest" "$new/.pond/manifest"
 rm -f "$new/.pond/manifest.delta"
+# A streamed release that arrived without its manifest means the sending
+# side refused or stopped (its error is on the client): no colour may
+# point at what little came.
+if [[ "$STREAMED" == yes ]] && ! grep -qxF .pond/manifest "$incoming/extracted"; then
+    echo "step upload: the release stream from the other server was empty or cut; nothing was pointed at it" >&2
+    rm -rf -- "${new:?}"
+    exit 3
+fi
 echo "applied the upload"
 
 # Shared paths: seeded once, then kept across releases. A path made shared

@@ -11,10 +11,9 @@ colour="${COLOUR:-$(readlink current)}"
 [[ "$colour" == blue || "$colour" == green ]] || { echo "colour $colour is not blue or green" >&2; exit 3; }
 [[ "$(readlink "$colour")" == "releases/$RELEASE" ]] || { echo "$colour no longer holds $RELEASE here (a deploy or swap ran meanwhile); try again" >&2; exit 3; }
 tree="releases/$RELEASE"
-[[ -d "$tree" && ! -L "$tree" && -f "$tree/.pond/manifest" ]] || { echo "$tree has no manifest to copy from" >&2; exit 3; }
-lists="$(mktemp -d)"
-chmod 0755 "$lists"
-trap 'rm -rf "$lists"' EXIT
+excluded="$(mktemp)"
+trap 'rm -f "$excluded"' EXIT
+chmod 0644 "$excluded"
 {
     echo ".pond/stat"
     echo ".pond/db-password"
@@ -22,13 +21,22 @@ trap 'rm -rf "$lists"' EXIT
         [[ -n "$path" && "$path" != *..* ]] || continue
         echo "$path"
     done <<< "$EXCLUDE"
-} > "$lists/excluded"
-# Manifest lines are hash, size, mode, path (paths hold no tab or newline).
-{
-    echo ".pond/manifest"
-    cut -f4- "$tree/.pond/manifest"
-} | grep -vxF -f "$lists/excluded" > "$lists/files" || true
-chmod 0644 "$lists/files"
-# Read as the site's user: the tree and its manifest are the site's, so a
-# link or a path planted there reaches nothing the site could not read.
-runuser -u pond -- tar -C "$tree" --ignore-failed-read --no-recursion --verbatim-files-from -T "$lists/files" -cf - | zstd -q -c
+} > "$excluded"
+# Everything below runs as the site's user: the tree and its manifest are
+# the site's, so a link or a path planted there reaches nothing the site
+# could not read itself. Manifest lines are hash, size, mode, path (paths
+# hold no tab or newline); only relative paths of regular files or links
+# are sent (never a device, whatever a planted link resolves to).
+# shellcheck disable=SC2016 # the inner script expands its own arguments
+runuser -u pond -- bash -c '
+    set -euo pipefail
+    cd "$1"
+    [[ -f .pond/manifest ]] || { echo "$1 has no manifest to copy from" >&2; exit 3; }
+    { echo .pond/manifest; cut -f4- .pond/manifest; } |
+        grep -vxF -f "$2" |
+        grep -v -e "^/" -e "\(^\|/\)\.\.\(/\|$\)" |
+        while IFS= read -r path; do
+            if [[ -L "$path" || -f "$path" ]]; then printf "%s\n" "$path"; fi
+        done |
+        tar --no-recursion --verbatim-files-from -T - -cf -
+' export "$tree" "$excluded" | zstd -q -c

@@ -90,6 +90,28 @@ impl Drop for Progress {
     }
 }
 
+/// Whether the (lower-cased) error text names `prefix` as a whole name:
+/// `web-1` is not named by "web-10", `local` not by "locally".
+fn names(text: &str, prefix: &str) -> bool {
+    let prefix = prefix.to_lowercase();
+    let part = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    text.match_indices(&prefix).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + prefix.len()..].chars().next();
+        // A name ends a sentence too ("… on web-1."): a dot then the end
+        // or a space is not part of it.
+        let after_ok = match after {
+            None => true,
+            Some('.') => text[at + prefix.len() + 1..]
+                .chars()
+                .next()
+                .is_none_or(|c| !part(c)),
+            Some(c) => !part(c),
+        };
+        before.is_none_or(|c| !part(c)) && after_ok
+    })
+}
+
 /// How the command ended, for the steps still running.
 enum End {
     Done,
@@ -101,7 +123,7 @@ impl End {
     fn mark(&self, prefix: &str, any_named: bool) -> char {
         match self {
             End::Done => '✓',
-            End::Failed(text) if !any_named || text.contains(&prefix.to_lowercase()) => '✗',
+            End::Failed(text) if !any_named || names(text, prefix) => '✗',
             End::Failed(_) => '–',
         }
     }
@@ -210,7 +232,7 @@ impl Board {
         drop(running);
         let any_named = ended
             .iter()
-            .any(|r| matches!(how, End::Failed(t) if t.contains(&r.prefix.to_lowercase())));
+            .any(|r| matches!(how, End::Failed(t) if names(t, &r.prefix)));
         for r in ended {
             let mark = how.mark(&r.prefix, any_named);
             self.end(r, mark);
@@ -356,6 +378,16 @@ mod tests {
         let _ = progress.outcome(Err::<(), _>("the upload stopped"));
         drop(progress);
         assert_eq!(term.contents().trim(), "✗ [web-3] tar: broken pipe");
+    }
+
+    #[test]
+    fn an_error_names_a_server_only_by_its_whole_name() {
+        assert!(names("deploying to web-1 failed", "web-1"));
+        assert!(names("not healthy on web-1.", "web-1"));
+        assert!(!names("deploying to web-10 failed", "web-1"));
+        assert!(!names("built locally", "local"));
+        assert!(names("digitalocean said 500", "digitalocean"));
+        assert!(!names("shop-production-12: lost", "shop-production-1"));
     }
 
     #[test]

@@ -514,6 +514,7 @@ impl ReleaseCopy<'_> {
                 ("STATE", &state.to_json()),
                 ("LOG_LINE", log),
                 ("KEEP_BUILDS", &self.file.keep_builds.to_string()),
+                ("STREAMED", "yes"),
             ],
         )?;
         let quiet = crate::ssh::session::quiet();
