@@ -127,7 +127,7 @@ def lab_project(tmp):
     with open(os.path.join(project, "index.html"), "w") as f:
         f.write("bench")
     subprocess.run(
-        [POND, "create", "production", "--account", "lab", "--domain", "bench.example.com", "--image", "debian-12-x64", "--project", project],
+        [POND, "create", "production", "--account", "lab", "--domain", "bench.example.com", "--image", "debian-13-x64", "--project", project],
         check=True, env=env, capture_output=True,
     )
     return project, env, lab

@@ -90,7 +90,7 @@ def bench(args, work, lab, env):
     p = ["--project", project]
     # One unmeasured run warms the lab's apt cache and base image.
     run([POND, "create", "warm", "--account", "lab", "--domain", "warm.shop.example.com",
-         "--image", "debian-12-x64", *p], env)
+         "--image", "debian-13-x64", *p], env)
     key = os.path.join(env["POND_CONFIG_DIR"], "id_ed25519")
     # pond create registered the key with the account already.
     kid = call("GET", "/account/keys")["ssh_keys"][0]["id"]
@@ -100,14 +100,14 @@ def bench(args, work, lab, env):
         name = f"e{r}"
         wall, buckets = timed_create(
             [POND, "create", name, "--account", "lab", "--domain", f"{name}.shop.example.com",
-             "--image", "debian-12-x64", *p], env)
+             "--image", "debian-13-x64", *p], env)
         pond_runs.append((wall, buckets))
         scripts = run([POND, "provision", name, "--dry-run", *p], env).stdout
         parts = [s for s in re.split(r"^# ---- .*$", scripts, flags=re.M) if s.strip()]
         # The baseline: a fresh droplet, the same scripts through OpenSSH.
         start = time.monotonic()
         did = call("POST", "/droplets", {"name": f"base-{r}", "size": "s-1vcpu-1gb",
-                                          "image": "debian-12-x64", "ssh_keys": [kid]})["droplet"]["id"]
+                                          "image": "debian-13-x64", "ssh_keys": [kid]})["droplet"]["id"]
         while True:
             d = call("GET", f"/droplets/{did}")["droplet"]
             if d["status"] == "active":

@@ -61,7 +61,7 @@ def bench(args, work, lab, cfg, env):
     public = run([POND, "key", "--public"], env=env).stdout.strip()
     key_file = os.path.join(cfg, "id_ed25519")
     kid = call("POST", "/account/keys", {"name": "bench", "public_key": public})["ssh_key"]["id"]
-    d = call("POST", "/droplets", {"name": "bench-web", "size": "s-2vcpu-4gb", "image": "debian-12-x64",
+    d = call("POST", "/droplets", {"name": "bench-web", "size": "s-2vcpu-4gb", "image": "debian-13-x64",
                                    "ssh_keys": [kid], "tags": ["bench"]})["droplet"]
     while call("GET", f"/droplets/{d['id']}")["droplet"]["status"] != "active":
         time.sleep(0.1)

@@ -71,7 +71,7 @@ def bench(args, work, lab, env):
     public = run([POND, "key", "--public"], env).stdout.strip()
     kid = call("POST", "/account/keys", {"name": "bench", "public_key": public})["ssh_key"]["id"]
     for i in range(20):
-        call("POST", "/droplets", {"name": f"ops-{i}", "size": "s-1vcpu-1gb", "image": "debian-12-x64",
+        call("POST", "/droplets", {"name": f"ops-{i}", "size": "s-1vcpu-1gb", "image": "debian-13-x64",
                                    "ssh_keys": [kid], "tags": ["ops"]})
     while True:
         ds = call("GET", "/droplets?tag_name=ops&per_page=50")["droplets"]

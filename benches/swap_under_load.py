@@ -44,7 +44,7 @@ def main():
         index = os.path.join(project, "public", "index.php")
         with open(index, "w") as f:
             f.write("<?php echo 'build one';")
-        run([POND, "create", "production", "--account", "lab", "--domain", "swap.example.com", "--image", "debian-12-x64",
+        run([POND, "create", "production", "--account", "lab", "--domain", "swap.example.com", "--image", "debian-13-x64",
              "--db", "none", "--project", project], env=env)
         with open(index, "w") as f:
             f.write("<?php echo 'build two';")

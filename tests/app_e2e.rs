@@ -156,7 +156,7 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     d.wait_text("Where and how big", Duration::from_secs(30));
     d.click(&d.button("Advanced"));
     let image = d.wait_xpath(
-        "//select/option[@value='debian-12-x64']",
+        "//select/option[@value='debian-13-x64']",
         Duration::from_secs(20),
     );
     d.click(&image);

@@ -108,7 +108,7 @@ fn validate_reports_every_problem_on_stderr_with_exit_3() {
         r#"{"schema_version": 1, "name": "acme", "stack": "php", "keep_builds": 0,
             "accounts": [{"name": "agency"}],
             "environments": [{"name": "Prod", "account": "agency", "type": "single",
-              "region": "ams3", "size": "s-1vcpu-1gb", "image": "ubuntu-24-04-x64",
+              "region": "ams3", "size": "s-1vcpu-1gb", "image": "debian-13-x64",
               "domain": "exa mple.com", "secret_prefix": "k3v9q2x8m1zapt",
               "database": {"placement": "none"}}]}"#,
     )

@@ -30,7 +30,7 @@ fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {
             "--domain",
             "fresh.example.com",
             "--image",
-            "debian-12-x64",
+            "debian-13-x64",
         ],
         p,
         config.path(),
@@ -108,7 +108,12 @@ fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {
     );
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{listed}");
-    assert!(listed.contains("create droplet fresh-staging-1 (ams3, s-1vcpu-2gb, ubuntu-24-04-x64, about $12.00/month)"), "{listed}");
+    assert!(
+        listed.contains(
+            "create droplet fresh-staging-1 (ams3, s-1vcpu-2gb, debian-13-x64, about $12.00/month)"
+        ),
+        "{listed}"
+    );
     assert!(
         listed.contains("point DNS: staging.fresh.example.com"),
         "{listed}"
@@ -173,7 +178,7 @@ fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {
             "--domain",
             "staging.fresh.example.com",
             "--image",
-            "debian-12-x64",
+            "debian-13-x64",
             "--active-timeout",
             "3",
         ],
@@ -289,7 +294,7 @@ fn create_load_balanced_puts_three_droplets_behind_a_balancer_and_swaps_without_
         "--domain",
         "fleet.example.com",
         "--image",
-        "debian-12-x64",
+        "debian-13-x64",
         "--type",
         "load_balanced",
         "--droplets",
@@ -430,7 +435,7 @@ fn a_create_stopped_midway_is_resumed_without_new_droplets() {
         "--domain",
         "halt.example.com",
         "--image",
-        "debian-12-x64",
+        "debian-13-x64",
     ];
     let mut child = command(&create, p, config.path(), &api)
         .stdout(std::process::Stdio::null())

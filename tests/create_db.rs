@@ -39,7 +39,7 @@ fn the_database_lives_on_its_own_droplet_or_an_existing_host() {
             "--domain",
             domain,
             "--image",
-            "debian-12-x64",
+            "debian-13-x64",
             "--db",
             db,
         ];

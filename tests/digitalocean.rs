@@ -58,7 +58,7 @@ fn the_client_handles_do_errors_rate_limits_retries_and_pages() {
         // is found by name and tag before any retry: one droplet, not two.
         api.ok("POST", "/_lab/faults", Some(json!({"lost_create_replies": 1})), 200);
         let made = client
-            .create_droplet(&json!({"name": "once-1", "size": "s-1vcpu-1gb", "image": "debian-12-x64", "tags": ["once"]}))
+            .create_droplet(&json!({"name": "once-1", "size": "s-1vcpu-1gb", "image": "debian-13-x64", "tags": ["once"]}))
             .await
             .unwrap();
         assert_eq!(made["name"], "once-1");
@@ -68,7 +68,7 @@ fn the_client_handles_do_errors_rate_limits_retries_and_pages() {
         // Pagination: every page is followed.
         for name in ["p-1", "p-2", "p-3"] {
             client
-                .create_droplet(&json!({"name": name, "size": "s-1vcpu-1gb", "image": "debian-12-x64", "tags": ["paged"]}))
+                .create_droplet(&json!({"name": name, "size": "s-1vcpu-1gb", "image": "debian-13-x64", "tags": ["paged"]}))
                 .await
                 .unwrap();
         }
@@ -82,7 +82,7 @@ fn the_client_handles_do_errors_rate_limits_retries_and_pages() {
         // A droplet that never becomes active times out with a clear error.
         api.ok("POST", "/_lab/faults", Some(json!({"never_active": 1})), 200);
         let stuck = client
-            .create_droplet(&json!({"name": "stuck", "size": "s-1vcpu-1gb", "image": "debian-12-x64", "tags": ["paged"]}))
+            .create_droplet(&json!({"name": "stuck", "size": "s-1vcpu-1gb", "image": "debian-13-x64", "tags": ["paged"]}))
             .await
             .unwrap();
         let err = client.wait_active(stuck["id"].as_u64().unwrap(), Duration::from_secs(2)).await.unwrap_err().to_string();

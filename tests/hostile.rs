@@ -16,7 +16,7 @@ fn base() -> Value {
         "shared_paths": ["storage"],
         "environments": [{
             "name": "production", "account": "agency", "type": "single",
-            "region": "ams3", "size": "s-1vcpu-1gb", "image": "ubuntu-24-04-x64",
+            "region": "ams3", "size": "s-1vcpu-1gb", "image": "debian-13-x64",
             "domain": "shop.example.com", "secret_prefix": "k3v9q2x8m1zapt",
             "database": {"placement": "same_droplet", "name": "acme", "user": "acme"},
             "droplets": [{"name": "acme-1", "address": "198.18.255.254"}]

@@ -55,7 +55,7 @@ fn the_lab_serves_do_shaped_api_and_real_droplets() {
     // Three droplets at once, by names[].
     let started = Instant::now();
     let body = json!({"names": ["web-1", "web-2", "web-3"], "region": "ams3", "size": "s-1vcpu-1gb",
-                      "image": "ubuntu-24-04-x64", "ssh_keys": [fingerprint], "tags": ["pond", "pond-acme"]});
+                      "image": "debian-13-x64", "ssh_keys": [fingerprint], "tags": ["pond", "pond-acme"]});
     let reply = api.ok("POST", "/v2/droplets", Some(body), 202);
     assert_eq!(reply["droplets"].as_array().unwrap().len(), 3);
     assert_eq!(reply["droplets"][0]["status"], "new");
@@ -182,7 +182,7 @@ fn the_lab_serves_do_shaped_api_and_real_droplets() {
         Some(json!({"never_active": 1})),
         200,
     );
-    let stuck = api.ok("POST", "/v2/droplets", Some(json!({"name": "stuck", "size": "s-1vcpu-1gb", "image": "debian-12-x64", "tags": ["pond-stuck"]})), 202);
+    let stuck = api.ok("POST", "/v2/droplets", Some(json!({"name": "stuck", "size": "s-1vcpu-1gb", "image": "debian-13-x64", "tags": ["pond-stuck"]})), 202);
     std::thread::sleep(Duration::from_secs(2));
     let id = stuck["droplet"]["id"].as_u64().unwrap();
     assert_eq!(
@@ -254,7 +254,7 @@ fn load_balancers_host_key_changes_and_link_cuts() {
         Some(json!({"name": "t", "public_key": public})),
         201,
     );
-    let body = json!({"names": ["lb-a", "lb-b"], "size": "s-1vcpu-1gb", "image": "debian-12-x64",
+    let body = json!({"names": ["lb-a", "lb-b"], "size": "s-1vcpu-1gb", "image": "debian-13-x64",
                       "ssh_keys": [k["ssh_key"]["id"]], "tags": ["lbtest"]});
     api.ok("POST", "/v2/droplets", Some(body), 202);
     let droplets = wait_active(&api, "lbtest", 2);

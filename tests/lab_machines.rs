@@ -1,6 +1,8 @@
-//! Lab machines without the API: boot three droplets from the cached base
-//! at once, reach each over SSH with its own host key, and tear everything
-//! down without leaving a process, mount, namespace or interface.
+//! Lab machines without the API: boot three droplets (two images) from the
+//! cached bases at once, each with systemd as PID 1, reach each over SSH
+//! with its own host key, power one off cleanly and on again, and tear
+//! everything down without leaving a process, mount, namespace or
+//! interface.
 
 mod common;
 
@@ -26,7 +28,19 @@ impl Drop for Teardown {
 fn three_droplets_boot_serve_ssh_and_leave_nothing_behind() {
     common::require_root();
     let cache = common::cache_dir();
-    let base = base::ensure_base(&cache, &|m| eprintln!("{m}")).unwrap();
+    let image_of = |slot: u8| {
+        base::image(if slot == 4 {
+            "debian-12-x64"
+        } else {
+            "debian-13-x64"
+        })
+        .unwrap()
+    };
+    for slug in ["debian-13-x64", "debian-12-x64"] {
+        let started = Instant::now();
+        base::ensure_base(&cache, base::image(slug).unwrap(), &|m| eprintln!("{m}")).unwrap();
+        eprintln!("base {slug} ready in {:?}", started.elapsed());
+    }
     let dir = tempfile::Builder::new()
         .prefix("pond-lab-test-")
         .tempdir_in("/var/tmp")
@@ -40,7 +54,7 @@ fn three_droplets_boot_serve_ssh_and_leave_nothing_behind() {
         (2..5u8)
             .map(|slot| machine::Machine {
                 dir: dir.path().join(format!("droplets/{slot}")),
-                base: base.clone(),
+                base: base::base_dir(&cache, image_of(slot)),
                 net: net.clone(),
                 slot,
             })
@@ -69,14 +83,17 @@ fn three_droplets_boot_serve_ssh_and_leave_nothing_behind() {
         let out = common::ssh(
             &key,
             &address,
-            "hostname; id -u; cat /proc/1/cmdline | tr '\\0' ' '",
+            "hostname; id -u; readlink /proc/1/exe; . /etc/os-release; echo $VERSION_ID; \
+             systemctl is-system-running --wait; journalctl -b -q --no-pager -n 1 -o cat _PID=1 | wc -l",
         );
+        let version = if m.slot == 4 { "12" } else { "13" };
         assert_eq!(
             out,
             format!(
-                "web-{}\n0\n/bin/bash /usr/local/sbin/pond-lab-init ",
+                "web-{}\n0\n/usr/lib/systemd/systemd\n{version}\nrunning\n1\n",
                 m.slot
-            )
+            ),
+            "systemd is PID 1 and every unit started; journald has its messages"
         );
         let presented = common::presented_host_key(&address);
         assert_eq!(presented, m.host_key_fingerprint().unwrap());
@@ -90,6 +107,27 @@ fn three_droplets_boot_serve_ssh_and_leave_nothing_behind() {
     let address = machines.0[0].net.droplet_address(2).to_string();
     let routes = common::ssh(&key, &address, "ip -4 route");
     assert!(!routes.contains("default"), "{routes}");
+
+    // power off stops the units (systemd shuts down), power on boots again.
+    let first = &machines.0[0];
+    let off = Instant::now();
+    first.power_off().unwrap();
+    eprintln!("clean power-off in {:?}", off.elapsed());
+    assert!(!first.running());
+    let on = Instant::now();
+    first.boot().unwrap();
+    first.wait_ssh(Duration::from_secs(20)).unwrap();
+    eprintln!("power-on to SSH in {:?}", on.elapsed());
+    let last_boot = common::ssh(
+        &key,
+        &address,
+        "journalctl -b -1 -q --no-pager -o cat _PID=1 | grep -cx 'Shutting down.'",
+    );
+    assert_eq!(
+        last_boot.trim(),
+        "1",
+        "the previous boot ended in a clean shutdown"
+    );
 
     let pids: Vec<u32> = machines.0.iter().map(|m| m.pid().unwrap()).collect();
     for m in &machines.0 {

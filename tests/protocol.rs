@@ -316,7 +316,7 @@ fn a_create_whose_first_deploy_is_unhealthy_points_no_dns() {
             "--domain",
             "sick.example.com",
             "--image",
-            "debian-12-x64",
+            "debian-13-x64",
         ],
         p,
         config.path(),

@@ -60,7 +60,7 @@ fn scale_out_joins_at_the_live_build_without_a_failed_request_and_scale_in_clean
         "--domain",
         "grow.example.com",
         "--image",
-        "debian-12-x64",
+        "debian-13-x64",
         "--type",
         "load_balanced",
         "--droplets",

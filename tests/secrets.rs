@@ -114,7 +114,7 @@ echo $db->connect_errno ? "db error\n" : "db ok\n";
             "--domain",
             "vault.example.com",
             "--image",
-            "debian-12-x64",
+            "debian-13-x64",
         ]),
     );
     assert!(

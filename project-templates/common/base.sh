@@ -35,7 +35,7 @@ desired_sshd="$(printf 'ClientAliveInterval 5\nClientAliveCountMax 3\n')"
 if [[ "$(cat /etc/ssh/sshd_config.d/pond.conf 2>/dev/null)" != "$desired_sshd" ]]; then
     printf '%s\n' "$desired_sshd" > /etc/ssh/sshd_config.d/pond.conf
     if sshd -t; then
-        service ssh reload >/dev/null 2>&1 || kill -HUP "$(cat /run/sshd.pid 2>/dev/null)" 2>/dev/null || true
+        systemctl reload ssh
     else
         rm -f /etc/ssh/sshd_config.d/pond.conf
         echo "sshd rejected the keepalive settings; left unchanged" >&2
@@ -98,8 +98,7 @@ table inet filter {
 include "/etc/pond/firewall-db.d/*.nft"
 CONF
 if nft -f /etc/nftables.conf 2>/dev/null; then
-    update-rc.d nftables defaults >/dev/null 2>&1 || true
-    if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then systemctl enable nftables >/dev/null 2>&1 || true; fi
+    systemctl enable --quiet nftables
     echo "firewall active"
 else
     echo "nftables is not usable here; firewall not applied" >&2

@@ -88,7 +88,7 @@ nginx -t -q
 master="$(cat /run/nginx.pid 2>/dev/null || true)"
 old_workers=""
 if [[ -n "$master" ]]; then old_workers="$(pgrep -P "$master" || true)"; fi
-service nginx reload >/dev/null
+systemctl reload nginx
 for _ in $(seq 100); do
     remaining=0
     for pid in $old_workers; do

@@ -15,13 +15,17 @@ fi
 if [[ -f "$ROOT/metadata/log.jsonl" ]]; then
     printf 'LAST %s\n' "$(tail -n 1 "$ROOT/metadata/log.jsonl")"
 fi
-service_state() { # name, pgrep pattern, installed-binary glob; silent when not installed
-    compgen -G "$3" >/dev/null || return 0
-    if pgrep -f "$2" >/dev/null; then echo "SERVICE $1 running"; else echo "SERVICE $1 stopped"; fi
+units() { # installed unit files matching a pattern, one name per line (none is not an error)
+    systemctl list-unit-files --no-legend "$1" 2>/dev/null | awk '{ print $1 }' || true
 }
-service_state nginx '^nginx: master' '/usr/sbin/nginx'
-service_state php-fpm '^php-fpm: master' '/usr/sbin/php-fpm*'
-service_state mariadb '^/usr/sbin/(mariadbd|mysqld)' '/usr/sbin/mariadbd'
+service_state() { # shown name, systemd unit; silent when the unit is not installed
+    [[ -n "$(units "$2.service")" ]] || return 0
+    if systemctl is-active --quiet "$2"; then echo "SERVICE $1 running"; else echo "SERVICE $1 stopped"; fi
+}
+service_state nginx nginx
+php_unit="$(units 'php*-fpm.service' | sed -n '1s/\.service$//p')"
+[[ -z "$php_unit" ]] || service_state php-fpm "$php_unit"
+service_state mariadb mariadb
 
 # Bytes free and total of the root file system (printf: no exponent notation).
 echo "DISK $(df -P / | awk 'NR == 2 { printf "%.0f %.0f", $4 * 1024, $2 * 1024 }')"

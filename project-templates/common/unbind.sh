@@ -11,7 +11,7 @@ if [[ -d "$root/metadata" ]]; then
     flock -n 9 || { echo "LOCK-HELD"; cat "$root/metadata/lock"; echo "a deploy or swap holds the lock on $root; nothing was removed. Try again when it is done" >&2; exit 75; }
 fi
 rm -f "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf" "/etc/nginx/sites-available/pond-$PROJECT-$ENV.conf"
-if nginx -t -q 2>/dev/null; then service nginx reload >/dev/null || true; fi
+if nginx -t -q 2>/dev/null; then systemctl reload nginx || true; fi
 rm -rf -- "$root"
 rmdir "/var/www/pond/projects/$PROJECT" 2>/dev/null || true
 echo "removed $root and its vhosts"

@@ -37,9 +37,9 @@ listen="$(printf '[mysqld]\nbind-address = %s' "$bind")"
 install -d /etc/mysql/mariadb.conf.d
 if [[ ! -f "$listen_file" || "$(cat "$listen_file")" != "$listen" ]]; then
     printf '%s\n' "$listen" > "$listen_file"
-    service mariadb restart >/dev/null 2>&1 || true
+    systemctl restart mariadb
 else
-    service mariadb start >/dev/null 2>&1 || true
+    systemctl enable --quiet --now mariadb
 fi
 wait_ready
 

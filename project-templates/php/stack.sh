@@ -31,10 +31,10 @@ if [[ ! -f "$pool" ]] || [[ "$(cat "$pool")" != "$desired" ]]; then
     printf '%s\n' "$desired" > "$pool"
     touch /var/log/php-fpm-pond.log
     chown pond:pond /var/log/php-fpm-pond.log
-    service "php$php_version-fpm" restart
+    systemctl restart "php$php_version-fpm"
 else
-    service "php$php_version-fpm" start >/dev/null 2>&1 || true
+    systemctl enable --quiet --now "php$php_version-fpm"
 fi
 rm -f /etc/nginx/sites-enabled/default
-service nginx start >/dev/null 2>&1 || true
+systemctl enable --quiet --now nginx
 echo "php stack: PHP $php_version, pool /run/php/pond.sock"

@@ -5,5 +5,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold nginx
 rm -f /etc/nginx/sites-enabled/default
-service nginx start >/dev/null 2>&1 || true
+systemctl enable --quiet --now nginx
 echo "static stack: nginx ready"

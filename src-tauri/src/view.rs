@@ -383,7 +383,10 @@ pub struct FieldCheck {
 pub struct CatalogView {
     pub regions: Vec<RegionView>,
     pub sizes: Vec<SizeView>,
+    /// Tested images first, newest first; then the rest.
     pub images: Vec<ImageView>,
+    /// The image a new server gets unless the user picks another.
+    pub default_image: String,
 }
 
 #[derive(Debug, Serialize, TS)]
@@ -406,7 +409,10 @@ pub struct SizeView {
 #[derive(Debug, Serialize, TS)]
 pub struct ImageView {
     pub slug: String,
+    /// "Debian 13 x64"; untested images end in "(not tested by Pond)".
     pub label: String,
+    /// Pond's tests run on this image.
+    pub tested: bool,
 }
 
 impl From<pond::digitalocean::Catalog> for CatalogView {
@@ -439,8 +445,10 @@ impl From<pond::digitalocean::Catalog> for CatalogView {
                 .map(|i| ImageView {
                     slug: i.slug,
                     label: i.label,
+                    tested: i.tested,
                 })
                 .collect(),
+            default_image: c.default_image,
         }
     }
 }

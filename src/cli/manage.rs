@@ -224,8 +224,10 @@ pub struct CreateArgs {
     region: String,
     #[arg(long, default_value = "s-1vcpu-1gb")]
     size: String,
-    #[arg(long, default_value = "ubuntu-24-04-x64")]
-    image: String,
+    /// DigitalOcean image slug. Default: the newest image Pond tests
+    /// (debian-13-x64) that the account offers.
+    #[arg(long)]
+    image: Option<String>,
     /// Database: same (MariaDB on the web droplet), droplet (a new database
     /// droplet), host:IPV4 (an existing server, reached over SSH as root) or none.
     #[arg(long, default_value = "same")]
@@ -297,12 +299,15 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
     let (database, database_server) =
         tasks::create::database_choice(a.db.as_str(), &p.file.name, &a.env, p.file.stack)
             .map_err(|e| super::Failure::invalid(anyhow::anyhow!("--db {e}"), vec![]))?;
-    let input = tasks::create::NewServer {
+    let mut input = tasks::create::NewServer {
         account,
         env: a.env.clone(),
         region: a.region,
         size: a.size,
-        image: a.image,
+        image: a
+            .image
+            .clone()
+            .unwrap_or_else(|| pond::digitalocean::DEFAULT_IMAGE.into()),
         domain,
         secret_prefix: a.secret_prefix.unwrap_or_else(new_secret_prefix),
         database,
@@ -336,6 +341,16 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         .map_err(|e| super::Failure::invalid(e, vec![]))?;
     let client = super::account::client_for(&input.account)?;
     let rt = runtime()?;
+    if a.image.is_none() {
+        // A listing that fails (a bad token, the API down) is reported by
+        // the create's own first step, the account check.
+        if let Ok(image) = rt.block_on(client.default_image()) {
+            input.image = image;
+        }
+    }
+    if let Some(warning) = pond::digitalocean::untested_warning(&input.image) {
+        eprintln!("warning: {warning}");
+    }
     let dns = match rt.block_on(pond::delegation::check_for(&client, &input.domain)) {
         Some(Ok(d)) => Some((d.to_digitalocean, d.note(&input.domain))),
         Some(Err(e)) => Some((false, format!("could not check the name servers: {e:#}"))),

@@ -129,7 +129,7 @@ fn sql_identifier(s: &str, what: &str, max: usize) -> Check {
 }
 
 /// A DigitalOcean slug (region, size, image): `ams3`, `s-1vcpu-1gb`,
-/// `ubuntu-24-04-x64`.
+/// `debian-13-x64`.
 pub fn do_slug(s: &str) -> Check {
     let ok = !s.is_empty()
         && s.len() <= 64

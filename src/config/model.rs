@@ -178,7 +178,7 @@ pub struct Environment {
     /// DigitalOcean size slug, e.g. `s-1vcpu-1gb`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<String>,
-    /// DigitalOcean image slug, e.g. `ubuntu-24-04-x64`.
+    /// DigitalOcean image slug, e.g. `debian-13-x64`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// The production host name of this environment.

@@ -1,6 +1,8 @@
 //! What the new-server wizard offers: the account's regions, droplet sizes
 //! (with DigitalOcean's monthly price, for the cost estimate) and
-//! distribution images, read from the API and typed.
+//! distribution images, read from the API and typed, with the images Pond
+//! tests (`TESTED_IMAGES`) first and the default for new servers chosen
+//! among them.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -25,18 +27,56 @@ pub struct Size {
     pub regions: Vec<String>,
 }
 
+/// The images Pond's tests run every template on (in the lab), newest
+/// first. Others stay selectable, labelled as not tested.
+pub const TESTED_IMAGES: &[&str] = &["debian-13-x64", "debian-12-x64"];
+
+/// The image new servers get unless the account lacks it.
+pub const DEFAULT_IMAGE: &str = TESTED_IMAGES[0];
+
+/// Whether Pond's tests run on `slug`.
+pub fn is_tested(slug: &str) -> bool {
+    TESTED_IMAGES.contains(&slug)
+}
+
+/// The default image among `listed` slugs: the newest tested one the
+/// account lists, else [`DEFAULT_IMAGE`] (the API then says what is wrong).
+pub fn default_image<'a>(listed: impl IntoIterator<Item = &'a str>) -> String {
+    let listed: Vec<&str> = listed.into_iter().collect();
+    TESTED_IMAGES
+        .iter()
+        .find(|t| listed.contains(t))
+        .unwrap_or(&DEFAULT_IMAGE)
+        .to_string()
+}
+
+/// A warning for an image Pond does not test, if it is one.
+pub fn untested_warning(slug: &str) -> Option<String> {
+    (!is_tested(slug)).then(|| {
+        format!(
+            "image {slug} is not tested by Pond; Pond tests {} (its templates may fail there)",
+            TESTED_IMAGES.join(" and ")
+        )
+    })
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Image {
     pub slug: String,
-    /// "Ubuntu 24.04 (LTS) x64".
+    /// "Debian 13 x64", with "(not tested by Pond)" for untested images.
     pub label: String,
+    /// One of [`TESTED_IMAGES`].
+    pub tested: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Catalog {
     pub regions: Vec<Region>,
     pub sizes: Vec<Size>,
+    /// Tested images first (newest first), then the rest by label.
     pub images: Vec<Image>,
+    /// What a new server gets unless the user picks another.
+    pub default_image: String,
 }
 
 fn text(v: &Value, key: &str) -> String {
@@ -89,18 +129,42 @@ impl Client {
             images: images
                 .iter()
                 .filter(|i| i["slug"].is_string())
-                .map(|i| Image {
-                    slug: text(i, "slug"),
-                    label: format!("{} {}", text(i, "distribution"), text(i, "name")),
+                .map(|i| {
+                    let slug = text(i, "slug");
+                    let tested = is_tested(&slug);
+                    let mut label = format!("{} {}", text(i, "distribution"), text(i, "name"));
+                    if !tested {
+                        label.push_str(" (not tested by Pond)");
+                    }
+                    Image {
+                        slug,
+                        label,
+                        tested,
+                    }
                 })
                 .collect(),
+            default_image: String::new(),
         };
         catalog.regions.sort_by(|a, b| a.slug.cmp(&b.slug));
         catalog
             .sizes
             .sort_by(|a, b| a.price_monthly.total_cmp(&b.price_monthly));
-        catalog.images.sort_by(|a, b| a.label.cmp(&b.label));
+        catalog.images.sort_by_key(|i| {
+            let rank = TESTED_IMAGES.iter().position(|t| *t == i.slug);
+            (rank.unwrap_or(usize::MAX), i.label.clone())
+        });
+        catalog.default_image = default_image(catalog.images.iter().map(|i| i.slug.as_str()));
         Ok(catalog)
+    }
+
+    /// The default image for a new server on this account (one API call).
+    pub async fn default_image(&self) -> anyhow::Result<String> {
+        let images = self
+            .list("/images?type=distribution", "images", "listing images")
+            .await?;
+        Ok(default_image(
+            images.iter().filter_map(|i| i["slug"].as_str()),
+        ))
     }
 
     /// Whether DigitalOcean's DNS already hosts `domain` in this account
@@ -122,5 +186,24 @@ impl Client {
                 _ => Err(e),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_the_newest_tested_image_the_account_lists() {
+        let all = ["ubuntu-24-04-x64", "debian-12-x64", "debian-13-x64"];
+        assert_eq!(default_image(all), "debian-13-x64");
+        assert_eq!(
+            default_image(["ubuntu-24-04-x64", "debian-12-x64"]),
+            "debian-12-x64"
+        );
+        assert_eq!(default_image(["ubuntu-24-04-x64"]), DEFAULT_IMAGE);
+        assert!(untested_warning("debian-13-x64").is_none());
+        let warning = untested_warning("ubuntu-24-04-x64").unwrap();
+        assert!(warning.contains("not tested by Pond"), "{warning}");
     }
 }

@@ -10,7 +10,10 @@
 mod catalog;
 mod load_balancers;
 
-pub use catalog::{Catalog, Image, Region, Size};
+pub use catalog::{
+    Catalog, DEFAULT_IMAGE, Image, Region, Size, TESTED_IMAGES, default_image, is_tested,
+    untested_warning,
+};
 
 use std::time::Duration;
 

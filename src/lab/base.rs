@@ -1,12 +1,13 @@
-//! The lab's cached Debian 12 base root: what a fresh cloud server has
-//! (openssh-server, sudo, curl, ca-certificates, bash), built once per
-//! machine with `debootstrap` from the host's own apt mirror and then used
-//! read-only as the overlay lower layer of every droplet.
+//! The lab's cached base roots, one per image the lab can boot
+//! (`debian-12-x64`, `debian-13-x64`): what DigitalOcean's image holds
+//! (systemd as PID 1, openssh-server, sudo, curl, ca-certificates, bash),
+//! built once per machine with `debootstrap` from the host's own apt mirror
+//! (the host's suite names mapped to the image's) and then used read-only
+//! as the overlay lower layer of every droplet of that image.
 //!
-//! The root is prepared for life without systemd: a `policy-rc.d` that lets
-//! package scripts start daemons, a `runlevel` that answers `N 2`, and a
-//! small PID 1 (`/usr/local/sbin/pond-lab-init`) that starts sshd and every
-//! service linked in `/etc/rc2.d`, reaps orphans, and stops them on TERM.
+//! Nothing in a base works around a missing init: droplets boot it under
+//! `systemd-nspawn --boot` (see `machine`), so package scripts start and
+//! enable services through systemd as on a real droplet.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,23 +16,60 @@ use anyhow::{Context, bail};
 
 use super::sys;
 
-/// Bump when the base's content changes; a new version is built beside the old.
-pub const BASE_VERSION: u32 = 1;
-const SUITE: &str = "bookworm";
-const PACKAGES: &str = "openssh-server,sudo,curl,ca-certificates,iproute2,procps";
+/// Bump when a base's content changes; a new version is built beside the old.
+pub const BASE_VERSION: u32 = 2;
+const PACKAGES: &str =
+    "systemd,systemd-sysv,dbus,openssh-server,sudo,curl,ca-certificates,iproute2,procps";
 
-/// The droplet's PID 1. Runs under bash inside the droplet's namespaces.
-pub const INIT_SCRIPT: &str = include_str!("droplet-init.sh");
+/// An image the lab can boot, named as DigitalOcean names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabImage {
+    /// DigitalOcean's numeric id for the image (the lab's own, stable).
+    pub id: u64,
+    pub slug: &'static str,
+    /// Debian's code name, the `debootstrap` suite.
+    pub suite: &'static str,
+    /// DigitalOcean's display name (`distribution` is always Debian).
+    pub name: &'static str,
+}
 
-/// Where the base for this version lives under `cache`.
-pub fn base_dir(cache: &Path) -> PathBuf {
-    cache.join(format!("debian-{SUITE}-v{BASE_VERSION}"))
+/// Every image the lab can boot, newest first.
+pub const IMAGES: &[LabImage] = &[
+    LabImage {
+        id: 150000003,
+        slug: "debian-13-x64",
+        suite: "trixie",
+        name: "13 x64",
+    },
+    LabImage {
+        id: 150000001,
+        slug: "debian-12-x64",
+        suite: "bookworm",
+        name: "12 x64",
+    },
+];
+
+/// The image the lab builds when it starts (the other on first use).
+pub const DEFAULT_IMAGE: &str = "debian-13-x64";
+
+/// A lab image by slug or numeric id.
+pub fn image(key: &str) -> Option<&'static LabImage> {
+    IMAGES
+        .iter()
+        .find(|i| i.slug == key || i.id.to_string() == key)
+}
+
+/// Where the base of `image` for this version lives under `cache`.
+pub fn base_dir(cache: &Path, image: &LabImage) -> PathBuf {
+    cache.join(format!("debian-{}-v{BASE_VERSION}", image.suite))
 }
 
 /// The host's apt sources for Debian, as `deb URI SUITE COMPONENTS` lines
 /// (from deb822 `.sources` files or `sources.list`), so droplets use the
-/// same mirror as the host. Only `http://` URIs work through the apt proxy.
-pub fn host_apt_sources() -> anyhow::Result<Vec<String>> {
+/// same mirror as the host, with the host's suite (`bookworm`,
+/// `bookworm-updates`, `bookworm-security`) renamed to `suite`. Only
+/// `http://` URIs work through the apt proxy.
+pub fn host_apt_sources(suite: &str) -> anyhow::Result<Vec<String>> {
     let mut lines = vec![];
     let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
     if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
@@ -49,17 +87,49 @@ pub fn host_apt_sources() -> anyhow::Result<Vec<String>> {
             lines.extend(parse_one_line(&text));
         }
     }
-    lines.retain(|l| l.contains(&format!(" {SUITE}")) && l.contains("http://"));
+    let lines = for_suite(&lines, suite);
     if !lines
         .iter()
-        .any(|l| l.split_whitespace().nth(2) == Some(SUITE))
+        .any(|l| l.split_whitespace().nth(2) == Some(suite))
     {
         bail!(
-            "found no http:// Debian {SUITE} mirror in /etc/apt/sources.list or /etc/apt/sources.list.d; \
+            "found no http:// Debian mirror in /etc/apt/sources.list or /etc/apt/sources.list.d; \
              the lab builds its droplets from the host's own mirror"
         );
     }
     Ok(lines)
+}
+
+/// The Debian lines of `lines` (`deb URI SUITE COMPONENTS`) with their
+/// release name replaced by `suite`, keeping `-updates`/`-security`.
+fn for_suite(lines: &[String], suite: &str) -> Vec<String> {
+    const RELEASES: &[&str] = &["bullseye", "bookworm", "trixie", "forky"];
+    let mut out = vec![];
+    for line in lines {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [kind, uri, host_suite, components @ ..] = words.as_slice() else {
+            continue;
+        };
+        if !uri.starts_with("http://") {
+            continue;
+        }
+        let (release, pocket) = host_suite
+            .split_once('-')
+            .map_or((*host_suite, ""), |(r, p)| (r, p));
+        if !RELEASES.contains(&release) {
+            continue;
+        }
+        let renamed = if pocket.is_empty() {
+            suite.to_string()
+        } else {
+            format!("{suite}-{pocket}")
+        };
+        let line = format!("{kind} {uri} {renamed} {}", components.join(" "));
+        if !out.contains(&line) {
+            out.push(line);
+        }
+    }
+    out
 }
 
 fn parse_one_line(text: &str) -> Vec<String> {
@@ -103,38 +173,45 @@ fn parse_deb822(text: &str) -> Vec<String> {
     out
 }
 
-/// Returns the cached base, building it first if needed (70-90 s). Safe
-/// against concurrent callers: the build goes to a temp dir and is renamed.
-pub fn ensure_base(cache: &Path, progress: &dyn Fn(&str)) -> anyhow::Result<PathBuf> {
-    let dir = base_dir(cache);
+/// Returns the cached base of `image`, building it first if needed
+/// (70-90 s). Safe against concurrent callers: one builder per image holds
+/// a lock, the build goes to a temp dir and is renamed.
+pub fn ensure_base(
+    cache: &Path,
+    image: &LabImage,
+    progress: &dyn Fn(&str),
+) -> anyhow::Result<PathBuf> {
+    let dir = base_dir(cache, image);
+    let suite = image.suite;
     if dir.join("etc/pond-lab-base").is_file() {
         return Ok(dir);
     }
     sys::require_root("building the lab's base image")?;
     std::fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
     // One builder per cache: others wait here, then find the base ready.
-    let lock = std::fs::File::create(cache.join(".build.lock"))?;
+    let lock = std::fs::File::create(cache.join(format!(".build-{suite}.lock")))?;
     lock.lock().context("locking the base cache")?;
     if dir.join("etc/pond-lab-base").is_file() {
         return Ok(dir);
     }
-    let sources = host_apt_sources()?;
+    let sources = host_apt_sources(suite)?;
     let mirror = sources
         .iter()
         .find_map(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
-            (w.get(2) == Some(&SUITE)).then(|| w[1].to_string())
+            (w.get(2) == Some(&suite)).then(|| w[1].to_string())
         })
         .expect("checked above");
-    let tmp = cache.join(format!(".build-{}", std::process::id()));
+    let tmp = cache.join(format!(".build-{suite}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     progress(&format!(
-        "Building the lab's Debian {SUITE} base from {mirror} (once per machine, about 90 s)"
+        "Building the lab's {} base (Debian {suite}) from {mirror} (once per machine, about 90 s)",
+        image.slug
     ));
     let result = (|| {
         sys::run(
             Command::new("debootstrap")
-                .args(["--variant=minbase", &format!("--include={PACKAGES}"), SUITE])
+                .args(["--variant=minbase", &format!("--include={PACKAGES}"), suite])
                 .arg(&tmp)
                 .arg(&mirror),
         )
@@ -170,13 +247,6 @@ fn write(root: &Path, rel: &str, text: &str, mode: u32) -> anyhow::Result<()> {
 fn customise(root: &Path, sources: &[String]) -> anyhow::Result<()> {
     write(
         root,
-        "usr/sbin/policy-rc.d",
-        "#!/bin/sh\n# Lab droplets have no systemd: let package scripts start daemons.\nexit 0\n",
-        0o755,
-    )?;
-    write(root, "sbin/runlevel", "#!/bin/sh\necho \"N 2\"\n", 0o755)?;
-    write(
-        root,
         "etc/apt/sources.list",
         &format!("{}\n", sources.join("\n")),
         0o644,
@@ -187,7 +257,13 @@ fn customise(root: &Path, sources: &[String]) -> anyhow::Result<()> {
         "Acquire::Check-Valid-Until \"false\";\nDPkg::Lock::Timeout \"300\";\n",
         0o644,
     )?;
-    write(root, "usr/local/sbin/pond-lab-init", INIT_SCRIPT, 0o755)?;
+    // A container has no console to log in on; sshd is the way in.
+    for unit in ["console-getty.service", "getty@.service"] {
+        let link = root.join("etc/systemd/system").join(unit);
+        std::fs::create_dir_all(link.parent().expect("has a parent"))?;
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("/dev/null", &link)?;
+    }
     write(
         root,
         "etc/resolv.conf",
@@ -233,5 +309,31 @@ mod tests {
             parse_one_line(list),
             vec!["deb http://mirror.example/debian bookworm main contrib"]
         );
+    }
+
+    #[test]
+    fn maps_the_hosts_suites_to_the_images() {
+        let host: Vec<String> = [
+            "deb http://deb.debian.org/debian bookworm main",
+            "deb http://deb.debian.org/debian bookworm-updates main",
+            "deb http://deb.debian.org/debian-security bookworm-security main",
+            "deb https://tls.example/debian bookworm main",
+            "deb http://ppa.example/x focal main",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            for_suite(&host, "trixie"),
+            vec![
+                "deb http://deb.debian.org/debian trixie main",
+                "deb http://deb.debian.org/debian trixie-updates main",
+                "deb http://deb.debian.org/debian-security trixie-security main",
+            ]
+        );
+        assert_eq!(for_suite(&host, "bookworm")[0], host[0]);
+        assert_eq!(image("debian-13-x64").map(|i| i.suite), Some("trixie"));
+        assert_eq!(image("150000001").map(|i| i.suite), Some("bookworm"));
+        assert!(image("ubuntu-24-04-x64").is_none());
+        assert!(image(DEFAULT_IMAGE).is_some());
     }
 }

@@ -111,7 +111,8 @@ pub fn serve(dir: &Path) -> anyhow::Result<()> {
         write_private(&config_path(dir), &serde_json::to_vec_pretty(&config)?)?;
     }
     let cache = cache_dir(dir);
-    let base = base::ensure_base(&cache, &|m| eprintln!("{m}"))?;
+    let default = base::image(base::DEFAULT_IMAGE).expect("the default image is listed");
+    base::ensure_base(&cache, default, &|m| eprintln!("{m}"))?;
     let mut proxy = aptproxy::start(&dir.join("aptproxy"), &net)?;
     eprintln!(
         "apt proxy (apt-cacher-ng, pid {}) on {}:{}",
@@ -139,7 +140,7 @@ pub fn serve(dir: &Path) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let result = runtime.block_on(run_api(dir, config, net.clone(), base));
+    let result = runtime.block_on(run_api(dir, config, net.clone(), cache));
 
     let _ = proxy.kill();
     let _ = proxy.wait();
@@ -151,11 +152,11 @@ pub fn serve(dir: &Path) -> anyhow::Result<()> {
     result
 }
 
-async fn run_api(dir: &Path, config: LabConfig, net: LabNet, base: PathBuf) -> anyhow::Result<()> {
+async fn run_api(dir: &Path, config: LabConfig, net: LabNet, cache: PathBuf) -> anyhow::Result<()> {
     let lab = Arc::new(Lab::new(
         dir.to_path_buf(),
         net,
-        base,
+        cache,
         config.tokens.clone(),
     )?);
     let result = serve_until_signal(dir, &config, &lab).await;
@@ -258,15 +259,9 @@ pub fn clean_up_after_crash(dir: &Path) -> anyhow::Result<()> {
         Err(_) => Default::default(),
     };
     let net = net_of(dir);
-    let base = base::base_dir(&cache_dir(dir));
+    let cache = cache_dir(dir);
     for d in &state.droplets {
-        let m = super::machine::Machine {
-            dir: dir.join("droplets").join(d.id.to_string()),
-            base: base.clone(),
-            net: net.clone(),
-            slot: d.slot,
-        };
-        m.shut_down()?;
+        super::runtime::machine_of(dir, &cache, &net, d).shut_down()?;
     }
     // The apt proxy was the dead lab's child and outlives it; it is the one
     // apt-cacher-ng whose command line names this lab's config dir.

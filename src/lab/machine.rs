@@ -1,6 +1,9 @@
-//! One lab droplet as a machine: an overlay root over the cached base, its
-//! own network namespace, and its own PID, mount, UTS and IPC namespaces
-//! whose PID 1 is the base's `pond-lab-init` (sshd + services).
+//! One lab droplet as a machine: an overlay root over its image's cached
+//! base, booted by `systemd-nspawn --boot` inside the droplet's own network
+//! namespace, so systemd is its PID 1 (journald, units, timers) as on a
+//! real droplet. nspawn rather than a hand-made PID 1 because it is what
+//! systemd itself supports for containers (`/run/systemd/container`,
+//! clean shutdown on SIGTERM, a private /dev, /proc and /sys), in Debian.
 //!
 //! Everything here is blocking and idempotent: booting a booted machine or
 //! tearing down a half-built one does the right thing, so a crashed lab can
@@ -16,29 +19,9 @@ use nix::sys::signal::Signal;
 use super::net::LabNet;
 use super::sys;
 
-/// Runs in the droplet's fresh namespaces (before chroot): hostname, the
-/// kernel file systems, a private /dev with devpts, then exec PID 1.
-const BOOT: &str = r#"set -eu
-root="$1"; name="$2"
-hostname "$name"
-mount --make-rprivate /
-mount -t proc proc "$root/proc"
-mount -t sysfs sysfs "$root/sys"
-mount -t tmpfs -o mode=755,nosuid tmpfs "$root/run"
-mount -t tmpfs -o mode=755,nosuid tmpfs "$root/dev"
-for node in null:1:3 zero:1:5 full:1:7 random:1:8 urandom:1:9 tty:5:0; do
-    IFS=: read -r n major minor <<EOF2
-$node
-EOF2
-    mknod -m 666 "$root/dev/$n" c "$major" "$minor"
-done
-mkdir -p "$root/dev/pts" "$root/dev/shm"
-mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$root/dev/pts"
-ln -s pts/ptmx "$root/dev/ptmx"
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/dev/shm"
-ln -s /proc/self/fd "$root/dev/fd"
-exec chroot "$root" /usr/local/sbin/pond-lab-init
-"#;
+/// How long a clean shutdown (every unit stopped) may take before the
+/// machine is killed.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// What a droplet is booted with.
 #[derive(Debug, Clone)]
@@ -65,8 +48,8 @@ impl Machine {
         self.dir.join("pid")
     }
 
-    /// PID (in the host's namespace) of the `unshare` process holding the
-    /// droplet, if it runs.
+    /// PID (in the host's namespace) of the `systemd-nspawn` process
+    /// holding the droplet, if it runs.
     pub fn pid(&self) -> Option<u32> {
         let pid: u32 = std::fs::read_to_string(self.pid_file())
             .ok()?
@@ -155,6 +138,21 @@ impl Machine {
         Ok(())
     }
 
+    /// Runs a command inside the running droplet (all its namespaces, as
+    /// its root), e.g. `systemctl reload ssh`; fails when it fails.
+    pub fn run_inside(&self, command: &[&str]) -> anyhow::Result<String> {
+        let init = self
+            .pid()
+            .and_then(container_init)
+            .context("the droplet is not running")?;
+        sys::run(
+            Command::new("nsenter")
+                .arg(format!("--target={init}"))
+                .args(["--mount", "--uts", "--ipc", "--net", "--pid", "--"])
+                .args(command),
+        )
+    }
+
     /// SHA256 fingerprint of the droplet's ed25519 host key, as
     /// `ssh-keygen -lf` prints it.
     pub fn host_key_fingerprint(&self) -> anyhow::Result<String> {
@@ -169,35 +167,55 @@ impl Machine {
             .context("ssh-keygen printed no fingerprint")
     }
 
-    /// Joins the network and starts PID 1. Returns the holder's PID.
+    /// Joins the network and boots the machine (systemd as PID 1).
+    /// Returns the PID of its `systemd-nspawn`.
     pub fn boot(&self) -> anyhow::Result<u32> {
         if let Some(pid) = self.pid() {
             return Ok(pid);
         }
         self.net.attach(self.slot)?;
         let console = std::fs::File::create(self.dir.join("console.log"))?;
-        // nsenter joins the droplet's network namespace and execs unshare
-        // (same PID); `unshare --net=FILE` would create a new one instead.
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.net.netns(self.slot)))
-            .args([
-                "--",
-                "unshare",
-                "--mount",
-                "--uts",
-                "--ipc",
-                "--pid",
-                "--fork",
-                "--kill-child",
-            ])
-            .args(["--", "/bin/sh", "-c", BOOT, "pond-lab-boot"])
+        let cgroups = self.cgroups();
+        for dir in &cgroups {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the droplet's cgroup {}", dir.display()))?;
+        }
+        // nspawn runs in the droplet's own cgroup (in every hierarchy
+        // systemd uses): without one, every droplet's systemd would manage
+        // the same `/payload` cgroup and stop the others' services.
+        let child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(r#"for g in "$@"; do case "$g" in --) break ;; esac; echo $$ > "$g/cgroup.procs"; done
+while [ "$1" != -- ]; do shift; done; shift; exec "$@""#)
+            .arg("pond-lab-boot")
+            .args(&cgroups)
+            .arg("--")
+            .arg("systemd-nspawn")
+            .arg("--quiet")
+            .arg("--boot")
+            .arg("--directory")
             .arg(self.root())
-            .arg(hostname_of(&self.root()))
+            .arg(format!(
+                "--machine={}",
+                machine_name(&self.root(), self.slot)
+            ))
+            .arg(format!(
+                "--network-namespace-path=/run/netns/{}",
+                self.net.netns(self.slot)
+            ))
+            // No systemd on the host to register with; stay in our cgroup.
+            .args(["--register=no", "--keep-unit"])
+            // The droplet's own resolv.conf, clock zone and journal.
+            .args(["--resolv-conf=off", "--timezone=off", "--link-journal=no"])
+            // Its firewall (nftables) as on a real droplet: the network
+            // namespace is the droplet's own.
+            .arg("--capability=CAP_NET_ADMIN")
+            .arg("--console=read-only")
             .stdin(Stdio::null())
             .stdout(console.try_clone()?)
             .stderr(console)
             .spawn()
-            .context("starting the droplet with unshare (util-linux)")?;
+            .context("starting the droplet with systemd-nspawn (package systemd-container)")?;
         let pid = child.id();
         // The child is reaped by a thread so it never lingers as a zombie.
         std::thread::spawn(move || {
@@ -206,6 +224,44 @@ impl Machine {
         });
         std::fs::write(self.pid_file(), format!("{pid}\n"))?;
         Ok(pid)
+    }
+
+    /// The droplet's cgroups: one per hierarchy systemd uses on this host
+    /// (`name=systemd` of a v1/hybrid layout, the unified v2 one), named
+    /// after the droplet's directory so no two droplets share one.
+    fn cgroups(&self) -> Vec<PathBuf> {
+        let name = self
+            .dir
+            .to_string_lossy()
+            .trim_start_matches('/')
+            .replace('/', "-");
+        [
+            "/sys/fs/cgroup/systemd",
+            "/sys/fs/cgroup/unified",
+            "/sys/fs/cgroup",
+        ]
+        .iter()
+        .map(Path::new)
+        .filter(|root| root.join("cgroup.procs").is_file())
+        .take(2)
+        .map(|root| root.join("pond-lab").join(&name))
+        .collect()
+    }
+
+    /// Removes the droplet's cgroups once nothing runs in them (deepest
+    /// first: the droplet's systemd made its own inside).
+    fn remove_cgroups(&self) {
+        fn remove(dir: &Path) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        remove(&e.path());
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(dir);
+        }
+        self.cgroups().iter().for_each(|d| remove(d));
     }
 
     /// Waits until sshd on the droplet answers with its banner.
@@ -237,14 +293,17 @@ impl Machine {
         }
     }
 
-    /// Stops every process of the droplet: TERM to its PID 1 (which stops
-    /// its services), then KILL after a grace period. Leaves the network.
+    /// Shuts the droplet down cleanly: TERM to nspawn makes systemd stop
+    /// every unit and power off. After a grace period the machine's PID 1
+    /// (and with it every process in its PID namespace) and nspawn are
+    /// killed. Leaves the network.
     pub fn power_off(&self) -> anyhow::Result<()> {
         if let Some(pid) = self.pid() {
-            if let Some(init) = first_child(pid) {
-                sys::signal(init, Signal::SIGTERM);
-            }
-            if !sys::wait_gone(pid, Duration::from_secs(8)) {
+            sys::signal(pid, Signal::SIGTERM);
+            if !sys::wait_gone(pid, SHUTDOWN_GRACE) {
+                if let Some(init) = container_init(pid) {
+                    sys::signal(init, Signal::SIGKILL);
+                }
                 sys::signal(pid, Signal::SIGKILL);
                 if !sys::wait_gone(pid, Duration::from_secs(5)) {
                     bail!("droplet process {pid} did not stop");
@@ -252,6 +311,7 @@ impl Machine {
             }
         }
         let _ = std::fs::remove_file(self.pid_file());
+        self.remove_cgroups();
         self.net.detach(self.slot)
     }
 
@@ -290,10 +350,22 @@ impl Machine {
     }
 }
 
-fn hostname_of(root: &Path) -> String {
-    std::fs::read_to_string(root.join("etc/hostname"))
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "droplet".into())
+/// nspawn's machine name: the droplet's hostname when it is a valid
+/// machine name, else `droplet-<slot>`.
+fn machine_name(root: &Path, slot: u8) -> String {
+    let host = std::fs::read_to_string(root.join("etc/hostname")).unwrap_or_default();
+    let host = host.trim();
+    let valid = !host.is_empty()
+        && host.len() <= 64
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !host.starts_with(['-', '.']);
+    if valid {
+        host.to_string()
+    } else {
+        format!("droplet-{slot}")
+    }
 }
 
 fn ssh_banner(addr: std::net::SocketAddr) -> bool {
@@ -307,14 +379,27 @@ fn ssh_banner(addr: std::net::SocketAddr) -> bool {
     stream.read_exact(&mut buf).is_ok() && &buf == b"SSH-"
 }
 
-/// The first child of a process (the droplet's PID 1 for an `unshare`).
-fn first_child(pid: u32) -> Option<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+/// The machine's PID 1 as the host sees it: the descendant of `nspawn`
+/// whose PID in its own namespace is 1.
+fn container_init(nspawn: u32) -> Option<u32> {
+    let mut queue = vec![nspawn];
+    while let Some(pid) = queue.pop() {
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+            let status =
+                std::fs::read_to_string(format!("/proc/{child}/status")).unwrap_or_default();
+            let inner = status
+                .lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .and_then(|ids| ids.split_whitespace().last());
+            if inner == Some("1") && child != nspawn {
+                return Some(child);
+            }
+            queue.push(child);
+        }
+    }
+    None
 }
 
 /// Whether `path` is a mount point in this process's mount namespace.

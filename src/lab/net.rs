@@ -139,9 +139,14 @@ impl LabNet {
         let (host, peer) = (self.veth_host(slot), self.veth_peer(slot));
         let addr = format!("{}/24", self.droplet_address(slot));
         let bridge = self.bridge();
+        // The droplet's NIC keeps its MAC across power cycles, as a real
+        // one does: the host's neighbour cache stays right after a reboot.
+        let mac = format!("02:70:6f:{:02x}:{slot:02x}:01", self.octet);
         let steps: [Vec<&str>; 8] = [
             vec!["netns", "add", &ns],
-            vec!["link", "add", &host, "type", "veth", "peer", "name", &peer],
+            vec![
+                "link", "add", &host, "type", "veth", "peer", "name", &peer, "address", &mac,
+            ],
             vec!["link", "set", &host, "master", &bridge],
             vec!["link", "set", &host, "up"],
             vec!["link", "set", &peer, "netns", &ns],

@@ -42,10 +42,36 @@ pub struct Faults {
     pub lost_create_replies: u32,
 }
 
+/// The machine of droplet `d` of the lab in `dir`.
+pub fn machine_of(
+    dir: &std::path::Path,
+    cache: &std::path::Path,
+    net: &LabNet,
+    d: &Droplet,
+) -> Machine {
+    let image = super::base::image(&d.image).unwrap_or(&super::base::IMAGES[0]);
+    Machine {
+        dir: dir.join("droplets").join(d.id.to_string()),
+        base: super::base::base_dir(cache, image),
+        net: net.clone(),
+        slot: d.slot,
+    }
+}
+
+/// Builds the base of a droplet's image if it is not cached yet (the lab
+/// builds its default image when it starts, others on first use).
+fn ensure_image(cache: &std::path::Path, slug: &str) -> anyhow::Result<()> {
+    let image =
+        super::base::image(slug).with_context(|| format!("the lab cannot boot image {slug:?}"))?;
+    super::base::ensure_base(cache, image, &|m| eprintln!("lab: {m}"))?;
+    Ok(())
+}
+
 pub struct Lab {
     pub dir: PathBuf,
     pub net: LabNet,
-    pub base: PathBuf,
+    /// Where the images' bases are cached (`base::base_dir`).
+    pub cache: PathBuf,
     pub tokens: Vec<String>,
     pub state: Mutex<LabState>,
     pub faults: std::sync::Mutex<Faults>,
@@ -62,7 +88,7 @@ impl Lab {
     pub fn new(
         dir: PathBuf,
         net: LabNet,
-        base: PathBuf,
+        cache: PathBuf,
         tokens: Vec<String>,
     ) -> anyhow::Result<Lab> {
         let state_path = dir.join("state.json");
@@ -74,7 +100,7 @@ impl Lab {
         Ok(Lab {
             dir,
             net,
-            base,
+            cache,
             tokens,
             state: Mutex::new(state),
             faults: std::sync::Mutex::new(Faults::default()),
@@ -93,12 +119,7 @@ impl Lab {
     }
 
     pub fn machine(&self, d: &Droplet) -> Machine {
-        Machine {
-            dir: self.dir.join("droplets").join(d.id.to_string()),
-            base: self.base.clone(),
-            net: self.net.clone(),
-            slot: d.slot,
-        }
+        machine_of(&self.dir, &self.cache, &self.net, d)
     }
 
     /// Consumes one "never active" fault, if any is armed.
@@ -136,7 +157,9 @@ impl Lab {
                 hostname: droplet.name.clone(),
                 authorized_keys: droplet.authorized_keys.clone(),
             };
+            let (cache, image) = (lab.cache.clone(), droplet.image.clone());
             let result = tokio::task::spawn_blocking(move || {
+                ensure_image(&cache, &image)?;
                 machine.prepare(&spec)?;
                 machine.boot()?;
                 machine.wait_ssh(BOOT_TIMEOUT)
@@ -189,9 +212,11 @@ impl Lab {
                 hostname: d.name.clone(),
                 authorized_keys: d.authorized_keys.clone(),
             };
+            let (cache, image) = (self.cache.clone(), d.image.clone());
             handles.push((
                 d.id,
                 tokio::task::spawn_blocking(move || {
+                    ensure_image(&cache, &image)?;
                     machine.prepare(&spec)?;
                     machine.boot()?;
                     machine.wait_ssh(BOOT_TIMEOUT)

@@ -136,7 +136,7 @@ pub fn droplet(api: &Api, user: &User, name: &str) -> (u64, String) {
     let created = api.ok(
         "POST",
         "/v2/droplets",
-        Some(json!({"name": name, "size": "s-1vcpu-1gb", "image": "debian-12-x64", "ssh_keys": [key_id], "tags": [name]})),
+        Some(json!({"name": name, "size": "s-1vcpu-1gb", "image": "debian-13-x64", "ssh_keys": [key_id], "tags": [name]})),
         202,
     );
     let d = wait_active(api, name, 1).remove(0);

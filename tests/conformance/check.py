@@ -187,11 +187,11 @@ def through_prism():
         c("/v2/images", "GET", "/v2/images", 200)
         c("/v2/images/{image_id}", "GET", "/v2/images/150000001", 200)
         one = c("/v2/droplets", "POST", "/v2/droplets", 202,
-                {"name": "conf-1", "region": "ams3", "size": "s-1vcpu-1gb", "image": "debian-12-x64",
+                {"name": "conf-1", "region": "ams3", "size": "s-1vcpu-1gb", "image": "debian-13-x64",
                  "ssh_keys": [fp], "tags": ["conformance"]})
         two = c("/v2/droplets", "POST", "/v2/droplets", 202,
                 {"names": ["conf-2", "conf-3"], "region": "ams3", "size": "s-1vcpu-1gb",
-                 "image": "ubuntu-24-04-x64", "ssh_keys": [kid], "tags": ["conformance", "conf-multi"]})
+                 "image": "debian-13-x64", "ssh_keys": [kid], "tags": ["conformance", "conf-multi"]})
         d1 = one["droplet"]["id"]
         wait_active(base, d1)
         for d in two["droplets"]:
@@ -263,7 +263,7 @@ def with_pydo():
     key = client.ssh_keys.create({"name": "pydo", "public_key": new_public_key("pydo")})["ssh_key"]
     print(f"  key {key['id']} {key['fingerprint']}")
     created = client.droplets.create({"name": "pydo-1", "region": "ams3", "size": "s-1vcpu-1gb",
-                                      "image": "debian-12-x64", "ssh_keys": [key["fingerprint"]], "tags": [tag]})
+                                      "image": "debian-13-x64", "ssh_keys": [key["fingerprint"]], "tags": [tag]})
     did = created["droplet"]["id"]
     deadline = time.time() + 60
     while client.droplets.get(did)["droplet"]["status"] != "active":

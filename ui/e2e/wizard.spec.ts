@@ -11,9 +11,11 @@ const catalog = {
     { slug: "s-2vcpu-4gb", memory_mb: 4096, vcpus: 2, disk_gb: 80, price_monthly: 24, regions: ["fra1"] },
   ],
   images: [
-    { slug: "debian-12-x64", label: "Debian 12 x64" },
-    { slug: "ubuntu-24-04-x64", label: "Ubuntu 24.04 (LTS) x64" },
+    { slug: "debian-13-x64", label: "Debian 13 x64", tested: true },
+    { slug: "debian-12-x64", label: "Debian 12 x64", tested: true },
+    { slug: "ubuntu-24-04-x64", label: "Ubuntu 24.04 (LTS) x64 (not tested by Pond)", tested: false },
   ],
+  default_image: "debian-13-x64",
 };
 
 test("the wizard walks every step, keeps values on Back, checks fields with the engine, reviews cost, runs live", async ({ page }) => {
@@ -65,6 +67,9 @@ test("the wizard walks every step, keeps values on Back, checks fields with the 
   await page.getByLabel("Size").selectOption("s-2vcpu-4gb");
   await expect(page.getByLabel("Image")).toHaveCount(0);
   await page.getByRole("button", { name: "Advanced" }).click();
+  // The account's default is the newest image Pond tests; others say they are not tested.
+  await expect(page.getByLabel("Image")).toHaveValue("debian-13-x64");
+  await expect(page.getByLabel("Image").locator("option[value='ubuntu-24-04-x64']")).toHaveText(/not tested by Pond/);
   await page.getByLabel("Image").selectOption("debian-12-x64");
   await page.getByRole("button", { name: "Next" }).click();
 

@@ -1,7 +1,7 @@
 //! Static catalogues the lab serves in DigitalOcean's shapes: regions,
 //! sizes (with DO's public prices, so the wizard can estimate cost), and
-//! images. Every image boots the lab's Debian 12 base; the catalogue keeps
-//! DO's slugs so projects written against the lab work unchanged on DO.
+//! images: only those the lab can boot (`base::IMAGES`), under DO's slugs,
+//! so projects written against the lab work unchanged on DO.
 
 use serde_json::{Value, json};
 
@@ -22,12 +22,6 @@ pub const SIZES: &[(&str, u32, u32, u32, f64, f64, &str)] = &[
     ("s-2vcpu-2gb", 2048, 2, 60, 3.0, 18.0, "Basic"),
     ("s-2vcpu-4gb", 4096, 2, 80, 4.0, 24.0, "Basic"),
     ("s-4vcpu-8gb", 8192, 4, 160, 5.0, 48.0, "Basic"),
-];
-
-/// (id, slug, distribution, name)
-pub const IMAGES: &[(u64, &str, &str, &str)] = &[
-    (150000001, "debian-12-x64", "Debian", "12 x64"),
-    (150000002, "ubuntu-24-04-x64", "Ubuntu", "24.04 (LTS) x64"),
 ];
 
 pub const CREATED: &str = "2026-01-01T00:00:00Z";
@@ -82,29 +76,35 @@ pub fn sizes() -> Vec<Value> {
 
 /// An image by slug or numeric id.
 pub fn image(key: &str) -> Option<Value> {
-    IMAGES
-        .iter()
-        .find(|i| i.1 == key || i.0.to_string() == key)
-        .map(|&(id, slug, distribution, name)| {
-            json!({
-                "id": id,
-                "name": name,
-                "type": "base",
-                "distribution": distribution,
-                "slug": slug,
-                "public": true,
-                "regions": region_slugs(),
-                "created_at": CREATED,
-                "min_disk_size": 10,
-                "size_gigabytes": 2.36,
-                "description": format!("{distribution} {name} (lab: boots Debian 12)"),
-                "tags": [],
-                "status": "available",
-                "error_message": "",
-            })
+    crate::lab::base::image(key).map(|i| {
+        let (id, slug, name, distribution) = (i.id, i.slug, i.name, "Debian");
+        json!({
+            "id": id,
+            "name": name,
+            "type": "base",
+            "distribution": distribution,
+            "slug": slug,
+            "public": true,
+            "regions": region_slugs(),
+            "created_at": CREATED,
+            "min_disk_size": 10,
+            "size_gigabytes": 2.36,
+            "description": format!("{distribution} {name} (lab: Debian {})", i.suite),
+            "tags": [],
+            "status": "available",
+            "error_message": "",
         })
+    })
 }
 
 pub fn images() -> Vec<Value> {
-    IMAGES.iter().filter_map(|i| image(i.1)).collect()
+    crate::lab::base::IMAGES
+        .iter()
+        .filter_map(|i| image(i.slug))
+        .collect()
+}
+
+/// The slugs of every image the lab can boot, for error messages.
+pub fn image_slugs() -> Vec<&'static str> {
+    crate::lab::base::IMAGES.iter().map(|i| i.slug).collect()
 }

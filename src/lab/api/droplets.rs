@@ -88,8 +88,12 @@ pub async fn create(State(lab): State<Arc<Lab>>, bytes: Bytes) -> ApiResult {
         Value::Number(n) => n.to_string(),
         _ => return Err(ApiError::unprocessable("image must be a slug or an id")),
     };
-    let image = catalog::image(&image_key)
-        .ok_or_else(|| ApiError::unprocessable(format!("image {image_key:?} is not available")))?;
+    let image = catalog::image(&image_key).ok_or_else(|| {
+        ApiError::unprocessable(format!(
+            "image {image_key:?} is not available; the lab boots only {}",
+            catalog::image_slugs().join(", ")
+        ))
+    })?;
     let tags = req.tags.unwrap_or_default();
     if let Some(bad) = tags.iter().find(|t| !valid_tag(t)) {
         return Err(ApiError::unprocessable(format!(

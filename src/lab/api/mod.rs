@@ -203,6 +203,11 @@ async fn new_host_key(State(lab): State<Arc<Lab>>, Path(id): Path<String>) -> Ap
     let machine = lab.machine(&d);
     let fingerprint = tokio::task::spawn_blocking(move || {
         machine.regenerate_host_keys()?;
+        // sshd loads its host keys when it starts: reload it, as an admin
+        // rebuilding the server would restart it.
+        if machine.running() {
+            machine.run_inside(&["systemctl", "reload", "ssh"])?;
+        }
         machine.host_key_fingerprint()
     })
     .await
@@ -211,6 +216,6 @@ async fn new_host_key(State(lab): State<Arc<Lab>>, Path(id): Path<String>) -> Ap
     reply(
         StatusCode::OK,
         json!({"host_key": {"droplet_id": id, "fingerprint": fingerprint,
-        "note": "sshd reads host keys per connection, so new connections see the new key"}}),
+        "note": "sshd was reloaded, so new connections see the new key"}}),
     )
 }

@@ -104,13 +104,29 @@ export type FieldCheck = {
  */
 kind: string, value: string, };
 
-export type CatalogView = { regions: Array<RegionView>, sizes: Array<SizeView>, images: Array<ImageView>, };
+export type CatalogView = { regions: Array<RegionView>, sizes: Array<SizeView>, 
+/**
+ * Tested images first, newest first; then the rest.
+ */
+images: Array<ImageView>, 
+/**
+ * The image a new server gets unless the user picks another.
+ */
+default_image: string, };
 
 export type RegionView = { slug: string, name: string, available: boolean, };
 
 export type SizeView = { slug: string, memory_mb: number, vcpus: number, disk_gb: number, price_monthly: number, regions: Array<string>, };
 
-export type ImageView = { slug: string, label: string, };
+export type ImageView = { slug: string, 
+/**
+ * "Debian 13 x64"; untested images end in "(not tested by Pond)".
+ */
+label: string, 
+/**
+ * Pond's tests run on this image.
+ */
+tested: boolean, };
 
 export type DomainCheckRequest = { account: string, domain: string, };
 
