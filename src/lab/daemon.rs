@@ -233,7 +233,7 @@ async fn serve_until_signal(dir: &Path, config: &LabConfig, lab: &Arc<Lab>) -> a
     write_private(&running_path(dir), &serde_json::to_vec_pretty(&ready)?)?;
     eprintln!("lab API ready at {url}/v2 (pid {})", std::process::id());
 
-    let app = super::api::router(Arc::clone(lab));
+    let app = super::api::app(Arc::clone(lab));
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("signal handler");
