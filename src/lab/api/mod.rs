@@ -81,6 +81,10 @@ pub fn router(lab: Arc<Lab>) -> Router {
             "/v2/droplets/{id}/actions",
             get(droplets::list_actions).post(droplets::act),
         )
+        .route(
+            "/v2/droplets/{id}/actions/{action_id}",
+            get(droplets::get_droplet_action),
+        )
         .route("/v2/actions/{id}", get(droplets::get_action))
         .route("/v2/domains", get(r::list_domains).post(r::create_domain))
         .route(
