@@ -452,7 +452,7 @@ fn the_labs_dns_serves_api_records_to_the_host_and_droplets() {
         };
         assert_eq!(
             answers("www.dns.example.com", RecordType::A),
-            [addr.clone()]
+            std::slice::from_ref(&addr)
         );
         assert_eq!(
             answers("v6.dns.example.com", RecordType::AAAA),
@@ -497,7 +497,7 @@ fn the_labs_dns_serves_api_records_to_the_host_and_droplets() {
         "getent hosts alias.dns.example.com; getent hosts www.example.org; echo \"outside: $?\"",
     );
     assert!(
-        inside.starts_with(&format!("{addr}")) && inside.contains("alias.dns.example.com"),
+        inside.starts_with(&addr) && inside.contains("alias.dns.example.com"),
         "{inside}"
     );
     assert!(
