@@ -1,6 +1,6 @@
 //! `pond lab ...`: start, inspect, stop and remove the offline lab.
 //!
-//! `up` prints only the two `export` lines on stdout (so
+//! `up` prints only the `export` lines (API URL, token, DNS) on stdout (so
 //! `eval "$(pond lab up)"` works); progress and notes go to stderr.
 
 use std::io::{Read, Write};
