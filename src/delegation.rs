@@ -1,16 +1,19 @@
 //! Whether a domain's name servers are DigitalOcean's: the DNS records
 //! Pond makes on DigitalOcean only reach visitors when the domain (or the
 //! zone it is in) is delegated to ns1/ns2/ns3.digitalocean.com. One NS
-//! query per label over UDP to a resolver, walking up from the domain to
-//! the zone that has NS records — a few dozen lines of DNS wire format
-//! here rather than a resolver library. The resolver is `POND_DNS_RESOLVER`
-//! (`ADDR:PORT`) or the first `nameserver` of /etc/resolv.conf. The lab
-//! answers the same queries on loopback ([`answer`] builds its replies).
+//! query per label to a resolver, walking up from the domain to the zone
+//! that has NS records. Messages are built and read by hickory-proto; a
+//! reply truncated over UDP is asked again over TCP. The resolver is
+//! `POND_DNS_RESOLVER` (`ADDR:PORT`) or the first `nameserver` of
+//! /etc/resolv.conf. The lab's DNS server answers the same queries.
 
-use std::net::{SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use hickory_proto::op::{Edns, Message, MessageType, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
 
 /// DigitalOcean's name servers.
 pub const DIGITALOCEAN: [&str; 3] = [
@@ -86,7 +89,7 @@ pub async fn check_for(
 }
 
 /// Asks `resolver` for the NS records of `domain`, then of each parent
-/// until some are found. Blocking (a few UDP round trips).
+/// until some are found. Blocking (a few round trips).
 pub fn check(domain: &str, resolver: SocketAddr) -> anyhow::Result<Delegation> {
     let labels: Vec<&str> = domain.trim_end_matches('.').split('.').collect();
     for start in 0..labels.len().saturating_sub(1) {
@@ -106,199 +109,238 @@ pub fn check(domain: &str, resolver: SocketAddr) -> anyhow::Result<Delegation> {
     bail!("DNS ({resolver}) knows no name servers for {domain} or its parents; is it registered?")
 }
 
+/// The NS names of `name` (lower case, no trailing dot); empty when the
+/// name does not exist or has none.
 fn query_ns(name: &str, resolver: SocketAddr) -> anyhow::Result<Vec<String>> {
+    let reply = query(resolver, name, RecordType::NS, Transport::Udp)?;
+    match reply.metadata.response_code {
+        ResponseCode::NoError => Ok(reply
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::NS(ns) => Some(ns.0.to_ascii().trim_end_matches('.').to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect()),
+        ResponseCode::NXDomain => Ok(vec![]),
+        ResponseCode::Refused => bail!(
+            "DNS ({resolver}) refused to answer about {name} (a server that is neither a resolver nor an authority for it)"
+        ),
+        code => bail!("DNS ({resolver}) answered {code} about {name}"),
+    }
+}
+
+/// How [`query`] reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP, asking again over TCP when the reply is truncated.
+    Udp,
+    Tcp,
+}
+
+/// How long one attempt waits for a reply.
+const WAIT: Duration = Duration::from_secs(2);
+
+/// Asks `resolver` one question, recursion desired (as a stub resolver
+/// does), and returns its reply, whatever its response code. Blocking:
+/// over UDP up to three tries of [`WAIT`] each.
+pub fn query(
+    resolver: SocketAddr,
+    name: &str,
+    kind: RecordType,
+    transport: Transport,
+) -> anyhow::Result<Message> {
+    let fqdn = format!("{}.", name.trim_end_matches('.'));
+    let parsed = Name::from_ascii(&fqdn)
+        .ok()
+        .filter(|n| n.iter().all(|l| !l.is_empty() && l.len() <= 63))
+        .filter(|_| !name.trim_end_matches('.').is_empty())
+        .with_context(|| format!("{name:?} is not a domain name"))?;
+    let mut message = Message::query();
+    message.metadata.recursion_desired = true;
+    message.add_query(Query::query(parsed, kind));
+    let mut edns = Edns::new();
+    edns.set_max_payload(1232);
+    message.set_edns(edns);
+    let bytes = message.to_vec()?;
+    let id = message.metadata.id;
+    let reply = match transport {
+        Transport::Tcp => over_tcp(resolver, &bytes, id),
+        Transport::Udp => match over_udp(resolver, &bytes, id)? {
+            reply if reply.metadata.truncation => over_tcp(resolver, &bytes, id),
+            reply => Ok(reply),
+        },
+    };
+    reply.with_context(|| format!("asking {resolver} about {name}"))
+}
+
+fn reply_to(bytes: &[u8], id: u16) -> Option<Message> {
+    let reply = Message::from_vec(bytes).ok()?;
+    (reply.metadata.id == id && reply.metadata.message_type == MessageType::Response)
+        .then_some(reply)
+}
+
+fn over_udp(resolver: SocketAddr, query: &[u8], id: u16) -> anyhow::Result<Message> {
     let bind: SocketAddr = if resolver.is_ipv4() {
         "0.0.0.0:0".parse()?
     } else {
         "[::]:0".parse()?
     };
     let socket = UdpSocket::bind(bind)?;
-    socket.set_read_timeout(Some(Duration::from_secs(2)))?;
     socket.connect(resolver)?;
-    let id = (std::process::id() as u16) ^ (name.len() as u16).rotate_left(7);
-    let query = encode_query(id, name)?;
     let mut buf = [0u8; 4096];
     for _ in 0..3 {
-        socket.send(&query)?;
-        match socket.recv(&mut buf) {
-            Ok(n) => {
-                let reply = &buf[..n];
-                if reply.len() < 12 || u16::from_be_bytes([reply[0], reply[1]]) != id {
-                    continue;
+        socket.send(query)?;
+        let deadline = Instant::now() + WAIT;
+        // Replies to other queries (a late one of an earlier try) are skipped.
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            socket.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+            match socket.recv(&mut buf) {
+                Ok(n) => {
+                    if let Some(reply) = reply_to(&buf[..n], id) {
+                        return Ok(reply);
+                    }
                 }
-                return parse_ns_reply(reply);
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break;
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => return Err(e).with_context(|| format!("asking {resolver} about {name}")),
         }
     }
-    bail!("DNS ({resolver}) did not answer about {name}")
+    bail!("no answer over UDP within {} s", 3 * WAIT.as_secs())
 }
 
-fn encode_name(out: &mut Vec<u8>, name: &str) -> anyhow::Result<()> {
-    for label in name.trim_end_matches('.').split('.') {
-        if label.is_empty() || label.len() > 63 {
-            bail!("{name:?} is not a domain name");
-        }
-        out.push(label.len() as u8);
-        out.extend_from_slice(label.as_bytes());
-    }
-    out.push(0);
-    Ok(())
-}
-
-/// A standard query (recursion desired) for the NS records of `name`.
-pub fn encode_query(id: u16, name: &str) -> anyhow::Result<Vec<u8>> {
-    let mut q = Vec::with_capacity(64);
-    q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    encode_name(&mut q, name)?;
-    q.extend_from_slice(&[0, 2, 0, 1]);
-    Ok(q)
-}
-
-/// Reads a possibly compressed name at `pos`; returns it and the position
-/// after it in the original stream.
-fn read_name(msg: &[u8], mut pos: usize) -> anyhow::Result<(String, usize)> {
-    let mut labels = vec![];
-    let mut end = None;
-    for _ in 0..64 {
-        let len = *msg.get(pos).context("truncated DNS name")? as usize;
-        if len == 0 {
-            return Ok((labels.join("."), end.unwrap_or(pos + 1)));
-        }
-        if len & 0xC0 == 0xC0 {
-            let low = *msg.get(pos + 1).context("truncated DNS pointer")? as usize;
-            end.get_or_insert(pos + 2);
-            pos = ((len & 0x3F) << 8) | low;
-            continue;
-        }
-        let label = msg
-            .get(pos + 1..pos + 1 + len)
-            .context("truncated DNS label")?;
-        labels.push(String::from_utf8_lossy(label).to_ascii_lowercase());
-        pos += 1 + len;
-    }
-    bail!("a DNS name with too many labels or a pointer loop")
-}
-
-/// The NS names in a reply's answer section (empty for NXDOMAIN or none).
-pub fn parse_ns_reply(msg: &[u8]) -> anyhow::Result<Vec<String>> {
-    if msg.len() < 12 {
-        bail!("a DNS reply shorter than its header");
-    }
-    let rcode = msg[3] & 0x0F;
-    if rcode == 3 {
-        return Ok(vec![]);
-    }
-    if rcode != 0 {
-        bail!("DNS answered with error code {rcode}");
-    }
-    let questions = u16::from_be_bytes([msg[4], msg[5]]);
-    let answers = u16::from_be_bytes([msg[6], msg[7]]);
-    let mut pos = 12;
-    for _ in 0..questions {
-        pos = read_name(msg, pos)?.1 + 4;
-    }
-    let mut out = vec![];
-    for _ in 0..answers {
-        pos = read_name(msg, pos)?.1;
-        let fixed = msg.get(pos..pos + 10).context("truncated DNS record")?;
-        let kind = u16::from_be_bytes([fixed[0], fixed[1]]);
-        let len = u16::from_be_bytes([fixed[8], fixed[9]]) as usize;
-        let data = pos + 10;
-        if kind == 2 {
-            out.push(read_name(msg, data)?.0);
-        }
-        pos = data + len;
-    }
-    Ok(out)
-}
-
-/// The reply to an NS `query` given the delegations known (zone → name
-/// servers): its NS records, an empty answer for a name inside a known zone,
-/// NXDOMAIN otherwise. For the lab's loopback DNS.
-pub fn answer(query: &[u8], zones: &dyn Fn(&str) -> Option<Vec<String>>) -> Option<Vec<u8>> {
-    if query.len() < 12 {
-        return None;
-    }
-    let (name, end) = read_name(query, 12).ok()?;
-    let question = query.get(12..end + 4)?;
-    let mut reply = Vec::with_capacity(128);
-    reply.extend_from_slice(&query[..2]);
-    let records = zones(&name);
-    let inside_known = name
-        .char_indices()
-        .filter(|(_, c)| *c == '.')
-        .any(|(i, _)| zones(&name[i + 1..]).is_some());
-    let rcode = if records.is_some() || inside_known {
-        0
-    } else {
-        3
-    };
-    let records = records.unwrap_or_default();
-    reply.extend_from_slice(&[0x81, 0x80 | rcode, 0, 1]);
-    reply.extend_from_slice(&(records.len() as u16).to_be_bytes());
-    reply.extend_from_slice(&[0, 0, 0, 0]);
-    reply.extend_from_slice(question);
-    for ns in records {
-        reply.extend_from_slice(&[0xC0, 0x0C, 0, 2, 0, 1, 0, 0, 0x01, 0x2C]);
-        let mut data = vec![];
-        encode_name(&mut data, &ns).ok()?;
-        reply.extend_from_slice(&(data.len() as u16).to_be_bytes());
-        reply.extend_from_slice(&data);
-    }
-    Some(reply)
+/// DNS over TCP: each message preceded by its length in two bytes.
+fn over_tcp(resolver: SocketAddr, query: &[u8], id: u16) -> anyhow::Result<Message> {
+    let mut stream = TcpStream::connect_timeout(&resolver, WAIT)?;
+    stream.set_read_timeout(Some(WAIT))?;
+    stream.set_write_timeout(Some(WAIT))?;
+    let len = u16::try_from(query.len())?;
+    let mut framed = len.to_be_bytes().to_vec();
+    framed.extend_from_slice(query);
+    stream.write_all(&framed)?;
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len)?;
+    let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut reply)?;
+    reply_to(&reply, id).context("a TCP reply that does not answer the query")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hickory_proto::rr::Record;
+    use hickory_proto::rr::rdata::NS;
 
-    fn zones(name: &str) -> Option<Vec<String>> {
-        match name {
-            "example.com" => Some(DIGITALOCEAN.iter().map(|s| s.to_string()).collect()),
-            "elsewhere.net" => Some(vec!["ns.registrar.test".into()]),
-            _ => None,
+    /// A stand-in resolver on loopback (UDP and TCP on one port), built
+    /// with the same library: NS for two zones, one that only fits over
+    /// TCP, one it refuses, NXDOMAIN for the rest.
+    fn resolver() -> SocketAddr {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let udp = UdpSocket::bind(addr).unwrap();
+        let reply = |query: &[u8], over_udp: bool| -> Vec<u8> {
+            let q = Message::from_vec(query).unwrap();
+            let question = q.queries[0].clone();
+            let name = question.name().to_ascii();
+            let mut r = Message::response(q.metadata.id, q.metadata.op_code);
+            r.add_query(question.clone());
+            let servers: Vec<&str> = match name.as_str() {
+                "example.com." => DIGITALOCEAN.to_vec(),
+                "elsewhere.net." => vec!["NS2.Registrar.test.", "ns1.registrar.test."],
+                "big.test." => vec!["ns1.big.test."],
+                "refused.test." => {
+                    r.metadata.response_code = ResponseCode::Refused;
+                    vec![]
+                }
+                _ => {
+                    r.metadata.response_code = ResponseCode::NXDomain;
+                    vec![]
+                }
+            };
+            if name == "big.test." && over_udp {
+                r.metadata.truncation = true;
+            } else {
+                for s in servers {
+                    let ns = NS(Name::from_ascii(format!("{}.", s.trim_end_matches('.'))).unwrap());
+                    r.add_answer(Record::from_rdata(
+                        question.name().clone(),
+                        60,
+                        RData::NS(ns),
+                    ));
+                }
+            }
+            r.to_vec().unwrap()
+        };
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok((n, from)) = udp.recv_from(&mut buf) {
+                let _ = udp.send_to(&reply(&buf[..n], true), from);
+            }
+        });
+        std::thread::spawn(move || {
+            for mut stream in tcp.incoming().flatten() {
+                let mut len = [0u8; 2];
+                stream.read_exact(&mut len).unwrap();
+                let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                stream.read_exact(&mut query).unwrap();
+                let answer = reply(&query, false);
+                let mut framed = (answer.len() as u16).to_be_bytes().to_vec();
+                framed.extend(answer);
+                stream.write_all(&framed).unwrap();
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn walks_up_to_the_zone_with_name_servers() {
+        let dns = resolver();
+        let d = check("shop.example.com", dns).unwrap();
+        assert_eq!(d.zone, "example.com");
+        assert_eq!(d.nameservers, DIGITALOCEAN);
+        assert!(d.to_digitalocean);
+        let d = check("www.shop.elsewhere.net.", dns).unwrap();
+        assert_eq!(d.zone, "elsewhere.net");
+        assert_eq!(d.nameservers, ["ns1.registrar.test", "ns2.registrar.test"]);
+        assert!(!d.to_digitalocean);
+        let err = check("nowhere.org", dns).unwrap_err().to_string();
+        assert!(
+            err.contains("knows no name servers for nowhere.org"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn truncated_replies_are_asked_again_over_tcp() {
+        let dns = resolver();
+        let udp_only = query(dns, "big.test", RecordType::NS, Transport::Udp).unwrap();
+        assert!(!udp_only.metadata.truncation, "the TCP reply replaced it");
+        assert_eq!(udp_only.answers.len(), 1);
+        assert_eq!(check("www.big.test", dns).unwrap().zone, "big.test");
+    }
+
+    #[test]
+    fn refusals_and_bad_names_are_errors() {
+        let dns = resolver();
+        let err = check("shop.refused.test", dns).unwrap_err().to_string();
+        assert!(
+            err.contains("refused to answer about refused.test"),
+            "{err}"
+        );
+        for bad in ["a..b", "", &"x".repeat(64)] {
+            let err = query(dns, bad, RecordType::NS, Transport::Udp).unwrap_err();
+            assert!(
+                err.to_string().contains("is not a domain name"),
+                "{bad}: {err}"
+            );
         }
-    }
-
-    #[test]
-    fn queries_and_replies_round_trip() {
-        let q = encode_query(7, "example.com").unwrap();
-        let reply = answer(&q, &zones).unwrap();
-        assert_eq!(&reply[..2], &7u16.to_be_bytes());
-        let mut ns = parse_ns_reply(&reply).unwrap();
-        ns.sort();
-        assert_eq!(ns, DIGITALOCEAN);
-        let inside = answer(&encode_query(8, "shop.example.com").unwrap(), &zones).unwrap();
-        assert_eq!(inside[3] & 0x0F, 0, "a name inside a known zone exists");
-        assert!(parse_ns_reply(&inside).unwrap().is_empty());
-        let unknown = answer(&encode_query(9, "nowhere.org").unwrap(), &zones).unwrap();
-        assert_eq!(unknown[3] & 0x0F, 3, "NXDOMAIN");
-        assert!(encode_query(1, "a..b").is_err());
-    }
-
-    #[test]
-    fn compressed_names_and_pointer_loops() {
-        // Header, question example.com NS, one answer whose data is
-        // "ns1" + a pointer to "example.com" in the question.
-        let mut msg = vec![0, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
-        encode_name(&mut msg, "example.com").unwrap();
-        msg.extend_from_slice(&[0, 2, 0, 1]);
-        msg.extend_from_slice(&[0xC0, 0x0C, 0, 2, 0, 1, 0, 0, 0, 60, 0, 6]);
-        msg.extend_from_slice(&[3, b'n', b's', b'1', 0xC0, 0x0C]);
-        assert_eq!(parse_ns_reply(&msg).unwrap(), ["ns1.example.com"]);
-        let looping = [0, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12];
-        assert!(parse_ns_reply(&looping).is_err());
-        assert!(parse_ns_reply(&[0, 1]).is_err());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! once, reaches each over SSH with the key given at create time, checks
 //! their host keys differ, exercises auth, pagination and injected faults,
 //! deletes by tag, survives `lab down`/`lab up`, and leaves nothing behind.
+//! The lab's DNS answers the API's records from the host and inside a
+//! droplet; trailing slashes are forgiven; `lab status --json` tells all.
 
 mod common;
 
@@ -386,4 +388,164 @@ fn load_balancers_host_key_changes_and_link_cuts() {
     );
     let net = pond::lab::net::LabNet::new(&pond::lab::lab_id(&dir.0));
     assert_eq!(net.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn the_labs_dns_serves_api_records_to_the_host_and_droplets() {
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::RecordType;
+    use pond::delegation::{Transport, query};
+
+    common::require_root();
+    let dir = LabDir::new("pond-lab-dns-");
+    let api = lab_up(&dir.0);
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = common::keypair(keys.path(), "tester");
+    // Trailing slashes, as python-digitalocean sends them.
+    assert_eq!(
+        api.ok("GET", "/v2/account/", None, 200)["account"]["status"],
+        "active"
+    );
+    let k = api.ok(
+        "POST",
+        "/v2/account/keys/",
+        Some(json!({"name": "t", "public_key": public})),
+        201,
+    );
+    let body = json!({"name": "resolver-1", "size": "s-1vcpu-1gb", "image": "debian-12-x64",
+                      "ssh_keys": [k["ssh_key"]["id"]], "tags": ["dnstest"]});
+    api.ok("POST", "/v2/droplets/", Some(body), 202);
+    let droplets = wait_active(&api, "dnstest", 1);
+    let by_tag = api.ok("GET", "/v2/droplets/?tag_name=dnstest", None, 200);
+    assert_eq!(by_tag["meta"]["total"], 1);
+    api.ok("GET", "/v2/", None, 404);
+    let addr = address(&droplets[0]);
+
+    // Records made through the API answer at once, over UDP and TCP.
+    api.ok(
+        "POST",
+        "/v2/domains",
+        Some(json!({"name": "dns.example.com", "ip_address": addr})),
+        201,
+    );
+    for (kind, name, data) in [
+        ("A", "www", addr.as_str()),
+        ("AAAA", "v6", "fd00::42"),
+        ("CNAME", "alias", "www.dns.example.com."),
+        ("TXT", "_acme-challenge", "token-of-the-challenge"),
+    ] {
+        let record = json!({"type": kind, "name": name, "data": data, "ttl": 60});
+        api.ok(
+            "POST",
+            "/v2/domains/dns.example.com/records",
+            Some(record),
+            201,
+        );
+    }
+    let dns: std::net::SocketAddr = api.dns.parse().unwrap();
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let answers = |name: &str, kind| -> Vec<String> {
+            let reply = query(dns, name, kind, transport).unwrap();
+            assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+            assert!(reply.metadata.authoritative, "{name} {kind}");
+            reply.answers.iter().map(|r| r.data.to_string()).collect()
+        };
+        assert_eq!(
+            answers("www.dns.example.com", RecordType::A),
+            std::slice::from_ref(&addr)
+        );
+        assert_eq!(
+            answers("v6.dns.example.com", RecordType::AAAA),
+            ["fd00::42"]
+        );
+        assert_eq!(
+            answers("alias.dns.example.com", RecordType::A),
+            ["www.dns.example.com.".to_string(), addr.clone()]
+        );
+        assert_eq!(
+            answers("_acme-challenge.dns.example.com", RecordType::TXT),
+            ["token-of-the-challenge"]
+        );
+        assert_eq!(
+            answers("dns.example.com", RecordType::NS),
+            [
+                "ns1.digitalocean.com.",
+                "ns2.digitalocean.com.",
+                "ns3.digitalocean.com."
+            ]
+        );
+        let soa = answers("dns.example.com", RecordType::SOA);
+        assert!(
+            soa[0].starts_with("ns1.digitalocean.com. hostmaster.dns.example.com. "),
+            "{soa:?}"
+        );
+        let missing = query(dns, "nothing.dns.example.com", RecordType::A, transport).unwrap();
+        assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
+        let outside = query(dns, "www.example.org", RecordType::A, transport).unwrap();
+        assert_eq!(outside.metadata.response_code, ResponseCode::Refused);
+        assert!(outside.answers.is_empty() && !outside.metadata.recursion_available);
+    }
+    // The name-server check reads the zone's NS records from the same server.
+    let delegation = pond::delegation::check("shop.dns.example.com", dns).unwrap();
+    assert_eq!(delegation.zone, "dns.example.com");
+    assert!(delegation.to_digitalocean);
+
+    // Inside the droplet, the lab's DNS is the resolver (libc's getent).
+    let inside = common::ssh(
+        &key,
+        &addr,
+        "getent hosts alias.dns.example.com; getent hosts www.example.org; echo \"outside: $?\"",
+    );
+    assert!(
+        inside.starts_with(&addr) && inside.contains("alias.dns.example.com"),
+        "{inside}"
+    );
+    assert!(
+        inside.ends_with("outside: 2\n"),
+        "refused, so not found: {inside}"
+    );
+    api.ok(
+        "POST",
+        "/v2/domains/dns.example.com/records",
+        Some(json!({"type": "A", "name": "late", "data": "198.18.0.77"})),
+        201,
+    );
+    assert_eq!(
+        common::ssh(&key, &addr, "getent hosts late.dns.example.com"),
+        "198.18.0.77     late.dns.example.com\n"
+    );
+
+    // `pond lab status --json` names the API, the DNS, the images and the droplet.
+    let out = pond(&["lab", "status", "--json", "--dir"], &dir.0);
+    assert!(out.status.success());
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["api_url"], format!("{}/v2", api.url));
+    assert_eq!(status["dns"], api.dns);
+    let host = droplets[0]["networks"]["v4"][0]["gateway"]
+        .as_str()
+        .unwrap();
+    assert_eq!(status["droplet_dns"], format!("{host}:53"));
+    let images: Vec<Value> = pond::lab::api::catalog::images()
+        .iter()
+        .map(|i| i["slug"].clone())
+        .collect();
+    assert_eq!(status["images"], Value::Array(images));
+    assert!(
+        status["images"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("debian-12-x64"))
+    );
+    let listed = &status["droplets"][0];
+    assert_eq!(listed["id"], droplets[0]["id"]);
+    assert_eq!(listed["name"], "resolver-1");
+    assert_eq!(listed["image"], "debian-12-x64");
+    assert_eq!(listed["address"], addr);
+
+    let out = pond(&["lab", "destroy", "--dir"], &dir.0);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -1,6 +1,6 @@
 //! `pond lab ...`: start, inspect, stop and remove the offline lab.
 //!
-//! `up` prints only the two `export` lines on stdout (so
+//! `up` prints only the `export` lines (API URL, token, DNS) on stdout (so
 //! `eval "$(pond lab up)"` works); progress and notes go to stderr.
 
 use std::io::{Read, Write};
@@ -33,7 +33,8 @@ enum LabCommand {
         #[arg(long = "token")]
         tokens: Vec<String>,
     },
-    /// Show whether the lab runs, its API URL, and its droplets.
+    /// Show whether the lab runs, its API URL and DNS, the images it boots,
+    /// and its droplets.
     Status {
         #[command(flatten)]
         dir: DirArg,
@@ -214,24 +215,47 @@ fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
     let net = daemon::net_of(&absolute(dir).unwrap_or(dir.to_path_buf()));
+    let droplet_dns = format!("{}:{}", net.host_address(), lab::dns::DROPLET_PORT);
     if json {
         let droplets: Vec<_> = state
             .droplets
             .iter()
-            .map(|d| serde_json::json!({"id": d.id, "name": d.name, "status": d.status, "address": net.droplet_address(d.slot).to_string(), "tags": d.tags}))
+            .map(|d| {
+                serde_json::json!({
+                    "id": d.id,
+                    "name": d.name,
+                    "image": d.image,
+                    "status": d.status,
+                    "address": net.droplet_address(d.slot).to_string(),
+                    "tags": d.tags,
+                })
+            })
+            .collect();
+        // The slugs the lab boots, as its `/v2/images` lists them.
+        let images: Vec<_> = lab::api::catalog::images()
+            .into_iter()
+            .filter_map(|i| i["slug"].as_str().map(str::to_string))
             .collect();
         let out = serde_json::json!({
             "dir": dir.display().to_string(),
             "running": running.is_some(),
             "pid": running.as_ref().map(|r| r.pid),
             "api_url": running.as_ref().map(|r| r.url.clone()),
+            "dns": running.as_ref().and_then(|r| r.dns.clone()),
+            "droplet_dns": running.as_ref().map(|_| droplet_dns),
+            "images": images,
             "droplets": droplets,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     match &running {
-        Some(r) => println!("Lab: up (pid {}), API {}", r.pid, r.url),
+        Some(r) => {
+            println!("Lab: up (pid {}), API {}", r.pid, r.url);
+            if let Some(dns) = &r.dns {
+                println!("DNS: {dns} (host), {droplet_dns} (droplets)");
+            }
+        }
         None => println!("Lab: down ({}); start it with `pond lab up`", dir.display()),
     }
     if state.droplets.is_empty() {

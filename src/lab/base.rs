@@ -267,7 +267,7 @@ fn customise(root: &Path, sources: &[String]) -> anyhow::Result<()> {
     write(
         root,
         "etc/resolv.conf",
-        "# Lab droplets resolve nothing; apt goes through the host's proxy.\n",
+        "# Written by the lab at each boot: the lab's DNS on the bridge.\n",
         0o644,
     )?;
     for entry in std::fs::read_dir(root.join("etc/ssh"))? {

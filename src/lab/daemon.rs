@@ -1,7 +1,8 @@
 //! The lab's long-running process (`pond lab serve`, started in the
 //! background by `pond lab up`): builds or reuses the base, sets up the
-//! bridge and the apt proxy, boots recorded droplets, serves the API, and
-//! on TERM/INT stops everything it started, by PID, keeping the records.
+//! bridge, the apt proxy and the DNS server, boots recorded droplets,
+//! serves the API, and on TERM/INT stops everything it started, by PID,
+//! keeping the records.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,13 +12,17 @@ use serde::{Deserialize, Serialize};
 
 use super::net::LabNet;
 use super::runtime::Lab;
-use super::{aptproxy, base, cache_dir, lab_id, sys};
+use super::{aptproxy, base, cache_dir, dns, lab_id, sys};
 
-/// Persistent settings of a lab (`<dir>/lab.json`, 0600): its tokens and port.
+/// Persistent settings of a lab (`<dir>/lab.json`, 0600): its tokens and ports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LabConfig {
     pub tokens: Vec<String>,
     pub port: u16,
+    /// The DNS server's port on 127.0.0.1 (UDP and TCP; the API holds
+    /// TCP `port`), claimed at the first start and kept.
+    #[serde(default)]
+    pub dns_port: u16,
     /// Third octet of the lab's subnet 198.18.<octet>.0/24, claimed at the
     /// first start and kept, so droplet addresses survive down/up.
     #[serde(default)]
@@ -30,8 +35,9 @@ pub struct Running {
     pub pid: u32,
     pub url: String,
     pub token: String,
-    /// The lab's DNS (UDP, same port as the API): the name servers set
-    /// with `/_lab/delegations/{zone}`.
+    /// The lab's DNS for the host (`127.0.0.1:PORT`, UDP and TCP): the
+    /// API's domains and the name servers set with
+    /// `/_lab/delegations/{zone}`. Droplets ask it on the bridge, port 53.
     #[serde(default)]
     pub dns: Option<String>,
 }
@@ -81,6 +87,7 @@ pub fn load_or_create_config(
         Err(_) => LabConfig {
             tokens: vec![new_token()],
             port: 0,
+            dns_port: 0,
             octet: 0,
         },
     };
@@ -95,8 +102,23 @@ pub fn load_or_create_config(
             .local_addr()?
             .port();
     }
+    if config.dns_port == 0 || config.dns_port == config.port {
+        config.dns_port = free_udp_and_tcp_port(config.port)?;
+    }
     write_private(&path, &serde_json::to_vec_pretty(&config)?)?;
     Ok(config)
+}
+
+/// A loopback port free for both TCP and UDP, other than `not`.
+fn free_udp_and_tcp_port(not: u16) -> anyhow::Result<u16> {
+    for _ in 0..20 {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = tcp.local_addr()?.port();
+        if port != not && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("found no loopback port free for both TCP and UDP for the lab's DNS")
 }
 
 /// Runs the lab in the foreground until TERM or INT.
@@ -176,25 +198,15 @@ async fn serve_until_signal(dir: &Path, config: &LabConfig, lab: &Arc<Lab>) -> a
         })?;
     let url = format!("http://127.0.0.1:{}", config.port);
     let _ = lab.base_url.set(url.clone());
-    let dns = tokio::net::UdpSocket::bind(("127.0.0.1", config.port))
+    let host_dns = std::net::SocketAddr::from(([127, 0, 0, 1], config.dns_port));
+    let droplet_dns = std::net::SocketAddr::from((lab.net.host_address(), dns::DROPLET_PORT));
+    // Kept until the API stops: dropping it stops the DNS server.
+    let _dns = dns::serve(Arc::clone(lab), &[host_dns, droplet_dns])
         .await
-        .with_context(|| format!("UDP port {} on 127.0.0.1 is taken", config.port))?;
-    let answering = Arc::clone(lab);
-    tokio::spawn(async move {
-        let mut buf = [0u8; 512];
-        while let Ok((n, from)) = dns.recv_from(&mut buf).await {
-            let zones = |name: &str| {
-                answering
-                    .delegations
-                    .lock()
-                    .ok()
-                    .and_then(|d| d.get(name).cloned())
-            };
-            if let Some(reply) = crate::delegation::answer(&buf[..n], &zones) {
-                let _ = dns.send_to(&reply, from).await;
-            }
-        }
-    });
+        .context(
+            "starting the lab's DNS server (loopback for the host, the bridge for droplets)",
+        )?;
+    eprintln!("DNS on {host_dns} (host) and {droplet_dns} (droplets)");
 
     let count = lab.state.lock().await.droplets.len();
     if count > 0 {
@@ -217,12 +229,12 @@ async fn serve_until_signal(dir: &Path, config: &LabConfig, lab: &Arc<Lab>) -> a
         pid: std::process::id(),
         url: format!("{url}/v2"),
         token: config.tokens[0].clone(),
-        dns: Some(format!("127.0.0.1:{}", config.port)),
+        dns: Some(host_dns.to_string()),
     };
     write_private(&running_path(dir), &serde_json::to_vec_pretty(&ready)?)?;
     eprintln!("lab API ready at {url}/v2 (pid {})", std::process::id());
 
-    let app = super::api::router(Arc::clone(lab));
+    let app = super::api::app(Arc::clone(lab));
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("signal handler");

@@ -2,13 +2,14 @@
 //! DO-compatible API on loopback ([`api`]) whose droplets are real Debian
 //! servers ([`machine`]) in network namespaces joined by a bridge
 //! ([`net`]), built from a cached base root ([`base`]), installing
-//! packages through a host-side apt proxy ([`aptproxy`]). Linux and root
-//! only.
+//! packages through a host-side apt proxy ([`aptproxy`]), resolving names
+//! through the lab's authoritative DNS ([`dns`]). Linux and root only.
 
 pub mod api;
 pub mod aptproxy;
 pub mod base;
 pub mod daemon;
+pub mod dns;
 pub mod machine;
 pub mod net;
 pub mod runtime;

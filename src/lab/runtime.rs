@@ -158,15 +158,11 @@ impl Lab {
                 authorized_keys: droplet.authorized_keys.clone(),
             };
             let (cache, image) = (lab.cache.clone(), droplet.image.clone());
-            let result = tokio::task::spawn_blocking(move || {
-                ensure_image(&cache, &image)?;
-                machine.prepare(&spec)?;
-                machine.boot()?;
-                machine.wait_ssh(BOOT_TIMEOUT)
-            })
-            .await
-            .map_err(anyhow::Error::from)
-            .and_then(|r| r);
+            let result =
+                tokio::task::spawn_blocking(move || start(&cache, &image, &machine, &spec))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r);
             let mut state = lab.state.lock().await;
             let ok = result.is_ok();
             if let Err(e) = result {
@@ -215,12 +211,7 @@ impl Lab {
             let (cache, image) = (self.cache.clone(), d.image.clone());
             handles.push((
                 d.id,
-                tokio::task::spawn_blocking(move || {
-                    ensure_image(&cache, &image)?;
-                    machine.prepare(&spec)?;
-                    machine.boot()?;
-                    machine.wait_ssh(BOOT_TIMEOUT)
-                }),
+                tokio::task::spawn_blocking(move || start(&cache, &image, &machine, &spec)),
             ));
         }
         let mut state = self.state.lock().await;
@@ -354,5 +345,71 @@ impl Lab {
         for id in ids {
             self.stop_load_balancer(&id).await;
         }
+    }
+}
+
+/// Prepares and boots a droplet's machine, its resolver pointed at the
+/// lab's DNS, and waits for its SSH. Blocking.
+fn start(
+    cache: &std::path::Path,
+    image: &str,
+    machine: &Machine,
+    spec: &MachineSpec,
+) -> anyhow::Result<()> {
+    ensure_image(cache, image)?;
+    machine.prepare(spec)?;
+    point_resolver(&machine.root(), machine.net.host_address())?;
+    machine.boot()?;
+    machine.wait_ssh(BOOT_TIMEOUT)
+}
+
+/// Writes the droplet's `/etc/resolv.conf`: the lab's DNS on the bridge
+/// (authoritative for the API's domains, refusing the rest). A new file
+/// is renamed over the old one, so a link the droplet left there is
+/// replaced, never followed out of its root.
+pub fn point_resolver(root: &std::path::Path, server: std::net::Ipv4Addr) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let etc = root.join("etc");
+    if !std::fs::symlink_metadata(&etc).is_ok_and(|m| m.is_dir()) {
+        anyhow::bail!("{} is not a directory", etc.display());
+    }
+    let temporary = etc.join(".resolv.conf.pond-lab");
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(&temporary)
+        .with_context(|| format!("creating {}", temporary.display()))?;
+    write!(
+        file,
+        "# The lab's DNS (pond lab): the API's domains; other names are refused.\nnameserver {server}\n"
+    )?;
+    drop(file);
+    std::fs::rename(&temporary, etc.join("resolv.conf"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resolver_replaces_a_planted_link_without_following_it() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::NamedTempFile::new().unwrap();
+        std::fs::create_dir(root.path().join("etc")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("etc/resolv.conf")).unwrap();
+        point_resolver(root.path(), "198.18.7.1".parse().unwrap()).unwrap();
+        let written = std::fs::read_to_string(root.path().join("etc/resolv.conf")).unwrap();
+        assert!(written.ends_with("\nnameserver 198.18.7.1\n"), "{written}");
+        assert_eq!(std::fs::read_to_string(outside.path()).unwrap(), "");
+        assert!(
+            !std::fs::symlink_metadata(root.path().join("etc/resolv.conf"))
+                .unwrap()
+                .is_symlink()
+        );
     }
 }

@@ -8,6 +8,10 @@
    a status code the spec documents for that operation, the rate-limit
    headers, and properties the spec does not define.
 2. Drives the lab directly with pydo, DO's official Python client.
+3. Drives it with python-digitalocean, a widely used third-party client,
+   unchanged and pointed at the lab by its own DIGITALOCEAN_END_POINT. It
+   calls paths with a trailing slash (`account/`, `droplets/?tag_name=`) and
+   a droplet's actions by `/v2/droplets/{id}/actions/{action_id}`.
 
 Usage: check.py API_URL TOKEN SPEC PRISM_BIN
 (API_URL ends in /v2, as `pond lab up` prints it.)
@@ -202,6 +206,7 @@ def through_prism():
         act = c("/v2/droplets/{droplet_id}/actions", "POST", f"/v2/droplets/{d1}/actions", 201, {"type": "power_off"})
         wait_action(base, act["action"]["id"])
         c("/v2/actions/{action_id}", "GET", f"/v2/actions/{act['action']['id']}", 200)
+        c("/v2/droplets/{droplet_id}/actions/{action_id}", "GET", f"/v2/droplets/{d1}/actions/{act['action']['id']}", 200)
         act = c("/v2/droplets/{droplet_id}/actions", "POST", f"/v2/droplets/{d1}/actions", 201, {"type": "power_on"})
         wait_action(base, act["action"]["id"])
         act = c("/v2/droplets/{droplet_id}/actions", "POST", f"/v2/droplets/{d1}/actions", 201, {"type": "reboot"})
@@ -289,8 +294,65 @@ def with_pydo():
     print("  deleted by tag; nothing left")
 
 
+def with_python_digitalocean():
+    # The client's own setting for another API; every object it makes
+    # (droplets from a list, the account) reads it, where an `end_point`
+    # argument would reach only the object it is given to. urljoin needs
+    # the trailing slash of DO's own default.
+    os.environ["DIGITALOCEAN_END_POINT"] = API + "/"
+    import digitalocean
+
+    tag = f"pdo-{os.getpid()}"
+    print("python-digitalocean against the lab:")
+    manager = digitalocean.Manager(token=TOKEN)
+    account = manager.get_account()
+    if account.status != "active" or account.droplet_limit < 1:
+        failures.append(f"python-digitalocean: account {vars(account)}")
+    key = digitalocean.SSHKey(token=TOKEN, name="pdo", public_key=new_public_key("pdo"))
+    key.create()
+    if key.id not in [k.id for k in manager.get_all_sshkeys()]:
+        failures.append(f"python-digitalocean: key {key.id} not listed")
+    print(f"  account {account.email}, key {key.id}")
+    droplet = digitalocean.Droplet(token=TOKEN, name="pdo-1", region="ams3", image="debian-12-x64",
+                                   size_slug="s-1vcpu-1gb", ssh_keys=[key.id], tags=[tag])
+    droplet.create()
+    # As its README waits for a new droplet: the droplet's actions, loaded.
+    deadline = time.time() + 60
+    while True:
+        actions = droplet.get_actions()
+        if actions and all(a.status == "completed" for a in actions):
+            break
+        if any(a.status == "errored" for a in actions) or time.time() > deadline:
+            failures.append(f"python-digitalocean: create actions {[vars(a) for a in actions]}")
+            break
+        time.sleep(0.2)
+    droplet.load()
+    if droplet.status != "active" or not (droplet.ip_address or "").startswith("198.18."):
+        failures.append(f"python-digitalocean: droplet {droplet.id} {droplet.status} {droplet.ip_address}")
+    listed = manager.get_all_droplets(tag_name=tag)
+    if [d.id for d in listed] != [droplet.id] or listed[0].image["slug"] != "debian-12-x64":
+        failures.append(f"python-digitalocean: list by tag gave {[vars(d) for d in listed]}")
+    print(f"  droplet {droplet.id} active at {droplet.ip_address}, listed by tag")
+    domain = digitalocean.Domain(token=TOKEN, name="pdo.example.com", ip_address=droplet.ip_address)
+    domain.create()
+    domain.create_new_domain_record(type="A", name="www", data=droplet.ip_address, ttl=60)
+    records = {(r.type, r.name, r.data) for r in domain.get_records()}
+    if ("A", "www", droplet.ip_address) not in records or ("A", "@", droplet.ip_address) not in records:
+        failures.append(f"python-digitalocean: records {records}")
+    print("  domain and A records created and listed")
+    droplet.destroy()
+    if manager.get_all_droplets(tag_name=tag):
+        failures.append("python-digitalocean: the droplet is still listed after destroy")
+    domain.destroy()
+    key.destroy()
+    if any(d.name == "pdo.example.com" for d in manager.get_all_domains()):
+        failures.append("python-digitalocean: the domain is still listed after destroy")
+    print("  destroyed; nothing left")
+
+
 through_prism()
 with_pydo()
+with_python_digitalocean()
 if failures:
     print(f"\n{len(failures)} conformance failure(s):")
     for f in failures:

@@ -1,4 +1,4 @@
-//! `/v2/droplets`, `/v2/droplets/{id}/actions` and `/v2/actions/{id}`:
+//! `/v2/droplets`, `/v2/droplets/{id}/actions[/{action_id}]` and `/v2/actions/{id}`:
 //! creating (single and `names[]`), listing (by tag), deleting (by id and
 //! by tag) and powering lab droplets, with DO's shapes and status codes.
 
@@ -351,6 +351,22 @@ pub async fn get_action(State(lab): State<Arc<Lab>>, Path(id): Path<String>) -> 
         .actions
         .iter()
         .find(|a| a.id == id)
+        .ok_or_else(ApiError::not_found)?;
+    reply(StatusCode::OK, json!({"action": a.json()}))
+}
+
+/// `GET /v2/droplets/{id}/actions/{action_id}`: one of a droplet's actions.
+pub async fn get_droplet_action(
+    State(lab): State<Arc<Lab>>,
+    Path((id, action)): Path<(String, String)>,
+) -> ApiResult {
+    let (id, action) = (parse_id(&id)?, parse_id(&action)?);
+    let state = lab.state.lock().await;
+    state.droplet(id).ok_or_else(ApiError::not_found)?;
+    let a = state
+        .actions
+        .iter()
+        .find(|a| a.id == action && a.resource_id == id)
         .ok_or_else(ApiError::not_found)?;
     reply(StatusCode::OK, json!({"action": a.json()}))
 }

@@ -24,6 +24,39 @@ use serde_json::json;
 use self::http::{ApiError, ApiResult, body, reply};
 use super::runtime::{Faults, Lab};
 
+/// The API as served: [`router`] behind [`trim_trailing_slash`].
+pub fn app(lab: Arc<Lab>) -> Router {
+    // A layer on the routes themselves would run after routing; on an
+    // outer router's fallback it runs before the inner one routes.
+    Router::new()
+        .fallback_service(router(lab))
+        .layer(axum::middleware::map_request(trim_trailing_slash))
+}
+
+/// DigitalOcean answers `/v2/account/` and `/v2/droplets/?tag_name=…`
+/// like the paths without the slash, and clients call them that way
+/// (python-digitalocean does): a `/v2/…` path loses its trailing slashes
+/// before routing, the query string kept.
+async fn trim_trailing_slash(mut request: axum::extract::Request) -> axum::extract::Request {
+    let uri = request.uri();
+    let path = uri.path();
+    if path.len() > "/v2/".len() && path.starts_with("/v2/") && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let with_query = match uri.query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        let mut parts = uri.clone().into_parts();
+        if let Ok(pq) = with_query.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *request.uri_mut() = uri;
+            }
+        }
+    }
+    request
+}
+
 /// The API's routes, guarded by token auth, faults and rate-limit headers.
 pub fn router(lab: Arc<Lab>) -> Router {
     use resources as r;
@@ -47,6 +80,10 @@ pub fn router(lab: Arc<Lab>) -> Router {
         .route(
             "/v2/droplets/{id}/actions",
             get(droplets::list_actions).post(droplets::act),
+        )
+        .route(
+            "/v2/droplets/{id}/actions/{action_id}",
+            get(droplets::get_droplet_action),
         )
         .route("/v2/actions/{id}", get(droplets::get_action))
         .route("/v2/domains", get(r::list_domains).post(r::create_domain))
