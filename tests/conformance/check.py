@@ -313,7 +313,7 @@ def with_python_digitalocean():
     if key.id not in [k.id for k in manager.get_all_sshkeys()]:
         failures.append(f"python-digitalocean: key {key.id} not listed")
     print(f"  account {account.email}, key {key.id}")
-    droplet = digitalocean.Droplet(token=TOKEN, name="pdo-1", region="ams3", image="debian-12-x64",
+    droplet = digitalocean.Droplet(token=TOKEN, name="pdo-1", region="ams3", image="debian-13-x64",
                                    size_slug="s-1vcpu-1gb", ssh_keys=[key.id], tags=[tag])
     droplet.create()
     # As its README waits for a new droplet: the droplet's actions, loaded.
@@ -330,7 +330,7 @@ def with_python_digitalocean():
     if droplet.status != "active" or not (droplet.ip_address or "").startswith("198.18."):
         failures.append(f"python-digitalocean: droplet {droplet.id} {droplet.status} {droplet.ip_address}")
     listed = manager.get_all_droplets(tag_name=tag)
-    if [d.id for d in listed] != [droplet.id] or listed[0].image["slug"] != "debian-12-x64":
+    if [d.id for d in listed] != [droplet.id] or listed[0].image["slug"] != "debian-13-x64":
         failures.append(f"python-digitalocean: list by tag gave {[vars(d) for d in listed]}")
     print(f"  droplet {droplet.id} active at {droplet.ip_address}, listed by tag")
     domain = digitalocean.Domain(token=TOKEN, name="pdo.example.com", ip_address=droplet.ip_address)
