@@ -5,13 +5,12 @@
 //! - [`plan`]: pure plans — rendered bash templates and API requests as
 //!   values, built and inspected without I/O.
 //!
-//! Later layers (SSH, the DigitalOcean client, tasks, the lab) execute plans.
+//! Later layers (SSH, the DigitalOcean client, tasks) execute plans. The
+//! lab (an offline DigitalOcean) is its own crate, `pond-lab`.
 
 pub mod config;
 pub mod delegation;
 pub mod digitalocean;
-#[cfg(target_os = "linux")]
-pub mod lab;
 pub mod plan;
 pub mod project;
 pub mod settings;

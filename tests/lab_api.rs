@@ -227,11 +227,11 @@ fn the_lab_serves_do_shaped_api_and_real_droplets() {
         .unwrap();
     let out = pond(&["lab", "down", "--dir"], &dir.0);
     assert!(out.status.success());
-    assert!(!pond::lab::sys::alive(lab_pid) && !pond::lab::sys::alive(proxy_pid));
-    let net = pond::lab::net::LabNet::new(&pond::lab::lab_id(&dir.0));
+    assert!(!pond_lab::sys::alive(lab_pid) && !pond_lab::sys::alive(proxy_pid));
+    let net = pond_lab::net::LabNet::new(&pond_lab::lab_id(&dir.0));
     assert_eq!(net.leftovers(), Vec::<String>::new());
     assert_eq!(
-        pond::lab::machine::mounts_under(&dir.0),
+        pond_lab::machine::mounts_under(&dir.0),
         Vec::<String>::new()
     );
     let out = pond(&["lab", "destroy", "--dir"], &dir.0);
@@ -386,7 +386,7 @@ fn load_balancers_host_key_changes_and_link_cuts() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let net = pond::lab::net::LabNet::new(&pond::lab::lab_id(&dir.0));
+    let net = pond_lab::net::LabNet::new(&pond_lab::lab_id(&dir.0));
     assert_eq!(net.leftovers(), Vec::<String>::new());
 }
 
@@ -525,7 +525,7 @@ fn the_labs_dns_serves_api_records_to_the_host_and_droplets() {
         .as_str()
         .unwrap();
     assert_eq!(status["droplet_dns"], format!("{host}:53"));
-    let images: Vec<Value> = pond::lab::api::catalog::images()
+    let images: Vec<Value> = pond_lab::api::catalog::images()
         .iter()
         .map(|i| i["slug"].clone())
         .collect();

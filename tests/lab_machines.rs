@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use pond::lab::{base, machine, net::LabNet};
+use pond_lab::{base, machine, net::LabNet};
 
 /// Destroys the machines even when an assertion fails half-way.
 struct Teardown(Vec<machine::Machine>);
@@ -45,7 +45,7 @@ fn three_droplets_boot_serve_ssh_and_leave_nothing_behind() {
         .prefix("pond-lab-test-")
         .tempdir_in("/var/tmp")
         .unwrap();
-    let id = pond::lab::lab_id(dir.path());
+    let id = pond_lab::lab_id(dir.path());
     let net = LabNet::claim(&id, None).unwrap();
     let keys = tempfile::tempdir().unwrap();
     let (key, public) = common::keypair(keys.path(), "tester");
@@ -135,7 +135,7 @@ fn three_droplets_boot_serve_ssh_and_leave_nothing_behind() {
     }
     net.remove_bridge().unwrap();
     for pid in pids {
-        assert!(!pond::lab::sys::alive(pid), "process {pid} survived");
+        assert!(!pond_lab::sys::alive(pid), "process {pid} survived");
     }
     assert_eq!(net.leftovers(), Vec::<String>::new());
     assert_eq!(machine::mounts_under(dir.path()), Vec::<String>::new());

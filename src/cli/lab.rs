@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use pond::lab::{self, daemon, sys};
+use pond_lab::{self as lab, daemon, sys};
 
 use super::CliResult;
 

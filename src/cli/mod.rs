@@ -3,6 +3,7 @@
 
 mod account;
 mod init;
+#[cfg(all(target_os = "linux", feature = "lab"))]
 mod lab;
 mod manage;
 mod ops;
@@ -75,6 +76,7 @@ enum Command {
     Ops(ops::Ops),
     /// The offline lab: a DigitalOcean-compatible API whose droplets are
     /// real Debian servers in network namespaces on this machine (root only).
+    #[cfg(all(target_os = "linux", feature = "lab"))]
     Lab(lab::LabArgs),
 }
 
@@ -176,6 +178,7 @@ fn run(command: Command) -> CliResult {
             set,
             json,
         } => plan(template.as_deref(), &set, json),
+        #[cfg(all(target_os = "linux", feature = "lab"))]
         Command::Lab(args) => lab::run(args),
         Command::Account(command) => account::run(command),
         Command::Team(command) => team::run(command),

@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::lab::runtime::Lab;
+use crate::runtime::Lab;
 
 /// Requests allowed per window, as DO announces in `ratelimit-limit`.
 pub const RATE_LIMIT: u64 = 5000;

@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use super::catalog;
 use super::droplets::{DROPLET_LIMIT, valid_tag};
 use super::http::{ApiError, ApiResult, PageQuery, Params, body, paginate, reply};
+use super::names as grammar;
 use super::state::{Domain, Key, Record, md5_fingerprint, uuid_from};
-use crate::config::grammar;
-use crate::lab::runtime::Lab;
+use crate::runtime::Lab;
 
 pub async fn account(State(lab): State<Arc<Lab>>) -> ApiResult {
     reply(

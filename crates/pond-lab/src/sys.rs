@@ -86,3 +86,16 @@ pub fn wait_gone(pid: u32, timeout: std::time::Duration) -> bool {
     }
     !alive(pid)
 }
+
+/// Writes `path` atomically (a temporary file beside it, renamed over it),
+/// readable only by its owner from the start: the lab's own state, which
+/// holds its tokens.
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

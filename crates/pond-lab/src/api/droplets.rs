@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::catalog;
 use super::http::{ApiError, ApiResult, PageQuery, Params, body, paginate, reply};
 use super::state::{Droplet, now};
-use crate::lab::runtime::Lab;
+use crate::runtime::Lab;
 
 /// DO's limit on droplets per account, as `/v2/account` reports it.
 pub const DROPLET_LIMIT: usize = 25;

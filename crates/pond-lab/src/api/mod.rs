@@ -7,6 +7,7 @@ pub mod catalog;
 mod droplets;
 pub mod http;
 mod lbs;
+pub mod names;
 mod resources;
 pub mod state;
 
@@ -148,11 +149,9 @@ async fn set_delegation(
     bytes: Bytes,
 ) -> ApiResult {
     let d: Delegation = body(&bytes)?;
-    if crate::config::grammar::domain(&zone).is_err()
+    if names::domain(&zone).is_err()
         || d.nameservers.is_empty()
-        || d.nameservers
-            .iter()
-            .any(|n| crate::config::grammar::domain(n).is_err())
+        || d.nameservers.iter().any(|n| names::domain(n).is_err())
     {
         return Err(ApiError::unprocessable(
             "a zone and at least one name server, all domain names",

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::catalog;
 use super::http::{ApiError, ApiResult, PageQuery, Params, body, paginate, reply};
 use super::state::{LoadBalancer, now, random_uuid};
-use crate::lab::runtime::Lab;
+use crate::runtime::Lab;
 
 #[derive(Deserialize)]
 struct LbBody {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::catalog;
-use crate::lab::net::LabNet;
+use crate::net::LabNet;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LabState {

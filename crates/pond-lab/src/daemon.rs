@@ -68,7 +68,7 @@ pub fn new_token() -> String {
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    crate::config::write_private_atomically(path, bytes)?;
+    crate::sys::write_private(path, bytes)?;
     Ok(())
 }
 

@@ -76,7 +76,7 @@ pub fn sizes() -> Vec<Value> {
 
 /// An image by slug or numeric id.
 pub fn image(key: &str) -> Option<Value> {
-    crate::lab::base::image(key).map(|i| {
+    crate::base::image(key).map(|i| {
         let (id, slug, name, distribution) = (i.id, i.slug, i.name, "Debian");
         json!({
             "id": id,
@@ -98,7 +98,7 @@ pub fn image(key: &str) -> Option<Value> {
 }
 
 pub fn images() -> Vec<Value> {
-    crate::lab::base::IMAGES
+    crate::base::IMAGES
         .iter()
         .filter_map(|i| image(i.slug))
         .collect()
@@ -106,5 +106,5 @@ pub fn images() -> Vec<Value> {
 
 /// The slugs of every image the lab can boot, for error messages.
 pub fn image_slugs() -> Vec<&'static str> {
-    crate::lab::base::IMAGES.iter().map(|i| i.slug).collect()
+    crate::base::IMAGES.iter().map(|i| i.slug).collect()
 }

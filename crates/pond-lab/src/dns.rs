@@ -7,7 +7,7 @@
 //! recursion, no forwarding, nothing leaves the machine. It listens on
 //! loopback for the host and on the bridge for the droplets, whose
 //! resolver it is. Built on hickory-server; not a DNS client (that is
-//! `crate::delegation`).
+//! `pond::delegation`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -29,6 +29,9 @@ use super::runtime::Lab;
 
 /// The port droplets ask on the bridge address (their `nameserver`).
 pub const DROPLET_PORT: u16 = 53;
+
+/// DigitalOcean's first name server, the SOA's primary.
+const DIGITALOCEAN_NS: &str = "ns1.digitalocean.com";
 
 /// TTL of the NS answers for delegations.
 const DELEGATION_TTL: u32 = 300;
@@ -280,7 +283,7 @@ fn soa(zone: &Domain) -> Option<Record> {
     let origin = fqdn(&zone.name)?;
     let serial = zone.records.iter().map(|r| r.id).max().unwrap_or(1) as u32;
     let data = SOA::new(
-        fqdn(crate::delegation::DIGITALOCEAN[0])?,
+        fqdn(DIGITALOCEAN_NS)?,
         fqdn(&format!("hostmaster.{}", zone.name))?,
         serial,
         10800,
@@ -540,12 +543,12 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn serves_the_labs_state_as_it_changes_over_udp_and_tcp() {
-        use crate::delegation::{Transport, query};
+        use pond::delegation::{Transport, query};
         let dir = tempfile::tempdir().unwrap();
         let lab = Arc::new(
             Lab::new(
                 dir.path().to_path_buf(),
-                crate::lab::net::LabNet::new("0001"),
+                crate::net::LabNet::new("0001"),
                 dir.path().join("base"),
                 vec![],
             )

@@ -113,7 +113,7 @@ impl Lab {
     /// Writes the state atomically; called after every change.
     pub fn save(&self, state: &LabState) {
         let text = serde_json::to_vec_pretty(state).expect("state serializes");
-        if let Err(e) = crate::config::write_atomically(&self.dir.join("state.json"), &text) {
+        if let Err(e) = crate::sys::write_private(&self.dir.join("state.json"), &text) {
             eprintln!("lab: cannot save state.json: {e}");
         }
     }
