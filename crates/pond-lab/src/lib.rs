@@ -10,6 +10,7 @@ pub mod aptproxy;
 pub mod base;
 pub mod daemon;
 pub mod dns;
+pub mod guest_fs;
 pub mod machine;
 pub mod net;
 pub mod runtime;

@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 use nix::sys::signal::Signal;
 
 use super::net::LabNet;
-use super::sys;
+use super::{guest_fs, sys};
 
 /// How long a clean shutdown (every unit stopped) may take before the
 /// machine is killed.
@@ -87,14 +87,33 @@ impl Machine {
                     .arg(&root),
             )?;
         }
-        let first_boot = !root.join("etc/ssh/ssh_host_ed25519_key").exists();
+        // Everything written into the root goes through guest_fs: the
+        // droplet's root may have planted links to make the host write
+        // outside it.
+        let first_boot = !guest_fs::is_file(&root, "etc/ssh/ssh_host_ed25519_key");
         if first_boot {
-            std::fs::write(root.join("etc/hostname"), format!("{}\n", spec.hostname))?;
-            std::fs::write(
-                root.join("etc/hosts"),
-                format!("127.0.0.1 localhost\n127.0.1.1 {}\n", spec.hostname),
+            let hostname = &spec.hostname;
+            guest_fs::write(
+                &root,
+                "etc/hostname",
+                format!("{hostname}\n").as_bytes(),
+                0o644,
             )?;
-            self.install_keys(&spec.authorized_keys)?;
+            guest_fs::write(
+                &root,
+                "etc/hosts",
+                format!("127.0.0.1 localhost\n127.0.1.1 {hostname}\n").as_bytes(),
+                0o644,
+            )?;
+            let mut keys = spec.authorized_keys.join("\n");
+            keys.push('\n');
+            guest_fs::write_private_dir(
+                &root,
+                "root/.ssh/authorized_keys",
+                keys.as_bytes(),
+                0o600,
+                0o700,
+            )?;
             self.regenerate_host_keys()?;
         }
         let proxy = format!(
@@ -102,31 +121,23 @@ impl Machine {
             self.net.host_address(),
             super::aptproxy::PORT
         );
-        std::fs::write(root.join("etc/apt/apt.conf.d/01pond-lab-proxy"), proxy)?;
-        Ok(())
-    }
-
-    fn install_keys(&self, keys: &[String]) -> anyhow::Result<()> {
-        use std::os::unix::fs::PermissionsExt;
-        let ssh = self.root().join("root/.ssh");
-        std::fs::create_dir_all(&ssh)?;
-        std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700))?;
-        let path = ssh.join("authorized_keys");
-        let mut text = keys.join("\n");
-        text.push('\n');
-        std::fs::write(&path, text)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        guest_fs::write(
+            &root,
+            "etc/apt/apt.conf.d/01pond-lab-proxy",
+            proxy.as_bytes(),
+            0o644,
+        )?;
         Ok(())
     }
 
     /// Replaces the droplet's SSH host keys with new ones (used on first
-    /// boot, and by tests that need a host key to change deliberately).
+    /// boot, and by tests that need a host key to change deliberately):
+    /// made on the host in a private temporary directory, then written in.
     pub fn regenerate_host_keys(&self) -> anyhow::Result<()> {
-        let etc_ssh = self.root().join("etc/ssh");
+        let made = tempfile::tempdir()?;
         for kind in ["ed25519", "ecdsa"] {
-            let key = etc_ssh.join(format!("ssh_host_{kind}_key"));
-            let _ = std::fs::remove_file(&key);
-            let _ = std::fs::remove_file(key.with_extension("pub"));
+            let name = format!("ssh_host_{kind}_key");
+            let key = made.path().join(&name);
             let mut cmd = Command::new("ssh-keygen");
             cmd.args(["-q", "-t", kind, "-N", "", "-C"])
                 .arg(format!("root@{}", self.slot))
@@ -134,6 +145,15 @@ impl Machine {
                 .arg(&key);
             sys::run(&mut cmd)
                 .context("generating a droplet host key (is openssh-client installed?)")?;
+            let root = self.root();
+            let public = std::fs::read(key.with_extension("pub"))?;
+            guest_fs::write(
+                &root,
+                &format!("etc/ssh/{name}"),
+                &std::fs::read(&key)?,
+                0o600,
+            )?;
+            guest_fs::write(&root, &format!("etc/ssh/{name}.pub"), &public, 0o644)?;
         }
         Ok(())
     }
@@ -156,11 +176,10 @@ impl Machine {
     /// SHA256 fingerprint of the droplet's ed25519 host key, as
     /// `ssh-keygen -lf` prints it.
     pub fn host_key_fingerprint(&self) -> anyhow::Result<String> {
-        let out = sys::run(
-            Command::new("ssh-keygen")
-                .arg("-lf")
-                .arg(self.root().join("etc/ssh/ssh_host_ed25519_key.pub")),
-        )?;
+        let public = guest_fs::read(&self.root(), "etc/ssh/ssh_host_ed25519_key.pub")?;
+        let copy = tempfile::NamedTempFile::new()?;
+        std::fs::write(copy.path(), public)?;
+        let out = sys::run(Command::new("ssh-keygen").arg("-lf").arg(copy.path()))?;
         out.split_whitespace()
             .nth(1)
             .map(str::to_string)

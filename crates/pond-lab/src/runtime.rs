@@ -368,28 +368,10 @@ fn start(
 /// is renamed over the old one, so a link the droplet left there is
 /// replaced, never followed out of its root.
 pub fn point_resolver(root: &std::path::Path, server: std::net::Ipv4Addr) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let etc = root.join("etc");
-    if !std::fs::symlink_metadata(&etc).is_ok_and(|m| m.is_dir()) {
-        anyhow::bail!("{} is not a directory", etc.display());
-    }
-    let temporary = etc.join(".resolv.conf.pond-lab");
-    let _ = std::fs::remove_file(&temporary);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(&temporary)
-        .with_context(|| format!("creating {}", temporary.display()))?;
-    write!(
-        file,
+    let text = format!(
         "# The lab's DNS (pond lab): the API's domains; other names are refused.\nnameserver {server}\n"
-    )?;
-    drop(file);
-    std::fs::rename(&temporary, etc.join("resolv.conf"))?;
-    Ok(())
+    );
+    super::guest_fs::write(root, "etc/resolv.conf", text.as_bytes(), 0o644)
 }
 
 #[cfg(test)]

@@ -1,0 +1,165 @@
+//! Files the lab (root on the host) writes into or reads from a droplet's
+//! root: the droplet's own root user may have planted links anywhere in
+//! it, so every directory on the way is opened with `O_NOFOLLOW`
+//! relative to the one before (`openat`), a file is written under a new
+//! name and renamed over the old one (a planted link is replaced, never
+//! followed), and reads refuse a link. Nothing here ever leaves the root.
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path};
+
+use anyhow::{Context, bail};
+use nix::fcntl::{OFlag, openat, renameat};
+use nix::sys::stat::{Mode, mkdirat};
+
+/// Opens `root`, then each directory of `dirs` below it without following
+/// links, creating missing ones with `mode`.
+fn open_dirs(root: &Path, dirs: &Path, mode: u32) -> anyhow::Result<OwnedFd> {
+    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut dir = nix::fcntl::open(root, flags, Mode::empty())
+        .with_context(|| format!("opening {}", root.display()))?;
+    for part in dirs.components() {
+        let Component::Normal(name) = part else {
+            bail!("{} is not a plain relative path", dirs.display());
+        };
+        match mkdirat(&dir, name, Mode::from_bits_truncate(mode)) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dirs.display())),
+        }
+        dir = openat(&dir, name, flags, Mode::empty()).with_context(|| {
+            format!(
+                "opening {} in the droplet (not a directory, or a link)",
+                dirs.display()
+            )
+        })?;
+    }
+    Ok(dir)
+}
+
+fn split(rel: &str) -> anyhow::Result<(&Path, &std::ffi::OsStr)> {
+    let path = Path::new(rel);
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => Ok((parent, name)),
+        _ => bail!("{rel} is not a file path"),
+    }
+}
+
+/// Writes `bytes` to `rel` under `root` with `mode`, replacing whatever is
+/// there (a link included) by a rename; missing directories are made 0755.
+pub fn write(root: &Path, rel: &str, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    let (parent, name) = split(rel)?;
+    write_in_dir(root, parent, name, bytes, mode, 0o755)
+}
+
+/// [`write`] whose missing directories are made with `dir_mode`.
+pub fn write_private_dir(
+    root: &Path,
+    rel: &str,
+    bytes: &[u8],
+    mode: u32,
+    dir_mode: u32,
+) -> anyhow::Result<()> {
+    let (parent, name) = split(rel)?;
+    write_in_dir(root, parent, name, bytes, mode, dir_mode)
+}
+
+fn write_in_dir(
+    root: &Path,
+    parent: &Path,
+    name: &std::ffi::OsStr,
+    bytes: &[u8],
+    mode: u32,
+    dir_mode: u32,
+) -> anyhow::Result<()> {
+    let dir = open_dirs(root, parent, dir_mode)?;
+    let mut temporary = name.to_os_string();
+    temporary.push(".pond-lab-new");
+    let _ = nix::unistd::unlinkat(
+        &dir,
+        temporary.as_os_str(),
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    );
+    let fd = openat(
+        &dir,
+        temporary.as_os_str(),
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(mode),
+    )
+    .with_context(|| format!("creating {} in the droplet", parent.join(name).display()))?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(bytes)?;
+    // The mode asked for, whatever the umask did.
+    nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(mode))?;
+    drop(file);
+    renameat(&dir, temporary.as_os_str(), &dir, name)
+        .with_context(|| format!("replacing {} in the droplet", parent.join(name).display()))?;
+    Ok(())
+}
+
+/// Reads `rel` under `root`, refusing a link anywhere on the way.
+pub fn read(root: &Path, rel: &str) -> anyhow::Result<Vec<u8>> {
+    let (parent, name) = split(rel)?;
+    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut dir = nix::fcntl::open(root, flags, Mode::empty())?;
+    for part in parent.components() {
+        dir = openat(&dir, part.as_os_str(), flags, Mode::empty())
+            .with_context(|| format!("opening {} in the droplet", parent.display()))?;
+    }
+    let fd = openat(
+        &dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("reading {rel} in the droplet"))?;
+    let mut bytes = vec![];
+    std::fs::File::from(fd).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Whether `rel` under `root` exists as a regular file (a link is not one).
+pub fn is_file(root: &Path, rel: &str) -> bool {
+    std::fs::symlink_metadata(root.join(rel)).is_ok_and(|m| m.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planted_links_are_replaced_or_refused_never_followed() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("etc")).unwrap();
+        // A linked file: replaced by a regular one; the target is untouched.
+        let target = outside.path().join("victim");
+        std::fs::write(&target, "host file").unwrap();
+        std::os::unix::fs::symlink(&target, r.join("etc/hostname")).unwrap();
+        write(r, "etc/hostname", b"web-1\n", 0o644).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "host file");
+        assert_eq!(std::fs::read(r.join("etc/hostname")).unwrap(), b"web-1\n");
+        assert!(
+            !std::fs::symlink_metadata(r.join("etc/hostname"))
+                .unwrap()
+                .is_symlink()
+        );
+        // A linked directory on the way: refused.
+        std::os::unix::fs::symlink(outside.path(), r.join("etc/apt")).unwrap();
+        assert!(write(r, "etc/apt/apt.conf.d/proxy", b"x", 0o644).is_err());
+        assert!(!outside.path().join("apt.conf.d").exists());
+        // Missing directories are made, with the mode asked for.
+        write_private_dir(r, "root/.ssh/authorized_keys", b"k\n", 0o600, 0o700).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &str| std::fs::metadata(r.join(p)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            (mode("root/.ssh"), mode("root/.ssh/authorized_keys")),
+            (0o700, 0o600)
+        );
+        // Reads refuse links too.
+        std::os::unix::fs::symlink(&target, r.join("etc/linked")).unwrap();
+        assert!(read(r, "etc/linked").is_err());
+        assert_eq!(read(r, "etc/hostname").unwrap(), b"web-1\n");
+    }
+}
