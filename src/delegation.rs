@@ -219,16 +219,32 @@ fn over_udp(resolver: SocketAddr, query: &[u8], id: u16) -> anyhow::Result<Messa
 /// DNS over TCP: each message preceded by its length in two bytes.
 fn over_tcp(resolver: SocketAddr, query: &[u8], id: u16) -> anyhow::Result<Message> {
     let mut stream = TcpStream::connect_timeout(&resolver, WAIT)?;
-    stream.set_read_timeout(Some(WAIT))?;
     stream.set_write_timeout(Some(WAIT))?;
     let len = u16::try_from(query.len())?;
     let mut framed = len.to_be_bytes().to_vec();
     framed.extend_from_slice(query);
     stream.write_all(&framed)?;
+    // One deadline for the whole reply: a resolver trickling bytes cannot
+    // keep the check waiting longer than WAIT.
+    let deadline = Instant::now() + WAIT;
+    let mut read_exact = |buf: &mut [u8]| -> anyhow::Result<()> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .context("no full TCP reply in time")?;
+            stream.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+            match stream.read(&mut buf[filled..])? {
+                0 => bail!("the resolver closed the connection mid-reply"),
+                n => filled += n,
+            }
+        }
+        Ok(())
+    };
     let mut len = [0u8; 2];
-    stream.read_exact(&mut len)?;
+    read_exact(&mut len)?;
     let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    stream.read_exact(&mut reply)?;
+    read_exact(&mut reply)?;
     reply_to(&reply, id).context("a TCP reply that does not answer the query")
 }
 

@@ -550,3 +550,51 @@ fn init_proposes_the_web_root_it_finds_and_deploy_refuses_a_missing_one() {
     );
     assert!(!err.contains("connect"), "no server was asked: {err}");
 }
+
+/// User paths come from `dirs`: an existing Linux `~/.config/pond` keeps
+/// working, `XDG_CONFIG_HOME` is honoured, `POND_CONFIG_DIR` wins.
+#[cfg(target_os = "linux")]
+#[test]
+fn settings_are_found_in_the_platforms_config_dir() {
+    let home = tempfile::tempdir().unwrap();
+    let write = |dir: &std::path::Path, account: &str| {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(
+            dir.join("settings.json"),
+            format!(
+                r#"{{"accounts": [{{"name": "{account}", "api_url": "http://127.0.0.1:9/v2"}}]}}"#
+            ),
+        )
+        .unwrap();
+    };
+    write(&home.path().join(".config/pond"), "from-home");
+    write(&home.path().join("xdg/pond"), "from-xdg");
+    write(&home.path().join("explicit"), "from-env");
+    let list = |env: &[(&str, std::path::PathBuf)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pond"));
+        cmd.args(["account", "list"])
+            .env_remove("POND_CONFIG_DIR")
+            .env_remove("XDG_CONFIG_HOME")
+            .env("HOME", home.path())
+            .env("POND_KEYCHAIN", "none");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(list(&[]).contains("from-home"));
+    assert!(list(&[("XDG_CONFIG_HOME", home.path().join("xdg"))]).contains("from-xdg"));
+    assert!(
+        list(&[
+            ("XDG_CONFIG_HOME", home.path().join("xdg")),
+            ("POND_CONFIG_DIR", home.path().join("explicit"))
+        ])
+        .contains("from-env")
+    );
+}

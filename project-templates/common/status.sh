@@ -6,14 +6,17 @@ echo "LIVE $(readlink "$ROOT/current" 2>/dev/null || echo -)"
 for colour in blue green; do
     echo "LINK $colour $(readlink "$ROOT/$colour" 2>/dev/null || echo -)"
 done
-if [[ -d "$ROOT/releases" ]]; then
-    printf 'RELEASES %s\n' "$(find "$ROOT/releases" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' ! -name '00000000T000000Z-empty' -printf '%f ' | tr -s ' ')"
+# Only names Pond makes (a name with a newline could forge a report line).
+if [[ -d "$ROOT/releases" && ! -L "$ROOT/releases" ]]; then
+    printf 'RELEASES %s\n' "$(find "$ROOT/releases" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' ! -name '00000000T000000Z-empty' -printf '%f\n' | grep -xE '[0-9A-Za-z-]+' | tr '\n' ' ' || true)"
 fi
-if [[ -f "$ROOT/metadata/state.json" ]]; then
-    printf 'STATE %s\n' "$(tr -d '\n' < "$ROOT/metadata/state.json")"
+# Read only regular files, not links, and at most 64 KiB of each.
+regular() { [[ -f "$1" && ! -L "$1" && ! -L "$(dirname "$1")" ]]; }
+if regular "$ROOT/metadata/state.json"; then
+    printf 'STATE %s\n' "$(head -c 65536 "$ROOT/metadata/state.json" | tr -d '\n')"
 fi
-if [[ -f "$ROOT/metadata/log.jsonl" ]]; then
-    printf 'LAST %s\n' "$(tail -n 1 "$ROOT/metadata/log.jsonl")"
+if regular "$ROOT/metadata/log.jsonl"; then
+    printf 'LAST %s\n' "$(tail -c 65536 "$ROOT/metadata/log.jsonl" | tail -n 1)"
 fi
 units() { # installed unit files matching a pattern, one name per line (none is not an error)
     systemctl list-unit-files --no-legend "$1" 2>/dev/null | awk '{ print $1 }' || true

@@ -13,18 +13,32 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-/// Pond's per-user config dir: `$POND_CONFIG_DIR`, else
-/// `$XDG_CONFIG_HOME/pond`, else `~/.config/pond`.
+/// Pond's per-user config dir (settings, the SSH key): `$POND_CONFIG_DIR`,
+/// else the platform's config dir from `dirs` plus `pond` —
+/// `$XDG_CONFIG_HOME/pond` or `~/.config/pond` on Linux,
+/// `~/Library/Application Support/pond` on macOS, `%APPDATA%\pond` on
+/// Windows.
 pub fn config_dir() -> anyhow::Result<PathBuf> {
-    if let Some(d) = std::env::var_os("POND_CONFIG_DIR") {
+    if let Some(d) = std::env::var_os("POND_CONFIG_DIR").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(d));
     }
-    if let Some(d) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(d).join("pond"));
+    dirs::config_dir()
+        .map(|d| d.join("pond"))
+        .context("this system names no per-user config directory (is HOME set?)")
+}
+
+/// Pond's per-user cache dir (what can be rebuilt, like the deploy's file
+/// hash cache): `$POND_CONFIG_DIR/cache` when that is set (one place for a
+/// test or a script), else the platform's cache dir plus `pond` —
+/// `$XDG_CACHE_HOME/pond` or `~/.cache/pond`, `~/Library/Caches/pond`,
+/// `%LOCALAPPDATA%\pond`.
+pub fn cache_dir() -> anyhow::Result<PathBuf> {
+    if let Some(d) = std::env::var_os("POND_CONFIG_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("cache"));
     }
-    let home =
-        std::env::var_os("HOME").context("HOME is not set, so Pond cannot find its config dir")?;
-    Ok(PathBuf::from(home).join(".config/pond"))
+    dirs::cache_dir()
+        .map(|d| d.join("pond"))
+        .context("this system names no per-user cache directory (is HOME set?)")
 }
 
 /// A DigitalOcean account the user registered; its token is in the keychain

@@ -110,7 +110,7 @@ pub async fn deploy(
         let key = blake3::hash(canonical.to_string_lossy().as_bytes())
             .to_hex()
             .to_string();
-        let cache = crate::ssh::key::config_dir()?
+        let cache = crate::settings::cache_dir()?
             .join("hash-cache")
             .join(format!("{}.tsv", &key[..16]));
         let sink = Arc::clone(sink);

@@ -297,6 +297,22 @@ fn soa(zone: &Domain) -> Option<Record> {
 /// The request handler: each query reads the lab's state afresh.
 struct Authority {
     lab: Arc<Lab>,
+    /// Queries answered at once; more are refused rather than queued, so a
+    /// droplet flooding the DNS cannot starve the API of the state lock.
+    in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+/// At most this many queries are answered at the same time.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// Whether `ip` may ask: loopback (the host) or the lab's own subnet.
+fn may_ask(lab: &Lab, ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.octets()[..3] == lab.net.host_address().octets()[..3]
+        }
+        std::net::IpAddr::V6(v6) => v6.is_loopback(),
+    }
 }
 
 impl Authority {
@@ -306,6 +322,12 @@ impl Authority {
         {
             return Err(ResponseCode::NotImp);
         }
+        if !may_ask(&self.lab, request.src().ip()) {
+            return Err(ResponseCode::Refused);
+        }
+        let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
+            return Err(ResponseCode::Refused);
+        };
         let info = request.request_info().map_err(|_| ResponseCode::FormErr)?;
         if info.query.query_class() != DNSClass::IN {
             return Err(ResponseCode::Refused);
@@ -375,7 +397,10 @@ pub struct Dns {
 /// Starts answering on each of `addrs`, over UDP and TCP on the same port
 /// (port 0: one free port for both). Must run inside the lab's runtime.
 pub async fn serve(lab: Arc<Lab>, addrs: &[SocketAddr]) -> anyhow::Result<Dns> {
-    let mut server = Server::new(Authority { lab });
+    let mut server = Server::new(Authority {
+        lab,
+        in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+    });
     let mut bound = vec![];
     for addr in addrs {
         let tcp = tokio::net::TcpListener::bind(addr)

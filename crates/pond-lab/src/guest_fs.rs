@@ -97,30 +97,52 @@ fn write_in_dir(
     Ok(())
 }
 
-/// Reads `rel` under `root`, refusing a link anywhere on the way.
-pub fn read(root: &Path, rel: &str) -> anyhow::Result<Vec<u8>> {
+/// The largest file [`read`] returns.
+pub const MAX_READ: u64 = 64 * 1024;
+
+/// Opens `rel` under `root` for reading, refusing a link anywhere on the
+/// way, and checks it is a regular file (not a FIFO or a device) of at
+/// most [`MAX_READ`] bytes.
+fn open_regular(root: &Path, rel: &str) -> anyhow::Result<std::fs::File> {
     let (parent, name) = split(rel)?;
     let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let mut dir = nix::fcntl::open(root, flags, Mode::empty())?;
     for part in parent.components() {
-        dir = openat(&dir, part.as_os_str(), flags, Mode::empty())
+        let Component::Normal(part) = part else {
+            bail!("{rel} is not a plain relative path");
+        };
+        dir = openat(&dir, part, flags, Mode::empty())
             .with_context(|| format!("opening {} in the droplet", parent.display()))?;
     }
+    // O_NONBLOCK: opening a FIFO never waits for a writer.
     let fd = openat(
         &dir,
         name,
-        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .with_context(|| format!("reading {rel} in the droplet"))?;
+    .with_context(|| format!("opening {rel} in the droplet"))?;
+    let file = std::fs::File::from(fd);
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() > MAX_READ {
+        bail!("{rel} in the droplet is not a regular file of at most {MAX_READ} bytes");
+    }
+    Ok(file)
+}
+
+/// Reads `rel` under `root`: a regular file of at most [`MAX_READ`] bytes,
+/// reached without following a link.
+pub fn read(root: &Path, rel: &str) -> anyhow::Result<Vec<u8>> {
     let mut bytes = vec![];
-    std::fs::File::from(fd).read_to_end(&mut bytes)?;
+    open_regular(root, rel)?
+        .take(MAX_READ)
+        .read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 
-/// Whether `rel` under `root` exists as a regular file (a link is not one).
+/// Whether `rel` under `root` is a regular file reached without a link.
 pub fn is_file(root: &Path, rel: &str) -> bool {
-    std::fs::symlink_metadata(root.join(rel)).is_ok_and(|m| m.is_file())
+    open_regular(root, rel).is_ok()
 }
 
 #[cfg(test)]
@@ -161,5 +183,11 @@ mod tests {
         std::os::unix::fs::symlink(&target, r.join("etc/linked")).unwrap();
         assert!(read(r, "etc/linked").is_err());
         assert_eq!(read(r, "etc/hostname").unwrap(), b"web-1\n");
+        assert!(is_file(r, "etc/hostname") && !is_file(r, "etc/linked"));
+        // A FIFO is refused at once (no wait for a writer), so is a big file.
+        nix::unistd::mkfifo(&r.join("etc/fifo"), Mode::from_bits_truncate(0o644)).unwrap();
+        assert!(read(r, "etc/fifo").is_err());
+        std::fs::write(r.join("etc/big"), vec![b'x'; MAX_READ as usize + 1]).unwrap();
+        assert!(read(r, "etc/big").is_err());
     }
 }

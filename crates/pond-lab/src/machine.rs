@@ -50,13 +50,14 @@ impl Machine {
 
     /// PID (in the host's namespace) of the `systemd-nspawn` process
     /// holding the droplet, if it runs.
+    /// The pid file holds the PID and its start time, so a stale file (a
+    /// crash, a host reboot) never names an unrelated process.
     pub fn pid(&self) -> Option<u32> {
-        let pid: u32 = std::fs::read_to_string(self.pid_file())
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        sys::alive(pid).then_some(pid)
+        let text = std::fs::read_to_string(self.pid_file()).ok()?;
+        let mut words = text.split_whitespace();
+        let pid: u32 = words.next()?.parse().ok()?;
+        let started: u64 = words.next()?.parse().ok()?;
+        (sys::alive(pid) && sys::start_time(pid) == Some(started)).then_some(pid)
     }
 
     pub fn running(&self) -> bool {
@@ -158,19 +159,38 @@ impl Machine {
         Ok(())
     }
 
-    /// Runs a command inside the running droplet (all its namespaces, as
-    /// its root), e.g. `systemctl reload ssh`; fails when it fails.
-    pub fn run_inside(&self, command: &[&str]) -> anyhow::Result<String> {
+    /// Makes the droplet's sshd reload (it reads its host keys when it
+    /// starts): SIGHUP to the main process of its `ssh.service`, found in
+    /// the droplet's cgroup. Nothing of the droplet's is run on the host.
+    pub fn reload_sshd(&self) -> anyhow::Result<()> {
         let init = self
             .pid()
             .and_then(container_init)
             .context("the droplet is not running")?;
-        sys::run(
-            Command::new("nsenter")
-                .arg(format!("--target={init}"))
-                .args(["--mount", "--uts", "--ipc", "--net", "--pid", "--"])
-                .args(command),
-        )
+        let cgroup = self
+            .cgroups()
+            .into_iter()
+            .next()
+            .context("the droplet has no cgroup")?;
+        let service = cgroup.join("payload/system.slice/ssh.service/cgroup.procs");
+        let procs = std::fs::read_to_string(&service)
+            .with_context(|| format!("reading {}", service.display()))?;
+        let parent_of = |pid: u32| -> Option<u32> {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            stat.rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        };
+        let main = procs
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .find(|&p| parent_of(p) == Some(init))
+            .context("the droplet's sshd is not running")?;
+        sys::signal(main, Signal::SIGHUP);
+        Ok(())
     }
 
     /// SHA256 fingerprint of the droplet's ed25519 host key, as
@@ -214,10 +234,7 @@ while [ "$1" != -- ]; do shift; done; shift; exec "$@""#)
             .arg("--boot")
             .arg("--directory")
             .arg(self.root())
-            .arg(format!(
-                "--machine={}",
-                machine_name(&self.root(), self.slot)
-            ))
+            .arg(format!("--machine={}", self.machine_name()))
             .arg(format!(
                 "--network-namespace-path=/run/netns/{}",
                 self.net.netns(self.slot)
@@ -229,7 +246,10 @@ while [ "$1" != -- ]; do shift; done; shift; exec "$@""#)
             // Its firewall (nftables) as on a real droplet: the network
             // namespace is the droplet's own.
             .arg("--capability=CAP_NET_ADMIN")
-            .arg("--console=read-only")
+            // No console: the droplet's own output stays in its journal, so
+            // it cannot fill the host's disk; nspawn's errors go to
+            // console.log.
+            .arg("--console=passive")
             .stdin(Stdio::null())
             .stdout(console.try_clone()?)
             .stderr(console)
@@ -241,8 +261,45 @@ while [ "$1" != -- ]; do shift; done; shift; exec "$@""#)
             let mut child = child;
             let _ = child.wait();
         });
-        std::fs::write(self.pid_file(), format!("{pid}\n"))?;
+        let started = sys::start_time(pid).context("the droplet's nspawn exited at once")?;
+        std::fs::write(self.pid_file(), format!("{pid} {started}\n"))?;
         Ok(pid)
+    }
+
+    /// nspawn's machine name (the hostname until systemd sets the one in
+    /// /etc/hostname): from the droplet's directory, never read from its
+    /// root.
+    fn machine_name(&self) -> String {
+        let id = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let id: String = id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(40)
+            .collect();
+        format!("droplet-{id}-{}", self.slot)
+    }
+
+    /// The end of the boot output (nspawn's own messages), control
+    /// characters shown escaped, for an error message.
+    fn console_tail(&self) -> String {
+        let bytes = std::fs::read(self.dir.join("console.log")).unwrap_or_default();
+        let tail = &bytes[bytes.len().saturating_sub(4096)..];
+        String::from_utf8_lossy(tail)
+            .chars()
+            .flat_map(|c| {
+                if c.is_control() && c != '\n' {
+                    c.escape_default().collect::<Vec<_>>()
+                } else {
+                    vec![c]
+                }
+            })
+            .collect::<String>()
+            .trim()
+            .to_string()
     }
 
     /// The droplet's cgroups: one per hierarchy systemd uses on this host
@@ -292,20 +349,16 @@ while [ "$1" != -- ]; do shift; done; shift; exec "$@""#)
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let console =
-                    std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default();
                 bail!(
                     "droplet at {addr} did not answer SSH within {} s; boot output: {}",
                     timeout.as_secs(),
-                    console.trim()
+                    self.console_tail()
                 );
             }
             if !self.running() {
-                let console =
-                    std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default();
                 bail!(
                     "droplet at {addr} stopped while booting: {}",
-                    console.trim()
+                    self.console_tail()
                 );
             }
             std::thread::sleep(Duration::from_millis(25));
@@ -366,24 +419,6 @@ while [ "$1" != -- ]; do shift; done; shift; exec "$@""#)
             });
         }
         Ok(())
-    }
-}
-
-/// nspawn's machine name: the droplet's hostname when it is a valid
-/// machine name, else `droplet-<slot>`.
-fn machine_name(root: &Path, slot: u8) -> String {
-    let host = std::fs::read_to_string(root.join("etc/hostname")).unwrap_or_default();
-    let host = host.trim();
-    let valid = !host.is_empty()
-        && host.len() <= 64
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && !host.starts_with(['-', '.']);
-    if valid {
-        host.to_string()
-    } else {
-        format!("droplet-{slot}")
     }
 }
 

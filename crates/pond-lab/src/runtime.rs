@@ -214,9 +214,15 @@ impl Lab {
                 tokio::task::spawn_blocking(move || start(&cache, &image, &machine, &spec)),
             ));
         }
-        let mut state = self.state.lock().await;
+        // Wait for the boots without holding the state: the API and the
+        // DNS answer meanwhile.
+        let mut booted = vec![];
         for (id, h) in handles {
             h.await??;
+            booted.push(id);
+        }
+        let mut state = self.state.lock().await;
+        for id in booted {
             if let Some(d) = state.droplet_mut(id) {
                 d.status = "active".into();
             }

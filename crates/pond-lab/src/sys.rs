@@ -60,6 +60,16 @@ pub fn require_root(what: &str) -> anyhow::Result<()> {
 }
 
 /// Whether a process with this PID exists (and is not a zombie).
+/// When process `pid` started (field 22 of /proc/PID/stat, in clock
+/// ticks since boot): with the PID it names one process, never a later
+/// one that reuses the number.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // Fields after the command: state is field 3, starttime field 22.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat

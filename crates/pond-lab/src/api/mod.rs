@@ -242,7 +242,7 @@ async fn new_host_key(State(lab): State<Arc<Lab>>, Path(id): Path<String>) -> Ap
         // sshd loads its host keys when it starts: reload it, as an admin
         // rebuilding the server would restart it.
         if machine.running() {
-            machine.run_inside(&["systemctl", "reload", "ssh"])?;
+            machine.reload_sshd()?;
         }
         machine.host_key_fingerprint()
     })
