@@ -404,6 +404,27 @@ fn create_load_balanced_puts_three_droplets_behind_a_balancer_and_swaps_without_
         api.ok("GET", "/v2/load_balancers", None, 200)["meta"]["total"],
         0
     );
+    // No record is left pointing at the balancer's address (DO would hand
+    // it to someone else: a takeover of the domain and its previews).
+    let (status, left, _) = api.call(
+        "GET",
+        "/v2/domains/fleet.example.com/records?per_page=200",
+        None,
+    );
+    let pointing: Vec<&serde_json::Value> = match status {
+        404 => vec![],
+        200 => left["domain_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["data"] == lb_ip.as_str())
+            .collect(),
+        other => panic!("listing records after destroy: {other} {left}"),
+    };
+    assert!(
+        pointing.is_empty(),
+        "records left pointing at the deleted balancer: {pointing:?}"
+    );
     assert_eq!(
         api.ok(
             "GET",

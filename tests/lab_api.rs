@@ -118,6 +118,17 @@ fn the_lab_serves_do_shaped_api_and_real_droplets() {
         Some(json!({"type": "power_on"})),
         201,
     );
+    // One event at a time, as on DigitalOcean: a reboot while it boots is refused.
+    let (status, body, _) = api.call(
+        "POST",
+        &format!("/v2/droplets/{id}/actions"),
+        Some(json!({"type": "reboot"})),
+    );
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (422, Some("Droplet already has a pending event.")),
+        "{body}"
+    );
     wait_active(&api, "pond-acme", 3);
     common::ssh(&key, &address(&droplets[0]), "true");
 

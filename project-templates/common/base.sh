@@ -33,13 +33,17 @@ echo "== sshd: notice vanished clients"
 mkdir -p /etc/ssh/sshd_config.d
 desired_sshd="$(printf 'ClientAliveInterval 5\nClientAliveCountMax 3\n')"
 if [[ "$(cat /etc/ssh/sshd_config.d/pond.conf 2>/dev/null)" != "$desired_sshd" ]]; then
+    touch /etc/ssh/sshd_config.d/pond.conf.pending
     printf '%s\n' "$desired_sshd" > /etc/ssh/sshd_config.d/pond.conf
+fi
+if [[ -e /etc/ssh/sshd_config.d/pond.conf.pending ]]; then
     if sshd -t; then
         systemctl reload ssh
     else
         rm -f /etc/ssh/sshd_config.d/pond.conf
         echo "sshd rejected the keepalive settings; left unchanged" >&2
     fi
+    rm -f /etc/ssh/sshd_config.d/pond.conf.pending
 fi
 
 echo "== timezone"

@@ -35,11 +35,16 @@ bind=127.0.0.1
 ((${#remote[@]} == 0)) || bind=0.0.0.0
 listen="$(printf '[mysqld]\nbind-address = %s' "$bind")"
 install -d /etc/mysql/mariadb.conf.d
+# Marked pending before it changes, unmarked after the restart (a cut run
+# restarts on the next one).
 if [[ ! -f "$listen_file" || "$(cat "$listen_file")" != "$listen" ]]; then
+    touch "$listen_file.pending"
     printf '%s\n' "$listen" > "$listen_file"
+fi
+systemctl enable --quiet --now mariadb
+if [[ -e "$listen_file.pending" ]]; then
     systemctl restart mariadb
-else
-    systemctl enable --quiet --now mariadb
+    rm -f "$listen_file.pending"
 fi
 wait_ready
 

@@ -27,13 +27,18 @@ php_admin_flag[log_errors] = on
 catch_workers_output = yes
 CONF
 )"
+# A changed pool is marked pending before it is written and unmarked after
+# the restart: a run cut in between restarts on the next run.
 if [[ ! -f "$pool" ]] || [[ "$(cat "$pool")" != "$desired" ]]; then
+    touch "$pool.pending"
     printf '%s\n' "$desired" > "$pool"
-    touch /var/log/php-fpm-pond.log
-    chown pond:pond /var/log/php-fpm-pond.log
+fi
+touch /var/log/php-fpm-pond.log
+chown pond:pond /var/log/php-fpm-pond.log
+systemctl enable --quiet --now "php$php_version-fpm"
+if [[ -e "$pool.pending" ]]; then
     systemctl restart "php$php_version-fpm"
-else
-    systemctl enable --quiet --now "php$php_version-fpm"
+    rm -f "$pool.pending"
 fi
 rm -f /etc/nginx/sites-enabled/default
 systemctl enable --quiet --now nginx

@@ -22,9 +22,20 @@ pub fn config_dir() -> anyhow::Result<PathBuf> {
     if let Some(d) = std::env::var_os("POND_CONFIG_DIR").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(d));
     }
-    dirs::config_dir()
+    let dir = dirs::config_dir()
         .map(|d| d.join("pond"))
-        .context("this system names no per-user config directory (is HOME set?)")
+        .context("this system names no per-user config directory (is HOME set?)")?;
+    // Before Pond used the platform's dir it used ~/.config/pond
+    // everywhere: a macOS or Windows user who has one keeps it (and with it
+    // the SSH key their servers know) until they move it.
+    if !dir.exists()
+        && let Some(legacy) = dirs::home_dir().map(|h| h.join(".config/pond"))
+        && legacy != dir
+        && legacy.join("settings.json").is_file()
+    {
+        return Ok(legacy);
+    }
+    Ok(dir)
 }
 
 /// Pond's per-user cache dir (what can be rebuilt, like the deploy's file

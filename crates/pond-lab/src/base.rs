@@ -202,8 +202,18 @@ pub fn ensure_base(
             (w.get(2) == Some(&suite)).then(|| w[1].to_string())
         })
         .expect("checked above");
+    // Builds of this suite that were cut (Ctrl-C, kill) left their roots,
+    // maybe with debootstrap's /proc and /sys still mounted: unmount, then
+    // remove (the lock says no build of this suite runs now).
+    if let Ok(entries) = std::fs::read_dir(cache) {
+        let stale = format!(".build-{suite}-");
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&stale) {
+                remove_build(&entry.path());
+            }
+        }
+    }
     let tmp = cache.join(format!(".build-{suite}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
     progress(&format!(
         "Building the lab's {} base (Debian {suite}) from {mirror} (once per machine, about 90 s)",
         image.slug
@@ -219,7 +229,7 @@ pub fn ensure_base(
         customise(&tmp, &sources)
     })();
     if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
+        remove_build(&tmp);
         return Err(e);
     }
     match std::fs::rename(&tmp, &dir) {
@@ -230,6 +240,19 @@ pub fn ensure_base(
             Ok(dir)
         }
         Err(e) => Err(e).with_context(|| format!("moving the base into {}", dir.display())),
+    }
+}
+
+/// Removes a build root after unmounting whatever debootstrap mounted in
+/// it (deepest first), so the removal never walks into /proc, /sys or /dev.
+fn remove_build(dir: &Path) {
+    let mut mounts = super::machine::mounts_under(dir);
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in &mounts {
+        let _ = sys::run(Command::new("umount").arg("--lazy").arg(m));
+    }
+    if super::machine::mounts_under(dir).is_empty() {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 

@@ -40,6 +40,10 @@ pub struct Running {
     /// `/_lab/delegations/{zone}`. Droplets ask it on the bridge, port 53.
     #[serde(default)]
     pub dns: Option<String>,
+    /// The lab process's start time (`sys::start_time`): a stale file
+    /// after a crash or a host reboot never names another process.
+    #[serde(default)]
+    pub started: Option<u64>,
 }
 
 pub fn config_path(dir: &Path) -> PathBuf {
@@ -50,11 +54,16 @@ pub fn running_path(dir: &Path) -> PathBuf {
     dir.join("api.json")
 }
 
-/// The running lab's API, if its process is alive.
+/// The running lab's API, if its process is alive (the same process that
+/// wrote the file: same PID and start time).
 pub fn running(dir: &Path) -> Option<Running> {
     let r: Running =
         serde_json::from_str(&std::fs::read_to_string(running_path(dir)).ok()?).ok()?;
-    sys::alive(r.pid).then_some(r)
+    let same = match r.started {
+        Some(started) => sys::start_time(r.pid) == Some(started),
+        None => true, // written by an older lab: the PID alone
+    };
+    (sys::alive(r.pid) && same).then_some(r)
 }
 
 /// A new API token in DO's format.
@@ -230,6 +239,7 @@ async fn serve_until_signal(dir: &Path, config: &LabConfig, lab: &Arc<Lab>) -> a
         url: format!("{url}/v2"),
         token: config.tokens[0].clone(),
         dns: Some(host_dns.to_string()),
+        started: sys::start_time(std::process::id()),
     };
     write_private(&running_path(dir), &serde_json::to_vec_pretty(&ready)?)?;
     eprintln!("lab API ready at {url}/v2 (pid {})", std::process::id());

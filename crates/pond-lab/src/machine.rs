@@ -91,8 +91,31 @@ impl Machine {
         // Everything written into the root goes through guest_fs: the
         // droplet's root may have planted links to make the host write
         // outside it.
-        let first_boot = !guest_fs::is_file(&root, "etc/ssh/ssh_host_ed25519_key");
-        if first_boot {
+        // The base a droplet's disk was made on: an upper dir over another
+        // base (an older lab) would be a broken machine.
+        let made_on = self.dir.join("base");
+        let base_name = self
+            .base
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match std::fs::read_to_string(&made_on) {
+            Ok(recorded) if recorded.trim() != base_name => bail!(
+                "this droplet's disk was made on the lab base {}, and this lab boots {base_name}: \
+                 delete the droplet (or run `pond lab destroy`)",
+                recorded.trim()
+            ),
+            Ok(_) => {}
+            Err(_) if std::fs::read_dir(&upper)?.next().is_some() => bail!(
+                "this droplet's disk was made by an older lab (before it recorded its base): \
+                 delete the droplet (or run `pond lab destroy`)"
+            ),
+            Err(_) => std::fs::write(&made_on, format!("{base_name}\n"))?,
+        }
+        // Written last, on the host side: a cut while the identity is made
+        // makes all of it again on the next boot.
+        let identity = self.dir.join("identity");
+        if !identity.is_file() {
             let hostname = &spec.hostname;
             guest_fs::write(
                 &root,
@@ -116,6 +139,7 @@ impl Machine {
                 0o700,
             )?;
             self.regenerate_host_keys()?;
+            sys::write_private(&identity, b"made\n")?;
         }
         let proxy = format!(
             "Acquire::http::Proxy \"http://{}:{}\";\n",
@@ -224,7 +248,7 @@ impl Machine {
         // the same `/payload` cgroup and stop the others' services.
         let child = Command::new("/bin/sh")
             .arg("-c")
-            .arg(r#"for g in "$@"; do case "$g" in --) break ;; esac; echo $$ > "$g/cgroup.procs"; done
+            .arg(r#"for g in "$@"; do case "$g" in --) break ;; esac; echo $$ > "$g/cgroup.procs" || exit 1; done
 while [ "$1" != -- ]; do shift; done; shift; exec "$@""#)
             .arg("pond-lab-boot")
             .args(&cgroups)
@@ -262,7 +286,7 @@ while [ "$1" != -- ]; do shift; done; shift; exec "$@""#)
             let _ = child.wait();
         });
         let started = sys::start_time(pid).context("the droplet's nspawn exited at once")?;
-        std::fs::write(self.pid_file(), format!("{pid} {started}\n"))?;
+        sys::write_private(&self.pid_file(), format!("{pid} {started}\n").as_bytes())?;
         Ok(pid)
     }
 

@@ -164,6 +164,14 @@ impl Lab {
                     .map_err(anyhow::Error::from)
                     .and_then(|r| r);
             let mut state = lab.state.lock().await;
+            if state.droplet(droplet.id).is_none() {
+                // Deleted while it booted: the delete found no machine yet,
+                // so this one is removed now rather than left running.
+                drop(state);
+                let machine = lab.machine(&droplet);
+                let _ = tokio::task::spawn_blocking(move || machine.destroy()).await;
+                return;
+            }
             let ok = result.is_ok();
             if let Err(e) = result {
                 eprintln!(
@@ -216,15 +224,21 @@ impl Lab {
         }
         // Wait for the boots without holding the state: the API and the
         // DNS answer meanwhile.
-        let mut booted = vec![];
+        // One droplet that does not boot (an image this lab no longer has,
+        // a disk made on an older base) is reported and left off; the lab
+        // and the others come up, and it can be deleted through the API.
+        let mut outcomes = vec![];
         for (id, h) in handles {
-            h.await??;
-            booted.push(id);
+            let result = h.await.map_err(anyhow::Error::from).and_then(|r| r);
+            if let Err(e) = &result {
+                eprintln!("lab: droplet {id} did not boot, left off: {e:#}");
+            }
+            outcomes.push((id, result.is_ok()));
         }
         let mut state = self.state.lock().await;
-        for id in booted {
+        for (id, ok) in outcomes {
             if let Some(d) = state.droplet_mut(id) {
-                d.status = "active".into();
+                d.status = if ok { "active" } else { "off" }.into();
             }
         }
         self.save(&state);

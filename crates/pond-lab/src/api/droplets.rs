@@ -285,6 +285,17 @@ pub async fn act(State(lab): State<Arc<Lab>>, Path(id): Path<String>, bytes: Byt
     let (droplet, action_id) = {
         let mut state = lab.state.lock().await;
         let d = state.droplet(id).ok_or_else(ApiError::not_found)?.clone();
+        // As DigitalOcean: one event at a time per droplet (its creation
+        // included), so a reboot never races a power-off or a boot.
+        if state
+            .actions
+            .iter()
+            .any(|a| a.resource_id == id && a.status == "in-progress")
+        {
+            return Err(ApiError::unprocessable(
+                "Droplet already has a pending event.",
+            ));
+        }
         let a = state.start_action(&req.kind, &d);
         lab.save(&state);
         (d, a)
