@@ -344,7 +344,7 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
     if a.image.is_none() {
         // A listing that fails (a bad token, the API down) is reported by
         // the create's own first step, the account check.
-        if let Ok(image) = rt.block_on(client.default_image()) {
+        if let Ok(image) = rt.block_on(client.default_image(&input.region)) {
             input.image = image;
         }
     }

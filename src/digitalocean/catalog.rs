@@ -157,13 +157,22 @@ impl Client {
         Ok(catalog)
     }
 
-    /// The default image for a new server on this account (one API call).
-    pub async fn default_image(&self) -> anyhow::Result<String> {
+    /// The default image for a new server in `region` on this account
+    /// (one API call): among the images offered there.
+    pub async fn default_image(&self, region: &str) -> anyhow::Result<String> {
         let images = self
             .list("/images?type=distribution", "images", "listing images")
             .await?;
+        let offered_in = |i: &&Value| {
+            i["regions"]
+                .as_array()
+                .is_none_or(|r| r.is_empty() || r.iter().any(|r| r == region))
+        };
         Ok(default_image(
-            images.iter().filter_map(|i| i["slug"].as_str()),
+            images
+                .iter()
+                .filter(offered_in)
+                .filter_map(|i| i["slug"].as_str()),
         ))
     }
 

@@ -85,6 +85,9 @@ pub fn plan(
         let cost = price_monthly
             .map(|p| format!(", about ${p:.2}/month each"))
             .unwrap_or_default();
+        if let Some(warning) = crate::digitalocean::untested_warning(image) {
+            lines.push(format!("note: {warning}"));
+        }
         lines.push(format!(
             "create {} ({region}, {size}, {image}{cost}) tagged pond, pond-{p}, pond-{p}-{env_name}",
             add.join(", "),
