@@ -134,6 +134,31 @@ fn free_udp_and_tcp_port(not: u16) -> anyhow::Result<u16> {
 pub fn serve(dir: &Path) -> anyhow::Result<()> {
     sys::require_root("the lab")?;
     let mut config = load_or_create_config(dir, &[], None)?;
+    // Who is starting this lab, from the first moment (api.json comes
+    // only when the API is ready): `lab down` during a base build or a
+    // resume finds it here.
+    let me = std::process::id();
+    let started = sys::start_time(me).unwrap_or_default();
+    write_private(&starting_path(dir), format!("{me} {started}\n").as_bytes())?;
+    let result = serve_started(dir, &mut config);
+    let _ = std::fs::remove_file(starting_path(dir));
+    result
+}
+
+fn starting_path(dir: &Path) -> PathBuf {
+    dir.join("lab.pid")
+}
+
+/// The PID of a lab process of `dir` that runs but may not answer yet.
+fn starting(dir: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(starting_path(dir)).ok()?;
+    let mut words = text.split_whitespace();
+    let pid: u32 = words.next()?.parse().ok()?;
+    let started: u64 = words.next()?.parse().ok()?;
+    (sys::alive(pid) && sys::start_time(pid) == Some(started)).then_some(pid)
+}
+
+fn serve_started(dir: &Path, config: &mut LabConfig) -> anyhow::Result<()> {
     // Claim the network first: the bridge makes the subnet visible to any
     // other lab starting at the same time.
     let net = LabNet::claim(&lab_id(dir), (config.octet != 0).then_some(config.octet))?;
@@ -171,7 +196,7 @@ pub fn serve(dir: &Path) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let result = runtime.block_on(run_api(dir, config, net.clone(), cache));
+    let result = runtime.block_on(run_api(dir, config.clone(), net.clone(), cache));
 
     let _ = proxy.kill();
     let _ = proxy.wait();
@@ -323,6 +348,17 @@ pub fn stop(dir: &Path) -> anyhow::Result<bool> {
             Ok(true)
         }
         None => {
+            // Still starting (building a base, booting droplets): stop its
+            // whole process group (debootstrap, nspawn), then clean up.
+            if let Some(pid) = starting(dir) {
+                let group = nix::unistd::Pid::from_raw(pid as i32);
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
+                sys::signal(pid, nix::sys::signal::Signal::SIGTERM);
+                if !sys::wait_gone(pid, std::time::Duration::from_secs(60)) {
+                    bail!("the starting lab (pid {pid}) did not stop within 60 s");
+                }
+                let _ = std::fs::remove_file(starting_path(dir));
+            }
             clean_up_after_crash(dir)?;
             Ok(false)
         }
