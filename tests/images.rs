@@ -163,8 +163,8 @@ fn a_new_server_gets_the_newest_tested_image() {
     let config = tempfile::tempdir().unwrap();
     let project = common::create::static_project("fresh", "<h1>fresh</h1>\n");
     let p = project.path();
-    let out = pond(
-        &[
+    let dry_run = |image: &[&str]| {
+        let mut args = vec![
             "create",
             "production",
             "--account",
@@ -172,31 +172,14 @@ fn a_new_server_gets_the_newest_tested_image() {
             "--domain",
             "fresh.example.com",
             "--dry-run",
-        ],
-        p,
-        config.path(),
-        &api,
-    );
-    let text = ok(out);
+        ];
+        args.extend(image);
+        ok(pond(&args, p, config.path(), &api))
+    };
+    let text = dry_run(&[]);
     assert!(text.contains("debian-13-x64"), "{text}");
     assert!(!text.contains("not tested"), "{text}");
-    let out = pond(
-        &[
-            "create",
-            "production",
-            "--account",
-            "agency",
-            "--domain",
-            "fresh.example.com",
-            "--image",
-            "ubuntu-24-04-x64",
-            "--dry-run",
-        ],
-        p,
-        config.path(),
-        &api,
-    );
-    let text = ok(out);
+    let text = dry_run(&["--image", "ubuntu-24-04-x64"]);
     assert!(
         text.contains("warning: image ubuntu-24-04-x64 is not tested by Pond"),
         "{text}"
