@@ -26,8 +26,18 @@ service_state() { # shown name, systemd unit; silent when the unit is not instal
     if systemctl is-active --quiet "$2"; then echo "SERVICE $1 running"; else echo "SERVICE $1 stopped"; fi
 }
 service_state nginx nginx
-php_unit="$(units 'php*-fpm.service' | sed -n '1s/\.service$//p')"
-[[ -z "$php_unit" ]] || service_state php-fpm "$php_unit"
+# PHP-FPM as Pond uses it: the version whose pool Pond wrote, running, with
+# the pool's socket there (the package's own pool alone is not Pond's).
+pond_pool="$(compgen -G '/etc/php/*/fpm/pool.d/pond.conf' | head -n 1 || true)"
+if [[ -n "$pond_pool" ]]; then
+    php_version="${pond_pool#/etc/php/}"
+    php_version="${php_version%%/*}"
+    if systemctl is-active --quiet "php$php_version-fpm" && [[ -S /run/php/pond.sock ]]; then
+        echo "SERVICE php-fpm running"
+    else
+        echo "SERVICE php-fpm stopped"
+    fi
+fi
 service_state mariadb mariadb
 
 # Bytes free and total of the root file system (printf: no exponent notation).
