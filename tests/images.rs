@@ -7,18 +7,8 @@
 
 mod common;
 
-use common::create::{INDEX, assert_live, php_project_with_db, pond};
+use common::create::{INDEX, assert_live, php_project_with_db, pond, succeeded as ok};
 use common::lab::{LabDir, lab_up};
-
-fn ok(out: std::process::Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
-}
 
 #[test]
 fn php_with_mariadb_on_debian_12_deploys_swaps_rolls_back_and_survives_a_reboot() {

@@ -13,18 +13,8 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::create::{INDEX, assert_live, php_project_with_db, pond};
+use common::create::{INDEX, assert_live, php_project_with_db, pond, succeeded as ok};
 use common::lab::{LabDir, lab_up};
-
-fn ok(out: std::process::Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
-}
 
 fn pond_json(p: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap()

@@ -312,25 +312,34 @@ struct ReleaseCopy<'a> {
 }
 
 impl ReleaseCopy<'_> {
+    /// Runs `release-import` on the target for `release`: room made for
+    /// it, and `SERVING` when a colour already runs it (a re-run).
+    async fn make_room(&self, release: &str, doing: &str) -> anyhow::Result<String> {
+        let prepare = render(
+            "common/release-import",
+            &[("ROOT", self.root), ("RELEASE", release)],
+        )?;
+        let prepared = self
+            .target
+            .session
+            .run_ok(doing, &prepare, &crate::ssh::session::quiet())
+            .await?;
+        Ok(prepared.stdout)
+    }
+
     /// Streams the live release from `source` into `target` (through this
     /// computer, never touching `source`'s files), with `target`'s own config
     /// files, on both colours, `live` live.
     async fn live(&self, live: Colour, release: &ColourState, sink: &Sink) -> anyhow::Result<()> {
         let (root, source, target) = (self.root, self.source, self.target);
         let name = &target.server.endpoint.name;
-        let quiet = crate::ssh::session::quiet();
-        let prepare = render(
-            "common/release-import",
-            &[("ROOT", root), ("RELEASE", &release.release)],
-        )?;
-        let prepared = target
-            .session
-            .run_ok("making room for the live release", &prepare, &quiet)
+        let prepared = self
+            .make_room(&release.release, "making room for the live release")
             .await?;
         let by = super::actor();
         let record = release.record();
         let joined = ServerState::default().after_deploy(Colour::Blue, true, record);
-        if !prepared.stdout.contains("SERVING") {
+        if !prepared.contains("SERVING") {
             let log = log_line(
                 "join",
                 &by,
@@ -348,7 +357,6 @@ impl ReleaseCopy<'_> {
             .await?;
         }
         let current = prepared
-            .stdout
             .lines()
             .find_map(|l| l.strip_prefix("CURRENT "))
             .unwrap_or("blue")
@@ -395,7 +403,7 @@ impl ReleaseCopy<'_> {
     /// target, unless the droplet has them already (a re-run) or the source's
     /// colours hold one release.
     async fn inactive(&self, source_state: &ServerState, sink: &Sink) -> anyhow::Result<()> {
-        let (root, source, target) = (self.root, self.source, self.target);
+        let (source, target) = (self.source, self.target);
         let Some(live) = source_state.live else {
             return Ok(());
         };
@@ -409,19 +417,10 @@ impl ReleaseCopy<'_> {
         if release.release == live_release.release {
             return Ok(());
         }
-        let prepare = render(
-            "common/release-import",
-            &[("ROOT", root), ("RELEASE", &release.release)],
-        )?;
-        let prepared = target
-            .session
-            .run_ok(
-                "making room for the inactive release",
-                &prepare,
-                &crate::ssh::session::quiet(),
-            )
+        let prepared = self
+            .make_room(&release.release, "making room for the inactive release")
             .await?;
-        if prepared.stdout.contains("SERVING") {
+        if prepared.contains("SERVING") {
             return Ok(());
         }
         let record = release.record();

@@ -61,6 +61,17 @@ pub fn static_project(name: &str, index: &str) -> tempfile::TempDir {
     project
 }
 
+/// The command's stdout and stderr together, after checking it succeeded.
+pub fn succeeded(out: Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
 /// `pond create` succeeded and printed the production URL.
 pub fn assert_live(out: &Output, production: &str) {
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -137,9 +137,7 @@ pub fn serve(dir: &Path) -> anyhow::Result<()> {
     // Who is starting this lab, from the first moment (api.json comes
     // only when the API is ready): `lab down` during a base build or a
     // resume finds it here.
-    let me = std::process::id();
-    let started = sys::start_time(me).unwrap_or_default();
-    write_private(&starting_path(dir), format!("{me} {started}\n").as_bytes())?;
+    sys::write_pid_file(&starting_path(dir), std::process::id())?;
     let result = serve_started(dir, &mut config);
     let _ = std::fs::remove_file(starting_path(dir));
     result
@@ -151,11 +149,7 @@ fn starting_path(dir: &Path) -> PathBuf {
 
 /// The PID of a lab process of `dir` that runs but may not answer yet.
 fn starting(dir: &Path) -> Option<u32> {
-    let text = std::fs::read_to_string(starting_path(dir)).ok()?;
-    let mut words = text.split_whitespace();
-    let pid: u32 = words.next()?.parse().ok()?;
-    let started: u64 = words.next()?.parse().ok()?;
-    (sys::alive(pid) && sys::start_time(pid) == Some(started)).then_some(pid)
+    sys::read_pid_file(&starting_path(dir))
 }
 
 fn serve_started(dir: &Path, config: &mut LabConfig) -> anyhow::Result<()> {

@@ -14,8 +14,8 @@ use nix::fcntl::{OFlag, openat, renameat};
 use nix::sys::stat::{Mode, mkdirat};
 
 /// Opens `root`, then each directory of `dirs` below it without following
-/// links, creating missing ones with `mode`.
-fn open_dirs(root: &Path, dirs: &Path, mode: u32) -> anyhow::Result<OwnedFd> {
+/// links, creating missing ones with `create`'s mode when given.
+fn open_dirs(root: &Path, dirs: &Path, create: Option<u32>) -> anyhow::Result<OwnedFd> {
     let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let mut dir = nix::fcntl::open(root, flags, Mode::empty())
         .with_context(|| format!("opening {}", root.display()))?;
@@ -23,9 +23,11 @@ fn open_dirs(root: &Path, dirs: &Path, mode: u32) -> anyhow::Result<OwnedFd> {
         let Component::Normal(name) = part else {
             bail!("{} is not a plain relative path", dirs.display());
         };
-        match mkdirat(&dir, name, Mode::from_bits_truncate(mode)) {
-            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-            Err(e) => return Err(e).with_context(|| format!("creating {}", dirs.display())),
+        if let Some(mode) = create {
+            match mkdirat(&dir, name, Mode::from_bits_truncate(mode)) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => return Err(e).with_context(|| format!("creating {}", dirs.display())),
+            }
         }
         dir = openat(&dir, name, flags, Mode::empty()).with_context(|| {
             format!(
@@ -72,7 +74,7 @@ fn write_in_dir(
     mode: u32,
     dir_mode: u32,
 ) -> anyhow::Result<()> {
-    let dir = open_dirs(root, parent, dir_mode)?;
+    let dir = open_dirs(root, parent, Some(dir_mode))?;
     let mut temporary = name.to_os_string();
     temporary.push(".pond-lab-new");
     let _ = nix::unistd::unlinkat(
@@ -105,15 +107,7 @@ pub const MAX_READ: u64 = 64 * 1024;
 /// most [`MAX_READ`] bytes.
 fn open_regular(root: &Path, rel: &str) -> anyhow::Result<std::fs::File> {
     let (parent, name) = split(rel)?;
-    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let mut dir = nix::fcntl::open(root, flags, Mode::empty())?;
-    for part in parent.components() {
-        let Component::Normal(part) = part else {
-            bail!("{rel} is not a plain relative path");
-        };
-        dir = openat(&dir, part, flags, Mode::empty())
-            .with_context(|| format!("opening {} in the droplet", parent.display()))?;
-    }
+    let dir = open_dirs(root, parent, None)?;
     // O_NONBLOCK: opening a FIFO never waits for a writer.
     let fd = openat(
         &dir,

@@ -53,11 +53,7 @@ impl Machine {
     /// The pid file holds the PID and its start time, so a stale file (a
     /// crash, a host reboot) never names an unrelated process.
     pub fn pid(&self) -> Option<u32> {
-        let text = std::fs::read_to_string(self.pid_file()).ok()?;
-        let mut words = text.split_whitespace();
-        let pid: u32 = words.next()?.parse().ok()?;
-        let started: u64 = words.next()?.parse().ok()?;
-        (sys::alive(pid) && sys::start_time(pid) == Some(started)).then_some(pid)
+        sys::read_pid_file(&self.pid_file())
     }
 
     pub fn running(&self) -> bool {
@@ -199,19 +195,10 @@ impl Machine {
         let service = cgroup.join("payload/system.slice/ssh.service/cgroup.procs");
         let procs = std::fs::read_to_string(&service)
             .with_context(|| format!("reading {}", service.display()))?;
-        let parent_of = |pid: u32| -> Option<u32> {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            stat.rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        };
         let main = procs
             .split_whitespace()
             .filter_map(|p| p.parse::<u32>().ok())
-            .find(|&p| parent_of(p) == Some(init))
+            .find(|&p| sys::parent(p) == Some(init))
             .context("the droplet's sshd is not running")?;
         sys::signal(main, Signal::SIGHUP);
         Ok(())
@@ -285,8 +272,8 @@ while [ "$1" != -- ]; do shift; done; shift; exec "$@""#)
             let mut child = child;
             let _ = child.wait();
         });
-        let started = sys::start_time(pid).context("the droplet's nspawn exited at once")?;
-        sys::write_private(&self.pid_file(), format!("{pid} {started}\n").as_bytes())?;
+        sys::write_pid_file(&self.pid_file(), pid)
+            .context("the droplet's nspawn exited at once")?;
         Ok(pid)
     }
 

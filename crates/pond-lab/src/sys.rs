@@ -64,20 +64,44 @@ pub fn require_root(what: &str) -> anyhow::Result<()> {
 /// ticks since boot): with the PID it names one process, never a later
 /// one that reuses the number.
 pub fn start_time(pid: u32) -> Option<u64> {
+    stat_field(pid, 22)?.parse().ok()
+}
+
+/// The parent of process `pid` (field 4 of /proc/PID/stat).
+pub fn parent(pid: u32) -> Option<u32> {
+    stat_field(pid, 4)?.parse().ok()
+}
+
+/// Field `n` (1-based, as proc(5) numbers them) of /proc/PID/stat; the
+/// command (field 2) may hold spaces and parentheses, so fields are
+/// counted after its closing one.
+fn stat_field(pid: u32, n: usize) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, rest) = stat.rsplit_once(')')?;
-    // Fields after the command: state is field 3, starttime field 22.
-    rest.split_whitespace().nth(19)?.parse().ok()
+    rest.split_whitespace()
+        .nth(n.checked_sub(3)?)
+        .map(str::to_string)
 }
 
 pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
+    stat_field(pid, 3).is_some_and(|state| state != "Z" && state != "X")
+}
+
+/// Records `pid` with its start time in `path` (atomically, 0600).
+pub fn write_pid_file(path: &std::path::Path, pid: u32) -> anyhow::Result<()> {
+    let started = start_time(pid).with_context(|| format!("process {pid} is gone"))?;
+    write_private(path, format!("{pid} {started}\n").as_bytes())?;
+    Ok(())
+}
+
+/// The PID recorded in `path` by [`write_pid_file`], if that very process
+/// still runs (same PID and start time: never a later one reusing it).
+pub fn read_pid_file(path: &std::path::Path) -> Option<u32> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut words = text.split_whitespace();
+    let pid: u32 = words.next()?.parse().ok()?;
+    let started: u64 = words.next()?.parse().ok()?;
+    (alive(pid) && start_time(pid) == Some(started)).then_some(pid)
 }
 
 /// Sends a signal to a PID; a process that is already gone is not an error.
