@@ -299,6 +299,8 @@ fn template_accepts(id: &str, input: &str, value: &str) -> bool {
             "DB_GRANTS" => "localhost=*0123456789ABCDEF0123456789ABCDEF01234567",
             "SHARED" => "storage",
             "WEB_ROOT" => "public",
+            "SITE_USER" => "web_acme_production",
+            "DEPLOY_USER" => "deploy_acme_production",
             other => panic!("no sample for {id} input {other}"),
         };
         values.insert(i.name.clone(), sample.to_string());

@@ -94,7 +94,7 @@ fn the_database_lives_on_its_own_droplet_or_an_existing_host() {
         )
     };
     assert_eq!(
-        accounts("shop").trim(),
+        accounts("shop_production").trim(),
         web,
         "granted to the web droplet only"
     );
@@ -128,9 +128,9 @@ fn the_database_lives_on_its_own_droplet_or_an_existing_host() {
     common::ssh(
         &key,
         &db,
-        "mariadb shop -e \"INSERT INTO items VALUES ('sprocket')\"",
+        "mariadb shop_production -e \"INSERT INTO items VALUES ('sprocket')\"",
     );
-    let source = format!("ssh://root@{db}/shop");
+    let source = format!("ssh://root@{db}/shop_production");
     let out = create(
         "staging",
         "staging.shop.example.com",

@@ -33,7 +33,15 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
     );
     let mut file = read_pond_json(p);
     file["hooks"]["post_deploy"] = json!(["deploy/post-deploy.sh"]);
-    file["hooks"]["post_provision"] = json!(["deploy/provision.sh"]);
+    file["hooks"]["post_provision"] = json!([
+        {"script": "deploy/provision.sh", "run_as": "root"},
+        "deploy/provision-as-deploy.sh"
+    ]);
+    write(
+        p,
+        "deploy/provision-as-deploy.sh",
+        "set -eu\necho \"provision hook as $(id -un)\" > \"$HOME/ran\"\n",
+    );
     write(
         p,
         "deploy/provision.sh",
@@ -100,18 +108,35 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
         &addr,
         "stat -c %U /var/www/pond/projects/acme/production/current/public/built.txt",
     );
-    assert_eq!(hook_owner.trim(), "pond", "hooks run as the web user");
+    assert_eq!(
+        hook_owner.trim(),
+        "deploy_acme_production",
+        "hooks run as the deploy user"
+    );
     assert_eq!(
         common::ssh(&key, &addr, "cat /root/pond-hook-ran"),
         "provisioned root\n",
-        "post-provision hook ran as root"
+        "a post-provision hook marked root ran as root"
+    );
+    assert_eq!(
+        common::ssh(
+            &key,
+            &addr,
+            "cat /var/lib/pond/deploy/deploy_acme_production/ran"
+        ),
+        "provision hook as deploy_acme_production\n",
+        "an unmarked post-provision hook ran as the deploy user"
     );
     let db_password_mode = common::ssh(
         &key,
         &addr,
         "stat -c '%a %U' /var/www/pond/projects/acme/production/config/db-password",
     );
-    assert_eq!(db_password_mode.trim(), "600 pond");
+    assert_eq!(
+        db_password_mode.trim(),
+        "640 root",
+        "root's, readable by the environment's group"
+    );
     // The config file got the server's password; the client never saw it.
     let password = common::ssh(
         &key,
@@ -126,7 +151,9 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
     );
     assert_eq!(
         env_file,
-        format!("APP_URL=http://shop.example.com\nDB_DATABASE=acme\nDB_PASSWORD={password}\n")
+        format!(
+            "APP_URL=http://shop.example.com\nDB_DATABASE=acme_production\nDB_PASSWORD={password}\n"
+        )
     );
     assert!(!out.contains(&password));
     let leaked: Vec<_> = walk(p)
@@ -179,7 +206,11 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
             .contains(&format!("http://{prefix}.shop.example.com/"))
     );
 
-    let notes = common::ssh(&key, &addr, "mariadb -N acme -e 'SELECT body FROM notes'");
+    let notes = common::ssh(
+        &key,
+        &addr,
+        "mariadb -N acme_production -e 'SELECT body FROM notes'",
+    );
     assert_eq!(notes.trim(), "from the dump");
     let photo = common::ssh(
         &key,

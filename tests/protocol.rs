@@ -139,7 +139,7 @@ fn rollback_races_broken_locks_and_live_data_keep_the_protocol() {
         stderr(&refused)
     );
     assert_eq!(
-        ssh("mariadb -N acme -e \"SHOW TABLES LIKE 'clobbered'\"").trim(),
+        ssh("mariadb -N acme_production -e \"SHOW TABLES LIKE 'clobbered'\"").trim(),
         "",
         "the dump was not loaded"
     );

@@ -150,7 +150,7 @@ fn scale_out_joins_at_the_live_build_without_a_failed_request_and_scale_in_clean
         let mut hosts: Vec<String> = common::ssh(
             &key,
             &db,
-            "mariadb -N -e \"SELECT Host FROM mysql.user WHERE User = 'grow'\"",
+            "mariadb -N -e \"SELECT Host FROM mysql.user WHERE User = 'grow_production'\"",
         )
         .lines()
         .map(str::to_string)

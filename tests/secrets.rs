@@ -156,10 +156,10 @@ echo $db->connect_errno ? "db error\n" : "db ok\n";
         "a generated password: {db_password:?}"
     );
     let (mode, owner) = mode_owner.split_once(' ').unwrap();
-    assert_eq!(mode, "600", "the password file is 0600");
-    assert!(
-        owner == "root" || owner == "pond",
-        "owned by root or the web user, not {owner}"
+    assert_eq!(
+        (mode, owner),
+        ("640", "root"),
+        "the password file is root's, readable by the environment's group only"
     );
     assert_eq!(
         common::http_get(&address, "vault.example.com", "/").1,

@@ -41,6 +41,7 @@ fn sample(kind: InputKind) -> &'static str {
         InputKind::DbGrants => {
             "localhost=*0123456789ABCDEF0123456789ABCDEF01234567 198.18.0.3=*0123456789ABCDEF0123456789ABCDEF01234567"
         }
+        InputKind::UnixUser => "web_acme-shop_production",
     }
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# summary: Base server setup: web user pond, packages, timezone, swap on small droplets, security upgrades, firewall
+# summary: Base server setup: packages, Pond's root-owned directories, timezone, swap on small droplets, security upgrades, firewall
 # input TIMEZONE [text]: an IANA time zone such as UTC or Europe/Amsterdam
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -20,30 +20,42 @@ for attempt in 1 2 3; do
     echo "apt-get update stalled or failed (attempt $attempt); retrying" >&2
     sleep 2
 done
-apt_install ca-certificates curl tar zstd util-linux procps unattended-upgrades nftables tzdata
+apt_install ca-certificates curl tar zstd util-linux procps acl unattended-upgrades nftables tzdata
 
-echo "== web user"
-getent group pond >/dev/null || groupadd --system pond
-id -u pond >/dev/null 2>&1 || useradd --system --gid pond --home-dir /var/www/pond --shell /bin/bash pond
-install -d -o pond -g pond -m 0755 /var/www/pond /var/www/pond/projects
+echo "== directories"
+# Root's: each environment has users of its own (common/env-users).
+for dir in /var/www/pond /var/www/pond/projects; do
+    [[ ! -L "$dir" ]] || { echo "$dir is a symbolic link; refusing to follow it" >&2; exit 3; }
+done
+install -d -o root -g root -m 0755 /var/www /var/www/pond /var/www/pond/projects
 
-echo "== sshd: notice vanished clients"
-# A client that vanishes (cut link) is dropped within ~15 s, which ends its
-# remote commands and frees the deploy lock it held.
+echo "== sshd: keys only, notice vanished clients"
+# Keys only (no passwords), root by key only. A client that vanishes (cut
+# link) is dropped within ~15 s, which ends its remote commands and frees
+# the deploy lock it held.
 mkdir -p /etc/ssh/sshd_config.d
-desired_sshd="$(printf 'ClientAliveInterval 5\nClientAliveCountMax 3\n')"
-if [[ "$(cat /etc/ssh/sshd_config.d/pond.conf 2>/dev/null)" != "$desired_sshd" ]]; then
-    touch /etc/ssh/sshd_config.d/pond.conf.pending
-    printf '%s\n' "$desired_sshd" > /etc/ssh/sshd_config.d/pond.conf
+# sshd takes the first value it reads, and reads this directory in order:
+# 00- comes before a cloud image's own (50-cloud-init.conf may allow
+# passwords).
+sshd_conf=/etc/ssh/sshd_config.d/00-pond.conf
+desired_sshd="$(printf 'PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nClientAliveInterval 5\nClientAliveCountMax 3\n')"
+if [[ -e /etc/ssh/sshd_config.d/pond.conf ]]; then
+    # An older Pond's name for it.
+    touch "$sshd_conf.pending"
+    rm -f /etc/ssh/sshd_config.d/pond.conf
 fi
-if [[ -e /etc/ssh/sshd_config.d/pond.conf.pending ]]; then
+if [[ "$(cat "$sshd_conf" 2>/dev/null)" != "$desired_sshd" ]]; then
+    touch "$sshd_conf.pending"
+    printf '%s\n' "$desired_sshd" > "$sshd_conf"
+fi
+if [[ -e "$sshd_conf.pending" ]]; then
     if sshd -t; then
         systemctl reload ssh
     else
-        rm -f /etc/ssh/sshd_config.d/pond.conf
-        echo "sshd rejected the keepalive settings; left unchanged" >&2
+        rm -f "$sshd_conf"
+        echo "sshd rejected Pond's settings; left unchanged" >&2
     fi
-    rm -f /etc/ssh/sshd_config.d/pond.conf.pending
+    rm -f "$sshd_conf.pending"
 fi
 
 echo "== timezone"

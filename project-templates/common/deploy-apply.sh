@@ -9,18 +9,30 @@
 # input? DELETED [text]: paths to remove from the release, one per line
 # input? SHARED_PATHS [text]: persistent paths, one per line
 # input? CONFIG_FILES [text]: rendered config files in the release, one per line; their secret placeholders are filled in here
-# input? HOOKS [text]: post-deploy hook scripts in the release, one per line
+# input? HOOKS [text]: post-deploy hooks in the release, one per line: timeout in seconds, deploy or root, path
 # input STATE [text]: the new metadata/state.json
 # input LOG_LINE [text]: the line to append to metadata/log.jsonl
 # input KEEP_BUILDS [text]: how many releases to keep
 # input? STREAMED [text]: yes when the upload is a release streamed from another server (pond scale): it must carry that release's manifest, else nothing is pointed at it
 # input? LOCK_PID [text]: the process holding this deploy's lock (common/lock): this script joins it, so breaking the lock ends it too
+# input SITE_USER [unix_user]: the environment's site user (PHP); owns its shared paths
+# input DEPLOY_USER [unix_user]: the user owning the release trees; every change to a tree is made as this user
 set -euo pipefail
+umask 027
+# Root changes only root's own directories (releases/, the links,
+# metadata/); inside a release tree, which the deploy user owns, it acts
+# only as that user, so a link planted there reaches nothing more.
+as_deploy() { runuser -u "$DEPLOY_USER" -- "$@"; }
+as_site() { runuser -u "$SITE_USER" -- "$@"; }
 [[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad release id" >&2; exit 2; }
 [[ "$TARGET" == blue || "$TARGET" == green ]] || { echo "bad colour: $TARGET" >&2; exit 2; }
 [[ "$KEEP_BUILDS" =~ ^[0-9]+$ ]] || { echo "bad keep count" >&2; exit 2; }
 [[ "$BASE" == - || "$BASE" =~ ^releases/[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad base release: $BASE" >&2; exit 2; }
 cd "$ROOT"
+for dir in releases shared config metadata; do
+    [[ -d "$dir" && ! -L "$dir" && "$(stat -c %U "$dir")" == root ]] ||
+        { echo "$ROOT/$dir is not root's directory (provisioned by an older Pond?); run pond provision first" >&2; exit 3; }
+done
 if [[ -n "$LOCK_PID" ]]; then
     # Join the lock: record this script's PID with its holder, then check
     # the holder still has it (a lock broken meanwhile stops this deploy
@@ -42,18 +54,20 @@ rm -rf releases/.incoming-* releases/*.copying
 # is renamed (never the live release: after a first deploy both colours
 # share it); else it is copied, so kept releases stay intact.
 if [[ "$BASE" == - ]]; then
-    install -d -o pond -g pond "$new"
+    install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0750 "$new"
 else
-    [[ -d "$BASE" ]] || { echo "the base release $BASE is gone (another deploy ran?); deploy again" >&2; exit 3; }
+    [[ -d "$BASE" && ! -L "$BASE" ]] || { echo "the base release $BASE is gone (another deploy ran?); deploy again" >&2; exit 3; }
     if [[ "$BASE" != "$live_release" && "$KEEP_BUILDS" -le 2 ]]; then
         mv -T "$BASE" "$new"
-    elif [[ "$BASE" != "$live_release" && "$LINK_COPY" == yes ]]; then
-        # Nothing rewrites a file in place here; the upload below replaces
-        # files with new inodes, so the kept release stays as it was.
-        cp -al "$BASE" "$new.copying"
-        mv -T "$new.copying" "$new"
     else
-        cp -a --reflink=auto "$BASE" "$new.copying"
+        install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0750 "$new.copying"
+        if [[ "$BASE" != "$live_release" && "$LINK_COPY" == yes ]]; then
+            # Nothing rewrites a file in place here; the upload below
+            # replaces files with new inodes, so the kept release stays.
+            as_deploy cp -al "$BASE/." "$new.copying/"
+        else
+            as_deploy cp -a --reflink=auto "$BASE/." "$new.copying/"
+        fi
         mv -T "$new.copying" "$new"
     fi
 fi
@@ -73,24 +87,27 @@ is_shared() { # path: under a shared path (which lives outside the release)?
 while IFS= read -r path; do
     [[ -n "$path" && "$path" != *..* ]] || continue
     is_shared "$path" && continue
-    rm -rf -- "${new:?}/$path"
-done <<< "$DELETED"
-mkdir -p "$new/.pond"
+    printf '%s\0' "${new:?}/$path"
+done <<< "$DELETED" | as_deploy xargs -0 -r rm -rf --
+as_deploy mkdir -p "$new/.pond"
 incoming="$(mktemp -d)"
 trap 'rm -rf "$incoming"' EXIT
-# tar -v lists what it extracted: ownership and the stat record below
-# touch only those paths, not the whole tree.
-zstd -dcq | tar -x -v --ignore-zeros -C "$new" --same-owner --no-same-permissions --delay-directory-restore |
+# tar -v lists what it extracted, for the stat record below. Extracted by
+# the deploy user: files are its own, with the modes the client sent.
+zstd -dcq | as_deploy tar -x -v --ignore-zeros -C "$new" --no-same-owner --delay-directory-restore |
     sed -e 's|^\./||' -e 's|/$||' -e '/^\.\{0,1\}$/d' > "$incoming/extracted"
 # The new manifest: the base's, minus deleted and resent paths, plus the
 # entries of the files just sent.
 printf '%s\n' "$DELETED" > "$incoming/deleted"
-touch "$new/.pond/manifest" "$new/.pond/manifest.delta"
+as_deploy touch "$new/.pond/manifest" "$new/.pond/manifest.delta"
+as_deploy cat "$new/.pond/manifest.delta" > "$incoming/delta"
+as_deploy cat "$new/.pond/manifest" > "$incoming/base-manifest"
 awk -F'\t' 'FILENAME == ARGV[1] { drop[$0] = 1; next }
              FILENAME == ARGV[2] { drop[$4] = 1; print; next }
-             !($4 in drop)' "$incoming/deleted" "$new/.pond/manifest.delta" "$new/.pond/manifest" > "$incoming/manifest"
-mv "$incoming/manifest" "$new/.pond/manifest"
-rm -f "$new/.pond/manifest.delta"
+             !($4 in drop)' "$incoming/deleted" "$incoming/delta" "$incoming/base-manifest" |
+    as_deploy tee "$new/.pond/manifest.new" >/dev/null
+as_deploy mv -f "$new/.pond/manifest.new" "$new/.pond/manifest"
+as_deploy rm -f "$new/.pond/manifest.delta"
 # A streamed release that arrived without its manifest means the sending
 # side refused or stopped (its error is on the client): no colour may
 # point at what little came.
@@ -105,61 +122,72 @@ echo "applied the upload"
 # on a live environment starts from the live release (where the running
 # site wrote its data), with the upload merged under it; on a first deploy
 # from the upload, merged under anything already there (attachments).
-seeded="shared/.pond-seeded"
+# Each is the site user's, copied by it (it reads the releases through
+# its group); its directories are setgid to the environment's group with
+# a default ACL, so what either the site or the deploy user makes there
+# stays writable by both. Root makes only the directories above it.
+seeded="metadata/shared-seeded"
+if [[ ! -e "$seeded" && -f shared/.pond-seeded && ! -L shared/.pond-seeded ]]; then
+    cp -- shared/.pond-seeded "$seeded"
+fi
 touch "$seeded"
 while IFS= read -r shared; do
     [[ -n "$shared" ]] || continue
     [[ "$shared" != *..* ]] || { echo "bad shared path: $shared" >&2; exit 2; }
+    kept="shared/$shared"
     if ! grep -qxF -- "$shared" "$seeded"; then
-        runuser -u pond -- mkdir -p "shared/$(dirname "$shared")"
+        above=shared
+        IFS=/ read -ra parts <<< "$(dirname "$shared")"
+        for part in "${parts[@]}"; do
+            [[ "$part" == . ]] && continue
+            above="$above/$part"
+            [[ ! -L "$above" ]] || { echo "$ROOT/$above is a link; refusing to follow it" >&2; exit 3; }
+            install -d -o root -g "$SITE_USER" -m 0750 "$above"
+        done
+        [[ ! -L "$kept" ]] || rm -f -- "$kept"
+        # An older layout's: the site user's from now on (no link followed).
+        [[ ! -e "$kept" ]] || chown -R -P "$SITE_USER:$SITE_USER" "$kept"
         sources=("$new")
         [[ "$FIRST" == yes ]] || sources=("$live_release" "$new")
         for from in "${sources[@]}"; do
-            # Copied as the site's user: the release is its tree, so a link
-            # planted in it reaches nothing the site could not read itself.
             if [[ -f "$from/$shared" && ! -L "$from/$shared" ]]; then
-                [[ -e "shared/$shared" ]] || runuser -u pond -- cp -a "$from/$shared" "shared/$shared"
+                if [[ ! -e "$kept" ]]; then
+                    install -o "$SITE_USER" -g "$SITE_USER" -m 0660 /dev/null "$kept"
+                    as_site cp -- "$from/$shared" "$kept"
+                fi
             elif [[ -d "$from/$shared" && ! -L "$from/$shared" ]]; then
-                runuser -u pond -- mkdir -p "shared/$shared"
-                runuser -u pond -- cp -a --no-clobber "$from/$shared/." "shared/$shared/"
-                [[ "$from" == "$new" ]] || echo "seeded shared/$shared from the live release ${live_release#releases/}"
+                [[ -e "$kept" ]] || install -d -o "$SITE_USER" -g "$SITE_USER" -m 2770 "$kept"
+                as_site cp -a --no-clobber "$from/$shared/." "$kept/"
+                [[ "$from" == "$new" ]] || echo "seeded $kept from the live release ${live_release#releases/}"
             fi
         done
-        [[ -e "shared/$shared" ]] || mkdir -p "shared/$shared"
-        chown -R pond:pond "shared/$shared"
+        [[ -e "$kept" ]] || install -d -o "$SITE_USER" -g "$SITE_USER" -m 2770 "$kept"
+        if [[ -d "$kept" ]]; then
+            as_site find "$kept" -type d -exec chmod g+rwxs {} + -exec setfacl -d -m u::rwX,g::rwX,o::- {} +
+            as_site find "$kept" -type f -exec chmod g+rw {} +
+        else
+            as_site chmod g+rw "$kept"
+        fi
         printf '%s\n' "$shared" >> "$seeded"
     fi
-    rm -rf -- "${new:?}/$shared"
-    mkdir -p "$new/$(dirname "$shared")"
-    ln -sfn "$ROOT/shared/$shared" "$new/$shared"
+    as_deploy rm -rf -- "${new:?}/$shared"
+    as_deploy mkdir -p "$new/$(dirname "$shared")"
+    as_deploy ln -sfn "$ROOT/$kept" "$new/$shared"
 done <<< "$SHARED_PATHS"
 # Server-held config (db password) is linked, never copied to the client.
 if [[ -f config/db-password ]]; then
-    mkdir -p "$new/.pond"
-    ln -sfn "$ROOT/config/db-password" "$new/.pond/db-password"
+    as_deploy ln -sfn "$ROOT/config/db-password" "$new/.pond/db-password"
 fi
-# Uploaded files arrive owned by pond (tar maps the owner by name), but
-# directories tar made on the way, generated files and links do not: fix
-# what this run wrote, with its parent directories, not the whole tree.
-{
-    printf '%s\n' . .pond .pond/db-password
-    cat "$incoming/extracted"
-    printf '%s\n' "$SHARED_PATHS"
-} | awk -F/ 'NF { p = ""; for (i = 1; i <= NF; i++) { p = (i == 1 ? $1 : p "/" $i); print p } }' | LC_ALL=C sort -u |
-    (cd "$new" && while IFS= read -r path; do
-        if [[ -e "$path" || -L "$path" ]]; then printf '%s\0' "$path"; fi
-    done | xargs -0 -r chown -h pond:pond --)
 
 # Config files arrive rendered except for secrets: fill those in here.
 while IFS= read -r config_file; do
     [[ -n "$config_file" && "$config_file" != *..* ]] || continue
     [[ -f "$new/$config_file" ]] || { echo "config file $config_file missing from the upload" >&2; exit 3; }
-    # Filled in as the site's user, who may read both files anyway (so a
-    # link planted in the release reaches nothing root could): by the shell
-    # itself, so the password is never in a command's argv (visible to ps),
-    # into a file that is 0600 from its creation, then 0640.
+    # Filled in as the deploy user, who may read both files anyway: by the
+    # shell itself, so the password is never in a command's argv (visible
+    # to ps), into a file that is 0600 from its creation, then 0640.
     # shellcheck disable=SC2016 # the inner script expands its own arguments
-    (cd "$new" && runuser -u pond -- bash -c '
+    (cd "$new" && as_deploy bash -c '
         set -euo pipefail
         file="$1"
         [[ -f "$file" && ! -L "$file" ]] || { echo "config file $file is not a plain file" >&2; exit 3; }
@@ -176,11 +204,47 @@ while IFS= read -r config_file; do
         chmod 0640 "$file"' fill "$config_file" "$ROOT/config/db-password" < /dev/null)
 done <<< "$CONFIG_FILES"
 
+# A hook runs in a transient unit of its own: as the deploy user (root
+# only when pond.json says so), stdin from /dev/null, without the lock's
+# descriptor, stopped after its timeout; whatever it leaves running ends
+# with its unit, so it can hold neither the lock nor the connection.
+run_hook() { # directory, hook line (timeout, deploy|root, path)
+    local timeout as path started status=0 run
+    read -r timeout as path <<< "$2"
+    [[ "$timeout" =~ ^[0-9]{1,6}$ && "$timeout" -gt 0 && -n "$path" && "$path" != *..* ]] || { echo "bad hook line: $2" >&2; return 2; }
+    case "$as" in
+        deploy) run=(--uid="$DEPLOY_USER" --gid="$SITE_USER" -E HOME="/var/lib/pond/deploy/$DEPLOY_USER") ;;
+        root) run=(--uid=root -E HOME=/root) ;;
+        *) echo "bad hook user: $as" >&2; return 2 ;;
+    esac
+    echo "== post-deploy hook $path"
+    started="$(date +%s)"
+    systemd-run --quiet --pipe --wait --collect --service-type=exec \
+        --unit="pond-hook-$DEPLOY_USER-$$-$RANDOM" "${run[@]}" --working-directory="$1" \
+        -p UMask=0027 -p RuntimeMaxSec="$timeout" -p TimeoutStopSec=10 \
+        -E POND_ENV_DIR="$ROOT" /bin/bash -- "$path" </dev/null 9>&- || status=$?
+    [[ "$status" == 0 ]] && return 0
+    if (($(date +%s) - started >= timeout)); then
+        echo "step hook: post-deploy hook $path was stopped after its timeout of $timeout s" >&2
+    else
+        echo "step hook: post-deploy hook $path failed (exit $status)" >&2
+    fi
+    return 1
+}
 while IFS= read -r hook; do
     [[ -n "$hook" ]] || continue
-    echo "== post-deploy hook $hook"
-    (cd "$new" && runuser -u pond -- bash "$hook")
+    run_hook "$ROOT/$new" "$hook"
 done <<< "$HOOKS"
+# Whatever a hook made group- or world-writable is not: the site user is
+# in the group, and must never write a release.
+as_deploy find "$new" -user "$DEPLOY_USER" ! -type l -perm /022 -exec chmod g-w,o-w {} +
+# Links into shared/ are the site user's, as their targets are: nginx
+# follows a link only to what the link's owner owns.
+while IFS= read -r -d '' link; do
+    if [[ "$(readlink -f -- "$link")" == "$ROOT/shared/"* && -L "$link" ]]; then
+        chown -h "$SITE_USER" -- "$link"
+    fi
+done < <(find "$new" -type l -print0)
 
 # What every file looks like now, for the next deploy's check of changes
 # made on the server. Without hooks only this run's paths changed (every
@@ -189,13 +253,15 @@ done <<< "$HOOKS"
 if [[ -z "$HOOKS" && -f "$new/.pond/stat" ]]; then
     (cd "$new" && sed -e '/^\.pond\//d' -e 's|^|./|' "$incoming/extracted" | tr '\n' '\0' |
         xargs -0 -r sh -c 'find "$@" -maxdepth 0 -type f -printf "%p\t%s\t%T@\n"' find | sed 's|^\./||') > "$incoming/restat"
+    as_deploy cat "$new/.pond/stat" > "$incoming/old-stat"
     awk -F'\t' 'FILENAME == ARGV[1] || FILENAME == ARGV[2] { drop[$1] = 1; next } !($1 in drop)' \
-        "$incoming/deleted" "$incoming/extracted" "$new/.pond/stat" > "$incoming/stat"
+        "$incoming/deleted" "$incoming/extracted" "$incoming/old-stat" > "$incoming/stat"
     cat "$incoming/restat" >> "$incoming/stat"
-    mv "$incoming/stat" "$new/.pond/stat"
 else
-    (cd "$new" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') > "$new/.pond/stat"
+    (cd "$new" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') > "$incoming/stat"
 fi
+as_deploy tee "$new/.pond/stat.new" < "$incoming/stat" >/dev/null
+as_deploy mv -f "$new/.pond/stat.new" "$new/.pond/stat"
 
 ln -sfn "releases/$RELEASE" "$TARGET.tmp"
 mv -T "$TARGET.tmp" "$TARGET"
@@ -207,7 +273,6 @@ fi
 # preview shows the inactive colour.
 if [[ "$(readlink current)" == blue ]]; then ln -sfn green preview.tmp; else ln -sfn blue preview.tmp; fi
 mv -T preview.tmp preview
-chown -h pond:pond blue green preview
 
 printf '%s\n' "$STATE" > metadata/state.json.tmp && mv metadata/state.json.tmp metadata/state.json
 printf '%s\n' "$LOG_LINE" >> metadata/log.jsonl

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # summary: Report, changing nothing, what a deploy to the inactive colour starts from: the target colour, the release it will be built from (the inactive colour's, else the live one's) and that release's manifest, minus files changed on the server since
 # input ROOT [text]: the environment's directory on the server
+# input DEPLOY_USER [unix_user]: the user owning the release trees (their records are read as it)
 set -euo pipefail
 cd "$ROOT"
 [[ -L current ]] || { echo "$ROOT is not provisioned (no current link); run pond provision first" >&2; exit 3; }
@@ -34,10 +35,13 @@ fi
 if [[ -n "$from" && -f "$from/.pond/manifest" && -f "$from/.pond/stat" ]]; then
     tmp="$(mktemp -d)"
     (cd "$from" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') | LC_ALL=C sort > "$tmp/now"
-    LC_ALL=C sort "$from/.pond/stat" > "$tmp/then"
+    # The release's own records, read as its owner (never through a link
+    # as root).
+    runuser -u "$DEPLOY_USER" -- cat "$from/.pond/stat" | LC_ALL=C sort > "$tmp/then"
+    runuser -u "$DEPLOY_USER" -- cat "$from/.pond/manifest" > "$tmp/manifest"
     LC_ALL=C comm -3 "$tmp/now" "$tmp/then" | sed 's/^\t//' | cut -f1 > "$tmp/stale"
     # FILENAME, not NR == FNR: the stale list is often empty.
-    awk -F'\t' 'FILENAME == ARGV[1] { stale[$1] = 1; print "S\t" $1; next } !($4 in stale) { print "F\t" $0 }' "$tmp/stale" "$from/.pond/manifest"
+    awk -F'\t' 'FILENAME == ARGV[1] { stale[$1] = 1; print "S\t" $1; next } !($4 in stale) { print "F\t" $0 }' "$tmp/stale" "$tmp/manifest"
     rm -rf "$tmp"
 fi
 echo "END"

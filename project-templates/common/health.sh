@@ -4,6 +4,7 @@
 # input HEALTH_PATH [http_path]: the path to fetch
 # input PROJECT [project_name]: project name (for log file names)
 # input ENV [env_name]: environment name
+# input SITE_USER [unix_user]: the environment's site user (its PHP log is named after it)
 set -euo pipefail
 body="$(mktemp)"
 trap 'rm -f "$body"' EXIT
@@ -22,5 +23,5 @@ head -n 20 "$body"
 echo "--- nginx error log (last 20 lines)"
 tail -n 20 "/var/log/nginx/pond-$PROJECT-$ENV.error.log" 2>/dev/null || true
 echo "--- php-fpm log (last 20 lines)"
-tail -n 20 /var/log/php-fpm-pond.log 2>/dev/null || true
+tail -n 20 "/var/log/php-fpm/$SITE_USER.log" 2>/dev/null || true
 exit 1

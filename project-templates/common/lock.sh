@@ -3,16 +3,17 @@
 # input ROOT [text]: the environment's directory on the server
 # input HOLDER [text]: who holds the lock (JSON: user, host, pid, started)
 # input? BREAK [text]: yes to end a stuck holder first
+# input DEPLOY_USER [unix_user]: the environment's deploy user (its hook units are ended with the work that started them)
 set -euo pipefail
 lock="$ROOT/metadata/lock"
 # Scripts doing work under this lock record their PIDs here (root's own
 # tmpfs, never the site's), one file per holder; see deploy-apply.
 workers="/run/pond/locks/${ROOT#/var/www/pond/projects/}"
-install -d -o pond -g pond "$ROOT/metadata"
+[[ -d "$ROOT/metadata" && ! -L "$ROOT/metadata" && "$(stat -c %U "$ROOT/metadata")" == root ]] ||
+    { echo "$ROOT/metadata is not root's directory (provisioned by an older Pond?); run pond provision first" >&2; exit 3; }
 install -d -m 0700 "$workers"
-# Never through a link: the site's user could point it anywhere (and a
-# holder check below compares open files with it).
-if [[ -L "$ROOT/metadata" || -L "$lock" ]] || { [[ -e "$lock" ]] && [[ ! -f "$lock" ]]; }; then
+# Never through a link (a holder check below compares open files with it).
+if [[ -L "$lock" ]] || { [[ -e "$lock" ]] && [[ ! -f "$lock" ]]; }; then
     echo "$lock is not a plain file (a link?); refusing to use it. Check the server: this is not Pond's doing" >&2
     exit 3
 fi
@@ -72,6 +73,9 @@ for _ in $(seq 50); do
 done
 end_workers KILL || true
 rm -f "$workers"/*
+# Hooks run in units of their own: one still running here was started by
+# work that has just been ended (or was cut off), so it ends too.
+systemctl stop "pond-hook-$DEPLOY_USER-*.service" 2>/dev/null || true
 truncate -s 0 "$lock"
 printf '%s, "remote_pid": %s}\n' "${HOLDER%\}}" "$$" >&9
 echo "LOCKED $$"

@@ -4,6 +4,7 @@
 # input RELEASE [text]: the release the client saw in that colour (refuse if it changed)
 # input? COLOUR [text]: blue or green (empty: the live colour)
 # input? EXCLUDE [text]: config files to leave out, one per line, relative to the release
+# input DEPLOY_USER [unix_user]: the user owning the release trees (the release is read as it)
 set -euo pipefail
 [[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad release id: $RELEASE" >&2; exit 2; }
 cd "$ROOT"
@@ -22,13 +23,13 @@ chmod 0644 "$excluded"
         echo "$path"
     done <<< "$EXCLUDE"
 } > "$excluded"
-# Everything below runs as the site's user: the tree and its manifest are
-# the site's, so a link or a path planted there reaches nothing the site
-# could not read itself. Manifest lines are hash, size, mode, path (paths
+# Everything below runs as the deploy user: the tree and its manifest are
+# its own, so a link or a path planted there reaches nothing it could not
+# read itself. Manifest lines are hash, size, mode, path (paths
 # hold no tab or newline); only relative paths of regular files or links
 # are sent (never a device, whatever a planted link resolves to).
 # shellcheck disable=SC2016 # the inner script expands its own arguments
-runuser -u pond -- bash -c '
+runuser -u "$DEPLOY_USER" -- bash -c '
     set -euo pipefail
     cd "$1"
     [[ -f .pond/manifest ]] || { echo "$1 has no manifest to copy from" >&2; exit 3; }

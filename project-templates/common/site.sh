@@ -6,6 +6,8 @@
 # input SECRET_PREFIX [secret_prefix]: first label of the preview hosts
 # input STACK [text]: php, static or wordpress
 # input? WEB_ROOT [web_root]: directory inside a release that nginx serves (empty: the release itself)
+# input SITE_USER [unix_user]: the environment's site user (its PHP-FPM pool's socket is named after it)
+# input DEPLOY_USER [unix_user]: the user owning the environment's releases
 set -euo pipefail
 
 case "$STACK" in php | static | wordpress) ;; *) echo "unknown stack: $STACK" >&2; exit 2 ;; esac
@@ -14,21 +16,23 @@ if [[ ! "$WEB_ROOT" =~ ^[A-Za-z0-9._/-]*$ ]]; then
     exit 2
 fi
 root="/var/www/pond/projects/$PROJECT/$ENV"
-install -d -o pond -g pond -m 0755 "/var/www/pond/projects/$PROJECT" "$root" \
-    "$root/releases" "$root/shared" "$root/config" "$root/metadata"
+[[ -d "$root/releases" && ! -L "$root/releases" && "$(stat -c %U "$root/releases")" == root ]] ||
+    { echo "$root/releases is missing or not root's (common/env-users makes it)" >&2; exit 3; }
 
-# Until the first deploy, both colours point at a placeholder release.
+# Until the first deploy, both colours point at a placeholder release (the
+# deploy user's, like every release; the links are root's).
 if [[ ! -L "$root/current" ]]; then
     empty="$root/releases/00000000T000000Z-empty"
-    install -d -o pond -g pond "$empty/$WEB_ROOT"
-    printf '<!doctype html><title>Pond</title><p>%s/%s: nothing deployed yet.</p>\n' "$PROJECT" "$ENV" \
-        > "$empty/$WEB_ROOT/index.html"
+    rm -rf -- "$empty"
+    install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0750 "$empty"
+    # shellcheck disable=SC2016 # the inner script expands its own arguments
+    printf '<!doctype html><title>Pond</title><p>%s/%s: nothing deployed yet.</p>\n' "$PROJECT" "$ENV" |
+        runuser -u "$DEPLOY_USER" -- sh -c 'umask 027; mkdir -p -- "$1" && cat > "$1/index.html"' sh "$empty/${WEB_ROOT:-.}"
     for link in blue green; do
         ln -sfn "releases/00000000T000000Z-empty" "$root/$link"
     done
     ln -sfn blue "$root/preview.tmp" && mv -T "$root/preview.tmp" "$root/preview"
     ln -sfn blue "$root/current.tmp" && mv -T "$root/current.tmp" "$root/current"
-    chown -h pond:pond "$root/blue" "$root/green" "$root/current" "$root/preview"
 fi
 
 docroot() { # link name -> the path nginx serves
@@ -60,16 +64,17 @@ CONF
     client_max_body_size 64m;
     location / { try_files $uri $uri/ /index.php?$query_string; }
     location ~ \.php$ {
+        # Only scripts of the release itself run: never one reached through
+        # a link, such as an upload under a shared path.
+        disable_symlinks on from=$document_root;
         try_files $fastcgi_script_name =404;
         include fastcgi_params;
         # Resolve the colour symlinks per request: every release has its
         # own real path, so OPcache never serves a previous build.
         fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;
         fastcgi_param DOCUMENT_ROOT $realpath_root;
-        fastcgi_pass unix:/run/php/pond.sock;
-    }
-}
 CONF
+        printf '        fastcgi_pass unix:/run/php/%s.sock;\n    }\n}\n' "$SITE_USER"
     fi
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # summary: Report an environment's state in one round trip: state.json, links, last log line, services, disk
 # input ROOT [text]: the environment's directory on the server
+# input? SITE_USER [unix_user]: the environment's site user (its PHP-FPM pool is named after it; empty: PHP-FPM is not reported)
 set -euo pipefail
 echo "LIVE $(readlink "$ROOT/current" 2>/dev/null || echo -)"
 for colour in blue green; do
@@ -26,19 +27,27 @@ service_state() { # shown name, systemd unit; silent when the unit is not instal
     if systemctl is-active --quiet "$2"; then echo "SERVICE $1 running"; else echo "SERVICE $1 stopped"; fi
 }
 service_state nginx nginx
-# PHP-FPM as Pond uses it: the version whose pool Pond wrote, running, with
-# the pool's socket there (the package's own pool alone is not Pond's).
-pond_pool="$(compgen -G '/etc/php/*/fpm/pool.d/pond.conf' | head -n 1 || true)"
+# PHP-FPM as this environment uses it: the version with its pool, running,
+# with the pool's socket there (another environment's pool is not its).
+pond_pool=""
+[[ -z "$SITE_USER" ]] || pond_pool="$(compgen -G "/etc/php/*/fpm/pool.d/$SITE_USER.conf" | head -n 1 || true)"
 if [[ -n "$pond_pool" ]]; then
     php_version="${pond_pool#/etc/php/}"
     php_version="${php_version%%/*}"
-    if systemctl is-active --quiet "php$php_version-fpm" && [[ -S /run/php/pond.sock ]]; then
+    if systemctl is-active --quiet "php$php_version-fpm" && [[ -S "/run/php/$SITE_USER.sock" ]]; then
         echo "SERVICE php-fpm running"
     else
         echo "SERVICE php-fpm stopped"
     fi
 fi
 service_state mariadb mariadb
+
+# The keys in Pond's block of authorized_keys (their blobs only).
+if [[ -f "$HOME/.ssh/authorized_keys" && ! -L "$HOME/.ssh/authorized_keys" ]]; then
+    printf 'ACCESS %s\n' "$(awk 'index($0, "# BEGIN Pond-managed keys") == 1 { inside = 1; next }
+        $0 == "# END Pond-managed keys" { inside = 0; next }
+        inside && NF >= 2 && $2 ~ /^[A-Za-z0-9+\/=]+$/ { printf "%s ", $2 }' "$HOME/.ssh/authorized_keys")"
+fi
 
 # Bytes free and total of the root file system (printf: no exponent notation).
 echo "DISK $(df -P / | awk 'NR == 2 { printf "%.0f %.0f", $4 * 1024, $2 * 1024 }')"

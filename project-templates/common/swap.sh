@@ -6,7 +6,9 @@
 # input EXPECT_RELEASE [text]: the release the client saw (and health-checked) in the colour going live (refuse if it changed)
 # input STATE [text]: the new metadata/state.json
 # input LOG_LINE [text]: the line to append to metadata/log.jsonl
-# input? HOOKS [text]: post-swap hook scripts, one per line, run in the new live release
+# input? HOOKS [text]: post-swap hooks, one per line (timeout in seconds, deploy or root, path), run in the new live release
+# input SITE_USER [unix_user]: the environment's site user (its group is the hooks')
+# input DEPLOY_USER [unix_user]: the user hooks run as unless marked root
 set -euo pipefail
 cd "$ROOT"
 [[ ! -L metadata && ! -L metadata/lock ]] || { echo "metadata/lock is a link; refusing to follow it" >&2; exit 3; }
@@ -31,9 +33,23 @@ ln -sfn "$live" preview.tmp && mv -T preview.tmp preview
 echo "SWAPPED $live -> $next in $(( (end - start) / 1000 )) us"
 printf '%s\n' "$STATE" > metadata/state.json.tmp && mv metadata/state.json.tmp metadata/state.json
 printf '%s\n' "$LOG_LINE" >> metadata/log.jsonl
+# Each hook in a transient unit of its own, as in deploy-apply: the deploy
+# user (root only when pond.json says so), stdin from /dev/null, without
+# the lock's descriptor, stopped after its timeout with all it started.
+live_dir="$ROOT/$(readlink "$next")"
 while IFS= read -r hook; do
     [[ -n "$hook" ]] || continue
-    echo "== post-swap hook $hook"
-    # Without the lock's descriptor: a daemon a hook starts must not hold it.
-    (cd current && runuser -u pond -- bash "$hook" 9>&- </dev/null) || echo "post-swap hook $hook failed (the swap stands)" >&2
+    read -r timeout as path <<< "$hook"
+    [[ "$timeout" =~ ^[0-9]{1,6}$ && "$timeout" -gt 0 && -n "$path" && "$path" != *..* ]] || { echo "bad hook line: $hook" >&2; continue; }
+    case "$as" in
+        deploy) run=(--uid="$DEPLOY_USER" --gid="$SITE_USER" -E HOME="/var/lib/pond/deploy/$DEPLOY_USER") ;;
+        root) run=(--uid=root -E HOME=/root) ;;
+        *) echo "bad hook user: $as" >&2; continue ;;
+    esac
+    echo "== post-swap hook $path"
+    systemd-run --quiet --pipe --wait --collect --service-type=exec \
+        --unit="pond-hook-$DEPLOY_USER-$$-$RANDOM" "${run[@]}" --working-directory="$live_dir" \
+        -p UMask=0027 -p RuntimeMaxSec="$timeout" -p TimeoutStopSec=10 \
+        -E POND_ENV_DIR="$ROOT" /bin/bash -- "$path" </dev/null 9>&- ||
+        echo "post-swap hook $path failed or timed out after $timeout s (the swap stands)" >&2
 done <<< "$HOOKS"

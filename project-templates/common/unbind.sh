@@ -2,6 +2,8 @@
 # summary: Remove an environment's Pond layout and vhosts from a server (the server itself stays)
 # input PROJECT [project_name]: project name
 # input ENV [env_name]: environment name
+# input SITE_USER [unix_user]: the environment's site user (its pool, processes and account go)
+# input DEPLOY_USER [unix_user]: the environment's deploy user (its processes and account go)
 set -euo pipefail
 root="/var/www/pond/projects/$PROJECT/$ENV"
 # Never under a running deploy or swap: take the environment's lock first.
@@ -12,6 +14,32 @@ if [[ -d "$root/metadata" ]]; then
 fi
 rm -f "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf" "/etc/nginx/sites-available/pond-$PROJECT-$ENV.conf"
 if nginx -t -q 2>/dev/null; then systemctl reload nginx || true; fi
+# The environment's PHP-FPM pool; PHP-FPM stops when no pool is left.
+for pool in /etc/php/*/fpm/pool.d/"$SITE_USER".conf; do
+    [[ -e "$pool" ]] || continue
+    pool_dir="$(dirname "$pool")"
+    php_version="${pool#/etc/php/}"
+    php_version="${php_version%%/*}"
+    rm -f "$pool" "$pool.pending"
+    if compgen -G "$pool_dir/*.conf" >/dev/null; then
+        systemctl reload-or-restart "php$php_version-fpm" || true
+    else
+        systemctl stop "php$php_version-fpm" || true
+    fi
+done
+systemctl stop "pond-hook-$DEPLOY_USER-*.service" 2>/dev/null || true
 rm -rf -- "$root"
 rmdir "/var/www/pond/projects/$PROJECT" 2>/dev/null || true
-echo "removed $root and its vhosts"
+# Its users go with it, and whatever still runs as them.
+comment="pond $PROJECT/$ENV"
+for user in "$SITE_USER" "$DEPLOY_USER"; do
+    if entry="$(getent passwd "$user")" && [[ "$(cut -d: -f5 <<< "$entry")" == "$comment" ]]; then
+        pkill -KILL -u "$user" 2>/dev/null || true
+        userdel "$user" 2>/dev/null || echo "could not remove user $user" >&2
+    fi
+done
+if getent group "$SITE_USER" >/dev/null && [[ -z "$(getent group "$SITE_USER" | cut -d: -f4 | sed 's/www-data//; s/,//g')" ]]; then
+    groupdel "$SITE_USER" 2>/dev/null || true
+fi
+rm -rf -- "/var/lib/pond/deploy/$DEPLOY_USER" "/var/log/php-fpm/$SITE_USER.log"
+echo "removed $root, its vhosts, pool and users"

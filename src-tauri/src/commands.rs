@@ -185,7 +185,11 @@ pub async fn env_status(req: EnvRef) -> Res<EnvStatus> {
         let (identity, _) = project::user_identity().await?;
         let (mut all, _) = p.statuses(&[i], &identity).await?;
         let (e, statuses) = all.remove(0);
-        let servers: Vec<ServerView> = statuses.into_iter().map(ServerView::from).collect();
+        let own = identity.public_line();
+        let servers: Vec<ServerView> = statuses
+            .into_iter()
+            .map(|s| ServerView::of(s, &p.file, &own))
+            .collect();
         Ok(EnvStatus {
             env: e.name,
             checked_at: pond::tasks::state::now(),
@@ -226,7 +230,13 @@ pub async fn deploy(
                 .unwrap_or_default(),
             first: first.is_some_and(|r| r.first),
             preview_url: format!("http://{}/", operate::preview_host(e, None)),
-            hooks: p.file.hooks.post_deploy.clone(),
+            hooks: p
+                .file
+                .hooks
+                .post_deploy
+                .iter()
+                .map(|h| h.script().to_string())
+                .collect(),
             servers: reports
                 .iter()
                 .map(|r| ServerDeployView {

@@ -202,6 +202,11 @@ pub struct ServerView {
     /// Free disk in MB.
     pub disk_free_mb: Option<u32>,
     pub releases_on_disk: Vec<String>,
+    /// Whether the server's Pond-managed SSH keys match pond.json's team
+    /// ("in step", or what differs); None when the server did not say.
+    pub team_keys: Option<String>,
+    /// True when they match.
+    pub team_keys_in_step: bool,
 }
 
 #[derive(Debug, Serialize, TS)]
@@ -219,9 +224,17 @@ pub struct ServiceView {
     pub running: bool,
 }
 
-impl From<operate::ServerStatus> for ServerView {
-    fn from(s: operate::ServerStatus) -> ServerView {
+impl ServerView {
+    /// The view of one server's status; `own` is the viewing user's public
+    /// key (a sync by them puts it on the server too).
+    pub fn of(s: operate::ServerStatus, file: &pond::config::ProjectFile, own: &str) -> ServerView {
+        let access = s
+            .access_keys
+            .as_ref()
+            .map(|keys| pond::tasks::access::check(file, Some(own), keys));
         ServerView {
+            team_keys: access.as_ref().map(|a| a.describe()),
+            team_keys_in_step: access.is_some_and(|a| a.in_step()),
             server: s.server,
             state: if s.error.is_some() {
                 "unreachable"

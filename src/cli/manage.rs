@@ -640,6 +640,13 @@ pub(super) fn status(arg: &ProjectArg, only: Option<&str>, json: bool) -> super:
                 .map(|(n, up)| format!("{n} {}", if *up { "running" } else { "stopped" }))
                 .collect();
             println!("    services: {}", services.join(", "));
+            if let Some(keys) = &s.access_keys {
+                let own = id.public_line();
+                println!(
+                    "    team keys: {}",
+                    tasks::access::check(&p.file, Some(&own), keys).describe()
+                );
+            }
             if let Some(free) = s.disk_free {
                 println!(
                     "    disk free: {:.1} GiB",
@@ -682,7 +689,7 @@ pub(super) fn unbind(
         if purge {
             println!(
                 "Would run on each server:\n{}",
-                tasks::render("common/unbind", &[("PROJECT", &p.file.name), ("ENV", env)])?
+                unbind_script(&p.file.name, env)?
             );
         }
         println!("No droplet is ever deleted by unbind.");
@@ -703,7 +710,7 @@ pub(super) fn unbind(
     if purge {
         let id = identity()?;
         let s = sink();
-        let script = tasks::render("common/unbind", &[("PROJECT", &p.file.name), ("ENV", env)])?;
+        let script = unbind_script(&p.file.name, env)?;
         s.outcome(runtime()?.block_on(async {
             let connected = connect(&mut p, i, &id, &s).await?;
             for c in connected {
@@ -771,4 +778,18 @@ pub(super) fn destroy(arg: &ProjectArg, env: &str, yes: bool, dry_run: bool) -> 
     )))?;
     println!("Environment {env} is destroyed.");
     Ok(())
+}
+
+/// What `unbind --purge` runs on each server of the environment.
+fn unbind_script(project: &str, env: &str) -> anyhow::Result<String> {
+    let users = tasks::EnvUsers::of(project, env);
+    tasks::render(
+        "common/unbind",
+        &[
+            ("PROJECT", project),
+            ("ENV", env),
+            ("SITE_USER", &users.site),
+            ("DEPLOY_USER", &users.deploy),
+        ],
+    )
 }

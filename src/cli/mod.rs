@@ -72,6 +72,9 @@ enum Command {
     /// The team's public keys in pond.json.
     #[command(subcommand)]
     Team(team::TeamCommand),
+    /// Team access on the servers.
+    #[command(subcommand)]
+    Access(team::AccessCommand),
     #[command(flatten)]
     Ops(ops::Ops),
     /// The offline lab: a DigitalOcean-compatible API whose droplets are
@@ -182,6 +185,7 @@ fn run(command: Command) -> CliResult {
         Command::Lab(args) => lab::run(args),
         Command::Account(command) => account::run(command),
         Command::Team(command) => team::run(command),
+        Command::Access(command) => team::run_access(command),
         Command::Ops(op) => ops::run(op),
     }
 }

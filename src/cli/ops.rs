@@ -495,6 +495,7 @@ pub fn run(op: Ops) -> super::CliResult {
                     ("ROOT", &root),
                     ("PROJECT", &p.file.name),
                     ("ENV", &env),
+                    ("SITE_USER", &tasks::EnvUsers::of(&p.file.name, &env).site),
                     ("LINES", &lines.to_string()),
                     ("FOLLOW", if follow { "yes" } else { "" }),
                 ],

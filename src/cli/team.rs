@@ -1,10 +1,12 @@
 //! `pond team list|add|remove`: the team's public keys in pond.json (each
-//! member's OpenSSH public key; servers Pond creates accept them). Only
-//! public keys: a private key is refused by the same rules as the file.
+//! member's OpenSSH public key). Only public keys: a private key is refused
+//! by the same rules as the file. `pond access sync [ENV]` writes them to
+//! the servers (provision and deploy do it too), so a removed member is
+//! refused there.
 
 use clap::Subcommand;
 
-use super::session::{ProjectArg, load_project};
+use super::session::{ProjectArg, connect, identity, load_project, runtime, sink};
 use super::{CliResult, Failure};
 use pond::project::InitError;
 
@@ -64,4 +66,48 @@ pub fn run(command: TeamCommand) -> CliResult {
             Ok(())
         }
     }
+}
+
+#[derive(Subcommand)]
+pub enum AccessCommand {
+    /// Write the team's keys (and yours) to every server of ENV, or of
+    /// every environment: keys no longer in pond.json are refused from then.
+    Sync {
+        /// The environment (default: all of them).
+        env: Option<String>,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
+}
+
+pub fn run_access(command: AccessCommand) -> CliResult {
+    let AccessCommand::Sync { env, project } = command;
+    let mut p = load_project(&project)?;
+    let envs: Vec<usize> = match &env {
+        Some(name) => vec![
+            pond::tasks::find_env(&p.file, name)
+                .map_err(|e| Failure::invalid(e, vec![]))?
+                .0,
+        ],
+        None => (0..p.file.environments.len()).collect(),
+    };
+    if envs.is_empty() {
+        eprintln!("pond.json has no environments; nothing to sync.");
+        return Ok(());
+    }
+    let id = identity()?;
+    let s = sink();
+    s.outcome(runtime()?.block_on(async {
+        for i in envs {
+            let connected = connect(&mut p, i, &id, &s).await?;
+            pond::tasks::access::sync(&p.file, &connected, &s).await?;
+        }
+        anyhow::Ok(())
+    }))?;
+    println!(
+        "Team access in step: {} key(s) from {} plus yours.",
+        p.file.team_keys.len(),
+        p.path.display()
+    );
+    Ok(())
 }

@@ -126,19 +126,101 @@ pub struct ConfigFile {
     pub target: String,
 }
 
-/// Hook scripts (paths in the repo), run in order at each point.
+/// Hook scripts (paths in the repo), run in order at each point, each in a
+/// unit of its own on the server: stdin from /dev/null, stopped after its
+/// timeout, and whatever it started ends with it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hooks {
-    /// Run as root once a droplet has been provisioned.
+    /// Run once a droplet has been provisioned: on each web server as the
+    /// environment's deploy user; hooks marked `"run_as": "root"` run as
+    /// root on every server.
     #[serde(default)]
-    pub post_provision: Vec<String>,
-    /// Run as the web user inside the new release, before it can go live.
+    pub post_provision: Vec<Hook>,
+    /// Run as the deploy user inside the new release, before it can go live.
     #[serde(default)]
-    pub post_deploy: Vec<String>,
-    /// Run after a colour went live.
+    pub post_deploy: Vec<Hook>,
+    /// Run as the deploy user in the live release after a colour went live.
     #[serde(default)]
-    pub post_swap: Vec<String>,
+    pub post_swap: Vec<Hook>,
+}
+
+/// One hook: a script path, or a script with whom it runs as and for how
+/// long at most.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Hook {
+    /// A script in the repo, run as the deploy user for at most 10 minutes.
+    Script(String),
+    /// A script with its user and timeout.
+    Detailed(HookDetails),
+}
+
+/// A hook with its settings spelt out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HookDetails {
+    /// The script, a path in the repo.
+    pub script: String,
+    /// `deploy` (default): the environment's deploy user, which owns the
+    /// releases and which PHP never runs as; `root` only when the hook
+    /// must change the system.
+    #[serde(default)]
+    pub run_as: HookUser,
+    /// Seconds before the hook is stopped (and counts as failed).
+    #[serde(default = "default_hook_timeout")]
+    pub timeout_seconds: u32,
+}
+
+/// Whom a hook runs as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HookUser {
+    #[default]
+    Deploy,
+    Root,
+}
+
+fn default_hook_timeout() -> u32 {
+    600
+}
+
+impl Hook {
+    pub fn script(&self) -> &str {
+        match self {
+            Hook::Script(s) => s,
+            Hook::Detailed(d) => &d.script,
+        }
+    }
+
+    pub fn run_as(&self) -> HookUser {
+        match self {
+            Hook::Script(_) => HookUser::Deploy,
+            Hook::Detailed(d) => d.run_as,
+        }
+    }
+
+    pub fn timeout_seconds(&self) -> u32 {
+        match self {
+            Hook::Script(_) => default_hook_timeout(),
+            Hook::Detailed(d) => d.timeout_seconds,
+        }
+    }
+
+    /// The hook as a line of a template's HOOKS input:
+    /// `<timeout seconds> <deploy|root> <script>`.
+    pub fn line(&self) -> String {
+        let user = match self.run_as() {
+            HookUser::Deploy => "deploy",
+            HookUser::Root => "root",
+        };
+        format!("{} {user} {}", self.timeout_seconds(), self.script())
+    }
+}
+
+/// The HOOKS input of a template: one [`Hook::line`] per hook.
+pub fn hook_lines(hooks: &[Hook]) -> String {
+    hooks.iter().map(Hook::line).collect::<Vec<_>>().join("\n")
 }
 
 /// A DigitalOcean account referenced by name; never a token.

@@ -189,7 +189,20 @@ pub fn validate(file: &ProjectFile, root: Option<&Path>) -> Vec<Problem> {
         ("post_swap", &file.hooks.post_swap),
     ] {
         for (i, h) in hooks.iter().enumerate() {
-            w.existing_file(&format!("hooks.{point}[{i}]"), h, "hook script", root);
+            let at = match h {
+                crate::config::Hook::Script(_) => format!("hooks.{point}[{i}]"),
+                crate::config::Hook::Detailed(_) => format!("hooks.{point}[{i}].script"),
+            };
+            w.existing_file(&at, h.script(), "hook script", root);
+            if !(1..=86_400).contains(&h.timeout_seconds()) {
+                w.push(
+                    format!("hooks.{point}[{i}].timeout_seconds"),
+                    format!(
+                        "{} is not a timeout; expected 1 to 86400 seconds",
+                        h.timeout_seconds()
+                    ),
+                );
+            }
         }
     }
 
@@ -222,7 +235,74 @@ pub fn validate(file: &ProjectFile, root: Option<&Path>) -> Vec<Problem> {
     }
 
     validate_environments(&mut w, file);
+    validate_shared_databases(&mut w, file);
     w.problems
+}
+
+/// No two environments may use the same database, or the same database
+/// user, on one server: the second would take over (and re-password) the
+/// first's. A server is a droplet's address (its name until it has one),
+/// or an external host and port.
+fn validate_shared_databases(w: &mut Walker, file: &ProjectFile) {
+    let mut seen: HashMap<(String, &str, &str), &str> = HashMap::new();
+    for (i, env) in file.environments.iter().enumerate() {
+        let server_of = |d: &crate::config::Droplet| {
+            d.address
+                .clone()
+                .unwrap_or_else(|| format!("droplet {}", d.name))
+        };
+        let (servers, name, user): (Vec<String>, &str, &str) = match &env.database {
+            Database::None => continue,
+            Database::SameDroplet { name, user } => (
+                env.droplets
+                    .iter()
+                    .filter(|d| d.role == crate::config::DropletRole::Web)
+                    .map(server_of)
+                    .collect(),
+                name,
+                user,
+            ),
+            Database::OtherDroplet {
+                droplet,
+                name,
+                user,
+            } => (
+                env.droplets
+                    .iter()
+                    .filter(|d| &d.name == droplet)
+                    .map(server_of)
+                    .collect(),
+                name,
+                user,
+            ),
+            Database::External {
+                host,
+                port,
+                name,
+                user,
+            } => (vec![format!("{host}:{port}")], name, user),
+        };
+        for server in servers {
+            for (field, what, value) in
+                [("name", "database", name), ("user", "database user", user)]
+            {
+                let key = (server.clone(), field, value);
+                if let Some(other) = seen.get(&key) {
+                    w.push(
+                        format!("environments[{i}].database.{field}"),
+                        format!(
+                            "environment {} already uses {what} {} on {server}; two environments on one server need their own (e.g. {})",
+                            show(other),
+                            show(value),
+                            show(&format!("{}_{}", value, env.name.replace('-', "_")))
+                        ),
+                    );
+                } else {
+                    seen.insert(key, &env.name);
+                }
+            }
+        }
+    }
 }
 
 fn validate_environments(w: &mut Walker, file: &ProjectFile) {

@@ -7,6 +7,7 @@
 //! so unit tests inspect plans as text, and the CLI and GUI can show a plan
 //! before it runs.
 
+pub mod layout;
 pub mod quote;
 pub mod template;
 

@@ -33,12 +33,15 @@ macro_rules! templates {
 /// Every template shipped with Pond: (id, source). The id is the path under
 /// `project-templates/` without `.sh`.
 pub const TEMPLATES: &[(&str, &str)] = templates![
+    "common/access",
     "common/attachments",
     "common/base",
     "common/deploy-apply",
     "common/deploy-prepare",
+    "common/env-users",
     "common/health",
     "common/hello",
+    "common/hook",
     "common/lock",
     "common/logs",
     "common/point",
@@ -52,6 +55,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "mysql/database",
     "mysql/export",
     "mysql/import",
+    "php/pool",
     "php/stack",
     "static/stack",
 ];
@@ -73,10 +77,11 @@ pub enum InputKind {
     HttpPath,
     Ipv4,
     DbGrants,
+    UnixUser,
 }
 
 impl InputKind {
-    const ALL: [InputKind; 13] = [
+    const ALL: [InputKind; 14] = [
         InputKind::Text,
         InputKind::Domain,
         InputKind::ProjectName,
@@ -90,6 +95,7 @@ impl InputKind {
         InputKind::HttpPath,
         InputKind::Ipv4,
         InputKind::DbGrants,
+        InputKind::UnixUser,
     ];
 
     fn parse(s: &str) -> Option<InputKind> {
@@ -112,6 +118,7 @@ impl InputKind {
             InputKind::HttpPath => "http_path",
             InputKind::Ipv4 => "ipv4",
             InputKind::DbGrants => "db_grants",
+            InputKind::UnixUser => "unix_user",
         }
     }
 
@@ -131,6 +138,7 @@ impl InputKind {
             InputKind::HttpPath => grammar::http_path(value),
             InputKind::Ipv4 => grammar::ipv4(value),
             InputKind::DbGrants => grammar::db_grants(value),
+            InputKind::UnixUser => grammar::unix_user(value),
         }
     }
 }

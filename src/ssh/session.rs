@@ -118,6 +118,8 @@ pub struct Session {
     pub endpoint: Endpoint,
     /// The server's host key fingerprint (SHA256:...).
     pub host_key: String,
+    /// The public key line this session authenticated with.
+    pub client_key: String,
     handle: client::Handle<Handler>,
 }
 
@@ -238,6 +240,7 @@ impl Session {
         Ok(Session {
             endpoint: endpoint.clone(),
             host_key,
+            client_key: identity.public_line(),
             handle,
         })
     }

@@ -101,7 +101,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                "APP_URL=http://shop.example.com\nDB_DATABASE=acme_shop\nDB_PASSWORD={DB_PASSWORD_TOKEN}\n"
+                "APP_URL=http://shop.example.com\nDB_DATABASE=acme_shop_production\nDB_PASSWORD={DB_PASSWORD_TOKEN}\n"
             )
         );
     }

@@ -178,8 +178,7 @@ pub fn database_choice(
     env: &str,
     stack: Stack,
 ) -> Result<(Database, Option<Droplet>), String> {
-    let db_name = project.replace('-', "_");
-    let user: String = db_name.chars().take(32).collect();
+    let (db_name, user) = crate::plan::layout::default_db_names(project, env);
     let server = |address: Option<String>| Droplet {
         name: format!("{project}-{env}-db").chars().take(63).collect(),
         id: None,
@@ -212,11 +211,11 @@ pub fn database_choice(
         (other_choice, _) => match other_choice.strip_prefix("host:") {
             Some(addr) => {
                 config::grammar::ipv4(addr).map_err(|e| format!("host:{addr:?}: {e}"))?;
-                // A server that may hold other environments' databases:
-                // this one's database and user carry the environment too.
-                let shared = format!("{db_name}_{}", env.replace('-', "_"));
-                let shared_user = shared.chars().take(32).collect();
-                Ok(other(server(Some(addr.to_string())), shared, shared_user))
+                Ok(other(
+                    server(Some(addr.to_string())),
+                    db_name.clone(),
+                    user.clone(),
+                ))
             }
             None => Err(format!(
                 "{other_choice:?}: expected same, droplet, host:IPV4 or none"
@@ -573,13 +572,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_database_choice_is_named_after_the_project() {
+    fn the_database_choice_is_named_after_the_project_and_environment() {
         assert_eq!(
             database_choice("same", "acme-shop", "live", Stack::Php),
             Ok((
                 Database::SameDroplet {
-                    name: "acme_shop".into(),
-                    user: "acme_shop".into(),
+                    name: "acme_shop_live".into(),
+                    user: "acme_shop_live".into(),
                 },
                 None
             ))
@@ -602,8 +601,8 @@ mod tests {
             db,
             Database::OtherDroplet {
                 droplet: "acme-live-db".into(),
-                name: "acme".into(),
-                user: "acme".into()
+                name: "acme_live".into(),
+                user: "acme_live".into()
             }
         );
         let (db, server) =

@@ -148,10 +148,11 @@ pub async fn deploy(
     let config_targets: Vec<String> = generated.iter().map(|(t, _)| t.clone()).collect();
     let release = release_id(&options.tag);
     let root = env_root(&file.name, env_name);
-    let hooks = file.hooks.post_deploy.join("\n");
+    let hooks = crate::config::hook_lines(&file.hooks.post_deploy);
     let shared = file.shared_paths.join("\n");
     let job = Job {
         root: root.clone(),
+        users: super::EnvUsers::of(&file.name, env_name),
         release: release.clone(),
         project_root: project_root.to_path_buf(),
         local: local.clone(),
@@ -169,9 +170,22 @@ pub async fn deploy(
         .filter(|c| c.server.role == DropletRole::Web)
         .collect();
     // 1. Every web server's lock, so nothing below races another deploy.
-    let taken = futures::future::join_all(web.iter().map(|c| job.lock(c))).await;
+    // The team's keys go to every server meanwhile (not under the lock:
+    // they are not the environment's).
+    let access = async {
+        if options.dry_run {
+            Ok(())
+        } else {
+            super::access::sync(file, &connected, sink).await
+        }
+    };
+    let (taken, access) = futures::future::join(
+        futures::future::join_all(web.iter().map(|c| job.lock(c))),
+        access,
+    )
+    .await;
     let mut locks = vec![];
-    let mut failure = None;
+    let mut failure = access.err();
     for t in taken {
         match t {
             Ok(lock) => locks.push(lock),
@@ -211,6 +225,7 @@ type SharedScan =
 
 struct Job {
     root: String,
+    users: super::EnvUsers,
     release: String,
     project_root: PathBuf,
     local: SharedScan,
@@ -239,6 +254,7 @@ impl Job {
                 ("ROOT", &self.root),
                 ("HOLDER", &holder.to_string()),
                 ("BREAK", if self.options.break_lock { "yes" } else { "" }),
+                ("DEPLOY_USER", &self.users.deploy),
             ],
         )?;
         let lock = match c.session.hold_lock(&lock_script).await? {
@@ -310,7 +326,10 @@ impl Job {
     /// Asks one server what the new release starts from (changes nothing).
     async fn prepare(&self, c: &Connected) -> anyhow::Result<Prepared> {
         let name = c.server.endpoint.name.as_str();
-        let prepare = render("common/deploy-prepare", &[("ROOT", &self.root)])?;
+        let prepare = render(
+            "common/deploy-prepare",
+            &[("ROOT", &self.root), ("DEPLOY_USER", &self.users.deploy)],
+        )?;
         let quiet = crate::ssh::session::quiet();
         let prepared = c
             .session
@@ -435,6 +454,8 @@ impl Job {
                 ("STATE", &next.to_json()),
                 ("LOG_LINE", &log),
                 ("KEEP_BUILDS", &keep),
+                ("SITE_USER", &self.users.site),
+                ("DEPLOY_USER", &self.users.deploy),
             ],
         )?;
         // Build the upload on a thread, streaming into the SSH channel.

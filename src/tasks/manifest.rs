@@ -257,6 +257,28 @@ pub fn delta(local: &Manifest, remote: &Manifest, stale: &[String]) -> Delta {
     d
 }
 
+/// The mode a file gets on the server: readable by the environment's group
+/// (the site user and nginx), writable only by the deploy user that owns
+/// it, nothing for others; executable where it is locally.
+fn server_mode(meta: &std::fs::Metadata) -> u32 {
+    let executable = {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            meta.permissions().mode() & 0o111 != 0
+        }
+        #[cfg(not(unix))]
+        {
+            false
+        }
+    };
+    if meta.is_dir() || executable {
+        0o750
+    } else {
+        0o640
+    }
+}
+
 /// Writes a tar of `send` (read from `root`), the generated config files,
 /// and the manifest entries of what was sent into `out`, zstd-compressed.
 pub fn write_upload(
@@ -269,7 +291,8 @@ pub fn write_upload(
     let encoder = zstd::Encoder::new(out, 1)?;
     let mut tar = tar::Builder::new(encoder);
     tar.follow_symlinks(false);
-    // Real modes and mtimes (the server extracts without owners).
+    // Real mtimes; modes as the server keeps releases (the deploy user
+    // extracts as itself, without owners).
     tar.mode(tar::HeaderMode::Complete);
     for path in send {
         let full: PathBuf = root.join(path);
@@ -277,12 +300,9 @@ pub fn write_upload(
             .with_context(|| format!("reading {}", full.display()))?;
         let mut header = tar::Header::new_gnu();
         header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
-        // Owned by the web user on the server (the server extracts as root
-        // and maps owners by name).
         header.set_uid(0);
         header.set_gid(0);
-        header.set_username("pond")?;
-        header.set_groupname("pond")?;
+        header.set_mode(server_mode(&meta));
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(&full)?;
             tar.append_link(&mut header, path, target)?;
@@ -296,7 +316,7 @@ pub fn write_upload(
     let mut add = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
+        header.set_mode(0o640);
         header.set_mtime(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

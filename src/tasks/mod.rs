@@ -4,6 +4,7 @@
 //! over SSH sessions, and reports progress to a sink. The CLI and the GUI
 //! call exactly these functions.
 
+pub mod access;
 pub mod configs;
 pub mod create;
 pub mod deploy;
@@ -28,10 +29,7 @@ use crate::config::{DropletRole, Environment, ProjectFile};
 use crate::plan::Template;
 use crate::ssh::{Endpoint, HostKeyCheck, Identity, Session, Sink, Stream};
 
-/// Where Pond keeps an environment on its servers.
-pub fn env_root(project: &str, env: &str) -> String {
-    format!("/var/www/pond/projects/{project}/{env}")
-}
+pub use crate::plan::layout::{EnvUsers, env_root};
 
 /// Finds an environment by name, with a clear error listing the others.
 pub fn find_env<'a>(file: &'a ProjectFile, name: &str) -> anyhow::Result<(usize, &'a Environment)> {

@@ -34,6 +34,9 @@ pub struct ServerStatus {
     pub disk_free: Option<u64>,
     /// Release directories present on the server.
     pub releases_on_disk: Vec<String>,
+    /// The key blobs in Pond's block of the login user's authorized_keys
+    /// (None: the server did not say).
+    pub access_keys: Option<Vec<String>>,
 }
 
 /// The preview host names of an environment.
@@ -65,6 +68,10 @@ pub async fn health(
                 ("HEALTH_PATH", env.health_path(file)),
                 ("PROJECT", &file.name),
                 ("ENV", &env.name),
+                (
+                    "SITE_USER",
+                    &super::EnvUsers::of(&file.name, &env.name).site,
+                ),
             ],
         )?;
         let outcome = c
@@ -153,9 +160,13 @@ pub async fn status(
     connected: &[Connected],
 ) -> Vec<ServerStatus> {
     let root = env_root(&file.name, &env.name);
+    let site_user = super::EnvUsers::of(&file.name, &env.name).site;
     let mut out = vec![];
     let runs = connected.iter().map(|c| {
-        let script = render("common/status", &[("ROOT", &root)]);
+        let script = render(
+            "common/status",
+            &[("ROOT", &root), ("SITE_USER", &site_user)],
+        );
         async move {
             let script = script?;
             c.session
@@ -205,6 +216,8 @@ fn parse_status(text: &str, s: &mut ServerStatus) {
         } else if let Some(v) = line.strip_prefix("RELEASES ") {
             s.releases_on_disk = v.split_whitespace().map(str::to_string).collect();
             s.releases_on_disk.sort();
+        } else if let Some(v) = line.strip_prefix("ACCESS") {
+            s.access_keys = Some(v.split_whitespace().map(str::to_string).collect());
         } else if let Some(v) = line.strip_prefix("DISK ") {
             s.disk_free = v.split_whitespace().next().and_then(|n| n.parse().ok());
         }

@@ -2,16 +2,18 @@
 //! environment — base setup and the stack, the database (each web server
 //! generates its own password and hands the database server only its
 //! one-way hash, so no password crosses the client), the environment's
-//! layout and vhosts, then the project's post-provision hooks. Phases run
-//! on every server in parallel; every template is idempotent, so
-//! re-running after a cut connection finishes the job.
+//! own users, PHP-FPM pool, layout and vhosts, then the project's
+//! post-provision hooks. Phases run on every server in parallel; every
+//! template is idempotent, so re-running after a cut connection finishes
+//! the job.
 
 use std::path::Path;
 
 use anyhow::Context;
 
 use super::{Connected, render};
-use crate::config::{Database, DropletRole, Environment, ProjectFile, Stack};
+use crate::config::{Database, DropletRole, Environment, HookUser, ProjectFile, Stack};
+use crate::plan::layout::EnvUsers;
 use crate::ssh::{Sink, Stream};
 
 /// A provisioning step: (description, rendered script).
@@ -20,8 +22,13 @@ pub type Step = (String, String);
 /// What `mysql/credentials` prints before the hash.
 const HASH_MARK: &str = "DB-GRANT-HASH ";
 
-/// Base setup and, on web servers, the web stack.
-pub fn setup_steps(file: &ProjectFile, role: DropletRole) -> anyhow::Result<Vec<Step>> {
+/// Base setup and, on web servers, the web stack, the environment's users
+/// and directories, and its PHP-FPM pool.
+pub fn setup_steps(
+    file: &ProjectFile,
+    env: &Environment,
+    role: DropletRole,
+) -> anyhow::Result<Vec<Step>> {
     let mut steps = vec![(
         "Base setup".to_string(),
         render("common/base", &[("TIMEZONE", "UTC")])?,
@@ -35,6 +42,32 @@ pub fn setup_steps(file: &ProjectFile, role: DropletRole) -> anyhow::Result<Vec<
             format!("Web stack ({})", file.stack.as_str()),
             render(stack, &[])?,
         ));
+        let users = EnvUsers::of(&file.name, &env.name);
+        steps.push((
+            format!("Users {} and {}", users.site, users.deploy),
+            render(
+                "common/env-users",
+                &[
+                    ("PROJECT", &file.name),
+                    ("ENV", &env.name),
+                    ("SITE_USER", &users.site),
+                    ("DEPLOY_USER", &users.deploy),
+                ],
+            )?,
+        ));
+        if file.stack != Stack::Static {
+            steps.push((
+                format!("PHP-FPM pool {}", users.site),
+                render(
+                    "php/pool",
+                    &[
+                        ("PROJECT", &file.name),
+                        ("ENV", &env.name),
+                        ("SITE_USER", &users.site),
+                    ],
+                )?,
+            ));
+        }
     }
     Ok(steps)
 }
@@ -47,7 +80,11 @@ pub fn credentials_step(file: &ProjectFile, env: &Environment) -> anyhow::Result
             "Database password".to_string(),
             render(
                 "mysql/credentials",
-                &[("PROJECT", &file.name), ("ENV", &env.name)],
+                &[
+                    ("PROJECT", &file.name),
+                    ("ENV", &env.name),
+                    ("SITE_USER", &EnvUsers::of(&file.name, &env.name).site),
+                ],
             )?,
         )),
         Database::None | Database::External { .. } => None,
@@ -82,7 +119,8 @@ pub fn database_step(
     )))
 }
 
-/// Layout and vhosts (web servers), then the post-provision hooks.
+/// Layout and vhosts (web servers), then the post-provision hooks: as the
+/// deploy user on web servers, and those marked `root` on every server.
 pub fn site_steps(
     file: &ProjectFile,
     env: &Environment,
@@ -90,6 +128,7 @@ pub fn site_steps(
     project_root: &Path,
 ) -> anyhow::Result<Vec<Step>> {
     let mut steps = vec![];
+    let users = EnvUsers::of(&file.name, &env.name);
     if role == DropletRole::Web {
         steps.push((
             "Layout and vhosts".to_string(),
@@ -102,15 +141,32 @@ pub fn site_steps(
                     ("SECRET_PREFIX", &env.secret_prefix),
                     ("STACK", file.stack.as_str()),
                     ("WEB_ROOT", &file.web_root),
+                    ("SITE_USER", &users.site),
+                    ("DEPLOY_USER", &users.deploy),
                 ],
             )?,
         ));
     }
     for hook in &file.hooks.post_provision {
-        let path = project_root.join(hook);
+        if role != DropletRole::Web && hook.run_as() != HookUser::Root {
+            continue;
+        }
+        let path = project_root.join(hook.script());
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading hook {}", path.display()))?;
-        steps.push((format!("Post-provision hook {hook}"), text));
+        steps.push((
+            format!("Post-provision hook {}", hook.script()),
+            render(
+                "common/hook",
+                &[
+                    ("ROOT", &super::env_root(&file.name, &env.name)),
+                    ("SITE_USER", &users.site),
+                    ("DEPLOY_USER", &users.deploy),
+                    ("HOOK", &hook.line()),
+                    ("SCRIPT", &text),
+                ],
+            )?,
+        ));
     }
     Ok(steps)
 }
@@ -150,7 +206,7 @@ pub fn plan(
     role: DropletRole,
     project_root: &Path,
 ) -> anyhow::Result<Vec<Step>> {
-    let mut steps = setup_steps(file, role)?;
+    let mut steps = setup_steps(file, env, role)?;
     if role == DropletRole::Web
         && let Some(step) = credentials_step(file, env)?
     {
@@ -234,7 +290,8 @@ pub async fn provision_servers(
         .iter()
         .filter(|c| which.contains(&c.server.endpoint.name))
         .collect();
-    run_phase(&chosen, |c| setup_steps(file, c.server.role), sink).await?;
+    run_phase(&chosen, |c| setup_steps(file, env, c.server.role), sink).await?;
+    super::access::sync(file, chosen.iter().copied(), sink).await?;
     database_phase(file, env, connected, which, sink).await?;
     run_phase(
         &chosen,
@@ -401,6 +458,8 @@ mod tests {
             [
                 "Base setup",
                 "Web stack (php)",
+                "Users web_shop_live and deploy_shop_live",
+                "PHP-FPM pool web_shop_live",
                 "Database password",
                 "Layout and vhosts"
             ]

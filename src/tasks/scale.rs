@@ -312,6 +312,10 @@ struct ReleaseCopy<'a> {
 }
 
 impl ReleaseCopy<'_> {
+    fn users(&self) -> crate::plan::layout::EnvUsers {
+        crate::plan::layout::EnvUsers::of(&self.file.name, &self.env.name)
+    }
+
     /// Runs `release-import` on the target for `release`: room made for
     /// it, and `SERVING` when a colour already runs it (a re-run).
     async fn make_room(&self, release: &str, doing: &str) -> anyhow::Result<String> {
@@ -378,6 +382,8 @@ impl ReleaseCopy<'_> {
                         &log_line("join-swap", &by, serde_json::json!({"live": live})),
                     ),
                     ("HOOKS", ""),
+                    ("SITE_USER", &self.users().site),
+                    ("DEPLOY_USER", &self.users().deploy),
                 ],
             )?;
             target
@@ -500,6 +506,7 @@ impl ReleaseCopy<'_> {
                 ("RELEASE", release),
                 ("COLOUR", from.as_str()),
                 ("EXCLUDE", &targets.join("\n")),
+                ("DEPLOY_USER", &self.users().deploy),
             ],
         )?;
         let apply = render(
@@ -512,11 +519,16 @@ impl ReleaseCopy<'_> {
                 ("FIRST", if first { "yes" } else { "no" }),
                 ("SHARED_PATHS", &self.file.shared_paths.join("\n")),
                 ("CONFIG_FILES", &targets.join("\n")),
-                ("HOOKS", &self.file.hooks.post_deploy.join("\n")),
+                (
+                    "HOOKS",
+                    &crate::config::hook_lines(&self.file.hooks.post_deploy),
+                ),
                 ("STATE", &state.to_json()),
                 ("LOG_LINE", log),
                 ("KEEP_BUILDS", &self.file.keep_builds.to_string()),
                 ("STREAMED", "yes"),
+                ("SITE_USER", &self.users().site),
+                ("DEPLOY_USER", &self.users().deploy),
             ],
         )?;
         let quiet = crate::ssh::session::quiet();

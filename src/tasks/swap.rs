@@ -283,14 +283,16 @@ async fn go_live(
     sink: &Sink,
 ) -> anyhow::Result<()> {
     let root = env_root(&file.name, &env.name);
+    let users = crate::plan::layout::EnvUsers::of(&file.name, &env.name);
     let by = actor();
-    let hooks = file.hooks.post_swap.join("\n");
+    let hooks = crate::config::hook_lines(&file.hooks.post_swap);
     let mut swapped: Vec<(&Connected, &Snapshot)> = vec![];
     for snap in snaps {
         let c = session_of(connected, snap);
         let live = snap.live;
         let change = Change {
             root: &root,
+            users: &users,
             from: live,
             expect_live_release: snap.release(live),
             expect_release: snap.release(live.other()),
@@ -303,6 +305,7 @@ async fn go_live(
                 for (done, was) in swapped {
                     let back = Change {
                         root: &root,
+                        users: &users,
                         from: was.live.other(),
                         expect_live_release: was.release(was.live.other()),
                         expect_release: was.release(was.live),
@@ -330,6 +333,7 @@ async fn go_live(
 /// One server's swap: from which colour, expecting which releases.
 struct Change<'a> {
     root: &'a str,
+    users: &'a crate::plan::layout::EnvUsers,
     from: Colour,
     expect_live_release: String,
     expect_release: String,
@@ -361,6 +365,8 @@ async fn swap_one(
             ("STATE", &change.state),
             ("LOG_LINE", &log),
             ("HOOKS", hooks),
+            ("SITE_USER", &change.users.site),
+            ("DEPLOY_USER", &change.users.deploy),
         ],
     )?;
     let outcome = c.session.run(&script, None, sink).await?;

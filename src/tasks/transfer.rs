@@ -191,7 +191,14 @@ pub async fn transfer(
             );
             stream_in(
                 c,
-                &render("common/attachments", &[("ROOT", &root), ("SHARED", shared)])?,
+                &render(
+                    "common/attachments",
+                    &[
+                        ("ROOT", &root),
+                        ("SHARED", shared),
+                        ("SITE_USER", &super::EnvUsers::of(&file.name, env_name).site),
+                    ],
+                )?,
                 dir.clone(),
                 true,
                 sink,

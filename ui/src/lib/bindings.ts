@@ -35,7 +35,16 @@ state: string, error: string | null, live: string | null, colours: Array<ColourV
 /**
  * Free disk in MB.
  */
-disk_free_mb: number | null, releases_on_disk: Array<string>, };
+disk_free_mb: number | null, releases_on_disk: Array<string>, 
+/**
+ * Whether the server's Pond-managed SSH keys match pond.json's team
+ * ("in step", or what differs); None when the server did not say.
+ */
+team_keys: string | null, 
+/**
+ * True when they match.
+ */
+team_keys_in_step: boolean, };
 
 export type ColourView = { colour: string, release: string, tag: string, at: string, by: string, };
 

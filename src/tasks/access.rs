@@ -1,0 +1,169 @@
+//! Team access kept in step: every server of the project gets the team's
+//! public keys from pond.json, and the key of whoever syncs, in a
+//! Pond-managed block of its login user's `authorized_keys`
+//! (`common/access`); a key removed from pond.json leaves the block, lines
+//! outside it stay. Runs on provision and deploy and with `pond access
+//! sync`; [`check`] compares what `common/status` reports with pond.json.
+
+use anyhow::Context;
+
+use super::{Connected, render};
+use crate::config::ProjectFile;
+use crate::ssh::{Sink, Stream};
+
+/// The key blob (base64, the second field) of an OpenSSH public key line.
+pub fn blob(line: &str) -> Option<&str> {
+    line.split_whitespace().nth(1)
+}
+
+/// The lines the block holds: the team's keys, then the syncing user's own
+/// key unless the team lists it already.
+pub fn key_lines(file: &ProjectFile, own: &str) -> String {
+    let mut lines: Vec<String> = file
+        .team_keys
+        .iter()
+        .map(|k| k.public_key.trim().to_string())
+        .collect();
+    if !file
+        .team_keys
+        .iter()
+        .any(|k| blob(&k.public_key) == blob(own))
+    {
+        lines.push(own.trim().to_string());
+    }
+    lines.join("\n")
+}
+
+/// Writes the block on every connected server, in parallel.
+pub async fn sync<'a>(
+    file: &ProjectFile,
+    servers: impl IntoIterator<Item = &'a Connected>,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let runs = servers.into_iter().map(|c| async move {
+        let name = &c.server.endpoint.name;
+        let script = render(
+            "common/access",
+            &[("KEYS", &key_lines(file, &c.session.client_key))],
+        )?;
+        let out = c
+            .session
+            .run_ok("team keys", &script, &crate::ssh::session::quiet())
+            .await
+            .with_context(|| format!("writing the team's keys on {name}"))?;
+        if let Some(line) = out.stdout.lines().find_map(|l| l.strip_prefix("ACCESS ")) {
+            sink(name, Stream::Step, &format!("team access: {line}"));
+        }
+        anyhow::Ok(())
+    });
+    futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<()>>>()?;
+    Ok(())
+}
+
+/// How a server's block compares with pond.json.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessCheck {
+    /// Team members whose key the server lacks.
+    pub missing: Vec<String>,
+    /// Keys the server accepts that are neither the team's nor `own`.
+    pub unknown: usize,
+}
+
+impl AccessCheck {
+    pub fn in_step(&self) -> bool {
+        self.missing.is_empty() && self.unknown == 0
+    }
+
+    /// "in step", or what differs.
+    pub fn describe(&self) -> String {
+        if self.in_step() {
+            return "in step".to_string();
+        }
+        let mut parts = vec![];
+        if !self.missing.is_empty() {
+            parts.push(format!("missing {}", self.missing.join(", ")));
+        }
+        if self.unknown > 0 {
+            parts.push(format!("{} key(s) not in pond.json", self.unknown));
+        }
+        format!("{} (run `pond access sync`)", parts.join("; "))
+    }
+}
+
+/// Compares the key blobs in a server's block with pond.json's team (and
+/// the viewing user's own key, which a sync by them adds).
+pub fn check(file: &ProjectFile, own: Option<&str>, present: &[String]) -> AccessCheck {
+    let missing = file
+        .team_keys
+        .iter()
+        .filter(|k| !blob(&k.public_key).is_some_and(|b| present.iter().any(|p| p == b)))
+        .map(|k| k.name.clone())
+        .collect();
+    let unknown = present
+        .iter()
+        .filter(|p| {
+            !file
+                .team_keys
+                .iter()
+                .any(|k| blob(&k.public_key) == Some(p.as_str()))
+                && own.and_then(blob) != Some(p.as_str())
+        })
+        .count();
+    AccessCheck { missing, unknown }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TeamKey;
+
+    fn file(keys: &[(&str, &str)]) -> ProjectFile {
+        let mut f = ProjectFile::starter("acme", crate::config::Stack::Php);
+        f.team_keys = keys
+            .iter()
+            .map(|(name, key)| TeamKey {
+                name: name.to_string(),
+                public_key: key.to_string(),
+            })
+            .collect();
+        f
+    }
+
+    #[test]
+    fn the_block_holds_the_team_and_the_syncing_user_once() {
+        let f = file(&[
+            ("ana", "ssh-ed25519 AAAAana ana@x"),
+            ("bo", "ssh-ed25519 AAAAbo bo@y"),
+        ]);
+        assert_eq!(
+            key_lines(&f, "ssh-ed25519 AAAAme me@z"),
+            "ssh-ed25519 AAAAana ana@x\nssh-ed25519 AAAAbo bo@y\nssh-ed25519 AAAAme me@z"
+        );
+        assert_eq!(
+            key_lines(&f, "ssh-ed25519 AAAAana pond"),
+            "ssh-ed25519 AAAAana ana@x\nssh-ed25519 AAAAbo bo@y"
+        );
+    }
+
+    #[test]
+    fn a_server_is_in_step_when_it_has_the_team_and_nobody_else() {
+        let f = file(&[("ana", "ssh-ed25519 AAAAana ana@x")]);
+        let own = Some("ssh-ed25519 AAAAme me@z");
+        assert!(check(&f, own, &["AAAAana".into(), "AAAAme".into()]).in_step());
+        let c = check(&f, own, &["AAAAold".into()]);
+        assert_eq!(
+            c,
+            AccessCheck {
+                missing: vec!["ana".into()],
+                unknown: 1
+            }
+        );
+        assert_eq!(
+            c.describe(),
+            "missing ana; 1 key(s) not in pond.json (run `pond access sync`)"
+        );
+    }
+}
