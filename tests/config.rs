@@ -517,3 +517,41 @@ fn pond_validate_refuses_what_provisioning_would() {
         "{stderr}"
     );
 }
+
+#[test]
+fn two_environments_never_share_a_database_on_one_server() {
+    let mut v = base();
+    let mut staging = v["environments"][0].clone();
+    staging["name"] = "staging".into();
+    staging["domain"] = "staging.example.com".into();
+    v["environments"].as_array_mut().unwrap().push(staging);
+    for env in v["environments"].as_array_mut().unwrap() {
+        env["droplets"] = serde_json::json!([{"name": format!("acme-{}-1", env["name"].as_str().unwrap()), "address": "198.18.0.9"}]);
+    }
+    let found = problems(&v.to_string());
+    assert_eq!(
+        found,
+        [
+            "environments[1].database.name: environment \"production\" already uses database \"acme\" on 198.18.0.9; two environments on one server need their own (e.g. \"acme_staging\")",
+            "environments[1].database.user: environment \"production\" already uses database user \"acme\" on 198.18.0.9; two environments on one server need their own (e.g. \"acme_staging\")",
+        ]
+    );
+    // On servers of their own, the same names are fine.
+    v["environments"][1]["droplets"][0]["address"] = "198.18.0.10".into();
+    assert!(problems(&v.to_string()).is_empty());
+}
+
+#[test]
+fn shared_paths_neither_nest_nor_hold_the_web_root() {
+    let mut v = base();
+    v["web_root"] = "public".into();
+    v["shared_paths"] = serde_json::json!(["storage", "storage/app/public", "public"]);
+    let found = problems(&v.to_string());
+    assert_eq!(
+        found,
+        [
+            "shared_paths[1]: \"storage/app/public\" is inside shared path \"storage\" (shared_paths[0]); list only the outer one",
+            "shared_paths: shared_paths[2] \"public\" holds the web root \"public\"; the site would serve and run what it writes itself",
+        ]
+    );
+}

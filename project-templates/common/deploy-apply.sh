@@ -53,14 +53,17 @@ rm -rf releases/.incoming-* releases/*.copying
 # kept, the inactive colour's old release would be deleted anyway, so it
 # is renamed (never the live release: after a first deploy both colours
 # share it); else it is copied, so kept releases stay intact.
+# The new release is the deploy user's alone (0700) until it is complete:
+# the site user cannot enter it while it is built and hooks run.
 if [[ "$BASE" == - ]]; then
-    install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0750 "$new"
+    install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0700 "$new"
 else
     [[ -d "$BASE" && ! -L "$BASE" ]] || { echo "the base release $BASE is gone (another deploy ran?); deploy again" >&2; exit 3; }
     if [[ "$BASE" != "$live_release" && "$KEEP_BUILDS" -le 2 ]]; then
         mv -T "$BASE" "$new"
+        chmod 0700 "$new"
     else
-        install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0750 "$new.copying"
+        install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0700 "$new.copying"
         if [[ "$BASE" != "$live_release" && "$LINK_COPY" == yes ]]; then
             # Nothing rewrites a file in place here; the upload below
             # replaces files with new inodes, so the kept release stays.
@@ -69,6 +72,7 @@ else
             as_deploy cp -a --reflink=auto "$BASE/." "$new.copying/"
         fi
         mv -T "$new.copying" "$new"
+        chmod 0700 "$new"  # cp -a gave it the base's mode
     fi
 fi
 
@@ -149,15 +153,18 @@ while IFS= read -r shared; do
         [[ ! -e "$kept" ]] || chown -R -P "$SITE_USER:$SITE_USER" "$kept"
         sources=("$new")
         [[ "$FIRST" == yes ]] || sources=("$live_release" "$new")
+        # Read from the release by its owner, written by the site user into
+        # its own directory (tar keeps links as links; nothing is followed).
         for from in "${sources[@]}"; do
             if [[ -f "$from/$shared" && ! -L "$from/$shared" ]]; then
                 if [[ ! -e "$kept" ]]; then
                     install -o "$SITE_USER" -g "$SITE_USER" -m 0660 /dev/null "$kept"
-                    as_site cp -- "$from/$shared" "$kept"
+                    as_deploy cat -- "$from/$shared" | as_site tee -- "$kept" >/dev/null
                 fi
             elif [[ -d "$from/$shared" && ! -L "$from/$shared" ]]; then
                 [[ -e "$kept" ]] || install -d -o "$SITE_USER" -g "$SITE_USER" -m 2770 "$kept"
-                as_site cp -a --no-clobber "$from/$shared/." "$kept/"
+                as_deploy tar -C "$from/$shared" -cf - . |
+                    as_site tar -C "$kept" -xf - --no-same-owner --skip-old-files
                 [[ "$from" == "$new" ]] || echo "seeded $kept from the live release ${live_release#releases/}"
             fi
         done
@@ -213,14 +220,19 @@ run_hook() { # directory, hook line (timeout, deploy|root, path)
     read -r timeout as path <<< "$2"
     [[ "$timeout" =~ ^[0-9]{1,6}$ && "$timeout" -gt 0 && -n "$path" && "$path" != *..* ]] || { echo "bad hook line: $2" >&2; return 2; }
     case "$as" in
-        deploy) run=(--uid="$DEPLOY_USER" --gid="$SITE_USER" -E HOME="/var/lib/pond/deploy/$DEPLOY_USER") ;;
+        # The deploy user's hook may write only the new release, the shared
+        # paths, tmp and its home: a link the site user plants in a shared
+        # path cannot lead it into the live or a kept release.
+        deploy) run=(--uid="$DEPLOY_USER" --gid="$SITE_USER" -E HOME="/var/lib/pond/deploy/$DEPLOY_USER"
+            -p ProtectSystem=strict -p PrivateTmp=yes -p NoNewPrivileges=yes
+            -p ReadWritePaths="-$ROOT/$new -$ROOT/shared -$ROOT/tmp -/var/lib/pond/deploy/$DEPLOY_USER") ;;
         root) run=(--uid=root -E HOME=/root) ;;
         *) echo "bad hook user: $as" >&2; return 2 ;;
     esac
     echo "== post-deploy hook $path"
     started="$(date +%s)"
     systemd-run --quiet --pipe --wait --collect --service-type=exec \
-        --unit="pond-hook-$DEPLOY_USER-$$-$RANDOM" "${run[@]}" --working-directory="$1" \
+        --unit="pond-hook-$DEPLOY_USER.$$-$RANDOM" "${run[@]}" --working-directory="$1" \
         -p UMask=0027 -p RuntimeMaxSec="$timeout" -p TimeoutStopSec=10 \
         -E POND_ENV_DIR="$ROOT" /bin/bash -- "$path" </dev/null 9>&- || status=$?
     [[ "$status" == 0 ]] && return 0
@@ -236,15 +248,20 @@ while IFS= read -r hook; do
     run_hook "$ROOT/$new" "$hook"
 done <<< "$HOOKS"
 # Whatever a hook made group- or world-writable is not: the site user is
-# in the group, and must never write a release.
+# in the group, and must never write a release. Nothing in it may belong to
+# anyone but the deploy user (or root, for a hook marked root).
 as_deploy find "$new" -user "$DEPLOY_USER" ! -type l -perm /022 -exec chmod g-w,o-w {} +
+stranger="$(find "$new" ! -user "$DEPLOY_USER" ! -user root -print -quit)"
+[[ -z "$stranger" ]] || { echo "step seal: ${stranger#"$new"/} in the new release belongs to $(stat -c %U -- "$stranger"), not $DEPLOY_USER; nothing was pointed at it" >&2; exit 3; }
 # Links into shared/ are the site user's, as their targets are: nginx
-# follows a link only to what the link's owner owns.
+# follows a link only to what the link's owner owns. (The release is still
+# 0700: the site user cannot move anything in it meanwhile.)
 while IFS= read -r -d '' link; do
     if [[ "$(readlink -f -- "$link")" == "$ROOT/shared/"* && -L "$link" ]]; then
         chown -h "$SITE_USER" -- "$link"
     fi
 done < <(find "$new" -type l -print0)
+chmod 0750 "$new"
 
 # What every file looks like now, for the next deploy's check of changes
 # made on the server. Without hooks only this run's paths changed (every

@@ -12,21 +12,24 @@ case "$as" in
     deploy)
         id -u "$DEPLOY_USER" >/dev/null 2>&1 || { echo "user $DEPLOY_USER is missing (common/env-users makes it)" >&2; exit 3; }
         run=(--uid="$DEPLOY_USER" --gid="$SITE_USER" --working-directory="/var/lib/pond/deploy/$DEPLOY_USER"
-            -E HOME="/var/lib/pond/deploy/$DEPLOY_USER")
+            -E HOME="/var/lib/pond/deploy/$DEPLOY_USER" -p ProtectSystem=strict -p PrivateTmp=yes -p NoNewPrivileges=yes
+            -p ReadWritePaths="-$ROOT/shared -$ROOT/tmp -/var/lib/pond/deploy/$DEPLOY_USER")
         ;;
     root) run=(--uid=root --working-directory=/root -E HOME=/root) ;;
     *) echo "bad hook user: $as" >&2; exit 2 ;;
 esac
-# The script is root's file, readable by the hook's user.
+# The script is root's file, readable by the hook's user (through the
+# environment's group; no other environment's users).
 install -d -o root -g root -m 0755 /run/pond /run/pond/hooks
 script_file="$(mktemp /run/pond/hooks/hook.XXXXXX)"
 trap 'rm -f "$script_file"' EXIT
 printf '%s\n' "$SCRIPT" > "$script_file"
-chmod 0644 "$script_file"
+chgrp "$([[ "$as" == root ]] && echo root || echo "$SITE_USER")" "$script_file"
+chmod 0640 "$script_file"
 started="$(date +%s)"
 status=0
 systemd-run --quiet --pipe --wait --collect --service-type=exec \
-    --unit="pond-hook-$DEPLOY_USER-$$-$RANDOM" "${run[@]}" \
+    --unit="pond-hook-$DEPLOY_USER.$$-$RANDOM" "${run[@]}" \
     -p UMask=0027 -p RuntimeMaxSec="$timeout" -p TimeoutStopSec=10 \
     -E POND_ENV_DIR="$ROOT" /bin/bash -- "$script_file" </dev/null || status=$?
 if [[ "$status" != 0 ]]; then

@@ -75,7 +75,7 @@ end_workers KILL || true
 rm -f "$workers"/*
 # Hooks run in units of their own: one still running here was started by
 # work that has just been ended (or was cut off), so it ends too.
-systemctl stop "pond-hook-$DEPLOY_USER-*.service" 2>/dev/null || true
+systemctl stop "pond-hook-$DEPLOY_USER.*.service" 2>/dev/null || true
 truncate -s 0 "$lock"
 printf '%s, "remote_pid": %s}\n' "${HOLDER%\}}" "$$" >&9
 echo "LOCKED $$"

@@ -5,6 +5,7 @@
 # input? COLOUR [text]: blue or green (empty: the live colour)
 # input? EXCLUDE [text]: config files to leave out, one per line, relative to the release
 # input DEPLOY_USER [unix_user]: the user owning the release trees (the release is read as it)
+# input? SHARED_PATHS [text]: shared paths, one per line: never sent (they live in the site user's shared/, and through links the site user controls)
 set -euo pipefail
 [[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad release id: $RELEASE" >&2; exit 2; }
 cd "$ROOT"
@@ -36,8 +37,10 @@ runuser -u "$DEPLOY_USER" -- bash -c '
     { echo .pond/manifest; cut -f4- .pond/manifest; } |
         grep -vxF -f "$2" |
         grep -v -e "^/" -e "\(^\|/\)\.\.\(/\|$\)" |
+        SHARED="$3" awk '"'"'BEGIN { n = split(ENVIRON["SHARED"], s, "\n") }
+            { for (i = 1; i <= n; i++) if (s[i] != "" && ($0 == s[i] || index($0, s[i] "/") == 1)) next; print }'"'"' |
         while IFS= read -r path; do
             if [[ -L "$path" || -f "$path" ]]; then printf "%s\n" "$path"; fi
         done |
         tar --no-recursion --verbatim-files-from -T - -cf -
-' export "$tree" "$excluded" | zstd -q -c
+' export "$tree" "$excluded" "$SHARED_PATHS" | zstd -q -c

@@ -102,4 +102,19 @@ for _ in $(seq 100); do
     [[ "$remaining" == 0 ]] && break
     sleep 0.1
 done
+# The single PHP-FPM pool of older Pond versions (user pond) goes once no
+# vhost uses it any more, and whatever still runs as that user with it.
+if compgen -G '/etc/php/*/fpm/pool.d/pond.conf' >/dev/null &&
+    ! grep -qs 'unix:/run/php/pond.sock' /etc/nginx/sites-available/*; then
+    for legacy in /etc/php/*/fpm/pool.d/pond.conf; do
+        php_version="${legacy#/etc/php/}"
+        php_version="${php_version%%/*}"
+        rm -f "$legacy"
+        systemctl reload-or-restart "php$php_version-fpm" || true
+    done
+    if id -u pond >/dev/null 2>&1; then
+        pkill -KILL -u pond 2>/dev/null || true
+        echo "removed the older single PHP-FPM pool (user pond)"
+    fi
+fi
 echo "site: $DOMAIN -> $root/current; previews on ${SECRET_PREFIX}[-blue|-green].$DOMAIN"

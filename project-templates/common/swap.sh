@@ -42,13 +42,16 @@ while IFS= read -r hook; do
     read -r timeout as path <<< "$hook"
     [[ "$timeout" =~ ^[0-9]{1,6}$ && "$timeout" -gt 0 && -n "$path" && "$path" != *..* ]] || { echo "bad hook line: $hook" >&2; continue; }
     case "$as" in
-        deploy) run=(--uid="$DEPLOY_USER" --gid="$SITE_USER" -E HOME="/var/lib/pond/deploy/$DEPLOY_USER") ;;
+        # Writable: the shared paths, tmp and its home; no release.
+        deploy) run=(--uid="$DEPLOY_USER" --gid="$SITE_USER" -E HOME="/var/lib/pond/deploy/$DEPLOY_USER"
+            -p ProtectSystem=strict -p PrivateTmp=yes -p NoNewPrivileges=yes
+            -p ReadWritePaths="-$ROOT/shared -$ROOT/tmp -/var/lib/pond/deploy/$DEPLOY_USER") ;;
         root) run=(--uid=root -E HOME=/root) ;;
         *) echo "bad hook user: $as" >&2; continue ;;
     esac
     echo "== post-swap hook $path"
     systemd-run --quiet --pipe --wait --collect --service-type=exec \
-        --unit="pond-hook-$DEPLOY_USER-$$-$RANDOM" "${run[@]}" --working-directory="$live_dir" \
+        --unit="pond-hook-$DEPLOY_USER.$$-$RANDOM" "${run[@]}" --working-directory="$live_dir" \
         -p UMask=0027 -p RuntimeMaxSec="$timeout" -p TimeoutStopSec=10 \
         -E POND_ENV_DIR="$ROOT" /bin/bash -- "$path" </dev/null 9>&- ||
         echo "post-swap hook $path failed or timed out after $timeout s (the swap stands)" >&2

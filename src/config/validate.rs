@@ -145,7 +145,41 @@ pub fn validate(file: &ProjectFile, root: Option<&Path>) -> Vec<Problem> {
     for (i, p) in file.shared_paths.iter().enumerate() {
         let path = format!("shared_paths[{i}]");
         w.input(&path, p, "shared path", SHARED);
-        w.unique(&mut seen, path, p, "shared path");
+        w.unique(&mut seen, path.clone(), p, "shared path");
+        let inside = |outer: &str, inner: &str| inner.starts_with(&format!("{outer}/"));
+        let valid = |s: &str| grammar::shared_path(s).is_ok();
+        if let Some((j, outer)) = file
+            .shared_paths
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| valid(o) && valid(p))
+            .find(|(_, o)| inside(o, p))
+        {
+            w.push(
+                &path,
+                format!(
+                    "{} is inside shared path {} (shared_paths[{j}]); list only the outer one",
+                    show(p),
+                    show(outer)
+                ),
+            );
+        }
+        // The web root through a shared path would serve (and run PHP
+        // from) what the site itself writes.
+        if !file.web_root.is_empty()
+            && valid(p)
+            && (file.web_root == *p || inside(p, &file.web_root))
+        {
+            // Reported on the list, not on either field: each is valid alone.
+            w.push(
+                "shared_paths",
+                format!(
+                    "{path} {} holds the web root {}; the site would serve and run what it writes itself",
+                    show(p),
+                    show(&file.web_root)
+                ),
+            );
+        }
     }
 
     let mut targets = HashMap::new();

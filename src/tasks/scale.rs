@@ -507,6 +507,7 @@ impl ReleaseCopy<'_> {
                 ("COLOUR", from.as_str()),
                 ("EXCLUDE", &targets.join("\n")),
                 ("DEPLOY_USER", &self.users().deploy),
+                ("SHARED_PATHS", &self.file.shared_paths.join("\n")),
             ],
         )?;
         let apply = render(
