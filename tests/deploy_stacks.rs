@@ -202,7 +202,7 @@ fn wordpress_from_debian_deploys_talks_to_its_database_and_swaps() {
     write(
         p,
         "wp-config.php",
-        "<?php\ndefine('DB_NAME', 'blog');\ndefine('DB_USER', 'blog');\n\
+        "<?php\ndefine('DB_NAME', 'blog_production');\ndefine('DB_USER', 'blog_production');\n\
          define('DB_PASSWORD', trim(file_get_contents(__DIR__ . '/.pond/db-password')));\n\
          define('DB_HOST', 'localhost');\n$table_prefix = 'wp_';\n\
          if (!defined('ABSPATH')) { define('ABSPATH', __DIR__ . '/'); }\nrequire_once ABSPATH . 'wp-settings.php';\n",

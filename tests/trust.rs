@@ -382,7 +382,7 @@ fn team_keys_on_the_servers_follow_pond_json_and_lines_outside_the_block_stay() 
     assert_eq!(
         file.matches(own_blob).count(),
         1,
-        "the user's own key, which DigitalOcean put outside the block, is now only inside it:\n{file}"
+        "the user's own key (DigitalOcean put it outside the block) stays once, where it was:\n{file}"
     );
     // A deploy keeps it so.
     user.ok(p, &["deploy", "production", "--tag", "v1"]);

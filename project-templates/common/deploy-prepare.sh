@@ -3,6 +3,7 @@
 # input ROOT [text]: the environment's directory on the server
 # input DEPLOY_USER [unix_user]: the user owning the release trees (their records are read as it)
 set -euo pipefail
+id -u "$DEPLOY_USER" >/dev/null 2>&1 || { echo "$ROOT was set up by an older Pond (no user $DEPLOY_USER); run pond provision for it first" >&2; exit 3; }
 cd "$ROOT"
 [[ -L current ]] || { echo "$ROOT is not provisioned (no current link); run pond provision first" >&2; exit 3; }
 live="$(readlink current)"

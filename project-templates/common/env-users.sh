@@ -35,10 +35,16 @@ install -d -o root -g root -m 0755 /var/www/pond /var/www/pond/projects "/var/ww
     /var/lib/pond /var/lib/pond/deploy
 install -d -o root -g "$SITE_USER" -m 0750 "$root" "$root/releases" "$root/shared" "$root/config"
 install -d -o root -g root -m 0700 "$root/metadata"
-# Older layouts, where the web user owned metadata/: links go; the records
-# Pond needs are rewritten as root's own files (their content kept, so a
-# rollback still knows its target); anything else it made goes.
+# Older layouts, where the web user owned metadata/: never under a running
+# deploy of an older client (its lock is taken first), links go; the
+# records Pond needs are rewritten as root's own files (their content kept,
+# so a rollback still knows its target); anything else it made goes.
 find "$root/metadata" -mindepth 1 -type l -delete
+if [[ -f "$root/metadata/lock" ]]; then
+    exec 9<>"$root/metadata/lock"
+    flock -n 9 || { echo "a deploy or swap holds the lock on $root; nothing was changed. Try again when it is done" >&2; exit 75; }
+    chown root:root "$root/metadata/lock"
+fi
 for record in state.json log.jsonl; do
     f="$root/metadata/$record"
     if [[ -f "$f" && ! -L "$f" && "$(stat -c %U "$f")" != root ]]; then

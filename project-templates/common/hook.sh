@@ -37,6 +37,7 @@ if [[ "$status" != 0 ]]; then
         echo "hook $path was stopped after its timeout of $timeout s" >&2
     else
         echo "hook $path failed (exit $status)" >&2
+        [[ "$as" == root ]] || echo "it ran as $DEPLOY_USER, not root; if it must change the system (apt, /etc), mark it in pond.json: {\"script\": \"$path\", \"run_as\": \"root\"}" >&2
     fi
     exit 1
 fi

@@ -8,6 +8,7 @@
 # input? SHARED_PATHS [text]: shared paths, one per line: never sent (they live in the site user's shared/, and through links the site user controls)
 set -euo pipefail
 [[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad release id: $RELEASE" >&2; exit 2; }
+id -u "$DEPLOY_USER" >/dev/null 2>&1 || { echo "$ROOT was set up by an older Pond (no user $DEPLOY_USER); run pond provision for it first" >&2; exit 3; }
 cd "$ROOT"
 colour="${COLOUR:-$(readlink current)}"
 [[ "$colour" == blue || "$colour" == green ]] || { echo "colour $colour is not blue or green" >&2; exit 3; }

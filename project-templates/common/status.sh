@@ -47,6 +47,9 @@ if [[ -f "$HOME/.ssh/authorized_keys" && ! -L "$HOME/.ssh/authorized_keys" ]]; t
     printf 'ACCESS %s\n' "$(awk 'index($0, "# BEGIN Pond-managed keys") == 1 { inside = 1; next }
         $0 == "# END Pond-managed keys" { inside = 0; next }
         inside && NF >= 2 && $2 ~ /^[A-Za-z0-9+\/=]+$/ { printf "%s ", $2 }' "$HOME/.ssh/authorized_keys")"
+    printf 'ACCESS-OUTSIDE %s\n' "$(awk 'index($0, "# BEGIN Pond-managed keys") == 1 { inside = 1; next }
+        $0 == "# END Pond-managed keys" { inside = 0; next }
+        !inside && NF >= 2 && $1 !~ /^#/ { n++ } END { print n + 0 }' "$HOME/.ssh/authorized_keys")"
 fi
 
 # Bytes free and total of the root file system (printf: no exponent notation).

@@ -231,7 +231,7 @@ impl ServerView {
         let access = s
             .access_keys
             .as_ref()
-            .map(|keys| pond::tasks::access::check(file, Some(own), keys));
+            .map(|keys| pond::tasks::access::check(file, Some(own), keys, s.access_outside));
         ServerView {
             team_keys: access.as_ref().map(|a| a.describe()),
             team_keys_in_step: access.is_some_and(|a| a.in_step()),

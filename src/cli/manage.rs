@@ -644,7 +644,7 @@ pub(super) fn status(arg: &ProjectArg, only: Option<&str>, json: bool) -> super:
                 let own = id.public_line();
                 println!(
                     "    team keys: {}",
-                    tasks::access::check(&p.file, Some(&own), keys).describe()
+                    tasks::access::check(&p.file, Some(&own), keys, s.access_outside).describe()
                 );
             }
             if let Some(free) = s.disk_free {

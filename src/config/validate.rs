@@ -275,8 +275,8 @@ pub fn validate(file: &ProjectFile, root: Option<&Path>) -> Vec<Problem> {
 
 /// No two environments may use the same database, or the same database
 /// user, on one server: the second would take over (and re-password) the
-/// first's. A server is a droplet's address (its name until it has one),
-/// or an external host and port.
+/// first's. A server is a droplet's address (its name until it has one);
+/// external database servers, where Pond creates nothing, are not checked.
 fn validate_shared_databases(w: &mut Walker, file: &ProjectFile) {
     let mut seen: HashMap<(String, &str, &str), &str> = HashMap::new();
     for (i, env) in file.environments.iter().enumerate() {
@@ -309,12 +309,8 @@ fn validate_shared_databases(w: &mut Walker, file: &ProjectFile) {
                 name,
                 user,
             ),
-            Database::External {
-                host,
-                port,
-                name,
-                user,
-            } => (vec![format!("{host}:{port}")], name, user),
+            // Pond creates nothing on a server it does not manage.
+            Database::External { .. } => continue,
         };
         for server in servers {
             for (field, what, value) in

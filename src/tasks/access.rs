@@ -1,9 +1,10 @@
 //! Team access kept in step: every server of the project gets the team's
-//! public keys from pond.json, and the key of whoever syncs, in a
-//! Pond-managed block of its login user's `authorized_keys`
-//! (`common/access`); a key removed from pond.json leaves the block, lines
-//! outside it stay. Runs on provision and deploy and with `pond access
-//! sync`; [`check`] compares what `common/status` reports with pond.json.
+//! public keys from pond.json in a Pond-managed block of its login user's
+//! `authorized_keys` (`common/access`); a key removed from pond.json leaves
+//! the block, lines outside it stay, and the key of whoever syncs is never
+//! taken away (added to the block only where it is missing altogether).
+//! Runs on provision and deploy and with `pond access sync`; [`check`]
+//! compares what `common/status` reports with pond.json.
 
 use anyhow::Context;
 
@@ -16,25 +17,16 @@ pub fn blob(line: &str) -> Option<&str> {
     line.split_whitespace().nth(1)
 }
 
-/// The lines the block holds: the team's keys, then the syncing user's own
-/// key unless the team lists it already.
-pub fn key_lines(file: &ProjectFile, own: &str) -> String {
-    let mut lines: Vec<String> = file
-        .team_keys
+/// The team's key lines, as the block holds them.
+pub fn key_lines(file: &ProjectFile) -> String {
+    file.team_keys
         .iter()
         .map(|k| k.public_key.trim().to_string())
-        .collect();
-    if !file
-        .team_keys
-        .iter()
-        .any(|k| blob(&k.public_key) == blob(own))
-    {
-        lines.push(own.trim().to_string());
-    }
-    lines.join("\n")
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-/// Writes the block on every connected server, in parallel.
+/// Writes the block on every given server, in parallel.
 pub async fn sync<'a>(
     file: &ProjectFile,
     servers: impl IntoIterator<Item = &'a Connected>,
@@ -42,9 +34,10 @@ pub async fn sync<'a>(
 ) -> anyhow::Result<()> {
     let runs = servers.into_iter().map(|c| async move {
         let name = &c.server.endpoint.name;
+        let own = &c.session.client_key;
         let script = render(
             "common/access",
-            &[("KEYS", &key_lines(file, &c.session.client_key))],
+            &[("KEYS", &key_lines(file)), ("OWN_KEY", own)],
         )?;
         let out = c
             .session
@@ -53,6 +46,13 @@ pub async fn sync<'a>(
             .with_context(|| format!("writing the team's keys on {name}"))?;
         if let Some(line) = out.stdout.lines().find_map(|l| l.strip_prefix("ACCESS ")) {
             sink(name, Stream::Step, &format!("team access: {line}"));
+        }
+        if !file.team_keys.iter().any(|k| blob(&k.public_key) == blob(own)) {
+            sink(
+                name,
+                Stream::Step,
+                "your key is not in pond.json's team_keys: add it with `pond team add` so the team's servers keep it",
+            );
         }
         anyhow::Ok(())
     });
@@ -63,13 +63,16 @@ pub async fn sync<'a>(
     Ok(())
 }
 
-/// How a server's block compares with pond.json.
+/// How a server's keys compare with pond.json.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessCheck {
-    /// Team members whose key the server lacks.
+    /// Team members whose key the server's block lacks.
     pub missing: Vec<String>,
-    /// Keys the server accepts that are neither the team's nor `own`.
+    /// Keys in the block that are neither the team's nor `own`.
     pub unknown: usize,
+    /// Keys outside the block (added by hand, or by DigitalOcean before the
+    /// first sync): the server accepts them, Pond leaves them alone.
+    pub outside: usize,
 }
 
 impl AccessCheck {
@@ -77,10 +80,14 @@ impl AccessCheck {
         self.missing.is_empty() && self.unknown == 0
     }
 
-    /// "in step", or what differs.
+    /// "in step", or what differs; keys outside the block are counted.
     pub fn describe(&self) -> String {
+        let outside = match self.outside {
+            0 => String::new(),
+            n => format!(" ({n} other key(s) outside Pond's block)"),
+        };
         if self.in_step() {
-            return "in step".to_string();
+            return format!("in step{outside}");
         }
         let mut parts = vec![];
         if !self.missing.is_empty() {
@@ -89,13 +96,18 @@ impl AccessCheck {
         if self.unknown > 0 {
             parts.push(format!("{} key(s) not in pond.json", self.unknown));
         }
-        format!("{} (run `pond access sync`)", parts.join("; "))
+        format!("{} (run `pond access sync`){outside}", parts.join("; "))
     }
 }
 
 /// Compares the key blobs in a server's block with pond.json's team (and
-/// the viewing user's own key, which a sync by them adds).
-pub fn check(file: &ProjectFile, own: Option<&str>, present: &[String]) -> AccessCheck {
+/// the viewing user's own key, which a sync by them may add).
+pub fn check(
+    file: &ProjectFile,
+    own: Option<&str>,
+    present: &[String],
+    outside: usize,
+) -> AccessCheck {
     let missing = file
         .team_keys
         .iter()
@@ -112,7 +124,11 @@ pub fn check(file: &ProjectFile, own: Option<&str>, present: &[String]) -> Acces
                 && own.and_then(blob) != Some(p.as_str())
         })
         .count();
-    AccessCheck { missing, unknown }
+    AccessCheck {
+        missing,
+        unknown,
+        outside,
+    }
 }
 
 #[cfg(test)]
@@ -133,32 +149,34 @@ mod tests {
     }
 
     #[test]
-    fn the_block_holds_the_team_and_the_syncing_user_once() {
+    fn the_block_holds_the_team() {
         let f = file(&[
             ("ana", "ssh-ed25519 AAAAana ana@x"),
             ("bo", "ssh-ed25519 AAAAbo bo@y"),
         ]);
         assert_eq!(
-            key_lines(&f, "ssh-ed25519 AAAAme me@z"),
-            "ssh-ed25519 AAAAana ana@x\nssh-ed25519 AAAAbo bo@y\nssh-ed25519 AAAAme me@z"
-        );
-        assert_eq!(
-            key_lines(&f, "ssh-ed25519 AAAAana pond"),
+            key_lines(&f),
             "ssh-ed25519 AAAAana ana@x\nssh-ed25519 AAAAbo bo@y"
         );
     }
 
     #[test]
-    fn a_server_is_in_step_when_it_has_the_team_and_nobody_else() {
+    fn a_server_is_in_step_when_its_block_has_the_team_and_nobody_else() {
         let f = file(&[("ana", "ssh-ed25519 AAAAana ana@x")]);
         let own = Some("ssh-ed25519 AAAAme me@z");
-        assert!(check(&f, own, &["AAAAana".into(), "AAAAme".into()]).in_step());
-        let c = check(&f, own, &["AAAAold".into()]);
+        let ok = check(&f, own, &["AAAAana".into(), "AAAAme".into()], 2);
+        assert!(ok.in_step());
+        assert_eq!(
+            ok.describe(),
+            "in step (2 other key(s) outside Pond's block)"
+        );
+        let c = check(&f, own, &["AAAAold".into()], 0);
         assert_eq!(
             c,
             AccessCheck {
                 missing: vec!["ana".into()],
-                unknown: 1
+                unknown: 1,
+                outside: 0
             }
         );
         assert_eq!(

@@ -37,6 +37,8 @@ pub struct ServerStatus {
     /// The key blobs in Pond's block of the login user's authorized_keys
     /// (None: the server did not say).
     pub access_keys: Option<Vec<String>>,
+    /// How many keys the login user's authorized_keys holds outside it.
+    pub access_outside: usize,
 }
 
 /// The preview host names of an environment.
@@ -216,6 +218,8 @@ fn parse_status(text: &str, s: &mut ServerStatus) {
         } else if let Some(v) = line.strip_prefix("RELEASES ") {
             s.releases_on_disk = v.split_whitespace().map(str::to_string).collect();
             s.releases_on_disk.sort();
+        } else if let Some(v) = line.strip_prefix("ACCESS-OUTSIDE ") {
+            s.access_outside = v.trim().parse().unwrap_or(0);
         } else if let Some(v) = line.strip_prefix("ACCESS") {
             s.access_keys = Some(v.split_whitespace().map(str::to_string).collect());
         } else if let Some(v) = line.strip_prefix("DISK ") {
