@@ -247,13 +247,13 @@ while IFS= read -r hook; do
     [[ -n "$hook" ]] || continue
     run_hook "$ROOT/$new" "$hook"
 done <<< "$HOOKS"
-# Whatever a hook made group- or world-writable is not: the site user is
-# in the group, and must never write a release. Nothing in it may belong to
-# anyone but the deploy user (or root, for a hook marked root).
-as_deploy find "$new" -user "$DEPLOY_USER" ! -type l -perm /022 -exec chmod g-w,o-w {} +
 # What a hook marked root made is the deploy user's, as the rest (PHP and
 # nginx read it through the group; the next deploy copies it).
 find "$new" -user root -exec chown -h "$DEPLOY_USER:$SITE_USER" {} +
+# Whatever a hook made group- or world-writable is not: the site user is
+# in the group, and must never write a release. Nothing in it may belong to
+# anyone but the deploy user.
+as_deploy find "$new" -user "$DEPLOY_USER" ! -type l -perm /022 -exec chmod g-w,o-w {} +
 # The site user's links into shared/ (a renamed base keeps them) are fine.
 stranger="$(find "$new" ! -user "$DEPLOY_USER" ! \( -type l -user "$SITE_USER" \) -print -quit)"
 [[ -z "$stranger" ]] || { echo "step seal: ${stranger#"$new"/} in the new release belongs to $(stat -c %U -- "$stranger"), not $DEPLOY_USER; nothing was pointed at it" >&2; exit 3; }
