@@ -89,17 +89,32 @@ APT::Periodic::Update-Package-Lists "1";
 APT::Periodic::Unattended-Upgrade "1";
 CONF
 
-echo "== firewall (22, 80, 443; 3306 only from this environment's web servers)"
+echo "== firewall (22 rate-limited per source, 80, 443; 3306 only from this environment's web servers)"
 install -d /etc/pond/firewall-db.d
 echo "# Files here add the web servers allowed to reach MariaDB." > /etc/pond/firewall-db.d/00-none.nft
 cat > /etc/nftables.conf <<'CONF'
 #!/usr/sbin/nft -f
-# Written by Pond: allow SSH and HTTP(S) in, MariaDB from the addresses
-# mysql/database lists, everything out.
+# Written by Pond: allow SSH (new connections rate-limited per source
+# address) and HTTP(S) in, MariaDB from the addresses mysql/database
+# lists, everything out.
 flush ruleset
 table inet filter {
     set pond_db_clients {
         type ipv4_addr
+    }
+    # New SSH connections per source address: a burst of 30, then 2 a
+    # second (a client over the limit retries its SYN a second later).
+    set pond_ssh4 {
+        type ipv4_addr
+        size 65535
+        flags dynamic, timeout
+        timeout 2m
+    }
+    set pond_ssh6 {
+        type ipv6_addr
+        size 65535
+        flags dynamic, timeout
+        timeout 2m
     }
     chain input {
         type filter hook input priority 0; policy drop;
@@ -107,6 +122,8 @@ table inet filter {
         iif lo accept
         ip protocol icmp accept
         ip6 nexthdr icmpv6 accept
+        tcp dport 22 ct state new update @pond_ssh4 { ip saddr limit rate over 2/second burst 30 packets } drop
+        tcp dport 22 ct state new update @pond_ssh6 { ip6 saddr limit rate over 2/second burst 30 packets } drop
         tcp dport { 22, 80, 443 } accept
         ip saddr @pond_db_clients tcp dport 3306 accept
     }

@@ -2,6 +2,8 @@
 # summary: Report an environment's state in one round trip: state.json, links, last log line, services, disk
 # input ROOT [text]: the environment's directory on the server
 # input? SITE_USER [unix_user]: the environment's site user (its PHP-FPM pool is named after it; empty: PHP-FPM is not reported)
+# input? PROJECT [project_name]: the project (its block of team keys is reported; empty: not reported)
+# input? RECORD [text]: the environment's provisioning record (common/record); empty: not compared
 set -euo pipefail
 echo "LIVE $(readlink "$ROOT/current" 2>/dev/null || echo -)"
 for colour in blue green; do
@@ -42,14 +44,48 @@ if [[ -n "$pond_pool" ]]; then
 fi
 service_state mariadb mariadb
 
-# The keys in Pond's block of authorized_keys (their blobs only).
-if [[ -f "$HOME/.ssh/authorized_keys" && ! -L "$HOME/.ssh/authorized_keys" ]]; then
-    printf 'ACCESS %s\n' "$(awk 'index($0, "# BEGIN Pond-managed keys") == 1 { inside = 1; next }
-        $0 == "# END Pond-managed keys" { inside = 0; next }
-        inside && NF >= 2 && $2 ~ /^[A-Za-z0-9+\/=]+$/ { printf "%s ", $2 }' "$HOME/.ssh/authorized_keys")"
+# The keys in this project's block of authorized_keys (their blobs only;
+# an older Pond's unnamed block counts as its), and how many keys lie
+# outside every project's block.
+if [[ -n "$PROJECT" && -f "$HOME/.ssh/authorized_keys" && ! -L "$HOME/.ssh/authorized_keys" ]]; then
+    printf 'ACCESS %s\n' "$(awk -v mine="# BEGIN Pond-managed keys of $PROJECT (" -v mine_end="# END Pond-managed keys of $PROJECT" '
+        index($0, mine) == 1 || index($0, "# BEGIN Pond-managed keys (") == 1 { ours = 1; next }
+        ours && ($0 == mine_end || $0 == "# END Pond-managed keys") { ours = 0; next }
+        ours && NF >= 2 && $2 ~ /^[A-Za-z0-9+\/=]+$/ { printf "%s ", $2 }' "$HOME/.ssh/authorized_keys")"
     printf 'ACCESS-OUTSIDE %s\n' "$(awk 'index($0, "# BEGIN Pond-managed keys") == 1 { inside = 1; next }
-        $0 == "# END Pond-managed keys" { inside = 0; next }
-        !inside && NF >= 2 && $1 !~ /^#/ { n++ } END { print n + 0 }' "$HOME/.ssh/authorized_keys")"
+        inside { if (index($0, "# END Pond-managed keys") == 1) inside = 0; next }
+        NF >= 2 && $1 !~ /^#/ { n++ } END { print n + 0 }' "$HOME/.ssh/authorized_keys")"
+fi
+
+# Every environment this server hosts (names Pond makes only).
+printf 'HOSTED %s\n' "$(find /var/www/pond/projects -mindepth 2 -maxdepth 2 -type d -printf '%P\n' 2>/dev/null |
+    grep -xE '[a-z0-9-]+/[a-z0-9-]+' | sort | tr '\n' ' ' || true)"
+
+# What provisioning recorded (common/record), compared with what is there.
+if [[ -n "$RECORD" ]]; then
+    if regular "$RECORD" && [[ -r "$RECORD" ]]; then
+        printf 'PROVISIONED %s %s\n' "$(awk '$1 == "DIGEST" { print $2 }' "$RECORD")" "$(awk '$1 == "AT" { print $2 }' "$RECORD")"
+        while read -r kind first second; do
+            case "$kind" in
+                FILE)
+                    if [[ ! -f "$second" || -L "$second" ]]; then
+                        echo "DRIFT $second is missing"
+                    elif [[ "$(sha256sum < "$second" | cut -d' ' -f1)" != "$first" ]]; then
+                        echo "DRIFT $second was changed since it was provisioned"
+                    fi ;;
+                LINK) [[ "$(readlink "$second" 2>/dev/null || true)" == "$first" ]] || echo "DRIFT $second no longer links to $first" ;;
+                USER) id -u "$first" >/dev/null 2>&1 || echo "DRIFT user $first is missing" ;;
+                PACKAGE)
+                    [[ "$(dpkg-query -W -f='${db:Status-Status}' "$first" 2>/dev/null || true)" == installed ]] ||
+                        echo "DRIFT package $first is not installed" ;;
+            esac
+        done < "$RECORD"
+        if grep -q '^FILE [0-9a-f]* /etc/nftables.conf$' "$RECORD" && ! nft list chain inet filter input >/dev/null 2>&1; then
+            echo "DRIFT the firewall's rules are not loaded"
+        fi
+    else
+        echo "PROVISIONED -"
+    fi
 fi
 
 # Bytes free and total of the root file system (printf: no exponent notation).

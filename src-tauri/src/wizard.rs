@@ -161,6 +161,7 @@ fn input(
         } else {
             1
         },
+        on: None,
     };
     new.check()?;
     Ok(new)

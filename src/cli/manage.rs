@@ -264,6 +264,11 @@ pub struct CreateArgs {
     /// in pond.json): provision, DNS, first deploy, health.
     #[arg(long, conflicts_with_all = ["account", "domain", "dry_run"])]
     resume: bool,
+    /// Put the environment on this droplet, which already serves other
+    /// environments (of this project, or another in the account): no new
+    /// droplet; provisioning adds only what is missing.
+    #[arg(long, value_name = "DROPLET", conflicts_with_all = ["kind", "droplets", "region", "size", "image"])]
+    on: Option<String>,
     /// Never ask: what is missing is an error (for scripts).
     #[arg(long)]
     yes: bool,
@@ -325,6 +330,7 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         } else {
             1
         },
+        on: None,
     };
     for path in input
         .transfer
@@ -341,7 +347,17 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         .map_err(|e| super::Failure::invalid(e, vec![]))?;
     let client = super::account::client_for(&input.account)?;
     let rt = runtime()?;
-    if a.image.is_none() {
+    if let Some(name) = &a.on {
+        let (droplet, region, size, image) =
+            rt.block_on(tasks::shared_server::find_droplet(&client, &p.file, name))?;
+        input.region = region;
+        input.size = size;
+        input.image = image;
+        input.on = Some(droplet);
+        input
+            .check()
+            .map_err(|e| super::Failure::invalid(e, vec![]))?;
+    } else if a.image.is_none() {
         // A listing that fails (a bad token, the API down) is reported by
         // the create's own first step, the account check.
         if let Ok(image) = rt.block_on(client.default_image(&input.region)) {
@@ -647,6 +663,31 @@ pub(super) fn status(arg: &ProjectArg, only: Option<&str>, json: bool) -> super:
                     tasks::access::check(&p.file, Some(&own), keys, s.access_outside).describe()
                 );
             }
+            if let Some(drift) = &s.drift {
+                println!(
+                    "    setup: {}",
+                    if drift.is_empty() {
+                        "in step".to_string()
+                    } else {
+                        format!("{} (pond check {})", drift.join("; "), e.name)
+                    }
+                );
+            }
+            let others: Vec<&String> = s
+                .hosted
+                .iter()
+                .filter(|h| **h != format!("{}/{}", p.file.name, e.name))
+                .collect();
+            if !others.is_empty() {
+                println!(
+                    "    shared with: {}",
+                    others
+                        .iter()
+                        .map(|h| h.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             if let Some(free) = s.disk_free {
                 println!(
                     "    disk free: {:.1} GiB",
@@ -689,7 +730,7 @@ pub(super) fn unbind(
         if purge {
             println!(
                 "Would run on each server:\n{}",
-                unbind_script(&p.file.name, env)?
+                tasks::shared_server::unbind_script(&p.file.name, env)?
             );
         }
         println!("No droplet is ever deleted by unbind.");
@@ -710,7 +751,7 @@ pub(super) fn unbind(
     if purge {
         let id = identity()?;
         let s = sink();
-        let script = unbind_script(&p.file.name, env)?;
+        let script = tasks::shared_server::unbind_script(&p.file.name, env)?;
         s.outcome(runtime()?.block_on(async {
             let connected = connect(&mut p, i, &id, &s).await?;
             for c in connected {
@@ -752,7 +793,18 @@ pub(super) fn destroy(arg: &ProjectArg, env: &str, yes: bool, dry_run: bool) -> 
     let account = e.account.clone().unwrap_or_default();
     let client = super::account::client_for(&account)?;
     let rt = runtime()?;
-    let plan = rt.block_on(tasks::destroy::plan(&client, &p.file, env))?;
+    // What each server says it hosts, so a droplet other environments use
+    // is kept (an unreachable one is judged by pond.json and its tags).
+    let i = env_index(&p, env)?;
+    let id = identity()?;
+    let (statuses, _) = rt.block_on(p.statuses(&[i], &id))?;
+    let hosted: Vec<(String, Vec<String>)> = statuses
+        .into_iter()
+        .flat_map(|(_, servers)| servers)
+        .filter(|s| s.error.is_none())
+        .map(|s| (s.server, s.hosted))
+        .collect();
+    let plan = rt.block_on(tasks::destroy::plan(&client, &p.file, env, &hosted))?;
     println!("Destroying {env} will:");
     for line in plan.lines() {
         println!("  {line}");
@@ -769,27 +821,14 @@ pub(super) fn destroy(arg: &ProjectArg, env: &str, yes: bool, dry_run: bool) -> 
         )?;
     }
     let s = sink();
-    s.outcome(rt.block_on(tasks::destroy::execute(
-        &client,
-        &mut p.file,
-        &p.path,
-        &plan,
-        &s,
-    )))?;
+    s.outcome(rt.block_on(async {
+        let servers = if plan.shared.is_empty() {
+            vec![]
+        } else {
+            connect(&mut p, i, &id, &s).await?
+        };
+        tasks::destroy::execute(&client, &mut p.file, &p.path, &plan, &servers, &s).await
+    }))?;
     println!("Environment {env} is destroyed.");
     Ok(())
-}
-
-/// What `unbind --purge` runs on each server of the environment.
-fn unbind_script(project: &str, env: &str) -> anyhow::Result<String> {
-    let users = tasks::EnvUsers::of(project, env);
-    tasks::render(
-        "common/unbind",
-        &[
-            ("PROJECT", project),
-            ("ENV", env),
-            ("SITE_USER", &users.site),
-            ("DEPLOY_USER", &users.deploy),
-        ],
-    )
 }

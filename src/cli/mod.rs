@@ -2,6 +2,7 @@
 //! that turns errors into stderr text and exit codes.
 
 mod account;
+mod check;
 mod init;
 #[cfg(all(target_os = "linux", feature = "lab"))]
 mod lab;

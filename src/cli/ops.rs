@@ -141,6 +141,19 @@ pub enum Ops {
         #[command(flatten)]
         project: ProjectArg,
     },
+    /// Compare each server of an environment with what Pond set up there (templates and
+    /// settings, the files it wrote, users, packages, firewall, team keys); --fix provisions again.
+    Check {
+        env: String,
+        /// Provision again (idempotent) and sync team keys, then check once more.
+        #[arg(long)]
+        fix: bool,
+        /// Print the differences as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
     /// Show the deploy log and the error logs of an environment's servers.
     Logs {
         env: String,
@@ -479,6 +492,12 @@ pub fn run(op: Ops) -> super::CliResult {
             project,
         } => repin(&project, &env, &droplet, expect.as_deref()),
         Ops::Status { env, json, project } => status(&project, env.as_deref(), json),
+        Ops::Check {
+            env,
+            fix,
+            json,
+            project,
+        } => super::check::run(&project, &env, fix, json),
         Ops::Logs {
             env,
             lines,

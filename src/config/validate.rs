@@ -338,7 +338,7 @@ fn validate_shared_databases(w: &mut Walker, file: &ProjectFile) {
 fn validate_environments(w: &mut Walker, file: &ProjectFile) {
     let mut names = HashMap::new();
     let mut domains = HashMap::new();
-    let mut droplet_names = HashMap::new();
+    let mut droplet_names: HashMap<&str, (String, Option<&str>, Option<u64>)> = HashMap::new();
     for (i, env) in file.environments.iter().enumerate() {
         let at = |field: &str| format!("environments[{i}].{field}");
         w.input(&at("name"), &env.name, "environment name", ENV);
@@ -397,7 +397,26 @@ fn validate_environments(w: &mut Walker, file: &ProjectFile) {
         for (j, d) in env.droplets.iter().enumerate() {
             let at = |field: &str| format!("environments[{i}].droplets[{j}].{field}");
             w.check(&at("name"), &d.name, "droplet name", grammar::droplet_name);
-            w.unique(&mut droplet_names, at("name"), &d.name, "droplet name");
+            // One droplet may serve several environments (`pond create
+            // --on`): the same name is the same server only with the same
+            // address and id.
+            match droplet_names.get(d.name.as_str()) {
+                Some((first, address, id))
+                    if address.is_none() || (*address, *id) != (d.address.as_deref(), d.id) =>
+                {
+                    w.push(
+                        at("name"),
+                        format!(
+                            "droplet name {} is already used by {first} for another server (address and id differ)",
+                            show(&d.name)
+                        ),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    droplet_names.insert(d.name.as_str(), (at("name"), d.address.as_deref(), d.id));
+                }
+            }
             if let Some(a) = &d.address {
                 w.check(&at("address"), a, "IPv4 address", grammar::ipv4);
             }

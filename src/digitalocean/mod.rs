@@ -313,6 +313,42 @@ impl Client {
         .await
     }
 
+    /// Adds `tag` to droplet `id` (the tag is made first; making one that
+    /// exists is harmless).
+    pub async fn tag_droplet(&self, tag: &str, id: u64) -> anyhow::Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            "/tags",
+            Some(&serde_json::json!({ "name": tag })),
+            &format!("making tag {tag}"),
+        )
+        .await?;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/tags/{tag}/resources"),
+            Some(&serde_json::json!({"resources": [{"resource_id": id.to_string(), "resource_type": "droplet"}]})),
+            &format!("tagging droplet {id} with {tag}"),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Takes `tag` off droplet `id`; a tag or droplet already gone is fine.
+    pub async fn untag_droplet(&self, tag: &str, id: u64) -> anyhow::Result<()> {
+        match self
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/tags/{tag}/resources"),
+                Some(&serde_json::json!({"resources": [{"resource_id": id.to_string(), "resource_type": "droplet"}]})),
+                &format!("untagging droplet {id} ({tag})"),
+            )
+            .await
+        {
+            Err(e) if !is_not_found(&e) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     pub async fn droplet(&self, id: u64) -> anyhow::Result<Value> {
         self.get(
             &format!("/droplets/{id}"),

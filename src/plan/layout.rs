@@ -2,13 +2,20 @@
 //! directory, and its two Unix users — the site user PHP-FPM runs as (it
 //! may write only the environment's shared paths and tmp) and the deploy
 //! user that owns the releases and runs the hooks (PHP never runs as it).
-//! Pure naming; the `common/env-users` template creates them.
+//! Pure naming; the `common/env-users` template creates them, and
+//! `common/record` writes the record of what provisioning left there.
 
 use blake3::hash;
 
 /// The environment's directory on its servers.
 pub fn env_root(project: &str, env: &str) -> String {
     format!("/var/www/pond/projects/{project}/{env}")
+}
+
+/// Root's record of what provisioning wrote for the environment on a
+/// server (`common/record`; read back by `common/status`).
+pub fn provision_record(project: &str, env: &str) -> String {
+    format!("/etc/pond/provisioned/{project}_{env}")
 }
 
 /// The Unix users of one environment. Names are stable (derived from the

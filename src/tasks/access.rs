@@ -1,7 +1,8 @@
 //! Team access kept in step: every server of the project gets the team's
-//! public keys from pond.json in a Pond-managed block of its login user's
-//! `authorized_keys` (`common/access`); a key removed from pond.json leaves
-//! the block, lines outside it stay, and the key of whoever syncs is never
+//! public keys from pond.json in the project's own Pond-managed block of
+//! its login user's `authorized_keys` (`common/access`; projects sharing a
+//! server each keep a block); a key removed from pond.json leaves the
+//! block, other blocks and lines outside them stay, and the key of whoever syncs is never
 //! taken away (added to the block only where it is missing altogether).
 //! Runs on provision and deploy and with `pond access sync`; [`check`]
 //! compares what `common/status` reports with pond.json.
@@ -37,7 +38,11 @@ pub async fn sync<'a>(
         let own = &c.session.client_key;
         let script = render(
             "common/access",
-            &[("KEYS", &key_lines(file)), ("OWN_KEY", own)],
+            &[
+                ("PROJECT", &file.name),
+                ("KEYS", &key_lines(file)),
+                ("OWN_KEY", own),
+            ],
         )?;
         let out = c
             .session

@@ -1,5 +1,6 @@
 //! The new-server task (what the GUI wizard drives): create the droplet on
-//! DigitalOcean, wait until it is active, pin its host key, provision it,
+//! DigitalOcean (or, with `on`, take one that already serves other
+//! environments), wait until it is active, pin its host key, provision it,
 //! point DNS at it (domain and preview hosts), deploy the project, check
 //! its health, and record the environment in pond.json. If the droplet
 //! never becomes usable, the droplets this run created are deleted, so a
@@ -46,6 +47,10 @@ pub struct NewServer {
     /// load balancer in front of them.
     pub web_droplets: u32,
     pub load_balanced: bool,
+    /// A droplet that already serves other environments (of this project
+    /// or another) to put this one on instead of creating one: its record,
+    /// with id and address (and host key, when pond.json pins it).
+    pub on: Option<Droplet>,
 }
 
 impl NewServer {
@@ -55,6 +60,28 @@ impl NewServer {
 
     /// Choices that cannot work together, refused before anything is made.
     pub fn check(&self) -> anyhow::Result<()> {
+        if let Some(on) = &self.on {
+            if self.is_load_balanced() {
+                anyhow::bail!(
+                    "--on puts the environment on one droplet that exists; a load-balanced environment needs droplets of its own"
+                );
+            }
+            if on.id.is_none() || on.address.is_none() {
+                anyhow::bail!(
+                    "droplet {} has no DigitalOcean id and address in pond.json; pond attach binds a server Pond did not create",
+                    on.name
+                );
+            }
+            if self
+                .database_server
+                .as_ref()
+                .is_some_and(|d| d.address.is_none())
+            {
+                anyhow::bail!(
+                    "--on with --db droplet would create a database droplet; choose same, none or host:ADDR"
+                );
+            }
+        }
         if self.is_load_balanced() && matches!(self.database, Database::SameDroplet { .. }) {
             anyhow::bail!(
                 "a load-balanced environment needs one database for all its web droplets; choose a database droplet (--db droplet), an existing server (--db host:ADDR) or none — MariaDB on each web droplet would give each its own data"
@@ -66,6 +93,9 @@ impl NewServer {
     /// How many droplets the run creates (web droplets and a new database
     /// droplet), for the cost estimate.
     pub fn droplets_to_create(&self) -> u32 {
+        if self.on.is_some() {
+            return 0;
+        }
         let new_db = self
             .database_server
             .as_ref()
@@ -89,14 +119,26 @@ impl NewServer {
         let cost = price_monthly
             .map(|p| format!(", about ${:.2}/month", p * f64::from(n)))
             .unwrap_or_default();
-        let mut lines = vec![
-            format!("check the token of account {}", self.account),
-            "register your SSH public key (and the team's) with the account".to_string(),
-            format!(
+        let mut lines = vec![format!("check the token of account {}", self.account)];
+        if let Some(on) = &self.on {
+            lines.push(format!(
+                "use droplet {} ({}), which already runs: tag it pond-{project}-{} (no new droplet, no new cost)",
+                on.name,
+                on.address.as_deref().unwrap_or("?"),
+                self.env
+            ));
+            lines.push(
+                "provision only what is missing there and add this environment's users, PHP-FPM pool, vhosts and database; the sites it already serves keep theirs"
+                    .to_string(),
+            );
+        } else {
+            lines
+                .push("register your SSH public key (and the team's) with the account".to_string());
+            lines.push(format!(
                 "create {droplet} ({}, {}, {}{cost}) tagged pond, pond-{project}, pond-{project}-{}",
                 self.region, self.size, self.image, self.env
-            ),
-        ];
+            ));
+        }
         if let Some(db) = new_db {
             lines.push(format!(
                 "create database droplet {} ({}, {}, {}{}) with the same tags",
@@ -109,7 +151,9 @@ impl NewServer {
                     .unwrap_or_default()
             ));
         }
-        lines.push("wait until active, then pin SSH host keys in pond.json".to_string());
+        if self.on.is_none() {
+            lines.push("wait until active, then pin SSH host keys in pond.json".to_string());
+        }
         if self.is_load_balanced() {
             lines.push(format!(
                 "create load balancer {project}-{}-lb (HTTP 80) in front of them (billed by DigitalOcean on top of the droplets)",
@@ -277,19 +321,27 @@ pub async fn new_server(
         secret_prefix: input.secret_prefix.clone(),
         health_path: None,
         database: input.database.clone(),
-        droplets: names
-            .iter()
-            .map(|name| Droplet {
-                name: name.clone(),
-                id: None,
+        droplets: match &input.on {
+            Some(on) => vec![Droplet {
                 role: DropletRole::Web,
-                address: None,
-                ssh_user: None,
-                private_address: None,
-                host_key: None,
-            })
-            .chain(input.database_server.clone())
-            .collect(),
+                ..on.clone()
+            }],
+            None => names
+                .iter()
+                .map(|name| Droplet {
+                    name: name.clone(),
+                    id: None,
+                    role: DropletRole::Web,
+                    address: None,
+                    ssh_user: None,
+                    private_address: None,
+                    host_key: None,
+                })
+                .collect(),
+        }
+        .into_iter()
+        .chain(input.database_server.clone())
+        .collect(),
         load_balancer: input
             .is_load_balanced()
             .then(|| crate::config::LoadBalancer {
@@ -305,6 +357,21 @@ pub async fn new_server(
     stop.check("anything was created", "Nothing was created.")?;
     step("checking the account token");
     client.account().await?;
+    if let Some(on) = &input.on {
+        return super::shared_server::put_on_existing(
+            client,
+            file,
+            candidate,
+            path,
+            project_root,
+            identity,
+            input,
+            on,
+            stop,
+            sink,
+        )
+        .await;
+    }
     step("registering your SSH key");
     let key_ids = register_keys(client, file, identity).await?;
     stop.check("creating droplets", "Nothing was created.")?;
@@ -475,7 +542,7 @@ pub async fn resume(
 /// Everything after the droplets exist: connect (pinning host keys),
 /// provision, point DNS at `address`, load data, first deploy, health.
 #[allow(clippy::too_many_arguments)]
-async fn finish(
+pub(super) async fn finish(
     client: &Client,
     file: &mut ProjectFile,
     path: &Path,

@@ -1,5 +1,9 @@
 //! Destroy an environment Pond created on DigitalOcean: its droplets (found
-//! by the environment's tag), the DNS A records Pond made for it (the domain
+//! by the environment's tag) — except a droplet that also serves another
+//! environment (one of pond.json, one the server itself reports, or, when
+//! it cannot be asked, one its tags name), which is kept and only this
+//! environment's layout, users, pool, vhosts and database are removed from
+//! it — the DNS A records Pond made for it (the domain
 //! and the preview hosts, only while they still point at one of its
 //! droplets or at its load balancer — a record left at a released address
 //! is a subdomain takeover), and its load balancer; then drop it from
@@ -9,8 +13,10 @@
 
 use std::path::Path;
 
+use anyhow::Context;
 use reqwest::Method;
 
+use super::Connected;
 use crate::config::{self, ProjectFile};
 use crate::digitalocean::{Client, is_not_found};
 use crate::ssh::{Sink, Stream};
@@ -28,6 +34,20 @@ pub struct DestroyPlan {
     /// (name, address) of servers Pond did not create (an existing database
     /// host): left running, with their data.
     pub kept: Vec<(String, String)>,
+    /// Droplets that also serve other environments: kept, with only this
+    /// environment removed from them.
+    pub shared: Vec<SharedDroplet>,
+}
+
+/// A droplet of the environment that other environments use too.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SharedDroplet {
+    pub id: u64,
+    pub name: String,
+    pub address: String,
+    /// Who else uses it: `project/env`, or `tag pond-…` when the server
+    /// could not be asked.
+    pub others: Vec<String>,
 }
 
 impl DestroyPlan {
@@ -49,6 +69,16 @@ impl DestroyPlan {
         if let Some(lb) = &self.load_balancer {
             lines.push(format!("delete load balancer {lb}"));
         }
+        for d in &self.shared {
+            lines.push(format!(
+                "keep droplet {} (id {}, {}): it also serves {}; remove only {} from it (vhosts, PHP-FPM pool, users, releases, shared files, database) and its tag",
+                d.name,
+                d.id,
+                d.address,
+                d.others.join(", "),
+                self.env
+            ));
+        }
         for (name, addr) in &self.kept {
             lines.push(format!(
                 "keep {name} ({addr}): Pond did not create it, so it and its data stay"
@@ -61,10 +91,14 @@ impl DestroyPlan {
 
 /// Looks up what the environment has on DigitalOcean. Refuses environments
 /// Pond did not create (attached servers are released with `unbind`).
+/// `hosted` is what each reachable server of the environment says it
+/// hosts (`project/env`, by droplet name; see `ServerStatus::hosted`); a
+/// server missing from it is judged by pond.json and its tags.
 pub async fn plan(
     client: &Client,
     file: &ProjectFile,
     env_name: &str,
+    hosted: &[(String, Vec<String>)],
 ) -> anyhow::Result<DestroyPlan> {
     let (_, env) = super::find_env(file, env_name)?;
     if env.account.is_none() || env.droplets.iter().all(|d| d.id.is_none()) {
@@ -75,13 +109,26 @@ pub async fn plan(
     }
     let tag = format!("pond-{}-{}", file.name, env.name);
     let mut droplets = Vec::new();
+    let mut shared = Vec::new();
+    let this = format!("{}/{}", file.name, env.name);
     for d in client.droplets_by_tag(&tag).await? {
         let id = d["id"].as_u64().unwrap_or_default();
         let name = d["name"].as_str().unwrap_or_default().to_string();
         let addr = Client::public_ipv4(&d).unwrap_or_default();
-        droplets.push((id, name, addr));
+        let others = other_users(file, &this, &d, hosted);
+        if others.is_empty() {
+            droplets.push((id, name, addr));
+        } else {
+            shared.push(SharedDroplet {
+                id,
+                name,
+                address: addr,
+                others,
+            });
+        }
     }
     let mut addresses: Vec<String> = droplets.iter().map(|d| d.2.clone()).collect();
+    addresses.extend(shared.iter().map(|d| d.address.clone()));
     addresses.extend(env.droplets.iter().filter_map(|d| d.address.clone()));
     let load_balancer = env.load_balancer.as_ref().and_then(|lb| lb.id.clone());
     if let Some(id) = &load_balancer {
@@ -148,19 +195,91 @@ pub async fn plan(
             .filter(|d| d.id.is_none())
             .map(|d| (d.name.clone(), d.address.clone().unwrap_or_default()))
             .collect(),
+        shared,
     })
 }
 
+/// Who else uses droplet `d` (an API record): other environments of
+/// pond.json on the same droplet id, and those the server reports hosting;
+/// when the server did not answer, the `pond-…` tags of other projects and
+/// environments. `this` is `project/env`.
+fn other_users(
+    file: &ProjectFile,
+    this: &str,
+    d: &serde_json::Value,
+    hosted: &[(String, Vec<String>)],
+) -> Vec<String> {
+    let id = d["id"].as_u64();
+    let name = d["name"].as_str().unwrap_or_default();
+    let mut others: Vec<String> = file
+        .environments
+        .iter()
+        .filter(|e| format!("{}/{}", file.name, e.name) != this)
+        .filter(|e| e.droplets.iter().any(|x| x.id.is_some() && x.id == id))
+        .map(|e| format!("{}/{}", file.name, e.name))
+        .collect();
+    match hosted.iter().find(|(n, _)| n == name) {
+        Some((_, envs)) => others.extend(envs.iter().filter(|e| *e != this).cloned()),
+        None => {
+            let ours = [
+                format!("pond-{}", file.name),
+                format!("pond-{}", this.replace('/', "-")),
+            ];
+            let by_tag: Vec<String> = d["tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str())
+                .filter(|t| t.starts_with("pond-") && !ours.iter().any(|o| o == t))
+                // Environments of pond.json on this droplet are named above.
+                .filter(|t| {
+                    !others
+                        .iter()
+                        .any(|o| format!("pond-{}", o.replace('/', "-")) == *t)
+                })
+                .map(|t| format!("tag {t}"))
+                .collect();
+            others.extend(by_tag);
+        }
+    }
+    others.sort();
+    others.dedup();
+    others
+}
+
 /// Deletes what `plan` listed, then removes the environment from pond.json
-/// (saved atomically). Already-deleted resources are not an error.
+/// (saved atomically). Already-deleted resources are not an error. The
+/// environment is first removed from the droplets it shares (`servers`
+/// holds their connections), so a failure there deletes nothing.
 pub async fn execute(
     client: &Client,
     file: &mut ProjectFile,
     path: &Path,
     plan: &DestroyPlan,
+    servers: &[Connected],
     sink: &Sink,
 ) -> anyhow::Result<()> {
     let step = |text: &str| sink(crate::ssh::API, Stream::Step, text);
+    if !plan.shared.is_empty() {
+        let (_, env) = super::find_env(file, &plan.env)?;
+        let env = env.clone();
+        for d in &plan.shared {
+            let server = servers
+                .iter()
+                .find(|c| c.server.endpoint.name == d.name)
+                .with_context(|| {
+                    format!(
+                        "{} also serves {}, and Pond could not reach it to remove {} from it; nothing was deleted",
+                        d.name,
+                        d.others.join(", "),
+                        plan.env
+                    )
+                })?;
+            super::shared_server::remove_from(file, &env, server, sink).await?;
+            step(&format!("untagging droplet {} ({})", d.name, plan.tag));
+            client.untag_droplet(&plan.tag, d.id).await?;
+        }
+    }
     // Records first: a record left at a released address is a takeover,
     // and once the balancer is gone its address can no longer be found.
     for (zone, id, name, _) in &plan.records {

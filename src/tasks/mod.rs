@@ -5,6 +5,7 @@
 //! call exactly these functions.
 
 pub mod access;
+pub mod check;
 pub mod configs;
 pub mod create;
 pub mod deploy;
@@ -15,6 +16,7 @@ pub mod manifest;
 pub mod operate;
 pub mod provision;
 pub mod scale;
+pub mod shared_server;
 pub mod state;
 pub mod swap;
 pub mod transfer;
@@ -29,7 +31,7 @@ use crate::config::{DropletRole, Environment, ProjectFile};
 use crate::plan::Template;
 use crate::ssh::{Endpoint, HostKeyCheck, Identity, Session, Sink, Stream};
 
-pub use crate::plan::layout::{EnvUsers, env_root};
+pub use crate::plan::layout::{EnvUsers, env_root, provision_record};
 
 /// Finds an environment by name, with a clear error listing the others.
 pub fn find_env<'a>(file: &'a ProjectFile, name: &str) -> anyhow::Result<(usize, &'a Environment)> {

@@ -1,6 +1,7 @@
 //! Reading a deployed environment: the health check of the inactive
 //! colour, the live colour, and the status of every server in one round
-//! trip each. Changing what is live is [`super::swap`].
+//! trip each (with what differs from what provisioning set up, and which
+//! other environments share the server). Changing what is live is [`super::swap`].
 
 use anyhow::{Context, bail};
 
@@ -39,6 +40,13 @@ pub struct ServerStatus {
     pub access_keys: Option<Vec<String>>,
     /// How many keys the login user's authorized_keys holds outside it.
     pub access_outside: usize,
+    /// Every environment the server hosts, as `project/env` (this one and
+    /// others sharing the server).
+    pub hosted: Vec<String>,
+    /// What differs from what provisioning set up for this environment
+    /// (templates and settings, the files Pond wrote, its users, packages,
+    /// the firewall); empty: in step; None: the server did not say.
+    pub drift: Option<Vec<String>>,
 }
 
 /// The preview host names of an environment.
@@ -163,11 +171,17 @@ pub async fn status(
 ) -> Vec<ServerStatus> {
     let root = env_root(&file.name, &env.name);
     let site_user = super::EnvUsers::of(&file.name, &env.name).site;
+    let record = super::provision_record(&file.name, &env.name);
     let mut out = vec![];
     let runs = connected.iter().map(|c| {
         let script = render(
             "common/status",
-            &[("ROOT", &root), ("SITE_USER", &site_user)],
+            &[
+                ("ROOT", &root),
+                ("PROJECT", &file.name),
+                ("SITE_USER", &site_user),
+                ("RECORD", &record),
+            ],
         );
         async move {
             let script = script?;
@@ -185,11 +199,44 @@ pub async fn status(
         };
         match r {
             Err(e) => s.error = Some(format!("{e:#}")),
-            Ok(o) => parse_status(&o.stdout, &mut s),
+            Ok(o) => {
+                parse_status(&o.stdout, &mut s);
+                let expected = super::provision::setup_digest(file, env, c.server.role).ok();
+                s.drift = drift(&o.stdout, expected.as_deref());
+            }
         }
         out.push(s);
     }
     out
+}
+
+/// The differences `common/status` reports against the provisioning
+/// record, led by a note when the record is missing or was made from
+/// other scripts than `expected` (the digest provisioning would record now).
+fn drift(text: &str, expected: Option<&str>) -> Option<Vec<String>> {
+    let recorded = text.lines().find_map(|l| l.strip_prefix("PROVISIONED "))?;
+    let mut found = vec![];
+    let mut words = recorded.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some(digest), at) if digest != "-" => {
+            if expected.is_some_and(|e| e != digest) {
+                found.push(format!(
+                    "provisioned{} from other templates or pond.json settings than it would be now",
+                    at.map(|at| format!(" at {at}")).unwrap_or_default()
+                ));
+            }
+        }
+        _ => found.push(
+            "no record of Pond's provisioning for this environment (set up by an older Pond, or not yet)"
+                .to_string(),
+        ),
+    }
+    found.extend(
+        text.lines()
+            .filter_map(|l| l.strip_prefix("DRIFT "))
+            .map(str::to_string),
+    );
+    Some(found)
 }
 
 fn parse_status(text: &str, s: &mut ServerStatus) {
@@ -222,8 +269,31 @@ fn parse_status(text: &str, s: &mut ServerStatus) {
             s.access_outside = v.trim().parse().unwrap_or(0);
         } else if let Some(v) = line.strip_prefix("ACCESS") {
             s.access_keys = Some(v.split_whitespace().map(str::to_string).collect());
+        } else if let Some(v) = line.strip_prefix("HOSTED ") {
+            s.hosted = v.split_whitespace().map(str::to_string).collect();
         } else if let Some(v) = line.strip_prefix("DISK ") {
             s.disk_free = v.split_whitespace().next().and_then(|n| n.parse().ok());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drift;
+
+    #[test]
+    fn drift_names_a_missing_record_other_scripts_and_each_difference() {
+        assert_eq!(drift("LIVE blue\n", Some("ab")), None);
+        assert_eq!(
+            drift("PROVISIONED ab 2026-12-05T00:00:00Z\n", Some("ab")),
+            Some(vec![])
+        );
+        let text = "PROVISIONED ab 2026-12-05T00:00:00Z\nDRIFT /etc/nftables.conf was changed since it was provisioned\nDRIFT user web_a_b is missing\n";
+        let found = drift(text, Some("cd")).unwrap();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found[0].contains("at 2026-12-05T00:00:00Z"), "{found:?}");
+        assert_eq!(found[2], "user web_a_b is missing");
+        let found = drift("PROVISIONED -\n", Some("cd")).unwrap();
+        assert!(found[0].starts_with("no record"), "{found:?}");
     }
 }

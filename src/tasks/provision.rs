@@ -3,7 +3,8 @@
 //! generates its own password and hands the database server only its
 //! one-way hash, so no password crosses the client), the environment's
 //! own users, PHP-FPM pool, layout and vhosts, then the project's
-//! post-provision hooks. Phases run on every server in parallel; every
+//! post-provision hooks, and last a record of what was applied (read back
+//! by status and `pond check`). Phases run on every server in parallel; every
 //! template is idempotent, so re-running after a cut connection finishes
 //! the job.
 
@@ -119,6 +120,75 @@ pub fn database_step(
     )))
 }
 
+/// The environment's layout and vhosts (web servers only).
+fn layout_step(file: &ProjectFile, env: &Environment) -> anyhow::Result<Step> {
+    let users = EnvUsers::of(&file.name, &env.name);
+    Ok((
+        "Layout and vhosts".to_string(),
+        render(
+            "common/site",
+            &[
+                ("PROJECT", &file.name),
+                ("ENV", &env.name),
+                ("DOMAIN", &env.domain),
+                ("SECRET_PREFIX", &env.secret_prefix),
+                ("STACK", file.stack.as_str()),
+                ("WEB_ROOT", &file.web_root),
+                ("SITE_USER", &users.site),
+                ("DEPLOY_USER", &users.deploy),
+            ],
+        )?,
+    ))
+}
+
+/// The digest of what provisioning applies to a server of `role`: the
+/// setup and layout scripts with their inputs (not the database grants,
+/// which hold each server's own hash, nor the project's hooks). Recorded on
+/// the server by `common/record`; a server whose record differs was
+/// provisioned from other templates or other pond.json settings. Pure.
+pub fn setup_digest(
+    file: &ProjectFile,
+    env: &Environment,
+    role: DropletRole,
+) -> anyhow::Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    let mut steps = setup_steps(file, env, role)?;
+    if role == DropletRole::Web {
+        steps.push(layout_step(file, env)?);
+    }
+    for (what, script) in steps {
+        for part in [what, script] {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// The last provisioning step: record what was applied (see
+/// [`setup_digest`]) and what it left on the server.
+pub fn record_step(
+    file: &ProjectFile,
+    env: &Environment,
+    role: DropletRole,
+) -> anyhow::Result<Step> {
+    let users = EnvUsers::of(&file.name, &env.name);
+    let web = role == DropletRole::Web;
+    Ok((
+        "Record what was provisioned".to_string(),
+        render(
+            "common/record",
+            &[
+                ("PROJECT", &file.name),
+                ("ENV", &env.name),
+                ("DIGEST", &setup_digest(file, env, role)?),
+                ("SITE_USER", if web { &users.site } else { "" }),
+                ("DEPLOY_USER", if web { &users.deploy } else { "" }),
+            ],
+        )?,
+    ))
+}
+
 /// Layout and vhosts (web servers), then the post-provision hooks: as the
 /// deploy user on web servers, and those marked `root` on every server.
 pub fn site_steps(
@@ -130,22 +200,7 @@ pub fn site_steps(
     let mut steps = vec![];
     let users = EnvUsers::of(&file.name, &env.name);
     if role == DropletRole::Web {
-        steps.push((
-            "Layout and vhosts".to_string(),
-            render(
-                "common/site",
-                &[
-                    ("PROJECT", &file.name),
-                    ("ENV", &env.name),
-                    ("DOMAIN", &env.domain),
-                    ("SECRET_PREFIX", &env.secret_prefix),
-                    ("STACK", file.stack.as_str()),
-                    ("WEB_ROOT", &file.web_root),
-                    ("SITE_USER", &users.site),
-                    ("DEPLOY_USER", &users.deploy),
-                ],
-            )?,
-        ));
+        steps.push(layout_step(file, env)?);
     }
     for hook in &file.hooks.post_provision {
         if role != DropletRole::Web && hook.run_as() != HookUser::Root {
@@ -236,6 +291,7 @@ pub fn plan(
         ));
     }
     steps.extend(site_steps(file, env, role, project_root)?);
+    steps.push(record_step(file, env, role)?);
     Ok(steps)
 }
 
@@ -295,7 +351,11 @@ pub async fn provision_servers(
     database_phase(file, env, connected, which, sink).await?;
     run_phase(
         &chosen,
-        |c| site_steps(file, env, c.server.role, project_root),
+        |c| {
+            let mut steps = site_steps(file, env, c.server.role, project_root)?;
+            steps.push(record_step(file, env, c.server.role)?);
+            Ok(steps)
+        },
         sink,
     )
     .await?;
@@ -461,11 +521,12 @@ mod tests {
                 "Users web_shop_live and deploy_shop_live",
                 "PHP-FPM pool web_shop_live",
                 "Database password",
-                "Layout and vhosts"
+                "Layout and vhosts",
+                "Record what was provisioned"
             ]
         );
         let db = plan(&file, &env, DropletRole::Database, root).unwrap();
-        assert_eq!(db.len(), 2, "{db:?}");
+        assert_eq!(db.len(), 3, "{db:?}");
         assert!(db[1].0.starts_with("Database"));
         let grants = format!("DB_GRANTS='10.1.0.5=*{}'", "0".repeat(40));
         assert!(db[1].1.contains(&grants), "{}", db[1].1);

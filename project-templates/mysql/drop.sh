@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# summary: Drop an environment's database and its database user's accounts on this server, and its firewall opening to 3306 (pond destroy of an environment on a server that other environments keep using)
+# input PROJECT [project_name]: project name
+# input ENV [env_name]: environment name
+# input DB_NAME [db_name]: database name
+# input DB_USER [db_user]: database user
+set -euo pipefail
+allow="/etc/pond/firewall-db.d/$PROJECT-$ENV.nft"
+if [[ -e "$allow" ]]; then
+    rm -f -- "$allow"
+    if grep -qs pond_db_clients /etc/nftables.conf; then
+        nft -f /etc/nftables.conf 2>/dev/null || echo "nftables is not usable here; firewall not reloaded" >&2
+    fi
+fi
+if ! command -v mariadb >/dev/null || ! systemctl is-active --quiet mariadb; then
+    echo "no MariaDB running here: no database to drop"
+    exit 0
+fi
+# Names match ^[a-z_][a-z0-9_]*$ (checked before this script was
+# rendered); hosts are checked below. The SQL goes over stdin.
+while read -r host; do
+    if [[ "$host" =~ ^[A-Za-z0-9.%_:-]+$ ]]; then
+        echo "DROP USER IF EXISTS '$DB_USER'@'$host';" | mariadb
+    fi
+done < <(mariadb -N -e "SELECT Host FROM mysql.user WHERE User = '$DB_USER'")
+echo "DROP DATABASE IF EXISTS \`$DB_NAME\`;" | mariadb
+echo "dropped database $DB_NAME and user $DB_USER"

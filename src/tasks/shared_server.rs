@@ -1,0 +1,215 @@
+//! Servers that host several environments (of one project or of several):
+//! `pond create ENV --on DROPLET` puts a new environment on a droplet that
+//! already runs, and [`hosts_others`] tells whether a droplet serves more
+//! than the environment at hand — `pond destroy` then keeps the droplet and
+//! removes only that environment from it.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::create::{NewServer, Urls, finish};
+use super::droplets::env_tags;
+use super::{Connected, Stop};
+use crate::config::{self, Database, Droplet, DropletRole, Environment, ProjectFile};
+use crate::digitalocean::Client;
+use crate::ssh::{Identity, Sink, Stream};
+
+/// The droplet called `name` to put a new environment on: the record of a
+/// web droplet Pond created for another environment of this project
+/// (with its pinned host key), else the account's droplet of that name.
+/// Returns it with its region, size and image slugs.
+pub async fn find_droplet(
+    client: &Client,
+    file: &ProjectFile,
+    name: &str,
+) -> anyhow::Result<(Droplet, String, String, String)> {
+    let known = file
+        .environments
+        .iter()
+        .flat_map(|e| &e.droplets)
+        .find(|d| d.name == name && d.role == DropletRole::Web && d.id.is_some())
+        .cloned();
+    let found = match &known {
+        Some(d) => client.droplet(d.id.unwrap_or_default()).await?,
+        None => client
+            .list(
+                &format!("/droplets?name={name}"),
+                "droplets",
+                &format!("looking for droplet {name}"),
+            )
+            .await?
+            .into_iter()
+            .find(|d| d["name"] == name)
+            .with_context(|| {
+                format!("no droplet is called {name}, in pond.json or in the account")
+            })?,
+    };
+    let address = Client::public_ipv4(&found)
+        .with_context(|| format!("droplet {name} has no public IPv4 address"))?;
+    let droplet = Droplet {
+        name: name.to_string(),
+        id: found["id"].as_u64(),
+        role: DropletRole::Web,
+        address: Some(address),
+        ssh_user: known.as_ref().and_then(|d| d.ssh_user.clone()),
+        private_address: Client::private_ipv4(&found),
+        host_key: known.and_then(|d| d.host_key),
+    };
+    let slug = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    Ok((
+        droplet,
+        slug(&found["region"]["slug"]),
+        slug(&found["size_slug"]),
+        slug(&found["image"]["slug"]),
+    ))
+}
+
+/// `new_server` on a droplet that already runs (`--on`): checks it is
+/// active with the recorded address, tags it as this environment's, records
+/// the environment, then provisions (only what is missing is installed; the
+/// other environments' users, pools and vhosts are left as they are),
+/// deploys, checks health and points DNS like a new droplet.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn put_on_existing(
+    client: &Client,
+    file: &mut ProjectFile,
+    candidate: ProjectFile,
+    path: &Path,
+    project_root: &Path,
+    identity: &Identity,
+    input: &NewServer,
+    on: &Droplet,
+    stop: &Stop,
+    sink: &Sink,
+) -> anyhow::Result<Urls> {
+    let step = |text: &str| sink(crate::ssh::API, Stream::Step, text);
+    let (Some(id), Some(address)) = (on.id, on.address.clone()) else {
+        anyhow::bail!("droplet {} has no id and address in pond.json", on.name);
+    };
+    step(&format!("checking droplet {} ({id})", on.name));
+    let found = client.droplet(id).await.with_context(|| {
+        format!(
+            "droplet {} ({id}) is not in account {}",
+            on.name, input.account
+        )
+    })?;
+    if found["status"] != "active" {
+        anyhow::bail!(
+            "droplet {} ({id}) is {}, not active",
+            on.name,
+            found["status"]
+        );
+    }
+    if Client::public_ipv4(&found).as_deref() != Some(address.as_str()) {
+        anyhow::bail!(
+            "droplet {} ({id}) has address {}, not {address} as pond.json says",
+            on.name,
+            Client::public_ipv4(&found).unwrap_or_default()
+        );
+    }
+    stop.check("tagging the droplet", "Nothing was changed.")?;
+    for tag in env_tags(&file.name, &input.env) {
+        client.tag_droplet(&tag, id).await?;
+    }
+    let env_index = candidate.environments.len() - 1;
+    *file = candidate;
+    config::save(path, file)?;
+    finish(
+        client,
+        file,
+        path,
+        project_root,
+        identity,
+        env_index,
+        &address,
+        &input.tag,
+        &input.transfer,
+        stop,
+        sink,
+    )
+    .await
+}
+
+/// `common/unbind`: removes one environment's layout, vhosts, PHP-FPM pool
+/// and users from a server (under the environment's lock), leaving the
+/// server and its other environments as they are.
+pub fn unbind_script(project: &str, env: &str) -> anyhow::Result<String> {
+    let users = super::EnvUsers::of(project, env);
+    super::render(
+        "common/unbind",
+        &[
+            ("PROJECT", project),
+            ("ENV", env),
+            ("SITE_USER", &users.site),
+            ("DEPLOY_USER", &users.deploy),
+        ],
+    )
+}
+
+/// `mysql/drop` for the environment's database when it lives on one of its
+/// own droplets (None for no database or an external one).
+pub fn drop_database_script(
+    file: &ProjectFile,
+    env: &Environment,
+) -> anyhow::Result<Option<String>> {
+    let (name, user) = match &env.database {
+        Database::SameDroplet { name, user } | Database::OtherDroplet { name, user, .. } => {
+            (name, user)
+        }
+        Database::None | Database::External { .. } => return Ok(None),
+    };
+    Ok(Some(super::render(
+        "mysql/drop",
+        &[
+            ("PROJECT", &file.name),
+            ("ENV", &env.name),
+            ("DB_NAME", name),
+            ("DB_USER", user),
+        ],
+    )?))
+}
+
+/// Removes the environment from a server it shares with others: on its
+/// web servers the layout (`common/unbind`), and wherever its database
+/// lives (the web droplet, or its database droplet) the database.
+pub async fn remove_from(
+    file: &ProjectFile,
+    env: &Environment,
+    server: &Connected,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let name = &server.server.endpoint.name;
+    if server.server.role == DropletRole::Web {
+        sink(
+            name,
+            Stream::Step,
+            &format!("removing {} from {name}", env.name),
+        );
+        server
+            .session
+            .run_ok(
+                &format!("removing {} from {name}", env.name),
+                &unbind_script(&file.name, &env.name)?,
+                sink,
+            )
+            .await?;
+    }
+    let holds_database = match &env.database {
+        Database::SameDroplet { .. } => server.server.role == DropletRole::Web,
+        Database::OtherDroplet { droplet, .. } => droplet == name,
+        _ => false,
+    };
+    if holds_database && let Some(script) = drop_database_script(file, env)? {
+        sink(
+            name,
+            Stream::Step,
+            &format!("dropping {}'s database", env.name),
+        );
+        server
+            .session
+            .run_ok(&format!("dropping {}'s database", env.name), &script, sink)
+            .await?;
+    }
+    Ok(())
+}
