@@ -1,10 +1,11 @@
 //! The TypeScript the window is written against, generated from the Rust
-//! types in `view` and the command table below: `ui/src/lib/bindings.ts`.
+//! types in `view` and `manage` and the command table below: `ui/src/lib/bindings.ts`.
 //! A test fails when the committed file is stale; regenerate it with
 //! `POND_WRITE_BINDINGS=1 cargo test -p pond-app bindings`.
 
 use ts_rs::{Config, TS};
 
+use crate::manage::{ChangeAction, ChangePlan, ChangeRequest, DropletChoice};
 use crate::view::*;
 
 /// A command as the window calls it: name, arguments (name, TS type),
@@ -157,6 +158,24 @@ fn commands() -> Vec<Command> {
             true,
             ty::<UrlsView>(),
         ),
+        c(
+            "plan_change",
+            vec![("req", ty::<ChangeRequest>())],
+            false,
+            ty::<ChangePlan>(),
+        ),
+        c(
+            "change",
+            vec![("req", ty::<ChangeRequest>())],
+            true,
+            ty::<String>(),
+        ),
+        c(
+            "account_droplets",
+            vec![("account", ty::<String>())],
+            false,
+            ty::<Vec<DropletChoice>>(),
+        ),
     ]
 }
 
@@ -202,6 +221,10 @@ pub fn typescript() -> String {
         TeamKeyView::decl(&cfg),
         TeamKeyRequest::decl(&cfg),
         TeamKeyRef::decl(&cfg),
+        ChangeAction::decl(&cfg),
+        ChangeRequest::decl(&cfg),
+        ChangePlan::decl(&cfg),
+        DropletChoice::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src-tauri/src/view.rs and bindings.rs — do not edit.\n\

@@ -188,7 +188,7 @@ pub async fn env_status(req: EnvRef) -> Res<EnvStatus> {
         let own = identity.public_line();
         let servers: Vec<ServerView> = statuses
             .into_iter()
-            .map(|s| ServerView::of(s, &p.file, &own))
+            .map(|s| ServerView::of(s, &p.file, &e.name, &own))
             .collect();
         Ok(EnvStatus {
             env: e.name,

@@ -1,7 +1,8 @@
 //! Pond's desktop app: a thin Tauri shell. Each command (in `commands`)
 //! converts arguments and calls the `pond` engine; no deploy logic lives
-//! here. `view` holds the shapes sent to the window, `bindings` generates
-//! their TypeScript.
+//! here (`manage` and `wizard` hold the commands that change which servers
+//! an environment has). `view` holds the shapes sent to the window,
+//! `bindings` generates their TypeScript.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
@@ -9,6 +10,7 @@
 mod bindings;
 mod cancel;
 mod commands;
+mod manage;
 mod team;
 mod view;
 mod wizard;
@@ -30,6 +32,7 @@ fn main() {
         .plugin(tauri_plugin_opener::init())
         .manage(wizard::SessionTokens::default())
         .manage(cancel::Runs::default())
+        .manage(manage::Plans::default())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::startup_project,
@@ -56,6 +59,9 @@ fn main() {
             wizard::plan_new_server,
             wizard::new_server,
             wizard::resume_new_server,
+            manage::plan_change,
+            manage::change,
+            manage::account_droplets,
         ])
         .run(tauri::generate_context!())
         .expect("the Pond window failed to start");

@@ -207,6 +207,13 @@ pub struct ServerView {
     pub team_keys: Option<String>,
     /// True when they match.
     pub team_keys_in_step: bool,
+    /// What differs from what Pond set up on the server (`pond check`;
+    /// team keys are `team_keys`): files it wrote, users, packages,
+    /// firewall, templates and settings; empty: in step. None when the
+    /// server did not say.
+    pub setup: Option<Vec<String>>,
+    /// Other environments (`project/env`) the server also hosts.
+    pub shared_with: Vec<String>,
 }
 
 #[derive(Debug, Serialize, TS)]
@@ -227,12 +234,22 @@ pub struct ServiceView {
 impl ServerView {
     /// The view of one server's status; `own` is the viewing user's public
     /// key (a sync by them puts it on the server too).
-    pub fn of(s: operate::ServerStatus, file: &pond::config::ProjectFile, own: &str) -> ServerView {
+    pub fn of(
+        s: operate::ServerStatus,
+        file: &pond::config::ProjectFile,
+        env: &str,
+        own: &str,
+    ) -> ServerView {
         let access = s
             .access_keys
             .as_ref()
             .map(|keys| pond::tasks::access::check(file, Some(own), keys, s.access_outside));
+        let this = format!("{}/{}", file.name, env);
+        let setup = s.drift.clone();
+        let shared_with = s.hosted.iter().filter(|h| **h != this).cloned().collect();
         ServerView {
+            setup,
+            shared_with,
             team_keys: access.as_ref().map(|a| a.describe()),
             team_keys_in_step: access.is_some_and(|a| a.in_step()),
             server: s.server,
@@ -506,6 +523,9 @@ pub struct NewServerRequest {
     pub attachments: Option<String>,
     pub tag: String,
     pub secret_prefix: String,
+    /// A droplet the account already runs to put the environment on
+    /// (`account_droplets`); none: new droplets.
+    pub on: Option<String>,
     /// Names the run for `cancel` (which stops it at its next step).
     pub run_id: Option<String>,
 }

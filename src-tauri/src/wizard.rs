@@ -54,7 +54,7 @@ fn client_for(account: &str, session: Option<Token>) -> anyhow::Result<Client> {
     accounts::client(&settings, account, token)
 }
 
-async fn client(account: String, session: &SessionTokens) -> Res<Client> {
+pub(crate) async fn client(account: String, session: &SessionTokens) -> Res<Client> {
     let cached = session.get(&account);
     tauri::async_runtime::spawn_blocking(move || client_for(&account, cached))
         .await
@@ -167,6 +167,24 @@ fn input(
     Ok(new)
 }
 
+/// [`input`], put on the droplet the request names (when it names one):
+/// its region, size and image are the droplet's.
+async fn input_on(
+    req: &NewServerRequest,
+    client: &Client,
+    file: &pond::config::ProjectFile,
+) -> anyhow::Result<create::NewServer> {
+    let mut new = input(req, &file.name, file.stack)?;
+    if let Some(name) = req.on.as_deref().filter(|n| !n.is_empty()) {
+        let (droplet, region, size, image) =
+            pond::tasks::shared_server::find_droplet(client, file, name).await?;
+        (new.region, new.size, new.image) = (region, size, image);
+        new.on = Some(droplet);
+        new.check()?;
+    }
+    Ok(new)
+}
+
 /// Every action the run will take, with the size's monthly price.
 #[tauri::command]
 pub async fn plan_new_server(
@@ -176,7 +194,7 @@ pub async fn plan_new_server(
     let client = client(req.account.clone(), &session).await?;
     engine(move || async move {
         let p = open(&req.dir)?;
-        let new = input(&req, &p.file.name, p.file.stack)?;
+        let new = input_on(&req, &client, &p.file).await?;
         let price = client
             .catalog()
             .await?
@@ -230,7 +248,7 @@ async fn run(
     crate::cancel::stoppable(runs, run_id, move |stop| async move {
         let sink = channel_sink(on_event);
         let mut p = open(&req.dir)?;
-        let new = input(&req, &p.file.name, p.file.stack)?;
+        let new = input_on(&req, &client, &p.file).await?;
         let (identity, _) = project::user_identity().await?;
         let (file, path, root) = (&mut p.file, &p.path, &p.root);
         let urls = if resume {

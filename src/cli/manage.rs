@@ -748,22 +748,15 @@ pub(super) fn unbind(
             "unbinding",
         )?;
     }
-    if purge {
-        let id = identity()?;
-        let s = sink();
-        let script = tasks::shared_server::unbind_script(&p.file.name, env)?;
-        s.outcome(runtime()?.block_on(async {
-            let connected = connect(&mut p, i, &id, &s).await?;
-            for c in connected {
-                c.session
-                    .run_ok("removing Pond's layout", &script, &s)
-                    .await?;
-            }
-            anyhow::Ok(())
-        }))?;
-    }
-    p.file.environments.remove(i);
-    config::save(&p.path, &p.file).with_context(|| format!("saving {}", p.path.display()))?;
+    let id = if purge { Some(identity()?) } else { None };
+    let s = sink();
+    s.outcome(runtime()?.block_on(async {
+        let connected = match &id {
+            Some(id) => connect(&mut p, i, id, &s).await?,
+            None => vec![],
+        };
+        tasks::shared_server::unbind(&mut p.file, &p.path, env, &connected, purge, &s).await
+    }))?;
     println!("Environment {env} removed from {}.", p.path.display());
     Ok(())
 }

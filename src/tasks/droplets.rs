@@ -39,6 +39,25 @@ pub fn env_tags(project: &str, env: &str) -> Vec<String> {
     ]
 }
 
+/// The environments (`project/env`) a droplet's tags name: each
+/// `pond-<project>-<env>` beside its `pond-<project>`. Pure.
+pub fn environments_of_tags(tags: &[&str]) -> Vec<String> {
+    let mut found: Vec<String> = tags
+        .iter()
+        .filter_map(|t| {
+            tags.iter()
+                .filter(|p| p.starts_with("pond-") && **p != *t)
+                .find_map(|p| {
+                    let env = t.strip_prefix(*p)?.strip_prefix('-')?;
+                    Some(format!("{}/{env}", &p["pond-".len()..]))
+                })
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
 /// Registers the user's public key and the team's with the account (found
 /// by fingerprint or uploaded); returns their ids for new droplets.
 pub async fn register_keys(
@@ -185,5 +204,24 @@ pub async fn delete_created(
         ))
     } else {
         error.context(format!("deleting droplets failed too: {}", left.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_environments_of_a_droplet_are_read_off_its_tags() {
+        let tags = [
+            "pond",
+            "pond-acme",
+            "pond-acme-production",
+            "pond-acme-staging",
+            "web",
+        ];
+        assert_eq!(
+            super::environments_of_tags(&tags),
+            ["acme/production", "acme/staging"]
+        );
+        assert!(super::environments_of_tags(&["pond", "pond-acme"]).is_empty());
     }
 }

@@ -213,3 +213,52 @@ pub async fn remove_from(
     }
     Ok(())
 }
+
+/// What `unbind` will do, one line per action. Pure.
+pub fn unbind_lines(env: &Environment, purge: bool) -> Vec<String> {
+    let servers: Vec<&str> = env.droplets.iter().map(|d| d.name.as_str()).collect();
+    let mut lines = vec![];
+    if purge {
+        lines.push(format!(
+            "remove {}'s layout, vhosts, PHP-FPM pool and users from {} (the servers, the other environments on them and the database stay)",
+            env.name,
+            servers.join(", ")
+        ));
+    }
+    lines.push(format!(
+        "forget {} in pond.json (no droplet is deleted)",
+        servers.join(", ")
+    ));
+    lines
+}
+
+/// Releases an environment: with `purge`, its layout goes from each of
+/// `connected` (its servers) first; then it leaves pond.json (saved).
+pub async fn unbind(
+    file: &mut ProjectFile,
+    path: &Path,
+    env_name: &str,
+    connected: &[Connected],
+    purge: bool,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    if purge {
+        let script = unbind_script(&file.name, env_name)?;
+        for c in connected
+            .iter()
+            .filter(|c| c.server.role == DropletRole::Web)
+        {
+            c.session
+                .run_ok("removing Pond's layout", &script, sink)
+                .await?;
+        }
+    }
+    file.environments.retain(|e| e.name != env_name);
+    config::save(path, file)?;
+    sink(
+        crate::ssh::API,
+        Stream::Done,
+        &format!("environment {env_name} removed from pond.json"),
+    );
+    Ok(())
+}

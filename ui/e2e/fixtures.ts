@@ -102,6 +102,8 @@ export function status(live: "blue" | "green"): EnvStatus {
         releases_on_disk: ["20261125-101500-v1", "20261125-111500-v2"],
         team_keys: "in step",
         team_keys_in_step: true,
+        setup: [],
+        shared_with: [],
       },
     ],
   };

@@ -151,3 +151,80 @@ test("a running deploy can be cancelled; the window says what state the server i
   expect(runId).toMatch(/^[0-9a-f-]{36}$/);
   expect(made.find((c) => c.cmd === "cancel")?.args).toEqual({ runId });
 });
+
+test("a server that differs from what Pond set up, and the environments it shares, show on the panel", async ({ page }) => {
+  const s = status("blue");
+  s.servers[0] = {
+    ...s.servers[0]!,
+    setup: ["/etc/nginx/sites-available/pond-acme-shop-production.conf was changed since it was provisioned"],
+    shared_with: ["acme-shop/staging", "blog/production"],
+  };
+  await install(page, { ...base, env_status: { value: s } });
+  await openProject(page);
+  const row = page.getByRole("row", { name: /acme-shop-production-1/ });
+  await expect(row).toContainText("setup differs (pond check production --fix)");
+  await expect(row).toContainText("pond-acme-shop-production.conf was changed since it was provisioned");
+  await expect(row).toContainText("shared with acme-shop/staging, blog/production");
+});
+
+test("destroy shows its plan, asks for the name, runs the plan shown and reopens the project", async ({ page }) => {
+  const plan = [
+    "keep droplet acme-shop-production-1 (id 7, 198.18.3.10): it also serves blog/production; remove only production from it (vhosts, PHP-FPM pool, users, releases, shared files, database) and its tag",
+    "delete DNS record shop.example.com A 198.18.3.10",
+    "remove environment production from pond.json",
+  ];
+  const emptied = { ...project, environments: [] };
+  await install(page, {
+    ...base,
+    open_project: [{ value: { kind: "project", project } }, { value: { kind: "project", project: emptied } }],
+    env_status: { value: status("blue") },
+    plan_change: { value: { lines: plan } },
+    change: { value: "production is destroyed.", progress: [step("removing production from acme-shop-production-1")] },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Destroy…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Destroy production" });
+  await expect(dialog).toContainText("keep droplet acme-shop-production-1");
+  await expect(dialog).toContainText("delete DNS record shop.example.com A 198.18.3.10");
+  const confirm = dialog.getByRole("button", { name: "Destroy production" });
+  await expect(confirm).toBeDisabled();
+  await dialog.getByLabel("Type production to confirm").fill("producti");
+  await expect(confirm).toBeDisabled();
+  await dialog.getByLabel("Type production to confirm").fill("production");
+  await confirm.click();
+  await expect(page.getByRole("heading", { name: "production" })).toHaveCount(0);
+  const made = await calls(page);
+  const changes = made.filter((c) => c.cmd === "plan_change" || c.cmd === "change").map((c) => [c.cmd, c.args.req]);
+  expect(changes).toEqual([
+    ["plan_change", { dir: project.dir, env: "production", action: "destroy", droplets: 2, confirm: "" }],
+    ["change", { dir: project.dir, env: "production", action: "destroy", droplets: 2, confirm: "production" }],
+  ]);
+  expect(made.filter((c) => c.cmd === "open_project")).toHaveLength(2);
+});
+
+test("unbind can also remove Pond's files, and says what stays", async ({ page }) => {
+  await install(page, {
+    ...base,
+    env_status: { value: status("blue") },
+    plan_change: [
+      { value: { lines: ["forget acme-shop-production-1 in pond.json (no droplet is deleted)"] } },
+      {
+        value: {
+          lines: [
+            "remove production's layout, vhosts, PHP-FPM pool and users from acme-shop-production-1 (the servers, the other environments on them and the database stay)",
+            "forget acme-shop-production-1 in pond.json (no droplet is deleted)",
+          ],
+        },
+      },
+    ],
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Unbind…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Unbind production" });
+  await expect(dialog).toContainText("no droplet is deleted");
+  await dialog.getByLabel("Also remove Pond's files for production from its servers").check();
+  await expect(dialog).toContainText("the other environments on them and the database stay");
+  const made = await calls(page);
+  const actions = made.filter((c) => c.cmd === "plan_change").map((c) => (c.args.req as { action: string }).action);
+  expect(actions).toEqual(["unbind", "purge"]);
+});

@@ -197,3 +197,54 @@ test("a run can be stopped after its current step and resumed from there", async
   expect(runIds).toHaveLength(2);
   expect(made.find((c) => c.cmd === "cancel")?.args.runId).toBe(runIds[0]);
 });
+
+test("a new environment can go on a droplet the account already runs", async ({ page }) => {
+  await install(page, {
+    app_info: appInfo,
+    recent_projects: { value: [] },
+    open_project: { value: { kind: "project", project } },
+    env_status: { value: status("blue") },
+    list_accounts: { value: accounts },
+    check_field: { value: null },
+    catalog: { value: catalog },
+    account_droplets: {
+      value: [
+        { name: "acme-shop-production-1", address: "198.18.3.10", region: "ams3", serves: ["acme-shop/production"] },
+        { name: "blog-production-1", address: "198.18.3.11", region: "fra1", serves: [] },
+      ],
+    },
+    check_domain: { value: { hosted: true, delegated: true, note: "DigitalOcean hosts staging.example.com." } },
+    plan_new_server: {
+      value: {
+        lines: ["check the token of account agency", "use droplet acme-shop-production-1 (198.18.3.10), which already runs: tag it pond-acme-shop-staging (no new droplet, no new cost)"],
+        droplets: 0,
+        price_monthly: 0,
+      },
+    },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "New server…" }).click();
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.getByLabel("Name").fill("staging");
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.getByLabel(/A droplet this account already runs/).check();
+  const droplet = page.getByLabel("Droplet");
+  await expect(droplet.locator("option")).toHaveText([
+    "acme-shop-production-1 (198.18.3.10, ams3) — serves acme-shop/production",
+    "blog-production-1 (198.18.3.11, fra1)",
+  ]);
+  await expect(page.getByLabel("Region")).toHaveCount(0);
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.getByLabel("Domain").fill("staging.example.com");
+  await page.getByRole("button", { name: "Next" }).click();
+  // On one server the database goes there too: no new database droplet.
+  await expect(page.getByLabel(/A new database droplet/)).toBeDisabled();
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.getByRole("button", { name: "Next" }).click();
+  const review = page.getByRole("region", { name: "Review" });
+  await expect(review).toContainText("use droplet acme-shop-production-1");
+  const made = await calls(page);
+  const sent = made.find((c) => c.cmd === "plan_new_server")?.args.req as Record<string, unknown>;
+  expect(sent).toMatchObject({ env: "staging", kind: "single", on: "acme-shop-production-1", database: "same" });
+});

@@ -44,7 +44,18 @@ team_keys: string | null,
 /**
  * True when they match.
  */
-team_keys_in_step: boolean, };
+team_keys_in_step: boolean, 
+/**
+ * What differs from what Pond set up on the server (`pond check`;
+ * team keys are `team_keys`): files it wrote, users, packages,
+ * firewall, templates and settings; empty: in step. None when the
+ * server did not say.
+ */
+setup: Array<string> | null, 
+/**
+ * Other environments (`project/env`) the server also hosts.
+ */
+shared_with: Array<string>, };
 
 export type ColourView = { colour: string, release: string, tag: string, at: string, by: string, };
 
@@ -173,6 +184,11 @@ droplets: number, db_dump: string | null,
  */
 db_from: string | null, attachments: string | null, tag: string, secret_prefix: string, 
 /**
+ * A droplet the account already runs to put the environment on
+ * (`account_droplets`); none: new droplets.
+ */
+on: string | null, 
+/**
  * Names the run for `cancel` (which stops it at its next step).
  */
 run_id: string | null, };
@@ -198,6 +214,26 @@ export type TeamKeyRequest = { dir: string, name: string,
 public_key: string, };
 
 export type TeamKeyRef = { dir: string, name: string, };
+
+export type ChangeAction = "unbind" | "purge" | "destroy" | "scale";
+
+export type ChangeRequest = { dir: string, env: string, action: ChangeAction, 
+/**
+ * Web droplets wanted (scale only).
+ */
+droplets: number, 
+/**
+ * The environment's name as the user typed it (ignored by `plan_change`).
+ */
+confirm: string, };
+
+export type ChangePlan = { lines: Array<string>, };
+
+export type DropletChoice = { name: string, address: string, region: string, 
+/**
+ * `project/env` of the Pond environments its tags name.
+ */
+serves: Array<string>, };
 
 /** Every engine command, typed. Progress arrives on `onEvent`. */
 export const commands = {
@@ -250,6 +286,13 @@ export const commands = {
     channel.onmessage = onEvent;
     return invoke("resume_new_server", { req, onEvent: channel });
   },
+  planChange: (req: ChangeRequest): Promise<ChangePlan> => invoke("plan_change", { req }),
+  change: (req: ChangeRequest, onEvent: (p: Progress) => void): Promise<string> => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onEvent;
+    return invoke("change", { req, onEvent: channel });
+  },
+  accountDroplets: (account: string): Promise<Array<DropletChoice>> => invoke("account_droplets", { account }),
 };
 
 export type Commands = typeof commands;

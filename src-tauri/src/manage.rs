@@ -1,0 +1,272 @@
+//! Changing which servers an environment has, from its panel: scale a
+//! load-balanced environment, unbind it (optionally removing Pond's files
+//! from its servers), or destroy it. Each shows its plan first
+//! ([`plan_change`]); [`change`] then carries out exactly the plan shown
+//! (kept here between the two calls) once the environment's name has been
+//! typed back — the engine checks the name too. The new-server wizard's
+//! list of droplets the account runs is here as well.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use anyhow::{anyhow, bail};
+use serde::{Deserialize, Serialize};
+use tauri::ipc::Channel;
+use ts_rs::TS;
+
+use crate::commands::{Res, channel_sink, engine, open};
+use crate::view::Progress;
+use crate::wizard::{SessionTokens, client};
+use pond::project;
+use pond::tasks::{self, destroy, scale, shared_server};
+
+/// What to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeAction {
+    /// Forget the servers in pond.json; nothing on them changes.
+    Unbind,
+    /// Remove Pond's files for the environment from its servers, then forget them.
+    Purge,
+    /// Delete the droplets (keeping one other environments use), DNS records and balancer.
+    Destroy,
+    /// Set the number of web droplets of a load-balanced environment.
+    Scale,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct ChangeRequest {
+    pub dir: String,
+    pub env: String,
+    pub action: ChangeAction,
+    /// Web droplets wanted (scale only).
+    pub droplets: u32,
+    /// The environment's name as the user typed it (ignored by `plan_change`).
+    pub confirm: String,
+}
+
+/// What a change will do, one line per action.
+#[derive(Debug, Serialize, TS)]
+pub struct ChangePlan {
+    pub lines: Vec<String>,
+}
+
+/// A droplet of the account, for "put it on a server this account runs".
+#[derive(Debug, Serialize, TS)]
+pub struct DropletChoice {
+    pub name: String,
+    pub address: String,
+    pub region: String,
+    /// `project/env` of the Pond environments its tags name.
+    pub serves: Vec<String>,
+}
+
+enum Planned {
+    Unbind(bool),
+    Destroy(destroy::DestroyPlan),
+    Scale(scale::ScalePlan),
+}
+
+/// The plan last shown per (project dir, environment).
+#[derive(Default)]
+pub struct Plans(Mutex<HashMap<(String, String), (ChangeAction, Planned)>>);
+
+impl Plans {
+    fn put(&self, req: &ChangeRequest, planned: Planned) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert((req.dir.clone(), req.env.clone()), (req.action, planned));
+        }
+    }
+
+    fn take(&self, req: &ChangeRequest) -> anyhow::Result<Planned> {
+        let mut map = self
+            .0
+            .lock()
+            .map_err(|_| anyhow!("the plans are unavailable"))?;
+        match map.remove(&(req.dir.clone(), req.env.clone())) {
+            Some((action, planned)) if action == req.action => Ok(planned),
+            _ => bail!("show the plan first: nothing was changed"),
+        }
+    }
+}
+
+#[tauri::command]
+pub async fn plan_change(
+    req: ChangeRequest,
+    session: tauri::State<'_, SessionTokens>,
+    plans: tauri::State<'_, Plans>,
+) -> Res<ChangePlan> {
+    let account = open(&req.dir)?
+        .file
+        .environments
+        .iter()
+        .find(|e| e.name == req.env)
+        .and_then(|e| e.account.clone());
+    let client = match (req.action, account) {
+        (ChangeAction::Destroy | ChangeAction::Scale, Some(a)) => Some(client(a, &session).await?),
+        _ => None,
+    };
+    let r = req.clone();
+    let (lines, planned) = engine(move || async move {
+        let mut p = open(&r.dir)?;
+        let i = p.env_index(&r.env)?;
+        let env = p.file.environments[i].clone();
+        Ok(match r.action {
+            ChangeAction::Unbind | ChangeAction::Purge => {
+                let purge = r.action == ChangeAction::Purge;
+                (
+                    shared_server::unbind_lines(&env, purge),
+                    Planned::Unbind(purge),
+                )
+            }
+            ChangeAction::Destroy => {
+                let client = client.ok_or_else(|| {
+                    anyhow!("{} was not created by Pond; unbind releases it", r.env)
+                })?;
+                let (identity, _) = project::user_identity().await?;
+                let (statuses, _) = p.statuses(&[i], &identity).await?;
+                let hosted: Vec<(String, Vec<String>)> = statuses
+                    .into_iter()
+                    .flat_map(|(_, servers)| servers)
+                    .filter(|s| s.error.is_none())
+                    .map(|s| (s.server, s.hosted))
+                    .collect();
+                let plan = destroy::plan(&client, &p.file, &r.env, &hosted).await?;
+                (plan.lines(), Planned::Destroy(plan))
+            }
+            ChangeAction::Scale => {
+                let client = client.ok_or_else(|| {
+                    anyhow!(
+                        "{} was not created by Pond; only its load-balanced environments scale",
+                        r.env
+                    )
+                })?;
+                let price = match &env.size {
+                    Some(size) => client
+                        .catalog()
+                        .await
+                        .ok()
+                        .and_then(|c| c.sizes.into_iter().find(|s| &s.slug == size))
+                        .map(|s| s.price_monthly),
+                    None => None,
+                };
+                let plan = scale::plan(&p.file, &r.env, r.droplets, price)?;
+                (plan.lines.clone(), Planned::Scale(plan))
+            }
+        })
+    })
+    .await?;
+    plans.put(&req, planned);
+    Ok(ChangePlan { lines })
+}
+
+/// Carries out the plan `plan_change` showed; returns one sentence saying
+/// what was done.
+#[tauri::command]
+pub async fn change(
+    req: ChangeRequest,
+    on_event: Channel<Progress>,
+    session: tauri::State<'_, SessionTokens>,
+    plans: tauri::State<'_, Plans>,
+) -> Res<String> {
+    if req.confirm != req.env {
+        return Err(anyhow!("type {} to confirm; nothing was changed", req.env).into());
+    }
+    let planned = plans.take(&req)?;
+    let account = open(&req.dir)?
+        .file
+        .environments
+        .iter()
+        .find(|e| e.name == req.env)
+        .and_then(|e| e.account.clone());
+    let client = match account {
+        Some(a) if !matches!(planned, Planned::Unbind(_)) => Some(client(a, &session).await?),
+        _ => None,
+    };
+    engine(move || async move {
+        let sink = channel_sink(on_event);
+        let mut p = open(&req.dir)?;
+        let i = p.env_index(&req.env)?;
+        let (identity, _) = project::user_identity().await?;
+        let client = || {
+            client
+                .as_ref()
+                .ok_or_else(|| anyhow!("{} has no account", req.env))
+        };
+        match planned {
+            Planned::Unbind(purge) => {
+                let connected = if purge {
+                    p.connect(i, &identity, &sink).await?.0
+                } else {
+                    vec![]
+                };
+                shared_server::unbind(&mut p.file, &p.path, &req.env, &connected, purge, &sink)
+                    .await?;
+                Ok(format!(
+                    "{} is no longer in pond.json; no droplet was deleted.",
+                    req.env
+                ))
+            }
+            Planned::Destroy(plan) => {
+                let servers = if plan.shared.is_empty() {
+                    vec![]
+                } else {
+                    p.connect(i, &identity, &sink).await?.0
+                };
+                destroy::execute(client()?, &mut p.file, &p.path, &plan, &servers, &sink).await?;
+                Ok(format!("{} is destroyed.", req.env))
+            }
+            Planned::Scale(plan) => {
+                scale::execute(
+                    client()?,
+                    &mut p.file,
+                    &p.path,
+                    &p.root,
+                    &identity,
+                    &plan,
+                    &sink,
+                )
+                .await?;
+                Ok(format!(
+                    "{} runs {} web droplets behind its load balancer.",
+                    req.env, plan.target
+                ))
+            }
+        }
+    })
+    .await
+}
+
+/// The account's droplets (for the wizard's "a server this account
+/// already runs"), each with the Pond environments its tags name.
+#[tauri::command]
+pub async fn account_droplets(
+    account: String,
+    session: tauri::State<'_, SessionTokens>,
+) -> Res<Vec<DropletChoice>> {
+    let client = client(account, &session).await?;
+    engine(move || async move {
+        let droplets = client
+            .list("/droplets", "droplets", "listing droplets")
+            .await?;
+        Ok(droplets
+            .iter()
+            .filter(|d| d["status"] == "active")
+            .filter_map(|d| {
+                let tags: Vec<&str> = d["tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str())
+                    .collect();
+                Some(DropletChoice {
+                    name: d["name"].as_str()?.to_string(),
+                    address: pond::digitalocean::Client::public_ipv4(d)?,
+                    region: d["region"]["slug"].as_str().unwrap_or_default().to_string(),
+                    serves: tasks::droplets::environments_of_tags(&tags),
+                })
+            })
+            .collect())
+    })
+    .await
+}
