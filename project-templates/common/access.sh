@@ -17,16 +17,22 @@ tmp="$(mktemp "$file.XXXXXX")"
 trap 'rm -f "$tmp"' EXIT
 # The key blobs listed (second field of each line).
 listed="$(awk 'NF >= 2 { print $2 }' <<< "$KEYS")"
-# This project's block (and the unnamed block of an older Pond) goes; other
-# projects' blocks stay as they are; outside every block, listed keys go.
-awk -v mine="# BEGIN Pond-managed keys of $PROJECT (" -v mine_end="$end" -v listed="$listed" '
+# An older Pond's unnamed block becomes this project's only while no other
+# project lives on this server (else it may hold another team's keys).
+legacy=no
+[[ -z "$(find /var/www/pond/projects -mindepth 1 -maxdepth 1 ! -name "$PROJECT" -print -quit 2>/dev/null)" ]] && legacy=yes
+# This project's block goes; other projects' blocks stay as they are;
+# outside every block, listed keys go. A block without its END line stops
+# here, so nothing after it is lost.
+awk -v mine="# BEGIN Pond-managed keys of $PROJECT (" -v mine_end="$end" -v listed="$listed" -v legacy="$legacy" '
     BEGIN { n = split(listed, b, "\n"); for (i = 1; i <= n; i++) if (b[i] != "") known[b[i]] = 1 }
-    index($0, mine) == 1 || index($0, "# BEGIN Pond-managed keys (") == 1 { ours = 1; next }
+    index($0, mine) == 1 || (legacy == "yes" && index($0, "# BEGIN Pond-managed keys (") == 1) { ours = 1; next }
     ours { if ($0 == mine_end || $0 == "# END Pond-managed keys") ours = 0; next }
-    index($0, "# BEGIN Pond-managed keys of ") == 1 { other = 1; print; next }
-    other { if (index($0, "# END Pond-managed keys of ") == 1) other = 0; print; next }
+    index($0, "# BEGIN Pond-managed keys") == 1 { other = 1; print; next }
+    other { if (index($0, "# END Pond-managed keys") == 1) other = 0; print; next }
     { for (i = 1; i <= NF; i++) if ($i in known) next; print }
-' "$file" > "$tmp"
+    END { if (ours || other) exit 3 }
+' "$file" > "$tmp" || { echo "$file has a Pond block without its END line; fix it by hand, nothing was changed" >&2; exit 3; }
 # The syncing user's own key stays where it is outside the blocks (another
 # member's sync must never lock them out); only when it is nowhere outside
 # them does it go into this block, to keep this connection working.

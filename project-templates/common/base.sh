@@ -102,8 +102,9 @@ table inet filter {
     set pond_db_clients {
         type ipv4_addr
     }
-    # New SSH connections per source address: a burst of 30, then 2 a
-    # second (a client over the limit retries its SYN a second later).
+    # New SSH connections per source address (per /64 for IPv6): a burst
+    # of 30, then 2 a second (a client over the limit retries its SYN a
+    # second later).
     set pond_ssh4 {
         type ipv4_addr
         size 65535
@@ -123,7 +124,7 @@ table inet filter {
         ip protocol icmp accept
         ip6 nexthdr icmpv6 accept
         tcp dport 22 ct state new update @pond_ssh4 { ip saddr limit rate over 2/second burst 30 packets } drop
-        tcp dport 22 ct state new update @pond_ssh6 { ip6 saddr limit rate over 2/second burst 30 packets } drop
+        tcp dport 22 ct state new update @pond_ssh6 { ip6 saddr and ffff:ffff:ffff:ffff:: limit rate over 2/second burst 30 packets } drop
         tcp dport { 22, 80, 443 } accept
         ip saddr @pond_db_clients tcp dport 3306 accept
     }

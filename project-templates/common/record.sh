@@ -5,6 +5,8 @@
 # input DIGEST [text]: digest of the provisioning scripts the client ran, with their inputs
 # input? SITE_USER [unix_user]: the environment's site user (empty on a database server)
 # input? DEPLOY_USER [unix_user]: the environment's deploy user (empty on a database server)
+# input? DB_NAME [db_name]: the environment's database when it lives on this server (empty: none here)
+# input? DB_USER [db_user]: its database user
 set -euo pipefail
 [[ "$DIGEST" =~ ^[0-9a-f]{64}$ ]] || { echo "digest must be 64 hex digits" >&2; exit 2; }
 dir=/etc/pond/provisioned
@@ -32,6 +34,9 @@ file_line() { # path: "FILE <sha256> <path>" when it is a regular file
             file_line "$pool"
         done
         printf 'USER %s\n' "$SITE_USER" "$DEPLOY_USER"
+    fi
+    if [[ -n "$DB_NAME" ]]; then
+        printf 'DB %s %s\n' "$DB_NAME" "$DB_USER"
     fi
     for package in openssh-server nftables nginx php-fpm mariadb-server; do
         if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true)" == installed ]]; then

@@ -79,6 +79,13 @@ CONF
 }
 
 conf="/etc/nginx/sites-available/pond-$PROJECT-$ENV.conf"
+# Another project's environment may have made a file of this name (acme's
+# shop-live and acme-shop's live both give pond-acme-shop-live.conf).
+header="# Written by Pond for $PROJECT/$ENV;"
+if [[ -e "$conf" && "$(head -n 1 "$conf")" != "$header"* ]]; then
+    echo "$conf belongs to another environment ($(head -n 1 "$conf" | cut -c1-80)); rename this environment or project" >&2
+    exit 3
+fi
 {
     echo "# Written by Pond for $PROJECT/$ENV; \`pond provision\` rewrites it."
     server_block "$DOMAIN www.$DOMAIN" current

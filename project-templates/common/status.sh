@@ -44,12 +44,15 @@ if [[ -n "$pond_pool" ]]; then
 fi
 service_state mariadb mariadb
 
-# The keys in this project's block of authorized_keys (their blobs only;
-# an older Pond's unnamed block counts as its), and how many keys lie
-# outside every project's block.
+# The keys in this project's block of authorized_keys (their blobs only),
+# and how many keys lie outside every project's block.
 if [[ -n "$PROJECT" && -f "$HOME/.ssh/authorized_keys" && ! -L "$HOME/.ssh/authorized_keys" ]]; then
-    printf 'ACCESS %s\n' "$(awk -v mine="# BEGIN Pond-managed keys of $PROJECT (" -v mine_end="# END Pond-managed keys of $PROJECT" '
-        index($0, mine) == 1 || index($0, "# BEGIN Pond-managed keys (") == 1 { ours = 1; next }
+    # An older Pond's unnamed block is this project's only while no other
+    # project lives here (common/access takes it over under the same rule).
+    legacy=no
+    [[ -z "$(find /var/www/pond/projects -mindepth 1 -maxdepth 1 ! -name "$PROJECT" -print -quit 2>/dev/null)" ]] && legacy=yes
+    printf 'ACCESS %s\n' "$(awk -v mine="# BEGIN Pond-managed keys of $PROJECT (" -v mine_end="# END Pond-managed keys of $PROJECT" -v legacy="$legacy" '
+        index($0, mine) == 1 || (legacy == "yes" && index($0, "# BEGIN Pond-managed keys (") == 1) { ours = 1; next }
         ours && ($0 == mine_end || $0 == "# END Pond-managed keys") { ours = 0; next }
         ours && NF >= 2 && $2 ~ /^[A-Za-z0-9+\/=]+$/ { printf "%s ", $2 }' "$HOME/.ssh/authorized_keys")"
     printf 'ACCESS-OUTSIDE %s\n' "$(awk 'index($0, "# BEGIN Pond-managed keys") == 1 { inside = 1; next }
@@ -57,9 +60,12 @@ if [[ -n "$PROJECT" && -f "$HOME/.ssh/authorized_keys" && ! -L "$HOME/.ssh/autho
         NF >= 2 && $1 !~ /^#/ { n++ } END { print n + 0 }' "$HOME/.ssh/authorized_keys")"
 fi
 
-# Every environment this server hosts (names Pond makes only).
-printf 'HOSTED %s\n' "$(find /var/www/pond/projects -mindepth 2 -maxdepth 2 -type d -printf '%P\n' 2>/dev/null |
-    grep -xE '[a-z0-9-]+/[a-z0-9-]+' | sort | tr '\n' ' ' || true)"
+# Every environment this server hosts: its directory, or the record
+# provisioning left (a database server has only that). Names Pond makes only.
+printf 'HOSTED %s\n' "$({
+    find /var/www/pond/projects -mindepth 2 -maxdepth 2 -type d -printf '%P\n' 2>/dev/null || true
+    find /etc/pond/provisioned -mindepth 1 -maxdepth 1 -type f -printf '%f\n' 2>/dev/null | tr '_' '/' || true
+} | grep -xE '[a-z0-9-]+/[a-z0-9-]+' | sort -u | tr '\n' ' ' || true)"
 
 # What provisioning recorded (common/record), compared with what is there.
 if [[ -n "$RECORD" ]]; then

@@ -12,7 +12,13 @@ if [[ -d "$root/metadata" ]]; then
     exec 9<>"$root/metadata/lock"
     flock -n 9 || { echo "LOCK-HELD"; cat "$root/metadata/lock"; echo "a deploy or swap holds the lock on $root; nothing was removed. Try again when it is done" >&2; exit 75; }
 fi
-rm -f "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf" "/etc/nginx/sites-available/pond-$PROJECT-$ENV.conf"
+# The vhost only when it is this environment's (another project's may
+# carry the same file name).
+conf="/etc/nginx/sites-available/pond-$PROJECT-$ENV.conf"
+if [[ "$(head -n 1 "$conf" 2>/dev/null)" == "# Written by Pond for $PROJECT/$ENV;"* ]]; then
+    rm -f "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf" "$conf"
+fi
+rm -f "/etc/pond/provisioned/${PROJECT}_$ENV"
 if nginx -t -q 2>/dev/null; then systemctl reload nginx || true; fi
 # The environment's PHP-FPM pool; PHP-FPM stops when no pool is left.
 for pool in /etc/php/*/fpm/pool.d/"$SITE_USER".conf; do

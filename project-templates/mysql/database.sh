@@ -20,6 +20,16 @@ wait_ready() {
 }
 
 [[ -n "$DB_GRANTS" ]] || { echo "no web server to grant access to the database" >&2; exit 2; }
+# Another environment's record on this server may claim the name or user
+# (another project's pond.json can choose the same ones).
+for record in /etc/pond/provisioned/*; do
+    [[ -f "$record" && ! -L "$record" && "$record" != "/etc/pond/provisioned/${PROJECT}_$ENV" ]] || continue
+    if awk -v n="$DB_NAME" -v u="$DB_USER" '$1 == "DB" && ($2 == n || $3 == u) { found = 1 } END { exit !found }' "$record"; then
+        echo "database $DB_NAME or user $DB_USER belongs to ${record##*/} on this server; give this environment its own in pond.json" >&2
+        exit 3
+    fi
+done
+
 hosts=()
 remote=()
 for grant in $DB_GRANTS; do

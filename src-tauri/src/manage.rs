@@ -67,24 +67,48 @@ enum Planned {
     Scale(scale::ScalePlan),
 }
 
+/// How long a shown plan may be carried out: what exists may change.
+const PLAN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A plan as shown: what it does, with the environment's account then.
+struct Shown {
+    action: ChangeAction,
+    planned: Planned,
+    account: Option<String>,
+    at: std::time::Instant,
+}
+
 /// The plan last shown per (project dir, environment).
 #[derive(Default)]
-pub struct Plans(Mutex<HashMap<(String, String), (ChangeAction, Planned)>>);
+pub struct Plans(Mutex<HashMap<(String, String), Shown>>);
 
 impl Plans {
-    fn put(&self, req: &ChangeRequest, planned: Planned) {
+    fn put(&self, req: &ChangeRequest, planned: Planned, account: Option<String>) {
         if let Ok(mut map) = self.0.lock() {
-            map.insert((req.dir.clone(), req.env.clone()), (req.action, planned));
+            let shown = Shown {
+                action: req.action,
+                planned,
+                account,
+                at: std::time::Instant::now(),
+            };
+            map.insert((req.dir.clone(), req.env.clone()), shown);
         }
     }
 
-    fn take(&self, req: &ChangeRequest) -> anyhow::Result<Planned> {
+    /// The plan shown for this request, once; refused when none was shown
+    /// for this action, or it is older than [`PLAN_LIFETIME`].
+    fn take(&self, req: &ChangeRequest) -> anyhow::Result<(Planned, Option<String>)> {
         let mut map = self
             .0
             .lock()
             .map_err(|_| anyhow!("the plans are unavailable"))?;
         match map.remove(&(req.dir.clone(), req.env.clone())) {
-            Some((action, planned)) if action == req.action => Ok(planned),
+            Some(s) if s.action == req.action && s.at.elapsed() < PLAN_LIFETIME => {
+                Ok((s.planned, s.account))
+            }
+            Some(s) if s.action == req.action => {
+                bail!("the plan was shown over 10 minutes ago; show it again: nothing was changed")
+            }
             _ => bail!("show the plan first: nothing was changed"),
         }
     }
@@ -102,8 +126,10 @@ pub async fn plan_change(
         .iter()
         .find(|e| e.name == req.env)
         .and_then(|e| e.account.clone());
-    let client = match (req.action, account) {
-        (ChangeAction::Destroy | ChangeAction::Scale, Some(a)) => Some(client(a, &session).await?),
+    let client = match (req.action, &account) {
+        (ChangeAction::Destroy | ChangeAction::Scale, Some(a)) => {
+            Some(client(a.clone(), &session).await?)
+        }
         _ => None,
     };
     let r = req.clone();
@@ -125,12 +151,7 @@ pub async fn plan_change(
                 })?;
                 let (identity, _) = project::user_identity().await?;
                 let (statuses, _) = p.statuses(&[i], &identity).await?;
-                let hosted: Vec<(String, Vec<String>)> = statuses
-                    .into_iter()
-                    .flat_map(|(_, servers)| servers)
-                    .filter(|s| s.error.is_none())
-                    .map(|s| (s.server, s.hosted))
-                    .collect();
+                let hosted = shared_server::hosted_by_id(statuses);
                 let plan = destroy::plan(&client, &p.file, &r.env, &hosted).await?;
                 (plan.lines(), Planned::Destroy(plan))
             }
@@ -156,7 +177,7 @@ pub async fn plan_change(
         })
     })
     .await?;
-    plans.put(&req, planned);
+    plans.put(&req, planned, account);
     Ok(ChangePlan { lines })
 }
 
@@ -172,13 +193,7 @@ pub async fn change(
     if req.confirm != req.env {
         return Err(anyhow!("type {} to confirm; nothing was changed", req.env).into());
     }
-    let planned = plans.take(&req)?;
-    let account = open(&req.dir)?
-        .file
-        .environments
-        .iter()
-        .find(|e| e.name == req.env)
-        .and_then(|e| e.account.clone());
+    let (planned, account) = plans.take(&req)?;
     let client = match account {
         Some(a) if !matches!(planned, Planned::Unbind(_)) => Some(client(a, &session).await?),
         _ => None,

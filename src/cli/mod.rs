@@ -3,6 +3,7 @@
 
 mod account;
 mod check;
+mod create;
 mod init;
 #[cfg(all(target_os = "linux", feature = "lab"))]
 mod lab;

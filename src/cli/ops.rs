@@ -13,6 +13,7 @@ use pond::config::DropletRole;
 use pond::ssh::{self, Sink, Stream};
 use pond::tasks::{self, deploy, operate, provision};
 
+use super::create::{CreateArgs, create};
 use super::manage::*;
 use super::session::*;
 use super::summary::*;

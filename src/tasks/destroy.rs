@@ -37,6 +37,11 @@ pub struct DestroyPlan {
     /// Droplets that also serve other environments: kept, with only this
     /// environment removed from them.
     pub shared: Vec<SharedDroplet>,
+    /// (id, name, address) of droplets carrying the environment's tag that
+    /// pond.json does not list for it (another project's environment may
+    /// carry the same tag: `acme`/`shop-live` and `acme-shop`/`live`): left
+    /// alone.
+    pub foreign: Vec<(u64, String, String)>,
 }
 
 /// A droplet of the environment that other environments use too.
@@ -69,6 +74,12 @@ impl DestroyPlan {
         if let Some(lb) = &self.load_balancer {
             lines.push(format!("delete load balancer {lb}"));
         }
+        for (id, name, addr) in &self.foreign {
+            lines.push(format!(
+                "leave droplet {name} (id {id}, {addr}) alone: it carries the tag {}, but pond.json does not list it for {}",
+                self.tag, self.env
+            ));
+        }
         for d in &self.shared {
             lines.push(format!(
                 "keep droplet {} (id {}, {}): it also serves {}; remove only {} from it (vhosts, PHP-FPM pool, users, releases, shared files, database) and its tag",
@@ -92,13 +103,14 @@ impl DestroyPlan {
 /// Looks up what the environment has on DigitalOcean. Refuses environments
 /// Pond did not create (attached servers are released with `unbind`).
 /// `hosted` is what each reachable server of the environment says it
-/// hosts (`project/env`, by droplet name; see `ServerStatus::hosted`); a
-/// server missing from it is judged by pond.json and its tags.
+/// hosts (`project/env`, by droplet id; see `ServerStatus::hosted`); a
+/// server missing from it is judged by pond.json and its tags. Only
+/// droplets pond.json lists for the environment are deleted or changed.
 pub async fn plan(
     client: &Client,
     file: &ProjectFile,
     env_name: &str,
-    hosted: &[(String, Vec<String>)],
+    hosted: &[(u64, Vec<String>)],
 ) -> anyhow::Result<DestroyPlan> {
     let (_, env) = super::find_env(file, env_name)?;
     if env.account.is_none() || env.droplets.iter().all(|d| d.id.is_none()) {
@@ -110,11 +122,16 @@ pub async fn plan(
     let tag = format!("pond-{}-{}", file.name, env.name);
     let mut droplets = Vec::new();
     let mut shared = Vec::new();
+    let mut foreign = Vec::new();
     let this = format!("{}/{}", file.name, env.name);
     for d in client.droplets_by_tag(&tag).await? {
         let id = d["id"].as_u64().unwrap_or_default();
         let name = d["name"].as_str().unwrap_or_default().to_string();
         let addr = Client::public_ipv4(&d).unwrap_or_default();
+        if !env.droplets.iter().any(|x| x.id == Some(id)) {
+            foreign.push((id, name, addr));
+            continue;
+        }
         let others = other_users(file, &this, &d, hosted);
         if others.is_empty() {
             droplets.push((id, name, addr));
@@ -196,6 +213,7 @@ pub async fn plan(
             .map(|d| (d.name.clone(), d.address.clone().unwrap_or_default()))
             .collect(),
         shared,
+        foreign,
     })
 }
 
@@ -207,10 +225,9 @@ fn other_users(
     file: &ProjectFile,
     this: &str,
     d: &serde_json::Value,
-    hosted: &[(String, Vec<String>)],
+    hosted: &[(u64, Vec<String>)],
 ) -> Vec<String> {
     let id = d["id"].as_u64();
-    let name = d["name"].as_str().unwrap_or_default();
     let mut others: Vec<String> = file
         .environments
         .iter()
@@ -218,7 +235,7 @@ fn other_users(
         .filter(|e| e.droplets.iter().any(|x| x.id.is_some() && x.id == id))
         .map(|e| format!("{}/{}", file.name, e.name))
         .collect();
-    match hosted.iter().find(|(n, _)| n == name) {
+    match hosted.iter().find(|(h, _)| Some(*h) == id) {
         Some((_, envs)) => others.extend(envs.iter().filter(|e| *e != this).cloned()),
         None => {
             let ours = [
@@ -266,7 +283,7 @@ pub async fn execute(
         for d in &plan.shared {
             let server = servers
                 .iter()
-                .find(|c| c.server.endpoint.name == d.name)
+                .find(|c| env.droplets.get(c.server.index).and_then(|x| x.id) == Some(d.id))
                 .with_context(|| {
                     format!(
                         "{} also serves {}, and Pond could not reach it to remove {} from it; nothing was deleted",
@@ -337,6 +354,7 @@ pub async fn execute(
     }
     let unlisted: Vec<String> = left
         .iter()
+        .filter(|d| !plan.foreign.iter().any(|f| d["id"].as_u64() == Some(f.0)))
         .map(|d| d["name"].as_str().unwrap_or_default().to_string())
         .collect();
     if !unlisted.is_empty() {

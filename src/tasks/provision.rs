@@ -174,6 +174,11 @@ pub fn record_step(
 ) -> anyhow::Result<Step> {
     let users = EnvUsers::of(&file.name, &env.name);
     let web = role == DropletRole::Web;
+    let (db_name, db_user) = match &env.database {
+        Database::SameDroplet { name, user } if web => (name.as_str(), user.as_str()),
+        Database::OtherDroplet { name, user, .. } if !web => (name.as_str(), user.as_str()),
+        _ => ("", ""),
+    };
     Ok((
         "Record what was provisioned".to_string(),
         render(
@@ -184,6 +189,8 @@ pub fn record_step(
                 ("DIGEST", &setup_digest(file, env, role)?),
                 ("SITE_USER", if web { &users.site } else { "" }),
                 ("DEPLOY_USER", if web { &users.deploy } else { "" }),
+                ("DB_NAME", db_name),
+                ("DB_USER", db_user),
             ],
         )?,
     ))

@@ -40,10 +40,22 @@ pub async fn find_droplet(
             )
             .await?
             .into_iter()
-            .find(|d| d["name"] == name)
+            .filter(|d| d["name"] == name)
+            .collect::<Vec<_>>()
+            .split_first()
+            .map(|(first, rest)| {
+                if rest.is_empty() {
+                    Ok(first.clone())
+                } else {
+                    Err(anyhow::anyhow!(
+                        "{} droplets are called {name}; rename one, or add the one you mean to pond.json",
+                        rest.len() + 1
+                    ))
+                }
+            })
             .with_context(|| {
                 format!("no droplet is called {name}, in pond.json or in the account")
-            })?,
+            })??,
     };
     let address = Client::public_ipv4(&found)
         .with_context(|| format!("droplet {name} has no public IPv4 address"))?;
@@ -261,4 +273,22 @@ pub async fn unbind(
         &format!("environment {env_name} removed from pond.json"),
     );
     Ok(())
+}
+
+/// What each reachable server of an environment says it hosts, by droplet
+/// id (from `Project::statuses` of that one environment), for
+/// [`super::destroy::plan`]. A server that did not answer, or answered
+/// without the list, is left out (judged by pond.json and its tags).
+pub fn hosted_by_id(
+    statuses: Vec<(Environment, Vec<super::operate::ServerStatus>)>,
+) -> Vec<(u64, Vec<String>)> {
+    statuses
+        .into_iter()
+        .flat_map(|(env, servers)| {
+            servers.into_iter().filter_map(move |s| {
+                let id = env.droplets.iter().find(|d| d.name == s.server)?.id?;
+                (s.error.is_none() && !s.hosted.is_empty()).then_some((id, s.hosted))
+            })
+        })
+        .collect()
 }

@@ -228,3 +228,33 @@ test("unbind can also remove Pond's files, and says what stays", async ({ page }
   const actions = made.filter((c) => c.cmd === "plan_change").map((c) => (c.args.req as { action: string }).action);
   expect(actions).toEqual(["unbind", "purge"]);
 });
+
+test("scale plans for the number chosen, and a changed number needs its plan shown again", async ({ page }) => {
+  const lb = { ...project, environments: [{ ...project.environments[0]!, kind: "load_balanced" }] };
+  await install(page, {
+    ...base,
+    open_project: { value: { kind: "project", project: lb } },
+    env_status: { value: status("blue") },
+    plan_change: [
+      { value: { lines: ["create droplet acme-shop-production-2 (about $6.00/month)"] } },
+      { value: { lines: ["create droplets acme-shop-production-2…3 (about $12.00/month)"] } },
+    ],
+    change: { value: "production runs 3 web droplets behind its load balancer." },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Scale…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Scale production" });
+  await expect(dialog).toContainText("acme-shop-production-2 (about $6.00/month)");
+  await dialog.getByLabel("Type production to confirm").fill("production");
+  await dialog.getByRole("spinbutton", { name: "Web droplets" }).fill("3");
+  await expect(dialog).toContainText("Show the plan to continue.");
+  await expect(dialog.getByRole("button", { name: "Scale production" })).toBeDisabled();
+  await dialog.getByRole("button", { name: "Show the plan" }).click();
+  await expect(dialog).toContainText("acme-shop-production-2…3");
+  await dialog.getByLabel("Type production to confirm").fill("production");
+  await dialog.getByRole("button", { name: "Scale production" }).click();
+  await expect(page.getByRole("status")).toHaveText("production runs 3 web droplets behind its load balancer.");
+  const made = await calls(page);
+  const scaled = made.filter((c) => c.cmd === "plan_change" || c.cmd === "change").map((c) => [c.cmd, (c.args.req as { droplets: number }).droplets]);
+  expect(scaled).toEqual([["plan_change", 2], ["plan_change", 3], ["change", 3]]);
+});
