@@ -3,9 +3,13 @@
 //! environment with MariaDB, a config file that uses the server-held DB
 //! password, deploy, status, logs, preview — then every byte of CLI output
 //! and every file Pond wrote on the client (its config dir, the project)
-//! is scanned for the DigitalOcean token, the private key and the database
-//! password. On the server the password file is 0600 and owned by root or
-//! the web user, and the app really uses it (the page reaches MariaDB).
+//! is scanned for the DigitalOcean token, the private key, the database
+//! password and two app secrets (`pond secret set` from stdin, `pond
+//! secret generate`) that a config template fills in on the server; a
+//! template needing a secret the server lacks stops the deploy, naming it.
+//! On the server the password file is root's, readable by the
+//! environment's group only, and the app really uses it (the page reaches
+//! MariaDB).
 
 mod common;
 
@@ -72,7 +76,11 @@ fn no_token_key_or_db_password_leaks_to_output_or_client_files() {
     std::fs::write(
         p.join("public/index.php"),
         r#"<?php
-$env = parse_ini_file(__DIR__ . '/../.env');
+$env = [];
+foreach (file(__DIR__ . '/../.env', FILE_IGNORE_NEW_LINES) as $line) {
+    [$k, $v] = explode('=', $line, 2);
+    $env[$k] = trim($v, '"');
+}
 $db = new mysqli('localhost', $env['DB_USERNAME'], $env['DB_PASSWORD'], $env['DB_DATABASE']);
 echo $db->connect_errno ? "db error\n" : "db ok\n";
 "#,
@@ -104,6 +112,11 @@ echo $db->connect_errno ? "db error\n" : "db ok\n";
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         pond(&refs, "")
     };
+    let run_with_stdin =
+        |pond: &mut dyn FnMut(&[&str], &str) -> String, args: Vec<String>, stdin: &str| {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            pond(&refs, stdin)
+        };
     let created = run(
         &mut pond,
         with(&[
@@ -121,6 +134,50 @@ echo $db->connect_errno ? "db error\n" : "db ok\n";
         created.contains("production: http://vault.example.com/"),
         "{created}"
     );
+    // App secrets: one set from stdin (with characters bash and sed would
+    // mangle), one generated on the server; templates use both.
+    const MAIL_PASSWORD: &str = "m@il-&-p\\a$$word 'q' *";
+    let set = run_with_stdin(
+        &mut pond,
+        with(&["secret", "set", "production", "MAIL_PASSWORD"]),
+        &format!("{MAIL_PASSWORD}\n"),
+    );
+    assert!(set.contains("MAIL_PASSWORD is set"), "{set}");
+    run(
+        &mut pond,
+        with(&["secret", "generate", "production", "APP_KEY", "--base64"]),
+    );
+    let listed = run(&mut pond, with(&["secret", "list", "production"]));
+    assert!(
+        listed.contains("APP_KEY") && listed.contains("MAIL_PASSWORD"),
+        "{listed}"
+    );
+    // A template needing a secret the server lacks stops the deploy, saying which.
+    std::fs::write(
+        p.join("deploy/env.tmpl"),
+        "DB_DATABASE={{ database.name }}\nDB_USERNAME={{ database.user }}\nDB_PASSWORD={{ secrets.db_password }}\nAPP_KEY=\"base64:{{ secrets.APP_KEY }}\"\nMAIL_PASSWORD=\"{{ secrets.MAIL_PASSWORD }}\"\nSENTRY_DSN={{ secrets.SENTRY_DSN }}\n",
+    )
+    .unwrap();
+    let mut args = with(&["deploy", "production", "--tag", "missing"]);
+    let refused = keyring.pond(
+        config.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "",
+        &[],
+    );
+    let refused_text = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(!refused.status.success(), "{refused_text}");
+    assert!(
+        refused_text.contains("needs the secret SENTRY_DSN, which is not set on this server: pond secret set production SENTRY_DSN"),
+        "{refused_text}"
+    );
+    let refused_output = refused_text;
+    std::fs::write(
+        p.join("deploy/env.tmpl"),
+        "DB_DATABASE={{ database.name }}\nDB_USERNAME={{ database.user }}\nDB_PASSWORD={{ secrets.db_password }}\nAPP_KEY=\"base64:{{ secrets.APP_KEY }}\"\nMAIL_PASSWORD=\"{{ secrets.MAIL_PASSWORD }}\"\n",
+    )
+    .unwrap();
+    args.clear();
     std::fs::write(p.join("public/extra.txt"), "two").unwrap();
     run(&mut pond, with(&["deploy", "production", "--tag", "two"]));
     run(&mut pond, with(&["preview", "production"]));
@@ -166,6 +223,22 @@ echo $db->connect_errno ? "db error\n" : "db ok\n";
         "db ok\n",
         "the app uses it"
     );
+    let env_file = common::ssh(
+        &key,
+        &address,
+        "cat /var/www/pond/projects/vault/production/current/.env",
+    );
+    assert!(
+        env_file.contains(&format!("MAIL_PASSWORD=\"{MAIL_PASSWORD}\"\n")),
+        "the set secret reaches .env unchanged:\n{env_file}"
+    );
+    let app_key = env_file
+        .lines()
+        .find_map(|l| l.strip_prefix("APP_KEY=\"base64:"))
+        .map(|k| k.trim_end_matches('"'))
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(app_key.len(), 44, "32 random bytes in base64: {env_file}");
     let private = std::fs::read_to_string(&key).unwrap();
     let key_body: Vec<&str> = private
         .lines()
@@ -190,6 +263,13 @@ echo $db->connect_errno ? "db error\n" : "db ok\n";
             "DB password in {}",
             path.display()
         );
+        for secret in [MAIL_PASSWORD, app_key.as_str()] {
+            assert!(
+                !text.contains(secret),
+                "an app secret in {}",
+                path.display()
+            );
+        }
         for line in &key_body {
             assert!(
                 !text.contains(line),
@@ -198,12 +278,15 @@ echo $db->connect_errno ? "db error\n" : "db ok\n";
             );
         }
     }
-    for text in &outputs {
+    for text in outputs.iter().chain([&refused_output]) {
         assert!(!text.contains(&api.token), "DO token in output:\n{text}");
         assert!(
             !text.contains(&db_password),
             "DB password in output:\n{text}"
         );
+        for secret in [MAIL_PASSWORD, app_key.as_str()] {
+            assert!(!text.contains(secret), "an app secret in output:\n{text}");
+        }
         for line in &key_body {
             assert!(!text.contains(line), "private key material in output");
         }

@@ -42,6 +42,7 @@ fn sample(kind: InputKind) -> &'static str {
             "localhost=*0123456789ABCDEF0123456789ABCDEF01234567 198.18.0.3=*0123456789ABCDEF0123456789ABCDEF01234567"
         }
         InputKind::UnixUser => "web_acme-shop_production",
+        InputKind::SecretName => "APP_KEY",
     }
 }
 

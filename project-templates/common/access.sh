@@ -13,14 +13,25 @@ grep -q '^ssh-\|^ecdsa-\|^sk-' <<< "$KEYS$OWN_KEY" || { echo "no keys to write; 
 own_blob="$(awk '{ print $2 }' <<< "$OWN_KEY")"
 install -d -m 0700 "$dir"
 touch "$file"
+# One project's sync at a time: each rewrites the whole file.
+exec 8> "$dir/.pond-access.lock"
+flock -w 60 8 || { echo "another project's key sync holds $dir/.pond-access.lock" >&2; exit 75; }
 tmp="$(mktemp "$file.XXXXXX")"
 trap 'rm -f "$tmp"' EXIT
 # The key blobs listed (second field of each line).
 listed="$(awk 'NF >= 2 { print $2 }' <<< "$KEYS")"
-# An older Pond's unnamed block becomes this project's only while no other
-# project lives on this server (else it may hold another team's keys).
+# An older Pond's unnamed block is this project's while no other project
+# lives on this server; with one other project there, it is that one's
+# (it was there first) and is renamed for it; with more, it stays as is.
+others="$(find /var/www/pond/projects -mindepth 1 -maxdepth 1 -type d ! -name "$PROJECT" -printf '%f\n' 2>/dev/null | grep -xE '[a-z0-9-]+' || true)"
 legacy=no
-[[ -z "$(find /var/www/pond/projects -mindepth 1 -maxdepth 1 ! -name "$PROJECT" -print -quit 2>/dev/null)" ]] && legacy=yes
+if [[ -z "$others" ]]; then
+    legacy=yes
+elif [[ "$(wc -l <<< "$others")" == 1 ]] && grep -q '^# BEGIN Pond-managed keys (' "$file"; then
+    owner="$others"
+    sed -i -e "s|^# BEGIN Pond-managed keys (|# BEGIN Pond-managed keys of $owner (|" \
+        -e "s|^# END Pond-managed keys\$|# END Pond-managed keys of $owner|" "$file"
+fi
 # This project's block goes; other projects' blocks stay as they are;
 # outside every block, listed keys go. A block without its END line stops
 # here, so nothing after it is lost.

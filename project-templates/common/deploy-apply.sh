@@ -190,25 +190,44 @@ fi
 while IFS= read -r config_file; do
     [[ -n "$config_file" && "$config_file" != *..* ]] || continue
     [[ -f "$new/$config_file" ]] || { echo "config file $config_file missing from the upload" >&2; exit 3; }
-    # Filled in as the deploy user, who may read both files anyway: by the
-    # shell itself, so the password is never in a command's argv (visible
-    # to ps), into a file that is 0600 from its creation, then 0640.
+    # Filled in as the deploy user, who may read the password and the
+    # secrets anyway: by the shell itself, so no value is ever in a
+    # command's argv (visible to ps), into a file that is 0600 from its
+    # creation, then 0640.
     # shellcheck disable=SC2016 # the inner script expands its own arguments
     (cd "$new" && as_deploy bash -c '
         set -euo pipefail
         file="$1"
         [[ -f "$file" && ! -L "$file" ]] || { echo "config file $file is not a plain file" >&2; exit 3; }
-        if grep -q "@@POND_SECRET_DB_PASSWORD@@" "$file"; then
+        # A secret may hold "&", which bash 5.2 would replace with the match.
+        shopt -u patsub_replacement 2>/dev/null || true
+        text="$(cat -- "$file"; printf x)"
+        text="${text%x}"
+        changed=no
+        if [[ "$text" == *@@POND_SECRET_DB_PASSWORD@@* ]]; then
             [[ -s "$2" ]] || { echo "$file needs the database password, but this server has none (no database provisioned)" >&2; exit 3; }
             password="$(< "$2")"
-            text="$(cat -- "$file"; printf x)"
-            text="${text%x}"
+            text="${text//@@POND_SECRET_DB_PASSWORD@@/$password}"
+            changed=yes
+        fi
+        # App secrets (pond secret): @@POND_SECRET:NAME@@, one file each.
+        while IFS= read -r token; do
+            name="${token#@@POND_SECRET:}"
+            name="${name%@@}"
+            secret="$3/$name"
+            [[ -f "$secret" && ! -L "$secret" ]] || { echo "$file needs the secret $name, which is not set on this server: pond secret set $4 $name (or pond secret generate $4 $name)" >&2; exit 3; }
+            value="$(cat -- "$secret"; printf x)"
+            value="${value%x}"
+            text="${text//"$token"/$value}"
+            changed=yes
+        done < <(grep -o "@@POND_SECRET:[A-Z][A-Z0-9_]*@@" "$file" | sort -u || true)
+        if [[ "$changed" == yes ]]; then
             tmp="$(mktemp "$file.XXXXXX")"
-            printf "%s" "${text//@@POND_SECRET_DB_PASSWORD@@/$password}" > "$tmp"
+            printf "%s" "$text" > "$tmp"
             chmod 0640 "$tmp"
             mv -f -- "$tmp" "$file"
         fi
-        chmod 0640 "$file"' fill "$config_file" "$ROOT/config/db-password" < /dev/null)
+        chmod 0640 "$file"' fill "$config_file" "$ROOT/config/db-password" "$ROOT/config/secrets" "${ROOT##*/}" < /dev/null)
 done <<< "$CONFIG_FILES"
 
 # A hook runs in a transient unit of its own: as the deploy user (root

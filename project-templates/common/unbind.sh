@@ -48,4 +48,19 @@ if getent group "$SITE_USER" >/dev/null && [[ -z "$(getent group "$SITE_USER" | 
     groupdel "$SITE_USER" 2>/dev/null || true
 fi
 rm -rf -- "/var/lib/pond/deploy/$DEPLOY_USER" "/var/log/php-fpm/$SITE_USER.log"
+# The project's team keys go with its last environment on this server.
+keys="$HOME/.ssh/authorized_keys"
+if [[ ! -e "/var/www/pond/projects/$PROJECT" ]] && ! compgen -G "/etc/pond/provisioned/${PROJECT}_*" >/dev/null &&
+    [[ -f "$keys" && ! -L "$keys" ]] && grep -qxF "# END Pond-managed keys of $PROJECT" "$keys"; then
+    exec 8> "$HOME/.ssh/.pond-access.lock"
+    flock -w 60 8
+    tmp="$(mktemp "$keys.XXXXXX")"
+    awk -v mine="# BEGIN Pond-managed keys of $PROJECT (" -v mine_end="# END Pond-managed keys of $PROJECT" '
+        index($0, mine) == 1 { ours = 1; next }
+        ours { if ($0 == mine_end) ours = 0; next }
+        { print }' "$keys" > "$tmp"
+    chmod 0600 "$tmp"
+    mv -f -- "$tmp" "$keys"
+    echo "removed $PROJECT's team keys (no environment of it is left here)"
+fi
 echo "removed $root, its vhosts, pool and users"

@@ -21,10 +21,12 @@ if [[ "$(sed -n 1p "$allow" 2>/dev/null)" == "# Written by Pond (mysql/database)
         nft -f /etc/nftables.conf 2>/dev/null || echo "nftables is not usable here; firewall not reloaded" >&2
     fi
 fi
-if ! command -v mariadb >/dev/null || ! systemctl is-active --quiet mariadb; then
-    echo "no MariaDB running here: no database to drop"
+if ! command -v mariadb >/dev/null; then
+    echo "no MariaDB here: no database to drop"
     exit 0
 fi
+# Installed but stopped: fail, so running destroy again finishes the job.
+systemctl is-active --quiet mariadb || { echo "MariaDB is not running here; start it (systemctl start mariadb) and run pond destroy again" >&2; exit 1; }
 # Names match ^[a-z_][a-z0-9_]*$ (checked before this script was
 # rendered); hosts are checked below. The SQL goes over stdin.
 while read -r host; do

@@ -103,6 +103,15 @@ impl Plans {
             .lock()
             .map_err(|_| anyhow!("the plans are unavailable"))?;
         match map.remove(&(req.dir.clone(), req.env.clone())) {
+            Some(Shown {
+                planned: Planned::Scale(plan),
+                action,
+                ..
+            }) if action == req.action && plan.target != req.droplets => bail!(
+                "the plan shown was for {} web droplets, not {}; show it again: nothing was changed",
+                plan.target,
+                req.droplets
+            ),
             Some(s) if s.action == req.action && s.at.elapsed() < PLAN_LIFETIME => {
                 Ok((s.planned, s.account))
             }

@@ -171,7 +171,7 @@ fn read_token(question: &str) -> anyhow::Result<Token> {
 }
 
 /// Reads one line from the terminal with echo off.
-fn prompt_hidden(question: &str) -> anyhow::Result<String> {
+pub(super) fn prompt_hidden(question: &str) -> anyhow::Result<String> {
     use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
     let stdin = std::io::stdin();
     let mut err = std::io::stderr();

@@ -82,6 +82,7 @@ pub(super) fn attach(
             ssh_user: (user != "root").then(|| user.to_string()),
             private_address: known.as_ref().and_then(|d| d.private_address.clone()),
             host_key: known.as_ref().and_then(|d| d.host_key.clone()),
+            joined: known.is_some(),
         }]
         .into_iter()
         .chain(database_server)
@@ -111,6 +112,9 @@ pub(super) fn attach(
         }
         anyhow::Ok(())
     }))?;
+    // Saved here too: a host key pond.json already pinned is not news to
+    // `connect`, which saves only new pins.
+    config::save(&p.path, &p.file).with_context(|| format!("saving {}", p.path.display()))?;
     let e = &p.file.environments[i];
     println!(
         "Attached {host} as environment {env} of {}; host key pinned.",
@@ -327,7 +331,18 @@ pub(super) fn repin(
             ));
         }
     }
+    // Every environment's record of this server (one droplet may serve
+    // several) gets the new key.
+    let (id, address) = {
+        let d = &p.file.environments[i].droplets[server.index];
+        (d.id, d.address.clone())
+    };
     p.file.environments[i].droplets[server.index].host_key = Some(presented.clone());
+    for d in p.file.environments.iter_mut().flat_map(|e| &mut e.droplets) {
+        if address.is_some() && d.address == address && d.id == id {
+            d.host_key = Some(presented.clone());
+        }
+    }
     config::save(&p.path, &p.file).with_context(|| format!("saving {}", p.path.display()))?;
     println!(
         "Pinned {presented} for {droplet} in {}; commit it so your team trusts it too.",

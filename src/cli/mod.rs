@@ -11,6 +11,7 @@ mod manage;
 mod ops;
 mod progress;
 mod scale;
+mod secret;
 mod session;
 mod summary;
 mod team;
@@ -77,6 +78,9 @@ enum Command {
     /// Team access on the servers.
     #[command(subcommand)]
     Access(team::AccessCommand),
+    /// The environment's app secrets on its servers ({{ secrets.NAME }} in config templates).
+    #[command(subcommand)]
+    Secret(secret::SecretCommand),
     #[command(flatten)]
     Ops(ops::Ops),
     /// The offline lab: a DigitalOcean-compatible API whose droplets are
@@ -188,6 +192,7 @@ fn run(command: Command) -> CliResult {
         Command::Account(command) => account::run(command),
         Command::Team(command) => team::run(command),
         Command::Access(command) => team::run_access(command),
+        Command::Secret(command) => secret::run(command),
         Command::Ops(op) => ops::run(op),
     }
 }

@@ -314,6 +314,22 @@ pub fn unix_user(s: &str) -> Check {
     }
 }
 
+/// The name of an app secret (`pond secret`, `{{ secrets.NAME }}`):
+/// upper-case letters, digits and `_`, starting with a letter, like an
+/// environment variable (`APP_KEY`, `MAIL_PASSWORD`).
+pub fn secret_name(s: &str) -> Check {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_uppercase())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err("expected a secret name like APP_KEY: A-Z, 0-9 and '_', starting with a letter, at most 64".into())
+    }
+}
+
 /// The path of the health check URL: starts with `/`, printable ASCII.
 pub fn http_path(s: &str) -> Check {
     let ok = s.starts_with('/')

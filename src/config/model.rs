@@ -334,6 +334,11 @@ pub struct Droplet {
     /// connect; a different key is refused until re-pinned on purpose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_key: Option<String>,
+    /// True when the environment was put on a droplet that already ran
+    /// (`pond create --on`): `pond destroy` removes the environment from it
+    /// and never deletes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub joined: bool,
 }
 
 /// A DigitalOcean load balancer in front of a `load_balanced` environment.

@@ -48,6 +48,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "common/record",
     "common/release-export",
     "common/release-import",
+    "common/secret",
     "common/site",
     "common/status",
     "common/swap",
@@ -80,10 +81,11 @@ pub enum InputKind {
     Ipv4,
     DbGrants,
     UnixUser,
+    SecretName,
 }
 
 impl InputKind {
-    const ALL: [InputKind; 14] = [
+    const ALL: [InputKind; 15] = [
         InputKind::Text,
         InputKind::Domain,
         InputKind::ProjectName,
@@ -98,6 +100,7 @@ impl InputKind {
         InputKind::Ipv4,
         InputKind::DbGrants,
         InputKind::UnixUser,
+        InputKind::SecretName,
     ];
 
     fn parse(s: &str) -> Option<InputKind> {
@@ -121,6 +124,7 @@ impl InputKind {
             InputKind::Ipv4 => "ipv4",
             InputKind::DbGrants => "db_grants",
             InputKind::UnixUser => "unix_user",
+            InputKind::SecretName => "secret_name",
         }
     }
 
@@ -141,6 +145,7 @@ impl InputKind {
             InputKind::Ipv4 => grammar::ipv4(value),
             InputKind::DbGrants => grammar::db_grants(value),
             InputKind::UnixUser => grammar::unix_user(value),
+            InputKind::SecretName => grammar::secret_name(value),
         }
     }
 }

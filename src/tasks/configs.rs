@@ -1,8 +1,9 @@
 //! Config-file templates (pond.json `config_files`), rendered in two passes.
 //! Here, on the client, minijinja fills in the non-secret values from
-//! pond.json; a secret (`{{ secrets.db_password }}`) becomes a placeholder
-//! token that the server replaces with the value it keeps in a 0600 file,
-//! so secrets created on the server never travel to the client.
+//! pond.json; a secret — `{{ secrets.db_password }}`, or an app secret set
+//! with `pond secret` such as `{{ secrets.APP_KEY }}` — becomes a
+//! placeholder token that the server replaces with the value it keeps in a
+//! file of the environment, so secrets never travel to the client.
 
 use std::path::Path;
 
@@ -13,6 +14,27 @@ use crate::config::{Database, Environment, ProjectFile};
 
 /// The placeholder the server replaces with the database password.
 pub const DB_PASSWORD_TOKEN: &str = "@@POND_SECRET_DB_PASSWORD@@";
+
+/// The placeholder the server replaces with the app secret `name`.
+pub fn secret_token(name: &str) -> String {
+    format!("@@POND_SECRET:{name}@@")
+}
+
+/// `secrets` in a template: `db_password`, or any name `pond secret`
+/// accepts (another name is undefined, hence an error).
+#[derive(Debug)]
+struct Secrets;
+
+impl minijinja::value::Object for Secrets {
+    fn get_value(self: &std::sync::Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let name = key.as_str()?;
+        if name == "db_password" {
+            return Some(DB_PASSWORD_TOKEN.into());
+        }
+        crate::config::grammar::secret_name(name).ok()?;
+        Some(secret_token(name).into())
+    }
+}
 
 /// Renders every config-file template: (target path in the release, text).
 pub fn render_all(
@@ -70,8 +92,11 @@ pub fn render(source: &str, file: &ProjectFile, env: &Environment) -> anyhow::Re
         "url": format!("http://{}", env.domain),
         "stack": file.stack.as_str(),
         "database": database,
-        "secrets": {"db_password": DB_PASSWORD_TOKEN},
     });
+    let context = minijinja::context! {
+        secrets => minijinja::Value::from_object(Secrets),
+        ..minijinja::Value::from_serialize(&context)
+    };
     Ok(jinja.get_template("config")?.render(context)?)
 }
 
@@ -104,6 +129,16 @@ mod tests {
                 "APP_URL=http://shop.example.com\nDB_DATABASE=acme_shop_production\nDB_PASSWORD={DB_PASSWORD_TOKEN}\n"
             )
         );
+    }
+
+    #[test]
+    fn app_secrets_become_placeholders_and_bad_names_are_errors() {
+        let file = example();
+        let env = &file.environments[0];
+        let text = render("APP_KEY=base64:{{ secrets.APP_KEY }}\n", &file, env).unwrap();
+        assert_eq!(text, "APP_KEY=base64:@@POND_SECRET:APP_KEY@@\n");
+        let err = render("X={{ secrets.app_key }}", &file, env).unwrap_err();
+        assert!(format!("{err:#}").contains("undefined"), "{err:#}");
     }
 
     #[test]

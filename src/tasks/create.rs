@@ -231,6 +231,7 @@ pub fn database_choice(
         ssh_user: None,
         private_address: None,
         host_key: None,
+        joined: false,
     };
     let other = |d: Droplet, name: String, user: String| {
         (
@@ -336,6 +337,7 @@ pub async fn new_server(
                     ssh_user: None,
                     private_address: None,
                     host_key: None,
+                    joined: false,
                 })
                 .collect(),
         }

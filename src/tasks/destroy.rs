@@ -37,10 +37,10 @@ pub struct DestroyPlan {
     /// Droplets that also serve other environments: kept, with only this
     /// environment removed from them.
     pub shared: Vec<SharedDroplet>,
-    /// (id, name, address) of droplets carrying the environment's tag that
-    /// pond.json does not list for it (another project's environment may
-    /// carry the same tag: `acme`/`shop-live` and `acme-shop`/`live`): left
-    /// alone.
+    /// (id, name, address) of droplets carrying the environment's tag but
+    /// not the project's, which pond.json does not list for it (another
+    /// project's environment with the same tag: `acme`/`shop-live` and
+    /// `acme-shop`/`live`): left alone.
     pub foreign: Vec<(u64, String, String)>,
 }
 
@@ -76,8 +76,8 @@ impl DestroyPlan {
         }
         for (id, name, addr) in &self.foreign {
             lines.push(format!(
-                "leave droplet {name} (id {id}, {addr}) alone: it carries the tag {}, but pond.json does not list it for {}",
-                self.tag, self.env
+                "leave droplet {name} (id {id}, {addr}) alone: it carries the tag {}, but it is not this project's",
+                self.tag
             ));
         }
         for d in &self.shared {
@@ -128,11 +128,16 @@ pub async fn plan(
         let id = d["id"].as_u64().unwrap_or_default();
         let name = d["name"].as_str().unwrap_or_default().to_string();
         let addr = Client::public_ipv4(&d).unwrap_or_default();
-        if !env.droplets.iter().any(|x| x.id == Some(id)) {
+        let recorded = env.droplets.iter().find(|x| x.id == Some(id));
+        if recorded.is_none() && !tags_of(&d).contains(&format!("pond-{}", file.name).as_str()) {
+            // Not this project's: another's environment with the same tag.
             foreign.push((id, name, addr));
             continue;
         }
-        let others = other_users(file, &this, &d, hosted);
+        let mut others = other_users(file, &this, &d, hosted);
+        if others.is_empty() && recorded.is_some_and(|x| x.joined) {
+            others.push("what it ran before this environment was put on it (--on)".to_string());
+        }
         if others.is_empty() {
             droplets.push((id, name, addr));
         } else {
@@ -235,33 +240,30 @@ fn other_users(
         .filter(|e| e.droplets.iter().any(|x| x.id.is_some() && x.id == id))
         .map(|e| format!("{}/{}", file.name, e.name))
         .collect();
-    match hosted.iter().find(|(h, _)| Some(*h) == id) {
-        Some((_, envs)) => others.extend(envs.iter().filter(|e| *e != this).cloned()),
-        None => {
-            let ours = [
-                format!("pond-{}", file.name),
-                format!("pond-{}", this.replace('/', "-")),
-            ];
-            let by_tag: Vec<String> = d["tags"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t.as_str())
-                .filter(|t| t.starts_with("pond-") && !ours.iter().any(|o| o == t))
-                // Environments of pond.json on this droplet are named above.
-                .filter(|t| {
-                    !others
-                        .iter()
-                        .any(|o| format!("pond-{}", o.replace('/', "-")) == *t)
-                })
-                .map(|t| format!("tag {t}"))
-                .collect();
-            others.extend(by_tag);
-        }
+    // The server's own answer, when it gave one, and always the droplet's
+    // tags too (an environment whose provisioning was cut early has only
+    // its tag there).
+    if let Some((_, envs)) = hosted.iter().find(|(h, _)| Some(*h) == id) {
+        others.extend(envs.iter().filter(|e| *e != this).cloned());
     }
+    others.extend(
+        super::droplets::environments_of_tags(&tags_of(d))
+            .into_iter()
+            .filter(|e| e != this),
+    );
     others.sort();
     others.dedup();
     others
+}
+
+/// A droplet's tags (an API record).
+fn tags_of(d: &serde_json::Value) -> Vec<&str> {
+    d["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str())
+        .collect()
 }
 
 /// Deletes what `plan` listed, then removes the environment from pond.json
@@ -295,6 +297,12 @@ pub async fn execute(
             super::shared_server::remove_from(file, &env, server, sink).await?;
             step(&format!("untagging droplet {} ({})", d.name, plan.tag));
             client.untag_droplet(&plan.tag, d.id).await?;
+            let project = format!("{}/", file.name);
+            if !d.others.iter().any(|o| o.starts_with(&project)) {
+                client
+                    .untag_droplet(&format!("pond-{}", file.name), d.id)
+                    .await?;
+            }
         }
     }
     // Records first: a record left at a released address is a takeover,
@@ -325,7 +333,27 @@ pub async fn execute(
                 .await,
         )?;
     }
+    let this = format!("{}/{}", file.name, plan.env);
     for (id, name, _) in &plan.droplets {
+        // What the droplet's tags say now, not when the plan was made: an
+        // environment put on it since then keeps it.
+        match client.droplet(*id).await {
+            Ok(now) => {
+                let others: Vec<String> = super::droplets::environments_of_tags(&tags_of(&now))
+                    .into_iter()
+                    .filter(|e| *e != this)
+                    .collect();
+                if !others.is_empty() {
+                    anyhow::bail!(
+                        "droplet {name} now also serves {} (put on it after the plan was shown); it was not deleted. Run pond destroy {} again to see the new plan",
+                        others.join(", "),
+                        plan.env
+                    );
+                }
+            }
+            Err(e) if is_not_found(&e) => continue,
+            Err(e) => return Err(e),
+        }
         step(&format!("deleting droplet {name} ({id})"));
         ignore_missing(
             client

@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod operate;
 pub mod provision;
 pub mod scale;
+pub mod secrets;
 pub mod shared_server;
 pub mod state;
 pub mod swap;

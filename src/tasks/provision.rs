@@ -474,6 +474,7 @@ mod tests {
             ssh_user: None,
             private_address: private.map(str::to_string),
             host_key: None,
+            joined: false,
         }
     }
 

@@ -107,6 +107,17 @@ pub fn plan(
                     d.name
                 )
             })?;
+            if let Some(other) = file
+                .environments
+                .iter()
+                .find(|e| e.name != env.name && e.droplets.iter().any(|x| x.id == Some(id)))
+            {
+                bail!(
+                    "{} also serves environment {}; pond scale deletes only droplets no other environment uses",
+                    d.name,
+                    other.name
+                );
+            }
             remove.push((d.name.clone(), id, d.address.clone().unwrap_or_default()));
         }
         for (name, id, addr) in &remove {
@@ -205,6 +216,7 @@ pub async fn execute(
                     ssh_user: None,
                     private_address: c.private_address.clone(),
                     host_key: None,
+                    joined: false,
                 },
             );
         }
@@ -236,6 +248,12 @@ pub async fn execute(
         .iter()
         .find(|c| c.server.role == DropletRole::Web && !names.contains(&c.server.endpoint.name))
         .context("no web droplet serves the live build to copy it from")?;
+    // The app secrets the live build's config files need.
+    let newcomers: Vec<&Connected> = connected
+        .iter()
+        .filter(|c| names.contains(&c.server.endpoint.name))
+        .collect();
+    super::secrets::copy_all(file, &env, source, &newcomers, sink).await?;
     let status = operate::status(file, &env, std::slice::from_ref(source))
         .await
         .remove(0);

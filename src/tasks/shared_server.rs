@@ -11,7 +11,9 @@ use anyhow::Context;
 use super::create::{NewServer, Urls, finish};
 use super::droplets::env_tags;
 use super::{Connected, Stop};
-use crate::config::{self, Database, Droplet, DropletRole, Environment, ProjectFile};
+use crate::config::{
+    self, Database, Droplet, DropletRole, Environment, EnvironmentKind, ProjectFile,
+};
 use crate::digitalocean::Client;
 use crate::ssh::{Identity, Sink, Stream};
 
@@ -24,6 +26,14 @@ pub async fn find_droplet(
     file: &ProjectFile,
     name: &str,
 ) -> anyhow::Result<(Droplet, String, String, String)> {
+    if let Some(lb) = file.environments.iter().find(|e| {
+        e.kind == EnvironmentKind::LoadBalanced && e.droplets.iter().any(|d| d.name == name)
+    }) {
+        anyhow::bail!(
+            "{name} is one of {}'s load-balanced droplets, which pond scale may replace or delete; put the environment on a single server's droplet",
+            lb.name
+        );
+    }
     let known = file
         .environments
         .iter()
@@ -67,6 +77,7 @@ pub async fn find_droplet(
         ssh_user: known.as_ref().and_then(|d| d.ssh_user.clone()),
         private_address: Client::private_ipv4(&found),
         host_key: known.and_then(|d| d.host_key),
+        joined: true,
     };
     let slug = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
     Ok((

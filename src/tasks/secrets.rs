@@ -1,0 +1,307 @@
+//! App secrets (`pond secret`): values a config template uses as
+//! `{{ secrets.NAME }}`, kept on each web server of the environment in
+//! `config/secrets/NAME` (root:<site group> 0640, `common/secret`) and
+//! filled in there at deploy time. A value set by the user goes to the
+//! servers on the script's stdin (never in argv or a rendered script);
+//! one generated is made on the first web server and copied to the others
+//! (and to droplets `pond scale` adds) through this process's memory only.
+//! Nothing here prints or stores a value.
+
+use anyhow::{Context, bail};
+
+use super::{Connected, render};
+use crate::config::{DropletRole, Environment, ProjectFile, grammar};
+use crate::ssh::{Sink, Stream};
+
+/// A secret as one server lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Listed {
+    pub name: String,
+    /// When it was set (UTC, RFC 3339).
+    pub set_at: String,
+}
+
+fn script(
+    file: &ProjectFile,
+    env: &Environment,
+    action: &str,
+    name: &str,
+    generate: Option<(u32, bool)>,
+) -> anyhow::Result<String> {
+    if action != "list" {
+        grammar::secret_name(name).map_err(|e| anyhow::anyhow!("secret name {name:?}: {e}"))?;
+    }
+    let (bytes, encoding) = match generate {
+        Some((bytes, base64)) => (bytes.to_string(), if base64 { "base64" } else { "hex" }),
+        None => (String::new(), ""),
+    };
+    render(
+        "common/secret",
+        &[
+            ("PROJECT", &file.name),
+            ("ENV", &env.name),
+            (
+                "SITE_USER",
+                &super::EnvUsers::of(&file.name, &env.name).site,
+            ),
+            ("ACTION", action),
+            ("NAME", name),
+            ("BYTES", &bytes),
+            ("ENCODING", encoding),
+        ],
+    )
+}
+
+fn web(connected: &[Connected]) -> Vec<&Connected> {
+    connected
+        .iter()
+        .filter(|c| c.server.role == DropletRole::Web)
+        .collect()
+}
+
+/// Runs `script` with `value` on its stdin after the script.
+async fn run_with(
+    c: &Connected,
+    what: &str,
+    script: &str,
+    value: &[u8],
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let input: Box<dyn tokio::io::AsyncRead + Send + Unpin> =
+        Box::new(std::io::Cursor::new(value.to_vec()));
+    let out = c.session.run(script, Some(input), sink).await?;
+    if out.exit_code != 0 {
+        bail!(
+            "{what} failed on {} (exit {}): {}",
+            c.server.endpoint.name,
+            out.exit_code,
+            out.stderr.trim()
+        );
+    }
+    Ok(())
+}
+
+/// Sets `name` to `value` on every web server.
+pub async fn set(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    name: &str,
+    value: &[u8],
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    if value.is_empty() {
+        bail!("the value of {name} is empty; nothing was set");
+    }
+    let script = script(file, env, "set", name, None)?;
+    for c in web(connected) {
+        run_with(c, &format!("setting {name}"), &script, value, sink).await?;
+    }
+    Ok(())
+}
+
+/// Generates `name` (`bytes` random bytes, hex or base64) on the first web
+/// server and gives the others the same value.
+pub async fn generate(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    name: &str,
+    bytes: u32,
+    base64: bool,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let servers = web(connected);
+    let (first, others) = servers
+        .split_first()
+        .with_context(|| format!("{} has no web server", env.name))?;
+    first
+        .session
+        .run_ok(
+            &format!("generating {name}"),
+            &script(file, env, "generate", name, Some((bytes, base64)))?,
+            sink,
+        )
+        .await?;
+    if others.is_empty() {
+        return Ok(());
+    }
+    // The value crosses this process once, quietly, to reach the others.
+    let printed = first
+        .session
+        .run_ok(
+            &format!("reading {name}"),
+            &script(file, env, "print", name, None)?,
+            &crate::ssh::session::quiet(),
+        )
+        .await?;
+    let set = script(file, env, "set", name, None)?;
+    for c in others {
+        run_with(
+            c,
+            &format!("copying {name}"),
+            &set,
+            printed.stdout.as_bytes(),
+            sink,
+        )
+        .await?;
+        sink(
+            &c.server.endpoint.name,
+            Stream::Done,
+            &format!("{name} copied from {}", first.server.endpoint.name),
+        );
+    }
+    Ok(())
+}
+
+/// Gives `to` (web droplets joining the environment) every secret `from`
+/// holds, each through this process's memory only.
+pub async fn copy_all(
+    file: &ProjectFile,
+    env: &Environment,
+    from: &Connected,
+    to: &[&Connected],
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let quiet = crate::ssh::session::quiet();
+    let listed = from
+        .session
+        .run_ok(
+            "listing secrets",
+            &script(file, env, "list", "", None)?,
+            &quiet,
+        )
+        .await?;
+    for secret in parse_list(&listed.stdout) {
+        let name = &secret.name;
+        let printed = from
+            .session
+            .run_ok(
+                &format!("reading {name}"),
+                &script(file, env, "print", name, None)?,
+                &quiet,
+            )
+            .await?;
+        let set = script(file, env, "set", name, None)?;
+        for c in to {
+            run_with(
+                c,
+                &format!("copying {name}"),
+                &set,
+                printed.stdout.as_bytes(),
+                &quiet,
+            )
+            .await?;
+            sink(
+                &c.server.endpoint.name,
+                Stream::Done,
+                &format!("secret {name} copied from {}", from.server.endpoint.name),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Removes `name` from every web server.
+pub async fn remove(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    name: &str,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let script = script(file, env, "remove", name, None)?;
+    for c in web(connected) {
+        c.session
+            .run_ok(&format!("removing {name}"), &script, sink)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The secrets each web server holds: (server, names with when each was set).
+pub async fn list(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+) -> anyhow::Result<Vec<(String, Vec<Listed>)>> {
+    let script = script(file, env, "list", "", None)?;
+    let mut out = vec![];
+    for c in web(connected) {
+        let o = c
+            .session
+            .run_ok("listing secrets", &script, &crate::ssh::session::quiet())
+            .await?;
+        out.push((c.server.endpoint.name.clone(), parse_list(&o.stdout)));
+    }
+    Ok(out)
+}
+
+fn parse_list(stdout: &str) -> Vec<Listed> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("SECRET "))
+        .filter_map(|l| {
+            let (name, at) = l.split_once(' ')?;
+            grammar::secret_name(name).ok()?;
+            Some(Listed {
+                name: name.to_string(),
+                set_at: at.trim().to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_gives_names_and_times_only() {
+        let listed = parse_list(
+            "SECRET APP_KEY 2026-12-06T00:10:00Z\nnoise\nSECRET bad-name 2026-12-06T00:10:00Z\nSECRET MAIL_PASSWORD 2026-12-06T00:11:00Z\n",
+        );
+        assert_eq!(
+            listed,
+            [
+                Listed {
+                    name: "APP_KEY".into(),
+                    set_at: "2026-12-06T00:10:00Z".into()
+                },
+                Listed {
+                    name: "MAIL_PASSWORD".into(),
+                    set_at: "2026-12-06T00:11:00Z".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_name_never_reaches_a_server() {
+        let file = ProjectFile::starter("shop", crate::config::Stack::Php);
+        let env = crate::config::Environment {
+            name: "live".into(),
+            account: None,
+            kind: crate::config::EnvironmentKind::Single,
+            region: None,
+            size: None,
+            image: None,
+            domain: "shop.example.com".into(),
+            secret_prefix: "k3v9q2x8m1zapt".into(),
+            health_path: None,
+            database: crate::config::Database::None,
+            droplets: vec![],
+            load_balancer: None,
+        };
+        let err = script(&file, &env, "set", "app key; rm -rf /", None).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("expected a secret name"),
+            "{err:#}"
+        );
+        let ok = script(&file, &env, "generate", "APP_KEY", Some((32, true))).unwrap();
+        assert!(
+            ok.contains("readonly ENCODING='base64'") && ok.contains("readonly BYTES='32'"),
+            "{ok}"
+        );
+    }
+}
