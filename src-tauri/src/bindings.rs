@@ -5,7 +5,9 @@
 
 use ts_rs::{Config, TS};
 
-use crate::manage::{ChangeAction, ChangePlan, ChangeRequest, DropletChoice};
+use crate::manage::{
+    ChangeAction, ChangePlan, ChangeRequest, DropletChoice, SecretRequest, SecretView,
+};
 use crate::view::*;
 
 /// A command as the window calls it: name, arguments (name, TS type),
@@ -176,6 +178,18 @@ fn commands() -> Vec<Command> {
             false,
             ty::<Vec<DropletChoice>>(),
         ),
+        c(
+            "list_secrets",
+            vec![("req", ty::<EnvRef>())],
+            false,
+            ty::<Vec<SecretView>>(),
+        ),
+        c(
+            "change_secret",
+            vec![("req", ty::<SecretRequest>())],
+            true,
+            ty::<String>(),
+        ),
     ]
 }
 
@@ -225,6 +239,8 @@ pub fn typescript() -> String {
         ChangeRequest::decl(&cfg),
         ChangePlan::decl(&cfg),
         DropletChoice::decl(&cfg),
+        SecretView::decl(&cfg),
+        SecretRequest::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src-tauri/src/view.rs and bindings.rs — do not edit.\n\

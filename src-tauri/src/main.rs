@@ -62,6 +62,8 @@ fn main() {
             manage::plan_change,
             manage::change,
             manage::account_droplets,
+            manage::list_secrets,
+            manage::change_secret,
         ])
         .run(tauri::generate_context!())
         .expect("the Pond window failed to start");

@@ -4,7 +4,9 @@
 //! ([`plan_change`]); [`change`] then carries out exactly the plan shown
 //! (kept here between the two calls) once the environment's name has been
 //! typed back — the engine checks the name too. The new-server wizard's
-//! list of droplets the account runs is here as well.
+//! list of droplets the account runs, and the environment's app secrets
+//! (names and times listed; a typed value goes to the servers and is
+//! never sent back), are here as well.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -291,6 +293,93 @@ pub async fn account_droplets(
                 })
             })
             .collect())
+    })
+    .await
+}
+
+/// A secret as one server holds it (names and times, never values).
+#[derive(Debug, Serialize, TS)]
+pub struct SecretView {
+    pub server: String,
+    pub name: String,
+    /// When it was set (UTC, RFC 3339).
+    pub set_at: String,
+}
+
+/// Set one secret to a typed value, generate one, or remove one.
+#[derive(Debug, Deserialize, TS)]
+pub struct SecretRequest {
+    pub dir: String,
+    pub env: String,
+    pub name: String,
+    /// "set", "generate" or "remove".
+    pub action: String,
+    /// The value to set (set only); never sent back to the window.
+    pub value: Option<String>,
+    /// Random bytes (generate only).
+    pub bytes: u32,
+    /// Base64 instead of hex (generate only).
+    pub base64: bool,
+}
+
+/// The environment's secrets on each of its web servers.
+#[tauri::command]
+pub async fn list_secrets(req: crate::view::EnvRef) -> Res<Vec<SecretView>> {
+    engine(move || async move {
+        let sink = pond::ssh::session::quiet();
+        let mut p = open(&req.dir)?;
+        let i = p.env_index(&req.env)?;
+        let (identity, _) = project::user_identity().await?;
+        let (connected, _) = p.connect(i, &identity, &sink).await?;
+        let env = p.file.environments[i].clone();
+        let listed = tasks::secrets::list(&p.file, &env, &connected).await?;
+        Ok(listed
+            .into_iter()
+            .flat_map(|(server, secrets)| {
+                secrets.into_iter().map(move |s| SecretView {
+                    server: server.clone(),
+                    name: s.name,
+                    set_at: s.set_at,
+                })
+            })
+            .collect())
+    })
+    .await
+}
+
+/// Sets, generates or removes one secret on every web server.
+#[tauri::command]
+pub async fn change_secret(req: SecretRequest, on_event: Channel<Progress>) -> Res<String> {
+    engine(move || async move {
+        let sink = channel_sink(on_event);
+        let mut p = open(&req.dir)?;
+        let i = p.env_index(&req.env)?;
+        let (identity, _) = project::user_identity().await?;
+        let (connected, _) = p.connect(i, &identity, &sink).await?;
+        let env = p.file.environments[i].clone();
+        let name = &req.name;
+        match req.action.as_str() {
+            "set" => {
+                let value = req.value.as_deref().unwrap_or_default();
+                tasks::secrets::set(&p.file, &env, &connected, name, value.as_bytes(), &sink)
+                    .await?;
+                Ok(format!("{name} is set; the next deploy fills it in."))
+            }
+            "generate" => {
+                tasks::secrets::generate(
+                    &p.file, &env, &connected, name, req.bytes, req.base64, &sink,
+                )
+                .await?;
+                Ok(format!(
+                    "{name} is generated on the servers; the next deploy fills it in."
+                ))
+            }
+            "remove" => {
+                tasks::secrets::remove(&p.file, &env, &connected, name, &sink).await?;
+                Ok(format!("{name} is removed."))
+            }
+            other => bail!("unknown secret action {other:?}"),
+        }
     })
     .await
 }

@@ -54,7 +54,8 @@ pub struct ProjectFile {
     /// a name to a token kept in their own OS keychain.
     #[serde(default)]
     pub accounts: Vec<AccountRef>,
-    /// Public keys of the team, installed on every droplet.
+    /// Public keys of the team, kept in the project's block of each
+    /// server's `authorized_keys` by provision, deploy and `pond access sync`.
     #[serde(default)]
     pub team_keys: Vec<TeamKey>,
     /// Production, staging, ...

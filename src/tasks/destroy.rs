@@ -1,15 +1,17 @@
 //! Destroy an environment Pond created on DigitalOcean: its droplets (found
-//! by the environment's tag) — except a droplet that also serves another
-//! environment (one of pond.json, one the server itself reports, or, when
-//! it cannot be asked, one its tags name), which is kept and only this
-//! environment's layout, users, pool, vhosts and database are removed from
-//! it — the DNS A records Pond made for it (the domain
-//! and the preview hosts, only while they still point at one of its
-//! droplets or at its load balancer — a record left at a released address
-//! is a subdomain takeover), and its load balancer; then drop it from
-//! pond.json. [`plan`] finds what exists and changes nothing (a lookup that
-//! fails stops it: it never reads as "nothing to delete"), so the user sees
-//! the list before agreeing; [`execute`] deletes exactly that list, by id.
+//! by the environment's tag, and the project's) — except a droplet that
+//! also serves another environment (one of pond.json, one the server
+//! itself reports, one its tags name) or that the environment was put on
+//! with `--on`, which is kept and only this environment's layout, users,
+//! pool, vhosts and database are removed from it — the DNS A records Pond
+//! made for it (the domain and the preview hosts, only while they still
+//! point at one of its droplets or at its load balancer — a record left at
+//! a released address is a subdomain takeover), and its load balancer;
+//! then drop it from pond.json. [`plan`] finds what exists and changes
+//! nothing (a lookup that fails stops it: it never reads as "nothing to
+//! delete"), so the user sees the list before agreeing; [`execute`] deletes
+//! only what that list names, by id, after reading each droplet's tags
+//! once more (an environment put on it since stops the deletion).
 
 use std::path::Path;
 

@@ -258,3 +258,39 @@ test("scale plans for the number chosen, and a changed number needs its plan sho
   const scaled = made.filter((c) => c.cmd === "plan_change" || c.cmd === "change").map((c) => [c.cmd, (c.args.req as { droplets: number }).droplets]);
   expect(scaled).toEqual([["plan_change", 2], ["plan_change", 3], ["change", 3]]);
 });
+
+test("secrets: names and times only; a typed value is sent once and cleared; generate and remove", async ({ page }) => {
+  const listed = [{ server: "acme-shop-production-1", name: "APP_KEY", set_at: "2026-12-06T00:10:00Z" }];
+  await install(page, {
+    ...base,
+    env_status: { value: status("blue") },
+    list_secrets: [
+      { value: listed },
+      { value: [...listed, { server: "acme-shop-production-1", name: "MAIL_PASSWORD", set_at: "2026-12-06T00:12:00Z" }] },
+      { value: listed },
+    ],
+    change_secret: [{ value: "MAIL_PASSWORD is set; the next deploy fills it in." }, { value: "MAIL_PASSWORD is removed." }],
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Secrets…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Secrets of production" });
+  await expect(dialog).toContainText("APP_KEY");
+  await dialog.getByLabel("Name").fill("mail password");
+  await expect(dialog).toContainText("A-Z, 0-9 and '_'");
+  await expect(dialog.getByRole("button", { name: "Set (or replace)" })).toBeDisabled();
+  await dialog.getByLabel("Name").fill("MAIL_PASSWORD");
+  await dialog.getByLabel("Value").fill("hunter2-&-more");
+  await dialog.getByRole("button", { name: "Set (or replace)" }).click();
+  await expect(dialog.getByRole("status")).toHaveText("MAIL_PASSWORD is set; the next deploy fills it in.");
+  await expect(dialog.getByLabel("Value")).toHaveValue("");
+  await expect(dialog).toContainText("MAIL_PASSWORD");
+  await expect(dialog).not.toContainText("hunter2");
+  await dialog.getByRole("button", { name: "Remove MAIL_PASSWORD" }).click();
+  await expect(dialog.getByRole("status")).toHaveText("MAIL_PASSWORD is removed.");
+  const made = await calls(page);
+  const changes = made.filter((c) => c.cmd === "change_secret").map((c) => c.args.req as { action: string; name: string; value: string | null });
+  expect(changes.map((c) => [c.action, c.name, c.value])).toEqual([
+    ["set", "MAIL_PASSWORD", "hunter2-&-more"],
+    ["remove", "MAIL_PASSWORD", null],
+  ]);
+});

@@ -235,6 +235,30 @@ export type DropletChoice = { name: string, address: string, region: string,
  */
 serves: Array<string>, };
 
+export type SecretView = { server: string, name: string, 
+/**
+ * When it was set (UTC, RFC 3339).
+ */
+set_at: string, };
+
+export type SecretRequest = { dir: string, env: string, name: string, 
+/**
+ * "set", "generate" or "remove".
+ */
+action: string, 
+/**
+ * The value to set (set only); never sent back to the window.
+ */
+value: string | null, 
+/**
+ * Random bytes (generate only).
+ */
+bytes: number, 
+/**
+ * Base64 instead of hex (generate only).
+ */
+base64: boolean, };
+
 /** Every engine command, typed. Progress arrives on `onEvent`. */
 export const commands = {
   appInfo: (): Promise<AppInfo> => invoke("app_info"),
@@ -293,6 +317,12 @@ export const commands = {
     return invoke("change", { req, onEvent: channel });
   },
   accountDroplets: (account: string): Promise<Array<DropletChoice>> => invoke("account_droplets", { account }),
+  listSecrets: (req: EnvRef): Promise<Array<SecretView>> => invoke("list_secrets", { req }),
+  changeSecret: (req: SecretRequest, onEvent: (p: Progress) => void): Promise<string> => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onEvent;
+    return invoke("change_secret", { req, onEvent: channel });
+  },
 };
 
 export type Commands = typeof commands;
