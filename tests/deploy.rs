@@ -32,6 +32,11 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
         "set -eu\necho \"hook ran as $(id -un) in $PWD\"\nprintf built > public/built.txt\n",
     );
     let mut file = read_pond_json(p);
+    // The build step runs here before anything is sent; what it makes ships.
+    file["hooks"]["build"] = json!([
+        "mkdir -p public/dist && printf 'bundled %s' \"$(cat build-input.txt)\" > public/dist/app.js"
+    ]);
+    write(p, "build-input.txt", "one");
     file["hooks"]["post_deploy"] = json!(["deploy/post-deploy.sh"]);
     file["hooks"]["post_provision"] = json!([
         {"script": "deploy/provision.sh", "run_as": "root"},
@@ -102,6 +107,35 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
         "built",
         "post-deploy hook output served"
     );
+    assert_eq!(
+        common::http_get(&addr, "shop.example.com", "/dist/app.js").1,
+        "bundled one",
+        "the build step's output was deployed"
+    );
+    // A failing build step stops the deploy before anything is sent.
+    let mut failing = read_pond_json(p);
+    failing["hooks"]["build"] = json!(["echo compiling; exit 7"]);
+    write_pond_json(p, &failing);
+    let broken = user.pond(p, &["deploy", "production", "--tag", "broken"]);
+    let text = String::from_utf8_lossy(&broken.stderr).to_string();
+    assert!(!broken.status.success(), "{text}");
+    assert!(
+        text.contains("compiling")
+            && text.contains("the build step `echo compiling; exit 7` failed")
+            && text.contains("nothing was sent"),
+        "{text}"
+    );
+    assert!(
+        !common::ssh(
+            &user.config.path().join("id_ed25519"),
+            &addr,
+            "ls /var/www/pond/projects/acme/production/releases"
+        )
+        .contains("broken"),
+        "no release was made"
+    );
+    failing["hooks"]["build"] = file["hooks"]["build"].clone();
+    write_pond_json(p, &failing);
     let key = user.config.path().join("id_ed25519");
     let hook_owner = common::ssh(
         &key,

@@ -133,6 +133,11 @@ pub struct ConfigFile {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hooks {
+    /// Commands run on your machine in the project directory before a
+    /// deploy sends anything (e.g. `npm ci && npm run build`), in order,
+    /// with their output shown; the first that fails stops the deploy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub build: Vec<String>,
     /// Run once a droplet has been provisioned: on each web server as the
     /// environment's deploy user; hooks marked `"run_as": "root"` run as
     /// root on every server.

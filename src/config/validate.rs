@@ -240,6 +240,15 @@ pub fn validate(file: &ProjectFile, root: Option<&Path>) -> Vec<Problem> {
         }
     }
 
+    for (i, command) in file.hooks.build.iter().enumerate() {
+        if command.trim().is_empty() || command.contains('\0') {
+            w.push(
+                format!("hooks.build[{i}]"),
+                "is not a command; expected a shell command such as \"npm ci && npm run build\"",
+            );
+        }
+    }
+
     let mut accounts = HashMap::new();
     for (i, a) in file.accounts.iter().enumerate() {
         let path = format!("accounts[{i}].name");

@@ -100,6 +100,17 @@ pub async fn deploy(
             "--break-lock ends the deploy holding the lock, so it cannot go with --dry-run; nothing was changed"
         );
     }
+    // The build step first: what it makes is what the scan finds. A dry run
+    // compares the tree as it is.
+    if !options.dry_run && !file.hooks.build.is_empty() {
+        super::build::run(&file.hooks.build, project_root, sink).await?;
+    } else if !file.hooks.build.is_empty() {
+        sink(
+            crate::ssh::LOCAL,
+            Stream::Done,
+            "build step not run (dry run): comparing the tree as it is",
+        );
+    }
     // The local scan (hashing what changed) runs while each server takes
     // its lock and reports what it has; each job waits for it only when it
     // needs the comparison.
