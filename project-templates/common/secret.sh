@@ -7,6 +7,7 @@
 # input? NAME [secret_name]: the secret (not for list)
 # input? BYTES [text]: random bytes for generate (16 to 256)
 # input? ENCODING [text]: hex or base64 (generate)
+# input? REPLACE [text]: yes to let generate replace a secret that is set
 set -euo pipefail
 config="/var/www/pond/projects/$PROJECT/$ENV/config"
 [[ -d "$config" && ! -L "$config" ]] || { echo "$PROJECT/$ENV is not provisioned on this server (no $config): run pond provision $ENV" >&2; exit 3; }
@@ -30,6 +31,10 @@ case "$ACTION" in
         store
         echo "secret $NAME set" ;;
     generate)
+        if [[ -e "$dir/$NAME" && "$REPLACE" != yes ]]; then
+            echo "secret $NAME is already set; generating a new value replaces it (pass --replace)" >&2
+            exit 3
+        fi
         if [[ ! "$BYTES" =~ ^[0-9]+$ ]] || ((BYTES < 16 || BYTES > 256)); then
             echo "--bytes must be 16 to 256" >&2
             exit 2

@@ -307,7 +307,7 @@ pub struct SecretView {
 }
 
 /// Set one secret to a typed value, generate one, or remove one.
-#[derive(Debug, Deserialize, TS)]
+#[derive(Deserialize, TS)]
 pub struct SecretRequest {
     pub dir: String,
     pub env: String,
@@ -320,6 +320,17 @@ pub struct SecretRequest {
     pub bytes: u32,
     /// Base64 instead of hex (generate only).
     pub base64: bool,
+}
+
+impl std::fmt::Debug for SecretRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretRequest")
+            .field("env", &self.env)
+            .field("name", &self.name)
+            .field("action", &self.action)
+            .field("value", &self.value.as_ref().map(|_| "(hidden)"))
+            .finish()
+    }
 }
 
 /// The environment's secrets on each of its web servers.
@@ -361,15 +372,18 @@ pub async fn change_secret(req: SecretRequest, on_event: Channel<Progress>) -> R
         match req.action.as_str() {
             "set" => {
                 let value = req.value.as_deref().unwrap_or_default();
+                tasks::secrets::check_value(name, value.as_bytes())?;
                 tasks::secrets::set(&p.file, &env, &connected, name, value.as_bytes(), &sink)
                     .await?;
                 Ok(format!("{name} is set; the next deploy fills it in."))
             }
             "generate" => {
-                tasks::secrets::generate(
-                    &p.file, &env, &connected, name, req.bytes, req.base64, &sink,
-                )
-                .await?;
+                let how = tasks::secrets::Generate {
+                    bytes: req.bytes,
+                    base64: req.base64,
+                    replace: false,
+                };
+                tasks::secrets::generate(&p.file, &env, &connected, name, how, &sink).await?;
                 Ok(format!(
                     "{name} is generated on the servers; the next deploy fills it in."
                 ))

@@ -31,6 +31,9 @@ pub enum SecretCommand {
         /// Base64 instead of hex (Laravel's APP_KEY: `APP_KEY=base64:{{ secrets.APP_KEY }}`).
         #[arg(long)]
         base64: bool,
+        /// Replace a secret that is already set (a new APP_KEY loses what the old one encrypted).
+        #[arg(long)]
+        replace: bool,
         #[command(flatten)]
         project: ProjectArg,
     },
@@ -76,6 +79,7 @@ fn read_value(name: &str) -> anyhow::Result<Vec<u8>> {
             "no value given for {name} (pipe it on stdin or type it at the prompt); nothing was set"
         );
     }
+    pond::tasks::secrets::check_value(name, &value)?;
     Ok(value)
 }
 
@@ -122,11 +126,15 @@ pub fn run(command: SecretCommand) -> super::CliResult {
             name,
             bytes,
             base64,
+            replace,
             ..
         } => {
-            s.outcome(rt.block_on(secrets::generate(
-                &p.file, &e, &connected, &name, bytes, base64, &s,
-            )))?;
+            let how = secrets::Generate {
+                bytes,
+                base64,
+                replace,
+            };
+            s.outcome(rt.block_on(secrets::generate(&p.file, &e, &connected, &name, how, &s)))?;
             println!("{name} is generated on {env}'s servers; the next deploy fills it in.");
         }
         SecretCommand::Remove { name, .. } => {

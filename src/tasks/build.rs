@@ -3,6 +3,11 @@
 //! && npm run build`. Each runs in the platform's shell with stdin closed;
 //! its output streams as the `local` server's; the first that fails stops
 //! the deploy, before any file is sent or anything changes on a server.
+//! The build does not see Pond's own token variables. On Unix each command
+//! runs in a process group of its own, ended when the command ends (a
+//! daemon it left holding the output gets 2 s) or the deploy is cancelled.
+//! Not handled: a command that never ends (no timeout; cancel the deploy),
+//! and on Windows anything the command started outlives a cancel.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -18,6 +23,9 @@ pub async fn run(commands: &[String], project_root: &Path, sink: &Sink) -> anyho
         sink(LOCAL, Stream::Step, &format!("build: {command}"));
         let mut child = shell(command)
             .current_dir(project_root)
+            // The account's token is not the build's business.
+            .env_remove("POND_DO_TOKEN")
+            .env_remove("POND_LAB_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -29,23 +37,45 @@ pub async fn run(commands: &[String], project_root: &Path, sink: &Sink) -> anyho
         let forward = |reader, stream| {
             let sink = sink.clone();
             async move {
-                let mut lines = BufReader::new(reader).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    sink(LOCAL, stream, &line);
+                // Any bytes (a Windows code page, a progress bar): each line
+                // shown as text, and the pipe read to its end.
+                let mut reader = BufReader::new(reader);
+                let mut line = Vec::new();
+                while let Ok(n) = reader.read_until(b'\n', &mut line).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let text = String::from_utf8_lossy(&line);
+                    sink(LOCAL, stream, text.trim_end_matches(['\n', '\r']));
+                    line.clear();
                 }
             }
         };
-        let (status, (), ()) = tokio::join!(
-            child.wait(),
-            forward(
-                Box::new(out) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
-                Stream::Stdout
-            ),
-            forward(
-                Box::new(err) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
-                Stream::Stderr
-            ),
-        );
+        // The command's whole process group ends with it, or with this
+        // future when the deploy is cancelled.
+        let _group = Group(child.id());
+        let readers = async {
+            tokio::join!(
+                forward(
+                    Box::new(out) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                    Stream::Stdout
+                ),
+                forward(
+                    Box::new(err) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                    Stream::Stderr
+                ),
+            )
+        };
+        tokio::pin!(readers);
+        let status = tokio::select! {
+            status = child.wait() => {
+                // A daemon the command left holding the pipes must not
+                // hold the deploy.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), readers).await;
+                status
+            }
+            _ = &mut readers => child.wait().await,
+        };
         let status = status.with_context(|| format!("waiting for the build step `{command}`"))?;
         if !status.success() {
             bail!("the build step `{command}` failed ({status}); nothing was sent to the servers");
@@ -54,17 +84,32 @@ pub async fn run(commands: &[String], project_root: &Path, sink: &Sink) -> anyho
     Ok(())
 }
 
+/// A build command's process group (Unix: its own, ended when this is
+/// dropped; elsewhere nothing more than the shell is ended).
+struct Group(Option<u32>);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
+            use nix::sys::signal::{Signal, killpg};
+            let _ = killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
 #[cfg(unix)]
 fn shell(command: &str) -> tokio::process::Command {
     let mut c = tokio::process::Command::new("sh");
-    c.arg("-c").arg(command);
+    c.arg("-c").arg(command).process_group(0);
     c
 }
 
 #[cfg(windows)]
 fn shell(command: &str) -> tokio::process::Command {
     let mut c = tokio::process::Command::new("cmd");
-    c.arg("/C").arg(command);
+    // cmd reads its own command line: quoted as cmd does, not as C does.
+    c.raw_arg(format!("/S /C \"{command}\""));
     c
 }
 
@@ -114,5 +159,24 @@ mod tests {
             "{err:#}"
         );
         assert!(!dir.path().join("never").exists());
+        // A child left in the background neither holds the build nor lives on.
+        let started = std::time::Instant::now();
+        run(
+            &["(sleep 30; touch late) & echo started".into()],
+            dir.path(),
+            &sink,
+        )
+        .await
+        .unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let ps = std::process::Command::new("pgrep")
+            .args(["-f", "sleep 30"])
+            .output()
+            .unwrap();
+        assert!(
+            ps.stdout.is_empty(),
+            "the build's background child was ended"
+        );
     }
 }

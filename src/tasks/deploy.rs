@@ -56,6 +56,19 @@ pub struct DataLoad {
 /// Refuses a project whose `web_root` is not in it, before anything is
 /// sent, saying where the entry page really is when it can find one.
 pub fn check_project(file: &ProjectFile, project_root: &Path) -> anyhow::Result<()> {
+    // A build step may make the web root (`dist`): checked after it runs.
+    if file.web_root.is_empty()
+        || project_root.join(&file.web_root).is_dir()
+        || !file.hooks.build.is_empty()
+    {
+        return Ok(());
+    }
+    check_web_root(file, project_root)
+}
+
+/// The web root exists in the project, or a clear error naming the field
+/// and where the entry page is.
+fn check_web_root(file: &ProjectFile, project_root: &Path) -> anyhow::Result<()> {
     if file.web_root.is_empty() || project_root.join(&file.web_root).is_dir() {
         return Ok(());
     }
@@ -104,6 +117,7 @@ pub async fn deploy(
     // compares the tree as it is.
     if !options.dry_run && !file.hooks.build.is_empty() {
         super::build::run(&file.hooks.build, project_root, sink).await?;
+        check_web_root(file, project_root)?;
     } else if !file.hooks.build.is_empty() {
         sink(
             crate::ssh::LOCAL,

@@ -21,19 +21,52 @@ pub struct Listed {
     pub set_at: String,
 }
 
+/// How `generate` makes a value.
+#[derive(Debug, Clone, Copy)]
+pub struct Generate {
+    /// Random bytes (16 to 256).
+    pub bytes: u32,
+    /// Base64 instead of hex.
+    pub base64: bool,
+    /// Replace a secret that is already set.
+    pub replace: bool,
+}
+
+/// The largest value `set` takes.
+pub const MAX_VALUE: usize = 64 * 1024;
+
+/// A value `set` can store and the servers can copy and fill in exactly:
+/// text without NUL, at most [`MAX_VALUE`] bytes.
+pub fn check_value(name: &str, value: &[u8]) -> anyhow::Result<()> {
+    if value.len() > MAX_VALUE {
+        bail!(
+            "the value of {name} is {} bytes; at most {MAX_VALUE}",
+            value.len()
+        );
+    }
+    if std::str::from_utf8(value).is_err() || value.contains(&0) {
+        bail!("the value of {name} is not text (UTF-8 without NUL); encode it, e.g. with base64");
+    }
+    Ok(())
+}
+
 fn script(
     file: &ProjectFile,
     env: &Environment,
     action: &str,
     name: &str,
-    generate: Option<(u32, bool)>,
+    generate: Option<Generate>,
 ) -> anyhow::Result<String> {
     if action != "list" {
         grammar::secret_name(name).map_err(|e| anyhow::anyhow!("secret name {name:?}: {e}"))?;
     }
-    let (bytes, encoding) = match generate {
-        Some((bytes, base64)) => (bytes.to_string(), if base64 { "base64" } else { "hex" }),
-        None => (String::new(), ""),
+    let (bytes, encoding, replace) = match generate {
+        Some(g) => (
+            g.bytes.to_string(),
+            if g.base64 { "base64" } else { "hex" },
+            if g.replace { "yes" } else { "no" },
+        ),
+        None => (String::new(), "", ""),
     };
     render(
         "common/secret",
@@ -48,6 +81,7 @@ fn script(
             ("NAME", name),
             ("BYTES", &bytes),
             ("ENCODING", encoding),
+            ("REPLACE", replace),
         ],
     )
 }
@@ -93,6 +127,7 @@ pub async fn set(
     if value.is_empty() {
         bail!("the value of {name} is empty; nothing was set");
     }
+    check_value(name, value)?;
     let script = script(file, env, "set", name, None)?;
     for c in web(connected) {
         run_with(c, &format!("setting {name}"), &script, value, sink).await?;
@@ -107,8 +142,7 @@ pub async fn generate(
     env: &Environment,
     connected: &[Connected],
     name: &str,
-    bytes: u32,
-    base64: bool,
+    how: Generate,
     sink: &Sink,
 ) -> anyhow::Result<()> {
     let servers = web(connected);
@@ -119,7 +153,7 @@ pub async fn generate(
         .session
         .run_ok(
             &format!("generating {name}"),
-            &script(file, env, "generate", name, Some((bytes, base64)))?,
+            &script(file, env, "generate", name, Some(how))?,
             sink,
         )
         .await?;
@@ -136,6 +170,7 @@ pub async fn generate(
         )
         .await?;
     let set = script(file, env, "set", name, None)?;
+    let mut done = vec![first.server.endpoint.name.clone()];
     for c in others {
         run_with(
             c,
@@ -144,7 +179,15 @@ pub async fn generate(
             printed.stdout.as_bytes(),
             sink,
         )
-        .await?;
+        .await
+        .with_context(|| {
+            format!(
+                "{name} has its new value on {} only; run pond secret generate {} {name} --replace again when all servers answer",
+                done.join(", "),
+                env.name
+            )
+        })?;
+        done.push(c.server.endpoint.name.clone());
         sink(
             &c.server.endpoint.name,
             Stream::Done,
@@ -277,6 +320,14 @@ mod tests {
     }
 
     #[test]
+    fn values_are_text_of_bounded_size() {
+        assert!(check_value("A", b"ok &\\ $x 'q'").is_ok());
+        assert!(check_value("A", b"nul\0inside").is_err());
+        assert!(check_value("A", &[0xff, 0xfe]).is_err());
+        assert!(check_value("A", &vec![b'x'; MAX_VALUE + 1]).is_err());
+    }
+
+    #[test]
     fn a_bad_name_never_reaches_a_server() {
         let file = ProjectFile::starter("shop", crate::config::Stack::Php);
         let env = crate::config::Environment {
@@ -298,7 +349,12 @@ mod tests {
             format!("{err:#}").contains("expected a secret name"),
             "{err:#}"
         );
-        let ok = script(&file, &env, "generate", "APP_KEY", Some((32, true))).unwrap();
+        let how = Generate {
+            bytes: 32,
+            base64: true,
+            replace: false,
+        };
+        let ok = script(&file, &env, "generate", "APP_KEY", Some(how)).unwrap();
         assert!(
             ok.contains("readonly ENCODING='base64'") && ok.contains("readonly BYTES='32'"),
             "{ok}"

@@ -268,6 +268,7 @@ test("secrets: names and times only; a typed value is sent once and cleared; gen
       { value: listed },
       { value: [...listed, { server: "acme-shop-production-1", name: "MAIL_PASSWORD", set_at: "2026-12-06T00:12:00Z" }] },
       { value: listed },
+      { value: listed },
     ],
     change_secret: [{ value: "MAIL_PASSWORD is set; the next deploy fills it in." }, { value: "MAIL_PASSWORD is removed." }],
   });
@@ -286,7 +287,13 @@ test("secrets: names and times only; a typed value is sent once and cleared; gen
   await expect(dialog).toContainText("MAIL_PASSWORD");
   await expect(dialog).not.toContainText("hunter2");
   await dialog.getByRole("button", { name: "Remove MAIL_PASSWORD" }).click();
+  await dialog.getByRole("button", { name: "Confirm removing MAIL_PASSWORD" }).click();
   await expect(dialog.getByRole("status")).toHaveText("MAIL_PASSWORD is removed.");
+  // A typed value does not outlive the dialog.
+  await dialog.getByLabel("Value").fill("left-behind");
+  await page.keyboard.press("Escape");
+  await page.getByRole("button", { name: "Secrets…" }).click();
+  await expect(dialog.getByLabel("Value")).toHaveValue("");
   const made = await calls(page);
   const changes = made.filter((c) => c.cmd === "change_secret").map((c) => c.args.req as { action: string; name: string; value: string | null });
   expect(changes.map((c) => [c.action, c.name, c.value])).toEqual([
