@@ -1,6 +1,6 @@
 //! App secrets (`pond secret`): values a config template uses as
 //! `{{ secrets.NAME }}`, kept on each web server of the environment in
-//! `config/secrets/NAME` (root:<site group> 0640, `common/secret`) and
+//! `config/secrets/NAME` (`root:<site group>` 0640, `common/secret`) and
 //! filled in there at deploy time. A value set by the user goes to the
 //! servers on the script's stdin (never in argv or a rendered script);
 //! one generated is made on the first web server and copied to the others

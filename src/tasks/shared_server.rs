@@ -1,8 +1,11 @@
 //! Servers that host several environments (of one project or of several):
 //! `pond create ENV --on DROPLET` puts a new environment on a droplet that
-//! already runs, and [`hosts_others`] tells whether a droplet serves more
-//! than the environment at hand — `pond destroy` then keeps the droplet and
-//! removes only that environment from it.
+//! already runs ([`find_droplet`], then provisioning and the first deploy
+//! as for a new droplet); [`hosted_by_id`] gathers what each server says it
+//! hosts, for `pond destroy` to keep a droplet others use; [`remove_from`]
+//! takes one environment off such a server (layout, users, pool, vhosts,
+//! database), and [`unbind`] releases an environment from pond.json
+//! (with `purge`, removing its layout from its servers first).
 
 use std::path::Path;
 
