@@ -190,6 +190,12 @@ fn commands() -> Vec<Command> {
             true,
             ty::<String>(),
         ),
+        c(
+            "fix_setup",
+            vec![("req", ty::<EnvRef>())],
+            true,
+            ty::<String>(),
+        ),
     ]
 }
 

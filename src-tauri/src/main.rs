@@ -64,6 +64,7 @@ fn main() {
             manage::account_droplets,
             manage::list_secrets,
             manage::change_secret,
+            manage::fix_setup,
         ])
         .run(tauri::generate_context!())
         .expect("the Pond window failed to start");

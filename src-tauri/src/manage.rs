@@ -397,3 +397,20 @@ pub async fn change_secret(req: SecretRequest, on_event: Channel<Progress>) -> R
     })
     .await
 }
+
+/// Provisions the environment again (idempotent): what `pond check --fix`
+/// does, from the panel when a server's setup differs.
+#[tauri::command]
+pub async fn fix_setup(req: crate::view::EnvRef, on_event: Channel<Progress>) -> Res<String> {
+    engine(move || async move {
+        let sink = channel_sink(on_event);
+        let mut p = open(&req.dir)?;
+        let i = p.env_index(&req.env)?;
+        let (identity, _) = project::user_identity().await?;
+        let (connected, _) = p.connect(i, &identity, &sink).await?;
+        let env = p.file.environments[i].clone();
+        tasks::provision::provision(&p.file, &env, &connected, &p.root, &sink).await?;
+        Ok(format!("{} is provisioned again.", req.env))
+    })
+    .await
+}

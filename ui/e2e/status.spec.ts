@@ -162,9 +162,25 @@ test("a server that differs from what Pond set up, and the environments it share
   await install(page, { ...base, env_status: { value: s } });
   await openProject(page);
   const row = page.getByRole("row", { name: /acme-shop-production-1/ });
-  await expect(row).toContainText("setup differs (pond check production --fix)");
+  await expect(row).toContainText("setup differs");
   await expect(row).toContainText("pond-acme-shop-production.conf was changed since it was provisioned");
   await expect(row).toContainText("shared with acme-shop/staging, blog/production");
+});
+
+test("a server whose setup differs can be provisioned again from the panel", async ({ page }) => {
+  const differs = status("blue");
+  differs.servers[0] = { ...differs.servers[0]!, setup: ["user web_acme-shop_production is missing"] };
+  await install(page, {
+    ...base,
+    env_status: [{ value: differs }, { value: status("blue") }],
+    fix_setup: { value: "production is provisioned again.", progress: [step("Base setup"), step("Record what was provisioned")] },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Provision again" }).click();
+  await expect(page.getByRole("status")).toHaveText("production is provisioned again.");
+  await expect(page.getByRole("log", { name: /Output of the last action/ })).toContainText("Record what was provisioned");
+  await expect(page.getByRole("row", { name: /acme-shop-production-1/ })).toContainText("setup in step");
+  await expect(page.getByRole("button", { name: "Provision again" })).toHaveCount(0);
 });
 
 test("destroy shows its plan, asks for the name, runs the plan shown and reopens the project", async ({ page }) => {

@@ -323,6 +323,11 @@ export const commands = {
     channel.onmessage = onEvent;
     return invoke("change_secret", { req, onEvent: channel });
   },
+  fixSetup: (req: EnvRef, onEvent: (p: Progress) => void): Promise<string> => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onEvent;
+    return invoke("fix_setup", { req, onEvent: channel });
+  },
 };
 
 export type Commands = typeof commands;
