@@ -136,6 +136,65 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
     );
     failing["hooks"]["build"] = file["hooks"]["build"].clone();
     write_pond_json(p, &failing);
+
+    // One-off commands run in the release as the site user; their output
+    // and exit code are pond's; the run is logged.
+    // `--project` goes before `--`: what follows is the command's.
+    let exec = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pond"))
+            .args(["exec", "--project"])
+            .arg(p)
+            .args(args)
+            .env("POND_CONFIG_DIR", user.config.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let ran = exec(&[
+        "production",
+        "--",
+        "sh",
+        "-c",
+        "id -un; pwd; echo \"$POND_ENV\"",
+    ]);
+    assert!(ran.status.success(), "{ran:?}");
+    let whoami = String::from_utf8_lossy(&ran.stdout).to_string();
+    assert_eq!(
+        whoami.lines().collect::<Vec<_>>(),
+        [
+            "web_acme_production",
+            &format!("/var/www/pond/projects/acme/production/releases/{v1_release}") as &str,
+            "production"
+        ],
+        "{whoami}"
+    );
+    let failed = exec(&[
+        "production",
+        "--colour",
+        "inactive",
+        "--",
+        "sh",
+        "-c",
+        "echo partial; touch public/planted.txt; exit 3",
+    ]);
+    assert_eq!(failed.status.code(), Some(3), "{failed:?}");
+    assert_eq!(String::from_utf8_lossy(&failed.stdout), "partial\n");
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("planted.txt"),
+        "the release is read-only to the site user: {failed:?}"
+    );
+    let log = common::ssh(
+        &user.config.path().join("id_ed25519"),
+        &addr,
+        "tail -n 2 /var/www/pond/projects/acme/production/metadata/log.jsonl",
+    );
+    assert!(
+        log.contains(r#""op":"exec""#)
+            && log.contains(r#""exit":0"#)
+            && log.contains(r#""exit":3"#)
+            && !log.contains("planted"),
+        "{log}"
+    );
     let key = user.config.path().join("id_ed25519");
     let hook_owner = common::ssh(
         &key,

@@ -6,7 +6,7 @@
 use ts_rs::{Config, TS};
 
 use crate::manage::{
-    ChangeAction, ChangePlan, ChangeRequest, DropletChoice, SecretRequest, SecretView,
+    ChangeAction, ChangePlan, ChangeRequest, DropletChoice, ExecRequest, SecretRequest, SecretView,
 };
 use crate::view::*;
 
@@ -196,6 +196,12 @@ fn commands() -> Vec<Command> {
             true,
             ty::<String>(),
         ),
+        c(
+            "exec_command",
+            vec![("req", ty::<ExecRequest>())],
+            true,
+            "number".into(),
+        ),
     ]
 }
 
@@ -247,6 +253,7 @@ pub fn typescript() -> String {
         DropletChoice::decl(&cfg),
         SecretView::decl(&cfg),
         SecretRequest::decl(&cfg),
+        ExecRequest::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src-tauri/src/view.rs and bindings.rs — do not edit.\n\

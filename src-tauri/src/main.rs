@@ -65,6 +65,7 @@ fn main() {
             manage::list_secrets,
             manage::change_secret,
             manage::fix_setup,
+            manage::exec_command,
         ])
         .run(tauri::generate_context!())
         .expect("the Pond window failed to start");

@@ -6,7 +6,7 @@
 //! typed back — the engine checks the name too. The new-server wizard's
 //! list of droplets the account runs, and the environment's app secrets
 //! (names and times listed; a typed value goes to the servers and is
-//! never sent back), are here as well.
+//! never sent back), and one-off commands (`pond exec`), are here as well.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -411,6 +411,54 @@ pub async fn fix_setup(req: crate::view::EnvRef, on_event: Channel<Progress>) ->
         let env = p.file.environments[i].clone();
         tasks::provision::provision(&p.file, &env, &connected, &p.root, &sink).await?;
         Ok(format!("{} is provisioned again.", req.env))
+    })
+    .await
+}
+
+/// One command to run in a release of the environment (`pond exec`).
+#[derive(Debug, Deserialize, TS)]
+pub struct ExecRequest {
+    pub dir: String,
+    pub env: String,
+    /// "live" or "inactive".
+    pub colour: String,
+    /// A web server's name; none: the environment's first.
+    pub server: Option<String>,
+    /// The command line, run with `sh -c` as the site user.
+    pub command: String,
+}
+
+/// Runs a command as `pond exec` does; its output streams as progress
+/// lines; returns its exit code.
+#[tauri::command]
+pub async fn exec_command(req: ExecRequest, on_event: Channel<Progress>) -> Res<u32> {
+    engine(move || async move {
+        let sink = channel_sink(on_event);
+        let colour = match req.colour.as_str() {
+            "live" => tasks::exec::Colour::Live,
+            "inactive" => tasks::exec::Colour::Inactive,
+            other => bail!("colour must be live or inactive, not {other:?}"),
+        };
+        if req.command.trim().is_empty() {
+            bail!("type a command to run");
+        }
+        let mut p = open(&req.dir)?;
+        let i = p.env_index(&req.env)?;
+        let (identity, _) = project::user_identity().await?;
+        let (connected, _) = p.connect(i, &identity, &sink).await?;
+        let env = p.file.environments[i].clone();
+        let argv = vec!["sh".to_string(), "-c".to_string(), req.command.clone()];
+        tasks::exec::run(
+            &p.file,
+            &env,
+            &connected,
+            req.server.as_deref(),
+            colour,
+            &argv,
+            3600,
+            &sink,
+        )
+        .await
     })
     .await
 }

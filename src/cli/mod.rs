@@ -4,6 +4,7 @@
 mod account;
 mod check;
 mod create;
+mod exec;
 mod init;
 #[cfg(all(target_os = "linux", feature = "lab"))]
 mod lab;

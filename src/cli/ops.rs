@@ -155,6 +155,13 @@ pub enum Ops {
         #[command(flatten)]
         project: ProjectArg,
     },
+    /// Run one command in a release of the environment as its site user (e.g. `pond exec production -- php artisan migrate:status`); its exit code is Pond's.
+    Exec {
+        #[command(flatten)]
+        args: super::exec::ExecArgs,
+        #[command(flatten)]
+        project: ProjectArg,
+    },
     /// Show the deploy log and the error logs of an environment's servers.
     Logs {
         env: String,
@@ -493,6 +500,7 @@ pub fn run(op: Ops) -> super::CliResult {
             project,
         } => repin(&project, &env, &droplet, expect.as_deref()),
         Ops::Status { env, json, project } => status(&project, env.as_deref(), json),
+        Ops::Exec { args, project } => super::exec::run(&project, args),
         Ops::Check {
             env,
             fix,

@@ -39,6 +39,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "common/deploy-apply",
     "common/deploy-prepare",
     "common/env-users",
+    "common/exec",
     "common/health",
     "common/hello",
     "common/hook",

@@ -13,6 +13,7 @@ pub mod deploy;
 pub mod destroy;
 pub mod dns;
 pub mod droplets;
+pub mod exec;
 pub mod manifest;
 pub mod operate;
 pub mod provision;

@@ -317,3 +317,28 @@ test("secrets: names and times only; a typed value is sent once and cleared; gen
     ["remove", "MAIL_PASSWORD", null],
   ]);
 });
+
+test("run command streams its output and shows its exit code", async ({ page }) => {
+  await install(page, {
+    ...base,
+    env_status: { value: status("blue") },
+    exec_command: { value: 3, progress: [{ host: "acme-shop-production-1", stream: "out", line: "Migration table not found." }] },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Run command…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Run a command on production" });
+  await expect(dialog.getByRole("button", { name: "Run" })).toBeDisabled();
+  await dialog.getByLabel("Command").fill("php artisan migrate:status");
+  await dialog.getByLabel("Release").selectOption("inactive");
+  await dialog.getByRole("button", { name: "Run" }).click();
+  await expect(dialog.getByRole("status")).toHaveText("Exited with code 3.");
+  await expect(dialog.getByRole("log", { name: /Output of the command/ })).toContainText("Migration table not found.");
+  const made = await calls(page);
+  expect(made.find((c) => c.cmd === "exec_command")?.args.req).toEqual({
+    dir: project.dir,
+    env: "production",
+    colour: "inactive",
+    server: null,
+    command: "php artisan migrate:status",
+  });
+});

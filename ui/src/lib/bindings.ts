@@ -259,6 +259,20 @@ bytes: number,
  */
 base64: boolean, };
 
+export type ExecRequest = { dir: string, env: string, 
+/**
+ * "live" or "inactive".
+ */
+colour: string, 
+/**
+ * A web server's name; none: the environment's first.
+ */
+server: string | null, 
+/**
+ * The command line, run with `sh -c` as the site user.
+ */
+command: string, };
+
 /** Every engine command, typed. Progress arrives on `onEvent`. */
 export const commands = {
   appInfo: (): Promise<AppInfo> => invoke("app_info"),
@@ -327,6 +341,11 @@ export const commands = {
     const channel = new Channel<Progress>();
     channel.onmessage = onEvent;
     return invoke("fix_setup", { req, onEvent: channel });
+  },
+  execCommand: (req: ExecRequest, onEvent: (p: Progress) => void): Promise<number> => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onEvent;
+    return invoke("exec_command", { req, onEvent: channel });
   },
 };
 
