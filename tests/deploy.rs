@@ -168,6 +168,23 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
         ],
         "{whoami}"
     );
+    let args = exec(&[
+        "production",
+        "--",
+        "sh",
+        "-c",
+        "printf '<%s>' \"$@\"; echo",
+        "argv0",
+        "",
+        "a b",
+        "$(x)\n",
+        "$HOME",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&args.stdout),
+        "<><a b><$(x)\n><$HOME>\n",
+        "empty, spaced and shell-looking arguments arrive as given: {args:?}"
+    );
     let failed = exec(&[
         "production",
         "--colour",

@@ -2,11 +2,15 @@
 //! release of an environment on one of its web servers, as the site user
 //! (PHP's user: it writes only shared paths and tmp), in a transient unit
 //! of its own (`common/exec`: stdin closed, stopped after its timeout with
-//! everything it started). Its arguments reach the server each encoded as
-//! base64 inside a quoted input, so no shell ever re-reads them; its
-//! output streams back; its exit code is returned and the run is logged in
-//! the environment's `metadata/log.jsonl` (the command's name and how many
-//! arguments, not the arguments, which may hold secrets).
+//! everything it started; on the inactive colour only while no deploy holds
+//! the lock; never in the placeholder of an environment not deployed yet).
+//! Its arguments reach the server each encoded as base64 inside a quoted
+//! input, so no shell ever re-reads them; its output streams back (as text
+//! lines); its exit code is returned and the run is logged in the
+//! environment's `metadata/log.jsonl` (the command's name and how many
+//! arguments, not the arguments, which may hold secrets; they are visible
+//! in the server's process list while it runs). A cut connection or Ctrl-C
+//! does not stop the command: it runs to its end or its timeout.
 
 use anyhow::{Context, bail};
 use base64::Engine;
@@ -49,7 +53,12 @@ pub fn script(
     }
     let encoded: Vec<String> = argv
         .iter()
-        .map(|a| base64::engine::general_purpose::STANDARD.encode(a.as_bytes()))
+        .map(|a| {
+            format!(
+                "b{}",
+                base64::engine::general_purpose::STANDARD.encode(a.as_bytes())
+            )
+        })
         .collect();
     let log = super::state::log_line(
         "exec",
@@ -145,7 +154,10 @@ mod tests {
             !text.contains("rm -rf"),
             "arguments appear only encoded:\n{text}"
         );
-        let encoded = base64::engine::general_purpose::STANDARD.encode(argv[2].as_bytes());
+        let encoded = format!(
+            "b{}",
+            base64::engine::general_purpose::STANDARD.encode(argv[2].as_bytes())
+        );
         assert!(text.contains(&encoded), "{text}");
         assert!(
             text.contains(r#"\"command\":\"php\""#) || text.contains(r#""command":"php""#),
