@@ -227,6 +227,27 @@ async fn cut_link(State(lab): State<Arc<Lab>>, Path(id): Path<String>, bytes: By
 
 /// Gives a droplet new SSH host keys and restarts its sshd, as if it had
 /// been rebuilt behind the same address.
+/// Waits (at most 5 s) until `address` greets with an SSH banner again,
+/// after a short pause for the old listener to go.
+fn wait_for_ssh(address: std::net::SocketAddr) {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    std::thread::sleep(Duration::from_millis(150));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(mut stream) =
+            std::net::TcpStream::connect_timeout(&address, Duration::from_millis(500))
+        {
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(1000)));
+            let mut banner = [0u8; 4];
+            if stream.read_exact(&mut banner).is_ok() && &banner == b"SSH-" {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 async fn new_host_key(State(lab): State<Arc<Lab>>, Path(id): Path<String>) -> ApiResult {
     let id: u64 = id.parse().map_err(|_| ApiError::not_found())?;
     let d = lab
@@ -237,12 +258,15 @@ async fn new_host_key(State(lab): State<Arc<Lab>>, Path(id): Path<String>) -> Ap
         .ok_or_else(ApiError::not_found)?
         .clone();
     let machine = lab.machine(&d);
+    let address = lab.net.droplet_address(d.slot);
     let fingerprint = tokio::task::spawn_blocking(move || {
         machine.regenerate_host_keys()?;
         // sshd loads its host keys when it starts: reload it, as an admin
-        // rebuilding the server would restart it.
+        // rebuilding the server would restart it, and answer once it
+        // listens again (it re-executes itself on SIGHUP).
         if machine.running() {
             machine.reload_sshd()?;
+            wait_for_ssh(std::net::SocketAddr::from((address, 22)));
         }
         machine.host_key_fingerprint()
     })
