@@ -80,7 +80,7 @@ pub fn open(dir: &str) -> anyhow::Result<Project> {
 }
 
 /// Opens the project and connects to one environment's servers.
-async fn connect(
+pub async fn connect(
     dir: &str,
     env: &str,
     sink: &Sink,

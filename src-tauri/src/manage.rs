@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use ts_rs::TS;
 
-use crate::commands::{Res, channel_sink, engine, open};
+use crate::commands::{Res, channel_sink, connect, engine, open};
 use crate::view::Progress;
 use crate::wizard::{SessionTokens, client};
 use pond::project;
@@ -338,10 +338,7 @@ impl std::fmt::Debug for SecretRequest {
 pub async fn list_secrets(req: crate::view::EnvRef) -> Res<Vec<SecretView>> {
     engine(move || async move {
         let sink = pond::ssh::session::quiet();
-        let mut p = open(&req.dir)?;
-        let i = p.env_index(&req.env)?;
-        let (identity, _) = project::user_identity().await?;
-        let (connected, _) = p.connect(i, &identity, &sink).await?;
+        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
         let env = p.file.environments[i].clone();
         let listed = tasks::secrets::list(&p.file, &env, &connected).await?;
         Ok(listed
@@ -363,10 +360,7 @@ pub async fn list_secrets(req: crate::view::EnvRef) -> Res<Vec<SecretView>> {
 pub async fn change_secret(req: SecretRequest, on_event: Channel<Progress>) -> Res<String> {
     engine(move || async move {
         let sink = channel_sink(on_event);
-        let mut p = open(&req.dir)?;
-        let i = p.env_index(&req.env)?;
-        let (identity, _) = project::user_identity().await?;
-        let (connected, _) = p.connect(i, &identity, &sink).await?;
+        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
         let env = p.file.environments[i].clone();
         let name = &req.name;
         match req.action.as_str() {
@@ -404,10 +398,7 @@ pub async fn change_secret(req: SecretRequest, on_event: Channel<Progress>) -> R
 pub async fn fix_setup(req: crate::view::EnvRef, on_event: Channel<Progress>) -> Res<String> {
     engine(move || async move {
         let sink = channel_sink(on_event);
-        let mut p = open(&req.dir)?;
-        let i = p.env_index(&req.env)?;
-        let (identity, _) = project::user_identity().await?;
-        let (connected, _) = p.connect(i, &identity, &sink).await?;
+        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
         let env = p.file.environments[i].clone();
         tasks::provision::provision(&p.file, &env, &connected, &p.root, &sink).await?;
         Ok(format!("{} is provisioned again.", req.env))
@@ -442,10 +433,7 @@ pub async fn exec_command(req: ExecRequest, on_event: Channel<Progress>) -> Res<
         if req.command.trim().is_empty() {
             bail!("type a command to run");
         }
-        let mut p = open(&req.dir)?;
-        let i = p.env_index(&req.env)?;
-        let (identity, _) = project::user_identity().await?;
-        let (connected, _) = p.connect(i, &identity, &sink).await?;
+        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
         let env = p.file.environments[i].clone();
         let argv = vec!["sh".to_string(), "-c".to_string(), req.command.clone()];
         tasks::exec::run(
