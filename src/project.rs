@@ -303,6 +303,11 @@ pub fn starter_ignore(stack: Stack) -> String {
          *.log\n\
          .DS_Store\n",
     );
+    if stack == Stack::Php {
+        text.push_str(
+            "# Laravel's caches of this machine (Pond builds them on the server):\n/bootstrap/cache/*.php\n",
+        );
+    }
     for shared in stack.default_shared_paths() {
         text.push_str(&format!(
             "# Persistent on the server (shared_paths), so never uploaded:\n/{shared}/\n"

@@ -19,6 +19,11 @@ fn php_app_deploys_previews_swaps_and_rolls_back() {
     let project = tempfile::tempdir().unwrap();
     let p = project.path();
     user.init(p, "acme", "php");
+    // This project ships seed data under its shared path, so its ignore
+    // file does not skip storage/ (the starter one does).
+    let ignore = std::fs::read_to_string(p.join(".pondignore")).unwrap();
+    assert!(ignore.contains("\n/storage/\n"), "{ignore}");
+    write(p, ".pondignore", &ignore.replace("\n/storage/\n", "\n"));
     write(
         p,
         "public/index.php",

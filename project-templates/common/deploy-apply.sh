@@ -8,6 +8,8 @@
 # input FIRST [text]: yes on the first deploy (both colours get the release, blue goes live)
 # input? DELETED [text]: paths to remove from the release, one per line
 # input? SHARED_PATHS [text]: persistent paths, one per line
+# input? SHARED_TREE [text]: the project's tree under its shared paths, made where missing: d<TAB>path or f<TAB>path<TAB>base64 (a placeholder file), one per line
+# input? FRAMEWORK [text]: laravel for a Laravel app (its bootstrap caches are built in the release), else empty
 # input? CONFIG_FILES [text]: rendered config files in the release, one per line; their secret placeholders are filled in here
 # input? HOOKS [text]: post-deploy hooks in the release, one per line: timeout in seconds, deploy or root, path
 # input STATE [text]: the new metadata/state.json
@@ -181,6 +183,31 @@ while IFS= read -r shared; do
     as_deploy mkdir -p "$new/$(dirname "$shared")"
     as_deploy ln -sfn "$ROOT/$kept" "$new/$shared"
 done <<< "$SHARED_PATHS"
+# The project's directory tree under its shared paths, with placeholder
+# files, on every deploy: what is missing is made by the site user (in its
+# own directories, so no privilege is lent), in one process; nothing that
+# exists changes.
+while IFS=$'\t' read -r kind path _; do
+    [[ -n "$kind" ]] || continue
+    [[ "$kind" == d || "$kind" == f ]] || { echo "bad shared tree line: $kind" >&2; exit 2; }
+    case "/$path/" in */../* | */./* | *//*) echo "bad shared tree path: $path" >&2; exit 2 ;; esac
+    under=no
+    while IFS= read -r shared; do
+        [[ -n "$shared" && "$path" == "$shared"/* ]] && under=yes
+    done <<< "$SHARED_PATHS"
+    [[ "$under" == yes ]] || { echo "shared tree path $path is under no shared path" >&2; exit 2; }
+done <<< "$SHARED_TREE"
+if [[ -n "$SHARED_TREE" ]]; then
+    # shellcheck disable=SC2016 # the inner script expands its own variables
+    printf '%s\n' "$SHARED_TREE" | (cd shared && as_site bash -c '
+        set -uo pipefail
+        while IFS="$(printf "\t")" read -r kind path content; do
+            case "$kind" in
+                d) mkdir -p -- "$path" 2>/dev/null || echo "warning: could not make shared/$path (something else is in the way)" ;;
+                f) [[ -e "$path" || ! -d "$(dirname -- "$path")" ]] || printf "%s" "$content" | base64 -d > "$path" ;;
+            esac
+        done')
+fi
 # Server-held config (db password) is linked, never copied to the client.
 if [[ -f config/db-password ]]; then
     as_deploy ln -sfn "$ROOT/config/db-password" "$new/.pond/db-password"
@@ -234,10 +261,9 @@ done <<< "$CONFIG_FILES"
 # only when pond.json says so), stdin from /dev/null, without the lock's
 # descriptor, stopped after its timeout; whatever it leaves running ends
 # with its unit, so it can hold neither the lock nor the connection.
-run_hook() { # directory, hook line (timeout, deploy|root, path)
-    local timeout as path started status=0 run
-    read -r timeout as path <<< "$2"
-    [[ "$timeout" =~ ^[0-9]{1,6}$ && "$timeout" -gt 0 && -n "$path" && "$path" != *..* ]] || { echo "bad hook line: $2" >&2; return 2; }
+run_unit() { # directory, timeout, deploy|root, what, command...
+    local dir="$1" timeout="$2" as="$3" what="$4" started status=0 run
+    shift 4
     case "$as" in
         # The deploy user's hook may write only the new release, the shared
         # paths, tmp and its home: a link the site user plants in a shared
@@ -248,24 +274,39 @@ run_hook() { # directory, hook line (timeout, deploy|root, path)
         root) run=(--uid=root -E HOME=/root) ;;
         *) echo "bad hook user: $as" >&2; return 2 ;;
     esac
-    echo "== post-deploy hook $path"
+    echo "== $what"
     started="$(date +%s)"
     systemd-run --quiet --pipe --wait --collect --service-type=exec \
-        --unit="pond-hook-$DEPLOY_USER.$$-$RANDOM" "${run[@]}" --working-directory="$1" \
+        --unit="pond-hook-$DEPLOY_USER.$$-$RANDOM" "${run[@]}" --working-directory="$dir" \
         -p UMask=0027 -p RuntimeMaxSec="$timeout" -p TimeoutStopSec=10 \
-        -E POND_ENV_DIR="$ROOT" /bin/bash -- "$path" </dev/null 9>&- || status=$?
+        -E POND_ENV_DIR="$ROOT" "$@" </dev/null 9>&- || status=$?
     [[ "$status" == 0 ]] && return 0
     if (($(date +%s) - started >= timeout)); then
-        echo "step hook: post-deploy hook $path was stopped after its timeout of $timeout s" >&2
+        echo "step hook: $what was stopped after its timeout of $timeout s" >&2
     else
-        echo "step hook: post-deploy hook $path failed (exit $status)" >&2
+        echo "step hook: $what failed (exit $status)" >&2
     fi
     return 1
+}
+run_hook() { # directory, hook line (timeout, deploy|root, path)
+    local timeout as path
+    read -r timeout as path <<< "$2"
+    [[ "$timeout" =~ ^[0-9]{1,6}$ && "$timeout" -gt 0 && -n "$path" && "$path" != *..* ]] || { echo "bad hook line: $2" >&2; return 2; }
+    run_unit "$1" "$timeout" "$as" "post-deploy hook $path" /bin/bash -- "$path"
 }
 while IFS= read -r hook; do
     [[ -n "$hook" ]] || continue
     run_hook "$ROOT/$new" "$hook"
 done <<< "$HOOKS"
+# Laravel writes its package and provider caches into bootstrap/cache when
+# they are missing or stale; the site user never writes a release, so they
+# are built here, as the deploy user, after the hooks (which may have made
+# vendor/ with composer).
+if [[ "$FRAMEWORK" == laravel && -f "$new/artisan" && -d "$new/bootstrap/cache" ]]; then
+    command -v php >/dev/null || { echo "step laravel: PHP is not installed on this server (provision it with the php stack)" >&2; exit 3; }
+    run_unit "$ROOT/$new" 120 deploy "Laravel's caches: php artisan package:discover" /usr/bin/php artisan package:discover --ansi ||
+        { echo "step laravel: php artisan package:discover failed in the new release (Laravel could not start; see above); nothing was pointed at it" >&2; exit 3; }
+fi
 # What a hook marked root made is the deploy user's, as the rest (PHP and
 # nginx read it through the group; the next deploy copies it).
 find "$new" -user root -exec chown -h "$DEPLOY_USER:$SITE_USER" {} +

@@ -47,6 +47,11 @@ pub struct ProjectFile {
     /// Config files rendered from templates in the repo at deploy time.
     #[serde(default)]
     pub config_files: Vec<ConfigFile>,
+    /// App secrets Pond makes on the servers when a deploy finds them unset
+    /// (e.g. Laravel's `APP_KEY`), so a first deploy needs no `pond secret`
+    /// step; a secret already set is never changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generated_secrets: Vec<GeneratedSecret>,
     /// Scripts in the repo run on the server at fixed points.
     #[serde(default)]
     pub hooks: Hooks,
@@ -125,6 +130,36 @@ pub struct ConfigFile {
     pub template: String,
     /// Where the rendered file goes inside each release, e.g. `.env`.
     pub target: String,
+}
+
+/// A secret Pond generates on the environment's servers (random bytes,
+/// made on the first web server and copied to the others) when unset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratedSecret {
+    /// The secret's name, as templates use it: `{{ secrets.APP_KEY }}`.
+    pub name: String,
+    /// How many random bytes (16 to 256).
+    #[serde(default = "default_secret_bytes")]
+    #[schemars(range(min = 16, max = 256))]
+    pub bytes: u32,
+    /// How the bytes are written: `base64` (Laravel's `APP_KEY` after
+    /// `base64:`) or `hex`.
+    #[serde(default)]
+    pub encoding: SecretEncoding,
+}
+
+/// How a generated secret's bytes are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretEncoding {
+    #[default]
+    Base64,
+    Hex,
+}
+
+fn default_secret_bytes() -> u32 {
+    32
 }
 
 /// Hook scripts (paths in the repo), run in order at each point, each in a
@@ -451,6 +486,7 @@ impl ProjectFile {
             web_root: stack.default_web_root().to_string(),
             shared_paths: stack.default_shared_paths(),
             config_files: vec![],
+            generated_secrets: vec![],
             hooks: Hooks::default(),
             accounts: vec![],
             team_keys: vec![],

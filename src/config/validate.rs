@@ -240,6 +240,22 @@ pub fn validate(file: &ProjectFile, root: Option<&Path>) -> Vec<Problem> {
         }
     }
 
+    let mut generated = HashMap::new();
+    for (i, secret) in file.generated_secrets.iter().enumerate() {
+        let path = format!("generated_secrets[{i}].name");
+        w.check(&path, &secret.name, "secret name", grammar::secret_name);
+        w.unique(&mut generated, path, &secret.name, "secret name");
+        if !(16..=256).contains(&secret.bytes) {
+            w.push(
+                format!("generated_secrets[{i}].bytes"),
+                format!(
+                    "{} is not a size; expected 16 to 256 random bytes",
+                    secret.bytes
+                ),
+            );
+        }
+    }
+
     for (i, command) in file.hooks.build.iter().enumerate() {
         if command.trim().is_empty() || command.contains('\0') {
             w.push(

@@ -170,11 +170,36 @@ pub async fn deploy(
     };
     let (_, env) = super::find_env(file, env_name)?;
     let generated = Arc::new(super::configs::render_all(file, env, project_root)?);
+    // Secrets pond.json declares are made where unset before anything is
+    // filled in with them.
+    let made =
+        super::secrets::ensure_generated(file, env, &connected, options.dry_run, sink).await?;
+    if options.dry_run {
+        for what in made {
+            sink(crate::ssh::LOCAL, Stream::Done, &format!("would {what}"));
+        }
+    }
     let config_targets: Vec<String> = generated.iter().map(|(t, _)| t.clone()).collect();
     let release = release_id(&options.tag);
     let root = env_root(&file.name, env_name);
     let hooks = crate::config::hook_lines(&file.hooks.post_deploy);
     let shared = file.shared_paths.join("\n");
+    let framework = if file.stack == crate::config::Stack::Php {
+        super::shared_tree::Framework::detect(project_root)
+    } else {
+        None
+    };
+    let (shared_tree, left_out) =
+        super::shared_tree::shared_tree(project_root, &file.shared_paths, framework)?;
+    if left_out > 0 {
+        sink(
+            crate::ssh::LOCAL,
+            Stream::Done,
+            &format!(
+                "the shared paths hold many directories locally: {left_out} of them are not made on the server by this deploy"
+            ),
+        );
+    }
     let job = Job {
         root: root.clone(),
         users: super::EnvUsers::of(&file.name, env_name),
@@ -183,6 +208,8 @@ pub async fn deploy(
         local: local.clone(),
         hooks,
         shared,
+        shared_tree,
+        framework: framework.map(|f| f.as_str()).unwrap_or_default(),
         generated: Arc::clone(&generated),
         config_targets: config_targets.join("\n"),
         keep_builds: file.keep_builds,
@@ -256,6 +283,10 @@ struct Job {
     local: SharedScan,
     hooks: String,
     shared: String,
+    /// The project's tree under its shared paths ([`super::shared_tree`]).
+    shared_tree: String,
+    /// `laravel` when the project is a Laravel app, else empty.
+    framework: &'static str,
     generated: Arc<Vec<(String, Vec<u8>)>>,
     config_targets: String,
     keep_builds: u32,
@@ -474,6 +505,8 @@ impl Job {
                 ("FIRST", if first { "yes" } else { "no" }),
                 ("DELETED", &deleted),
                 ("SHARED_PATHS", &self.shared),
+                ("SHARED_TREE", &self.shared_tree),
+                ("FRAMEWORK", self.framework),
                 ("CONFIG_FILES", &self.config_targets),
                 ("HOOKS", &self.hooks),
                 ("STATE", &next.to_json()),

@@ -119,11 +119,23 @@ fn walk(
         .hidden(false)
         .follow_links(false)
         .sort_by_file_name(|a, b| a.cmp(b));
+    // The ignore file's patterns are relative to the project root (so
+    // `/storage/` means the top-level storage only). `WalkBuilder::add_ignore`
+    // would treat it as a global file, where anchored patterns never match.
     let ignore_path = root.join(ignore_file);
-    if ignore_path.is_file()
-        && let Some(e) = walk.add_ignore(&ignore_path)
-    {
-        return Err(anyhow::anyhow!("{}: {e}", ignore_path.display()));
+    if ignore_path.is_file() {
+        let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
+        if let Some(e) = builder.add(&ignore_path) {
+            return Err(anyhow::anyhow!("{}: {e}", ignore_path.display()));
+        }
+        let matcher = builder
+            .build()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", ignore_path.display()))?;
+        let root = root.to_path_buf();
+        walk.filter_entry(move |entry| {
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            entry.path() == root || !matcher.matched(entry.path(), is_dir).is_ignore()
+        });
     }
     let mut manifest = Manifest::new();
     for entry in walk.build() {
@@ -371,6 +383,38 @@ mod tests {
         assert_eq!(
             m["public/index.php"].hash,
             blake3::hash(b"<?php echo 1;").to_hex().to_string()
+        );
+    }
+
+    #[test]
+    fn anchored_patterns_match_from_the_project_root_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        for rel in [
+            "storage/app/.gitignore",
+            "bootstrap/cache/config.php",
+            "bootstrap/cache/.gitignore",
+            "app/storage/kept.txt",
+            "vendor/x/y.php",
+            "lib/vendor/kept.php",
+        ] {
+            std::fs::create_dir_all(p.join(rel).parent().unwrap()).unwrap();
+            std::fs::write(p.join(rel), "x").unwrap();
+        }
+        std::fs::write(
+            p.join(".pondignore"),
+            "# comment\n/bootstrap/cache/*.php\n/storage/\n/vendor/\n",
+        )
+        .unwrap();
+        let m = scan(p, ".pondignore").unwrap();
+        let paths: Vec<&str> = m.keys().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            [
+                "app/storage/kept.txt",
+                "bootstrap/cache/.gitignore",
+                "lib/vendor/kept.php"
+            ]
         );
     }
 

@@ -20,6 +20,7 @@ pub mod provision;
 pub mod scale;
 pub mod secrets;
 pub mod shared_server;
+pub mod shared_tree;
 pub mod state;
 pub mod swap;
 pub mod transfer;

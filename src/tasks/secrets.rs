@@ -262,6 +262,112 @@ pub async fn remove(
     Ok(())
 }
 
+/// What [`ensure_generated`] does for one declared secret, decided from
+/// which web servers hold it (`held[i]` for the i-th web server).
+#[derive(Debug, PartialEq, Eq)]
+enum Ensure {
+    /// Every web server holds it: nothing to do.
+    Nothing,
+    /// No server holds it: generate on the first, copy to the others.
+    Generate,
+    /// Copy it from web server `from` to the ones that lack it.
+    CopyFrom(usize),
+}
+
+fn ensure_plan(held: &[bool]) -> Ensure {
+    match held.iter().position(|h| *h) {
+        None => Ensure::Generate,
+        Some(_) if held.iter().all(|h| *h) => Ensure::Nothing,
+        Some(from) => Ensure::CopyFrom(from),
+    }
+}
+
+/// Makes every secret pond.json's `generated_secrets` declares exist on
+/// every web server, with one value: generated where no server has it,
+/// copied from one that has it to those that lack it; a secret already
+/// set is never changed. Returns what it did (or would do, dry).
+pub async fn ensure_generated(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    dry_run: bool,
+    sink: &Sink,
+) -> anyhow::Result<Vec<String>> {
+    if file.generated_secrets.is_empty() {
+        return Ok(vec![]);
+    }
+    let servers = web(connected);
+    let held_by = list(file, env, connected).await?;
+    let mut done = vec![];
+    for secret in &file.generated_secrets {
+        let name = &secret.name;
+        let held: Vec<bool> = held_by
+            .iter()
+            .map(|(_, listed)| listed.iter().any(|l| &l.name == name))
+            .collect();
+        match ensure_plan(&held) {
+            Ensure::Nothing => {}
+            Ensure::Generate => {
+                done.push(format!(
+                    "generate secret {name} ({} random bytes, {})",
+                    secret.bytes,
+                    match secret.encoding {
+                        crate::config::SecretEncoding::Base64 => "base64",
+                        crate::config::SecretEncoding::Hex => "hex",
+                    }
+                ));
+                if !dry_run {
+                    let how = Generate {
+                        bytes: secret.bytes,
+                        base64: secret.encoding == crate::config::SecretEncoding::Base64,
+                        replace: false,
+                    };
+                    generate(file, env, connected, name, how, sink).await?;
+                }
+            }
+            Ensure::CopyFrom(from) => {
+                let lacking: Vec<&Connected> = servers
+                    .iter()
+                    .zip(&held)
+                    .filter(|(_, h)| !**h)
+                    .map(|(c, _)| *c)
+                    .collect();
+                done.push(format!(
+                    "copy secret {name} from {} to {}",
+                    servers[from].server.endpoint.name,
+                    lacking
+                        .iter()
+                        .map(|c| c.server.endpoint.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                if !dry_run {
+                    let printed = servers[from]
+                        .session
+                        .run_ok(
+                            &format!("reading {name}"),
+                            &script(file, env, "print", name, None)?,
+                            &crate::ssh::session::quiet(),
+                        )
+                        .await?;
+                    let set = script(file, env, "set", name, None)?;
+                    for c in lacking {
+                        run_with(
+                            c,
+                            &format!("copying {name}"),
+                            &set,
+                            printed.stdout.as_bytes(),
+                            sink,
+                        )
+                        .await?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(done)
+}
+
 /// The secrets each web server holds: (server, names with when each was set).
 pub async fn list(
     file: &ProjectFile,
@@ -317,6 +423,15 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_declared_secret_is_generated_once_copied_where_missing_and_never_replaced() {
+        assert_eq!(ensure_plan(&[false]), Ensure::Generate);
+        assert_eq!(ensure_plan(&[false, false, false]), Ensure::Generate);
+        assert_eq!(ensure_plan(&[true]), Ensure::Nothing);
+        assert_eq!(ensure_plan(&[true, true]), Ensure::Nothing);
+        assert_eq!(ensure_plan(&[false, true, false]), Ensure::CopyFrom(1));
     }
 
     #[test]

@@ -1,0 +1,217 @@
+//! A stock Laravel app (tests/fixtures/laravel: Laravel 8 from Debian's
+//! `php-laravel-framework`, which a root post-provision hook installs; its
+//! own code autoloaded by Composer in the post-deploy hook) goes live with
+//! `pond create` and nothing done on the server by hand: `APP_KEY` is
+//! generated on the server because pond.json declares it, `storage/` (a
+//! shared path the upload skips) starts with the project's directory tree
+//! and Laravel's run-time places owned by the site user, and Laravel's
+//! bootstrap caches are built in the release by the deploy user. A later
+//! deploy adds a directory the project gained, keeps what the site wrote,
+//! keeps the key and reuses `vendor/`.
+
+mod common;
+
+use std::path::Path;
+
+use common::create::{pond, succeeded};
+use common::lab::{LabDir, lab_up};
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if src.is_dir() {
+            std::fs::create_dir_all(&dst).unwrap();
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+#[test]
+fn stock_laravel_serves_its_first_page_after_create() {
+    common::require_root();
+    let lab = LabDir::new("pond-laravel-");
+    let api = lab_up(&lab.0);
+    let config = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let init = std::process::Command::new(env!("CARGO_BIN_EXE_pond"))
+        .args(["init", "--name", "lara", "--stack", "php", "--dir"])
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{init:?}");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/laravel"),
+        p,
+    );
+    // Things on this machine that must not reach the server: a local
+    // upload under the shared path, a log, local caches of Laravel.
+    std::fs::write(p.join("storage/app/public/avatar.png"), "local upload").unwrap();
+    std::fs::write(p.join("storage/logs/laravel.log"), "a local log line\n").unwrap();
+    std::fs::write(p.join("bootstrap/cache/config.php"), "<?php return [];").unwrap();
+    std::fs::write(
+        p.join("deploy/provision.sh"),
+        "set -eu\nDEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends php-laravel-framework >/dev/null\necho 'Laravel from Debian installed'\n",
+    )
+    .unwrap();
+    let ignore = std::fs::read_to_string(p.join(".pondignore")).unwrap();
+    assert!(
+        ignore.contains("/storage/") && ignore.contains("/bootstrap/cache/*.php"),
+        "{ignore}"
+    );
+    std::fs::write(p.join(".pondignore"), format!("{ignore}/vendor/\n")).unwrap();
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    file["health_path"] = "/health".into();
+    file["config_files"] = serde_json::json!([{"template": "deploy/env.tmpl", "target": ".env"}]);
+    file["generated_secrets"] = serde_json::json!([{"name": "APP_KEY", "bytes": 32}]);
+    file["hooks"]["post_provision"] =
+        serde_json::json!([{"script": "deploy/provision.sh", "run_as": "root"}]);
+    file["hooks"]["post_deploy"] = serde_json::json!(["deploy/post-deploy.sh"]);
+    std::fs::write(
+        p.join("pond.json"),
+        serde_json::to_string_pretty(&file).unwrap(),
+    )
+    .unwrap();
+
+    let created = succeeded(pond(
+        &[
+            "create",
+            "production",
+            "--account",
+            "agency",
+            "--domain",
+            "lara.example.com",
+            "--image",
+            "debian-12-x64",
+        ],
+        p,
+        config.path(),
+        &api,
+    ));
+    assert!(
+        created.contains("production: http://lara.example.com/"),
+        "{created}"
+    );
+    assert!(created.contains("secret APP_KEY generated"), "{created}");
+    assert!(
+        created.contains("Laravel's caches: php artisan package:discover"),
+        "{created}"
+    );
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    let addr = file["environments"][0]["droplets"][0]["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The first page: a compiled view, a session, the file cache and a log
+    // line, all written by PHP into the shared storage.
+    let (status, body) = common::http_get(&addr, "lara.example.com", "/");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("Laravel 8.83") && body.contains("visit 1"),
+        "{body}"
+    );
+    let key = config.path().join("id_ed25519");
+    let env_dir = "/var/www/pond/projects/lara/production";
+    let root = |command: &str| common::ssh(&key, &addr, command);
+    let owners = root(&format!(
+        "cd {env_dir}/shared/storage && stat -c '%U %n' app/public framework/cache/data framework/sessions framework/views logs logs/laravel.log"
+    ));
+    for line in owners.lines() {
+        assert!(line.starts_with("web_lara_production "), "{owners}");
+    }
+    let stored = root(&format!(
+        "cd {env_dir}/shared/storage && find . -type f | sort"
+    ));
+    assert!(
+        stored.contains("./app/public/.gitignore")
+            && stored.contains("./framework/cache/data/.gitignore")
+            && stored.contains("./framework/views/")
+            && stored.contains("./framework/sessions/"),
+        "{stored}"
+    );
+    assert!(
+        !stored.contains("avatar.png"),
+        "no local upload sent: {stored}"
+    );
+    let log = root(&format!("cat {env_dir}/shared/storage/logs/laravel.log"));
+    assert!(
+        log.contains("first page served") && !log.contains("a local log line"),
+        "{log}"
+    );
+    // Laravel's caches were built in the release by the deploy user (the
+    // local config cache was not sent); PHP cannot write there.
+    let caches = root(&format!(
+        "cd {env_dir}/current/bootstrap/cache && stat -c '%U %a %n' . *.php"
+    ));
+    for name in ["packages.php", "services.php", "config.php"] {
+        let line = caches
+            .lines()
+            .find(|l| l.ends_with(&format!(" {name}")))
+            .unwrap_or_else(|| panic!("no {name}: {caches}"));
+        let mode = line.split(' ').nth(1).unwrap();
+        assert!(
+            line.starts_with("deploy_lara_production ") && matches!(&mode[1..], "40" | "50"),
+            "the deploy user's, read-only for PHP: {caches}"
+        );
+    }
+    let config_cache = root(&format!("cat {env_dir}/current/bootstrap/cache/config.php"));
+    assert!(
+        config_cache.contains("PondLaravel"),
+        "the server's own config cache"
+    );
+    let key_line = |root: &dyn Fn(&str) -> String| {
+        root(&format!("grep '^APP_KEY=base64:' {env_dir}/current/.env"))
+    };
+    let first_key = key_line(&root);
+    assert!(
+        first_key.trim().len() > "APP_KEY=base64:".len() + 40,
+        "{first_key}"
+    );
+    assert!(
+        !created.contains(first_key.trim()),
+        "the key is never shown"
+    );
+
+    // The project gains a directory under storage; the next deploy makes it
+    // and keeps everything the site wrote, the key and vendor/.
+    std::fs::create_dir_all(p.join("storage/app/reports")).unwrap();
+    std::fs::write(p.join("storage/app/reports/.gitkeep"), "").unwrap();
+    std::fs::write(
+        p.join("resources/views/welcome.blade.php"),
+        std::fs::read_to_string(p.join("resources/views/welcome.blade.php"))
+            .unwrap()
+            .replace("on Pond", "on Pond, again"),
+    )
+    .unwrap();
+    let deployed = succeeded(pond(&["deploy", "production"], p, config.path(), &api));
+    assert!(
+        deployed.contains("Nothing to install, update or remove"),
+        "vendor/ reused from the base release: {deployed}"
+    );
+    assert!(!deployed.contains("secret APP_KEY generated"), "{deployed}");
+    succeeded(pond(&["swap", "production"], p, config.path(), &api));
+    let (status, body) = common::http_get(&addr, "lara.example.com", "/");
+    assert!(
+        status == 200 && body.contains("on Pond, again"),
+        "{status} {body}"
+    );
+    assert_eq!(key_line(&root), first_key, "APP_KEY kept");
+    let stored_after = root(&format!(
+        "cd {env_dir}/shared/storage && find . -type f | sort; stat -c '%U' app/reports"
+    ));
+    assert!(
+        stored_after.contains("./app/reports/.gitkeep")
+            && stored_after.contains("web_lara_production")
+            && stored_after.contains("./logs/laravel.log"),
+        "{stored_after}"
+    );
+    for line in stored.lines().filter(|l| l.contains("/sessions/")) {
+        assert!(stored_after.contains(line), "session {line} kept");
+    }
+    drop(lab);
+}
