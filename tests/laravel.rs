@@ -7,7 +7,10 @@
 //! and Laravel's run-time places owned by the site user, and Laravel's
 //! bootstrap caches are built in the release by the deploy user. A later
 //! deploy adds a directory the project gained, keeps what the site wrote,
-//! keeps the key and reuses `vendor/`.
+//! keeps the key and reuses `vendor/`. A worker process (pond.json
+//! `processes`) runs the live release and restarts into the new one on a
+//! swap; the schedule's heartbeat advances every minute; status and
+//! `pond logs --process` show both; a process dropped from pond.json stops.
 
 mod common;
 
@@ -15,6 +18,19 @@ use std::path::Path;
 
 use common::create::{pond, succeeded};
 use common::lab::{LabDir, lab_up};
+
+/// Runs `probe` every second until `done` accepts its output (at most
+/// `secs` seconds); returns the last output.
+fn wait_for(secs: u64, probe: &dyn Fn() -> String, done: &dyn Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let out = probe();
+        if done(&out) || std::time::Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
 
 fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap().flatten() {
@@ -70,6 +86,8 @@ fn stock_laravel_serves_its_first_page_after_create() {
     file["hooks"]["post_provision"] =
         serde_json::json!([{"script": "deploy/provision.sh", "run_as": "root"}]);
     file["hooks"]["post_deploy"] = serde_json::json!(["deploy/post-deploy.sh"]);
+    file["processes"] = serde_json::json!([{"name": "worker", "command": "php artisan pond:worker", "stop_timeout": 10}]);
+    file["schedule"] = "php artisan schedule:run".into();
     std::fs::write(
         p.join("pond.json"),
         serde_json::to_string_pretty(&file).unwrap(),
@@ -164,6 +182,39 @@ fn stock_laravel_serves_its_first_page_after_create() {
         config_cache.contains("PondLaravel"),
         "the server's own config cache"
     );
+    // The worker runs the live release as the site user.
+    let live_release = root(&format!("basename \"$(readlink -f {env_dir}/current)\""))
+        .trim()
+        .to_string();
+    let worker = || {
+        root(&format!(
+            "cat {env_dir}/shared/storage/app/worker.txt 2>/dev/null || true"
+        ))
+    };
+    let first_worker = wait_for(20, &worker, &|w| w.starts_with(&live_release));
+    assert!(
+        first_worker.starts_with(&live_release),
+        "{first_worker} vs {live_release}"
+    );
+    let worker_pid = first_worker.split_whitespace().nth(1).unwrap().to_string();
+    let worker_user = root(&format!("ps -o user= -p {worker_pid}"));
+    assert_eq!(worker_user.trim(), "web_lara_production");
+    let status = succeeded(pond(&["status", "production"], p, config.path(), &api));
+    assert!(
+        status.contains("worker@1: running for")
+            && status.contains(&format!("release {live_release}")),
+        "{status}"
+    );
+    let logs = succeeded(pond(
+        &["logs", "production", "--process", "worker"],
+        p,
+        config.path(),
+        &api,
+    ));
+    assert!(
+        logs.contains(&format!("started in {live_release}")),
+        "{logs}"
+    );
     let key_line = |root: &dyn Fn(&str) -> String| {
         root(&format!("grep '^APP_KEY=base64:' {env_dir}/current/.env"))
     };
@@ -194,7 +245,27 @@ fn stock_laravel_serves_its_first_page_after_create() {
         "vendor/ reused from the base release: {deployed}"
     );
     assert!(!deployed.contains("secret APP_KEY generated"), "{deployed}");
+    let untouched = worker();
+    assert_eq!(
+        untouched.split_whitespace().nth(1),
+        first_worker.split_whitespace().nth(1),
+        "a deploy to the inactive colour leaves the worker alone"
+    );
     succeeded(pond(&["swap", "production"], p, config.path(), &api));
+    let new_release = root(&format!("basename \"$(readlink -f {env_dir}/current)\""))
+        .trim()
+        .to_string();
+    assert_ne!(new_release, live_release);
+    let second_worker = wait_for(30, &worker, &|w| w.starts_with(&new_release));
+    assert!(
+        second_worker.starts_with(&new_release),
+        "the worker follows the swap: {second_worker}"
+    );
+    assert_ne!(
+        second_worker.split_whitespace().nth(1),
+        first_worker.split_whitespace().nth(1),
+        "a new worker process"
+    );
     let (status, body) = common::http_get(&addr, "lara.example.com", "/");
     assert!(
         status == 200 && body.contains("on Pond, again"),
@@ -213,5 +284,65 @@ fn stock_laravel_serves_its_first_page_after_create() {
     for line in stored.lines().filter(|l| l.contains("/sessions/")) {
         assert!(stored_after.contains(line), "session {line} kept");
     }
+    // The schedule ran (every minute; the test has run longer than that by
+    // now, or waits for the next minute) and status says how it went.
+    let heartbeat = wait_for(
+        75,
+        &|| {
+            root(&format!(
+                "cat {env_dir}/shared/storage/app/heartbeat.txt 2>/dev/null || true"
+            ))
+        },
+        &|h| !h.is_empty(),
+    );
+    assert!(
+        heartbeat.starts_with("20"),
+        "the scheduled heartbeat ran: {heartbeat:?}"
+    );
+    let status = succeeded(pond(&["status", "production"], p, config.path(), &api));
+    assert!(
+        status.contains("schedule: every minute; last run") && status.contains(" ok"),
+        "{status}"
+    );
+
+    // A process dropped from pond.json stops once its release is live.
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    file["processes"] = serde_json::json!([]);
+    std::fs::write(
+        p.join("pond.json"),
+        serde_json::to_string_pretty(&file).unwrap(),
+    )
+    .unwrap();
+    succeeded(pond(&["deploy", "production"], p, config.path(), &api));
+    let swapped = succeeded(pond(&["swap", "production"], p, config.path(), &api));
+    assert!(
+        swapped.contains("removed: pond-lara_production-proc-worker@.service"),
+        "{swapped}"
+    );
+    let units = root(
+        "systemctl list-units --all --plain --no-legend 'pond-lara_production-*' | awk '{ print $1, $3 }'",
+    );
+    assert!(!units.contains("proc-worker"), "{units}");
+    assert!(
+        units.contains("pond-lara_production-schedule.timer active"),
+        "{units}"
+    );
+
+    // Unbinding the environment takes its schedule (and any process) away.
+    succeeded(pond(
+        &["unbind", "production", "--purge", "--yes"],
+        p,
+        config.path(),
+        &api,
+    ));
+    let left = root(
+        "systemctl list-unit-files --no-legend 'pond-lara_production-*' | wc -l; systemctl list-units --all --plain --no-legend 'pond-lara_production-*' | wc -l",
+    );
+    assert_eq!(
+        left.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0"],
+        "{left}"
+    );
     drop(lab);
 }

@@ -4,6 +4,7 @@
 # input? SITE_USER [unix_user]: the environment's site user (its PHP-FPM pool is named after it; empty: PHP-FPM is not reported)
 # input? PROJECT [project_name]: the project (its block of team keys is reported; empty: not reported)
 # input? RECORD [text]: the environment's provisioning record (common/record); empty: not compared
+# input? UNITS [text]: the prefix of the environment's unit names (pond-<project>_<env>); its processes and schedule are reported
 set -euo pipefail
 echo "LIVE $(readlink "$ROOT/current" 2>/dev/null || echo -)"
 for colour in blue green; do
@@ -91,6 +92,42 @@ if [[ -n "$RECORD" ]]; then
         fi
     else
         echo "PROVISIONED -"
+    fi
+fi
+
+# The environment's processes (common/processes): each instance's state,
+# since when (unix time), restarts and the release it runs; the schedule's
+# timer and its last recorded run.
+if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
+    while read -r unit _; do
+        [[ "$unit" =~ ^$UNITS-proc-([a-z][a-z0-9-]*)@([0-9]+)\.service$ ]] || continue
+        name="${BASH_REMATCH[1]}"
+        instance="${BASH_REMATCH[2]}"
+        state=unknown since=0 restarts=0 pid=0
+        while IFS='=' read -r key value; do
+            case "$key" in
+                ActiveState) [[ "$value" =~ ^[a-z-]+$ ]] && state="$value" ;;
+                ActiveEnterTimestamp) [[ "${value#@}" =~ ^[0-9]+$ ]] && since="${value#@}" ;;
+                NRestarts) [[ "$value" =~ ^[0-9]+$ ]] && restarts="$value" ;;
+                MainPID) [[ "$value" =~ ^[0-9]+$ ]] && pid="$value" ;;
+            esac
+        done < <(systemctl show "$unit" --timestamp=unix -p ActiveState -p ActiveEnterTimestamp -p NRestarts -p MainPID 2>/dev/null || true)
+        release=-
+        if [[ "$pid" =~ ^[1-9][0-9]*$ ]]; then
+            cwd="$(readlink "/proc/$pid/cwd" 2>/dev/null || true)"
+            [[ "$cwd" == "$ROOT/releases/"* ]] && release="${cwd#"$ROOT/releases/"}"
+            [[ "$release" =~ ^[0-9A-Za-z._-]+$ ]] || release=-
+        fi
+        printf 'PROCESS %s %s %s %s %s %s\n' "$name" "$instance" "$state" "$since" "$restarts" "$release"
+    done < <(systemctl list-units --all --plain --no-legend "$UNITS-proc-*@*.service" 2>/dev/null || true)
+    if [[ -f "/etc/systemd/system/$UNITS-schedule.timer" ]]; then
+        timer=stopped
+        systemctl is-active --quiet "$UNITS-schedule.timer" && timer=running
+        last=-
+        if regular "$ROOT/metadata/schedule.log"; then
+            last="$(tail -n 1 "$ROOT/metadata/schedule.log" | grep -xE '[0-9TZ:-]+ [a-z-]+ [a-z]+ [0-9A-Za-z]+' || echo -)"
+        fi
+        printf 'SCHEDULE %s %s\n' "$timer" "$last"
     fi
 fi
 

@@ -6,6 +6,7 @@
 # input EXPECT_RELEASE [text]: the release the client saw (and health-checked) in the colour going live (refuse if it changed)
 # input STATE [text]: the new metadata/state.json
 # input LOG_LINE [text]: the line to append to metadata/log.jsonl
+# input? UNITS [text]: the prefix of the environment's unit names (pond-<project>_<env>): its running processes restart in the new live release
 # input? HOOKS [text]: post-swap hooks, one per line (timeout in seconds, deploy or root, path), run in the new live release
 # input SITE_USER [unix_user]: the environment's site user (its group is the hooks')
 # input DEPLOY_USER [unix_user]: the user hooks run as unless marked root
@@ -33,6 +34,17 @@ ln -sfn "$live" preview.tmp && mv -T preview.tmp preview
 echo "SWAPPED $live -> $next in $(( (end - start) / 1000 )) us"
 printf '%s\n' "$STATE" > metadata/state.json.tmp && mv metadata/state.json.tmp metadata/state.json
 printf '%s\n' "$LOG_LINE" >> metadata/log.jsonl
+# The environment's processes follow the live colour: each one loaded
+# restarts (SIGTERM, its stop timeout, then killed) in the new live
+# release, without waiting; common/processes then applies what that
+# release declares.
+if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
+    mapfile -t processes < <(systemctl list-units --all --plain --no-legend "$UNITS-proc-*@*.service" | awk '$3 != "inactive" { print $1 }')
+    if ((${#processes[@]} > 0)); then
+        systemctl restart --no-block "${processes[@]}"
+        echo "restarting ${#processes[@]} process(es) in the new live release"
+    fi
+fi
 # Each hook in a transient unit of its own, as in deploy-apply: the deploy
 # user (root only when pond.json says so), stdin from /dev/null, without
 # the lock's descriptor, stopped after its timeout with all it started.

@@ -12,6 +12,19 @@ if [[ -d "$root/metadata" ]]; then
     exec 9<>"$root/metadata/lock"
     flock -n 9 || { echo "LOCK-HELD"; cat "$root/metadata/lock"; echo "a deploy or swap holds the lock on $root; nothing was removed. Try again when it is done" >&2; exit 75; }
 fi
+# The environment's processes and schedule (common/processes).
+units="pond-${PROJECT}_$ENV"
+mapfile -t loaded < <(systemctl list-units --all --plain --no-legend "$units-proc-*@*.service" "$units-schedule.*" | awk '{ print $1 }')
+((${#loaded[@]} == 0)) || systemctl disable --now --quiet "${loaded[@]}" 2>/dev/null || true
+systemctl disable --now --quiet "$units-schedule.timer" 2>/dev/null || true
+removed_units=no
+for file in /etc/systemd/system/"$units"-proc-*@.service /etc/systemd/system/"$units"-schedule.service /etc/systemd/system/"$units"-schedule.timer; do
+    [[ -e "$file" || -L "$file" ]] || continue
+    rm -f -- "$file"
+    removed_units=yes
+done
+rm -f /etc/systemd/system/multi-user.target.wants/"$units"-proc-*@*.service
+[[ "$removed_units" == no ]] || systemctl daemon-reload
 # The vhost only when it is this environment's (another project's may
 # carry the same file name).
 conf="/etc/nginx/sites-available/pond-$PROJECT-$ENV.conf"

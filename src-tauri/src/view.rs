@@ -214,6 +214,13 @@ pub struct ServerView {
     pub setup: Option<Vec<String>>,
     /// Other environments (`project/env`) the server also hosts.
     pub shared_with: Vec<String>,
+    /// The environment's processes and schedule here, one line each
+    /// (`queue@1: running for 2 min, release …`; `schedule: every minute;
+    /// last run … ok`), as `pond status` prints them.
+    pub processes: Vec<String>,
+    /// True when a process is not running or runs another release than the
+    /// live one, or the schedule's timer is stopped or its last run failed.
+    pub processes_need_attention: bool,
 }
 
 #[derive(Debug, Serialize, TS)]
@@ -246,10 +253,18 @@ impl ServerView {
             .map(|keys| pond::tasks::access::check(file, Some(own), keys, s.access_outside));
         let this = format!("{}/{}", file.name, env);
         let setup = s.drift.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let processes = pond::tasks::processes::describe(&s, now);
+        let processes_need_attention = pond::tasks::processes::needs_attention(&s);
         let shared_with = s.hosted.iter().filter(|h| **h != this).cloned().collect();
         ServerView {
             setup,
             shared_with,
+            processes,
+            processes_need_attention,
             team_keys: access.as_ref().map(|a| a.describe()),
             team_keys_in_step: access.is_some_and(|a| a.in_step()),
             server: s.server,

@@ -402,6 +402,13 @@ pub(super) fn status(arg: &ProjectArg, only: Option<&str>, json: bool) -> super:
                 .map(|(n, up)| format!("{n} {}", if *up { "running" } else { "stopped" }))
                 .collect();
             println!("    services: {}", services.join(", "));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            for line in tasks::processes::describe(&s, now) {
+                println!("    {line}");
+            }
             if let Some(keys) = &s.access_keys {
                 let own = id.public_line();
                 println!(

@@ -171,6 +171,9 @@ pub enum Ops {
         /// Keep following the logs (Ctrl-C to stop).
         #[arg(long)]
         follow: bool,
+        /// One of pond.json's processes (or `schedule`): its output from the journal instead.
+        #[arg(long, value_name = "NAME")]
+        process: Option<String>,
         #[command(flatten)]
         project: ProjectArg,
     },
@@ -511,10 +514,22 @@ pub fn run(op: Ops) -> super::CliResult {
             env,
             lines,
             follow,
+            process,
             project,
         } => {
             let mut p = load_project(&project)?;
             let i = env_index(&p, &env)?;
+            if let Some(name) = &process
+                && name != "schedule"
+                && !p.file.processes.iter().any(|pr| &pr.name == name)
+            {
+                let known: Vec<&str> = p.file.processes.iter().map(|pr| pr.name.as_str()).collect();
+                return Err(anyhow::anyhow!(
+                    "pond.json has no process {name:?} (processes: {}); `--process schedule` shows the schedule's runs",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                )
+                .into());
+            }
             let id = identity()?;
             let root = tasks::env_root(&p.file.name, &env);
             let script = tasks::render(
@@ -526,6 +541,8 @@ pub fn run(op: Ops) -> super::CliResult {
                     ("SITE_USER", &tasks::EnvUsers::of(&p.file.name, &env).site),
                     ("LINES", &lines.to_string()),
                     ("FOLLOW", if follow { "yes" } else { "" }),
+                    ("PROCESS", process.as_deref().unwrap_or_default()),
+                    ("UNITS", &tasks::processes::unit_prefix(&p.file.name, &env)),
                 ],
             )?;
             let printer: Sink =

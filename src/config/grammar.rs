@@ -314,6 +314,23 @@ pub fn unix_user(s: &str) -> Check {
     }
 }
 
+/// The name of a process in pond.json's `processes` (part of a systemd
+/// unit name): 1-30 of a-z, 0-9 and '-', starting with a letter.
+pub fn process_name(s: &str) -> Check {
+    let ok = (1..=30).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            "expected a process name like queue: 1-30 of a-z, 0-9 and '-', starting with a letter"
+                .into(),
+        )
+    }
+}
+
 /// The name of an app secret (`pond secret`, `{{ secrets.NAME }}`):
 /// upper-case letters, digits and `_`, starting with a letter, like an
 /// environment variable (`APP_KEY`, `MAIL_PASSWORD`).

@@ -55,6 +55,16 @@ pub struct ProjectFile {
     /// Scripts in the repo run on the server at fixed points.
     #[serde(default)]
     pub hooks: Hooks,
+    /// Long-running processes of the app (queue workers, daemons), run on
+    /// each web server as systemd units of the environment in the live
+    /// release, restarted by every swap and rollback.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<Process>,
+    /// A command run every minute in the live release (e.g. `php artisan
+    /// schedule:run`) by a systemd timer on each web server; each run's
+    /// time and outcome are recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub schedule: String,
     /// DigitalOcean accounts this project uses, by name only; each user maps
     /// a name to a token kept in their own OS keychain.
     #[serde(default)]
@@ -160,6 +170,34 @@ pub enum SecretEncoding {
 
 fn default_secret_bytes() -> u32 {
     32
+}
+
+/// A long-running process of the app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Process {
+    /// Its name: lowercase letters, digits and '-' (`queue`); part of the
+    /// systemd unit's name.
+    pub name: String,
+    /// The shell command, run from the live release as the site user (PHP's
+    /// user), e.g. `php artisan queue:work --tries=3`.
+    pub command: String,
+    /// How many copies run on each web server.
+    #[serde(default = "default_process_count")]
+    #[schemars(range(min = 1, max = 16))]
+    pub count: u32,
+    /// Seconds a stopping process gets after SIGTERM before it is killed.
+    #[serde(default = "default_stop_timeout")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub stop_timeout: u32,
+}
+
+fn default_process_count() -> u32 {
+    1
+}
+
+fn default_stop_timeout() -> u32 {
+    60
 }
 
 /// Hook scripts (paths in the repo), run in order at each point, each in a
@@ -488,6 +526,8 @@ impl ProjectFile {
             config_files: vec![],
             generated_secrets: vec![],
             hooks: Hooks::default(),
+            processes: vec![],
+            schedule: String::new(),
             accounts: vec![],
             team_keys: vec![],
             environments: vec![],

@@ -240,6 +240,48 @@ pub fn validate(file: &ProjectFile, root: Option<&Path>) -> Vec<Problem> {
         }
     }
 
+    let mut processes = HashMap::new();
+    for (i, process) in file.processes.iter().enumerate() {
+        let path = format!("processes[{i}].name");
+        w.check(&path, &process.name, "process name", grammar::process_name);
+        if process.name == "schedule" {
+            w.push(
+                path.clone(),
+                "\"schedule\" names pond.json's schedule (pond logs --process schedule); choose another name",
+            );
+        }
+        w.unique(&mut processes, path, &process.name, "process name");
+        if process.command.trim().is_empty() || process.command.contains('\0') {
+            w.push(
+                format!("processes[{i}].command"),
+                "is not a command; expected a shell command such as \"php artisan queue:work\"",
+            );
+        }
+        if !(1..=16).contains(&process.count) {
+            w.push(
+                format!("processes[{i}].count"),
+                format!("{} copies: expected 1 to 16", process.count),
+            );
+        }
+        if !(1..=3600).contains(&process.stop_timeout) {
+            w.push(
+                format!("processes[{i}].stop_timeout"),
+                format!(
+                    "{} is not a timeout; expected 1 to 3600 seconds",
+                    process.stop_timeout
+                ),
+            );
+        }
+    }
+    if file.schedule.contains('\0')
+        || (!file.schedule.is_empty() && file.schedule.trim().is_empty())
+    {
+        w.push(
+            "schedule",
+            "is not a command; expected a shell command such as \"php artisan schedule:run\"",
+        );
+    }
+
     let mut generated = HashMap::new();
     for (i, secret) in file.generated_secrets.iter().enumerate() {
         let path = format!("generated_secrets[{i}].name");

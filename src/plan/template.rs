@@ -46,6 +46,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "common/lock",
     "common/logs",
     "common/point",
+    "common/processes",
     "common/record",
     "common/release-export",
     "common/release-import",

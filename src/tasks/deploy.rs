@@ -169,7 +169,12 @@ pub async fn deploy(
         .shared()
     };
     let (_, env) = super::find_env(file, env_name)?;
-    let generated = Arc::new(super::configs::render_all(file, env, project_root)?);
+    let mut rendered = super::configs::render_all(file, env, project_root)?;
+    let config_targets: Vec<String> = rendered.iter().map(|(t, _)| t.clone()).collect();
+    // What the release declares for its processes and schedule goes with
+    // it (common/processes reads the live release's).
+    rendered.extend(super::processes::release_files(file));
+    let generated = Arc::new(rendered);
     // Secrets pond.json declares are made where unset before anything is
     // filled in with them.
     let made =
@@ -179,7 +184,6 @@ pub async fn deploy(
             sink(crate::ssh::LOCAL, Stream::Done, &format!("would {what}"));
         }
     }
-    let config_targets: Vec<String> = generated.iter().map(|(t, _)| t.clone()).collect();
     let release = release_id(&options.tag);
     let root = env_root(&file.name, env_name);
     let hooks = crate::config::hook_lines(&file.hooks.post_deploy);
@@ -256,7 +260,12 @@ pub async fn deploy(
     for lock in locks {
         lock.release().await;
     }
-    result
+    let reports = result?;
+    // A first deploy went live at once: its processes and schedule start.
+    if !options.dry_run && reports.iter().any(|r| r.first) {
+        super::processes::apply(file, env, &web, sink).await?;
+    }
+    Ok(reports)
 }
 
 /// What one server reported before the deploy: where the new release goes

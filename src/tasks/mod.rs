@@ -16,6 +16,7 @@ pub mod droplets;
 pub mod exec;
 pub mod manifest;
 pub mod operate;
+pub mod processes;
 pub mod provision;
 pub mod scale;
 pub mod secrets;

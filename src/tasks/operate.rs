@@ -47,6 +47,39 @@ pub struct ServerStatus {
     /// (templates and settings, the files Pond wrote, its users, packages,
     /// the firewall); empty: in step; None: the server did not say.
     pub drift: Option<Vec<String>>,
+    /// Each running (or failed) copy of the environment's processes here.
+    pub processes: Vec<ProcessStatus>,
+    /// The schedule's timer and last run (None: no schedule here).
+    pub schedule: Option<ScheduleStatus>,
+}
+
+/// One copy of a process (pond.json `processes`) on one server.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProcessStatus {
+    pub name: String,
+    /// Which copy (1 to its count).
+    pub instance: u32,
+    /// systemd's state: `active`, `activating` (restarting), `failed`,
+    /// `inactive`, ...
+    pub state: String,
+    /// When it entered that state (unix seconds; 0: unknown).
+    pub since: u64,
+    /// How often systemd restarted it after it stopped.
+    pub restarts: u32,
+    /// The release it runs (None: not running).
+    pub release: Option<String>,
+}
+
+/// The schedule on one server.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ScheduleStatus {
+    /// Whether its every-minute timer is running.
+    pub timer_running: bool,
+    /// The last run: when (UTC, RFC 3339), and whether it succeeded.
+    pub last_run: Option<String>,
+    pub last_ok: Option<bool>,
+    /// systemd's words for how the last run ended (`exited 1`, ...).
+    pub last_outcome: Option<String>,
 }
 
 /// The preview host names of an environment.
@@ -172,6 +205,7 @@ pub async fn status(
     let root = env_root(&file.name, &env.name);
     let site_user = super::EnvUsers::of(&file.name, &env.name).site;
     let record = super::provision_record(&file.name, &env.name);
+    let units = super::processes::unit_prefix(&file.name, &env.name);
     let mut out = vec![];
     let runs = connected.iter().map(|c| {
         let script = render(
@@ -181,6 +215,7 @@ pub async fn status(
                 ("PROJECT", &file.name),
                 ("SITE_USER", &site_user),
                 ("RECORD", &record),
+                ("UNITS", &units),
             ],
         );
         async move {
@@ -271,6 +306,34 @@ fn parse_status(text: &str, s: &mut ServerStatus) {
             s.access_keys = Some(v.split_whitespace().map(str::to_string).collect());
         } else if let Some(v) = line.strip_prefix("HOSTED ") {
             s.hosted = v.split_whitespace().map(str::to_string).collect();
+        } else if let Some(v) = line.strip_prefix("PROCESS ") {
+            let f: Vec<&str> = v.split_whitespace().collect();
+            if let [name, instance, state, since, restarts, release] = f[..] {
+                s.processes.push(ProcessStatus {
+                    name: name.to_string(),
+                    instance: instance.parse().unwrap_or(0),
+                    state: state.to_string(),
+                    since: since.parse().unwrap_or(0),
+                    restarts: restarts.parse().unwrap_or(0),
+                    release: (release != "-").then(|| release.to_string()),
+                });
+            }
+        } else if let Some(v) = line.strip_prefix("SCHEDULE ") {
+            let f: Vec<&str> = v.split_whitespace().collect();
+            let (last_run, last_ok, last_outcome) = match f[..] {
+                [_, at, result, code, status] => (
+                    Some(at.to_string()),
+                    Some(result == "success"),
+                    Some(format!("{code} {status}")),
+                ),
+                _ => (None, None, None),
+            };
+            s.schedule = Some(ScheduleStatus {
+                timer_running: f.first() == Some(&"running"),
+                last_run,
+                last_ok,
+                last_outcome,
+            });
         } else if let Some(v) = line.strip_prefix("DISK ") {
             s.disk_free = v.split_whitespace().next().and_then(|n| n.parse().ok());
         }
@@ -279,7 +342,37 @@ fn parse_status(text: &str, s: &mut ServerStatus) {
 
 #[cfg(test)]
 mod tests {
-    use super::drift;
+    use super::*;
+
+    #[test]
+    fn processes_and_the_schedule_are_read_from_their_report_lines() {
+        let mut s = ServerStatus::default();
+        parse_status(
+            "PROCESS queue 1 active 1765000000 2 20261206T030000Z-v2\nPROCESS queue 2 failed 1765000100 9 -\nPROCESS bad line\nSCHEDULE running 2026-12-06T03:01:00Z exit-code exited 1\n",
+            &mut s,
+        );
+        assert_eq!(s.processes.len(), 2);
+        assert_eq!(
+            s.processes[0],
+            ProcessStatus {
+                name: "queue".into(),
+                instance: 1,
+                state: "active".into(),
+                since: 1765000000,
+                restarts: 2,
+                release: Some("20261206T030000Z-v2".into()),
+            }
+        );
+        assert_eq!(s.processes[1].release, None);
+        let schedule = s.schedule.unwrap();
+        assert!(schedule.timer_running);
+        assert_eq!(schedule.last_ok, Some(false));
+        assert_eq!(schedule.last_outcome.as_deref(), Some("exited 1"));
+        let mut none = ServerStatus::default();
+        parse_status("SCHEDULE stopped -\n", &mut none);
+        let schedule = none.schedule.unwrap();
+        assert!(!schedule.timer_running && schedule.last_run.is_none());
+    }
 
     #[test]
     fn drift_names_a_missing_record_other_scripts_and_each_difference() {

@@ -308,6 +308,10 @@ pub async fn execute(
     for r in futures::future::join_all(copies).await {
         r?;
     }
+    // Their processes and schedule, as the live release they now serve
+    // declares.
+    let joined: Vec<&Connected> = new_ones.iter().collect();
+    super::processes::apply(file, &env, &joined, sink).await?;
     let ids: Vec<u64> = joining.iter().map(|(_, id)| *id).collect();
     step(&format!(
         "putting {} behind the load balancer",

@@ -292,6 +292,7 @@ async fn go_live(
         let live = snap.live;
         let change = Change {
             root: &root,
+            units: super::processes::unit_prefix(&file.name, &env.name),
             users: &users,
             from: live,
             expect_live_release: snap.release(live),
@@ -305,6 +306,7 @@ async fn go_live(
                 for (done, was) in swapped {
                     let back = Change {
                         root: &root,
+                        units: super::processes::unit_prefix(&file.name, &env.name),
                         users: &users,
                         from: was.live.other(),
                         expect_live_release: was.release(was.live.other()),
@@ -327,12 +329,34 @@ async fn go_live(
             }
         }
     }
-    Ok(())
+    // The processes already restarted in the new live release (common/swap);
+    // now their units follow what that release declares.
+    let web: Vec<&Connected> = swapped.iter().map(|(c, _)| *c).collect();
+    super::processes::apply(file, env, &web, sink)
+        .await
+        .map_err(|e| {
+            e.context(format!(
+                "{} is live, but its processes and schedule may still follow the release before; `pond status {}` shows them, and the next swap or rollback applies them again",
+                op_target(op),
+                env.name
+            ))
+        })
+}
+
+/// What went live, for a message.
+fn op_target(op: &str) -> &'static str {
+    if op == "rollback" {
+        "the release rolled back to"
+    } else {
+        "the new release"
+    }
 }
 
 /// One server's swap: from which colour, expecting which releases.
 struct Change<'a> {
     root: &'a str,
+    /// The environment's unit-name prefix (its processes restart).
+    units: String,
     users: &'a crate::plan::layout::EnvUsers,
     from: Colour,
     expect_live_release: String,
@@ -365,6 +389,7 @@ async fn swap_one(
             ("STATE", &change.state),
             ("LOG_LINE", &log),
             ("HOOKS", hooks),
+            ("UNITS", &change.units),
             ("SITE_USER", &change.users.site),
             ("DEPLOY_USER", &change.users.deploy),
         ],

@@ -104,6 +104,8 @@ export function status(live: "blue" | "green"): EnvStatus {
         team_keys_in_step: true,
         setup: [],
         shared_with: [],
+        processes: [],
+        processes_need_attention: false,
       },
     ],
   };

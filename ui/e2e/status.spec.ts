@@ -167,6 +167,27 @@ test("a server that differs from what Pond set up, and the environments it share
   await expect(row).toContainText("shared with acme-shop/staging, blog/production");
 });
 
+test("each server's processes and schedule show on the panel, flagged when one needs a look", async ({ page }) => {
+  const s = status("blue");
+  s.servers[0] = {
+    ...s.servers[0]!,
+    processes: [
+      "queue@1: running for 3 min, release 20261125-111500-v2",
+      "schedule: every minute; last run 2026-11-25T11:20:00Z FAILED (exited 1)",
+    ],
+    processes_need_attention: true,
+  };
+  await install(page, { ...base, env_status: { value: s } });
+  await openProject(page);
+  const row = page.getByRole("row", { name: /acme-shop-production-1/ });
+  await expect(row).toContainText("processes need a look");
+  const list = row.getByRole("list", { name: "Processes and schedule" });
+  await expect(list.getByRole("listitem")).toHaveText([
+    "queue@1: running for 3 min, release 20261125-111500-v2",
+    "schedule: every minute; last run 2026-11-25T11:20:00Z FAILED (exited 1)",
+  ]);
+});
+
 test("a server whose setup differs can be provisioned again from the panel", async ({ page }) => {
   const differs = status("blue");
   differs.servers[0] = { ...differs.servers[0]!, setup: ["user web_acme-shop_production is missing"] };

@@ -55,7 +55,18 @@ setup: Array<string> | null,
 /**
  * Other environments (`project/env`) the server also hosts.
  */
-shared_with: Array<string>, };
+shared_with: Array<string>, 
+/**
+ * The environment's processes and schedule here, one line each
+ * (`queue@1: running for 2 min, release …`; `schedule: every minute;
+ * last run … ok`), as `pond status` prints them.
+ */
+processes: Array<string>, 
+/**
+ * True when a process is not running or runs another release than the
+ * live one, or the schedule's timer is stopped or its last run failed.
+ */
+processes_need_attention: boolean, };
 
 export type ColourView = { colour: string, release: string, tag: string, at: string, by: string, };
 
