@@ -11,6 +11,10 @@
 //! `processes`) runs the live release and restarts into the new one on a
 //! swap; the schedule's heartbeat advances every minute; status and
 //! `pond logs --process` show both; a process dropped from pond.json stops.
+//! Migrations run as a pre-swap hook (on the first deploy too); the swap
+//! that runs one takes a database snapshot first, which `pond rollback
+//! --with-data` restores; a failing migration blocks the swap with its
+//! output.
 
 mod common;
 
@@ -86,6 +90,7 @@ fn stock_laravel_serves_its_first_page_after_create() {
     file["hooks"]["post_provision"] =
         serde_json::json!([{"script": "deploy/provision.sh", "run_as": "root"}]);
     file["hooks"]["post_deploy"] = serde_json::json!(["deploy/post-deploy.sh"]);
+    file["hooks"]["pre_swap"] = serde_json::json!(["deploy/migrate.sh"]);
     file["processes"] = serde_json::json!([{"name": "worker", "command": "php artisan pond:worker", "stop_timeout": 10}]);
     file["schedule"] = "php artisan schedule:run".into();
     std::fs::write(
@@ -239,6 +244,19 @@ fn stock_laravel_serves_its_first_page_after_create() {
             .replace("on Pond", "on Pond, again"),
     )
     .unwrap();
+    // Data written before the next swap, and a migration that swap runs.
+    let db = |sql: &str| root(&format!("mariadb -N lara_production -e \"{sql}\""));
+    assert_eq!(
+        db("SELECT migration FROM migrations").trim(),
+        "2026_12_01_000000_create_notes_table",
+        "the first deploy ran the migrations"
+    );
+    db("INSERT INTO notes (body) VALUES ('before the swap')");
+    std::fs::write(
+        p.join("database/migrations/2026_12_02_000000_add_priority_to_notes.php"),
+        "<?php\nuse Illuminate\\Database\\Migrations\\Migration;\nuse Illuminate\\Database\\Schema\\Blueprint;\nuse Illuminate\\Support\\Facades\\Schema;\nreturn new class extends Migration {\n    public function up() { Schema::table('notes', function (Blueprint $t) { $t->integer('priority')->default(0); }); }\n};\n",
+    )
+    .unwrap();
     let deployed = succeeded(pond(&["deploy", "production"], p, config.path(), &api));
     assert!(
         deployed.contains("Nothing to install, update or remove"),
@@ -251,7 +269,16 @@ fn stock_laravel_serves_its_first_page_after_create() {
         first_worker.split_whitespace().nth(1),
         "a deploy to the inactive colour leaves the worker alone"
     );
-    succeeded(pond(&["swap", "production"], p, config.path(), &api));
+    let swapped = succeeded(pond(&["swap", "production"], p, config.path(), &api));
+    assert!(
+        swapped.contains("snapshot swap-")
+            && swapped.contains("== pre-swap hook deploy/migrate.sh"),
+        "{swapped}"
+    );
+    assert!(
+        db("SHOW COLUMNS FROM notes").contains("priority"),
+        "migrated"
+    );
     let new_release = root(&format!("basename \"$(readlink -f {env_dir}/current)\""))
         .trim()
         .to_string();
@@ -304,6 +331,68 @@ fn stock_laravel_serves_its_first_page_after_create() {
         status.contains("schedule: every minute; last run") && status.contains(" ok"),
         "{status}"
     );
+
+    // Rows written after the swap; a rollback with the data goes back to
+    // the snapshot: the column and the new row are gone, the old row stays.
+    db("INSERT INTO notes (body, priority) VALUES ('after the swap', 3)");
+    let plain_refused = pond(
+        &["rollback", "production", "--with-data"],
+        p,
+        config.path(),
+        &api,
+    );
+    assert!(
+        !plain_refused.status.success()
+            && String::from_utf8_lossy(&plain_refused.stderr).contains("--yes"),
+        "no terminal, no --yes: refused, {plain_refused:?}"
+    );
+    let rolled = succeeded(pond(
+        &["rollback", "production", "--with-data", "--yes"],
+        p,
+        config.path(),
+        &api,
+    ));
+    assert!(
+        rolled.contains("everything written to the database since")
+            && rolled.contains(&format!("restored from snapshot swap-{new_release}")),
+        "{rolled}"
+    );
+    assert_eq!(
+        db("SELECT body FROM notes ORDER BY id").trim(),
+        "before the swap"
+    );
+    assert!(!db("SHOW COLUMNS FROM notes").contains("priority"));
+    assert_eq!(
+        root(&format!("basename \"$(readlink -f {env_dir}/current)\"")).trim(),
+        live_release,
+        "the code went back too"
+    );
+
+    // A failing migration blocks the swap and shows why.
+    std::fs::write(
+        p.join("database/migrations/2026_12_03_000000_broken.php"),
+        "<?php\nuse Illuminate\\Database\\Migrations\\Migration;\nreturn new class extends Migration {\n    public function up() { throw new RuntimeException('this migration fails on purpose'); }\n};\n",
+    )
+    .unwrap();
+    succeeded(pond(&["deploy", "production"], p, config.path(), &api));
+    let blocked = pond(&["swap", "production"], p, config.path(), &api);
+    let blocked_text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&blocked.stdout),
+        String::from_utf8_lossy(&blocked.stderr)
+    );
+    assert!(!blocked.status.success(), "{blocked_text}");
+    assert!(
+        blocked_text.contains("this migration fails on purpose")
+            && blocked_text.contains("nothing was swapped"),
+        "{blocked_text}"
+    );
+    assert_eq!(
+        root(&format!("basename \"$(readlink -f {env_dir}/current)\"")).trim(),
+        live_release,
+        "still the release rolled back to"
+    );
+    std::fs::remove_file(p.join("database/migrations/2026_12_03_000000_broken.php")).unwrap();
 
     // A process dropped from pond.json stops once its release is live.
     let mut file: serde_json::Value =

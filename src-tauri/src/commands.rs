@@ -289,7 +289,7 @@ pub async fn rollback(req: EnvRef, on_event: Channel<Progress>) -> Res<SwapResul
         let sink = channel_sink(on_event);
         let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
         let e = p.file.environments[i].clone();
-        let done = tasks::swap::rollback(&p.file, &e, &connected, false, &sink).await?;
+        let done = tasks::swap::rollback(&p.file, &e, &connected, false, false, &sink).await?;
         Ok(SwapResult {
             live: done.live.as_str().to_string(),
             production_url: format!("http://{}/", e.domain),

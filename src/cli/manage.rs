@@ -249,16 +249,38 @@ pub(super) fn swap(arg: &ProjectArg, env: &str, force: bool) -> super::CliResult
     Ok(())
 }
 
-pub(super) fn rollback(arg: &ProjectArg, env: &str, force: bool) -> super::CliResult {
+pub(super) fn rollback(
+    arg: &ProjectArg,
+    env: &str,
+    force: bool,
+    with_data: bool,
+    yes: bool,
+) -> super::CliResult {
     let mut p = load_project(arg)?;
     let i = env_index(&p, env)?;
     let id = identity()?;
     let s = sink();
     let e = p.file.environments[i].clone();
     let started = std::time::Instant::now();
-    let (done, servers) = s.outcome(runtime()?.block_on(async {
-        let connected = connect(&mut p, i, &id, &s).await?;
-        let done = tasks::swap::rollback(&p.file, &e, &connected, force, &s).await?;
+    let rt = runtime()?;
+    let connected = s.outcome(rt.block_on(connect(&mut p, i, &id, &s)))?;
+    if with_data {
+        // Say what is lost and ask, before anything changes.
+        let snapshot =
+            s.outcome(rt.block_on(tasks::swap::data_to_roll_back(&p.file, &e, &connected)))?;
+        let at = utc_minute(snapshot.taken);
+        let what = format!(
+            "This rolls back the code of {env} and restores its database to snapshot {} (taken {at}, before the last swap): everything written to the database since {at} is lost.",
+            snapshot.id
+        );
+        if yes {
+            eprintln!("{what}");
+        } else {
+            confirm_by_typing(env, &what, "rollback --with-data")?;
+        }
+    }
+    let (done, servers) = s.outcome(rt.block_on(async {
+        let done = tasks::swap::rollback(&p.file, &e, &connected, force, with_data, &s).await?;
         anyhow::Ok((done, web_count(&connected)))
     }))?;
     println!(
@@ -274,7 +296,24 @@ pub(super) fn rollback(arg: &ProjectArg, env: &str, force: bool) -> super::CliRe
         },
         took(started)
     );
+    if let Some(restored) = &done.restored {
+        println!("The database was restored from snapshot {restored}.");
+    } else if let Some(left) = &done.data_left {
+        println!(
+            "The database was left as it is (the swap undone took snapshot {left}; `pond rollback {env} --with-data` would have restored it)."
+        );
+    }
     Ok(())
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM UTC`.
+fn utc_minute(secs: u64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| format!("{secs} (unix time)"))
 }
 
 pub(super) fn repin(

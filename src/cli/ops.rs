@@ -120,6 +120,13 @@ pub enum Ops {
         /// Make it live even if its health check fails.
         #[arg(long)]
         force: bool,
+        /// Also restore the database snapshot the undone swap took before its
+        /// pre-swap hooks (everything written since is lost; asks first).
+        #[arg(long, conflicts_with = "to")]
+        with_data: bool,
+        /// With --with-data: do not ask to type the environment name back.
+        #[arg(long, requires = "with_data")]
+        yes: bool,
         /// Show which colour would go live; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -426,9 +433,11 @@ pub fn run(op: Ops) -> super::CliResult {
             env,
             to: None,
             force,
+            with_data,
+            yes,
             project,
             ..
-        } => rollback(&project, &env, force),
+        } => rollback(&project, &env, force, with_data, yes),
         Ops::Rollback {
             env,
             to: Some(release),

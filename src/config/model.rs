@@ -219,6 +219,11 @@ pub struct Hooks {
     /// Run as the deploy user inside the new release, before it can go live.
     #[serde(default)]
     pub post_deploy: Vec<Hook>,
+    /// Run in the release about to go live, right before the swap, on the
+    /// first web server only (e.g. `php artisan migrate --force`): after a
+    /// snapshot of the environment's database; a failure cancels the swap.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_swap: Vec<Hook>,
     /// Run as the deploy user in the live release after a colour went live.
     #[serde(default)]
     pub post_swap: Vec<Hook>,

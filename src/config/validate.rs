@@ -220,6 +220,7 @@ pub fn validate(file: &ProjectFile, root: Option<&Path>) -> Vec<Problem> {
     for (point, hooks) in [
         ("post_provision", &file.hooks.post_provision),
         ("post_deploy", &file.hooks.post_deploy),
+        ("pre_swap", &file.hooks.pre_swap),
         ("post_swap", &file.hooks.post_swap),
     ] {
         for (i, h) in hooks.iter().enumerate() {

@@ -261,8 +261,21 @@ pub async fn deploy(
         lock.release().await;
     }
     let reports = result?;
-    // A first deploy went live at once: its processes and schedule start.
+    // A first deploy went live at once: its pre-swap hooks (migrations) run
+    // once, on the first web server, then its processes and schedule start.
     if !options.dry_run && reports.iter().any(|r| r.first) {
+        if !file.hooks.pre_swap.is_empty()
+            && let Some(first) = web.first()
+        {
+            super::pre_swap::run_pre_swap_hooks(file, env, first, &release, sink)
+                .await
+                .map_err(|e| {
+                    e.context(format!(
+                        "release {release} is in place on {}, but its pre-swap hooks failed; fix them and deploy again",
+                        env_name
+                    ))
+                })?;
+        }
         super::processes::apply(file, env, &web, sink).await?;
     }
     Ok(reports)

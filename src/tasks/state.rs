@@ -24,6 +24,12 @@ pub struct ServerState {
     /// `pond rollback` returns to (whatever the inactive colour holds now).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<String>,
+    /// The database snapshot taken right before the last swap (its
+    /// pre-swap hooks ran after it): what `pond rollback --with-data`
+    /// restores. None when that swap took none; cleared by any later swap
+    /// or rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +123,7 @@ impl ServerState {
         ServerState {
             live: Some(colour),
             previous,
+            snapshot: None,
             ..self.clone()
         }
     }

@@ -6,7 +6,10 @@
 //! the same release in the colour going live), and by the server script
 //! under the environment's lock against the releases the client saw, so a
 //! deploy or swap that lands in between is refused, never made live
-//! unchecked.
+//! unchecked. A swap runs the pre-swap hooks first (after a database
+//! snapshot, [`super::pre_swap`]); `rollback --with-data` restores that
+//! snapshot after the code went back. After any change the environment's
+//! processes follow the new live release ([`super::processes`]).
 
 use anyhow::{Context, bail};
 
@@ -18,15 +21,15 @@ use crate::ssh::{Sink, Stream};
 
 /// What one web server's colours point at, as it reported them.
 #[derive(Debug, Clone)]
-struct Snapshot {
-    name: String,
-    live: Colour,
-    status: ServerStatus,
+pub(super) struct ServerRead {
+    pub(super) name: String,
+    pub(super) live: Colour,
+    pub(super) status: ServerStatus,
 }
 
-impl Snapshot {
+impl ServerRead {
     /// The release id a colour's link points at (`-` when none).
-    fn release(&self, colour: Colour) -> String {
+    pub(super) fn release(&self, colour: Colour) -> String {
         self.status
             .links
             .iter()
@@ -38,11 +41,11 @@ impl Snapshot {
 
 /// Reads every web server (in parallel) and checks they agree on the live
 /// colour and that their state files are sound.
-async fn snapshots(
+async fn read_servers(
     file: &ProjectFile,
     env: &Environment,
     connected: &[Connected],
-) -> anyhow::Result<Vec<Snapshot>> {
+) -> anyhow::Result<Vec<ServerRead>> {
     let web: Vec<Connected> = connected
         .clone_sessions()
         .into_iter()
@@ -62,7 +65,7 @@ async fn snapshots(
                 st.server, env.name
             )
         })?;
-        out.push(Snapshot {
+        out.push(ServerRead {
             name: st.server.clone(),
             live,
             status: st,
@@ -84,7 +87,7 @@ async fn snapshots(
 }
 
 /// The session a snapshot was read through.
-fn session_of<'a>(connected: &'a [Connected], snap: &Snapshot) -> &'a Connected {
+pub(super) fn session_of<'a>(connected: &'a [Connected], snap: &ServerRead) -> &'a Connected {
     connected
         .iter()
         .find(|c| c.server.endpoint.name == snap.name)
@@ -92,7 +95,7 @@ fn session_of<'a>(connected: &'a [Connected], snap: &Snapshot) -> &'a Connected 
 }
 
 /// Refuses unless every server's `colour` points at the same release.
-fn same_release_everywhere(snaps: &[Snapshot], colour: Colour) -> anyhow::Result<String> {
+fn same_release_everywhere(snaps: &[ServerRead], colour: Colour) -> anyhow::Result<String> {
     let first = snaps[0].release(colour);
     if snaps.iter().all(|s| s.release(colour) == first) {
         return Ok(first);
@@ -143,13 +146,26 @@ pub async fn swap(
     force: bool,
     sink: &Sink,
 ) -> anyhow::Result<Colour> {
-    let snaps = snapshots(file, env, connected).await?;
+    let snaps = read_servers(file, env, connected).await?;
     let next = snaps[0].live.other();
     if !force {
         same_release_everywhere(&snaps, next)?;
         require_healthy(file, env, connected, next, sink).await?;
     }
-    go_live(file, env, connected, &snaps, "swap", force, sink).await?;
+    let snapshot = super::pre_swap::before_swap(file, env, connected, &snaps, next, sink).await?;
+    go_live(
+        file,
+        env,
+        connected,
+        &snaps,
+        Going {
+            op: "swap",
+            forced: force,
+            snapshot: snapshot.as_deref(),
+        },
+        sink,
+    )
+    .await?;
     Ok(next)
 }
 
@@ -163,6 +179,11 @@ pub struct Rollback {
     /// Whether the inactive colour had to be pointed back at it (a deploy
     /// had replaced it), and so was health-checked first.
     pub repointed: bool,
+    /// The database snapshot restored (`--with-data`).
+    pub restored: Option<String>,
+    /// The snapshot of the swap undone that was *not* restored (a plain
+    /// rollback leaves the data as it is).
+    pub data_left: Option<String>,
 }
 
 /// Returns every web server to the release that was live before the last
@@ -176,9 +197,11 @@ pub async fn rollback(
     env: &Environment,
     connected: &[Connected],
     force: bool,
+    with_data: bool,
     sink: &Sink,
 ) -> anyhow::Result<Rollback> {
-    let snaps = snapshots(file, env, connected).await?;
+    let snaps = read_servers(file, env, connected).await?;
+    let snapshot = data_to_restore(file, env, connected, &snaps, with_data).await?;
     let mut target: Option<String> = None;
     for s in &snaps {
         let Some(previous) = s.status.state.previous.clone() else {
@@ -217,12 +240,11 @@ pub async fn rollback(
         if !force {
             require_healthy(file, env, connected, inactive, sink).await?;
         }
-        go_live(file, env, connected, &snaps, "rollback", force, sink).await?;
-        return Ok(Rollback {
-            live: inactive,
-            release,
-            repointed: false,
-        });
+        go_live(file, env, connected, &snaps, Going::rollback(force), sink).await?;
+        return finish_rollback(
+            file, env, connected, inactive, release, false, snapshot, with_data, sink,
+        )
+        .await;
     }
     for s in &snaps {
         sink(
@@ -236,10 +258,102 @@ pub async fn rollback(
         );
     }
     let live = rollback_to(file, env, connected, &release, force, sink).await?;
+    finish_rollback(
+        file, env, connected, live, release, true, snapshot, with_data, sink,
+    )
+    .await
+}
+
+/// The snapshot the swap being undone took (all web servers must record
+/// the same). With `with_data` it must exist on the database's server, or
+/// the rollback is refused before anything changes.
+async fn data_to_restore(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    snaps: &[ServerRead],
+    with_data: bool,
+) -> anyhow::Result<Option<String>> {
+    let recorded = snaps[0].status.state.snapshot.clone();
+    if snaps.iter().any(|s| s.status.state.snapshot != recorded) {
+        let each: Vec<String> = snaps
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}: {}",
+                    s.name,
+                    s.status.state.snapshot.as_deref().unwrap_or("none")
+                )
+            })
+            .collect();
+        bail!(
+            "the servers record different database snapshots for the last swap ({}); nothing was rolled back",
+            each.join(", ")
+        );
+    }
+    if !with_data {
+        return Ok(recorded);
+    }
+    let Some(id) = recorded else {
+        bail!(
+            "the swap this rollback undoes took no database snapshot (it had no pre-swap hooks, or the database is not one Pond manages), so --with-data has nothing to restore; nothing was rolled back. Roll back without --with-data to leave the data as it is"
+        );
+    };
+    let kept = super::snapshots::list(file, env, connected).await?;
+    if !kept.iter().any(|s| s.id == id) {
+        bail!(
+            "snapshot {id} (taken before the last swap) is no longer on the database's server; nothing was rolled back"
+        );
+    }
+    Ok(Some(id))
+}
+
+/// What `rollback --with-data` would restore, for its confirmation: the
+/// snapshot the last swap took, as the database's server lists it.
+pub async fn data_to_roll_back(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+) -> anyhow::Result<super::snapshots::Snapshot> {
+    let snaps = read_servers(file, env, connected).await?;
+    let id = data_to_restore(file, env, connected, &snaps, true)
+        .await?
+        .expect("with_data returns the snapshot or refuses");
+    super::snapshots::list(file, env, connected)
+        .await?
+        .into_iter()
+        .find(|s| s.id == id)
+        .with_context(|| format!("snapshot {id} is gone"))
+}
+
+/// After the code went back: restores the data when asked.
+#[allow(clippy::too_many_arguments)]
+async fn finish_rollback(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    live: Colour,
+    release: String,
+    repointed: bool,
+    snapshot: Option<String>,
+    with_data: bool,
+    sink: &Sink,
+) -> anyhow::Result<Rollback> {
+    if with_data && let Some(id) = &snapshot {
+        super::snapshots::restore(file, env, connected, id, sink)
+            .await
+            .map_err(|e| {
+                e.context(format!(
+                    "release {release} is live again, but the database was not restored; snapshot {id} is still on the database's server: pond backup restore {} {id}", env.name
+                ))
+            })?;
+    }
     Ok(Rollback {
         live,
         release,
-        repointed: true,
+        repointed,
+        restored: snapshot.clone().filter(|_| with_data),
+        data_left: snapshot.filter(|_| !with_data),
     })
 }
 
@@ -254,7 +368,7 @@ pub async fn rollback_to(
     sink: &Sink,
 ) -> anyhow::Result<Colour> {
     point_inactive(file, env, connected, release, sink).await?;
-    let snaps = snapshots(file, env, connected).await?;
+    let snaps = read_servers(file, env, connected).await?;
     let next = snaps[0].live.other();
     same_release_everywhere(&snaps, next)?;
     if !force {
@@ -267,8 +381,26 @@ pub async fn rollback_to(
                 ))
             })?;
     }
-    go_live(file, env, connected, &snaps, "rollback", force, sink).await?;
+    go_live(file, env, connected, &snaps, Going::rollback(force), sink).await?;
     Ok(next)
+}
+
+/// Why a colour goes live: the log's operation, whether checks were
+/// skipped, and the database snapshot taken before it (a swap's).
+struct Going<'a> {
+    op: &'a str,
+    forced: bool,
+    snapshot: Option<&'a str>,
+}
+
+impl Going<'_> {
+    fn rollback(forced: bool) -> Going<'static> {
+        Going {
+            op: "rollback",
+            forced,
+            snapshot: None,
+        }
+    }
 }
 
 /// Swaps every server to its inactive colour, as the snapshots saw it; on
@@ -277,16 +409,20 @@ async fn go_live(
     file: &ProjectFile,
     env: &Environment,
     connected: &[Connected],
-    snaps: &[Snapshot],
-    op: &str,
-    forced: bool,
+    snaps: &[ServerRead],
+    going: Going<'_>,
     sink: &Sink,
 ) -> anyhow::Result<()> {
+    let Going {
+        op,
+        forced,
+        snapshot,
+    } = going;
     let root = env_root(&file.name, &env.name);
     let users = crate::plan::layout::EnvUsers::of(&file.name, &env.name);
     let by = actor();
     let hooks = crate::config::hook_lines(&file.hooks.post_swap);
-    let mut swapped: Vec<(&Connected, &Snapshot)> = vec![];
+    let mut swapped: Vec<(&Connected, &ServerRead)> = vec![];
     for snap in snaps {
         let c = session_of(connected, snap);
         let live = snap.live;
@@ -297,7 +433,11 @@ async fn go_live(
             from: live,
             expect_live_release: snap.release(live),
             expect_release: snap.release(live.other()),
-            state: snap.status.state.after_swap(live.other()).to_json(),
+            state: {
+                let mut next = snap.status.state.after_swap(live.other());
+                next.snapshot = snapshot.map(str::to_string);
+                next.to_json()
+            },
         };
         match swap_one(c, &change, &by, op, forced, &hooks, sink).await {
             Ok(()) => swapped.push((c, snap)),
@@ -417,7 +557,7 @@ pub async fn point_inactive(
     sink: &Sink,
 ) -> anyhow::Result<Colour> {
     let root = env_root(&file.name, &env.name);
-    let snaps = snapshots(file, env, connected).await?;
+    let snaps = read_servers(file, env, connected).await?;
     let inactive = snaps[0].live.other();
     let by = actor();
     // Every server must have it before any is changed.

@@ -1,0 +1,101 @@
+//! What runs right before a swap: pond.json's pre-swap hooks (e.g.
+//! migrations), once per environment on the first web server, in the
+//! release about to go live and under the environment's lock, after a
+//! snapshot of the environment's database ([`super::snapshots`]) that
+//! `pond rollback --with-data` can restore. A first deploy, which goes
+//! live without a swap, runs the hooks too ([`run_pre_swap_hooks`]).
+
+use anyhow::bail;
+
+use super::swap::{ServerRead, session_of};
+use super::{Connected, env_root, render};
+use crate::config::{Colour, Environment, ProjectFile};
+use crate::ssh::{Sink, Stream};
+
+/// With pre-swap hooks: snapshots the environment's database (when Pond
+/// manages one), drops the snapshots of releases no longer kept, then runs
+/// the hooks in the release about to go live on the first web server,
+/// under its lock. Returns the snapshot's id. A failed hook stops the swap.
+pub(super) async fn before_swap(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    snaps: &[ServerRead],
+    next: Colour,
+    sink: &Sink,
+) -> anyhow::Result<Option<String>> {
+    if file.hooks.pre_swap.is_empty() {
+        return Ok(None);
+    }
+    let release = snaps[0].release(next);
+    let id = super::snapshots::swap_id(&release);
+    let taken = super::snapshots::take(file, env, connected, &id, sink).await?;
+    if taken.is_none() {
+        sink(
+            crate::ssh::LOCAL,
+            Stream::Done,
+            &format!(
+                "no database snapshot before the pre-swap hooks: {} has no database Pond manages",
+                env.name
+            ),
+        );
+    } else {
+        let mut kept: Vec<String> = snaps
+            .iter()
+            .flat_map(|s| s.status.releases_on_disk.iter().cloned())
+            .collect();
+        kept.sort();
+        kept.dedup();
+        super::snapshots::prune(file, env, connected, &kept, sink).await?;
+    }
+    let first = session_of(connected, &snaps[0]);
+    if let Err(e) = run_pre_swap_hooks(file, env, first, &release, sink).await {
+        let kept = taken
+            .map(|t| {
+                format!(
+                    " The database snapshot taken before them ({}) is kept on the database's server.",
+                    t.id
+                )
+            })
+            .unwrap_or_default();
+        return Err(e.context(format!(
+            "nothing was swapped ({} stays live).{kept}",
+            snaps[0].live.as_str()
+        )));
+    }
+    Ok(taken.map(|t| t.id))
+}
+
+/// Runs pond.json's pre-swap hooks on `server` in `release` (which its
+/// inactive colour must hold), under the environment's lock; their output
+/// is in the error when one fails. Also run after a first deploy, which
+/// goes live without a swap.
+pub async fn run_pre_swap_hooks(
+    file: &ProjectFile,
+    env: &Environment,
+    server: &Connected,
+    release: &str,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let users = crate::plan::layout::EnvUsers::of(&file.name, &env.name);
+    let script = render(
+        "common/pre-swap",
+        &[
+            ("ROOT", &env_root(&file.name, &env.name)),
+            ("EXPECT_RELEASE", release),
+            ("HOOKS", &crate::config::hook_lines(&file.hooks.pre_swap)),
+            ("SITE_USER", &users.site),
+            ("DEPLOY_USER", &users.deploy),
+        ],
+    )?;
+    let outcome = server.session.run(&script, None, sink).await?;
+    if outcome.exit_code != 0 {
+        bail!(
+            "the pre-swap hooks failed on {} (exit {}):\n{}",
+            server.server.endpoint.name,
+            outcome.exit_code,
+            crate::ssh::session::last_lines(&format!("{}\n{}", outcome.stdout, outcome.stderr), 12)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! Database snapshots of an environment (`mysql/snapshot`), kept by root
+//! on the server its database lives on: the one a swap with pre-swap hooks
+//! takes first (`swap-<release going live>`, kept while that release is
+//! kept on the web servers), which `pond rollback --with-data` restores.
+//! An environment without a database, or with one Pond does not manage
+//! (`external`), has none.
+
+use anyhow::{Context, bail};
+
+use super::{Connected, render};
+use crate::config::{Database, DropletRole, Environment, ProjectFile};
+use crate::ssh::Sink;
+
+/// A snapshot as its server lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Snapshot {
+    pub id: String,
+    /// Compressed size.
+    pub bytes: u64,
+    /// When it was taken (unix seconds).
+    pub taken: u64,
+}
+
+/// The id of the snapshot a swap takes before `release` goes live.
+pub fn swap_id(release: &str) -> String {
+    format!("swap-{release}")
+}
+
+/// The server holding the environment's database and the database's
+/// name; None when Pond manages no database for it.
+pub fn database_server<'a>(
+    env: &Environment,
+    connected: &'a [Connected],
+) -> anyhow::Result<Option<(&'a Connected, String)>> {
+    Ok(match &env.database {
+        Database::None | Database::External { .. } => None,
+        Database::SameDroplet { name, .. } => {
+            let web = connected
+                .iter()
+                .find(|c| c.server.role == DropletRole::Web)
+                .with_context(|| format!("{} has no web server", env.name))?;
+            Some((web, name.clone()))
+        }
+        Database::OtherDroplet { droplet, name, .. } => {
+            let server = connected
+                .iter()
+                .find(|c| &c.server.endpoint.name == droplet)
+                .with_context(|| {
+                    format!(
+                        "the database droplet {droplet} of {} is not connected",
+                        env.name
+                    )
+                })?;
+            Some((server, name.clone()))
+        }
+    })
+}
+
+fn script(
+    file: &ProjectFile,
+    env: &Environment,
+    db: &str,
+    action: &str,
+    id: &str,
+    keep: &str,
+) -> anyhow::Result<String> {
+    render(
+        "mysql/snapshot",
+        &[
+            ("PROJECT", &file.name),
+            ("ENV", &env.name),
+            ("DB_NAME", db),
+            ("ACTION", action),
+            ("ID", id),
+            ("KEEP", keep),
+        ],
+    )
+}
+
+/// Takes snapshot `id` of the environment's database. None (and nothing
+/// done) when Pond manages no database for it.
+pub async fn take(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    id: &str,
+    sink: &Sink,
+) -> anyhow::Result<Option<Snapshot>> {
+    let Some((server, db)) = database_server(env, connected)? else {
+        return Ok(None);
+    };
+    let out = server
+        .session
+        .run_ok(
+            &format!("snapshot of {db}"),
+            &script(file, env, &db, "take", id, "")?,
+            sink,
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "taking a snapshot of {db} on {}",
+                server.server.endpoint.name
+            )
+        })?;
+    Ok(parse(&out.stdout).into_iter().next())
+}
+
+/// Restores snapshot `id` into the environment's database.
+pub async fn restore(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    id: &str,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let Some((server, db)) = database_server(env, connected)? else {
+        bail!(
+            "{} has no database Pond manages, so no snapshot to restore",
+            env.name
+        );
+    };
+    server
+        .session
+        .run_ok(
+            &format!("restoring {db} from {id}"),
+            &script(file, env, &db, "restore", id, "")?,
+            sink,
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "restoring {db} on {} from snapshot {id}",
+                server.server.endpoint.name
+            )
+        })?;
+    Ok(())
+}
+
+/// The environment's snapshots (empty without a managed database).
+pub async fn list(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+) -> anyhow::Result<Vec<Snapshot>> {
+    let Some((server, db)) = database_server(env, connected)? else {
+        return Ok(vec![]);
+    };
+    let out = server
+        .session
+        .run_ok(
+            "listing snapshots",
+            &script(file, env, &db, "list", "", "")?,
+            &crate::ssh::session::quiet(),
+        )
+        .await?;
+    Ok(parse(&out.stdout))
+}
+
+/// Removes the swap snapshots whose release is not in `kept` (the
+/// releases the web servers still keep).
+pub async fn prune(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    kept: &[String],
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let Some((server, db)) = database_server(env, connected)? else {
+        return Ok(());
+    };
+    let keep: Vec<String> = kept.iter().map(|r| swap_id(r)).collect();
+    server
+        .session
+        .run_ok(
+            "removing snapshots of releases no longer kept",
+            &script(file, env, &db, "prune", "", &keep.join("\n"))?,
+            sink,
+        )
+        .await?;
+    Ok(())
+}
+
+fn parse(stdout: &str) -> Vec<Snapshot> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("SNAPSHOT "))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            match f[..] {
+                [id, bytes, taken] => Some(Snapshot {
+                    id: id.to_string(),
+                    bytes: bytes.parse().ok()?,
+                    taken: taken.parse().ok()?,
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_parse_and_ids_name_the_release() {
+        assert_eq!(
+            parse("noise\nSNAPSHOT swap-20261206T030000Z-v2 1234 1765000000\nSNAPSHOT bad\n"),
+            [Snapshot {
+                id: "swap-20261206T030000Z-v2".into(),
+                bytes: 1234,
+                taken: 1765000000
+            }]
+        );
+        assert_eq!(swap_id("20261206T030000Z-v2"), "swap-20261206T030000Z-v2");
+    }
+}
