@@ -14,7 +14,9 @@
 //! Migrations run as a pre-swap hook (on the first deploy too); the swap
 //! that runs one takes a database snapshot first, which `pond rollback
 //! --with-data` restores; a failing migration blocks the swap with its
-//! output.
+//! output. Backups: the daily timer is installed; one taken now is
+//! restored (database and shared files) after changes and downloaded
+//! intact; one that fails shows as failed in `pond status`.
 
 mod common;
 
@@ -93,6 +95,7 @@ fn stock_laravel_serves_its_first_page_after_create() {
     file["hooks"]["pre_swap"] = serde_json::json!(["deploy/migrate.sh"]);
     file["processes"] = serde_json::json!([{"name": "worker", "command": "php artisan pond:worker", "stop_timeout": 10}]);
     file["schedule"] = "php artisan schedule:run".into();
+    file["backups"] = serde_json::json!({"schedule": "daily", "keep": 3});
     std::fs::write(
         p.join("pond.json"),
         serde_json::to_string_pretty(&file).unwrap(),
@@ -366,6 +369,106 @@ fn stock_laravel_serves_its_first_page_after_create() {
         root(&format!("basename \"$(readlink -f {env_dir}/current)\"")).trim(),
         live_release,
         "the code went back too"
+    );
+
+    // Backups: the timer, one now, changes, a restore, a download.
+    assert_eq!(
+        root("systemctl is-active pond-lara_production-backup.timer").trim(),
+        "active"
+    );
+    let report = format!("{env_dir}/shared/storage/app/report.txt");
+    root(&format!(
+        "runuser -u web_lara_production -- sh -c 'echo backed up > {report}'"
+    ));
+    let taken = succeeded(pond(&["backup", "production"], p, config.path(), &api));
+    let backup_id = taken
+        .split_whitespace()
+        .find(|w| w.starts_with("backup-") && w.ends_with("-manual"))
+        .unwrap_or_else(|| panic!("no backup id in {taken}"))
+        .to_string();
+    db("INSERT INTO notes (body) VALUES ('after the backup')");
+    root(&format!(
+        "runuser -u web_lara_production -- sh -c 'echo changed > {report}; echo new > {env_dir}/shared/storage/app/new.txt'"
+    ));
+    let restored = succeeded(pond(
+        &["backup", "restore", "production", &backup_id, "--yes"],
+        p,
+        config.path(),
+        &api,
+    ));
+    assert!(restored.contains("is restored from backup"), "{restored}");
+    assert_eq!(
+        db("SELECT body FROM notes ORDER BY id").trim(),
+        "before the swap"
+    );
+    assert_eq!(root(&format!("cat {report}")), "backed up\n");
+    assert_eq!(
+        root(&format!(
+            "test -e {env_dir}/shared/storage/app/new.txt && echo there || echo gone"
+        ))
+        .trim(),
+        "gone"
+    );
+    assert_eq!(
+        root(&format!("stat -c %U {report}")).trim(),
+        "web_lara_production",
+        "restored as the site's own files"
+    );
+    let listed = succeeded(pond(
+        &["backup", "list", "production"],
+        p,
+        config.path(),
+        &api,
+    ));
+    assert!(
+        listed.contains(&backup_id)
+            && listed.contains("-before-restore")
+            && listed.contains("last run"),
+        "{listed}"
+    );
+    let download = tempfile::tempdir().unwrap();
+    let files = succeeded(pond(
+        &[
+            "backup",
+            "download",
+            "production",
+            &backup_id,
+            download.path().to_str().unwrap(),
+        ],
+        p,
+        config.path(),
+        &api,
+    ));
+    let manifest = std::fs::read_to_string(download.path().join("lara-production-1-MANIFEST"))
+        .unwrap_or_else(|e| panic!("{e}: {files}"));
+    for line in manifest.lines().filter(|l| l.starts_with("FILE ")) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let bytes =
+            std::fs::read(download.path().join(format!("lara-production-1-{}", f[1]))).unwrap();
+        assert_eq!(bytes.len().to_string(), f[2], "{line}");
+        let sum = std::process::Command::new("sha256sum")
+            .arg(download.path().join(format!("lara-production-1-{}", f[1])))
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&sum.stdout).starts_with(f[3]),
+            "{line}"
+        );
+    }
+    assert!(
+        manifest.contains("FILE database.sql.zst") && manifest.contains("FILE shared.tar.zst"),
+        "{manifest}"
+    );
+    // A backup that fails shows as failed, never green.
+    root("systemctl stop mariadb");
+    let failed = pond(&["backup", "production"], p, config.path(), &api);
+    assert!(!failed.status.success());
+    let status = succeeded(pond(&["status", "production"], p, config.path(), &api));
+    root("systemctl start mariadb");
+    assert!(
+        status.contains("backups: scheduled; last")
+            && status.contains("FAILED: MariaDB is not running"),
+        "{status}"
     );
 
     // A failing migration blocks the swap and shows why.

@@ -4,7 +4,7 @@
 # input? SITE_USER [unix_user]: the environment's site user (its PHP-FPM pool is named after it; empty: PHP-FPM is not reported)
 # input? PROJECT [project_name]: the project (its block of team keys is reported; empty: not reported)
 # input? RECORD [text]: the environment's provisioning record (common/record); empty: not compared
-# input? UNITS [text]: the prefix of the environment's unit names (pond-<project>_<env>); its processes and schedule are reported
+# input? UNITS [text]: the prefix of the environment's unit names (pond-<project>_<env>); its processes, schedule and backups are reported
 set -euo pipefail
 echo "LIVE $(readlink "$ROOT/current" 2>/dev/null || echo -)"
 for colour in blue green; do
@@ -128,6 +128,16 @@ if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
             last="$(tail -n 1 "$ROOT/metadata/schedule.log" | grep -xE '[0-9TZ:-]+ [a-z-]+ [a-z]+ [0-9A-Za-z]+' || echo -)"
         fi
         printf 'SCHEDULE %s %s\n' "$timer" "$last"
+    fi
+    # The last backup run here (common/backup), and the backups' timer.
+    backups="/var/lib/pond/backups/${UNITS#pond-}"
+    if regular "$backups/last-run"; then
+        printf 'BACKUP %s %s %s\n' "$(awk '$1 == "AT" { print $2 }' "$backups/last-run" | tr -cd '0-9TZ:-')" \
+            "$(awk '$1 == "RESULT" { print $2 }' "$backups/last-run" | tr -cd '[:lower:]')" \
+            "$(sed -n 's/^DETAIL //p' "$backups/last-run" | tr -cd '[:print:]' | head -c 300)"
+    fi
+    if [[ -f "/etc/systemd/system/$UNITS-backup.timer" ]]; then
+        if systemctl is-active --quiet "$UNITS-backup.timer"; then echo "BACKUP-TIMER running"; else echo "BACKUP-TIMER stopped"; fi
     fi
 fi
 

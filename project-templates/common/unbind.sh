@@ -12,13 +12,17 @@ if [[ -d "$root/metadata" ]]; then
     exec 9<>"$root/metadata/lock"
     flock -n 9 || { echo "LOCK-HELD"; cat "$root/metadata/lock"; echo "a deploy or swap holds the lock on $root; nothing was removed. Try again when it is done" >&2; exit 75; }
 fi
-# The environment's processes and schedule (common/processes).
+# The environment's processes, schedule (common/processes) and scheduled
+# backups (common/backup-schedule); backups already taken stay in
+# /var/lib/pond/backups.
 units="pond-${PROJECT}_$ENV"
-mapfile -t loaded < <(systemctl list-units --all --plain --no-legend "$units-proc-*@*.service" "$units-schedule.*" | awk '{ print $1 }')
+mapfile -t loaded < <(systemctl list-units --all --plain --no-legend "$units-proc-*@*.service" "$units-schedule.*" "$units-backup.*" | awk '{ print $1 }')
 ((${#loaded[@]} == 0)) || systemctl disable --now --quiet "${loaded[@]}" 2>/dev/null || true
-systemctl disable --now --quiet "$units-schedule.timer" 2>/dev/null || true
+systemctl disable --now --quiet "$units-schedule.timer" "$units-backup.timer" 2>/dev/null || true
+rm -f "/usr/local/lib/pond/backup-${PROJECT}_$ENV"
 removed_units=no
-for file in /etc/systemd/system/"$units"-proc-*@.service /etc/systemd/system/"$units"-schedule.service /etc/systemd/system/"$units"-schedule.timer; do
+for file in /etc/systemd/system/"$units"-proc-*@.service /etc/systemd/system/"$units"-schedule.service /etc/systemd/system/"$units"-schedule.timer \
+    /etc/systemd/system/"$units"-backup.service /etc/systemd/system/"$units"-backup.timer; do
     [[ -e "$file" || -L "$file" ]] || continue
     rm -f -- "$file"
     removed_units=yes
@@ -77,3 +81,6 @@ if [[ ! -e "/var/www/pond/projects/$PROJECT" ]] && ! compgen -G "/etc/pond/provi
     echo "removed $PROJECT's team keys (no environment of it is left here)"
 fi
 echo "removed $root, its vhosts, pool and users"
+if [[ -d "/var/lib/pond/backups/${PROJECT}_$ENV" ]]; then
+    echo "its backups stay in /var/lib/pond/backups/${PROJECT}_$ENV (remove them by hand when no longer needed)"
+fi

@@ -2,6 +2,7 @@
 //! that turns errors into stderr text and exit codes.
 
 mod account;
+mod backup;
 mod check;
 mod create;
 mod exec;
@@ -82,6 +83,8 @@ enum Command {
     /// The environment's app secrets on its servers ({{ secrets.NAME }} in config templates).
     #[command(subcommand)]
     Secret(secret::SecretCommand),
+    /// The environment's backups (database and shared paths) on its servers.
+    Backup(backup::BackupArgs),
     #[command(flatten)]
     Ops(ops::Ops),
     /// The offline lab: a DigitalOcean-compatible API whose droplets are
@@ -194,6 +197,7 @@ fn run(command: Command) -> CliResult {
         Command::Team(command) => team::run(command),
         Command::Access(command) => team::run_access(command),
         Command::Secret(command) => secret::run(command),
+        Command::Backup(args) => backup::run(args),
         Command::Ops(op) => ops::run(op),
     }
 }

@@ -65,6 +65,10 @@ pub struct ProjectFile {
     /// time and outcome are recorded.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub schedule: String,
+    /// Scheduled backups of each environment's database and shared paths,
+    /// made on its servers (`pond backup` makes one at any time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backups: Option<BackupSchedule>,
     /// DigitalOcean accounts this project uses, by name only; each user maps
     /// a name to a token kept in their own OS keychain.
     #[serde(default)]
@@ -170,6 +174,42 @@ pub enum SecretEncoding {
 
 fn default_secret_bytes() -> u32 {
     32
+}
+
+/// When backups run on their own, and how many of them are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSchedule {
+    /// `hourly`, `daily` or `weekly` (a systemd timer on the servers; a run
+    /// missed while a server was off happens when it is back).
+    pub schedule: BackupEvery,
+    /// How many scheduled backups to keep (the newest).
+    #[serde(default = "default_backups_kept")]
+    #[schemars(range(min = 1, max = 365))]
+    pub keep: u32,
+}
+
+/// How often scheduled backups run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupEvery {
+    Hourly,
+    Daily,
+    Weekly,
+}
+
+impl BackupEvery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupEvery::Hourly => "hourly",
+            BackupEvery::Daily => "daily",
+            BackupEvery::Weekly => "weekly",
+        }
+    }
+}
+
+fn default_backups_kept() -> u32 {
+    7
 }
 
 /// A long-running process of the app.
@@ -533,6 +573,7 @@ impl ProjectFile {
             hooks: Hooks::default(),
             processes: vec![],
             schedule: String::new(),
+            backups: None,
             accounts: vec![],
             team_keys: vec![],
             environments: vec![],

@@ -283,6 +283,15 @@ pub fn validate(file: &ProjectFile, root: Option<&Path>) -> Vec<Problem> {
         );
     }
 
+    if let Some(b) = &file.backups
+        && !(1..=365).contains(&b.keep)
+    {
+        w.push(
+            "backups.keep",
+            format!("{} backups: expected to keep 1 to 365", b.keep),
+        );
+    }
+
     let mut generated = HashMap::new();
     for (i, secret) in file.generated_secrets.iter().enumerate() {
         let path = format!("generated_secrets[{i}].name");

@@ -35,6 +35,8 @@ macro_rules! templates {
 pub const TEMPLATES: &[(&str, &str)] = templates![
     "common/access",
     "common/attachments",
+    "common/backup",
+    "common/backup-schedule",
     "common/base",
     "common/deploy-apply",
     "common/deploy-prepare",

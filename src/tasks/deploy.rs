@@ -277,6 +277,7 @@ pub async fn deploy(
                 })?;
         }
         super::processes::apply(file, env, &web, sink).await?;
+        super::backups::apply_schedule(file, env, &connected, sink).await?;
     }
     Ok(reports)
 }

@@ -5,6 +5,7 @@
 //! call exactly these functions.
 
 pub mod access;
+pub mod backups;
 pub mod build;
 pub mod check;
 pub mod configs;

@@ -51,6 +51,10 @@ pub struct ServerStatus {
     pub processes: Vec<ProcessStatus>,
     /// The schedule's timer and last run (None: no schedule here).
     pub schedule: Option<ScheduleStatus>,
+    /// The last backup run on this server (None: none yet).
+    pub backup: Option<super::backups::LastRun>,
+    /// Whether scheduled backups' timer is running (None: none here).
+    pub backup_timer_running: Option<bool>,
 }
 
 /// One copy of a process (pond.json `processes`) on one server.
@@ -334,6 +338,17 @@ fn parse_status(text: &str, s: &mut ServerStatus) {
                 last_ok,
                 last_outcome,
             });
+        } else if let Some(v) = line.strip_prefix("BACKUP-TIMER ") {
+            s.backup_timer_running = Some(v.trim() == "running");
+        } else if let Some(v) = line.strip_prefix("BACKUP ") {
+            let mut f = v.splitn(3, ' ');
+            if let (Some(at), Some(result)) = (f.next(), f.next()) {
+                s.backup = Some(super::backups::LastRun {
+                    at: at.to_string(),
+                    ok: result == "ok",
+                    detail: f.next().unwrap_or_default().trim().to_string(),
+                });
+            }
         } else if let Some(v) = line.strip_prefix("DISK ") {
             s.disk_free = v.split_whitespace().next().and_then(|n| n.parse().ok());
         }
@@ -368,6 +383,14 @@ mod tests {
         assert!(schedule.timer_running);
         assert_eq!(schedule.last_ok, Some(false));
         assert_eq!(schedule.last_outcome.as_deref(), Some("exited 1"));
+        let mut backup = ServerStatus::default();
+        parse_status(
+            "BACKUP 2026-12-06T03:00:00Z failed MariaDB is not running on this server\nBACKUP-TIMER running\n",
+            &mut backup,
+        );
+        let last = backup.backup.unwrap();
+        assert!(!last.ok && last.detail == "MariaDB is not running on this server");
+        assert_eq!(backup.backup_timer_running, Some(true));
         let mut none = ServerStatus::default();
         parse_status("SCHEDULE stopped -\n", &mut none);
         let schedule = none.schedule.unwrap();

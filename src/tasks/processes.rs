@@ -83,7 +83,8 @@ pub async fn apply(
     Ok(())
 }
 
-/// `pond status`'s lines for one server's processes and schedule: each
+/// `pond status`'s lines for one server's processes, schedule and
+/// backups: each
 /// copy's state, since when, restarts and release (flagged when it is not
 /// the live release), and the schedule's last run (flagged when it failed
 /// or the timer is stopped). `now` is unix seconds.
@@ -133,6 +134,20 @@ pub fn describe(s: &super::operate::ServerStatus, now: u64) -> Vec<String> {
         }
         lines.push(line);
     }
+    if s.backup.is_some() || s.backup_timer_running.is_some() {
+        let mut line = String::from("backups: ");
+        match s.backup_timer_running {
+            Some(true) => line.push_str("scheduled"),
+            Some(false) => line.push_str("STOPPED (their timer is not running)"),
+            None => line.push_str("not scheduled"),
+        }
+        match &s.backup {
+            Some(b) if b.ok => line.push_str(&format!("; last {} ok ({})", b.at, b.detail)),
+            Some(b) => line.push_str(&format!("; last {} FAILED: {}", b.at, b.detail)),
+            None => line.push_str("; none yet"),
+        }
+        lines.push(line);
+    }
     lines
 }
 
@@ -154,7 +169,9 @@ pub fn needs_attention(s: &super::operate::ServerStatus) -> bool {
         .schedule
         .as_ref()
         .is_some_and(|sch| !sch.timer_running || sch.last_ok == Some(false));
-    process_trouble || schedule_trouble
+    let backup_trouble =
+        s.backup.as_ref().is_some_and(|b| !b.ok) || s.backup_timer_running == Some(false);
+    process_trouble || schedule_trouble || backup_trouble
 }
 
 /// A span of seconds as a person says it: `40 s`, `2 min`, `3 h`, `5 d`.

@@ -472,11 +472,15 @@ async fn go_live(
     // The processes already restarted in the new live release (common/swap);
     // now their units follow what that release declares.
     let web: Vec<&Connected> = swapped.iter().map(|(c, _)| *c).collect();
-    super::processes::apply(file, env, &web, sink)
+    let units = async {
+        super::processes::apply(file, env, &web, sink).await?;
+        super::backups::apply_schedule(file, env, connected, sink).await
+    };
+    units
         .await
         .map_err(|e| {
             e.context(format!(
-                "{} is live, but its processes and schedule may still follow the release before; `pond status {}` shows them, and the next swap or rollback applies them again",
+                "{} is live, but its processes, schedule or scheduled backups may still follow the release before; `pond status {}` shows them, and the next swap or rollback applies them again",
                 op_target(op),
                 env.name
             ))

@@ -1,0 +1,339 @@
+//! Backups of an environment (`pond backup`, pond.json `backups`): its
+//! database, dumped on the server it lives on, and its shared paths, packed
+//! by the site user on the first web server (`common/backup`), each kept by
+//! root on its server with a MANIFEST of sizes and checksums. One id names
+//! the parts on every server. Scheduled backups are the same script run by
+//! a systemd timer (`common/backup-schedule`); every run, scheduled or
+//! not, records its outcome on the server, which `pond status` shows.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use super::{Connected, render};
+use crate::config::{Database, DropletRole, Environment, ProjectFile};
+use crate::ssh::Sink;
+
+/// What one server holds of an environment's backups.
+struct Part<'a> {
+    server: &'a Connected,
+    /// The database, when it lives here.
+    database: Option<String>,
+    /// Whether the shared paths live here.
+    shared: bool,
+}
+
+/// Which server holds which part: the database's server its dump, the
+/// first web server the shared paths (one server can hold both).
+fn parts<'a>(env: &Environment, connected: &'a [Connected]) -> anyhow::Result<Vec<Part<'a>>> {
+    let web = connected
+        .iter()
+        .find(|c| c.server.role == DropletRole::Web)
+        .with_context(|| format!("{} has no web server", env.name))?;
+    let mut parts = vec![Part {
+        server: web,
+        database: None,
+        shared: true,
+    }];
+    match &env.database {
+        Database::SameDroplet { name, .. } => parts[0].database = Some(name.clone()),
+        Database::OtherDroplet { droplet, name, .. } => {
+            let server = connected
+                .iter()
+                .find(|c| &c.server.endpoint.name == droplet)
+                .with_context(|| format!("the database droplet {droplet} is not connected"))?;
+            parts.push(Part {
+                server,
+                database: Some(name.clone()),
+                shared: false,
+            });
+        }
+        Database::None | Database::External { .. } => {}
+    }
+    Ok(parts)
+}
+
+fn script(
+    file: &ProjectFile,
+    env: &Environment,
+    part: &Part,
+    action: &str,
+    id: &str,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<String> {
+    let users = super::EnvUsers::of(&file.name, &env.name);
+    let shared = if part.shared {
+        file.shared_paths.join("\n")
+    } else {
+        String::new()
+    };
+    let mut inputs: Vec<(&str, &str)> = vec![
+        ("PROJECT", &file.name),
+        ("ENV", &env.name),
+        ("SITE_USER", &users.site),
+        ("ACTION", action),
+        ("ID", id),
+        ("DB_NAME", part.database.as_deref().unwrap_or_default()),
+        ("SHARED_PATHS", &shared),
+    ];
+    inputs.extend_from_slice(extra);
+    render("common/backup", &inputs)
+}
+
+/// A new backup id: `backup-<UTC time>-manual`.
+pub fn new_id() -> String {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let at = time::OffsetDateTime::now_utc()
+        .format(format)
+        .unwrap_or_default();
+    format!("backup-{at}-manual")
+}
+
+/// Takes a backup now on every server holding a part; returns its id.
+pub async fn take(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    sink: &Sink,
+) -> anyhow::Result<String> {
+    let id = new_id();
+    for part in parts(env, connected)? {
+        part.server
+            .session
+            .run_ok("backup", &script(file, env, &part, "take", &id, &[])?, sink)
+            .await
+            .with_context(|| {
+                format!("backup {id} failed on {}", part.server.server.endpoint.name)
+            })?;
+    }
+    Ok(id)
+}
+
+/// One backup as a server lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Listed {
+    pub id: String,
+    /// When it was taken (UTC, RFC 3339).
+    pub at: String,
+    /// Its compressed size here.
+    pub bytes: u64,
+}
+
+/// A server's last backup run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LastRun {
+    pub at: String,
+    pub ok: bool,
+    /// The backup's id, or what went wrong.
+    pub detail: String,
+}
+
+/// Each part server's backups and last run: (server, backups, last run).
+pub async fn list(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+) -> anyhow::Result<Vec<(String, Vec<Listed>, Option<LastRun>)>> {
+    let mut out = vec![];
+    for part in parts(env, connected)? {
+        let o = part
+            .server
+            .session
+            .run_ok(
+                "listing backups",
+                &script(file, env, &part, "list", "", &[])?,
+                &crate::ssh::session::quiet(),
+            )
+            .await?;
+        let (listed, last) = parse_list(&o.stdout);
+        out.push((part.server.server.endpoint.name.clone(), listed, last));
+    }
+    Ok(out)
+}
+
+fn parse_list(stdout: &str) -> (Vec<Listed>, Option<LastRun>) {
+    let mut listed = vec![];
+    let mut last = None;
+    for line in stdout.lines() {
+        if let Some(rest) = line.strip_prefix("BACKUP ") {
+            if let [id, at, bytes] = rest.split_whitespace().collect::<Vec<_>>()[..] {
+                listed.push(Listed {
+                    id: id.to_string(),
+                    at: at.to_string(),
+                    bytes: bytes.parse().unwrap_or(0),
+                });
+            }
+        } else if let Some(rest) = line.strip_prefix("LASTRUN ") {
+            let mut f = rest.splitn(3, ' ');
+            if let (Some(at), Some(result)) = (f.next(), f.next()) {
+                last = Some(LastRun {
+                    at: at.to_string(),
+                    ok: result == "ok",
+                    detail: f.next().unwrap_or_default().trim().to_string(),
+                });
+            }
+        }
+    }
+    listed.sort_by(|a, b| b.id.cmp(&a.id));
+    (listed, last)
+}
+
+/// Restores backup `id` on every server holding a part of it (each takes a
+/// backup of the present first).
+pub async fn restore(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    id: &str,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    check_id(id)?;
+    for part in parts(env, connected)? {
+        part.server
+            .session
+            .run_ok(
+                &format!("restoring {id}"),
+                &script(file, env, &part, "restore", id, &[])?,
+                sink,
+            )
+            .await
+            .with_context(|| format!("restoring {id} on {}", part.server.server.endpoint.name))?;
+    }
+    Ok(())
+}
+
+/// Copies backup `id`'s files into `dir` (`<server>-MANIFEST`,
+/// `<server>-database.sql.zst`, `<server>-shared.tar.zst`); returns the
+/// files written.
+pub async fn download(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    id: &str,
+    dir: &Path,
+    sink: &Sink,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    check_id(id)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
+    let mut written = vec![];
+    for part in parts(env, connected)? {
+        let name = &part.server.server.endpoint.name;
+        let manifest = part
+            .server
+            .session
+            .run_ok(
+                "reading the manifest",
+                &script(file, env, &part, "print", id, &[("FILE", "MANIFEST")])?,
+                &crate::ssh::session::quiet(),
+            )
+            .await
+            .with_context(|| format!("backup {id} on {name}"))?;
+        let mut files = vec![("MANIFEST".to_string(), manifest.stdout.clone())];
+        for line in manifest.stdout.lines() {
+            if let Some(rest) = line.strip_prefix("FILE ")
+                && let Some(f) = rest.split_whitespace().next()
+            {
+                files.push((f.to_string(), String::new()));
+            }
+        }
+        for (f, text) in files {
+            let to = dir.join(format!("{name}-{f}"));
+            if f == "MANIFEST" {
+                std::fs::write(&to, text).with_context(|| format!("writing {}", to.display()))?;
+            } else {
+                let out = tokio::fs::File::create(&to)
+                    .await
+                    .with_context(|| format!("writing {}", to.display()))?;
+                let outcome = part
+                    .server
+                    .session
+                    .run_piped(
+                        &script(file, env, &part, "print", id, &[("FILE", &f)])?,
+                        Box::new(out),
+                        sink,
+                    )
+                    .await?;
+                if outcome.exit_code != 0 {
+                    bail!(
+                        "copying {f} of {id} from {name} failed: {}",
+                        outcome.stderr.trim()
+                    );
+                }
+            }
+            written.push(to);
+        }
+    }
+    Ok(written)
+}
+
+/// Installs or removes the scheduled backups pond.json asks for, on each
+/// server holding a part.
+pub async fn apply_schedule(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    for part in parts(env, connected)? {
+        let (every, script_text) = match &file.backups {
+            Some(b) => (
+                b.schedule.as_str(),
+                script(
+                    file,
+                    env,
+                    &part,
+                    "scheduled",
+                    "",
+                    &[("KEEP", &b.keep.to_string())],
+                )?,
+            ),
+            None => ("", String::new()),
+        };
+        let install = render(
+            "common/backup-schedule",
+            &[
+                ("PROJECT", &file.name),
+                ("ENV", &env.name),
+                ("SCHEDULE", every),
+                ("SCRIPT", &script_text),
+            ],
+        )?;
+        part.server
+            .session
+            .run_ok("scheduled backups", &install, sink)
+            .await?;
+    }
+    Ok(())
+}
+
+fn check_id(id: &str) -> anyhow::Result<()> {
+    let ok = id.strip_prefix("backup-").is_some_and(|rest| {
+        rest.len() > 17 && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    if !ok {
+        bail!(
+            "{id:?} is not a backup id; `pond backup list ENV` shows them (backup-<time>-<kind>)"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_give_backups_newest_first_and_the_last_run() {
+        let (listed, last) = parse_list(
+            "BACKUP backup-20261206T010000Z-scheduled 2026-12-06T01:00:00Z 100\nBACKUP backup-20261206T020000Z-manual 2026-12-06T02:00:00Z 250\nLASTRUN 2026-12-06T03:00:00Z failed MariaDB is not running on this server\n",
+        );
+        assert_eq!(listed[0].id, "backup-20261206T020000Z-manual");
+        assert_eq!(listed[1].bytes, 100);
+        let last = last.unwrap();
+        assert!(!last.ok);
+        assert_eq!(last.detail, "MariaDB is not running on this server");
+        assert!(new_id().starts_with("backup-20") && new_id().ends_with("-manual"));
+        assert!(check_id("backup-20261206T020000Z-manual").is_ok());
+        assert!(check_id("../etc").is_err());
+    }
+}
