@@ -229,7 +229,9 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     );
     shot(&d, "9-swapped");
 
-    // Roll back: one click.
+    // Roll back: the dialog says the data stays (this project has no
+    // pre-swap hooks), one more click.
+    d.click(&d.button("Roll back…"));
     d.click(&d.button("Roll back"));
     d.wait_text("Rolled back: blue is live again.", long);
     assert_eq!(

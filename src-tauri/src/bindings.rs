@@ -76,9 +76,9 @@ fn commands() -> Vec<Command> {
         ),
         c(
             "rollback",
-            vec![("req", ty::<EnvRef>())],
+            vec![("req", ty::<RollbackRequest>())],
             true,
-            ty::<SwapResult>(),
+            ty::<RollbackResult>(),
         ),
         c(
             "server_logs",
@@ -229,6 +229,8 @@ pub fn typescript() -> String {
         HealthView::decl(&cfg),
         SwapRequest::decl(&cfg),
         SwapResult::decl(&cfg),
+        RollbackRequest::decl(&cfg),
+        RollbackResult::decl(&cfg),
         LogRequest::decl(&cfg),
         AccountsView::decl(&cfg),
         AccountView::decl(&cfg),

@@ -282,17 +282,21 @@ pub async fn swap(req: SwapRequest, on_event: Channel<Progress>) -> Res<SwapResu
 /// Makes the release that was live before the last swap live again (the
 /// engine's rollback: pointed back and health-checked when a deploy has
 /// replaced it in the inactive colour; refused, saying why, when none is
-/// recorded or kept).
+/// recorded or kept); with `with_data`, restores the database snapshot that
+/// swap took (the window asked for the environment's name first).
 #[tauri::command]
-pub async fn rollback(req: EnvRef, on_event: Channel<Progress>) -> Res<SwapResult> {
+pub async fn rollback(req: RollbackRequest, on_event: Channel<Progress>) -> Res<RollbackResult> {
     engine(move || async move {
         let sink = channel_sink(on_event);
         let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
         let e = p.file.environments[i].clone();
-        let done = tasks::swap::rollback(&p.file, &e, &connected, false, false, &sink).await?;
-        Ok(SwapResult {
+        let done =
+            tasks::swap::rollback(&p.file, &e, &connected, false, req.with_data, &sink).await?;
+        Ok(RollbackResult {
             live: done.live.as_str().to_string(),
-            production_url: format!("http://{}/", e.domain),
+            release: done.release,
+            restored: done.restored,
+            data_left: done.data_left,
         })
     })
     .await

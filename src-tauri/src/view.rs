@@ -116,6 +116,12 @@ pub struct EnvView {
     pub production_url: String,
     pub preview_url: String,
     pub droplets: Vec<DropletView>,
+    /// What runs right before a swap, one line each (a database snapshot,
+    /// the pre-swap hooks); empty when nothing does.
+    pub before_swap: Vec<String>,
+    /// Whether Pond manages the environment's database (so a swap with
+    /// pre-swap hooks snapshots it and a rollback can restore that).
+    pub has_database: bool,
 }
 
 #[derive(Debug, Serialize, TS)]
@@ -137,14 +143,38 @@ impl ProjectView {
             file: file_path.display().to_string(),
             name: file.name.clone(),
             stack: file.stack.as_str().to_string(),
-            environments: file.environments.iter().map(EnvView::new).collect(),
+            environments: file
+                .environments
+                .iter()
+                .map(|e| EnvView::new(file, e))
+                .collect(),
         }
     }
 }
 
 impl EnvView {
-    fn new(e: &Environment) -> EnvView {
+    fn new(file: &ProjectFile, e: &Environment) -> EnvView {
+        let has_database = matches!(
+            e.database,
+            config::Database::SameDroplet { .. } | config::Database::OtherDroplet { .. }
+        );
+        let mut before_swap = vec![];
+        if !file.hooks.pre_swap.is_empty() {
+            if has_database {
+                before_swap.push(
+                    "a snapshot of the database first (Roll back can restore it)".to_string(),
+                );
+            }
+            for hook in &file.hooks.pre_swap {
+                before_swap.push(format!(
+                    "pre-swap hook {} (once, on the first web server)",
+                    hook.script()
+                ));
+            }
+        }
         EnvView {
+            before_swap,
+            has_database,
             name: e.name.clone(),
             kind: match e.kind {
                 config::EnvironmentKind::Single => "single".into(),
@@ -373,6 +403,26 @@ pub struct SwapRequest {
 pub struct SwapResult {
     pub live: String,
     pub production_url: String,
+}
+
+/// Roll back an environment: the release live before the last swap goes
+/// live again; with `with_data`, the database snapshot that swap took is
+/// restored too (everything written since is lost).
+#[derive(Debug, Deserialize, TS)]
+pub struct RollbackRequest {
+    pub dir: String,
+    pub env: String,
+    pub with_data: bool,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct RollbackResult {
+    pub live: String,
+    pub release: String,
+    /// The snapshot restored (with_data).
+    pub restored: Option<String>,
+    /// The snapshot the undone swap took, left unrestored.
+    pub data_left: Option<String>,
 }
 
 #[derive(Debug, Deserialize, TS)]

@@ -75,6 +75,8 @@ export const project: ProjectView = {
       production_url: "http://shop.example.com/",
       preview_url: "http://k3x9q2.shop.example.com/",
       droplets: [{ name: "acme-shop-production-1", role: "web", address: "198.18.3.10", pinned: true }],
+      before_swap: [],
+      has_database: true,
     },
   ],
 };

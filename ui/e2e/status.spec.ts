@@ -73,7 +73,7 @@ test("swap shows the health check; unhealthy disables it until the env name is t
       value: [{ server: "acme-shop-production-1", host: "k3x9q2-green.shop.example.com", status: 500, healthy: false, details: "PHP Fatal error: Class \"Foo\" not found" }],
     },
     swap: { value: { live: "green", production_url: "http://shop.example.com/" }, progress: [step("green is live")] },
-    rollback: { value: { live: "blue", production_url: "http://shop.example.com/" } },
+    rollback: { value: { live: "blue", release: "20261125-101500-v1", restored: null, data_left: null } },
   });
   await openProject(page);
   await page.getByRole("button", { name: "Swap…" }).click();
@@ -91,9 +91,61 @@ test("swap shows the health check; unhealthy disables it until the env name is t
   const swapCall = (await calls(page)).find((c) => c.cmd === "swap");
   expect(swapCall?.args.req).toEqual({ dir: project.dir, env: "production", force: true });
 
-  // Roll back is one click afterwards.
-  await page.locator(".next").getByRole("button", { name: "Roll back" }).click();
+  // Roll back is offered afterwards; without the data it needs no name.
+  await page.locator(".next").getByRole("button", { name: "Roll back…" }).click();
+  const back = page.getByRole("dialog", { name: "Roll back production" });
+  await expect(back).toContainText("The database is left as it is.");
+  await back.getByRole("button", { name: "Roll back", exact: true }).click();
   await expect(page.getByRole("status")).toHaveText("Rolled back: blue is live again.");
+  const rollbackCall = (await calls(page)).find((c) => c.cmd === "rollback");
+  expect(rollbackCall?.args.req).toEqual({ dir: project.dir, env: "production", with_data: false });
+});
+
+test("the swap dialog says what runs first; rolling back the data asks for the name and says what was restored", async ({ page }) => {
+  const withHooks = {
+    ...project,
+    environments: [
+      {
+        ...project.environments[0]!,
+        before_swap: [
+          "a snapshot of the database first (Roll back can restore it)",
+          "pre-swap hook deploy/migrate.sh (once, on the first web server)",
+        ],
+      },
+    ],
+  };
+  await install(page, {
+    ...base,
+    open_project: { value: { kind: "project", project: withHooks } },
+    env_status: { value: status("blue") },
+    check_health: { value: [{ server: "acme-shop-production-1", host: "h", status: 200, healthy: true, details: "" }] },
+    rollback: {
+      value: { live: "green", release: "20261125-101500-v1", restored: "swap-20261125-111500-v2", data_left: null },
+      progress: [step("restoring acme_production from swap-20261125-111500-v2")],
+    },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Swap…" }).click();
+  const swapDialog = page.getByRole("dialog", { name: "Swap production: green goes live" });
+  await expect(swapDialog.getByRole("list", { name: "Runs before the swap" }).getByRole("listitem")).toHaveText([
+    "a snapshot of the database first (Roll back can restore it)",
+    "pre-swap hook deploy/migrate.sh (once, on the first web server)",
+  ]);
+  await swapDialog.getByRole("button", { name: "Cancel" }).click();
+
+  await page.getByRole("button", { name: "Roll back…" }).click();
+  const back = page.getByRole("dialog", { name: "Roll back production" });
+  await back.getByLabel("Also restore the database snapshot taken before that swap").check();
+  await expect(back).toContainText("Everything written to the database since that swap is lost.");
+  const go = back.getByRole("button", { name: "Roll back code and data" });
+  await expect(go).toBeDisabled();
+  await back.getByLabel("Type production to restore the database").fill("production");
+  await go.click();
+  await expect(page.getByRole("status")).toHaveText(
+    "Rolled back: green is live again. The database was restored from snapshot swap-20261125-111500-v2.",
+  );
+  const rollbackCall = (await calls(page)).find((c) => c.cmd === "rollback");
+  expect(rollbackCall?.args.req).toEqual({ dir: project.dir, env: "production", with_data: true });
 });
 
 test("a healthy inactive colour swaps without force; a failed swap shows the error and its hint", async ({ page }) => {

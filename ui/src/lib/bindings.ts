@@ -13,7 +13,17 @@ export type Opened = { "kind": "project", project: ProjectView, } | { "kind": "m
 
 export type ProjectView = { dir: string, file: string, name: string, stack: string, environments: Array<EnvView>, };
 
-export type EnvView = { name: string, kind: string, domain: string, production_url: string, preview_url: string, droplets: Array<DropletView>, };
+export type EnvView = { name: string, kind: string, domain: string, production_url: string, preview_url: string, droplets: Array<DropletView>, 
+/**
+ * What runs right before a swap, one line each (a database snapshot,
+ * the pre-swap hooks); empty when nothing does.
+ */
+before_swap: Array<string>, 
+/**
+ * Whether Pond manages the environment's database (so a swap with
+ * pre-swap hooks snapshots it and a rollback can restore that).
+ */
+has_database: boolean, };
 
 export type DropletView = { name: string, role: string, address: string | null, pinned: boolean, };
 
@@ -113,6 +123,18 @@ export type SwapRequest = { dir: string, env: string,
 force: boolean, };
 
 export type SwapResult = { live: string, production_url: string, };
+
+export type RollbackRequest = { dir: string, env: string, with_data: boolean, };
+
+export type RollbackResult = { live: string, release: string, 
+/**
+ * The snapshot restored (with_data).
+ */
+restored: string | null, 
+/**
+ * The snapshot the undone swap took, left unrestored.
+ */
+data_left: string | null, };
 
 export type LogRequest = { dir: string, env: string, lines: number, };
 
@@ -307,7 +329,7 @@ export const commands = {
     channel.onmessage = onEvent;
     return invoke("swap", { req, onEvent: channel });
   },
-  rollback: (req: EnvRef, onEvent: (p: Progress) => void): Promise<SwapResult> => {
+  rollback: (req: RollbackRequest, onEvent: (p: Progress) => void): Promise<RollbackResult> => {
     const channel = new Channel<Progress>();
     channel.onmessage = onEvent;
     return invoke("rollback", { req, onEvent: channel });
