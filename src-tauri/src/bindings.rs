@@ -5,6 +5,7 @@
 
 use ts_rs::{Config, TS};
 
+use crate::backups::{BackupRequest, BackupRunView, BackupView, BackupsView};
 use crate::manage::{
     ChangeAction, ChangePlan, ChangeRequest, DropletChoice, ExecRequest, SecretRequest, SecretView,
 };
@@ -185,6 +186,24 @@ fn commands() -> Vec<Command> {
             ty::<Vec<SecretView>>(),
         ),
         c(
+            "list_backups",
+            vec![("req", ty::<EnvRef>())],
+            false,
+            ty::<BackupsView>(),
+        ),
+        c(
+            "take_backup",
+            vec![("req", ty::<EnvRef>())],
+            true,
+            ty::<String>(),
+        ),
+        c(
+            "restore_backup",
+            vec![("req", ty::<BackupRequest>())],
+            true,
+            ty::<String>(),
+        ),
+        c(
             "change_secret",
             vec![("req", ty::<SecretRequest>())],
             true,
@@ -254,6 +273,10 @@ pub fn typescript() -> String {
         ChangePlan::decl(&cfg),
         DropletChoice::decl(&cfg),
         SecretView::decl(&cfg),
+        BackupView::decl(&cfg),
+        BackupRunView::decl(&cfg),
+        BackupsView::decl(&cfg),
+        BackupRequest::decl(&cfg),
         SecretRequest::decl(&cfg),
         ExecRequest::decl(&cfg),
     ];

@@ -7,6 +7,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 #[cfg(test)]
+mod backups;
 mod bindings;
 mod cancel;
 mod commands;
@@ -63,6 +64,9 @@ fn main() {
             manage::change,
             manage::account_droplets,
             manage::list_secrets,
+            backups::list_backups,
+            backups::take_backup,
+            backups::restore_backup,
             manage::change_secret,
             manage::fix_setup,
             manage::exec_command,

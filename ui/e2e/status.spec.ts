@@ -415,3 +415,37 @@ test("run command streams its output and shows its exit code", async ({ page }) 
     command: "php artisan migrate:status",
   });
 });
+
+test("backups: a failed last run shows red; back up now; a restore asks for the name first", async ({ page }) => {
+  const server = "acme-shop-production-1";
+  const one = { server, id: "backup-20261206T010000Z-scheduled", at: "2026-12-06T01:00:00Z", bytes: 2048 };
+  const two = { server, id: "backup-20261206T020000Z-manual", at: "2026-12-06T02:00:00Z", bytes: 4096 };
+  await install(page, {
+    ...base,
+    env_status: { value: status("blue") },
+    list_backups: [
+      { value: { backups: [one], last_runs: [{ server, at: "2026-12-06T01:30:00Z", ok: false, detail: "MariaDB is not running on this server" }] } },
+      { value: { backups: [two, one], last_runs: [{ server, at: "2026-12-06T02:00:00Z", ok: true, detail: two.id }] } },
+      { value: { backups: [two, one], last_runs: [{ server, at: "2026-12-06T02:05:00Z", ok: true, detail: "x" }] } },
+    ],
+    take_backup: { value: two.id, progress: [step("backup taken")] },
+    restore_backup: { value: `production is restored from backup ${one.id}.`, progress: [step("database restored")] },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Backups…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Backups of production" });
+  await expect(dialog).toContainText("FAILED — MariaDB is not running on this server");
+  await expect(dialog.locator(".svc.down")).toHaveCount(1);
+  await dialog.getByRole("button", { name: "Back up now" }).click();
+  await expect(dialog.getByRole("status")).toHaveText(`Backup ${two.id} is kept on production's servers.`);
+  await expect(dialog.getByRole("table", { name: "Backups" }).getByRole("row")).toHaveCount(3);
+  await expect(dialog.locator(".svc.down")).toHaveCount(0);
+  await dialog.getByRole("row", { name: new RegExp(one.id) }).getByRole("button", { name: "Restore…" }).click();
+  const go = dialog.getByRole("button", { name: `Restore ${one.id}` });
+  await expect(go).toBeDisabled();
+  await dialog.getByLabel("Type production to restore the backup").fill("production");
+  await go.click();
+  await expect(dialog.getByRole("status")).toHaveText(`production is restored from backup ${one.id}.`);
+  const made = await calls(page);
+  expect(made.find((c) => c.cmd === "restore_backup")?.args.req).toEqual({ dir: project.dir, env: "production", id: one.id });
+});

@@ -274,6 +274,22 @@ export type SecretView = { server: string, name: string,
  */
 set_at: string, };
 
+export type BackupView = { server: string, id: string, 
+/**
+ * When it was taken (UTC, RFC 3339).
+ */
+at: string, bytes: number, };
+
+export type BackupRunView = { server: string, at: string, ok: boolean, detail: string, };
+
+export type BackupsView = { 
+/**
+ * Newest first, per server.
+ */
+backups: Array<BackupView>, last_runs: Array<BackupRunView>, };
+
+export type BackupRequest = { dir: string, env: string, id: string, };
+
 export type SecretRequest = { dir: string, env: string, name: string, 
 /**
  * "set", "generate" or "remove".
@@ -365,6 +381,17 @@ export const commands = {
   },
   accountDroplets: (account: string): Promise<Array<DropletChoice>> => invoke("account_droplets", { account }),
   listSecrets: (req: EnvRef): Promise<Array<SecretView>> => invoke("list_secrets", { req }),
+  listBackups: (req: EnvRef): Promise<BackupsView> => invoke("list_backups", { req }),
+  takeBackup: (req: EnvRef, onEvent: (p: Progress) => void): Promise<string> => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onEvent;
+    return invoke("take_backup", { req, onEvent: channel });
+  },
+  restoreBackup: (req: BackupRequest, onEvent: (p: Progress) => void): Promise<string> => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onEvent;
+    return invoke("restore_backup", { req, onEvent: channel });
+  },
   changeSecret: (req: SecretRequest, onEvent: (p: Progress) => void): Promise<string> => {
     const channel = new Channel<Progress>();
     channel.onmessage = onEvent;
