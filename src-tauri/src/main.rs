@@ -1,13 +1,14 @@
 //! Pond's desktop app: a thin Tauri shell. Each command (in `commands`)
 //! converts arguments and calls the `pond` engine; no deploy logic lives
 //! here (`manage` and `wizard` hold the commands that change which servers
-//! an environment has). `view` holds the shapes sent to the window,
+//! an environment has; `backups` the environment's backups). `view` holds
+//! the shapes sent to the window,
 //! `bindings` generates their TypeScript.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
-#[cfg(test)]
 mod backups;
+#[cfg(test)]
 mod bindings;
 mod cancel;
 mod commands;
