@@ -84,7 +84,7 @@ pub async fn take_backup(req: EnvRef, on_event: Channel<Progress>) -> Res<String
         let sink = channel_sink(on_event);
         let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
         let env = p.file.environments[i].clone();
-        Ok(backups::take(&p.file, &env, &connected, &sink).await?)
+        backups::take(&p.file, &env, &connected, &sink).await
     })
     .await
 }
