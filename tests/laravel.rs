@@ -373,7 +373,7 @@ fn stock_laravel_serves_its_first_page_after_create() {
 
     // Backups: the timer, one now, changes, a restore, a download.
     assert_eq!(
-        root("systemctl is-active pond-lara_production-backup.timer").trim(),
+        root("systemctl is-active pond-lara_production_backup.timer").trim(),
         "active"
     );
     let report = format!("{env_dir}/shared/storage/app/report.txt");
@@ -466,7 +466,7 @@ fn stock_laravel_serves_its_first_page_after_create() {
     let status = succeeded(pond(&["status", "production"], p, config.path(), &api));
     root("systemctl start mariadb");
     assert!(
-        status.contains("backups: scheduled; last")
+        status.contains("backups: daily; last")
             && status.contains("FAILED: MariaDB is not running"),
         "{status}"
     );
@@ -509,15 +509,15 @@ fn stock_laravel_serves_its_first_page_after_create() {
     succeeded(pond(&["deploy", "production"], p, config.path(), &api));
     let swapped = succeeded(pond(&["swap", "production"], p, config.path(), &api));
     assert!(
-        swapped.contains("removed: pond-lara_production-proc-worker@.service"),
+        swapped.contains("removed: pond-lara_production_proc_worker@.service"),
         "{swapped}"
     );
     let units = root(
-        "systemctl list-units --all --plain --no-legend 'pond-lara_production-*' | awk '{ print $1, $3 }'",
+        "systemctl list-units --all --plain --no-legend 'pond-lara_production_*' | awk '{ print $1, $3 }'",
     );
-    assert!(!units.contains("proc-worker"), "{units}");
+    assert!(!units.contains("proc_worker"), "{units}");
     assert!(
-        units.contains("pond-lara_production-schedule.timer active"),
+        units.contains("pond-lara_production_schedule.timer active"),
         "{units}"
     );
 
@@ -529,7 +529,7 @@ fn stock_laravel_serves_its_first_page_after_create() {
         &api,
     ));
     let left = root(
-        "systemctl list-unit-files --no-legend 'pond-lara_production-*' | wc -l; systemctl list-units --all --plain --no-legend 'pond-lara_production-*' | wc -l",
+        "systemctl list-unit-files --no-legend 'pond-lara_production_*' | wc -l; systemctl list-units --all --plain --no-legend 'pond-lara_production_*' | wc -l",
     );
     assert_eq!(
         left.split_whitespace().collect::<Vec<_>>(),

@@ -7,11 +7,11 @@
 set -euo pipefail
 units="pond-${PROJECT}_$ENV"
 script="/usr/local/lib/pond/backup-${PROJECT}_$ENV"
-service="/etc/systemd/system/$units-backup.service"
-timer="/etc/systemd/system/$units-backup.timer"
+service="/etc/systemd/system/${units}_backup.service"
+timer="/etc/systemd/system/${units}_backup.timer"
 if [[ -z "$SCHEDULE" ]]; then
     if [[ -e "$timer" || -e "$service" || -e "$script" ]]; then
-        systemctl disable --now --quiet "$units-backup.timer" 2>/dev/null || true
+        systemctl disable --now --quiet "${units}_backup.timer" 2>/dev/null || true
         rm -f -- "$timer" "$service" "$script"
         systemctl daemon-reload
         echo "scheduled backups removed"
@@ -55,5 +55,5 @@ RandomizedDelaySec=10min
 [Install]
 WantedBy=timers.target"
 [[ "$changed" == no ]] || systemctl daemon-reload
-systemctl enable --now --quiet "$units-backup.timer"
+systemctl enable --now --quiet "${units}_backup.timer"
 echo "backups: $SCHEDULE on this server"

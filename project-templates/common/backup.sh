@@ -22,41 +22,52 @@ shared_list=()
 while IFS= read -r path; do
     [[ -n "$path" ]] || continue
     [[ "$path" =~ ^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$ && "$path" != *..* ]] || { echo "bad shared path: $path" >&2; exit 2; }
-    [[ -d "$root/shared/$path" && ! -L "$root/shared/$path" ]] && shared_list+=("$path")
+    [[ ( -d "$root/shared/$path" || -f "$root/shared/$path" ) && ! -L "$root/shared/$path" ]] && shared_list+=("$path")
 done <<< "$SHARED_PATHS"
 
 take() { # id, kind: the backup, made in a partial directory, then renamed
     local id="$1" kind="$2" dir="$base/$1" part
     id_ok "$id" || { echo "bad backup id: $id" >&2; return 2; }
     [[ ! -e "$dir" ]] || { echo "backup $id already exists" >&2; return 3; }
+    # What a run killed midway left (a day old: not one running now).
+    find "$base" -mindepth 1 -maxdepth 1 -name '.partial.*' -mmin +1440 -exec rm -rf -- {} + 2>/dev/null || true
     part="$(mktemp -d "$base/.partial.XXXXXX")"
     {
         printf 'ID %s\nKIND %s\nAT %s\n' "$id" "$kind" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     } > "$part/MANIFEST"
     if [[ -n "$DB_NAME" ]]; then
         mariadb-admin --silent ping >/dev/null 2>&1 || { echo "MariaDB is not running on this server" >&2; rm -rf -- "$part"; return 3; }
-        if ! mariadb-dump --single-transaction --quick --routines --triggers --no-tablespaces "$DB_NAME" | zstd -q -c > "$part/database.sql.zst"; then
+        # Bounded: a table the site's database user keeps locked cannot
+        # hold the backup (and its record) forever.
+        if ! timeout --kill-after=60 3h mariadb-dump --single-transaction --quick --routines --triggers --no-tablespaces "$DB_NAME" | zstd -q -c > "$part/database.sql.zst"; then
             echo "dumping $DB_NAME failed" >&2
             rm -rf -- "$part"
             return 1
         fi
         echo "DATABASE $DB_NAME" >> "$part/MANIFEST"
     fi
+    local shared_failed=""
     if ((${#shared_list[@]} > 0)); then
         # Read by the site user, whose files they are: root follows
-        # nothing it planted there.
-        if ! runuser -u "$SITE_USER" -- tar -C "$root/shared" -c -- "${shared_list[@]}" | zstd -q -c > "$part/shared.tar.zst"; then
-            echo "packing the shared paths failed" >&2
-            rm -rf -- "$part"
-            return 1
+        # nothing it planted there. Bounded in time like the dump.
+        if timeout --kill-after=60 3h runuser -u "$SITE_USER" -- tar -C "$root/shared" -c -- "${shared_list[@]}" | zstd -q -c > "$part/shared.tar.zst"; then
+            printf 'SHARED %s\n' "${shared_list[*]}" >> "$part/MANIFEST"
+        else
+            # The database part is kept; the backup counts as failed.
+            rm -f -- "$part/shared.tar.zst"
+            shared_failed="the shared paths could not be read (a file the site made unreadable?)"
+            echo "SHARED-FAILED" >> "$part/MANIFEST"
         fi
-        printf 'SHARED %s\n' "${shared_list[*]}" >> "$part/MANIFEST"
     fi
     for f in database.sql.zst shared.tar.zst; do
         [[ -f "$part/$f" ]] && printf 'FILE %s %s %s\n' "$f" "$(stat -c %s "$part/$f")" "$(sha256sum < "$part/$f" | cut -d' ' -f1)" >> "$part/MANIFEST"
     done
     mv -T -- "$part" "$dir"
     echo "backup $id taken: $(awk '$1 == "FILE" { printf "%s (%s bytes) ", $2, $3 }' "$dir/MANIFEST")"
+    if [[ -n "$shared_failed" ]]; then
+        echo "$shared_failed; backup $id holds the database only" >&2
+        return 1
+    fi
     echo "BACKUP $id ok"
 }
 
@@ -68,6 +79,10 @@ record() { # result, id or message: the last run, for pond status
 take_and_record() { # id, kind
     local errors
     errors="$(mktemp)"
+    # Running until it says otherwise; stopped by systemd (its timeout) or
+    # a signal, it says so: a run that never finished is never left "ok".
+    record running "$1"
+    trap 'record failed "stopped before it finished (a timeout or a signal)"; exit 1' TERM INT HUP
     if take "$1" "$2" 2> "$errors"; then
         cat -- "$errors" >&2
         record ok "$1"
@@ -110,6 +125,21 @@ case "$ACTION" in
             [[ "$kind" == FILE ]] || continue
             [[ "$(sha256sum < "$dir/$name" | cut -d' ' -f1)" == "$sum" ]] || { echo "backup $ID is damaged ($name); nothing was restored" >&2; exit 3; }
         done < "$dir/MANIFEST"
+        # Never under a deploy or swap of the environment (its lock, where
+        # the environment lives here), and with its processes and schedule
+        # stopped meanwhile (started again after, whatever happens).
+        if [[ -d "$root/metadata" ]]; then
+            [[ ! -L "$root/metadata" && ! -L "$root/metadata/lock" ]] || { echo "$root/metadata/lock is a link; refusing to follow it" >&2; exit 3; }
+            exec 9<>"$root/metadata/lock"
+            flock -n 9 || { echo "a deploy or swap holds the lock on $root; nothing was restored. Try again when it is done" >&2; exit 75; }
+        fi
+        units="pond-${PROJECT}_$ENV"
+        mapfile -t stopped < <(systemctl list-units --plain --no-legend --state=active,activating "${units}_proc_*@*.service" "${units}_schedule.timer" | awk '{ print $1 }')
+        if ((${#stopped[@]} > 0)); then
+            systemctl stop "${stopped[@]}"
+            trap 'systemctl start "${stopped[@]}" 9>&- || true' EXIT
+            echo "stopped ${#stopped[@]} process unit(s) of $ENV while restoring"
+        fi
         # The present first, so a restore can be undone.
         take_and_record "backup-$(date -u +%Y%m%dT%H%M%SZ)-before-restore" before-restore
         if [[ -f "$dir/database.sql.zst" && -n "$DB_NAME" ]]; then
@@ -121,8 +151,11 @@ case "$ACTION" in
             echo "database $DB_NAME restored from $ID"
         fi
         if [[ -f "$dir/shared.tar.zst" ]]; then
-            # Emptied and unpacked by the site user, in its own directories.
+            # Emptied and unpacked by the site user, in its own directories:
+            # only the paths the backup holds (one shared since keeps its files).
+            read -ra in_backup <<< "$(sed -n 's/^SHARED //p' "$dir/MANIFEST")"
             for path in "${shared_list[@]}"; do
+                [[ " ${in_backup[*]} " == *" $path "* ]] || continue
                 runuser -u "$SITE_USER" -- find "$root/shared/$path" -mindepth 1 -delete
             done
             zstd -dcq -- "$dir/shared.tar.zst" |

@@ -271,6 +271,13 @@ run_unit() { # directory, timeout, deploy|root, what, command...
         deploy) run=(--uid="$DEPLOY_USER" --gid="$SITE_USER" -E HOME="/var/lib/pond/deploy/$DEPLOY_USER"
             -p ProtectSystem=strict -p PrivateTmp=yes -p NoNewPrivileges=yes
             -p ReadWritePaths="-$ROOT/$new -$ROOT/shared -$ROOT/tmp -/var/lib/pond/deploy/$DEPLOY_USER") ;;
+        # Pond's own step (Laravel's caches): it may write bootstrap/cache
+        # only; what the site user wrote (shared/) is read-only to it, and
+        # Laravel logs to stderr and caches in memory meanwhile.
+        caches) run=(--uid="$DEPLOY_USER" --gid="$SITE_USER" -E HOME="/var/lib/pond/deploy/$DEPLOY_USER"
+            -p ProtectSystem=strict -p PrivateTmp=yes -p NoNewPrivileges=yes
+            -p ReadWritePaths="$ROOT/$new/bootstrap/cache" -p ReadOnlyPaths="$ROOT/shared"
+            -E LOG_CHANNEL=stderr -E CACHE_DRIVER=array -E SESSION_DRIVER=array) ;;
         root) run=(--uid=root -E HOME=/root) ;;
         *) echo "bad hook user: $as" >&2; return 2 ;;
     esac
@@ -304,7 +311,7 @@ done <<< "$HOOKS"
 # vendor/ with composer).
 if [[ "$FRAMEWORK" == laravel && -f "$new/artisan" && -d "$new/bootstrap/cache" ]]; then
     command -v php >/dev/null || { echo "step laravel: PHP is not installed on this server (provision it with the php stack)" >&2; exit 3; }
-    run_unit "$ROOT/$new" 120 deploy "Laravel's caches: php artisan package:discover" /usr/bin/php artisan package:discover --ansi ||
+    run_unit "$ROOT/$new" 120 caches "Laravel's caches: php artisan package:discover" /usr/bin/php artisan package:discover --ansi ||
         { echo "step laravel: php artisan package:discover failed in the new release (Laravel could not start; see above); nothing was pointed at it" >&2; exit 3; }
 fi
 # What a hook marked root made is the deploy user's, as the rest (PHP and

@@ -13,11 +13,11 @@ set -euo pipefail
 if [[ -n "$PROCESS" ]]; then
     [[ "$PROCESS" =~ ^[a-z][a-z0-9-]{0,29}$ && "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]] || { echo "bad process: $PROCESS" >&2; exit 2; }
     if [[ "$PROCESS" == schedule ]]; then
-        unit="$UNITS-schedule.service"
+        unit="${UNITS}_schedule.service"
         [[ -f "/etc/systemd/system/$unit" ]] || { echo "$ENV has no schedule on this server" >&2; exit 3; }
     else
-        unit="$UNITS-proc-$PROCESS@*.service"
-        [[ -f "/etc/systemd/system/$UNITS-proc-$PROCESS@.service" ]] || { echo "$ENV runs no process $PROCESS on this server (is it in pond.json's processes, deployed and swapped in?)" >&2; exit 3; }
+        unit="${UNITS}_proc_$PROCESS@*.service"
+        [[ -f "/etc/systemd/system/${UNITS}_proc_$PROCESS@.service" ]] || { echo "$ENV runs no process $PROCESS on this server (is it in pond.json's processes, deployed and swapped in?)" >&2; exit 3; }
     fi
     journal_follow=()
     [[ "$FOLLOW" == yes ]] && journal_follow=(--follow)

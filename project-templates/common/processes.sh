@@ -63,7 +63,7 @@ Environment=POND_ENV_DIR=$ROOT"
 keep=" "
 for entry in "${names[@]}"; do
     IFS=: read -r name count stop <<< "$entry"
-    unit="$UNITS-proc-$name@.service"
+    unit="${UNITS}_proc_$name@.service"
     keep+="$unit "
     write_unit "$unit_dir/$unit" "# Written by Pond (common/processes) for $ROOT; pond.json's processes.
 [Unit]
@@ -80,13 +80,13 @@ Restart=always
 RestartSec=2
 KillSignal=SIGTERM
 TimeoutStopSec=$stop
-SyslogIdentifier=$UNITS-$name
+SyslogIdentifier=${UNITS}_$name
 
 [Install]
 WantedBy=multi-user.target"
 done
 if [[ "$schedule" == yes ]]; then
-    keep+="$UNITS-schedule.service $UNITS-schedule.timer "
+    keep+="${UNITS}_schedule.service ${UNITS}_schedule.timer "
     install -d -m 0755 /usr/local/lib/pond
     recorder="$(cat <<'RECORDER'
 #!/bin/bash
@@ -104,7 +104,7 @@ RECORDER
 )"
     write_unit /usr/local/lib/pond/record-schedule-run "$recorder"
     chmod 0755 /usr/local/lib/pond/record-schedule-run
-    write_unit "$unit_dir/$UNITS-schedule.service" "# Written by Pond (common/processes) for $ROOT; pond.json's schedule.
+    write_unit "$unit_dir/${UNITS}_schedule.service" "# Written by Pond (common/processes) for $ROOT; pond.json's schedule.
 [Unit]
 Description=Pond ${ROOT#/var/www/pond/projects/} schedule
 
@@ -114,8 +114,8 @@ $sandbox
 ExecStart=/bin/bash -- .pond/schedule.sh
 ExecStopPost=+/usr/local/lib/pond/record-schedule-run $ROOT
 TimeoutStartSec=3600
-SyslogIdentifier=$UNITS-schedule"
-    write_unit "$unit_dir/$UNITS-schedule.timer" "# Written by Pond (common/processes) for $ROOT; pond.json's schedule.
+SyslogIdentifier=${UNITS}_schedule"
+    write_unit "$unit_dir/${UNITS}_schedule.timer" "# Written by Pond (common/processes) for $ROOT; pond.json's schedule.
 [Unit]
 Description=Pond ${ROOT#/var/www/pond/projects/} schedule, every minute
 
@@ -129,7 +129,7 @@ fi
 
 # Units of this environment the live release no longer declares.
 removed=()
-for file in "$unit_dir/$UNITS"-proc-*@.service "$unit_dir/$UNITS"-schedule.service "$unit_dir/$UNITS"-schedule.timer; do
+for file in "$unit_dir/${UNITS}"_proc_*@.service "$unit_dir/${UNITS}"_schedule.service "$unit_dir/${UNITS}"_schedule.timer; do
     [[ -e "$file" || -L "$file" ]] || continue
     unit="${file##*/}"
     [[ "$keep" == *" $unit "* ]] && continue
@@ -147,9 +147,9 @@ done
 
 for entry in "${names[@]}"; do
     IFS=: read -r name count stop <<< "$entry"
-    unit="$UNITS-proc-$name@.service"
+    unit="${UNITS}_proc_$name@.service"
     for ((i = 1; i <= 16; i++)); do
-        instance="$UNITS-proc-$name@$i.service"
+        instance="${UNITS}_proc_$name@$i.service"
         if ((i <= count)); then
             systemctl enable --quiet "$instance"
             if [[ " ${changed[*]} " == *" $unit "* ]]; then
@@ -164,7 +164,7 @@ for entry in "${names[@]}"; do
     echo "process $name: $count running from the live release"
 done
 if [[ "$schedule" == yes ]]; then
-    systemctl enable --now --quiet "$UNITS-schedule.timer"
+    systemctl enable --now --quiet "${UNITS}_schedule.timer"
     echo "schedule: every minute from the live release"
 fi
 ((${#removed[@]} == 0)) || echo "removed: ${removed[*]}"

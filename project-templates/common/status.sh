@@ -96,33 +96,34 @@ if [[ -n "$RECORD" ]]; then
 fi
 
 # The environment's processes (common/processes): each instance's state,
-# since when (unix time), restarts and the release it runs; the schedule's
+# its sub-state, since when (unix time), restarts and the release it runs; the schedule's
 # timer and its last recorded run.
 if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
     while read -r unit _; do
-        [[ "$unit" =~ ^$UNITS-proc-([a-z][a-z0-9-]*)@([0-9]+)\.service$ ]] || continue
+        [[ "$unit" =~ ^${UNITS}_proc_([a-z][a-z0-9-]*)@([0-9]+)\.service$ ]] || continue
         name="${BASH_REMATCH[1]}"
         instance="${BASH_REMATCH[2]}"
-        state=unknown since=0 restarts=0 pid=0
+        state=unknown sub=unknown since=0 restarts=0 pid=0
         while IFS='=' read -r key value; do
             case "$key" in
                 ActiveState) [[ "$value" =~ ^[a-z-]+$ ]] && state="$value" ;;
+                SubState) [[ "$value" =~ ^[a-z-]+$ ]] && sub="$value" ;;
                 ActiveEnterTimestamp) [[ "${value#@}" =~ ^[0-9]+$ ]] && since="${value#@}" ;;
                 NRestarts) [[ "$value" =~ ^[0-9]+$ ]] && restarts="$value" ;;
                 MainPID) [[ "$value" =~ ^[0-9]+$ ]] && pid="$value" ;;
             esac
-        done < <(systemctl show "$unit" --timestamp=unix -p ActiveState -p ActiveEnterTimestamp -p NRestarts -p MainPID 2>/dev/null || true)
+        done < <(systemctl show "$unit" --timestamp=unix -p ActiveState -p SubState -p ActiveEnterTimestamp -p NRestarts -p MainPID 2>/dev/null || true)
         release=-
         if [[ "$pid" =~ ^[1-9][0-9]*$ ]]; then
             cwd="$(readlink "/proc/$pid/cwd" 2>/dev/null || true)"
             [[ "$cwd" == "$ROOT/releases/"* ]] && release="${cwd#"$ROOT/releases/"}"
             [[ "$release" =~ ^[0-9A-Za-z._-]+$ ]] || release=-
         fi
-        printf 'PROCESS %s %s %s %s %s %s\n' "$name" "$instance" "$state" "$since" "$restarts" "$release"
-    done < <(systemctl list-units --all --plain --no-legend "$UNITS-proc-*@*.service" 2>/dev/null || true)
-    if [[ -f "/etc/systemd/system/$UNITS-schedule.timer" ]]; then
+        printf 'PROCESS %s %s %s %s %s %s %s\n' "$name" "$instance" "$state" "$since" "$restarts" "$release" "$sub"
+    done < <(systemctl list-units --all --plain --no-legend "${UNITS}_proc_*@*.service" 2>/dev/null || true)
+    if [[ -f "/etc/systemd/system/${UNITS}_schedule.timer" ]]; then
         timer=stopped
-        systemctl is-active --quiet "$UNITS-schedule.timer" && timer=running
+        systemctl is-active --quiet "${UNITS}_schedule.timer" && timer=running
         last=-
         if regular "$ROOT/metadata/schedule.log"; then
             last="$(tail -n 1 "$ROOT/metadata/schedule.log" | grep -xE '[0-9TZ:-]+ [a-z-]+ [a-z]+ [0-9A-Za-z]+' || echo -)"
@@ -136,8 +137,9 @@ if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
             "$(awk '$1 == "RESULT" { print $2 }' "$backups/last-run" | tr -cd '[:lower:]')" \
             "$(sed -n 's/^DETAIL //p' "$backups/last-run" | tr -cd '[:print:]' | head -c 300)"
     fi
-    if [[ -f "/etc/systemd/system/$UNITS-backup.timer" ]]; then
-        if systemctl is-active --quiet "$UNITS-backup.timer"; then echo "BACKUP-TIMER running"; else echo "BACKUP-TIMER stopped"; fi
+    if [[ -f "/etc/systemd/system/${UNITS}_backup.timer" ]]; then
+        every="$(sed -n 's/^OnCalendar=//p' "/etc/systemd/system/${UNITS}_backup.timer" | tr -cd '[:lower:]')"
+        if systemctl is-active --quiet "${UNITS}_backup.timer"; then echo "BACKUP-TIMER running ${every:-unknown}"; else echo "BACKUP-TIMER stopped ${every:-unknown}"; fi
     fi
 fi
 

@@ -39,7 +39,7 @@ printf '%s\n' "$LOG_LINE" >> metadata/log.jsonl
 # release, without waiting; common/processes then applies what that
 # release declares.
 if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
-    mapfile -t processes < <(systemctl list-units --all --plain --no-legend "$UNITS-proc-*@*.service" | awk '$3 != "inactive" { print $1 }')
+    mapfile -t processes < <(systemctl list-units --all --plain --no-legend "${UNITS}_proc_*@*.service" | awk '$3 != "inactive" { print $1 }')
     if ((${#processes[@]} > 0)); then
         systemctl restart --no-block "${processes[@]}"
         echo "restarting ${#processes[@]} process(es) in the new live release"

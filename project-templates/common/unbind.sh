@@ -16,18 +16,18 @@ fi
 # backups (common/backup-schedule); backups already taken stay in
 # /var/lib/pond/backups.
 units="pond-${PROJECT}_$ENV"
-mapfile -t loaded < <(systemctl list-units --all --plain --no-legend "$units-proc-*@*.service" "$units-schedule.*" "$units-backup.*" | awk '{ print $1 }')
+mapfile -t loaded < <(systemctl list-units --all --plain --no-legend "${units}_proc_*@*.service" "${units}_schedule.*" "${units}_backup.*" | awk '{ print $1 }')
 ((${#loaded[@]} == 0)) || systemctl disable --now --quiet "${loaded[@]}" 2>/dev/null || true
-systemctl disable --now --quiet "$units-schedule.timer" "$units-backup.timer" 2>/dev/null || true
+systemctl disable --now --quiet "${units}_schedule.timer" "${units}_backup.timer" 2>/dev/null || true
 rm -f "/usr/local/lib/pond/backup-${PROJECT}_$ENV"
 removed_units=no
-for file in /etc/systemd/system/"$units"-proc-*@.service /etc/systemd/system/"$units"-schedule.service /etc/systemd/system/"$units"-schedule.timer \
-    /etc/systemd/system/"$units"-backup.service /etc/systemd/system/"$units"-backup.timer; do
+for file in /etc/systemd/system/"${units}"_proc_*@.service /etc/systemd/system/"${units}"_schedule.service /etc/systemd/system/"${units}"_schedule.timer \
+    /etc/systemd/system/"${units}"_backup.service /etc/systemd/system/"${units}"_backup.timer; do
     [[ -e "$file" || -L "$file" ]] || continue
     rm -f -- "$file"
     removed_units=yes
 done
-rm -f /etc/systemd/system/multi-user.target.wants/"$units"-proc-*@*.service
+rm -f /etc/systemd/system/multi-user.target.wants/"${units}"_proc_*@*.service
 [[ "$removed_units" == no ]] || systemctl daemon-reload
 # The vhost only when it is this environment's (another project's may
 # carry the same file name).

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# summary: An environment's database snapshots on the server the database lives on (root's, in /var/lib/pond/snapshots/<project>_<env>, zstd-compressed mariadb-dump in one transaction): take one, restore one (the database emptied, then loaded), list them, remove those a swap took for releases no longer kept
+# summary: An environment's database snapshots on the server the database lives on (root's, in /var/lib/pond/snapshots/<project>_<env>, zstd-compressed mariadb-dump in one transaction): take one, restore one (the database emptied, then loaded), list them (and whether MariaDB runs), remove those a swap took for releases no longer kept
 # input PROJECT [project_name]: project name
 # input ENV [env_name]: environment name
 # input DB_NAME [db_name]: the environment's database
 # input ACTION [text]: take, restore, list or prune
-# input? ID [text]: the snapshot (take, restore): swap-<release id> or backup-<time>
-# input? KEEP [text]: for prune: the swap snapshots to keep, one id per line
+# input? ID [text]: the snapshot (take, restore): swap-<release id>-at-<time>
+# input? KEEP [text]: for prune: the releases whose swap snapshots are kept, one id per line
 set -euo pipefail
 umask 077
 dir="/var/lib/pond/snapshots/${PROJECT}_$ENV"
 install -d -o root -g root -m 0700 /var/lib/pond/snapshots "$dir"
 [[ ! -L "$dir" ]] || { echo "$dir is a link; refusing to follow it" >&2; exit 3; }
 if [[ "$ACTION" == take || "$ACTION" == restore ]]; then
-    [[ "$ID" =~ ^(swap|backup)-[0-9]{8}T[0-9]{6}Z(-[A-Za-z0-9._-]{1,40})?$ ]] || { echo "bad snapshot id: $ID" >&2; exit 2; }
+    [[ "$ID" =~ ^swap-[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}-at-[0-9]{8}T[0-9]{6}Z$ ]] || { echo "bad snapshot id: $ID" >&2; exit 2; }
     mariadb-admin --silent ping >/dev/null 2>&1 || { echo "MariaDB is not running on this server; no snapshot" >&2; exit 3; }
     [[ -n "$(mariadb -N -e "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '$DB_NAME'")" ]] ||
         { echo "database $DB_NAME does not exist on this server" >&2; exit 3; }
@@ -46,15 +46,18 @@ case "$ACTION" in
             [[ -f "$f" && ! -L "$f" ]] || continue
             id="${f##*/}"
             id="${id%.sql.zst}"
-            [[ "$id" =~ ^(swap|backup)-[0-9A-Za-z._-]+$ ]] || continue
+            [[ "$id" =~ ^swap-[0-9A-Za-z._-]+$ ]] || continue
             echo "SNAPSHOT $id $(stat -c '%s %Y' -- "$f")"
-        done ;;
+        done
+        if mariadb-admin --silent ping >/dev/null 2>&1; then echo "MARIADB running"; else echo "MARIADB stopped"; fi ;;
     prune)
         for f in "$dir"/swap-*.sql.zst; do
             [[ -f "$f" && ! -L "$f" ]] || continue
             id="${f##*/}"
             id="${id%.sql.zst}"
-            grep -qxF -- "$id" <<< "$KEEP" && continue
+            release="${id#swap-}"
+            release="${release%-at-*}"
+            grep -qxF -- "$release" <<< "$KEEP" && continue
             rm -f -- "$f"
             echo "removed snapshot $id (its release is no longer kept)"
         done ;;

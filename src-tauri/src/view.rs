@@ -288,7 +288,7 @@ impl ServerView {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let processes = pond::tasks::processes::describe(&s, now);
-        let processes_need_attention = pond::tasks::processes::needs_attention(&s);
+        let processes_need_attention = pond::tasks::processes::needs_attention(&s, now);
         let shared_with = s.hosted.iter().filter(|h| **h != this).cloned().collect();
         ServerView {
             setup,

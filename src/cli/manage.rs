@@ -297,7 +297,9 @@ pub(super) fn rollback(
         took(started)
     );
     if let Some(restored) = &done.restored {
-        println!("The database was restored from snapshot {restored}.");
+        println!(
+            "The database was restored from snapshot {restored}. A plain `pond rollback {env}` now would put the newer release back on this older data without its pre-swap hooks: deploy it and swap instead, so they run."
+        );
     } else if let Some(left) = &done.data_left {
         println!(
             "The database was left as it is (the swap undone took snapshot {left}; `pond rollback {env} --with-data` would have restored it)."

@@ -528,17 +528,6 @@ pub fn run(op: Ops) -> super::CliResult {
         } => {
             let mut p = load_project(&project)?;
             let i = env_index(&p, &env)?;
-            if let Some(name) = &process
-                && name != "schedule"
-                && !p.file.processes.iter().any(|pr| &pr.name == name)
-            {
-                let known: Vec<&str> = p.file.processes.iter().map(|pr| pr.name.as_str()).collect();
-                return Err(anyhow::anyhow!(
-                    "pond.json has no process {name:?} (processes: {}); `--process schedule` shows the schedule's runs",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
-                )
-                .into());
-            }
             let id = identity()?;
             let root = tasks::env_root(&p.file.name, &env);
             let script = tasks::render(

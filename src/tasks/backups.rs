@@ -124,6 +124,8 @@ pub struct Listed {
 pub struct LastRun {
     pub at: String,
     pub ok: bool,
+    /// Started at `at` and not finished yet (or killed without a word).
+    pub running: bool,
     /// The backup's id, or what went wrong.
     pub detail: String,
 }
@@ -169,6 +171,7 @@ fn parse_list(stdout: &str) -> (Vec<Listed>, Option<LastRun>) {
                 last = Some(LastRun {
                     at: at.to_string(),
                     ok: result == "ok",
+                    running: result == "running",
                     detail: f.next().unwrap_or_default().trim().to_string(),
                 });
             }
@@ -179,7 +182,9 @@ fn parse_list(stdout: &str) -> (Vec<Listed>, Option<LastRun>) {
 }
 
 /// Restores backup `id` on every server holding a part of it (each takes a
-/// backup of the present first).
+/// backup of the present first), after checking every part is there; an
+/// id `swap-…` is the database snapshot a swap took
+/// ([`super::snapshots`]), restored after a backup of the present.
 pub async fn restore(
     file: &ProjectFile,
     env: &Environment,
@@ -187,7 +192,29 @@ pub async fn restore(
     id: &str,
     sink: &Sink,
 ) -> anyhow::Result<()> {
+    if id.starts_with("swap-") {
+        super::snapshots::check_restorable(file, env, connected, id).await?;
+        let before = take(file, env, connected, sink).await?;
+        sink(
+            crate::ssh::LOCAL,
+            crate::ssh::Stream::Done,
+            &format!("backup {before} of the present taken first"),
+        );
+        return super::snapshots::restore(file, env, connected, id, sink).await;
+    }
     check_id(id)?;
+    let listed = list(file, env, connected).await?;
+    let missing: Vec<&str> = listed
+        .iter()
+        .filter(|(_, kept, _)| !kept.iter().any(|b| b.id == id))
+        .map(|(server, _, _)| server.as_str())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "backup {id} is not on {} (each server keeps its own part; scheduled backups of an environment whose database has its own droplet are taken on each server at its own time, so restore a manual one); nothing was restored",
+            missing.join(", ")
+        );
+    }
     for part in parts(env, connected)? {
         part.server
             .session

@@ -271,7 +271,7 @@ pub async fn deploy(
                 .await
                 .map_err(|e| {
                     e.context(format!(
-                        "release {release} is in place on {}, but its pre-swap hooks failed; fix them and deploy again",
+                        "release {release} is live on {} (a first deploy), but its pre-swap hooks failed; fix them, deploy again and swap (the swap runs them, and starts the processes and scheduled backups)",
                         env_name
                     ))
                 })?;

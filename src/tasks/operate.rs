@@ -55,6 +55,8 @@ pub struct ServerStatus {
     pub backup: Option<super::backups::LastRun>,
     /// Whether scheduled backups' timer is running (None: none here).
     pub backup_timer_running: Option<bool>,
+    /// How often they run (`hourly`, `daily`, `weekly`), as the timer says.
+    pub backup_every: Option<String>,
 }
 
 /// One copy of a process (pond.json `processes`) on one server.
@@ -66,6 +68,9 @@ pub struct ProcessStatus {
     /// systemd's state: `active`, `activating` (restarting), `failed`,
     /// `inactive`, ...
     pub state: String,
+    /// systemd's sub-state: `running`, `auto-restart` (crashed, waiting
+    /// to start again), `failed`, ...
+    pub sub_state: String,
     /// When it entered that state (unix seconds; 0: unknown).
     pub since: u64,
     /// How often systemd restarted it after it stopped.
@@ -312,11 +317,12 @@ fn parse_status(text: &str, s: &mut ServerStatus) {
             s.hosted = v.split_whitespace().map(str::to_string).collect();
         } else if let Some(v) = line.strip_prefix("PROCESS ") {
             let f: Vec<&str> = v.split_whitespace().collect();
-            if let [name, instance, state, since, restarts, release] = f[..] {
+            if let [name, instance, state, since, restarts, release, ..] = f[..] {
                 s.processes.push(ProcessStatus {
                     name: name.to_string(),
                     instance: instance.parse().unwrap_or(0),
                     state: state.to_string(),
+                    sub_state: f.get(6).map(|x| x.to_string()).unwrap_or_default(),
                     since: since.parse().unwrap_or(0),
                     restarts: restarts.parse().unwrap_or(0),
                     release: (release != "-").then(|| release.to_string()),
@@ -339,13 +345,16 @@ fn parse_status(text: &str, s: &mut ServerStatus) {
                 last_outcome,
             });
         } else if let Some(v) = line.strip_prefix("BACKUP-TIMER ") {
-            s.backup_timer_running = Some(v.trim() == "running");
+            let mut f = v.split_whitespace();
+            s.backup_timer_running = Some(f.next() == Some("running"));
+            s.backup_every = f.next().map(str::to_string);
         } else if let Some(v) = line.strip_prefix("BACKUP ") {
             let mut f = v.splitn(3, ' ');
             if let (Some(at), Some(result)) = (f.next(), f.next()) {
                 s.backup = Some(super::backups::LastRun {
                     at: at.to_string(),
                     ok: result == "ok",
+                    running: result == "running",
                     detail: f.next().unwrap_or_default().trim().to_string(),
                 });
             }
@@ -363,7 +372,7 @@ mod tests {
     fn processes_and_the_schedule_are_read_from_their_report_lines() {
         let mut s = ServerStatus::default();
         parse_status(
-            "PROCESS queue 1 active 1765000000 2 20261206T030000Z-v2\nPROCESS queue 2 failed 1765000100 9 -\nPROCESS bad line\nSCHEDULE running 2026-12-06T03:01:00Z exit-code exited 1\n",
+            "PROCESS queue 1 active 1765000000 2 20261206T030000Z-v2 running\nPROCESS queue 2 failed 1765000100 9 - failed\nPROCESS bad line\nSCHEDULE running 2026-12-06T03:01:00Z exit-code exited 1\n",
             &mut s,
         );
         assert_eq!(s.processes.len(), 2);
@@ -373,6 +382,7 @@ mod tests {
                 name: "queue".into(),
                 instance: 1,
                 state: "active".into(),
+                sub_state: "running".into(),
                 since: 1765000000,
                 restarts: 2,
                 release: Some("20261206T030000Z-v2".into()),
@@ -385,12 +395,15 @@ mod tests {
         assert_eq!(schedule.last_outcome.as_deref(), Some("exited 1"));
         let mut backup = ServerStatus::default();
         parse_status(
-            "BACKUP 2026-12-06T03:00:00Z failed MariaDB is not running on this server\nBACKUP-TIMER running\n",
+            "BACKUP 2026-12-06T03:00:00Z failed MariaDB is not running on this server\nBACKUP-TIMER running daily\n",
             &mut backup,
         );
         let last = backup.backup.unwrap();
-        assert!(!last.ok && last.detail == "MariaDB is not running on this server");
+        assert!(
+            !last.ok && !last.running && last.detail == "MariaDB is not running on this server"
+        );
         assert_eq!(backup.backup_timer_running, Some(true));
+        assert_eq!(backup.backup_every.as_deref(), Some("daily"));
         let mut none = ServerStatus::default();
         parse_status("SCHEDULE stopped -\n", &mut none);
         let schedule = none.schedule.unwrap();

@@ -12,10 +12,20 @@ use super::{Connected, env_root, render};
 use crate::config::{Colour, Environment, ProjectFile};
 use crate::ssh::{Sink, Stream};
 
+/// What ran before a swap.
+pub(super) struct BeforeSwap {
+    /// The database snapshot taken.
+    pub snapshot: Option<String>,
+    /// Whether pre-swap hooks ran (and may have changed the database).
+    pub hooks_ran: bool,
+}
+
 /// With pre-swap hooks: snapshots the environment's database (when Pond
-/// manages one), drops the snapshots of releases no longer kept, then runs
-/// the hooks in the release about to go live on the first web server,
-/// under its lock. Returns the snapshot's id. A failed hook stops the swap.
+/// manages one; each snapshot has an id of its own, so a second attempt
+/// never overwrites the one taken before the first), drops the snapshots
+/// of releases no longer kept, then runs the hooks in the release about to
+/// go live on the first web server, under its lock. A failed hook stops
+/// the swap.
 pub(super) async fn before_swap(
     file: &ProjectFile,
     env: &Environment,
@@ -23,12 +33,15 @@ pub(super) async fn before_swap(
     snaps: &[ServerRead],
     next: Colour,
     sink: &Sink,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<BeforeSwap> {
     if file.hooks.pre_swap.is_empty() {
-        return Ok(None);
+        return Ok(BeforeSwap {
+            snapshot: None,
+            hooks_ran: false,
+        });
     }
     let release = snaps[0].release(next);
-    let id = super::snapshots::swap_id(&release);
+    let id = super::snapshots::swap_id(&release, &super::state::now());
     let taken = super::snapshots::take(file, env, connected, &id, sink).await?;
     if taken.is_none() {
         sink(
@@ -53,8 +66,8 @@ pub(super) async fn before_swap(
         let kept = taken
             .map(|t| {
                 format!(
-                    " The database snapshot taken before them ({}) is kept on the database's server.",
-                    t.id
+                    " A hook may have changed the database before it failed: `pond backup restore {} {}` puts back the snapshot taken before them.",
+                    env.name, t.id
                 )
             })
             .unwrap_or_default();
@@ -63,7 +76,10 @@ pub(super) async fn before_swap(
             snaps[0].live.as_str()
         )));
     }
-    Ok(taken.map(|t| t.id))
+    Ok(BeforeSwap {
+        snapshot: taken.map(|t| t.id),
+        hooks_ran: true,
+    })
 }
 
 /// Runs pond.json's pre-swap hooks on `server` in `release` (which its
@@ -89,6 +105,19 @@ pub async fn run_pre_swap_hooks(
         ],
     )?;
     let outcome = server.session.run(&script, None, sink).await?;
+    if outcome.exit_code == 75 {
+        bail!(
+            "a deploy or swap holds the lock on {} ({}); no pre-swap hook ran. Try again when it is done",
+            server.server.endpoint.name,
+            outcome
+                .stdout
+                .lines()
+                .skip(1)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .trim()
+        );
+    }
     if outcome.exit_code != 0 {
         bail!(
             "the pre-swap hooks failed on {} (exit {}):\n{}",

@@ -83,24 +83,95 @@ pub async fn apply(
     Ok(())
 }
 
-/// `pond status`'s lines for one server's processes, schedule and
-/// backups: each
-/// copy's state, since when, restarts and release (flagged when it is not
-/// the live release), and the schedule's last run (flagged when it failed
-/// or the timer is stopped). `now` is unix seconds.
-pub fn describe(s: &super::operate::ServerStatus, now: u64) -> Vec<String> {
-    let live_release = s.live.and_then(|live| {
+/// The release the live colour runs on this server.
+fn live_release(s: &super::operate::ServerStatus) -> Option<String> {
+    s.live.and_then(|live| {
         s.links
             .iter()
             .find(|(c, _)| c == live.as_str())
             .map(|(_, t)| t.trim_start_matches("releases/").to_string())
-    });
+    })
+}
+
+/// A copy in trouble: not running (failed, or crashed and waiting to
+/// start again), running without a release (its directory is gone), or
+/// running another release than the live one.
+fn process_trouble(
+    p: &super::operate::ProcessStatus,
+    live: Option<&String>,
+) -> Option<&'static str> {
+    if p.sub_state == "auto-restart" {
+        return Some("CRASHED, restarting");
+    }
+    if !matches!(p.state.as_str(), "active" | "activating") {
+        return Some("NOT running");
+    }
+    match (&p.release, live) {
+        (None, _) if p.state == "active" => Some("running from a release that is gone"),
+        (Some(r), Some(l)) if r != l => Some("NOT the live release"),
+        _ => None,
+    }
+}
+
+/// Seconds after which the last backup counts as overdue: twice the
+/// period its timer runs at.
+fn backup_overdue_after(every: Option<&str>) -> Option<u64> {
+    match every? {
+        "hourly" => Some(2 * 3600),
+        "daily" => Some(2 * 86_400),
+        "weekly" => Some(2 * 7 * 86_400),
+        _ => None,
+    }
+}
+
+/// A UTC `YYYY-MM-DDTHH:MM:SSZ` as unix seconds.
+fn unix_of(at: &str) -> Option<u64> {
+    let t = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp()).ok()
+}
+
+/// What is wrong with the backups here, if anything: the last run failed,
+/// or never finished and is overdue, or the timer is stopped, or the last
+/// run is older than twice the period.
+fn backup_trouble(s: &super::operate::ServerStatus, now: u64) -> Option<String> {
+    if s.backup_timer_running == Some(false) {
+        return Some("their timer is STOPPED".into());
+    }
+    let overdue = backup_overdue_after(s.backup_every.as_deref());
+    let age = s
+        .backup
+        .as_ref()
+        .and_then(|b| unix_of(&b.at))
+        .map(|at| now.saturating_sub(at));
+    match (&s.backup, overdue, age) {
+        (Some(b), _, _) if !b.ok && !b.running => {
+            Some(format!("the last run FAILED: {}", b.detail))
+        }
+        (Some(b), Some(limit), Some(age)) if b.running && age > limit => {
+            Some("the last run started long ago and never finished".into())
+        }
+        (Some(_), Some(limit), Some(age)) if age > limit => {
+            Some("OVERDUE: no backup for longer than twice their period".into())
+        }
+        _ => None,
+    }
+}
+
+/// `pond status`'s lines for one server's processes, schedule and
+/// backups: each copy's state, since when, restarts and release (flagged
+/// when it crashed, is not running or runs another release than the live
+/// one), the schedule's last run (flagged when it failed or the timer is
+/// stopped), and the last backup (flagged when it failed, never finished
+/// or is overdue). `now` is unix seconds.
+pub fn describe(s: &super::operate::ServerStatus, now: u64) -> Vec<String> {
+    let live = live_release(s);
     let mut lines = vec![];
     for p in &s.processes {
-        let state = match p.state.as_str() {
-            "active" => "running",
-            "activating" => "starting",
-            other => other,
+        let state = match (p.state.as_str(), p.sub_state.as_str()) {
+            (_, "auto-restart") => "crashed, restarting",
+            ("active", _) => "running",
+            ("activating", _) => "starting",
+            (other, _) => other,
         };
         let mut line = format!("{}@{}: {state}", p.name, p.instance);
         if p.since > 0 && p.since <= now {
@@ -108,12 +179,12 @@ pub fn describe(s: &super::operate::ServerStatus, now: u64) -> Vec<String> {
         }
         if let Some(release) = &p.release {
             line.push_str(&format!(", release {release}"));
-            if live_release.as_ref().is_some_and(|l| l != release) {
-                line.push_str(" (NOT the live release)");
-            }
         }
         if p.restarts > 0 {
             line.push_str(&format!(", restarted {} times", p.restarts));
+        }
+        if let Some(trouble) = process_trouble(p, live.as_ref()) {
+            line.push_str(&format!(" ({trouble})"));
         }
         lines.push(line);
     }
@@ -136,42 +207,41 @@ pub fn describe(s: &super::operate::ServerStatus, now: u64) -> Vec<String> {
     }
     if s.backup.is_some() || s.backup_timer_running.is_some() {
         let mut line = String::from("backups: ");
-        match s.backup_timer_running {
-            Some(true) => line.push_str("scheduled"),
-            Some(false) => line.push_str("STOPPED (their timer is not running)"),
-            None => line.push_str("not scheduled"),
+        match (s.backup_timer_running, s.backup_every.as_deref()) {
+            (Some(true), Some(every)) => line.push_str(every),
+            (Some(true), None) => line.push_str("scheduled"),
+            (Some(false), _) => line.push_str("STOPPED (their timer is not running)"),
+            (None, _) => line.push_str("not scheduled"),
         }
         match &s.backup {
+            Some(b) if b.running => line.push_str(&format!("; one running since {}", b.at)),
             Some(b) if b.ok => line.push_str(&format!("; last {} ok ({})", b.at, b.detail)),
             Some(b) => line.push_str(&format!("; last {} FAILED: {}", b.at, b.detail)),
             None => line.push_str("; none yet"),
+        }
+        if let Some(trouble) = backup_trouble(s, now)
+            .filter(|t| t.starts_with("OVERDUE") || t.contains("never finished"))
+        {
+            line.push_str(&format!(" ({trouble})"));
         }
         lines.push(line);
     }
     lines
 }
 
-/// Whether a server's processes or schedule need a look: a copy not
-/// running, or running another release than the live one; the schedule's
-/// timer stopped, or its last run failed.
-pub fn needs_attention(s: &super::operate::ServerStatus) -> bool {
-    let live_release = s.live.and_then(|live| {
-        s.links
-            .iter()
-            .find(|(c, _)| c == live.as_str())
-            .map(|(_, t)| t.trim_start_matches("releases/").to_string())
-    });
-    let process_trouble = s.processes.iter().any(|p| {
-        !matches!(p.state.as_str(), "active" | "activating")
-            || (p.release.is_some() && live_release.is_some() && p.release != live_release)
-    });
-    let schedule_trouble = s
+/// Whether a server's processes, schedule or backups need a look (what
+/// [`describe`] flags). `now` is unix seconds.
+pub fn needs_attention(s: &super::operate::ServerStatus, now: u64) -> bool {
+    let live = live_release(s);
+    let processes = s
+        .processes
+        .iter()
+        .any(|p| process_trouble(p, live.as_ref()).is_some());
+    let schedule = s
         .schedule
         .as_ref()
         .is_some_and(|sch| !sch.timer_running || sch.last_ok == Some(false));
-    let backup_trouble =
-        s.backup.as_ref().is_some_and(|b| !b.ok) || s.backup_timer_running == Some(false);
-    process_trouble || schedule_trouble || backup_trouble
+    processes || schedule || backup_trouble(s, now).is_some()
 }
 
 /// A span of seconds as a person says it: `40 s`, `2 min`, `3 h`, `5 d`.
@@ -221,6 +291,52 @@ mod tests {
     }
 
     #[test]
+    fn backups_are_flagged_when_failed_unfinished_or_overdue_and_crashes_when_restarting() {
+        use super::super::backups::LastRun;
+        use super::super::operate::{ProcessStatus, ServerStatus};
+        let day = 86_400;
+        let at = "2026-12-06T00:00:00Z";
+        let t0 = unix_of(at).unwrap();
+        let with = |ok: bool, running: bool| ServerStatus {
+            backup: Some(LastRun {
+                at: at.into(),
+                ok,
+                running,
+                detail: "x".into(),
+            }),
+            backup_timer_running: Some(true),
+            backup_every: Some("daily".into()),
+            ..Default::default()
+        };
+        assert!(!needs_attention(&with(true, false), t0 + day));
+        assert!(needs_attention(&with(true, false), t0 + 3 * day), "overdue");
+        assert!(describe(&with(true, false), t0 + 3 * day)[0].contains("OVERDUE"));
+        assert!(needs_attention(&with(false, false), t0 + 60), "failed");
+        assert!(
+            !needs_attention(&with(false, true), t0 + 60),
+            "running, recently"
+        );
+        assert!(
+            needs_attention(&with(false, true), t0 + 3 * day),
+            "never finished"
+        );
+        let crashed = ServerStatus {
+            processes: vec![ProcessStatus {
+                name: "queue".into(),
+                instance: 1,
+                state: "activating".into(),
+                sub_state: "auto-restart".into(),
+                since: t0,
+                restarts: 40,
+                release: None,
+            }],
+            ..Default::default()
+        };
+        assert!(needs_attention(&crashed, t0 + 5));
+        assert!(describe(&crashed, t0 + 5)[0].starts_with("queue@1: crashed, restarting"));
+    }
+
+    #[test]
     fn status_lines_flag_old_releases_failures_and_a_stopped_timer() {
         use super::super::operate::{ProcessStatus, ScheduleStatus, ServerStatus};
         let s = ServerStatus {
@@ -231,6 +347,7 @@ mod tests {
                     name: "queue".into(),
                     instance: 1,
                     state: "active".into(),
+                    sub_state: "running".into(),
                     since: 1000,
                     restarts: 0,
                     release: Some("R2".into()),
@@ -239,6 +356,7 @@ mod tests {
                     name: "queue".into(),
                     instance: 2,
                     state: "active".into(),
+                    sub_state: "running".into(),
                     since: 1000,
                     restarts: 3,
                     release: Some("R1".into()),
@@ -252,12 +370,12 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert!(needs_attention(&s));
+        assert!(needs_attention(&s, 1120));
         let lines = describe(&s, 1120);
         assert_eq!(lines[0], "queue@1: running for 2 min, release R2");
         assert_eq!(
             lines[1],
-            "queue@2: running for 2 min, release R1 (NOT the live release), restarted 3 times"
+            "queue@2: running for 2 min, release R1, restarted 3 times (NOT the live release)"
         );
         assert_eq!(
             lines[2],

@@ -1,7 +1,7 @@
 //! Database snapshots of an environment (`mysql/snapshot`), kept by root
 //! on the server its database lives on: the one a swap with pre-swap hooks
-//! takes first (`swap-<release going live>`, kept while that release is
-//! kept on the web servers), which `pond rollback --with-data` restores.
+//! takes first (`swap-<release going live>-at-<time>`, kept while that
+//! release is kept on the web servers), which `pond rollback --with-data` restores.
 //! An environment without a database, or with one Pond does not manage
 //! (`external`), has none.
 
@@ -21,9 +21,15 @@ pub struct Snapshot {
     pub taken: u64,
 }
 
-/// The id of the snapshot a swap takes before `release` goes live.
-pub fn swap_id(release: &str) -> String {
-    format!("swap-{release}")
+/// The id of the snapshot a swap takes before `release` goes live, at
+/// `at` (RFC 3339): `swap-<release>-at-<YYYYMMDDTHHMMSSZ>`, so a second
+/// attempt never overwrites the first one's.
+pub fn swap_id(release: &str, at: &str) -> String {
+    let compact: String = at
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T' || *c == 'Z')
+        .collect();
+    format!("swap-{release}-at-{compact}")
 }
 
 /// The server holding the environment's database and the database's
@@ -157,6 +163,45 @@ pub async fn list(
     Ok(parse(&out.stdout))
 }
 
+/// Checks snapshot `id` can be restored: it is on the database's server
+/// and MariaDB runs there. Returns it as listed.
+pub async fn check_restorable(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    id: &str,
+) -> anyhow::Result<Snapshot> {
+    let Some((server, db)) = database_server(env, connected)? else {
+        bail!(
+            "{} has no database Pond manages, so no snapshot to restore",
+            env.name
+        );
+    };
+    let out = server
+        .session
+        .run_ok(
+            "listing snapshots",
+            &script(file, env, &db, "list", "", "")?,
+            &crate::ssh::session::quiet(),
+        )
+        .await?;
+    if out.stdout.lines().any(|l| l == "MARIADB stopped") {
+        bail!(
+            "MariaDB is not running on {}, so snapshot {id} cannot be restored; nothing was changed",
+            server.server.endpoint.name
+        );
+    }
+    parse(&out.stdout)
+        .into_iter()
+        .find(|s| s.id == id)
+        .with_context(|| {
+            format!(
+                "snapshot {id} is no longer on {} (its release is no longer kept?); nothing was changed",
+                server.server.endpoint.name
+            )
+        })
+}
+
 /// Removes the swap snapshots whose release is not in `kept` (the
 /// releases the web servers still keep).
 pub async fn prune(
@@ -169,12 +214,11 @@ pub async fn prune(
     let Some((server, db)) = database_server(env, connected)? else {
         return Ok(());
     };
-    let keep: Vec<String> = kept.iter().map(|r| swap_id(r)).collect();
     server
         .session
         .run_ok(
             "removing snapshots of releases no longer kept",
-            &script(file, env, &db, "prune", "", &keep.join("\n"))?,
+            &script(file, env, &db, "prune", "", &kept.join("\n"))?,
             sink,
         )
         .await?;
@@ -206,13 +250,18 @@ mod tests {
     #[test]
     fn listings_parse_and_ids_name_the_release() {
         assert_eq!(
-            parse("noise\nSNAPSHOT swap-20261206T030000Z-v2 1234 1765000000\nSNAPSHOT bad\n"),
+            parse(
+                "noise\nSNAPSHOT swap-20261206T030000Z-v2-at-20261206T031005Z 1234 1765000000\nSNAPSHOT bad\n"
+            ),
             [Snapshot {
-                id: "swap-20261206T030000Z-v2".into(),
+                id: "swap-20261206T030000Z-v2-at-20261206T031005Z".into(),
                 bytes: 1234,
                 taken: 1765000000
             }]
         );
-        assert_eq!(swap_id("20261206T030000Z-v2"), "swap-20261206T030000Z-v2");
+        assert_eq!(
+            swap_id("20261206T030000Z-v2", "2026-12-06T03:10:05Z"),
+            "swap-20261206T030000Z-v2-at-20261206T031005Z"
+        );
     }
 }

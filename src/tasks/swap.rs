@@ -152,8 +152,8 @@ pub async fn swap(
         same_release_everywhere(&snaps, next)?;
         require_healthy(file, env, connected, next, sink).await?;
     }
-    let snapshot = super::pre_swap::before_swap(file, env, connected, &snaps, next, sink).await?;
-    go_live(
+    let ran = super::pre_swap::before_swap(file, env, connected, &snaps, next, sink).await?;
+    let units = go_live(
         file,
         env,
         connected,
@@ -161,11 +161,25 @@ pub async fn swap(
         Going {
             op: "swap",
             forced: force,
-            snapshot: snapshot.as_deref(),
+            snapshot: ran.snapshot.as_deref(),
         },
         sink,
     )
-    .await?;
+    .await
+    .map_err(|e| {
+        if !ran.hooks_ran {
+            return e;
+        }
+        let undo = ran
+            .snapshot
+            .as_ref()
+            .map(|id| format!(" `pond backup restore {} {id}` puts the database back as it was before them.", env.name))
+            .unwrap_or_default();
+        e.context(format!(
+            "the pre-swap hooks (migrations) had already run, so the database has changed while the old release stays live.{undo}"
+        ))
+    })?;
+    units?;
     Ok(next)
 }
 
@@ -240,11 +254,13 @@ pub async fn rollback(
         if !force {
             require_healthy(file, env, connected, inactive, sink).await?;
         }
-        go_live(file, env, connected, &snaps, Going::rollback(force), sink).await?;
-        return finish_rollback(
+        let units = go_live(file, env, connected, &snaps, Going::rollback(force), sink).await?;
+        let done = finish_rollback(
             file, env, connected, inactive, release, false, snapshot, with_data, sink,
         )
-        .await;
+        .await?;
+        units?;
+        return Ok(done);
     }
     for s in &snaps {
         sink(
@@ -257,11 +273,13 @@ pub async fn rollback(
             ),
         );
     }
-    let live = rollback_to(file, env, connected, &release, force, sink).await?;
-    finish_rollback(
+    let (live, units) = rollback_to_release(file, env, connected, &release, force, sink).await?;
+    let done = finish_rollback(
         file, env, connected, live, release, true, snapshot, with_data, sink,
     )
-    .await
+    .await?;
+    units?;
+    Ok(done)
 }
 
 /// The snapshot the swap being undone took (all web servers must record
@@ -296,15 +314,12 @@ async fn data_to_restore(
     }
     let Some(id) = recorded else {
         bail!(
-            "the swap this rollback undoes took no database snapshot (it had no pre-swap hooks, or the database is not one Pond manages), so --with-data has nothing to restore; nothing was rolled back. Roll back without --with-data to leave the data as it is"
+            "the last change of what is live recorded no database snapshot (a swap takes one only when it has pre-swap hooks and a database Pond manages; a rollback never takes one), so --with-data has nothing to restore; nothing was rolled back. Roll back without --with-data to leave the data as it is; `pond backup list` shows backups and snapshots to restore by hand"
         );
     };
-    let kept = super::snapshots::list(file, env, connected).await?;
-    if !kept.iter().any(|s| s.id == id) {
-        bail!(
-            "snapshot {id} (taken before the last swap) is no longer on the database's server; nothing was rolled back"
-        );
-    }
+    super::snapshots::check_restorable(file, env, connected, &id)
+        .await
+        .map_err(|e| e.context("nothing was rolled back"))?;
     Ok(Some(id))
 }
 
@@ -319,11 +334,7 @@ pub async fn data_to_roll_back(
     let id = data_to_restore(file, env, connected, &snaps, true)
         .await?
         .expect("with_data returns the snapshot or refuses");
-    super::snapshots::list(file, env, connected)
-        .await?
-        .into_iter()
-        .find(|s| s.id == id)
-        .with_context(|| format!("snapshot {id} is gone"))
+    super::snapshots::check_restorable(file, env, connected, &id).await
 }
 
 /// After the code went back: restores the data when asked.
@@ -344,7 +355,7 @@ async fn finish_rollback(
             .await
             .map_err(|e| {
                 e.context(format!(
-                    "release {release} is live again, but the database was not restored; snapshot {id} is still on the database's server: pond backup restore {} {id}", env.name
+                    "release {release} is live again, but the database was not restored; snapshot {id} is still on the database's server: `pond backup restore {} {id}` restores it", env.name
                 ))
             })?;
     }
@@ -367,6 +378,20 @@ pub async fn rollback_to(
     force: bool,
     sink: &Sink,
 ) -> anyhow::Result<Colour> {
+    let (live, units) = rollback_to_release(file, env, connected, release, force, sink).await?;
+    units?;
+    Ok(live)
+}
+
+/// [`rollback_to`], with how the units followed as a separate result.
+async fn rollback_to_release(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    release: &str,
+    force: bool,
+    sink: &Sink,
+) -> anyhow::Result<(Colour, anyhow::Result<()>)> {
     point_inactive(file, env, connected, release, sink).await?;
     let snaps = read_servers(file, env, connected).await?;
     let next = snaps[0].live.other();
@@ -381,8 +406,8 @@ pub async fn rollback_to(
                 ))
             })?;
     }
-    go_live(file, env, connected, &snaps, Going::rollback(force), sink).await?;
-    Ok(next)
+    let units = go_live(file, env, connected, &snaps, Going::rollback(force), sink).await?;
+    Ok((next, units))
 }
 
 /// Why a colour goes live: the log's operation, whether checks were
@@ -404,7 +429,9 @@ impl Going<'_> {
 }
 
 /// Swaps every server to its inactive colour, as the snapshots saw it; on
-/// a failure, swaps back the servers already done.
+/// a failure, swaps back the servers already done. Then the environment's
+/// units follow the new live release: how that went is the inner result
+/// (the swap stands either way), so a caller can finish its own work first.
 async fn go_live(
     file: &ProjectFile,
     env: &Environment,
@@ -412,7 +439,7 @@ async fn go_live(
     snaps: &[ServerRead],
     going: Going<'_>,
     sink: &Sink,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<anyhow::Result<()>> {
     let Going {
         op,
         forced,
@@ -476,15 +503,13 @@ async fn go_live(
         super::processes::apply(file, env, &web, sink).await?;
         super::backups::apply_schedule(file, env, connected, sink).await
     };
-    units
-        .await
-        .map_err(|e| {
-            e.context(format!(
-                "{} is live, but its processes, schedule or scheduled backups may still follow the release before; `pond status {}` shows them, and the next swap or rollback applies them again",
-                op_target(op),
-                env.name
-            ))
-        })
+    Ok(units.await.map_err(|e| {
+        e.context(format!(
+            "{} is live, but its processes, schedule or scheduled backups may still follow the release before; `pond status {}` shows them, and the next swap or rollback applies them again",
+            op_target(op),
+            env.name
+        ))
+    }))
 }
 
 /// What went live, for a message.
