@@ -7,9 +7,9 @@
 //! and Laravel's run-time places owned by the site user, and Laravel's
 //! bootstrap caches are built in the release by the deploy user. A later
 //! deploy adds a directory the project gained, keeps what the site wrote,
-//! keeps the key and reuses `vendor/`. A worker process (pond.json
-//! `processes`) runs the live release and restarts into the new one on a
-//! swap; the schedule's heartbeat advances every minute; status and
+//! keeps the key and reuses `vendor/`. A database queue worker (pond.json
+//! `processes`: `php artisan queue:work`) runs jobs queued by `pond exec`
+//! from the live release and restarts into the new one on a swap; the schedule's heartbeat advances every minute; status and
 //! `pond logs --process` show both; a process dropped from pond.json stops.
 //! Migrations run as a pre-swap hook (on the first deploy too); the swap
 //! that runs one takes a database snapshot first, which `pond rollback
@@ -93,7 +93,7 @@ fn stock_laravel_serves_its_first_page_after_create() {
         serde_json::json!([{"script": "deploy/provision.sh", "run_as": "root"}]);
     file["hooks"]["post_deploy"] = serde_json::json!(["deploy/post-deploy.sh"]);
     file["hooks"]["pre_swap"] = serde_json::json!(["deploy/migrate.sh"]);
-    file["processes"] = serde_json::json!([{"name": "worker", "command": "php artisan pond:worker", "stop_timeout": 10}]);
+    file["processes"] = serde_json::json!([{"name": "queue", "command": "php artisan queue:work --sleep=1 --tries=3", "stop_timeout": 10}]);
     file["schedule"] = "php artisan schedule:run".into();
     file["backups"] = serde_json::json!({"schedule": "daily", "keep": 3});
     std::fs::write(
@@ -190,39 +190,55 @@ fn stock_laravel_serves_its_first_page_after_create() {
         config_cache.contains("PondLaravel"),
         "the server's own config cache"
     );
-    // The worker runs the live release as the site user.
+    // The queue worker runs the live release as the site user: a job queued
+    // with pond exec reports the release and the worker's PID.
     let live_release = root(&format!("basename \"$(readlink -f {env_dir}/current)\""))
         .trim()
         .to_string();
-    let worker = || {
-        root(&format!(
-            "cat {env_dir}/shared/storage/app/worker.txt 2>/dev/null || true"
-        ))
+    let dispatch = |label: &str| {
+        let out = common::create::command(&["exec"], p, config.path(), &api)
+            .args(["production", "--", "php", "artisan", "pond:dispatch", label])
+            .output()
+            .unwrap();
+        let text = succeeded(out);
+        assert!(text.contains(&format!("queued {label}")), "{text}");
     };
-    let first_worker = wait_for(20, &worker, &|w| w.starts_with(&live_release));
-    assert!(
-        first_worker.starts_with(&live_release),
-        "{first_worker} vs {live_release}"
-    );
-    let worker_pid = first_worker.split_whitespace().nth(1).unwrap().to_string();
+    let job = |label: &str| {
+        let jobs = wait_for(
+            30,
+            &|| {
+                root(&format!(
+                    "cat {env_dir}/shared/storage/app/jobs.txt 2>/dev/null || true"
+                ))
+            },
+            &|j| j.lines().any(|l| l.starts_with(&format!("{label} "))),
+        );
+        let line = jobs
+            .lines()
+            .find(|l| l.starts_with(&format!("{label} ")))
+            .unwrap_or_else(|| panic!("job {label} never ran: {jobs:?}"))
+            .to_string();
+        let f: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        (f[1].clone(), f[2].clone())
+    };
+    dispatch("one");
+    let (release_one, worker_pid) = job("one");
+    assert_eq!(release_one, live_release, "the job ran in the live release");
     let worker_user = root(&format!("ps -o user= -p {worker_pid}"));
     assert_eq!(worker_user.trim(), "web_lara_production");
     let status = succeeded(pond(&["status", "production"], p, config.path(), &api));
     assert!(
-        status.contains("worker@1: running for")
+        status.contains("queue@1: running for")
             && status.contains(&format!("release {live_release}")),
         "{status}"
     );
     let logs = succeeded(pond(
-        &["logs", "production", "--process", "worker"],
+        &["logs", "production", "--process", "queue"],
         p,
         config.path(),
         &api,
     ));
-    assert!(
-        logs.contains(&format!("started in {live_release}")),
-        "{logs}"
-    );
+    assert!(logs.contains("RecordRelease"), "{logs}");
     let key_line = |root: &dyn Fn(&str) -> String| {
         root(&format!("grep '^APP_KEY=base64:' {env_dir}/current/.env"))
     };
@@ -250,8 +266,8 @@ fn stock_laravel_serves_its_first_page_after_create() {
     // Data written before the next swap, and a migration that swap runs.
     let db = |sql: &str| root(&format!("mariadb -N lara_production -e \"{sql}\""));
     assert_eq!(
-        db("SELECT migration FROM migrations").trim(),
-        "2026_12_01_000000_create_notes_table",
+        db("SELECT migration FROM migrations ORDER BY id").trim(),
+        "2026_11_30_000000_create_jobs_table\n2026_12_01_000000_create_notes_table",
         "the first deploy ran the migrations"
     );
     db("INSERT INTO notes (body) VALUES ('before the swap')");
@@ -266,10 +282,10 @@ fn stock_laravel_serves_its_first_page_after_create() {
         "vendor/ reused from the base release: {deployed}"
     );
     assert!(!deployed.contains("secret APP_KEY generated"), "{deployed}");
-    let untouched = worker();
+    dispatch("two");
     assert_eq!(
-        untouched.split_whitespace().nth(1),
-        first_worker.split_whitespace().nth(1),
+        job("two"),
+        (live_release.clone(), worker_pid.clone()),
         "a deploy to the inactive colour leaves the worker alone"
     );
     let swapped = succeeded(pond(&["swap", "production"], p, config.path(), &api));
@@ -286,16 +302,13 @@ fn stock_laravel_serves_its_first_page_after_create() {
         .trim()
         .to_string();
     assert_ne!(new_release, live_release);
-    let second_worker = wait_for(30, &worker, &|w| w.starts_with(&new_release));
-    assert!(
-        second_worker.starts_with(&new_release),
-        "the worker follows the swap: {second_worker}"
+    dispatch("three");
+    let (release_three, pid_three) = job("three");
+    assert_eq!(
+        release_three, new_release,
+        "the next job runs the new release"
     );
-    assert_ne!(
-        second_worker.split_whitespace().nth(1),
-        first_worker.split_whitespace().nth(1),
-        "a new worker process"
-    );
+    assert_ne!(pid_three, worker_pid, "a new worker process");
     let (status, body) = common::http_get(&addr, "lara.example.com", "/");
     assert!(
         status == 200 && body.contains("on Pond, again"),
@@ -509,13 +522,13 @@ fn stock_laravel_serves_its_first_page_after_create() {
     succeeded(pond(&["deploy", "production"], p, config.path(), &api));
     let swapped = succeeded(pond(&["swap", "production"], p, config.path(), &api));
     assert!(
-        swapped.contains("removed: pond-lara_production_proc_worker@.service"),
+        swapped.contains("removed: pond-lara_production_proc_queue@.service"),
         "{swapped}"
     );
     let units = root(
         "systemctl list-units --all --plain --no-legend 'pond-lara_production_*' | awk '{ print $1, $3 }'",
     );
-    assert!(!units.contains("proc_worker"), "{units}");
+    assert!(!units.contains("proc_queue"), "{units}");
     assert!(
         units.contains("pond-lara_production_schedule.timer active"),
         "{units}"
