@@ -82,6 +82,12 @@ fn commands() -> Vec<Command> {
             ty::<RollbackResult>(),
         ),
         c(
+            "rollback_to",
+            vec![("req", ty::<RollbackToRequest>())],
+            true,
+            ty::<SwapResult>(),
+        ),
+        c(
             "server_logs",
             vec![("req", ty::<LogRequest>())],
             false,
@@ -249,6 +255,8 @@ pub fn typescript() -> String {
         SwapRequest::decl(&cfg),
         SwapResult::decl(&cfg),
         RollbackRequest::decl(&cfg),
+        RollbackToRequest::decl(&cfg),
+        ReleaseView::decl(&cfg),
         RollbackResult::decl(&cfg),
         LogRequest::decl(&cfg),
         AccountsView::decl(&cfg),

@@ -302,6 +302,24 @@ pub async fn rollback(req: RollbackRequest, on_event: Channel<Progress>) -> Res<
     .await
 }
 
+/// Makes a kept release live: the inactive colour is pointed at it,
+/// health-checked, then swapped in (the window showed that plan first).
+#[tauri::command]
+pub async fn rollback_to(req: RollbackToRequest, on_event: Channel<Progress>) -> Res<SwapResult> {
+    engine(move || async move {
+        let sink = channel_sink(on_event);
+        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let e = p.file.environments[i].clone();
+        let live =
+            tasks::swap::rollback_to(&p.file, &e, &connected, &req.release, false, &sink).await?;
+        Ok(SwapResult {
+            live: live.as_str().to_string(),
+            production_url: format!("http://{}/", e.domain),
+        })
+    })
+    .await
+}
+
 /// The deploy log and error-log tails of every server of an environment.
 #[tauri::command]
 pub async fn server_logs(req: LogRequest) -> Res<Vec<Progress>> {

@@ -46,6 +46,7 @@ fn main() {
             commands::check_health,
             commands::swap,
             commands::rollback,
+            commands::rollback_to,
             commands::server_logs,
             commands::list_accounts,
             commands::add_account,

@@ -232,6 +232,9 @@ pub struct ServerView {
     /// Free disk in MB.
     pub disk_free_mb: Option<u32>,
     pub releases_on_disk: Vec<String>,
+    /// The releases kept here, newest first, with who deployed each when
+    /// and which colour points at it (the CLI's `pond releases`).
+    pub releases: Vec<ReleaseView>,
     /// Whether the server's Pond-managed SSH keys match pond.json's team
     /// ("in step", or what differs); None when the server did not say.
     pub team_keys: Option<String>,
@@ -251,6 +254,21 @@ pub struct ServerView {
     /// True when a process is not running or runs another release than the
     /// live one, or the schedule's timer is stopped or its last run failed.
     pub processes_need_attention: bool,
+}
+
+/// A release kept on a server.
+#[derive(Debug, Serialize, TS)]
+pub struct ReleaseView {
+    pub id: String,
+    /// Its tag, time and deployer, as the server recorded them (empty when
+    /// the record was trimmed).
+    pub tag: String,
+    pub at: String,
+    pub by: String,
+    /// The colours pointing at it.
+    pub colours: Vec<String>,
+    /// Whether the live colour points at it.
+    pub live: bool,
 }
 
 #[derive(Debug, Serialize, TS)]
@@ -324,6 +342,31 @@ impl ServerView {
                 .map(|(name, running)| ServiceView { name, running })
                 .collect(),
             disk_free_mb: s.disk_free.map(|bytes| (bytes / (1024 * 1024)) as u32),
+            releases: s
+                .releases_on_disk
+                .iter()
+                .rev()
+                .map(|id| {
+                    let record = s.state.releases.iter().rev().find(|r| &r.id == id);
+                    let colours: Vec<String> = s
+                        .links
+                        .iter()
+                        .filter(|(_, target)| target.trim_start_matches("releases/") == id)
+                        .map(|(c, _)| c.clone())
+                        .collect();
+                    let live = s
+                        .live
+                        .is_some_and(|l| colours.iter().any(|c| c == l.as_str()));
+                    ReleaseView {
+                        id: id.clone(),
+                        tag: record.map(|r| r.tag.clone()).unwrap_or_default(),
+                        at: record.map(|r| r.at.clone()).unwrap_or_default(),
+                        by: record.map(|r| r.by.clone()).unwrap_or_default(),
+                        colours,
+                        live,
+                    }
+                })
+                .collect(),
             releases_on_disk: s.releases_on_disk,
         }
     }
@@ -403,6 +446,14 @@ pub struct SwapRequest {
 pub struct SwapResult {
     pub live: String,
     pub production_url: String,
+}
+
+/// Make a kept release live again (`pond rollback --to`).
+#[derive(Debug, Deserialize, TS)]
+pub struct RollbackToRequest {
+    pub dir: String,
+    pub env: String,
+    pub release: String,
 }
 
 /// Roll back an environment: the release live before the last swap goes

@@ -101,7 +101,12 @@ export function status(live: "blue" | "green"): EnvStatus {
           { name: "mariadb", running: true },
         ],
         disk_free_mb: 20480,
-        releases_on_disk: ["20261125-101500-v1", "20261125-111500-v2"],
+        releases_on_disk: ["20261124-090000-v0", "20261125-101500-v1", "20261125-111500-v2"],
+        releases: [
+          { id: "20261125-111500-v2", tag: "v2", at: "2026-11-25T11:15:00Z", by: "ana@laptop", colours: ["green"], live: live === "green" },
+          { id: "20261125-101500-v1", tag: "v1", at: "2026-11-25T10:15:00Z", by: "ana@laptop", colours: ["blue"], live: live === "blue" },
+          { id: "20261124-090000-v0", tag: "v0", at: "2026-11-24T09:00:00Z", by: "ben@desk", colours: [], live: false },
+        ],
         team_keys: "in step",
         team_keys_in_step: true,
         setup: [],

@@ -449,3 +449,31 @@ test("backups: a failed last run shows red; back up now; a restore asks for the 
   const made = await calls(page);
   expect(made.find((c) => c.cmd === "restore_backup")?.args.req).toEqual({ dir: project.dir, env: "production", id: one.id });
 });
+
+test("releases: each kept one with tag, time, who and colour; rolling back to one shows its plan first", async ({ page }) => {
+  await install(page, {
+    ...base,
+    env_status: [{ value: status("blue") }, { value: status("green") }],
+    rollback_to: { value: { live: "green", production_url: "http://shop.example.com/" }, progress: [step("green is healthy"), step("green is live")] },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Releases…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Releases of production" });
+  const rows = dialog.getByRole("table", { name: "Releases" }).getByRole("row");
+  await expect(rows).toHaveCount(4);
+  await expect(rows.nth(2)).toContainText("v1");
+  await expect(rows.nth(2)).toContainText("blue (live)");
+  await expect(rows.nth(2).getByRole("button", { name: "Roll back to this" })).toHaveCount(0);
+  await expect(rows.nth(3)).toContainText("ben@desk");
+  await rows.nth(3).getByRole("button", { name: "Roll back to this" }).click();
+  const plan = dialog.getByRole("region", { name: "Rollback plan" });
+  await expect(plan.getByRole("listitem")).toHaveText([
+    "green is pointed at v0 on every server",
+    "green is health-checked; if it is not healthy, nothing goes live",
+    "green goes live; blue stays as it is, for a rollback",
+  ]);
+  await plan.getByRole("button", { name: "Roll back to v0" }).click();
+  await expect(page.getByRole("status")).toHaveText("green is live on production with release v0.");
+  const made = await calls(page);
+  expect(made.find((c) => c.cmd === "rollback_to")?.args.req).toEqual({ dir: project.dir, env: "production", release: "20261124-090000-v0" });
+});

@@ -47,6 +47,11 @@ state: string, error: string | null, live: string | null, colours: Array<ColourV
  */
 disk_free_mb: number | null, releases_on_disk: Array<string>, 
 /**
+ * The releases kept here, newest first, with who deployed each when
+ * and which colour points at it (the CLI's `pond releases`).
+ */
+releases: Array<ReleaseView>, 
+/**
  * Whether the server's Pond-managed SSH keys match pond.json's team
  * ("in step", or what differs); None when the server did not say.
  */
@@ -125,6 +130,23 @@ force: boolean, };
 export type SwapResult = { live: string, production_url: string, };
 
 export type RollbackRequest = { dir: string, env: string, with_data: boolean, };
+
+export type RollbackToRequest = { dir: string, env: string, release: string, };
+
+export type ReleaseView = { id: string, 
+/**
+ * Its tag, time and deployer, as the server recorded them (empty when
+ * the record was trimmed).
+ */
+tag: string, at: string, by: string, 
+/**
+ * The colours pointing at it.
+ */
+colours: Array<string>, 
+/**
+ * Whether the live colour points at it.
+ */
+live: boolean, };
 
 export type RollbackResult = { live: string, release: string, 
 /**
@@ -349,6 +371,11 @@ export const commands = {
     const channel = new Channel<Progress>();
     channel.onmessage = onEvent;
     return invoke("rollback", { req, onEvent: channel });
+  },
+  rollbackTo: (req: RollbackToRequest, onEvent: (p: Progress) => void): Promise<SwapResult> => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onEvent;
+    return invoke("rollback_to", { req, onEvent: channel });
   },
   serverLogs: (req: LogRequest): Promise<Array<Progress>> => invoke("server_logs", { req }),
   listAccounts: (): Promise<AccountsView> => invoke("list_accounts"),
