@@ -508,6 +508,35 @@ fn stock_laravel_serves_its_first_page_after_create() {
         live_release,
         "still the release rolled back to"
     );
+    // The migration before the broken one ran; the error names the command
+    // that puts the snapshot taken before the hooks back.
+    assert!(
+        db("SHOW COLUMNS FROM notes").contains("priority"),
+        "partly migrated"
+    );
+    let restore_id = blocked_text
+        .split(|c: char| c.is_whitespace() || c == '`')
+        .find(|w| w.starts_with("swap-"))
+        .unwrap_or_else(|| panic!("no snapshot named: {blocked_text}"))
+        .to_string();
+    assert!(
+        blocked_text.contains(&format!("pond backup restore production {restore_id}")),
+        "{blocked_text}"
+    );
+    let put_back = succeeded(pond(
+        &["backup", "restore", "production", &restore_id, "--yes"],
+        p,
+        config.path(),
+        &api,
+    ));
+    assert!(
+        put_back.contains("of the present taken first"),
+        "{put_back}"
+    );
+    assert!(
+        !db("SHOW COLUMNS FROM notes").contains("priority"),
+        "the snapshot is back"
+    );
     std::fs::remove_file(p.join("database/migrations/2026_12_03_000000_broken.php")).unwrap();
 
     // A process dropped from pond.json stops once its release is live.
