@@ -5,6 +5,7 @@
 # input? PROJECT [project_name]: the project (its block of team keys is reported; empty: not reported)
 # input? RECORD [text]: the environment's provisioning record (common/record); empty: not compared
 # input? UNITS [text]: the prefix of the environment's unit names (pond-<project>_<env>); its processes, schedule and backups are reported
+# input? DEPLOY_USER [unix_user]: the environment's deploy user (the live release's declared processes are read as it)
 set -euo pipefail
 echo "LIVE $(readlink "$ROOT/current" 2>/dev/null || echo -)"
 for colour in blue green; do
@@ -121,6 +122,12 @@ if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
         fi
         printf 'PROCESS %s %s %s %s %s %s %s\n' "$name" "$instance" "$state" "$since" "$restarts" "$release" "$sub"
     done < <(systemctl list-units --all --plain --no-legend "${UNITS}_proc_*@*.service" 2>/dev/null || true)
+    # What the live release declares (read as its owner), so a copy that
+    # never started shows too.
+    if [[ -n "$DEPLOY_USER" && -L "$ROOT/current" ]] && id -u "$DEPLOY_USER" >/dev/null 2>&1; then
+        runuser -u "$DEPLOY_USER" -- cat -- "$ROOT/current/.pond/processes.list" 2>/dev/null |
+            awk '$1 == "process" && $2 ~ /^[a-z][a-z0-9-]*$/ && $3 ~ /^[0-9]+$/ { print "DECLARED", $2, $3 }' || true
+    fi
     if [[ -f "/etc/systemd/system/${UNITS}_schedule.timer" ]]; then
         timer=stopped
         systemctl is-active --quiet "${UNITS}_schedule.timer" && timer=running

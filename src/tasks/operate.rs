@@ -49,6 +49,8 @@ pub struct ServerStatus {
     pub drift: Option<Vec<String>>,
     /// Each running (or failed) copy of the environment's processes here.
     pub processes: Vec<ProcessStatus>,
+    /// The processes the live release declares: (name, how many copies).
+    pub declared: Vec<(String, u32)>,
     /// The schedule's timer and last run (None: no schedule here).
     pub schedule: Option<ScheduleStatus>,
     /// The last backup run on this server (None: none yet).
@@ -212,7 +214,8 @@ pub async fn status(
     connected: &[Connected],
 ) -> Vec<ServerStatus> {
     let root = env_root(&file.name, &env.name);
-    let site_user = super::EnvUsers::of(&file.name, &env.name).site;
+    let users = super::EnvUsers::of(&file.name, &env.name);
+    let (site_user, deploy_user) = (users.site, users.deploy);
     let record = super::provision_record(&file.name, &env.name);
     let units = super::processes::unit_prefix(&file.name, &env.name);
     let mut out = vec![];
@@ -225,6 +228,7 @@ pub async fn status(
                 ("SITE_USER", &site_user),
                 ("RECORD", &record),
                 ("UNITS", &units),
+                ("DEPLOY_USER", &deploy_user),
             ],
         );
         async move {
@@ -328,6 +332,12 @@ fn parse_status(text: &str, s: &mut ServerStatus) {
                     release: (release != "-").then(|| release.to_string()),
                 });
             }
+        } else if let Some(v) = line.strip_prefix("DECLARED ") {
+            if let Some((name, count)) = v.split_once(' ')
+                && let Ok(count) = count.trim().parse()
+            {
+                s.declared.push((name.to_string(), count));
+            }
         } else if let Some(v) = line.strip_prefix("SCHEDULE ") {
             let f: Vec<&str> = v.split_whitespace().collect();
             let (last_run, last_ok, last_outcome) = match f[..] {
@@ -404,6 +414,9 @@ mod tests {
         );
         assert_eq!(backup.backup_timer_running, Some(true));
         assert_eq!(backup.backup_every.as_deref(), Some("daily"));
+        let mut declared = ServerStatus::default();
+        parse_status("DECLARED queue 2\nDECLARED bad\n", &mut declared);
+        assert_eq!(declared.declared, [("queue".to_string(), 2)]);
         let mut none = ServerStatus::default();
         parse_status("SCHEDULE stopped -\n", &mut none);
         let schedule = none.schedule.unwrap();

@@ -113,6 +113,19 @@ fn process_trouble(
     }
 }
 
+/// The copies the live release declares that systemd does not know.
+fn never_started(s: &super::operate::ServerStatus) -> Vec<(String, u32)> {
+    s.declared
+        .iter()
+        .flat_map(|(name, count)| (1..=*count).map(move |i| (name.clone(), i)))
+        .filter(|(name, i)| {
+            !s.processes
+                .iter()
+                .any(|p| &p.name == name && p.instance == *i)
+        })
+        .collect()
+}
+
 /// Seconds after which the last backup counts as overdue: twice the
 /// period its timer runs at.
 fn backup_overdue_after(every: Option<&str>) -> Option<u64> {
@@ -188,6 +201,11 @@ pub fn describe(s: &super::operate::ServerStatus, now: u64) -> Vec<String> {
         }
         lines.push(line);
     }
+    for (name, instance) in never_started(s) {
+        lines.push(format!(
+            "{name}@{instance}: NOT started (the live release declares it; the next swap or rollback starts it)"
+        ));
+    }
     if let Some(sch) = &s.schedule {
         let mut line = String::from("schedule: ");
         line.push_str(if sch.timer_running {
@@ -241,7 +259,7 @@ pub fn needs_attention(s: &super::operate::ServerStatus, now: u64) -> bool {
         .schedule
         .as_ref()
         .is_some_and(|sch| !sch.timer_running || sch.last_ok == Some(false));
-    processes || schedule || backup_trouble(s, now).is_some()
+    processes || !never_started(s).is_empty() || schedule || backup_trouble(s, now).is_some()
 }
 
 /// A span of seconds as a person says it: `40 s`, `2 min`, `3 h`, `5 d`.
@@ -334,6 +352,13 @@ mod tests {
         };
         assert!(needs_attention(&crashed, t0 + 5));
         assert!(describe(&crashed, t0 + 5)[0].starts_with("queue@1: crashed, restarting"));
+        let missing = ServerStatus {
+            declared: vec![("queue".into(), 2)],
+            ..crashed
+        };
+        let lines = describe(&missing, t0 + 5);
+        assert!(lines[1].starts_with("queue@2: NOT started"), "{lines:?}");
+        assert!(needs_attention(&missing, t0 + 5));
     }
 
     #[test]
