@@ -276,7 +276,12 @@ fn stock_laravel_serves_its_first_page_after_create() {
         "<?php\nuse Illuminate\\Database\\Migrations\\Migration;\nuse Illuminate\\Database\\Schema\\Blueprint;\nuse Illuminate\\Support\\Facades\\Schema;\nreturn new class extends Migration {\n    public function up() { Schema::table('notes', function (Blueprint $t) { $t->integer('priority')->default(0); }); }\n};\n",
     )
     .unwrap();
-    let deployed = succeeded(pond(&["deploy", "production"], p, config.path(), &api));
+    let deployed = succeeded(pond(
+        &["deploy", "production", "--tag", "v1.2_rc"],
+        p,
+        config.path(),
+        &api,
+    ));
     assert!(
         deployed.contains("Nothing to install, update or remove"),
         "vendor/ reused from the base release: {deployed}"
@@ -302,6 +307,10 @@ fn stock_laravel_serves_its_first_page_after_create() {
         .trim()
         .to_string();
     assert_ne!(new_release, live_release);
+    assert!(
+        new_release.ends_with("-v1.2_rc"),
+        "a tag with . and _ (its snapshot must be kept): {new_release}"
+    );
     dispatch("three");
     let (release_three, pid_three) = job("three");
     assert_eq!(

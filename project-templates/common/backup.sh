@@ -9,6 +9,7 @@
 # input? SHARED_PATHS [text]: the shared paths when they live on this server, one per line (empty: none here)
 # input? FILE [text]: for print: database.sql.zst, shared.tar.zst or MANIFEST
 # input? KEEP [text]: for scheduled: how many scheduled backups to keep
+# input? BEFORE_ID [text]: for restore: the id of the backup of the present taken first (one id for every server of the environment)
 set -euo pipefail
 umask 077
 cd /  # the site user runs tools here too: no cwd it cannot enter
@@ -92,8 +93,10 @@ take_and_record() { # id, kind
         record failed "$(tail -n 3 "$errors")"
         rm -f -- "$errors"
         echo "step backup: backup $1 failed" >&2
+        trap - TERM INT HUP
         return 1
     fi
+    trap - TERM INT HUP
 }
 
 case "$ACTION" in
@@ -134,14 +137,15 @@ case "$ACTION" in
             flock -n 9 || { echo "a deploy or swap holds the lock on $root; nothing was restored. Try again when it is done" >&2; exit 75; }
         fi
         units="pond-${PROJECT}_$ENV"
-        mapfile -t stopped < <(systemctl list-units --plain --no-legend --state=active,activating "${units}_proc_*@*.service" "${units}_schedule.timer" | awk '{ print $1 }')
+        mapfile -t stopped < <(systemctl list-units --plain --no-legend --state=active,activating "${units}_proc_*@*.service" "${units}_schedule.timer" "${units}_schedule.service" | awk '{ print $1 }')
         if ((${#stopped[@]} > 0)); then
             systemctl stop "${stopped[@]}"
             trap 'systemctl start "${stopped[@]}" 9>&- || true' EXIT
             echo "stopped ${#stopped[@]} process unit(s) of $ENV while restoring"
         fi
         # The present first, so a restore can be undone.
-        take_and_record "backup-$(date -u +%Y%m%dT%H%M%SZ)-before-restore" before-restore
+        before="${BEFORE_ID:-backup-$(date -u +%Y%m%dT%H%M%SZ)-before-restore}"
+        take_and_record "$before" before-restore
         if [[ -f "$dir/database.sql.zst" && -n "$DB_NAME" ]]; then
             read -r charset collation < <(mariadb -N -e "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '$DB_NAME'")
             [[ "$charset" =~ ^[a-z0-9_]+$ && "$collation" =~ ^[a-z0-9_]+$ ]] || { echo "could not read the character set of $DB_NAME" >&2; exit 3; }

@@ -13,7 +13,7 @@ for colour in blue green; do
 done
 # Only names Pond makes (a name with a newline could forge a report line).
 if [[ -d "$ROOT/releases" && ! -L "$ROOT/releases" ]]; then
-    printf 'RELEASES %s\n' "$(find "$ROOT/releases" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' ! -name '00000000T000000Z-empty' -printf '%f\n' | grep -xE '[0-9A-Za-z-]+' | tr '\n' ' ' || true)"
+    printf 'RELEASES %s\n' "$(find "$ROOT/releases" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' ! -name '00000000T000000Z-empty' -printf '%f\n' | grep -xE '[0-9A-Za-z._-]+' | tr '\n' ' ' || true)"
 fi
 # Read only regular files, not links, and at most 64 KiB of each.
 regular() { [[ -f "$1" && ! -L "$1" && ! -L "$(dirname "$1")" ]]; }

@@ -28,6 +28,8 @@ pub struct BackupRunView {
     pub server: String,
     pub at: String,
     pub ok: bool,
+    /// Started at `at`, not finished (yet).
+    pub running: bool,
     pub detail: String,
 }
 
@@ -68,6 +70,7 @@ pub async fn list_backups(req: EnvRef) -> Res<BackupsView> {
                     server,
                     at: l.at,
                     ok: l.ok,
+                    running: l.running,
                     detail: l.detail,
                 });
             }

@@ -98,6 +98,7 @@ pub fn run(args: BackupArgs) -> super::CliResult {
                     println!("  {}  {}  {} bytes", b.id, b.at, b.bytes);
                 }
                 match last {
+                    Some(l) if l.running => println!("  a run started {} is not finished", l.at),
                     Some(l) if l.ok => println!("  last run {}: ok", l.at),
                     Some(l) => println!("  last run {}: FAILED — {}", l.at, l.detail),
                     None => {}

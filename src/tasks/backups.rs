@@ -82,11 +82,16 @@ fn script(
 
 /// A new backup id: `backup-<UTC time>-manual`.
 pub fn new_id() -> String {
+    id_now("manual")
+}
+
+/// `backup-<UTC time>-<kind>`.
+fn id_now(kind: &str) -> String {
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let at = time::OffsetDateTime::now_utc()
         .format(format)
         .unwrap_or_default();
-    format!("backup-{at}-manual")
+    format!("backup-{at}-{kind}")
 }
 
 /// Takes a backup now on every server holding a part; returns its id.
@@ -215,12 +220,15 @@ pub async fn restore(
             missing.join(", ")
         );
     }
+    // One id for the backup of the present every part takes first, so the
+    // restore can be undone as a whole.
+    let before = id_now("before-restore");
     for part in parts(env, connected)? {
         part.server
             .session
             .run_ok(
                 &format!("restoring {id}"),
-                &script(file, env, &part, "restore", id, &[])?,
+                &script(file, env, &part, "restore", id, &[("BEFORE_ID", &before)])?,
                 sink,
             )
             .await

@@ -63,7 +63,9 @@ pub(super) async fn before_swap(
     }
     let first = session_of(connected, &snaps[0]);
     if let Err(e) = run_pre_swap_hooks(file, env, first, &release, sink).await {
+        let ran = e.downcast_ref::<NoHookRan>().is_none();
         let kept = taken
+            .filter(|_| ran)
             .map(|t| {
                 format!(
                     " A hook may have changed the database before it failed: `pond backup restore {} {}` puts back the snapshot taken before them.",
@@ -81,6 +83,19 @@ pub(super) async fn before_swap(
         hooks_ran: true,
     })
 }
+
+/// The pre-swap hooks were refused before any ran (the lock was held, or
+/// the release changed): the database is as it was.
+#[derive(Debug)]
+pub struct NoHookRan(String);
+
+impl std::fmt::Display for NoHookRan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NoHookRan {}
 
 /// Runs pond.json's pre-swap hooks on `server` in `release` (which its
 /// inactive colour must hold), under the environment's lock; their output
@@ -106,17 +121,16 @@ pub async fn run_pre_swap_hooks(
     )?;
     let outcome = server.session.run(&script, None, sink).await?;
     if outcome.exit_code == 75 {
-        bail!(
+        let holder: Vec<&str> = outcome.stdout.lines().skip(1).collect();
+        return Err(NoHookRan(format!(
             "a deploy or swap holds the lock on {} ({}); no pre-swap hook ran. Try again when it is done",
             server.server.endpoint.name,
-            outcome
-                .stdout
-                .lines()
-                .skip(1)
-                .collect::<Vec<_>>()
-                .join(" ")
-                .trim()
-        );
+            holder.join(" ").trim()
+        ))
+        .into());
+    }
+    if outcome.exit_code == 3 && outcome.stderr.contains("no hook ran") {
+        return Err(NoHookRan(crate::ssh::session::last_lines(&outcome.stderr, 3)).into());
     }
     if outcome.exit_code != 0 {
         bail!(

@@ -176,7 +176,7 @@ pub async fn swap(
             .map(|id| format!(" `pond backup restore {} {id}` puts the database back as it was before them.", env.name))
             .unwrap_or_default();
         e.context(format!(
-            "the pre-swap hooks (migrations) had already run, so the database has changed while the old release stays live.{undo}"
+            "the pre-swap hooks (migrations) had already run, so the database has changed although the swap did not go through (pond status shows what is live).{undo}"
         ))
     })?;
     units?;
@@ -258,9 +258,8 @@ pub async fn rollback(
         let done = finish_rollback(
             file, env, connected, inactive, release, false, snapshot, with_data, sink,
         )
-        .await?;
-        units?;
-        return Ok(done);
+        .await;
+        return both(done, units);
     }
     for s in &snaps {
         sink(
@@ -277,9 +276,18 @@ pub async fn rollback(
     let done = finish_rollback(
         file, env, connected, live, release, true, snapshot, with_data, sink,
     )
-    .await?;
-    units?;
-    Ok(done)
+    .await;
+    both(done, units)
+}
+
+/// A rollback's outcome with how the units followed: every error is told.
+fn both(done: anyhow::Result<Rollback>, units: anyhow::Result<()>) -> anyhow::Result<Rollback> {
+    match (done, units) {
+        (Ok(done), Ok(())) => Ok(done),
+        (Ok(_), Err(u)) => Err(u),
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(u)) => Err(e.context(format!("and besides: {u:#}"))),
+    }
 }
 
 /// The snapshot the swap being undone took (all web servers must record

@@ -424,9 +424,9 @@ test("backups: a failed last run shows red; back up now; a restore asks for the 
     ...base,
     env_status: { value: status("blue") },
     list_backups: [
-      { value: { backups: [one], last_runs: [{ server, at: "2026-12-06T01:30:00Z", ok: false, detail: "MariaDB is not running on this server" }] } },
-      { value: { backups: [two, one], last_runs: [{ server, at: "2026-12-06T02:00:00Z", ok: true, detail: two.id }] } },
-      { value: { backups: [two, one], last_runs: [{ server, at: "2026-12-06T02:05:00Z", ok: true, detail: "x" }] } },
+      { value: { backups: [one], last_runs: [{ server, at: "2026-12-06T01:30:00Z", ok: false, running: false, detail: "MariaDB is not running on this server" }] } },
+      { value: { backups: [two, one], last_runs: [{ server, at: "2026-12-06T02:00:00Z", ok: true, running: false, detail: two.id }] } },
+      { value: { backups: [two, one], last_runs: [{ server, at: "2026-12-06T02:05:00Z", ok: true, running: false, detail: "x" }] } },
     ],
     take_backup: { value: two.id, progress: [step("backup taken")] },
     restore_backup: { value: `production is restored from backup ${one.id}.`, progress: [step("database restored")] },

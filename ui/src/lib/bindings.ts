@@ -302,7 +302,11 @@ export type BackupView = { server: string, id: string,
  */
 at: string, bytes: number, };
 
-export type BackupRunView = { server: string, at: string, ok: boolean, detail: string, };
+export type BackupRunView = { server: string, at: string, ok: boolean, 
+/**
+ * Started at `at`, not finished (yet).
+ */
+running: boolean, detail: string, };
 
 export type BackupsView = { 
 /**
