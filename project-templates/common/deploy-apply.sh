@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# summary: Create the new release from its base (the inactive colour's release renamed, or a copy), apply an upload (zstd tar on stdin after this script), link shared paths, run the post-deploy hook, point the inactive colour at it
+# summary: Create the new release from its base (the inactive colour's release renamed, or a copy), apply an upload (zstd tar on stdin after this script), link shared paths (making the project's tree under them as the site user), run the post-deploy hooks, build Laravel's caches, point the inactive colour at it
 # input ROOT [text]: the environment's directory on the server
 # input RELEASE [text]: the new release id (time and tag)
 # input BASE [text]: the release to start from, as deploy-prepare reported it (- for none)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# summary: Make the other colour live by renaming a symlink over current (atomic), run post-swap hooks, record state
+# summary: Make the other colour live by renaming a symlink over current (atomic), record state, restart the environment's processes in the new live release, run post-swap hooks
 # input ROOT [text]: the environment's directory on the server
 # input EXPECT_LIVE [text]: the colour the client saw live (refuse if it changed)
 # input EXPECT_LIVE_RELEASE [text]: the release the client saw live (refuse if it changed)
