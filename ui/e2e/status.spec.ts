@@ -436,6 +436,7 @@ test("backups: a failed last run shows red; back up now; a restore asks for the 
   const dialog = page.getByRole("dialog", { name: "Backups of production" });
   await expect(dialog).toContainText("FAILED — MariaDB is not running on this server");
   await expect(dialog.locator(".svc.down")).toHaveCount(1);
+  await expect(dialog.locator(".svc.down")).toHaveCSS("color", "rgb(179, 38, 30)");
   await dialog.getByRole("button", { name: "Back up now" }).click();
   await expect(dialog.getByRole("status")).toHaveText(`Backup ${two.id} is kept on production's servers.`);
   await expect(dialog.getByRole("table", { name: "Backups" }).getByRole("row")).toHaveCount(3);
