@@ -266,8 +266,9 @@ pub(super) fn rollback(
     let connected = s.outcome(rt.block_on(connect(&mut p, i, &id, &s)))?;
     if with_data {
         // Say what is lost and ask, before anything changes.
-        let snapshot =
-            s.outcome(rt.block_on(tasks::swap::data_to_roll_back(&p.file, &e, &connected)))?;
+        let snapshot = s.outcome(rt.block_on(tasks::rollback_data::data_to_roll_back(
+            &p.file, &e, &connected,
+        )))?;
         let at = utc_minute(snapshot.taken);
         let what = format!(
             "This rolls back the code of {env} and restores its database to snapshot {} (taken {at}, before the last swap): everything written to the database since {at} is lost.",

@@ -20,6 +20,7 @@ pub mod operate;
 pub mod pre_swap;
 pub mod processes;
 pub mod provision;
+pub mod rollback_data;
 pub mod scale;
 pub mod secrets;
 pub mod shared_server;

@@ -8,7 +8,7 @@
 //! deploy or swap that lands in between is refused, never made live
 //! unchecked. A swap runs the pre-swap hooks first (after a database
 //! snapshot, [`super::pre_swap`]); `rollback --with-data` restores that
-//! snapshot after the code went back. After any change the environment's
+//! snapshot after the code went back ([`super::rollback_data`]). After any change the environment's
 //! processes follow the new live release ([`super::processes`]).
 
 use anyhow::{Context, bail};
@@ -41,7 +41,7 @@ impl ServerRead {
 
 /// Reads every web server (in parallel) and checks they agree on the live
 /// colour and that their state files are sound.
-async fn read_servers(
+pub(super) async fn read_servers(
     file: &ProjectFile,
     env: &Environment,
     connected: &[Connected],
@@ -215,7 +215,8 @@ pub async fn rollback(
     sink: &Sink,
 ) -> anyhow::Result<Rollback> {
     let snaps = read_servers(file, env, connected).await?;
-    let snapshot = data_to_restore(file, env, connected, &snaps, with_data).await?;
+    let snapshot =
+        super::rollback_data::data_to_restore(file, env, connected, &snaps, with_data).await?;
     let mut target: Option<String> = None;
     for s in &snaps {
         let Some(previous) = s.status.state.previous.clone() else {
@@ -255,11 +256,11 @@ pub async fn rollback(
             require_healthy(file, env, connected, inactive, sink).await?;
         }
         let units = go_live(file, env, connected, &snaps, Going::rollback(force), sink).await?;
-        let done = finish_rollback(
+        let done = super::rollback_data::finish_rollback(
             file, env, connected, inactive, release, false, snapshot, with_data, sink,
         )
         .await;
-        return both(done, units);
+        return super::rollback_data::both(done, units);
     }
     for s in &snaps {
         sink(
@@ -273,107 +274,11 @@ pub async fn rollback(
         );
     }
     let (live, units) = rollback_to_release(file, env, connected, &release, force, sink).await?;
-    let done = finish_rollback(
+    let done = super::rollback_data::finish_rollback(
         file, env, connected, live, release, true, snapshot, with_data, sink,
     )
     .await;
-    both(done, units)
-}
-
-/// A rollback's outcome with how the units followed: every error is told.
-fn both(done: anyhow::Result<Rollback>, units: anyhow::Result<()>) -> anyhow::Result<Rollback> {
-    match (done, units) {
-        (Ok(done), Ok(())) => Ok(done),
-        (Ok(_), Err(u)) => Err(u),
-        (Err(e), Ok(())) => Err(e),
-        (Err(e), Err(u)) => Err(e.context(format!("and besides: {u:#}"))),
-    }
-}
-
-/// The snapshot the swap being undone took (all web servers must record
-/// the same). With `with_data` it must exist on the database's server, or
-/// the rollback is refused before anything changes.
-async fn data_to_restore(
-    file: &ProjectFile,
-    env: &Environment,
-    connected: &[Connected],
-    snaps: &[ServerRead],
-    with_data: bool,
-) -> anyhow::Result<Option<String>> {
-    let recorded = snaps[0].status.state.snapshot.clone();
-    if snaps.iter().any(|s| s.status.state.snapshot != recorded) {
-        let each: Vec<String> = snaps
-            .iter()
-            .map(|s| {
-                format!(
-                    "{}: {}",
-                    s.name,
-                    s.status.state.snapshot.as_deref().unwrap_or("none")
-                )
-            })
-            .collect();
-        bail!(
-            "the servers record different database snapshots for the last swap ({}); nothing was rolled back",
-            each.join(", ")
-        );
-    }
-    if !with_data {
-        return Ok(recorded);
-    }
-    let Some(id) = recorded else {
-        bail!(
-            "the last change of what is live recorded no database snapshot (a swap takes one only when it has pre-swap hooks and a database Pond manages; a rollback never takes one), so --with-data has nothing to restore; nothing was rolled back. Roll back without --with-data to leave the data as it is; `pond backup list` shows backups and snapshots to restore by hand"
-        );
-    };
-    super::snapshots::check_restorable(file, env, connected, &id)
-        .await
-        .map_err(|e| e.context("nothing was rolled back"))?;
-    Ok(Some(id))
-}
-
-/// What `rollback --with-data` would restore, for its confirmation: the
-/// snapshot the last swap took, as the database's server lists it.
-pub async fn data_to_roll_back(
-    file: &ProjectFile,
-    env: &Environment,
-    connected: &[Connected],
-) -> anyhow::Result<super::snapshots::Snapshot> {
-    let snaps = read_servers(file, env, connected).await?;
-    let id = data_to_restore(file, env, connected, &snaps, true)
-        .await?
-        .expect("with_data returns the snapshot or refuses");
-    super::snapshots::check_restorable(file, env, connected, &id).await
-}
-
-/// After the code went back: restores the data when asked.
-#[allow(clippy::too_many_arguments)]
-async fn finish_rollback(
-    file: &ProjectFile,
-    env: &Environment,
-    connected: &[Connected],
-    live: Colour,
-    release: String,
-    repointed: bool,
-    snapshot: Option<String>,
-    with_data: bool,
-    sink: &Sink,
-) -> anyhow::Result<Rollback> {
-    if with_data && let Some(id) = &snapshot {
-        super::snapshots::restore(file, env, connected, id, sink)
-            .await
-            .map_err(|e| {
-                e.context(format!(
-                    "release {release} is live again, but the database was not restored; snapshot {id} is still on the database's server: `pond backup restore {} {id}` restores it", env.name
-                ))
-            })?;
-    }
-    Ok(Rollback {
-        live,
-        release,
-        repointed,
-        restored: snapshot.clone().filter(|_| with_data),
-        data_left: snapshot.filter(|_| !with_data),
-    })
+    super::rollback_data::both(done, units)
 }
 
 /// Points the inactive colour of every web server at a kept release, then
