@@ -143,26 +143,6 @@ pub async fn restore(
     Ok(())
 }
 
-/// The environment's snapshots (empty without a managed database).
-pub async fn list(
-    file: &ProjectFile,
-    env: &Environment,
-    connected: &[Connected],
-) -> anyhow::Result<Vec<Snapshot>> {
-    let Some((server, db)) = database_server(env, connected)? else {
-        return Ok(vec![]);
-    };
-    let out = server
-        .session
-        .run_ok(
-            "listing snapshots",
-            &script(file, env, &db, "list", "", "")?,
-            &crate::ssh::session::quiet(),
-        )
-        .await?;
-    Ok(parse(&out.stdout))
-}
-
 /// Checks snapshot `id` can be restored: it is on the database's server
 /// and MariaDB runs there. Returns it as listed.
 pub async fn check_restorable(
