@@ -27,6 +27,8 @@ fn the_lab_serves_do_shaped_api_and_real_droplets() {
         url: api.url.clone(),
         token: "dop_v1_wrong".into(),
         dns: api.dns.clone(),
+        acme_directory: api.acme_directory.clone(),
+        acme_ca: api.acme_ca.clone(),
     };
     let (status, body, headers) = wrong.call("GET", "/v2/account", None);
     assert_eq!(status, 401);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# summary: Directory layout and nginx vhosts of one environment: the domain serves current, preview hosts serve the colours
+# summary: Directory layout and nginx vhosts of one environment: the domain serves current (over HTTPS, HTTP redirecting, once tls/renew made its certificate), preview hosts serve the colours
 # input PROJECT [project_name]: project name
 # input ENV [env_name]: environment name
 # input DOMAIN [domain]: the production host name
@@ -8,7 +8,11 @@
 # input? WEB_ROOT [web_root]: directory inside a release that nginx serves (empty: the release itself)
 # input SITE_USER [unix_user]: the environment's site user (its PHP-FPM pool's socket is named after it)
 # input DEPLOY_USER [unix_user]: the user owning the environment's releases
+# input HTTPS [text]: yes (serve the domain over HTTPS once its certificate exists) or no
+# input HSTS [text]: yes (send Strict-Transport-Security over HTTPS) or no
 set -euo pipefail
+[[ "$HTTPS" == yes || "$HTTPS" == no ]] || { echo "bad HTTPS: $HTTPS" >&2; exit 2; }
+[[ "$HSTS" == yes || "$HSTS" == no ]] || { echo "bad HSTS: $HSTS" >&2; exit 2; }
 
 case "$STACK" in php | static | wordpress) ;; *) echo "unknown stack: $STACK" >&2; exit 2 ;; esac
 if [[ ! "$WEB_ROOT" =~ ^[A-Za-z0-9._/-]*$ ]]; then
@@ -39,10 +43,51 @@ docroot() { # link name -> the path nginx serves
     if [[ -n "$WEB_ROOT" ]]; then printf '%s/%s/%s' "$root" "$1" "$WEB_ROOT"; else printf '%s/%s' "$root" "$1"; fi
 }
 
-server_block() { # server names, link name
+# The certificate tls/renew keeps (certbot's lineage, all root's).
+cert="/etc/letsencrypt/live/pond-${PROJECT}_$ENV"
+tls=no
+[[ "$HTTPS" == yes && -f "$cert/fullchain.pem" && -f "$cert/privkey.pem" ]] && tls=yes
+# nginx 1.25.1 moved HTTP/2 from `listen` to its own directive.
+read -r nginx_major nginx_minor < <(nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9]*\)\.\([0-9]*\).*|\1 \2|p')
+if ((nginx_major > 1 || nginx_minor >= 25)); then
+    listen_tls="listen 443 ssl;
+    http2 on;"
+else
+    listen_tls="listen 443 ssl http2;"
+fi
+# Mozilla's "intermediate" TLS settings (TLS 1.2 and 1.3), shared by every
+# Pond vhost; DHE suites left out (no dhparam file).
+cat > /etc/nginx/pond-tls.conf.new <<'CONF'
+# Written by Pond (common/site): Mozilla's intermediate TLS configuration.
+ssl_protocols TLSv1.2 TLSv1.3;
+ssl_ecdh_curve X25519:prime256v1:secp384r1;
+ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
+ssl_prefer_server_ciphers off;
+ssl_session_timeout 1d;
+ssl_session_cache shared:pond_tls:10m;
+ssl_session_tickets off;
+CONF
+mv -f /etc/nginx/pond-tls.conf.new /etc/nginx/pond-tls.conf
+acme_location='    # ACME HTTP-01 challenges (tls/renew), from a directory only root writes.
+    location ^~ /.well-known/acme-challenge/ { root /var/lib/pond/acme-challenge; default_type text/plain; }'
+
+redirect_block() { # server names: HTTP answers ACME challenges, else redirects to HTTPS
     cat <<CONF
 server {
     listen 80;
+    server_name $1;
+$acme_location
+    location / { return 301 https://\$host\$request_uri; }
+}
+CONF
+}
+
+server_block() { # server names, link name, http or https
+    local listen="listen 80;"
+    [[ "$3" == https ]] && listen="$listen_tls"
+    cat <<CONF
+server {
+    $listen
     server_name $1;
     root $(docroot "$2");
     access_log /var/log/nginx/pond-$PROJECT-$ENV.access.log;
@@ -52,6 +97,12 @@ server {
     # to /etc/passwd committed to the project is not served.
     disable_symlinks if_not_owner from=\$document_root;
 CONF
+    if [[ "$3" == https ]]; then
+        printf '    ssl_certificate %s/fullchain.pem;\n    ssl_certificate_key %s/privkey.pem;\n    include /etc/nginx/pond-tls.conf;\n' "$cert" "$cert"
+        [[ "$HSTS" == no ]] || printf '    add_header Strict-Transport-Security "max-age=63072000" always;\n'
+    elif [[ "$2" == current ]]; then
+        printf '%s\n' "$acme_location"
+    fi
     if [[ "$STACK" == static ]]; then
         cat <<'CONF'
     index index.html index.htm;
@@ -79,22 +130,45 @@ CONF
 }
 
 conf="/etc/nginx/sites-available/pond-$PROJECT-$ENV.conf"
+# The same vhosts with the domain on HTTPS: enabled instead of $conf once
+# the certificate exists (here, or by tls/renew when it makes the first one).
+conf_https="/etc/nginx/sites-available/pond-$PROJECT-$ENV.https.conf"
+enabled="/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf"
 # Another project's environment may have made a file of this name (acme's
 # shop-live and acme-shop's live both give pond-acme-shop-live.conf).
 header="# Written by Pond for $PROJECT/$ENV;"
-if [[ -e "$conf" && "$(head -n 1 "$conf")" != "$header"* ]]; then
-    echo "$conf belongs to another environment ($(head -n 1 "$conf" | cut -c1-80)); rename this environment or project" >&2
-    exit 3
-fi
-{
-    echo "# Written by Pond for $PROJECT/$ENV; \`pond provision\` rewrites it."
-    server_block "$DOMAIN www.$DOMAIN" current
-    server_block "$SECRET_PREFIX.$DOMAIN" preview
-    server_block "$SECRET_PREFIX-blue.$DOMAIN" blue
-    server_block "$SECRET_PREFIX-green.$DOMAIN" green
-} > "$conf.new"
+for file in "$conf" "$conf_https"; do
+    if [[ -e "$file" && "$(head -n 1 "$file")" != "$header"* ]]; then
+        echo "$file belongs to another environment ($(head -n 1 "$file" | cut -c1-80)); rename this environment or project" >&2
+        exit 3
+    fi
+done
+vhosts() { # http or https: how the domain is served
+    echo "$header \`pond provision\` rewrites it."
+    if [[ "$1" == https ]]; then
+        redirect_block "$DOMAIN www.$DOMAIN"
+        server_block "$DOMAIN www.$DOMAIN" current https
+    else
+        server_block "$DOMAIN www.$DOMAIN" current http
+    fi
+    server_block "$SECRET_PREFIX.$DOMAIN" preview http
+    server_block "$SECRET_PREFIX-blue.$DOMAIN" blue http
+    server_block "$SECRET_PREFIX-green.$DOMAIN" green http
+}
+vhosts http > "$conf.new"
 mv "$conf.new" "$conf"
-ln -sfn "$conf" "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf"
+if [[ "$HTTPS" == yes ]]; then
+    vhosts https > "$conf_https.new"
+    mv "$conf_https.new" "$conf_https"
+else
+    rm -f -- "$conf_https"
+fi
+if [[ "$tls" == yes ]]; then
+    ln -sfn "$conf_https" "$enabled.tmp"
+else
+    ln -sfn "$conf" "$enabled.tmp"
+fi
+mv -T "$enabled.tmp" "$enabled"
 nginx -t -q
 # `reload` returns before new workers serve: wait for the old ones to go.
 master="$(cat /run/nginx.pid 2>/dev/null || true)"
@@ -124,4 +198,6 @@ if compgen -G '/etc/php/*/fpm/pool.d/pond.conf' >/dev/null &&
         echo "removed the older single PHP-FPM pool (user pond)"
     fi
 fi
-echo "site: $DOMAIN -> $root/current; previews on ${SECRET_PREFIX}[-blue|-green].$DOMAIN"
+scheme=http
+[[ "$tls" == yes ]] && scheme=https
+echo "site: $scheme://$DOMAIN -> $root/current; previews on ${SECRET_PREFIX}[-blue|-green].$DOMAIN"

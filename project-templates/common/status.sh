@@ -150,5 +150,34 @@ if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
     fi
 fi
 
+# The environment's certificate (tls/renew): validity (unix time), names,
+# issuer; whether nginx serves it; the renewal timer; the last run and the
+# last failure not followed by a success.
+if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
+    cert="/etc/letsencrypt/live/$UNITS/cert.pem"
+    if [[ -f "$cert" ]]; then
+        from="$(date -d "$(openssl x509 -in "$cert" -noout -startdate | cut -d= -f2)" +%s)"
+        to="$(date -d "$(openssl x509 -in "$cert" -noout -enddate | cut -d= -f2)" +%s)"
+        names="$(openssl x509 -in "$cert" -noout -ext subjectAltName | grep -o 'DNS:[^, ]*' | cut -c5- | grep -xE '[A-Za-z0-9.*-]+' | paste -sd, || true)"
+        issuer="$(openssl x509 -in "$cert" -noout -issuer -nameopt multiline | sed -n 's/^ *commonName *= *//p' | tr -cd '[:print:]' | head -c 120)"
+        printf 'TLS-CERT %s %s %s %s\n' "$from" "$to" "${names:--}" "$issuer"
+    fi
+    vhost="/etc/nginx/sites-enabled/${UNITS/_/-}.conf"
+    if [[ -L "$vhost" ]]; then
+        if [[ "$(readlink "$vhost")" == *.https.conf ]]; then echo "TLS-SERVING yes"; else echo "TLS-SERVING no"; fi
+    fi
+    if [[ -f "/etc/systemd/system/${UNITS}_tls.timer" ]]; then
+        if systemctl is-active --quiet "${UNITS}_tls.timer"; then echo "TLS-TIMER running"; else echo "TLS-TIMER stopped"; fi
+    fi
+    tls_state="/var/lib/pond/tls/${UNITS#pond-}"
+    for kind in run failure; do
+        file="$tls_state/last-$kind"
+        regular "$file" || continue
+        printf 'TLS-%s %s %s %s\n' "${kind^^}" "$(awk '$1 == "AT" { print $2 }' "$file" | tr -cd '0-9TZ:-')" \
+            "$(awk '$1 == "RESULT" { print $2 }' "$file" | tr -cd '[:lower:]-')" \
+            "$(sed -n 's/^DETAIL //p' "$file" | tr -cd '[:print:]' | head -c 400)"
+    done
+fi
+
 # Bytes free and total of the root file system (printf: no exponent notation).
 echo "DISK $(df -P / | awk 'NR == 2 { printf "%.0f %.0f", $4 * 1024, $2 * 1024 }')"

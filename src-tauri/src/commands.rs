@@ -404,6 +404,8 @@ pub async fn add_account(
             name: name.clone(),
             api_url: req.api_url,
             email: Some(email.clone()).filter(|e| !e.is_empty()),
+            acme_directory: None,
+            acme_ca: None,
         };
         let kept = accounts::add(&mut settings, &keychain, account.clone(), &token)?;
         settings.save()?;

@@ -661,6 +661,8 @@ pub struct UrlsView {
     pub preview: String,
     pub blue: String,
     pub green: String,
+    /// Why the domain is not on HTTPS yet (null: it is, or HTTPS is off).
+    pub https_problem: Option<String>,
 }
 
 #[derive(Debug, Serialize, TS)]

@@ -138,7 +138,14 @@ fn input(
             return Err(anyhow!("{} does not exist", p.display()));
         }
     }
+    // The account's ACME CA (Let's Encrypt unless its settings say).
+    let settings = pond::settings::Settings::load()?;
+    let acme = match settings.account(&req.account) {
+        Some(a) => pond::settings::accounts::acme(a)?,
+        None => pond::tasks::tls::Acme::lets_encrypt(),
+    };
     let new = create::NewServer {
+        acme,
         account: req.account.clone(),
         env: req.env.clone(),
         region: req.region.clone(),
@@ -252,9 +259,9 @@ async fn run(
         let (identity, _) = project::user_identity().await?;
         let (file, path, root) = (&mut p.file, &p.path, &p.root);
         let urls = if resume {
-            let (env, tag, transfer) = (&new.env, &new.tag, &new.transfer);
+            let (env, tag, transfer, acme) = (&new.env, &new.tag, &new.transfer, &new.acme);
             create::resume(
-                &client, file, path, root, &identity, env, tag, transfer, &stop, &sink,
+                &client, file, path, root, &identity, env, tag, transfer, acme, &stop, &sink,
             )
             .await?
         } else {
@@ -271,5 +278,6 @@ fn urls_view(urls: create::Urls) -> UrlsView {
         preview: urls.preview,
         blue: urls.blue,
         green: urls.green,
+        https_problem: urls.https_problem,
     }
 }

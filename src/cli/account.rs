@@ -25,6 +25,19 @@ pub enum AccountCommand {
         /// API base URL (the lab's, for example).
         #[arg(long, default_value = DEFAULT_API_URL)]
         api_url: String,
+        /// The ACME directory this account's servers get certificates from
+        /// (default: Let's Encrypt's production directory; the lab's is
+        /// $POND_ACME_DIRECTORY).
+        #[arg(long, conflicts_with = "acme_staging")]
+        acme_directory: Option<String>,
+        /// Use Let's Encrypt's staging directory (untrusted certificates,
+        /// for trying things out).
+        #[arg(long)]
+        acme_staging: bool,
+        /// A PEM file the servers trust to reach the ACME directory (the
+        /// lab's: $POND_ACME_CA).
+        #[arg(long, requires = "acme_directory")]
+        acme_ca: Option<std::path::PathBuf>,
     },
     /// List registered accounts and where their tokens are.
     List {
@@ -40,7 +53,20 @@ pub enum AccountCommand {
 
 pub fn run(command: AccountCommand) -> CliResult {
     match command {
-        AccountCommand::Add { name, api_url } => add(name, api_url),
+        AccountCommand::Add {
+            name,
+            api_url,
+            acme_directory,
+            acme_staging,
+            acme_ca,
+        } => {
+            let acme_directory = match (acme_directory, acme_staging) {
+                (Some(d), _) => Some(d),
+                (None, true) => Some(pond::tasks::tls::LETS_ENCRYPT_STAGING.to_string()),
+                (None, false) => None,
+            };
+            add(name, api_url, acme_directory, acme_ca)
+        }
         AccountCommand::List { json } => list(json),
         AccountCommand::Check { name } => check(&name),
         AccountCommand::Remove { name } => {
@@ -54,8 +80,38 @@ pub fn run(command: AccountCommand) -> CliResult {
     }
 }
 
-fn add(name: String, api_url: String) -> CliResult {
+fn add(
+    name: String,
+    api_url: String,
+    acme_directory: Option<String>,
+    acme_ca: Option<std::path::PathBuf>,
+) -> CliResult {
     accounts::check_name(&name).map_err(|e| Failure::invalid(e, vec![]))?;
+    if let Some(d) = &acme_directory
+        && !d.starts_with("https://")
+    {
+        return Err(Failure::invalid(
+            anyhow!("--acme-directory {d:?}: expected an https:// URL"),
+            vec![],
+        ));
+    }
+    let acme_ca = match acme_ca {
+        Some(path) => {
+            let pem = std::fs::read_to_string(&path)
+                .with_context(|| format!("--acme-ca: reading {}", path.display()))?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(Failure::invalid(
+                    anyhow!("--acme-ca {}: not a PEM certificate", path.display()),
+                    vec![],
+                ));
+            }
+            Some(
+                std::fs::canonicalize(&path)
+                    .with_context(|| format!("--acme-ca: {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
     let token = read_token(&format!("DigitalOcean token for {name}: "))?;
     let email = super::session::runtime()?.block_on(accounts::check_token(&api_url, &token))?;
     let keychain = Keychain::open();
@@ -64,6 +120,8 @@ fn add(name: String, api_url: String) -> CliResult {
         name: name.clone(),
         api_url,
         email: Some(email.clone()).filter(|e| !e.is_empty()),
+        acme_directory,
+        acme_ca,
     };
     let kept = accounts::add(&mut settings, &keychain, account, &token)?;
     settings.save()?;
@@ -187,6 +245,29 @@ pub(super) fn prompt_hidden(question: &str) -> anyhow::Result<String> {
     tcsetattr(&stdin, SetArg::TCSANOW, &saved).context("restoring terminal settings")?;
     read.context("reading the token")?;
     Ok(line)
+}
+
+/// The ACME CA of the named account's servers: a registered account's
+/// own (Let's Encrypt unless set); for an account that is not registered,
+/// `$POND_ACME_DIRECTORY` (+ `$POND_ACME_CA`, what `eval "$(pond lab up)"`
+/// sets) when set, else Let's Encrypt.
+pub fn acme_for(name: &str) -> anyhow::Result<pond::tasks::tls::Acme> {
+    let settings = Settings::load()?;
+    if let Some(account) = settings.account(name) {
+        return accounts::acme(account);
+    }
+    match std::env::var("POND_ACME_DIRECTORY") {
+        Ok(directory) => {
+            let ca_pem = match std::env::var_os("POND_ACME_CA") {
+                Some(path) => Some(std::fs::read_to_string(&path).with_context(|| {
+                    format!("reading $POND_ACME_CA ({})", path.to_string_lossy())
+                })?),
+                None => None,
+            };
+            Ok(pond::tasks::tls::Acme { directory, ca_pem })
+        }
+        Err(_) => Ok(pond::tasks::tls::Acme::lets_encrypt()),
+    }
 }
 
 /// An API client for the named account: its keychain token, else

@@ -107,7 +107,9 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
     let (database, database_server) =
         tasks::create::database_choice(a.db.as_str(), &p.file.name, &a.env, p.file.stack)
             .map_err(|e| super::Failure::invalid(anyhow::anyhow!("--db {e}"), vec![]))?;
+    let acme = super::account::acme_for(&account)?;
     let mut input = tasks::create::NewServer {
+        acme,
         account,
         env: a.env.clone(),
         region: a.region,
@@ -261,6 +263,7 @@ fn resume(mut p: Project, a: CreateArgs) -> super::CliResult {
         )
     })?;
     let client = super::account::client_for(&account)?;
+    let acme = super::account::acme_for(&account)?;
     let transfer = tasks::transfer::Transfer {
         db_dump: a.db_dump,
         db_from: a.db_from,
@@ -279,6 +282,7 @@ fn resume(mut p: Project, a: CreateArgs) -> super::CliResult {
         &a.env,
         &a.tag,
         &transfer,
+        &acme,
         &stop,
         &s,
     )))?;
@@ -292,4 +296,9 @@ fn print_urls(env: &str, urls: &tasks::create::Urls, started: std::time::Instant
     println!("  preview:    {}", urls.preview);
     println!("  blue:       {}", urls.blue);
     println!("  green:      {}", urls.green);
+    if let Some(problem) = &urls.https_problem {
+        println!(
+            "HTTPS is not set up yet ({problem}). The server tries again twice a day; `pond tls {env} --renew` tries now."
+        );
+    }
 }

@@ -106,6 +106,11 @@ fn print_exports(r: &daemon::Running) {
     if let Some(dns) = &r.dns {
         println!("export POND_DNS_RESOLVER={dns}");
     }
+    if let (Some(directory), Some(ca)) = (&r.acme_directory, &r.acme_ca) {
+        println!("export POND_ACME_DIRECTORY={directory}");
+        let ca = pond::plan::quote::quote(ca).unwrap_or_else(|_| ca.clone());
+        println!("export POND_ACME_CA={ca}");
+    }
 }
 
 /// Sends `GET /v2/account` with the token; true on a 200.
@@ -243,6 +248,9 @@ fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
             "api_url": running.as_ref().map(|r| r.url.clone()),
             "dns": running.as_ref().and_then(|r| r.dns.clone()),
             "droplet_dns": running.as_ref().map(|_| droplet_dns),
+            "acme_directory": running.as_ref().and_then(|r| r.acme_directory.clone()),
+            "acme_ca": running.as_ref().and_then(|r| r.acme_ca.clone()),
+            "ca_root": running.as_ref().and_then(|r| r.ca_root.clone()),
             "images": images,
             "droplets": droplets,
         });
@@ -254,6 +262,9 @@ fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
             println!("Lab: up (pid {}), API {}", r.pid, r.url);
             if let Some(dns) = &r.dns {
                 println!("DNS: {dns} (host), {droplet_dns} (droplets)");
+            }
+            if let (Some(directory), Some(root)) = (&r.acme_directory, &r.ca_root) {
+                println!("ACME CA: {directory} (certificates verify with {root})");
             }
         }
         None => println!("Lab: down ({}); start it with `pond lab up`", dir.display()),

@@ -88,6 +88,7 @@ pub(super) fn attach(
         .chain(database_server)
         .collect(),
         load_balancer: None,
+        https: Default::default(),
     });
     let problems = config::validate(&p.file, Some(&p.root));
     if !problems.is_empty() {

@@ -17,6 +17,7 @@ mod secret;
 mod session;
 mod summary;
 mod team;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -85,6 +86,8 @@ enum Command {
     Secret(secret::SecretCommand),
     /// The environment's backups (database and shared paths) on its servers.
     Backup(backup::BackupArgs),
+    /// The domain's HTTPS certificate on each web server; --renew gets a new one now.
+    Tls(tls::TlsArgs),
     #[command(flatten)]
     Ops(ops::Ops),
     /// The offline lab: a DigitalOcean-compatible API whose droplets are
@@ -198,6 +201,7 @@ fn run(command: Command) -> CliResult {
         Command::Access(command) => team::run_access(command),
         Command::Secret(command) => secret::run(command),
         Command::Backup(args) => backup::run(args),
+        Command::Tls(args) => tls::run(args),
         Command::Ops(op) => ops::run(op),
     }
 }

@@ -403,6 +403,45 @@ pub struct Environment {
     /// The load balancer of a `load_balanced` environment, once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<LoadBalancer>,
+    /// HTTPS for the domain (on by default).
+    #[serde(default, skip_serializing_if = "Https::is_default")]
+    pub https: Https,
+}
+
+/// HTTPS for an environment's domain: a Let's Encrypt certificate for
+/// `domain` (and `www.<domain>` when it points at the server), obtained and
+/// renewed on the server, with HTTP redirected to HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Https {
+    /// `false`: serve plain HTTP only (e.g. behind a proxy that terminates
+    /// TLS); no certificate is requested.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Send `Strict-Transport-Security` (two years) once HTTPS is served:
+    /// browsers then refuse plain HTTP for the domain. Opt-in, because it
+    /// cannot be taken back before it expires.
+    #[serde(default)]
+    pub hsts: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Https {
+    fn default() -> Https {
+        Https {
+            enabled: true,
+            hsts: false,
+        }
+    }
+}
+
+impl Https {
+    pub fn is_default(&self) -> bool {
+        *self == Https::default()
+    }
 }
 
 impl Environment {

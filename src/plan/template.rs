@@ -67,6 +67,8 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "php/pool",
     "php/stack",
     "static/stack",
+    "tls/renew",
+    "tls/schedule",
 ];
 
 /// What kind of value an input takes; each maps to one grammar.

@@ -3,7 +3,8 @@
 //! against `/v2/account` first, so a typo never gets stored. Opening a
 //! client for an account finds its token in the keychain, else in
 //! `$POND_DO_TOKEN` (for scripts and CI), else the caller asks for it once
-//! per session.
+//! per session. Each account also names the ACME CA its servers' certificates
+//! come from (Let's Encrypt unless set).
 
 use anyhow::{Context, bail};
 
@@ -11,6 +12,7 @@ use super::keychain::Keychain;
 use super::{Account, Settings};
 use crate::config::grammar;
 use crate::digitalocean::{Client, Token};
+use crate::tasks::tls::Acme;
 
 /// Where a token was kept after `add`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +67,28 @@ pub fn add(
     Ok(kept)
 }
 
+/// The ACME CA of a registered account's servers: its own directory (and
+/// the PEM that reaches it, read now), else Let's Encrypt's.
+pub fn acme(account: &Account) -> anyhow::Result<Acme> {
+    let Some(directory) = &account.acme_directory else {
+        return Ok(Acme::lets_encrypt());
+    };
+    let ca_pem = match &account.acme_ca {
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "reading the ACME CA file {} of account {}",
+                path.display(),
+                account.name
+            )
+        })?),
+        None => None,
+    };
+    Ok(Acme {
+        directory: directory.clone(),
+        ca_pem,
+    })
+}
+
 /// Forgets an account and deletes its token. An unknown name is an error
 /// that lists the known ones.
 pub fn remove(settings: &mut Settings, keychain: &Keychain, name: &str) -> anyhow::Result<()> {
@@ -116,6 +140,8 @@ mod tests {
             name: name.into(),
             api_url: "http://127.0.0.1:1/v2".into(),
             email: None,
+            acme_directory: None,
+            acme_ca: None,
         }
     }
 

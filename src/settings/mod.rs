@@ -64,6 +64,13 @@ pub struct Account {
     /// The account's email as the API reported it when the token was checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The ACME directory its servers get certificates from (None: Let's
+    /// Encrypt's production directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acme_directory: Option<String>,
+    /// A PEM file the servers trust to reach that directory (the lab's CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acme_ca: Option<PathBuf>,
 }
 
 /// `settings.json` in the config dir. Holds no secrets by construction.
@@ -141,6 +148,8 @@ mod tests {
             name: "agency".into(),
             api_url: "https://api.digitalocean.com/v2".into(),
             email: Some("a@example.com".into()),
+            acme_directory: Some(crate::tasks::tls::LETS_ENCRYPT_STAGING.into()),
+            acme_ca: None,
         });
         s.remember_project(Path::new("/p/one"));
         s.remember_project(Path::new("/p/two"));

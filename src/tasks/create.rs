@@ -51,6 +51,8 @@ pub struct NewServer {
     /// or another) to put this one on instead of creating one: its record,
     /// with id and address (and host key, when pond.json pins it).
     pub on: Option<Droplet>,
+    /// The account's ACME CA (the domain's certificate comes from it).
+    pub acme: super::tls::Acme,
 }
 
 impl NewServer {
@@ -276,6 +278,8 @@ pub struct Urls {
     pub preview: String,
     pub blue: String,
     pub green: String,
+    /// Why the domain is not on HTTPS yet (None: it is, or HTTPS is off).
+    pub https_problem: Option<String>,
 }
 
 /// Runs the whole flow; `file` is updated and saved at `path` once the
@@ -350,6 +354,7 @@ pub async fn new_server(
                 name: lb_name.clone(),
                 id: None,
             }),
+        https: Default::default(),
     });
     let problems = config::validate(&candidate, Some(project_root));
     if let Some(p) = problems.first() {
@@ -463,6 +468,7 @@ pub async fn new_server(
         &address,
         &input.tag,
         &input.transfer,
+        &input.acme,
         stop,
         sink,
     )
@@ -484,6 +490,7 @@ pub async fn resume(
     env_name: &str,
     tag: &str,
     transfer: &transfer::Transfer,
+    acme: &super::tls::Acme,
     stop: &Stop,
     sink: &Sink,
 ) -> anyhow::Result<Urls> {
@@ -535,6 +542,7 @@ pub async fn resume(
         &address,
         tag,
         transfer,
+        acme,
         stop,
         sink,
     )
@@ -554,6 +562,7 @@ pub(super) async fn finish(
     address: &str,
     tag: &str,
     transfer: &transfer::Transfer,
+    acme: &super::tls::Acme,
     stop: &Stop,
     sink: &Sink,
 ) -> anyhow::Result<Urls> {
@@ -622,8 +631,22 @@ pub(super) async fn finish(
         "pointing {domain} and the preview hosts at {address}"
     ));
     point_dns(client, &domain, &prefix, address).await?;
+    // HTTPS once DNS points here (HTTP-01 needs it); a failed request
+    // leaves the site on HTTP, and the server's timer tries again.
+    let mut https_problem = None;
+    let mut https = false;
+    if super::tls::wants_certificate(&env) {
+        step(&format!("requesting a certificate for {domain}"));
+        let outcomes = super::tls::apply(file, &env, &connected, acme, false, sink).await?;
+        https = outcomes.iter().all(|o| o.result != "failed");
+        https_problem = outcomes
+            .iter()
+            .find(|o| o.result == "failed")
+            .map(|o| format!("{}: {}", o.server, o.detail));
+    }
+    let scheme = if https { "https" } else { "http" };
     Ok(Urls {
-        production: format!("http://{domain}/"),
+        production: format!("{scheme}://{domain}/"),
         preview: format!("http://{}/", operate::preview_host(&env, None)),
         blue: format!(
             "http://{}/",
@@ -633,6 +656,7 @@ pub(super) async fn finish(
             "http://{}/",
             operate::preview_host(&env, Some(crate::config::Colour::Green))
         ),
+        https_problem,
     })
 }
 

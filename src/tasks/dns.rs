@@ -1,5 +1,5 @@
-//! DNS on DigitalOcean for an environment: the domain's A record and the
-//! three preview hosts' (`<prefix>`, `<prefix>-blue`, `<prefix>-green`),
+//! DNS on DigitalOcean for an environment: the domain's A record, `www.`'s,
+//! and the three preview hosts' (`<prefix>`, `<prefix>-blue`, `<prefix>-green`),
 //! created or updated in place, never duplicated.
 
 use reqwest::Method;
@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::digitalocean::{Client, is_not_found};
 
-/// A records for the domain and the three preview hosts: the domain is
+/// A records for the domain, `www.<domain>` and the three preview hosts: the domain is
 /// created if DigitalOcean does not host it yet; existing A records of
 /// those names are updated instead of duplicated.
 pub async fn point_dns(
@@ -48,8 +48,14 @@ pub async fn point_dns(
             "listing DNS records",
         )
         .await?;
+    let www = if apex == "@" {
+        "www".to_string()
+    } else {
+        format!("www.{apex}")
+    };
     for name in [
         apex,
+        www,
         prefix.to_string(),
         format!("{prefix}-blue"),
         format!("{prefix}-green"),

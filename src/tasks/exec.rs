@@ -142,6 +142,7 @@ mod tests {
             database: crate::config::Database::None,
             droplets: vec![],
             load_balancer: None,
+            https: Default::default(),
         };
         let argv = vec![
             "php".to_string(),

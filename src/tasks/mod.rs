@@ -28,6 +28,7 @@ pub mod shared_tree;
 pub mod snapshots;
 pub mod state;
 pub mod swap;
+pub mod tls;
 pub mod transfer;
 
 use std::collections::BTreeMap;

@@ -59,6 +59,8 @@ pub struct ServerStatus {
     pub backup_timer_running: Option<bool>,
     /// How often they run (`hourly`, `daily`, `weekly`), as the timer says.
     pub backup_every: Option<String>,
+    /// The domain's certificate here (None: HTTPS never set up here).
+    pub tls: Option<super::tls::TlsStatus>,
 }
 
 /// One copy of a process (pond.json `processes`) on one server.
@@ -288,6 +290,7 @@ fn drift(text: &str, expected: Option<&str>) -> Option<Vec<String>> {
 }
 
 fn parse_status(text: &str, s: &mut ServerStatus) {
+    s.tls = super::tls::parse_status(text);
     for line in text.lines() {
         if let Some(v) = line.strip_prefix("LIVE ") {
             s.live = match v.trim() {

@@ -121,7 +121,7 @@ pub fn database_step(
 }
 
 /// The environment's layout and vhosts (web servers only).
-fn layout_step(file: &ProjectFile, env: &Environment) -> anyhow::Result<Step> {
+pub(super) fn layout_step(file: &ProjectFile, env: &Environment) -> anyhow::Result<Step> {
     let users = EnvUsers::of(&file.name, &env.name);
     Ok((
         "Layout and vhosts".to_string(),
@@ -136,9 +136,15 @@ fn layout_step(file: &ProjectFile, env: &Environment) -> anyhow::Result<Step> {
                 ("WEB_ROOT", &file.web_root),
                 ("SITE_USER", &users.site),
                 ("DEPLOY_USER", &users.deploy),
+                ("HTTPS", yes_no(super::tls::wants_certificate(env))),
+                ("HSTS", yes_no(env.https.hsts)),
             ],
         )?,
     ))
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
 }
 
 /// The digest of what provisioning applies to a server of `role`: the
@@ -508,6 +514,7 @@ mod tests {
                 ),
             ],
             load_balancer: None,
+            https: Default::default(),
         };
         (file, env)
     }

@@ -458,6 +458,7 @@ mod tests {
             database: crate::config::Database::None,
             droplets: vec![],
             load_balancer: None,
+            https: Default::default(),
         };
         let err = script(&file, &env, "set", "app key; rm -rf /", None).unwrap_err();
         assert!(

@@ -151,6 +151,7 @@ pub(super) async fn put_on_existing(
         &address,
         &input.tag,
         &input.transfer,
+        &input.acme,
         stop,
         sink,
     )

@@ -42,6 +42,8 @@ pub fn command(
         .env("POND_CONFIG_DIR", config)
         .env("POND_LAB_API_URL", format!("{}/v2", api.url))
         .env("POND_LAB_TOKEN", &api.token)
+        .env("POND_ACME_DIRECTORY", &api.acme_directory)
+        .env("POND_ACME_CA", &api.acme_ca)
         .env_remove("POND_DO_TOKEN")
         .env_remove("POND_DNS_RESOLVER")
         .stdin(std::process::Stdio::null());

@@ -12,6 +12,9 @@ pub struct Api {
     pub token: String,
     /// The lab's DNS (`127.0.0.1:PORT`, UDP).
     pub dns: String,
+    /// The lab CA's ACME directory and the PEM that reaches it.
+    pub acme_directory: String,
+    pub acme_ca: String,
 }
 
 impl Api {
@@ -89,16 +92,25 @@ pub fn lab_up(dir: &Path) -> Api {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines.len(),
-        3,
-        "stdout must be exactly the three export lines: {stdout}"
+        5,
+        "stdout must be exactly the five export lines: {stdout}"
     );
     let url = lines[0].strip_prefix("export POND_LAB_API_URL=").unwrap();
     let token = lines[1].strip_prefix("export POND_LAB_TOKEN=").unwrap();
     let dns = lines[2].strip_prefix("export POND_DNS_RESOLVER=").unwrap();
+    let directory = lines[3]
+        .strip_prefix("export POND_ACME_DIRECTORY=")
+        .unwrap();
+    let ca = lines[4]
+        .strip_prefix("export POND_ACME_CA=")
+        .unwrap()
+        .trim_matches('\'');
     Api {
         url: url.trim_end_matches("/v2").to_string(),
         token: token.to_string(),
         dns: dns.to_string(),
+        acme_directory: directory.to_string(),
+        acme_ca: ca.to_string(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The lab's long-running process (`pond lab serve`, started in the
 //! background by `pond lab up`): builds or reuses the base, sets up the
-//! bridge, the apt proxy and the DNS server, boots recorded droplets,
+//! bridge, the apt proxy, the ACME CA and the DNS server, boots recorded droplets,
 //! serves the API, and on TERM/INT stops everything it started, by PID,
 //! keeping the records.
 
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::net::LabNet;
 use super::runtime::Lab;
-use super::{aptproxy, base, cache_dir, dns, lab_id, sys};
+use super::{acme, aptproxy, base, cache_dir, dns, lab_id, sys};
 
 /// Persistent settings of a lab (`<dir>/lab.json`, 0600): its tokens and ports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,6 +44,16 @@ pub struct Running {
     /// after a crash or a host reboot never names another process.
     #[serde(default)]
     pub started: Option<u64>,
+    /// The lab CA's ACME directory (Pebble on the bridge).
+    #[serde(default)]
+    pub acme_directory: Option<String>,
+    /// The PEM an ACME client trusts to reach that directory.
+    #[serde(default)]
+    pub acme_ca: Option<String>,
+    /// The PEM of the lab CA's issuing root: verifies the certificates it
+    /// issued since the lab started.
+    #[serde(default)]
+    pub ca_root: Option<String>,
 }
 
 pub fn config_path(dir: &Path) -> PathBuf {
@@ -187,11 +197,28 @@ fn serve_started(dir: &Path, config: &mut LabConfig) -> anyhow::Result<()> {
                 .for_each(|t| drop(std::fs::remove_dir_all(t)))
         });
     }
+    let droplet_dns = std::net::SocketAddr::from((net.host_address(), dns::DROPLET_PORT));
+    let mut ca = match acme::start(&dir.join("acme"), net.host_address(), droplet_dns) {
+        Ok(ca) => ca,
+        Err(e) => {
+            let _ = proxy.kill();
+            let _ = proxy.wait();
+            let _ = net.remove_bridge();
+            return Err(e.context("starting the lab's ACME CA"));
+        }
+    };
+    eprintln!(
+        "ACME CA (pebble, pid {}) at {}",
+        ca.child.id(),
+        ca.directory
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let result = runtime.block_on(run_api(dir, config.clone(), net.clone(), cache));
+    let result = runtime.block_on(run_api(dir, config.clone(), net.clone(), cache, &ca));
 
+    let _ = ca.child.kill();
+    let _ = ca.child.wait();
     let _ = proxy.kill();
     let _ = proxy.wait();
     let _ = std::fs::remove_file(running_path(dir));
@@ -202,20 +229,31 @@ fn serve_started(dir: &Path, config: &mut LabConfig) -> anyhow::Result<()> {
     result
 }
 
-async fn run_api(dir: &Path, config: LabConfig, net: LabNet, cache: PathBuf) -> anyhow::Result<()> {
+async fn run_api(
+    dir: &Path,
+    config: LabConfig,
+    net: LabNet,
+    cache: PathBuf,
+    ca: &acme::Ca,
+) -> anyhow::Result<()> {
     let lab = Arc::new(Lab::new(
         dir.to_path_buf(),
         net,
         cache,
         config.tokens.clone(),
     )?);
-    let result = serve_until_signal(dir, &config, &lab).await;
+    let result = serve_until_signal(dir, &config, &lab, ca).await;
     // Whatever happened, stop every droplet this process booted.
     lab.shut_down_all().await;
     result
 }
 
-async fn serve_until_signal(dir: &Path, config: &LabConfig, lab: &Arc<Lab>) -> anyhow::Result<()> {
+async fn serve_until_signal(
+    dir: &Path,
+    config: &LabConfig,
+    lab: &Arc<Lab>,
+    ca: &acme::Ca,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
         .await
         .with_context(|| {
@@ -259,6 +297,9 @@ async fn serve_until_signal(dir: &Path, config: &LabConfig, lab: &Arc<Lab>) -> a
         token: config.tokens[0].clone(),
         dns: Some(host_dns.to_string()),
         started: sys::start_time(std::process::id()),
+        acme_directory: Some(ca.directory.clone()),
+        acme_ca: Some(ca.listener_ca.display().to_string()),
+        ca_root: Some(ca.root.display().to_string()),
     };
     write_private(&running_path(dir), &serde_json::to_vec_pretty(&ready)?)?;
     eprintln!("lab API ready at {url}/v2 (pid {})", std::process::id());
@@ -304,9 +345,11 @@ pub fn clean_up_after_crash(dir: &Path) -> anyhow::Result<()> {
     for d in &state.droplets {
         super::runtime::machine_of(dir, &cache, &net, d).shut_down()?;
     }
-    // The apt proxy was the dead lab's child and outlives it; it is the one
-    // apt-cacher-ng whose command line names this lab's config dir.
-    let conf = dir.join("aptproxy/conf");
+    // The apt proxy and the CA were the dead lab's children and outlive
+    // it; each is the one process of its kind whose command line names
+    // this lab's directory.
+    let conf = dir.join("aptproxy/conf").to_string_lossy().to_string();
+    let pebble = dir.join("acme/pebble.json").to_string_lossy().to_string();
     if let Ok(procs) = std::fs::read_dir("/proc") {
         for p in procs.flatten() {
             let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
@@ -314,8 +357,8 @@ pub fn clean_up_after_crash(dir: &Path) -> anyhow::Result<()> {
             };
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.starts_with("apt-cacher-ng")
-                && cmdline.contains(&conf.to_string_lossy().to_string())
+            if (cmdline.starts_with("apt-cacher-ng") && cmdline.contains(&conf))
+                || (cmdline.starts_with("pebble ") && cmdline.contains(&pebble))
             {
                 sys::signal(pid, nix::sys::signal::Signal::SIGTERM);
             }

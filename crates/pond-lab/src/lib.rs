@@ -3,8 +3,10 @@
 //! servers ([`machine`]) in network namespaces joined by a bridge
 //! ([`net`]), built from a cached base root ([`base`]), installing
 //! packages through a host-side apt proxy ([`aptproxy`]), resolving names
-//! through the lab's authoritative DNS ([`dns`]). Linux and root only.
+//! through the lab's authoritative DNS ([`dns`]), with certificates from
+//! the lab's ACME CA ([`acme`], Pebble). Linux and root only.
 
+pub mod acme;
 pub mod api;
 pub mod aptproxy;
 pub mod base;

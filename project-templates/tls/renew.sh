@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# summary: Obtain or renew an environment's HTTPS certificate with certbot (HTTP-01 through the vhost's acme-challenge location) when there is none, its names changed, two thirds of its lifetime have passed, or FORCE; reload nginx; record the outcome
+# input PROJECT [project_name]: project name
+# input ENV [env_name]: environment name
+# input DOMAIN [domain]: the production host name (www.DOMAIN is added when it resolves to this server)
+# input DIRECTORY [text]: the ACME directory URL (the account's CA)
+# input? CA_PEM [text]: a PEM the ACME client trusts to reach DIRECTORY (the lab's CA; empty: the system's)
+# input FORCE [text]: yes (renew now) or no (only when due)
+set -euo pipefail
+[[ "$FORCE" == yes || "$FORCE" == no ]] || { echo "bad FORCE: $FORCE" >&2; exit 2; }
+[[ "$DIRECTORY" =~ ^https://[A-Za-z0-9.:/_-]+$ ]] || { echo "bad ACME directory: $DIRECTORY" >&2; exit 2; }
+name="pond-${PROJECT}_$ENV"
+state="/var/lib/pond/tls/${PROJECT}_$ENV"
+webroot=/var/lib/pond/acme-challenge
+live="/etc/letsencrypt/live/$name"
+mkdir -p /var/lib/pond
+install -d -o root -g root -m 0755 "$webroot"
+install -d -o root -g root -m 0700 /var/lib/pond/tls "$state"
+[[ ! -L "$state/lock" ]] || { echo "$state/lock is a link; refusing to follow it" >&2; exit 3; }
+exec 8>"$state/lock"
+flock -w 300 8 || { echo "another run for $name holds $state/lock" >&2; exit 75; }
+
+now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+record() { # file (last-run or last-failure), result, detail
+    printf 'AT %s\nRESULT %s\nDETAIL %s\n' "$(now)" "$2" "$(printf '%s' "$3" | tr -cd '[:print:]' | head -c 400)" > "$state/$1.tmp"
+    mv -f -- "$state/$1.tmp" "$state/$1"
+}
+
+# The names: the domain, and www.<domain> when it resolves to an address
+# of this server (else validation for it would fail the whole order).
+names=("$DOMAIN")
+own=" $(hostname -I 2>/dev/null || true) "
+for address in $(getent ahostsv4 "www.$DOMAIN" 2>/dev/null | awk '{ print $1 }' | sort -u || true); do
+    if [[ "$own" == *" $address "* ]]; then names+=("www.$DOMAIN"); break; fi
+done
+
+due=no reason=""
+if [[ "$FORCE" == yes ]]; then
+    due=yes reason="asked for"
+elif [[ ! -f "$live/cert.pem" || ! -f "$live/privkey.pem" ]]; then
+    due=yes reason="no certificate yet"
+else
+    have="$(openssl x509 -in "$live/cert.pem" -noout -ext subjectAltName | grep -o 'DNS:[^, ]*' | cut -c5- | sort | tr '\n' ' ')"
+    want="$(printf '%s\n' "${names[@]}" | sort | tr '\n' ' ')"
+    start="$(date -d "$(openssl x509 -in "$live/cert.pem" -noout -startdate | cut -d= -f2)" +%s)"
+    end="$(date -d "$(openssl x509 -in "$live/cert.pem" -noout -enddate | cut -d= -f2)" +%s)"
+    renew_at=$((start + (end - start) * 2 / 3))
+    if [[ "$have" != "$want" ]]; then
+        due=yes reason="its names change from ${have% } to ${want% }"
+    elif (($(date +%s) >= renew_at)); then
+        due=yes reason="two thirds of its lifetime have passed"
+    fi
+fi
+if [[ "$due" == no ]]; then
+    record last-run not-due "renews after $(date -u -d "@$renew_at" +%Y-%m-%dT%H:%M:%SZ)"
+    echo "TLS not due: ${names[*]} (renews after $(date -u -d "@$renew_at" +%Y-%m-%dT%H:%M:%SZ))"
+    exit 0
+fi
+
+if ! command -v certbot >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 certbot >/dev/null
+fi
+# Pond's timer renews (and records the outcome); certbot's own would renew
+# the same certificates behind its back.
+if systemctl is-enabled --quiet certbot.timer 2>/dev/null; then
+    systemctl disable --now --quiet certbot.timer
+fi
+if [[ -n "$CA_PEM" ]]; then
+    printf '%s\n' "$CA_PEM" > "$state/acme-ca.pem"
+    export REQUESTS_CA_BUNDLE="$state/acme-ca.pem"
+fi
+domains=()
+for n in "${names[@]}"; do domains+=(-d "$n"); done
+echo "TLS requesting a certificate for ${names[*]} ($reason)"
+log="$state/certbot.log"
+if ! certbot certonly --non-interactive --agree-tos --register-unsafely-without-email \
+    --server "$DIRECTORY" --webroot -w "$webroot" --cert-name "$name" \
+    --key-type ecdsa --force-renewal --no-eff-email "${domains[@]}" > "$log" 2>&1; then
+    detail="$(grep -E '^ *(Detail|Type):|Error|error:' "$log" | tail -n 4 | tr '\n' ' ' || true)"
+    [[ -n "$detail" ]] || detail="$(tail -n 3 "$log" | tr '\n' ' ')"
+    record last-run failed "$detail"
+    record last-failure failed "$detail"
+    cat "$log" >&2
+    echo "TLS-FAILED $detail"
+    exit 1
+fi
+rm -f -- "$state/last-failure"
+record last-run renewed "${names[*]}"
+# The first certificate: enable the vhosts common/site wrote for HTTPS
+# (checked to be this environment's, and switched back if nginx rejects them).
+site="/etc/nginx/sites-available/pond-$PROJECT-$ENV"
+enabled="/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf"
+if [[ -f "$site.https.conf" && ! -L "$site.https.conf" && "$(head -n 1 "$site.https.conf")" == "# Written by Pond for $PROJECT/$ENV;"* &&
+    "$(readlink "$enabled" 2>/dev/null || true)" == "$site.conf" ]]; then
+    ln -sfn "$site.https.conf" "$enabled.tmp"
+    mv -T "$enabled.tmp" "$enabled"
+    if ! nginx -t -q; then
+        ln -sfn "$site.conf" "$enabled.tmp"
+        mv -T "$enabled.tmp" "$enabled"
+        record last-failure failed "nginx rejected the HTTPS vhosts; the domain stays on HTTP"
+        echo "nginx rejected $site.https.conf; the domain stays on HTTP" >&2
+        exit 1
+    fi
+    echo "TLS-ENABLED https://$DOMAIN"
+fi
+# nginx reads the new files on a graceful reload (old workers finish their requests).
+if [[ "$(readlink "$enabled" 2>/dev/null || true)" == "$site.https.conf" ]]; then
+    nginx -t -q
+    systemctl reload nginx
+fi
+echo "TLS-RENEWED ${names[*]}"

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# summary: Install (or remove) an environment's certificate renewal on this server: the rendered tls/renew script as a root-only file, run twice a day by a systemd timer (Persistent, randomized); removing also deletes the certificate
+# input PROJECT [project_name]: project name
+# input ENV [env_name]: environment name
+# input? SCRIPT [text]: the rendered tls/renew script (FORCE no) the timer runs (empty: no HTTPS; the timer and the certificate are removed)
+set -euo pipefail
+units="pond-${PROJECT}_$ENV"
+script="/usr/local/lib/pond/tls-renew-${PROJECT}_$ENV"
+service="/etc/systemd/system/${units}_tls.service"
+timer="/etc/systemd/system/${units}_tls.timer"
+if [[ -z "$SCRIPT" ]]; then
+    if [[ -e "$timer" || -e "$service" || -e "$script" ]]; then
+        systemctl disable --now --quiet "${units}_tls.timer" 2>/dev/null || true
+        rm -f -- "$timer" "$service" "$script"
+        systemctl daemon-reload
+        echo "certificate renewal removed"
+    fi
+    if [[ -d "/etc/letsencrypt/live/$units" ]] && command -v certbot >/dev/null; then
+        certbot delete --non-interactive --cert-name "$units" >/dev/null 2>&1 || true
+    fi
+    rm -rf -- "/var/lib/pond/tls/${PROJECT}_$ENV"
+    exit 0
+fi
+install -d -o root -g root -m 0755 /usr/local/lib/pond
+changed=no
+write() { # file, mode, text: only when it differs
+    if [[ ! -f "$1" || -L "$1" || "$(cat -- "$1")" != "$3" ]]; then
+        rm -f -- "$1"
+        printf '%s\n' "$3" > "$1.tmp"
+        chmod "$2" "$1.tmp"
+        mv -f -- "$1.tmp" "$1"
+        changed=yes
+    fi
+}
+write "$script" 0700 "$SCRIPT"
+write "$service" 0644 "# Written by Pond (tls/schedule) for $PROJECT/$ENV; pond.json's https.
+[Unit]
+Description=Pond $PROJECT/$ENV certificate renewal
+After=network-online.target nginx.service
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/bash $script
+TimeoutStartSec=15min"
+write "$timer" 0644 "# Written by Pond (tls/schedule) for $PROJECT/$ENV; pond.json's https.
+[Unit]
+Description=Pond $PROJECT/$ENV certificate renewal, twice a day
+
+[Timer]
+OnCalendar=*-*-* 00/12:00:00
+Persistent=true
+RandomizedDelaySec=1h
+
+[Install]
+WantedBy=timers.target"
+[[ "$changed" == no ]] || systemctl daemon-reload
+systemctl enable --now --quiet "${units}_tls.timer"
+echo "certificate renewal: twice a day on this server"

@@ -1,0 +1,140 @@
+//! `pond tls ENV [--renew] [--json] [--dry-run]`: the domain's certificate
+//! on each web server ([`pond::tasks::tls`]) — its names, issuer, validity,
+//! next renewal, whether nginx serves it and the last failure — and, with
+//! `--renew`, a new certificate now (installing the renewal timer).
+
+use anyhow::Context;
+
+use super::session::*;
+use pond::tasks::{operate, tls};
+
+#[derive(clap::Args)]
+pub struct TlsArgs {
+    /// The environment.
+    env: String,
+    /// Request a new certificate now (and install the renewal timer).
+    #[arg(long)]
+    renew: bool,
+    /// Print the certificates as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// With --renew: print the scripts each web server would run, and stop.
+    #[arg(long, requires = "renew")]
+    dry_run: bool,
+    #[command(flatten)]
+    project: ProjectArg,
+}
+
+pub fn run(args: TlsArgs) -> super::CliResult {
+    let mut p = load_project(&args.project)?;
+    let i = env_index(&p, &args.env)?;
+    let env = p.file.environments[i].clone();
+    let account = env.account.clone().unwrap_or_default();
+    let acme = super::account::acme_for(&account)?;
+    if args.dry_run {
+        for (what, script) in tls::steps(&p.file, &env, &acme, true)? {
+            println!("# ---- {what} (each web server)\n{script}");
+        }
+        return Ok(());
+    }
+    if !env.https.enabled {
+        eprintln!(
+            "HTTPS is off for {} (pond.json environments[{i}].https.enabled is false).",
+            args.env
+        );
+    } else if !tls::wants_certificate(&env) {
+        eprintln!(
+            "{} is load-balanced: its servers keep no certificate (TLS at the balancer is not built yet).",
+            args.env
+        );
+    }
+    let id = identity()?;
+    let s = sink();
+    let rt = runtime()?;
+    let connected = s.outcome(rt.block_on(connect(&mut p, i, &id, &s)))?;
+    let mut failed = false;
+    if args.renew {
+        let outcomes =
+            s.outcome(rt.block_on(tls::apply(&p.file, &env, &connected, &acme, true, &s)))?;
+        for o in &outcomes {
+            if o.result == "failed" {
+                failed = true;
+                eprintln!("{}: the certificate request FAILED: {}", o.server, o.detail);
+            }
+        }
+    }
+    let statuses = rt.block_on(operate::status(&p.file, &env, &connected));
+    if args.json {
+        let out: Vec<_> = statuses
+            .iter()
+            .map(|st| {
+                serde_json::json!({
+                    "server": st.server,
+                    "error": st.error,
+                    "https": st.tls,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).context("serializing")?
+        );
+    } else {
+        for st in &statuses {
+            println!("{}:", st.server);
+            if let Some(e) = &st.error {
+                println!("  unreachable: {e}");
+                continue;
+            }
+            print_certificate(&env.domain, st.tls.as_ref());
+        }
+    }
+    if failed {
+        return Err(super::Failure::silent(1));
+    }
+    Ok(())
+}
+
+fn when(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// One server's certificate, as `pond tls` and `pond status` print it.
+pub(super) fn print_certificate(domain: &str, tls: Option<&tls::TlsStatus>) {
+    let Some(t) = tls else {
+        println!("  https        not set up");
+        return;
+    };
+    if t.names.is_empty() {
+        println!("  certificate  none yet");
+    } else {
+        println!("  certificate  {} ({})", t.names.join(", "), t.issuer);
+        println!(
+            "  valid        {} to {}",
+            when(t.not_before),
+            when(t.not_after)
+        );
+        let timer = match t.timer_running {
+            Some(true) => "timer running",
+            Some(false) => "TIMER STOPPED",
+            None => "NO RENEWAL TIMER",
+        };
+        println!("  renews       after {} ({timer})", when(t.renew_after));
+    }
+    if t.serving {
+        println!("  serving      https://{domain}/");
+    } else {
+        println!("  serving      http://{domain}/ only");
+    }
+    if let Some(f) = &t.last_failure {
+        println!("  last failure {}: {}", f.at, f.detail);
+    }
+}

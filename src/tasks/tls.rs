@@ -1,0 +1,313 @@
+//! HTTPS for an environment's domain (pond.json `https`): a certificate
+//! for `domain` (and `www.<domain>` when it points at the server) from the
+//! account's ACME CA — Let's Encrypt, or the lab's — obtained and renewed
+//! on each web server by certbot (`tls/renew`, HTTP-01 through the vhost's
+//! acme-challenge location), run now by Pond and twice a day by a systemd
+//! timer (`tls/schedule`) that renews once two thirds of the lifetime have
+//! passed. The account key and the certificate's key are made on the
+//! server and never leave it. `common/site` writes the HTTPS vhosts, and
+//! they are enabled once the certificate exists. Every run records its
+//! outcome on the server; `common/status` reports the certificate, the
+//! timer and the last run and failure, parsed here.
+//!
+//! Not here yet: a load-balanced environment gets no certificate (its
+//! balancer would need one), and preview hosts stay on HTTP.
+
+use serde::Serialize;
+
+use super::provision::Step;
+use super::{Connected, render};
+use crate::config::{DropletRole, Environment, EnvironmentKind, ProjectFile};
+use crate::ssh::{Sink, Stream};
+
+/// Let's Encrypt's production directory (a DigitalOcean account's default).
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+/// Let's Encrypt's staging directory (untrusted certificates, high limits).
+pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+/// The ACME CA an account's servers get certificates from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acme {
+    /// The directory URL.
+    pub directory: String,
+    /// A PEM the servers trust to reach the directory (the lab's CA);
+    /// None: the system's trust store.
+    pub ca_pem: Option<String>,
+}
+
+impl Acme {
+    pub fn lets_encrypt() -> Acme {
+        Acme {
+            directory: LETS_ENCRYPT.to_string(),
+            ca_pem: None,
+        }
+    }
+}
+
+/// Whether Pond keeps a certificate on the environment's web servers: HTTPS
+/// is on and no load balancer stands in front of them.
+pub fn wants_certificate(env: &Environment) -> bool {
+    env.https.enabled && env.kind != EnvironmentKind::LoadBalanced
+}
+
+/// The rendered `tls/renew` script: `force` renews now, else only when due.
+pub fn renew_script(
+    file: &ProjectFile,
+    env: &Environment,
+    acme: &Acme,
+    force: bool,
+) -> anyhow::Result<String> {
+    render(
+        "tls/renew",
+        &[
+            ("PROJECT", &file.name),
+            ("ENV", &env.name),
+            ("DOMAIN", &env.domain),
+            ("DIRECTORY", &acme.directory),
+            ("CA_PEM", acme.ca_pem.as_deref().unwrap_or("")),
+            ("FORCE", if force { "yes" } else { "no" }),
+        ],
+    )
+}
+
+/// What a web server runs: install (or remove) the renewal timer, then,
+/// with HTTPS on, obtain or renew the certificate. Pure.
+pub fn steps(
+    file: &ProjectFile,
+    env: &Environment,
+    acme: &Acme,
+    force: bool,
+) -> anyhow::Result<Vec<Step>> {
+    if !wants_certificate(env) {
+        return Ok(vec![(
+            "Remove the certificate and its renewal (HTTPS is off)".to_string(),
+            render(
+                "tls/schedule",
+                &[("PROJECT", &file.name), ("ENV", &env.name), ("SCRIPT", "")],
+            )?,
+        )]);
+    }
+    Ok(vec![
+        (
+            "Certificate renewal timer".to_string(),
+            render(
+                "tls/schedule",
+                &[
+                    ("PROJECT", &file.name),
+                    ("ENV", &env.name),
+                    ("SCRIPT", &renew_script(file, env, acme, false)?),
+                ],
+            )?,
+        ),
+        (
+            format!("HTTPS certificate for {}", env.domain),
+            renew_script(file, env, acme, force)?,
+        ),
+    ])
+}
+
+/// How one server's run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    pub server: String,
+    /// `renewed`, `not-due`, `removed` or `failed`.
+    pub result: String,
+    /// The names, the next renewal, or what went wrong.
+    pub detail: String,
+}
+
+/// Runs [`steps`] on every web server (in parallel). A failed request is
+/// an outcome, not an error: the site keeps serving as before, the
+/// server's timer tries again, and status shows the failure.
+pub async fn apply(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    acme: &Acme,
+    force: bool,
+    sink: &Sink,
+) -> anyhow::Result<Vec<Outcome>> {
+    let steps = steps(file, env, acme, force)?;
+    let runs = connected
+        .iter()
+        .filter(|c| c.server.role == DropletRole::Web)
+        .map(|c| {
+            let steps = steps.clone();
+            async move {
+                let name = c.server.endpoint.name.clone();
+                let mut outcome = Outcome {
+                    server: name.clone(),
+                    result: "removed".to_string(),
+                    detail: String::new(),
+                };
+                for (what, script) in steps {
+                    sink(&name, Stream::Step, &what);
+                    let out = c.session.run(&script, None, sink).await?;
+                    let text = out.stdout;
+                    if let Some(d) = last_with(&text, "TLS-FAILED ") {
+                        outcome.result = "failed".into();
+                        outcome.detail = d;
+                    } else if let Some(d) = last_with(&text, "TLS-RENEWED ") {
+                        outcome.result = "renewed".into();
+                        outcome.detail = d;
+                    } else if let Some(d) = last_with(&text, "TLS not due: ") {
+                        outcome.result = "not-due".into();
+                        outcome.detail = d;
+                    } else if out.exit_code != 0 {
+                        outcome.result = "failed".into();
+                        outcome.detail = format!(
+                            "{what} exited with {}: {}",
+                            out.exit_code,
+                            out.stderr.lines().last().unwrap_or("").trim()
+                        );
+                    }
+                    if outcome.result == "failed" {
+                        break;
+                    }
+                }
+                anyhow::Ok(outcome)
+            }
+        });
+    futures::future::join_all(runs).await.into_iter().collect()
+}
+
+fn last_with(text: &str, prefix: &str) -> Option<String> {
+    text.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(prefix))
+        .map(|d| d.trim().to_string())
+}
+
+/// A server's certificate as `common/status` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsStatus {
+    /// The names the certificate holds (empty: no certificate yet).
+    pub names: Vec<String>,
+    /// The issuer's common name.
+    pub issuer: String,
+    /// Validity, unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+    /// When the timer renews it: two thirds into its lifetime.
+    pub renew_after: i64,
+    /// Whether nginx serves the domain over HTTPS with it.
+    pub serving: bool,
+    /// Whether the renewal timer runs (None: not installed).
+    pub timer_running: Option<bool>,
+    /// The last run (`renewed`, `not-due`, `failed`) and the last failure
+    /// not followed by a success.
+    pub last_run: Option<TlsRun>,
+    pub last_failure: Option<TlsRun>,
+}
+
+/// One recorded run of `tls/renew`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsRun {
+    pub at: String,
+    pub result: String,
+    pub detail: String,
+}
+
+/// The `TLS-*` lines of a status report (None: none, HTTPS never set up).
+pub fn parse_status(text: &str) -> Option<TlsStatus> {
+    let mut s = TlsStatus::default();
+    let mut any = false;
+    let run = |v: &str| {
+        let mut f = v.splitn(3, ' ');
+        Some(TlsRun {
+            at: f.next()?.to_string(),
+            result: f.next()?.to_string(),
+            detail: f.next().unwrap_or("").trim().to_string(),
+        })
+    };
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("TLS-CERT ") {
+            let mut f = v.splitn(4, ' ');
+            let (Some(from), Some(to), Some(names)) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
+            s.not_before = from.parse().unwrap_or(0);
+            s.not_after = to.parse().unwrap_or(0);
+            s.renew_after = renew_after(s.not_before, s.not_after);
+            s.names = names.split(',').map(str::to_string).collect();
+            s.issuer = f.next().unwrap_or("").trim().to_string();
+            any = true;
+        } else if let Some(v) = line.strip_prefix("TLS-SERVING ") {
+            s.serving = v.trim() == "yes";
+            any = true;
+        } else if let Some(v) = line.strip_prefix("TLS-TIMER ") {
+            s.timer_running = Some(v.trim() == "running");
+            any = true;
+        } else if let Some(v) = line.strip_prefix("TLS-RUN ") {
+            s.last_run = run(v);
+            any = true;
+        } else if let Some(v) = line.strip_prefix("TLS-FAILURE ") {
+            s.last_failure = run(v);
+            any = true;
+        }
+    }
+    any.then_some(s)
+}
+
+/// Two thirds into a certificate's lifetime: when `tls/renew` renews it.
+pub fn renew_after(not_before: i64, not_after: i64) -> i64 {
+    not_before + (not_after - not_before) * 2 / 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_give_the_certificate_its_renewal_and_the_last_failure() {
+        let text = "LIVE blue\nTLS-CERT 1000 91000 shop.example.com,www.shop.example.com Pebble Intermediate CA 1a2b\nTLS-SERVING yes\nTLS-TIMER running\nTLS-RUN 2026-12-06T10:00:00Z failed Detail: 198.18.0.9: Connection refused\nTLS-FAILURE 2026-12-06T10:00:00Z failed Detail: 198.18.0.9: Connection refused\n";
+        let s = parse_status(text).unwrap();
+        assert_eq!(s.names, ["shop.example.com", "www.shop.example.com"]);
+        assert_eq!(s.issuer, "Pebble Intermediate CA 1a2b");
+        assert_eq!(
+            (s.not_before, s.not_after, s.renew_after),
+            (1000, 91000, 61000)
+        );
+        assert!(s.serving);
+        assert_eq!(s.timer_running, Some(true));
+        assert_eq!(
+            s.last_failure.unwrap().detail,
+            "Detail: 198.18.0.9: Connection refused"
+        );
+        assert_eq!(parse_status("LIVE blue\n"), None);
+    }
+
+    #[test]
+    fn a_load_balanced_or_opted_out_environment_gets_only_the_removal() {
+        let file: ProjectFile =
+            serde_json::from_str(include_str!("../../examples/acme-shop/pond.json")).unwrap();
+        let mut env = file.environments[0].clone();
+        env.kind = EnvironmentKind::Single;
+        env.https = Default::default();
+        let acme = Acme {
+            directory: "https://198.18.0.1:14000/dir".into(),
+            ca_pem: Some("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----".into()),
+        };
+        let on = steps(&file, &env, &acme, true).unwrap();
+        assert_eq!(on.len(), 2);
+        assert!(on[1].1.contains("readonly FORCE='yes'"));
+        assert!(
+            on[1]
+                .1
+                .contains("readonly DIRECTORY='https://198.18.0.1:14000/dir'")
+        );
+        let when_due = renew_script(&file, &env, &acme, false).unwrap();
+        assert!(when_due.contains("readonly FORCE='no'"));
+        assert!(
+            on[0].1.contains(&crate::plan::quote::quote(&when_due).unwrap()),
+            "the timer runs the script that renews only when due"
+        );
+        env.https.enabled = false;
+        let off = steps(&file, &env, &acme, true).unwrap();
+        assert_eq!(off.len(), 1);
+        assert!(off[0].1.contains("readonly SCRIPT=''"));
+        env.https.enabled = true;
+        env.kind = EnvironmentKind::LoadBalanced;
+        assert_eq!(steps(&file, &env, &acme, false).unwrap().len(), 1);
+    }
+}
