@@ -36,7 +36,7 @@ fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {
         config.path(),
         &api,
     );
-    assert_live(&out, "http://fresh.example.com/");
+    assert_live(&out, "https://fresh.example.com/");
 
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
@@ -47,9 +47,12 @@ fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {
     assert!(droplet["id"].is_u64() && droplet["host_key"].as_str().unwrap().starts_with("SHA256:"));
     let addr = droplet["address"].as_str().unwrap().to_string();
     assert_eq!(
-        common::http_get(&addr, "fresh.example.com", "/").1,
+        common::https_get(&addr, "fresh.example.com", "/", &api.ca_root).1,
         "created by pond"
     );
+    // Plain HTTP redirects to HTTPS.
+    let (status, _) = common::http_get(&addr, "fresh.example.com", "/");
+    assert_eq!(status, 301);
 
     let tagged = api.ok(
         "GET",
@@ -74,6 +77,7 @@ fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {
     names.sort();
     let mut expected = vec![
         "@".to_string(),
+        "www".to_string(),
         prefix.to_string(),
         format!("{prefix}-blue"),
         format!("{prefix}-green"),
@@ -497,7 +501,7 @@ fn a_create_stopped_midway_is_resumed_without_new_droplets() {
         config.path(),
         &api,
     );
-    assert_live(&out, "http://halt.example.com/");
+    assert_live(&out, "https://halt.example.com/");
     let tagged = api.ok(
         "GET",
         "/v2/droplets?tag_name=pond-halt-production",
@@ -508,7 +512,10 @@ fn a_create_stopped_midway_is_resumed_without_new_droplets() {
     let addr = file["environments"][0]["droplets"][0]["address"]
         .as_str()
         .unwrap();
-    assert_eq!(common::http_get(addr, "halt.example.com", "/").1, "resumed");
+    assert_eq!(
+        common::https_get(addr, "halt.example.com", "/", &api.ca_root).1,
+        "resumed"
+    );
     // Resuming again is harmless.
     let again = pond(
         &["create", "production", "--resume"],

@@ -56,7 +56,7 @@ fn the_database_lives_on_its_own_droplet_or_an_existing_host() {
         &["--db-dump", &dump_arg],
     );
     outputs.push(text(&out));
-    assert_live(&out, "http://shop.example.com/");
+    assert_live(&out, "https://shop.example.com/");
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
     let env = &file["environments"][0];
@@ -80,7 +80,7 @@ fn the_database_lives_on_its_own_droplet_or_an_existing_host() {
     let db = droplets[1]["address"].as_str().unwrap().to_string();
     let db_id = droplets[1]["id"].as_u64().unwrap();
     assert_eq!(
-        common::http_get(&web, "shop.example.com", "/").1,
+        common::browse(&web, "shop.example.com", "/", &api.ca_root).1,
         "db ok: gadget,widget",
         "the app on {web} reads the dump's rows from MariaDB on {db}"
     );
@@ -138,7 +138,7 @@ fn the_database_lives_on_its_own_droplet_or_an_existing_host() {
         &["--db-from", &source],
     );
     outputs.push(text(&out));
-    assert_live(&out, "http://staging.shop.example.com/");
+    assert_live(&out, "https://staging.shop.example.com/");
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
     let staging = &file["environments"][1];
@@ -153,13 +153,13 @@ fn the_database_lives_on_its_own_droplet_or_an_existing_host() {
         "not created by Pond"
     );
     assert_eq!(
-        common::http_get(&staging_web, "staging.shop.example.com", "/").1,
+        common::browse(&staging_web, "staging.shop.example.com", "/", &api.ca_root).1,
         "db ok: gadget,sprocket,widget",
         "staging has production's rows as they were, not the dump's"
     );
     assert_eq!(accounts("shop_staging").trim(), staging_web);
     assert_eq!(
-        common::http_get(&web, "shop.example.com", "/").1,
+        common::browse(&web, "shop.example.com", "/", &api.ca_root).1,
         "db ok: gadget,sprocket,widget",
         "production keeps its database account"
     );
@@ -172,7 +172,7 @@ fn the_database_lives_on_its_own_droplet_or_an_existing_host() {
     assert!(said.contains("keep shop-staging-db"), "{said}");
     api.ok("GET", &format!("/v2/droplets/{db_id}"), None, 200);
     assert_eq!(
-        common::http_get(&web, "shop.example.com", "/").1,
+        common::browse(&web, "shop.example.com", "/", &api.ca_root).1,
         "db ok: gadget,sprocket,widget"
     );
 

@@ -69,13 +69,13 @@ fn php_with_mariadb_on_debian_12_deploys_swaps_rolls_back_and_survives_a_reboot(
         config.path(),
         &api,
     );
-    assert_live(&out, "http://old.example.com/");
+    assert_live(&out, "https://old.example.com/");
     let file = common::deploy::read_pond_json(p);
     let address = file["environments"][0]["droplets"][0]["address"]
         .as_str()
         .unwrap()
         .to_string();
-    let served = || common::http_get(&address, "old.example.com", "/");
+    let served = || common::browse(&address, "old.example.com", "/", &api.ca_root);
     assert_eq!(
         served(),
         (200, "v1 on PHP 8.2 db ok: gadget,widget".into()),

@@ -29,6 +29,7 @@ fn the_lab_serves_do_shaped_api_and_real_droplets() {
         dns: api.dns.clone(),
         acme_directory: api.acme_directory.clone(),
         acme_ca: api.acme_ca.clone(),
+        ca_root: api.ca_root.clone(),
     };
     let (status, body, headers) = wrong.call("GET", "/v2/account", None);
     assert_eq!(status, 401);

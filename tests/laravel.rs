@@ -118,7 +118,7 @@ fn stock_laravel_serves_its_first_page_after_create() {
         &api,
     ));
     assert!(
-        created.contains("production: http://lara.example.com/"),
+        created.contains("production: https://lara.example.com/"),
         "{created}"
     );
     assert!(created.contains("secret APP_KEY generated"), "{created}");
@@ -135,7 +135,7 @@ fn stock_laravel_serves_its_first_page_after_create() {
 
     // The first page: a compiled view, a session, the file cache and a log
     // line, all written by PHP into the shared storage.
-    let (status, body) = common::http_get(&addr, "lara.example.com", "/");
+    let (status, body) = common::browse(&addr, "lara.example.com", "/", &api.ca_root);
     assert_eq!(status, 200, "{body}");
     assert!(
         body.contains("Laravel 8.83") && body.contains("visit 1"),
@@ -318,7 +318,7 @@ fn stock_laravel_serves_its_first_page_after_create() {
         "the next job runs the new release"
     );
     assert_ne!(pid_three, worker_pid, "a new worker process");
-    let (status, body) = common::http_get(&addr, "lara.example.com", "/");
+    let (status, body) = common::browse(&addr, "lara.example.com", "/", &api.ca_root);
     assert!(
         status == 200 && body.contains("on Pond, again"),
         "{status} {body}"

@@ -131,7 +131,7 @@ echo $db->connect_errno ? "db error\n" : "db ok\n";
         ]),
     );
     assert!(
-        created.contains("production: http://vault.example.com/"),
+        created.contains("production: https://vault.example.com/"),
         "{created}"
     );
     // App secrets: one set from stdin (with characters bash and sed would
@@ -219,7 +219,7 @@ echo $db->connect_errno ? "db error\n" : "db ok\n";
         "the password file is root's, readable by the environment's group only"
     );
     assert_eq!(
-        common::http_get(&address, "vault.example.com", "/").1,
+        common::browse(&address, "vault.example.com", "/", &api.ca_root).1,
         "db ok\n",
         "the app uses it"
     );

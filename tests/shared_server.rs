@@ -158,7 +158,7 @@ fn two_projects_with_two_environments_each_share_one_droplet_and_each_is_checked
         succeeded(run(&["provision", env], b));
         succeeded(run(&["deploy", env, "--tag", "v1"], b));
     }
-    let serves = |host: &str| common::http_get(&addr, host, "/").1;
+    let serves = |host: &str| common::browse(&addr, host, "/", &api.ca_root).1;
     assert_eq!(serves("acme.example.com"), "acme production");
     assert_eq!(serves("acme-staging.example.com"), "acme staging");
     assert_eq!(serves("blog.example.com"), "blog production");

@@ -12,17 +12,18 @@ if [[ -d "$root/metadata" ]]; then
     exec 9<>"$root/metadata/lock"
     flock -n 9 || { echo "LOCK-HELD"; cat "$root/metadata/lock"; echo "a deploy or swap holds the lock on $root; nothing was removed. Try again when it is done" >&2; exit 75; }
 fi
-# The environment's processes, schedule (common/processes) and scheduled
-# backups (common/backup-schedule); backups already taken stay in
-# /var/lib/pond/backups.
+# The environment's processes, schedule (common/processes), scheduled
+# backups (common/backup-schedule) and certificate renewal (tls/schedule);
+# backups already taken stay in /var/lib/pond/backups.
 units="pond-${PROJECT}_$ENV"
-mapfile -t loaded < <(systemctl list-units --all --plain --no-legend "${units}_proc_*@*.service" "${units}_schedule.*" "${units}_backup.*" | awk '{ print $1 }')
+mapfile -t loaded < <(systemctl list-units --all --plain --no-legend "${units}_proc_*@*.service" "${units}_schedule.*" "${units}_backup.*" "${units}_tls.*" | awk '{ print $1 }')
 ((${#loaded[@]} == 0)) || systemctl disable --now --quiet "${loaded[@]}" 2>/dev/null || true
-systemctl disable --now --quiet "${units}_schedule.timer" "${units}_backup.timer" 2>/dev/null || true
-rm -f "/usr/local/lib/pond/backup-${PROJECT}_$ENV"
+systemctl disable --now --quiet "${units}_schedule.timer" "${units}_backup.timer" "${units}_tls.timer" 2>/dev/null || true
+rm -f "/usr/local/lib/pond/backup-${PROJECT}_$ENV" "/usr/local/lib/pond/tls-renew-${PROJECT}_$ENV"
 removed_units=no
 for file in /etc/systemd/system/"${units}"_proc_*@.service /etc/systemd/system/"${units}"_schedule.service /etc/systemd/system/"${units}"_schedule.timer \
-    /etc/systemd/system/"${units}"_backup.service /etc/systemd/system/"${units}"_backup.timer; do
+    /etc/systemd/system/"${units}"_backup.service /etc/systemd/system/"${units}"_backup.timer \
+    /etc/systemd/system/"${units}"_tls.service /etc/systemd/system/"${units}"_tls.timer; do
     [[ -e "$file" || -L "$file" ]] || continue
     rm -f -- "$file"
     removed_units=yes
@@ -33,8 +34,13 @@ rm -f /etc/systemd/system/multi-user.target.wants/"${units}"_proc_*@*.service
 # carry the same file name).
 conf="/etc/nginx/sites-available/pond-$PROJECT-$ENV.conf"
 if [[ "$(head -n 1 "$conf" 2>/dev/null)" == "# Written by Pond for $PROJECT/$ENV;"* ]]; then
-    rm -f "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf" "$conf"
+    rm -f "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf" "$conf" "${conf%.conf}.https.conf"
 fi
+# Its certificate (tls/renew) and the record of its renewals.
+if [[ -d "/etc/letsencrypt/live/$units" ]] && command -v certbot >/dev/null; then
+    certbot delete --non-interactive --cert-name "$units" >/dev/null 2>&1 || true
+fi
+rm -rf -- "/var/lib/pond/tls/${PROJECT}_$ENV"
 rm -f "/etc/pond/provisioned/${PROJECT}_$ENV"
 if nginx -t -q 2>/dev/null; then systemctl reload nginx || true; fi
 # The environment's PHP-FPM pool; PHP-FPM stops when no pool is left.

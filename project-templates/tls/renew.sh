@@ -104,9 +104,22 @@ if [[ -f "$site.https.conf" && ! -L "$site.https.conf" && "$(head -n 1 "$site.ht
     fi
     echo "TLS-ENABLED https://$DOMAIN"
 fi
-# nginx reads the new files on a graceful reload (old workers finish their requests).
+# nginx reads the new files on a graceful reload (old workers finish their
+# requests); `reload` returns before new workers serve: wait for the old
+# ones to go, so what this reports is what answers.
 if [[ "$(readlink "$enabled" 2>/dev/null || true)" == "$site.https.conf" ]]; then
     nginx -t -q
+    master="$(cat /run/nginx.pid 2>/dev/null || true)"
+    old_workers=""
+    if [[ -n "$master" ]]; then old_workers="$(pgrep -P "$master" || true)"; fi
     systemctl reload nginx
+    for _ in $(seq 100); do
+        remaining=0
+        for pid in $old_workers; do
+            kill -0 "$pid" 2>/dev/null && remaining=1
+        done
+        [[ "$remaining" == 0 ]] && break
+        sleep 0.1
+    done
 fi
 echo "TLS-RENEWED ${names[*]}"

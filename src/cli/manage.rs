@@ -452,6 +452,12 @@ pub(super) fn status(arg: &ProjectArg, only: Option<&str>, json: bool) -> super:
             for line in tasks::processes::describe(&s, now) {
                 println!("    {line}");
             }
+            if let Some(t) = &s.tls {
+                println!(
+                    "    https: {}",
+                    tasks::tls::describe(&e.domain, t, now as i64)
+                );
+            }
             if let Some(keys) = &s.access_keys {
                 let own = id.public_line();
                 println!(

@@ -95,18 +95,6 @@ pub fn run(args: TlsArgs) -> super::CliResult {
     Ok(())
 }
 
-fn when(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute] UTC"
-            ))
-            .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
-}
-
 /// One server's certificate, as `pond tls` and `pond status` print it.
 pub(super) fn print_certificate(domain: &str, tls: Option<&tls::TlsStatus>) {
     let Some(t) = tls else {
@@ -119,15 +107,18 @@ pub(super) fn print_certificate(domain: &str, tls: Option<&tls::TlsStatus>) {
         println!("  certificate  {} ({})", t.names.join(", "), t.issuer);
         println!(
             "  valid        {} to {}",
-            when(t.not_before),
-            when(t.not_after)
+            tls::when(t.not_before),
+            tls::when(t.not_after)
         );
         let timer = match t.timer_running {
             Some(true) => "timer running",
             Some(false) => "TIMER STOPPED",
             None => "NO RENEWAL TIMER",
         };
-        println!("  renews       after {} ({timer})", when(t.renew_after));
+        println!(
+            "  renews       after {} ({timer})",
+            tls::when(t.renew_after)
+        );
     }
     if t.serving {
         println!("  serving      https://{domain}/");

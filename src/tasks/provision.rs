@@ -202,8 +202,9 @@ pub fn record_step(
     ))
 }
 
-/// Layout and vhosts (web servers), then the post-provision hooks: as the
-/// deploy user on web servers, and those marked `root` on every server.
+/// Layout and vhosts (web servers; with HTTPS off, the certificate's
+/// removal), then the post-provision hooks: as the deploy user on web
+/// servers, and those marked `root` on every server.
 pub fn site_steps(
     file: &ProjectFile,
     env: &Environment,
@@ -214,6 +215,13 @@ pub fn site_steps(
     let users = EnvUsers::of(&file.name, &env.name);
     if role == DropletRole::Web {
         steps.push(layout_step(file, env)?);
+        // HTTPS turned off: the vhosts above serve HTTP only; the
+        // certificate and its timer go. (Certificates are requested by
+        // `pond create` and `pond tls`, once DNS points at the server.)
+        if !super::tls::wants_certificate(env) {
+            let acme = super::tls::Acme::lets_encrypt(); // unused by the removal
+            steps.extend(super::tls::steps(file, env, &acme, false)?);
+        }
     }
     for hook in &file.hooks.post_provision {
         if role != DropletRole::Web && hook.run_as() != HookUser::Root {

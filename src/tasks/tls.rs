@@ -249,6 +249,55 @@ pub fn parse_status(text: &str) -> Option<TlsStatus> {
     any.then_some(s)
 }
 
+/// A unix time as `2027-03-06 05:48 UTC`.
+pub fn when(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// One line on a server's HTTPS for `pond status`: what it serves, until
+/// when, the next renewal, and a failure or a stopped timer first.
+pub fn describe(domain: &str, t: &TlsStatus, now: i64) -> String {
+    let mut problems = vec![];
+    if let Some(f) = &t.last_failure {
+        problems.push(format!("LAST RENEWAL FAILED {}: {}", f.at, f.detail));
+    }
+    if t.timer_running == Some(false) {
+        problems.push("RENEWAL TIMER STOPPED".to_string());
+    }
+    if !t.names.is_empty() && t.not_after <= now {
+        problems.push(format!("CERTIFICATE EXPIRED {}", when(t.not_after)));
+    }
+    let serving = if t.serving {
+        format!("https://{domain}/")
+    } else {
+        format!("http://{domain}/ only")
+    };
+    let certificate = if t.names.is_empty() {
+        "no certificate yet".to_string()
+    } else {
+        format!(
+            "certificate for {} from {}, expires {}, renews after {}",
+            t.names.join(", "),
+            t.issuer,
+            when(t.not_after),
+            when(t.renew_after)
+        )
+    };
+    let mut line = format!("{serving}; {certificate}");
+    if !problems.is_empty() {
+        line = format!("{} — {line}", problems.join("; "));
+    }
+    line
+}
+
 /// Two thirds into a certificate's lifetime: when `tls/renew` renews it.
 pub fn renew_after(not_before: i64, not_after: i64) -> i64 {
     not_before + (not_after - not_before) * 2 / 3
@@ -299,7 +348,9 @@ mod tests {
         let when_due = renew_script(&file, &env, &acme, false).unwrap();
         assert!(when_due.contains("readonly FORCE='no'"));
         assert!(
-            on[0].1.contains(&crate::plan::quote::quote(&when_due).unwrap()),
+            on[0]
+                .1
+                .contains(&crate::plan::quote::quote(&when_due).unwrap()),
             "the timer runs the script that renews only when due"
         );
         env.https.enabled = false;

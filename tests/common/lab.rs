@@ -15,6 +15,8 @@ pub struct Api {
     /// The lab CA's ACME directory and the PEM that reaches it.
     pub acme_directory: String,
     pub acme_ca: String,
+    /// The lab CA's issuing root (verifies the lab's certificates).
+    pub ca_root: String,
 }
 
 impl Api {
@@ -111,6 +113,10 @@ pub fn lab_up(dir: &Path) -> Api {
         dns: dns.to_string(),
         acme_directory: directory.to_string(),
         acme_ca: ca.to_string(),
+        ca_root: Path::new(ca)
+            .with_file_name("root.pem")
+            .display()
+            .to_string(),
     }
 }
 

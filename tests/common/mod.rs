@@ -105,6 +105,37 @@ pub fn scan(address: &str, port: u16) -> String {
         .to_string()
 }
 
+/// What a browser shows for `http://host/path` at `address`: the page, or,
+/// when HTTP redirects to HTTPS (a certificate is in place), the HTTPS page
+/// verified against the lab CA's root `ca_root`; (status, body).
+pub fn browse(address: &str, host: &str, path: &str, ca_root: &str) -> (u16, String) {
+    let (status, body) = http_get(address, host, path);
+    if status != 301 {
+        return (status, body);
+    }
+    https_get(address, host, path, ca_root)
+}
+
+/// An HTTPS GET to `address:443` for `host` (SNI and Host), verifying the
+/// certificate against the lab CA's root `ca_root`; (status, body).
+pub fn https_get(address: &str, host: &str, path: &str, ca_root: &str) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert", ca_root, "--resolve"])
+        .arg(format!("{host}:443:{address}"))
+        .args(["-w", "\n%{http_code}"])
+        .arg(format!("https://{host}{path}"))
+        .output()
+        .expect("running curl");
+    assert!(
+        out.status.success(),
+        "curl https://{host}{path} at {address}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.trim().parse().unwrap(), body.to_string())
+}
+
 /// A plain HTTP GET to `address:80` with a Host header; (status, body).
 pub fn http_get(address: &str, host: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};

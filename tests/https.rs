@@ -1,0 +1,282 @@
+//! HTTPS on the lab: `pond create` gets the domain a certificate from the
+//! lab's ACME CA (Pebble) by HTTP-01 on the droplet, nginx serves it and
+//! redirects HTTP; `pond tls --renew` replaces it while the site serves; a
+//! failed renewal is recorded, shown, and leaves the old certificate
+//! serving; the server's timer renews only when due; HSTS is opt-in; HTTPS
+//! turned off goes back to HTTP and removes the certificate.
+
+mod common;
+
+use std::process::Command;
+
+use common::create::{assert_live, pond, static_project, succeeded};
+use common::lab::{LabDir, lab_up};
+use serde_json::json;
+
+const DOMAIN: &str = "secure.example.com";
+
+/// The certificate the droplet presents for `host`: its serial and SAN names.
+fn presented(addr: &str, host: &str) -> (String, Vec<String>) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo | openssl s_client -connect {addr}:443 -servername {host} 2>/dev/null | openssl x509 -noout -serial -ext subjectAltName"
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let serial = text
+        .lines()
+        .find_map(|l| l.strip_prefix("serial="))
+        .unwrap_or_else(|| panic!("no certificate from {addr} for {host}: {text}"))
+        .to_string();
+    let mut names: Vec<String> = text
+        .split(|c| c == ',' || c == '\n')
+        .filter_map(|p| p.trim().strip_prefix("DNS:"))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    (serial, names)
+}
+
+/// The response headers of an HTTPS GET of `/`, verified against the lab root.
+fn https_headers(addr: &str, ca_root: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-D", "-", "--cacert", ca_root])
+        .arg("--resolve")
+        .arg(format!("{DOMAIN}:443:{addr}"))
+        .arg(format!("https://{DOMAIN}/"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_lowercase()
+}
+
+fn tls_json(
+    p: &std::path::Path,
+    config: &std::path::Path,
+    api: &common::lab::Api,
+) -> serde_json::Value {
+    let out = pond(&["tls", "production", "--json"], p, config, api);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str::<serde_json::Value>(&text).unwrap()[0]["https"].clone()
+}
+
+fn set_https(p: &std::path::Path, https: serde_json::Value) {
+    let path = p.join("pond.json");
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    file["environments"][0]["https"] = https;
+    std::fs::write(&path, serde_json::to_string_pretty(&file).unwrap()).unwrap();
+}
+
+#[test]
+fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
+    common::require_root();
+    let lab = LabDir::new("pond-https-");
+    let api = lab_up(&lab.0);
+    let config = tempfile::tempdir().unwrap();
+    let project = static_project("secure", "over https");
+    let p = project.path();
+
+    let out = pond(
+        &[
+            "create",
+            "production",
+            "--account",
+            "agency",
+            "--domain",
+            DOMAIN,
+        ],
+        p,
+        config.path(),
+        &api,
+    );
+    assert_live(&out, &format!("https://{DOMAIN}/"));
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("pond.json")).unwrap()).unwrap();
+    let addr = file["environments"][0]["droplets"][0]["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let prefix = file["environments"][0]["secret_prefix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Served over HTTPS with a certificate the lab's root verifies, naming
+    // the domain and www. only: never a secret preview host.
+    assert_eq!(
+        common::https_get(&addr, DOMAIN, "/", &api.ca_root),
+        (200, "over https".to_string())
+    );
+    assert_eq!(
+        common::https_get(&addr, &format!("www.{DOMAIN}"), "/", &api.ca_root).0,
+        200
+    );
+    let (serial, names) = presented(&addr, DOMAIN);
+    assert_eq!(names, [DOMAIN.to_string(), format!("www.{DOMAIN}")]);
+    assert!(names.iter().all(|n| !n.contains(&prefix)));
+    // HTTP redirects, keeping the path and query, except ACME's challenges.
+    let redirect = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            "--resolve",
+        ])
+        .arg(format!("{DOMAIN}:80:{addr}"))
+        .arg(format!("http://{DOMAIN}/a/b?c=1"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&redirect.stdout),
+        format!("301 https://{DOMAIN}/a/b?c=1")
+    );
+    assert_eq!(
+        common::http_get(&addr, DOMAIN, "/.well-known/acme-challenge/missing").0,
+        404
+    );
+    // Preview hosts stay on HTTP (their wildcard certificate is not built yet).
+    assert_eq!(
+        common::http_get(&addr, &format!("{prefix}.{DOMAIN}"), "/").0,
+        200
+    );
+    // No HSTS unless asked for.
+    assert!(!https_headers(&addr, &api.ca_root).contains("strict-transport-security"));
+
+    // What the server reports: names, issuer, validity, the next renewal at
+    // two thirds of the lifetime, the timer, the last run.
+    let tls = tls_json(p, config.path(), &api);
+    assert_eq!(tls["names"], json!([DOMAIN, format!("www.{DOMAIN}")]));
+    assert!(
+        tls["issuer"].as_str().unwrap().starts_with("Pebble"),
+        "{tls}"
+    );
+    let (from, to) = (
+        tls["not_before"].as_i64().unwrap(),
+        tls["not_after"].as_i64().unwrap(),
+    );
+    assert_eq!(
+        tls["renew_after"].as_i64().unwrap(),
+        from + (to - from) * 2 / 3
+    );
+    assert_eq!(tls["serving"], true);
+    assert_eq!(tls["timer_running"], true);
+    assert_eq!(tls["last_run"]["result"], "renewed");
+    assert!(tls["last_failure"].is_null());
+    let status = succeeded(pond(&["status", "production"], p, config.path(), &api));
+    assert!(
+        status.contains(&format!(
+            "https: https://{DOMAIN}/; certificate for {DOMAIN}, www.{DOMAIN} from Pebble"
+        )),
+        "{status}"
+    );
+
+    // The timer's run renews only when due: it records that and changes nothing.
+    let key = config.path().join("id_ed25519");
+    let timer_run = common::ssh(
+        &key,
+        &addr,
+        "systemctl start pond-secure_production_tls.service && cat /var/lib/pond/tls/secure_production/last-run",
+    );
+    assert!(timer_run.contains("RESULT not-due"), "{timer_run}");
+    assert_eq!(presented(&addr, DOMAIN).0, serial);
+
+    // --renew: a new certificate, served after a graceful reload.
+    let renewed = succeeded(pond(
+        &["tls", "production", "--renew"],
+        p,
+        config.path(),
+        &api,
+    ));
+    assert!(renewed.contains("TLS-RENEWED"), "{renewed}");
+    let (serial2, _) = presented(&addr, DOMAIN);
+    assert_ne!(serial2, serial);
+    assert_eq!(
+        common::https_get(&addr, DOMAIN, "/", &api.ca_root).1,
+        "over https"
+    );
+
+    // A renewal that fails (DNS now points elsewhere): exit 1, the reason,
+    // recorded on the server and shown; the old certificate keeps serving.
+    let records = api.ok(
+        "GET",
+        &format!("/v2/domains/{DOMAIN}/records?type=A"),
+        None,
+        200,
+    );
+    let apex = records["domain_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "@")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let elsewhere = format!("{}.249", addr.rsplit_once('.').unwrap().0);
+    let point = |to: &str| {
+        api.ok(
+            "PUT",
+            &format!("/v2/domains/{DOMAIN}/records/{apex}"),
+            Some(json!({"type": "A", "name": "@", "data": to})),
+            200,
+        );
+    };
+    point(&elsewhere);
+    let failed = pond(&["tls", "production", "--renew"], p, config.path(), &api);
+    let said = String::from_utf8_lossy(&failed.stderr).to_string();
+    assert_eq!(failed.status.code(), Some(1), "{said}");
+    assert!(said.contains("the certificate request FAILED"), "{said}");
+    let tls = tls_json(p, config.path(), &api);
+    assert_eq!(tls["last_failure"]["result"], "failed", "{tls}");
+    assert!(!tls["last_failure"]["detail"].as_str().unwrap().is_empty());
+    let status = succeeded(pond(&["status", "production"], p, config.path(), &api));
+    assert!(status.contains("LAST RENEWAL FAILED"), "{status}");
+    assert_eq!(presented(&addr, DOMAIN).0, serial2);
+    assert_eq!(
+        common::https_get(&addr, DOMAIN, "/", &api.ca_root).1,
+        "over https"
+    );
+    // Pointed back, the next renewal succeeds and clears the failure.
+    point(&addr);
+    succeeded(pond(
+        &["tls", "production", "--renew"],
+        p,
+        config.path(),
+        &api,
+    ));
+    assert!(tls_json(p, config.path(), &api)["last_failure"].is_null());
+
+    // HSTS is opt-in in pond.json, applied by provisioning.
+    set_https(p, json!({"hsts": true}));
+    succeeded(pond(&["provision", "production"], p, config.path(), &api));
+    assert!(
+        https_headers(&addr, &api.ca_root).contains("strict-transport-security: max-age=63072000"),
+    );
+
+    // HTTPS off: plain HTTP again, the certificate and its timer gone.
+    set_https(p, json!({"enabled": false}));
+    succeeded(pond(&["provision", "production"], p, config.path(), &api));
+    assert_eq!(
+        common::http_get(&addr, DOMAIN, "/"),
+        (200, "over https".to_string())
+    );
+    let left = common::ssh(
+        &key,
+        &addr,
+        "ls /etc/letsencrypt/live /etc/systemd/system | grep -c secure_production || true",
+    );
+    assert_eq!(left.trim(), "0", "certificate or timer left: {left}");
+}
