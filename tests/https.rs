@@ -31,7 +31,7 @@ fn presented(addr: &str, host: &str) -> (String, Vec<String>) {
         .unwrap_or_else(|| panic!("no certificate from {addr} for {host}: {text}"))
         .to_string();
     let mut names: Vec<String> = text
-        .split(|c| c == ',' || c == '\n')
+        .split([',', '\n'])
         .filter_map(|p| p.trim().strip_prefix("DNS:"))
         .map(str::to_string)
         .collect();
