@@ -254,6 +254,13 @@ pub struct ServerView {
     /// True when a process is not running or runs another release than the
     /// live one, or the schedule's timer is stopped or its last run failed.
     pub processes_need_attention: bool,
+    /// The domain's HTTPS here, as `pond status` prints it (what it
+    /// serves, the certificate's names, issuer, expiry and next renewal, a
+    /// failed renewal first); None when HTTPS was never set up here.
+    pub https: Option<String>,
+    /// True when the last renewal failed, the renewal timer is stopped,
+    /// the certificate expired, or the domain is not served over HTTPS.
+    pub https_needs_attention: bool,
 }
 
 /// A release kept on a server.
@@ -307,12 +314,28 @@ impl ServerView {
             .unwrap_or(0);
         let processes = pond::tasks::processes::describe(&s, now);
         let processes_need_attention = pond::tasks::processes::needs_attention(&s, now);
+        let domain = file
+            .environments
+            .iter()
+            .find(|e| e.name == env)
+            .map(|e| e.domain.as_str())
+            .unwrap_or_default();
+        let https = s
+            .tls
+            .as_ref()
+            .map(|t| pond::tasks::tls::describe(domain, t, now as i64));
+        let https_needs_attention = s
+            .tls
+            .as_ref()
+            .is_some_and(|t| pond::tasks::tls::needs_attention(t, now as i64));
         let shared_with = s.hosted.iter().filter(|h| **h != this).cloned().collect();
         ServerView {
             setup,
             shared_with,
             processes,
             processes_need_attention,
+            https,
+            https_needs_attention,
             team_keys: access.as_ref().map(|a| a.describe()),
             team_keys_in_step: access.is_some_and(|a| a.in_step()),
             server: s.server,

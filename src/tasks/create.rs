@@ -183,11 +183,6 @@ impl NewServer {
         lines.push(format!(
             "provision: nginx, the web stack, {db}, layout and vhosts"
         ));
-        lines.push(format!(
-            "point DNS: {d}, {p}.{d}, {p}-blue.{d}, {p}-green.{d} (A records)",
-            d = self.domain,
-            p = self.secret_prefix
-        ));
         if let Some(dump) = &self.transfer.db_dump {
             lines.push(format!("load the database dump {}", dump.display()));
         }
@@ -204,6 +199,23 @@ impl NewServer {
             "first deploy (build {}) to both colours, blue live; health check",
             self.tag
         ));
+        lines.push(format!(
+            "point DNS: {d}, www.{d}, {p}.{d}, {p}-blue.{d}, {p}-green.{d} (A records)",
+            d = self.domain,
+            p = self.secret_prefix
+        ));
+        if self.is_load_balanced() {
+            lines.push(
+                "HTTPS: none yet (a load-balanced environment's certificate is not built yet)"
+                    .to_string(),
+            );
+        } else {
+            lines.push(format!(
+                "HTTPS: a certificate for {d} and www.{d} from {ca}, requested and renewed on the droplet (HTTP-01); its key never leaves it",
+                d = self.domain,
+                ca = self.acme.describe()
+            ));
+        }
         lines.push(format!("record environment {} in pond.json", self.env));
         lines
     }

@@ -178,12 +178,7 @@ pub async fn plan(
         }
     }
     let zone = env.domain.clone();
-    let ours = [
-        "@".to_string(),
-        env.secret_prefix.clone(),
-        format!("{}-blue", env.secret_prefix),
-        format!("{}-green", env.secret_prefix),
-    ];
+    let ours = super::dns::record_names(&env.secret_prefix);
     let mut records = Vec::new();
     let listed = client
         .list(

@@ -7,6 +7,19 @@ use serde_json::json;
 
 use crate::digitalocean::{Client, is_not_found};
 
+/// The names, in the domain's zone, of the A records Pond makes for an
+/// environment (and `pond destroy` deletes): the apex, `www`, and the three
+/// preview hosts.
+pub fn record_names(prefix: &str) -> [String; 5] {
+    [
+        "@".to_string(),
+        "www".to_string(),
+        prefix.to_string(),
+        format!("{prefix}-blue"),
+        format!("{prefix}-green"),
+    ]
+}
+
 /// A records for the domain, `www.<domain>` and the three preview hosts: the domain is
 /// created if DigitalOcean does not host it yet; existing A records of
 /// those names are updated instead of duplicated.
@@ -16,7 +29,7 @@ pub async fn point_dns(
     prefix: &str,
     address: &str,
 ) -> anyhow::Result<()> {
-    let (zone, apex) = match client
+    let zone = match client
         .call(
             Method::GET,
             &format!("/domains/{domain}"),
@@ -25,7 +38,7 @@ pub async fn point_dns(
         )
         .await
     {
-        Ok(_) => (domain.to_string(), "@".to_string()),
+        Ok(_) => domain.to_string(),
         // Only "DigitalOcean does not host this domain" creates the zone;
         // any other error (a bad token, an outage) stops here.
         Err(e) if is_not_found(&e) => {
@@ -37,7 +50,7 @@ pub async fn point_dns(
                     &format!("adding {domain} to DigitalOcean DNS"),
                 )
                 .await?;
-            (domain.to_string(), "@".to_string())
+            domain.to_string()
         }
         Err(e) => return Err(e),
     };
@@ -48,18 +61,7 @@ pub async fn point_dns(
             "listing DNS records",
         )
         .await?;
-    let www = if apex == "@" {
-        "www".to_string()
-    } else {
-        format!("www.{apex}")
-    };
-    for name in [
-        apex,
-        www,
-        prefix.to_string(),
-        format!("{prefix}-blue"),
-        format!("{prefix}-green"),
-    ] {
+    for name in record_names(prefix) {
         let existing = records.iter().find(|r| r["name"] == name.as_str());
         match existing.and_then(|r| r["id"].as_u64()) {
             Some(rid) => {

@@ -42,6 +42,16 @@ impl Acme {
             ca_pem: None,
         }
     }
+
+    /// The CA in words: `Let's Encrypt`, `Let's Encrypt (staging)`, or
+    /// the directory's URL.
+    pub fn describe(&self) -> String {
+        match self.directory.as_str() {
+            LETS_ENCRYPT => "Let's Encrypt".to_string(),
+            LETS_ENCRYPT_STAGING => "Let's Encrypt (staging)".to_string(),
+            other => format!("the ACME CA at {other}"),
+        }
+    }
 }
 
 /// Whether Pond keeps a certificate on the environment's web servers: HTTPS
@@ -296,6 +306,16 @@ pub fn describe(domain: &str, t: &TlsStatus, now: i64) -> String {
         line = format!("{} — {line}", problems.join("; "));
     }
     line
+}
+
+/// Whether a server's HTTPS needs a look: its last renewal failed, the
+/// renewal timer is stopped, the certificate expired, or the domain is not
+/// served over HTTPS.
+pub fn needs_attention(t: &TlsStatus, now: i64) -> bool {
+    t.last_failure.is_some()
+        || t.timer_running == Some(false)
+        || (!t.names.is_empty() && t.not_after <= now)
+        || !t.serving
 }
 
 /// Two thirds into a certificate's lifetime: when `tls/renew` renews it.

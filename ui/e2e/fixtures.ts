@@ -113,6 +113,8 @@ export function status(live: "blue" | "green"): EnvStatus {
         shared_with: [],
         processes: [],
         processes_need_attention: false,
+        https: "https://shop.example.com/; certificate for shop.example.com, www.shop.example.com from R11, expires 2027-02-23 10:15 UTC, renews after 2027-01-24 10:15 UTC",
+        https_needs_attention: false,
       },
     ],
   };

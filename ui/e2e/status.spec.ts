@@ -240,6 +240,28 @@ test("each server's processes and schedule show on the panel, flagged when one n
   ]);
 });
 
+test("each server's certificate shows on the panel, flagged when its renewal failed", async ({ page }) => {
+  await install(page, base);
+  await openProject(page);
+  const row = page.getByRole("row", { name: /acme-shop-production-1/ });
+  const https = row.getByLabel("HTTPS");
+  await expect(https).toContainText("certificate for shop.example.com, www.shop.example.com from R11, expires 2027-02-23");
+  await expect(https).not.toHaveClass(/down/);
+
+  const failed = status("blue");
+  failed.servers[0] = {
+    ...failed.servers[0]!,
+    https: "LAST RENEWAL FAILED 2027-01-24T10:15:00Z: Detail: DNS problem: NXDOMAIN — https://shop.example.com/; certificate for shop.example.com",
+    https_needs_attention: true,
+  };
+  await install(page, { ...base, env_status: { value: failed } });
+  await openProject(page);
+  const flagged = page.getByRole("row", { name: /acme-shop-production-1/ }).getByLabel("HTTPS");
+  await expect(flagged).toContainText("LAST RENEWAL FAILED");
+  await expect(flagged).toHaveClass(/down/);
+  await expect(flagged).toHaveCSS("color", "rgb(179, 38, 30)");
+});
+
 test("a server whose setup differs can be provisioned again from the panel", async ({ page }) => {
   const differs = status("blue");
   differs.servers[0] = { ...differs.servers[0]!, setup: ["user web_acme-shop_production is missing"] };

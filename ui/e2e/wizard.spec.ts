@@ -42,7 +42,7 @@ test("the wizard walks every step, keeps values on Back, checks fields with the 
       },
     },
     new_server: {
-      value: { production: "http://staging.example.com/", preview: "http://p.staging.example.com/", blue: "http://p-blue.staging.example.com/", green: "http://p-green.staging.example.com/" },
+      value: { production: "http://staging.example.com/", preview: "http://p.staging.example.com/", blue: "http://p-blue.staging.example.com/", green: "http://p-green.staging.example.com/", https_problem: null },
       progress: [step("creating droplet acme-shop-staging-1", "digitalocean"), step("waiting for droplet 7 to become active", "digitalocean"), { host: "acme-shop-staging-1", stream: "out", line: "Setting up nginx" }],
     },
   });
@@ -172,7 +172,7 @@ test("a run can be stopped after its current step and resumed from there", async
       progress: [step("creating droplet acme-shop-production2-1", "digitalocean"), step("waiting for droplet 9 to become active", "digitalocean")],
     },
     resume_new_server: {
-      value: { production: "http://shop2.example.com/", preview: "http://p.shop2.example.com/", blue: "http://p-blue.shop2.example.com/", green: "http://p-green.shop2.example.com/" },
+      value: { production: "http://shop2.example.com/", preview: "http://p.shop2.example.com/", blue: "http://p-blue.shop2.example.com/", green: "http://p-green.shop2.example.com/", https_problem: "shop2-production-1: Detail: DNS problem: NXDOMAIN looking up A for shop2.example.com" },
       progress: [step("checking droplet acme-shop-production2-1 (9)", "digitalocean")],
     },
   });
@@ -191,6 +191,7 @@ test("a run can be stopped after its current step and resumed from there", async
   await page.getByRole("button", { name: "Resume" }).click();
   const progress = page.getByRole("region", { name: "Progress" });
   await expect(progress).toContainText("production is live");
+  await expect(progress.getByRole("note")).toContainText("HTTPS is not set up yet (shop2-production-1: Detail: DNS problem: NXDOMAIN");
   await expect(progress.locator("ol.progress li")).toContainText(["creating droplet acme-shop-production2-1", "checking droplet acme-shop-production2-1 (9)"]);
   const made = await calls(page);
   const runIds = made.filter((c) => c.cmd === "new_server" || c.cmd === "resume_new_server").map((c) => (c.args.req as { run_id: string }).run_id);

@@ -81,7 +81,18 @@ processes: Array<string>,
  * True when a process is not running or runs another release than the
  * live one, or the schedule's timer is stopped or its last run failed.
  */
-processes_need_attention: boolean, };
+processes_need_attention: boolean, 
+/**
+ * The domain's HTTPS here, as `pond status` prints it (what it
+ * serves, the certificate's names, issuer, expiry and next renewal, a
+ * failed renewal first); None when HTTPS was never set up here.
+ */
+https: string | null, 
+/**
+ * True when the last renewal failed, the renewal timer is stopped,
+ * the certificate expired, or the domain is not served over HTTPS.
+ */
+https_needs_attention: boolean, };
 
 export type ColourView = { colour: string, release: string, tag: string, at: string, by: string, };
 
@@ -258,7 +269,11 @@ droplets: number,
  */
 price_monthly: number | null, };
 
-export type UrlsView = { production: string, preview: string, blue: string, green: string, };
+export type UrlsView = { production: string, preview: string, blue: string, green: string, 
+/**
+ * Why the domain is not on HTTPS yet (null: it is, or HTTPS is off).
+ */
+https_problem: string | null, };
 
 export type TeamKeyView = { name: string, public_key: string, };
 
