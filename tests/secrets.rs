@@ -98,7 +98,17 @@ echo $db->connect_errno ? "db error\n" : "db ok\n";
 
     let url = format!("{}/v2", api.url);
     pond(
-        &["account", "add", "lab", "--api-url", &url],
+        &[
+            "account",
+            "add",
+            "lab",
+            "--api-url",
+            &url,
+            "--acme-directory",
+            &api.acme_directory,
+            "--acme-ca",
+            &api.acme_ca,
+        ],
         &format!("{}\n", api.token),
     );
     let project_arg = ["--project", p.to_str().unwrap()];

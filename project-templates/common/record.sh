@@ -28,8 +28,10 @@ file_line() { # path: "FILE <sha256> <path>" when it is a regular file
     if [[ -n "$SITE_USER" ]]; then
         vhost="/etc/nginx/sites-available/pond-$PROJECT-$ENV.conf"
         file_line "$vhost"
+        file_line "${vhost%.conf}.https.conf"
+        # Enabled: the HTTP vhosts, or the HTTPS ones once the certificate exists.
         [[ ! -L "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf" ]] ||
-            printf 'LINK %s /etc/nginx/sites-enabled/pond-%s-%s.conf\n' "$vhost" "$PROJECT" "$ENV"
+            printf 'VHOSTLINK %s /etc/nginx/sites-enabled/pond-%s-%s.conf\n' "$vhost" "$PROJECT" "$ENV"
         for pool in /etc/php/*/fpm/pool.d/"$SITE_USER".conf; do
             file_line "$pool"
         done

@@ -43,13 +43,26 @@ docroot() { # link name -> the path nginx serves
     if [[ -n "$WEB_ROOT" ]]; then printf '%s/%s/%s' "$root" "$1" "$WEB_ROOT"; else printf '%s/%s' "$root" "$1"; fi
 }
 
-# The certificate tls/renew keeps (certbot's lineage, all root's).
+# The certificate tls/renew keeps (certbot's lineage, all root's), used
+# only when it names the domain. Its lock keeps a renewal from switching
+# vhosts while they are rewritten here.
 cert="/etc/letsencrypt/live/pond-${PROJECT}_$ENV"
+tls_state="/var/lib/pond/tls/${PROJECT}_$ENV"
+if [[ -L /var/lib/pond || -L /var/lib/pond/tls || -L "$tls_state" || -L "$tls_state/lock" ]]; then
+    echo "$tls_state (or a directory above it) is a link; refusing to follow it" >&2
+    exit 3
+fi
+install -d -o root -g root -m 0700 /var/lib/pond/tls "$tls_state"
+exec 8>"$tls_state/lock"
+flock -w 300 8 || { echo "a certificate renewal holds $tls_state/lock; try again" >&2; exit 75; }
 tls=no
-[[ "$HTTPS" == yes && -f "$cert/fullchain.pem" && -f "$cert/privkey.pem" ]] && tls=yes
+if [[ "$HTTPS" == yes && -f "$cert/fullchain.pem" && -f "$cert/privkey.pem" ]] &&
+    openssl x509 -in "$cert/cert.pem" -noout -ext subjectAltName 2>/dev/null | grep -qF "DNS:$DOMAIN"; then
+    tls=yes
+fi
 # nginx 1.25.1 moved HTTP/2 from `listen` to its own directive.
-read -r nginx_major nginx_minor < <(nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9]*\)\.\([0-9]*\).*|\1 \2|p')
-if ((nginx_major > 1 || nginx_minor >= 25)); then
+read -r nginx_major nginx_minor nginx_patch < <(nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9]*\)\.\([0-9]*\)\.\([0-9]*\).*|\1 \2 \3|p')
+if ((nginx_major > 1 || nginx_minor > 25 || (nginx_minor == 25 && nginx_patch >= 1))); then
     listen_tls="listen 443 ssl;
     http2 on;"
 else
@@ -169,6 +182,12 @@ else
     ln -sfn "$conf" "$enabled.tmp"
 fi
 mv -T "$enabled.tmp" "$enabled"
+if [[ "$tls" == yes ]] && ! nginx -t -q 2>/dev/null; then
+    echo "nginx refused the HTTPS vhosts ($(nginx -t 2>&1 | grep -m1 emerg || true)); serving $DOMAIN over HTTP" >&2
+    tls=no
+    ln -sfn "$conf" "$enabled.tmp"
+    mv -T "$enabled.tmp" "$enabled"
+fi
 nginx -t -q
 # `reload` returns before new workers serve: wait for the old ones to go.
 master="$(cat /run/nginx.pid 2>/dev/null || true)"

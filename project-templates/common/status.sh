@@ -82,6 +82,10 @@ if [[ -n "$RECORD" ]]; then
                         echo "DRIFT $second was changed since it was provisioned"
                     fi ;;
                 LINK) [[ "$(readlink "$second" 2>/dev/null || true)" == "$first" ]] || echo "DRIFT $second no longer links to $first" ;;
+                VHOSTLINK)
+                    target="$(readlink "$second" 2>/dev/null || true)"
+                    [[ "$target" == "$first" || "$target" == "${first%.conf}.https.conf" ]] ||
+                        echo "DRIFT $second no longer links to $first (or its HTTPS twin)" ;;
                 USER) id -u "$first" >/dev/null 2>&1 || echo "DRIFT user $first is missing" ;;
                 PACKAGE)
                     [[ "$(dpkg-query -W -f='${db:Status-Status}' "$first" 2>/dev/null || true)" == installed ]] ||
@@ -156,15 +160,25 @@ fi
 if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
     cert="/etc/letsencrypt/live/$UNITS/cert.pem"
     if [[ -f "$cert" ]]; then
-        from="$(date -d "$(openssl x509 -in "$cert" -noout -startdate | cut -d= -f2)" +%s)"
-        to="$(date -d "$(openssl x509 -in "$cert" -noout -enddate | cut -d= -f2)" +%s)"
-        names="$(openssl x509 -in "$cert" -noout -ext subjectAltName | grep -o 'DNS:[^, ]*' | cut -c5- | grep -xE '[A-Za-z0-9.*-]+' | paste -sd, || true)"
-        issuer="$(openssl x509 -in "$cert" -noout -issuer -nameopt multiline | sed -n 's/^ *commonName *= *//p' | tr -cd '[:print:]' | head -c 120)"
+        from="$(date -d "$(openssl x509 -in "$cert" -noout -startdate | cut -d= -f2)" +%s 2>/dev/null || echo 0)"
+        to="$(date -d "$(openssl x509 -in "$cert" -noout -enddate | cut -d= -f2)" +%s 2>/dev/null || echo 0)"
+        names="$(openssl x509 -in "$cert" -noout -ext subjectAltName 2>/dev/null | grep -o 'DNS:[^, ]*' | cut -c5- | grep -xE '[A-Za-z0-9.*-]+' | paste -sd, || true)"
+        issuer="$(openssl x509 -in "$cert" -noout -issuer -nameopt multiline 2>/dev/null | sed -n 's/^ *commonName *= *//p' | tr -cd '[:print:]' | head -c 120 || true)"
         printf 'TLS-CERT %s %s %s %s\n' "$from" "$to" "${names:--}" "$issuer"
     fi
-    vhost="/etc/nginx/sites-enabled/${UNITS/_/-}.conf"
-    if [[ -L "$vhost" ]]; then
-        if [[ "$(readlink "$vhost")" == *.https.conf ]]; then echo "TLS-SERVING yes"; else echo "TLS-SERVING no"; fi
+    # Served over HTTPS: the enabled vhost is this environment's HTTPS twin
+    # (another environment may share the file name; its header says whose).
+    if [[ -n "$PROJECT" ]]; then
+        env_name="${UNITS#pond-"${PROJECT}"_}"
+        vhost="/etc/nginx/sites-enabled/pond-$PROJECT-$env_name.conf"
+        if [[ -L "$vhost" ]]; then
+            target="$(readlink "$vhost")"
+            if [[ "$target" == *.https.conf && "$(head -n 1 "$target" 2>/dev/null)" == "# Written by Pond for $PROJECT/$env_name;"* ]]; then
+                echo "TLS-SERVING yes"
+            else
+                echo "TLS-SERVING no"
+            fi
+        fi
     fi
     if [[ -f "/etc/systemd/system/${UNITS}_tls.timer" ]]; then
         if systemctl is-active --quiet "${UNITS}_tls.timer"; then echo "TLS-TIMER running"; else echo "TLS-TIMER stopped"; fi

@@ -14,6 +14,13 @@ state="/var/lib/pond/tls/${PROJECT}_$ENV"
 webroot=/var/lib/pond/acme-challenge
 live="/etc/letsencrypt/live/$name"
 mkdir -p /var/lib/pond
+# Everything below is root's: refuse a link or another owner anywhere.
+for dir in /var/lib/pond "$webroot" /var/lib/pond/tls "$state"; do
+    if [[ -L "$dir" || (-e "$dir" && "$(stat -c %U "$dir")" != root) ]]; then
+        echo "$dir is a link or not root's; refusing to use it" >&2
+        exit 3
+    fi
+done
 install -d -o root -g root -m 0755 "$webroot"
 install -d -o root -g root -m 0700 /var/lib/pond/tls "$state"
 [[ ! -L "$state/lock" ]] || { echo "$state/lock is a link; refusing to follow it" >&2; exit 3; }
@@ -21,10 +28,19 @@ exec 8>"$state/lock"
 flock -w 300 8 || { echo "another run for $name holds $state/lock" >&2; exit 75; }
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+printable() { printf '%s' "$1" | tr -cd '[:print:]' | head -c 400; }
 record() { # file (last-run or last-failure), result, detail
-    printf 'AT %s\nRESULT %s\nDETAIL %s\n' "$(now)" "$2" "$(printf '%s' "$3" | tr -cd '[:print:]' | head -c 400)" > "$state/$1.tmp"
+    printf 'AT %s\nRESULT %s\nDETAIL %s\n' "$(now)" "$2" "$(printable "$3")" > "$state/$1.tmp"
     mv -f -- "$state/$1.tmp" "$state/$1"
 }
+# Any other failure on the way is recorded too: never a silent stop.
+step="checking the certificate"
+on_error() {
+    record last-run failed "failed while $step"
+    record last-failure failed "failed while $step"
+    echo "TLS-FAILED failed while $step"
+}
+trap on_error ERR
 
 # The names: the domain, and www.<domain> when it resolves to an address
 # of this server (else validation for it would fail the whole order).
@@ -57,6 +73,7 @@ if [[ "$due" == no ]]; then
     exit 0
 fi
 
+step="installing certbot"
 if ! command -v certbot >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 certbot >/dev/null
@@ -73,20 +90,21 @@ fi
 domains=()
 for n in "${names[@]}"; do domains+=(-d "$n"); done
 echo "TLS requesting a certificate for ${names[*]} ($reason)"
+step="requesting the certificate"
 log="$state/certbot.log"
 if ! certbot certonly --non-interactive --agree-tos --register-unsafely-without-email \
     --server "$DIRECTORY" --webroot -w "$webroot" --cert-name "$name" \
     --key-type ecdsa --force-renewal --no-eff-email "${domains[@]}" > "$log" 2>&1; then
+    trap - ERR
     detail="$(grep -E '^ *(Detail|Type):|Error|error:' "$log" | tail -n 4 | tr '\n' ' ' || true)"
     [[ -n "$detail" ]] || detail="$(tail -n 3 "$log" | tr '\n' ' ')"
     record last-run failed "$detail"
     record last-failure failed "$detail"
-    cat "$log" >&2
-    echo "TLS-FAILED $detail"
+    tr -cd '[:print:]\n' < "$log" >&2
+    echo "TLS-FAILED $(printable "$detail")"
     exit 1
 fi
-rm -f -- "$state/last-failure"
-record last-run renewed "${names[*]}"
+step="enabling the certificate in nginx"
 # The first certificate: enable the vhosts common/site wrote for HTTPS
 # (checked to be this environment's, and switched back if nginx rejects them).
 site="/etc/nginx/sites-available/pond-$PROJECT-$ENV"
@@ -98,12 +116,11 @@ if [[ -f "$site.https.conf" && ! -L "$site.https.conf" && "$(head -n 1 "$site.ht
     if ! nginx -t -q; then
         ln -sfn "$site.conf" "$enabled.tmp"
         mv -T "$enabled.tmp" "$enabled"
-        record last-failure failed "nginx rejected the HTTPS vhosts; the domain stays on HTTP"
-        echo "nginx rejected $site.https.conf; the domain stays on HTTP" >&2
-        exit 1
+        false # recorded by on_error: the domain stays on HTTP
     fi
     echo "TLS-ENABLED https://$DOMAIN"
 fi
+step="reloading nginx"
 # nginx reads the new files on a graceful reload (old workers finish their
 # requests); `reload` returns before new workers serve: wait for the old
 # ones to go, so what this reports is what answers.
@@ -122,4 +139,7 @@ if [[ "$(readlink "$enabled" 2>/dev/null || true)" == "$site.https.conf" ]]; the
         sleep 0.1
     done
 fi
+trap - ERR
+rm -f -- "$state/last-failure"
+record last-run renewed "${names[*]}"
 echo "TLS-RENEWED ${names[*]}"

@@ -15,6 +15,20 @@ if [[ -z "$SCRIPT" ]]; then
         systemctl daemon-reload
         echo "certificate renewal removed"
     fi
+    # nginx must stop using the certificate before it goes: back to the
+    # HTTP vhosts (common/site's, when this environment's), checked, reloaded.
+    site="/etc/nginx/sites-available/pond-$PROJECT-$ENV"
+    enabled="/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf"
+    if [[ "$(readlink "$enabled" 2>/dev/null || true)" == "$site.https.conf" ]]; then
+        if [[ -f "$site.conf" && ! -L "$site.conf" && "$(head -n 1 "$site.conf")" == "# Written by Pond for $PROJECT/$ENV;"* ]]; then
+            ln -sfn "$site.conf" "$enabled.tmp"
+            mv -T "$enabled.tmp" "$enabled"
+        else
+            rm -f -- "$enabled"
+        fi
+        nginx -t -q
+        systemctl reload nginx
+    fi
     if [[ -d "/etc/letsencrypt/live/$units" ]] && command -v certbot >/dev/null; then
         certbot delete --non-interactive --cert-name "$units" >/dev/null 2>&1 || true
     fi

@@ -31,22 +31,30 @@ pub fn run(args: TlsArgs) -> super::CliResult {
     let env = p.file.environments[i].clone();
     let account = env.account.clone().unwrap_or_default();
     let acme = super::account::acme_for(&account)?;
-    if args.dry_run {
+    if args.dry_run && tls::wants_certificate(&env) {
         for (what, script) in tls::steps(&p.file, &env, &acme, true)? {
             println!("# ---- {what} (each web server)\n{script}");
         }
         return Ok(());
     }
-    if !env.https.enabled {
-        eprintln!(
-            "HTTPS is off for {} (pond.json environments[{i}].https.enabled is false).",
-            args.env
-        );
+    let off = if !env.https.enabled {
+        Some(format!(
+            "HTTPS is off for {} (pond.json environments[{i}].https.enabled is false; `pond provision {}` removes any certificate)",
+            args.env, args.env
+        ))
     } else if !tls::wants_certificate(&env) {
-        eprintln!(
-            "{} is load-balanced: its servers keep no certificate (TLS at the balancer is not built yet).",
+        Some(format!(
+            "{} is load-balanced: its servers keep no certificate (TLS at the balancer is not built yet)",
             args.env
-        );
+        ))
+    } else {
+        None
+    };
+    if let Some(off) = &off {
+        if args.renew {
+            return Err(super::Failure::usage(&format!("{off}; nothing to renew")));
+        }
+        eprintln!("{off}.");
     }
     let id = identity()?;
     let s = sink();

@@ -20,7 +20,8 @@ pub fn record_names(prefix: &str) -> [String; 5] {
     ]
 }
 
-/// A records for the domain, `www.<domain>` and the three preview hosts: the domain is
+/// A records for the domain, `www.<domain>` (unless it is already a
+/// record of another address or a CNAME) and the three preview hosts: the domain is
 /// created if DigitalOcean does not host it yet; existing A records of
 /// those names are updated instead of duplicated.
 pub async fn point_dns(
@@ -61,8 +62,24 @@ pub async fn point_dns(
             "listing DNS records",
         )
         .await?;
+    // `www` may already be the user's own (an A record elsewhere, or a
+    // CNAME): then it is left as it is, and the certificate covers the
+    // domain alone (tls/renew adds www only when it points here).
+    let cnames = client
+        .list(
+            &format!("/domains/{zone}/records?type=CNAME"),
+            "domain_records",
+            "listing DNS records",
+        )
+        .await?;
     for name in record_names(prefix) {
         let existing = records.iter().find(|r| r["name"] == name.as_str());
+        if name == "www"
+            && (cnames.iter().any(|r| r["name"] == "www")
+                || existing.is_some_and(|r| r["data"] != address))
+        {
+            continue;
+        }
         match existing.and_then(|r| r["id"].as_u64()) {
             Some(rid) => {
                 client

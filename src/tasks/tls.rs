@@ -239,7 +239,11 @@ pub fn parse_status(text: &str) -> Option<TlsStatus> {
             s.not_before = from.parse().unwrap_or(0);
             s.not_after = to.parse().unwrap_or(0);
             s.renew_after = renew_after(s.not_before, s.not_after);
-            s.names = names.split(',').map(str::to_string).collect();
+            s.names = names
+                .split(',')
+                .filter(|n| !n.is_empty() && *n != "-")
+                .map(str::to_string)
+                .collect();
             s.issuer = f.next().unwrap_or("").trim().to_string();
             any = true;
         } else if let Some(v) = line.strip_prefix("TLS-SERVING ") {
@@ -282,6 +286,9 @@ pub fn describe(domain: &str, t: &TlsStatus, now: i64) -> String {
     if t.timer_running == Some(false) {
         problems.push("RENEWAL TIMER STOPPED".to_string());
     }
+    if let Some(at) = stale(t, now) {
+        problems.push(format!("NO RENEWAL RUN SINCE {at}"));
+    }
     if !t.names.is_empty() && t.not_after <= now {
         problems.push(format!("CERTIFICATE EXPIRED {}", when(t.not_after)));
     }
@@ -316,11 +323,26 @@ pub fn needs_attention(t: &TlsStatus, now: i64) -> bool {
         || t.timer_running == Some(false)
         || (!t.names.is_empty() && t.not_after <= now)
         || !t.serving
+        || stale(t, now).is_some()
+}
+
+/// When the renewal timer runs but no run was recorded for 36 hours (it
+/// runs twice a day): the last run's time.
+pub fn stale(t: &TlsStatus, now: i64) -> Option<String> {
+    if t.timer_running != Some(true) {
+        return None;
+    }
+    let last = t.last_run.as_ref()?;
+    let at = time::OffsetDateTime::parse(&last.at, &time::format_description::well_known::Rfc3339)
+        .ok()?
+        .unix_timestamp();
+    (now - at > 36 * 3600).then(|| last.at.clone())
 }
 
 /// Two thirds into a certificate's lifetime: when `tls/renew` renews it.
 pub fn renew_after(not_before: i64, not_after: i64) -> i64 {
-    not_before + (not_after - not_before) * 2 / 3
+    let lifetime = i128::from(not_after) - i128::from(not_before);
+    (i128::from(not_before) + lifetime * 2 / 3).clamp(i64::MIN.into(), i64::MAX.into()) as i64
 }
 
 #[cfg(test)]
@@ -344,6 +366,26 @@ mod tests {
             "Detail: 198.18.0.9: Connection refused"
         );
         assert_eq!(parse_status("LIVE blue\n"), None);
+        // No names ("-"): none, not a name "-"; absurd times do not overflow.
+        let odd = parse_status("TLS-CERT -9223372036854775808 9223372036854775807 - X\n").unwrap();
+        assert!(odd.names.is_empty());
+        assert_eq!(odd.issuer, "X");
+        // A timer that ran last two days ago needs a look; one that ran an hour ago does not.
+        let mut t = parse_status(text).unwrap();
+        t.last_failure = None;
+        let ran = 1_796_536_112; // 2026-12-06T05:48:32Z
+        t.last_run = Some(TlsRun {
+            at: "2026-12-06T05:48:32Z".into(),
+            result: "not-due".into(),
+            detail: String::new(),
+        });
+        t.not_after = ran + 90 * 86400;
+        assert!(!needs_attention(&t, ran + 3600));
+        assert!(needs_attention(&t, ran + 48 * 3600));
+        assert!(
+            describe("shop.example.com", &t, ran + 48 * 3600)
+                .starts_with("NO RENEWAL RUN SINCE 2026-12-06T05:48:32Z")
+        );
     }
 
     #[test]
