@@ -57,7 +57,7 @@ exec 8>"$tls_state/lock"
 flock -w 300 8 || { echo "a certificate renewal holds $tls_state/lock; try again" >&2; exit 75; }
 tls=no
 if [[ "$HTTPS" == yes && -f "$cert/fullchain.pem" && -f "$cert/privkey.pem" ]] &&
-    openssl x509 -in "$cert/cert.pem" -noout -ext subjectAltName 2>/dev/null | grep -qF "DNS:$DOMAIN"; then
+    openssl x509 -in "$cert/cert.pem" -noout -ext subjectAltName 2>/dev/null | grep -o 'DNS:[^, ]*' | cut -c5- | grep -qxF "$DOMAIN"; then
     tls=yes
 fi
 # nginx 1.25.1 moved HTTP/2 from `listen` to its own directive.

@@ -36,11 +36,19 @@ conf="/etc/nginx/sites-available/pond-$PROJECT-$ENV.conf"
 if [[ "$(head -n 1 "$conf" 2>/dev/null)" == "# Written by Pond for $PROJECT/$ENV;"* ]]; then
     rm -f "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf" "$conf" "${conf%.conf}.https.conf"
 fi
-# Its certificate (tls/renew) and the record of its renewals.
-if [[ -d "/etc/letsencrypt/live/$units" ]] && command -v certbot >/dev/null; then
-    certbot delete --non-interactive --cert-name "$units" >/dev/null 2>&1 || true
+# Its certificate (tls/renew) and the record of its renewals, not under a
+# renewal that runs now.
+tls_state="/var/lib/pond/tls/${PROJECT}_$ENV"
+systemctl stop "${units}_tls.service" 2>/dev/null || true
+if [[ -d "$tls_state" && ! -L "$tls_state" && ! -L "$tls_state/lock" ]]; then
+    exec 8>"$tls_state/lock"
+    flock -w 300 8 || { echo "a certificate renewal holds $tls_state/lock; try again" >&2; exit 75; }
 fi
-rm -rf -- "/var/lib/pond/tls/${PROJECT}_$ENV"
+if [[ -d "/etc/letsencrypt/live/$units" ]] && command -v certbot >/dev/null; then
+    flock -w 600 /var/lib/pond/tls/.certbot.lock certbot delete --non-interactive --cert-name "$units" >/dev/null ||
+        { echo "certbot could not delete the certificate $units; run this again" >&2; exit 1; }
+fi
+rm -rf -- "$tls_state"
 rm -f "/etc/pond/provisioned/${PROJECT}_$ENV"
 if nginx -t -q 2>/dev/null; then systemctl reload nginx || true; fi
 # The environment's PHP-FPM pool; PHP-FPM stops when no pool is left.

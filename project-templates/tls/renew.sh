@@ -7,8 +7,11 @@
 # input? CA_PEM [text]: a PEM the ACME client trusts to reach DIRECTORY (the lab's CA; empty: the system's)
 # input FORCE [text]: yes (renew now) or no (only when due)
 set -euo pipefail
+# A cut connection must not stop it half-way (a certificate obtained but
+# nginx not reloaded): finish, whoever still listens.
+trap '' HUP PIPE
 [[ "$FORCE" == yes || "$FORCE" == no ]] || { echo "bad FORCE: $FORCE" >&2; exit 2; }
-[[ "$DIRECTORY" =~ ^https://[A-Za-z0-9.:/_-]+$ ]] || { echo "bad ACME directory: $DIRECTORY" >&2; exit 2; }
+[[ "$DIRECTORY" =~ ^https://[A-Za-z0-9.:/_-]+$ && "$DIRECTORY" != *..* ]] || { echo "bad ACME directory: $DIRECTORY" >&2; exit 2; }
 name="pond-${PROJECT}_$ENV"
 state="/var/lib/pond/tls/${PROJECT}_$ENV"
 webroot=/var/lib/pond/acme-challenge
@@ -28,6 +31,10 @@ exec 8>"$state/lock"
 flock -w 300 8 || { echo "another run for $name holds $state/lock" >&2; exit 75; }
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+sans() { # the DNS names of the live certificate, one per line
+    openssl x509 -in "$live/cert.pem" -noout -ext subjectAltName 2>/dev/null | grep -o 'DNS:[^, ]*' | cut -c5- || true
+}
+names_domain() { sans | grep -qxF "$DOMAIN"; }
 printable() { printf '%s' "$1" | tr -cd '[:print:]' | head -c 400; }
 record() { # file (last-run or last-failure), result, detail
     printf 'AT %s\nRESULT %s\nDETAIL %s\n' "$(now)" "$2" "$(printable "$3")" > "$state/$1.tmp"
@@ -50,84 +57,32 @@ for address in $(getent ahostsv4 "www.$DOMAIN" 2>/dev/null | awk '{ print $1 }' 
     if [[ "$own" == *" $address "* ]]; then names+=("www.$DOMAIN"); break; fi
 done
 
-due=no reason=""
-if [[ "$FORCE" == yes ]]; then
-    due=yes reason="asked for"
-elif [[ ! -f "$live/cert.pem" || ! -f "$live/privkey.pem" ]]; then
-    due=yes reason="no certificate yet"
-else
-    have="$(openssl x509 -in "$live/cert.pem" -noout -ext subjectAltName | grep -o 'DNS:[^, ]*' | cut -c5- | sort | tr '\n' ' ')"
-    want="$(printf '%s\n' "${names[@]}" | sort | tr '\n' ' ')"
-    start="$(date -d "$(openssl x509 -in "$live/cert.pem" -noout -startdate | cut -d= -f2)" +%s)"
-    end="$(date -d "$(openssl x509 -in "$live/cert.pem" -noout -enddate | cut -d= -f2)" +%s)"
-    renew_at=$((start + (end - start) * 2 / 3))
-    if [[ "$have" != "$want" ]]; then
-        due=yes reason="its names change from ${have% } to ${want% }"
-    elif (($(date +%s) >= renew_at)); then
-        due=yes reason="two thirds of its lifetime have passed"
-    fi
-fi
-if [[ "$due" == no ]]; then
-    record last-run not-due "renews after $(date -u -d "@$renew_at" +%Y-%m-%dT%H:%M:%SZ)"
-    echo "TLS not due: ${names[*]} (renews after $(date -u -d "@$renew_at" +%Y-%m-%dT%H:%M:%SZ))"
-    exit 0
-fi
-
-step="installing certbot"
-if ! command -v certbot >/dev/null; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 certbot >/dev/null
-fi
-# Pond's timer renews (and records the outcome); certbot's own would renew
-# the same certificates behind its back.
-if systemctl is-enabled --quiet certbot.timer 2>/dev/null; then
-    systemctl disable --now --quiet certbot.timer
-fi
-if [[ -n "$CA_PEM" ]]; then
-    printf '%s\n' "$CA_PEM" > "$state/acme-ca.pem"
-    export REQUESTS_CA_BUNDLE="$state/acme-ca.pem"
-fi
-domains=()
-for n in "${names[@]}"; do domains+=(-d "$n"); done
-echo "TLS requesting a certificate for ${names[*]} ($reason)"
-step="requesting the certificate"
-log="$state/certbot.log"
-if ! certbot certonly --non-interactive --agree-tos --register-unsafely-without-email \
-    --server "$DIRECTORY" --webroot -w "$webroot" --cert-name "$name" \
-    --key-type ecdsa --force-renewal --no-eff-email "${domains[@]}" > "$log" 2>&1; then
-    trap - ERR
-    detail="$(grep -E '^ *(Detail|Type):|Error|error:' "$log" | tail -n 4 | tr '\n' ' ' || true)"
-    [[ -n "$detail" ]] || detail="$(tail -n 3 "$log" | tr '\n' ' ')"
-    record last-run failed "$detail"
-    record last-failure failed "$detail"
-    tr -cd '[:print:]\n' < "$log" >&2
-    echo "TLS-FAILED $(printable "$detail")"
-    exit 1
-fi
-step="enabling the certificate in nginx"
-# The first certificate: enable the vhosts common/site wrote for HTTPS
-# (checked to be this environment's, and switched back if nginx rejects them).
-site="/etc/nginx/sites-available/pond-$PROJECT-$ENV"
-enabled="/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf"
-if [[ -f "$site.https.conf" && ! -L "$site.https.conf" && "$(head -n 1 "$site.https.conf")" == "# Written by Pond for $PROJECT/$ENV;"* &&
-    "$(readlink "$enabled" 2>/dev/null || true)" == "$site.conf" ]]; then
-    ln -sfn "$site.https.conf" "$enabled.tmp"
-    mv -T "$enabled.tmp" "$enabled"
-    if ! nginx -t -q; then
-        ln -sfn "$site.conf" "$enabled.tmp"
+# nginx serves the certificate: the first time, enable the vhosts
+# common/site wrote for HTTPS — this environment's, for a certificate that
+# names the domain — switching back if nginx rejects them; then a graceful
+# reload, waiting for the old workers (so what this reports is what answers).
+serve_https() {
+    step="enabling the certificate in nginx"
+    local site="/etc/nginx/sites-available/pond-$PROJECT-$ENV"
+    local enabled="/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf"
+    local switched=no
+    if [[ -f "$site.https.conf" && ! -L "$site.https.conf" && "$(head -n 1 "$site.https.conf")" == "# Written by Pond for $PROJECT/$ENV;"* &&
+        "$(readlink "$enabled" 2>/dev/null || true)" == "$site.conf" ]] && names_domain; then
+        ln -sfn "$site.https.conf" "$enabled.tmp"
         mv -T "$enabled.tmp" "$enabled"
-        false # recorded by on_error: the domain stays on HTTP
+        if ! nginx -t -q; then
+            ln -sfn "$site.conf" "$enabled.tmp"
+            mv -T "$enabled.tmp" "$enabled"
+            false # recorded by on_error: the domain stays on HTTP
+        fi
+        switched=yes
     fi
-    echo "TLS-ENABLED https://$DOMAIN"
-fi
-step="reloading nginx"
-# nginx reads the new files on a graceful reload (old workers finish their
-# requests); `reload` returns before new workers serve: wait for the old
-# ones to go, so what this reports is what answers.
-if [[ "$(readlink "$enabled" 2>/dev/null || true)" == "$site.https.conf" ]]; then
+    [[ "$(readlink "$enabled" 2>/dev/null || true)" == "$site.https.conf" ]] || return 0
+    [[ "$switched" == yes || "$1" == renewed ]] || return 0
+    step="reloading nginx"
     nginx -t -q
+    local master old_workers="" remaining
     master="$(cat /run/nginx.pid 2>/dev/null || true)"
-    old_workers=""
     if [[ -n "$master" ]]; then old_workers="$(pgrep -P "$master" || true)"; fi
     systemctl reload nginx
     for _ in $(seq 100); do
@@ -138,8 +93,81 @@ if [[ "$(readlink "$enabled" 2>/dev/null || true)" == "$site.https.conf" ]]; the
         [[ "$remaining" == 0 ]] && break
         sleep 0.1
     done
+    [[ "$switched" == no ]] || echo "TLS-ENABLED https://$DOMAIN"
+}
+
+due=no reason=""
+if [[ "$FORCE" == yes ]]; then
+    due=yes reason="asked for"
+elif [[ ! -f "$live/cert.pem" || ! -f "$live/privkey.pem" ]]; then
+    due=yes reason="no certificate yet"
+elif ! start="$(date -d "$(openssl x509 -in "$live/cert.pem" -noout -startdate | cut -d= -f2)" +%s 2>/dev/null)" ||
+    ! end="$(date -d "$(openssl x509 -in "$live/cert.pem" -noout -enddate | cut -d= -f2)" +%s 2>/dev/null)"; then
+    due=yes reason="the certificate there cannot be read"
+elif [[ -e "$state/directory" && "$(cat "$state/directory")" != "$DIRECTORY" ]]; then
+    due=yes reason="the account's CA changed to $DIRECTORY"
+else
+    have="$(sans | sort | tr '\n' ' ')"
+    want="$(printf '%s\n' "${names[@]}" | sort | tr '\n' ' ')"
+    renew_at=$((start + (end - start) * 2 / 3))
+    if [[ "$have" != "$want" ]]; then
+        due=yes reason="its names change from ${have% } to ${want% }"
+    elif (($(date +%s) >= renew_at)); then
+        due=yes reason="two thirds of its lifetime have passed"
+    fi
 fi
+if [[ "$due" == no ]]; then
+    serve_https not-due
+    trap - ERR
+    record last-run not-due "renews after $(date -u -d "@$renew_at" +%Y-%m-%dT%H:%M:%SZ)"
+    echo "TLS not due: ${names[*]} (renews after $(date -u -d "@$renew_at" +%Y-%m-%dT%H:%M:%SZ))"
+    exit 0
+fi
+
+step="installing certbot"
+if ! command -v certbot >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 certbot >/dev/null
+fi
+if [[ -n "$CA_PEM" ]]; then
+    printf '%s\n' "$CA_PEM" > "$state/acme-ca.pem"
+    export REQUESTS_CA_BUNDLE="$state/acme-ca.pem"
+fi
+domains=()
+for n in "${names[@]}"; do domains+=(-d "$n"); done
+echo "TLS requesting a certificate for ${names[*]} ($reason)"
+step="requesting the certificate"
+log="$state/certbot.log"
+# certbot allows one run per machine (other environments' included): queue.
+# Pond's timer renews its certificates (--no-autorenew keeps certbot's own
+# timer, which may renew the machine's other certificates, off them).
+request() {
+    flock -w 600 /var/lib/pond/tls/.certbot.lock \
+        certbot certonly --non-interactive --agree-tos --register-unsafely-without-email \
+        --server "$DIRECTORY" --webroot -w "$webroot" --cert-name "$name" --no-autorenew \
+        --key-type ecdsa --force-renewal --no-eff-email "${domains[@]}" > "$log" 2>&1
+}
+ok=yes
+request || ok=no
+if [[ "$ok" == no ]] && grep -q accountDoesNotExist "$log"; then
+    # The CA forgot the account (the lab's CA restarted): register anew.
+    rm -rf -- "/etc/letsencrypt/accounts/${DIRECTORY#https://}"
+    ok=yes
+    request || ok=no
+fi
+if [[ "$ok" == no ]]; then
+    trap - ERR
+    detail="$(grep -E '^ *(Detail|Type):|Error|error:' "$log" | tail -n 4 | tr '\n' ' ' || true)"
+    [[ -n "$detail" ]] || detail="$(tail -n 3 "$log" | tr '\n' ' ')"
+    record last-run failed "$detail"
+    record last-failure failed "$detail"
+    tr -cd '[:print:]\n' < "$log" >&2
+    echo "TLS-FAILED $(printable "$detail")"
+    exit 1
+fi
+serve_https renewed
 trap - ERR
+printf '%s\n' "$DIRECTORY" > "$state/directory"
 rm -f -- "$state/last-failure"
 record last-run renewed "${names[*]}"
 echo "TLS-RENEWED ${names[*]}"

@@ -8,7 +8,14 @@ units="pond-${PROJECT}_$ENV"
 script="/usr/local/lib/pond/tls-renew-${PROJECT}_$ENV"
 service="/etc/systemd/system/${units}_tls.service"
 timer="/etc/systemd/system/${units}_tls.timer"
+state="/var/lib/pond/tls/${PROJECT}_$ENV"
 if [[ -z "$SCRIPT" ]]; then
+    # Not under a renewal that runs now (the timer's, or `pond tls`).
+    systemctl stop "${units}_tls.service" 2>/dev/null || true
+    if [[ -d "$state" && ! -L "$state" && ! -L "$state/lock" ]]; then
+        exec 8>"$state/lock"
+        flock -w 300 8 || { echo "a renewal holds $state/lock; try again" >&2; exit 75; }
+    fi
     if [[ -e "$timer" || -e "$service" || -e "$script" ]]; then
         systemctl disable --now --quiet "${units}_tls.timer" 2>/dev/null || true
         rm -f -- "$timer" "$service" "$script"
@@ -30,19 +37,21 @@ if [[ -z "$SCRIPT" ]]; then
         systemctl reload nginx
     fi
     if [[ -d "/etc/letsencrypt/live/$units" ]] && command -v certbot >/dev/null; then
-        certbot delete --non-interactive --cert-name "$units" >/dev/null 2>&1 || true
+        flock -w 600 /var/lib/pond/tls/.certbot.lock certbot delete --non-interactive --cert-name "$units" >/dev/null ||
+            { echo "certbot could not delete the certificate $units; run this again" >&2; exit 1; }
+        echo "certificate $units deleted"
     fi
-    rm -rf -- "/var/lib/pond/tls/${PROJECT}_$ENV"
+    rm -rf -- "$state"
     exit 0
 fi
 install -d -o root -g root -m 0755 /usr/local/lib/pond
 changed=no
 write() { # file, mode, text: only when it differs
     if [[ ! -f "$1" || -L "$1" || "$(cat -- "$1")" != "$3" ]]; then
-        rm -f -- "$1"
-        printf '%s\n' "$3" > "$1.tmp"
-        chmod "$2" "$1.tmp"
-        mv -f -- "$1.tmp" "$1"
+        local tmp="$1.tmp.$$"
+        printf '%s\n' "$3" > "$tmp"
+        chmod "$2" "$tmp"
+        mv -f -- "$tmp" "$1"
         changed=yes
     fi
 }

@@ -401,6 +401,12 @@ pub async fn fix_setup(req: crate::view::EnvRef, on_event: Channel<Progress>) ->
         let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
         let env = p.file.environments[i].clone();
         tasks::provision::provision(&p.file, &env, &connected, &p.root, &sink).await?;
+        let settings = pond::settings::Settings::load()?;
+        let acme = match env.account.as_deref().and_then(|a| settings.account(a)) {
+            Some(a) => pond::settings::accounts::acme(a)?,
+            None => tasks::tls::Acme::lets_encrypt(),
+        };
+        tasks::tls::refresh_timer(&p.file, &env, &connected, &acme, &sink).await?;
         Ok(format!("{} is provisioned again.", req.env))
     })
     .await

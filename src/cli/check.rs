@@ -34,9 +34,11 @@ pub(super) fn run(arg: &ProjectArg, env: &str, fix: bool, json: bool) -> super::
     if fix && differs(&statuses, &p) {
         let e = p.file.environments[i].clone();
         let s = sink();
+        let acme = super::account::acme_for(e.account.as_deref().unwrap_or_default())?;
         s.outcome(rt.block_on(async {
             let connected = connect(&mut p, i, &id, &s).await?;
-            tasks::provision::provision(&p.file, &e, &connected, &p.root, &s).await
+            tasks::provision::provision(&p.file, &e, &connected, &p.root, &s).await?;
+            tasks::tls::refresh_timer(&p.file, &e, &connected, &acme, &s).await
         }))?;
         statuses = read(&mut p)?;
     }

@@ -298,7 +298,7 @@ fn print_urls(env: &str, urls: &tasks::create::Urls, started: std::time::Instant
     println!("  green:      {}", urls.green);
     if let Some(problem) = &urls.https_problem {
         println!(
-            "HTTPS is not set up yet ({problem}). The server tries again twice a day; `pond tls {env} --renew` tries now."
+            "HTTPS is not set up yet ({problem}). `pond tls {env} --renew` tries again (and installs the server's renewal timer, which retries twice a day)."
         );
     }
 }

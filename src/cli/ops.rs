@@ -270,6 +270,7 @@ pub fn run(op: Ops) -> super::CliResult {
             let mut p = load_project(&project)?;
             let i = env_index(&p, &env)?;
             let e = p.file.environments[i].clone();
+            let acme = super::account::acme_for(e.account.as_deref().unwrap_or_default())?;
             if dry_run {
                 for role in [DropletRole::Web, DropletRole::Database] {
                     if e.droplets.iter().any(|d| d.role == role) {
@@ -278,13 +279,18 @@ pub fn run(op: Ops) -> super::CliResult {
                         }
                     }
                 }
+                if pond::tasks::tls::wants_certificate(&e) {
+                    let (what, script) = pond::tasks::tls::timer_step(&p.file, &e, &acme)?;
+                    println!("# ---- {what} (Web servers)\n{script}");
+                }
                 return Ok(());
             }
             let id = identity()?;
             let s = sink();
             let provisioned = runtime()?.block_on(async {
                 let connected = connect(&mut p, i, &id, &s).await?;
-                provision::provision(&p.file, &e, &connected, &p.root, &s).await
+                provision::provision(&p.file, &e, &connected, &p.root, &s).await?;
+                pond::tasks::tls::refresh_timer(&p.file, &e, &connected, &acme, &s).await
             });
             s.outcome(provisioned)?;
             eprintln!("{} is provisioned. Next: pond deploy {}", e.name, e.name);

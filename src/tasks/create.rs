@@ -649,12 +649,17 @@ pub(super) async fn finish(
     let mut https = false;
     if super::tls::wants_certificate(&env) {
         step(&format!("requesting a certificate for {domain}"));
-        let outcomes = super::tls::apply(file, &env, &connected, acme, false, sink).await?;
-        https = outcomes.iter().all(|o| o.result != "failed");
-        https_problem = outcomes
-            .iter()
-            .find(|o| o.result == "failed")
-            .map(|o| format!("{}: {}", o.server, o.detail));
+        match super::tls::apply(file, &env, &connected, acme, false, sink).await {
+            Ok(outcomes) => {
+                https = outcomes.iter().all(|o| o.result != "failed");
+                https_problem = outcomes
+                    .iter()
+                    .find(|o| o.result == "failed")
+                    .map(|o| format!("{}: {}", o.server, o.detail));
+            }
+            // The site is live on HTTP; only the certificate is missing.
+            Err(e) => https_problem = Some(format!("{e:#}")),
+        }
     }
     let scheme = if https { "https" } else { "http" };
     Ok(Urls {

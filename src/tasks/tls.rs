@@ -98,22 +98,56 @@ pub fn steps(
         )]);
     }
     Ok(vec![
-        (
-            "Certificate renewal timer".to_string(),
-            render(
-                "tls/schedule",
-                &[
-                    ("PROJECT", &file.name),
-                    ("ENV", &env.name),
-                    ("SCRIPT", &renew_script(file, env, acme, false)?),
-                ],
-            )?,
-        ),
+        timer_step(file, env, acme)?,
         (
             format!("HTTPS certificate for {}", env.domain),
             renew_script(file, env, acme, force)?,
         ),
     ])
+}
+
+/// The renewal timer of an environment with HTTPS on, with the inputs
+/// of today's pond.json and account (domain, CA): what provisioning
+/// refreshes, so the timer never renews for an old domain or CA. It
+/// requests nothing now; a server with no certificate yet gets one at the
+/// timer's next run, once DNS points at it.
+pub fn timer_step(file: &ProjectFile, env: &Environment, acme: &Acme) -> anyhow::Result<Step> {
+    Ok((
+        "Certificate renewal timer".to_string(),
+        render(
+            "tls/schedule",
+            &[
+                ("PROJECT", &file.name),
+                ("ENV", &env.name),
+                ("SCRIPT", &renew_script(file, env, acme, false)?),
+            ],
+        )?,
+    ))
+}
+
+/// Runs [`timer_step`] on every web server, when HTTPS is on.
+pub async fn refresh_timer(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    acme: &Acme,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    if !wants_certificate(env) {
+        return Ok(());
+    }
+    let (what, script) = timer_step(file, env, acme)?;
+    let runs = connected
+        .iter()
+        .filter(|c| c.server.role == DropletRole::Web)
+        .map(|c| {
+            let (what, script) = (what.clone(), script.clone());
+            async move {
+                sink(&c.server.endpoint.name, Stream::Step, &what);
+                c.session.run_ok(&what, &script, sink).await.map(|_| ())
+            }
+        });
+    futures::future::join_all(runs).await.into_iter().collect()
 }
 
 /// How one server's run ended.

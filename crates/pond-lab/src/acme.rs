@@ -64,10 +64,12 @@ pub fn start(dir: &Path, address: Ipv4Addr, dns: std::net::SocketAddr) -> anyhow
         .arg(&config)
         .arg("-dnsserver")
         .arg(dns.to_string())
-        // No artificial delays before validation, and no random "bad
-        // nonce" rejections: the lab is for tests that must not flake.
+        // No artificial delays before validation, no random "bad nonce"
+        // rejections, and every order validated afresh (no reuse of an
+        // earlier authorization): the lab is for tests that must not flake.
         .env("PEBBLE_VA_NOSLEEP", "1")
         .env("PEBBLE_WFE_NONCEREJECT", "0")
+        .env("PEBBLE_AUTHZREUSE", "0")
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
