@@ -2,8 +2,9 @@
 //! lab's ACME CA (Pebble) by HTTP-01 on the droplet, nginx serves it and
 //! redirects HTTP; `pond tls --renew` replaces it while the site serves; a
 //! failed renewal is recorded, shown, and leaves the old certificate
-//! serving; the server's timer renews only when due; HSTS is opt-in; HTTPS
-//! turned off goes back to HTTP and removes the certificate.
+//! serving; the server's timer renews only when due; hosts it does not
+//! serve get no certificate; HSTS is opt-in; HTTPS turned off goes back to
+//! HTTP and removes the certificate.
 
 mod common;
 
@@ -153,6 +154,18 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
         common::http_get(&addr, &format!("{prefix}.{DOMAIN}"), "/").0,
         200
     );
+    // HTTPS for a host no environment serves here (a preview host, another
+    // name) is refused at the handshake, never answered with the domain's
+    // certificate.
+    for other in [
+        format!("{prefix}.{DOMAIN}"),
+        "elsewhere.example.net".to_string(),
+    ] {
+        assert!(
+            common::try_https_get(&addr, &other, "/", &api.ca_root).is_err(),
+            "{other} got an HTTPS answer"
+        );
+    }
     // No HSTS unless asked for.
     assert!(!https_headers(&addr, &api.ca_root).contains("strict-transport-security"));
 

@@ -81,6 +81,16 @@ ssl_session_cache shared:pond_tls:10m;
 ssl_session_tickets off;
 CONF
 mv -f /etc/nginx/pond-tls.conf.new /etc/nginx/pond-tls.conf
+# HTTPS for a host no environment here serves (a domain whose environment
+# went, or one on HTTP only) is refused at the handshake rather than
+# answered with another site's certificate — unless the server already
+# has a default HTTPS server of its own.
+default_tls=/etc/nginx/conf.d/pond-tls-default.conf
+if ! grep -rlsE 'listen[^;]*443[^;]*default_server' /etc/nginx/sites-enabled/ /etc/nginx/conf.d/ | grep -qvxF "$default_tls"; then
+    printf '%s\n' "# Written by Pond (common/site): refuse TLS for hosts no vhost names." \
+        "server { listen 443 ssl default_server; server_name _; ssl_reject_handshake on; }" > "$default_tls.new"
+    mv -f "$default_tls.new" "$default_tls"
+fi
 acme_location='    # ACME HTTP-01 challenges (tls/renew), from a directory only root writes.
     location ^~ /.well-known/acme-challenge/ { root /var/lib/pond/acme-challenge; default_type text/plain; }'
 

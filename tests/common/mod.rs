@@ -113,12 +113,19 @@ pub fn browse(address: &str, host: &str, path: &str, ca_root: &str) -> (u16, Str
     if status != 301 {
         return (status, body);
     }
-    https_get(address, host, path, ca_root)
+    match try_https_get(address, host, path, ca_root) {
+        Ok(answer) => answer,
+        Err(error) => (0, error),
+    }
 }
 
-/// An HTTPS GET to `address:443` for `host` (SNI and Host), verifying the
-/// certificate against the lab CA's root `ca_root`; (status, body).
-pub fn https_get(address: &str, host: &str, path: &str, ca_root: &str) -> (u16, String) {
+/// [`https_get`], with a failed TLS connection as `Err(curl's message)`.
+pub fn try_https_get(
+    address: &str,
+    host: &str,
+    path: &str,
+    ca_root: &str,
+) -> Result<(u16, String), String> {
     let out = std::process::Command::new("curl")
         .args(["-sS", "--max-time", "10", "--cacert", ca_root, "--resolve"])
         .arg(format!("{host}:443:{address}"))
@@ -126,14 +133,19 @@ pub fn https_get(address: &str, host: &str, path: &str, ca_root: &str) -> (u16, 
         .arg(format!("https://{host}{path}"))
         .output()
         .expect("running curl");
-    assert!(
-        out.status.success(),
-        "curl https://{host}{path} at {address}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
     let text = String::from_utf8_lossy(&out.stdout);
     let (body, status) = text.rsplit_once('\n').unwrap();
-    (status.trim().parse().unwrap(), body.to_string())
+    Ok((status.trim().parse().unwrap(), body.to_string()))
+}
+
+/// An HTTPS GET to `address:443` for `host` (SNI and Host), verifying the
+/// certificate against the lab CA's root `ca_root`; (status, body).
+pub fn https_get(address: &str, host: &str, path: &str, ca_root: &str) -> (u16, String) {
+    try_https_get(address, host, path, ca_root)
+        .unwrap_or_else(|e| panic!("curl https://{host}{path} at {address}: {e}"))
 }
 
 /// A plain HTTP GET to `address:80` with a Host header; (status, body).
