@@ -1,6 +1,7 @@
 //! HTTPS on the lab: `pond create` gets the domain a certificate from the
 //! lab's ACME CA (Pebble) by HTTP-01 on the droplet, nginx serves it and
-//! redirects HTTP; `pond tls --renew` replaces it while the site serves; a
+//! redirects HTTP; the preview hosts get a wildcard by DNS-01 through the
+//! API (no secret name in any certificate); `pond tls --renew` replaces it while the site serves; a
 //! failed renewal is recorded, shown, and leaves the old certificate
 //! serving; the server's timer renews only when due; hosts it does not
 //! serve get no certificate; HSTS is opt-in; HTTPS turned off goes back to
@@ -10,7 +11,7 @@ mod common;
 
 use std::process::Command;
 
-use common::create::{assert_live, pond, static_project, succeeded};
+use common::create::{assert_live, pond_with_dns as pond, static_project, succeeded};
 use common::lab::{LabDir, lab_up};
 use serde_json::json;
 
@@ -154,18 +155,41 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
         common::http_get(&addr, &format!("{prefix}.{DOMAIN}"), "/").0,
         200
     );
-    // HTTPS for a host no environment serves here (a preview host, another
-    // name) is refused at the handshake, never answered with the domain's
-    // certificate.
-    for other in [
+    // The preview hosts: HTTPS with a wildcard made by DNS-01 (the secret
+    // names are in no certificate), its TXT record gone afterwards.
+    for host in [
         format!("{prefix}.{DOMAIN}"),
-        "elsewhere.example.net".to_string(),
+        format!("{prefix}-blue.{DOMAIN}"),
+        format!("{prefix}-green.{DOMAIN}"),
     ] {
-        assert!(
-            common::try_https_get(&addr, &other, "/", &api.ca_root).is_err(),
-            "{other} got an HTTPS answer"
+        assert_eq!(
+            common::https_get(&addr, &host, "/", &api.ca_root),
+            (200, "over https".to_string()),
+            "{host}"
         );
+        assert_eq!(presented(&addr, &host).1, [format!("*.{DOMAIN}")]);
     }
+    let preview_serial = presented(&addr, &format!("{prefix}.{DOMAIN}")).0;
+    let txt = api.ok(
+        "GET",
+        &format!("/v2/domains/{DOMAIN}/records?type=TXT"),
+        None,
+        200,
+    );
+    assert_eq!(
+        txt["domain_records"],
+        json!([]),
+        "the ACME TXT record stays"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("preview:    https://{prefix}.{DOMAIN}/")),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // HTTPS for a host no environment serves here is refused at the
+    // handshake, never answered with another site's certificate.
+    assert!(common::try_https_get(&addr, "elsewhere.example.net", "/", &api.ca_root).is_err());
     // No HSTS unless asked for.
     assert!(!https_headers(&addr, &api.ca_root).contains("strict-transport-security"));
 
@@ -189,6 +213,8 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
     assert_eq!(tls["timer_running"], true);
     assert_eq!(tls["last_run"]["result"], "renewed");
     assert!(tls["last_failure"].is_null());
+    assert_eq!(tls["previews"]["names"], json!([format!("*.{DOMAIN}")]));
+    assert_eq!(tls["previews"]["serving"], true);
     let status = succeeded(pond(&["status", "production"], p, config.path(), &api));
     assert!(
         status.contains(&format!(
@@ -217,6 +243,11 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
     assert!(renewed.contains("TLS-RENEWED"), "{renewed}");
     let (serial2, _) = presented(&addr, DOMAIN);
     assert_ne!(serial2, serial);
+    assert_ne!(
+        presented(&addr, &format!("{prefix}.{DOMAIN}")).0,
+        preview_serial,
+        "--renew renews the previews' wildcard too"
+    );
     assert_eq!(
         common::https_get(&addr, DOMAIN, "/", &api.ca_root).1,
         "over https"
@@ -289,7 +320,18 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
     let left = common::ssh(
         &key,
         &addr,
-        "ls /etc/letsencrypt/live /etc/systemd/system | grep -c secure_production || true",
+        "ls /etc/letsencrypt/live /etc/systemd/system /etc/nginx/sites-enabled /var/lib/pond/tls | grep -cE 'secure_production|previews' || true",
     );
-    assert_eq!(left.trim(), "0", "certificate or timer left: {left}");
+    assert_eq!(
+        left.trim(),
+        "0",
+        "certificate, timer or preview vhost left: {left}"
+    );
+    assert_eq!(
+        common::http_get(&addr, &format!("{prefix}.{DOMAIN}"), "/"),
+        (200, "over https".to_string())
+    );
+    assert!(
+        common::try_https_get(&addr, &format!("{prefix}.{DOMAIN}"), "/", &api.ca_root).is_err()
+    );
 }

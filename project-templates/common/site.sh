@@ -60,6 +60,14 @@ if [[ "$HTTPS" == yes && -f "$cert/fullchain.pem" && -f "$cert/privkey.pem" ]] &
     openssl x509 -in "$cert/cert.pem" -noout -ext subjectAltName 2>/dev/null | grep -o 'DNS:[^, ]*' | cut -c5- | grep -qxF "$DOMAIN"; then
     tls=yes
 fi
+# The preview hosts' wildcard certificate (tls/preview-install), used only
+# when it names *.DOMAIN.
+previews="$tls_state/previews"
+preview_tls=no
+if [[ "$HTTPS" == yes && -f "$previews/fullchain.pem" && -f "$previews/key.pem" && ! -L "$previews" ]] &&
+    [[ "$(openssl x509 -in "$previews/fullchain.pem" -noout -ext subjectAltName 2>/dev/null | grep -o 'DNS:[^, ]*' | cut -c5- | paste -sd, || true)" == "*.$DOMAIN" ]]; then
+    preview_tls=yes
+fi
 # nginx 1.25.1 moved HTTP/2 from `listen` to its own directive.
 read -r nginx_major nginx_minor nginx_patch < <(nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9]*\)\.\([0-9]*\)\.\([0-9]*\).*|\1 \2 \3|p')
 if ((nginx_major > 1 || nginx_minor > 25 || (nginx_minor == 25 && nginx_patch >= 1))); then
@@ -105,9 +113,9 @@ $acme_location
 CONF
 }
 
-server_block() { # server names, link name, http or https
+server_block() { # server names, link name, http, https (the domain's certificate) or previews (the wildcard)
     local listen="listen 80;"
-    [[ "$3" == https ]] && listen="$listen_tls"
+    [[ "$3" == http ]] || listen="$listen_tls"
     cat <<CONF
 server {
     $listen
@@ -123,6 +131,8 @@ CONF
     if [[ "$3" == https ]]; then
         printf '    ssl_certificate %s/fullchain.pem;\n    ssl_certificate_key %s/privkey.pem;\n    include /etc/nginx/pond-tls.conf;\n' "$cert" "$cert"
         [[ "$HSTS" == no ]] || printf '    add_header Strict-Transport-Security "max-age=63072000" always;\n'
+    elif [[ "$3" == previews ]]; then
+        printf '    ssl_certificate %s/fullchain.pem;\n    ssl_certificate_key %s/key.pem;\n    include /etc/nginx/pond-tls.conf;\n' "$previews" "$previews"
     elif [[ "$2" == current ]]; then
         printf '%s\n' "$acme_location"
     fi
@@ -180,6 +190,31 @@ vhosts() { # http or https: how the domain is served
 }
 vhosts http > "$conf.new"
 mv "$conf.new" "$conf"
+# The preview hosts over HTTPS (their wildcard certificate), enabled next to
+# the vhosts above once tls/preview-install put one here.
+conf_previews="/etc/nginx/sites-available/pond-$PROJECT-$ENV.previews.conf"
+enabled_previews="/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.previews.conf"
+if [[ -e "$conf_previews" && "$(head -n 1 "$conf_previews")" != "$header"* ]]; then
+    echo "$conf_previews belongs to another environment; rename this environment or project" >&2
+    exit 3
+fi
+if [[ "$HTTPS" == yes ]]; then
+    {
+        echo "$header \`pond provision\` rewrites it."
+        server_block "$SECRET_PREFIX.$DOMAIN" preview previews
+        server_block "$SECRET_PREFIX-blue.$DOMAIN" blue previews
+        server_block "$SECRET_PREFIX-green.$DOMAIN" green previews
+    } > "$conf_previews.new"
+    mv "$conf_previews.new" "$conf_previews"
+else
+    rm -f -- "$enabled_previews" "$conf_previews"
+fi
+if [[ "$preview_tls" == yes ]]; then
+    ln -sfn "$conf_previews" "$enabled_previews.tmp"
+    mv -T "$enabled_previews.tmp" "$enabled_previews"
+else
+    rm -f -- "$enabled_previews"
+fi
 if [[ "$HTTPS" == yes ]]; then
     vhosts https > "$conf_https.new"
     mv "$conf_https.new" "$conf_https"
@@ -192,11 +227,12 @@ else
     ln -sfn "$conf" "$enabled.tmp"
 fi
 mv -T "$enabled.tmp" "$enabled"
-if [[ "$tls" == yes ]] && ! nginx -t -q 2>/dev/null; then
-    echo "nginx refused the HTTPS vhosts ($(nginx -t 2>&1 | grep -m1 emerg || true)); serving $DOMAIN over HTTP" >&2
+if [[ "$tls" == yes || "$preview_tls" == yes ]] && ! nginx -t -q 2>/dev/null; then
+    echo "nginx refused the HTTPS vhosts ($(nginx -t 2>&1 | grep -m1 emerg || true)); serving $DOMAIN and the previews over HTTP" >&2
     tls=no
     ln -sfn "$conf" "$enabled.tmp"
     mv -T "$enabled.tmp" "$enabled"
+    rm -f -- "$enabled_previews"
 fi
 nginx -t -q
 # `reload` returns before new workers serve: wait for the old ones to go.

@@ -184,6 +184,16 @@ if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
         if systemctl is-active --quiet "${UNITS}_tls.timer"; then echo "TLS-TIMER running"; else echo "TLS-TIMER stopped"; fi
     fi
     tls_state="/var/lib/pond/tls/${UNITS#pond-}"
+    preview_cert="$tls_state/previews/fullchain.pem"
+    if regular "$preview_cert"; then
+        from="$(date -d "$(openssl x509 -in "$preview_cert" -noout -startdate | cut -d= -f2)" +%s 2>/dev/null || echo 0)"
+        to="$(date -d "$(openssl x509 -in "$preview_cert" -noout -enddate | cut -d= -f2)" +%s 2>/dev/null || echo 0)"
+        names="$(openssl x509 -in "$preview_cert" -noout -ext subjectAltName 2>/dev/null | grep -o 'DNS:[^, ]*' | cut -c5- | grep -xE '[A-Za-z0-9.*-]+' | paste -sd, || true)"
+        issuer="$(openssl x509 -in "$preview_cert" -noout -issuer -nameopt multiline 2>/dev/null | sed -n 's/^ *commonName *= *//p' | tr -cd '[:print:]' | head -c 120 || true)"
+        serving=no
+        [[ -n "$PROJECT" && -L "/etc/nginx/sites-enabled/pond-$PROJECT-${UNITS#pond-"${PROJECT}"_}.previews.conf" ]] && serving=yes
+        printf 'TLS-PREVIEW %s %s %s %s %s\n' "$serving" "$from" "$to" "${names:--}" "$issuer"
+    fi
     for kind in run failure; do
         file="$tls_state/last-$kind"
         regular "$file" || continue

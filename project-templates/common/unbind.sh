@@ -34,7 +34,8 @@ rm -f /etc/systemd/system/multi-user.target.wants/"${units}"_proc_*@*.service
 # carry the same file name).
 conf="/etc/nginx/sites-available/pond-$PROJECT-$ENV.conf"
 if [[ "$(head -n 1 "$conf" 2>/dev/null)" == "# Written by Pond for $PROJECT/$ENV;"* ]]; then
-    rm -f "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf" "$conf" "${conf%.conf}.https.conf"
+    rm -f "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf" "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.previews.conf" \
+        "$conf" "${conf%.conf}.https.conf" "${conf%.conf}.previews.conf"
 fi
 # Its certificate (tls/renew) and the record of its renewals, not under a
 # renewal that runs now.

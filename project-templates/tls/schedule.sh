@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# summary: Install (or remove) an environment's certificate renewal on this server: the rendered tls/renew script as a root-only file, run twice a day by a systemd timer (Persistent, randomized); removing also deletes the certificate
+# summary: Install (or remove) an environment's certificate renewal on this server: the rendered tls/renew script as a root-only file, run twice a day by a systemd timer (Persistent, randomized); removing also deletes the certificates (the domain's and the previews')
 # input PROJECT [project_name]: project name
 # input ENV [env_name]: environment name
 # input? SCRIPT [text]: the rendered tls/renew script (FORCE no) the timer runs (empty: no HTTPS; the timer and the certificate are removed)
@@ -26,13 +26,21 @@ if [[ -z "$SCRIPT" ]]; then
     # HTTP vhosts (common/site's, when this environment's), checked, reloaded.
     site="/etc/nginx/sites-available/pond-$PROJECT-$ENV"
     enabled="/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf"
+    reload=no
+    if [[ -L "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.previews.conf" ]]; then
+        rm -f -- "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.previews.conf"
+        reload=yes
+    fi
     if [[ "$(readlink "$enabled" 2>/dev/null || true)" == "$site.https.conf" ]]; then
+        reload=yes
         if [[ -f "$site.conf" && ! -L "$site.conf" && "$(head -n 1 "$site.conf")" == "# Written by Pond for $PROJECT/$ENV;"* ]]; then
             ln -sfn "$site.conf" "$enabled.tmp"
             mv -T "$enabled.tmp" "$enabled"
         else
             rm -f -- "$enabled"
         fi
+    fi
+    if [[ "$reload" == yes ]]; then
         nginx -t -q
         systemctl reload nginx
     fi

@@ -247,6 +247,23 @@ pub(super) fn prompt_hidden(question: &str) -> anyhow::Result<String> {
     Ok(line)
 }
 
+/// An API client for the named account when its token is at hand without
+/// asking (the keychain, `$POND_DO_TOKEN`, the lab's variables); None
+/// otherwise. For work a command does on the side.
+pub fn client_quietly(name: &str) -> Option<Client> {
+    let settings = Settings::load().ok()?;
+    if settings.account(name).is_some() {
+        let token = accounts::stored_token(&Keychain::open(), name)
+            .ok()
+            .flatten()?;
+        return accounts::client(&settings, name, token).ok();
+    }
+    if std::env::var_os("POND_DO_TOKEN").is_some() || std::env::var_os("POND_LAB_TOKEN").is_some() {
+        return client_for(name).ok();
+    }
+    None
+}
+
 /// The ACME CA of the named account's servers: a registered account's
 /// own (Let's Encrypt unless set); for an account that is not registered,
 /// `$POND_ACME_DIRECTORY` (+ `$POND_ACME_CA`, what `eval "$(pond lab up)"`

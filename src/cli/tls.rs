@@ -1,7 +1,8 @@
 //! `pond tls ENV [--renew] [--json] [--dry-run]`: the domain's certificate
 //! on each web server ([`pond::tasks::tls`]) — its names, issuer, validity,
-//! next renewal, whether nginx serves it and the last failure — and, with
-//! `--renew`, a new certificate now (installing the renewal timer).
+//! next renewal, whether nginx serves it and the last failure, and the
+//! preview hosts' wildcard — and, with `--renew`, new ones now (installing
+//! the renewal timer; the wildcard by DNS-01 through the account's API).
 
 use anyhow::Context;
 
@@ -35,6 +36,14 @@ pub fn run(args: TlsArgs) -> super::CliResult {
         for (what, script) in tls::steps(&p.file, &env, &acme, true)? {
             println!("# ---- {what} (each web server)\n{script}");
         }
+        let (what, script) = pond::tasks::preview_tls::csr_step(&p.file, &env, true)?;
+        println!("# ---- {what} (each web server)\n{script}");
+        println!(
+            "# ---- then, on this machine: an ACME order for *.{} by DNS-01 with {} (a TXT record _acme-challenge.{} through the DigitalOcean API, deleted after), finalized with that CSR; tls/preview-install gets the chain",
+            env.domain,
+            acme.describe(),
+            env.domain
+        );
         return Ok(());
     }
     let off = if !env.https.enabled {
@@ -69,6 +78,28 @@ pub fn run(args: TlsArgs) -> super::CliResult {
                 failed = true;
                 eprintln!("{}: the certificate request FAILED: {}", o.server, o.detail);
             }
+        }
+        // The preview hosts' wildcard needs the account's API (DNS-01).
+        match env.account.as_deref() {
+            Some(name) => {
+                let api = super::account::client_for(name)?;
+                let outcomes = s.outcome(rt.block_on(pond::tasks::preview_tls::ensure(
+                    &api, &p.file, &env, &connected, &acme, true, &s,
+                )))?;
+                for o in &outcomes {
+                    if o.result == "failed" {
+                        failed = true;
+                        eprintln!(
+                            "{}: the preview hosts' certificate request FAILED: {}",
+                            o.server, o.detail
+                        );
+                    }
+                }
+            }
+            None => eprintln!(
+                "{} has no DigitalOcean account in pond.json: its preview hosts' certificate (DNS-01 through the API) is not requested.",
+                args.env
+            ),
         }
     }
     let statuses = rt.block_on(operate::status(&p.file, &env, &connected));
@@ -132,6 +163,17 @@ pub(super) fn print_certificate(domain: &str, tls: Option<&tls::TlsStatus>) {
         println!("  serving      https://{domain}/");
     } else {
         println!("  serving      http://{domain}/ only");
+    }
+    match &t.previews {
+        Some(p) => println!(
+            "  previews     {} ({}), expires {}, renews after {}{}",
+            p.names.join(", "),
+            p.issuer,
+            tls::when(p.not_after),
+            tls::when(p.renew_after),
+            if p.serving { "" } else { " — NOT SERVED" }
+        ),
+        None => println!("  previews     HTTP only (no wildcard certificate yet)"),
     }
     if let Some(f) = &t.last_failure {
         println!("  last failure {}: {}", f.at, f.detail);

@@ -67,6 +67,8 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "php/pool",
     "php/stack",
     "static/stack",
+    "tls/preview-csr",
+    "tls/preview-install",
     "tls/renew",
     "tls/schedule",
 ];

@@ -215,6 +215,11 @@ impl NewServer {
                 d = self.domain,
                 ca = self.acme.describe()
             ));
+            lines.push(format!(
+                "HTTPS for the preview hosts: a wildcard *.{d} from {ca} by DNS-01 (a TXT record in {d}, removed after); the droplet makes its key, only the CSR and the chain travel",
+                d = self.domain,
+                ca = self.acme.describe()
+            ));
         }
         lines.push(format!("record environment {} in pond.json", self.env));
         lines
@@ -661,16 +666,37 @@ pub(super) async fn finish(
             Err(e) => https_problem = Some(format!("{e:#}")),
         }
     }
+    // The preview hosts' wildcard, by DNS-01 through the API.
+    let mut previews_https = false;
+    if super::tls::wants_certificate(&env) {
+        step(&format!(
+            "requesting a certificate for *.{domain} (the preview hosts)"
+        ));
+        match super::preview_tls::ensure(client, file, &env, &connected, acme, false, sink).await {
+            Ok(outcomes) => {
+                previews_https = outcomes.iter().all(|o| o.result != "failed");
+                if let Some(o) = outcomes.iter().find(|o| o.result == "failed") {
+                    let problem = format!("preview hosts, {}: {}", o.server, o.detail);
+                    https_problem = Some(match https_problem {
+                        Some(p) => format!("{p}; {problem}"),
+                        None => problem,
+                    });
+                }
+            }
+            Err(e) => https_problem = Some(format!("preview hosts: {e:#}")),
+        }
+    }
     let scheme = if https { "https" } else { "http" };
+    let preview_scheme = if previews_https { "https" } else { "http" };
     Ok(Urls {
         production: format!("{scheme}://{domain}/"),
-        preview: format!("http://{}/", operate::preview_host(&env, None)),
+        preview: format!("{preview_scheme}://{}/", operate::preview_host(&env, None)),
         blue: format!(
-            "http://{}/",
+            "{preview_scheme}://{}/",
             operate::preview_host(&env, Some(crate::config::Colour::Blue))
         ),
         green: format!(
-            "http://{}/",
+            "{preview_scheme}://{}/",
             operate::preview_host(&env, Some(crate::config::Colour::Green))
         ),
         https_problem,

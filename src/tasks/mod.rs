@@ -18,6 +18,7 @@ pub mod exec;
 pub mod manifest;
 pub mod operate;
 pub mod pre_swap;
+pub mod preview_tls;
 pub mod processes;
 pub mod provision;
 pub mod rollback_data;

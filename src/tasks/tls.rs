@@ -10,8 +10,10 @@
 //! outcome on the server; `common/status` reports the certificate, the
 //! timer and the last run and failure, parsed here.
 //!
-//! Not here yet: a load-balanced environment gets no certificate (its
-//! balancer would need one), and preview hosts stay on HTTP.
+//! The preview hosts get a wildcard by DNS-01 instead
+//! ([`super::preview_tls`]), reported here too. Not here yet: a
+//! load-balanced environment gets no certificate (its balancer would need
+//! one).
 
 use serde::Serialize;
 
@@ -242,6 +244,20 @@ pub struct TlsStatus {
     /// not followed by a success.
     pub last_run: Option<TlsRun>,
     pub last_failure: Option<TlsRun>,
+    /// The preview hosts' wildcard certificate (None: none here yet).
+    pub previews: Option<PreviewCert>,
+}
+
+/// The preview hosts' wildcard certificate on a server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PreviewCert {
+    pub names: Vec<String>,
+    pub issuer: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub renew_after: i64,
+    /// Whether nginx serves the preview hosts over HTTPS with it.
+    pub serving: bool,
 }
 
 /// One recorded run of `tls/renew`.
@@ -279,6 +295,27 @@ pub fn parse_status(text: &str) -> Option<TlsStatus> {
                 .map(str::to_string)
                 .collect();
             s.issuer = f.next().unwrap_or("").trim().to_string();
+            any = true;
+        } else if let Some(v) = line.strip_prefix("TLS-PREVIEW ") {
+            let mut f = v.splitn(5, ' ');
+            let (Some(serving), Some(from), Some(to), Some(names)) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
+                continue;
+            };
+            let (not_before, not_after) = (from.parse().unwrap_or(0), to.parse().unwrap_or(0));
+            s.previews = Some(PreviewCert {
+                names: names
+                    .split(',')
+                    .filter(|n| !n.is_empty() && *n != "-")
+                    .map(str::to_string)
+                    .collect(),
+                issuer: f.next().unwrap_or("").trim().to_string(),
+                not_before,
+                not_after,
+                renew_after: renew_after(not_before, not_after),
+                serving: serving == "yes",
+            });
             any = true;
         } else if let Some(v) = line.strip_prefix("TLS-SERVING ") {
             s.serving = v.trim() == "yes";
@@ -342,7 +379,21 @@ pub fn describe(domain: &str, t: &TlsStatus, now: i64) -> String {
             when(t.renew_after)
         )
     };
-    let mut line = format!("{serving}; {certificate}");
+    let previews = match &t.previews {
+        Some(p) if p.serving => format!(
+            "; previews over HTTPS ({}, expires {})",
+            p.names.join(", "),
+            when(p.not_after)
+        ),
+        Some(_) => "; previews on HTTP only (their certificate is not served)".to_string(),
+        None => "; previews on HTTP only".to_string(),
+    };
+    if let Some(p) = &t.previews
+        && p.not_after <= now
+    {
+        problems.push(format!("PREVIEW CERTIFICATE EXPIRED {}", when(p.not_after)));
+    }
+    let mut line = format!("{serving}; {certificate}{previews}");
     if !problems.is_empty() {
         line = format!("{} — {line}", problems.join("; "));
     }

@@ -1,0 +1,411 @@
+//! The preview hosts' certificate: one wildcard `*.<domain>` per web
+//! server, so no secret preview host name is ever written into a
+//! certificate (and so into Certificate Transparency logs). Let's Encrypt
+//! issues wildcards only by DNS-01, which Pond answers from the user's
+//! machine through the DigitalOcean API: the server makes the key and a
+//! CSR (`tls/preview-csr`; the key never leaves it), Pond runs the ACME
+//! order with the account's CA, puts the TXT record in the domain's zone,
+//! waits until the zone's authoritative name servers answer it, finalizes
+//! with the CSR, deletes the record whatever happened, and sends back only
+//! the chain (`tls/preview-install`, which checks it against the key and
+//! enables the preview vhosts on 443).
+//!
+//! Pond's ACME account for a CA is kept in the config dir
+//! (`acme/<hash of the directory>.json`, 0600). The certificate is renewed
+//! by `pond tls ENV --renew` and, once two thirds of its lifetime have
+//! passed, whenever `pond create` or `pond deploy` reaches the server.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use instant_acme::{
+    Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
+    NewOrder, OrderStatus, RetryPolicy,
+};
+use reqwest::Method;
+use serde_json::json;
+
+use super::provision::Step;
+use super::tls::{Acme, Outcome};
+use super::{Connected, render};
+use crate::config::{DropletRole, Environment, ProjectFile};
+use crate::digitalocean::Client;
+use crate::ssh::{Sink, Stream};
+
+/// `tls/preview-csr`: report the certificate, and a CSR when due.
+pub fn csr_step(file: &ProjectFile, env: &Environment, force: bool) -> anyhow::Result<Step> {
+    Ok((
+        "Preview hosts' certificate: key and CSR".to_string(),
+        render(
+            "tls/preview-csr",
+            &[
+                ("PROJECT", &file.name),
+                ("ENV", &env.name),
+                ("DOMAIN", &env.domain),
+                ("FORCE", if force { "yes" } else { "no" }),
+            ],
+        )?,
+    ))
+}
+
+/// `tls/preview-install` with the chain the CA issued.
+pub fn install_step(file: &ProjectFile, env: &Environment, chain: &str) -> anyhow::Result<Step> {
+    Ok((
+        "Preview hosts' certificate: install".to_string(),
+        render(
+            "tls/preview-install",
+            &[
+                ("PROJECT", &file.name),
+                ("ENV", &env.name),
+                ("DOMAIN", &env.domain),
+                ("CHAIN", chain),
+            ],
+        )?,
+    ))
+}
+
+/// What `tls/preview-csr` said: not due (until when), or the CSR (DER).
+#[derive(Debug, PartialEq, Eq)]
+pub enum CsrReport {
+    NotDue(String),
+    Due { reason: String, csr_der: Vec<u8> },
+}
+
+/// Parses `tls/preview-csr`'s lines.
+pub fn parse_csr(stdout: &str) -> anyhow::Result<CsrReport> {
+    if let Some(at) = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("PREVIEW-NOT-DUE "))
+    {
+        return Ok(CsrReport::NotDue(at.trim().to_string()));
+    }
+    let reason = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("PREVIEW-DUE "))
+        .context("the server reported neither a CSR nor a certificate")?
+        .trim()
+        .to_string();
+    let body: String = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("PREVIEW-CSR "))
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let csr_der = base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .context("the server's CSR is not base64")?;
+    if csr_der.is_empty() {
+        bail!("the server sent an empty CSR");
+    }
+    Ok(CsrReport::Due { reason, csr_der })
+}
+
+/// On every web server: a wildcard certificate when due (or `force`).
+/// A failure on a server is an outcome (the previews stay as they were),
+/// not an error.
+pub async fn ensure(
+    api: &Client,
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    acme: &Acme,
+    force: bool,
+    sink: &Sink,
+) -> anyhow::Result<Vec<Outcome>> {
+    let (what, script) = csr_step(file, env, force)?;
+    let mut outcomes = vec![];
+    for c in connected
+        .iter()
+        .filter(|c| c.server.role == DropletRole::Web)
+    {
+        let server = c.server.endpoint.name.clone();
+        sink(&server, Stream::Step, &what);
+        let result = async {
+            let out = c.session.run_ok(&what, &script, sink).await?;
+            match parse_csr(&out.stdout)? {
+                CsrReport::NotDue(at) => anyhow::Ok(("not-due", format!("renews after {at}"))),
+                CsrReport::Due { reason, csr_der } => {
+                    sink(
+                        &server,
+                        Stream::Step,
+                        &format!("requesting *.{} by DNS-01 ({reason})", env.domain),
+                    );
+                    let chain = issue(api, acme, &env.domain, &csr_der, &server, sink).await?;
+                    let (what, script) = install_step(file, env, &chain)?;
+                    sink(&server, Stream::Step, &what);
+                    c.session.run_ok(&what, &script, sink).await?;
+                    Ok(("renewed", format!("*.{}", env.domain)))
+                }
+            }
+        }
+        .await;
+        outcomes.push(match result {
+            Ok((result, detail)) => Outcome {
+                server,
+                result: result.to_string(),
+                detail,
+            },
+            Err(e) => Outcome {
+                server,
+                result: "failed".to_string(),
+                detail: format!("{e:#}"),
+            },
+        });
+    }
+    Ok(outcomes)
+}
+
+/// One DNS-01 order for `*.domain` finalized with `csr_der`: the chain.
+async fn issue(
+    api: &Client,
+    acme: &Acme,
+    domain: &str,
+    csr_der: &[u8],
+    server: &str,
+    sink: &Sink,
+) -> anyhow::Result<String> {
+    let saved = load_account(acme, false).await?;
+    let identifiers = [Identifier::Dns(format!("*.{domain}"))];
+    let mut order = match saved.new_order(&NewOrder::new(&identifiers)).await {
+        Ok(order) => order,
+        // The CA forgot the account (the lab's CA restarted): register anew.
+        Err(e) if format!("{e:#}").contains("accountDoesNotExist") => load_account(acme, true)
+            .await?
+            .new_order(&NewOrder::new(&identifiers))
+            .await
+            .context("ordering the preview certificate")?,
+        Err(e) => return Err(e).context("ordering the preview certificate"),
+    };
+    let mut records = vec![];
+    let answered = async {
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = authz.context("reading the order's authorization")?;
+            match authz.status {
+                AuthorizationStatus::Pending => {}
+                AuthorizationStatus::Valid => continue,
+                other => bail!("the CA's authorization for *.{domain} is {other:?}"),
+            }
+            let mut challenge = authz
+                .challenge(ChallengeType::Dns01)
+                .context("the CA offered no DNS-01 challenge")?;
+            let value = challenge.key_authorization().dns_value();
+            sink(
+                crate::ssh::API,
+                Stream::Step,
+                &format!("TXT _acme-challenge.{domain} for {server}"),
+            );
+            records.push(add_txt(api, domain, &value).await?);
+            wait_published(api, domain, &value).await?;
+            challenge
+                .set_ready()
+                .await
+                .context("telling the CA the TXT record is there")?;
+        }
+        Ok(())
+    }
+    .await;
+    let issued = match answered {
+        Ok(()) => finish(&mut order, csr_der, domain).await,
+        Err(e) => Err(e),
+    };
+    // The TXT records go whatever happened.
+    for id in records {
+        if let Err(e) = api
+            .call(
+                Method::DELETE,
+                &format!("/domains/{domain}/records/{id}"),
+                None,
+                "deleting the ACME TXT record",
+            )
+            .await
+        {
+            sink(
+                crate::ssh::API,
+                Stream::Stderr,
+                &format!("could not delete TXT record {id} of {domain}: {e:#}"),
+            );
+        }
+    }
+    issued
+}
+
+async fn finish(
+    order: &mut instant_acme::Order,
+    csr_der: &[u8],
+    domain: &str,
+) -> anyhow::Result<String> {
+    let retry = RetryPolicy::default().timeout(Duration::from_secs(120));
+    let status = order
+        .poll_ready(&retry)
+        .await
+        .context("waiting for the CA to validate")?;
+    if status != OrderStatus::Ready {
+        let detail = order
+            .state()
+            .error
+            .as_ref()
+            .map(|e| format!(": {}", e.detail.clone().unwrap_or_default()))
+            .unwrap_or_default();
+        bail!("the CA did not validate _acme-challenge.{domain} ({status:?}){detail}");
+    }
+    order
+        .finalize_csr(csr_der)
+        .await
+        .context("finalizing the order with the server's CSR")?;
+    order
+        .poll_certificate(&retry)
+        .await
+        .context("downloading the certificate")
+}
+
+/// Adds the TXT record; its id.
+async fn add_txt(api: &Client, domain: &str, value: &str) -> anyhow::Result<u64> {
+    let made = api
+        .call_once(
+            Method::POST,
+            &format!("/domains/{domain}/records"),
+            Some(&json!({"type": "TXT", "name": "_acme-challenge", "data": value, "ttl": 30})),
+            "adding the ACME TXT record (the domain must be on DigitalOcean DNS)",
+        )
+        .await?;
+    made["domain_record"]["id"]
+        .as_u64()
+        .context("DigitalOcean did not say which record it made")
+}
+
+/// Waits until every authoritative name server of the domain's zone answers
+/// the TXT value: DigitalOcean's three, or, on this machine's lab, the
+/// lab's DNS (`POND_DNS_RESOLVER`; without it a lab run waits briefly).
+async fn wait_published(api: &Client, domain: &str, value: &str) -> anyhow::Result<()> {
+    let servers: Vec<SocketAddr> = if api.is_local() {
+        match std::env::var("POND_DNS_RESOLVER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            Some(s) => vec![s],
+            None => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                return Ok(());
+            }
+        }
+    } else {
+        let resolver = crate::delegation::system_resolver()
+            .context("no DNS resolver to find DigitalOcean's name servers")?;
+        let mut servers = vec![];
+        for ns in crate::delegation::DIGITALOCEAN {
+            let reply = tokio::task::spawn_blocking(move || {
+                crate::delegation::query(
+                    resolver,
+                    ns,
+                    hickory_proto::rr::RecordType::A,
+                    crate::delegation::Transport::Udp,
+                )
+            })
+            .await??;
+            servers.extend(reply.answers.iter().filter_map(|r| match &r.data {
+                hickory_proto::rr::RData::A(a) => Some(SocketAddr::new(a.0.into(), 53)),
+                _ => None,
+            }));
+        }
+        servers
+    };
+    let name = format!("_acme-challenge.{domain}");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let mut all = true;
+        for &server in &servers {
+            let name = name.clone();
+            let reply = tokio::task::spawn_blocking(move || {
+                crate::delegation::query(
+                    server,
+                    &name,
+                    hickory_proto::rr::RecordType::TXT,
+                    crate::delegation::Transport::Udp,
+                )
+            })
+            .await?;
+            let found = reply.is_ok_and(|m| {
+                m.answers.iter().any(|r| match &r.data {
+                    hickory_proto::rr::RData::TXT(t) => {
+                        t.txt_data.iter().any(|d| d.as_ref() == value.as_bytes())
+                    }
+                    _ => false,
+                })
+            });
+            all &= found;
+        }
+        if all {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{name} was not answered by the zone's name servers within 180 s");
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Pond's ACME account with the CA (`fresh`: registered anew).
+async fn load_account(acme: &Acme, fresh: bool) -> anyhow::Result<Account> {
+    let dir = crate::settings::config_dir()?.join("acme");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let id = &blake3::hash(acme.directory.as_bytes()).to_hex()[..16];
+    let saved = dir.join(format!("{id}.json"));
+    let builder = || -> anyhow::Result<instant_acme::AccountBuilder> {
+        Ok(match &acme.ca_pem {
+            Some(pem) => {
+                let ca = dir.join(format!("{id}-ca.pem"));
+                std::fs::write(&ca, pem).with_context(|| format!("writing {}", ca.display()))?;
+                Account::builder_with_root(&ca)?
+            }
+            None => Account::builder()?,
+        })
+    };
+    if !fresh
+        && let Ok(text) = std::fs::read_to_string(&saved)
+        && let Ok(credentials) = serde_json::from_str::<AccountCredentials>(&text)
+    {
+        return builder()?
+            .from_credentials(credentials)
+            .await
+            .context("loading Pond's ACME account");
+    }
+    let (account, credentials) = builder()?
+        .create(
+            &NewAccount {
+                contact: &[],
+                terms_of_service_agreed: true,
+                only_return_existing: false,
+            },
+            acme.directory.clone(),
+            None,
+        )
+        .await
+        .with_context(|| format!("registering with the ACME CA at {}", acme.directory))?;
+    crate::config::write_private_atomically(&saved, &serde_json::to_vec(&credentials)?)
+        .with_context(|| format!("saving {}", saved.display()))?;
+    Ok(account)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_csr_report_gives_the_der_or_when_it_renews() {
+        assert_eq!(
+            parse_csr("PREVIEW-NOT-DUE 2027-02-04T05:48:00Z\n").unwrap(),
+            CsrReport::NotDue("2027-02-04T05:48:00Z".into())
+        );
+        let text = "PREVIEW-DUE no certificate yet\nPREVIEW-CSR -----BEGIN CERTIFICATE REQUEST-----\nPREVIEW-CSR AAEC\nPREVIEW-CSR Aw==\nPREVIEW-CSR -----END CERTIFICATE REQUEST-----\n";
+        assert_eq!(
+            parse_csr(text).unwrap(),
+            CsrReport::Due {
+                reason: "no certificate yet".into(),
+                csr_der: vec![0, 1, 2, 3]
+            }
+        );
+        assert!(parse_csr("something else\n").is_err());
+    }
+}
