@@ -94,7 +94,7 @@ mv -f /etc/nginx/pond-tls.conf.new /etc/nginx/pond-tls.conf
 # answered with another site's certificate — unless the server already
 # has a default HTTPS server of its own.
 default_tls=/etc/nginx/conf.d/pond-tls-default.conf
-if ! grep -rlsE 'listen[^;]*443[^;]*default_server' /etc/nginx/sites-enabled/ /etc/nginx/conf.d/ | grep -qvxF "$default_tls"; then
+if ! grep -RlsE '^[^#]*listen[^;]*443[^;]*default_server' /etc/nginx/sites-enabled/ /etc/nginx/conf.d/ | grep -qvxF "$default_tls"; then
     printf '%s\n' "# Written by Pond (common/site): refuse TLS for hosts no vhost names." \
         "server { listen 443 ssl default_server; server_name _; ssl_reject_handshake on; }" > "$default_tls.new"
     mv -f "$default_tls.new" "$default_tls"

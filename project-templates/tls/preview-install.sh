@@ -3,6 +3,7 @@
 # input PROJECT [project_name]: project name
 # input ENV [env_name]: environment name
 # input DOMAIN [domain]: the production host name (the certificate is for *.DOMAIN)
+# input DIRECTORY [text]: the ACME directory that issued it (recorded)
 # input CHAIN [text]: the certificate chain (PEM) the CA issued
 set -euo pipefail
 # A cut connection must not stop it between the key and nginx's reload.
@@ -19,22 +20,26 @@ done
 exec 8>"$state/lock"
 flock -w 300 8 || { echo "another run for $PROJECT/$ENV holds $state/lock" >&2; exit 75; }
 umask 077
-[[ -f "$dir/pending.key" && ! -L "$dir/pending.key" ]] || { echo "no pending key on this server (run the CSR step again)" >&2; exit 3; }
 printf '%s\n' "$CHAIN" > "$dir/fullchain.pem.new"
 names="$(openssl x509 -in "$dir/fullchain.pem.new" -noout -ext subjectAltName 2>/dev/null | grep -o 'DNS:[^, ]*' | cut -c5- | paste -sd, || true)"
 [[ "$names" == "*.$DOMAIN" ]] || { rm -f -- "$dir/fullchain.pem.new"; echo "the chain names $names, not *.$DOMAIN" >&2; exit 3; }
-cert_key="$(openssl x509 -in "$dir/fullchain.pem.new" -noout -pubkey | sha256sum)"
-our_key="$(openssl pkey -in "$dir/pending.key" -pubout | sha256sum)"
-[[ "$cert_key" == "$our_key" ]] || { rm -f -- "$dir/fullchain.pem.new"; echo "the chain is not for this server's pending key" >&2; exit 3; }
+# The pending key this chain is for (named after its public key).
+id="$(openssl x509 -in "$dir/fullchain.pem.new" -noout -pubkey | sha256sum | cut -c1-16)"
+key="$dir/pending-$id.key"
+if [[ ! -f "$key" || -L "$key" ]] || [[ "$(openssl pkey -in "$key" -pubout | sha256sum | cut -c1-16)" != "$id" ]]; then
+    rm -f -- "$dir/fullchain.pem.new"
+    echo "the chain is for no pending key of this server (made more than a day ago, or elsewhere)" >&2
+    exit 3
+fi
 # The key and the chain change together for nginx (it reads both on reload).
-cp -- "$dir/pending.key" "$dir/key.pem.new"
-mv -f -- "$dir/key.pem.new" "$dir/key.pem"
+mv -f -- "$key" "$dir/key.pem"
 mv -f -- "$dir/fullchain.pem.new" "$dir/fullchain.pem"
-rm -f -- "$dir/pending.key" "$dir/pending.csr"
+printf '%s\n' "$DIRECTORY" > "$dir/directory"
 # The preview vhosts common/site wrote for HTTPS: enable them, checked.
 site="/etc/nginx/sites-available/pond-$PROJECT-$ENV.previews.conf"
 enabled="/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.previews.conf"
 if [[ -f "$site" && ! -L "$site" && "$(head -n 1 "$site")" == "# Written by Pond for $PROJECT/$ENV;"* ]]; then
+    served=yes
     ln -sfn "$site" "$enabled.tmp"
     mv -T "$enabled.tmp" "$enabled"
     if ! nginx -t -q; then
@@ -54,5 +59,8 @@ if [[ -f "$site" && ! -L "$site" && "$(head -n 1 "$site")" == "# Written by Pond
         [[ "$remaining" == 0 ]] && break
         sleep 0.1
     done
+fi
+if [[ "${served:-no}" == no ]]; then
+    echo "PREVIEW-NOT-SERVED $site is missing: \`pond provision\` writes it"
 fi
 echo "PREVIEW-INSTALLED *.$DOMAIN until $(openssl x509 -in "$dir/fullchain.pem" -noout -enddate | cut -d= -f2)"

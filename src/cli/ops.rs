@@ -614,7 +614,13 @@ fn renew_previews_if_due(
         return;
     };
     match rt.block_on(pond::tasks::preview_tls::ensure(
-        &api, file, env, sessions, &acme, false, s,
+        &api,
+        file,
+        env,
+        sessions,
+        &acme,
+        pond::tasks::preview_tls::When::Renew,
+        s,
     )) {
         Ok(outcomes) => {
             for o in outcomes {

@@ -36,7 +36,12 @@ pub fn run(args: TlsArgs) -> super::CliResult {
         for (what, script) in tls::steps(&p.file, &env, &acme, true)? {
             println!("# ---- {what} (each web server)\n{script}");
         }
-        let (what, script) = pond::tasks::preview_tls::csr_step(&p.file, &env, true)?;
+        let (what, script) = pond::tasks::preview_tls::csr_step(
+            &p.file,
+            &env,
+            &acme,
+            pond::tasks::preview_tls::When::Force,
+        )?;
         println!("# ---- {what} (each web server)\n{script}");
         println!(
             "# ---- then, on this machine: an ACME order for *.{} by DNS-01 with {} (a TXT record _acme-challenge.{} through the DigitalOcean API, deleted after), finalized with that CSR; tls/preview-install gets the chain",
@@ -84,7 +89,13 @@ pub fn run(args: TlsArgs) -> super::CliResult {
             Some(name) => {
                 let api = super::account::client_for(name)?;
                 let outcomes = s.outcome(rt.block_on(pond::tasks::preview_tls::ensure(
-                    &api, &p.file, &env, &connected, &acme, true, &s,
+                    &api,
+                    &p.file,
+                    &env,
+                    &connected,
+                    &acme,
+                    pond::tasks::preview_tls::When::Force,
+                    &s,
                 )))?;
                 for o in &outcomes {
                     if o.result == "failed" {

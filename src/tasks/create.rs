@@ -672,7 +672,17 @@ pub(super) async fn finish(
         step(&format!(
             "requesting a certificate for *.{domain} (the preview hosts)"
         ));
-        match super::preview_tls::ensure(client, file, &env, &connected, acme, false, sink).await {
+        match super::preview_tls::ensure(
+            client,
+            file,
+            &env,
+            &connected,
+            acme,
+            super::preview_tls::When::Due,
+            sink,
+        )
+        .await
+        {
             Ok(outcomes) => {
                 previews_https = outcomes.iter().all(|o| o.result != "failed");
                 if let Some(o) = outcomes.iter().find(|o| o.result == "failed") {

@@ -12,8 +12,11 @@
 //!
 //! Pond's ACME account for a CA is kept in the config dir
 //! (`acme/<hash of the directory>.json`, 0600). The certificate is renewed
-//! by `pond tls ENV --renew` and, once two thirds of its lifetime have
-//! passed, whenever `pond create` or `pond deploy` reaches the server.
+//! by `pond tls ENV --renew`, by `pond create`, and by `pond deploy` once
+//! two thirds of its lifetime have passed (a deploy never retries a first
+//! request that failed). A chain is matched to its key by the key's hash,
+//! so two runs at once, or a cut between order and install, never pair a
+//! chain with the wrong key.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -34,8 +37,35 @@ use crate::config::{DropletRole, Environment, ProjectFile};
 use crate::digitalocean::Client;
 use crate::ssh::{Sink, Stream};
 
+/// When a wildcard is requested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// Now, whatever the certificate there.
+    Force,
+    /// When there is none yet or it is due (`pond create`).
+    Due,
+    /// Only a certificate there that is due (after a deploy: a first one
+    /// that failed is not retried on every deploy).
+    Renew,
+}
+
+impl When {
+    fn as_str(self) -> &'static str {
+        match self {
+            When::Force => "force",
+            When::Due => "due",
+            When::Renew => "renew",
+        }
+    }
+}
+
 /// `tls/preview-csr`: report the certificate, and a CSR when due.
-pub fn csr_step(file: &ProjectFile, env: &Environment, force: bool) -> anyhow::Result<Step> {
+pub fn csr_step(
+    file: &ProjectFile,
+    env: &Environment,
+    acme: &Acme,
+    when: When,
+) -> anyhow::Result<Step> {
     Ok((
         "Preview hosts' certificate: key and CSR".to_string(),
         render(
@@ -44,14 +74,20 @@ pub fn csr_step(file: &ProjectFile, env: &Environment, force: bool) -> anyhow::R
                 ("PROJECT", &file.name),
                 ("ENV", &env.name),
                 ("DOMAIN", &env.domain),
-                ("FORCE", if force { "yes" } else { "no" }),
+                ("DIRECTORY", &acme.directory),
+                ("MODE", when.as_str()),
             ],
         )?,
     ))
 }
 
 /// `tls/preview-install` with the chain the CA issued.
-pub fn install_step(file: &ProjectFile, env: &Environment, chain: &str) -> anyhow::Result<Step> {
+pub fn install_step(
+    file: &ProjectFile,
+    env: &Environment,
+    acme: &Acme,
+    chain: &str,
+) -> anyhow::Result<Step> {
     Ok((
         "Preview hosts' certificate: install".to_string(),
         render(
@@ -60,6 +96,7 @@ pub fn install_step(file: &ProjectFile, env: &Environment, chain: &str) -> anyho
                 ("PROJECT", &file.name),
                 ("ENV", &env.name),
                 ("DOMAIN", &env.domain),
+                ("DIRECTORY", &acme.directory),
                 ("CHAIN", chain),
             ],
         )?,
@@ -69,12 +106,20 @@ pub fn install_step(file: &ProjectFile, env: &Environment, chain: &str) -> anyho
 /// What `tls/preview-csr` said: not due (until when), or the CSR (DER).
 #[derive(Debug, PartialEq, Eq)]
 pub enum CsrReport {
+    /// No certificate there, and none asked for.
+    None,
     NotDue(String),
-    Due { reason: String, csr_der: Vec<u8> },
+    Due {
+        reason: String,
+        csr_der: Vec<u8>,
+    },
 }
 
 /// Parses `tls/preview-csr`'s lines.
 pub fn parse_csr(stdout: &str) -> anyhow::Result<CsrReport> {
+    if stdout.lines().any(|l| l == "PREVIEW-NONE") {
+        return Ok(CsrReport::None);
+    }
     if let Some(at) = stdout
         .lines()
         .find_map(|l| l.strip_prefix("PREVIEW-NOT-DUE "))
@@ -110,10 +155,10 @@ pub async fn ensure(
     env: &Environment,
     connected: &[Connected],
     acme: &Acme,
-    force: bool,
+    when: When,
     sink: &Sink,
 ) -> anyhow::Result<Vec<Outcome>> {
-    let (what, script) = csr_step(file, env, force)?;
+    let (what, script) = csr_step(file, env, acme, when)?;
     let mut outcomes = vec![];
     for c in connected
         .iter()
@@ -124,6 +169,7 @@ pub async fn ensure(
         let result = async {
             let out = c.session.run_ok(&what, &script, sink).await?;
             match parse_csr(&out.stdout)? {
+                CsrReport::None => anyhow::Ok(("none", String::new())),
                 CsrReport::NotDue(at) => anyhow::Ok(("not-due", format!("renews after {at}"))),
                 CsrReport::Due { reason, csr_der } => {
                     sink(
@@ -132,10 +178,18 @@ pub async fn ensure(
                         &format!("requesting *.{} by DNS-01 ({reason})", env.domain),
                     );
                     let chain = issue(api, acme, &env.domain, &csr_der, &server, sink).await?;
-                    let (what, script) = install_step(file, env, &chain)?;
+                    let (what, script) = install_step(file, env, acme, &chain)?;
                     sink(&server, Stream::Step, &what);
-                    c.session.run_ok(&what, &script, sink).await?;
-                    Ok(("renewed", format!("*.{}", env.domain)))
+                    let out = c.session.run_ok(&what, &script, sink).await?;
+                    let detail = match out
+                        .stdout
+                        .lines()
+                        .find_map(|l| l.strip_prefix("PREVIEW-NOT-SERVED "))
+                    {
+                        Some(why) => format!("*.{} (not served yet: {why})", env.domain),
+                        None => format!("*.{}", env.domain),
+                    };
+                    Ok(("renewed", detail))
                 }
             }
         }
@@ -165,6 +219,17 @@ async fn issue(
     server: &str,
     sink: &Sink,
 ) -> anyhow::Result<String> {
+    // DNS-01 is answered in the zone DigitalOcean hosts: useless when the
+    // domain's name servers are others (checked when there is a resolver
+    // to ask; a failed check is not a verdict).
+    if let Some(Ok(d)) = crate::delegation::check_for(api, domain).await
+        && !d.to_digitalocean
+    {
+        bail!(
+            "the preview hosts' certificate needs the domain's DNS on DigitalOcean: {}",
+            d.note(domain)
+        );
+    }
     let saved = load_account(acme, false).await?;
     let identifiers = [Identifier::Dns(format!("*.{domain}"))];
     let mut order = match saved.new_order(&NewOrder::new(&identifiers)).await {
@@ -407,5 +472,6 @@ mod tests {
             }
         );
         assert!(parse_csr("something else\n").is_err());
+        assert_eq!(parse_csr("PREVIEW-NONE\n").unwrap(), CsrReport::None);
     }
 }
