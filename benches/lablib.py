@@ -24,7 +24,8 @@ def wrk_https(host, address, seconds, path="/"):
     """`wrk -t2 -c32` against https://host/path for `seconds`, with `host`
     resolving to `address` for wrk alone (a private mount namespace whose
     /etc/hosts names it), so TLS gets the right SNI. Returns (requests,
-    non-2xx-or-3xx, socket errors, wrk's output)."""
+    non-2xx-or-3xx, socket errors, wrk's output); wrk's own line of socket
+    errors (connect, read, write, timeout) is in the output."""
     with tempfile.NamedTemporaryFile("w", suffix=".hosts", delete=False) as hosts:
         hosts.write(f"127.0.0.1 localhost\n{address} {host}\n")
     try:

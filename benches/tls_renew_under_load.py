@@ -52,6 +52,21 @@ def main():
             addr = json.load(f)["environments"][0]["droplets"][0]["address"]
 
         baseline = wrk_https(DOMAIN, addr, args.seconds)
+        key = os.path.join(work, "config", "id_ed25519")
+
+        # The same load while nginx only reloads (what every renewal ends
+        # with), to tell nginx's reload from the rest of a renewal.
+        def reloader():
+            time.sleep(1)
+            for _ in range(args.renewals):
+                run(["ssh", "-i", key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                     "-o", "LogLevel=ERROR", f"root@{addr}", "systemctl reload nginx"])
+                time.sleep((args.seconds - 2) / args.renewals)
+
+        t = threading.Thread(target=reloader)
+        t.start()
+        reloads = wrk_https(DOMAIN, addr, args.seconds)
+        t.join()
         renewed = []
 
         def renewer():
@@ -73,10 +88,14 @@ def main():
         print("| run | requests | failed (non-2xx/3xx) | socket errors | renewals | renewal wall time (median) |")
         print("|---|---|---|---|---|---|")
         print(f"| no renewal (baseline) | {baseline[0]:,} | {baseline[1]} | {baseline[2]} | 0 | - |")
+        print(f"| `systemctl reload nginx` only, {args.renewals} times | {reloads[0]:,} | {reloads[1]} | {reloads[2]} | 0 | - |")
         med = sorted(renewed)[len(renewed) // 2] if renewed else 0
         print(f"| renewing | {during[0]:,} | {during[1]} | {during[2]} | {len(renewed)} | {med:.1f} s |")
         print()
         print(f"Throughput while renewing: {during[0] / max(baseline[0], 1):.2f}x the baseline.")
+        for name, r in (("reloads", reloads), ("renewals", during)):
+            line = next((l.strip() for l in r[3].splitlines() if "Socket errors" in l), "Socket errors: none")
+            print(f"wrk during {name}: {line}")
     finally:
         subprocess.run([POND, "lab", "destroy", "--dir", lab], capture_output=True, env=env)
         shutil.rmtree(work, ignore_errors=True)
