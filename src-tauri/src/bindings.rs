@@ -222,6 +222,12 @@ fn commands() -> Vec<Command> {
             ty::<String>(),
         ),
         c(
+            "renew_certificates",
+            vec![("req", ty::<EnvRef>())],
+            true,
+            ty::<String>(),
+        ),
+        c(
             "exec_command",
             vec![("req", ty::<ExecRequest>())],
             true,

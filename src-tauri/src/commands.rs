@@ -373,6 +373,7 @@ pub async fn list_accounts() -> Res<AccountsView> {
                 email: a.email.clone(),
                 token_stored: keychain.is_usable()
                     && matches!(keychain.token(&a.name), Ok(Some(_))),
+                acme: acme_words(a),
             })
             .collect();
         Ok(AccountsView {
@@ -392,6 +393,32 @@ pub async fn add_account(
     session: tauri::State<'_, crate::wizard::SessionTokens>,
 ) -> Res<AccountView> {
     accounts::check_name(&req.name)?;
+    let acme_directory = req
+        .acme_directory
+        .clone()
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty());
+    if let Some(d) = &acme_directory
+        && !d.starts_with("https://")
+    {
+        return Err(anyhow!("ACME directory {d:?}: expected an https:// URL").into());
+    }
+    let acme_ca = match req
+        .acme_ca
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(path) => {
+            let pem =
+                std::fs::read_to_string(path).map_err(|e| anyhow!("ACME CA file {path}: {e}"))?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(anyhow!("ACME CA file {path}: not a PEM certificate").into());
+            }
+            Some(std::path::PathBuf::from(path))
+        }
+        None => None,
+    };
     let token = pond::digitalocean::Token::new(req.token.trim());
     let (url, checked) = (req.api_url.clone(), token.clone());
     let email = engine(move || async move { accounts::check_token(&url, &checked).await }).await?;
@@ -404,12 +431,13 @@ pub async fn add_account(
             name: name.clone(),
             api_url: req.api_url,
             email: Some(email.clone()).filter(|e| !e.is_empty()),
-            acme_directory: None,
-            acme_ca: None,
+            acme_directory,
+            acme_ca,
         };
         let kept = accounts::add(&mut settings, &keychain, account.clone(), &token)?;
         settings.save()?;
         Ok(AccountView {
+            acme: acme_words(&account),
             name,
             api_url: account.api_url,
             email: account.email,
@@ -563,4 +591,16 @@ mod tests {
         assert!(e.hint.unwrap().contains("--break-lock"));
         assert!(UiError::from(anyhow!("something else")).hint.is_none());
     }
+}
+
+/// Where an account's certificates come from, in words.
+fn acme_words(a: &pond::settings::Account) -> String {
+    pond::tasks::tls::Acme {
+        directory: a
+            .acme_directory
+            .clone()
+            .unwrap_or_else(|| pond::tasks::tls::LETS_ENCRYPT.to_string()),
+        ca_pem: None,
+    }
+    .describe()
 }

@@ -71,6 +71,7 @@ fn main() {
             backups::restore_backup,
             manage::change_secret,
             manage::fix_setup,
+            manage::renew_certificates,
             manage::exec_command,
         ])
         .run(tauri::generate_context!())

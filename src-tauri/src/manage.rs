@@ -412,6 +412,74 @@ pub async fn fix_setup(req: crate::view::EnvRef, on_event: Channel<Progress>) ->
     .await
 }
 
+/// New certificates now (`pond tls ENV --renew`): the domain's, on each
+/// web server by HTTP-01 (installing the renewal timer), and the preview
+/// hosts' wildcard by DNS-01 through the account's API. A failed request
+/// leaves the certificates served as they were; it is the error.
+#[tauri::command]
+pub async fn renew_certificates(
+    req: crate::view::EnvRef,
+    on_event: Channel<Progress>,
+    session: tauri::State<'_, SessionTokens>,
+) -> Res<String> {
+    let account = {
+        let p = open(&req.dir)?;
+        let i = p.env_index(&req.env)?;
+        p.file.environments[i].account.clone()
+    };
+    let api = match account.clone() {
+        Some(a) => Some(client(a, &session).await?),
+        None => None,
+    };
+    engine(move || async move {
+        let sink = channel_sink(on_event);
+        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let env = p.file.environments[i].clone();
+        if !tasks::tls::wants_certificate(&env) {
+            anyhow::bail!(
+                "{} keeps no certificate on its servers (HTTPS is off, or it is load-balanced)",
+                req.env
+            );
+        }
+        let settings = pond::settings::Settings::load()?;
+        let acme = match account.as_deref().and_then(|a| settings.account(a)) {
+            Some(a) => pond::settings::accounts::acme(a)?,
+            None => tasks::tls::Acme::lets_encrypt(),
+        };
+        let mut failed = vec![];
+        for o in tasks::tls::apply(&p.file, &env, &connected, &acme, true, &sink).await? {
+            if o.result == "failed" {
+                failed.push(format!("{}: {}", o.server, o.detail));
+            }
+        }
+        if let Some(api) = &api {
+            let outcomes = tasks::preview_tls::ensure(
+                api,
+                &p.file,
+                &env,
+                &connected,
+                &acme,
+                tasks::preview_tls::When::Force,
+                &sink,
+            )
+            .await?;
+            for o in outcomes {
+                if o.result == "failed" {
+                    failed.push(format!("{} (preview hosts): {}", o.server, o.detail));
+                }
+            }
+        }
+        if !failed.is_empty() {
+            anyhow::bail!(
+                "a certificate request failed; the certificates served stay as they were: {}",
+                failed.join("; ")
+            );
+        }
+        Ok(format!("{}'s certificates are renewed.", req.env))
+    })
+    .await
+}
+
 /// One command to run in a release of the environment (`pond exec`).
 #[derive(Debug, Deserialize, TS)]
 pub struct ExecRequest {

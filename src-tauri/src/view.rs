@@ -520,6 +520,8 @@ pub struct AccountView {
     pub api_url: String,
     pub email: Option<String>,
     pub token_stored: bool,
+    /// Where its servers' certificates come from, in words.
+    pub acme: String,
 }
 
 /// The only type carrying a token, and only towards the engine.
@@ -528,6 +530,11 @@ pub struct AddAccount {
     pub name: String,
     pub api_url: String,
     pub token: String,
+    /// The ACME directory of its servers' certificates (null or empty:
+    /// Let's Encrypt).
+    pub acme_directory: Option<String>,
+    /// A PEM file the servers trust to reach that directory (the lab's).
+    pub acme_ca: Option<String>,
 }
 
 #[derive(Debug, Serialize, TS)]

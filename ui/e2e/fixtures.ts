@@ -123,7 +123,7 @@ export function status(live: "blue" | "green"): EnvStatus {
 export const accounts: AccountsView = {
   keychain: "Secret Service",
   keychain_usable: true,
-  accounts: [{ name: "agency", api_url: "https://api.digitalocean.com/v2", email: "ops@agency.example", token_stored: true }],
+  accounts: [{ name: "agency", api_url: "https://api.digitalocean.com/v2", email: "ops@agency.example", token_stored: true, acme: "Let's Encrypt" }],
 };
 
 export const key: KeyView = {

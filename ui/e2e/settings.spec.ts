@@ -2,7 +2,7 @@ import { expect, test } from "@playwright/test";
 import { accounts, appInfo, calls, install, key, openProject, project } from "./fixtures";
 
 test("accounts: add checks the token with the engine, never shows it again; remove", async ({ page }) => {
-  const after = { ...accounts, accounts: [...accounts.accounts, { name: "client-b", api_url: "https://api.digitalocean.com/v2", email: "b@example.com", token_stored: true }] };
+  const after = { ...accounts, accounts: [...accounts.accounts, { name: "client-b", api_url: "https://api.digitalocean.com/v2", email: "b@example.com", token_stored: true, acme: "Let's Encrypt (staging)" }] };
   await install(page, {
     app_info: appInfo,
     recent_projects: { value: [] },
@@ -19,8 +19,11 @@ test("accounts: add checks the token with the engine, never shows it again; remo
 
   await page.getByLabel("Name").fill("client-b");
   await page.getByLabel("Token").fill("dop_v1_secret_token_value");
+  await page.locator("summary", { hasText: "Certificates" }).click();
+  await page.getByLabel("ACME directory").fill("https://acme-staging-v02.api.letsencrypt.org/directory");
   await page.getByRole("button", { name: "Check and add" }).click();
   await expect(page.getByRole("status")).toContainText("Added client-b; the token is in your keychain.");
+  await expect(page.getByRole("row", { name: /client-b/ })).toContainText("Let's Encrypt (staging)");
   await expect(page.getByLabel("Token")).toHaveValue("");
   await expect(page.locator("body")).not.toContainText("dop_v1_secret_token_value");
 
@@ -31,6 +34,8 @@ test("accounts: add checks the token with the engine, never shows it again; remo
     name: "client-b",
     api_url: "https://api.digitalocean.com/v2",
     token: "dop_v1_secret_token_value",
+    acme_directory: "https://acme-staging-v02.api.letsencrypt.org/directory",
+    acme_ca: null,
   });
   expect(made.find((c) => c.cmd === "remove_account")?.args).toEqual({ name: "client-b" });
 });

@@ -249,6 +249,23 @@ test("each server's certificate shows on the panel", async ({ page }) => {
   await expect(https).not.toHaveClass(/down/);
 });
 
+test("the panel renews the certificates on request and shows the engine's progress", async ({ page }) => {
+  await install(page, {
+    ...base,
+    env_status: { value: status("blue") },
+    renew_certificates: {
+      value: "production's certificates are renewed.",
+      progress: [step("Certificate renewal timer"), step("HTTPS certificate for shop.example.com"), step("Preview hosts' certificate: install")],
+    },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Renew certificates now" }).click();
+  await expect(page.getByRole("status")).toHaveText("production's certificates are renewed.");
+  await expect(page.getByRole("log", { name: /Output of the last action/ })).toContainText("Preview hosts' certificate: install");
+  const made = await calls(page);
+  expect(made.find((c) => c.cmd === "renew_certificates")?.args.req).toEqual({ dir: expect.any(String), env: "production" });
+});
+
 test("a failed certificate renewal is flagged on the panel", async ({ page }) => {
   const failed = status("blue");
   failed.servers[0] = {

@@ -177,9 +177,22 @@ export type AccountsView = {
  */
 keychain: string, keychain_usable: boolean, accounts: Array<AccountView>, };
 
-export type AccountView = { name: string, api_url: string, email: string | null, token_stored: boolean, };
+export type AccountView = { name: string, api_url: string, email: string | null, token_stored: boolean, 
+/**
+ * Where its servers' certificates come from, in words.
+ */
+acme: string, };
 
-export type AddAccount = { name: string, api_url: string, token: string, };
+export type AddAccount = { name: string, api_url: string, token: string, 
+/**
+ * The ACME directory of its servers' certificates (null or empty:
+ * Let's Encrypt).
+ */
+acme_directory: string | null, 
+/**
+ * A PEM file the servers trust to reach that directory (the lab's).
+ */
+acme_ca: string | null, };
 
 export type KeyView = { path: string, fingerprint: string, public_key: string, };
 
@@ -447,6 +460,11 @@ export const commands = {
     const channel = new Channel<Progress>();
     channel.onmessage = onEvent;
     return invoke("fix_setup", { req, onEvent: channel });
+  },
+  renewCertificates: (req: EnvRef, onEvent: (p: Progress) => void): Promise<string> => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onEvent;
+    return invoke("renew_certificates", { req, onEvent: channel });
   },
   execCommand: (req: ExecRequest, onEvent: (p: Progress) => void): Promise<number> => {
     const channel = new Channel<Progress>();
