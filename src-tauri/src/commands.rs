@@ -505,6 +505,18 @@ pub fn check_field(req: FieldCheck) -> Option<String> {
     result.err().map(|expected| expected.to_string())
 }
 
+/// Where an account's certificates come from, in words.
+fn acme_words(a: &pond::settings::Account) -> String {
+    pond::tasks::tls::Acme {
+        directory: a
+            .acme_directory
+            .clone()
+            .unwrap_or_else(|| pond::tasks::tls::LETS_ENCRYPT.to_string()),
+        ca_pem: None,
+    }
+    .describe()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,16 +603,4 @@ mod tests {
         assert!(e.hint.unwrap().contains("--break-lock"));
         assert!(UiError::from(anyhow!("something else")).hint.is_none());
     }
-}
-
-/// Where an account's certificates come from, in words.
-fn acme_words(a: &pond::settings::Account) -> String {
-    pond::tasks::tls::Acme {
-        directory: a
-            .acme_directory
-            .clone()
-            .unwrap_or_else(|| pond::tasks::tls::LETS_ENCRYPT.to_string()),
-        ca_pem: None,
-    }
-    .describe()
 }
