@@ -190,3 +190,53 @@ pub(super) fn print_certificate(domain: &str, tls: Option<&tls::TlsStatus>) {
         println!("  last failure {}: {}", f.at, f.detail);
     }
 }
+
+/// After a deploy: the preview hosts' wildcard, renewed if it is due
+/// (past two thirds of its lifetime, or missing), when the account's token
+/// is at hand. Never fails the deploy: a problem is a warning.
+pub(super) fn renew_previews_if_due(
+    file: &pond::config::ProjectFile,
+    env: &pond::config::Environment,
+    sessions: &[pond::tasks::Connected],
+    rt: &tokio::runtime::Runtime,
+    s: &super::progress::Progress,
+) {
+    if !pond::tasks::tls::wants_certificate(env) {
+        return;
+    }
+    let Some(name) = env.account.as_deref() else {
+        return;
+    };
+    let (Some(api), Ok(acme)) = (
+        super::account::client_quietly(name),
+        super::account::acme_for(name),
+    ) else {
+        return;
+    };
+    match rt.block_on(pond::tasks::preview_tls::ensure(
+        &api,
+        file,
+        env,
+        sessions,
+        &acme,
+        pond::tasks::preview_tls::When::Renew,
+        s,
+    )) {
+        Ok(outcomes) => {
+            for o in outcomes {
+                match o.result.as_str() {
+                    "renewed" => eprintln!(
+                        "{}: the preview hosts' certificate {} is renewed.",
+                        o.server, o.detail
+                    ),
+                    "failed" => eprintln!(
+                        "warning: {}: renewing the preview hosts' certificate failed: {} (pond tls {} --renew tries again)",
+                        o.server, o.detail, env.name
+                    ),
+                    _ => {}
+                }
+            }
+        }
+        Err(e) => eprintln!("warning: checking the preview hosts' certificate: {e:#}"),
+    }
+}

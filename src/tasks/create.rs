@@ -648,54 +648,12 @@ pub(super) async fn finish(
         "pointing {domain} and the preview hosts at {address}"
     ));
     point_dns(client, &domain, &prefix, address).await?;
-    // HTTPS once DNS points here (HTTP-01 needs it); a failed request
-    // leaves the site on HTTP, and the server's timer tries again.
-    let mut https_problem = None;
-    let mut https = false;
-    if super::tls::wants_certificate(&env) {
-        step(&format!("requesting a certificate for {domain}"));
-        match super::tls::apply(file, &env, &connected, acme, false, sink).await {
-            Ok(outcomes) => {
-                https = outcomes.iter().all(|o| o.result != "failed");
-                https_problem = outcomes
-                    .iter()
-                    .find(|o| o.result == "failed")
-                    .map(|o| format!("{}: {}", o.server, o.detail));
-            }
-            // The site is live on HTTP; only the certificate is missing.
-            Err(e) => https_problem = Some(format!("{e:#}")),
-        }
-    }
-    // The preview hosts' wildcard, by DNS-01 through the API.
-    let mut previews_https = false;
-    if super::tls::wants_certificate(&env) {
-        step(&format!(
-            "requesting a certificate for *.{domain} (the preview hosts)"
-        ));
-        match super::preview_tls::ensure(
-            client,
-            file,
-            &env,
-            &connected,
-            acme,
-            super::preview_tls::When::Due,
-            sink,
-        )
-        .await
-        {
-            Ok(outcomes) => {
-                previews_https = outcomes.iter().all(|o| o.result != "failed");
-                if let Some(o) = outcomes.iter().find(|o| o.result == "failed") {
-                    let problem = format!("preview hosts, {}: {}", o.server, o.detail);
-                    https_problem = Some(match https_problem {
-                        Some(p) => format!("{p}; {problem}"),
-                        None => problem,
-                    });
-                }
-            }
-            Err(e) => https_problem = Some(format!("preview hosts: {e:#}")),
-        }
-    }
+    // HTTPS once DNS points here (HTTP-01 needs it).
+    let secured =
+        super::preview_tls::secure_new_environment(client, file, &env, &connected, acme, sink)
+            .await;
+    let (https, previews_https, https_problem) =
+        (secured.domain, secured.previews, secured.problem);
     let scheme = if https { "https" } else { "http" };
     let preview_scheme = if previews_https { "https" } else { "http" };
     Ok(Urls {

@@ -210,6 +210,72 @@ pub async fn ensure(
     Ok(outcomes)
 }
 
+/// What a new environment's HTTPS came to.
+pub struct Secured {
+    /// The domain is served over HTTPS.
+    pub domain: bool,
+    /// The preview hosts are.
+    pub previews: bool,
+    /// Why not, when one is not.
+    pub problem: Option<String>,
+}
+
+/// A new environment's certificates, once DNS points at it: the domain's
+/// by HTTP-01 on each web server ([`super::tls::apply`]), then the preview
+/// hosts' wildcard by DNS-01 ([`ensure`]). Never an error: a failed request
+/// leaves that part on HTTP (the server's timer retries the domain's) and
+/// says why.
+pub async fn secure_new_environment(
+    api: &Client,
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    acme: &Acme,
+    sink: &Sink,
+) -> Secured {
+    let mut secured = Secured {
+        domain: false,
+        previews: false,
+        problem: None,
+    };
+    if !super::tls::wants_certificate(env) {
+        return secured;
+    }
+    let mut problems = vec![];
+    let step = |text: &str| sink(crate::ssh::API, Stream::Step, text);
+    step(&format!("requesting a certificate for {}", env.domain));
+    match super::tls::apply(file, env, connected, acme, false, sink).await {
+        Ok(outcomes) => {
+            secured.domain = outcomes.iter().all(|o| o.result != "failed");
+            problems.extend(
+                outcomes
+                    .iter()
+                    .filter(|o| o.result == "failed")
+                    .map(|o| format!("{}: {}", o.server, o.detail)),
+            );
+        }
+        Err(e) => problems.push(format!("{e:#}")),
+    }
+    step(&format!(
+        "requesting a certificate for *.{} (the preview hosts)",
+        env.domain
+    ));
+    match ensure(api, file, env, connected, acme, When::Due, sink).await {
+        Ok(outcomes) => {
+            secured.previews = outcomes.iter().all(|o| o.result != "failed");
+            problems.extend(
+                outcomes
+                    .iter()
+                    .filter(|o| o.result == "failed")
+                    .map(|o| format!("preview hosts, {}: {}", o.server, o.detail)),
+            );
+        }
+        Err(e) => problems.push(format!("preview hosts: {e:#}")),
+    }
+    secured.problem = (!problems.is_empty()).then(|| problems.join("; "));
+    secured
+}
+
 /// One DNS-01 order for `*.domain` finalized with `csr_der`: the chain.
 async fn issue(
     api: &Client,
