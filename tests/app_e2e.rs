@@ -124,6 +124,13 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     d.fill("Name", "lab");
     d.fill("API URL", &format!("{}/v2", api.url));
     d.fill("Token", &api.token);
+    // Its certificates come from the lab's CA.
+    d.click(&d.wait_xpath(
+        "//summary[normalize-space()='Certificates']",
+        Duration::from_secs(10),
+    ));
+    d.fill("ACME directory", &api.acme_directory);
+    d.fill("CA file the servers trust to reach it", &api.acme_ca);
     d.click(&d.button("Check and add"));
     d.wait_text(
         "Added lab; the token is in your keychain.",
@@ -181,6 +188,13 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     shot(&d, "4-wizard-review");
     d.click(&d.button("Create server"));
     d.wait_text("production is live", long);
+    // Both the domain and the preview hosts came up on HTTPS.
+    d.wait_text("https://e2e.example.com/", Duration::from_secs(10));
+    assert!(
+        !d.text_of_body().contains("HTTPS is not set up yet"),
+        "{}",
+        d.text_of_body()
+    );
     shot(&d, "5-wizard-done");
 
     let file = read_pond_json(p);
@@ -194,7 +208,7 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
             .starts_with("SHA256:")
     );
     assert_eq!(
-        common::http_get(&address, "e2e.example.com", "/").1,
+        common::browse(&address, "e2e.example.com", "/", &api.ca_root).1,
         "version one"
     );
 
@@ -212,7 +226,7 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     let green = format!("{prefix}-green.e2e.example.com");
     assert_eq!(common::http_get(&address, &green, "/").1, "version two");
     assert_eq!(
-        common::http_get(&address, "e2e.example.com", "/").1,
+        common::browse(&address, "e2e.example.com", "/", &api.ca_root).1,
         "version one",
         "live is untouched"
     );
@@ -224,7 +238,7 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     d.click(&d.button("Swap to green"));
     d.wait_text("green is live on production.", long);
     assert_eq!(
-        common::http_get(&address, "e2e.example.com", "/").1,
+        common::browse(&address, "e2e.example.com", "/", &api.ca_root).1,
         "version two"
     );
     shot(&d, "9-swapped");
@@ -235,7 +249,7 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     d.click(&d.button("Roll back"));
     d.wait_text("Rolled back: blue is live again.", long);
     assert_eq!(
-        common::http_get(&address, "e2e.example.com", "/").1,
+        common::browse(&address, "e2e.example.com", "/", &api.ca_root).1,
         "version one"
     );
     shot(&d, "10-rolled-back");

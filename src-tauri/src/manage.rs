@@ -446,6 +446,9 @@ pub async fn renew_certificates(
             Some(a) => pond::settings::accounts::acme(a)?,
             None => tasks::tls::Acme::lets_encrypt(),
         };
+        if let Some(api) = &api {
+            tasks::tls::check_ca_for(api, &acme)?;
+        }
         let mut failed = vec![];
         for o in tasks::tls::apply(&p.file, &env, &connected, &acme, true, &sink).await? {
             if o.result == "failed" {

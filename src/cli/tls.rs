@@ -76,6 +76,16 @@ pub fn run(args: TlsArgs) -> super::CliResult {
     let connected = s.outcome(rt.block_on(connect(&mut p, i, &id, &s)))?;
     let mut failed = false;
     if args.renew {
+        // The preview hosts' wildcard needs the account's API (DNS-01); a
+        // lab account must name the lab's CA (checked before anything runs).
+        let api = match env.account.as_deref() {
+            Some(name) => {
+                let api = super::account::client_for(name)?;
+                tls::check_ca_for(&api, &acme)?;
+                Some(api)
+            }
+            None => None,
+        };
         let outcomes =
             s.outcome(rt.block_on(tls::apply(&p.file, &env, &connected, &acme, true, &s)))?;
         for o in &outcomes {
@@ -84,12 +94,10 @@ pub fn run(args: TlsArgs) -> super::CliResult {
                 eprintln!("{}: the certificate request FAILED: {}", o.server, o.detail);
             }
         }
-        // The preview hosts' wildcard needs the account's API (DNS-01).
-        match env.account.as_deref() {
-            Some(name) => {
-                let api = super::account::client_for(name)?;
+        match &api {
+            Some(api) => {
                 let outcomes = s.outcome(rt.block_on(pond::tasks::preview_tls::ensure(
-                    &api,
+                    api,
                     &p.file,
                     &env,
                     &connected,

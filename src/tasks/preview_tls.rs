@@ -158,6 +158,7 @@ pub async fn ensure(
     when: When,
     sink: &Sink,
 ) -> anyhow::Result<Vec<Outcome>> {
+    super::tls::check_ca_for(api, acme)?;
     let (what, script) = csr_step(file, env, acme, when)?;
     let mut outcomes = vec![];
     for c in connected
@@ -239,6 +240,10 @@ pub async fn secure_new_environment(
         problem: None,
     };
     if !super::tls::wants_certificate(env) {
+        return secured;
+    }
+    if let Err(e) = super::tls::check_ca_for(api, acme) {
+        secured.problem = Some(format!("{e:#}"));
         return secured;
     }
     let mut problems = vec![];

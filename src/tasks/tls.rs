@@ -56,6 +56,32 @@ impl Acme {
     }
 }
 
+/// Refuses a CA the account's droplets could not use: an account on this
+/// machine (the lab) whose CA is not on this machine or the lab's network
+/// (Let's Encrypt cannot see the lab's DNS, and a lab run must not reach
+/// out). Pure.
+pub fn check_ca_for(api: &crate::digitalocean::Client, acme: &Acme) -> anyhow::Result<()> {
+    if !api.is_local() {
+        return Ok(());
+    }
+    let host = reqwest::Url::parse(&acme.directory)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    let inside = match host.parse::<std::net::Ipv4Addr>() {
+        Ok(ip) => ip.is_loopback() || (ip.octets()[0] == 198 && (ip.octets()[1] & 0xfe) == 18),
+        Err(_) => host == "localhost",
+    };
+    if inside {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "this account is the lab's, but its certificates would come from {}: register it with the lab's CA (pond account add NAME --api-url ... --acme-directory \"$POND_ACME_DIRECTORY\" --acme-ca \"$POND_ACME_CA\")",
+            acme.describe()
+        )
+    }
+}
+
 /// Whether Pond keeps a certificate on the environment's web servers: HTTPS
 /// is on and no load balancer stands in front of them.
 pub fn wants_certificate(env: &Environment) -> bool {
