@@ -500,6 +500,26 @@ mod tests {
     }
 
     #[test]
+    fn a_lab_account_must_name_a_ca_on_this_machine_or_the_lab_network() {
+        use crate::digitalocean::{Client, Token};
+        let lab = Client::new("http://127.0.0.1:4000/v2", Token::new("t")).unwrap();
+        let real = Client::new("https://api.digitalocean.com/v2", Token::new("t")).unwrap();
+        let pebble = Acme {
+            directory: "https://198.18.34.1:14000/dir".into(),
+            ca_pem: None,
+        };
+        assert!(check_ca_for(&lab, &pebble).is_ok());
+        let err = check_ca_for(&lab, &Acme::lets_encrypt()).unwrap_err();
+        assert!(format!("{err}").contains("--acme-directory"), "{err}");
+        assert!(check_ca_for(&real, &Acme::lets_encrypt()).is_ok());
+        let elsewhere = Acme {
+            directory: "https://198.20.0.1/dir".into(),
+            ca_pem: None,
+        };
+        assert!(check_ca_for(&lab, &elsewhere).is_err());
+    }
+
+    #[test]
     fn a_load_balanced_or_opted_out_environment_gets_only_the_removal() {
         let file: ProjectFile =
             serde_json::from_str(include_str!("../../examples/acme-shop/pond.json")).unwrap();
