@@ -7,6 +7,8 @@
 # input? CA_PEM [text]: a PEM the ACME client trusts to reach DIRECTORY (the lab's CA; empty: the system's)
 # input FORCE [text]: yes (renew now) or no (only when due)
 set -euo pipefail
+# The ERR trap below also covers functions and command substitutions.
+set -E
 # A cut connection must not stop it half-way (a certificate obtained but
 # nginx not reloaded): finish, whoever still listens.
 trap '' HUP PIPE
@@ -35,7 +37,7 @@ sans() { # the DNS names of the live certificate, one per line
     openssl x509 -in "$live/cert.pem" -noout -ext subjectAltName 2>/dev/null | grep -o 'DNS:[^, ]*' | cut -c5- || true
 }
 names_domain() { sans | grep -qxF "$DOMAIN"; }
-printable() { printf '%s' "$1" | tr -cd '[:print:]' | head -c 400; }
+printable() { printf '%s' "$1" | tr -cd '[:print:]' | head -c 400 || true; }
 record() { # file (last-run or last-failure), result, detail
     printf 'AT %s\nRESULT %s\nDETAIL %s\n' "$(now)" "$2" "$(printable "$3")" > "$state/$1.tmp"
     mv -f -- "$state/$1.tmp" "$state/$1"
