@@ -10,6 +10,7 @@ pub mod build;
 pub mod check;
 pub mod configs;
 pub mod create;
+mod create_plan;
 pub mod deploy;
 pub mod destroy;
 pub mod dns;
