@@ -99,6 +99,35 @@ if ! grep -RlsE '^[^#]*listen[^;]*443[^;]*default_server' /etc/nginx/sites-enabl
         "server { listen 443 ssl default_server; server_name _; ssl_reject_handshake on; }" > "$default_tls.new"
     mv -f "$default_tls.new" "$default_tls"
 fi
+# Certificates are loaded per TLS handshake from one file each (chain and
+# key, replaced by a rename), so a renewal needs no nginx reload — a
+# reload closes kept-alive connections under their clients. nginx's
+# workers read them: root's files, group www-data, in a directory only
+# they enter.
+cat > /etc/nginx/conf.d/pond-tls-load.conf.new <<'CONF'
+# Written by Pond (common/site): empty, but a variable in ssl_certificate
+# makes nginx load the certificate at each handshake.
+map $ssl_server_name $pond_per_handshake { default ""; }
+CONF
+mv -f /etc/nginx/conf.d/pond-tls-load.conf.new /etc/nginx/conf.d/pond-tls-load.conf
+certs=/etc/nginx/pond-certs
+[[ ! -L "$certs" ]] || { echo "$certs is a link; refusing to follow it" >&2; exit 3; }
+install -d -o root -g www-data -m 0750 "$certs"
+publish() { # source chain, source key, bundle name: chain and key as one file nginx's workers read
+    [[ -f "$1" && -f "$2" ]] || return 0
+    cat -- "$1" "$2" > "$certs/$3.tmp"
+    chown root:www-data "$certs/$3.tmp"
+    chmod 0640 "$certs/$3.tmp"
+    mv -f -- "$certs/$3.tmp" "$certs/$3"
+}
+bundle="$certs/${PROJECT}_$ENV.pem"
+preview_bundle="$certs/${PROJECT}_$ENV.previews.pem"
+if [[ "$HTTPS" == yes ]]; then
+    [[ "$tls" == no ]] || publish "$cert/fullchain.pem" "$cert/privkey.pem" "${PROJECT}_$ENV.pem"
+    [[ "$preview_tls" == no ]] || publish "$previews/fullchain.pem" "$previews/key.pem" "${PROJECT}_$ENV.previews.pem"
+else
+    rm -f -- "$bundle" "$preview_bundle"
+fi
 acme_location='    # ACME HTTP-01 challenges (tls/renew), from a directory only root writes.
     location ^~ /.well-known/acme-challenge/ { root /var/lib/pond/acme-challenge; default_type text/plain; }'
 
@@ -129,10 +158,12 @@ server {
     disable_symlinks if_not_owner from=\$document_root;
 CONF
     if [[ "$3" == https ]]; then
-        printf '    ssl_certificate %s/fullchain.pem;\n    ssl_certificate_key %s/privkey.pem;\n    include /etc/nginx/pond-tls.conf;\n' "$cert" "$cert"
+        # shellcheck disable=SC2016 # $pond_per_handshake is nginx's
+        printf '    ssl_certificate %s$pond_per_handshake;\n    ssl_certificate_key %s$pond_per_handshake;\n    include /etc/nginx/pond-tls.conf;\n' "$bundle" "$bundle"
         [[ "$HSTS" == no ]] || printf '    add_header Strict-Transport-Security "max-age=63072000" always;\n'
     elif [[ "$3" == previews ]]; then
-        printf '    ssl_certificate %s/fullchain.pem;\n    ssl_certificate_key %s/key.pem;\n    include /etc/nginx/pond-tls.conf;\n' "$previews" "$previews"
+        # shellcheck disable=SC2016 # $pond_per_handshake is nginx's
+        printf '    ssl_certificate %s$pond_per_handshake;\n    ssl_certificate_key %s$pond_per_handshake;\n    include /etc/nginx/pond-tls.conf;\n' "$preview_bundle" "$preview_bundle"
     elif [[ "$2" == current ]]; then
         printf '%s\n' "$acme_location"
     fi

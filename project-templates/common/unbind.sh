@@ -50,6 +50,7 @@ if [[ -d "/etc/letsencrypt/live/$units" ]] && command -v certbot >/dev/null; the
         { echo "certbot could not delete the certificate $units; run this again" >&2; exit 1; }
 fi
 rm -rf -- "$tls_state"
+rm -f -- "/etc/nginx/pond-certs/${PROJECT}_$ENV.pem" "/etc/nginx/pond-certs/${PROJECT}_$ENV.previews.pem"
 rm -f "/etc/pond/provisioned/${PROJECT}_$ENV"
 if nginx -t -q 2>/dev/null; then systemctl reload nginx || true; fi
 # The environment's PHP-FPM pool; PHP-FPM stops when no pool is left.

@@ -35,10 +35,21 @@ fi
 mv -f -- "$key" "$dir/key.pem"
 mv -f -- "$dir/fullchain.pem.new" "$dir/fullchain.pem"
 printf '%s\n' "$DIRECTORY" > "$dir/directory"
+# The chain and key as one file nginx's workers load at each handshake:
+# replaced by a rename, so a renewal needs no reload.
+certs=/etc/nginx/pond-certs
+if [[ -d "$certs" && ! -L "$certs" ]]; then
+    cat -- "$dir/fullchain.pem" "$dir/key.pem" > "$certs/${PROJECT}_$ENV.previews.pem.tmp"
+    chown root:www-data "$certs/${PROJECT}_$ENV.previews.pem.tmp"
+    chmod 0640 "$certs/${PROJECT}_$ENV.previews.pem.tmp"
+    mv -f -- "$certs/${PROJECT}_$ENV.previews.pem.tmp" "$certs/${PROJECT}_$ENV.previews.pem"
+fi
 # The preview vhosts common/site wrote for HTTPS: enable them, checked.
 site="/etc/nginx/sites-available/pond-$PROJECT-$ENV.previews.conf"
 enabled="/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.previews.conf"
-if [[ -f "$site" && ! -L "$site" && "$(head -n 1 "$site")" == "# Written by Pond for $PROJECT/$ENV;"* ]]; then
+if [[ -L "$enabled" && "$(readlink "$enabled")" == "$site" ]]; then
+    served=yes # already: nginx loads the new file at the next handshake
+elif [[ -f "$site" && ! -L "$site" && "$(head -n 1 "$site")" == "# Written by Pond for $PROJECT/$ENV;"* ]]; then
     served=yes
     ln -sfn "$site" "$enabled.tmp"
     mv -T "$enabled.tmp" "$enabled"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# summary: Obtain or renew an environment's HTTPS certificate with certbot (HTTP-01 through the vhost's acme-challenge location) when there is none, its names changed, two thirds of its lifetime have passed, or FORCE; reload nginx; record the outcome
+# summary: Obtain or renew an environment's HTTPS certificate with certbot (HTTP-01 through the vhost's acme-challenge location) when there is none, its names changed, two thirds of its lifetime have passed, or FORCE; publish it for nginx (loaded per handshake: no reload, except to enable HTTPS the first time); record the outcome
 # input PROJECT [project_name]: project name
 # input ENV [env_name]: environment name
 # input DOMAIN [domain]: the production host name (www.DOMAIN is added when it resolves to this server)
@@ -64,6 +64,17 @@ done
 # names the domain — switching back if nginx rejects them; then a graceful
 # reload, waiting for the old workers (so what this reports is what answers).
 serve_https() {
+    step="publishing the certificate for nginx"
+    # The chain and key as one file nginx's workers load at each handshake
+    # (common/site points the HTTPS vhosts at it): replaced by a rename, so
+    # a renewal needs no reload.
+    local certs=/etc/nginx/pond-certs bundle="${PROJECT}_$ENV.pem"
+    if [[ -d "$certs" && ! -L "$certs" && -f "$live/fullchain.pem" && -f "$live/privkey.pem" ]] && names_domain; then
+        cat -- "$live/fullchain.pem" "$live/privkey.pem" > "$certs/$bundle.tmp"
+        chown root:www-data "$certs/$bundle.tmp"
+        chmod 0640 "$certs/$bundle.tmp"
+        mv -f -- "$certs/$bundle.tmp" "$certs/$bundle"
+    fi
     step="enabling the certificate in nginx"
     local site="/etc/nginx/sites-available/pond-$PROJECT-$ENV"
     local enabled="/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf"
@@ -80,7 +91,8 @@ serve_https() {
         switched=yes
     fi
     [[ "$(readlink "$enabled" 2>/dev/null || true)" == "$site.https.conf" ]] || return 0
-    [[ "$switched" == yes || "$1" == renewed ]] || return 0
+    # Served already: nginx loads the new file at the next handshake.
+    [[ "$switched" == yes ]] || return 0
     step="reloading nginx"
     nginx -t -q
     local master old_workers="" remaining

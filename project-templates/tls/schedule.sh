@@ -50,6 +50,7 @@ if [[ -z "$SCRIPT" ]]; then
         echo "certificate $units deleted"
     fi
     rm -rf -- "$state"
+    rm -f -- "/etc/nginx/pond-certs/${PROJECT}_$ENV.pem" "/etc/nginx/pond-certs/${PROJECT}_$ENV.previews.pem"
     exit 0
 fi
 install -d -o root -g root -m 0755 /usr/local/lib/pond
