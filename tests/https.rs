@@ -190,6 +190,21 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
     // HTTPS for a host no environment serves here is refused at the
     // handshake, never answered with another site's certificate.
     assert!(common::try_https_get(&addr, "elsewhere.example.net", "/", &api.ca_root).is_err());
+    // The keys nginx loads per handshake are out of the site's reach: a
+    // link to one committed to the project is not served.
+    std::os::unix::fs::symlink(
+        "/etc/nginx/pond-certs/secure_production.pem",
+        p.join("key.pem"),
+    )
+    .unwrap();
+    succeeded(pond(&["deploy", "production"], p, config.path(), &api));
+    succeeded(pond(&["swap", "production"], p, config.path(), &api));
+    let (status, body) = common::https_get(&addr, DOMAIN, "/key.pem", &api.ca_root);
+    assert!(
+        status != 200 && !body.contains("PRIVATE KEY"),
+        "{status} {body}"
+    );
+    std::fs::remove_file(p.join("key.pem")).unwrap();
     // No HSTS unless asked for.
     assert!(!https_headers(&addr, &api.ca_root).contains("strict-transport-security"));
 

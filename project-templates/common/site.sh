@@ -115,6 +115,15 @@ certs=/etc/nginx/pond-certs
 install -d -o root -g www-data -m 0750 "$certs"
 publish() { # source chain, source key, bundle name: chain and key as one file nginx's workers read
     [[ -f "$1" && -f "$2" ]] || return 0
+    # nginx checks a certificate it loads per handshake only then: a chain
+    # that does not parse or does not match its key is not published.
+    local cert_key our_key
+    cert_key="$(openssl x509 -in "$1" -noout -pubkey 2>/dev/null | sha256sum)"
+    our_key="$(openssl pkey -in "$2" -pubout 2>/dev/null | sha256sum)"
+    if [[ "$cert_key" != "$our_key" ]] || ! openssl x509 -in "$1" -noout 2>/dev/null; then
+        echo "$1 does not match $2; not served" >&2
+        return 1
+    fi
     cat -- "$1" "$2" > "$certs/$3.tmp"
     chown root:www-data "$certs/$3.tmp"
     chmod 0640 "$certs/$3.tmp"
@@ -122,11 +131,12 @@ publish() { # source chain, source key, bundle name: chain and key as one file n
 }
 bundle="$certs/${PROJECT}_$ENV.pem"
 preview_bundle="$certs/${PROJECT}_$ENV.previews.pem"
-if [[ "$HTTPS" == yes ]]; then
-    [[ "$tls" == no ]] || publish "$cert/fullchain.pem" "$cert/privkey.pem" "${PROJECT}_$ENV.pem"
-    [[ "$preview_tls" == no ]] || publish "$previews/fullchain.pem" "$previews/key.pem" "${PROJECT}_$ENV.previews.pem"
-else
-    rm -f -- "$bundle" "$preview_bundle"
+# (A bundle no vhost uses any more goes at the end, after nginx's reload.)
+if [[ "$tls" == yes ]] && ! publish "$cert/fullchain.pem" "$cert/privkey.pem" "${PROJECT}_$ENV.pem"; then
+    tls=no
+fi
+if [[ "$preview_tls" == yes ]] && ! publish "$previews/fullchain.pem" "$previews/key.pem" "${PROJECT}_$ENV.previews.pem"; then
+    preview_tls=no
 fi
 acme_location='    # ACME HTTP-01 challenges (tls/renew), from a directory only root writes.
     location ^~ /.well-known/acme-challenge/ { root /var/lib/pond/acme-challenge; default_type text/plain; }'
@@ -155,7 +165,9 @@ server {
     location ~ /\.(?!well-known) { deny all; }
     # A symlink in a release may only point at files its owner owns: a link
     # to /etc/passwd committed to the project is not served.
-    disable_symlinks if_not_owner from=\$document_root;
+    # Checked from the colour link on, the web root included (a release
+    # whose web root is a link out of it is refused too).
+    disable_symlinks if_not_owner from=$root/$2;
 CONF
     if [[ "$3" == https ]]; then
         # shellcheck disable=SC2016 # $pond_per_handshake is nginx's
@@ -181,7 +193,9 @@ CONF
     location ~ \.php$ {
         # Only scripts of the release itself run: never one reached through
         # a link, such as an upload under a shared path.
-        disable_symlinks on from=$document_root;
+CONF
+        printf '        disable_symlinks on from=%s/%s;\n' "$root" "$2"
+        cat <<'CONF'
         try_files $fastcgi_script_name =404;
         include fastcgi_params;
         # Resolve the colour symlinks per request: every release has its
@@ -294,6 +308,10 @@ if compgen -G '/etc/php/*/fpm/pool.d/pond.conf' >/dev/null &&
         echo "removed the older single PHP-FPM pool (user pond)"
     fi
 fi
+# Bundles no vhost uses any more (HTTPS off, another domain), now that
+# nginx no longer names them.
+[[ "$tls" == yes ]] || rm -f -- "$bundle"
+[[ "$preview_tls" == yes ]] || rm -f -- "$preview_bundle"
 scheme=http
 [[ "$tls" == yes ]] && scheme=https
 echo "site: $scheme://$DOMAIN -> $root/current; previews on ${SECRET_PREFIX}[-blue|-green].$DOMAIN"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# summary: Install the preview hosts' wildcard certificate: the chain the CA issued for this server's pending CSR (its key never left), checked against the key and *.DOMAIN, then nginx serves the preview hosts over HTTPS (reloaded gracefully)
+# summary: Install the preview hosts' wildcard certificate: the chain the CA issued for this server's pending CSR (its key never left), checked against the key and *.DOMAIN, published for nginx (loaded per handshake), and the preview hosts' HTTPS vhosts enabled the first time (a graceful reload)
 # input PROJECT [project_name]: project name
 # input ENV [env_name]: environment name
 # input DOMAIN [domain]: the production host name (the certificate is for *.DOMAIN)
 # input DIRECTORY [text]: the ACME directory that issued it (recorded)
 # input CHAIN [text]: the certificate chain (PEM) the CA issued
 set -euo pipefail
-# A cut connection must not stop it between the key and nginx's reload.
+# A cut connection must not stop it between the key and nginx.
 trap '' HUP PIPE
 state="/var/lib/pond/tls/${PROJECT}_$ENV"
 dir="$state/previews"

@@ -10,7 +10,7 @@ set -euo pipefail
 # The ERR trap below also covers functions and command substitutions.
 set -E
 # A cut connection must not stop it half-way (a certificate obtained but
-# nginx not reloaded): finish, whoever still listens.
+# not published): finish, whoever still listens.
 trap '' HUP PIPE
 [[ "$FORCE" == yes || "$FORCE" == no ]] || { echo "bad FORCE: $FORCE" >&2; exit 2; }
 [[ "$DIRECTORY" =~ ^https://[A-Za-z0-9.:/_-]+$ && "$DIRECTORY" != *..* ]] || { echo "bad ACME directory: $DIRECTORY" >&2; exit 2; }
@@ -70,6 +70,8 @@ serve_https() {
     # a renewal needs no reload.
     local certs=/etc/nginx/pond-certs bundle="${PROJECT}_$ENV.pem"
     if [[ -d "$certs" && ! -L "$certs" && -f "$live/fullchain.pem" && -f "$live/privkey.pem" ]] && names_domain; then
+        # nginx checks it only at a handshake: it must parse and match its key.
+        [[ "$(openssl x509 -in "$live/fullchain.pem" -noout -pubkey | sha256sum)" == "$(openssl pkey -in "$live/privkey.pem" -pubout | sha256sum)" ]]
         cat -- "$live/fullchain.pem" "$live/privkey.pem" > "$certs/$bundle.tmp"
         chown root:www-data "$certs/$bundle.tmp"
         chmod 0640 "$certs/$bundle.tmp"
@@ -91,8 +93,13 @@ serve_https() {
         switched=yes
     fi
     [[ "$(readlink "$enabled" 2>/dev/null || true)" == "$site.https.conf" ]] || return 0
-    # Served already: nginx loads the new file at the next handshake.
-    [[ "$switched" == yes ]] || return 0
+    # Served already: nginx loads the new file at the next handshake —
+    # unless the vhosts predate that (they name certbot's files; `pond
+    # provision` rewrites them), which only a reload updates.
+    if [[ "$switched" == no ]]; then
+        grep -q pond_per_handshake "$site.https.conf" && return 0
+        [[ "$1" == renewed ]] || return 0
+    fi
     step="reloading nginx"
     nginx -t -q
     local master old_workers="" remaining
