@@ -308,39 +308,18 @@ pub fn parse_status(text: &str) -> Option<TlsStatus> {
     };
     for line in text.lines() {
         if let Some(v) = line.strip_prefix("TLS-CERT ") {
-            let mut f = v.splitn(4, ' ');
-            let (Some(from), Some(to), Some(names)) = (f.next(), f.next(), f.next()) else {
-                continue;
-            };
-            s.not_before = from.parse().unwrap_or(0);
-            s.not_after = to.parse().unwrap_or(0);
-            s.renew_after = renew_after(s.not_before, s.not_after);
-            s.names = names
-                .split(',')
-                .filter(|n| !n.is_empty() && *n != "-")
-                .map(str::to_string)
-                .collect();
-            s.issuer = f.next().unwrap_or("").trim().to_string();
+            let Some(c) = certificate(v) else { continue };
+            (s.names, s.issuer) = (c.names, c.issuer);
+            (s.not_before, s.not_after, s.renew_after) = (c.not_before, c.not_after, c.renew_after);
             any = true;
         } else if let Some(v) = line.strip_prefix("TLS-PREVIEW ") {
-            let mut f = v.splitn(5, ' ');
-            let (Some(serving), Some(from), Some(to), Some(names)) =
-                (f.next(), f.next(), f.next(), f.next())
-            else {
+            let Some((serving, rest)) = v.split_once(' ') else {
                 continue;
             };
-            let (not_before, not_after) = (from.parse().unwrap_or(0), to.parse().unwrap_or(0));
+            let Some(c) = certificate(rest) else { continue };
             s.previews = Some(PreviewCert {
-                names: names
-                    .split(',')
-                    .filter(|n| !n.is_empty() && *n != "-")
-                    .map(str::to_string)
-                    .collect(),
-                issuer: f.next().unwrap_or("").trim().to_string(),
-                not_before,
-                not_after,
-                renew_after: renew_after(not_before, not_after),
                 serving: serving == "yes",
+                ..c
             });
             any = true;
         } else if let Some(v) = line.strip_prefix("TLS-SERVING ") {
@@ -450,6 +429,26 @@ pub fn stale(t: &TlsStatus, now: i64) -> Option<String> {
     (now - at > 36 * 3600).then(|| last.at.clone())
 }
 
+/// `FROM TO NAMES ISSUER` of a `TLS-CERT`/`TLS-PREVIEW` line: validity in
+/// unix seconds, names comma-separated (`-`: none), the issuer's name.
+fn certificate(fields: &str) -> Option<PreviewCert> {
+    let mut f = fields.splitn(4, ' ');
+    let (from, to, names) = (f.next()?, f.next()?, f.next()?);
+    let (not_before, not_after) = (from.parse().unwrap_or(0), to.parse().unwrap_or(0));
+    Some(PreviewCert {
+        names: names
+            .split(',')
+            .filter(|n| !n.is_empty() && *n != "-")
+            .map(str::to_string)
+            .collect(),
+        issuer: f.next().unwrap_or("").trim().to_string(),
+        not_before,
+        not_after,
+        renew_after: renew_after(not_before, not_after),
+        serving: false,
+    })
+}
+
 /// Two thirds into a certificate's lifetime: when `tls/renew` renews it.
 pub fn renew_after(not_before: i64, not_after: i64) -> i64 {
     let lifetime = i128::from(not_after) - i128::from(not_before);
@@ -481,6 +480,13 @@ mod tests {
         let odd = parse_status("TLS-CERT -9223372036854775808 9223372036854775807 - X\n").unwrap();
         assert!(odd.names.is_empty());
         assert_eq!(odd.issuer, "X");
+        let previews = parse_status("TLS-PREVIEW yes 1000 91000 *.shop.example.com Pebble CA\n")
+            .unwrap()
+            .previews
+            .unwrap();
+        assert_eq!(previews.names, ["*.shop.example.com"]);
+        assert_eq!(previews.issuer, "Pebble CA");
+        assert_eq!((previews.renew_after, previews.serving), (61000, true));
         // A timer that ran last two days ago needs a look; one that ran an hour ago does not.
         let mut t = parse_status(text).unwrap();
         t.last_failure = None;
