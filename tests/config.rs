@@ -301,7 +301,7 @@ fn template_accepts(id: &str, input: &str, value: &str) -> bool {
             "WEB_ROOT" => "public",
             "SITE_USER" => "web_acme_production",
             "DEPLOY_USER" => "deploy_acme_production",
-            "HTTPS" | "HSTS" => "yes",
+            "HTTPS" | "HSTS" | "BALANCER_HTTPS" => "yes",
             other => panic!("no sample for {id} input {other}"),
         };
         values.insert(i.name.clone(), sample.to_string());

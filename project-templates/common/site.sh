@@ -10,9 +10,11 @@
 # input DEPLOY_USER [unix_user]: the user owning the environment's releases
 # input HTTPS [text]: yes (serve the domain over HTTPS once its certificate exists) or no
 # input HSTS [text]: yes (send Strict-Transport-Security over HTTPS) or no
+# input BALANCER_HTTPS [text]: yes (behind a load balancer ending TLS: a request it marks X-Forwarded-Proto https is HTTPS to PHP, and gets HSTS when asked) or no
 set -euo pipefail
 [[ "$HTTPS" == yes || "$HTTPS" == no ]] || { echo "bad HTTPS: $HTTPS" >&2; exit 2; }
 [[ "$HSTS" == yes || "$HSTS" == no ]] || { echo "bad HSTS: $HSTS" >&2; exit 2; }
+[[ "$BALANCER_HTTPS" == yes || "$BALANCER_HTTPS" == no ]] || { echo "bad BALANCER_HTTPS: $BALANCER_HTTPS" >&2; exit 2; }
 
 case "$STACK" in php | static | wordpress) ;; *) echo "unknown stack: $STACK" >&2; exit 2 ;; esac
 if [[ ! "$WEB_ROOT" =~ ^[A-Za-z0-9._/-]*$ ]]; then
@@ -110,6 +112,14 @@ cat > /etc/nginx/conf.d/pond-tls-load.conf.new <<'CONF'
 map $ssl_server_name $pond_per_handshake { default ""; }
 CONF
 mv -f /etc/nginx/conf.d/pond-tls-load.conf.new /etc/nginx/conf.d/pond-tls-load.conf
+# Behind a load balancer that ends TLS, what it says the client used
+# (only vhosts with BALANCER_HTTPS=yes read these).
+cat > /etc/nginx/conf.d/pond-forwarded.conf.new <<'CONF'
+# Written by Pond (common/site): HTTPS as a load balancer reports it.
+map $http_x_forwarded_proto $pond_forwarded_https { default ""; https on; }
+map $http_x_forwarded_proto $pond_forwarded_hsts { default ""; https "max-age=63072000"; }
+CONF
+mv -f /etc/nginx/conf.d/pond-forwarded.conf.new /etc/nginx/conf.d/pond-forwarded.conf
 certs=/etc/nginx/pond-certs
 [[ ! -L "$certs" ]] || { echo "$certs is a link; refusing to follow it" >&2; exit 3; }
 install -d -o root -g www-data -m 0750 "$certs"
@@ -179,6 +189,10 @@ CONF
     elif [[ "$2" == current ]]; then
         printf '%s\n' "$acme_location"
     fi
+    if [[ "$3" == http && "$BALANCER_HTTPS" == yes && "$HSTS" == yes ]]; then
+        # shellcheck disable=SC2016 # $pond_forwarded_hsts is nginx's (empty: no header)
+        printf '    add_header Strict-Transport-Security $pond_forwarded_hsts always;\n'
+    fi
     if [[ "$STACK" == static ]]; then
         cat <<'CONF'
     index index.html index.htm;
@@ -203,6 +217,10 @@ CONF
         fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;
         fastcgi_param DOCUMENT_ROOT $realpath_root;
 CONF
+        if [[ "$3" == http && "$BALANCER_HTTPS" == yes ]]; then
+            # shellcheck disable=SC2016 # $pond_forwarded_https is nginx's
+            printf '        fastcgi_param HTTPS $pond_forwarded_https if_not_empty;\n'
+        fi
         printf '        fastcgi_pass unix:/run/php/%s.sock;\n    }\n}\n' "$SITE_USER"
     fi
 }

@@ -185,6 +185,12 @@ pub async fn env_status(req: EnvRef) -> Res<EnvStatus> {
         let (identity, _) = project::user_identity().await?;
         let (mut all, _) = p.statuses(&[i], &identity).await?;
         let (e, statuses) = all.remove(0);
+        let balancer = crate::serving::balancer(&e).await;
+        let urls = crate::serving::urls_from_status(
+            &e,
+            &statuses,
+            balancer.as_ref().is_some_and(|b| b.serves),
+        );
         let own = identity.public_line();
         let servers: Vec<ServerView> = statuses
             .into_iter()
@@ -193,6 +199,10 @@ pub async fn env_status(req: EnvRef) -> Res<EnvStatus> {
         Ok(EnvStatus {
             env: e.name,
             checked_at: pond::tasks::state::now(),
+            production_url: urls.production,
+            preview_url: urls.preview,
+            balancer_https_needs_attention: balancer.as_ref().is_some_and(|b| b.needs_attention),
+            balancer_https: balancer.map(|b| b.line),
             servers,
         })
     })
@@ -220,16 +230,18 @@ pub async fn deploy(
             break_lock: false,
             data: None,
         };
+        let sessions = pond::tasks::CloneSessions::clone_sessions(&connected[..]);
         let reports =
             deploy::deploy(&p.file, &p.root, &req.env, connected, &options, &sink).await?;
         let e = &p.file.environments[i];
+        let urls = crate::serving::urls(&p.file, e, &sessions).await;
         let first = reports.first();
         Ok(DeployResult {
             colour: first
                 .map(|r| r.colour.as_str().to_string())
                 .unwrap_or_default(),
             first: first.is_some_and(|r| r.first),
-            preview_url: format!("http://{}/", operate::preview_host(e, None)),
+            preview_url: urls.preview,
             hooks: p
                 .file
                 .hooks
@@ -273,7 +285,9 @@ pub async fn swap(req: SwapRequest, on_event: Channel<Progress>) -> Res<SwapResu
         let live = tasks::swap::swap(&p.file, &e, &connected, req.force, &sink).await?;
         Ok(SwapResult {
             live: live.as_str().to_string(),
-            production_url: format!("http://{}/", e.domain),
+            production_url: crate::serving::urls(&p.file, &e, &connected)
+                .await
+                .production,
         })
     })
     .await
@@ -314,7 +328,9 @@ pub async fn rollback_to(req: RollbackToRequest, on_event: Channel<Progress>) ->
             tasks::swap::rollback_to(&p.file, &e, &connected, &req.release, false, &sink).await?;
         Ok(SwapResult {
             live: live.as_str().to_string(),
-            production_url: format!("http://{}/", e.domain),
+            production_url: crate::serving::urls(&p.file, &e, &connected)
+                .await
+                .production,
         })
     })
     .await

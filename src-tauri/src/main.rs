@@ -13,6 +13,7 @@ mod bindings;
 mod cancel;
 mod commands;
 mod manage;
+mod serving;
 mod team;
 mod view;
 mod wizard;

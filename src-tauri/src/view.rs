@@ -211,12 +211,21 @@ pub struct InitRequest {
     pub stack: String,
 }
 
-/// Status of one environment, read from its servers.
+/// Status of one environment, read from its servers (and a load-balanced
+/// one's balancer, through its account).
 #[derive(Debug, Serialize, TS)]
 pub struct EnvStatus {
     pub env: String,
     /// When the servers answered (UTC, RFC 3339).
     pub checked_at: String,
+    /// The domain's URL as served now: `https://` once a certificate is
+    /// in place.
+    pub production_url: String,
+    /// The preview host's URL as served now.
+    pub preview_url: String,
+    /// A load-balanced environment's HTTPS at its balancer.
+    pub balancer_https: Option<String>,
+    pub balancer_https_needs_attention: bool,
     pub servers: Vec<ServerView>,
 }
 

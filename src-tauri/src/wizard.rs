@@ -38,7 +38,7 @@ impl SessionTokens {
 
 /// A client for the account: keychain token, else this session's, else
 /// `$POND_DO_TOKEN`. Blocking (the keychain).
-fn client_for(account: &str, session: Option<Token>) -> anyhow::Result<Client> {
+pub(crate) fn client_for(account: &str, session: Option<Token>) -> anyhow::Result<Client> {
     let settings = Settings::load()?;
     let keychain = Keychain::open();
     let token = match session {

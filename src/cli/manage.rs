@@ -234,18 +234,19 @@ pub(super) fn swap(arg: &ProjectArg, env: &str, force: bool) -> super::CliResult
     let s = sink();
     let e = p.file.environments[i].clone();
     let started = std::time::Instant::now();
-    let (live, servers) = s.outcome(runtime()?.block_on(async {
+    let rt = runtime()?;
+    let (live, connected) = s.outcome(rt.block_on(async {
         let connected = connect(&mut p, i, &id, &s).await?;
         let live = tasks::swap::swap(&p.file, &e, &connected, force, &s).await?;
-        anyhow::Ok((live, web_count(&connected)))
+        anyhow::Ok((live, connected))
     }))?;
     println!(
-        "{} is live on {} ({}) in {}: http://{}/. Undo with: pond rollback {env}",
+        "{} is live on {} ({}) in {}: {}. Undo with: pond rollback {env}",
         live.as_str(),
-        plural(servers, "server"),
+        plural(web_count(&connected), "server"),
         e.name,
         took(started),
-        e.domain
+        super::tls::served_urls(&p.file, &e, &connected, &rt).production
     );
     Ok(())
 }
@@ -405,7 +406,12 @@ pub(super) fn status(arg: &ProjectArg, only: Option<&str>, json: bool) -> super:
         .iter()
         .map(|n| env_index(&p, n))
         .collect::<anyhow::Result<_>>()?;
-    let (all, pinned) = runtime()?.block_on(p.statuses(&indices, &id))?;
+    let rt = runtime()?;
+    let (all, pinned) = rt.block_on(p.statuses(&indices, &id))?;
+    let balancers: Vec<_> = all
+        .iter()
+        .map(|(e, _)| super::tls::balancer_status(e, &rt))
+        .collect();
     if pinned {
         eprintln!(
             "Pinned new host keys in {} (commit it so your team shares them).",
@@ -413,15 +419,22 @@ pub(super) fn status(arg: &ProjectArg, only: Option<&str>, json: bool) -> super:
         );
     }
     if json {
-        let out: Vec<_> = all.iter().map(|(e, s)| serde_json::json!({"environment": e.name, "domain": e.domain, "servers": s})).collect();
+        let out: Vec<_> = all
+            .iter()
+            .zip(&balancers)
+            .map(|((e, s), b)| serde_json::json!({"environment": e.name, "domain": e.domain, "servers": s, "load_balancer_https": b.as_ref().map(|(t, _)| t)}))
+            .collect();
         println!(
             "{}",
             serde_json::to_string_pretty(&out).context("serializing")?
         );
         return Ok(());
     }
-    for (e, statuses) in all {
+    for ((e, statuses), balancer) in all.into_iter().zip(balancers) {
         println!("{} ({})", e.name, e.domain);
+        if let Some((_, line)) = balancer {
+            println!("  load balancer: https {line}");
+        }
         for s in statuses {
             if let Some(err) = &s.error {
                 println!("  {}: unreachable — {err}", s.server);

@@ -283,14 +283,39 @@ pub fn run(op: Ops) -> super::CliResult {
                     let (what, script) = pond::tasks::tls::timer_step(&p.file, &e, &acme)?;
                     println!("# ---- {what} (Web servers)\n{script}");
                 }
+                if e.kind == pond::config::EnvironmentKind::LoadBalanced {
+                    println!(
+                        "# ---- the load balancer: {}",
+                        if e.https.enabled {
+                            format!(
+                                "HTTPS with a DigitalOcean-managed certificate for {} (pond tls {} --renew --dry-run shows the requests), unless it serves one already",
+                                pond::tasks::lb_tls::names(&e.domain).join(", "),
+                                e.name
+                            )
+                        } else {
+                            "HTTP only: its HTTPS rule, redirect and certificate removed"
+                                .to_string()
+                        }
+                    );
+                }
                 return Ok(());
             }
             let id = identity()?;
             let s = sink();
+            let balancer_api = match (&e.kind, e.account.as_deref()) {
+                (pond::config::EnvironmentKind::LoadBalanced, Some(account)) => {
+                    Some(super::account::client_for(account)?)
+                }
+                _ => None,
+            };
             let provisioned = runtime()?.block_on(async {
                 let connected = connect(&mut p, i, &id, &s).await?;
                 provision::provision(&p.file, &e, &connected, &p.root, &s).await?;
-                pond::tasks::tls::refresh_timer(&p.file, &e, &connected, &acme, &s).await
+                pond::tasks::tls::refresh_timer(&p.file, &e, &connected, &acme, &s).await?;
+                if let Some(api) = &balancer_api {
+                    pond::tasks::lb_tls::apply_setting(api, &p.file, &e, &s).await?;
+                }
+                anyhow::Ok(())
             });
             s.outcome(provisioned)?;
             eprintln!("{} is provisioned. Next: pond deploy {}", e.name, e.name);
@@ -375,6 +400,7 @@ pub fn run(op: Ops) -> super::CliResult {
                 );
             }
             if !dry_run && !reports.is_empty() {
+                let urls = super::tls::served_urls(&p.file, &e, &sessions, &rt);
                 let r = &reports[0];
                 println!(
                     "Deployed {} to {} on {} in {}.",
@@ -385,15 +411,11 @@ pub fn run(op: Ops) -> super::CliResult {
                 );
                 if r.first {
                     println!(
-                        "First deploy: both colours run it and blue is live at http://{}/",
-                        e.domain
+                        "First deploy: both colours run it and blue is live at {}",
+                        urls.production
                     );
                 } else {
-                    println!(
-                        "Preview: http://{}/   then: pond swap {}",
-                        operate::preview_host(&e, None),
-                        e.name
-                    );
+                    println!("Preview: {}   then: pond swap {}", urls.preview, e.name);
                 }
             }
             Ok(())
@@ -404,12 +426,17 @@ pub fn run(op: Ops) -> super::CliResult {
             let id = identity()?;
             let s = sink();
             let e = p.file.environments[i].clone();
-            let health = runtime()?.block_on(async {
+            let rt = runtime()?;
+            let health = rt.block_on(async {
                 let connected = connect(&mut p, i, &id, &s).await?;
-                operate::health(&p.file, &e, &connected, &s).await
+                let health = operate::health(&p.file, &e, &connected, &s).await?;
+                anyhow::Ok((health, connected))
             });
-            let health = s.outcome(health)?;
-            println!("http://{}/", operate::preview_host(&e, None));
+            let (health, connected) = s.outcome(health)?;
+            println!(
+                "{}",
+                super::tls::served_urls(&p.file, &e, &connected, &rt).preview
+            );
             for h in health {
                 if !h.healthy {
                     eprintln!(

@@ -3,11 +3,14 @@
 //! next renewal, whether nginx serves it and the last failure, and the
 //! preview hosts' wildcard — and, with `--renew`, new ones now (installing
 //! the renewal timer; the wildcard by DNS-01 through the account's API).
+//! A load-balanced environment's certificate is its balancer's
+//! ([`pond::tasks::lb_tls`]): shown from the API, and renewed by
+//! DigitalOcean, or now with `--renew`.
 
 use anyhow::Context;
 
 use super::session::*;
-use pond::tasks::{operate, tls};
+use pond::tasks::{lb_tls, operate, tls};
 
 #[derive(clap::Args)]
 pub struct TlsArgs {
@@ -30,6 +33,9 @@ pub fn run(args: TlsArgs) -> super::CliResult {
     let mut p = load_project(&args.project)?;
     let i = env_index(&p, &args.env)?;
     let env = p.file.environments[i].clone();
+    if env.kind == pond::config::EnvironmentKind::LoadBalanced && env.https.enabled {
+        return balancer(&p.file, &env, &args);
+    }
     let account = env.account.clone().unwrap_or_default();
     let acme = super::account::acme_for(&account)?;
     if args.dry_run && tls::wants_certificate(&env) {
@@ -58,7 +64,7 @@ pub fn run(args: TlsArgs) -> super::CliResult {
         ))
     } else if !tls::wants_certificate(&env) {
         Some(format!(
-            "{} is load-balanced: its servers keep no certificate (TLS at the balancer is not built yet)",
+            "{} is load-balanced: its servers keep no certificate (TLS ends at the balancer)",
             args.env
         ))
     } else {
@@ -151,6 +157,133 @@ pub fn run(args: TlsArgs) -> super::CliResult {
         return Err(super::Failure::silent(1));
     }
     Ok(())
+}
+
+/// `pond tls` for a load-balanced environment: the balancer's certificate
+/// (DigitalOcean's, renewed by it), and with `--renew` a new one.
+fn balancer(
+    file: &pond::config::ProjectFile,
+    env: &pond::config::Environment,
+    args: &TlsArgs,
+) -> super::CliResult {
+    let lb_id = env
+        .load_balancer
+        .as_ref()
+        .and_then(|lb| lb.id.clone())
+        .with_context(|| {
+            format!(
+                "{} has no load balancer Pond created (pond.json environments[].load_balancer.id is missing), so there is no certificate to show",
+                env.name
+            )
+        })?;
+    let name = lb_tls::certificate_name(&file.name, &env.name, lb_tls::unix_now());
+    if args.dry_run {
+        println!(
+            "POST /v2/certificates {}",
+            serde_json::json!({"name": name, "type": "lets_encrypt", "dns_names": lb_tls::names(&env.domain)})
+        );
+        println!("GET /v2/certificates/<new id> until its state is verified (at most 10 min)");
+        println!(
+            "PUT /v2/load_balancers/{lb_id} forwarding_rules {}, redirect_http_to_https true, disable_lets_encrypt_dns_records true (the rest kept)",
+            serde_json::Value::from(lb_tls::rules(Some("<new id>")))
+        );
+        println!("DELETE /v2/certificates/<the one it replaced>");
+        return Ok(());
+    }
+    let account = env.account.as_deref().with_context(|| {
+        format!(
+            "{} has no DigitalOcean account in pond.json; the balancer's certificate is read through the API",
+            env.name
+        )
+    })?;
+    let api = super::account::client_for(account)?;
+    let s = sink();
+    let rt = runtime()?;
+    let t = if args.renew {
+        s.outcome(rt.block_on(lb_tls::ensure(&api, &lb_id, &name, &env.domain, true, &s)))?
+    } else {
+        s.outcome(rt.block_on(lb_tls::read(&api, &lb_id)))?
+    };
+    let now = lb_tls::unix_now() as i64;
+    if args.json {
+        let out = serde_json::json!({
+            "load_balancer": lb_id,
+            "https": t,
+            "serving": t.serves(&env.domain),
+            "attention": lb_tls::needs_attention(&env.domain, &t, now),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).context("serializing")?
+        );
+    } else {
+        println!("load balancer {lb_id}:");
+        match &t.certificate {
+            Some(c) => {
+                println!("  certificate  {} ({})", c.dns_names.join(", "), c.name);
+                println!("  state        {}", c.state);
+                if c.not_after > 0 {
+                    println!("  expires      {}", tls::when(c.not_after));
+                }
+                println!("  renewal      by DigitalOcean, before it expires");
+            }
+            None => println!("  certificate  none"),
+        }
+        println!(
+            "  serving      {}",
+            if t.serves(&env.domain) {
+                format!(
+                    "https://{}/ and the preview hosts over HTTPS{}",
+                    env.domain,
+                    if t.redirect_http_to_https {
+                        ", HTTP redirected"
+                    } else {
+                        ""
+                    }
+                )
+            } else {
+                format!("http://{}/ only", env.domain)
+            }
+        );
+        if let Some(problem) = lb_tls::needs_attention(&env.domain, &t, now) {
+            println!("  attention    {problem}");
+        }
+    }
+    Ok(())
+}
+
+/// For `pond status`: the HTTPS line of a load-balanced environment's
+/// balancer, read through the account's API (`None` for other
+/// environments, or without the account's token at hand).
+pub(super) fn balancer_status(
+    env: &pond::config::Environment,
+    rt: &tokio::runtime::Runtime,
+) -> Option<(serde_json::Value, String)> {
+    let lb = lb_tls::balancer_to_secure(env)?;
+    let api = super::account::client_quietly(env.account.as_deref()?)?;
+    Some(match rt.block_on(lb_tls::read(&api, lb)) {
+        Ok(t) => {
+            let line = lb_tls::describe(&env.domain, &t, lb_tls::unix_now() as i64);
+            (serde_json::json!(t), line)
+        }
+        Err(e) => (serde_json::Value::Null, format!("UNREADABLE — {e:#}")),
+    })
+}
+
+/// The environment's URLs as served now (`https://` once a certificate
+/// is in place), for what a command prints last.
+pub(super) fn served_urls(
+    file: &pond::config::ProjectFile,
+    env: &pond::config::Environment,
+    sessions: &[pond::tasks::Connected],
+    rt: &tokio::runtime::Runtime,
+) -> operate::ServedUrls {
+    let api = env
+        .account
+        .as_deref()
+        .filter(|_| lb_tls::balancer_to_secure(env).is_some())
+        .and_then(super::account::client_quietly);
+    rt.block_on(operate::served_urls(file, env, sessions, api.as_ref()))
 }
 
 /// One server's certificate, as `pond tls` and `pond status` print it.

@@ -1,6 +1,7 @@
 //! Load balancers: create one in front of an environment's web droplets
 //! (HTTP 80 → 80, a TCP health check on port 80 so no Host header is
-//! needed), wait until it is active with an address, and delete it.
+//! needed), wait until it is active with an address, change the droplets
+//! behind it and its forwarding rules (HTTPS, `tasks::lb_tls`).
 
 use std::time::Duration;
 
@@ -44,6 +45,54 @@ impl Client {
             .as_str()
             .map(str::to_string)
             .context("DigitalOcean returned a load balancer without an id")
+    }
+
+    /// The load balancer as DigitalOcean describes it.
+    pub async fn load_balancer(&self, id: &str) -> anyhow::Result<Value> {
+        let lb = self
+            .call(
+                Method::GET,
+                &format!("/load_balancers/{id}"),
+                None,
+                "reading the load balancer",
+            )
+            .await?;
+        Ok(lb["load_balancer"].clone())
+    }
+
+    /// Replaces the balancer's forwarding rules and its HTTP → HTTPS
+    /// redirect, keeping the rest of it (DigitalOcean's update is a PUT of
+    /// the whole balancer). DNS records stay Pond's: DigitalOcean is told
+    /// not to add its own for the certificate's names.
+    pub async fn set_load_balancer_rules(
+        &self,
+        id: &str,
+        rules: &[Value],
+        redirect_http_to_https: bool,
+    ) -> anyhow::Result<()> {
+        let lb = self.load_balancer(id).await?;
+        let mut body = json!({
+            "name": lb["name"],
+            "region": lb["region"]["slug"],
+            "forwarding_rules": rules,
+            "health_check": lb["health_check"],
+            "sticky_sessions": lb["sticky_sessions"],
+            "redirect_http_to_https": redirect_http_to_https,
+            "disable_lets_encrypt_dns_records": true,
+        });
+        if lb["tag"].as_str().is_some_and(|t| !t.is_empty()) {
+            body["tag"] = lb["tag"].clone();
+        } else {
+            body["droplet_ids"] = lb["droplet_ids"].clone();
+        }
+        self.call(
+            Method::PUT,
+            &format!("/load_balancers/{id}"),
+            Some(&body),
+            "changing the load balancer's forwarding rules",
+        )
+        .await?;
+        Ok(())
     }
 
     /// The droplets behind a load balancer.

@@ -8,6 +8,7 @@
 //! (`pond lab up`) works exactly like `https://api.digitalocean.com/v2`.
 
 mod catalog;
+mod certificates;
 mod load_balancers;
 
 pub use catalog::{

@@ -54,6 +54,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "common/release-export",
     "common/release-import",
     "common/secret",
+    "common/serving",
     "common/site",
     "common/status",
     "common/swap",

@@ -58,7 +58,7 @@ impl NewServer {
         }
         if self.is_load_balanced() {
             lines.push(format!(
-                "create load balancer {project}-{}-lb (HTTP 80) in front of them (billed by DigitalOcean on top of the droplets)",
+                "create load balancer {project}-{}-lb (HTTP 80, HTTPS 443 once its certificate is issued) in front of them (billed by DigitalOcean on top of the droplets)",
                 self.env
             ));
         }
@@ -105,10 +105,10 @@ impl NewServer {
             p = self.secret_prefix
         ));
         if self.is_load_balanced() {
-            lines.push(
-                "HTTPS: none yet (a load-balanced environment's certificate is not built yet)"
-                    .to_string(),
-            );
+            lines.push(format!(
+                "HTTPS at the load balancer: one certificate for {d} and *.{d} (the wildcard covers www. and the preview hosts, so no secret name is in it), requested from Let's Encrypt and renewed by DigitalOcean; 443 → the droplets' port 80, HTTP redirected to HTTPS",
+                d = self.domain
+            ));
         } else {
             lines.push(format!(
                 "HTTPS: a certificate for {d} and www.{d} from {ca}, requested and renewed on the droplet (HTTP-01); its key never leaves it",

@@ -6,7 +6,8 @@
 //! pool, vhosts and database are removed from it — the DNS A records Pond
 //! made for it (the domain and the preview hosts, only while they still
 //! point at one of its droplets or at its load balancer — a record left at
-//! a released address is a subdomain takeover), and its load balancer;
+//! a released address is a subdomain takeover), its load balancer and the
+//! certificate the balancer's HTTPS rule uses;
 //! then drop it from pond.json. [`plan`] finds what exists and changes
 //! nothing (a lookup that fails stops it: it never reads as "nothing to
 //! delete"), so the user sees the list before agreeing; [`execute`] deletes
@@ -33,6 +34,9 @@ pub struct DestroyPlan {
     /// (zone, record id, record name, address it points at)
     pub records: Vec<(String, u64, String, String)>,
     pub load_balancer: Option<String>,
+    /// Ids of the certificates the balancer's HTTPS rules use
+    /// (DigitalOcean's Let's Encrypt ones, `tasks::lb_tls`): deleted after it.
+    pub certificates: Vec<String>,
     /// (name, address) of servers Pond did not create (an existing database
     /// host): left running, with their data.
     pub kept: Vec<(String, String)>,
@@ -75,6 +79,9 @@ impl DestroyPlan {
         }
         if let Some(lb) = &self.load_balancer {
             lines.push(format!("delete load balancer {lb}"));
+        }
+        for c in &self.certificates {
+            lines.push(format!("delete its certificate {c} (DigitalOcean-managed)"));
         }
         for (id, name, addr) in &self.foreign {
             lines.push(format!(
@@ -155,6 +162,7 @@ pub async fn plan(
     addresses.extend(shared.iter().map(|d| d.address.clone()));
     addresses.extend(env.droplets.iter().filter_map(|d| d.address.clone()));
     let load_balancer = env.load_balancer.as_ref().and_then(|lb| lb.id.clone());
+    let mut certificates = vec![];
     if let Some(id) = &load_balancer {
         match client
             .call(
@@ -166,6 +174,15 @@ pub async fn plan(
             .await
         {
             Ok(lb) => {
+                certificates.extend(
+                    lb["load_balancer"]["forwarding_rules"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|r| r["certificate_id"].as_str())
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_string),
+                );
                 if let Some(ip) = lb["load_balancer"]["ip"]
                     .as_str()
                     .filter(|ip| !ip.is_empty())
@@ -208,6 +225,7 @@ pub async fn plan(
         droplets,
         records,
         load_balancer,
+        certificates,
         kept: env
             .droplets
             .iter()
@@ -326,6 +344,19 @@ pub async fn execute(
                     &format!("/load_balancers/{lb}"),
                     None,
                     "deleting the load balancer",
+                )
+                .await,
+        )?;
+    }
+    for c in &plan.certificates {
+        step(&format!("deleting certificate {c}"));
+        ignore_missing(
+            client
+                .call(
+                    Method::DELETE,
+                    &format!("/certificates/{c}"),
+                    None,
+                    "deleting the load balancer's certificate",
                 )
                 .await,
         )?;

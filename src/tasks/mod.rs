@@ -16,6 +16,7 @@ pub mod destroy;
 pub mod dns;
 pub mod droplets;
 pub mod exec;
+pub mod lb_tls;
 pub mod manifest;
 pub mod operate;
 pub mod pre_swap;

@@ -103,6 +103,73 @@ pub fn preview_host(env: &Environment, colour: Option<Colour>) -> String {
     }
 }
 
+/// An environment's URLs as they are served now: `https://` once a
+/// certificate is in place for them, `http://` otherwise.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ServedUrls {
+    pub production: String,
+    pub preview: String,
+}
+
+impl ServedUrls {
+    pub fn new(env: &Environment, domain_https: bool, previews_https: bool) -> ServedUrls {
+        let scheme = |https: bool| if https { "https" } else { "http" };
+        ServedUrls {
+            production: format!("{}://{}/", scheme(domain_https), env.domain),
+            preview: format!("{}://{}/", scheme(previews_https), preview_host(env, None)),
+        }
+    }
+}
+
+/// Asks what serves the environment now: a load-balanced one's balancer
+/// (through `api`, when at hand: [`super::lb_tls`]), otherwise nginx on
+/// its first web server (`common/serving`). Anything unknown is `http://`.
+pub async fn served_urls(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    api: Option<&crate::digitalocean::Client>,
+) -> ServedUrls {
+    if env.kind == crate::config::EnvironmentKind::LoadBalanced {
+        let serves = match (api, super::lb_tls::balancer_to_secure(env)) {
+            (Some(api), Some(lb)) => super::lb_tls::read(api, lb)
+                .await
+                .is_ok_and(|t| t.serves(&env.domain)),
+            _ => false,
+        };
+        return ServedUrls::new(env, serves, serves);
+    }
+    let Some(web) = connected.iter().find(|c| c.server.role == DropletRole::Web) else {
+        return ServedUrls::new(env, false, false);
+    };
+    let Ok(script) = render(
+        "common/serving",
+        &[("PROJECT", &file.name), ("ENV", &env.name)],
+    ) else {
+        return ServedUrls::new(env, false, false);
+    };
+    let said = web
+        .session
+        .run(&script, None, &crate::ssh::session::quiet())
+        .await
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    let (domain, previews) = parse_serving(&said);
+    ServedUrls::new(env, domain, previews)
+}
+
+/// `SERVING <http|https> <http|https>` → (domain, previews) over HTTPS.
+fn parse_serving(stdout: &str) -> (bool, bool) {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("SERVING "))
+        .map(|v| {
+            let mut words = v.split_whitespace();
+            (words.next() == Some("https"), words.next() == Some("https"))
+        })
+        .unwrap_or((false, false))
+}
+
 /// GETs the health path of the inactive colour (through the preview host)
 /// on every web server.
 pub async fn health(
@@ -380,6 +447,22 @@ fn parse_status(text: &str, s: &mut ServerStatus) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_served_schemes_are_read_from_the_serving_line() {
+        assert_eq!(parse_serving("SERVING https http\n"), (true, false));
+        assert_eq!(parse_serving("SERVING https https\n"), (true, true));
+        assert_eq!(parse_serving("noise\n"), (false, false));
+        let file: ProjectFile =
+            serde_json::from_str(include_str!("../../examples/acme-shop/pond.json")).unwrap();
+        let env = &file.environments[0];
+        let urls = ServedUrls::new(env, true, false);
+        assert_eq!(urls.production, format!("https://{}/", env.domain));
+        assert_eq!(
+            urls.preview,
+            format!("http://{}.{}/", env.secret_prefix, env.domain)
+        );
+    }
 
     #[test]
     fn processes_and_the_schedule_are_read_from_their_report_lines() {

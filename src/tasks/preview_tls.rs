@@ -221,7 +221,9 @@ pub struct Secured {
     pub problem: Option<String>,
 }
 
-/// A new environment's certificates, once DNS points at it: the domain's
+/// A new environment's certificates, once DNS points at it. A
+/// load-balanced one gets one certificate at its balancer, for the domain
+/// and `*.<domain>` ([`super::lb_tls::ensure`]). Otherwise, the domain's
 /// by HTTP-01 on each web server ([`super::tls::apply`]), then the preview
 /// hosts' wildcard by DNS-01 ([`ensure`]). Never an error: a failed request
 /// leaves that part on HTTP (the server's timer retries the domain's) and
@@ -239,6 +241,25 @@ pub async fn secure_new_environment(
         previews: false,
         problem: None,
     };
+    if let Some(lb) = super::lb_tls::balancer_to_secure(env) {
+        let name =
+            super::lb_tls::certificate_name(&file.name, &env.name, super::lb_tls::unix_now());
+        match super::lb_tls::ensure(api, lb, &name, &env.domain, false, sink).await {
+            Ok(t) if t.serves(&env.domain) => {
+                secured.domain = true;
+                secured.previews = true;
+            }
+            Ok(t) => {
+                secured.problem = Some(super::lb_tls::describe(
+                    &env.domain,
+                    &t,
+                    super::lb_tls::unix_now() as i64,
+                ))
+            }
+            Err(e) => secured.problem = Some(format!("{e:#}")),
+        }
+        return secured;
+    }
     if !super::tls::wants_certificate(env) {
         return secured;
     }

@@ -138,6 +138,10 @@ pub(super) fn layout_step(file: &ProjectFile, env: &Environment) -> anyhow::Resu
                 ("DEPLOY_USER", &users.deploy),
                 ("HTTPS", yes_no(super::tls::wants_certificate(env))),
                 ("HSTS", yes_no(env.https.hsts)),
+                (
+                    "BALANCER_HTTPS",
+                    yes_no(super::lb_tls::balancer_to_secure(env).is_some()),
+                ),
             ],
         )?,
     ))

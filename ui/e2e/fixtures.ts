@@ -85,6 +85,10 @@ export function status(live: "blue" | "green"): EnvStatus {
   return {
     env: "production",
     checked_at: new Date().toISOString(),
+    production_url: "https://shop.example.com/",
+    preview_url: "https://k3x9q2.shop.example.com/",
+    balancer_https: null,
+    balancer_https_needs_attention: false,
     servers: [
       {
         server: "acme-shop-production-1",

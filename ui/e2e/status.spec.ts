@@ -266,6 +266,21 @@ test("the panel renews the certificates on request and shows the engine's progre
   expect(made.find((c) => c.cmd === "renew_certificates")?.args.req).toEqual({ dir: expect.any(String), env: "production" });
 });
 
+test("the domain opens over HTTPS once served so, and a balancer's certificate shows above its servers", async ({ page }) => {
+  const balanced = status("blue");
+  balanced.balancer_https =
+    "NOT SERVING HTTPS (pond tls … --renew requests a certificate for shop.example.com, *.shop.example.com) — http://shop.example.com/ only; the load balancer's certificate pond-acme-shop-production-1 is error";
+  balanced.balancer_https_needs_attention = true;
+  await install(page, { ...base, env_status: { value: balanced }, "plugin:opener|open_url": { value: null } });
+  await openProject(page);
+  const note = page.getByRole("note", { name: "Load balancer HTTPS" });
+  await expect(note).toContainText("NOT SERVING HTTPS");
+  await expect(note).toHaveClass(/down/);
+  await page.getByRole("button", { name: "shop.example.com" }).click();
+  const made = await calls(page);
+  expect(made.find((c) => c.cmd === "plugin:opener|open_url")?.args).toMatchObject({ url: "https://shop.example.com/" });
+});
+
 test("a failed certificate renewal is flagged on the panel", async ({ page }) => {
   const failed = status("blue");
   failed.servers[0] = {

@@ -264,6 +264,10 @@ async fn serve_until_signal(
         })?;
     let url = format!("http://127.0.0.1:{}", config.port);
     let _ = lab.base_url.set(url.clone());
+    let _ = lab.acme.set(super::issuer::Endpoint {
+        directory: ca.directory.clone(),
+        listener_ca: ca.listener_ca.clone(),
+    });
     let host_dns = std::net::SocketAddr::from(([127, 0, 0, 1], config.dns_port));
     let droplet_dns = std::net::SocketAddr::from((lab.net.host_address(), dns::DROPLET_PORT));
     // Kept until the API stops: dropping it stops the DNS server.

@@ -13,6 +13,8 @@ pub mod base;
 pub mod daemon;
 pub mod dns;
 pub mod guest_fs;
+pub mod issuer;
+pub mod lb_proxy;
 pub mod machine;
 pub mod net;
 pub mod runtime;

@@ -1,5 +1,5 @@
 //! The running lab: the fake API's state, the droplet machines behind it,
-//! injected faults, and the load balancers' proxies. API handlers call the
+//! injected faults, and the load balancers' listeners. API handlers call the
 //! methods here; machine work (boot, power, teardown) runs on blocking
 //! threads so the API stays responsive.
 
@@ -81,6 +81,8 @@ pub struct Lab {
     /// set through `/_lab/delegations/{zone}`: the registrar's side of a
     /// domain, which DigitalOcean's API does not manage.
     pub delegations: std::sync::Mutex<std::collections::BTreeMap<String, Vec<String>>>,
+    /// The lab's CA, once started: where `/v2/certificates` orders.
+    pub acme: std::sync::OnceLock<super::issuer::Endpoint>,
     lb_tasks: std::sync::Mutex<HashMap<String, Vec<tokio::task::JoinHandle<()>>>>,
 }
 
@@ -106,6 +108,7 @@ impl Lab {
             faults: std::sync::Mutex::new(Faults::default()),
             base_url: std::sync::OnceLock::new(),
             delegations: std::sync::Mutex::new(Default::default()),
+            acme: std::sync::OnceLock::new(),
             lb_tasks: std::sync::Mutex::new(HashMap::new()),
         })
     }
@@ -267,9 +270,10 @@ impl Lab {
         self.stop_all_load_balancers().await;
     }
 
-    /// Starts the TCP proxy of a load balancer on its lab address: every
-    /// connection to `<lb ip>:<entry_port>` goes to the next droplet in its
-    /// current list, round robin.
+    /// Starts a load balancer's listeners on its lab address, one per
+    /// forwarding rule (`lb_proxy`): an `https` rule's certificate must be
+    /// issued, and `redirect_http_to_https` turns the `http` rules into
+    /// redirects.
     pub async fn start_load_balancer(self: &Arc<Self>, lb_id: &str) -> anyhow::Result<()> {
         self.stop_load_balancer(lb_id).await;
         let (slot, rules) = {
@@ -279,7 +283,29 @@ impl Lab {
                 .iter()
                 .find(|l| l.id == lb_id)
                 .context("no such load balancer")?;
-            (lb.slot, lb.forwarding_rules.clone())
+            let mut rules = vec![];
+            for rule in &lb.forwarding_rules {
+                let entry = rule["entry_port"].as_u64().unwrap_or(80) as u16;
+                let target = rule["target_port"].as_u64().unwrap_or(80) as u16;
+                let mode = match rule["entry_protocol"].as_str() {
+                    Some("https") => {
+                        let id = rule["certificate_id"].as_str().unwrap_or_default();
+                        let cert = state
+                            .certificates
+                            .iter()
+                            .find(|c| c.id == id && c.state == "verified")
+                            .with_context(|| format!("certificate {id:?} is not issued"))?;
+                        super::lb_proxy::Mode::Tls(super::lb_proxy::acceptor(
+                            &cert.chain_pem,
+                            &cert.key_pem,
+                        )?)
+                    }
+                    Some("http") if lb.redirect_http_to_https => super::lb_proxy::Mode::Redirect,
+                    _ => super::lb_proxy::Mode::Bytes,
+                };
+                rules.push((entry, target, mode));
+            }
+            (lb.slot, rules)
         };
         let address = self.net.lb_address(slot);
         let bridge = self.net.bridge();
@@ -297,47 +323,18 @@ impl Lab {
         })
         .await??;
         let mut tasks = vec![];
-        for rule in rules {
-            let entry = rule["entry_port"].as_u64().unwrap_or(80) as u16;
-            let target = rule["target_port"].as_u64().unwrap_or(80) as u16;
+        for (entry, target, mode) in rules {
             let listener = tokio::net::TcpListener::bind((address, entry))
                 .await
                 .with_context(|| format!("binding the load balancer to {address}:{entry}"))?;
-            let lab = Arc::clone(self);
-            let id = lb_id.to_string();
-            tasks.push(tokio::spawn(async move {
-                let mut next = 0usize;
-                loop {
-                    let Ok((mut inbound, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let targets: Vec<std::net::Ipv4Addr> = {
-                        let state = lab.state.lock().await;
-                        let Some(lb) = state.load_balancers.iter().find(|l| l.id == id) else {
-                            return;
-                        };
-                        lb.droplet_ids
-                            .iter()
-                            .filter_map(|d| state.droplet(*d))
-                            .filter(|d| d.status == "active")
-                            .map(|d| lab.net.droplet_address(d.slot))
-                            .collect()
-                    };
-                    if targets.is_empty() {
-                        continue; // dropping the connection: nothing to serve it
-                    }
-                    let target_addr = targets[next % targets.len()];
-                    next = next.wrapping_add(1);
-                    tokio::spawn(async move {
-                        if let Ok(mut outbound) =
-                            tokio::net::TcpStream::connect((target_addr, target)).await
-                        {
-                            let _ =
-                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                        }
-                    });
-                }
-            }));
+            tasks.push(tokio::spawn(super::lb_proxy::serve(
+                Arc::clone(self),
+                lb_id.to_string(),
+                listener,
+                mode,
+                entry,
+                target,
+            )));
         }
         self.lb_tasks
             .lock()

@@ -35,7 +35,20 @@ export type EnvStatus = { env: string,
 /**
  * When the servers answered (UTC, RFC 3339).
  */
-checked_at: string, servers: Array<ServerView>, };
+checked_at: string, 
+/**
+ * The domain's URL as served now: `https://` once a certificate is
+ * in place.
+ */
+production_url: string, 
+/**
+ * The preview host's URL as served now.
+ */
+preview_url: string, 
+/**
+ * A load-balanced environment's HTTPS at its balancer.
+ */
+balancer_https: string | null, balancer_https_needs_attention: boolean, servers: Array<ServerView>, };
 
 export type ServerView = { server: string, 
 /**

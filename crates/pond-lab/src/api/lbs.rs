@@ -1,6 +1,8 @@
-//! `/v2/load_balancers`: the lab's load balancer is a TCP proxy on its own
-//! address on the lab bridge, forwarding each connection to the next
-//! active droplet of its current list.
+//! `/v2/load_balancers`: the lab's load balancer listens on its own
+//! address on the lab bridge and forwards each connection to the next
+//! active droplet of its current list (`lb_proxy`: bytes for `http`,
+//! TLS terminated for `https` with a certificate of `/v2/certificates`,
+//! redirects with `redirect_http_to_https`).
 
 use std::sync::Arc;
 
@@ -29,6 +31,10 @@ struct LbBody {
     droplet_ids: Vec<u64>,
     #[serde(default)]
     tag: Option<String>,
+    #[serde(default)]
+    redirect_http_to_https: bool,
+    #[serde(default)]
+    disable_lets_encrypt_dns_records: bool,
 }
 
 #[derive(Deserialize)]
@@ -46,23 +52,50 @@ fn check_droplets(state: &super::state::LabState, ids: &[u64]) -> Result<(), Api
     }
 }
 
-fn check_rules(rules: &[Value]) -> Result<(), ApiError> {
+/// The rules the lab can serve: `http`/`tcp` forwarded as they are, and
+/// `https` → `http` terminated with an issued certificate of the account.
+fn check_rules(state: &super::state::LabState, rules: &[Value]) -> Result<(), ApiError> {
     if rules.is_empty() {
         return Err(ApiError::unprocessable(
             "forwarding_rules must hold at least one rule",
         ));
     }
     for r in rules {
-        let proto_ok = |k: &str| matches!(r[k].as_str(), Some("http" | "tcp"));
         let port_ok = |k: &str| r[k].as_u64().is_some_and(|p| (1..=65535).contains(&p));
-        if !proto_ok("entry_protocol")
-            || !proto_ok("target_protocol")
-            || !port_ok("entry_port")
-            || !port_ok("target_port")
-        {
+        let entry = r["entry_protocol"].as_str();
+        let target = r["target_protocol"].as_str();
+        let protocols_ok = matches!(
+            (entry, target),
+            (Some("http"), Some("http"))
+                | (Some("tcp"), Some("tcp"))
+                | (Some("https"), Some("http"))
+        );
+        if !protocols_ok || !port_ok("entry_port") || !port_ok("target_port") {
             return Err(ApiError::unprocessable(
-                "each forwarding rule needs entry_protocol/target_protocol (the lab supports http and tcp) and entry_port/target_port",
+                "each forwarding rule needs entry_protocol/target_protocol (the lab supports http → http, tcp → tcp and https → http) and entry_port/target_port",
             ));
+        }
+        if r["tls_passthrough"].as_bool() == Some(true) {
+            return Err(ApiError::unprocessable(
+                "the lab does not support tls_passthrough",
+            ));
+        }
+        if entry == Some("https") {
+            let id = r["certificate_id"].as_str().unwrap_or_default();
+            match state.certificates.iter().find(|c| c.id == id) {
+                None => {
+                    return Err(ApiError::unprocessable(format!(
+                        "an https forwarding rule needs the certificate_id of a certificate of the account (got {id:?})"
+                    )));
+                }
+                Some(c) if c.state != "verified" => {
+                    return Err(ApiError::unprocessable(format!(
+                        "certificate {id} is {}, not verified yet",
+                        c.state
+                    )));
+                }
+                Some(_) => {}
+            }
         }
     }
     Ok(())
@@ -75,7 +108,6 @@ fn health_default() -> Value {
 
 pub async fn create(State(lab): State<Arc<Lab>>, bytes: Bytes) -> ApiResult {
     let req: LbBody = body(&bytes)?;
-    check_rules(&req.forwarding_rules)?;
     let region = req.region.unwrap_or_else(|| "nyc3".into());
     if catalog::region(&region).is_none() {
         return Err(ApiError::unprocessable(format!(
@@ -84,6 +116,7 @@ pub async fn create(State(lab): State<Arc<Lab>>, bytes: Bytes) -> ApiResult {
     }
     let id = {
         let mut state = lab.state.lock().await;
+        check_rules(&state, &req.forwarding_rules)?;
         check_droplets(&state, &req.droplet_ids)?;
         let slot = state
             .free_lb_slot()
@@ -112,6 +145,8 @@ pub async fn create(State(lab): State<Arc<Lab>>, bytes: Bytes) -> ApiResult {
                 .unwrap_or_else(|| json!({"type": "none"})),
             droplet_ids,
             tag: req.tag.unwrap_or_default(),
+            redirect_http_to_https: req.redirect_http_to_https,
+            disable_lets_encrypt_dns_records: req.disable_lets_encrypt_dns_records,
         };
         let id = lb.id.clone();
         state.load_balancers.push(lb);
@@ -164,9 +199,9 @@ pub async fn update(
     bytes: Bytes,
 ) -> ApiResult {
     let req: LbBody = body(&bytes)?;
-    check_rules(&req.forwarding_rules)?;
     {
         let mut state = lab.state.lock().await;
+        check_rules(&state, &req.forwarding_rules)?;
         check_droplets(&state, &req.droplet_ids)?;
         let lb = state
             .load_balancers
@@ -180,6 +215,8 @@ pub async fn update(
             .sticky_sessions
             .unwrap_or_else(|| json!({"type": "none"}));
         lb.droplet_ids = req.droplet_ids;
+        lb.redirect_http_to_https = req.redirect_http_to_https;
+        lb.disable_lets_encrypt_dns_records = req.disable_lets_encrypt_dns_records;
         lab.save(&state);
     }
     lab.start_load_balancer(&id)

@@ -4,6 +4,7 @@
 //! (fault injection, link cuts, host-key changes) that DO does not have.
 
 pub mod catalog;
+mod certs;
 mod droplets;
 pub mod http;
 mod lbs;
@@ -108,6 +109,11 @@ pub fn router(lab: Arc<Lab>) -> Router {
         .route(
             "/v2/tags/{name}/resources",
             post(r::tag_add).delete(r::tag_remove),
+        )
+        .route("/v2/certificates", get(certs::list).post(certs::create))
+        .route(
+            "/v2/certificates/{id}",
+            get(certs::get).delete(certs::delete),
         )
         .route("/v2/load_balancers", get(lbs::list).post(lbs::create))
         .route(

@@ -17,6 +17,9 @@ pub struct LabState {
     pub domains: Vec<Domain>,
     pub tags: Vec<String>,
     pub load_balancers: Vec<LoadBalancer>,
+    /// `/v2/certificates` (absent from a lab state saved before they were).
+    #[serde(default)]
+    pub certificates: Vec<Certificate>,
 }
 
 impl LabState {
@@ -251,6 +254,10 @@ pub struct LoadBalancer {
     pub sticky_sessions: Value,
     pub droplet_ids: Vec<u64>,
     pub tag: String,
+    #[serde(default)]
+    pub redirect_http_to_https: bool,
+    #[serde(default)]
+    pub disable_lets_encrypt_dns_records: bool,
 }
 
 impl LoadBalancer {
@@ -268,12 +275,12 @@ impl LoadBalancer {
             "forwarding_rules": self.forwarding_rules,
             "health_check": self.health_check,
             "sticky_sessions": self.sticky_sessions,
-            "redirect_http_to_https": false,
+            "redirect_http_to_https": self.redirect_http_to_https,
             "enable_proxy_protocol": false,
             "enable_backend_keepalive": false,
             "http_idle_timeout_seconds": 60,
             "vpc_uuid": uuid_from(u128::from(net.octet)),
-            "disable_lets_encrypt_dns_records": false,
+            "disable_lets_encrypt_dns_records": self.disable_lets_encrypt_dns_records,
             "network": "EXTERNAL",
             "network_stack": "IPV4",
             "type": "REGIONAL",
@@ -281,6 +288,42 @@ impl LoadBalancer {
             "droplet_ids": self.droplet_ids,
             "tag": self.tag,
         })
+    }
+}
+
+/// A `lets_encrypt` certificate: `pending` while the lab's ACME client
+/// orders it from the lab's CA, then `verified` with its chain and key
+/// (which, as on DigitalOcean, never leave the API), or `error`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Certificate {
+    pub id: String,
+    pub name: String,
+    pub dns_names: Vec<String>,
+    pub state: String,
+    pub created_at: String,
+    /// Empty until issued.
+    pub not_after: String,
+    pub sha1_fingerprint: String,
+    pub chain_pem: String,
+    pub key_pem: String,
+}
+
+impl Certificate {
+    /// DO's shape; `not_after` and `sha1_fingerprint` only once issued.
+    pub fn json(&self) -> Value {
+        let mut out = json!({
+            "id": self.id,
+            "name": self.name,
+            "created_at": self.created_at,
+            "dns_names": self.dns_names,
+            "state": self.state,
+            "type": "lets_encrypt",
+        });
+        if !self.not_after.is_empty() {
+            out["not_after"] = self.not_after.clone().into();
+            out["sha1_fingerprint"] = self.sha1_fingerprint.clone().into();
+        }
+        out
     }
 }
 

@@ -1,0 +1,460 @@
+//! HTTPS for a load-balanced environment: TLS ends at its DigitalOcean
+//! load balancer, with one certificate DigitalOcean obtains from Let's
+//! Encrypt and renews itself (`/v2/certificates` of type `lets_encrypt`,
+//! validated by DNS-01 in the domain's DigitalOcean zone), for the domain
+//! and `*.<domain>`. The wildcard covers `www.` and the secret preview
+//! hosts, which point at the balancer too, so no preview name ever appears
+//! in a certificate and the droplets keep no certificate: they serve plain
+//! HTTP behind the balancer, which adds `X-Forwarded-Proto`.
+//!
+//! [`ensure`] requests the certificate, waits until DigitalOcean has it,
+//! then gives the balancer a 443 → 80 rule with it and turns on its HTTP →
+//! HTTPS redirect (and off its own DNS records for the names: the records
+//! stay Pond's, so `destroy` finds them); the certificate it replaces is
+//! deleted. [`remove`] goes back to HTTP. [`read`] reports what the
+//! balancer serves, for `pond tls`, `pond status` and the app.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::digitalocean::Client;
+use crate::ssh::{Sink, Stream};
+
+/// How long DigitalOcean may take to issue the certificate.
+const ISSUE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The names the balancer's certificate covers.
+pub fn names(domain: &str) -> Vec<String> {
+    vec![domain.to_string(), format!("*.{domain}")]
+}
+
+/// The certificate a balancer's HTTPS rule uses.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Certificate {
+    pub id: String,
+    pub name: String,
+    pub dns_names: Vec<String>,
+    /// `pending`, `verified` or `error`.
+    pub state: String,
+    /// Unix time; 0 until issued.
+    pub not_after: i64,
+}
+
+/// What a load balancer serves.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct BalancerTls {
+    /// A 443 → 80 rule terminating TLS.
+    pub https_rule: bool,
+    pub redirect_http_to_https: bool,
+    /// The rule's certificate (`None` without a rule, or when it is gone).
+    pub certificate: Option<Certificate>,
+}
+
+impl BalancerTls {
+    /// Serving HTTPS for all of `names(domain)`.
+    pub fn serves(&self, domain: &str) -> bool {
+        self.https_rule
+            && self.certificate.as_ref().is_some_and(|c| {
+                c.state == "verified" && names(domain).iter().all(|n| c.dns_names.contains(n))
+            })
+    }
+}
+
+/// The forwarding rules of a balancer with (or without) HTTPS.
+pub fn rules(certificate_id: Option<&str>) -> Vec<Value> {
+    let mut rules = vec![json!({
+        "entry_protocol": "http", "entry_port": 80,
+        "target_protocol": "http", "target_port": 80,
+    })];
+    if let Some(id) = certificate_id {
+        rules.push(json!({
+            "entry_protocol": "https", "entry_port": 443,
+            "target_protocol": "http", "target_port": 80,
+            "certificate_id": id,
+        }));
+    }
+    rules
+}
+
+/// The `https` rule's certificate id in a balancer's JSON.
+fn https_certificate_id(lb: &Value) -> Option<String> {
+    lb["forwarding_rules"]
+        .as_array()?
+        .iter()
+        .find(|r| r["entry_protocol"] == "https")
+        .map(|r| r["certificate_id"].as_str().unwrap_or_default().to_string())
+}
+
+fn parse_certificate(c: &Value) -> Certificate {
+    let not_after = c["not_after"]
+        .as_str()
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .map(|t| t.unix_timestamp())
+        .unwrap_or(0);
+    Certificate {
+        id: c["id"].as_str().unwrap_or_default().to_string(),
+        name: c["name"].as_str().unwrap_or_default().to_string(),
+        dns_names: c["dns_names"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|n| n.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        state: c["state"].as_str().unwrap_or_default().to_string(),
+        not_after,
+    }
+}
+
+/// What the balancer serves now.
+pub async fn read(client: &Client, lb_id: &str) -> anyhow::Result<BalancerTls> {
+    let lb = client.load_balancer(lb_id).await?;
+    let mut out = BalancerTls {
+        https_rule: false,
+        redirect_http_to_https: lb["redirect_http_to_https"].as_bool() == Some(true),
+        certificate: None,
+    };
+    if let Some(id) = https_certificate_id(&lb) {
+        out.https_rule = true;
+        match client.certificate(&id).await {
+            Ok(c) => out.certificate = Some(parse_certificate(&c)),
+            Err(e) if crate::digitalocean::is_not_found(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// The certificate ids a balancer's rules use (what `destroy` deletes
+/// after the balancer).
+pub async fn certificate_ids(client: &Client, lb_id: &str) -> anyhow::Result<Vec<String>> {
+    let lb = client.load_balancer(lb_id).await?;
+    Ok(https_certificate_id(&lb)
+        .into_iter()
+        .filter(|id| !id.is_empty())
+        .collect())
+}
+
+/// Makes the balancer serve HTTPS for the domain and `*.<domain>`: does
+/// nothing when it does (unless `renew`), otherwise requests a new
+/// certificate, waits for it, switches the balancer to it with the
+/// redirect, and deletes the one it replaced.
+pub async fn ensure(
+    client: &Client,
+    lb_id: &str,
+    certificate_name: &str,
+    domain: &str,
+    renew: bool,
+    sink: &Sink,
+) -> anyhow::Result<BalancerTls> {
+    let step = |t: &str| sink(crate::ssh::API, Stream::Step, t);
+    let now = read(client, lb_id).await?;
+    if now.serves(domain) && now.redirect_http_to_https && !renew {
+        step(&format!(
+            "the load balancer serves HTTPS for {} already",
+            names(domain).join(", ")
+        ));
+        return Ok(now);
+    }
+    let wanted = names(domain);
+    step(&format!(
+        "asking DigitalOcean for a Let's Encrypt certificate for {} ({certificate_name})",
+        wanted.join(", ")
+    ));
+    let id = client
+        .create_lets_encrypt_certificate(certificate_name, &wanted)
+        .await?;
+    let switched = async {
+        wait_issued(client, &id, &wanted, sink).await?;
+        step("the load balancer: HTTPS 443 → 80 with it, HTTP redirected to HTTPS");
+        client
+            .set_load_balancer_rules(lb_id, &rules(Some(&id)), true)
+            .await
+    }
+    .await;
+    if let Err(e) = switched {
+        // The balancer still has what it had; the new certificate goes.
+        if let Err(d) = client.delete_certificate(&id).await {
+            sink(
+                crate::ssh::API,
+                Stream::Stderr,
+                &format!("could not delete the unused certificate {id}: {d:#}"),
+            );
+        }
+        return Err(e);
+    }
+    if let Some(old) = now.certificate.filter(|c| c.id != id) {
+        step(&format!(
+            "deleting the certificate it replaced ({})",
+            old.name
+        ));
+        if let Err(e) = client.delete_certificate(&old.id).await {
+            sink(
+                crate::ssh::API,
+                Stream::Stderr,
+                &format!("could not delete the old certificate {}: {e:#}", old.name),
+            );
+        }
+    }
+    read(client, lb_id).await
+}
+
+async fn wait_issued(
+    client: &Client,
+    id: &str,
+    names: &[String],
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + ISSUE_TIMEOUT;
+    let mut said = false;
+    loop {
+        let c = parse_certificate(&client.certificate(id).await?);
+        match c.state.as_str() {
+            "verified" => return Ok(()),
+            "error" => bail!(
+                "DigitalOcean could not get the certificate for {} from Let's Encrypt (state error): each name must be in a domain whose DNS DigitalOcean hosts, and no CAA record may forbid Let's Encrypt",
+                names.join(", ")
+            ),
+            _ => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!(
+                "DigitalOcean did not issue the certificate for {} within {} s (state {})",
+                names.join(", "),
+                ISSUE_TIMEOUT.as_secs(),
+                c.state
+            );
+        }
+        if !said {
+            sink(
+                crate::ssh::API,
+                Stream::Step,
+                "waiting for DigitalOcean to issue it (DNS-01 in its own DNS; usually under a minute)",
+            );
+            said = true;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Takes HTTPS off the balancer (plain HTTP 80 → 80, no redirect) and
+/// deletes its certificate.
+pub async fn remove(client: &Client, lb_id: &str, sink: &Sink) -> anyhow::Result<()> {
+    let now = read(client, lb_id).await?;
+    if !now.https_rule && !now.redirect_http_to_https {
+        return Ok(());
+    }
+    sink(
+        crate::ssh::API,
+        Stream::Step,
+        "the load balancer: HTTP only (HTTPS rule and redirect removed)",
+    );
+    client
+        .set_load_balancer_rules(lb_id, &rules(None), false)
+        .await?;
+    if let Some(c) = now.certificate {
+        client
+            .delete_certificate(&c.id)
+            .await
+            .with_context(|| format!("deleting certificate {}", c.name))?;
+    }
+    Ok(())
+}
+
+/// The balancer whose HTTPS Pond manages: a load-balanced environment
+/// with HTTPS on and a balancer Pond created.
+pub fn balancer_to_secure(env: &crate::config::Environment) -> Option<&str> {
+    if env.kind != crate::config::EnvironmentKind::LoadBalanced || !env.https.enabled {
+        return None;
+    }
+    env.load_balancer.as_ref()?.id.as_deref()
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Brings a load-balanced environment's balancer in line with pond.json's
+/// `https.enabled` (what `pond provision` does for it); nothing for
+/// another environment.
+pub async fn apply_setting(
+    client: &Client,
+    file: &crate::config::ProjectFile,
+    env: &crate::config::Environment,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    if env.kind != crate::config::EnvironmentKind::LoadBalanced {
+        return Ok(());
+    }
+    let Some(lb) = env.load_balancer.as_ref().and_then(|lb| lb.id.as_deref()) else {
+        return Ok(());
+    };
+    if env.https.enabled {
+        let name = certificate_name(&file.name, &env.name, unix_now());
+        ensure(client, lb, &name, &env.domain, false, sink).await?;
+    } else {
+        remove(client, lb, sink).await?;
+    }
+    Ok(())
+}
+
+/// A name for a new certificate: DigitalOcean's names are unique per
+/// account, so the time is part of it.
+pub fn certificate_name(project: &str, env: &str, unix: u64) -> String {
+    format!("pond-{project}-{env}-{unix}")
+}
+
+/// One line for `pond status` and the panel.
+pub fn describe(domain: &str, t: &BalancerTls, now: i64) -> String {
+    let problem = needs_attention(domain, t, now);
+    let what = match &t.certificate {
+        Some(c) if c.state == "verified" => format!(
+            "https://{domain}/ at the load balancer; certificate {} for {}, expires {}, renewed by DigitalOcean{}",
+            c.name,
+            c.dns_names.join(", "),
+            super::tls::when(c.not_after),
+            if t.redirect_http_to_https {
+                "; HTTP redirected"
+            } else {
+                ""
+            }
+        ),
+        Some(c) => format!(
+            "http://{domain}/ only; the load balancer's certificate {} is {}",
+            c.name, c.state
+        ),
+        None if t.https_rule => format!(
+            "http://{domain}/ only; the load balancer's HTTPS rule names a certificate that is gone"
+        ),
+        None => format!("http://{domain}/ only; the load balancer has no certificate"),
+    };
+    match problem {
+        Some(p) => format!("{p} — {what}"),
+        None => what,
+    }
+}
+
+/// What needs the user's attention, in capitals as the servers' lines do.
+pub fn needs_attention(domain: &str, t: &BalancerTls, now: i64) -> Option<String> {
+    if !t.serves(domain) {
+        return Some(format!(
+            "NOT SERVING HTTPS (pond tls … --renew requests a certificate for {})",
+            names(domain).join(", ")
+        ));
+    }
+    let c = t.certificate.as_ref()?;
+    if c.not_after <= now {
+        return Some(format!(
+            "CERTIFICATE EXPIRED {}",
+            super::tls::when(c.not_after)
+        ));
+    }
+    // DigitalOcean renews about a month before expiry; a week left means
+    // its renewal failed.
+    if c.not_after - now < 7 * 86_400 {
+        return Some(format!(
+            "CERTIFICATE EXPIRES {} AND WAS NOT RENEWED",
+            super::tls::when(c.not_after)
+        ));
+    }
+    if !t.redirect_http_to_https {
+        return Some("HTTP NOT REDIRECTED TO HTTPS".to_string());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verified(not_after: i64) -> BalancerTls {
+        BalancerTls {
+            https_rule: true,
+            redirect_http_to_https: true,
+            certificate: Some(Certificate {
+                id: "c1".into(),
+                name: "pond-shop-production-1".into(),
+                dns_names: names("shop.example.com"),
+                state: "verified".into(),
+                not_after,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_rules_add_443_with_the_certificate() {
+        assert_eq!(rules(None).len(), 1);
+        let with = rules(Some("abc"));
+        assert_eq!(with[1]["entry_port"], 443);
+        assert_eq!(with[1]["entry_protocol"], "https");
+        assert_eq!(with[1]["target_protocol"], "http");
+        assert_eq!(with[1]["certificate_id"], "abc");
+        let lb = json!({"forwarding_rules": with});
+        assert_eq!(https_certificate_id(&lb).as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn the_wildcard_covers_previews_and_no_secret_name_is_requested() {
+        let n = names("shop.example.com");
+        assert_eq!(n, ["shop.example.com", "*.shop.example.com"]);
+    }
+
+    #[test]
+    fn attention_for_a_missing_expiring_or_unredirected_certificate() {
+        let d = "shop.example.com";
+        let now = 1_000_000_000;
+        assert_eq!(needs_attention(d, &verified(now + 60 * 86_400), now), None);
+        assert!(
+            needs_attention(d, &verified(now + 3 * 86_400), now)
+                .unwrap()
+                .contains("NOT RENEWED")
+        );
+        assert!(
+            needs_attention(d, &verified(now - 1), now)
+                .unwrap()
+                .contains("EXPIRED")
+        );
+        let mut pending = verified(0);
+        pending.certificate.as_mut().unwrap().state = "pending".into();
+        assert!(
+            needs_attention(d, &pending, now)
+                .unwrap()
+                .contains("NOT SERVING")
+        );
+        assert!(describe(d, &pending, now).contains("is pending"));
+        let mut other = verified(now + 60 * 86_400);
+        other.certificate.as_mut().unwrap().dns_names = names("old.example.com");
+        assert!(!other.serves(d));
+        let mut plain = verified(now + 60 * 86_400);
+        plain.redirect_http_to_https = false;
+        assert!(
+            needs_attention(d, &plain, now)
+                .unwrap()
+                .contains("REDIRECT")
+        );
+        assert!(
+            describe(d, &verified(now + 60 * 86_400), now)
+                .starts_with("https://shop.example.com/ at the load balancer")
+        );
+    }
+
+    #[test]
+    fn the_certificate_is_read_from_digitaloceans_json() {
+        let c = parse_certificate(&json!({
+            "id": "892071a0", "name": "web-cert-01", "not_after": "2017-02-22T00:23:00Z",
+            "dns_names": ["www.example.com", "example.com"], "state": "verified",
+            "type": "lets_encrypt"
+        }));
+        assert_eq!(c.not_after, 1_487_722_980);
+        assert_eq!(c.dns_names, ["www.example.com", "example.com"]);
+        assert_eq!(parse_certificate(&json!({"state": "pending"})).not_after, 0);
+    }
+}
