@@ -17,30 +17,6 @@ use serde_json::json;
 
 const DOMAIN: &str = "secure.example.com";
 
-/// The certificate the droplet presents for `host`: its serial and SAN names.
-fn presented(addr: &str, host: &str) -> (String, Vec<String>) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "echo | openssl s_client -connect {addr}:443 -servername {host} 2>/dev/null | openssl x509 -noout -serial -ext subjectAltName"
-        ))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let serial = text
-        .lines()
-        .find_map(|l| l.strip_prefix("serial="))
-        .unwrap_or_else(|| panic!("no certificate from {addr} for {host}: {text}"))
-        .to_string();
-    let mut names: Vec<String> = text
-        .split([',', '\n'])
-        .filter_map(|p| p.trim().strip_prefix("DNS:"))
-        .map(str::to_string)
-        .collect();
-    names.sort();
-    (serial, names)
-}
-
 /// The response headers of an HTTPS GET of `/`, verified against the lab root.
 fn https_headers(addr: &str, ca_root: &str) -> String {
     let out = Command::new("curl")
@@ -125,7 +101,7 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
         common::https_get(&addr, &format!("www.{DOMAIN}"), "/", &api.ca_root).0,
         200
     );
-    let (serial, names) = presented(&addr, DOMAIN);
+    let (serial, names) = common::presented(&addr, DOMAIN);
     assert_eq!(names, [DOMAIN.to_string(), format!("www.{DOMAIN}")]);
     assert!(names.iter().all(|n| !n.contains(&prefix)));
     // HTTP redirects, keeping the path and query, except ACME's challenges.
@@ -150,7 +126,7 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
         common::http_get(&addr, DOMAIN, "/.well-known/acme-challenge/missing").0,
         404
     );
-    // Preview hosts stay on HTTP (their wildcard certificate is not built yet).
+    // Preview hosts answer plain HTTP too (they are not redirected).
     assert_eq!(
         common::http_get(&addr, &format!("{prefix}.{DOMAIN}"), "/").0,
         200
@@ -167,9 +143,9 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
             (200, "over https".to_string()),
             "{host}"
         );
-        assert_eq!(presented(&addr, &host).1, [format!("*.{DOMAIN}")]);
+        assert_eq!(common::presented(&addr, &host).1, [format!("*.{DOMAIN}")]);
     }
-    let preview_serial = presented(&addr, &format!("{prefix}.{DOMAIN}")).0;
+    let preview_serial = common::presented(&addr, &format!("{prefix}.{DOMAIN}")).0;
     let txt = api.ok(
         "GET",
         &format!("/v2/domains/{DOMAIN}/records?type=TXT"),
@@ -246,7 +222,7 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
         "systemctl start pond-secure_production_tls.service && cat /var/lib/pond/tls/secure_production/last-run",
     );
     assert!(timer_run.contains("RESULT not-due"), "{timer_run}");
-    assert_eq!(presented(&addr, DOMAIN).0, serial);
+    assert_eq!(common::presented(&addr, DOMAIN).0, serial);
 
     // --renew: a new certificate, served after a graceful reload.
     let renewed = succeeded(pond(
@@ -256,10 +232,10 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
         &api,
     ));
     assert!(renewed.contains("TLS-RENEWED"), "{renewed}");
-    let (serial2, _) = presented(&addr, DOMAIN);
+    let (serial2, _) = common::presented(&addr, DOMAIN);
     assert_ne!(serial2, serial);
     assert_ne!(
-        presented(&addr, &format!("{prefix}.{DOMAIN}")).0,
+        common::presented(&addr, &format!("{prefix}.{DOMAIN}")).0,
         preview_serial,
         "--renew renews the previews' wildcard too"
     );
@@ -303,7 +279,7 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
     assert!(!tls["last_failure"]["detail"].as_str().unwrap().is_empty());
     let status = succeeded(pond(&["status", "production"], p, config.path(), &api));
     assert!(status.contains("LAST RENEWAL FAILED"), "{status}");
-    assert_eq!(presented(&addr, DOMAIN).0, serial2);
+    assert_eq!(common::presented(&addr, DOMAIN).0, serial2);
     assert_eq!(
         common::https_get(&addr, DOMAIN, "/", &api.ca_root).1,
         "over https"

@@ -6,7 +6,9 @@
 //! uploaded, and the others' inactive release and rollback target, so a
 //! rollback right after returns every droplet to v1), then deploys and
 //! swaps in step with the others, then shrinks to 1 (droplets leave the balancer first,
-//! their database accounts go).
+//! their database accounts go), and is destroyed. All through the
+//! balancer over HTTPS: DigitalOcean's certificate (the lab's, from its
+//! CA) for the domain and its wildcard, HTTP redirected.
 
 mod common;
 
@@ -41,6 +43,12 @@ fn scale_out_joins_at_the_live_build_without_a_failed_request_and_scale_in_clean
     let (project, dump) = php_project_with_db("grow", &index);
     let p = project.path();
     std::fs::write(p.join("public/version.txt"), "v1").unwrap();
+    // What PHP is told about the scheme of the request.
+    std::fs::write(
+        p.join("public/scheme.php"),
+        "<?php echo $_SERVER['HTTPS'] ?? 'off';",
+    )
+    .unwrap();
     let run = |args: &[&str]| pond(args, p, config.path(), &api);
     let out = run(&[
         "create",
@@ -60,7 +68,7 @@ fn scale_out_joins_at_the_live_build_without_a_failed_request_and_scale_in_clean
         "--db-dump",
         dump.path().to_str().unwrap(),
     ]);
-    assert_live(&out, "http://grow.example.com/");
+    assert_live(&out, "https://grow.example.com/");
     std::fs::write(p.join("public/version.txt"), "v2").unwrap();
     ok(run(&["deploy", "production", "--tag", "v2"]));
     ok(run(&["swap", "production"]));
@@ -74,10 +82,13 @@ fn scale_out_joins_at_the_live_build_without_a_failed_request_and_scale_in_clean
             .to_string();
     let db = env["droplets"][2]["address"].as_str().unwrap().to_string();
     let expected = "v2 db ok: gadget,widget";
+    let ca_root = api.ca_root.clone();
+    let through_balancer = |host: &str, path: &str| common::https_get(&lb_ip, host, path, &ca_root);
     assert_eq!(
-        common::http_get(&lb_ip, "grow.example.com", "/").1,
-        expected
+        through_balancer("grow.example.com", "/"),
+        (200, expected.into())
     );
+    balancer_https(&api, p, config.path(), &lb_ip, &lb_id);
 
     // --dry-run says what it would do and changes nothing.
     let said = ok(run(&["scale", "production", "3", "--dry-run"]));
@@ -100,11 +111,13 @@ fn scale_out_joins_at_the_live_build_without_a_failed_request_and_scale_in_clean
     // Out, under traffic.
     let stop = Arc::new(AtomicBool::new(false));
     let looping = {
-        let (stop, lb_ip) = (stop.clone(), lb_ip.clone());
+        let (stop, lb_ip, ca_root) = (stop.clone(), lb_ip.clone(), ca_root.clone());
         std::thread::spawn(move || {
             let (mut total, mut failed) = (0, 0);
             while !stop.load(Ordering::Relaxed) && total < 20_000 {
-                let (status, body) = common::http_get(&lb_ip, "grow.example.com", "/");
+                let (status, body) =
+                    common::try_https_get(&lb_ip, "grow.example.com", "/", &ca_root)
+                        .unwrap_or((0, String::new()));
                 total += 1;
                 if status != 200 || body != "v2 db ok: gadget,widget" {
                     failed += 1;
@@ -224,7 +237,102 @@ fn scale_out_joins_at_the_live_build_without_a_failed_request_and_scale_in_clean
     assert_eq!(behind, 1);
     assert_eq!(accounts(), left, "the removed droplets' accounts are gone");
     assert_eq!(
-        common::http_get(&lb_ip, "grow.example.com", "/").1,
+        through_balancer("grow.example.com", "/").1,
         "v3 db ok: gadget,widget"
+    );
+
+    // Destroy deletes the balancer's certificate after the balancer.
+    let listed = ok(run(&["destroy", "production", "--dry-run"]));
+    assert!(listed.contains("delete its certificate"), "{listed}");
+    ok(run(&["destroy", "production", "--yes"]));
+    assert_eq!(
+        api.ok("GET", "/v2/certificates", None, 200)["meta"]["total"],
+        0
+    );
+}
+
+/// TLS ends at the balancer with DigitalOcean's certificate for the domain
+/// and its wildcard (no preview name in it); HTTP is redirected there, and
+/// PHP behind it sees HTTPS; the droplets keep no certificate.
+fn balancer_https(
+    api: &common::lab::Api,
+    p: &std::path::Path,
+    config: &std::path::Path,
+    lb_ip: &str,
+    lb_id: &str,
+) {
+    let domain = "grow.example.com";
+    let file = pond_json(p);
+    let prefix = file["environments"][0]["secret_prefix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for host in [
+        domain.to_string(),
+        format!("www.{domain}"),
+        format!("{prefix}.{domain}"),
+    ] {
+        assert_eq!(
+            common::presented(lb_ip, &host).1,
+            [format!("*.{domain}"), domain.to_string()],
+            "{host}"
+        );
+    }
+    // The preview host (the inactive colour, v1) over HTTPS, through it.
+    let preview = common::https_get(lb_ip, &format!("{prefix}.{domain}"), "/", &api.ca_root);
+    assert_eq!(preview, (200, "v1 db ok: gadget,widget".into()));
+    assert_eq!(
+        common::https_get(lb_ip, domain, "/scheme.php", &api.ca_root).1,
+        "on"
+    );
+    let web = web_addresses(p)[0].clone();
+    assert_eq!(common::http_get(&web, domain, "/scheme.php").1, "off");
+    // HTTP at the balancer: a 301 to the same URL over HTTPS.
+    let redirect = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+        ])
+        .arg("--resolve")
+        .arg(format!("{domain}:80:{lb_ip}"))
+        .arg(format!("http://{domain}/a/b?c=1"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&redirect.stdout),
+        format!("301 https://{domain}/a/b?c=1")
+    );
+    // DigitalOcean made no DNS records of its own for the names.
+    let lb = api.ok("GET", &format!("/v2/load_balancers/{lb_id}"), None, 200);
+    assert_eq!(
+        lb["load_balancer"]["disable_lets_encrypt_dns_records"],
+        true
+    );
+    assert_eq!(lb["load_balancer"]["redirect_http_to_https"], true);
+    // `pond tls` reads it from the API; `pond status` shows it.
+    let out = pond(&["tls", "production", "--json"], p, config, api);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["serving"], true, "{shown}");
+    assert_eq!(shown["https"]["certificate"]["state"], "verified");
+    assert_eq!(
+        shown["https"]["certificate"]["dns_names"],
+        serde_json::json!([domain, format!("*.{domain}")])
+    );
+    assert!(shown["attention"].is_null(), "{shown}");
+    let status = ok(pond(&["status", "production"], p, config, api));
+    assert!(
+        status.contains(&format!(
+            "load balancer: https https://{domain}/ at the load balancer"
+        )),
+        "{status}"
+    );
+    // The droplets keep no certificate.
+    let key = config.join("id_ed25519");
+    assert_eq!(
+        common::ssh(&key, &web, "ls /etc/letsencrypt/live 2>/dev/null | wc -l").trim(),
+        "0"
     );
 }

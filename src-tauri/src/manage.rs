@@ -435,11 +435,21 @@ pub async fn renew_certificates(
         let sink = channel_sink(on_event);
         let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
         let env = p.file.environments[i].clone();
-        if !tasks::tls::wants_certificate(&env) {
-            anyhow::bail!(
-                "{} keeps no certificate on its servers (HTTPS is off, or it is load-balanced)",
+        if let Some(lb) = tasks::lb_tls::balancer_to_secure(&env) {
+            // TLS ends at the balancer: a new certificate there.
+            let api = api.as_ref().ok_or_else(|| {
+                anyhow::anyhow!("{} has no DigitalOcean account in pond.json", req.env)
+            })?;
+            let name =
+                tasks::lb_tls::certificate_name(&p.file.name, &env.name, tasks::lb_tls::unix_now());
+            tasks::lb_tls::ensure(api, lb, &name, &env.domain, true, &sink).await?;
+            return Ok(format!(
+                "{}'s load balancer has a new certificate.",
                 req.env
-            );
+            ));
+        }
+        if !tasks::tls::wants_certificate(&env) {
+            anyhow::bail!("{} keeps no certificate: HTTPS is off", req.env);
         }
         let settings = pond::settings::Settings::load()?;
         let acme = match account.as_deref().and_then(|a| settings.account(a)) {

@@ -119,6 +119,31 @@ pub fn browse(address: &str, host: &str, path: &str, ca_root: &str) -> (u16, Str
     }
 }
 
+/// The certificate `addr:443` presents for `host` (SNI): its serial and
+/// its SAN names, sorted.
+pub fn presented(addr: &str, host: &str) -> (String, Vec<String>) {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo | openssl s_client -connect {addr}:443 -servername {host} 2>/dev/null | openssl x509 -noout -serial -ext subjectAltName"
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let serial = text
+        .lines()
+        .find_map(|l| l.strip_prefix("serial="))
+        .unwrap_or_else(|| panic!("no certificate from {addr} for {host}: {text}"))
+        .to_string();
+    let mut names: Vec<String> = text
+        .split([',', '\n'])
+        .filter_map(|p| p.trim().strip_prefix("DNS:"))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    (serial, names)
+}
+
 /// [`https_get`], with a failed TLS connection as `Err(curl's message)`.
 pub fn try_https_get(
     address: &str,
