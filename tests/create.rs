@@ -348,17 +348,24 @@ fn create_load_balanced_puts_three_droplets_behind_a_balancer_and_swaps_without_
         lb_ip.as_str(),
         "the domain points at the balancer"
     );
-    assert_eq!(common::http_get(&lb_ip, "fleet.example.com", "/").1, "one");
+    // HTTPS at the balancer; HTTP is redirected there.
+    assert_eq!(
+        common::https_get(&lb_ip, "fleet.example.com", "/", &api.ca_root).1,
+        "one"
+    );
+    assert_eq!(common::http_get(&lb_ip, "fleet.example.com", "/").0, 301);
 
     // Deploy + swap while a bounded request loop runs through the balancer.
     std::fs::write(p.join("index.html"), "two").unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let looping = {
-        let (stop, lb_ip) = (stop.clone(), lb_ip.clone());
+        let (stop, lb_ip, ca_root) = (stop.clone(), lb_ip.clone(), api.ca_root.clone());
         std::thread::spawn(move || {
             let (mut total, mut failed, mut saw_two) = (0, 0, false);
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && total < 20_000 {
-                let (status, body) = common::http_get(&lb_ip, "fleet.example.com", "/");
+                let (status, body) =
+                    common::try_https_get(&lb_ip, "fleet.example.com", "/", &ca_root)
+                        .unwrap_or((0, String::new()));
                 total += 1;
                 if status != 200 || !(body == "one" || body == "two") {
                     failed += 1;
@@ -407,6 +414,11 @@ fn create_load_balanced_puts_three_droplets_behind_a_balancer_and_swaps_without_
     assert_eq!(
         api.ok("GET", "/v2/load_balancers", None, 200)["meta"]["total"],
         0
+    );
+    assert_eq!(
+        api.ok("GET", "/v2/certificates", None, 200)["meta"]["total"],
+        0,
+        "the balancer's certificate went with it"
     );
     // No record is left pointing at the balancer's address (DO would hand
     // it to someone else: a takeover of the domain and its previews).

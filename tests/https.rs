@@ -224,6 +224,22 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
     assert!(timer_run.contains("RESULT not-due"), "{timer_run}");
     assert_eq!(common::presented(&addr, DOMAIN).0, serial);
 
+    // A TXT record a stopped earlier order left (noted in the journal,
+    // never deleted) goes with the next order.
+    let left = api.ok(
+        "POST",
+        &format!("/v2/domains/{DOMAIN}/records"),
+        Some(json!({"type": "TXT", "name": "_acme-challenge", "data": "left-over", "ttl": 30})),
+        201,
+    )["domain_record"]["id"]
+        .as_u64()
+        .unwrap();
+    std::fs::write(
+        config.path().join(format!("acme/txt-{DOMAIN}.json")),
+        format!("[{left}]"),
+    )
+    .unwrap();
+
     // --renew: a new certificate, served after a graceful reload.
     let renewed = succeeded(pond(
         &["tls", "production", "--renew"],
@@ -232,6 +248,19 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
         &api,
     ));
     assert!(renewed.contains("TLS-RENEWED"), "{renewed}");
+    let txt = api.ok(
+        "GET",
+        &format!("/v2/domains/{DOMAIN}/records?type=TXT"),
+        None,
+        200,
+    );
+    assert_eq!(txt["meta"]["total"], 0, "no TXT record is left: {txt}");
+    assert!(
+        !config
+            .path()
+            .join(format!("acme/txt-{DOMAIN}.json"))
+            .exists()
+    );
     let (serial2, _) = common::presented(&addr, DOMAIN);
     assert_ne!(serial2, serial);
     assert_ne!(

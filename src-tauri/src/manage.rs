@@ -440,9 +440,8 @@ pub async fn renew_certificates(
             let api = api.as_ref().ok_or_else(|| {
                 anyhow::anyhow!("{} has no DigitalOcean account in pond.json", req.env)
             })?;
-            let name =
-                tasks::lb_tls::certificate_name(&p.file.name, &env.name, tasks::lb_tls::unix_now());
-            tasks::lb_tls::ensure(api, lb, &name, &env.domain, true, &sink).await?;
+            tasks::lb_tls::ensure(api, lb, &p.file.name, &env.name, &env.domain, true, &sink)
+                .await?;
             return Ok(format!(
                 "{}'s load balancer has a new certificate.",
                 req.env

@@ -200,7 +200,15 @@ fn balancer(
     let s = sink();
     let rt = runtime()?;
     let t = if args.renew {
-        s.outcome(rt.block_on(lb_tls::ensure(&api, &lb_id, &name, &env.domain, true, &s)))?
+        s.outcome(rt.block_on(lb_tls::ensure(
+            &api,
+            &lb_id,
+            &file.name,
+            &env.name,
+            &env.domain,
+            true,
+            &s,
+        )))?
     } else {
         s.outcome(rt.block_on(lb_tls::read(&api, &lb_id)))?
     };

@@ -60,10 +60,14 @@ impl Client {
         Ok(lb["load_balancer"].clone())
     }
 
-    /// Replaces the balancer's forwarding rules and its HTTP → HTTPS
-    /// redirect, keeping the rest of it (DigitalOcean's update is a PUT of
-    /// the whole balancer). DNS records stay Pond's: DigitalOcean is told
-    /// not to add its own for the certificate's names.
+    /// Sets the balancer's HTTP (80) and HTTPS (443) rules — `rules`
+    /// replaces those two, any other rule stays — and its HTTP → HTTPS
+    /// redirect. DigitalOcean's update is a PUT of the whole balancer, so
+    /// every other setting it reported is sent back as it was. DNS records
+    /// stay Pond's: DigitalOcean is told not to add its own for the
+    /// certificate's names. (The droplets are sent back as read: a
+    /// `pond scale` of the same environment at that very moment could
+    /// lose its change; its next run puts the droplet back.)
     pub async fn set_load_balancer_rules(
         &self,
         id: &str,
@@ -71,20 +75,7 @@ impl Client {
         redirect_http_to_https: bool,
     ) -> anyhow::Result<()> {
         let lb = self.load_balancer(id).await?;
-        let mut body = json!({
-            "name": lb["name"],
-            "region": lb["region"]["slug"],
-            "forwarding_rules": rules,
-            "health_check": lb["health_check"],
-            "sticky_sessions": lb["sticky_sessions"],
-            "redirect_http_to_https": redirect_http_to_https,
-            "disable_lets_encrypt_dns_records": true,
-        });
-        if lb["tag"].as_str().is_some_and(|t| !t.is_empty()) {
-            body["tag"] = lb["tag"].clone();
-        } else {
-            body["droplet_ids"] = lb["droplet_ids"].clone();
-        }
+        let body = rules_update(&lb, rules, redirect_http_to_https);
         self.call(
             Method::PUT,
             &format!("/load_balancers/{id}"),
@@ -159,5 +150,102 @@ impl Client {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+}
+
+/// The PUT body that changes a balancer (`lb`, as DigitalOcean returned
+/// it) to `rules` on ports 80/443 and the redirect, the rest as it was.
+pub fn rules_update(lb: &Value, rules: &[Value], redirect_http_to_https: bool) -> Value {
+    let ours = |r: &Value| {
+        (r["entry_protocol"] == "http" && r["entry_port"] == 80)
+            || (r["entry_protocol"] == "https" && r["entry_port"] == 443)
+    };
+    let mut forwarding: Vec<Value> = lb["forwarding_rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| !ours(r))
+        .cloned()
+        .collect();
+    forwarding.extend(rules.iter().cloned());
+    let mut body = json!({
+        "name": lb["name"],
+        "region": lb["region"]["slug"],
+        "forwarding_rules": forwarding,
+        "redirect_http_to_https": redirect_http_to_https,
+        "disable_lets_encrypt_dns_records": true,
+    });
+    // Everything else DigitalOcean lets a PUT set, as it was.
+    for key in [
+        "algorithm",
+        "health_check",
+        "sticky_sessions",
+        "enable_proxy_protocol",
+        "enable_backend_keepalive",
+        "http_idle_timeout_seconds",
+        "vpc_uuid",
+        "project_id",
+        "firewall",
+        "tls_cipher_policy",
+    ] {
+        if !lb[key].is_null() {
+            body[key] = lb[key].clone();
+        }
+    }
+    // `size_unit` replaced `size` except in three old regions: one of them.
+    if !lb["size_unit"].is_null() {
+        body["size_unit"] = lb["size_unit"].clone();
+    } else if !lb["size"].is_null() {
+        body["size"] = lb["size"].clone();
+    }
+    if lb["tag"].as_str().is_some_and(|t| !t.is_empty()) {
+        body["tag"] = lb["tag"].clone();
+    } else {
+        body["droplet_ids"] = lb["droplet_ids"].clone();
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_keeps_what_pond_does_not_change() {
+        let lb = json!({
+            "name": "shop-production-lb", "region": {"slug": "fra1"}, "size_unit": 3,
+            "size": "lb-small", "algorithm": "round_robin",
+            "forwarding_rules": [
+                {"entry_protocol": "http", "entry_port": 80, "target_protocol": "http", "target_port": 80},
+                {"entry_protocol": "tcp", "entry_port": 2222, "target_protocol": "tcp", "target_port": 22},
+            ],
+            "health_check": {"protocol": "tcp", "port": 80},
+            "firewall": {"deny": ["ip:1.2.3.4"], "allow": []},
+            "http_idle_timeout_seconds": 120, "droplet_ids": [1, 2], "tag": "",
+        });
+        let https = json!({"entry_protocol": "https", "entry_port": 443, "target_protocol": "http", "target_port": 80, "certificate_id": "c"});
+        let plain = json!({"entry_protocol": "http", "entry_port": 80, "target_protocol": "http", "target_port": 80});
+        let body = rules_update(&lb, &[plain, https.clone()], true);
+        assert_eq!(body["region"], "fra1");
+        assert_eq!(body["size_unit"], 3);
+        assert!(body["size"].is_null(), "size_unit only");
+        assert_eq!(body["firewall"]["deny"][0], "ip:1.2.3.4");
+        assert_eq!(body["http_idle_timeout_seconds"], 120);
+        assert_eq!(body["droplet_ids"], json!([1, 2]));
+        assert_eq!(body["redirect_http_to_https"], true);
+        assert_eq!(body["disable_lets_encrypt_dns_records"], true);
+        let rules = body["forwarding_rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 3, "the tcp rule stays: {rules:?}");
+        assert_eq!(rules[0]["entry_port"], 2222);
+        assert_eq!(rules[2], https);
+        // Taking HTTPS off removes the 443 rule only.
+        let off = rules_update(&body_as_read(&body), &[rules[1].clone()], false);
+        assert_eq!(off["forwarding_rules"].as_array().unwrap().len(), 2);
+    }
+
+    fn body_as_read(body: &Value) -> Value {
+        let mut lb = body.clone();
+        lb["region"] = json!({"slug": body["region"]});
+        lb
     }
 }

@@ -6,8 +6,8 @@
 //! pool, vhosts and database are removed from it — the DNS A records Pond
 //! made for it (the domain and the preview hosts, only while they still
 //! point at one of its droplets or at its load balancer — a record left at
-//! a released address is a subdomain takeover), its load balancer and the
-//! certificate the balancer's HTTPS rule uses;
+//! a released address is a subdomain takeover), its load balancer, and the
+//! certificates Pond had DigitalOcean make for that balancer;
 //! then drop it from pond.json. [`plan`] finds what exists and changes
 //! nothing (a lookup that fails stops it: it never reads as "nothing to
 //! delete"), so the user sees the list before agreeing; [`execute`] deletes
@@ -34,9 +34,10 @@ pub struct DestroyPlan {
     /// (zone, record id, record name, address it points at)
     pub records: Vec<(String, u64, String, String)>,
     pub load_balancer: Option<String>,
-    /// Ids of the certificates the balancer's HTTPS rules use
-    /// (DigitalOcean's Let's Encrypt ones, `tasks::lb_tls`): deleted after it.
-    pub certificates: Vec<String>,
+    /// (id, name) of the certificates Pond had DigitalOcean make for the
+    /// environment's balancer (`tasks::lb_tls`; never one the user
+    /// uploaded): deleted last.
+    pub certificates: Vec<(String, String)>,
     /// (name, address) of servers Pond did not create (an existing database
     /// host): left running, with their data.
     pub kept: Vec<(String, String)>,
@@ -80,8 +81,10 @@ impl DestroyPlan {
         if let Some(lb) = &self.load_balancer {
             lines.push(format!("delete load balancer {lb}"));
         }
-        for c in &self.certificates {
-            lines.push(format!("delete its certificate {c} (DigitalOcean-managed)"));
+        for (_, name) in &self.certificates {
+            lines.push(format!(
+                "delete its certificate {name} (Let's Encrypt, made by DigitalOcean for Pond)"
+            ));
         }
         for (id, name, addr) in &self.foreign {
             lines.push(format!(
@@ -162,7 +165,15 @@ pub async fn plan(
     addresses.extend(shared.iter().map(|d| d.address.clone()));
     addresses.extend(env.droplets.iter().filter_map(|d| d.address.clone()));
     let load_balancer = env.load_balancer.as_ref().and_then(|lb| lb.id.clone());
-    let mut certificates = vec![];
+    let certificates = if env.load_balancer.is_some() {
+        super::lb_tls::owned_certificates(client, &file.name, &env.name, &env.domain)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.name))
+            .collect()
+    } else {
+        vec![]
+    };
     if let Some(id) = &load_balancer {
         match client
             .call(
@@ -174,15 +185,6 @@ pub async fn plan(
             .await
         {
             Ok(lb) => {
-                certificates.extend(
-                    lb["load_balancer"]["forwarding_rules"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|r| r["certificate_id"].as_str())
-                        .filter(|id| !id.is_empty())
-                        .map(str::to_string),
-                );
                 if let Some(ip) = lb["load_balancer"]["ip"]
                     .as_str()
                     .filter(|ip| !ip.is_empty())
@@ -348,19 +350,7 @@ pub async fn execute(
                 .await,
         )?;
     }
-    for c in &plan.certificates {
-        step(&format!("deleting certificate {c}"));
-        ignore_missing(
-            client
-                .call(
-                    Method::DELETE,
-                    &format!("/certificates/{c}"),
-                    None,
-                    "deleting the load balancer's certificate",
-                )
-                .await,
-        )?;
-    }
+
     let this = format!("{}/{}", file.name, plan.env);
     for (id, name, _) in &plan.droplets {
         // What the droplet's tags say now, not when the plan was made: an
@@ -421,6 +411,33 @@ pub async fn execute(
             plan.env,
             plan.env
         );
+    }
+    // Certificates last: DigitalOcean refuses to delete one a balancer
+    // still uses, and a balancer's deletion takes a moment. Not deleting
+    // one costs nothing, so it is said, not fatal.
+    for (id, name) in &plan.certificates {
+        step(&format!("deleting certificate {name}"));
+        let mut tries = 0;
+        loop {
+            match client.delete_certificate(id).await {
+                Ok(()) => break,
+                Err(e) if is_not_found(&e) => break,
+                Err(_) if tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                Err(e) => {
+                    sink(
+                        crate::ssh::API,
+                        Stream::Stderr,
+                        &format!(
+                            "could not delete certificate {name} ({e:#}); delete it in DigitalOcean's control panel (Networking → Certificates)"
+                        ),
+                    );
+                    break;
+                }
+            }
+        }
     }
     file.environments.retain(|e| e.name != plan.env);
     config::save(path, file)?;

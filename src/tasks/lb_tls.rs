@@ -10,13 +10,14 @@
 //! [`ensure`] requests the certificate, waits until DigitalOcean has it,
 //! then gives the balancer a 443 → 80 rule with it and turns on its HTTP →
 //! HTTPS redirect (and off its own DNS records for the names: the records
-//! stay Pond's, so `destroy` finds them); the certificate it replaces is
-//! deleted. [`remove`] goes back to HTTP. [`read`] reports what the
+//! stay Pond's, so `destroy` finds them); certificates Pond made for the
+//! environment and no longer uses are deleted (never one the user
+//! uploaded). [`remove`] goes back to HTTP. [`read`] reports what the
 //! balancer serves, for `pond tls`, `pond status` and the app.
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde_json::{Value, json};
 
 use crate::digitalocean::Client;
@@ -38,8 +39,25 @@ pub struct Certificate {
     pub dns_names: Vec<String>,
     /// `pending`, `verified` or `error`.
     pub state: String,
+    /// `lets_encrypt` or `custom` (one the user uploaded).
+    #[serde(rename = "type")]
+    pub kind: String,
     /// Unix time; 0 until issued.
     pub not_after: i64,
+}
+
+impl Certificate {
+    /// Pond made it for this environment: a Let's Encrypt certificate
+    /// named for it, for exactly its names. Only those are deleted.
+    pub fn is_pond_s(&self, project: &str, env: &str, domain: &str) -> bool {
+        let mut have = self.dns_names.clone();
+        let mut want = names(domain);
+        have.sort();
+        want.sort();
+        self.kind == "lets_encrypt"
+            && self.name.starts_with(&format!("pond-{project}-{env}-"))
+            && have == want
+    }
 }
 
 /// What a load balancer serves.
@@ -107,6 +125,7 @@ fn parse_certificate(c: &Value) -> Certificate {
             })
             .unwrap_or_default(),
         state: c["state"].as_str().unwrap_or_default().to_string(),
+        kind: c["type"].as_str().unwrap_or_default().to_string(),
         not_after,
     }
 }
@@ -130,44 +149,63 @@ pub async fn read(client: &Client, lb_id: &str) -> anyhow::Result<BalancerTls> {
     Ok(out)
 }
 
-/// The certificate ids a balancer's rules use (what `destroy` deletes
-/// after the balancer).
-pub async fn certificate_ids(client: &Client, lb_id: &str) -> anyhow::Result<Vec<String>> {
-    let lb = client.load_balancer(lb_id).await?;
-    Ok(https_certificate_id(&lb)
-        .into_iter()
-        .filter(|id| !id.is_empty())
+/// The certificates Pond made for this environment (attached to its
+/// balancer or left over from a stopped request): what `destroy` deletes.
+pub async fn owned_certificates(
+    client: &Client,
+    project: &str,
+    env: &str,
+    domain: &str,
+) -> anyhow::Result<Vec<Certificate>> {
+    Ok(client
+        .list("/certificates", "certificates", "listing certificates")
+        .await?
+        .iter()
+        .map(parse_certificate)
+        .filter(|c| c.is_pond_s(project, env, domain))
         .collect())
 }
 
 /// Makes the balancer serve HTTPS for the domain and `*.<domain>`: does
-/// nothing when it does (unless `renew`), otherwise requests a new
-/// certificate, waits for it, switches the balancer to it with the
-/// redirect, and deletes the one it replaced.
+/// nothing when it does (unless `renew`); puts back the rule or redirect
+/// when only they are missing; otherwise requests a new certificate,
+/// waits for it and switches the balancer to it. Then deletes the
+/// certificates Pond made for the environment that are no longer used
+/// (one the user uploaded is never touched).
 pub async fn ensure(
     client: &Client,
     lb_id: &str,
-    certificate_name: &str,
+    project: &str,
+    env: &str,
     domain: &str,
     renew: bool,
     sink: &Sink,
 ) -> anyhow::Result<BalancerTls> {
     let step = |t: &str| sink(crate::ssh::API, Stream::Step, t);
     let now = read(client, lb_id).await?;
-    if now.serves(domain) && now.redirect_http_to_https && !renew {
-        step(&format!(
-            "the load balancer serves HTTPS for {} already",
-            names(domain).join(", ")
-        ));
-        return Ok(now);
-    }
     let wanted = names(domain);
+    if now.serves(domain) && !renew {
+        if now.redirect_http_to_https {
+            step(&format!(
+                "the load balancer serves HTTPS for {} already",
+                wanted.join(", ")
+            ));
+            return Ok(now);
+        }
+        let id = now.certificate.as_ref().map(|c| c.id.clone());
+        step("the load balancer: HTTP redirected to HTTPS again");
+        client
+            .set_load_balancer_rules(lb_id, &rules(id.as_deref()), true)
+            .await?;
+        return read(client, lb_id).await;
+    }
+    let name = certificate_name(project, env, unix_now());
     step(&format!(
-        "asking DigitalOcean for a Let's Encrypt certificate for {} ({certificate_name})",
+        "asking DigitalOcean for a Let's Encrypt certificate for {} ({name})",
         wanted.join(", ")
     ));
     let id = client
-        .create_lets_encrypt_certificate(certificate_name, &wanted)
+        .create_lets_encrypt_certificate(&name, &wanted)
         .await?;
     let switched = async {
         wait_issued(client, &id, &wanted, sink).await?;
@@ -183,25 +221,55 @@ pub async fn ensure(
             sink(
                 crate::ssh::API,
                 Stream::Stderr,
-                &format!("could not delete the unused certificate {id}: {d:#}"),
+                &format!("could not delete the unused certificate {name}: {d:#}"),
             );
         }
         return Err(e);
     }
-    if let Some(old) = now.certificate.filter(|c| c.id != id) {
+    if let Some(old) = now
+        .certificate
+        .filter(|c| !c.is_pond_s(project, env, domain))
+    {
         step(&format!(
-            "deleting the certificate it replaced ({})",
+            "left certificate {} in place: Pond did not make it for {env}",
             old.name
         ));
-        if let Err(e) = client.delete_certificate(&old.id).await {
+    }
+    delete_unused(client, project, env, domain, Some(&id), sink).await;
+    read(client, lb_id).await
+}
+
+/// Deletes the certificates Pond made for the environment except `keep`;
+/// a failure is said, not fatal (the next run tries again).
+async fn delete_unused(
+    client: &Client,
+    project: &str,
+    env: &str,
+    domain: &str,
+    keep: Option<&str>,
+    sink: &Sink,
+) {
+    let owned = match owned_certificates(client, project, env, domain).await {
+        Ok(owned) => owned,
+        Err(e) => {
+            sink(crate::ssh::API, Stream::Stderr, &format!("{e:#}"));
+            return;
+        }
+    };
+    for c in owned.iter().filter(|c| Some(c.id.as_str()) != keep) {
+        sink(
+            crate::ssh::API,
+            Stream::Step,
+            &format!("deleting certificate {} (no longer used)", c.name),
+        );
+        if let Err(e) = client.delete_certificate(&c.id).await {
             sink(
                 crate::ssh::API,
                 Stream::Stderr,
-                &format!("could not delete the old certificate {}: {e:#}", old.name),
+                &format!("could not delete certificate {}: {e:#}", c.name),
             );
         }
     }
-    read(client, lb_id).await
 }
 
 async fn wait_issued(
@@ -243,26 +311,27 @@ async fn wait_issued(
 }
 
 /// Takes HTTPS off the balancer (plain HTTP 80 → 80, no redirect) and
-/// deletes its certificate.
-pub async fn remove(client: &Client, lb_id: &str, sink: &Sink) -> anyhow::Result<()> {
+/// deletes the certificates Pond made for the environment.
+pub async fn remove(
+    client: &Client,
+    lb_id: &str,
+    project: &str,
+    env: &str,
+    domain: &str,
+    sink: &Sink,
+) -> anyhow::Result<()> {
     let now = read(client, lb_id).await?;
-    if !now.https_rule && !now.redirect_http_to_https {
-        return Ok(());
-    }
-    sink(
-        crate::ssh::API,
-        Stream::Step,
-        "the load balancer: HTTP only (HTTPS rule and redirect removed)",
-    );
-    client
-        .set_load_balancer_rules(lb_id, &rules(None), false)
-        .await?;
-    if let Some(c) = now.certificate {
+    if now.https_rule || now.redirect_http_to_https {
+        sink(
+            crate::ssh::API,
+            Stream::Step,
+            "the load balancer: HTTP only (HTTPS rule and redirect removed)",
+        );
         client
-            .delete_certificate(&c.id)
-            .await
-            .with_context(|| format!("deleting certificate {}", c.name))?;
+            .set_load_balancer_rules(lb_id, &rules(None), false)
+            .await?;
     }
+    delete_unused(client, project, env, domain, None, sink).await;
     Ok(())
 }
 
@@ -298,10 +367,9 @@ pub async fn apply_setting(
         return Ok(());
     };
     if env.https.enabled {
-        let name = certificate_name(&file.name, &env.name, unix_now());
-        ensure(client, lb, &name, &env.domain, false, sink).await?;
+        ensure(client, lb, &file.name, &env.name, &env.domain, false, sink).await?;
     } else {
-        remove(client, lb, sink).await?;
+        remove(client, lb, &file.name, &env.name, &env.domain, sink).await?;
     }
     Ok(())
 }
@@ -384,6 +452,7 @@ mod tests {
                 name: "pond-shop-production-1".into(),
                 dns_names: names("shop.example.com"),
                 state: "verified".into(),
+                kind: "lets_encrypt".into(),
                 not_after,
             }),
         }
@@ -444,6 +513,27 @@ mod tests {
             describe(d, &verified(now + 60 * 86_400), now)
                 .starts_with("https://shop.example.com/ at the load balancer")
         );
+    }
+
+    #[test]
+    fn only_pond_s_own_certificates_for_the_environment_are_deleted() {
+        let c = verified(0).certificate.unwrap();
+        assert!(c.is_pond_s("shop", "production", "shop.example.com"));
+        assert!(!c.is_pond_s("shop", "prod", "shop.example.com"));
+        assert!(!c.is_pond_s("shop", "production", "other.example.com"));
+        let uploaded = Certificate {
+            kind: "custom".into(),
+            ..c.clone()
+        };
+        assert!(!uploaded.is_pond_s("shop", "production", "shop.example.com"));
+        // `acme`/`shop-production` names its certificates alike; its
+        // domain tells them apart.
+        let other = Certificate {
+            name: "pond-acme-shop-production-9".into(),
+            dns_names: names("acme.example.com"),
+            ..c
+        };
+        assert!(!other.is_pond_s("acme-shop", "production", "shop.example.com"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! call exactly these functions.
 
 pub mod access;
+pub mod acme_txt;
 pub mod backups;
 pub mod build;
 pub mod check;

@@ -27,8 +27,6 @@ use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
     NewOrder, OrderStatus, RetryPolicy,
 };
-use reqwest::Method;
-use serde_json::json;
 
 use super::provision::Step;
 use super::tls::{Acme, Outcome};
@@ -242,9 +240,8 @@ pub async fn secure_new_environment(
         problem: None,
     };
     if let Some(lb) = super::lb_tls::balancer_to_secure(env) {
-        let name =
-            super::lb_tls::certificate_name(&file.name, &env.name, super::lb_tls::unix_now());
-        match super::lb_tls::ensure(api, lb, &name, &env.domain, false, sink).await {
+        match super::lb_tls::ensure(api, lb, &file.name, &env.name, &env.domain, false, sink).await
+        {
             Ok(t) if t.serves(&env.domain) => {
                 secured.domain = true;
                 secured.previews = true;
@@ -322,6 +319,8 @@ async fn issue(
             d.note(domain)
         );
     }
+    // Records a stopped earlier order left behind go first.
+    super::acme_txt::delete(api, domain, None, sink).await;
     let saved = load_account(acme, false).await?;
     let identifiers = [Identifier::Dns(format!("*.{domain}"))];
     let mut order = match saved.new_order(&NewOrder::new(&identifiers)).await {
@@ -353,7 +352,7 @@ async fn issue(
                 Stream::Step,
                 &format!("TXT _acme-challenge.{domain} for {server}"),
             );
-            records.push(add_txt(api, domain, &value).await?);
+            records.push(super::acme_txt::add(api, domain, &value).await?);
             wait_published(api, domain, &value).await?;
             challenge
                 .set_ready()
@@ -368,23 +367,7 @@ async fn issue(
         Err(e) => Err(e),
     };
     // The TXT records go whatever happened.
-    for id in records {
-        if let Err(e) = api
-            .call(
-                Method::DELETE,
-                &format!("/domains/{domain}/records/{id}"),
-                None,
-                "deleting the ACME TXT record",
-            )
-            .await
-        {
-            sink(
-                crate::ssh::API,
-                Stream::Stderr,
-                &format!("could not delete TXT record {id} of {domain}: {e:#}"),
-            );
-        }
-    }
+    super::acme_txt::delete(api, domain, Some(&records), sink).await;
     issued
 }
 
@@ -415,21 +398,6 @@ async fn finish(
         .poll_certificate(&retry)
         .await
         .context("downloading the certificate")
-}
-
-/// Adds the TXT record; its id.
-async fn add_txt(api: &Client, domain: &str, value: &str) -> anyhow::Result<u64> {
-    let made = api
-        .call_once(
-            Method::POST,
-            &format!("/domains/{domain}/records"),
-            Some(&json!({"type": "TXT", "name": "_acme-challenge", "data": value, "ttl": 30})),
-            "adding the ACME TXT record (the domain must be on DigitalOcean DNS)",
-        )
-        .await?;
-    made["domain_record"]["id"]
-        .as_u64()
-        .context("DigitalOcean did not say which record it made")
 }
 
 /// Waits until every authoritative name server of the domain's zone answers

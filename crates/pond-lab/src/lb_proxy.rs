@@ -2,15 +2,19 @@
 //! sending a connection to the next active droplet behind it (round
 //! robin), as DigitalOcean's balancers do:
 //!
-//! - `http` → `http`: the connection's bytes, both ways (a TCP proxy), or,
-//!   with `redirect_http_to_https`, a 301 to the same URL over HTTPS;
+//! - `http` → `http`: each request passed on with `X-Forwarded-For`,
+//!   `X-Forwarded-Proto: http` and `X-Forwarded-Port` (replacing what the
+//!   client sent), or, with `redirect_http_to_https`, a 301 to the same
+//!   URL over HTTPS;
 //! - `https` → `http`: TLS terminated here (rustls) with the rule's
-//!   certificate, then each request passed on over plain HTTP with
-//!   `X-Forwarded-For`, `X-Forwarded-Proto: https` and `X-Forwarded-Port`;
-//! - `tcp` → `tcp`: the bytes.
+//!   certificate, then the same with `X-Forwarded-Proto: https`;
+//! - `tcp` → `tcp`: the connection's bytes, both ways.
+//!
+//! A client gets 10 s for its TLS handshake and each request's headers.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use http_body_util::combinators::BoxBody;
@@ -18,7 +22,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HOST, HeaderValue, LOCATION};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -29,9 +33,13 @@ type Body = BoxBody<Bytes, hyper::Error>;
 /// What a rule's listener does with a connection.
 pub enum Mode {
     Bytes,
+    Http,
     Redirect,
     Tls(tokio_rustls::TlsAcceptor),
 }
+
+/// How long a client may take for its TLS handshake or a request's headers.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The TLS acceptor for a certificate chain and key (PEM).
 pub fn acceptor(chain_pem: &str, key_pem: &str) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
@@ -64,6 +72,8 @@ pub async fn serve(
     let mut next = 0usize;
     loop {
         let Ok((inbound, peer)) = listener.accept().await else {
+            // Out of descriptors, say: wait instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         if matches!(*mode, Mode::Redirect) {
@@ -87,9 +97,11 @@ pub async fn serve(
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 }
+                Mode::Http => forward_http(inbound, peer, "http", entry_port, target).await,
                 Mode::Tls(acceptor) => {
-                    if let Ok(tls) = acceptor.accept(inbound).await {
-                        forward_http(tls, peer, entry_port, target).await;
+                    let handshake = tokio::time::timeout(CLIENT_TIMEOUT, acceptor.accept(inbound));
+                    if let Ok(Ok(tls)) = handshake.await {
+                        forward_http(tls, peer, "https", entry_port, target).await;
                     }
                 }
                 Mode::Redirect => {}
@@ -133,45 +145,75 @@ async fn redirect(inbound: tokio::net::TcpStream) {
         }
         Ok::<_, std::convert::Infallible>(answer)
     });
-    let _ = hyper::server::conn::http1::Builder::new()
+    let _ = server()
         .serve_connection(TokioIo::new(inbound), service)
         .await;
 }
 
-/// Serves HTTP/1.1 on the decrypted stream, passing each request to the
-/// droplet over one plain connection opened for this client connection.
-async fn forward_http<S>(stream: S, peer: SocketAddr, entry_port: u16, target: SocketAddr)
-where
+/// HTTP/1.1 towards clients, with a deadline for each request's headers.
+fn server() -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(CLIENT_TIMEOUT);
+    builder
+}
+
+/// Serves HTTP/1.1 on the client's stream (decrypted, for `https`),
+/// passing each request to the droplet over a plain connection opened for
+/// this client connection (again when the droplet closed it).
+async fn forward_http<S>(
+    stream: S,
+    peer: SocketAddr,
+    proto: &'static str,
+    entry_port: u16,
+    target: SocketAddr,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
-        return;
-    };
-    let Ok((sender, connection)) =
-        hyper::client::conn::http1::handshake::<_, Incoming>(TokioIo::new(outbound)).await
-    else {
-        return;
-    };
-    tokio::spawn(connection);
-    let sender = Arc::new(tokio::sync::Mutex::new(sender));
+    type Sender = hyper::client::conn::http1::SendRequest<Body>;
+    let backend: Arc<tokio::sync::Mutex<Option<Sender>>> = Arc::default();
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-        let sender = Arc::clone(&sender);
+        let backend = Arc::clone(&backend);
         async move {
             let headers = req.headers_mut();
             headers.insert(
                 "x-forwarded-for",
                 HeaderValue::from_str(&peer.ip().to_string()).expect("an address is a header"),
             );
-            headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+            headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
             headers.insert("x-forwarded-port", HeaderValue::from(entry_port));
-            let mut sender = sender.lock().await;
-            let answer = match sender.ready().await {
-                Ok(()) => sender.send_request(req).await,
-                Err(e) => Err(e),
+            // A request without a body can be sent again on a new
+            // connection when the droplet closed the kept-alive one just
+            // as it went (nginx's keepalive limits).
+            let bodiless = hyper::body::Body::is_end_stream(req.body());
+            let (parts, body) = req.into_parts();
+            let mut again = bodiless.then(|| parts.clone());
+            let mut req = Request::from_parts(parts, body.boxed());
+            let mut backend = backend.lock().await;
+            let answer = loop {
+                if backend.as_ref().is_none_or(|s| s.is_closed()) {
+                    *backend = connect(target).await;
+                }
+                let Some(sender) = backend.as_mut() else {
+                    break None;
+                };
+                let sent = match sender.ready().await {
+                    Ok(()) => sender.send_request(req).await,
+                    Err(e) => Err(e),
+                };
+                match (sent, again.take()) {
+                    (Ok(response), _) => break Some(response),
+                    (Err(_), Some(parts)) => {
+                        *backend = None;
+                        req = Request::from_parts(parts, empty());
+                    }
+                    (Err(_), None) => break None,
+                }
             };
             Ok::<_, std::convert::Infallible>(match answer {
-                Ok(response) => response.map(BodyExt::boxed),
-                Err(_) => {
+                Some(response) => response.map(BodyExt::boxed),
+                None => {
                     let mut bad = Response::new(text("Bad Gateway\n"));
                     *bad.status_mut() = StatusCode::BAD_GATEWAY;
                     bad
@@ -179,9 +221,25 @@ where
             })
         }
     });
-    let _ = hyper::server::conn::http1::Builder::new()
+    let _ = server()
         .serve_connection(TokioIo::new(stream), service)
         .await;
+}
+
+/// A plain HTTP/1.1 connection to the droplet.
+async fn connect(target: SocketAddr) -> Option<hyper::client::conn::http1::SendRequest<Body>> {
+    let outbound = tokio::net::TcpStream::connect(target).await.ok()?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(outbound))
+        .await
+        .ok()?;
+    tokio::spawn(connection);
+    Some(sender)
+}
+
+fn empty() -> Body {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 fn text(s: &'static str) -> Body {

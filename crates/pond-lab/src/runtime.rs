@@ -275,7 +275,7 @@ impl Lab {
     /// issued, and `redirect_http_to_https` turns the `http` rules into
     /// redirects.
     pub async fn start_load_balancer(self: &Arc<Self>, lb_id: &str) -> anyhow::Result<()> {
-        self.stop_load_balancer(lb_id).await;
+        // Certificates are checked before the running listeners stop.
         let (slot, rules) = {
             let state = self.state.lock().await;
             let lb = state
@@ -301,12 +301,14 @@ impl Lab {
                         )?)
                     }
                     Some("http") if lb.redirect_http_to_https => super::lb_proxy::Mode::Redirect,
+                    Some("http") => super::lb_proxy::Mode::Http,
                     _ => super::lb_proxy::Mode::Bytes,
                 };
                 rules.push((entry, target, mode));
             }
             (lb.slot, rules)
         };
+        self.stop_load_balancer(lb_id).await;
         let address = self.net.lb_address(slot);
         let bridge = self.net.bridge();
         let cidr = format!("{address}/24");
