@@ -396,7 +396,8 @@ fn create_load_balanced_puts_three_droplets_behind_a_balancer_and_swaps_without_
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (total, failed, saw_two) = looping.join().unwrap();
     eprintln!("through the balancer during deploy + swap: {total} requests, {failed} failed");
-    assert!(total > 50, "the loop ran ({total} requests)");
+    // Each request is a curl (a new TLS connection): tens, not thousands.
+    assert!(total > 20, "the loop ran ({total} requests)");
     assert_eq!(failed, 0, "no failed request out of {total}");
     assert!(saw_two, "the swap reached the balancer's traffic");
     for d in droplets {

@@ -224,7 +224,7 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
     assert!(timer_run.contains("RESULT not-due"), "{timer_run}");
     assert_eq!(common::presented(&addr, DOMAIN).0, serial);
 
-    // A TXT record a stopped earlier order left (noted in the journal,
+    // A TXT record a stopped order left long ago (noted in the journal,
     // never deleted) goes with the next order.
     let left = api.ok(
         "POST",
@@ -236,7 +236,7 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
         .unwrap();
     std::fs::write(
         config.path().join(format!("acme/txt-{DOMAIN}.json")),
-        format!("[{left}]"),
+        format!(r#"[{{"id": {left}, "at": 0}}]"#),
     )
     .unwrap();
 

@@ -393,7 +393,9 @@ pub async fn change_secret(req: SecretRequest, on_event: Channel<Progress>) -> R
 }
 
 /// Provisions the environment again (idempotent): what `pond check --fix`
-/// does, from the panel when a server's setup differs.
+/// does, from the panel when a server's setup differs; a load-balanced
+/// environment's balancer gets its HTTPS back too, when the token is at
+/// hand.
 #[tauri::command]
 pub async fn fix_setup(req: crate::view::EnvRef, on_event: Channel<Progress>) -> Res<String> {
     engine(move || async move {
@@ -407,6 +409,14 @@ pub async fn fix_setup(req: crate::view::EnvRef, on_event: Channel<Progress>) ->
             None => tasks::tls::Acme::lets_encrypt(),
         };
         tasks::tls::refresh_timer(&p.file, &env, &connected, &acme, &sink).await?;
+        if tasks::lb_tls::balancer_to_secure(&env).is_some()
+            && let Some(api) = env
+                .account
+                .as_deref()
+                .and_then(|a| crate::wizard::client_for(a, None).ok())
+        {
+            tasks::lb_tls::apply_setting(&api, &p.file, &env, &sink).await?;
+        }
         Ok(format!("{} is provisioned again.", req.env))
     })
     .await
@@ -414,8 +424,10 @@ pub async fn fix_setup(req: crate::view::EnvRef, on_event: Channel<Progress>) ->
 
 /// New certificates now (`pond tls ENV --renew`): the domain's, on each
 /// web server by HTTP-01 (installing the renewal timer), and the preview
-/// hosts' wildcard by DNS-01 through the account's API. A failed request
-/// leaves the certificates served as they were; it is the error.
+/// hosts' wildcard by DNS-01 through the account's API; for a
+/// load-balanced environment, a new certificate at its balancer
+/// (`tasks::lb_tls`). A failed request leaves the certificates served as
+/// they were; it is the error.
 #[tauri::command]
 pub async fn renew_certificates(
     req: crate::view::EnvRef,
@@ -433,20 +445,25 @@ pub async fn renew_certificates(
     };
     engine(move || async move {
         let sink = channel_sink(on_event);
+        {
+            // TLS ending at the balancer: a new certificate there, through
+            // the API only.
+            let p = open(&req.dir)?;
+            let env = p.file.environments[p.env_index(&req.env)?].clone();
+            if let Some(lb) = tasks::lb_tls::balancer_to_secure(&env) {
+                let api = api.as_ref().ok_or_else(|| {
+                    anyhow::anyhow!("{} has no DigitalOcean account in pond.json", req.env)
+                })?;
+                tasks::lb_tls::ensure(api, lb, &p.file.name, &env.name, &env.domain, true, &sink)
+                    .await?;
+                return Ok(format!(
+                    "{}'s load balancer has a new certificate.",
+                    req.env
+                ));
+            }
+        }
         let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
         let env = p.file.environments[i].clone();
-        if let Some(lb) = tasks::lb_tls::balancer_to_secure(&env) {
-            // TLS ends at the balancer: a new certificate there.
-            let api = api.as_ref().ok_or_else(|| {
-                anyhow::anyhow!("{} has no DigitalOcean account in pond.json", req.env)
-            })?;
-            tasks::lb_tls::ensure(api, lb, &p.file.name, &env.name, &env.domain, true, &sink)
-                .await?;
-            return Ok(format!(
-                "{}'s load balancer has a new certificate.",
-                req.env
-            ));
-        }
         if !tasks::tls::wants_certificate(&env) {
             anyhow::bail!("{} keeps no certificate: HTTPS is off", req.env);
         }

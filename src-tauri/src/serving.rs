@@ -36,8 +36,8 @@ pub async fn balancer(env: &Environment) -> Option<Balancer> {
     let now = lb_tls::unix_now() as i64;
     Some(match lb_tls::read(&api, lb).await {
         Ok(t) => Balancer {
-            line: lb_tls::describe(&env.domain, &t, now),
-            needs_attention: lb_tls::needs_attention(&env.domain, &t, now).is_some(),
+            line: lb_tls::describe(&env.name, &env.domain, &t, now),
+            needs_attention: lb_tls::needs_attention(&env.name, &env.domain, &t, now).is_some(),
             serves: t.serves(&env.domain),
         },
         Err(e) => Balancer {

@@ -298,7 +298,12 @@ fn print_urls(env: &str, urls: &tasks::create::Urls, started: std::time::Instant
     println!("  green:      {}", urls.green);
     if let Some(problem) = &urls.https_problem {
         println!(
-            "HTTPS is not set up yet ({problem}). `pond tls {env} --renew` tries again (and installs the server's renewal timer, which retries twice a day)."
+            "HTTPS is not set up yet ({problem}). `pond tls {env} --renew` tries again{}.",
+            if urls.load_balanced {
+                " (asking DigitalOcean for the load balancer's certificate)"
+            } else {
+                " (and installs the server's renewal timer, which retries twice a day)"
+            }
         );
     }
 }

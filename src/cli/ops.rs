@@ -302,9 +302,17 @@ pub fn run(op: Ops) -> super::CliResult {
             }
             let id = identity()?;
             let s = sink();
+            // The balancer's HTTPS needs the account's token; without it at
+            // hand the servers are provisioned all the same, and it is said.
             let balancer_api = match (&e.kind, e.account.as_deref()) {
                 (pond::config::EnvironmentKind::LoadBalanced, Some(account)) => {
-                    Some(super::account::client_for(account)?)
+                    let api = super::account::client_quietly(account);
+                    if api.is_none() {
+                        eprintln!(
+                            "The load balancer's HTTPS is not checked: the token of account {account} is not at hand (pond account add {account})."
+                        );
+                    }
+                    api
                 }
                 _ => None,
             };

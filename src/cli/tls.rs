@@ -16,7 +16,8 @@ use pond::tasks::{lb_tls, operate, tls};
 pub struct TlsArgs {
     /// The environment.
     env: String,
-    /// Request a new certificate now (and install the renewal timer).
+    /// Request a new certificate now (on each server, installing its
+    /// renewal timer; or, load-balanced, at the balancer).
     #[arg(long)]
     renew: bool,
     /// Print the certificates as JSON on stdout.
@@ -187,7 +188,10 @@ fn balancer(
             "PUT /v2/load_balancers/{lb_id} forwarding_rules {}, redirect_http_to_https true, disable_lets_encrypt_dns_records true (the rest kept)",
             serde_json::Value::from(lb_tls::rules(Some("<new id>")))
         );
-        println!("DELETE /v2/certificates/<the one it replaced>");
+        println!(
+            "DELETE /v2/certificates/<each other one Pond made for {}> (never one you uploaded)",
+            env.name
+        );
         return Ok(());
     }
     let account = env.account.as_deref().with_context(|| {
@@ -218,7 +222,7 @@ fn balancer(
             "load_balancer": lb_id,
             "https": t,
             "serving": t.serves(&env.domain),
-            "attention": lb_tls::needs_attention(&env.domain, &t, now),
+            "attention": lb_tls::needs_attention(&env.name, &env.domain, &t, now),
         });
         println!(
             "{}",
@@ -253,7 +257,7 @@ fn balancer(
                 format!("http://{}/ only", env.domain)
             }
         );
-        if let Some(problem) = lb_tls::needs_attention(&env.domain, &t, now) {
+        if let Some(problem) = lb_tls::needs_attention(&env.name, &env.domain, &t, now) {
             println!("  attention    {problem}");
         }
     }
@@ -271,7 +275,7 @@ pub(super) fn balancer_status(
     let api = super::account::client_quietly(env.account.as_deref()?)?;
     Some(match rt.block_on(lb_tls::read(&api, lb)) {
         Ok(t) => {
-            let line = lb_tls::describe(&env.domain, &t, lb_tls::unix_now() as i64);
+            let line = lb_tls::describe(&env.name, &env.domain, &t, lb_tls::unix_now() as i64);
             (serde_json::json!(t), line)
         }
         Err(e) => (serde_json::Value::Null, format!("UNREADABLE — {e:#}")),

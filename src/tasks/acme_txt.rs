@@ -3,7 +3,10 @@
 //! noted in a journal in the config dir (`acme/txt-<domain>.json`) as soon
 //! as it exists and dropped from it once deleted, so a run stopped between
 //! the two (a closed laptop, a lost network, an API error) has its
-//! leftovers deleted by the next order for that domain.
+//! leftovers deleted by a later order for that domain — once they are
+//! older than any order runs ([`STALE_AFTER`]), so an order running at the
+//! same time keeps its own. A journal that cannot be written costs only
+//! that clean-up: it is said, and the order goes on.
 
 use std::path::PathBuf;
 
@@ -14,13 +17,31 @@ use serde_json::json;
 use crate::digitalocean::{Client, is_not_found};
 use crate::ssh::{Sink, Stream};
 
+/// A noted record older than this belongs to no running order (one waits
+/// at most a few minutes for DNS and the CA).
+pub const STALE_AFTER: u64 = 30 * 60;
+
+/// One record in the journal: its id and when it was made (unix time).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Noted {
+    id: u64,
+    at: u64,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 fn journal(domain: &str) -> anyhow::Result<PathBuf> {
     Ok(crate::settings::config_dir()?
         .join("acme")
         .join(format!("txt-{domain}.json")))
 }
 
-fn noted(domain: &str) -> Vec<u64> {
+fn noted(domain: &str) -> Vec<Noted> {
     journal(domain)
         .ok()
         .and_then(|p| std::fs::read(p).ok())
@@ -28,7 +49,7 @@ fn noted(domain: &str) -> Vec<u64> {
         .unwrap_or_default()
 }
 
-fn note(domain: &str, ids: &[u64]) -> anyhow::Result<()> {
+fn note(domain: &str, ids: &[Noted]) -> anyhow::Result<()> {
     let path = journal(domain)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -46,7 +67,7 @@ fn note(domain: &str, ids: &[u64]) -> anyhow::Result<()> {
 }
 
 /// Adds the TXT record and notes it; its id.
-pub async fn add(api: &Client, domain: &str, value: &str) -> anyhow::Result<u64> {
+pub async fn add(api: &Client, domain: &str, value: &str, sink: &Sink) -> anyhow::Result<u64> {
     let made = api
         .call_once(
             Method::POST,
@@ -59,22 +80,35 @@ pub async fn add(api: &Client, domain: &str, value: &str) -> anyhow::Result<u64>
         .as_u64()
         .context("DigitalOcean did not say which record it made")?;
     let mut ids = noted(domain);
-    ids.push(id);
-    note(domain, &ids)?;
+    ids.push(Noted { id, at: now() });
+    if let Err(e) = note(domain, &ids) {
+        sink(
+            crate::ssh::API,
+            Stream::Stderr,
+            &format!("{e:#} (TXT record {id} is deleted after the order all the same)"),
+        );
+    }
     Ok(id)
 }
 
-/// Deletes records Pond noted for the domain (`ids`, or every noted one
-/// when `None`: the leftovers of a stopped run); a record already gone
-/// counts as deleted. What could not be deleted stays noted, and is said.
+/// Deletes TXT records of the domain: `ids` (this order's), or, with
+/// `None`, the noted ones older than [`STALE_AFTER`] (what a stopped
+/// order left). A record already gone counts as deleted; what could not
+/// be deleted stays noted, and is said.
 pub async fn delete(api: &Client, domain: &str, ids: Option<&[u64]>, sink: &Sink) {
-    let all = noted(domain);
     let wanted: Vec<u64> = match ids {
         Some(ids) => ids.to_vec(),
-        None => all.clone(),
+        None => noted(domain)
+            .iter()
+            .filter(|n| n.at + STALE_AFTER < now())
+            .map(|n| n.id)
+            .collect(),
     };
-    let mut kept: Vec<u64> = all.into_iter().filter(|i| !wanted.contains(i)).collect();
-    for id in wanted {
+    if wanted.is_empty() {
+        return;
+    }
+    let mut failed = vec![];
+    for id in &wanted {
         let done = api
             .call(
                 Method::DELETE,
@@ -87,17 +121,22 @@ pub async fn delete(api: &Client, domain: &str, ids: Option<&[u64]>, sink: &Sink
             Ok(_) => {}
             Err(e) if is_not_found(&e) => {}
             Err(e) => {
-                kept.push(id);
+                failed.push(*id);
                 sink(
                     crate::ssh::API,
                     Stream::Stderr,
                     &format!(
-                        "could not delete TXT record {id} of {domain} (the next order for it tries again): {e:#}"
+                        "could not delete TXT record {id} of {domain} (a later order tries again): {e:#}"
                     ),
                 );
             }
         }
     }
+    // Read again: an order running meanwhile may have noted its own.
+    let kept: Vec<Noted> = noted(domain)
+        .into_iter()
+        .filter(|n| !wanted.contains(&n.id) || failed.contains(&n.id))
+        .collect();
     if let Err(e) = note(domain, &kept) {
         sink(crate::ssh::API, Stream::Stderr, &format!("{e:#}"));
     }

@@ -180,6 +180,8 @@ pub struct Urls {
     pub green: String,
     /// Why the domain is not on HTTPS yet (None: it is, or HTTPS is off).
     pub https_problem: Option<String>,
+    /// TLS ends at a load balancer (what `pond tls --renew` then does).
+    pub load_balanced: bool,
 }
 
 /// Runs the whole flow; `file` is updated and saved at `path` once the
@@ -551,6 +553,7 @@ pub(super) async fn finish(
             operate::preview_host(&env, Some(crate::config::Colour::Green))
         ),
         https_problem,
+        load_balanced: env.kind == crate::config::EnvironmentKind::LoadBalanced,
     })
 }
 

@@ -44,6 +44,8 @@ pub struct Certificate {
     pub kind: String,
     /// Unix time; 0 until issued.
     pub not_after: i64,
+    /// Unix time it was requested.
+    pub created_at: i64,
 }
 
 impl Certificate {
@@ -106,13 +108,16 @@ fn https_certificate_id(lb: &Value) -> Option<String> {
 }
 
 fn parse_certificate(c: &Value) -> Certificate {
-    let not_after = c["not_after"]
-        .as_str()
-        .and_then(|t| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-        })
-        .map(|t| t.unix_timestamp())
-        .unwrap_or(0);
+    let unix = |key: &str| {
+        c[key]
+            .as_str()
+            .and_then(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map(|t| t.unix_timestamp())
+            .unwrap_or(0)
+    };
+    let not_after = unix("not_after");
     Certificate {
         id: c["id"].as_str().unwrap_or_default().to_string(),
         name: c["name"].as_str().unwrap_or_default().to_string(),
@@ -127,6 +132,7 @@ fn parse_certificate(c: &Value) -> Certificate {
         state: c["state"].as_str().unwrap_or_default().to_string(),
         kind: c["type"].as_str().unwrap_or_default().to_string(),
         not_after,
+        created_at: unix("created_at"),
     }
 }
 
@@ -166,12 +172,13 @@ pub async fn owned_certificates(
         .collect())
 }
 
-/// Makes the balancer serve HTTPS for the domain and `*.<domain>`: does
-/// nothing when it does (unless `renew`); puts back the rule or redirect
-/// when only they are missing; otherwise requests a new certificate,
-/// waits for it and switches the balancer to it. Then deletes the
-/// certificates Pond made for the environment that are no longer used
-/// (one the user uploaded is never touched).
+/// Makes the balancer serve HTTPS for the domain and `*.<domain>`.
+/// Unless `renew`: nothing when it does; a certificate the user put there
+/// (one Pond did not make) is left as it is, and said; otherwise a
+/// verified certificate Pond made for the environment is (re)attached, or
+/// a new one requested, waited for, and attached — with the 443 rule and
+/// the redirect. With `renew`, always a new one. Then the certificates
+/// Pond made for the environment that are no longer used are deleted.
 pub async fn ensure(
     client: &Client,
     lb_id: &str,
@@ -184,20 +191,48 @@ pub async fn ensure(
     let step = |t: &str| sink(crate::ssh::API, Stream::Step, t);
     let now = read(client, lb_id).await?;
     let wanted = names(domain);
-    if now.serves(domain) && !renew {
-        if now.redirect_http_to_https {
+    if !renew {
+        if now.serves(domain) && now.redirect_http_to_https {
             step(&format!(
                 "the load balancer serves HTTPS for {} already",
                 wanted.join(", ")
             ));
             return Ok(now);
         }
-        let id = now.certificate.as_ref().map(|c| c.id.clone());
-        step("the load balancer: HTTP redirected to HTTPS again");
-        client
-            .set_load_balancer_rules(lb_id, &rules(id.as_deref()), true)
-            .await?;
-        return read(client, lb_id).await;
+        if let Some(theirs) = now
+            .certificate
+            .as_ref()
+            .filter(|c| now.https_rule && !c.is_pond_s(project, env, domain))
+        {
+            step(&format!(
+                "the load balancer serves certificate {}, which Pond did not make: left as it is (pond tls {env} --renew replaces it)",
+                theirs.name
+            ));
+            return Ok(now);
+        }
+        let owned = owned_certificates(client, project, env, domain).await?;
+        if let Some(ready) = owned.iter().find(|c| c.state == "verified") {
+            step(&format!(
+                "the load balancer: HTTPS 443 → 80 with certificate {}, HTTP redirected to HTTPS",
+                ready.name
+            ));
+            client
+                .set_load_balancer_rules(lb_id, &rules(Some(&ready.id)), true)
+                .await?;
+            delete_unused(client, project, env, domain, Some(&ready.id), sink).await;
+            return read(client, lb_id).await;
+        }
+    }
+    // DNS-01 is answered in the zone DigitalOcean hosts: useless when the
+    // domain's name servers are others (checked when there is a resolver
+    // to ask; a failed check is not a verdict).
+    if let Some(Ok(d)) = crate::delegation::check_for(client, domain).await
+        && !d.to_digitalocean
+    {
+        bail!(
+            "DigitalOcean gets the load balancer's certificate through its own DNS: {}",
+            d.note(domain)
+        );
     }
     let name = certificate_name(project, env, unix_now());
     step(&format!(
@@ -207,31 +242,30 @@ pub async fn ensure(
     let id = client
         .create_lets_encrypt_certificate(&name, &wanted)
         .await?;
-    let switched = async {
-        wait_issued(client, &id, &wanted, sink).await?;
-        step("the load balancer: HTTPS 443 → 80 with it, HTTP redirected to HTTPS");
-        client
-            .set_load_balancer_rules(lb_id, &rules(Some(&id)), true)
-            .await
-    }
-    .await;
-    if let Err(e) = switched {
-        // The balancer still has what it had; the new certificate goes.
+    if let Err(e) = wait_issued(client, &id, &wanted, sink).await {
+        // Never issued: it goes (a pending one left here would be deleted
+        // by the next run's clean-up).
         if let Err(d) = client.delete_certificate(&id).await {
             sink(
                 crate::ssh::API,
                 Stream::Stderr,
-                &format!("could not delete the unused certificate {name}: {d:#}"),
+                &format!("could not delete the unissued certificate {name}: {d:#}"),
             );
         }
         return Err(e);
     }
+    // Issued, it is kept even if the balancer refuses it now: the next
+    // run attaches it instead of asking Let's Encrypt again.
+    step("the load balancer: HTTPS 443 → 80 with it, HTTP redirected to HTTPS");
+    client
+        .set_load_balancer_rules(lb_id, &rules(Some(&id)), true)
+        .await?;
     if let Some(old) = now
         .certificate
         .filter(|c| !c.is_pond_s(project, env, domain))
     {
         step(&format!(
-            "left certificate {} in place: Pond did not make it for {env}",
+            "certificate {} (not Pond's) is no longer used by the balancer; it was left in the account",
             old.name
         ));
     }
@@ -256,7 +290,15 @@ async fn delete_unused(
             return;
         }
     };
-    for c in owned.iter().filter(|c| Some(c.id.as_str()) != keep) {
+    // A pending one younger than any request's wait belongs to a run
+    // going on now.
+    let running = |c: &Certificate| {
+        c.state == "pending" && c.created_at + ISSUE_TIMEOUT.as_secs() as i64 > unix_now() as i64
+    };
+    for c in owned
+        .iter()
+        .filter(|c| Some(c.id.as_str()) != keep && !running(c))
+    {
         sink(
             crate::ssh::API,
             Stream::Step,
@@ -285,7 +327,7 @@ async fn wait_issued(
         match c.state.as_str() {
             "verified" => return Ok(()),
             "error" => bail!(
-                "DigitalOcean could not get the certificate for {} from Let's Encrypt (state error): each name must be in a domain whose DNS DigitalOcean hosts, and no CAA record may forbid Let's Encrypt",
+                "DigitalOcean could not get the certificate for {} from Let's Encrypt (state error): the domain's name servers must be DigitalOcean's, no CAA record may forbid Let's Encrypt, and Let's Encrypt issues at most 5 certificates for the same names a week",
                 names.join(", ")
             ),
             _ => {}
@@ -381,14 +423,19 @@ pub fn certificate_name(project: &str, env: &str, unix: u64) -> String {
 }
 
 /// One line for `pond status` and the panel.
-pub fn describe(domain: &str, t: &BalancerTls, now: i64) -> String {
-    let problem = needs_attention(domain, t, now);
+pub fn describe(env: &str, domain: &str, t: &BalancerTls, now: i64) -> String {
+    let problem = needs_attention(env, domain, t, now);
     let what = match &t.certificate {
         Some(c) if c.state == "verified" => format!(
-            "https://{domain}/ at the load balancer; certificate {} for {}, expires {}, renewed by DigitalOcean{}",
+            "https://{domain}/ at the load balancer; certificate {} for {}, expires {}, {}{}",
             c.name,
             c.dns_names.join(", "),
             super::tls::when(c.not_after),
+            if c.kind == "lets_encrypt" {
+                "renewed by DigitalOcean"
+            } else {
+                "uploaded: renewing it is yours"
+            },
             if t.redirect_http_to_https {
                 "; HTTP redirected"
             } else {
@@ -411,10 +458,10 @@ pub fn describe(domain: &str, t: &BalancerTls, now: i64) -> String {
 }
 
 /// What needs the user's attention, in capitals as the servers' lines do.
-pub fn needs_attention(domain: &str, t: &BalancerTls, now: i64) -> Option<String> {
+pub fn needs_attention(env: &str, domain: &str, t: &BalancerTls, now: i64) -> Option<String> {
     if !t.serves(domain) {
         return Some(format!(
-            "NOT SERVING HTTPS (pond tls … --renew requests a certificate for {})",
+            "NOT SERVING HTTPS for {} (pond tls {env} --renew requests a certificate)",
             names(domain).join(", ")
         ));
     }
@@ -454,6 +501,7 @@ mod tests {
                 state: "verified".into(),
                 kind: "lets_encrypt".into(),
                 not_after,
+                created_at: 0,
             }),
         }
     }
@@ -480,37 +528,40 @@ mod tests {
     fn attention_for_a_missing_expiring_or_unredirected_certificate() {
         let d = "shop.example.com";
         let now = 1_000_000_000;
-        assert_eq!(needs_attention(d, &verified(now + 60 * 86_400), now), None);
+        assert_eq!(
+            needs_attention("production", d, &verified(now + 60 * 86_400), now),
+            None
+        );
         assert!(
-            needs_attention(d, &verified(now + 3 * 86_400), now)
+            needs_attention("production", d, &verified(now + 3 * 86_400), now)
                 .unwrap()
                 .contains("NOT RENEWED")
         );
         assert!(
-            needs_attention(d, &verified(now - 1), now)
+            needs_attention("production", d, &verified(now - 1), now)
                 .unwrap()
                 .contains("EXPIRED")
         );
         let mut pending = verified(0);
         pending.certificate.as_mut().unwrap().state = "pending".into();
         assert!(
-            needs_attention(d, &pending, now)
+            needs_attention("production", d, &pending, now)
                 .unwrap()
                 .contains("NOT SERVING")
         );
-        assert!(describe(d, &pending, now).contains("is pending"));
+        assert!(describe("production", d, &pending, now).contains("is pending"));
         let mut other = verified(now + 60 * 86_400);
         other.certificate.as_mut().unwrap().dns_names = names("old.example.com");
         assert!(!other.serves(d));
         let mut plain = verified(now + 60 * 86_400);
         plain.redirect_http_to_https = false;
         assert!(
-            needs_attention(d, &plain, now)
+            needs_attention("production", d, &plain, now)
                 .unwrap()
                 .contains("REDIRECT")
         );
         assert!(
-            describe(d, &verified(now + 60 * 86_400), now)
+            describe("production", d, &verified(now + 60 * 86_400), now)
                 .starts_with("https://shop.example.com/ at the load balancer")
         );
     }

@@ -248,6 +248,7 @@ pub async fn secure_new_environment(
             }
             Ok(t) => {
                 secured.problem = Some(super::lb_tls::describe(
+                    &env.name,
                     &env.domain,
                     &t,
                     super::lb_tls::unix_now() as i64,
@@ -352,7 +353,7 @@ async fn issue(
                 Stream::Step,
                 &format!("TXT _acme-challenge.{domain} for {server}"),
             );
-            records.push(super::acme_txt::add(api, domain, &value).await?);
+            records.push(super::acme_txt::add(api, domain, &value, sink).await?);
             wait_published(api, domain, &value).await?;
             challenge
                 .set_ready()
