@@ -155,6 +155,18 @@ def wait_active(base, droplet_id):
     failures.append(f"droplet {droplet_id} not active within 60 s")
 
 
+def wait_certificate(base, cert_id):
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        _, _, r = call(base, "GET", f"/v2/certificates/{cert_id}")
+        if r["certificate"]["state"] != "pending":
+            if r["certificate"]["state"] != "verified":
+                failures.append(f"certificate {cert_id}: {r['certificate']['state']}")
+            return
+        time.sleep(0.2)
+    failures.append(f"certificate {cert_id} not verified within 60 s")
+
+
 def wait_action(base, action_id):
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -233,18 +245,31 @@ def through_prism():
         c("/v2/tags/{tag_id}/resources", "DELETE", "/v2/tags/conf-extra/resources", 204,
           {"resources": [{"resource_id": str(d1), "resource_type": "droplet"}]})
         c("/v2/tags/{tag_id}", "DELETE", "/v2/tags/conf-extra", 204)
+        cert = c("/v2/certificates", "POST", "/v2/certificates", 201,
+                 {"name": "conf-cert", "type": "lets_encrypt",
+                  "dns_names": ["conformance.example.com", "*.conformance.example.com"]})
+        cid = cert["certificate"]["id"]
+        c("/v2/certificates", "GET", "/v2/certificates", 200)
+        c("/v2/certificates", "GET", "/v2/certificates?name=conf-cert", 200)
+        wait_certificate(base, cid)
+        c("/v2/certificates/{certificate_id}", "GET", f"/v2/certificates/{cid}", 200)
         rule = {"entry_protocol": "http", "entry_port": 80, "target_protocol": "http", "target_port": 80}
+        tls_rule = {"entry_protocol": "https", "entry_port": 443, "target_protocol": "http",
+                    "target_port": 80, "certificate_id": cid}
         lb = c("/v2/load_balancers", "POST", "/v2/load_balancers", 202,
                {"name": "conf-lb", "region": "ams3", "forwarding_rules": [rule], "droplet_ids": [d1]})
         lbid = lb["load_balancer"]["id"]
         c("/v2/load_balancers", "GET", "/v2/load_balancers", 200)
         c("/v2/load_balancers/{lb_id}", "GET", f"/v2/load_balancers/{lbid}", 200)
         c("/v2/load_balancers/{lb_id}", "PUT", f"/v2/load_balancers/{lbid}", 200,
-          {"name": "conf-lb", "region": "ams3", "forwarding_rules": [rule], "droplet_ids": [d1]})
+          {"name": "conf-lb", "region": "ams3", "forwarding_rules": [rule, tls_rule], "droplet_ids": [d1],
+           "redirect_http_to_https": True, "disable_lets_encrypt_dns_records": True})
         ids = [d["id"] for d in two["droplets"]]
         c("/v2/load_balancers/{lb_id}/droplets", "POST", f"/v2/load_balancers/{lbid}/droplets", 204, {"droplet_ids": ids})
         c("/v2/load_balancers/{lb_id}/droplets", "DELETE", f"/v2/load_balancers/{lbid}/droplets", 204, {"droplet_ids": ids})
         c("/v2/load_balancers/{lb_id}", "DELETE", f"/v2/load_balancers/{lbid}", 204)
+        c("/v2/certificates/{certificate_id}", "DELETE", f"/v2/certificates/{cid}", 204)
+        c("/v2/certificates/{certificate_id}", "GET", f"/v2/certificates/{cid}", 404)
         c("/v2/droplets/{droplet_id}", "GET", "/v2/droplets/999", 404)
         c("/v2/droplets/{droplet_id}", "DELETE", f"/v2/droplets/{d1}", 204)
         c("/v2/droplets", "DELETE", "/v2/droplets?tag_name=conf-multi", 204)
