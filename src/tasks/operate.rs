@@ -318,6 +318,11 @@ pub async fn status(
             Err(e) => s.error = Some(format!("{e:#}")),
             Ok(o) => {
                 parse_status(&o.stdout, &mut s);
+                // Behind a balancer the servers keep no certificate: HTTPS
+                // is the balancer's (`lb_tls`), not a line per server.
+                if env.kind == crate::config::EnvironmentKind::LoadBalanced {
+                    s.tls = None;
+                }
                 let expected = super::provision::setup_digest(file, env, c.server.role).ok();
                 s.drift = drift(&o.stdout, expected.as_deref());
             }

@@ -117,8 +117,13 @@ pub fn steps(
     force: bool,
 ) -> anyhow::Result<Vec<Step>> {
     if !wants_certificate(env) {
+        let why = if env.https.enabled {
+            "TLS ends at the load balancer"
+        } else {
+            "HTTPS is off"
+        };
         return Ok(vec![(
-            "Remove the certificate and its renewal (HTTPS is off)".to_string(),
+            format!("No certificate on the server ({why}): any left is removed"),
             render(
                 "tls/schedule",
                 &[("PROJECT", &file.name), ("ENV", &env.name), ("SCRIPT", "")],
