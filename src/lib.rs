@@ -12,6 +12,7 @@ pub mod config;
 pub mod delegation;
 pub mod digitalocean;
 pub mod plan;
+pub mod platform;
 pub mod project;
 pub mod settings;
 pub mod ssh;

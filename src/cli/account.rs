@@ -3,7 +3,7 @@
 //! for the token when no keychain holds it). Tokens are read from stdin or
 //! a no-echo prompt — never from argv, where `ps` and shell history see them.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 
 use anyhow::{Context, anyhow};
 use clap::Subcommand;
@@ -228,9 +228,18 @@ fn read_token(question: &str) -> anyhow::Result<Token> {
     Ok(Token::new(token))
 }
 
+/// Reads one line from the terminal with echo off (Windows: the
+/// console's, through `rpassword`).
+#[cfg(windows)]
+pub(super) fn prompt_hidden(question: &str) -> anyhow::Result<String> {
+    rpassword::prompt_password(question).context("reading the token")
+}
+
 /// Reads one line from the terminal with echo off.
+#[cfg(unix)]
 pub(super) fn prompt_hidden(question: &str) -> anyhow::Result<String> {
     use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    use std::io::Write;
     let stdin = std::io::stdin();
     let mut err = std::io::stderr();
     write!(err, "{question}")?;

@@ -39,7 +39,7 @@ Exit codes:
 /// Run web apps on your own DigitalOcean servers: provision, deploy to the
 /// inactive colour, preview, swap, roll back.
 #[derive(Parser)]
-#[command(name = "pond", version, after_help = EXIT_CODES, propagate_version = true)]
+#[command(name = "pond", bin_name = "pond", version, after_help = EXIT_CODES, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -211,7 +211,7 @@ pub enum Ops {
         #[command(flatten)]
         project: ProjectArg,
     },
-    /// Delete an environment Pond created: its droplets, its DNS records, its load balancer; then drop it from pond.json.
+    /// Delete an environment Pond created: its droplets, its DNS records, its load balancer and its certificate; then drop it from pond.json.
     Destroy {
         env: String,
         /// Do not ask to type the environment name back.

@@ -240,7 +240,11 @@ fn write_atomically_as(path: &Path, bytes: &[u8], private: bool) -> std::io::Res
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
+        // The rename made durable: Unix syncs the directory; Windows cannot
+        // open one as a file, and NTFS journals the rename itself.
+        #[cfg(unix)]
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -50,7 +50,9 @@ fn explain(doing: &str, e: Error) -> anyhow::Error {
     }
 }
 
-/// A store is usable when reading an absent entry answers "no entry".
+/// A store is usable when reading an absent entry answers "no entry"
+/// (Linux's stores need asking; macOS's and Windows' are always there).
+#[cfg(target_os = "linux")]
 fn probe(store: &Arc<CredentialStore>) -> Result<(), String> {
     let entry = Entry::new_in_store(store, SERVICE, "probe").map_err(|e| e.to_string())?;
     match entry.get_password() {

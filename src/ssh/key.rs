@@ -57,9 +57,7 @@ impl Identity {
 
 /// The first key of the user's ssh-agent (an ed25519 one if there is one).
 pub async fn from_agent() -> anyhow::Result<Identity> {
-    let mut agent = russh::keys::agent::client::AgentClient::connect_env()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the ssh-agent (is SSH_AUTH_SOCK set?): {e}"))?;
+    let mut agent = crate::platform::connect_agent().await?;
     let keys: Vec<PublicKey> = agent
         .request_identities()
         .await
@@ -89,28 +87,20 @@ pub fn load_or_generate(path: &Path) -> anyhow::Result<(Identity, bool)> {
     if path.exists() {
         return Ok((load(path)?, false));
     }
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let dir = path.parent().context("key path has no directory")?;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
+    crate::platform::create_private_dir(dir)?;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
     let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
-    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    key.set_comment(format!("pond:{user}@{host}"));
+    key.set_comment(format!(
+        "pond:{}@{}",
+        crate::platform::user_name(),
+        crate::platform::host_name()
+    ));
     let text = key
         .to_openssh(LineEnding::LF)
         .map_err(|e| anyhow::anyhow!("encoding the key: {e}"))?;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
+    let mut f = crate::platform::create_private_file(path)
         .with_context(|| format!("creating {}", path.display()))?;
     std::io::Write::write_all(&mut f, text.as_bytes())?;
     let public = key
@@ -123,16 +113,11 @@ pub fn load_or_generate(path: &Path) -> anyhow::Result<(Identity, bool)> {
 
 /// Loads an existing OpenSSH private key (unencrypted).
 pub fn load(path: &Path) -> anyhow::Result<Identity> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if let Some(mode) = crate::platform::others_can_read(&meta) {
         bail!(
-            "{} is readable by other users (mode {:o}); run `chmod 600 {}`",
+            "{} is readable by other users (mode {mode:o}); run `chmod 600 {}`",
             path.display(),
-            mode & 0o777,
             path.display()
         );
     }
@@ -145,7 +130,7 @@ pub fn load(path: &Path) -> anyhow::Result<Identity> {
     Ok(Identity::from_file(path, key))
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

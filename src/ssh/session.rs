@@ -209,9 +209,7 @@ impl Session {
                 .await
                 .with_context(|| format!("authenticating to {}", endpoint.name))?,
             super::key::Secret::Agent => {
-                let mut agent = russh::keys::agent::client::AgentClient::connect_env()
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot reach the ssh-agent: {e}"))?;
+                let mut agent = crate::platform::connect_agent().await?;
                 handle
                     .authenticate_publickey_with(
                         endpoint.user.clone(),

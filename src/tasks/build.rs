@@ -84,8 +84,8 @@ pub async fn run(commands: &[String], project_root: &Path, sink: &Sink) -> anyho
     Ok(())
 }
 
-/// A build command's process group (Unix: its own, ended when this is
-/// dropped; elsewhere nothing more than the shell is ended).
+/// A build command's processes, ended when this is dropped: on Unix its
+/// own process group; on Windows the shell's process tree (`taskkill /T`).
 struct Group(Option<u32>);
 
 impl Drop for Group {
@@ -94,6 +94,14 @@ impl Drop for Group {
         if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
             use nix::sys::signal::{Signal, killpg};
             let _ = killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        #[cfg(windows)]
+        if let Some(pid) = self.0 {
+            let _ = std::process::Command::new("taskkill")
+                .args(["/T", "/F", "/PID", &pid.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
         }
     }
 }

@@ -66,16 +66,15 @@ pub fn scan_cached(root: &Path, ignore_file: &str, cache_path: &Path) -> anyhow:
     let old = load_cache(cache_path);
     let mut new = HashCache::new();
     let manifest = walk(root, ignore_file, &mut |rel, meta, read| {
-        use std::os::unix::fs::MetadataExt;
-        let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-        let mode = if meta.mode() & 0o111 != 0 {
+        let (mtime, ino) = crate::platform::stamp(meta);
+        let mode = if crate::platform::is_executable(meta) {
             "755"
         } else {
             "644"
         };
         let hash = match old.get(rel) {
-            Some((size, m, ino, md, hash))
-                if *size == meta.len() && *m == mtime && *ino == meta.ino() && md == mode =>
+            Some((size, m, i, md, hash))
+                if *size == meta.len() && *m == mtime && *i == ino && md == mode =>
             {
                 hash.clone()
             }
@@ -83,13 +82,7 @@ pub fn scan_cached(root: &Path, ignore_file: &str, cache_path: &Path) -> anyhow:
         };
         new.insert(
             rel.to_string(),
-            (
-                meta.len(),
-                mtime,
-                meta.ino(),
-                mode.to_string(),
-                hash.clone(),
-            ),
+            (meta.len(), mtime, ino, mode.to_string(), hash.clone()),
         );
         Ok(hash)
     })?;
@@ -171,7 +164,6 @@ fn walk(
                 },
             );
         } else if meta.is_file() {
-            use std::os::unix::fs::PermissionsExt;
             let read = || -> anyhow::Result<String> {
                 let mut hasher = blake3::Hasher::new();
                 let file = std::fs::File::open(path)
@@ -182,7 +174,7 @@ fn walk(
                 Ok(hasher.finalize().to_hex().to_string())
             };
             let hash = hash_of(rel_text, &meta, &read)?;
-            let mode = if meta.permissions().mode() & 0o111 != 0 {
+            let mode = if crate::platform::is_executable(&meta) {
                 "755"
             } else {
                 "644"

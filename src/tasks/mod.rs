@@ -222,18 +222,9 @@ pub fn render(id: &str, inputs: &[(&str, &str)]) -> anyhow::Result<String> {
 
 /// Who is acting, for locks and logs: `user@host`.
 pub fn actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::getuid())
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-        })
-        .unwrap_or_else(|| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into());
-    format!("{user}@{host}")
+    format!(
+        "{}@{}",
+        crate::platform::user_name(),
+        crate::platform::host_name()
+    )
 }
