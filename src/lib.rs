@@ -11,6 +11,7 @@
 pub mod config;
 pub mod delegation;
 pub mod digitalocean;
+pub mod logging;
 pub mod plan;
 pub mod platform;
 pub mod project;

@@ -5,7 +5,9 @@
 //!   0600 in 0700 directories and refuses a key others can read. Windows
 //!   has no mode bits: Pond's files live in the user's profile
 //!   (`%APPDATA%\pond`), whose inherited ACL grants only the user, SYSTEM
-//!   and Administrators; Pond sets no ACL of its own and does not check it.
+//!   and Administrators; Pond sets no ACL of its own and does not check it,
+//!   so a `POND_CONFIG_DIR` outside the profile (at the top of `C:\`, say,
+//!   where other users can read) leaves the key as readable as that folder.
 //! - **The ssh-agent**: `$SSH_AUTH_SOCK` on Unix; on Windows the OpenSSH
 //!   agent's named pipe (`\\.\pipe\openssh-ssh-agent`, or `$SSH_AUTH_SOCK`
 //!   when it names a pipe), then Pageant.

@@ -2,8 +2,8 @@
 //! added (token into a real Secret Service), `pond create` of a PHP
 //! environment with MariaDB, a config file that uses the server-held DB
 //! password, deploy, status, logs, preview — then every byte of CLI output
-//! and every file Pond wrote on the client (its config dir, the project)
-//! is scanned for the DigitalOcean token, the private key, the database
+//! (its debug log on stderr included) and every file Pond wrote on the
+//! client (its config dir with the log file, the project) is scanned for the DigitalOcean token, the private key, the database
 //! password and two app secrets (`pond secret set` from stdin, `pond
 //! secret generate`) that a config template fills in on the server; a
 //! template needing a secret the server lacks stops the deploy, naming it.
@@ -42,8 +42,17 @@ fn no_token_key_or_db_password_leaks_to_output_or_client_files() {
     let project = tempfile::tempdir().unwrap();
     let p = project.path();
     let mut outputs: Vec<String> = vec![];
+    // Every run also logs, at debug, to a file in the config dir (scanned
+    // below with the rest) and to stderr (scanned with the outputs).
+    let logs = config.path().join("logs");
+    let logs_text = logs.to_str().unwrap().to_string();
     let mut pond = |args: &[&str], stdin: &str| {
-        let out = keyring.pond(config.path(), args, stdin, &[]);
+        let out = keyring.pond(
+            config.path(),
+            args,
+            stdin,
+            &[("POND_LOG_DIR", &logs_text), ("POND_LOG", "pond=debug")],
+        );
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -255,6 +264,25 @@ echo $db->connect_errno ? "db error\n" : "db ok\n";
         .filter(|l| !l.starts_with("-----") && l.len() > 20)
         .collect();
     assert!(!key_body.is_empty());
+
+    // The log file holds the tasks, their steps per server and the API
+    // calls (and, scanned below, no secret).
+    let log: String = std::fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    for span in [
+        "deploy::deploy{env=production}",
+        "swap::swap{env=production force=false}",
+        "template=common/deploy-apply",
+        "server=vault-production-1",
+        "step ran exit=0",
+        "path=\"/droplets\"",
+        "command{name=deploy}",
+    ] {
+        assert!(log.contains(span), "{span} in the log:\n{log}");
+    }
 
     // Scan every output and every file Pond wrote on the client.
     let mut files = vec![];

@@ -107,6 +107,7 @@ fn commands() -> Vec<Command> {
             "null".into(),
         ),
         c("ssh_key", vec![], false, ty::<KeyView>()),
+        c("open_log_folder", vec![], false, ty::<String>()),
         c(
             "check_field",
             vec![("req", ty::<FieldCheck>())],

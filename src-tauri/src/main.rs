@@ -12,6 +12,7 @@ mod backups;
 mod bindings;
 mod cancel;
 mod commands;
+mod diagnostics;
 mod manage;
 mod serving;
 mod team;
@@ -30,6 +31,15 @@ fn main() {
         // SAFETY: first thing in main, before any other thread exists.
         unsafe { std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1") };
     }
+    // The log file for bug reports; without one the app still runs.
+    let _logs = match pond::logging::init_file() {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            eprintln!("Not logging to a file: {e:#}");
+            None
+        }
+    };
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "app started");
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
@@ -53,6 +63,7 @@ fn main() {
             commands::add_account,
             commands::remove_account,
             commands::ssh_key,
+            diagnostics::open_log_folder,
             commands::check_field,
             cancel::cancel,
             team::team_keys,

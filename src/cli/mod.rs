@@ -43,6 +43,11 @@ Exit codes:
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log what Pond does to stderr (-v: each task, step and server with
+    /// its time; -vv: also each API call). `POND_LOG` takes a filter
+    /// instead, `POND_LOG_DIR` adds a daily log file there.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
 }
 
 #[derive(Subcommand)]
@@ -164,7 +169,21 @@ pub type CliResult = Result<(), Failure>;
 /// Parses arguments, runs the command, prints errors, returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.command) {
+    let _logs = pond::logging::init_cli(cli.verbose);
+    let what = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_default();
+    let span = tracing::info_span!("command", name = %what);
+    let _in = span.enter();
+    let started = std::time::Instant::now();
+    let result = run(cli.command);
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        ok = result.is_ok(),
+        "command done"
+    );
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if let Some(error) = &failure.error {

@@ -177,7 +177,17 @@ impl Client {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let response = match req.send().await {
+            let started = std::time::Instant::now();
+            let sent = req.send().await;
+            // The path only: never a body or the token.
+            tracing::debug!(
+                %method,
+                path = path.split('?').next().unwrap_or(path),
+                status = sent.as_ref().map(|r| r.status().as_u16()).unwrap_or(0),
+                ms = started.elapsed().as_millis() as u64,
+                "api"
+            );
+            let response = match sent {
                 Ok(r) => r,
                 Err(e) => {
                     failures += 1;

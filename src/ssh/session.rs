@@ -298,12 +298,24 @@ impl Session {
         sink: &Sink,
     ) -> anyhow::Result<Outcome> {
         let started = std::time::Instant::now();
-        let result = tokio::select! {
-            biased;
-            r = self.run_io_untimed(script, input, output, sink) => r,
-            _ = self.until_closed() => Err(anyhow::anyhow!("{}", self.lost())),
-        };
-        trace(&self.endpoint.name, script, started);
+        let template = template_of(script);
+        let span = tracing::info_span!("step", server = %self.endpoint.name, template = %template);
+        let result = tracing::Instrument::instrument(
+            async {
+                tokio::select! {
+                    biased;
+                    r = self.run_io_untimed(script, input, output, sink) => r,
+                    _ = self.until_closed() => Err(anyhow::anyhow!("{}", self.lost())),
+                }
+            },
+            span.clone(),
+        )
+        .await;
+        let ms = started.elapsed().as_millis() as u64;
+        span.in_scope(|| match &result {
+            Ok(o) => tracing::info!(exit = o.exit_code, ms, "step ran"),
+            Err(_) => tracing::warn!(ms, "step failed"),
+        });
         result
     }
 
@@ -424,7 +436,13 @@ impl Session {
             r = self.hold_lock_untimed(script) => r,
             _ = self.until_closed() => Err(anyhow::anyhow!("{}", self.lost())),
         };
-        trace(&self.endpoint.name, script, started);
+        tracing::info!(
+            server = %self.endpoint.name,
+            template = template_of(script),
+            ms = started.elapsed().as_millis() as u64,
+            held = matches!(held, Ok(Ok(_))),
+            "lock"
+        );
         held
     }
 
@@ -506,24 +524,14 @@ impl HeldLock {
     }
 }
 
-/// With `POND_TRACE` set, prints how long a remote script took (by its
-/// template id) to stderr: for finding where a slow operation spends time.
-pub fn trace(server: &str, script: &str, started: std::time::Instant) {
-    let id = script
+/// The template a rendered script came from (its `# pond: template` line),
+/// or `script` for one written by hand.
+pub fn template_of(script: &str) -> &str {
+    script
         .lines()
+        .take(3)
         .find_map(|l| l.strip_prefix("# pond: template "))
-        .unwrap_or("script");
-    trace_step(&format!("{server} {id}"), started);
-}
-
-/// With `POND_TRACE` set, prints how long `what` took to stderr.
-pub fn trace_step(what: &str, started: std::time::Instant) {
-    if std::env::var_os("POND_TRACE").is_some() {
-        eprintln!(
-            "[trace] {what} {:.1} ms",
-            started.elapsed().as_secs_f64() * 1000.0
-        );
-    }
+        .unwrap_or("script")
 }
 
 /// The last `n` non-empty lines of `text`, joined for a message.

@@ -190,6 +190,7 @@ fn parse_list(stdout: &str) -> (Vec<Listed>, Option<LastRun>) {
 /// backup of the present first), after checking every part is there; an
 /// id `swap-…` is the database snapshot a swap took
 /// ([`super::snapshots`]), restored after a backup of the present.
+#[tracing::instrument(name = "backups::restore", skip_all, fields(env = %env.name))]
 pub async fn restore(
     file: &ProjectFile,
     env: &Environment,

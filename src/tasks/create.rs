@@ -187,6 +187,7 @@ pub struct Urls {
 /// Runs the whole flow; `file` is updated and saved at `path` once the
 /// droplet is usable (so a later failure keeps it for a re-run).
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(name = "create::new_server", skip_all, fields(env = %input.env))]
 pub async fn new_server(
     client: &Client,
     file: &mut ProjectFile,
@@ -383,6 +384,7 @@ pub async fn new_server(
 /// the first deploy and the health check run again. Every one of those
 /// steps is idempotent, so resuming twice is harmless.
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(name = "create::resume", skip_all, fields(env = %env_name))]
 pub async fn resume(
     client: &Client,
     file: &mut ProjectFile,

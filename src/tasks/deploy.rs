@@ -98,6 +98,7 @@ fn check_web_root(file: &ProjectFile, project_root: &Path) -> anyhow::Result<()>
 }
 
 /// Scans the project and deploys it to every web server in parallel.
+#[tracing::instrument(name = "deploy::deploy", skip_all, fields(env = %env_name))]
 pub async fn deploy(
     file: &ProjectFile,
     project_root: &Path,
@@ -142,7 +143,7 @@ pub async fn deploy(
         let scan = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
             let scanned = manifest::scan_cached(&root, &ignore, &cache);
-            crate::ssh::session::trace_step("local scan", started);
+            tracing::info!(ms = started.elapsed().as_millis() as u64, "local scan");
             if let Ok(m) = &scanned {
                 let total: u64 = m.values().map(|e| e.size).sum();
                 sink(

@@ -287,6 +287,7 @@ fn tags_of(d: &serde_json::Value) -> Vec<&str> {
 /// (saved atomically). Already-deleted resources are not an error. The
 /// environment is first removed from the droplets it shares (`servers`
 /// holds their connections), so a failure there deletes nothing.
+#[tracing::instrument(name = "destroy::execute", skip_all, fields(env = %plan.env))]
 pub async fn execute(
     client: &Client,
     file: &mut ProjectFile,

@@ -179,6 +179,7 @@ pub async fn owned_certificates(
 /// a new one requested, waited for, and attached — with the 443 rule and
 /// the redirect. With `renew`, always a new one. Then the certificates
 /// Pond made for the environment that are no longer used are deleted.
+#[tracing::instrument(name = "lb_tls::ensure", skip_all, fields(env = %env, lb = %lb_id, renew = renew))]
 pub async fn ensure(
     client: &Client,
     lb_id: &str,

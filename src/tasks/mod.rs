@@ -161,8 +161,13 @@ pub async fn connect_all_pooled(
                 None => HostKeyCheck::FirstUse,
             };
             let started = std::time::Instant::now();
-            let (session, _fresh) = pool.get(&server.endpoint, &identity, check).await?;
-            crate::ssh::session::trace_step(&format!("{} connect", server.endpoint.name), started);
+            let got = pool.get(&server.endpoint, &identity, check).await;
+            let ms = started.elapsed().as_millis() as u64;
+            match &got {
+                Ok(_) => tracing::info!(server = %server.endpoint.name, ms, "connected"),
+                Err(e) => tracing::warn!(server = %server.endpoint.name, ms, error = %format!("{e:#}"), "not connected"),
+            }
+            let (session, _fresh) = got?;
             let new_pin = server.pinned.is_none().then(|| session.host_key.clone());
             if let Some(pin) = &new_pin {
                 sink(

@@ -147,6 +147,7 @@ pub fn parse_csr(stdout: &str) -> anyhow::Result<CsrReport> {
 /// On every web server: a wildcard certificate when due (or `force`).
 /// A failure on a server is an outcome (the previews stay as they were),
 /// not an error.
+#[tracing::instrument(name = "preview_tls::ensure", skip_all, fields(env = %env.name))]
 pub async fn ensure(
     api: &Client,
     file: &ProjectFile,

@@ -342,6 +342,7 @@ async fn run_phase(
 }
 
 /// Runs provisioning on every server of `env`.
+#[tracing::instrument(name = "provision::provision", skip_all, fields(env = %env.name))]
 pub async fn provision(
     file: &ProjectFile,
     env: &Environment,

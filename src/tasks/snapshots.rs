@@ -113,6 +113,7 @@ pub async fn take(
 }
 
 /// Restores snapshot `id` into the environment's database.
+#[tracing::instrument(name = "snapshots::restore", skip_all, fields(env = %env.name, snapshot = %id))]
 pub async fn restore(
     file: &ProjectFile,
     env: &Environment,

@@ -139,6 +139,7 @@ async fn require_healthy(
 /// refuses when the inactive colour holds different releases on different
 /// servers or is not healthy. If any server's swap fails, those already
 /// swapped are swapped back.
+#[tracing::instrument(name = "swap::swap", skip_all, fields(env = %env.name, force = force))]
 pub async fn swap(
     file: &ProjectFile,
     env: &Environment,
@@ -206,6 +207,7 @@ pub struct Rollback {
 /// at that release first; either way it is health-checked (unless `force`)
 /// before it goes live.
 /// Refuses, saying why, when no such release is recorded or kept.
+#[tracing::instrument(name = "swap::rollback", skip_all, fields(env = %env.name))]
 pub async fn rollback(
     file: &ProjectFile,
     env: &Environment,
@@ -283,6 +285,7 @@ pub async fn rollback(
 
 /// Points the inactive colour of every web server at a kept release, then
 /// makes it live after its health check (unless `force`).
+#[tracing::instrument(name = "swap::rollback_to", skip_all, fields(env = %env.name, release = %release))]
 pub async fn rollback_to(
     file: &ProjectFile,
     env: &Environment,

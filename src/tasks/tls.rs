@@ -196,6 +196,7 @@ pub struct Outcome {
 /// Runs [`steps`] on every web server (in parallel). A failed request is
 /// an outcome, not an error: the site keeps serving as before, the
 /// server's timer tries again, and status shows the failure.
+#[tracing::instrument(name = "tls::apply", skip_all, fields(env = %env.name))]
 pub async fn apply(
     file: &ProjectFile,
     env: &Environment,

@@ -58,6 +58,34 @@ test("a refused token is reported and nothing is added", async ({ page }) => {
   await expect(page.getByText("No accounts yet.")).toBeVisible();
 });
 
+test("an error's details copy for a bug report; the log folder opens from Settings", async ({ page, context }) => {
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  await install(page, {
+    app_info: appInfo,
+    recent_projects: { value: [] },
+    list_accounts: { value: { ...accounts, accounts: [] } },
+    ssh_key: { value: key },
+    check_field: [{ value: null }],
+    add_account: { error: { message: "checking the token: DigitalOcean said 401", hint: "The token was refused.", problems: [{ path: "token", message: "refused" }] } },
+    open_log_folder: { value: "/home/dev/.local/state/pond/logs" },
+  });
+  await page.goto("/");
+  await page.getByRole("button", { name: "Settings" }).click();
+  await page.getByLabel("Name").fill("agency");
+  await page.getByLabel("Token").fill("dop_v1_wrong");
+  await page.getByRole("button", { name: "Check and add" }).click();
+  await page.getByRole("alert").getByRole("button", { name: "Copy details" }).click();
+  await expect(page.getByRole("alert").getByRole("button", { name: "Copied" })).toBeVisible();
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  expect(copied).toBe("checking the token: DigitalOcean said 401\nThe token was refused.\ntoken: refused");
+  expect(copied).not.toContain("dop_v1_wrong");
+
+  await page.getByRole("button", { name: "Open log folder" }).click();
+  await expect(page.getByText("Opened /home/dev/.local/state/pond/logs")).toBeVisible();
+  const made = await calls(page);
+  expect(made.filter((c) => c.cmd === "open_log_folder")).toHaveLength(1);
+});
+
 test("the SSH key shows its public half and fingerprint", async ({ page, context }) => {
   await context.grantPermissions(["clipboard-read", "clipboard-write"]);
   await install(page, {

@@ -427,6 +427,7 @@ export const commands = {
   addAccount: (req: AddAccount): Promise<AccountView> => invoke("add_account", { req }),
   removeAccount: (name: string): Promise<null> => invoke("remove_account", { name }),
   sshKey: (): Promise<KeyView> => invoke("ssh_key"),
+  openLogFolder: (): Promise<string> => invoke("open_log_folder"),
   checkField: (req: FieldCheck): Promise<string | null> => invoke("check_field", { req }),
   catalog: (account: string): Promise<CatalogView> => invoke("catalog", { account }),
   checkDomain: (req: DomainCheckRequest): Promise<DomainCheck> => invoke("check_domain", { req }),
