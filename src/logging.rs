@@ -1,22 +1,24 @@
-//! Diagnostic logs, with `tracing`: a span for each command or task (the
-//! environment it works on), each remote step (the server and the
-//! template, how long it took, its exit code) and each connection, and an
-//! event for each DigitalOcean API call (method, path, status, time).
+//! Diagnostic logs, with `tracing`: a span for each CLI command and for
+//! the tasks that change servers (create, deploy, swap, rollback,
+//! provision, destroy, restores, certificates; the environment they work
+//! on), each remote step (the server and the template, how long it took,
+//! its exit code) and each connection, and a debug event for each
+//! DigitalOcean API call (method, path, status, time).
 //!
 //! What is never logged: a script's text, a script's output (a hook's or
 //! a migration's may print secrets), a task's or step's error text (it can
 //! quote that output), a request or response body, a token. Only names,
 //! ids, paths, exit codes, outcomes, durations, and why a connection
-//! failed. The log folder is the user's alone
-//! (0700 on Unix; one another user can write to is refused).
+//! failed. The log folder is the user's alone (0700 on Unix; a folder
+//! that is not theirs is refused).
 //!
 //! Where they go:
 //! - the CLI: stderr, off unless `-v` (info) / `-vv` (debug); a
 //!   `POND_LOG` filter (`tracing_subscriber`'s syntax, e.g. `pond=debug`)
 //!   takes precedence; `POND_TRACE=1` is `-v`;
 //! - a file, for the app always and for the CLI when `POND_LOG_DIR` is
-//!   set: `pond.log.<date>` in [`log_dir`], a new file each day, about a
-//!   week kept, at `POND_LOG` or info.
+//!   set: `pond.log.<date>` in [`log_dir`], a new file each day Pond runs,
+//!   the last 7 such files kept, at `POND_LOG` or info.
 
 use std::path::PathBuf;
 
@@ -26,7 +28,7 @@ use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Log files kept (one per day).
+/// Log files kept (one per day Pond ran).
 const KEPT_FILES: usize = 7;
 
 /// Where log files go: `$POND_LOG_DIR`, else the platform's place —
@@ -64,28 +66,35 @@ fn filter(default: &str) -> EnvFilter {
     }
 }
 
-/// Makes the log folder the user's alone, and refuses one another user
-/// could write to (a link planted there would be appended to, and old
-/// `pond.log*` files in it are deleted).
+/// Makes the log folder the user's alone: refused when it is not a
+/// folder of theirs (a link planted there would be appended to, and old
+/// `pond.log*` files in it are deleted), made 0700 when it is more open
+/// (the files in it get the umask's modes).
 fn private_log_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     crate::platform::create_private_dir(dir)
         .with_context(|| format!("creating {}", dir.display()))?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let meta =
             std::fs::symlink_metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
-        if !meta.is_dir()
-            || meta.uid() != nix::unistd::geteuid().as_raw()
-            || meta.mode() & 0o022 != 0
-        {
-            anyhow::bail!(
-                "{} is not a folder of yours that only you can write to",
-                dir.display()
-            );
+        if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() {
+            anyhow::bail!("{} is not a folder of yours", dir.display());
+        }
+        if meta.mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("making {} private", dir.display()))?;
         }
     }
     Ok(())
+}
+
+/// [`log_dir`], made if missing and the user's alone (what Settings →
+/// Open log folder opens).
+pub fn ensure_log_dir() -> anyhow::Result<PathBuf> {
+    let dir = log_dir()?;
+    private_log_dir(&dir)?;
+    Ok(dir)
 }
 
 fn file_layer<S>(

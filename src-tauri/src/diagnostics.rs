@@ -1,6 +1,6 @@
-//! What a user attaches to a bug report: the app's log folder (daily files
-//! written by `pond::logging`, the last 7 kept), opened in the system's
-//! file manager.
+//! What a user attaches to a bug report: the app's log folder (a file for
+//! each day the app ran, written by `pond::logging`, the last 7 kept),
+//! opened in the system's file manager.
 
 use tauri_plugin_opener::OpenerExt;
 

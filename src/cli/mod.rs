@@ -170,8 +170,9 @@ pub type CliResult = Result<(), Failure>;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let _logs = pond::logging::init_cli(cli.verbose);
-    let what = std::env::args()
+    let what = std::env::args_os()
         .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
         .find(|a| !a.starts_with('-'))
         .unwrap_or_default();
     let span = tracing::info_span!("command", name = %what);
