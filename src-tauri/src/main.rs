@@ -15,6 +15,7 @@ mod commands;
 mod diagnostics;
 mod manage;
 mod serving;
+mod settings;
 mod team;
 mod view;
 mod wizard;
@@ -59,12 +60,12 @@ fn main() {
             commands::rollback,
             commands::rollback_to,
             commands::server_logs,
-            commands::list_accounts,
-            commands::add_account,
-            commands::remove_account,
-            commands::ssh_key,
+            settings::list_accounts,
+            settings::add_account,
+            settings::remove_account,
+            settings::ssh_key,
             diagnostics::open_log_folder,
-            commands::check_field,
+            settings::check_field,
             cancel::cancel,
             team::team_keys,
             team::add_team_key,
