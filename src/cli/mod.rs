@@ -15,7 +15,9 @@ mod progress;
 mod scale;
 mod secret;
 mod session;
+mod status;
 mod summary;
+mod swap;
 mod team;
 mod tls;
 
