@@ -5,6 +5,7 @@ mod account;
 mod backup;
 mod check;
 mod create;
+mod deploy;
 mod exec;
 mod init;
 #[cfg(all(target_os = "linux", feature = "lab"))]
