@@ -6,8 +6,8 @@
 //! preview hosts' wildcard, [`super::preview_tls::secure_new_environment`]),
 //! recording the environment in pond.json as soon as its droplets exist.
 //! If the droplet never becomes usable, the droplets this run created are
-//! deleted, so a failure leaves no orphans. The review page's lines are in
-//! `create_plan`.
+//! deleted, so a failure leaves no orphans. What a run is asked for, its
+//! checks and the review page's lines are in `create_plan`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,161 +15,17 @@ use std::time::Duration;
 use anyhow::Context;
 use reqwest::Method;
 
+pub use super::create_plan::{NewServer, database_choice};
 use super::dns::point_dns;
 use super::droplets::{
     DropletSpec, connect_booting, create_droplets, delete_created, env_tags, register_keys,
 };
 use super::{CloneSessions, Stop, deploy, operate, provision, transfer};
 use crate::config::{
-    self, AccountRef, Database, Droplet, DropletRole, Environment, EnvironmentKind, ProjectFile,
-    Stack,
+    self, AccountRef, Droplet, DropletRole, Environment, EnvironmentKind, ProjectFile,
 };
 use crate::digitalocean::Client;
 use crate::ssh::{Identity, Sink, Stream};
-
-/// What the wizard asks for.
-#[derive(Debug, Clone)]
-pub struct NewServer {
-    pub account: String,
-    pub env: String,
-    pub region: String,
-    pub size: String,
-    pub image: String,
-    pub domain: String,
-    pub secret_prefix: String,
-    pub database: Database,
-    /// The database server of a `droplet` or `host:ADDR` choice (see
-    /// [`database_choice`]); created with the web droplets when it has no
-    /// address yet.
-    pub database_server: Option<Droplet>,
-    pub tag: String,
-    pub active_timeout: Duration,
-    /// A database dump and attachments loaded before the first deploy.
-    pub transfer: transfer::Transfer,
-    /// Web droplets; more than one, or `load_balanced`, puts a DigitalOcean
-    /// load balancer in front of them.
-    pub web_droplets: u32,
-    pub load_balanced: bool,
-    /// A droplet that already serves other environments (of this project
-    /// or another) to put this one on instead of creating one: its record,
-    /// with id and address (and host key, when pond.json pins it).
-    pub on: Option<Droplet>,
-    /// The account's ACME CA (the domain's certificate comes from it).
-    pub acme: super::tls::Acme,
-}
-
-impl NewServer {
-    pub fn is_load_balanced(&self) -> bool {
-        self.load_balanced || self.web_droplets > 1
-    }
-
-    /// Choices that cannot work together, refused before anything is made.
-    pub fn check(&self) -> anyhow::Result<()> {
-        if let Some(on) = &self.on {
-            if self.is_load_balanced() {
-                anyhow::bail!(
-                    "--on puts the environment on one droplet that exists; a load-balanced environment needs droplets of its own"
-                );
-            }
-            if on.id.is_none() || on.address.is_none() {
-                anyhow::bail!(
-                    "droplet {} has no DigitalOcean id and address in pond.json; pond attach binds a server Pond did not create",
-                    on.name
-                );
-            }
-            if self
-                .database_server
-                .as_ref()
-                .is_some_and(|d| d.address.is_none())
-            {
-                anyhow::bail!(
-                    "--on with --db droplet would create a database droplet; choose same, none or host:ADDR"
-                );
-            }
-        }
-        if self.is_load_balanced() && matches!(self.database, Database::SameDroplet { .. }) {
-            anyhow::bail!(
-                "a load-balanced environment needs one database for all its web droplets; choose a database droplet (--db droplet), an existing server (--db host:ADDR) or none — MariaDB on each web droplet would give each its own data"
-            );
-        }
-        Ok(())
-    }
-
-    /// How many droplets the run creates (web droplets and a new database
-    /// droplet), for the cost estimate.
-    pub fn droplets_to_create(&self) -> u32 {
-        if self.on.is_some() {
-            return 0;
-        }
-        let new_db = self
-            .database_server
-            .as_ref()
-            .is_some_and(|d| d.address.is_none());
-        self.web_droplets.max(1) + u32::from(new_db)
-    }
-}
-
-/// The database of a new environment from the choice a user makes:
-/// `same` (MariaDB on the web droplet), `droplet` (a new database droplet
-/// `<project>-<env>-db`, created with the web droplets), `host:ADDR` (an
-/// existing server Pond reaches over SSH as root and sets MariaDB up on) or
-/// `none`; named after the project (and the environment on an existing
-/// server, which other environments may share); a static site has none. Returns the
-/// placement and, for the last two, the database server's droplet record
-/// (without an address when it is still to be created). The error says
-/// what was expected.
-pub fn database_choice(
-    choice: &str,
-    project: &str,
-    env: &str,
-    stack: Stack,
-) -> Result<(Database, Option<Droplet>), String> {
-    let (db_name, user) = crate::plan::layout::default_db_names(project, env);
-    let server = |address: Option<String>| Droplet {
-        name: format!("{project}-{env}-db").chars().take(63).collect(),
-        id: None,
-        role: DropletRole::Database,
-        address,
-        ssh_user: None,
-        private_address: None,
-        host_key: None,
-        joined: false,
-    };
-    let other = |d: Droplet, name: String, user: String| {
-        (
-            Database::OtherDroplet {
-                droplet: d.name.clone(),
-                name,
-                user,
-            },
-            Some(d),
-        )
-    };
-    match (choice, stack) {
-        ("none", _) | (_, Stack::Static) => Ok((Database::None, None)),
-        ("same", _) => Ok((
-            Database::SameDroplet {
-                user: user.clone(),
-                name: db_name.clone(),
-            },
-            None,
-        )),
-        ("droplet", _) => Ok(other(server(None), db_name.clone(), user.clone())),
-        (other_choice, _) => match other_choice.strip_prefix("host:") {
-            Some(addr) => {
-                config::grammar::ipv4(addr).map_err(|e| format!("host:{addr:?}: {e}"))?;
-                Ok(other(
-                    server(Some(addr.to_string())),
-                    db_name.clone(),
-                    user.clone(),
-                ))
-            }
-            None => Err(format!(
-                "{other_choice:?}: expected same, droplet, host:IPV4 or none"
-            )),
-        },
-    }
-}
 
 /// The URLs of a new environment.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -557,65 +413,4 @@ pub(super) async fn finish(
         https_problem,
         load_balanced: env.kind == crate::config::EnvironmentKind::LoadBalanced,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_database_choice_is_named_after_the_project_and_environment() {
-        assert_eq!(
-            database_choice("same", "acme-shop", "live", Stack::Php),
-            Ok((
-                Database::SameDroplet {
-                    name: "acme_shop_live".into(),
-                    user: "acme_shop_live".into(),
-                },
-                None
-            ))
-        );
-        assert_eq!(
-            database_choice("same", "site", "live", Stack::Static),
-            Ok((Database::None, None))
-        );
-        assert_eq!(
-            database_choice("none", "acme", "live", Stack::Php),
-            Ok((Database::None, None))
-        );
-        let (db, server) = database_choice("droplet", "acme", "live", Stack::Php).unwrap();
-        let server = server.unwrap();
-        assert_eq!(
-            (server.name.as_str(), server.role, &server.address),
-            ("acme-live-db", DropletRole::Database, &None)
-        );
-        assert_eq!(
-            db,
-            Database::OtherDroplet {
-                droplet: "acme-live-db".into(),
-                name: "acme_live".into(),
-                user: "acme_live".into()
-            }
-        );
-        let (db, server) =
-            database_choice("host:198.18.7.9", "acme", "live-eu", Stack::Php).unwrap();
-        assert_eq!(server.unwrap().address.as_deref(), Some("198.18.7.9"));
-        assert_eq!(
-            db,
-            Database::OtherDroplet {
-                droplet: "acme-live-eu-db".into(),
-                name: "acme_live_eu".into(),
-                user: "acme_live_eu".into()
-            },
-            "a shared server keeps environments apart"
-        );
-        assert_eq!(
-            database_choice("host:db.example.com", "acme", "live", Stack::Php),
-            Err("host:\"db.example.com\": expected an IPv4 address like 203.0.113.10".into())
-        );
-        assert_eq!(
-            database_choice("cloud", "acme", "live", Stack::Php),
-            Err("\"cloud\": expected same, droplet, host:IPV4 or none".to_string())
-        );
-    }
 }
