@@ -8,6 +8,7 @@
 //! never leaves a half-written pond.json, and uses the struct field order so
 //! diffs stay small.
 
+mod app;
 pub mod grammar;
 mod migrate;
 pub mod model;
@@ -17,6 +18,7 @@ use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub use app::*;
 pub use migrate::{MIGRATIONS, Migration, migrate};
 pub use model::*;
 pub use validate::{show, validate};
