@@ -1,7 +1,10 @@
-//! A pool of authenticated sessions, one per server (address, port, user),
-//! reused across operations and tasks for as long as the connection lives.
-//! The CLI makes one per command; the desktop app keeps one for its
-//! lifetime, so status refreshes and deploys do not reconnect.
+//! A pool of authenticated sessions, one per server (address, port, user):
+//! asked twice for the same server, it gives the same live session (with
+//! the same pinned host key) instead of reconnecting. Today each
+//! `tasks::connect_all` makes its own pool, so within one command a server
+//! listed twice (a droplet holding the web and the database role) gets
+//! one connection; the CLI and the desktop app connect afresh for each
+//! command — a pool kept across commands is not built.
 
 use std::collections::HashMap;
 use std::sync::Arc;
