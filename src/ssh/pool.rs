@@ -3,9 +3,8 @@
 //! the same pinned host key) instead of reconnecting. Today each
 //! `tasks::connect_all` makes its own pool, so within one command a server
 //! listed twice (a droplet holding the web and the database role, its host
-//! key pinned) gets
-//! one connection; the CLI and the desktop app connect afresh for each
-//! command — a pool kept across commands is not built.
+//! key pinned) gets one connection; the CLI and the desktop app connect
+//! afresh for each command — a pool kept across commands is not built.
 
 use std::collections::HashMap;
 use std::sync::Arc;
