@@ -88,15 +88,7 @@ impl Client {
 
     /// The droplets behind a load balancer.
     pub async fn load_balancer_droplets(&self, id: &str) -> anyhow::Result<Vec<u64>> {
-        let lb = self
-            .call(
-                Method::GET,
-                &format!("/load_balancers/{id}"),
-                None,
-                "reading the load balancer",
-            )
-            .await?;
-        Ok(lb["load_balancer"]["droplet_ids"]
+        Ok(self.load_balancer(id).await?["droplet_ids"]
             .as_array()
             .map(|ids| ids.iter().filter_map(Value::as_u64).collect())
             .unwrap_or_default())
