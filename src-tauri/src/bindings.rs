@@ -296,7 +296,7 @@ pub fn typescript() -> String {
         ExecRequest::decl(&cfg),
     ];
     let mut out = String::from(
-        "// Generated from src-tauri/src/view.rs and bindings.rs — do not edit.\n\
+        "// Generated from src-tauri/src/view/ and bindings.rs — do not edit.\n\
          // Regenerate: POND_WRITE_BINDINGS=1 cargo test -p pond-app bindings\n\n\
          import { Channel, invoke } from \"@tauri-apps/api/core\";\n\n",
     );

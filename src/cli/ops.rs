@@ -1,6 +1,6 @@
 //! The environment commands' definitions (clap) and dispatch, with the
-//! smaller deploy-side commands inline: `key`, `preview`, `releases`,
-//! `logs`; `provision` and `deploy` are [`super::deploy`]. Each loads pond.json, connects to
+//! smaller deploy-side commands inline: `key`, `preview`, `rollback --to`,
+//! `releases`, `logs`; `provision` and `deploy` are [`super::deploy`]. Each loads pond.json, connects to
 //! the environment's servers (see [`super::session`]), calls one engine
 //! task, prints progress on stderr and results on stdout. Server
 //! management commands live in [`super::manage`].

@@ -1,5 +1,6 @@
-//! The swap family: `swap`, `rollback` (with `--to` and `--with-data`)
-//! and their dry runs, which say what would go live and from where.
+//! The swap family: `swap`, `rollback` (with `--with-data`) and the dry
+//! runs of both, `rollback --to`'s included, which say what would go live
+//! and from where. (`rollback --to` itself runs in [`super::ops`].)
 
 use pond::tasks::{self, operate};
 

@@ -1,10 +1,10 @@
 //! A pool of authenticated sessions, one per server (address, port, user):
-//! asked twice for the same server, it gives the same live session (with
-//! the same pinned host key) instead of reconnecting. Today each
-//! `tasks::connect_all` makes its own pool, so within one command a server
-//! listed twice (a droplet holding the web and the database role, its host
-//! key pinned) gets one connection; the CLI and the desktop app connect
-//! afresh for each command — a pool kept across commands is not built.
+//! asked again for a server after a session to it is up, it gives that
+//! live session (with the same pinned host key) instead of reconnecting.
+//! Today each `tasks::connect_all` makes its own pool and connects to all
+//! servers at once, so nothing is reused in practice: the CLI and the
+//! desktop app connect afresh for each command — a pool kept across
+//! commands is not built.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-// Generated from src-tauri/src/view.rs and bindings.rs — do not edit.
+// Generated from src-tauri/src/view/ and bindings.rs — do not edit.
 // Regenerate: POND_WRITE_BINDINGS=1 cargo test -p pond-app bindings
 
 import { Channel, invoke } from "@tauri-apps/api/core";
