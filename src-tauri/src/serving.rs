@@ -5,7 +5,7 @@
 
 use pond::config::{Environment, ProjectFile};
 use pond::tasks::operate::{ServedUrls, ServerStatus};
-use pond::tasks::{Connected, lb_tls, operate};
+use pond::tasks::{Connected, lb_tls, operate, state};
 
 /// A client for the environment's account when its balancer's HTTPS is
 /// Pond's to read (`None` otherwise, or without the token).
@@ -33,7 +33,7 @@ pub struct Balancer {
 pub async fn balancer(env: &Environment) -> Option<Balancer> {
     let lb = lb_tls::balancer_to_secure(env)?;
     let api = balancer_api(env)?;
-    let now = lb_tls::unix_now() as i64;
+    let now = state::unix_now() as i64;
     Some(match lb_tls::read(&api, lb).await {
         Ok(t) => Balancer {
             line: lb_tls::describe(&env.name, &env.domain, &t, now),

@@ -70,10 +70,7 @@ pub(super) fn status(arg: &ProjectArg, only: Option<&str>, json: bool) -> super:
                 .map(|(n, up)| format!("{n} {}", if *up { "running" } else { "stopped" }))
                 .collect();
             println!("    services: {}", services.join(", "));
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
+            let now = tasks::state::unix_now();
             for line in tasks::processes::describe(&s, now) {
                 println!("    {line}");
             }

@@ -10,7 +10,7 @@
 use anyhow::Context;
 
 use super::session::*;
-use pond::tasks::{lb_tls, operate, tls};
+use pond::tasks::{lb_tls, operate, state, tls};
 
 #[derive(clap::Args)]
 pub struct TlsArgs {
@@ -177,7 +177,7 @@ fn balancer(
                 env.name
             )
         })?;
-    let name = lb_tls::certificate_name(&file.name, &env.name, lb_tls::unix_now());
+    let name = lb_tls::certificate_name(&file.name, &env.name, state::unix_now());
     if args.dry_run {
         println!(
             "POST /v2/certificates {}",
@@ -216,7 +216,7 @@ fn balancer(
     } else {
         s.outcome(rt.block_on(lb_tls::read(&api, &lb_id)))?
     };
-    let now = lb_tls::unix_now() as i64;
+    let now = state::unix_now() as i64;
     if args.json {
         let out = serde_json::json!({
             "load_balancer": lb_id,
@@ -275,7 +275,7 @@ pub(super) fn balancer_status(
     let api = super::account::client_quietly(env.account.as_deref()?)?;
     Some(match rt.block_on(lb_tls::read(&api, lb)) {
         Ok(t) => {
-            let line = lb_tls::describe(&env.name, &env.domain, &t, lb_tls::unix_now() as i64);
+            let line = lb_tls::describe(&env.name, &env.domain, &t, state::unix_now() as i64);
             (serde_json::json!(t), line)
         }
         Err(e) => (serde_json::Value::Null, format!("UNREADABLE — {e:#}")),

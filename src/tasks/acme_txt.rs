@@ -14,6 +14,7 @@ use anyhow::Context;
 use reqwest::Method;
 use serde_json::json;
 
+use super::state::unix_now;
 use crate::digitalocean::{Client, is_not_found};
 use crate::ssh::{Sink, Stream};
 
@@ -26,13 +27,6 @@ pub const STALE_AFTER: u64 = 30 * 60;
 struct Noted {
     id: u64,
     at: u64,
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn journal(domain: &str) -> anyhow::Result<PathBuf> {
@@ -80,7 +74,7 @@ pub async fn add(api: &Client, domain: &str, value: &str, sink: &Sink) -> anyhow
         .as_u64()
         .context("DigitalOcean did not say which record it made")?;
     let mut ids = noted(domain);
-    ids.push(Noted { id, at: now() });
+    ids.push(Noted { id, at: unix_now() });
     if let Err(e) = note(domain, &ids) {
         sink(
             crate::ssh::API,
@@ -100,7 +94,7 @@ pub async fn delete(api: &Client, domain: &str, ids: Option<&[u64]>, sink: &Sink
         Some(ids) => ids.to_vec(),
         None => noted(domain)
             .iter()
-            .filter(|n| n.at + STALE_AFTER < now())
+            .filter(|n| n.at + STALE_AFTER < unix_now())
             .map(|n| n.id)
             .collect(),
     };

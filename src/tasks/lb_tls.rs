@@ -20,6 +20,7 @@ use std::time::Duration;
 use anyhow::bail;
 use serde_json::{Value, json};
 
+use super::state::unix_now;
 use crate::digitalocean::Client;
 use crate::ssh::{Sink, Stream};
 
@@ -385,13 +386,6 @@ pub fn balancer_to_secure(env: &crate::config::Environment) -> Option<&str> {
         return None;
     }
     env.load_balancer.as_ref()?.id.as_deref()
-}
-
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Brings a load-balanced environment's balancer in line with pond.json's

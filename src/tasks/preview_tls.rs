@@ -252,7 +252,7 @@ pub async fn secure_new_environment(
                     &env.name,
                     &env.domain,
                     &t,
-                    super::lb_tls::unix_now() as i64,
+                    super::state::unix_now() as i64,
                 ))
             }
             Err(e) => secured.problem = Some(format!("{e:#}")),

@@ -147,6 +147,14 @@ pub fn now() -> String {
         .expect("time formats")
 }
 
+/// Seconds since the Unix epoch, now (0 on a clock before 1970).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// A release id: UTC time and tag, `20261125T203000Z-v2`.
 pub fn release_id(tag: &str) -> String {
     let t = time::OffsetDateTime::now_utc()

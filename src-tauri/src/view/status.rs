@@ -112,10 +112,7 @@ impl ServerView {
             .map(|keys| pond::tasks::access::check(file, Some(own), keys, s.access_outside));
         let this = format!("{}/{}", file.name, env);
         let setup = s.drift.clone();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = pond::tasks::state::unix_now();
         let processes = pond::tasks::processes::describe(&s, now);
         let processes_need_attention = pond::tasks::processes::needs_attention(&s, now);
         let domain = file
