@@ -7,6 +7,16 @@ measured side by side on one lab droplet in the same run.
   3. 100 files changed:                           pond deploy  vs  rsync -az --delete -e ssh
   4. swap, server side (from the swap script's own clock)
 
+With --php (issue 19) the project is a PHP app (php stack, ~5,500 files,
+~37 MB by default) with a post-deploy hook that rewrites a config cache in
+the release in place, at the default keep_builds; the incremental cases
+are measured twice: right after a first deploy (both colours on one
+release, as after `pond create`) and in steady state (after a swap). Before
+each measured Pond deploy the bench waits until the server's background
+work (old releases deleted, the next deploy's copy prepared) is done, as it
+is by the time a user has edited a file; one more row deploys back to back
+without waiting.
+
 Each comparison runs REPS times, alternating the two tools; the table shows
 min and median wall time, bytes received by the droplet (eth0 rx, read on
 the droplet before and after), and the ratio Pond / baseline. Needs root
@@ -39,8 +49,11 @@ def main():
     ap.add_argument("--files", type=int, default=20000)
     ap.add_argument("--mb", type=int, default=200)
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--keep", type=int, default=5, help="keep_builds of the benchmarked project")
+    ap.add_argument("--keep", type=int, default=None, help="keep_builds of the benchmarked project (default: pond's)")
+    ap.add_argument("--php", action="store_true", help="a PHP app with a post-deploy hook (issue 19)")
     args = ap.parse_args()
+    if args.php and args.files == 20000:
+        args.files, args.mb = 5500, 37
     work = tempfile.mkdtemp(prefix="pond-bench-", dir="/var/tmp")
     lab = os.path.join(work, "lab")
     cfg = os.path.join(work, "config")
@@ -75,31 +88,25 @@ def bench(args, work, lab, cfg, env):
     def rx():
         return int(remote("cat /sys/class/net/eth0/statistics/rx_bytes"))
 
-    # The project: N files of text-like content, ~MB total, in nested dirs.
     project = os.path.join(work, "app")
-    os.makedirs(project)
     rng = random.Random(42)
-    words = [("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))) for _ in range(2000)]
-    size = args.mb * 1024 * 1024 // args.files
-    paths = []
-    for i in range(args.files):
-        rel = f"src/m{i % 50:02d}/d{i % 400:03d}/f{i:05d}.php"
-        full = os.path.join(project, rel)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        text = " ".join(rng.choice(words) for _ in range(size // 6))
-        with open(full, "w") as f:
-            f.write(text[:size])
-        paths.append(full)
-    run([POND, "init", "--dir", project, "--name", "bench", "--stack", "static"], env=env)
+    paths = make_project(project, args, rng)
+    run([POND, "init", "--dir", project, "--name", "bench", "--stack", "php" if args.php else "static"], env=env)
     pond_json = os.path.join(project, "pond.json")
     with open(pond_json) as f:
         settings = json.load(f)
-    settings["keep_builds"] = args.keep
+    if args.keep is not None:
+        settings["keep_builds"] = args.keep
+    keep = settings.get("keep_builds", "default")
+    if args.php:
+        settings["web_root"] = "public"
+        settings.setdefault("hooks", {})["post_deploy"] = ["deploy/config-cache.sh"]
     with open(pond_json, "w") as f:
         json.dump(settings, f, indent=2)
     run([POND, "attach", "production", "--host", addr, "--domain", "bench.example.com", "--project", project], env=env)
     run([POND, "provision", "production", "--project", project], env=env)
     remote("DEBIAN_FRONTEND=noninteractive apt-get install -y -q rsync zstd >/dev/null 2>&1")
+    env_dir = "/var/www/pond/projects/bench/production"
     rows = []
 
     def measure(label, pond_cmd, base_name, base_cmd, prepare=None):
@@ -121,46 +128,90 @@ def bench(args, work, lab, cfg, env):
 
     counter = [0]
 
-    def pond_deploy(_rep):
+    def pond_deploy(_rep=0):
         counter[0] += 1
         run([POND, "deploy", "production", "--tag", f"b{counter[0]}", "--project", project], env=env)
+
+    def settle():
+        # The server's background work after a deploy or swap (old releases
+        # deleted, the copy the next deploy starts from), as done by the
+        # time a user has edited a file. Bounded: 60 s.
+        remote("for _ in $(seq 600); do if ! systemctl list-units --plain --no-legend 'pond-spare-*' | grep -q . && "
+               "! pgrep -f 'rm -rf -- releases/[.]old-' >/dev/null; then exit 0; fi; sleep 0.1; done; exit 1")
+
+    def fresh_env():
+        remote(f"rm -rf {env_dir}")
+        run([POND, "provision", "production", "--project", project], env=env)
 
     tar_pipe = f"tar -C {project} -cf - . | zstd -1 -q | {' '.join(ssh)} 'rm -rf /tmp/tarcopy && mkdir /tmp/tarcopy && zstd -dq | tar -x -C /tmp/tarcopy'"
 
     def first_prepare(tool, _rep):
         # Pond's first deploy: a fresh environment each time.
         if tool == "pond":
-            remote("rm -rf /var/www/pond/projects/bench")
-            run([POND, "provision", "production", "--project", project], env=env)
+            fresh_env()
 
     print("1. first deploy", file=sys.stderr)
     measure("first deploy (all files)", pond_deploy, "tar + zstd + ssh", lambda _r: subprocess.run(tar_pipe, shell=True, check=True), first_prepare)
 
-    # A second deploy so the inactive colour has a release to start from.
-    pond_deploy(0)
-    remote("rm -rf /tmp/rsynccopy && cp -a /var/www/pond/projects/bench/production/current/ /tmp/rsynccopy")
+    remote(f"rm -rf /tmp/rsynccopy && cp -a {env_dir}/current/ /tmp/rsynccopy")
     rsync = ["rsync", "-az", "--delete", "--exclude", "pond.json", "--exclude", ".pondignore", "-e", " ".join(ssh[:-1]), project + "/", f"root@{addr}:/tmp/rsynccopy/"]
 
     def change(n):
-        def prepare(_tool, _rep):
-            for path in rng.sample(paths, n):
-                with open(path, "a") as f:
-                    f.write(" changed")
+        for path in rng.sample(paths, n):
+            with open(path, "a") as f:
+                f.write(" changed")
+
+    def after_first_deploy(n):
+        # Pond: the state right after `pond create` (one first deploy: both
+        # colours on one release), then n files changed. rsync: n more
+        # files changed in its copy's source.
+        def prepare(tool, _rep):
+            if tool == "pond":
+                fresh_env()
+                pond_deploy()
+                settle()
+            change(n)
         return prepare
 
-    print("2. one file changed", file=sys.stderr)
-    measure("1 file changed", pond_deploy, "rsync -az", lambda _r: run(rsync), change(1))
-    print("3. 100 files changed", file=sys.stderr)
-    measure("100 files changed", pond_deploy, "rsync -az", lambda _r: run(rsync), change(100))
+    def steady(n, wait=True):
+        # Pond: the last deploy swapped live (the inactive colour holds the
+        # release before it), then n files changed.
+        def prepare(tool, _rep):
+            if tool == "pond":
+                run([POND, "swap", "production", "--force", "--project", project], env=env)
+                if wait:
+                    settle()
+            change(n)
+        return prepare
 
+    rsync_run = lambda _r: run(rsync)  # noqa: E731
+    if args.php:
+        print("2. one file changed, right after the first deploy", file=sys.stderr)
+        measure("1 file changed, first after create", pond_deploy, "rsync -az", rsync_run, after_first_deploy(1))
+        print("3. 100 files changed, right after the first deploy", file=sys.stderr)
+        measure("100 files changed, first after create", pond_deploy, "rsync -az", rsync_run, after_first_deploy(100))
+        pond_deploy()
+    else:
+        # A second deploy so the inactive colour has a release to start from.
+        pond_deploy()
+    print("4. one file changed, steady state", file=sys.stderr)
+    measure("1 file changed" + (", steady state" if args.php else ""), pond_deploy, "rsync -az", rsync_run,
+            steady(1) if args.php else lambda _t, _r: change(1))
+    print("5. 100 files changed, steady state", file=sys.stderr)
+    measure("100 files changed" + (", steady state" if args.php else ""), pond_deploy, "rsync -az", rsync_run,
+            steady(100) if args.php else lambda _t, _r: change(100))
+    if args.php:
+        print("6. one file changed, steady state, deployed right after the swap", file=sys.stderr)
+        measure("1 file changed, right after a swap (no wait)", pond_deploy, "rsync -az", rsync_run, steady(1, wait=False))
     swaps = []
     for _ in range(args.reps):
         out = run([POND, "swap", "production", "--force", "--project", project], env=env).stderr
         for line in out.splitlines():
             if "SWAPPED" in line:
                 swaps.append(int(line.rsplit(" in ", 1)[1].split()[0]))
+    kind = "PHP app with a post-deploy hook" if args.php else "static tree"
     print()
-    print(f"Deploy benchmark ({args.files} files, {args.mb} MB, keep_builds {args.keep}; {args.reps} repetitions each, alternating; lab droplet over a veth)")
+    print(f"Deploy benchmark ({kind}: {args.files} files, {args.mb} MB, keep_builds {keep}; {args.reps} repetitions each, alternating; lab droplet over a veth)")
     print()
     print("| case | pond min / median | pond bytes | baseline | baseline min / median | baseline bytes | time ratio | bytes ratio |")
     print("|---|---|---|---|---|---|---|---|")
@@ -168,6 +219,40 @@ def bench(args, work, lab, cfg, env):
         print(f"| {label} | {pmin:.3f} / {pmed:.3f} s | {pbytes:,} | {bname} | {bmin:.3f} / {bmed:.3f} s | {bbytes:,} | {tr:.2f}x | {br:.2f}x |")
     print()
     print(f"Swap, server side (rename of current): min {min(swaps)} us, median {statistics.median(swaps)} us over {len(swaps)} swaps")
+
+
+def make_project(project, args, rng):
+    """The tree to deploy: N text-like files of ~MB in all. With --php, a
+    PHP app's layout (public/index.php, app/, vendor/) and a post-deploy
+    hook that rewrites bootstrap/cache/config.php in place, as Laravel's
+    config:cache does."""
+    os.makedirs(project)
+    words = [("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))) for _ in range(2000)]
+    size = args.mb * 1024 * 1024 // args.files
+    paths = []
+    for i in range(args.files):
+        if args.php:
+            top = "app" if i % 10 == 0 else f"vendor/pkg{i % 40:02d}"
+            rel = f"{top}/src/d{i % 300:03d}/F{i:05d}.php"
+        else:
+            rel = f"src/m{i % 50:02d}/d{i % 400:03d}/f{i:05d}.php"
+        full = os.path.join(project, rel)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        text = " ".join(rng.choice(words) for _ in range(size // 6))
+        with open(full, "w") as f:
+            f.write(("<?php // " if args.php else "") + text[:size])
+        paths.append(full)
+    if args.php:
+        os.makedirs(os.path.join(project, "public"))
+        with open(os.path.join(project, "public/index.php"), "w") as f:
+            f.write("<?php $c = require __DIR__ . '/../bootstrap/cache/config.php'; echo $c['built'];\n")
+        os.makedirs(os.path.join(project, "bootstrap/cache"))
+        os.makedirs(os.path.join(project, "deploy"))
+        with open(os.path.join(project, "deploy/config-cache.sh"), "w") as f:
+            f.write("#!/usr/bin/env bash\nset -euo pipefail\n"
+                    "# Rewrites the cache in place (same file, truncated), as many tools do.\n"
+                    "php -r 'echo \"<?php return \", var_export([\"built\" => microtime(true)], true), \";\\n\";' > bootstrap/cache/config.php\n")
+    return paths
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# summary: Create the new release from its base (the inactive colour's release renamed, or a copy), apply an upload (zstd tar on stdin after this script), link shared paths (making the project's tree under them as the site user), run the post-deploy hooks, build Laravel's caches, point the inactive colour at it
+# summary: Create the new release from its base (the copy common/spare prepared, the inactive colour's release renamed, or a copy), apply an upload (zstd tar on stdin after this script), link shared paths (making the project's tree under them as the site user), run the post-deploy hooks, build Laravel's caches, point the inactive colour at it
 # input ROOT [text]: the environment's directory on the server
 # input RELEASE [text]: the new release id (time and tag)
 # input BASE [text]: the release to start from, as deploy-prepare reported it (- for none)
@@ -61,7 +61,18 @@ if [[ "$BASE" == - ]]; then
     install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0700 "$new"
 else
     [[ -d "$BASE" && ! -L "$BASE" ]] || { echo "the base release $BASE is gone (another deploy ran?); deploy again" >&2; exit 3; }
-    if [[ "$BASE" != "$live_release" && "$KEEP_BUILDS" -le 2 ]]; then
+    # The copy common/spare made of the base after the last deploy or
+    # swap, waited for if it is still being made; other copies are stale.
+    exec 8<>metadata/spare.lock
+    flock 8
+    spare="releases/.spare-${BASE#releases/}"
+    for old in releases/.spare-*; do
+        if [[ -e "$old" && "$old" != "$spare" ]]; then mv -T "$old" "releases/.old-${old#releases/.}"; fi
+    done
+    if [[ -d "$spare" && ! -L "$spare" ]]; then
+        mv -T "$spare" "$new"
+        echo "started from the copy of ${BASE#releases/} prepared after the last deploy or swap"
+    elif [[ "$BASE" != "$live_release" && "$KEEP_BUILDS" -le 2 ]]; then
         mv -T "$BASE" "$new"
         chmod 0700 "$new"
     else
@@ -76,6 +87,7 @@ else
         mv -T "$new.copying" "$new"
         chmod 0700 "$new"  # cp -a gave it the base's mode
     fi
+    exec 8>&-
 fi
 
 # Paths removed locally since the base release go first. Then the upload

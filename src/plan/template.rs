@@ -56,6 +56,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "common/secret",
     "common/serving",
     "common/site",
+    "common/spare",
     "common/status",
     "common/swap",
     "common/unbind",

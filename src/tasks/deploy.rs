@@ -218,7 +218,8 @@ pub async fn deploy(
         generated: Arc::clone(&generated),
         config_targets: config_targets.join("\n"),
         keep_builds: file.keep_builds,
-        link_copy: file.stack == crate::config::Stack::Static && file.hooks.post_deploy.is_empty(),
+        link_copy: super::spare::link_copy(file),
+        spare: super::spare::script(file, env_name)?,
         options: options.clone(),
         sink: Arc::clone(sink),
     };
@@ -317,6 +318,8 @@ struct Job {
     /// Nothing rewrites release files in place (a static site without
     /// hooks), so a kept base release may be copied with hard links.
     link_copy: bool,
+    /// `common/spare`, started once the release is in place.
+    spare: String,
     options: DeployOptions,
     sink: Sink,
 }
@@ -576,6 +579,7 @@ impl Job {
             Stream::Done,
             &format!("{} now runs release {}", target.as_str(), self.release),
         );
+        super::spare::start(c, &self.spare, &self.sink).await;
         Ok(report)
     }
 }

@@ -30,6 +30,7 @@ pub mod secrets;
 pub mod shared_server;
 pub mod shared_tree;
 pub mod snapshots;
+pub mod spare;
 pub mod state;
 pub mod swap;
 pub mod tls;

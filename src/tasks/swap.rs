@@ -415,6 +415,7 @@ async fn go_live(
     // The processes already restarted in the new live release (common/swap);
     // now their units follow what that release declares.
     let web: Vec<&Connected> = swapped.iter().map(|(c, _)| *c).collect();
+    super::spare::start_all(file, &env.name, &web, sink).await;
     let units = async {
         super::processes::apply(file, env, &web, sink).await?;
         super::backups::apply_schedule(file, env, connected, sink).await
@@ -558,5 +559,7 @@ pub async fn point_inactive(
             );
         }
     }
+    let pointed: Vec<&Connected> = snaps.iter().map(|s| session_of(connected, s)).collect();
+    super::spare::start_all(file, &env.name, &pointed, sink).await;
     Ok(inactive)
 }

@@ -1,0 +1,200 @@
+//! Kept releases stay exactly as they were built (issue 19): at the
+//! default `keep_builds`, with a post-deploy hook that rewrites files in
+//! place, through first deploys, back-to-back deploys, swaps, rollbacks and
+//! deploys that start from the copy prepared in the background; then
+//! `rollback --to` each kept release serves exactly its files (hashes taken
+//! right after it was built).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::deploy::*;
+
+const ROOT: &str = "/var/www/pond/projects/kept/production";
+
+/// `sha256sum` of every file of a release (outside `.pond/`), sorted.
+fn hashes(key: &Path, addr: &str, release: &str) -> String {
+    common::ssh(
+        key,
+        addr,
+        &format!(
+            "cd {ROOT}/{release} && find . -path ./.pond -prune -o -type f -print0 | sort -z | xargs -0 sha256sum"
+        ),
+    )
+}
+
+/// The same hashes, or a failure naming only the files that differ.
+fn assert_unchanged(now: &str, then: &str, what: &str) {
+    let (now, then): (Vec<&str>, Vec<&str>) = (now.lines().collect(), then.lines().collect());
+    let differ: Vec<&&str> = now
+        .iter()
+        .filter(|l| !then.contains(l))
+        .chain(then.iter().filter(|l| !now.contains(l)))
+        .collect();
+    assert!(differ.is_empty(), "{what} is not as built: {differ:#?}");
+}
+
+/// What the inactive colour holds (`releases/<id>`).
+fn inactive(key: &Path, addr: &str) -> String {
+    common::ssh(
+        key,
+        addr,
+        &format!(
+            "cd {ROOT} && if [ \"$(readlink current)\" = blue ]; then readlink green; else readlink blue; fi"
+        ),
+    )
+    .trim()
+    .to_string()
+}
+
+/// Waits (at most 60 s) until the copy of the inactive release is ready.
+fn wait_for_spare(key: &Path, addr: &str) {
+    let started = Instant::now();
+    loop {
+        let from = inactive(key, addr);
+        let id = from.trim_start_matches("releases/");
+        let ready = common::ssh(
+            key,
+            addr,
+            &format!("test -d {ROOT}/releases/.spare-{id} && echo ready || true"),
+        );
+        if ready.trim() == "ready" {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no copy of {from} was prepared: {}",
+            common::ssh(key, addr, &format!("ls -la {ROOT}/releases/"))
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn kept_releases_stay_as_built_and_each_rolls_back_exactly() {
+    common::require_root();
+    let (_lab, api, user) = start("pond-kept-");
+    let (_, addr) = droplet(&api, &user, "kept-web");
+    let key = user.config.path().join("id_ed25519");
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    user.init(p, "kept", "static");
+    for i in 0..300 {
+        write(
+            p,
+            &format!("assets/a{:02}/f{i}.txt", i % 20),
+            &format!("asset {i}"),
+        );
+    }
+    // The hook rewrites two files in place in each new release (truncate,
+    // append): were any kept release sharing their inodes, it would change.
+    write(
+        p,
+        "deploy/hook.sh",
+        "set -euo pipefail\ndate +%s%N > built.txt\necho \"built $(cat index.html)\" >> history.txt\n",
+    );
+    write(p, "history.txt", "history\n");
+    let mut file = read_pond_json(p);
+    assert_eq!(file["keep_builds"], 5, "pond init's default");
+    file["hooks"] = serde_json::json!({"post_deploy": ["deploy/hook.sh"]});
+    write_pond_json(p, &file);
+    user.attach(p, &addr, "kept.example.com");
+    user.ok(p, &["provision", "production"]);
+
+    let mut built: BTreeMap<String, (String, String)> = BTreeMap::new(); // id -> (version, hashes)
+    let mut deploy = |version: &str, wait: bool| {
+        write(p, "index.html", version);
+        if wait && !built.is_empty() {
+            wait_for_spare(&key, &addr);
+        }
+        let out = user.pond(p, &["deploy", "production", "--tag", version]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "deploy {version}: {text}");
+        if wait {
+            assert!(
+                text.contains("prepared after the last deploy or swap"),
+                "deploy {version} after a wait starts from the prepared copy: {text}"
+            );
+        }
+        let release = inactive(&key, &addr);
+        let release = if built.is_empty() {
+            // The first deploy: both colours hold it.
+            common::ssh(
+                &key,
+                &addr,
+                &format!("readlink {ROOT}/current | xargs -I{{}} readlink {ROOT}/{{}}"),
+            )
+            .trim()
+            .to_string()
+        } else {
+            release
+        };
+        assert!(release.contains(version), "{release} for {version}");
+        built.insert(
+            release.clone(),
+            (version.to_string(), hashes(&key, &addr, &release)),
+        );
+    };
+    // First deploy; the next one right after it (both colours on one
+    // release), one back to back, then swaps between deploys, a rollback
+    // and a deploy after it.
+    deploy("v1", false);
+    deploy("v2", true);
+    deploy("v3", false);
+    user.ok(p, &["swap", "production"]);
+    deploy("v4", true);
+    user.ok(p, &["swap", "production"]);
+    deploy("v5", false);
+    user.ok(p, &["rollback", "production"]);
+    deploy("v6", true);
+    user.ok(p, &["swap", "production"]);
+    deploy("v7", true);
+
+    // No prepared copy is listed as a release.
+    let releases = user.ok(p, &["releases", "production"]);
+    assert!(!releases.contains("spare"), "{releases}");
+
+    // Each release still on the server is exactly as built; rolled back
+    // to, it serves its own index and exactly its files.
+    let kept: Vec<String> = common::ssh(
+        &key,
+        &addr,
+        &format!("cd {ROOT}/releases && ls -d [0-9]* | grep -v 00000000T000000Z-empty"),
+    )
+    .lines()
+    .map(|id| format!("releases/{id}"))
+    .collect();
+    assert!(kept.len() >= 5, "keep_builds 5 keeps five: {kept:?}");
+    for release in &kept {
+        let (version, hashes_then) = built
+            .get(release)
+            .unwrap_or_else(|| panic!("{release} was not built by this test"));
+        assert_unchanged(&hashes(&key, &addr, release), hashes_then, release);
+        let id = release.trim_start_matches("releases/");
+        let live = common::ssh(
+            &key,
+            &addr,
+            &format!("readlink {ROOT}/current | xargs -I{{}} readlink {ROOT}/{{}}"),
+        );
+        if live.trim() != release {
+            user.ok(p, &["rollback", "production", "--to", id]);
+        }
+        assert_eq!(
+            common::http_get(&addr, "kept.example.com", "/").1,
+            *version,
+            "rollback --to {id}"
+        );
+        assert_unchanged(
+            &hashes(&key, &addr, "current/"),
+            hashes_then,
+            "the live release",
+        );
+    }
+}
