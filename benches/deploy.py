@@ -41,7 +41,10 @@ POND = os.environ.get("POND", os.path.join(ROOT, "target/release/pond"))
 
 
 def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+    out = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    return out
 
 
 def main():
@@ -86,7 +89,8 @@ def bench(args, work, lab, cfg, env):
         return run(ssh + [cmd]).stdout
 
     def rx():
-        return int(remote("cat /sys/class/net/eth0/statistics/rx_bytes"))
+        # /proc/net/dev is the droplet's own network namespace's.
+        return int(remote("awk '$1 == \"eth0:\" { print $2 }' /proc/net/dev"))
 
     project = os.path.join(work, "app")
     rng = random.Random(42)
@@ -130,7 +134,9 @@ def bench(args, work, lab, cfg, env):
 
     def pond_deploy(_rep=0):
         counter[0] += 1
-        run([POND, "deploy", "production", "--tag", f"b{counter[0]}", "--project", project], env=env)
+        out = run([POND, "deploy", "production", "--tag", f"b{counter[0]}", "--project", project], env=env)
+        if env.get("POND_TRACE"):
+            print(out.stderr, file=sys.stderr)
 
     def settle():
         # The server's background work after a deploy or swap (old releases
@@ -140,6 +146,7 @@ def bench(args, work, lab, cfg, env):
                "! pgrep -f 'rm -rf -- releases/[.]old-' >/dev/null; then exit 0; fi; sleep 0.1; done; exit 1")
 
     def fresh_env():
+        settle()
         remote(f"rm -rf {env_dir}")
         run([POND, "provision", "production", "--project", project], env=env)
 
@@ -249,7 +256,7 @@ def make_project(project, args, rng):
         os.makedirs(os.path.join(project, "bootstrap/cache"))
         os.makedirs(os.path.join(project, "deploy"))
         with open(os.path.join(project, "deploy/config-cache.sh"), "w") as f:
-            f.write("#!/usr/bin/env bash\nset -euo pipefail\n"
+            f.write("#!/usr/bin/env bash\nset -euo pipefail\nmkdir -p bootstrap/cache\n"
                     "# Rewrites the cache in place (same file, truncated), as many tools do.\n"
                     "php -r 'echo \"<?php return \", var_export([\"built\" => microtime(true)], true), \";\\n\";' > bootstrap/cache/config.php\n")
     return paths

@@ -1,7 +1,8 @@
 //! Kept releases stay exactly as they were built (issue 19): at the
 //! default `keep_builds`, with a post-deploy hook that rewrites files in
 //! place, through first deploys, back-to-back deploys, swaps, rollbacks and
-//! deploys that start from the copy prepared in the background; then
+//! deploys that start from the copy prepared in the background (of the
+//! newer colour's release, so each upload is one change); then
 //! `rollback --to` each kept release serves exactly its files (hashes taken
 //! right after it was built).
 
@@ -50,11 +51,24 @@ fn inactive(key: &Path, addr: &str) -> String {
     .to_string()
 }
 
-/// Waits (at most 60 s) until the copy of the inactive release is ready.
+/// What the next deploy starts from: the newer of the colours' releases.
+fn next_base(key: &Path, addr: &str) -> String {
+    common::ssh(
+        key,
+        addr,
+        &format!(
+            "cd {ROOT} && for c in blue green; do readlink $c; done | grep -v 00000000T000000Z-empty | sort | tail -n1"
+        ),
+    )
+    .trim()
+    .to_string()
+}
+
+/// Waits (at most 60 s) until the copy of the next deploy's base is ready.
 fn wait_for_spare(key: &Path, addr: &str) {
     let started = Instant::now();
     loop {
-        let from = inactive(key, addr);
+        let from = next_base(key, addr);
         let id = from.trim_start_matches("releases/");
         let ready = common::ssh(
             key,

@@ -3,6 +3,7 @@
 # input ROOT [text]: the environment's directory on the server
 # input RELEASE [text]: the new release id (time and tag)
 # input BASE [text]: the release to start from, as deploy-prepare reported it (- for none)
+# input? SPARE [text]: yes when deploy-prepare reported on the copy common/spare made of BASE (its changes on the server were found then): the release must start from that copy
 # input? LINK_COPY [text]: yes when nothing writes files in place (a static site without hooks): a kept base is copied with hard links
 # input TARGET [text]: the colour to point at the release (blue or green)
 # input FIRST [text]: yes on the first deploy (both colours get the release, blue goes live)
@@ -24,8 +25,11 @@ umask 027
 # Root changes only root's own directories (releases/, the links,
 # metadata/); inside a release tree, which the deploy user owns, it acts
 # only as that user, so a link planted there reaches nothing more.
-as_deploy() { runuser -u "$DEPLOY_USER" -- "$@"; }
-as_site() { runuser -u "$SITE_USER" -- "$@"; }
+# setpriv, not runuser: no PAM session for each of the dozen small steps.
+deploy_gid="$(id -g "$DEPLOY_USER")"
+site_gid="$(id -g "$SITE_USER")"
+as_deploy() { setpriv --reuid="$DEPLOY_USER" --regid="$deploy_gid" --init-groups --reset-env -- "$@"; }
+as_site() { setpriv --reuid="$SITE_USER" --regid="$site_gid" --init-groups --reset-env -- "$@"; }
 [[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad release id" >&2; exit 2; }
 [[ "$TARGET" == blue || "$TARGET" == green ]] || { echo "bad colour: $TARGET" >&2; exit 2; }
 [[ "$KEEP_BUILDS" =~ ^[0-9]+$ ]] || { echo "bad keep count" >&2; exit 2; }
@@ -65,12 +69,14 @@ else
     # swap, waited for if it is still being made; other copies are stale.
     exec 8<>metadata/spare.lock
     flock 8
-    spare="releases/.spare-${BASE#releases/}"
+    copy="releases/.spare-${BASE#releases/}"
     for old in releases/.spare-*; do
-        if [[ -e "$old" && "$old" != "$spare" ]]; then mv -T "$old" "releases/.old-${old#releases/.}"; fi
+        if [[ -e "$old" && "$old" != "$copy" ]]; then mv -T "$old" "releases/.old-${old#releases/.}"; fi
     done
-    if [[ -d "$spare" && ! -L "$spare" ]]; then
-        mv -T "$spare" "$new"
+    [[ "$SPARE" != yes || ( -d "$copy" && ! -L "$copy" ) ]] ||
+        { echo "step release: the copy of ${BASE#releases/} that this deploy was compared with is gone (something changed on the server meanwhile); nothing was changed, deploy again" >&2; exit 3; }
+    if [[ -d "$copy" && ! -L "$copy" ]]; then
+        mv -T "$copy" "$new"
         echo "started from the copy of ${BASE#releases/} prepared after the last deploy or swap"
     elif [[ "$BASE" != "$live_release" && "$KEEP_BUILDS" -le 2 ]]; then
         mv -T "$BASE" "$new"
@@ -326,16 +332,28 @@ if [[ "$FRAMEWORK" == laravel && -f "$new/artisan" && -d "$new/bootstrap/cache" 
     run_unit "$ROOT/$new" 120 caches "Laravel's caches: php artisan package:discover" /usr/bin/php artisan package:discover --ansi ||
         { echo "step laravel: php artisan package:discover failed in the new release (Laravel could not start; see above); nothing was pointed at it" >&2; exit 3; }
 fi
+# One walk of the new release (nothing in it runs any more) lists what
+# the checks below act on, and what every file looks like now, for the
+# next deploy's check of changes made on the server. Names are NUL-ended
+# wherever a list is acted on.
+find "$new" \( -user root -fprint0 "$incoming/root-owned" \) , \
+    \( \( -user root -o -user "$DEPLOY_USER" \) ! -type l -perm /022 -fprint0 "$incoming/writable" \) , \
+    \( ! -user root ! -user "$DEPLOY_USER" ! \( -type l -user "$SITE_USER" \) -fprint0 "$incoming/strangers" \) , \
+    \( -type l -fprint0 "$incoming/links" \) , \
+    \( -type f ! -path "$new/.pond/*" -fprintf "$incoming/stat" '%P\t%s\t%T@\n' \)
 # What a hook marked root made is the deploy user's, as the rest (PHP and
 # nginx read it through the group; the next deploy copies it).
-find "$new" -user root -exec chown -h "$DEPLOY_USER:$SITE_USER" {} +
+xargs -0 -r chown -h "$DEPLOY_USER:$SITE_USER" -- < "$incoming/root-owned"
 # Whatever a hook made group- or world-writable is not: the site user is
-# in the group, and must never write a release. Nothing in it may belong to
-# anyone but the deploy user.
-as_deploy find "$new" -user "$DEPLOY_USER" ! -type l -perm /022 -exec chmod g-w,o-w {} +
-# The site user's links into shared/ (a renamed base keeps them) are fine.
-stranger="$(find "$new" ! -user "$DEPLOY_USER" ! \( -type l -user "$SITE_USER" \) -print -quit)"
-[[ -z "$stranger" ]] || { echo "step seal: ${stranger#"$new"/} in the new release belongs to $(stat -c %U -- "$stranger"), not $DEPLOY_USER; nothing was pointed at it" >&2; exit 3; }
+# in the group, and must never write a release.
+as_deploy xargs -0 -r chmod g-w,o-w -- < "$incoming/writable"
+# Nothing in it may belong to anyone but the deploy user (the site user's
+# links into shared/, which a renamed base keeps, are fine).
+if [[ -s "$incoming/strangers" ]]; then
+    stranger="$(head -z -n 1 "$incoming/strangers" | tr -d '\0')"
+    echo "step seal: ${stranger#"$new"/} in the new release belongs to $(stat -c %U -- "$stranger"), not $DEPLOY_USER; nothing was pointed at it" >&2
+    exit 3
+fi
 # Links into shared/ are the site user's, as their targets are: nginx
 # follows a link only to what the link's owner owns. (The release is still
 # 0700: the site user cannot move anything in it meanwhile.)
@@ -343,23 +361,8 @@ while IFS= read -r -d '' link; do
     if [[ "$(readlink -f -- "$link")" == "$ROOT/shared/"* && -L "$link" ]]; then
         chown -h "$SITE_USER" -- "$link"
     fi
-done < <(find "$new" -type l -print0)
+done < "$incoming/links"
 chmod 0750 "$new"
-
-# What every file looks like now, for the next deploy's check of changes
-# made on the server. Without hooks only this run's paths changed (every
-# file found changed was resent or deleted), so the record is updated for
-# those; hooks may touch anything, so then the tree is walked again.
-if [[ -z "$HOOKS" && -f "$new/.pond/stat" ]]; then
-    (cd "$new" && sed -e '/^\.pond\//d' -e 's|^|./|' "$incoming/extracted" | tr '\n' '\0' |
-        xargs -0 -r sh -c 'find "$@" -maxdepth 0 -type f -printf "%p\t%s\t%T@\n"' find | sed 's|^\./||') > "$incoming/restat"
-    as_deploy cat "$new/.pond/stat" > "$incoming/old-stat"
-    awk -F'\t' 'FILENAME == ARGV[1] || FILENAME == ARGV[2] { drop[$1] = 1; next } !($1 in drop)' \
-        "$incoming/deleted" "$incoming/extracted" "$incoming/old-stat" > "$incoming/stat"
-    cat "$incoming/restat" >> "$incoming/stat"
-else
-    (cd "$new" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') > "$incoming/stat"
-fi
 as_deploy tee "$new/.pond/stat.new" < "$incoming/stat" >/dev/null
 as_deploy mv -f "$new/.pond/stat.new" "$new/.pond/stat"
 

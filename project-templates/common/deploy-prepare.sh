@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# summary: Report, changing nothing, what a deploy to the inactive colour starts from: the target colour, the release it will be built from (the inactive colour's, else the live one's) and that release's manifest, minus files changed on the server since
+# summary: Report, changing nothing, what a deploy to the inactive colour starts from: the target colour, the release it will be built from (the newer of the two colours' releases) and that release's manifest, minus files changed on the server since
 # input ROOT [text]: the environment's directory on the server
 # input DEPLOY_USER [unix_user]: the user owning the release trees (their records are read as it)
 set -euo pipefail
@@ -13,12 +13,15 @@ base="$(readlink "$target" 2>/dev/null || true)"
 first=no
 [[ "$live_release" == releases/00000000T000000Z-empty ]] && first=yes
 
-# Start from the inactive colour's release; if there is none yet, from the
-# live release (by copying it: deploy-apply never moves the live release).
+# Start from the newer of the two colours' releases (ids sort by time):
+# after a swap the live one, after a deploy not swapped yet the inactive
+# one, so the upload is this change alone. The live release is copied,
+# never moved (deploy-apply; common/spare copies it ahead of time).
 from=""
 if [[ -n "$base" && -d "$base" && "$base" != releases/00000000T000000Z-empty ]]; then
     from="$base"
-elif [[ "$first" == no && -d "$live_release" ]]; then
+fi
+if [[ "$first" == no && -d "$live_release" && ( -z "$from" || "$live_release" > "$from" ) ]]; then
     from="$live_release"
 fi
 
@@ -32,8 +35,15 @@ else
 fi
 # The manifest of what the client uploaded last time, minus every file
 # whose size or mtime changed on the server since: those are listed as
-# stale (S) and the client resends or deletes them.
-if [[ -n "$from" && -f "$from/.pond/manifest" && -f "$from/.pond/stat" ]]; then
+# stale (S) and the client resends or deletes them. When common/spare has
+# copied the release already, it found them then (and deploy-apply must
+# start from that copy).
+spare="releases/.spare-${from#releases/}"
+if [[ -n "$from" && -d "$spare" && ! -L "$spare" && -f "$spare.stale" && ! -L "$spare.stale" && -f "$spare/.pond/manifest" ]]; then
+    echo "SPARE yes"
+    runuser -u "$DEPLOY_USER" -- cat "$spare/.pond/manifest" |
+        awk -F'\t' 'FILENAME == ARGV[1] { stale[$1] = 1; print "S\t" $1; next } !($4 in stale) { print "F\t" $0 }' "$spare.stale" -
+elif [[ -n "$from" && -f "$from/.pond/manifest" && -f "$from/.pond/stat" ]]; then
     tmp="$(mktemp -d)"
     (cd "$from" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') | LC_ALL=C sort > "$tmp/now"
     # The release's own records, read as its owner (never through a link

@@ -291,6 +291,9 @@ struct Prepared {
     target: Colour,
     first: bool,
     base: String,
+    /// The server compared against the copy `common/spare` made of the
+    /// base, so the release must start from it.
+    spare: bool,
     state: ServerState,
     remote: Manifest,
     stale: Vec<String>,
@@ -438,6 +441,7 @@ impl Job {
             target,
             first,
             base: field("BASE ")?,
+            spare: prepared.stdout.lines().any(|l| l == "SPARE yes"),
             state,
             remote: manifest::parse_remote(&prepared.stdout),
             stale: manifest::parse_stale(&prepared.stdout),
@@ -458,6 +462,7 @@ impl Job {
             target,
             first,
             base,
+            spare,
             state,
             remote,
             stale,
@@ -526,6 +531,7 @@ impl Job {
                 ("ROOT", &self.root),
                 ("RELEASE", &self.release),
                 ("BASE", &base),
+                ("SPARE", if spare { "yes" } else { "" }),
                 ("LOCK_PID", &lock_pid.to_string()),
                 ("LINK_COPY", if self.link_copy { "yes" } else { "" }),
                 ("TARGET", target.as_str()),

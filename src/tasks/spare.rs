@@ -1,7 +1,8 @@
 //! The copy the next deploy starts from, made ahead of time: after a
 //! deploy, a swap, a rollback or a repoint, each web server starts
-//! `common/spare`, which copies the inactive colour's release in the
-//! background (`releases/.spare-<id>`). The next deploy renames that copy
+//! `common/spare`, which copies the release the next deploy starts from
+//! (the newer of the two colours', as `common/deploy-prepare` picks it)
+//! in the background (`releases/.spare-<id>`). The next deploy renames that copy
 //! into its new release instead of copying a whole release while the user
 //! waits; kept releases stay untouched, since the copy has its own files.
 //! A copy that is not ready yet is waited for; one that failed or is stale
