@@ -7,7 +7,12 @@
     goal < 1 s warm, < 3 s cold (cold = the first run after the lab's
     droplets were provisioned; warm = repeated runs);
   - fan-out: deploying one changed file to 8 droplets vs to 1 droplet, side
-    by side in the same run — goal ≤ 1.3×.
+    by side in the same run — goal ≤ 1.3×. On this machine the 8 droplets
+    share the client's 2 cores, so the bench also reads each deploy's -v log
+    (every server's time in every remote step) and prints an estimate for
+    droplets with their own CPUs: the 8-droplet run's own time (client and
+    round trips: wall time minus, per step, the slowest server's time)
+    plus the 1-droplet run's server time.
 
 20 lab droplets are created through the lab API with the user's key and
 provisioned as a static site; the "wide" environment reuses 8 of them and
@@ -18,6 +23,7 @@ do not interfere). Needs root. Usage: benches/ops.py [--reps 5]
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -46,6 +52,47 @@ def timed(cmd, env):
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return wall
+
+
+def timed_log(cmd, env):
+    """Like `timed`, also returning the command's stderr (its -v log)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    out = run(cmd, env)
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall, out.stderr
+
+
+# Remote steps that run at the same time as each other (the lock, the
+# team's keys) count as one phase.
+CONCURRENT = {"common/lock": "start", "common/access": "start"}
+
+
+def server_bound(log):
+    """Seconds the client waited on servers: for each phase of the deploy
+    (each template, the lock and key sync together), the slowest server's
+    time in it, summed; `connected` lines count as one more phase."""
+    phases = {}
+    for line in log.splitlines():
+        ms = re.search(r"\bms=(\d+)", line)
+        server = re.search(r"server=([\w.-]+)", line)
+        if not ms or not server:
+            continue
+        if " connected " in line:
+            phase = "connect"
+        else:
+            template = re.search(r'template="?([\w/-]+)', line)
+            if not template or ("step ran" not in line and "held=" not in line):
+                continue
+            phase = CONCURRENT.get(template.group(1), template.group(1))
+        key = (phase, server.group(1))
+        phases[key] = max(phases.get(key, 0), int(ms.group(1)))
+    slowest = {}
+    for (phase, _), ms in phases.items():
+        slowest[phase] = max(slowest.get(phase, 0), ms)
+    return sum(slowest.values()) / 1000
 
 
 def main():
@@ -129,15 +176,27 @@ def bench(args, work, lab, env):
         run([POND, "swap", "e0", *p], env)
         rollbacks.append(timed([POND, "rollback", "e0", *p], env))
 
-    # Fan-out: one changed file, 8 droplets vs 1, alternating.
+    # Fan-out: one changed file, 8 droplets vs 1, alternating. Each deploy
+    # runs with -v, whose lines give every server's time in each remote
+    # step: on this machine the 8 droplets' steps share 2 cores and take
+    # longer than one droplet's, which they would not on DigitalOcean.
     wide, narrow, wide_cpu, narrow_cpu = [], [], [], []
+    wide_server, narrow_server, wide_client = [], [], []
     for r in range(args.reps):
         with open(os.path.join(project, "index.html"), "w") as f:
             f.write(f"fan {r}")
-        pairs = (("narrow", narrow, narrow_cpu), ("wide", wide, wide_cpu))
-        for name, sink, cpu in pairs if r % 2 else pairs[::-1]:
-            sink.append(timed([POND, "deploy", name, "--tag", f"fan{r}", *p], env))
+        pairs = (("narrow", narrow, narrow_cpu, narrow_server), ("wide", wide, wide_cpu, wide_server))
+        for name, sink, cpu, server in pairs if r % 2 else pairs[::-1]:
+            wall, log = timed_log([POND, "deploy", name, "--tag", f"fan{r}", "-v", *p], env)
+            sink.append(wall)
             cpu.append(CPU[-1])
+            server.append(server_bound(log))
+            if name == "wide":
+                wide_client.append(wall - server[-1])
+    # What 8 droplets with their own CPUs would take: the 8-droplet run's
+    # own (client and round-trip) time as measured, plus the server steps
+    # at what they cost one droplet alone.
+    estimate = statistics.median(wide_client) + statistics.median(narrow_server)
 
     def show(label, values, goal):
         print(f"{label:<44} min {min(values):6.3f} s   median {statistics.median(values):6.3f} s   goal {goal}")
@@ -150,6 +209,9 @@ def bench(args, work, lab, env):
     show("deploy 1 changed file to 8 droplets", wide, "")
     print(f"{'fan-out ratio (8 / 1, medians)':<44} {statistics.median(wide) / statistics.median(narrow):.2f}x         goal <= 1.3x")
     print(f"{'client CPU of the deploy (pond process), 1 / 8':<44} {statistics.median(narrow_cpu):.3f} s / {statistics.median(wide_cpu):.3f} s")
+    print(f"{'server-bound time (slowest server per step), 1 / 8':<44} {statistics.median(narrow_server):.3f} s / {statistics.median(wide_server):.3f} s")
+    print(f"{'8 droplets, the rest (client, round trips)':<44} {statistics.median(wide_client):.3f} s")
+    print(f"{'estimate for 8 droplets with their own CPUs':<44} {estimate:.3f} s   ratio to 1 droplet {estimate / statistics.median(narrow):.2f}x   goal <= 1.3x")
     print(f"(status of all 7 environments right after provisioning: {cold:.3f} s)")
     print(f"(the lab's 8 droplets share this machine's {os.cpu_count()} cores with the client: their server-side work is not parallel here as it is on DigitalOcean)")
 

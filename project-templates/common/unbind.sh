@@ -66,7 +66,7 @@ for pool in /etc/php/*/fpm/pool.d/"$SITE_USER".conf; do
         systemctl stop "php$php_version-fpm" || true
     fi
 done
-systemctl stop "pond-hook-$DEPLOY_USER.*.service" 2>/dev/null || true
+systemctl stop "pond-hook-$DEPLOY_USER.*.service" "pond-spare-$DEPLOY_USER-*.service" 2>/dev/null || true
 rm -rf -- "$root"
 rmdir "/var/www/pond/projects/$PROJECT" 2>/dev/null || true
 # Its users go with it, and whatever still runs as them.
