@@ -54,6 +54,17 @@ live_release="$(readlink "$(readlink current)")"
 [[ "$(readlink current)" != "$TARGET" || "$FIRST" == yes ]] || { echo "$TARGET is live; refusing to touch it" >&2; exit 3; }
 [[ ! -e "$new" ]] || { echo "release $RELEASE already exists" >&2; exit 3; }
 rm -rf releases/.incoming-* releases/*.copying
+# What a deploy cut short left: releases it had begun (still 0700, no
+# colour on them), which would otherwise count among the kept ones, and
+# copies it renamed away; both are deleted in the background below.
+in_use=" $(readlink blue) $(readlink green) "
+find releases -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' -perm 0700 -printf '%f\n' |
+    while IFS= read -r begun; do
+        [[ "$in_use" == *" releases/$begun "* ]] || mv -T "releases/$begun" "releases/.old-$begun.$$"
+    done
+if compgen -G 'releases/.old-*' >/dev/null; then
+    setsid -f nice rm -rf -- releases/.old-* </dev/null >/dev/null 2>&1 || true
+fi
 
 # The new release, never the live one in place: with only blue and green
 # kept, the inactive colour's old release would be deleted anyway, so it
@@ -68,30 +79,47 @@ else
     # The copy common/spare made of the base after the last deploy or
     # swap, waited for if it is still being made; other copies are stale.
     exec 8<>metadata/spare.lock
-    flock 8
     copy="releases/.spare-${BASE#releases/}"
-    for old in releases/.spare-*; do
-        if [[ -e "$old" && "$old" != "$copy" ]]; then mv -T "$old" "releases/.old-${old#releases/.}"; fi
-    done
-    [[ "$SPARE" != yes || ( -d "$copy" && ! -L "$copy" ) ]] ||
+    if [[ "$SPARE" != yes && "$BASE" != "$live_release" && "$KEEP_BUILDS" -le 2 ]] && ! flock -n 8; then
+        copy=""  # another release is being copied; this base is renamed now
+    elif ! flock -w 30 8; then
+        # Slowed down (a loaded server): this deploy copies for itself.
+        echo "the background copy is slow; stopping it and copying here"
+        systemctl stop "pond-spare-$DEPLOY_USER.*.service" 2>/dev/null || true
+        flock -w 30 8 || { echo "step release: the background copy of the base does not stop; nothing was changed, deploy again" >&2; exit 3; }
+    fi
+    # Complete only with its record (common/spare writes it before the
+    # directory is in place and deletes it first).
+    usable=no
+    if [[ -n "$copy" && -d "$copy" && ! -L "$copy" && -f "$copy.stale" && ! -L "$copy.stale" ]]; then usable=yes; fi
+    [[ "$SPARE" != yes || "$usable" == yes ]] ||
         { echo "step release: the copy of ${BASE#releases/} that this deploy was compared with is gone (something changed on the server meanwhile); nothing was changed, deploy again" >&2; exit 3; }
-    if [[ -d "$copy" && ! -L "$copy" ]]; then
+    for old in releases/.spare-*; do
+        [[ -n "$copy" && -e "$old" ]] || continue
+        [[ "$usable" == yes && "$old" == "$copy" ]] && continue
+        mv -T "$old" "releases/.old-${old#releases/.}.$$"
+    done
+    if [[ "$usable" == yes ]]; then
         mv -T "$copy" "$new"
         echo "started from the copy of ${BASE#releases/} prepared after the last deploy or swap"
     elif [[ "$BASE" != "$live_release" && "$KEEP_BUILDS" -le 2 ]]; then
         mv -T "$BASE" "$new"
         chmod 0700 "$new"
     else
+        # Inside a directory only the deploy user enters (cp -a gives the
+        # copy's top the base's 0750 when it ends), then moved out.
         install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0700 "$new.copying"
         if [[ "$BASE" != "$live_release" && "$LINK_COPY" == yes ]]; then
             # Nothing rewrites a file in place here; the upload below
             # replaces files with new inodes, so the kept release stays.
-            as_deploy cp -al "$BASE/." "$new.copying/"
+            as_deploy cp -al "$BASE" "$new.copying/tree" 8>&-
         else
-            as_deploy cp -a --reflink=auto "$BASE/." "$new.copying/"
+            as_deploy cp -a --reflink=auto "$BASE" "$new.copying/tree" 8>&-
         fi
-        mv -T "$new.copying" "$new"
-        chmod 0700 "$new"  # cp -a gave it the base's mode
+        as_deploy chmod 0700 "$new.copying/tree"
+        mv -T "$new.copying/tree" "$new"
+        rm -rf -- "$new.copying"
+        [[ -d "$new" && ! -L "$new" ]] || { echo "step release: the copy of $BASE is not a directory; nothing was pointed at it" >&2; exit 3; }
     fi
     exec 8>&-
 fi
@@ -287,13 +315,13 @@ run_unit() { # directory, timeout, deploy|root, what, command...
         # paths, tmp and its home: a link the site user plants in a shared
         # path cannot lead it into the live or a kept release.
         deploy) run=(--uid="$DEPLOY_USER" --gid="$SITE_USER" -E HOME="/var/lib/pond/deploy/$DEPLOY_USER"
-            -p ProtectSystem=strict -p PrivateTmp=yes -p NoNewPrivileges=yes
+            -p ProtectSystem=strict -p PrivateTmp=yes -p NoNewPrivileges=yes -p RestrictSUIDSGID=yes
             -p ReadWritePaths="-$ROOT/$new -$ROOT/shared -$ROOT/tmp -/var/lib/pond/deploy/$DEPLOY_USER") ;;
         # Pond's own step (Laravel's caches): it may write bootstrap/cache
         # only; what the site user wrote (shared/) is read-only to it, and
         # Laravel logs to stderr and caches in memory meanwhile.
         caches) run=(--uid="$DEPLOY_USER" --gid="$SITE_USER" -E HOME="/var/lib/pond/deploy/$DEPLOY_USER"
-            -p ProtectSystem=strict -p PrivateTmp=yes -p NoNewPrivileges=yes
+            -p ProtectSystem=strict -p PrivateTmp=yes -p NoNewPrivileges=yes -p RestrictSUIDSGID=yes
             -p ReadWritePaths="$ROOT/$new/bootstrap/cache" -p ReadOnlyPaths="$ROOT/shared"
             -E LOG_CHANNEL=stderr -E CACHE_DRIVER=array -E SESSION_DRIVER=array) ;;
         root) run=(--uid=root -E HOME=/root) ;;
@@ -340,6 +368,7 @@ find "$new" \( -user root -fprint0 "$incoming/root-owned" \) , \
     \( \( -user root -o -user "$DEPLOY_USER" \) ! -type l -perm /022 -fprint0 "$incoming/writable" \) , \
     \( ! -user root ! -user "$DEPLOY_USER" ! \( -type l -user "$SITE_USER" \) -fprint0 "$incoming/strangers" \) , \
     \( -type l -fprint0 "$incoming/links" \) , \
+    \( ! -type d ! -type l -perm /6000 -fprint0 "$incoming/setid" \) , \
     \( -type f ! -path "$new/.pond/*" -fprintf "$incoming/stat" '%P\t%s\t%T@\n' \)
 # What a hook marked root made is the deploy user's, as the rest (PHP and
 # nginx read it through the group; the next deploy copies it).
@@ -347,6 +376,9 @@ xargs -0 -r chown -h "$DEPLOY_USER:$SITE_USER" -- < "$incoming/root-owned"
 # Whatever a hook made group- or world-writable is not: the site user is
 # in the group, and must never write a release.
 as_deploy xargs -0 -r chmod g-w,o-w -- < "$incoming/writable"
+# No setuid or setgid file: the site user, in the group, could run it as
+# the deploy user (chown above already cleared the bits of root's).
+as_deploy xargs -0 -r chmod ug-s -- < "$incoming/setid"
 # Nothing in it may belong to anyone but the deploy user (the site user's
 # links into shared/, which a renamed base keeps, are fine).
 if [[ -s "$incoming/strangers" ]]; then

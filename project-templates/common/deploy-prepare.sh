@@ -2,7 +2,9 @@
 # summary: Report, changing nothing, what a deploy to the inactive colour starts from: the target colour, the release it will be built from (the newer of the two colours' releases) and that release's manifest, minus files changed on the server since
 # input ROOT [text]: the environment's directory on the server
 # input DEPLOY_USER [unix_user]: the user owning the release trees (their records are read as it)
+# input? KEEP_BUILDS [text]: how many releases are kept (at 2 or fewer, with no copy of the live release ready, the inactive one is started from: it can be renamed)
 set -euo pipefail
+[[ "$KEEP_BUILDS" =~ ^[0-9]*$ ]] || { echo "bad keep count: $KEEP_BUILDS" >&2; exit 2; }
 id -u "$DEPLOY_USER" >/dev/null 2>&1 || { echo "$ROOT was set up by an older Pond (no user $DEPLOY_USER); run pond provision for it first" >&2; exit 3; }
 cd "$ROOT"
 [[ -L current ]] || { echo "$ROOT is not provisioned (no current link); run pond provision first" >&2; exit 3; }
@@ -22,7 +24,11 @@ if [[ -n "$base" && -d "$base" && "$base" != releases/00000000T000000Z-empty ]];
     from="$base"
 fi
 if [[ "$first" == no && -d "$live_release" && ( -z "$from" || "$live_release" > "$from" ) ]]; then
-    from="$live_release"
+    # Unless the inactive one can be renamed and the live one has no copy
+    # ready: then renaming (and sending two changes) is quicker.
+    if [[ -z "$from" || ! "${KEEP_BUILDS:-5}" -le 2 || -f "releases/.spare-${live_release#releases/}.stale" ]]; then
+        from="$live_release"
+    fi
 fi
 
 echo "TARGET $target"

@@ -12,7 +12,7 @@ case "$as" in
     deploy)
         id -u "$DEPLOY_USER" >/dev/null 2>&1 || { echo "user $DEPLOY_USER is missing (common/env-users makes it)" >&2; exit 3; }
         run=(--uid="$DEPLOY_USER" --gid="$SITE_USER" --working-directory="/var/lib/pond/deploy/$DEPLOY_USER"
-            -E HOME="/var/lib/pond/deploy/$DEPLOY_USER" -p ProtectSystem=strict -p PrivateTmp=yes -p NoNewPrivileges=yes
+            -E HOME="/var/lib/pond/deploy/$DEPLOY_USER" -p ProtectSystem=strict -p PrivateTmp=yes -p NoNewPrivileges=yes -p RestrictSUIDSGID=yes
             -p ReadWritePaths="-$ROOT/shared -$ROOT/tmp -/var/lib/pond/deploy/$DEPLOY_USER")
         ;;
     root) run=(--uid=root --working-directory=/root -E HOME=/root) ;;

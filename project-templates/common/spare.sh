@@ -2,12 +2,10 @@
 # summary: Start, in the background, the copy of the release the next deploy starts from (the newer colour's, as deploy-prepare picks it) (releases/.spare-<id>), so a deploy renames it instead of copying on its critical path
 # input ROOT [text]: the environment's directory on the server
 # input KEEP_BUILDS [text]: how many releases are kept (at 2 or fewer a deploy renames the inactive release instead; no copy is needed unless it is the live one)
-# input? LINK_COPY [text]: yes when nothing writes files in place (a static site without hooks): a release that is not live is copied with hard links
 # input SITE_USER [unix_user]: the environment's site user (group of the release trees)
 # input DEPLOY_USER [unix_user]: the user owning the release trees; the copy is made as this user
 set -euo pipefail
 [[ "$KEEP_BUILDS" =~ ^[0-9]+$ ]] || { echo "bad keep count" >&2; exit 2; }
-[[ "$LINK_COPY" == "" || "$LINK_COPY" == yes ]] || { echo "bad LINK_COPY: $LINK_COPY" >&2; exit 2; }
 cd "$ROOT"
 [[ -d releases && ! -L releases && -d metadata && ! -L metadata ]] || { echo "$ROOT is not provisioned" >&2; exit 3; }
 
@@ -32,40 +30,57 @@ make_spare() {
     id="${from#releases/}"
     [[ "$from" == "releases/$id" && "$id" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || return 0
     [[ "$id" != 00000000T000000Z-empty && -d "$from" && ! -L "$from" ]] || return 0
+    # Other copies: their .stale record first (a copy without one is never
+    # used), then renamed out of the way and deleted.
+    for old in releases/.spare-*.stale; do
+        if [[ -f "$old" && "$old" != "releases/.spare-$id.stale" ]]; then rm -f -- "$old"; fi
+    done
     for old in releases/.spare-*; do
-        if [[ -e "$old" && "$old" != "releases/.spare-$id" && "$old" != "releases/.spare-$id.stale" ]]; then rm -rf -- "$old"; fi
+        if [[ -e "$old" && "$old" != "releases/.spare-$id" && "$old" != "releases/.spare-$id.stale" ]]; then
+            mv -T "$old" "releases/.old-${old#releases/.}.$$"
+            rm -rf -- "releases/.old-${old#releases/.}.$$"
+        fi
     done
     # A deploy renames an inactive release it need not keep: no copy then.
     if [[ "$from" != "$live_release" && "$POND_KEEP_BUILDS" -le 2 ]]; then
         return 0
     fi
     spare="releases/.spare-$id"
-    [[ ! -d "$spare" ]] || return 0
+    # Complete: the directory and its record (written before it is renamed
+    # into place, deleted before it is).
+    [[ ! -d "$spare" || ! -f "$spare.stale" ]] || return 0
+    rm -rf -- "$spare" "$spare.stale"
+    # Copied inside a directory only the deploy user can enter: cp -a
+    # gives the copy's top the release's own mode (0750) when it ends, and
+    # the site user must never open anything in the copy meanwhile.
     install -d -o "$POND_DEPLOY_USER" -g "$POND_SITE_USER" -m 0700 "$spare.copying"
-    if [[ "$from" != "$live_release" && "$POND_LINK_COPY" == yes ]]; then
-        runuser -u "$POND_DEPLOY_USER" -- cp -al "$from/." "$spare.copying/"
-    else
-        runuser -u "$POND_DEPLOY_USER" -- cp -a --reflink=auto "$from/." "$spare.copying/"
-    fi
-    chmod 0700 "$spare.copying"
+    # A full copy, never hard links: whatever deploy uses it may run hooks
+    # that rewrite files in place. A copy cut short (disk full) is deleted.
+    trap 'rm -rf -- "$spare.copying"' ERR
+    runuser -u "$POND_DEPLOY_USER" -- cp -a --reflink=auto "$from" "$spare.copying/tree"
+    runuser -u "$POND_DEPLOY_USER" -- chmod 0700 "$spare.copying/tree"
+    sync -f "$spare.copying/tree/."
     # What deploy-prepare would report as changed on the server since the
     # release was built, found now rather than while a deploy waits: the
     # copy's files against its record (cp -a kept sizes and times). Only
     # root and the deploy user can change the copy after this.
-    (cd "$spare.copying" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') | LC_ALL=C sort > "$spare.now"
-    runuser -u "$POND_DEPLOY_USER" -- cat "$spare.copying/.pond/stat" 2>/dev/null | LC_ALL=C sort > "$spare.then" || true
+    (cd "$spare.copying/tree" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') | LC_ALL=C sort > "$spare.now"
+    runuser -u "$POND_DEPLOY_USER" -- timeout 60 cat "$spare.copying/tree/.pond/stat" 2>/dev/null | LC_ALL=C sort > "$spare.then" || true
     LC_ALL=C comm -3 "$spare.now" "$spare.then" | sed 's/^\t//' | cut -f1 > "$spare.stale.new"
     rm -f -- "$spare.now" "$spare.then"
     mv -T "$spare.stale.new" "$spare.stale"
-    mv -T "$spare.copying" "$spare"
+    # Moved out of the deploy user's directory into root's: refused later
+    # unless it is still a directory (deploy-prepare, deploy-apply).
+    mv -T "$spare.copying/tree" "$spare"
+    rm -rf -- "$spare.copying"
 }
 
 # systemd expands ${...} in a command line, never inside the environment,
 # so the function travels in a variable.
 # shellcheck disable=SC2016 # expanded by the unit's bash, not here
-systemd-run --quiet --no-block --collect --unit="pond-spare-$DEPLOY_USER-$$-$RANDOM" \
-    -p Nice=10 -p IOSchedulingClass=best-effort -p IOSchedulingPriority=7 \
+systemd-run --quiet --no-block --collect --unit="pond-spare-$DEPLOY_USER.$$-$RANDOM" \
+    -p Nice=10 -p IOSchedulingClass=best-effort -p IOSchedulingPriority=7 -p UMask=0077 -p RuntimeMaxSec=900 \
     -E POND_SPARE="$(declare -f make_spare)" -E POND_ROOT="$ROOT" -E POND_KEEP_BUILDS="$KEEP_BUILDS" \
-    -E POND_LINK_COPY="$LINK_COPY" -E POND_SITE_USER="$SITE_USER" -E POND_DEPLOY_USER="$DEPLOY_USER" \
+    -E POND_SITE_USER="$SITE_USER" -E POND_DEPLOY_USER="$DEPLOY_USER" \
     /bin/bash -c 'eval "$POND_SPARE"; make_spare'
 echo "preparing the next deploy's copy in the background"

@@ -56,7 +56,7 @@ while IFS= read -r hook; do
     case "$as" in
         # Writable: the shared paths, tmp and its home; no release.
         deploy) run=(--uid="$DEPLOY_USER" --gid="$SITE_USER" -E HOME="/var/lib/pond/deploy/$DEPLOY_USER"
-            -p ProtectSystem=strict -p PrivateTmp=yes -p NoNewPrivileges=yes
+            -p ProtectSystem=strict -p PrivateTmp=yes -p NoNewPrivileges=yes -p RestrictSUIDSGID=yes
             -p ReadWritePaths="-$ROOT/shared -$ROOT/tmp -/var/lib/pond/deploy/$DEPLOY_USER") ;;
         root) run=(--uid=root -E HOME=/root) ;;
         *) echo "bad hook user: $as" >&2; continue ;;

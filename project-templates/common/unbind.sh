@@ -66,7 +66,13 @@ for pool in /etc/php/*/fpm/pool.d/"$SITE_USER".conf; do
         systemctl stop "php$php_version-fpm" || true
     fi
 done
-systemctl stop "pond-hook-$DEPLOY_USER.*.service" "pond-spare-$DEPLOY_USER-*.service" 2>/dev/null || true
+systemctl stop "pond-hook-$DEPLOY_USER.*.service" "pond-spare-$DEPLOY_USER.*.service" 2>/dev/null || true
+# A copy for the next deploy started meanwhile (by a swap that had just
+# released the lock) waits here, then finds nothing to copy.
+if [[ -d "$root/metadata" && ! -L "$root/metadata" && ! -L "$root/metadata/spare.lock" ]]; then
+    exec 7<>"$root/metadata/spare.lock"
+    flock -w 60 7 || true
+fi
 rm -rf -- "$root"
 rmdir "/var/www/pond/projects/$PROJECT" 2>/dev/null || true
 # Its users go with it, and whatever still runs as them.

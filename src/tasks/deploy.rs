@@ -414,7 +414,11 @@ impl Job {
         let name = c.server.endpoint.name.as_str();
         let prepare = render(
             "common/deploy-prepare",
-            &[("ROOT", &self.root), ("DEPLOY_USER", &self.users.deploy)],
+            &[
+                ("ROOT", &self.root),
+                ("DEPLOY_USER", &self.users.deploy),
+                ("KEEP_BUILDS", &self.keep_builds.to_string()),
+            ],
         )?;
         let quiet = crate::ssh::session::quiet();
         let prepared = c

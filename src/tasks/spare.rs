@@ -21,7 +21,6 @@ pub fn script(file: &ProjectFile, env_name: &str) -> anyhow::Result<String> {
         &[
             ("ROOT", &env_root(&file.name, env_name)),
             ("KEEP_BUILDS", &file.keep_builds.to_string()),
-            ("LINK_COPY", if link_copy(file) { "yes" } else { "" }),
             ("SITE_USER", &users.site),
             ("DEPLOY_USER", &users.deploy),
         ],
