@@ -59,7 +59,6 @@ make_spare() {
     trap 'rm -rf -- "$spare.copying"' ERR
     runuser -u "$POND_DEPLOY_USER" -- cp -a --reflink=auto "$from" "$spare.copying/tree"
     runuser -u "$POND_DEPLOY_USER" -- chmod 0700 "$spare.copying/tree"
-    sync -f "$spare.copying/tree/."
     # What deploy-prepare would report as changed on the server since the
     # release was built, found now rather than while a deploy waits: the
     # copy's files against its record (cp -a kept sizes and times). Only
