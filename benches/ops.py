@@ -45,17 +45,12 @@ CPU = []  # client CPU seconds (user + sys) of each timed command
 
 
 def timed(cmd, env):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.monotonic()
-    run(cmd, env)
-    wall = time.monotonic() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return wall
+    return timed_log(cmd, env)[0]
 
 
 def timed_log(cmd, env):
-    """Like `timed`, also returning the command's stderr (its -v log)."""
+    """Runs `cmd`; its wall time and stderr (its -v log). Its CPU time goes
+    to CPU."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     out = run(cmd, env)

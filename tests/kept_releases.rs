@@ -38,6 +38,17 @@ fn assert_unchanged(now: &str, then: &str, what: &str) {
     assert!(differ.is_empty(), "{what} is not as built: {differ:#?}");
 }
 
+/// What the live colour holds (`releases/<id>`).
+fn live(key: &Path, addr: &str) -> String {
+    common::ssh(
+        key,
+        addr,
+        &format!("readlink {ROOT}/current | xargs -I{{}} readlink {ROOT}/{{}}"),
+    )
+    .trim()
+    .to_string()
+}
+
 /// What the inactive colour holds (`releases/<id>`).
 fn inactive(key: &Path, addr: &str) -> String {
     common::ssh(
@@ -140,13 +151,7 @@ fn kept_releases_stay_as_built_and_each_rolls_back_exactly() {
         let release = inactive(&key, &addr);
         let release = if built.is_empty() {
             // The first deploy: both colours hold it.
-            common::ssh(
-                &key,
-                &addr,
-                &format!("readlink {ROOT}/current | xargs -I{{}} readlink {ROOT}/{{}}"),
-            )
-            .trim()
-            .to_string()
+            live(&key, &addr)
         } else {
             release
         };
@@ -192,12 +197,7 @@ fn kept_releases_stay_as_built_and_each_rolls_back_exactly() {
             .unwrap_or_else(|| panic!("{release} was not built by this test"));
         assert_unchanged(&hashes(&key, &addr, release), hashes_then, release);
         let id = release.trim_start_matches("releases/");
-        let live = common::ssh(
-            &key,
-            &addr,
-            &format!("readlink {ROOT}/current | xargs -I{{}} readlink {ROOT}/{{}}"),
-        );
-        if live.trim() != release {
+        if live(&key, &addr) != *release {
             user.ok(p, &["rollback", "production", "--to", id]);
         }
         assert_eq!(

@@ -54,6 +54,14 @@ live_release="$(readlink "$(readlink current)")"
 [[ "$(readlink current)" != "$TARGET" || "$FIRST" == yes ]] || { echo "$TARGET is live; refusing to touch it" >&2; exit 3; }
 [[ ! -e "$new" ]] || { echo "release $RELEASE already exists" >&2; exit 3; }
 rm -rf releases/.incoming-* releases/*.copying
+# What was renamed out of the way (releases/.old-*) is deleted in the
+# background: a big tree takes seconds; a deletion cut short is finished
+# by the next deploy.
+delete_old_in_background() {
+    if compgen -G 'releases/.old-*' >/dev/null; then
+        setsid -f nice rm -rf -- releases/.old-* </dev/null >/dev/null 2>&1 || rm -rf -- releases/.old-*
+    fi
+}
 # What a deploy cut short left: releases it had begun (still 0700, no
 # colour on them), which would otherwise count among the kept ones, and
 # copies it renamed away; both are deleted in the background below.
@@ -62,9 +70,7 @@ find releases -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' -perm 0700 -printf 
     while IFS= read -r begun; do
         [[ "$in_use" == *" releases/$begun "* ]] || mv -T "releases/$begun" "releases/.old-$begun.$$"
     done
-if compgen -G 'releases/.old-*' >/dev/null; then
-    setsid -f nice rm -rf -- releases/.old-* </dev/null >/dev/null 2>&1 || true
-fi
+delete_old_in_background
 
 # The new release, never the live one in place: with only blue and green
 # kept, the inactive colour's old release would be deleted anyway, so it
@@ -421,7 +427,5 @@ find releases -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' -printf '%f\n' | so
     while IFS= read -r old; do
         [[ "$in_use" == *" releases/$old "* ]] || { echo "removing old release $old"; mv -T "releases/$old" "releases/.old-$old"; }
     done
-if compgen -G 'releases/.old-*' >/dev/null; then
-    setsid -f nice rm -rf -- releases/.old-* </dev/null >/dev/null 2>&1 || rm -rf -- releases/.old-*
-fi
+delete_old_in_background
 echo "DEPLOYED $RELEASE to $TARGET"

@@ -218,7 +218,7 @@ pub async fn deploy(
         generated: Arc::clone(&generated),
         config_targets: config_targets.join("\n"),
         keep_builds: file.keep_builds,
-        link_copy: super::spare::link_copy(file),
+        link_copy: file.stack == crate::config::Stack::Static && file.hooks.post_deploy.is_empty(),
         spare: super::spare::script(file, env_name)?,
         options: options.clone(),
         sink: Arc::clone(sink),

@@ -27,13 +27,6 @@ pub fn script(file: &ProjectFile, env_name: &str) -> anyhow::Result<String> {
     )
 }
 
-/// Nothing rewrites release files in place (a static site without
-/// post-deploy hooks), so a release that is not live may be copied with
-/// hard links: the upload replaces files with new inodes.
-pub fn link_copy(file: &ProjectFile) -> bool {
-    file.stack == crate::config::Stack::Static && file.hooks.post_deploy.is_empty()
-}
-
 /// Starts the copy on every given server at once.
 pub async fn start_all(file: &ProjectFile, env_name: &str, servers: &[&Connected], sink: &Sink) {
     match script(file, env_name) {
