@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -213,9 +214,8 @@ def bench(args, work, lab, cfg, env):
     swaps = []
     for _ in range(args.reps):
         out = run([POND, "swap", "production", "--force", "--project", project], env=env).stderr
-        for line in out.splitlines():
-            if "SWAPPED" in line:
-                swaps.append(int(line.rsplit(" in ", 1)[1].split()[0]))
+        for m in re.finditer(r"swapped \S+ -> \S+ in (\d+) us", out):
+            swaps.append(int(m.group(1)))
     kind = "PHP app with a post-deploy hook" if args.php else "static tree"
     print()
     print(f"Deploy benchmark ({kind}: {args.files} files, {args.mb} MB, keep_builds {keep}; {args.reps} repetitions each, alternating; lab droplet over a veth)")

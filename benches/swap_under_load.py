@@ -59,7 +59,7 @@ def main():
             time.sleep(1)
             for _ in range(args.swaps):
                 out = run([POND, "swap", "production", "--force", "--project", project], env=env).stderr
-                m = re.search(r"SWAPPED \S+ -> \S+ in (\d+) us", out)
+                m = re.search(r"swapped \S+ -> \S+ in (\d+) us", out)
                 if m:
                     swap_times.append(int(m.group(1)))
                 time.sleep(max(0.0, (args.seconds - 2) / args.swaps - 0.3))

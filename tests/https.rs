@@ -247,7 +247,10 @@ fn the_domain_gets_a_certificate_renewed_on_the_server_and_failures_show() {
         config.path(),
         &api,
     ));
-    assert!(renewed.contains("TLS-RENEWED"), "{renewed}");
+    assert!(
+        renewed.contains("certificate renewed for secure.example.com www.secure.example.com"),
+        "{renewed}"
+    );
     let txt = api.ok(
         "GET",
         &format!("/v2/domains/{DOMAIN}/records?type=TXT"),

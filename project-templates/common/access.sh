@@ -63,4 +63,4 @@ own_outside=no
 chmod 0600 "$tmp"
 mv -f "$tmp" "$file"
 trap - EXIT
-echo "ACCESS $(awk 'NF >= 2 && !seen[$2]++' <<< "$KEYS" | wc -l) team keys in step; $(outside "$file" | awk 'NF >= 2 && $1 !~ /^#/ { n++ } END { print n + 0 }') other key(s) outside Pond's blocks"
+report access-written team "$(awk 'NF >= 2 && !seen[$2]++' <<< "$KEYS" | wc -l)" outside "$(outside "$file" | awk 'NF >= 2 && $1 !~ /^#/ { n++ } END { print n + 0 }')"

@@ -23,4 +23,4 @@ done
 zstd -dcq | runuser -u "$SITE_USER" -- tar -x -C "$target" --no-same-owner
 runuser -u "$SITE_USER" -- find "$target" -type d -exec chmod g+rwxs {} + -exec setfacl -d -m u::rwX,g::rwX,o::- {} +
 runuser -u "$SITE_USER" -- find "$target" -type f -exec chmod g+rw {} +
-echo "ATTACHED $(runuser -u "$SITE_USER" -- find "$target" -type f | wc -l) files in $target"
+echo "attached $(runuser -u "$SITE_USER" -- find "$target" -type f | wc -l) files in $target"

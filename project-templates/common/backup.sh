@@ -69,7 +69,7 @@ take() { # id, kind: the backup, made in a partial directory, then renamed
         echo "$shared_failed; backup $id holds the database only" >&2
         return 1
     fi
-    echo "BACKUP $id ok"
+    echo "backup $id ok"
 }
 
 record() { # result, id or message: the last run, for pond status
@@ -113,12 +113,12 @@ case "$ACTION" in
         for dir in "$base"/backup-*; do
             [[ -d "$dir" && ! -L "$dir" && -f "$dir/MANIFEST" ]] || continue
             id_ok "${dir##*/}" || continue
-            printf 'BACKUP %s %s %s\n' "${dir##*/}" "$(awk '$1 == "AT" { print $2 }' "$dir/MANIFEST")" \
-                "$(awk '$1 == "FILE" { s += $3 } END { print s + 0 }' "$dir/MANIFEST")"
+            report backup id "${dir##*/}" at "$(awk '$1 == "AT" { print $2 }' "$dir/MANIFEST")" \
+                bytes "$(awk '$1 == "FILE" { s += $3 } END { print s + 0 }' "$dir/MANIFEST")"
         done
         if [[ -f "$base/last-run" && ! -L "$base/last-run" ]]; then
-            printf 'LASTRUN %s %s %s\n' "$(awk '$1 == "AT" { print $2 }' "$base/last-run")" \
-                "$(awk '$1 == "RESULT" { print $2 }' "$base/last-run")" "$(sed -n 's/^DETAIL //p' "$base/last-run" | tr -cd '[:print:]')"
+            report backup-run at "$(awk '$1 == "AT" { print $2 }' "$base/last-run")" \
+                result "$(awk '$1 == "RESULT" { print $2 }' "$base/last-run")" detail "$(sed -n 's/^DETAIL //p' "$base/last-run" | tr -cd '[:print:]')"
         fi ;;
     restore)
         id_ok "$ID" || { echo "bad backup id: $ID" >&2; exit 2; }
@@ -166,7 +166,7 @@ case "$ACTION" in
                 runuser -u "$SITE_USER" -- tar -C "$root/shared" -x --no-same-owner --no-overwrite-dir
             echo "shared paths restored from $ID: ${shared_list[*]}"
         fi
-        echo "RESTORED $ID" ;;
+        echo "backup $ID restored" ;;
     print)
         id_ok "$ID" || { echo "bad backup id: $ID" >&2; exit 2; }
         [[ "$FILE" == database.sql.zst || "$FILE" == shared.tar.zst || "$FILE" == MANIFEST ]] || { echo "bad file: $FILE" >&2; exit 2; }

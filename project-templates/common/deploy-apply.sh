@@ -428,4 +428,4 @@ find releases -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' -printf '%f\n' | so
         [[ "$in_use" == *" releases/$old "* ]] || { echo "removing old release $old"; mv -T "releases/$old" "releases/.old-$old"; }
     done
 delete_old_in_background
-echo "DEPLOYED $RELEASE to $TARGET"
+echo "deployed $RELEASE to $TARGET"

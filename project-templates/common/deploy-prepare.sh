@@ -31,22 +31,15 @@ if [[ "$first" == no && -d "$live_release" && ( -z "$from" || "$live_release" > 
     fi
 fi
 
-echo "TARGET $target"
-echo "FIRST $first"
-echo "BASE ${from:--}"
-if [[ -f metadata/state.json ]]; then
-    printf 'STATE %s\n' "$(tr -d '\n' < metadata/state.json)"
-else
-    echo "STATE {}"
-fi
 # The manifest of what the client uploaded last time, minus every file
 # whose size or mtime changed on the server since: those are listed as
 # stale (S) and the client resends or deletes them. When common/spare has
 # copied the release already, it found them then (and deploy-apply must
 # start from that copy).
 spare="releases/.spare-${from#releases/}"
+made_ahead=no
 if [[ -n "$from" && -d "$spare" && ! -L "$spare" && -f "$spare.stale" && ! -L "$spare.stale" && -f "$spare/.pond/manifest" ]]; then
-    echo "SPARE yes"
+    made_ahead=yes
     runuser -u "$DEPLOY_USER" -- cat "$spare/.pond/manifest" |
         awk -F'\t' 'FILENAME == ARGV[1] { stale[$1] = 1; print "S\t" $1; next } !($4 in stale) { print "F\t" $0 }' "$spare.stale" -
 elif [[ -n "$from" && -f "$from/.pond/manifest" && -f "$from/.pond/stat" ]]; then
@@ -61,4 +54,6 @@ elif [[ -n "$from" && -f "$from/.pond/manifest" && -f "$from/.pond/stat" ]]; the
     awk -F'\t' 'FILENAME == ARGV[1] { stale[$1] = 1; print "S\t" $1; next } !($4 in stale) { print "F\t" $0 }' "$tmp/stale" "$tmp/manifest"
     rm -rf "$tmp"
 fi
-echo "END"
+state="{}"
+[[ ! -f metadata/state.json ]] || state="$(cat metadata/state.json)"
+report prepared target "$target" first "$first" base "$from" state "$state" spare "$made_ahead"

@@ -14,7 +14,7 @@ for attempt in 1 2 3 4 5; do
     [[ "$code" =~ ^[23] ]] && break
     sleep "0.$attempt"
 done
-echo "STATUS $code"
+report health code "$code"
 if [[ "$code" =~ ^[23] ]]; then
     exit 0
 fi

@@ -33,18 +33,17 @@ real_holder() {
 
 if ! flock -n 9; then
     if [[ "$BREAK" != yes ]]; then
-        echo "LOCK-HELD"
-        cat "$lock"
+        report lock-held holder "$(head -c 4096 "$lock")"
         exit 75
     fi
     record="$(tr -d '\n' < "$lock")"
     if holder_pid="$(real_holder)"; then
-        echo "ENDED $record"
+        report lock-ended holder "$record"
         # The holder is its SSH channel's session leader: end its group
         # (the holder and the cat it waits on).
         kill -TERM -- "-$holder_pid" 2>/dev/null || kill -TERM "$holder_pid" 2>/dev/null || true
     fi
-    flock -w 10 9 || { echo "LOCK-HELD"; cat "$lock"; exit 75; }
+    flock -w 10 9 || { report lock-held holder "$(head -c 4096 "$lock")"; exit 75; }
 fi
 # Work that joined an earlier holder's lock and outlived it (a broken lock,
 # or a client whose connection dropped while a hook ran) is ended before
@@ -78,7 +77,7 @@ rm -f "$workers"/*
 systemctl stop "pond-hook-$DEPLOY_USER.*.service" 2>/dev/null || true
 truncate -s 0 "$lock"
 printf '%s, "remote_pid": %s}\n' "${HOLDER%\}}" "$$" >&9
-echo "LOCKED $$"
+report locked pid "$$"
 # Hold the lock until stdin ends: the client closes it when done, and a
 # dropped connection closes it too, so a lost client never leaves it held.
 cat >/dev/null || true

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$ROOT"
 [[ ! -L metadata && ! -L metadata/lock ]] || { echo "metadata/lock is a link; refusing to follow it" >&2; exit 3; }
 exec 9<>metadata/lock
-flock -n 9 || { echo "LOCK-HELD"; cat metadata/lock; exit 75; }
+flock -n 9 || { echo "a deploy or swap holds the lock on $ROOT ($(head -c 4096 metadata/lock | tr -d '\n')); nothing changed" >&2; exit 75; }
 [[ "$(readlink current)" != "$COLOUR" ]] || { echo "$COLOUR is live; refusing to repoint it" >&2; exit 3; }
 [[ -d "releases/$RELEASE" ]] || { echo "release $RELEASE is not on this server" >&2; exit 3; }
 [[ "$(readlink "$COLOUR")" == "releases/$EXPECT_RELEASE" ]] || { echo "$COLOUR now holds $(readlink "$COLOUR"), not $EXPECT_RELEASE as read (a deploy landed meanwhile?); nothing changed" >&2; exit 3; }
@@ -20,4 +20,4 @@ ln -sfn "releases/$RELEASE" "$COLOUR.tmp"
 mv -T "$COLOUR.tmp" "$COLOUR"
 printf '%s\n' "$STATE" > metadata/state.json.tmp && mv metadata/state.json.tmp metadata/state.json
 printf '%s\n' "$LOG_LINE" >> metadata/log.jsonl
-echo "POINTED $COLOUR at $RELEASE"
+echo "pointed $COLOUR at $RELEASE"

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$ROOT"
 [[ ! -L metadata && ! -L metadata/lock ]] || { echo "metadata/lock is a link; refusing to follow it" >&2; exit 3; }
 exec 9<>metadata/lock
-flock -n 9 || { echo "LOCK-HELD"; cat metadata/lock; exit 75; }
+flock -n 9 || { echo "a deploy or swap holds the lock on $ROOT ($(head -c 4096 metadata/lock | tr -d '\n')); no pre-swap hook ran. Try again when it is done" >&2; exit 75; }
 live="$(readlink current)"
 case "$live" in blue) next=green ;; green) next=blue ;; *) echo "current points at $live" >&2; exit 3 ;; esac
 release="$(readlink "$next")"

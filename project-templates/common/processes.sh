@@ -168,4 +168,4 @@ if [[ "$schedule" == yes ]]; then
     echo "schedule: every minute from the live release"
 fi
 ((${#removed[@]} == 0)) || echo "removed: ${removed[*]}"
-echo "PROCESSES ${#names[@]} SCHEDULE $schedule"
+echo "processes: ${#names[@]}; schedule: $schedule"

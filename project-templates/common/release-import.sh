@@ -7,12 +7,11 @@ set -euo pipefail
 cd "$ROOT"
 [[ -L current ]] || { echo "$ROOT is not provisioned (no current link); run pond provision first" >&2; exit 3; }
 new="releases/$RELEASE"
-echo "CURRENT $(readlink current)"
 in_use=" $(readlink blue) $(readlink green) "
 if [[ "$in_use" == *" $new "* ]]; then
-    echo "SERVING"
+    report import-ready live "$(readlink current)" serving yes
     exit 0
 fi
 # A half-copied release from a cut run; deploy-apply creates it afresh.
 rm -rf -- "$new"
-echo "READY"
+report import-ready live "$(readlink current)" serving no

@@ -50,7 +50,7 @@ case "$ACTION" in
             [[ -f "$file" && ! -L "$file" ]] || continue
             name="${file##*/}"
             [[ "$name" =~ ^[A-Z][A-Z0-9_]*$ ]] || continue
-            printf 'SECRET %s %s\n' "$name" "$(date -u -r "$file" +%Y-%m-%dT%H:%M:%SZ)"
+            report secret name "$name" set_at "$(date -u -r "$file" +%Y-%m-%dT%H:%M:%SZ)"
         done ;;
     print)
         [[ -f "$dir/$NAME" && ! -L "$dir/$NAME" ]] || { echo "secret $NAME is not set on this server" >&2; exit 3; }

@@ -3,13 +3,13 @@
 # input PROJECT [project_name]: project name
 # input ENV [env_name]: environment name
 set -euo pipefail
-domain=http
-previews=http
+domain=no
+previews=no
 vhost="/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.conf"
 if [[ -L "$vhost" && "$(readlink "$vhost")" == *.https.conf ]]; then
-    domain=https
+    domain=yes
 fi
 if [[ -L "/etc/nginx/sites-enabled/pond-$PROJECT-$ENV.previews.conf" ]]; then
-    previews=https
+    previews=yes
 fi
-echo "SERVING $domain $previews"
+report schemes domain_https "$domain" previews_https "$previews"

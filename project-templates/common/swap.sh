@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$ROOT"
 [[ ! -L metadata && ! -L metadata/lock ]] || { echo "metadata/lock is a link; refusing to follow it" >&2; exit 3; }
 exec 9<>metadata/lock
-flock -n 9 || { echo "LOCK-HELD"; cat metadata/lock; exit 75; }
+flock -n 9 || { echo "a deploy or swap holds the lock on $ROOT ($(head -c 4096 metadata/lock | tr -d '\n')); nothing was swapped" >&2; exit 75; }
 live="$(readlink current)"
 [[ "$live" == "$EXPECT_LIVE" ]] || { echo "live colour is $live, not $EXPECT_LIVE; someone swapped meanwhile" >&2; exit 3; }
 case "$live" in blue) next=green ;; green) next=blue ;; *) echo "current points at $live" >&2; exit 3 ;; esac
@@ -31,7 +31,7 @@ ln -sfn "$next" current.tmp
 mv -T current.tmp current
 end="$(date +%s%N)"
 ln -sfn "$live" preview.tmp && mv -T preview.tmp preview
-echo "SWAPPED $live -> $next in $(( (end - start) / 1000 )) us"
+echo "swapped $live -> $next in $(( (end - start) / 1000 )) us"
 printf '%s\n' "$STATE" > metadata/state.json.tmp && mv metadata/state.json.tmp metadata/state.json
 printf '%s\n' "$LOG_LINE" >> metadata/log.jsonl
 # The environment's processes follow the live colour: each one loaded

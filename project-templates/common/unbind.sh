@@ -10,7 +10,7 @@ root="/var/www/pond/projects/$PROJECT/$ENV"
 if [[ -d "$root/metadata" ]]; then
     [[ ! -L "$root/metadata" && ! -L "$root/metadata/lock" ]] || { echo "$root/metadata/lock is a link; refusing to follow it" >&2; exit 3; }
     exec 9<>"$root/metadata/lock"
-    flock -n 9 || { echo "LOCK-HELD"; cat "$root/metadata/lock"; echo "a deploy or swap holds the lock on $root; nothing was removed. Try again when it is done" >&2; exit 75; }
+    flock -n 9 || { echo "a deploy or swap holds the lock on $root ($(head -c 4096 "$root/metadata/lock" | tr -d '\n')); nothing was removed. Try again when it is done" >&2; exit 75; }
 fi
 # The environment's processes, schedule (common/processes), scheduled
 # backups (common/backup-schedule) and certificate renewal (tls/schedule);

@@ -26,4 +26,4 @@ chmod 0640 "$password_file"
 # needs only that, so the password itself stays on this server.
 first="$(sha1sum < "$password_file" | cut -c1-40)"
 second="$(printf '%b' "$(printf '%s' "$first" | sed 's/../\\x&/g')" | sha1sum | cut -c1-40)"
-echo "DB-GRANT-HASH *${second^^}"
+report db-grant-hash hash "*${second^^}"

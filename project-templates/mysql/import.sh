@@ -4,4 +4,4 @@
 set -euo pipefail
 mariadb-admin --silent ping >/dev/null 2>&1 || { echo "MariaDB is not running on this server" >&2; exit 3; }
 zstd -dcq | mariadb --database="$DB_NAME"
-echo "IMPORTED into $DB_NAME: $(mariadb -N --database="$DB_NAME" -e 'SHOW TABLES' | wc -l) tables"
+echo "imported into $DB_NAME: $(mariadb -N --database="$DB_NAME" -e 'SHOW TABLES' | wc -l) tables"

@@ -25,7 +25,7 @@ case "$ACTION" in
         mariadb-dump --single-transaction --quick --routines --triggers --no-tablespaces "$DB_NAME" | zstd -q -c > "$tmp"
         mv -f -- "$tmp" "$file"
         trap - EXIT
-        echo "SNAPSHOT $ID $(stat -c '%s %Y' -- "$file")"
+        report snapshot id "$ID" bytes "$(stat -c %s -- "$file")" mtime "$(stat -c %Y -- "$file")"
         echo "snapshot $ID of $DB_NAME taken ($(stat -c %s -- "$file") bytes compressed)" ;;
     restore)
         [[ -f "$file" && ! -L "$file" ]] || { echo "no snapshot $ID of $DB_NAME on this server" >&2; exit 3; }
@@ -39,17 +39,16 @@ case "$ACTION" in
             echo "loading snapshot $ID stopped midway: $DB_NAME is incomplete; the snapshot is still here, restore it again" >&2
             exit 1
         fi
-        echo "RESTORED $ID $(mariadb -N --database="$DB_NAME" -e 'SHOW TABLES' | wc -l)"
-        echo "database $DB_NAME restored from snapshot $ID" ;;
+        echo "database $DB_NAME restored from snapshot $ID ($(mariadb -N --database="$DB_NAME" -e 'SHOW TABLES' | wc -l) tables)" ;;
     list)
         for f in "$dir"/*.sql.zst; do
             [[ -f "$f" && ! -L "$f" ]] || continue
             id="${f##*/}"
             id="${id%.sql.zst}"
             [[ "$id" =~ ^swap-[0-9A-Za-z._-]+$ ]] || continue
-            echo "SNAPSHOT $id $(stat -c '%s %Y' -- "$f")"
+            report snapshot id "$id" bytes "$(stat -c %s -- "$f")" mtime "$(stat -c %Y -- "$f")"
         done
-        if mariadb-admin --silent ping >/dev/null 2>&1; then echo "MARIADB running"; else echo "MARIADB stopped"; fi ;;
+        if mariadb-admin --silent ping >/dev/null 2>&1; then report mariadb running yes; else report mariadb running no; fi ;;
     prune)
         for f in "$dir"/swap-*.sql.zst; do
             [[ -f "$f" && ! -L "$f" ]] || continue

@@ -23,7 +23,7 @@ flock -w 300 8 || { echo "another run for $PROJECT/$ENV holds $state/lock" >&2; 
 umask 077
 due=yes reason="no certificate yet"
 if [[ "$MODE" == renew && ! -f "$dir/fullchain.pem" ]]; then
-    echo "PREVIEW-NONE"
+    report preview-none
     exit 0
 fi
 if [[ -f "$dir/fullchain.pem" && -f "$dir/key.pem" ]]; then
@@ -47,7 +47,7 @@ if [[ -f "$dir/fullchain.pem" && -f "$dir/key.pem" ]]; then
     fi
 fi
 if [[ "$due" == no ]]; then
-    echo "PREVIEW-NOT-DUE $(date -u -d "@$renew_at" +%Y-%m-%dT%H:%M:%SZ)"
+    report preview-not-due after "$(date -u -d "@$renew_at" +%Y-%m-%dT%H:%M:%SZ)"
     exit 0
 fi
 # Each pending key is named after its public key, so the chain of an
@@ -58,6 +58,5 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$di
     -subj "/CN=*.$DOMAIN" -addext "subjectAltName=DNS:*.$DOMAIN" -out "$dir/pending.csr.tmp" 2>/dev/null
 id="$(openssl pkey -in "$dir/pending.key.tmp" -pubout | sha256sum | cut -c1-16)"
 mv -f -- "$dir/pending.key.tmp" "$dir/pending-$id.key"
-echo "PREVIEW-DUE $reason"
-sed 's/^/PREVIEW-CSR /' "$dir/pending.csr.tmp"
+report preview-due reason "$reason" csr "$(cat "$dir/pending.csr.tmp")"
 rm -f -- "$dir/pending.csr.tmp"

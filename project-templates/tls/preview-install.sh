@@ -72,6 +72,6 @@ elif [[ -f "$site" && ! -L "$site" && "$(head -n 1 "$site")" == "# Written by Po
     done
 fi
 if [[ "${served:-no}" == no ]]; then
-    echo "PREVIEW-NOT-SERVED $site is missing: \`pond provision\` writes it"
+    report preview-not-served reason "$site is missing: \`pond provision\` writes it"
 fi
-echo "PREVIEW-INSTALLED *.$DOMAIN until $(openssl x509 -in "$dir/fullchain.pem" -noout -enddate | cut -d= -f2)"
+echo "installed *.$DOMAIN until $(openssl x509 -in "$dir/fullchain.pem" -noout -enddate | cut -d= -f2)"

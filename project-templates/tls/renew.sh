@@ -47,7 +47,7 @@ step="checking the certificate"
 on_error() {
     record last-run failed "failed while $step"
     record last-failure failed "failed while $step"
-    echo "TLS-FAILED failed while $step"
+    report tls-failed detail "failed while $step"
 }
 trap on_error ERR
 
@@ -114,7 +114,7 @@ serve_https() {
         [[ "$remaining" == 0 ]] && break
         sleep 0.1
     done
-    [[ "$switched" == no ]] || echo "TLS-ENABLED https://$DOMAIN"
+    [[ "$switched" == no ]] || echo "serving https://$DOMAIN"
 }
 
 due=no reason=""
@@ -141,7 +141,7 @@ if [[ "$due" == no ]]; then
     serve_https not-due
     trap - ERR
     record last-run not-due "renews after $(date -u -d "@$renew_at" +%Y-%m-%dT%H:%M:%SZ)"
-    echo "TLS not due: ${names[*]} (renews after $(date -u -d "@$renew_at" +%Y-%m-%dT%H:%M:%SZ))"
+    report tls-not-due names "${names[*]}" after "$(date -u -d "@$renew_at" +%Y-%m-%dT%H:%M:%SZ)"
     exit 0
 fi
 
@@ -156,7 +156,7 @@ if [[ -n "$CA_PEM" ]]; then
 fi
 domains=()
 for n in "${names[@]}"; do domains+=(-d "$n"); done
-echo "TLS requesting a certificate for ${names[*]} ($reason)"
+echo "requesting a certificate for ${names[*]} ($reason)"
 step="requesting the certificate"
 log="$state/certbot.log"
 # certbot allows one run per machine (other environments' included): queue.
@@ -183,7 +183,7 @@ if [[ "$ok" == no ]]; then
     record last-run failed "$detail"
     record last-failure failed "$detail"
     tr -cd '[:print:]\n' < "$log" >&2
-    echo "TLS-FAILED $(printable "$detail")"
+    report tls-failed detail "$(printable "$detail")"
     exit 1
 fi
 serve_https renewed
@@ -191,4 +191,4 @@ trap - ERR
 printf '%s\n' "$DIRECTORY" > "$state/directory"
 rm -f -- "$state/last-failure"
 record last-run renewed "${names[*]}"
-echo "TLS-RENEWED ${names[*]}"
+report tls-renewed names "${names[*]}"

@@ -96,9 +96,13 @@ pub fn run(args: TlsArgs) -> super::CliResult {
         let outcomes =
             s.outcome(rt.block_on(tls::apply(&p.file, &env, &connected, &acme, true, &s)))?;
         for o in &outcomes {
-            if o.result == "failed" {
-                failed = true;
-                eprintln!("{}: the certificate request FAILED: {}", o.server, o.detail);
+            match o.result.as_str() {
+                "failed" => {
+                    failed = true;
+                    eprintln!("{}: the certificate request FAILED: {}", o.server, o.detail);
+                }
+                "renewed" => eprintln!("{}: certificate renewed for {}", o.server, o.detail),
+                _ => {}
             }
         }
         match &api {

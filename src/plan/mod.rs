@@ -9,6 +9,7 @@
 
 pub mod layout;
 pub mod quote;
+pub mod report;
 pub mod template;
 
 use std::fmt;

@@ -13,7 +13,8 @@
 //! `kind` names a grammar from [`crate::config::grammar`] (`domain`,
 //! `db_name`, ...) or `text` for free text. Rendering validates every value
 //! against its kind, then emits `readonly NAME='...'` lines produced by
-//! [`super::quote`], then the template verbatim inside `{ ... }; exit`
+//! [`super::quote`], the `report` function of the report protocol
+//! ([`super::report`]), then the template verbatim inside `{ ... }; exit`
 //! (so bash parses it whole before running it). Template text is never
 //! edited or substituted into.
 
@@ -344,6 +345,7 @@ impl Template {
             text.push('\n');
             bound.push((input.name.clone(), value.to_string()));
         }
+        text.push_str(super::report::BASH_FUNCTION);
         // The template runs as one brace group: bash must read all of it
         // before running any of it, so a command that reads stdin (tar in
         // a deploy) gets the data sent after the script, never the rest of

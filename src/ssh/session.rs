@@ -14,6 +14,7 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::key::Identity;
+use crate::plan::report::{self, Report, ReportError};
 
 /// Which stream a line of remote output came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -127,8 +128,11 @@ pub struct Session {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub exit_code: u32,
+    /// What the script printed, less its report lines.
     pub stdout: String,
     pub stderr: String,
+    /// What the script reported ([`crate::plan::report`]), in order.
+    pub reports: Vec<Report>,
 }
 
 /// Seconds between keepalives (three missed = the connection is lost):
@@ -339,9 +343,10 @@ impl Session {
         let lost = || self.lost();
         let channel = self.open_bash().await?;
         let (mut reader, writer) = channel.split();
-        let script = script.as_bytes().to_vec();
+        let tag = report::new_tag();
+        let text = format!("{}{script}", report::tag_line(&tag)).into_bytes();
         let send = async move {
-            writer.data(&script[..]).await?;
+            writer.data(&text[..]).await?;
             if let Some(mut input) = input {
                 // Copy in chunks so a slow server applies back-pressure.
                 let mut buf = vec![0u8; 256 * 1024];
@@ -357,7 +362,7 @@ impl Session {
             Ok::<_, russh::Error>(writer)
         };
         let receive = async {
-            let (mut out, mut err) = (LineBuffer::default(), LineBuffer::default());
+            let (mut out, mut err) = (LineBuffer::reading_reports(&tag), LineBuffer::default());
             let mut code = None;
             let mut output_failed = None;
             while let Some(msg) = reader.wait().await {
@@ -385,9 +390,9 @@ impl Session {
             {
                 output_failed.get_or_insert(e);
             }
-            (code, out.all, err.all, output_failed)
+            (code, out, err.all, output_failed)
         };
-        let (sent, (code, stdout, stderr, output_failed)) = tokio::join!(send, receive);
+        let (sent, (code, out, stderr, output_failed)) = tokio::join!(send, receive);
         if let Some(e) = output_failed {
             return Err(anyhow::Error::new(e).context(format!(
                 "{name}: the stream from this server could not be passed on"
@@ -403,10 +408,17 @@ impl Session {
         {
             return Err(anyhow::Error::new(e)).with_context(lost);
         }
+        if let Some(e) = out.unreadable.first() {
+            bail!(
+                "{name}: {} sent {e}. This Pond and its templates disagree: please report it",
+                template_of(script)
+            );
+        }
         Ok(Outcome {
             exit_code: code,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stdout: String::from_utf8_lossy(&out.all).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            reports: out.reports,
         })
     }
 
@@ -424,9 +436,9 @@ impl Session {
         Ok(outcome)
     }
 
-    /// Runs a lock script that answers `LOCKED <pid>` (then waits for stdin
-    /// to end; an `ENDED <holder>` line before it says whose lock it broke)
-    /// or `LOCK-HELD` plus the holder (then exits). Returns a guard
+    /// Runs a lock script that reports `locked` with its pid (then waits
+    /// for stdin to end; a `lock-ended` report before it says whose lock it
+    /// broke) or `lock-held` with the holder (then exits). Returns a guard
     /// that keeps the lock until [`HeldLock::release`] or until dropped
     /// with the connection.
     pub async fn hold_lock(&self, script: &str) -> anyhow::Result<Result<HeldLock, String>> {
@@ -449,25 +461,20 @@ impl Session {
     async fn hold_lock_untimed(&self, script: &str) -> anyhow::Result<Result<HeldLock, String>> {
         let lost = || self.lost();
         let channel = self.open_bash().await?;
-        channel.data(script.as_bytes()).await.with_context(lost)?;
+        let tag = report::new_tag();
+        let text = format!("{}{script}", report::tag_line(&tag));
+        channel.data(text.as_bytes()).await.with_context(lost)?;
         let (mut reader, writer) = channel.split();
-        let mut out = LineBuffer::default();
-        let mut lines = vec![];
+        let (mut out, mut err) = (LineBuffer::reading_reports(&tag), LineBuffer::default());
         while let Some(msg) = reader.wait().await {
             match msg {
-                ChannelMsg::Data { data } => out.push(&data, |l| lines.push(l.to_string())),
-                ChannelMsg::ExtendedData { data, .. } => out.all.extend_from_slice(&data),
-                ChannelMsg::ExitStatus { .. } => {}
+                ChannelMsg::Data { data } => out.push(&data, |_| {}),
+                ChannelMsg::ExtendedData { data, .. } => err.push(&data, |_| {}),
                 _ => {}
             }
-            if let Some(pid) = lines.iter().find_map(|l| l.strip_prefix("LOCKED ")) {
-                let pid = pid.trim().parse().with_context(|| {
-                    format!("{}: the lock script printed {pid:?}", self.endpoint.name)
-                })?;
-                let ended = lines
-                    .iter()
-                    .find_map(|l| l.strip_prefix("ENDED "))
-                    .map(str::to_string);
+            if let Some(pid) = crate::reported!(out.reports, Report::Locked { pid } => *pid) {
+                let ended =
+                    crate::reported!(out.reports, Report::LockEnded { holder } => holder.clone());
                 return Ok(Ok(HeldLock {
                     reader,
                     writer,
@@ -476,14 +483,17 @@ impl Session {
                 }));
             }
         }
-        out.finish(|l| lines.push(l.to_string()));
-        if let Some(pos) = lines.iter().position(|l| l == "LOCK-HELD") {
-            return Ok(Err(lines[pos + 1..].join(" ").trim().to_string()));
+        out.finish(|_| {});
+        if let Some(e) = out.unreadable.first() {
+            bail!("{}: the lock script sent {e}", self.endpoint.name);
+        }
+        if let Some(holder) = crate::reported!(out.reports, Report::LockHeld { holder } => holder) {
+            return Ok(Err(holder.trim().to_string()));
         }
         bail!(
             "taking the deploy lock on {} failed: {}",
             self.endpoint.name,
-            last_lines(&String::from_utf8_lossy(&out.all), 6)
+            last_lines(&String::from_utf8_lossy(&err.all), 6)
         )
     }
 
@@ -550,24 +560,53 @@ pub fn last_lines(text: &str, n: usize) -> String {
 #[derive(Default)]
 struct LineBuffer {
     pending: Vec<u8>,
+    /// Every byte pushed, less the report lines taken out.
     all: Vec<u8>,
+    /// The run's report tag: lines carrying it are reports, taken out of
+    /// the output into `reports` (or `unreadable`).
+    tag: Option<String>,
+    reports: Vec<Report>,
+    unreadable: Vec<ReportError>,
 }
 
 impl LineBuffer {
+    /// A buffer that takes the reports of the run tagged `tag` out.
+    fn reading_reports(tag: &str) -> LineBuffer {
+        LineBuffer {
+            tag: Some(tag.to_string()),
+            ..LineBuffer::default()
+        }
+    }
+
     fn push(&mut self, data: &[u8], mut emit: impl FnMut(&str)) {
-        self.all.extend_from_slice(data);
         self.pending.extend_from_slice(data);
         while let Some(pos) = self.pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=pos).collect();
-            emit(String::from_utf8_lossy(&line[..line.len() - 1]).trim_end_matches('\r'));
+            self.line(line, true, &mut emit);
         }
     }
 
     fn finish(&mut self, mut emit: impl FnMut(&str)) {
         if !self.pending.is_empty() {
-            emit(&String::from_utf8_lossy(&self.pending));
-            self.pending.clear();
+            let line = std::mem::take(&mut self.pending);
+            self.line(line, false, &mut emit);
         }
+    }
+
+    fn line(&mut self, line: Vec<u8>, ended: bool, emit: &mut impl FnMut(&str)) {
+        let text = String::from_utf8_lossy(&line[..line.len() - usize::from(ended)]);
+        let text = text.trim_end_matches('\r');
+        if let Some(tag) = &self.tag
+            && let Some(parsed) = report::parse_line(text, tag)
+        {
+            match parsed {
+                Ok(r) => self.reports.push(r),
+                Err(e) => self.unreadable.push(e),
+            }
+            return;
+        }
+        emit(text);
+        self.all.extend_from_slice(&line);
     }
 }
 

@@ -11,6 +11,7 @@ use anyhow::Context;
 
 use super::{Connected, render};
 use crate::config::ProjectFile;
+use crate::plan::report::Report;
 use crate::ssh::{Sink, Stream};
 
 /// The key blob (base64, the second field) of an OpenSSH public key line.
@@ -49,8 +50,12 @@ pub async fn sync<'a>(
             .run_ok("team keys", &script, &crate::ssh::session::quiet())
             .await
             .with_context(|| format!("writing the team's keys on {name}"))?;
-        if let Some(line) = out.stdout.lines().find_map(|l| l.strip_prefix("ACCESS ")) {
-            sink(name, Stream::Step, &format!("team access: {line}"));
+        if let Some((team, outside)) = crate::reported!(out.reports, Report::AccessWritten { team, outside } => (team, outside)) {
+            sink(
+                name,
+                Stream::Step,
+                &format!("team access: {team} team keys in step; {outside} other key(s) outside Pond's blocks"),
+            );
         }
         if !file.team_keys.iter().any(|k| blob(&k.public_key) == blob(own)) {
             sink(

@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 
 use super::{Connected, render};
 use crate::config::{Database, DropletRole, Environment, ProjectFile};
+use crate::plan::report::Report;
 use crate::ssh::Sink;
 
 /// What one server holds of an environment's backups.
@@ -135,6 +136,17 @@ pub struct LastRun {
     pub detail: String,
 }
 
+impl From<&crate::plan::report::LastRun> for LastRun {
+    fn from(run: &crate::plan::report::LastRun) -> LastRun {
+        LastRun {
+            at: run.at.clone(),
+            ok: run.result == "ok",
+            running: run.result == "running",
+            detail: run.detail.trim().to_string(),
+        }
+    }
+}
+
 /// Each part server's backups and last run: (server, backups, last run).
 pub async fn list(
     file: &ProjectFile,
@@ -152,37 +164,20 @@ pub async fn list(
                 &crate::ssh::session::quiet(),
             )
             .await?;
-        let (listed, last) = parse_list(&o.stdout);
+        let (listed, last) = parse_list(&o.reports);
         out.push((part.server.server.endpoint.name.clone(), listed, last));
     }
     Ok(out)
 }
 
-fn parse_list(stdout: &str) -> (Vec<Listed>, Option<LastRun>) {
-    let mut listed = vec![];
-    let mut last = None;
-    for line in stdout.lines() {
-        if let Some(rest) = line.strip_prefix("BACKUP ") {
-            if let [id, at, bytes] = rest.split_whitespace().collect::<Vec<_>>()[..] {
-                listed.push(Listed {
-                    id: id.to_string(),
-                    at: at.to_string(),
-                    bytes: bytes.parse().unwrap_or(0),
-                });
-            }
-        } else if let Some(rest) = line.strip_prefix("LASTRUN ") {
-            let mut f = rest.splitn(3, ' ');
-            if let (Some(at), Some(result)) = (f.next(), f.next()) {
-                last = Some(LastRun {
-                    at: at.to_string(),
-                    ok: result == "ok",
-                    running: result == "running",
-                    detail: f.next().unwrap_or_default().trim().to_string(),
-                });
-            }
-        }
-    }
+fn parse_list(reports: &[Report]) -> (Vec<Listed>, Option<LastRun>) {
+    let mut listed = crate::all_reported!(reports, Report::Backup { id, at, bytes } => Listed {
+        id: id.clone(),
+        at: at.clone(),
+        bytes: *bytes,
+    });
     listed.sort_by(|a, b| b.id.cmp(&a.id));
+    let last = crate::reported!(reports, Report::BackupRun(run) => LastRun::from(run));
     (listed, last)
 }
 
@@ -360,9 +355,11 @@ mod tests {
 
     #[test]
     fn listings_give_backups_newest_first_and_the_last_run() {
-        let (listed, last) = parse_list(
-            "BACKUP backup-20261206T010000Z-scheduled 2026-12-06T01:00:00Z 100\nBACKUP backup-20261206T020000Z-manual 2026-12-06T02:00:00Z 250\nLASTRUN 2026-12-06T03:00:00Z failed MariaDB is not running on this server\n",
-        );
+        let (listed, last) = parse_list(&crate::plan::report::reports_of(
+            "report backup id backup-20261206T010000Z-scheduled at 2026-12-06T01:00:00Z bytes 100
+             report backup id backup-20261206T020000Z-manual at 2026-12-06T02:00:00Z bytes 250
+             report backup-run at 2026-12-06T03:00:00Z result failed detail 'MariaDB is not running on this server'",
+        ));
         assert_eq!(listed[0].id, "backup-20261206T020000Z-manual");
         assert_eq!(listed[1].bytes, 100);
         let last = last.unwrap();

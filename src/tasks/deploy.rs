@@ -19,6 +19,7 @@ use super::manifest::{self, Manifest};
 use super::state::{ReleaseRecord, ServerState, log_line, now, release_id};
 use super::{Connected, actor, env_root, render};
 use crate::config::{Colour, DropletRole, ProjectFile};
+use crate::plan::report::Report;
 use crate::ssh::{Sink, Stream};
 
 /// What a deploy will do or did on one server.
@@ -425,27 +426,30 @@ impl Job {
             .session
             .run_ok("preparing the release", &prepare, &quiet)
             .await?;
-        let field = |key: &str| {
-            prepared
-                .stdout
-                .lines()
-                .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
-                .with_context(|| format!("{name}: prepare printed no {key}"))
+        let Some(Report::Prepared {
+            target,
+            first,
+            base,
+            state,
+            spare,
+        }) = crate::reported!(prepared.reports, r @ Report::Prepared { .. } => r.clone())
+        else {
+            bail!("{name}: common/deploy-prepare reported nothing");
         };
-        let target = match field("TARGET ")?.as_str() {
+        let target = match target.as_str() {
             "blue" => Colour::Blue,
             "green" => Colour::Green,
             other => bail!("{name}: unexpected target colour {other}"),
         };
-        let first = field("FIRST ")? == "yes";
-        let state = ServerState::parse(&field("STATE ")?)
+        let state = ServerState::parse(&state)
             .with_context(|| format!("{name}: reading {}/metadata/state.json", self.root))?;
         Ok(Prepared {
             server: name.to_string(),
             target,
             first,
-            base: field("BASE ")?,
-            spare: prepared.stdout.lines().any(|l| l == "SPARE yes"),
+            // deploy-apply's word for none.
+            base: base.unwrap_or_else(|| "-".to_string()),
+            spare,
             state,
             remote: manifest::parse_remote(&prepared.stdout),
             stale: manifest::parse_stale(&prepared.stdout),

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use super::state::ServerState;
 use super::{Connected, env_root, render};
 use crate::config::{Colour, DropletRole, Environment, ProjectFile};
+use crate::plan::report::Report;
 use crate::ssh::{Sink, Stream};
 
 /// The result of a health check on one server.
@@ -148,26 +149,15 @@ pub async fn served_urls(
     ) else {
         return ServedUrls::new(env, false, false);
     };
-    let said = web
+    let reports = web
         .session
         .run(&script, None, &crate::ssh::session::quiet())
         .await
-        .map(|o| o.stdout)
+        .map(|o| o.reports)
         .unwrap_or_default();
-    let (domain, previews) = parse_serving(&said);
+    let (domain, previews) = crate::reported!(reports, Report::Schemes { domain_https, previews_https } => (*domain_https, *previews_https))
+        .unwrap_or((false, false));
     ServedUrls::new(env, domain, previews)
-}
-
-/// `SERVING <http|https> <http|https>` → (domain, previews) over HTTPS.
-fn parse_serving(stdout: &str) -> (bool, bool) {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("SERVING "))
-        .map(|v| {
-            let mut words = v.split_whitespace();
-            (words.next() == Some("https"), words.next() == Some("https"))
-        })
-        .unwrap_or((false, false))
 }
 
 /// GETs the health path of the inactive colour (through the preview host)
@@ -201,19 +191,10 @@ pub async fn health(
             .session
             .run(&script, None, &crate::ssh::session::quiet())
             .await?;
-        let status = outcome
-            .stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("STATUS "))
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
+        let status =
+            crate::reported!(outcome.reports, Report::Health { code } => *code).unwrap_or(0);
         let healthy = outcome.exit_code == 0;
-        let details = outcome
-            .stdout
-            .lines()
-            .skip_while(|l| l.starts_with("STATUS "))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let details = outcome.stdout.trim_end().to_string();
         // A failed check is not a finished step: it shows as a plain line,
         // and the caller's error says what it means.
         sink(
@@ -252,12 +233,7 @@ pub async fn live_colour(root: &str, connected: &[Connected]) -> anyhow::Result<
                 &crate::ssh::session::quiet(),
             )
             .await?;
-        let live = match out
-            .stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("LIVE "))
-            .map(str::trim)
-        {
+        let live = match crate::reported!(out.reports, Report::Live { target } => target.as_str()) {
             Some("blue") => Colour::Blue,
             Some("green") => Colour::Green,
             other => bail!(
@@ -317,14 +293,14 @@ pub async fn status(
         match r {
             Err(e) => s.error = Some(format!("{e:#}")),
             Ok(o) => {
-                parse_status(&o.stdout, &mut s);
+                parse_status(&o.reports, &mut s);
                 // Behind a balancer the servers keep no certificate: HTTPS
                 // is the balancer's (`lb_tls`), not a line per server.
                 if env.kind == crate::config::EnvironmentKind::LoadBalanced {
                     s.tls = None;
                 }
                 let expected = super::provision::setup_digest(file, env, c.server.role).ok();
-                s.drift = drift(&o.stdout, expected.as_deref());
+                s.drift = drift(&o.reports, expected.as_deref());
             }
         }
         out.push(s);
@@ -335,116 +311,98 @@ pub async fn status(
 /// The differences `common/status` reports against the provisioning
 /// record, led by a note when the record is missing or was made from
 /// other scripts than `expected` (the digest provisioning would record now).
-fn drift(text: &str, expected: Option<&str>) -> Option<Vec<String>> {
-    let recorded = text.lines().find_map(|l| l.strip_prefix("PROVISIONED "))?;
+fn drift(reports: &[Report], expected: Option<&str>) -> Option<Vec<String>> {
+    let (digest, at) =
+        crate::reported!(reports, Report::Provisioned { digest, at } => (digest, at))?;
     let mut found = vec![];
-    let mut words = recorded.split_whitespace();
-    match (words.next(), words.next()) {
-        (Some(digest), at) if digest != "-" => {
+    match digest {
+        Some(digest) => {
             if expected.is_some_and(|e| e != digest) {
                 found.push(format!(
                     "provisioned{} from other templates or pond.json settings than it would be now",
-                    at.map(|at| format!(" at {at}")).unwrap_or_default()
+                    at.as_ref().map(|at| format!(" at {at}")).unwrap_or_default()
                 ));
             }
         }
-        _ => found.push(
+        None => found.push(
             "no record of Pond's provisioning for this environment (set up by an older Pond, or not yet)"
                 .to_string(),
         ),
     }
-    found.extend(
-        text.lines()
-            .filter_map(|l| l.strip_prefix("DRIFT "))
-            .map(str::to_string),
-    );
+    found.extend(crate::all_reported!(reports, Report::Drift { what } => what.clone()));
     Some(found)
 }
 
-fn parse_status(text: &str, s: &mut ServerStatus) {
-    s.tls = super::tls::parse_status(text);
-    for line in text.lines() {
-        if let Some(v) = line.strip_prefix("LIVE ") {
-            s.live = match v.trim() {
-                "blue" => Some(Colour::Blue),
-                "green" => Some(Colour::Green),
-                _ => None,
-            };
-        } else if let Some(v) = line.strip_prefix("LINK ") {
-            if let Some((c, t)) = v.split_once(' ') {
-                s.links.push((c.to_string(), t.to_string()));
+fn parse_status(reports: &[Report], s: &mut ServerStatus) {
+    s.tls = super::tls::parse_status(reports);
+    for report in reports {
+        match report {
+            Report::Live { target } => {
+                s.live = match target.as_str() {
+                    "blue" => Some(Colour::Blue),
+                    "green" => Some(Colour::Green),
+                    _ => None,
+                }
             }
-        } else if let Some(v) = line.strip_prefix("STATE ") {
-            match ServerState::parse(v) {
+            Report::Link { colour, target } => s.links.push((colour.clone(), target.clone())),
+            Report::State { json } => match ServerState::parse(json) {
                 Ok(state) => s.state = state,
                 Err(e) => s.error = Some(format!("{e:#}")),
+            },
+            Report::LastLog { json } => s.last = serde_json::from_str(json).ok(),
+            Report::Service { name, running } => s.services.push((name.clone(), *running)),
+            Report::Releases { ids } => {
+                s.releases_on_disk = ids.clone();
+                s.releases_on_disk.sort();
             }
-        } else if let Some(v) = line.strip_prefix("LAST ") {
-            s.last = serde_json::from_str(v).ok();
-        } else if let Some(v) = line.strip_prefix("SERVICE ") {
-            if let Some((name, state)) = v.split_once(' ') {
-                s.services.push((name.to_string(), state == "running"));
+            Report::AccessOutside { count } => s.access_outside = *count as usize,
+            Report::AccessKeys { blobs } => s.access_keys = Some(blobs.clone()),
+            Report::Hosted { envs } => s.hosted = envs.clone(),
+            Report::Process {
+                name,
+                instance,
+                state,
+                sub_state,
+                since,
+                restarts,
+                release,
+            } => s.processes.push(ProcessStatus {
+                name: name.clone(),
+                instance: *instance,
+                state: state.clone(),
+                sub_state: sub_state.clone(),
+                since: u64::try_from(*since).unwrap_or(0),
+                restarts: *restarts,
+                release: release.clone(),
+            }),
+            Report::Declared { name, count } => s.declared.push((name.clone(), *count)),
+            Report::Schedule {
+                running,
+                at,
+                result,
+                code,
+                status,
+            } => {
+                s.schedule = Some(ScheduleStatus {
+                    timer_running: *running,
+                    last_run: at.clone(),
+                    last_ok: at.as_ref().map(|_| result.as_deref() == Some("success")),
+                    last_outcome: at.as_ref().map(|_| {
+                        format!(
+                            "{} {}",
+                            code.as_deref().unwrap_or_default(),
+                            status.as_deref().unwrap_or_default()
+                        )
+                    }),
+                })
             }
-        } else if let Some(v) = line.strip_prefix("RELEASES ") {
-            s.releases_on_disk = v.split_whitespace().map(str::to_string).collect();
-            s.releases_on_disk.sort();
-        } else if let Some(v) = line.strip_prefix("ACCESS-OUTSIDE ") {
-            s.access_outside = v.trim().parse().unwrap_or(0);
-        } else if let Some(v) = line.strip_prefix("ACCESS") {
-            s.access_keys = Some(v.split_whitespace().map(str::to_string).collect());
-        } else if let Some(v) = line.strip_prefix("HOSTED ") {
-            s.hosted = v.split_whitespace().map(str::to_string).collect();
-        } else if let Some(v) = line.strip_prefix("PROCESS ") {
-            let f: Vec<&str> = v.split_whitespace().collect();
-            if let [name, instance, state, since, restarts, release, ..] = f[..] {
-                s.processes.push(ProcessStatus {
-                    name: name.to_string(),
-                    instance: instance.parse().unwrap_or(0),
-                    state: state.to_string(),
-                    sub_state: f.get(6).map(|x| x.to_string()).unwrap_or_default(),
-                    since: since.parse().unwrap_or(0),
-                    restarts: restarts.parse().unwrap_or(0),
-                    release: (release != "-").then(|| release.to_string()),
-                });
+            Report::BackupTimer { running, every } => {
+                s.backup_timer_running = Some(*running);
+                s.backup_every = every.clone();
             }
-        } else if let Some(v) = line.strip_prefix("DECLARED ") {
-            if let Some((name, count)) = v.split_once(' ')
-                && let Ok(count) = count.trim().parse()
-            {
-                s.declared.push((name.to_string(), count));
-            }
-        } else if let Some(v) = line.strip_prefix("SCHEDULE ") {
-            let f: Vec<&str> = v.split_whitespace().collect();
-            let (last_run, last_ok, last_outcome) = match f[..] {
-                [_, at, result, code, status] => (
-                    Some(at.to_string()),
-                    Some(result == "success"),
-                    Some(format!("{code} {status}")),
-                ),
-                _ => (None, None, None),
-            };
-            s.schedule = Some(ScheduleStatus {
-                timer_running: f.first() == Some(&"running"),
-                last_run,
-                last_ok,
-                last_outcome,
-            });
-        } else if let Some(v) = line.strip_prefix("BACKUP-TIMER ") {
-            let mut f = v.split_whitespace();
-            s.backup_timer_running = Some(f.next() == Some("running"));
-            s.backup_every = f.next().map(str::to_string);
-        } else if let Some(v) = line.strip_prefix("BACKUP ") {
-            let mut f = v.splitn(3, ' ');
-            if let (Some(at), Some(result)) = (f.next(), f.next()) {
-                s.backup = Some(super::backups::LastRun {
-                    at: at.to_string(),
-                    ok: result == "ok",
-                    running: result == "running",
-                    detail: f.next().unwrap_or_default().trim().to_string(),
-                });
-            }
-        } else if let Some(v) = line.strip_prefix("DISK ") {
-            s.disk_free = v.split_whitespace().next().and_then(|n| n.parse().ok());
+            Report::BackupRun(run) => s.backup = Some(super::backups::LastRun::from(run)),
+            Report::Disk { free, .. } => s.disk_free = Some(*free),
+            _ => {}
         }
     }
 }
@@ -454,10 +412,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_served_schemes_are_read_from_the_serving_line() {
-        assert_eq!(parse_serving("SERVING https http\n"), (true, false));
-        assert_eq!(parse_serving("SERVING https https\n"), (true, true));
-        assert_eq!(parse_serving("noise\n"), (false, false));
+    fn urls_follow_the_served_schemes() {
         let file: ProjectFile =
             serde_json::from_str(include_str!("../../examples/acme-shop/pond.json")).unwrap();
         let env = &file.environments[0];
@@ -469,11 +424,17 @@ mod tests {
         );
     }
 
+    use crate::plan::report::reports_of;
+
     #[test]
     fn processes_and_the_schedule_are_read_from_their_report_lines() {
         let mut s = ServerStatus::default();
         parse_status(
-            "PROCESS queue 1 active 1765000000 2 20261206T030000Z-v2 running\nPROCESS queue 2 failed 1765000100 9 - failed\nPROCESS bad line\nSCHEDULE running 2026-12-06T03:01:00Z exit-code exited 1\n",
+            &reports_of(
+                "report process name queue instance 1 state active sub_state running since 1765000000 restarts 2 release 20261206T030000Z-v2
+                 report process name queue instance 2 state failed sub_state failed since 1765000100 restarts 9 release ''
+                 report schedule running yes at 2026-12-06T03:01:00Z result exit-code code exited status 1",
+            ),
             &mut s,
         );
         assert_eq!(s.processes.len(), 2);
@@ -496,7 +457,10 @@ mod tests {
         assert_eq!(schedule.last_outcome.as_deref(), Some("exited 1"));
         let mut backup = ServerStatus::default();
         parse_status(
-            "BACKUP 2026-12-06T03:00:00Z failed MariaDB is not running on this server\nBACKUP-TIMER running daily\n",
+            &reports_of(
+                "report backup-run at 2026-12-06T03:00:00Z result failed detail 'MariaDB is not running on this server'
+                 report backup-timer running yes every daily",
+            ),
             &mut backup,
         );
         let last = backup.backup.unwrap();
@@ -506,27 +470,68 @@ mod tests {
         assert_eq!(backup.backup_timer_running, Some(true));
         assert_eq!(backup.backup_every.as_deref(), Some("daily"));
         let mut declared = ServerStatus::default();
-        parse_status("DECLARED queue 2\nDECLARED bad\n", &mut declared);
+        parse_status(
+            &reports_of("report declared name queue count 2"),
+            &mut declared,
+        );
         assert_eq!(declared.declared, [("queue".to_string(), 2)]);
         let mut none = ServerStatus::default();
-        parse_status("SCHEDULE stopped -\n", &mut none);
+        parse_status(
+            &reports_of("report schedule running no at '' result '' code '' status ''"),
+            &mut none,
+        );
         let schedule = none.schedule.unwrap();
         assert!(!schedule.timer_running && schedule.last_run.is_none());
+        let mut links = ServerStatus::default();
+        parse_status(
+            &reports_of(
+                "report live target green
+                 report link colour blue target releases/R1
+                 report releases ids 'R2 R1 '
+                 report service name nginx running yes
+                 report access-keys blobs ''
+                 report disk free 12 total 40",
+            ),
+            &mut links,
+        );
+        assert_eq!(links.live, Some(Colour::Green));
+        assert_eq!(
+            links.links,
+            [("blue".to_string(), "releases/R1".to_string())]
+        );
+        assert_eq!(links.releases_on_disk, ["R1", "R2"]);
+        assert_eq!(links.services, [("nginx".to_string(), true)]);
+        assert_eq!(links.access_keys, Some(vec![]));
+        assert_eq!(links.disk_free, Some(12));
     }
 
     #[test]
     fn drift_names_a_missing_record_other_scripts_and_each_difference() {
-        assert_eq!(drift("LIVE blue\n", Some("ab")), None);
         assert_eq!(
-            drift("PROVISIONED ab 2026-12-05T00:00:00Z\n", Some("ab")),
+            drift(&reports_of("report live target blue"), Some("ab")),
+            None
+        );
+        assert_eq!(
+            drift(
+                &reports_of("report provisioned digest ab at 2026-12-05T00:00:00Z"),
+                Some("ab")
+            ),
             Some(vec![])
         );
-        let text = "PROVISIONED ab 2026-12-05T00:00:00Z\nDRIFT /etc/nftables.conf was changed since it was provisioned\nDRIFT user web_a_b is missing\n";
-        let found = drift(text, Some("cd")).unwrap();
+        let reports = reports_of(
+            "report provisioned digest ab at 2026-12-05T00:00:00Z
+             report drift what '/etc/nftables.conf was changed since it was provisioned'
+             report drift what 'user web_a_b is missing'",
+        );
+        let found = drift(&reports, Some("cd")).unwrap();
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(found[0].contains("at 2026-12-05T00:00:00Z"), "{found:?}");
         assert_eq!(found[2], "user web_a_b is missing");
-        let found = drift("PROVISIONED -\n", Some("cd")).unwrap();
+        let found = drift(
+            &reports_of("report provisioned digest '' at ''"),
+            Some("cd"),
+        )
+        .unwrap();
         assert!(found[0].starts_with("no record"), "{found:?}");
     }
 }

@@ -121,11 +121,10 @@ pub async fn run_pre_swap_hooks(
     )?;
     let outcome = server.session.run(&script, None, sink).await?;
     if outcome.exit_code == 75 {
-        let holder: Vec<&str> = outcome.stdout.lines().skip(1).collect();
         return Err(NoHookRan(format!(
-            "a deploy or swap holds the lock on {} ({}); no pre-swap hook ran. Try again when it is done",
+            "{}: {}",
             server.server.endpoint.name,
-            holder.join(" ").trim()
+            crate::ssh::session::last_lines(&outcome.stderr, 1)
         ))
         .into());
     }

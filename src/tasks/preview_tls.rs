@@ -33,6 +33,7 @@ use super::tls::{Acme, Outcome};
 use super::{Connected, render};
 use crate::config::{DropletRole, Environment, ProjectFile};
 use crate::digitalocean::Client;
+use crate::plan::report::Report;
 use crate::ssh::{Sink, Stream};
 
 /// When a wildcard is requested.
@@ -113,35 +114,27 @@ pub enum CsrReport {
     },
 }
 
-/// Parses `tls/preview-csr`'s lines.
-pub fn parse_csr(stdout: &str) -> anyhow::Result<CsrReport> {
-    if stdout.lines().any(|l| l == "PREVIEW-NONE") {
-        return Ok(CsrReport::None);
-    }
-    if let Some(at) = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("PREVIEW-NOT-DUE "))
-    {
-        return Ok(CsrReport::NotDue(at.trim().to_string()));
-    }
-    let reason = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("PREVIEW-DUE "))
-        .context("the server reported neither a CSR nor a certificate")?
-        .trim()
-        .to_string();
-    let body: String = stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("PREVIEW-CSR "))
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
+/// Reads `tls/preview-csr`'s report.
+pub fn parse_csr(reports: &[Report]) -> anyhow::Result<CsrReport> {
+    let found = crate::reported!(reports,
+        r @ (Report::PreviewNone | Report::PreviewNotDue { .. } | Report::PreviewDue { .. }) => r)
+    .context("the server reported neither a CSR nor a certificate")?;
+    let (reason, csr) = match found {
+        Report::PreviewNotDue { after } => return Ok(CsrReport::NotDue(after.trim().to_string())),
+        Report::PreviewDue { reason, csr } => (reason, csr),
+        _ => return Ok(CsrReport::None),
+    };
+    let body: String = csr.lines().filter(|l| !l.starts_with("-----")).collect();
     let csr_der = base64::engine::general_purpose::STANDARD
         .decode(body.trim())
         .context("the server's CSR is not base64")?;
     if csr_der.is_empty() {
         bail!("the server sent an empty CSR");
     }
-    Ok(CsrReport::Due { reason, csr_der })
+    Ok(CsrReport::Due {
+        reason: reason.trim().to_string(),
+        csr_der,
+    })
 }
 
 /// On every web server: a wildcard certificate when due (or `force`).
@@ -168,7 +161,7 @@ pub async fn ensure(
         sink(&server, Stream::Step, &what);
         let result = async {
             let out = c.session.run_ok(&what, &script, sink).await?;
-            match parse_csr(&out.stdout)? {
+            match parse_csr(&out.reports)? {
                 CsrReport::None => anyhow::Ok(("none", String::new())),
                 CsrReport::NotDue(at) => anyhow::Ok(("not-due", format!("renews after {at}"))),
                 CsrReport::Due { reason, csr_der } => {
@@ -181,10 +174,7 @@ pub async fn ensure(
                     let (what, script) = install_step(file, env, acme, &chain)?;
                     sink(&server, Stream::Step, &what);
                     let out = c.session.run_ok(&what, &script, sink).await?;
-                    let detail = match out
-                        .stdout
-                        .lines()
-                        .find_map(|l| l.strip_prefix("PREVIEW-NOT-SERVED "))
+                    let detail = match crate::reported!(out.reports, Report::PreviewNotServed { reason } => reason)
                     {
                         Some(why) => format!("*.{} (not served yet: {why})", env.domain),
                         None => format!("*.{}", env.domain),
@@ -521,19 +511,28 @@ mod tests {
 
     #[test]
     fn the_csr_report_gives_the_der_or_when_it_renews() {
+        use crate::plan::report::reports_of;
         assert_eq!(
-            parse_csr("PREVIEW-NOT-DUE 2027-02-04T05:48:00Z\n").unwrap(),
+            parse_csr(&reports_of(
+                "report preview-not-due after 2027-02-04T05:48:00Z"
+            ))
+            .unwrap(),
             CsrReport::NotDue("2027-02-04T05:48:00Z".into())
         );
-        let text = "PREVIEW-DUE no certificate yet\nPREVIEW-CSR -----BEGIN CERTIFICATE REQUEST-----\nPREVIEW-CSR AAEC\nPREVIEW-CSR Aw==\nPREVIEW-CSR -----END CERTIFICATE REQUEST-----\n";
+        let due = reports_of(
+            "report preview-due reason 'no certificate yet' csr $'-----BEGIN CERTIFICATE REQUEST-----\\nAAEC\\nAw==\\n-----END CERTIFICATE REQUEST-----'",
+        );
         assert_eq!(
-            parse_csr(text).unwrap(),
+            parse_csr(&due).unwrap(),
             CsrReport::Due {
                 reason: "no certificate yet".into(),
                 csr_der: vec![0, 1, 2, 3]
             }
         );
-        assert!(parse_csr("something else\n").is_err());
-        assert_eq!(parse_csr("PREVIEW-NONE\n").unwrap(), CsrReport::None);
+        assert!(parse_csr(&reports_of("report live target blue")).is_err());
+        assert_eq!(
+            parse_csr(&reports_of("report preview-none")).unwrap(),
+            CsrReport::None
+        );
     }
 }

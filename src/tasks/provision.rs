@@ -15,13 +15,11 @@ use anyhow::Context;
 use super::{Connected, render};
 use crate::config::{Database, DropletRole, Environment, HookUser, ProjectFile, Stack};
 use crate::plan::layout::EnvUsers;
+use crate::plan::report::Report;
 use crate::ssh::{Sink, Stream};
 
 /// A provisioning step: (description, rendered script).
 pub type Step = (String, String);
-
-/// What `mysql/credentials` prints before the hash.
-const HASH_MARK: &str = "DB-GRANT-HASH ";
 
 /// Base setup and, on web servers, the web stack, the environment's users
 /// and directories, and its PHP-FPM pool.
@@ -321,19 +319,19 @@ pub fn plan(
 }
 
 /// Runs `steps(server)` on every server in parallel, each server's steps
-/// in order; returns each server's outputs.
+/// in order; returns each server's reports, step by step.
 async fn run_phase(
     servers: &[&Connected],
     steps: impl Fn(&Connected) -> anyhow::Result<Vec<Step>>,
     sink: &Sink,
-) -> anyhow::Result<Vec<Vec<String>>> {
+) -> anyhow::Result<Vec<Vec<Vec<Report>>>> {
     let runs = servers.iter().map(|c| {
         let steps = steps(c);
         async move {
             let mut outputs = vec![];
             for (what, script) in steps? {
                 sink(&c.server.endpoint.name, Stream::Step, &what);
-                outputs.push(c.session.run_ok(&what, &script, sink).await?.stdout);
+                outputs.push(c.session.run_ok(&what, &script, sink).await?.reports);
             }
             anyhow::Ok(outputs)
         }
@@ -414,10 +412,7 @@ pub async fn database_phase(
     let mut grants = vec![];
     for (c, out) in webs.iter().zip(outputs) {
         let name = &c.server.endpoint.name;
-        let hash = out
-            .concat()
-            .lines()
-            .find_map(|l| l.strip_prefix(HASH_MARK).map(str::to_string))
+        let hash = crate::reported!(out.concat(), Report::DbGrantHash { hash } => hash.clone())
             .with_context(|| format!("{name}: mysql/credentials printed no password hash"))?;
         let host = grant_host(env, c.server.index)
             .with_context(|| format!("{name} has no address for the database grant"))?;

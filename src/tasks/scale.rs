@@ -19,6 +19,7 @@ use super::state::{ColourState, ServerState, log_line};
 use super::{CloneSessions, Connected, env_root, find_env, manifest, operate, provision, render};
 use crate::config::{self, Colour, Database, Droplet, DropletRole, EnvironmentKind, ProjectFile};
 use crate::digitalocean::Client;
+use crate::plan::report::Report;
 use crate::ssh::{Identity, Sink, Stream};
 
 /// What a scale run will do; [`plan`] builds it without side effects.
@@ -339,8 +340,9 @@ impl ReleaseCopy<'_> {
     }
 
     /// Runs `release-import` on the target for `release`: room made for
-    /// it, and `SERVING` when a colour already runs it (a re-run).
-    async fn make_room(&self, release: &str, doing: &str) -> anyhow::Result<String> {
+    /// it. Returns the target's live colour and whether a colour already
+    /// runs the release (a re-run).
+    async fn make_room(&self, release: &str, doing: &str) -> anyhow::Result<(String, bool)> {
         let prepare = render(
             "common/release-import",
             &[("ROOT", self.root), ("RELEASE", release)],
@@ -350,7 +352,8 @@ impl ReleaseCopy<'_> {
             .session
             .run_ok(doing, &prepare, &crate::ssh::session::quiet())
             .await?;
-        Ok(prepared.stdout)
+        crate::reported!(prepared.reports, Report::ImportReady { live, serving } => (live.clone(), *serving))
+            .with_context(|| format!("{}: common/release-import reported nothing", self.target.server.endpoint.name))
     }
 
     /// Streams the live release from `source` into `target` (through this
@@ -359,13 +362,13 @@ impl ReleaseCopy<'_> {
     async fn live(&self, live: Colour, release: &ColourState, sink: &Sink) -> anyhow::Result<()> {
         let (root, source, target) = (self.root, self.source, self.target);
         let name = &target.server.endpoint.name;
-        let prepared = self
+        let (current, serving) = self
             .make_room(&release.release, "making room for the live release")
             .await?;
         let by = super::actor();
         let record = release.record();
         let joined = ServerState::default().after_deploy(Colour::Blue, true, record);
-        if !prepared.contains("SERVING") {
+        if !serving {
             let log = log_line(
                 "join",
                 &by,
@@ -382,12 +385,6 @@ impl ReleaseCopy<'_> {
             )
             .await?;
         }
-        let current = prepared
-            .lines()
-            .find_map(|l| l.strip_prefix("CURRENT "))
-            .unwrap_or("blue")
-            .trim()
-            .to_string();
         if current != live.as_str() {
             // Both colours run the release; make the same colour live as on
             // the others, so the next deploy and swap stay in step.
@@ -445,10 +442,10 @@ impl ReleaseCopy<'_> {
         if release.release == live_release.release {
             return Ok(());
         }
-        let prepared = self
+        let (_, serving) = self
             .make_room(&release.release, "making room for the inactive release")
             .await?;
-        if prepared.contains("SERVING") {
+        if serving {
             return Ok(());
         }
         let record = release.record();

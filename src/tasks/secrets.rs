@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 
 use super::{Connected, render};
 use crate::config::{DropletRole, Environment, ProjectFile, grammar};
+use crate::plan::report::Report;
 use crate::ssh::{Sink, Stream};
 
 /// A secret as one server lists it.
@@ -215,7 +216,7 @@ pub async fn copy_all(
             &quiet,
         )
         .await?;
-    for secret in parse_list(&listed.stdout) {
+    for secret in parse_list(&listed.reports) {
         let name = &secret.name;
         let printed = from
             .session
@@ -381,22 +382,20 @@ pub async fn list(
             .session
             .run_ok("listing secrets", &script, &crate::ssh::session::quiet())
             .await?;
-        out.push((c.server.endpoint.name.clone(), parse_list(&o.stdout)));
+        out.push((c.server.endpoint.name.clone(), parse_list(&o.reports)));
     }
     Ok(out)
 }
 
-fn parse_list(stdout: &str) -> Vec<Listed> {
-    stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("SECRET "))
-        .filter_map(|l| {
-            let (name, at) = l.split_once(' ')?;
-            grammar::secret_name(name).ok()?;
-            Some(Listed {
-                name: name.to_string(),
-                set_at: at.trim().to_string(),
-            })
+fn parse_list(reports: &[Report]) -> Vec<Listed> {
+    reports
+        .iter()
+        .filter_map(|r| match r {
+            Report::Secret { name, set_at } if grammar::secret_name(name).is_ok() => Some(Listed {
+                name: name.clone(),
+                set_at: set_at.trim().to_string(),
+            }),
+            _ => None,
         })
         .collect()
 }
@@ -407,9 +406,12 @@ mod tests {
 
     #[test]
     fn a_listing_gives_names_and_times_only() {
-        let listed = parse_list(
-            "SECRET APP_KEY 2026-12-06T00:10:00Z\nnoise\nSECRET bad-name 2026-12-06T00:10:00Z\nSECRET MAIL_PASSWORD 2026-12-06T00:11:00Z\n",
-        );
+        let listed = parse_list(&crate::plan::report::reports_of(
+            "report secret name APP_KEY set_at 2026-12-06T00:10:00Z
+             echo noise
+             report secret name bad-name set_at 2026-12-06T00:10:00Z
+             report secret name MAIL_PASSWORD set_at 2026-12-06T00:11:00Z",
+        ));
         assert_eq!(
             listed,
             [

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 
 use super::{Connected, render};
 use crate::config::{Database, DropletRole, Environment, ProjectFile};
+use crate::plan::report::Report;
 use crate::ssh::Sink;
 
 /// A snapshot as its server lists it.
@@ -109,7 +110,7 @@ pub async fn take(
                 server.server.endpoint.name
             )
         })?;
-    Ok(parse(&out.stdout).into_iter().next())
+    Ok(parse(&out.reports).into_iter().next())
 }
 
 /// Restores snapshot `id` into the environment's database.
@@ -166,13 +167,13 @@ pub async fn check_restorable(
             &crate::ssh::session::quiet(),
         )
         .await?;
-    if out.stdout.lines().any(|l| l == "MARIADB stopped") {
+    if crate::reported!(out.reports, Report::Mariadb { running } => *running) == Some(false) {
         bail!(
             "MariaDB is not running on {}, so snapshot {id} cannot be restored; nothing was changed",
             server.server.endpoint.name
         );
     }
-    parse(&out.stdout)
+    parse(&out.reports)
         .into_iter()
         .find(|s| s.id == id)
         .with_context(|| {
@@ -206,22 +207,12 @@ pub async fn prune(
     Ok(())
 }
 
-fn parse(stdout: &str) -> Vec<Snapshot> {
-    stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("SNAPSHOT "))
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            match f[..] {
-                [id, bytes, taken] => Some(Snapshot {
-                    id: id.to_string(),
-                    bytes: bytes.parse().ok()?,
-                    taken: taken.parse().ok()?,
-                }),
-                _ => None,
-            }
-        })
-        .collect()
+fn parse(reports: &[Report]) -> Vec<Snapshot> {
+    crate::all_reported!(reports, Report::Snapshot { id, bytes, mtime } => Snapshot {
+        id: id.clone(),
+        bytes: *bytes,
+        taken: *mtime,
+    })
 }
 
 #[cfg(test)]
@@ -231,9 +222,10 @@ mod tests {
     #[test]
     fn listings_parse_and_ids_name_the_release() {
         assert_eq!(
-            parse(
-                "noise\nSNAPSHOT swap-20261206T030000Z-v2-at-20261206T031005Z 1234 1765000000\nSNAPSHOT bad\n"
-            ),
+            parse(&crate::plan::report::reports_of(
+                "echo noise
+                 report snapshot id swap-20261206T030000Z-v2-at-20261206T031005Z bytes 1234 mtime 1765000000"
+            )),
             [Snapshot {
                 id: "swap-20261206T030000Z-v2-at-20261206T031005Z".into(),
                 bytes: 1234,

@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::provision::Step;
 use super::{Connected, render};
 use crate::config::{DropletRole, Environment, EnvironmentKind, ProjectFile};
+use crate::plan::report::{self, Report};
 use crate::ssh::{Sink, Stream};
 
 /// Let's Encrypt's production directory (a DigitalOcean account's default).
@@ -221,16 +222,17 @@ pub async fn apply(
                 for (what, script) in steps {
                     sink(&name, Stream::Step, &what);
                     let out = c.session.run(&script, None, sink).await?;
-                    let text = out.stdout;
-                    if let Some(d) = last_with(&text, "TLS-FAILED ") {
-                        outcome.result = "failed".into();
-                        outcome.detail = d;
-                    } else if let Some(d) = last_with(&text, "TLS-RENEWED ") {
-                        outcome.result = "renewed".into();
-                        outcome.detail = d;
-                    } else if let Some(d) = last_with(&text, "TLS not due: ") {
-                        outcome.result = "not-due".into();
-                        outcome.detail = d;
+                    let last = out.reports.iter().rev().find_map(|r| match r {
+                        Report::TlsFailed { detail } => Some(("failed", detail.clone())),
+                        Report::TlsRenewed { names } => Some(("renewed", names.clone())),
+                        Report::TlsNotDue { names, after } => {
+                            Some(("not-due", format!("{names} (renews after {after})")))
+                        }
+                        _ => None,
+                    });
+                    if let Some((result, detail)) = last {
+                        outcome.result = result.into();
+                        outcome.detail = detail.trim().to_string();
                     } else if out.exit_code != 0 {
                         outcome.result = "failed".into();
                         outcome.detail = format!(
@@ -247,13 +249,6 @@ pub async fn apply(
             }
         });
     futures::future::join_all(runs).await.into_iter().collect()
-}
-
-fn last_with(text: &str, prefix: &str) -> Option<String> {
-    text.lines()
-        .rev()
-        .find_map(|l| l.strip_prefix(prefix))
-        .map(|d| d.trim().to_string())
 }
 
 /// A server's certificate as `common/status` reports it.
@@ -300,47 +295,42 @@ pub struct TlsRun {
     pub detail: String,
 }
 
-/// The `TLS-*` lines of a status report (None: none, HTTPS never set up).
-pub fn parse_status(text: &str) -> Option<TlsStatus> {
+/// The `tls-*` reports of `common/status` (None: none, HTTPS never set up).
+pub fn parse_status(reports: &[Report]) -> Option<TlsStatus> {
     let mut s = TlsStatus::default();
     let mut any = false;
-    let run = |v: &str| {
-        let mut f = v.splitn(3, ' ');
-        Some(TlsRun {
-            at: f.next()?.to_string(),
-            result: f.next()?.to_string(),
-            detail: f.next().unwrap_or("").trim().to_string(),
-        })
+    let run = |r: &report::LastRun| TlsRun {
+        at: r.at.clone(),
+        result: r.result.clone(),
+        detail: r.detail.trim().to_string(),
     };
-    for line in text.lines() {
-        if let Some(v) = line.strip_prefix("TLS-CERT ") {
-            let Some(c) = certificate(v) else { continue };
-            (s.names, s.issuer) = (c.names, c.issuer);
-            (s.not_before, s.not_after, s.renew_after) = (c.not_before, c.not_after, c.renew_after);
-            any = true;
-        } else if let Some(v) = line.strip_prefix("TLS-PREVIEW ") {
-            let Some((serving, rest)) = v.split_once(' ') else {
-                continue;
-            };
-            let Some(c) = certificate(rest) else { continue };
-            s.previews = Some(PreviewCert {
-                serving: serving == "yes",
-                ..c
-            });
-            any = true;
-        } else if let Some(v) = line.strip_prefix("TLS-SERVING ") {
-            s.serving = v.trim() == "yes";
-            any = true;
-        } else if let Some(v) = line.strip_prefix("TLS-TIMER ") {
-            s.timer_running = Some(v.trim() == "running");
-            any = true;
-        } else if let Some(v) = line.strip_prefix("TLS-RUN ") {
-            s.last_run = run(v);
-            any = true;
-        } else if let Some(v) = line.strip_prefix("TLS-FAILURE ") {
-            s.last_failure = run(v);
-            any = true;
+    for r in reports {
+        match r {
+            Report::TlsCert(c) => {
+                let c = certificate(c.from, c.to, &c.names, &c.issuer);
+                (s.names, s.issuer) = (c.names, c.issuer);
+                (s.not_before, s.not_after, s.renew_after) =
+                    (c.not_before, c.not_after, c.renew_after);
+            }
+            Report::TlsPreview {
+                serving,
+                from,
+                to,
+                names,
+                issuer,
+            } => {
+                s.previews = Some(PreviewCert {
+                    serving: *serving,
+                    ..certificate(*from, *to, names, issuer)
+                })
+            }
+            Report::TlsServing { serving } => s.serving = *serving,
+            Report::TlsTimer { running } => s.timer_running = Some(*running),
+            Report::TlsRun(r) => s.last_run = Some(run(r)),
+            Report::TlsFailure(r) => s.last_failure = Some(run(r)),
+            _ => continue,
         }
+        any = true;
     }
     any.then_some(s)
 }
@@ -437,22 +427,19 @@ pub fn stale(t: &TlsStatus, now: i64) -> Option<String> {
 
 /// `FROM TO NAMES ISSUER` of a `TLS-CERT`/`TLS-PREVIEW` line: validity in
 /// unix seconds, names comma-separated (`-`: none), the issuer's name.
-fn certificate(fields: &str) -> Option<PreviewCert> {
-    let mut f = fields.splitn(4, ' ');
-    let (from, to, names) = (f.next()?, f.next()?, f.next()?);
-    let (not_before, not_after) = (from.parse().unwrap_or(0), to.parse().unwrap_or(0));
-    Some(PreviewCert {
+fn certificate(not_before: i64, not_after: i64, names: &str, issuer: &str) -> PreviewCert {
+    PreviewCert {
         names: names
             .split(',')
-            .filter(|n| !n.is_empty() && *n != "-")
+            .filter(|n| !n.is_empty())
             .map(str::to_string)
             .collect(),
-        issuer: f.next().unwrap_or("").trim().to_string(),
+        issuer: issuer.trim().to_string(),
         not_before,
         not_after,
         renew_after: renew_after(not_before, not_after),
         serving: false,
-    })
+    }
 }
 
 /// Two thirds into a certificate's lifetime: when `tls/renew` renews it.
@@ -464,11 +451,19 @@ pub fn renew_after(not_before: i64, not_after: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::report::reports_of;
 
     #[test]
     fn status_lines_give_the_certificate_its_renewal_and_the_last_failure() {
-        let text = "LIVE blue\nTLS-CERT 1000 91000 shop.example.com,www.shop.example.com Pebble Intermediate CA 1a2b\nTLS-SERVING yes\nTLS-TIMER running\nTLS-RUN 2026-12-06T10:00:00Z failed Detail: 198.18.0.9: Connection refused\nTLS-FAILURE 2026-12-06T10:00:00Z failed Detail: 198.18.0.9: Connection refused\n";
-        let s = parse_status(text).unwrap();
+        let text = reports_of(
+            "report live target blue
+             report tls-cert from 1000 to 91000 names shop.example.com,www.shop.example.com issuer 'Pebble Intermediate CA 1a2b'
+             report tls-serving serving yes
+             report tls-timer running yes
+             report tls-run at 2026-12-06T10:00:00Z result failed detail 'Detail: 198.18.0.9: Connection refused'
+             report tls-failure at 2026-12-06T10:00:00Z result failed detail 'Detail: 198.18.0.9: Connection refused'",
+        );
+        let s = parse_status(&text).unwrap();
         assert_eq!(s.names, ["shop.example.com", "www.shop.example.com"]);
         assert_eq!(s.issuer, "Pebble Intermediate CA 1a2b");
         assert_eq!(
@@ -481,20 +476,25 @@ mod tests {
             s.last_failure.unwrap().detail,
             "Detail: 198.18.0.9: Connection refused"
         );
-        assert_eq!(parse_status("LIVE blue\n"), None);
-        // No names ("-"): none, not a name "-"; absurd times do not overflow.
-        let odd = parse_status("TLS-CERT -9223372036854775808 9223372036854775807 - X\n").unwrap();
+        assert_eq!(parse_status(&reports_of("report live target blue")), None);
+        // No names: none, not a name ""; absurd times do not overflow.
+        let odd = parse_status(&reports_of(
+            "report tls-cert from -9223372036854775808 to 9223372036854775807 names '' issuer X",
+        ))
+        .unwrap();
         assert!(odd.names.is_empty());
         assert_eq!(odd.issuer, "X");
-        let previews = parse_status("TLS-PREVIEW yes 1000 91000 *.shop.example.com Pebble CA\n")
-            .unwrap()
-            .previews
-            .unwrap();
+        let previews = parse_status(&reports_of(
+            "report tls-preview serving yes from 1000 to 91000 names '*.shop.example.com' issuer 'Pebble CA'",
+        ))
+        .unwrap()
+        .previews
+        .unwrap();
         assert_eq!(previews.names, ["*.shop.example.com"]);
         assert_eq!(previews.issuer, "Pebble CA");
         assert_eq!((previews.renew_after, previews.serving), (61000, true));
         // A timer that ran last two days ago needs a look; one that ran an hour ago does not.
-        let mut t = parse_status(text).unwrap();
+        let mut t = parse_status(&text).unwrap();
         t.last_failure = None;
         let ran = 1_796_536_112; // 2026-12-06T05:48:32Z
         t.last_run = Some(TlsRun {
