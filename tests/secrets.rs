@@ -190,6 +190,10 @@ echo $db->connect_errno ? "db error\n" : "db ok\n";
         refused_text.contains("needs the secret SENTRY_DSN, which is not set on this server: pond secret set production SENTRY_DSN"),
         "{refused_text}"
     );
+    assert!(
+        refused_text.contains("failed at step config: config file .env could not be filled in"),
+        "{refused_text}"
+    );
     let refused_output = refused_text;
     std::fs::write(
         p.join("deploy/env.tmpl"),

@@ -304,7 +304,9 @@ fn hooks_that_background_a_child_or_read_stdin_neither_hang_a_deploy_nor_hold_it
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("stopped after its timeout of 2 s"),
+        stderr.contains(
+            "failed at step hooks: post-deploy hook deploy/slow.sh was stopped after its timeout of 2 s"
+        ),
         "{stderr}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(50));

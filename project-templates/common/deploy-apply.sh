@@ -21,7 +21,24 @@
 # input SITE_USER [unix_user]: the environment's site user (PHP); owns its shared paths
 # input DEPLOY_USER [unix_user]: the user owning the release trees; every change to a tree is made as this user
 set -euo pipefail
+# The deploy as named steps (the list at the end), each a function below.
+# A step that fails says which and why, on stderr and as a `failed`
+# report: `fail` for the failures it foresees; for any other command that
+# fails, the ERR trap names the command.
+set -E
 umask 027
+step=inputs
+fail() { # reason [exit code]: the current step fails, saying why
+    report failed step "$step" reason "$1"
+    echo "step $step: $1" >&2
+    exit "${2:-3}"
+}
+on_error() { # exit status, line, command: a failure no step foresaw
+    ((BASH_SUBSHELL == 0)) || return 0
+    report failed step "$step" reason "$3 failed (exit $1, line $2)"
+    echo "step $step: $3 failed (exit $1, line $2)" >&2
+}
+trap 'on_error "$?" "$LINENO" "$BASH_COMMAND"' ERR
 # Root changes only root's own directories (releases/, the links,
 # metadata/); inside a release tree, which the deploy user owns, it acts
 # only as that user, so a link planted there reaches nothing more.
@@ -30,30 +47,36 @@ deploy_gid="$(id -g "$DEPLOY_USER")"
 site_gid="$(id -g "$SITE_USER")"
 as_deploy() { setpriv --reuid="$DEPLOY_USER" --regid="$deploy_gid" --init-groups --reset-env -- "$@"; }
 as_site() { setpriv --reuid="$SITE_USER" --regid="$site_gid" --init-groups --reset-env -- "$@"; }
-[[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad release id" >&2; exit 2; }
-[[ "$TARGET" == blue || "$TARGET" == green ]] || { echo "bad colour: $TARGET" >&2; exit 2; }
-[[ "$KEEP_BUILDS" =~ ^[0-9]+$ ]] || { echo "bad keep count" >&2; exit 2; }
-[[ "$BASE" == - || "$BASE" =~ ^releases/[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || { echo "bad base release: $BASE" >&2; exit 2; }
-cd "$ROOT"
-for dir in releases shared config metadata; do
-    [[ -d "$dir" && ! -L "$dir" && "$(stat -c %U "$dir")" == root ]] ||
-        { echo "$ROOT/$dir is not root's directory (provisioned by an older Pond?); run pond provision first" >&2; exit 3; }
-done
-if [[ -n "$LOCK_PID" ]]; then
+new="releases/$RELEASE"
+
+step_inputs() {
+    [[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || fail "bad release id" 2
+    [[ "$TARGET" == blue || "$TARGET" == green ]] || fail "bad colour: $TARGET" 2
+    [[ "$KEEP_BUILDS" =~ ^[0-9]+$ ]] || fail "bad keep count" 2
+    [[ "$BASE" == - || "$BASE" =~ ^releases/[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || fail "bad base release: $BASE" 2
+    [[ -z "$LOCK_PID" || "$LOCK_PID" =~ ^[0-9]+$ ]] || fail "bad lock pid: $LOCK_PID" 2
+    cd "$ROOT"
+    local dir
+    for dir in releases shared config metadata; do
+        [[ -d "$dir" && ! -L "$dir" && "$(stat -c %U "$dir")" == root ]] ||
+            fail "$ROOT/$dir is not root's directory (provisioned by an older Pond?); run pond provision first"
+    done
+    live_release="$(readlink "$(readlink current)")"
+    [[ "$(readlink current)" != "$TARGET" || "$FIRST" == yes ]] || fail "$TARGET is live; refusing to touch it"
+    [[ ! -e "$new" ]] || fail "release $RELEASE already exists"
+}
+
+step_lock() {
     # Join the lock: record this script's PID with its holder, then check
     # the holder still has it (a lock broken meanwhile stops this deploy
     # before it changes anything; one broken later ends it).
-    [[ "$LOCK_PID" =~ ^[0-9]+$ ]] || { echo "bad lock pid: $LOCK_PID" >&2; exit 2; }
+    [[ -n "$LOCK_PID" ]] || return 0
     # PID and start time: a PID reused later is never taken for this one.
     printf '%s %s\n' "$$" "$(awk '{ print $22 }' "/proc/$$/stat")" >> "/run/pond/locks/${ROOT#/var/www/pond/projects/}/$LOCK_PID"
     [[ "$(stat -L -c '%d:%i' "/proc/$LOCK_PID/fd/9" 2>/dev/null)" == "$(stat -L -c '%d:%i' metadata/lock)" ]] ||
-        { echo "step lock: this deploy no longer holds the lock on $ROOT (broken by another deploy?); nothing was changed" >&2; exit 75; }
-fi
-new="releases/$RELEASE"
-live_release="$(readlink "$(readlink current)")"
-[[ "$(readlink current)" != "$TARGET" || "$FIRST" == yes ]] || { echo "$TARGET is live; refusing to touch it" >&2; exit 3; }
-[[ ! -e "$new" ]] || { echo "release $RELEASE already exists" >&2; exit 3; }
-rm -rf releases/.incoming-* releases/*.copying
+        fail "this deploy no longer holds the lock on $ROOT (broken by another deploy?); nothing was changed" 75
+}
+
 # What was renamed out of the way (releases/.old-*) is deleted in the
 # background: a big tree takes seconds; a deletion cut short is finished
 # by the next deploy.
@@ -62,28 +85,37 @@ delete_old_in_background() {
         setsid -f nice rm -rf -- releases/.old-* </dev/null >/dev/null 2>&1 || rm -rf -- releases/.old-*
     fi
 }
-# What a deploy cut short left: releases it had begun (still 0700, no
-# colour on them), which would otherwise count among the kept ones, and
-# copies it renamed away; both are deleted in the background below.
-in_use=" $(readlink blue) $(readlink green) "
-find releases -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' -perm 0700 -printf '%f\n' |
-    while IFS= read -r begun; do
-        [[ "$in_use" == *" releases/$begun "* ]] || mv -T "releases/$begun" "releases/.old-$begun.$$"
-    done
-delete_old_in_background
 
-# The new release, never the live one in place: with only blue and green
-# kept, the inactive colour's old release would be deleted anyway, so it
-# is renamed (never the live release: after a first deploy both colours
-# share it); else it is copied, so kept releases stay intact.
-# The new release is the deploy user's alone (0700) until it is complete:
-# the site user cannot enter it while it is built and hooks run.
-if [[ "$BASE" == - ]]; then
-    install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0700 "$new"
-else
-    [[ -d "$BASE" && ! -L "$BASE" ]] || { echo "the base release $BASE is gone (another deploy ran?); deploy again" >&2; exit 3; }
-    # The copy common/spare made of the base after the last deploy or
-    # swap, waited for if it is still being made; other copies are stale.
+step_leftovers() {
+    # What a deploy cut short left: its upload and copies, releases it
+    # had begun (still 0700, no colour on them), which would otherwise
+    # count among the kept ones, and copies it renamed away.
+    rm -rf releases/.incoming-* releases/*.copying
+    local in_use begun
+    in_use=" $(readlink blue) $(readlink green) "
+    find releases -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' -perm 0700 -printf '%f\n' |
+        while IFS= read -r begun; do
+            [[ "$in_use" == *" releases/$begun "* ]] || mv -T "releases/$begun" "releases/.old-$begun.$$"
+        done
+    delete_old_in_background
+}
+
+# The new release, never the live one in place: the copy common/spare
+# made of the base after the last deploy or swap; else, with only blue and
+# green kept, the inactive colour's old release (deleted anyway) renamed
+# (never the live release: after a first deploy both colours share it);
+# else a copy, so kept releases stay intact. The new release is the deploy
+# user's alone (0700) until it is complete: the site user cannot enter it
+# while it is built and hooks run.
+step_release() {
+    if [[ "$BASE" == - ]]; then
+        install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0700 "$new"
+        return 0
+    fi
+    [[ -d "$BASE" && ! -L "$BASE" ]] || fail "the base release $BASE is gone (another deploy ran?); deploy again"
+    local copy usable=no old
+    # The copy is waited for if it is still being made; other copies are
+    # stale.
     exec 8<>metadata/spare.lock
     copy="releases/.spare-${BASE#releases/}"
     if [[ "$SPARE" != yes && "$BASE" != "$live_release" && "$KEEP_BUILDS" -le 2 ]] && ! flock -n 8; then
@@ -92,14 +124,13 @@ else
         # Slowed down (a loaded server): this deploy copies for itself.
         echo "the background copy is slow; stopping it and copying here"
         systemctl stop "pond-spare-$DEPLOY_USER.*.service" 2>/dev/null || true
-        flock -w 30 8 || { echo "step release: the background copy of the base does not stop; nothing was changed, deploy again" >&2; exit 3; }
+        flock -w 30 8 || fail "the background copy of the base does not stop; nothing was changed, deploy again"
     fi
     # Complete only with its record (common/spare writes it before the
     # directory is in place and deletes it first).
-    usable=no
     if [[ -n "$copy" && -d "$copy" && ! -L "$copy" && -f "$copy.stale" && ! -L "$copy.stale" ]]; then usable=yes; fi
     [[ "$SPARE" != yes || "$usable" == yes ]] ||
-        { echo "step release: the copy of ${BASE#releases/} that this deploy was compared with is gone (something changed on the server meanwhile); nothing was changed, deploy again" >&2; exit 3; }
+        fail "the copy of ${BASE#releases/} that this deploy was compared with is gone (something changed on the server meanwhile); nothing was changed, deploy again"
     for old in releases/.spare-*; do
         [[ -n "$copy" && -e "$old" ]] || continue
         [[ "$usable" == yes && "$old" == "$copy" ]] && continue
@@ -125,15 +156,11 @@ else
         as_deploy chmod 0700 "$new.copying/tree"
         mv -T "$new.copying/tree" "$new"
         rm -rf -- "$new.copying"
-        [[ -d "$new" && ! -L "$new" ]] || { echo "step release: the copy of $BASE is not a directory; nothing was pointed at it" >&2; exit 3; }
+        [[ -d "$new" && ! -L "$new" ]] || fail "the copy of $BASE is not a directory; nothing was pointed at it"
     fi
     exec 8>&-
-fi
+}
 
-# Paths removed locally since the base release go first. Then the upload
-# is extracted straight into the new release: tar unlinks an existing file
-# before writing it (a new inode), and no colour serves this release until
-# the end, so a cut upload is never visible.
 is_shared() { # path: under a shared path (which lives outside the release)?
     local shared
     while IFS= read -r shared; do
@@ -142,39 +169,47 @@ is_shared() { # path: under a shared path (which lives outside the release)?
     done <<< "$SHARED_PATHS"
     return 1
 }
-while IFS= read -r path; do
-    [[ -n "$path" && "$path" != *..* ]] || continue
-    is_shared "$path" && continue
-    printf '%s\0' "${new:?}/$path"
-done <<< "$DELETED" | as_deploy xargs -0 -r rm -rf --
-as_deploy mkdir -p "$new/.pond"
-incoming="$(mktemp -d)"
-trap 'rm -rf "$incoming"' EXIT
-# tar -v lists what it extracted, for the stat record below. Extracted by
-# the deploy user: files are its own, with the modes the client sent.
-zstd -dcq | as_deploy tar -x -v --ignore-zeros -C "$new" --no-same-owner --delay-directory-restore |
-    sed -e 's|^\./||' -e 's|/$||' -e '/^\.\{0,1\}$/d' > "$incoming/extracted"
-# The new manifest: the base's, minus deleted and resent paths, plus the
-# entries of the files just sent.
-printf '%s\n' "$DELETED" > "$incoming/deleted"
-as_deploy touch "$new/.pond/manifest" "$new/.pond/manifest.delta"
-as_deploy cat "$new/.pond/manifest.delta" > "$incoming/delta"
-as_deploy cat "$new/.pond/manifest" > "$incoming/base-manifest"
-awk -F'\t' 'FILENAME == ARGV[1] { drop[$0] = 1; next }
-             FILENAME == ARGV[2] { drop[$4] = 1; print; next }
-             !($4 in drop)' "$incoming/deleted" "$incoming/delta" "$incoming/base-manifest" |
-    as_deploy tee "$new/.pond/manifest.new" >/dev/null
-as_deploy mv -f "$new/.pond/manifest.new" "$new/.pond/manifest"
-as_deploy rm -f "$new/.pond/manifest.delta"
-# A streamed release that arrived without its manifest means the sending
-# side refused or stopped (its error is on the client): no colour may
-# point at what little came.
-if [[ "$STREAMED" == yes ]] && ! grep -qxF .pond/manifest "$incoming/extracted"; then
-    echo "step upload: the release stream from the other server was empty or cut; nothing was pointed at it" >&2
-    rm -rf -- "${new:?}"
-    exit 3
-fi
-echo "applied the upload"
+
+# Paths removed locally since the base release go first. Then the upload
+# is extracted straight into the new release: tar unlinks an existing file
+# before writing it (a new inode), and no colour serves this release until
+# the end, so a cut upload is never visible.
+step_upload() {
+    local path
+    while IFS= read -r path; do
+        [[ -n "$path" && "$path" != *..* ]] || continue
+        is_shared "$path" && continue
+        printf '%s\0' "${new:?}/$path"
+    done <<< "$DELETED" | as_deploy xargs -0 -r rm -rf --
+    as_deploy mkdir -p "$new/.pond"
+    incoming="$(mktemp -d)"
+    trap 'rm -rf "$incoming"' EXIT
+    # tar -v lists what it extracted, for the stat record (seal). Extracted
+    # by the deploy user: files are its own, with the modes the client sent.
+    zstd -dcq | as_deploy tar -x -v --ignore-zeros -C "$new" --no-same-owner --delay-directory-restore |
+        sed -e 's|^\./||' -e 's|/$||' -e '/^\.\{0,1\}$/d' > "$incoming/extracted" ||
+        fail "the upload could not be unpacked (cut short, or the disk is full?); nothing was pointed at it"
+    # The new manifest: the base's, minus deleted and resent paths, plus the
+    # entries of the files just sent.
+    printf '%s\n' "$DELETED" > "$incoming/deleted"
+    as_deploy touch "$new/.pond/manifest" "$new/.pond/manifest.delta"
+    as_deploy cat "$new/.pond/manifest.delta" > "$incoming/delta"
+    as_deploy cat "$new/.pond/manifest" > "$incoming/base-manifest"
+    awk -F'\t' 'FILENAME == ARGV[1] { drop[$0] = 1; next }
+                 FILENAME == ARGV[2] { drop[$4] = 1; print; next }
+                 !($4 in drop)' "$incoming/deleted" "$incoming/delta" "$incoming/base-manifest" |
+        as_deploy tee "$new/.pond/manifest.new" >/dev/null
+    as_deploy mv -f "$new/.pond/manifest.new" "$new/.pond/manifest"
+    as_deploy rm -f "$new/.pond/manifest.delta"
+    # A streamed release that arrived without its manifest means the sending
+    # side refused or stopped (its error is on the client): no colour may
+    # point at what little came.
+    if [[ "$STREAMED" == yes ]] && ! grep -qxF .pond/manifest "$incoming/extracted"; then
+        rm -rf -- "${new:?}"
+        fail "the release stream from the other server was empty or cut; nothing was pointed at it"
+    fi
+    echo "applied the upload"
+}
 
 # Shared paths: seeded once, then kept across releases. A path made shared
 # on a live environment starts from the live release (where the running
@@ -184,72 +219,76 @@ echo "applied the upload"
 # its group); its directories are setgid to the environment's group with
 # a default ACL, so what either the site or the deploy user makes there
 # stays writable by both. Root makes only the directories above it.
-seeded="metadata/shared-seeded"
-if [[ ! -e "$seeded" && -f shared/.pond-seeded && ! -L shared/.pond-seeded ]]; then
-    cp -- shared/.pond-seeded "$seeded"
-fi
-touch "$seeded"
-while IFS= read -r shared; do
-    [[ -n "$shared" ]] || continue
-    [[ "$shared" != *..* ]] || { echo "bad shared path: $shared" >&2; exit 2; }
-    kept="shared/$shared"
-    if ! grep -qxF -- "$shared" "$seeded"; then
-        above=shared
-        IFS=/ read -ra parts <<< "$(dirname "$shared")"
-        for part in "${parts[@]}"; do
-            [[ "$part" == . ]] && continue
-            above="$above/$part"
-            [[ ! -L "$above" ]] || { echo "$ROOT/$above is a link; refusing to follow it" >&2; exit 3; }
-            install -d -o root -g "$SITE_USER" -m 0750 "$above"
-        done
-        [[ ! -L "$kept" ]] || rm -f -- "$kept"
-        # An older layout's: the site user's from now on (no link followed).
-        [[ ! -e "$kept" ]] || chown -R -P "$SITE_USER:$SITE_USER" "$kept"
-        sources=("$new")
-        [[ "$FIRST" == yes ]] || sources=("$live_release" "$new")
-        # Read from the release by its owner, written by the site user into
-        # its own directory (tar keeps links as links; nothing is followed).
-        for from in "${sources[@]}"; do
-            if [[ -f "$from/$shared" && ! -L "$from/$shared" ]]; then
-                if [[ ! -e "$kept" ]]; then
-                    install -o "$SITE_USER" -g "$SITE_USER" -m 0660 /dev/null "$kept"
-                    as_deploy cat -- "$from/$shared" | as_site tee -- "$kept" >/dev/null
-                fi
-            elif [[ -d "$from/$shared" && ! -L "$from/$shared" ]]; then
-                [[ -e "$kept" ]] || install -d -o "$SITE_USER" -g "$SITE_USER" -m 2770 "$kept"
-                as_deploy tar -C "$from/$shared" -cf - . |
-                    as_site tar -C "$kept" -xf - --no-same-owner --skip-old-files
-                [[ "$from" == "$new" ]] || echo "seeded $kept from the live release ${live_release#releases/}"
+seed_shared() { # shared path: made in shared/ from the releases, once
+    local shared="$1" kept="shared/$1" above=shared part parts from sources
+    IFS=/ read -ra parts <<< "$(dirname "$shared")"
+    for part in "${parts[@]}"; do
+        [[ "$part" == . ]] && continue
+        above="$above/$part"
+        [[ ! -L "$above" ]] || fail "$ROOT/$above is a link; refusing to follow it"
+        install -d -o root -g "$SITE_USER" -m 0750 "$above"
+    done
+    [[ ! -L "$kept" ]] || rm -f -- "$kept"
+    # An older layout's: the site user's from now on (no link followed).
+    [[ ! -e "$kept" ]] || chown -R -P "$SITE_USER:$SITE_USER" "$kept"
+    sources=("$new")
+    [[ "$FIRST" == yes ]] || sources=("$live_release" "$new")
+    # Read from the release by its owner, written by the site user into
+    # its own directory (tar keeps links as links; nothing is followed).
+    for from in "${sources[@]}"; do
+        if [[ -f "$from/$shared" && ! -L "$from/$shared" ]]; then
+            if [[ ! -e "$kept" ]]; then
+                install -o "$SITE_USER" -g "$SITE_USER" -m 0660 /dev/null "$kept"
+                as_deploy cat -- "$from/$shared" | as_site tee -- "$kept" >/dev/null
             fi
-        done
-        [[ -e "$kept" ]] || install -d -o "$SITE_USER" -g "$SITE_USER" -m 2770 "$kept"
-        if [[ -d "$kept" ]]; then
-            as_site find "$kept" -type d -exec chmod g+rwxs {} + -exec setfacl -d -m u::rwX,g::rwX,o::- {} +
-            as_site find "$kept" -type f -exec chmod g+rw {} +
-        else
-            as_site chmod g+rw "$kept"
+        elif [[ -d "$from/$shared" && ! -L "$from/$shared" ]]; then
+            [[ -e "$kept" ]] || install -d -o "$SITE_USER" -g "$SITE_USER" -m 2770 "$kept"
+            as_deploy tar -C "$from/$shared" -cf - . |
+                as_site tar -C "$kept" -xf - --no-same-owner --skip-old-files
+            [[ "$from" == "$new" ]] || echo "seeded $kept from the live release ${live_release#releases/}"
         fi
-        printf '%s\n' "$shared" >> "$seeded"
+    done
+    [[ -e "$kept" ]] || install -d -o "$SITE_USER" -g "$SITE_USER" -m 2770 "$kept"
+    if [[ -d "$kept" ]]; then
+        as_site find "$kept" -type d -exec chmod g+rwxs {} + -exec setfacl -d -m u::rwX,g::rwX,o::- {} +
+        as_site find "$kept" -type f -exec chmod g+rw {} +
+    else
+        as_site chmod g+rw "$kept"
     fi
-    as_deploy rm -rf -- "${new:?}/$shared"
-    as_deploy mkdir -p "$new/$(dirname "$shared")"
-    as_deploy ln -sfn "$ROOT/$kept" "$new/$shared"
-done <<< "$SHARED_PATHS"
-# The project's directory tree under its shared paths, with placeholder
-# files, on every deploy: what is missing is made by the site user (in its
-# own directories, so no privilege is lent), in one process; nothing that
-# exists changes.
-while IFS=$'\t' read -r kind path _; do
-    [[ -n "$kind" ]] || continue
-    [[ "$kind" == d || "$kind" == f ]] || { echo "bad shared tree line: $kind" >&2; exit 2; }
-    case "/$path/" in */../* | */./* | *//*) echo "bad shared tree path: $path" >&2; exit 2 ;; esac
-    under=no
+}
+
+step_shared() {
+    local seeded="metadata/shared-seeded" shared kind path under
+    if [[ ! -e "$seeded" && -f shared/.pond-seeded && ! -L shared/.pond-seeded ]]; then
+        cp -- shared/.pond-seeded "$seeded"
+    fi
+    touch "$seeded"
     while IFS= read -r shared; do
-        [[ -n "$shared" && "$path" == "$shared"/* ]] && under=yes
+        [[ -n "$shared" ]] || continue
+        [[ "$shared" != *..* ]] || fail "bad shared path: $shared" 2
+        if ! grep -qxF -- "$shared" "$seeded"; then
+            seed_shared "$shared"
+            printf '%s\n' "$shared" >> "$seeded"
+        fi
+        as_deploy rm -rf -- "${new:?}/$shared"
+        as_deploy mkdir -p "$new/$(dirname "$shared")"
+        as_deploy ln -sfn "$ROOT/shared/$shared" "$new/$shared"
     done <<< "$SHARED_PATHS"
-    [[ "$under" == yes ]] || { echo "shared tree path $path is under no shared path" >&2; exit 2; }
-done <<< "$SHARED_TREE"
-if [[ -n "$SHARED_TREE" ]]; then
+    # The project's directory tree under its shared paths, with placeholder
+    # files, on every deploy: what is missing is made by the site user (in
+    # its own directories, so no privilege is lent), in one process;
+    # nothing that exists changes.
+    while IFS=$'\t' read -r kind path _; do
+        [[ -n "$kind" ]] || continue
+        [[ "$kind" == d || "$kind" == f ]] || fail "bad shared tree line: $kind" 2
+        case "/$path/" in */../* | */./* | *//*) fail "bad shared tree path: $path" 2 ;; esac
+        under=no
+        while IFS= read -r shared; do
+            [[ -n "$shared" && "$path" == "$shared"/* ]] && under=yes
+        done <<< "$SHARED_PATHS"
+        [[ "$under" == yes ]] || fail "shared tree path $path is under no shared path" 2
+    done <<< "$SHARED_TREE"
+    [[ -n "$SHARED_TREE" ]] || return 0
     # shellcheck disable=SC2016 # the inner script expands its own variables
     printf '%s\n' "$SHARED_TREE" | (cd shared && as_site bash -c '
         set -uo pipefail
@@ -259,61 +298,65 @@ if [[ -n "$SHARED_TREE" ]]; then
                 f) [[ -e "$path" || ! -d "$(dirname -- "$path")" ]] || printf "%s" "$content" | base64 -d > "$path" ;;
             esac
         done')
-fi
-# Server-held config (db password) is linked, never copied to the client.
-if [[ -f config/db-password ]]; then
-    as_deploy ln -sfn "$ROOT/config/db-password" "$new/.pond/db-password"
-fi
+}
 
-# Config files arrive rendered except for secrets: fill those in here.
-while IFS= read -r config_file; do
-    [[ -n "$config_file" && "$config_file" != *..* ]] || continue
-    [[ -f "$new/$config_file" ]] || { echo "config file $config_file missing from the upload" >&2; exit 3; }
-    # Filled in as the deploy user, who may read the password and the
-    # secrets anyway: by the shell itself, so no value is ever in a
-    # command's argv (visible to ps), into a file that is 0600 from its
-    # creation, then 0640.
-    # shellcheck disable=SC2016 # the inner script expands its own arguments
-    (cd "$new" && as_deploy bash -c '
-        set -euo pipefail
-        file="$1"
-        [[ -f "$file" && ! -L "$file" ]] || { echo "config file $file is not a plain file" >&2; exit 3; }
-        # A secret may hold "&", which bash 5.2 would replace with the match.
-        shopt -u patsub_replacement 2>/dev/null || true
-        text="$(cat -- "$file"; printf x)"
-        text="${text%x}"
-        changed=no
-        if [[ "$text" == *@@POND_SECRET_DB_PASSWORD@@* ]]; then
-            [[ -s "$2" ]] || { echo "$file needs the database password, but this server has none (no database provisioned)" >&2; exit 3; }
-            password="$(< "$2")"
-            text="${text//@@POND_SECRET_DB_PASSWORD@@/$password}"
-            changed=yes
-        fi
-        # App secrets (pond secret): @@POND_SECRET:NAME@@, one file each.
-        while IFS= read -r token; do
-            name="${token#@@POND_SECRET:}"
-            name="${name%@@}"
-            secret="$3/$name"
-            [[ -f "$secret" && ! -L "$secret" ]] || { echo "$file needs the secret $name, which is not set on this server: pond secret set $4 $name (or pond secret generate $4 $name)" >&2; exit 3; }
-            value="$(cat -- "$secret"; printf x)"
-            value="${value%x}"
-            text="${text//"$token"/$value}"
-            changed=yes
-        done < <(grep -o "@@POND_SECRET:[A-Z][A-Z0-9_]*@@" "$file" | sort -u || true)
-        if [[ "$changed" == yes ]]; then
-            tmp="$(mktemp "$file.XXXXXX")"
-            printf "%s" "$text" > "$tmp"
-            chmod 0640 "$tmp"
-            mv -f -- "$tmp" "$file"
-        fi
-        chmod 0640 "$file"' fill "$config_file" "$ROOT/config/db-password" "$ROOT/config/secrets" "${ROOT##*/}" < /dev/null)
-done <<< "$CONFIG_FILES"
+# Config files arrive rendered except for secrets: filled in here.
+step_config() {
+    # Server-held config (db password) is linked, never copied to the client.
+    if [[ -f config/db-password ]]; then
+        as_deploy ln -sfn "$ROOT/config/db-password" "$new/.pond/db-password"
+    fi
+    local config_file
+    while IFS= read -r config_file; do
+        [[ -n "$config_file" && "$config_file" != *..* ]] || continue
+        [[ -f "$new/$config_file" ]] || fail "config file $config_file missing from the upload"
+        # Filled in as the deploy user, who may read the password and the
+        # secrets anyway: by the shell itself, so no value is ever in a
+        # command's argv (visible to ps), into a file that is 0600 from its
+        # creation, then 0640. Its own errors say what is missing.
+        # shellcheck disable=SC2016 # the inner script expands its own arguments
+        (cd "$new" && as_deploy bash -c '
+            set -euo pipefail
+            file="$1"
+            [[ -f "$file" && ! -L "$file" ]] || { echo "config file $file is not a plain file" >&2; exit 3; }
+            # A secret may hold "&", which bash 5.2 would replace with the match.
+            shopt -u patsub_replacement 2>/dev/null || true
+            text="$(cat -- "$file"; printf x)"
+            text="${text%x}"
+            changed=no
+            if [[ "$text" == *@@POND_SECRET_DB_PASSWORD@@* ]]; then
+                [[ -s "$2" ]] || { echo "$file needs the database password, but this server has none (no database provisioned)" >&2; exit 3; }
+                password="$(< "$2")"
+                text="${text//@@POND_SECRET_DB_PASSWORD@@/$password}"
+                changed=yes
+            fi
+            # App secrets (pond secret): @@POND_SECRET:NAME@@, one file each.
+            while IFS= read -r token; do
+                name="${token#@@POND_SECRET:}"
+                name="${name%@@}"
+                secret="$3/$name"
+                [[ -f "$secret" && ! -L "$secret" ]] || { echo "$file needs the secret $name, which is not set on this server: pond secret set $4 $name (or pond secret generate $4 $name)" >&2; exit 3; }
+                value="$(cat -- "$secret"; printf x)"
+                value="${value%x}"
+                text="${text//"$token"/$value}"
+                changed=yes
+            done < <(grep -o "@@POND_SECRET:[A-Z][A-Z0-9_]*@@" "$file" | sort -u || true)
+            if [[ "$changed" == yes ]]; then
+                tmp="$(mktemp "$file.XXXXXX")"
+                printf "%s" "$text" > "$tmp"
+                chmod 0640 "$tmp"
+                mv -f -- "$tmp" "$file"
+            fi
+            chmod 0640 "$file"' fill "$config_file" "$ROOT/config/db-password" "$ROOT/config/secrets" "${ROOT##*/}" < /dev/null) ||
+            fail "config file $config_file could not be filled in; nothing was pointed at the release"
+    done <<< "$CONFIG_FILES"
+}
 
 # A hook runs in a transient unit of its own: as the deploy user (root
 # only when pond.json says so), stdin from /dev/null, without the lock's
 # descriptor, stopped after its timeout; whatever it leaves running ends
 # with its unit, so it can hold neither the lock nor the connection.
-run_unit() { # directory, timeout, deploy|root, what, command...
+run_unit() { # directory, timeout, deploy|caches|root, what, command...: fails the step
     local dir="$1" timeout="$2" as="$3" what="$4" started status=0 run
     shift 4
     case "$as" in
@@ -331,7 +374,7 @@ run_unit() { # directory, timeout, deploy|root, what, command...
             -p ReadWritePaths="$ROOT/$new/bootstrap/cache" -p ReadOnlyPaths="$ROOT/shared"
             -E LOG_CHANNEL=stderr -E CACHE_DRIVER=array -E SESSION_DRIVER=array) ;;
         root) run=(--uid=root -E HOME=/root) ;;
-        *) echo "bad hook user: $as" >&2; return 2 ;;
+        *) fail "bad hook user: $as" 2 ;;
     esac
     echo "== $what"
     started="$(date +%s)"
@@ -341,91 +384,107 @@ run_unit() { # directory, timeout, deploy|root, what, command...
         -E POND_ENV_DIR="$ROOT" "$@" </dev/null 9>&- || status=$?
     [[ "$status" == 0 ]] && return 0
     if (($(date +%s) - started >= timeout)); then
-        echo "step hook: $what was stopped after its timeout of $timeout s" >&2
-    else
-        echo "step hook: $what failed (exit $status)" >&2
+        fail "$what was stopped after its timeout of $timeout s; nothing was pointed at the release"
     fi
-    return 1
+    fail "$what failed (exit $status); nothing was pointed at the release"
 }
-run_hook() { # directory, hook line (timeout, deploy|root, path)
-    local timeout as path
-    read -r timeout as path <<< "$2"
-    [[ "$timeout" =~ ^[0-9]{1,6}$ && "$timeout" -gt 0 && -n "$path" && "$path" != *..* ]] || { echo "bad hook line: $2" >&2; return 2; }
-    run_unit "$1" "$timeout" "$as" "post-deploy hook $path" /bin/bash -- "$path"
+
+# The post-deploy hooks, then Laravel's package and provider caches: they
+# are written into bootstrap/cache when missing or stale; the site user
+# never writes a release, so they are built here, as the deploy user,
+# after the hooks (which may have made vendor/ with composer).
+step_hooks() {
+    local hook timeout as path
+    while IFS= read -r hook; do
+        [[ -n "$hook" ]] || continue
+        read -r timeout as path <<< "$hook"
+        [[ "$timeout" =~ ^[0-9]{1,6}$ && "$timeout" -gt 0 && -n "$path" && "$path" != *..* ]] || fail "bad hook line: $hook" 2
+        run_unit "$ROOT/$new" "$timeout" "$as" "post-deploy hook $path" /bin/bash -- "$path"
+    done <<< "$HOOKS"
+    if [[ "$FRAMEWORK" == laravel && -f "$new/artisan" && -d "$new/bootstrap/cache" ]]; then
+        command -v php >/dev/null || fail "PHP is not installed on this server (provision it with the php stack)"
+        run_unit "$ROOT/$new" 120 caches "Laravel's caches: php artisan package:discover" \
+            /usr/bin/php artisan package:discover --ansi
+    fi
 }
-while IFS= read -r hook; do
-    [[ -n "$hook" ]] || continue
-    run_hook "$ROOT/$new" "$hook"
-done <<< "$HOOKS"
-# Laravel writes its package and provider caches into bootstrap/cache when
-# they are missing or stale; the site user never writes a release, so they
-# are built here, as the deploy user, after the hooks (which may have made
-# vendor/ with composer).
-if [[ "$FRAMEWORK" == laravel && -f "$new/artisan" && -d "$new/bootstrap/cache" ]]; then
-    command -v php >/dev/null || { echo "step laravel: PHP is not installed on this server (provision it with the php stack)" >&2; exit 3; }
-    run_unit "$ROOT/$new" 120 caches "Laravel's caches: php artisan package:discover" /usr/bin/php artisan package:discover --ansi ||
-        { echo "step laravel: php artisan package:discover failed in the new release (Laravel could not start; see above); nothing was pointed at it" >&2; exit 3; }
-fi
+
 # One walk of the new release (nothing in it runs any more) lists what
-# the checks below act on, and what every file looks like now, for the
-# next deploy's check of changes made on the server. Names are NUL-ended
+# the checks act on, and what every file looks like now, for the next
+# deploy's check of changes made on the server. Names are NUL-ended
 # wherever a list is acted on.
-find "$new" \( -user root -fprint0 "$incoming/root-owned" \) , \
-    \( \( -user root -o -user "$DEPLOY_USER" \) ! -type l -perm /022 -fprint0 "$incoming/writable" \) , \
-    \( ! -user root ! -user "$DEPLOY_USER" ! \( -type l -user "$SITE_USER" \) -fprint0 "$incoming/strangers" \) , \
-    \( -type l -fprint0 "$incoming/links" \) , \
-    \( ! -type d ! -type l -perm /6000 -fprint0 "$incoming/setid" \) , \
-    \( -type f ! -path "$new/.pond/*" -fprintf "$incoming/stat" '%P\t%s\t%T@\n' \)
-# What a hook marked root made is the deploy user's, as the rest (PHP and
-# nginx read it through the group; the next deploy copies it).
-xargs -0 -r chown -h "$DEPLOY_USER:$SITE_USER" -- < "$incoming/root-owned"
-# Whatever a hook made group- or world-writable is not: the site user is
-# in the group, and must never write a release.
-as_deploy xargs -0 -r chmod g-w,o-w -- < "$incoming/writable"
-# No setuid or setgid file: the site user, in the group, could run it as
-# the deploy user (chown above already cleared the bits of root's).
-as_deploy xargs -0 -r chmod ug-s -- < "$incoming/setid"
-# Nothing in it may belong to anyone but the deploy user (the site user's
-# links into shared/, which a renamed base keeps, are fine).
-if [[ -s "$incoming/strangers" ]]; then
-    stranger="$(head -z -n 1 "$incoming/strangers" | tr -d '\0')"
-    echo "step seal: ${stranger#"$new"/} in the new release belongs to $(stat -c %U -- "$stranger"), not $DEPLOY_USER; nothing was pointed at it" >&2
-    exit 3
-fi
-# Links into shared/ are the site user's, as their targets are: nginx
-# follows a link only to what the link's owner owns. (The release is still
-# 0700: the site user cannot move anything in it meanwhile.)
-while IFS= read -r -d '' link; do
-    if [[ "$(readlink -f -- "$link")" == "$ROOT/shared/"* && -L "$link" ]]; then
-        chown -h "$SITE_USER" -- "$link"
+step_seal() {
+    find "$new" \( -user root -fprint0 "$incoming/root-owned" \) , \
+        \( \( -user root -o -user "$DEPLOY_USER" \) ! -type l -perm /022 -fprint0 "$incoming/writable" \) , \
+        \( ! -user root ! -user "$DEPLOY_USER" ! \( -type l -user "$SITE_USER" \) -fprint0 "$incoming/strangers" \) , \
+        \( -type l -fprint0 "$incoming/links" \) , \
+        \( ! -type d ! -type l -perm /6000 -fprint0 "$incoming/setid" \) , \
+        \( -type f ! -path "$new/.pond/*" -fprintf "$incoming/stat" '%P\t%s\t%T@\n' \)
+    # What a hook marked root made is the deploy user's, as the rest (PHP
+    # and nginx read it through the group; the next deploy copies it).
+    xargs -0 -r chown -h "$DEPLOY_USER:$SITE_USER" -- < "$incoming/root-owned"
+    # Whatever a hook made group- or world-writable is not: the site user
+    # is in the group, and must never write a release.
+    as_deploy xargs -0 -r chmod g-w,o-w -- < "$incoming/writable"
+    # No setuid or setgid file: the site user, in the group, could run it
+    # as the deploy user (chown above already cleared the bits of root's).
+    as_deploy xargs -0 -r chmod ug-s -- < "$incoming/setid"
+    # Nothing in it may belong to anyone but the deploy user (the site
+    # user's links into shared/, which a renamed base keeps, are fine).
+    local stranger link
+    if [[ -s "$incoming/strangers" ]]; then
+        stranger="$(head -z -n 1 "$incoming/strangers" | tr -d '\0')"
+        fail "${stranger#"$new"/} in the new release belongs to $(stat -c %U -- "$stranger"), not $DEPLOY_USER; nothing was pointed at it"
     fi
-done < "$incoming/links"
-chmod 0750 "$new"
-as_deploy tee "$new/.pond/stat.new" < "$incoming/stat" >/dev/null
-as_deploy mv -f "$new/.pond/stat.new" "$new/.pond/stat"
+    # Links into shared/ are the site user's, as their targets are: nginx
+    # follows a link only to what the link's owner owns. (The release is
+    # still 0700: the site user cannot move anything in it meanwhile.)
+    while IFS= read -r -d '' link; do
+        if [[ "$(readlink -f -- "$link")" == "$ROOT/shared/"* && -L "$link" ]]; then
+            chown -h "$SITE_USER" -- "$link"
+        fi
+    done < "$incoming/links"
+    chmod 0750 "$new"
+    as_deploy tee "$new/.pond/stat.new" < "$incoming/stat" >/dev/null
+    as_deploy mv -f "$new/.pond/stat.new" "$new/.pond/stat"
+}
 
-ln -sfn "releases/$RELEASE" "$TARGET.tmp"
-mv -T "$TARGET.tmp" "$TARGET"
-if [[ "$FIRST" == yes ]]; then
-    other=blue
-    [[ "$TARGET" == blue ]] && other=green
-    ln -sfn "releases/$RELEASE" "$other.tmp" && mv -T "$other.tmp" "$other"
-fi
-# preview shows the inactive colour.
-if [[ "$(readlink current)" == blue ]]; then ln -sfn green preview.tmp; else ln -sfn blue preview.tmp; fi
-mv -T preview.tmp preview
+# The target colour (both on a first deploy) at the new release, each
+# link replaced by a rename; the preview host shows the inactive colour.
+step_point() {
+    ln -sfn "releases/$RELEASE" "$TARGET.tmp"
+    mv -T "$TARGET.tmp" "$TARGET"
+    if [[ "$FIRST" == yes ]]; then
+        local other=blue
+        [[ "$TARGET" == blue ]] && other=green
+        ln -sfn "releases/$RELEASE" "$other.tmp" && mv -T "$other.tmp" "$other"
+    fi
+    if [[ "$(readlink current)" == blue ]]; then ln -sfn green preview.tmp; else ln -sfn blue preview.tmp; fi
+    mv -T preview.tmp preview
+}
 
-printf '%s\n' "$STATE" > metadata/state.json.tmp && mv metadata/state.json.tmp metadata/state.json
-printf '%s\n' "$LOG_LINE" >> metadata/log.jsonl
+step_record() {
+    printf '%s\n' "$STATE" > metadata/state.json.tmp && mv metadata/state.json.tmp metadata/state.json
+    printf '%s\n' "$LOG_LINE" >> metadata/log.jsonl
+}
 
 # Keep the newest KEEP_BUILDS releases and whatever a colour points at.
 # Old ones are renamed out of the way at once and deleted in the
 # background (a big tree takes seconds to delete); a deletion cut short is
 # finished by the next deploy.
-in_use=" $(readlink blue) $(readlink green) "
-find releases -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' -printf '%f\n' | sort -r | tail -n +"$((KEEP_BUILDS + 1))" |
-    while IFS= read -r old; do
-        [[ "$in_use" == *" releases/$old "* ]] || { echo "removing old release $old"; mv -T "releases/$old" "releases/.old-$old"; }
-    done
-delete_old_in_background
+step_clean_up() {
+    local in_use old
+    in_use=" $(readlink blue) $(readlink green) "
+    find releases -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' -printf '%f\n' | sort -r | tail -n +"$((KEEP_BUILDS + 1))" |
+        while IFS= read -r old; do
+            [[ "$in_use" == *" releases/$old "* ]] || { echo "removing old release $old"; mv -T "releases/$old" "releases/.old-$old"; }
+        done
+    delete_old_in_background
+}
+
+# The steps, in order; each reports how long it took.
+for step in inputs lock leftovers release upload shared config hooks seal point record clean_up; do
+    started="${EPOCHREALTIME/[.,]/}"
+    "step_$step"
+    report step-done name "$step" ms "$(((${EPOCHREALTIME/[.,]/} - started) / 1000))"
+done
 echo "deployed $RELEASE to $TARGET"

@@ -129,6 +129,19 @@ pub enum Report {
         holder: String,
     },
 
+    // ---- common/deploy-apply (named steps)
+    /// A step of the template failed, and why (also on stderr).
+    Failed {
+        step: String,
+        reason: String,
+    },
+    /// A step finished, in this many milliseconds.
+    StepDone {
+        name: String,
+        #[serde(deserialize_with = "number")]
+        ms: u64,
+    },
+
     // ---- common/deploy-prepare
     /// What a deploy to the inactive colour starts from. The manifest
     /// follows as plain output (`F`/`S` lines, [`crate::tasks::manifest`]).

@@ -574,11 +574,37 @@ impl Job {
         // truncates the upload, a server that fails stops reading it. Show
         // both causes when both happened.
         let built = builder.await?;
+        for (step, ms) in
+            crate::all_reported!(outcome.reports, Report::StepDone { name, ms } => (name, ms))
+        {
+            tracing::debug!(server = name, step = %step, ms, "deploy-apply step");
+        }
         if outcome.exit_code != 0 {
             let local = built
                 .err()
                 .map(|e| format!(" (the upload stopped too: {e:#})"))
                 .unwrap_or_default();
+            if let Some((step, reason)) =
+                crate::reported!(outcome.reports, Report::Failed { step, reason } => (step, reason))
+            {
+                // What came before the step's own line (a hook's output).
+                let own = format!("step {step}: ");
+                let before: String = outcome
+                    .stderr
+                    .lines()
+                    .filter(|l| !l.starts_with(&own))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let before = crate::ssh::session::last_lines(&before, 6);
+                bail!(
+                    "deploying to {name} failed at step {step}: {reason}. The live colour was not touched{}{local}",
+                    if before.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (output: {before})")
+                    }
+                );
+            }
             bail!(
                 "deploying to {name} failed (exit {}); the live colour was not touched: {}{local}",
                 outcome.exit_code,
