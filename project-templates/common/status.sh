@@ -132,7 +132,7 @@ if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
         while read -r name count; do
             report declared name "$name" count "$count"
         done < <(runuser -u "$DEPLOY_USER" -- cat -- "$ROOT/current/.pond/processes.list" 2>/dev/null |
-            awk '$1 == "process" && $2 ~ /^[a-z][a-z0-9-]*$/ && $3 ~ /^[0-9]+$/ { print $2, $3 }' || true)
+            awk '$1 == "process" && $2 ~ /^[a-z][a-z0-9-]*$/ && $3 ~ /^[0-9]+$/ && length($3) <= 4 { print $2, $3 }' || true)
     fi
     if [[ -f "/etc/systemd/system/${UNITS}_schedule.timer" ]]; then
         timer=no

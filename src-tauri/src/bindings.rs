@@ -258,6 +258,7 @@ pub fn typescript() -> String {
         DeployRequest::decl(&cfg),
         DeployResult::decl(&cfg),
         ServerDeployView::decl(&cfg),
+        PlannedStep::decl(&cfg),
         HealthView::decl(&cfg),
         SwapRequest::decl(&cfg),
         SwapResult::decl(&cfg),

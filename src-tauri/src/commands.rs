@@ -257,6 +257,7 @@ pub async fn deploy(
                     files_sent: r.files_sent as u32,
                     bytes_sent: r.bytes_sent as f64,
                     files_deleted: r.files_deleted as u32,
+                    plan: PlannedStep::all(&r.plan),
                 })
                 .collect(),
         })

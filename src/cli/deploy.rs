@@ -75,15 +75,26 @@ pub(super) fn provision(project: &ProjectArg, env: &str, dry_run: bool) -> super
     Ok(())
 }
 
+/// How `pond deploy` runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Deploy,
+    /// Changes nothing; outlines each server's plan.
+    DryRun,
+    /// Changes nothing; prints each server's plan with its scripts.
+    DryRunScripts,
+}
+
 pub(super) fn deploy(
     project: &ProjectArg,
     env: &str,
     tag: Option<String>,
-    dry_run: bool,
+    mode: Mode,
     break_lock: bool,
     transfer: tasks::transfer::Transfer,
     yes: bool,
 ) -> super::CliResult {
+    let dry_run = mode != Mode::Deploy;
     let mut p = load_project(project)?;
     let i = env_index(&p, env)?;
     let tag = tag.unwrap_or_else(|| default_tag(&p.root));
@@ -134,6 +145,16 @@ pub(super) fn deploy(
         super::tls::renew_previews_if_due(&p.file, &e, &sessions, &rt, &s);
     }
     for r in &reports {
+        match mode {
+            Mode::Deploy => {}
+            Mode::DryRun => {
+                println!("{}: the plan ({}):", r.server, r.plan.title);
+                for line in r.plan.outline() {
+                    println!("  {line}");
+                }
+            }
+            Mode::DryRunScripts => println!("{}", r.plan),
+        }
         let verb = if dry_run { "would send" } else { "sent" };
         println!(
             "{}: {} {} files ({} bytes), deleted {}; release {} on {}",
@@ -144,6 +165,11 @@ pub(super) fn deploy(
             r.files_deleted,
             r.release,
             r.colour.as_str()
+        );
+    }
+    if mode == Mode::DryRun {
+        println!(
+            "Nothing was changed (dry run). `pond deploy {env} --dry-run --scripts` prints the scripts in full."
         );
     }
     if !dry_run && !reports.is_empty() {

@@ -66,9 +66,12 @@ pub enum Ops {
         /// Build tag recorded with the release (default: git short hash, or "manual").
         #[arg(long)]
         tag: Option<String>,
-        /// Show what would be sent, change nothing.
+        /// Show what would be sent and each server's plan, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// With --dry-run: print the plan's scripts in full.
+        #[arg(long, requires = "dry_run")]
+        scripts: bool,
         /// End a stuck deploy that holds the lock, then deploy.
         #[arg(long)]
         break_lock: bool,
@@ -269,6 +272,7 @@ pub fn run(op: Ops) -> super::CliResult {
             env,
             tag,
             dry_run,
+            scripts,
             break_lock,
             db_dump,
             db_from,
@@ -279,7 +283,11 @@ pub fn run(op: Ops) -> super::CliResult {
             &project,
             &env,
             tag,
-            dry_run,
+            match (dry_run, scripts) {
+                (false, _) => super::deploy::Mode::Deploy,
+                (true, false) => super::deploy::Mode::DryRun,
+                (true, true) => super::deploy::Mode::DryRunScripts,
+            },
             break_lock,
             tasks::transfer::Transfer {
                 db_dump,

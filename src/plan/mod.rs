@@ -123,6 +123,61 @@ impl fmt::Display for Plan {
     }
 }
 
+impl Plan {
+    /// One line per operation, its script's inputs shortened (a value of
+    /// several lines as their count, a long one cut): what `--dry-run`
+    /// prints; [`Plan`]'s `Display` gives the scripts in full.
+    pub fn outline(&self) -> Vec<String> {
+        self.operations
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                let what = match &op.action {
+                    Action::Script { user, script } => {
+                        let inputs: Vec<String> = script
+                            .inputs
+                            .iter()
+                            .filter(|(_, v)| !v.is_empty())
+                            .map(|(k, v)| format!("{k}={}", shortened(v)))
+                            .collect();
+                        format!("as {user}: {} {}", script.template, inputs.join(" "))
+                    }
+                    Action::Api(req) => format!("{:?} {}", req.method, req.path),
+                };
+                format!(
+                    "[{}] {} — on {}; {}",
+                    i + 1,
+                    op.description,
+                    op.target,
+                    what.trim_end()
+                )
+            })
+            .collect()
+    }
+}
+
+/// A value for one line: `(N lines)` for several, cut after 60 characters.
+fn shortened(value: &str) -> String {
+    let lines = value.lines().count();
+    if lines > 1 {
+        return format!("({lines} lines)");
+    }
+    let cut: String = value.chars().take(60).collect();
+    let shown = if cut.len() < value.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    };
+    let plain = shown
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-/:@,+=…".contains(c));
+    if plain {
+        shown
+    } else {
+        quote::quote(&shown).unwrap_or(shown)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,7 +30,8 @@ use serde::{Deserialize, Deserializer};
 pub const BASH_FUNCTION: &str = r#"# Pond's report protocol (src/plan/report.rs): `report KIND [NAME VALUE]...`
 # prints one line the client reads as a typed value.
 report() {
-    local line="{\"kind\":\"$1\"" value
+    # Byte by byte (UTF-8 needs nothing more), and fast on long values.
+    local LC_ALL=C line="{\"kind\":\"$1\"" value
     shift
     (($# % 2 == 0)) || { echo "report: a name without a value" >&2; return 2; }
     while (($#)); do
@@ -49,13 +50,13 @@ report() {
 /// The variable the executor sets to the run's tag.
 pub const TAG_VARIABLE: &str = "POND_REPORT_TAG";
 
-/// A fresh random run tag (16 hex digits).
-pub fn new_tag() -> String {
+/// A fresh random run tag (16 hex digits). Without the OS's randomness
+/// there is none: a guessable tag would let output pass for reports.
+pub fn new_tag() -> anyhow::Result<String> {
     let mut bytes = [0u8; 8];
-    // The OS's randomness is always there on the platforms Pond runs on;
-    // a fixed tag would still work, only without the forgery protection.
-    let _ = getrandom::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("no randomness for a run tag from the OS: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The line the executor sends ahead of a script to name its run.
@@ -69,6 +70,13 @@ pub fn tag_line(tag: &str) -> String {
 pub struct ReportError {
     pub line: String,
     pub reason: String,
+}
+
+/// Where in `line` a report of the run tagged `tag` starts: at its start,
+/// or after output that did not end its line (a hook's last words
+/// without a newline), which stays output.
+pub fn report_start(line: &str, tag: &str) -> Option<usize> {
+    line.find(&format!("@pond:{tag} "))
 }
 
 /// `Some` when `line` is a report of the run tagged `tag`: the report, or
@@ -552,7 +560,7 @@ mod tests {
 
     #[test]
     fn tags_are_fresh() {
-        let (a, b) = (new_tag(), new_tag());
+        let (a, b) = (new_tag().unwrap(), new_tag().unwrap());
         assert_eq!(a.len(), 16);
         assert_ne!(a, b);
     }

@@ -343,7 +343,7 @@ impl Session {
         let lost = || self.lost();
         let channel = self.open_bash().await?;
         let (mut reader, writer) = channel.split();
-        let tag = report::new_tag();
+        let tag = report::new_tag()?;
         let text = format!("{}{script}", report::tag_line(&tag)).into_bytes();
         let send = async move {
             writer.data(&text[..]).await?;
@@ -461,7 +461,7 @@ impl Session {
     async fn hold_lock_untimed(&self, script: &str) -> anyhow::Result<Result<HeldLock, String>> {
         let lost = || self.lost();
         let channel = self.open_bash().await?;
-        let tag = report::new_tag();
+        let tag = report::new_tag()?;
         let text = format!("{}{script}", report::tag_line(&tag));
         channel.data(text.as_bytes()).await.with_context(lost)?;
         let (mut reader, writer) = channel.split();
@@ -593,19 +593,27 @@ impl LineBuffer {
         }
     }
 
-    fn line(&mut self, line: Vec<u8>, ended: bool, emit: &mut impl FnMut(&str)) {
-        let text = String::from_utf8_lossy(&line[..line.len() - usize::from(ended)]);
+    fn line(&mut self, mut line: Vec<u8>, ended: bool, emit: &mut impl FnMut(&str)) {
+        let text = String::from_utf8_lossy(&line[..line.len() - usize::from(ended)]).into_owned();
         let text = text.trim_end_matches('\r');
         if let Some(tag) = &self.tag
-            && let Some(parsed) = report::parse_line(text, tag)
+            && let Some(start) = report::report_start(text, tag)
+            && let Some(parsed) = report::parse_line(&text[start..], tag)
         {
             match parsed {
                 Ok(r) => self.reports.push(r),
                 Err(e) => self.unreadable.push(e),
             }
-            return;
+            if start == 0 {
+                return;
+            }
+            // Output the report was glued to stays output, ending its line.
+            let before = &text[..start];
+            emit(before);
+            line = format!("{before}\n").into_bytes();
+        } else {
+            emit(text);
         }
-        emit(text);
         self.all.extend_from_slice(&line);
     }
 }
@@ -613,6 +621,33 @@ impl LineBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reports_are_taken_out_of_the_output_even_after_an_unended_line() {
+        let mut b = LineBuffer::reading_reports("t1");
+        let mut shown = vec![];
+        b.push(
+            b"hook done@pond:t1 {\"kind\":\"live\",\"target\":\"blue\"}\nplain\n@pond:t2 {\"kind\":\"live\",\"target\":\"green\"}\n",
+            |l| shown.push(l.to_string()),
+        );
+        b.push(b"@pond:t1 {\"kind\":\"disk\"}\n", |l| {
+            shown.push(l.to_string())
+        });
+        b.finish(|l| shown.push(l.to_string()));
+        assert_eq!(
+            b.reports,
+            [Report::Live {
+                target: "blue".into()
+            }]
+        );
+        assert_eq!(b.unreadable.len(), 1, "a disk report without its fields");
+        let other = "@pond:t2 {\"kind\":\"live\",\"target\":\"green\"}";
+        assert_eq!(shown, ["hook done", "plain", other]);
+        assert_eq!(
+            String::from_utf8(b.all).unwrap(),
+            format!("hook done\nplain\n{other}\n")
+        );
+    }
 
     #[test]
     fn lines_are_split_across_chunks() {

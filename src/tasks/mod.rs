@@ -17,6 +17,7 @@ pub mod destroy;
 pub mod dns;
 pub mod droplets;
 pub mod exec;
+pub mod execute;
 pub mod lb_tls;
 pub mod manifest;
 pub mod operate;

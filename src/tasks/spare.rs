@@ -9,29 +9,49 @@
 //! is not used (the deploy copies as before). docs/deploy.md, "The next
 //! deploy's copy", says why this beats hard links or archives.
 
-use super::{Connected, EnvUsers, env_root, render};
+use super::{Connected, EnvUsers, env_root};
 use crate::config::ProjectFile;
+use crate::plan::{Action, Operation};
+use crate::ssh::session::Endpoint;
 use crate::ssh::{Sink, Stream};
 
-/// `common/spare`'s script for an environment.
-pub fn script(file: &ProjectFile, env_name: &str) -> anyhow::Result<String> {
+/// `common/spare`'s script for an environment (the same on every server).
+pub fn script(file: &ProjectFile, env_name: &str) -> anyhow::Result<crate::plan::Script> {
     let users = EnvUsers::of(&file.name, env_name);
-    render(
-        "common/spare",
-        &[
-            ("ROOT", &env_root(&file.name, env_name)),
-            ("KEEP_BUILDS", &file.keep_builds.to_string()),
-            ("SITE_USER", &users.site),
-            ("DEPLOY_USER", &users.deploy),
-        ],
-    )
+    let values = [
+        ("ROOT", env_root(&file.name, env_name)),
+        ("KEEP_BUILDS", file.keep_builds.to_string()),
+        ("SITE_USER", users.site),
+        ("DEPLOY_USER", users.deploy),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    Ok(crate::plan::Template::builtin("common/spare")?.render(&values)?)
+}
+
+/// Starting [`script`] on the droplet at `endpoint`, as a planned operation.
+pub fn operation(endpoint: &Endpoint, script: &crate::plan::Script) -> Operation {
+    Operation {
+        description: "Start preparing the next deploy's copy in the background".into(),
+        target: super::execute::droplet(endpoint),
+        action: Action::Script {
+            user: endpoint.user.clone(),
+            script: script.clone(),
+        },
+    }
 }
 
 /// Starts the copy on every given server at once.
 pub async fn start_all(file: &ProjectFile, env_name: &str, servers: &[&Connected], sink: &Sink) {
     match script(file, env_name) {
         Ok(script) => {
-            futures::future::join_all(servers.iter().map(|c| start(c, &script, sink))).await;
+            let ops: Vec<Operation> = servers
+                .iter()
+                .map(|c| operation(&c.server.endpoint, &script))
+                .collect();
+            futures::future::join_all(servers.iter().zip(&ops).map(|(c, op)| start(c, op, sink)))
+                .await;
         }
         Err(e) => sink(
             crate::ssh::LOCAL,
@@ -41,12 +61,12 @@ pub async fn start_all(file: &ProjectFile, env_name: &str, servers: &[&Connected
     }
 }
 
-/// Starts the copy on one server with [`script`]'s text. It only saves
-/// time, so a failure is shown as a warning and the operation stands.
-pub async fn start(c: &Connected, script: &str, sink: &Sink) {
+/// Runs `op` (an [`operation`]) on `c`. It only saves time, so a failure
+/// is shown as a warning and the deploy or swap stands.
+pub async fn start(c: &Connected, op: &Operation, sink: &Sink) {
     let name = c.server.endpoint.name.as_str();
     let quiet = crate::ssh::session::quiet();
-    let outcome = c.session.run(script, None, &quiet).await;
+    let outcome = super::execute::run(c, op, None, &quiet).await;
     let problem = match outcome {
         Ok(o) if o.exit_code == 0 => return,
         Ok(o) => format!(

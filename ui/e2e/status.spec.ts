@@ -33,7 +33,11 @@ test("an unreachable server says why", async ({ page }) => {
 });
 
 test("deploy shows the plan first, streams progress, then offers preview and swap", async ({ page }) => {
-  const server = { server: "acme-shop-production-1", release: "20261125-120000-v3", files_sent: 3, bytes_sent: 2_400_000, files_deleted: 1 };
+  const planned = [
+    { description: "Build release 20261125-120000-v3 from releases/20261124-v2 with the upload (3 files, 2400000 bytes; 1 deleted) and point green at it", outline: "[1] …", template: "common/deploy-apply", script: "#!/usr/bin/env bash\n# pond: template common/deploy-apply\n" },
+    { description: "Start preparing the next deploy's copy in the background", outline: "[2] …", template: "common/spare", script: "#!/usr/bin/env bash\n# pond: template common/spare\n" },
+  ];
+  const server = { server: "acme-shop-production-1", release: "20261125-120000-v3", files_sent: 3, bytes_sent: 2_400_000, files_deleted: 1, plan: planned };
   await install(page, {
     ...base,
     env_status: { value: status("blue") },
@@ -52,6 +56,12 @@ test("deploy shows the plan first, streams progress, then offers preview and swa
   await expect(plan).toContainText("3 files to send (2.3 MB), 1 file to delete");
   await expect(plan).toContainText("Then the post-deploy hook deploy/post-deploy.sh runs in the new release.");
   await expect(plan).toContainText("The live colour is not touched");
+  await plan.getByText("What runs on acme-shop-production-1").click();
+  const steps = plan.getByRole("list", { name: "What runs on acme-shop-production-1" });
+  await expect(steps.getByRole("listitem").first()).toContainText("Build release 20261125-120000-v3 from releases/20261124-v2");
+  await expect(steps).toContainText("Start preparing the next deploy's copy in the background");
+  await steps.getByText("Script: common/deploy-apply").click();
+  await expect(steps).toContainText("# pond: template common/deploy-apply");
   await plan.getByRole("button", { name: "Deploy" }).click();
   const log = page.getByRole("log", { name: /Output of the last action/ });
   await expect(log).toContainText("uploading 3 files");
@@ -180,7 +190,7 @@ test("the log button shows the servers' logs", async ({ page }) => {
 });
 
 test("a running deploy can be cancelled; the window says what state the server is in", async ({ page }) => {
-  const server = { server: "acme-shop-production-1", release: "r", files_sent: 3, bytes_sent: 2048, files_deleted: 0 };
+  const server = { server: "acme-shop-production-1", release: "r", files_sent: 3, bytes_sent: 2048, files_deleted: 0, plan: [] };
   const message = "Deploy cancelled. The live colour was not touched; the inactive colour may hold an unfinished release, which the next deploy replaces.";
   await install(page, {
     ...base,

@@ -255,6 +255,45 @@ pub struct ServerDeployView {
     /// Bytes on the wire (compressed), as a number (< 2^53).
     pub bytes_sent: f64,
     pub files_deleted: u32,
+    /// What runs on the server, in order: the engine's plan, as a dry run
+    /// built it (`pond deploy --dry-run` prints the same).
+    pub plan: Vec<PlannedStep>,
+}
+
+/// One operation of an engine plan, as the window shows it.
+#[derive(Debug, Serialize, TS)]
+pub struct PlannedStep {
+    pub description: String,
+    /// Where and how it runs, with its inputs shortened (one line).
+    pub outline: String,
+    /// The template it renders (empty for an API request).
+    pub template: String,
+    /// The script in full, as the server receives it.
+    pub script: String,
+}
+
+impl PlannedStep {
+    /// Each operation of `plan`.
+    pub fn all(plan: &pond::plan::Plan) -> Vec<PlannedStep> {
+        plan.operations
+            .iter()
+            .zip(plan.outline())
+            .map(|(op, outline)| {
+                let (template, script) = match &op.action {
+                    pond::plan::Action::Script { script, .. } => {
+                        (script.template.clone(), script.text.clone())
+                    }
+                    pond::plan::Action::Api(_) => (String::new(), String::new()),
+                };
+                PlannedStep {
+                    description: op.description.clone(),
+                    outline,
+                    template,
+                    script,
+                }
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Serialize, TS)]

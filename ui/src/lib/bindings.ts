@@ -141,7 +141,26 @@ export type ServerDeployView = { server: string, release: string, files_sent: nu
 /**
  * Bytes on the wire (compressed), as a number (< 2^53).
  */
-bytes_sent: number, files_deleted: number, };
+bytes_sent: number, files_deleted: number, 
+/**
+ * What runs on the server, in order: the engine's plan, as a dry run
+ * built it (`pond deploy --dry-run` prints the same).
+ */
+plan: Array<PlannedStep>, };
+
+export type PlannedStep = { description: string, 
+/**
+ * Where and how it runs, with its inputs shortened (one line).
+ */
+outline: string, 
+/**
+ * The template it renders (empty for an API request).
+ */
+template: string, 
+/**
+ * The script in full, as the server receives it.
+ */
+script: string, };
 
 export type HealthView = { server: string, host: string, status: number, healthy: boolean, details: string, };
 

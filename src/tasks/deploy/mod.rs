@@ -1,0 +1,293 @@
+//! Deploy: send the project tree to the inactive colour of every web server
+//! of an environment, as DESIGN.md §4 describes. First every web server's
+//! lock is taken and every server reports what the new release starts
+//! from; then data brought along (a dump, a database copied over SSH,
+//! attachments) is loaded, still under the locks and only into an
+//! environment that has never been deployed unless the caller confirmed
+//! overwriting live data; then per server: the new release is made from its
+//! base, only changed files are sent (tar + zstd over the same SSH
+//! channel), post-deploy hooks run, the inactive colour is pointed at the
+//! release, state and log are recorded. The live colour is never touched.
+
+mod server;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::bail;
+use futures::FutureExt;
+
+use super::manifest;
+use super::state::release_id;
+use super::{Connected, env_root};
+use crate::config::{Colour, DropletRole, ProjectFile};
+use crate::plan::Plan;
+use crate::ssh::{Sink, Stream};
+use server::{Job, SharedScan};
+
+/// What a deploy will do or did on one server.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServerDeploy {
+    pub server: String,
+    pub release: String,
+    pub colour: Colour,
+    pub first: bool,
+    pub files_sent: usize,
+    pub bytes_sent: u64,
+    pub files_deleted: usize,
+    /// What runs on the server once its lock is held and it has said what
+    /// it has (`deploy-apply` with the upload, then the next deploy's
+    /// copy): shown by a dry run, run by a deploy.
+    pub plan: Plan,
+}
+
+/// Options of a deploy.
+#[derive(Clone)]
+pub struct DeployOptions {
+    pub tag: String,
+    pub dry_run: bool,
+    pub break_lock: bool,
+    /// Data to load under the locks before the files are applied.
+    pub data: Option<DataLoad>,
+}
+
+/// Data brought along with a deploy, and whether the user confirmed that
+/// it may overwrite the data of an environment that is already live.
+#[derive(Clone)]
+pub struct DataLoad {
+    pub transfer: super::transfer::Transfer,
+    /// For `--db-from`: the key that reaches the source server.
+    pub identity: crate::ssh::Identity,
+    pub overwrite_live: bool,
+}
+
+/// Refuses a project whose `web_root` is not in it, before anything is
+/// sent, saying where the entry page really is when it can find one.
+pub fn check_project(file: &ProjectFile, project_root: &Path) -> anyhow::Result<()> {
+    // A build step may make the web root (`dist`): checked after it runs.
+    if file.web_root.is_empty()
+        || project_root.join(&file.web_root).is_dir()
+        || !file.hooks.build.is_empty()
+    {
+        return Ok(());
+    }
+    check_web_root(file, project_root)
+}
+
+/// The web root exists in the project, or a clear error naming the field
+/// and where the entry page is.
+fn check_web_root(file: &ProjectFile, project_root: &Path) -> anyhow::Result<()> {
+    if file.web_root.is_empty() || project_root.join(&file.web_root).is_dir() {
+        return Ok(());
+    }
+    let found = crate::project::propose_web_root(project_root, file.stack);
+    let hint = if project_root.join(&found).is_dir() && found != file.web_root {
+        let shown = if found.is_empty() {
+            "\"\" (the project itself)".to_string()
+        } else {
+            format!("{found:?}")
+        };
+        format!(
+            "; the entry page is under {}, so set \"web_root\": {shown}",
+            if found.is_empty() {
+                "the project's top"
+            } else {
+                found.as_str()
+            }
+        )
+    } else {
+        String::new()
+    };
+    bail!(
+        "pond.json: web_root is {:?}, but {} has no such directory, so the site would answer 404{hint}. Nothing was sent",
+        file.web_root,
+        project_root.display()
+    )
+}
+
+/// Scans the project and deploys it to every web server in parallel.
+#[tracing::instrument(name = "deploy::deploy", skip_all, fields(env = %env_name))]
+pub async fn deploy(
+    file: &ProjectFile,
+    project_root: &Path,
+    env_name: &str,
+    connected: Vec<Connected>,
+    options: &DeployOptions,
+    sink: &Sink,
+) -> anyhow::Result<Vec<ServerDeploy>> {
+    super::state::check_tag(&options.tag)?;
+    check_project(file, project_root)?;
+    if options.dry_run && options.break_lock {
+        bail!(
+            "--break-lock ends the deploy holding the lock, so it cannot go with --dry-run; nothing was changed"
+        );
+    }
+    // The build step first: what it makes is what the scan finds. A dry run
+    // compares the tree as it is.
+    if !options.dry_run && !file.hooks.build.is_empty() {
+        super::build::run(&file.hooks.build, project_root, sink).await?;
+        check_web_root(file, project_root)?;
+    } else if !file.hooks.build.is_empty() {
+        sink(
+            crate::ssh::LOCAL,
+            Stream::Done,
+            "build step not run (dry run): comparing the tree as it is",
+        );
+    }
+    // The local scan (hashing what changed) runs while each server takes
+    // its lock and reports what it has; each job waits for it only when it
+    // needs the comparison.
+    let local: SharedScan = {
+        let root = project_root.to_path_buf();
+        let ignore = file.ignore_file.clone();
+        let canonical = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
+        let key = blake3::hash(canonical.to_string_lossy().as_bytes())
+            .to_hex()
+            .to_string();
+        let cache = crate::settings::cache_dir()?
+            .join("hash-cache")
+            .join(format!("{}.tsv", &key[..16]));
+        let sink = Arc::clone(sink);
+        let scan = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let scanned = manifest::scan_cached(&root, &ignore, &cache);
+            tracing::info!(ms = started.elapsed().as_millis() as u64, "local scan");
+            if let Ok(m) = &scanned {
+                let total: u64 = m.values().map(|e| e.size).sum();
+                sink(
+                    crate::ssh::LOCAL,
+                    Stream::Done,
+                    &format!(
+                        "{} files ({} bytes) to deploy from {}",
+                        m.len(),
+                        total,
+                        root.display()
+                    ),
+                );
+            }
+            scanned
+        });
+        async move {
+            match scan.await {
+                Ok(Ok(m)) => Ok(Arc::new(m)),
+                Ok(Err(e)) => Err(format!("{e:#}")),
+                Err(e) => Err(format!("the local scan stopped: {e}")),
+            }
+        }
+        .boxed()
+        .shared()
+    };
+    let (_, env) = super::find_env(file, env_name)?;
+    let mut rendered = super::configs::render_all(file, env, project_root)?;
+    let config_targets: Vec<String> = rendered.iter().map(|(t, _)| t.clone()).collect();
+    // What the release declares for its processes and schedule goes with
+    // it (common/processes reads the live release's).
+    rendered.extend(super::processes::release_files(file));
+    let generated = Arc::new(rendered);
+    // Secrets pond.json declares are made where unset before anything is
+    // filled in with them.
+    let made =
+        super::secrets::ensure_generated(file, env, &connected, options.dry_run, sink).await?;
+    if options.dry_run {
+        for what in made {
+            sink(crate::ssh::LOCAL, Stream::Done, &format!("would {what}"));
+        }
+    }
+    let release = release_id(&options.tag);
+    let root = env_root(&file.name, env_name);
+    let hooks = crate::config::hook_lines(&file.hooks.post_deploy);
+    let shared = file.shared_paths.join("\n");
+    let framework = if file.stack == crate::config::Stack::Php {
+        super::shared_tree::Framework::detect(project_root)
+    } else {
+        None
+    };
+    let (shared_tree, left_out) =
+        super::shared_tree::shared_tree(project_root, &file.shared_paths, framework)?;
+    if left_out > 0 {
+        sink(
+            crate::ssh::LOCAL,
+            Stream::Done,
+            &format!(
+                "the shared paths hold many directories locally: {left_out} of them are not made on the server by this deploy"
+            ),
+        );
+    }
+    let job = Job {
+        root: root.clone(),
+        users: super::EnvUsers::of(&file.name, env_name),
+        release: release.clone(),
+        project_root: project_root.to_path_buf(),
+        local: local.clone(),
+        hooks,
+        shared,
+        shared_tree,
+        framework: framework.map(|f| f.as_str()).unwrap_or_default(),
+        generated: Arc::clone(&generated),
+        config_targets: config_targets.join("\n"),
+        keep_builds: file.keep_builds,
+        link_copy: file.stack == crate::config::Stack::Static && file.hooks.post_deploy.is_empty(),
+        spare: super::spare::script(file, env_name)?,
+        options: options.clone(),
+        sink: Arc::clone(sink),
+    };
+    let web: Vec<&Connected> = connected
+        .iter()
+        .filter(|c| c.server.role == DropletRole::Web)
+        .collect();
+    // 1. Every web server's lock, so nothing below races another deploy.
+    // The team's keys go to every server meanwhile (not under the lock:
+    // they are not the environment's).
+    let access = async {
+        if options.dry_run {
+            Ok(())
+        } else {
+            super::access::sync(file, &connected, sink).await
+        }
+    };
+    let (taken, access) = futures::future::join(
+        futures::future::join_all(web.iter().map(|c| job.lock(c))),
+        access,
+    )
+    .await;
+    let mut locks = vec![];
+    let mut failure = access.err();
+    for t in taken {
+        match t {
+            Ok(lock) => locks.push(lock),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    if let Some(e) = failure {
+        for lock in locks {
+            lock.release().await;
+        }
+        return Err(e);
+    }
+    let result = job
+        .under_locks(file, env_name, &connected, &web, &locks)
+        .await;
+    for lock in locks {
+        lock.release().await;
+    }
+    let reports = result?;
+    // A first deploy went live at once: its pre-swap hooks (migrations) run
+    // once, on the first web server, then its processes and schedule start.
+    if !options.dry_run && reports.iter().any(|r| r.first) {
+        if !file.hooks.pre_swap.is_empty()
+            && let Some(first) = web.first()
+        {
+            super::pre_swap::run_pre_swap_hooks(file, env, first, &release, sink)
+                .await
+                .map_err(|e| {
+                    e.context(format!(
+                        "release {release} is live on {} (a first deploy), but its pre-swap hooks failed; fix them, deploy again and swap (the swap runs them, and starts the processes and scheduled backups)",
+                        env_name
+                    ))
+                })?;
+        }
+        super::processes::apply(file, env, &web, sink).await?;
+        super::backups::apply_schedule(file, env, &connected, sink).await?;
+    }
+    Ok(reports)
+}
