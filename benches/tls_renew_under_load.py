@@ -74,7 +74,7 @@ def main():
             for _ in range(args.renewals):
                 started = time.monotonic()
                 out = run([POND, "tls", "production", "--renew", "--project", project], env=env)
-                if "TLS-RENEWED" in out.stderr + out.stdout:
+                if "certificate renewed for" in out.stderr + out.stdout:
                     renewed.append(time.monotonic() - started)
                 time.sleep(0.2)
 

@@ -114,7 +114,7 @@ case "$ACTION" in
             [[ -d "$dir" && ! -L "$dir" && -f "$dir/MANIFEST" ]] || continue
             id_ok "${dir##*/}" || continue
             report backup id "${dir##*/}" at "$(awk '$1 == "AT" { print $2 }' "$dir/MANIFEST")" \
-                bytes "$(awk '$1 == "FILE" { s += $3 } END { print s + 0 }' "$dir/MANIFEST")"
+                bytes "$(awk '$1 == "FILE" { s += $3 } END { printf "%.0f\n", s }' "$dir/MANIFEST")"
         done
         if [[ -f "$base/last-run" && ! -L "$base/last-run" ]]; then
             report backup-run at "$(awk '$1 == "AT" { print $2 }' "$base/last-run")" \

@@ -33,12 +33,12 @@ fail() { # reason [exit code]: the current step fails, saying why
     echo "step $step: $1" >&2
     exit "${2:-3}"
 }
-on_error() { # exit status, line, command: a failure no step foresaw
+on_error() { # exit status, command: a failure no step foresaw
     ((BASH_SUBSHELL == 0)) || return 0
-    report failed step "$step" reason "$3 failed (exit $1, line $2)"
-    echo "step $step: $3 failed (exit $1, line $2)" >&2
+    report failed step "$step" reason "$2 failed (exit $1, in ${FUNCNAME[1]:-the script})"
+    echo "step $step: $2 failed (exit $1, in ${FUNCNAME[1]:-the script})" >&2
 }
-trap 'on_error "$?" "$LINENO" "$BASH_COMMAND"' ERR
+trap 'on_error "$?" "$BASH_COMMAND"' ERR
 # Root changes only root's own directories (releases/, the links,
 # metadata/); inside a release tree, which the deploy user owns, it acts
 # only as that user, so a link planted there reaches nothing more.
@@ -63,7 +63,6 @@ step_inputs() {
     done
     live_release="$(readlink "$(readlink current)")"
     [[ "$(readlink current)" != "$TARGET" || "$FIRST" == yes ]] || fail "$TARGET is live; refusing to touch it"
-    [[ ! -e "$new" ]] || fail "release $RELEASE already exists"
 }
 
 step_lock() {
@@ -108,6 +107,8 @@ step_leftovers() {
 # user's alone (0700) until it is complete: the site user cannot enter it
 # while it is built and hooks run.
 step_release() {
+    # (One a deploy cut short began was cleared as a leftover.)
+    [[ ! -e "$new" ]] || fail "release $RELEASE already exists"
     if [[ "$BASE" == - ]]; then
         install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0700 "$new"
         return 0
@@ -140,8 +141,10 @@ step_release() {
         mv -T "$copy" "$new"
         echo "started from the copy of ${BASE#releases/} prepared after the last deploy or swap"
     elif [[ "$BASE" != "$live_release" && "$KEEP_BUILDS" -le 2 ]]; then
+        # Closed first: a cut between the two leaves no open release
+        # without a colour (which would count among the kept ones).
+        chmod 0700 "$BASE"
         mv -T "$BASE" "$new"
-        chmod 0700 "$new"
     else
         # Inside a directory only the deploy user enters (cp -a gives the
         # copy's top the base's 0750 when it ends), then moved out.
@@ -443,14 +446,17 @@ step_seal() {
             chown -h "$SITE_USER" -- "$link"
         fi
     done < "$incoming/links"
-    chmod 0750 "$new"
     as_deploy tee "$new/.pond/stat.new" < "$incoming/stat" >/dev/null
     as_deploy mv -f "$new/.pond/stat.new" "$new/.pond/stat"
 }
 
-# The target colour (both on a first deploy) at the new release, each
-# link replaced by a rename; the preview host shows the inactive colour.
+# The release opened to the site user's group (nginx, PHP), the target
+# colour (both on a first deploy) at it, each link replaced by a rename,
+# the preview host at the inactive colour; then state.json and the log say
+# so. Nothing is printed in between: a write to a client that has gone
+# would end the script with the links and the state out of step.
 step_point() {
+    chmod 0750 "$new"
     ln -sfn "releases/$RELEASE" "$TARGET.tmp"
     mv -T "$TARGET.tmp" "$TARGET"
     if [[ "$FIRST" == yes ]]; then
@@ -460,9 +466,6 @@ step_point() {
     fi
     if [[ "$(readlink current)" == blue ]]; then ln -sfn green preview.tmp; else ln -sfn blue preview.tmp; fi
     mv -T preview.tmp preview
-}
-
-step_record() {
     printf '%s\n' "$STATE" > metadata/state.json.tmp && mv metadata/state.json.tmp metadata/state.json
     printf '%s\n' "$LOG_LINE" >> metadata/log.jsonl
 }
@@ -482,7 +485,7 @@ step_clean_up() {
 }
 
 # The steps, in order; each reports how long it took.
-for step in inputs lock leftovers release upload shared config hooks seal point record clean_up; do
+for step in inputs lock leftovers release upload shared config hooks seal point clean_up; do
     started="${EPOCHREALTIME/[.,]/}"
     "step_$step"
     report step-done name "$step" ms "$(((${EPOCHREALTIME/[.,]/} - started) / 1000))"

@@ -46,7 +46,9 @@ case "$ACTION" in
             id="${f##*/}"
             id="${id%.sql.zst}"
             [[ "$id" =~ ^swap-[0-9A-Za-z._-]+$ ]] || continue
-            report snapshot id "$id" bytes "$(stat -c %s -- "$f")" mtime "$(stat -c %Y -- "$f")"
+            # Pruned meanwhile: not listed.
+            read -r bytes mtime < <(stat -c '%s %Y' -- "$f" 2>/dev/null) || continue
+            report snapshot id "$id" bytes "$bytes" mtime "$mtime"
         done
         if mariadb-admin --silent ping >/dev/null 2>&1; then report mariadb running yes; else report mariadb running no; fi ;;
     prune)

@@ -69,7 +69,12 @@ impl Job {
     ) -> anyhow::Result<crate::ssh::session::HeldLock> {
         let name = &c.server.endpoint.name;
         let by = actor();
-        let holder = serde_json::json!({"user": by, "op": "deploy", "release": self.release, "started": now(), "client_pid": std::process::id()});
+        let op = if self.options.dry_run {
+            "deploy --dry-run"
+        } else {
+            "deploy"
+        };
+        let holder = serde_json::json!({"user": by, "op": op, "release": self.release, "started": now(), "client_pid": std::process::id()});
         let lock_script = render(
             "common/lock",
             &[
@@ -81,6 +86,9 @@ impl Job {
         )?;
         let lock = match c.session.hold_lock(&lock_script).await? {
             Ok(lock) => lock,
+            Err(holder) if self.options.dry_run => bail!(
+                "another deploy holds the lock on {name}: {holder}. A dry run asks the servers under the lock; try again when it is done"
+            ),
             Err(holder) => bail!(
                 "another deploy holds the lock on {name}: {holder}. Wait for it, or if it is stuck, re-run with --break-lock"
             ),
@@ -111,28 +119,42 @@ impl Job {
             .options
             .data
             .as_ref()
-            .filter(|d| !self.options.dry_run && !d.transfer.is_empty());
+            .filter(|d| !d.transfer.is_empty());
         if let Some(data) = data {
             let live: Vec<&str> = prepared
                 .iter()
                 .filter(|p| !p.first)
                 .map(|p| p.server.as_str())
                 .collect();
+            if !live.is_empty() && !data.overwrite_live && self.options.dry_run {
+                bail!(
+                    "environment {env_name} is already deployed on {}: a deploy would refuse to load a database or attachments now (they would overwrite its live data) unless you confirm by typing the environment's name or pass --yes. Nothing was changed (dry run)",
+                    live.join(", ")
+                );
+            }
             if !live.is_empty() && !data.overwrite_live {
                 bail!(
                     "environment {env_name} is already deployed on {}: loading a database or attachments now would overwrite its live data. Nothing was changed. To do it anyway, confirm by typing the environment's name (on a terminal) or pass --yes",
                     live.join(", ")
                 );
             }
-            crate::tasks::transfer::transfer(
-                file,
-                env_name,
-                connected,
-                &data.transfer,
-                &data.identity,
-                &self.sink,
-            )
-            .await?;
+            if self.options.dry_run {
+                (self.sink)(
+                    crate::ssh::LOCAL,
+                    Stream::Done,
+                    "would load the data brought along (database, attachments) first, under the locks",
+                );
+            } else {
+                crate::tasks::transfer::transfer(
+                    file,
+                    env_name,
+                    connected,
+                    &data.transfer,
+                    &data.identity,
+                    &self.sink,
+                )
+                .await?;
+            }
         }
         let applies = web
             .iter()
@@ -218,13 +240,17 @@ impl Job {
         let deleted = delta.delete.join("\n");
         let apply = crate::tasks::execute::script(
             format!(
-                "Build release {} from {} with the upload ({} files, {} bytes; {} deleted) and point {} at it",
+                "Build release {} from {} with the upload ({} files, {} bytes; {} deleted) and point {}",
                 self.release,
                 if p.base == "-" { "nothing" } else { &p.base },
                 delta.send.len(),
                 delta.bytes,
                 delta.delete.len(),
-                target.as_str()
+                if first {
+                    "both colours at it (a first deploy: it goes live)".to_string()
+                } else {
+                    format!("{} at it", target.as_str())
+                }
             ),
             endpoint,
             "common/deploy-apply",
@@ -355,14 +381,18 @@ impl Job {
                     .filter(|l| !l.starts_with(&own))
                     .collect::<Vec<_>>()
                     .join("\n");
-                let before = crate::ssh::session::last_lines(&before, 6);
+                let before = if before.trim().is_empty() {
+                    String::new()
+                } else {
+                    crate::ssh::session::last_lines(&before, 6)
+                };
                 // Steps after `point` fail with the colour already pointed.
                 let state = match step.as_str() {
-                    "record" | "clean_up" if first => format!(
+                    "clean_up" if first => format!(
                         "Both colours already run release {} there (a first deploy)",
                         self.release
                     ),
-                    "record" | "clean_up" => format!(
+                    "clean_up" => format!(
                         "{} already runs release {} there; the live colour was not touched",
                         target.as_str(),
                         self.release
