@@ -32,6 +32,31 @@ for (const scheme of ["light", "dark"] as const) {
   });
 }
 
+test("the deploy plan lists what runs on each server, with its scripts", async ({ page }) => {
+  await page.setViewportSize({ width: 1100, height: 900 });
+  const plan = [
+    {
+      description: "Build release 20261206T150000Z-v7 from releases/20261205T100000Z-v6 with the upload (3 files, 2400000 bytes; 1 deleted) and point green at it",
+      outline: "[1] …",
+      template: "common/deploy-apply",
+      script: "#!/usr/bin/env bash\n# pond: template common/deploy-apply\nreadonly ROOT='/var/www/pond/projects/acme-shop/production'\nreadonly TARGET='green'\n…",
+    },
+    { description: "Start preparing the next deploy's copy in the background", outline: "[2] …", template: "common/spare", script: "#!/usr/bin/env bash\n# pond: template common/spare\n…" },
+  ];
+  const server = { server: "acme-shop-production-1", release: "20261206T150000Z-v7", files_sent: 3, bytes_sent: 2_400_000, files_deleted: 1, plan };
+  await install(page, {
+    ...scenario,
+    deploy: [{ value: { colour: "green", first: false, preview_url: project.environments[0]!.preview_url, servers: [server], hooks: ["deploy/post-deploy.sh"] } }],
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Deploy to green" }).click();
+  const region = page.getByRole("region", { name: "Deploy plan" });
+  await region.getByText("What runs on acme-shop-production-1").click();
+  await region.getByText("Script: common/deploy-apply").click();
+  await expect(region.getByRole("list", { name: "What runs on acme-shop-production-1" })).toContainText("readonly TARGET='green'");
+  await region.screenshot({ path: "test-results/screens/deploy-plan-light.png" });
+});
+
 test.describe("at 200 % zoom (a 1100×720 window: 550×360 CSS pixels at scale 2)", () => {
   test.use({ viewport: { width: 550, height: 360 }, deviceScaleFactor: 2 });
   for (const screen of ["Environments", "Settings"]) {
