@@ -64,6 +64,13 @@ pub fn tag_line(tag: &str) -> String {
     format!("readonly {TAG_VARIABLE}={tag}\n")
 }
 
+/// A fresh tag, and `script` as the executor sends it: named by that tag.
+pub fn tagged(script: &str) -> anyhow::Result<(String, String)> {
+    let tag = new_tag()?;
+    let text = format!("{}{script}", tag_line(&tag));
+    Ok((tag, text))
+}
+
 /// A report line that is not in the protocol's format.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("a report line could not be read ({reason}): {line}")]
@@ -262,7 +269,7 @@ pub enum Report {
         sub_state: String,
         /// Unix time it entered its state.
         #[serde(deserialize_with = "number")]
-        since: i64,
+        since: u64,
         #[serde(deserialize_with = "number")]
         restarts: u32,
         #[serde(deserialize_with = "optional")]

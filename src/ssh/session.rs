@@ -343,8 +343,8 @@ impl Session {
         let lost = || self.lost();
         let channel = self.open_bash().await?;
         let (mut reader, writer) = channel.split();
-        let tag = report::new_tag()?;
-        let text = format!("{}{script}", report::tag_line(&tag)).into_bytes();
+        let (tag, text) = report::tagged(script)?;
+        let text = text.into_bytes();
         let send = async move {
             writer.data(&text[..]).await?;
             if let Some(mut input) = input {
@@ -461,8 +461,7 @@ impl Session {
     async fn hold_lock_untimed(&self, script: &str) -> anyhow::Result<Result<HeldLock, String>> {
         let lost = || self.lost();
         let channel = self.open_bash().await?;
-        let tag = report::new_tag()?;
-        let text = format!("{}{script}", report::tag_line(&tag));
+        let (tag, text) = report::tagged(script)?;
         channel.data(text.as_bytes()).await.with_context(lost)?;
         let (mut reader, writer) = channel.split();
         let (mut out, mut err) = (LineBuffer::reading_reports(&tag), LineBuffer::default());

@@ -371,7 +371,7 @@ fn parse_status(reports: &[Report], s: &mut ServerStatus) {
                 instance: *instance,
                 state: state.clone(),
                 sub_state: sub_state.clone(),
-                since: u64::try_from(*since).unwrap_or(0),
+                since: *since,
                 restarts: *restarts,
                 release: release.clone(),
             }),
