@@ -2,9 +2,12 @@
 //!
 //! An [`Operation`] is one thing on one target: a rendered bash [`Script`]
 //! for a droplet, or an [`ApiRequest`] for the DigitalOcean API. A [`Plan`]
-//! is an ordered list of operations that tasks (provision, deploy, swap)
-//! build and the effects layer executes. Nothing in this module does I/O,
-//! so unit tests inspect plans as text, and the CLI and GUI can show a plan
+//! is an ordered list of operations. Today a deploy builds one per server
+//! (`tasks::deploy`), shown by its dry run and run by the one executor
+//! for scripts (`tasks::execute`), and `pond plan` shows a template's;
+//! other tasks still render and run their scripts themselves, and no API
+//! request goes through a plan yet. Nothing in this module does I/O, so
+//! unit tests inspect plans as values, and the CLI and GUI show a plan
 //! before it runs.
 
 pub mod layout;
@@ -59,8 +62,8 @@ pub enum Method {
     Delete,
 }
 
-/// A DigitalOcean API request as a value. The token is not part of it; the
-/// effects layer adds it from the keychain.
+/// A DigitalOcean API request as a value (shown by `pond plan`; no task
+/// runs one from a plan yet). The token is never part of it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ApiRequest {
     pub method: Method,
