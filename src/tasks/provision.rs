@@ -413,7 +413,7 @@ pub async fn database_phase(
     for (c, out) in webs.iter().zip(outputs) {
         let name = &c.server.endpoint.name;
         let hash = crate::reported!(out.concat(), Report::DbGrantHash { hash } => hash.clone())
-            .with_context(|| format!("{name}: mysql/credentials printed no password hash"))?;
+            .with_context(|| format!("{name}: mysql/credentials reported no password hash"))?;
         let host = grant_host(env, c.server.index)
             .with_context(|| format!("{name} has no address for the database grant"))?;
         sink(

@@ -61,8 +61,8 @@ pub struct ReleaseRecord {
 }
 
 impl ServerState {
-    /// Parses the one-line JSON a server script printed (`{}` or nothing
-    /// when new). A file that is not a state refuses: reading it as empty
+    /// Parses `metadata/state.json` as a server script reported it (`{}` or
+    /// nothing when new). A file that is not a state refuses: reading it as empty
     /// would make the next deploy forget the release history.
     pub fn parse(line: &str) -> anyhow::Result<ServerState> {
         let line = line.trim();

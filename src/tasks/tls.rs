@@ -425,8 +425,8 @@ pub fn stale(t: &TlsStatus, now: i64) -> Option<String> {
     (now - at > 36 * 3600).then(|| last.at.clone())
 }
 
-/// `FROM TO NAMES ISSUER` of a `TLS-CERT`/`TLS-PREVIEW` line: validity in
-/// unix seconds, names comma-separated (`-`: none), the issuer's name.
+/// A certificate from a `tls-cert`/`tls-preview` report: validity in unix
+/// seconds, names comma-separated (empty: none), the issuer's name.
 fn certificate(not_before: i64, not_after: i64, names: &str, issuer: &str) -> PreviewCert {
     PreviewCert {
         names: names
