@@ -32,16 +32,12 @@ pub fn script(
     id: &str,
     inputs: &[(&str, &str)],
 ) -> anyhow::Result<Operation> {
-    let values = inputs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
     Ok(Operation {
         description: description.into(),
         target: droplet(endpoint),
         action: Action::Script {
             user: endpoint.user.clone(),
-            script: crate::plan::Template::builtin(id)?.render(&values)?,
+            script: super::render_script(id, inputs)?,
         },
     })
 }

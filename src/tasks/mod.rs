@@ -218,13 +218,19 @@ pub fn record_pins(file: &mut ProjectFile, env_index: usize, connected: &[Connec
     changed
 }
 
-/// Renders a shipped template with inputs given as pairs.
+/// Renders a shipped template with inputs given as pairs: its text.
 pub fn render(id: &str, inputs: &[(&str, &str)]) -> anyhow::Result<String> {
+    Ok(render_script(id, inputs)?.text)
+}
+
+/// Renders a shipped template with inputs given as pairs: the whole
+/// [`Script`](crate::plan::Script) (template, inputs, text), for a plan.
+pub fn render_script(id: &str, inputs: &[(&str, &str)]) -> anyhow::Result<crate::plan::Script> {
     let values: BTreeMap<String, String> = inputs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    Ok(Template::builtin(id)?.render(&values)?.text)
+    Ok(Template::builtin(id)?.render(&values)?)
 }
 
 /// Who is acting, for locks and logs: `user@host`.

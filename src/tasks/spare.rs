@@ -18,16 +18,15 @@ use crate::ssh::{Sink, Stream};
 /// `common/spare`'s script for an environment (the same on every server).
 pub fn script(file: &ProjectFile, env_name: &str) -> anyhow::Result<crate::plan::Script> {
     let users = EnvUsers::of(&file.name, env_name);
-    let values = [
-        ("ROOT", env_root(&file.name, env_name)),
-        ("KEEP_BUILDS", file.keep_builds.to_string()),
-        ("SITE_USER", users.site),
-        ("DEPLOY_USER", users.deploy),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    Ok(crate::plan::Template::builtin("common/spare")?.render(&values)?)
+    super::render_script(
+        "common/spare",
+        &[
+            ("ROOT", &env_root(&file.name, env_name)),
+            ("KEEP_BUILDS", &file.keep_builds.to_string()),
+            ("SITE_USER", &users.site),
+            ("DEPLOY_USER", &users.deploy),
+        ],
+    )
 }
 
 /// Starting [`script`] on the droplet at `endpoint`, as a planned operation.
