@@ -102,8 +102,10 @@ def bench(args, work, lab, env):
             [POND, "create", name, "--account", "lab", "--domain", f"{name}.shop.example.com",
              "--image", "debian-13-x64", *p], env)
         pond_runs.append((wall, buckets))
-        scripts = run([POND, "provision", name, "--dry-run", *p], env).stdout
-        parts = [s for s in re.split(r"^# ---- .*$", scripts, flags=re.M) if s.strip()]
+        scripts = run([POND, "provision", name, "--dry-run", "--scripts", *p], env).stdout
+        # Each server's plan, one script per operation (`# [N] what — on droplet …`).
+        parts = [s for s in re.split(r"^# (?:Plan: .*|\[\d+\] .* — on droplet .*)$", scripts, flags=re.M)
+                 if s.strip()]
         # The baseline: a fresh droplet, the same scripts through OpenSSH.
         start = time.monotonic()
         did = call("POST", "/droplets", {"name": f"base-{r}", "size": "s-1vcpu-1gb",

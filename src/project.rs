@@ -1,7 +1,8 @@
 //! An opened project as every front end needs it: the project file with its
-//! path and root, the user's SSH identity, and connections to one
-//! environment's servers that pin first-use host keys and save them. The
-//! CLI and the desktop app both go through here, so they behave the same.
+//! path and root; [`OpenEnv`], one of its environments with the user's SSH
+//! key, whose connections to the servers pin first-use host keys and save
+//! them. Every environment command of the CLI and the desktop app starts
+//! from [`Project::open_env`], so they behave the same.
 
 use std::path::{Path, PathBuf};
 
@@ -50,20 +51,49 @@ impl Project {
         Ok(tasks::find_env(&self.file, name)?.0)
     }
 
-    /// Connects to an environment's servers; returns whether new host keys
-    /// were pinned (and saved to pond.json).
-    pub async fn connect(
-        &mut self,
-        env_index: usize,
-        identity: &Identity,
-        sink: &Sink,
-    ) -> anyhow::Result<(Vec<Connected>, bool)> {
-        let servers = tasks::servers(&self.file.environments[env_index], env_index)?;
-        let connected = tasks::connect_all(&servers, identity, sink).await?;
-        let pinned = tasks::record_pins(&mut self.file, env_index, &connected);
+    /// Opens one of the project's environments with the user's key (see
+    /// [`user_identity`]): what every environment command starts from, in
+    /// the CLI and in the app. An unknown name is an error listing the
+    /// environments there are.
+    pub async fn open_env(self, name: &str) -> anyhow::Result<OpenEnv> {
+        let index = self.env_index(name)?;
+        let (identity, key_generated) = user_identity().await?;
+        Ok(OpenEnv {
+            project: self,
+            index,
+            identity,
+            key_generated,
+        })
+    }
+}
+
+/// One environment of an opened project, with the user's key.
+pub struct OpenEnv {
+    pub project: Project,
+    /// The environment's index in `project.file.environments`.
+    pub index: usize,
+    pub identity: Identity,
+    /// Whether the user's key was generated just now (its first use).
+    pub key_generated: bool,
+}
+
+impl OpenEnv {
+    /// The environment as pond.json declares it.
+    pub fn env(&self) -> &Environment {
+        &self.project.file.environments[self.index]
+    }
+
+    /// Connects to the environment's servers (all at once), pinning the
+    /// host key of a server seen for the first time; returns whether new
+    /// keys were pinned (and saved to pond.json).
+    pub async fn connect(&mut self, sink: &Sink) -> anyhow::Result<(Vec<Connected>, bool)> {
+        let project = &mut self.project;
+        let servers = tasks::servers(&project.file.environments[self.index], self.index)?;
+        let connected = tasks::connect_all(&servers, &self.identity, sink).await?;
+        let pinned = tasks::record_pins(&mut project.file, self.index, &connected);
         if pinned {
-            config::save(&self.path, &self.file)
-                .with_context(|| format!("saving {}", self.path.display()))?;
+            config::save(&project.path, &project.file)
+                .with_context(|| format!("saving {}", project.path.display()))?;
         }
         Ok((connected, pinned))
     }
@@ -118,7 +148,8 @@ impl Project {
     }
 
     /// Status of several environments at once: every server of every
-    /// environment is asked in parallel (one round trip each). A server
+    /// environment is asked in parallel (one round trip each), over one
+    /// connection per droplet however many environments it hosts. A server
     /// that cannot be reached is reported as such, with the reason.
     /// First-use host keys are pinned and saved; the flag says so.
     pub async fn statuses(
@@ -128,12 +159,18 @@ impl Project {
     ) -> anyhow::Result<(Vec<(Environment, Vec<ServerStatus>)>, bool)> {
         let quiet = ssh::session::quiet();
         let file = &self.file;
+        // One pool for all: a droplet several environments share is
+        // connected to once.
+        let pool = ssh::Pool::new();
+        let pool = &pool;
         let runs = envs.iter().map(|&i| {
             let env = file.environments[i].clone();
             let quiet = quiet.clone();
             async move {
                 let connected = match tasks::servers(&env, i) {
-                    Ok(servers) => tasks::connect_all(&servers, identity, &quiet).await,
+                    Ok(servers) => {
+                        tasks::connect_all_pooled(pool, &servers, identity, &quiet).await
+                    }
                     Err(e) => Err(e),
                 };
                 match connected {

@@ -598,3 +598,92 @@ fn settings_are_found_in_the_platforms_config_dir() {
         .contains("from-env")
     );
 }
+
+/// `provision --dry-run` prints each server's plan, in the order the run
+/// takes it (the team keys, with the provisioner's own, among it), and
+/// contacts no server; `--scripts` prints the same plan's scripts in full.
+#[test]
+fn provision_dry_run_prints_each_servers_plan_and_asks_no_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pond(&["init", "--name", "shop", "--stack", "php"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let path = dir.path().join("pond.json");
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // Loopback, where nothing listens: a connection would fail the run.
+    file["environments"] = serde_json::json!([{
+        "name": "production", "type": "single", "domain": "shop.example.com",
+        "secret_prefix": "k3v9q2x8m1zapt", "database": {"placement": "none"},
+        "droplets": [{"name": "shop-web", "address": "127.0.0.9"}]
+    }]);
+    std::fs::write(&path, serde_json::to_string_pretty(&file).unwrap()).unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pond"))
+            .args(["provision", "production", "--dry-run"])
+            .args(extra)
+            .current_dir(dir.path())
+            .env("POND_CONFIG_DIR", config.path())
+            .env_remove("POND_SSH_KEY")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let outline = run(&[]);
+    let steps: Vec<&str> = outline
+        .lines()
+        .filter_map(|l| l.trim().split_once("] ")?.1.split(" — on ").next())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "Base setup",
+            "Web stack (php)",
+            "Users web_shop_production and deploy_shop_production",
+            "PHP-FPM pool web_shop_production",
+            "Team keys",
+            "Layout and vhosts",
+            "Record what was provisioned",
+            "Certificate renewal timer",
+        ],
+        "{outline}"
+    );
+    assert!(
+        outline.contains("The plan: provision shop-web (web server)")
+            && outline
+                .contains("— on droplet shop-web (127.0.0.9); as root: common/base TIMEZONE=UTC")
+            && outline.contains("Nothing was changed (dry run)."),
+        "{outline}"
+    );
+    let own_key = std::fs::read_to_string(config.path().join("id_ed25519.pub")).unwrap();
+    let full = run(&["--scripts"]);
+    assert!(
+        full.contains("# Plan: provision shop-web (web server) (8 operations)")
+            && full.contains("# [5] Team keys — on droplet shop-web (127.0.0.9)")
+            && full.contains(own_key.split_whitespace().nth(1).unwrap()),
+        "{full}"
+    );
+
+    // Read by a command that stops reading (`| head`): a quiet end with
+    // the shell's status for it, no panic.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pond"))
+        .args(["provision", "production", "--dry-run", "--scripts"])
+        .current_dir(dir.path())
+        .env("POND_CONFIG_DIR", config.path())
+        .env_remove("POND_SSH_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -72,6 +72,19 @@ fn static_site_deploys_and_swaps() {
         planned.contains("would make green live") && planned.contains("tag two"),
         "{planned}"
     );
+    // The dry run shows the plan the swap builds: one swap per server.
+    assert!(
+        planned.contains("The plan: swap www: green goes live")
+            && planned.contains("[1] Make green live (release ")
+            && planned.contains("as root: common/swap"),
+        "{planned}"
+    );
+    let scripts = user.ok(p, &["swap", "www", "--dry-run", "--scripts"]);
+    assert!(
+        scripts.contains("readonly EXPECT_LIVE='blue'")
+            && scripts.contains("# pond: template common/swap"),
+        "{scripts}"
+    );
     assert_eq!(
         common::http_get(&addr, "example.org", "/").1,
         "<h1>one</h1>",
@@ -99,10 +112,37 @@ fn static_site_deploys_and_swaps() {
         common::http_get(&addr, "example.org", "/").1,
         "<h1>three</h1>"
     );
+    // Green still holds two: the rollback's plan is the swap alone.
+    let planned = user.ok(p, &["rollback", "www", "--dry-run"]);
+    assert!(
+        planned.contains("The plan: rollback www: green goes live")
+            && planned.contains("Make green live")
+            && !planned.contains("Point "),
+        "{planned}"
+    );
     user.ok(p, &["rollback", "www"]);
     assert_eq!(
         common::http_get(&addr, "example.org", "/").1,
         "<h1>two</h1>"
+    );
+    // Back to three with --to: blue is pointed at it first, then swapped.
+    let three = user.ok(p, &["releases", "www"]);
+    let three = three
+        .lines()
+        .find(|l| l.contains("tag three"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{three}"))
+        .to_string();
+    let planned = user.ok(p, &["rollback", "www", "--to", &three, "--dry-run"]);
+    assert!(
+        planned.contains(&format!("[1] Point blue at release {three}"))
+            && planned.contains(&format!("[1] Make blue live (release {three})")),
+        "{planned}"
+    );
+    assert_eq!(
+        common::http_get(&addr, "example.org", "/").1,
+        "<h1>two</h1>",
+        "a dry-run rollback changes nothing"
     );
     let releases = user.ok(p, &["releases", "www"]);
     assert_eq!(

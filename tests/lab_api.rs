@@ -278,7 +278,8 @@ fn load_balancers_host_key_changes_and_link_cuts() {
     let (fa, fb) = (common::scan(&a, 22), common::scan(&b, 22));
     assert_ne!(fa, fb);
 
-    // Pond's own SSH layer: sessions are pooled and reused; a wrong pinned
+    // Pond's own SSH layer: sessions are pooled and reused (also when asked
+    // for twice at once); a wrong pinned
     // key is refused with both fingerprints.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let identity = pond::ssh::key::load(&key).unwrap();
@@ -302,12 +303,25 @@ fn load_balancers_host_key_changes_and_link_cuts() {
             .await
             .unwrap();
         assert_eq!(out.stdout, "hello from lb-a\n");
-        let (again, fresh) = pool.get(&endpoint, &identity, check).await.unwrap();
+        let (again, fresh) = pool.get(&endpoint, &identity, check.clone()).await.unwrap();
         assert!(
             !fresh && std::sync::Arc::ptr_eq(&first, &again),
             "the pooled session is reused"
         );
         assert_eq!(pool.open().await, 1);
+        // Two asks at once (two environments on one droplet, as `pond
+        // status` reads them) share one connection.
+        let fresh_pool = pond::ssh::Pool::new();
+        let (x, y) = tokio::join!(
+            fresh_pool.get(&endpoint, &identity, check),
+            fresh_pool.get(&endpoint, &identity, pond::ssh::HostKeyCheck::FirstUse)
+        );
+        let ((x, x_fresh), (y, y_fresh)) = (x.unwrap(), y.unwrap());
+        assert!(
+            std::sync::Arc::ptr_eq(&x, &y) && x_fresh != y_fresh,
+            "asked twice at once, the pool connected twice"
+        );
+        assert_eq!(fresh_pool.open().await, 1);
         let wrong = pond::ssh::HostKeyCheck::Pinned(fb.clone());
         let err = pond::ssh::Session::connect(&endpoint, &identity, wrong)
             .await

@@ -52,8 +52,8 @@ pub struct BackupRequest {
 pub async fn list_backups(req: EnvRef) -> Res<BackupsView> {
     engine(move || async move {
         let sink = pond::ssh::session::quiet();
-        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
-        let env = p.file.environments[i].clone();
+        let (open, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let (p, env) = (&open.project, open.env().clone());
         let mut view = BackupsView {
             backups: vec![],
             last_runs: vec![],
@@ -85,8 +85,8 @@ pub async fn list_backups(req: EnvRef) -> Res<BackupsView> {
 pub async fn take_backup(req: EnvRef, on_event: Channel<Progress>) -> Res<String> {
     engine(move || async move {
         let sink = channel_sink(on_event);
-        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
-        let env = p.file.environments[i].clone();
+        let (open, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let (p, env) = (&open.project, open.env().clone());
         backups::take(&p.file, &env, &connected, &sink).await
     })
     .await
@@ -97,8 +97,8 @@ pub async fn take_backup(req: EnvRef, on_event: Channel<Progress>) -> Res<String
 pub async fn restore_backup(req: BackupRequest, on_event: Channel<Progress>) -> Res<String> {
     engine(move || async move {
         let sink = channel_sink(on_event);
-        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
-        let env = p.file.environments[i].clone();
+        let (open, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let (p, env) = (&open.project, open.env().clone());
         backups::restore(&p.file, &env, &connected, &req.id, &sink).await?;
         Ok(format!("{} is restored from backup {}.", req.env, req.id))
     })

@@ -88,6 +88,12 @@ fn commands() -> Vec<Command> {
             ty::<SwapResult>(),
         ),
         c(
+            "rollback_plan",
+            vec![("req", ty::<RollbackToRequest>())],
+            false,
+            ty::<Vec<PlanView>>(),
+        ),
+        c(
             "server_logs",
             vec![("req", ty::<LogRequest>())],
             false,
@@ -259,6 +265,7 @@ pub fn typescript() -> String {
         DeployResult::decl(&cfg),
         ServerDeployView::decl(&cfg),
         PlannedStep::decl(&cfg),
+        PlanView::decl(&cfg),
         HealthView::decl(&cfg),
         SwapRequest::decl(&cfg),
         SwapResult::decl(&cfg),

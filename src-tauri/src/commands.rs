@@ -12,7 +12,7 @@ use tauri::ipc::Channel;
 
 use crate::view::*;
 use pond::config::{self, Stack};
-use pond::project::{self, OpenError, Project};
+use pond::project::{self, OpenEnv, OpenError, Project};
 use pond::settings::Settings;
 use pond::ssh::{Sink, Stream, session::quiet};
 use pond::tasks::{self, deploy, operate};
@@ -79,17 +79,20 @@ pub fn open(dir: &str) -> anyhow::Result<Project> {
     })
 }
 
-/// Opens the project and connects to one environment's servers.
+/// Opens one environment of a project with the user's key.
+pub async fn open_env(dir: &str, env: &str) -> anyhow::Result<OpenEnv> {
+    open(dir)?.open_env(env).await
+}
+
+/// Opens one environment of a project and connects to its servers.
 pub async fn connect(
     dir: &str,
     env: &str,
     sink: &Sink,
-) -> anyhow::Result<(Project, usize, Vec<tasks::Connected>)> {
-    let mut p = open(dir)?;
-    let i = p.env_index(env)?;
-    let (identity, _) = project::user_identity().await?;
-    let (connected, _) = p.connect(i, &identity, sink).await?;
-    Ok((p, i, connected))
+) -> anyhow::Result<(OpenEnv, Vec<tasks::Connected>)> {
+    let mut open = open_env(dir, env).await?;
+    let (connected, _) = open.connect(sink).await?;
+    Ok((open, connected))
 }
 
 #[tauri::command]
@@ -180,10 +183,13 @@ pub async fn init_project(req: InitRequest) -> Res<ProjectView> {
 #[tauri::command]
 pub async fn env_status(req: EnvRef) -> Res<EnvStatus> {
     engine(move || async move {
-        let mut p = open(&req.dir)?;
-        let i = p.env_index(&req.env)?;
-        let (identity, _) = project::user_identity().await?;
-        let (mut all, _) = p.statuses(&[i], &identity).await?;
+        let OpenEnv {
+            project: mut p,
+            index,
+            identity,
+            ..
+        } = open_env(&req.dir, &req.env).await?;
+        let (mut all, _) = p.statuses(&[index], &identity).await?;
         let (e, statuses) = all.remove(0);
         let balancer = crate::serving::balancer(&e).await;
         let urls = crate::serving::urls_from_status(
@@ -219,7 +225,8 @@ pub async fn deploy(
     let run_id = req.run_id.clone();
     crate::cancel::cancellable(&runs, run_id, CANCELLED, move || async move {
         let sink = channel_sink(on_event);
-        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let (open, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let p = &open.project;
         let tag = req
             .tag
             .filter(|t| !t.trim().is_empty())
@@ -233,7 +240,7 @@ pub async fn deploy(
         let sessions = pond::tasks::CloneSessions::clone_sessions(&connected[..]);
         let reports =
             deploy::deploy(&p.file, &p.root, &req.env, connected, &options, &sink).await?;
-        let e = &p.file.environments[i];
+        let e = open.env();
         let urls = crate::serving::urls(&p.file, e, &sessions).await;
         let first = reports.first();
         Ok(DeployResult {
@@ -269,8 +276,8 @@ pub async fn deploy(
 pub async fn check_health(req: EnvRef, on_event: Channel<Progress>) -> Res<Vec<HealthView>> {
     engine(move || async move {
         let sink = channel_sink(on_event);
-        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
-        let e = p.file.environments[i].clone();
+        let (open, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let (p, e) = (&open.project, open.env().clone());
         let health = operate::health(&p.file, &e, &connected, &sink).await?;
         Ok(health.into_iter().map(HealthView::from).collect())
     })
@@ -281,8 +288,8 @@ pub async fn check_health(req: EnvRef, on_event: Channel<Progress>) -> Res<Vec<H
 pub async fn swap(req: SwapRequest, on_event: Channel<Progress>) -> Res<SwapResult> {
     engine(move || async move {
         let sink = channel_sink(on_event);
-        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
-        let e = p.file.environments[i].clone();
+        let (open, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let (p, e) = (&open.project, open.env().clone());
         let live = tasks::swap::swap(&p.file, &e, &connected, req.force, &sink).await?;
         Ok(SwapResult {
             live: live.as_str().to_string(),
@@ -303,8 +310,8 @@ pub async fn swap(req: SwapRequest, on_event: Channel<Progress>) -> Res<SwapResu
 pub async fn rollback(req: RollbackRequest, on_event: Channel<Progress>) -> Res<RollbackResult> {
     engine(move || async move {
         let sink = channel_sink(on_event);
-        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
-        let e = p.file.environments[i].clone();
+        let (open, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let (p, e) = (&open.project, open.env().clone());
         let done =
             tasks::swap::rollback(&p.file, &e, &connected, false, req.with_data, &sink).await?;
         Ok(RollbackResult {
@@ -317,14 +324,33 @@ pub async fn rollback(req: RollbackRequest, on_event: Channel<Progress>) -> Res<
     .await
 }
 
+/// What [`rollback_to`] would run now (the engine's plans: pointing the
+/// inactive colour at the release, then the swap), or why it would be
+/// refused; the window shows it before asking.
+#[tauri::command]
+pub async fn rollback_plan(req: RollbackToRequest) -> Res<Vec<PlanView>> {
+    engine(move || async move {
+        let (open, connected) = connect(&req.dir, &req.env, &quiet()).await?;
+        let plans = tasks::swap::rollback_plan(
+            &open.project.file,
+            open.env(),
+            &connected,
+            Some(&req.release),
+        )
+        .await?;
+        Ok(plans.iter().map(PlanView::from).collect())
+    })
+    .await
+}
+
 /// Makes a kept release live: the inactive colour is pointed at it,
 /// health-checked, then swapped in (the window showed that plan first).
 #[tauri::command]
 pub async fn rollback_to(req: RollbackToRequest, on_event: Channel<Progress>) -> Res<SwapResult> {
     engine(move || async move {
         let sink = channel_sink(on_event);
-        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
-        let e = p.file.environments[i].clone();
+        let (open, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let (p, e) = (&open.project, open.env().clone());
         let live =
             tasks::swap::rollback_to(&p.file, &e, &connected, &req.release, false, &sink).await?;
         Ok(SwapResult {
@@ -352,7 +378,8 @@ pub async fn server_logs(req: LogRequest) -> Res<Vec<Progress>> {
                 });
             }
         });
-        let (p, _, connected) = connect(&req.dir, &req.env, &quiet()).await?;
+        let (open, connected) = connect(&req.dir, &req.env, &quiet()).await?;
+        let p = &open.project;
         let root = tasks::env_root(&p.file.name, &req.env);
         let script = tasks::render(
             "common/logs",

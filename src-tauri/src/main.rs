@@ -59,6 +59,7 @@ fn main() {
             commands::swap,
             commands::rollback,
             commands::rollback_to,
+            commands::rollback_plan,
             commands::server_logs,
             settings::list_accounts,
             settings::add_account,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use ts_rs::TS;
 
-use crate::commands::{Res, channel_sink, connect, engine, open};
+use crate::commands::{Res, channel_sink, connect, engine, open, open_env};
 use crate::view::Progress;
 use crate::wizard::{SessionTokens, client};
 use pond::project;
@@ -211,9 +211,7 @@ pub async fn change(
     };
     engine(move || async move {
         let sink = channel_sink(on_event);
-        let mut p = open(&req.dir)?;
-        let i = p.env_index(&req.env)?;
-        let (identity, _) = project::user_identity().await?;
+        let mut open = open_env(&req.dir, &req.env).await?;
         let client = || {
             client
                 .as_ref()
@@ -222,10 +220,11 @@ pub async fn change(
         match planned {
             Planned::Unbind(purge) => {
                 let connected = if purge {
-                    p.connect(i, &identity, &sink).await?.0
+                    open.connect(&sink).await?.0
                 } else {
                     vec![]
                 };
+                let p = &mut open.project;
                 shared_server::unbind(&mut p.file, &p.path, &req.env, &connected, purge, &sink)
                     .await?;
                 Ok(format!(
@@ -237,18 +236,20 @@ pub async fn change(
                 let servers = if plan.shared.is_empty() {
                     vec![]
                 } else {
-                    p.connect(i, &identity, &sink).await?.0
+                    open.connect(&sink).await?.0
                 };
+                let p = &mut open.project;
                 destroy::execute(client()?, &mut p.file, &p.path, &plan, &servers, &sink).await?;
                 Ok(format!("{} is destroyed.", req.env))
             }
             Planned::Scale(plan) => {
+                let p = &mut open.project;
                 scale::execute(
                     client()?,
                     &mut p.file,
                     &p.path,
                     &p.root,
-                    &identity,
+                    &open.identity,
                     &plan,
                     &sink,
                 )
@@ -338,8 +339,8 @@ impl std::fmt::Debug for SecretRequest {
 pub async fn list_secrets(req: crate::view::EnvRef) -> Res<Vec<SecretView>> {
     engine(move || async move {
         let sink = pond::ssh::session::quiet();
-        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
-        let env = p.file.environments[i].clone();
+        let (open, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let (p, env) = (&open.project, open.env().clone());
         let listed = tasks::secrets::list(&p.file, &env, &connected).await?;
         Ok(listed
             .into_iter()
@@ -360,8 +361,8 @@ pub async fn list_secrets(req: crate::view::EnvRef) -> Res<Vec<SecretView>> {
 pub async fn change_secret(req: SecretRequest, on_event: Channel<Progress>) -> Res<String> {
     engine(move || async move {
         let sink = channel_sink(on_event);
-        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
-        let env = p.file.environments[i].clone();
+        let (open, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let (p, env) = (&open.project, open.env().clone());
         let name = &req.name;
         match req.action.as_str() {
             "set" => {
@@ -400,8 +401,8 @@ pub async fn change_secret(req: SecretRequest, on_event: Channel<Progress>) -> R
 pub async fn fix_setup(req: crate::view::EnvRef, on_event: Channel<Progress>) -> Res<String> {
     engine(move || async move {
         let sink = channel_sink(on_event);
-        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
-        let env = p.file.environments[i].clone();
+        let (open, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let (p, env) = (&open.project, open.env().clone());
         tasks::provision::provision(&p.file, &env, &connected, &p.root, &sink).await?;
         let settings = pond::settings::Settings::load()?;
         let acme = match env.account.as_deref().and_then(|a| settings.account(a)) {
@@ -462,8 +463,8 @@ pub async fn renew_certificates(
                 ));
             }
         }
-        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
-        let env = p.file.environments[i].clone();
+        let (open, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let (p, env) = (&open.project, open.env().clone());
         if !tasks::tls::wants_certificate(&env) {
             anyhow::bail!("{} keeps no certificate: HTTPS is off", req.env);
         }
@@ -536,8 +537,8 @@ pub async fn exec_command(req: ExecRequest, on_event: Channel<Progress>) -> Res<
         if req.command.trim().is_empty() {
             bail!("type a command to run");
         }
-        let (p, i, connected) = connect(&req.dir, &req.env, &sink).await?;
-        let env = p.file.environments[i].clone();
+        let (open, connected) = connect(&req.dir, &req.env, &sink).await?;
+        let (p, env) = (&open.project, open.env().clone());
         let argv = vec!["sh".to_string(), "-c".to_string(), req.command.clone()];
         tasks::exec::run(
             &p.file,

@@ -64,20 +64,17 @@ pub fn run(args: BackupArgs) -> super::CliResult {
             ));
         }
     };
-    let mut p = load_project(&args.project)?;
-    let i = env_index(&p, &env)?;
-    let id = identity()?;
-    let s = sink();
+    let (mut open, s) = open_env(&args.project, &env)?;
     let rt = runtime()?;
-    let connected = s.outcome(rt.block_on(connect(&mut p, i, &id, &s)))?;
-    let e = p.file.environments[i].clone();
+    let connected = s.outcome(rt.block_on(connect(&mut open, &s)))?;
+    let (p, e) = (&open.project, open.env());
     match args.command {
         None => {
-            let taken = s.outcome(rt.block_on(backups::take(&p.file, &e, &connected, &s)))?;
+            let taken = s.outcome(rt.block_on(backups::take(&p.file, e, &connected, &s)))?;
             println!("Backup {taken} of {env} is kept on its servers (pond backup list {env}).");
         }
         Some(BackupCommand::List { json, .. }) => {
-            let listed = s.outcome(rt.block_on(backups::list(&p.file, &e, &connected)))?;
+            let listed = s.outcome(rt.block_on(backups::list(&p.file, e, &connected)))?;
             if json {
                 let out: Vec<_> = listed
                     .iter()
@@ -116,15 +113,15 @@ pub fn run(args: BackupArgs) -> super::CliResult {
             } else {
                 super::manage::confirm_by_typing(&env, &what, "pond backup restore")?;
             }
-            s.outcome(rt.block_on(backups::restore(&p.file, &e, &connected, &backup, &s)))?;
+            s.outcome(rt.block_on(backups::restore(&p.file, e, &connected, &backup, &s)))?;
             println!("{env} is restored from backup {backup}.");
         }
         Some(BackupCommand::Download {
             id: backup, dir, ..
         }) => {
-            let written = s.outcome(rt.block_on(backups::download(
-                &p.file, &e, &connected, &backup, &dir, &s,
-            )))?;
+            let written = s.outcome(
+                rt.block_on(backups::download(&p.file, e, &connected, &backup, &dir, &s)),
+            )?;
             for f in &written {
                 println!("{}", f.display());
             }

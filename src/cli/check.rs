@@ -10,13 +10,17 @@ use pond::tasks::{self, check, operate::ServerStatus};
 use super::session::*;
 
 pub(super) fn run(arg: &ProjectArg, env: &str, fix: bool, json: bool) -> super::CliResult {
-    let mut p = load_project(arg)?;
-    let i = env_index(&p, env)?;
-    let id = identity()?;
-    let own = id.public_line();
+    let (mut open, s) = open_env(arg, env)?;
+    let own = open.identity.public_line();
     let rt = runtime()?;
-    let read = |p: &mut Project| -> anyhow::Result<Vec<ServerStatus>> {
-        let (mut all, pinned) = rt.block_on(p.statuses(&[i], &id))?;
+    let read = |open: &mut OpenEnv| -> anyhow::Result<Vec<ServerStatus>> {
+        let OpenEnv {
+            project: p,
+            index,
+            identity,
+            ..
+        } = open;
+        let (mut all, pinned) = rt.block_on(p.statuses(&[*index], identity))?;
         if pinned {
             eprintln!(
                 "Pinned new host keys in {} (commit it so your team shares them).",
@@ -25,23 +29,24 @@ pub(super) fn run(arg: &ProjectArg, env: &str, fix: bool, json: bool) -> super::
         }
         Ok(all.pop().map(|(_, s)| s).unwrap_or_default())
     };
-    let mut statuses = read(&mut p)?;
+    let mut statuses = read(&mut open)?;
     let differs = |statuses: &[ServerStatus], p: &Project| {
         statuses
             .iter()
             .any(|s| s.error.is_some() || !check::differences(&p.file, s, Some(&own)).is_empty())
     };
-    if fix && differs(&statuses, &p) {
-        let e = p.file.environments[i].clone();
-        let s = sink();
+    if fix && differs(&statuses, &open.project) {
+        let e = open.env().clone();
         let acme = super::account::acme_for(e.account.as_deref().unwrap_or_default())?;
         s.outcome(rt.block_on(async {
-            let connected = connect(&mut p, i, &id, &s).await?;
+            let connected = connect(&mut open, &s).await?;
+            let p = &open.project;
             tasks::provision::provision(&p.file, &e, &connected, &p.root, &s).await?;
             tasks::tls::refresh_timer(&p.file, &e, &connected, &acme, &s).await
         }))?;
-        statuses = read(&mut p)?;
+        statuses = read(&mut open)?;
     }
+    let p = &open.project;
     if json {
         let servers: Vec<_> = statuses
             .iter()
@@ -74,7 +79,7 @@ pub(super) fn run(arg: &ProjectArg, env: &str, fix: bool, json: bool) -> super::
             }
         }
     }
-    if differs(&statuses, &p) {
+    if differs(&statuses, p) {
         if !json {
             eprintln!(
                 "{}",

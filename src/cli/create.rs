@@ -252,7 +252,7 @@ fn ask_domain() -> Result<String, super::Failure> {
     }
 }
 
-fn resume(mut p: Project, a: CreateArgs) -> super::CliResult {
+fn resume(p: Project, a: CreateArgs) -> super::CliResult {
     let started = std::time::Instant::now();
     let (_, env) =
         tasks::find_env(&p.file, &a.env).map_err(|e| super::Failure::invalid(e, vec![]))?;
@@ -269,16 +269,17 @@ fn resume(mut p: Project, a: CreateArgs) -> super::CliResult {
         db_from: a.db_from,
         attachments: a.attachments,
     };
-    let id = identity()?;
+    let mut open = open_loaded(p, &a.env)?;
     let s = sink();
     let rt = runtime()?;
     let stop = stop_on_ctrl_c(&rt);
+    let p = &mut open.project;
     let urls = s.outcome(rt.block_on(tasks::create::resume(
         &client,
         &mut p.file,
         &p.path,
         &p.root,
-        &id,
+        &open.identity,
         &a.env,
         &a.tag,
         &transfer,

@@ -12,26 +12,31 @@ use super::manage::*;
 use super::session::*;
 use super::summary::*;
 
-pub(super) fn provision(project: &ProjectArg, env: &str, dry_run: bool) -> super::CliResult {
-    let mut p = load_project(project)?;
-    let i = env_index(&p, env)?;
-    let e = p.file.environments[i].clone();
+pub(super) fn provision(project: &ProjectArg, env: &str, mode: Mode) -> super::CliResult {
+    let p = load_project(project)?;
+    let e = p.file.environments[p.env_index(env)?].clone();
     let acme = super::account::acme_for(e.account.as_deref().unwrap_or_default())?;
-    if dry_run {
-        for role in [DropletRole::Web, DropletRole::Database] {
-            if e.droplets.iter().any(|d| d.role == role) {
-                for (what, script) in provision::plan(&p.file, &e, role, &p.root)? {
-                    println!("# ---- {what} ({role:?} servers)\n{script}");
-                }
+    let mut open = open_loaded(p, env)?;
+    if mode != Mode::Deploy {
+        let p = &open.project;
+        let own = open.identity.public_line();
+        for server in tasks::servers(&e, open.index)? {
+            let mut plan = provision::server_plan(&p.file, &e, &server, &own, &p.root)?;
+            if server.role == DropletRole::Web && tasks::tls::wants_certificate(&e) {
+                let timer = tasks::tls::timer_step(&p.file, &e, &acme)?;
+                plan.operations.push(timer.on(&server.endpoint));
             }
+            print_plan(&plan, mode);
         }
-        if pond::tasks::tls::wants_certificate(&e) {
-            let (what, script) = pond::tasks::tls::timer_step(&p.file, &e, &acme)?;
-            println!("# ---- {what} (Web servers)\n{script}");
-        }
+        // With --scripts the output is bash (comments between scripts).
+        let comment = if mode == Mode::DryRunScripts {
+            "# "
+        } else {
+            ""
+        };
         if e.kind == pond::config::EnvironmentKind::LoadBalanced {
             println!(
-                "# ---- the load balancer: {}",
+                "{comment}Then the load balancer: {}",
                 if e.https.enabled {
                     format!(
                         "HTTPS with a DigitalOcean-managed certificate for {} (pond tls {} --renew --dry-run shows the requests), unless it serves one already",
@@ -43,9 +48,13 @@ pub(super) fn provision(project: &ProjectArg, env: &str, dry_run: bool) -> super
                 }
             );
         }
+        if mode == Mode::DryRun {
+            println!(
+                "Nothing was changed (dry run). `pond provision {env} --dry-run --scripts` prints the scripts in full."
+            );
+        }
         return Ok(());
     }
-    let id = identity()?;
     let s = sink();
     // The balancer's HTTPS needs the account's token; without it at
     // hand the servers are provisioned all the same, and it is said.
@@ -62,7 +71,8 @@ pub(super) fn provision(project: &ProjectArg, env: &str, dry_run: bool) -> super
         _ => None,
     };
     let provisioned = runtime()?.block_on(async {
-        let connected = connect(&mut p, i, &id, &s).await?;
+        let connected = connect(&mut open, &s).await?;
+        let p = &open.project;
         provision::provision(&p.file, &e, &connected, &p.root, &s).await?;
         pond::tasks::tls::refresh_timer(&p.file, &e, &connected, &acme, &s).await?;
         if let Some(api) = &balancer_api {
@@ -75,7 +85,21 @@ pub(super) fn provision(project: &ProjectArg, env: &str, dry_run: bool) -> super
     Ok(())
 }
 
-/// How `pond deploy` runs.
+/// A dry run's plan: outlined, or in full with its scripts.
+pub(super) fn print_plan(plan: &pond::plan::Plan, mode: Mode) {
+    match mode {
+        Mode::Deploy => {}
+        Mode::DryRun => {
+            println!("The plan: {}", plan.title);
+            for line in plan.outline() {
+                println!("  {line}");
+            }
+        }
+        Mode::DryRunScripts => println!("{plan}"),
+    }
+}
+
+/// How `pond deploy` and `pond provision` run.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {
     Deploy,
@@ -95,21 +119,21 @@ pub(super) fn deploy(
     yes: bool,
 ) -> super::CliResult {
     let dry_run = mode != Mode::Deploy;
-    let mut p = load_project(project)?;
-    let i = env_index(&p, env)?;
+    let p = load_project(project)?;
+    p.env_index(env)?;
     let tag = tag.unwrap_or_else(|| default_tag(&p.root));
-    let id = identity()?;
-    let s = sink();
     for path in transfer.db_dump.iter().chain(&transfer.attachments) {
         if !path.exists() {
             return Err(anyhow::anyhow!("{} does not exist", path.display()).into());
         }
     }
     deploy::check_project(&p.file, &p.root)?;
+    let mut open = open_loaded(p, env)?;
+    let s = sink();
     let started = std::time::Instant::now();
     let rt = runtime()?;
-    let connected = rt.block_on(connect(&mut p, i, &id, &s))?;
-    let e = p.file.environments[i].clone();
+    let connected = rt.block_on(connect(&mut open, &s))?;
+    let (p, e) = (&open.project, open.env().clone());
     // Data into a live environment overwrites what it holds: ask on
     // a terminal (the engine checks again under the lock).
     let mut overwrite_live = yes;
@@ -132,7 +156,7 @@ pub(super) fn deploy(
         break_lock,
         data: (!transfer.is_empty()).then(|| deploy::DataLoad {
             transfer,
-            identity: id.clone(),
+            identity: open.identity.clone(),
             overwrite_live,
         }),
     };
@@ -145,16 +169,7 @@ pub(super) fn deploy(
         super::tls::renew_previews_if_due(&p.file, &e, &sessions, &rt, &s);
     }
     for r in &reports {
-        match mode {
-            Mode::Deploy => {}
-            Mode::DryRun => {
-                println!("{}: the plan ({}):", r.server, r.plan.title);
-                for line in r.plan.outline() {
-                    println!("  {line}");
-                }
-            }
-            Mode::DryRunScripts => println!("{}", r.plan),
-        }
+        print_plan(&r.plan, mode);
         let verb = if dry_run { "would send" } else { "sent" };
         println!(
             "{}: {} {} files ({} bytes), deleted {}; release {} on {}",

@@ -30,13 +30,10 @@ pub struct ExecArgs {
 }
 
 pub(super) fn run(arg: &ProjectArg, a: ExecArgs) -> super::CliResult {
-    let mut p = load_project(arg)?;
-    let i = env_index(&p, &a.env)?;
-    let id = identity()?;
-    let progress = sink();
+    let (mut open, progress) = open_env(arg, &a.env)?;
     let rt = runtime()?;
-    let connected = progress.outcome(rt.block_on(connect(&mut p, i, &id, &progress)))?;
-    let e = p.file.environments[i].clone();
+    let connected = progress.outcome(rt.block_on(connect(&mut open, &progress)))?;
+    let (p, e) = (&open.project, open.env().clone());
     // The command's own output, as it is: stdout to stdout, the rest to stderr.
     let passthrough: Sink = Arc::new(|_: &str, stream: Stream, line: &str| {
         if stream == Stream::Stdout {

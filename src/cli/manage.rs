@@ -98,11 +98,10 @@ pub(super) fn attach(
             problems,
         ));
     }
-    let i = p.file.environments.len() - 1;
-    let id = identity()?;
+    let mut open = open_loaded(p, env)?;
     let s = sink();
     s.outcome(runtime()?.block_on(async {
-        let connected = connect(&mut p, i, &id, &s).await?;
+        let connected = connect(&mut open, &s).await?;
         for c in connected {
             c.session
                 .run_ok(
@@ -116,8 +115,8 @@ pub(super) fn attach(
     }))?;
     // Saved here too: a host key pond.json already pinned is not news to
     // `connect`, which saves only new pins.
+    let (p, e) = (&open.project, open.env());
     config::save(&p.path, &p.file).with_context(|| format!("saving {}", p.path.display()))?;
-    let e = &p.file.environments[i];
     println!(
         "Attached {host} as environment {env} of {}; host key pinned.",
         p.file.name
@@ -137,7 +136,7 @@ pub(super) fn repin(
     expect: Option<&str>,
 ) -> super::CliResult {
     let mut p = load_project(arg)?;
-    let i = env_index(&p, env)?;
+    let i = p.env_index(env)?;
     let servers = tasks::servers(&p.file.environments[i], i)?;
     let server = servers
         .into_iter()
@@ -211,8 +210,8 @@ pub(super) fn unbind(
     yes: bool,
     dry_run: bool,
 ) -> super::CliResult {
-    let mut p = load_project(arg)?;
-    let i = env_index(&p, env)?;
+    let p = load_project(arg)?;
+    let i = p.env_index(env)?;
     if dry_run {
         let servers: Vec<&str> = p.file.environments[i]
             .droplets
@@ -245,15 +244,24 @@ pub(super) fn unbind(
             "unbinding",
         )?;
     }
-    let id = if purge { Some(identity()?) } else { None };
+    // Only a purge goes to the servers (and so needs the key).
     let s = sink();
-    s.outcome(runtime()?.block_on(async {
-        let connected = match &id {
-            Some(id) => connect(&mut p, i, id, &s).await?,
-            None => vec![],
-        };
-        tasks::shared_server::unbind(&mut p.file, &p.path, env, &connected, purge, &s).await
-    }))?;
+    let rt = runtime()?;
+    let (mut p, connected) = if purge {
+        let mut open = open_loaded(p, env)?;
+        let connected = s.outcome(rt.block_on(connect(&mut open, &s)))?;
+        (open.project, connected)
+    } else {
+        (p, vec![])
+    };
+    s.outcome(rt.block_on(tasks::shared_server::unbind(
+        &mut p.file,
+        &p.path,
+        env,
+        &connected,
+        purge,
+        &s,
+    )))?;
     println!("Environment {env} removed from {}.", p.path.display());
     Ok(())
 }
@@ -278,18 +286,22 @@ pub(super) fn confirm_by_typing(env: &str, what: &str, doing: &str) -> super::Cl
 }
 
 pub(super) fn destroy(arg: &ProjectArg, env: &str, yes: bool, dry_run: bool) -> super::CliResult {
-    let mut p = load_project(arg)?;
+    let p = load_project(arg)?;
     let (_, e) = tasks::find_env(&p.file, env).map_err(|e| super::Failure::invalid(e, vec![]))?;
     let account = e.account.clone().unwrap_or_default();
     let client = super::account::client_for(&account)?;
     let rt = runtime()?;
     // What each server says it hosts, so a droplet other environments use
     // is kept (an unreachable one is judged by pond.json and its tags).
-    let i = env_index(&p, env)?;
-    let id = identity()?;
-    let (statuses, _) = rt.block_on(p.statuses(&[i], &id))?;
+    let mut open = open_loaded(p, env)?;
+    let (statuses, _) = rt.block_on(open.project.statuses(&[open.index], &open.identity))?;
     let hosted = tasks::shared_server::hosted_by_id(statuses);
-    let plan = rt.block_on(tasks::destroy::plan(&client, &p.file, env, &hosted))?;
+    let plan = rt.block_on(tasks::destroy::plan(
+        &client,
+        &open.project.file,
+        env,
+        &hosted,
+    ))?;
     println!("Destroying {env} will:");
     for line in plan.lines() {
         println!("  {line}");
@@ -310,8 +322,9 @@ pub(super) fn destroy(arg: &ProjectArg, env: &str, yes: bool, dry_run: bool) -> 
         let servers = if plan.shared.is_empty() {
             vec![]
         } else {
-            connect(&mut p, i, &id, &s).await?
+            connect(&mut open, &s).await?
         };
+        let p = &mut open.project;
         tasks::destroy::execute(&client, &mut p.file, &p.path, &plan, &servers, &s).await
     }))?;
     println!("Environment {env} is destroyed.");

@@ -170,7 +170,32 @@ impl From<TemplateError> for Failure {
 pub type CliResult = Result<(), Failure>;
 
 /// Parses arguments, runs the command, prints errors, returns the exit code.
+/// Output read by a command that stopped reading (`pond … | head`) ends
+/// Pond quietly, as it ends other command-line tools, not with a panic
+/// message: `println!` panics on a closed stdout, and Rust leaves SIGPIPE
+/// ignored (which the SSH connections need), so the panic is told apart
+/// here and becomes exit 141 (128 + SIGPIPE), the shell's usual status.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if cfg!(unix)
+            && message.starts_with("failed printing to stdout")
+            && message.contains("os error 32")
+        {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 pub fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     let _logs = pond::logging::init_cli(cli.verbose);
     let what = std::env::args_os()

@@ -54,9 +54,12 @@ pub enum Ops {
     /// Set up the environment's servers: packages, web stack, database, layout, vhosts, hooks.
     Provision {
         env: String,
-        /// Print the scripts without running them.
+        /// Show each server's plan, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// With --dry-run: print the plan's scripts in full.
+        #[arg(long, requires = "dry_run")]
+        scripts: bool,
         #[command(flatten)]
         project: ProjectArg,
     },
@@ -104,9 +107,12 @@ pub enum Ops {
         /// Swap even if the health check fails (logged on the server).
         #[arg(long)]
         force: bool,
-        /// Show which colour would go live and its health; change nothing.
+        /// Show which colour would go live, its health and each server's plan; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// With --dry-run: print the plan's scripts in full.
+        #[arg(long, requires = "dry_run")]
+        scripts: bool,
         #[command(flatten)]
         project: ProjectArg,
     },
@@ -128,9 +134,12 @@ pub enum Ops {
         /// With --with-data: do not ask to type the environment name back.
         #[arg(long, requires = "with_data")]
         yes: bool,
-        /// Show which colour would go live; change nothing.
+        /// Show which release would go live and the plan; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// With --dry-run: print the plan's scripts in full.
+        #[arg(long, requires = "dry_run")]
+        scripts: bool,
         #[command(flatten)]
         project: ProjectArg,
     },
@@ -241,6 +250,15 @@ pub enum Ops {
     },
 }
 
+/// How a dry run shows its plan: outlined, or with `--scripts` in full.
+fn shown(scripts: bool) -> super::deploy::Mode {
+    if scripts {
+        super::deploy::Mode::DryRunScripts
+    } else {
+        super::deploy::Mode::DryRun
+    }
+}
+
 pub fn run(op: Ops) -> super::CliResult {
     match op {
         Ops::Key { public } => {
@@ -266,8 +284,17 @@ pub fn run(op: Ops) -> super::CliResult {
         Ops::Provision {
             env,
             dry_run,
+            scripts,
             project,
-        } => super::deploy::provision(&project, &env, dry_run),
+        } => super::deploy::provision(
+            &project,
+            &env,
+            match (dry_run, scripts) {
+                (false, _) => super::deploy::Mode::Deploy,
+                (true, false) => super::deploy::Mode::DryRun,
+                (true, true) => super::deploy::Mode::DryRunScripts,
+            },
+        ),
         Ops::Deploy {
             env,
             tag,
@@ -297,21 +324,18 @@ pub fn run(op: Ops) -> super::CliResult {
             yes,
         ),
         Ops::Preview { env, project } => {
-            let mut p = load_project(&project)?;
-            let i = env_index(&p, &env)?;
-            let id = identity()?;
-            let s = sink();
-            let e = p.file.environments[i].clone();
+            let (mut open, s) = open_env(&project, &env)?;
+            let e = open.env().clone();
             let rt = runtime()?;
             let health = rt.block_on(async {
-                let connected = connect(&mut p, i, &id, &s).await?;
-                let health = operate::health(&p.file, &e, &connected, &s).await?;
+                let connected = connect(&mut open, &s).await?;
+                let health = operate::health(&open.project.file, &e, &connected, &s).await?;
                 anyhow::Ok((health, connected))
             });
             let (health, connected) = s.outcome(health)?;
             println!(
                 "{}",
-                super::tls::served_urls(&p.file, &e, &connected, &rt).preview
+                super::tls::served_urls(&open.project.file, &e, &connected, &rt).preview
             );
             for h in health {
                 if !h.healthy {
@@ -325,17 +349,19 @@ pub fn run(op: Ops) -> super::CliResult {
         }
         Ops::Swap {
             env,
+            force,
             dry_run: true,
+            scripts,
             project,
-            ..
-        } => preview_swap(&project, &env, true),
+        } => preview_swap(&project, &env, force, shown(scripts)),
         Ops::Rollback {
             env,
             to,
             dry_run: true,
+            scripts,
             project,
             ..
-        } => preview_rollback(&project, &env, to.as_deref()),
+        } => preview_rollback(&project, &env, to.as_deref(), shown(scripts)),
         Ops::Swap {
             env,
             force,
@@ -358,15 +384,13 @@ pub fn run(op: Ops) -> super::CliResult {
             project,
             ..
         } => {
-            let mut p = load_project(&project)?;
-            let i = env_index(&p, &env)?;
-            let id = identity()?;
-            let s = sink();
-            let e = p.file.environments[i].clone();
+            let (mut open, s) = open_env(&project, &env)?;
+            let e = open.env().clone();
             let started = std::time::Instant::now();
             let live = runtime()?.block_on(async {
-                let connected = connect(&mut p, i, &id, &s).await?;
-                tasks::swap::rollback_to(&p.file, &e, &connected, &release, force, &s).await
+                let connected = connect(&mut open, &s).await?;
+                tasks::swap::rollback_to(&open.project.file, &e, &connected, &release, force, &s)
+                    .await
             });
             let live = s.outcome(live)?;
             println!(
@@ -378,13 +402,11 @@ pub fn run(op: Ops) -> super::CliResult {
             Ok(())
         }
         Ops::Releases { env, project } => {
-            let mut p = load_project(&project)?;
-            let i = env_index(&p, &env)?;
-            let id = identity()?;
-            let e = p.file.environments[i].clone();
+            let (mut open, _) = open_env(&project, &env)?;
+            let e = open.env().clone();
             let statuses = runtime()?.block_on(async {
-                let connected = connect(&mut p, i, &id, &ssh::session::quiet()).await?;
-                anyhow::Ok(operate::status(&p.file, &e, &connected).await)
+                let connected = connect(&mut open, &ssh::session::quiet()).await?;
+                anyhow::Ok(operate::status(&open.project.file, &e, &connected).await)
             })?;
             for s in statuses {
                 if let Some(err) = s.error {
@@ -439,9 +461,8 @@ pub fn run(op: Ops) -> super::CliResult {
             process,
             project,
         } => {
-            let mut p = load_project(&project)?;
-            let i = env_index(&p, &env)?;
-            let id = identity()?;
+            let (mut open, s) = open_env(&project, &env)?;
+            let p = &open.project;
             let root = tasks::env_root(&p.file.name, &env);
             let script = tasks::render(
                 "common/logs",
@@ -458,9 +479,8 @@ pub fn run(op: Ops) -> super::CliResult {
             )?;
             let printer: Sink =
                 Arc::new(|host: &str, _s: Stream, line: &str| println!("[{host}] {line}"));
-            let s = sink();
             runtime()?.block_on(async {
-                let connected = s.outcome(connect(&mut p, i, &id, &s).await)?;
+                let connected = s.outcome(connect(&mut open, &s).await)?;
                 let runs = connected
                     .iter()
                     .map(|c| c.session.run(&script, None, &printer));

@@ -13,7 +13,7 @@ pub(super) fn scale(
     yes: bool,
     dry_run: bool,
 ) -> super::CliResult {
-    let mut p = load_project(arg)?;
+    let p = load_project(arg)?;
     let (_, e) = tasks::find_env(&p.file, env).map_err(|e| super::Failure::invalid(e, vec![]))?;
     let account = e.account.clone().unwrap_or_default();
     let size = e.size.clone();
@@ -47,14 +47,15 @@ pub(super) fn scale(
             "deleting droplets",
         )?;
     }
-    let id = identity()?;
+    let mut open = open_loaded(p, env)?;
     let s = sink();
+    let p = &mut open.project;
     s.outcome(rt.block_on(tasks::scale::execute(
         &client,
         &mut p.file,
         &p.path,
         &p.root,
-        &id,
+        &open.identity,
         &plan,
         &s,
     )))?;

@@ -109,17 +109,14 @@ pub fn run(command: SecretCommand) -> super::CliResult {
         }
         SecretCommand::List { .. } => None,
     };
-    let mut p = load_project(&project)?;
-    let i = env_index(&p, &env)?;
-    let id = identity()?;
-    let s = sink();
+    let (mut open, s) = open_env(&project, &env)?;
     let rt = runtime()?;
-    let connected = s.outcome(rt.block_on(connect(&mut p, i, &id, &s)))?;
-    let e = p.file.environments[i].clone();
+    let connected = s.outcome(rt.block_on(connect(&mut open, &s)))?;
+    let (p, e) = (&open.project, open.env());
     match command {
         SecretCommand::Set { name, .. } => {
             let value = value.unwrap_or_default();
-            s.outcome(rt.block_on(secrets::set(&p.file, &e, &connected, &name, &value, &s)))?;
+            s.outcome(rt.block_on(secrets::set(&p.file, e, &connected, &name, &value, &s)))?;
             println!("{name} is set on {env}'s servers; the next deploy fills it in.");
         }
         SecretCommand::Generate {
@@ -134,15 +131,15 @@ pub fn run(command: SecretCommand) -> super::CliResult {
                 base64,
                 replace,
             };
-            s.outcome(rt.block_on(secrets::generate(&p.file, &e, &connected, &name, how, &s)))?;
+            s.outcome(rt.block_on(secrets::generate(&p.file, e, &connected, &name, how, &s)))?;
             println!("{name} is generated on {env}'s servers; the next deploy fills it in.");
         }
         SecretCommand::Remove { name, .. } => {
-            s.outcome(rt.block_on(secrets::remove(&p.file, &e, &connected, &name, &s)))?;
+            s.outcome(rt.block_on(secrets::remove(&p.file, e, &connected, &name, &s)))?;
             println!("{name} is removed from {env}'s servers.");
         }
         SecretCommand::List { json, .. } => {
-            let listed = s.outcome(rt.block_on(secrets::list(&p.file, &e, &connected)))?;
+            let listed = s.outcome(rt.block_on(secrets::list(&p.file, e, &connected)))?;
             if json {
                 let out: Vec<_> = listed
                     .iter()

@@ -1,7 +1,7 @@
-//! What every environment command needs: the loaded project, the user's
-//! key, progress output (spinners on a terminal, plain lines otherwise), a
-//! runtime, and connections to an environment's servers that pin host keys
-//! on first use and save them.
+//! What every environment command needs: [`open_env`] (the loaded project,
+//! the environment, the user's key, progress output — spinners on a
+//! terminal, plain lines otherwise), a runtime, and [`connect`] to the
+//! environment's servers, which pins host keys on first use and saves them.
 
 use std::path::PathBuf;
 
@@ -18,7 +18,7 @@ pub struct ProjectArg {
     pub(super) project: PathBuf,
 }
 
-pub(super) use pond::project::Project;
+pub(super) use pond::project::{OpenEnv, Project};
 
 pub(super) fn load_project(arg: &ProjectArg) -> Result<Project, super::Failure> {
     Project::open(&arg.project).map_err(|e| match e {
@@ -30,20 +30,49 @@ pub(super) fn load_project(arg: &ProjectArg) -> Result<Project, super::Failure> 
 }
 
 /// The user's key (see [`pond::project::user_identity`]), saying so when
-/// it was just generated.
+/// it was just generated: for the commands that work without an
+/// environment (an environment command gets it from [`open_env`]).
 pub(super) fn identity() -> anyhow::Result<Identity> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (identity, created) = rt.block_on(pond::project::user_identity())?;
+    let (identity, created) = block_on(pond::project::user_identity())??;
     if created {
-        eprintln!(
-            "Generated your SSH key {} ({})",
-            identity.path.display(),
-            identity.fingerprint()
-        );
+        say_key_generated(&identity);
     }
     Ok(identity)
+}
+
+fn say_key_generated(identity: &Identity) {
+    eprintln!(
+        "Generated your SSH key {} ({})",
+        identity.path.display(),
+        identity.fingerprint()
+    );
+}
+
+fn block_on<T>(work: impl std::future::Future<Output = T>) -> anyhow::Result<T> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(work))
+}
+
+/// What every environment command starts from: the project at `--project`,
+/// its environment `name` with the user's key, and the command's progress.
+pub(super) fn open_env(
+    arg: &ProjectArg,
+    name: &str,
+) -> Result<(OpenEnv, Progress), super::Failure> {
+    let project = load_project(arg)?;
+    Ok((open_loaded(project, name)?, sink()))
+}
+
+/// Opens environment `name` of a project already loaded (for a command
+/// that checks the project before it needs the key).
+pub(super) fn open_loaded(project: Project, name: &str) -> anyhow::Result<OpenEnv> {
+    let env = block_on(project.open_env(name))??;
+    if env.key_generated {
+        say_key_generated(&env.identity);
+    }
+    Ok(env)
 }
 
 /// The command's progress on stderr (see [`super::progress`]): spinners
@@ -76,23 +105,15 @@ pub(super) fn stop_on_ctrl_c(rt: &tokio::runtime::Runtime) -> pond::tasks::Stop 
     stop
 }
 
-/// Connects to an environment's servers and saves first-use host keys.
-pub(super) async fn connect(
-    project: &mut Project,
-    env_index: usize,
-    identity: &Identity,
-    sink: &Sink,
-) -> anyhow::Result<Vec<Connected>> {
-    let (connected, pinned) = project.connect(env_index, identity, sink).await?;
+/// Connects to an environment's servers, saying so when first-use host
+/// keys were pinned and saved.
+pub(super) async fn connect(env: &mut OpenEnv, sink: &Sink) -> anyhow::Result<Vec<Connected>> {
+    let (connected, pinned) = env.connect(sink).await?;
     if pinned {
         eprintln!(
             "Pinned new host keys in {} (commit it so your team shares them).",
-            project.path.display()
+            env.project.path.display()
         );
     }
     Ok(connected)
-}
-
-pub(super) fn env_index(project: &Project, name: &str) -> anyhow::Result<usize> {
-    project.env_index(name)
 }

@@ -16,7 +16,7 @@ pub(super) fn status(arg: &ProjectArg, only: Option<&str>, json: bool) -> super:
     };
     let indices: Vec<usize> = names
         .iter()
-        .map(|n| env_index(&p, n))
+        .map(|n| p.env_index(n))
         .collect::<anyhow::Result<_>>()?;
     let rt = runtime()?;
     let (all, pinned) = rt.block_on(p.statuses(&indices, &id))?;

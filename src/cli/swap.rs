@@ -4,20 +4,24 @@
 
 use pond::tasks::{self, operate};
 
+use super::deploy::{Mode, print_plan};
 use super::manage::confirm_by_typing;
 use super::session::*;
 use super::summary::*;
 
-/// `swap --dry-run` / `rollback --dry-run`: what would go live, and (for a
-/// swap) whether its health check passes.
-pub(super) fn preview_swap(arg: &ProjectArg, env: &str, check_health: bool) -> super::CliResult {
-    let mut p = load_project(arg)?;
-    let i = env_index(&p, env)?;
-    let id = identity()?;
-    let s = sink();
-    let e = p.file.environments[i].clone();
+/// `swap --dry-run`: what would go live, whether its health check passes,
+/// and the plan the swap would run (built as the swap builds it).
+pub(super) fn preview_swap(
+    arg: &ProjectArg,
+    env: &str,
+    force: bool,
+    mode: Mode,
+) -> super::CliResult {
+    let (mut open, s) = open_env(arg, env)?;
+    let e = open.env().clone();
     s.outcome(runtime()?.block_on(async {
-        let connected = connect(&mut p, i, &id, &s).await?;
+        let connected = connect(&mut open, &s).await?;
+        let p = &open.project;
         let root = tasks::env_root(&p.file.name, &e.name);
         let live = operate::live_colour(&root, &connected).await?;
         let statuses = operate::status(&p.file, &e, &connected).await;
@@ -33,21 +37,35 @@ pub(super) fn preview_swap(arg: &ProjectArg, env: &str, check_health: bool) -> s
                 live.as_str()
             );
         }
-        if check_health {
-            for h in operate::health(&p.file, &e, &connected, &s).await? {
-                let verdict = if h.healthy {
-                    "healthy"
-                } else {
-                    "NOT healthy: the swap would be refused without --force"
-                };
-                println!(
-                    "{}: {} via {} answers HTTP {} — {verdict}",
-                    h.server,
-                    next.as_str(),
-                    h.host,
-                    h.status
-                );
-            }
+        for h in operate::health(&p.file, &e, &connected, &s).await? {
+            let verdict = if h.healthy {
+                "healthy"
+            } else {
+                "NOT healthy: the swap would be refused without --force"
+            };
+            println!(
+                "{}: {} via {} answers HTTP {} — {verdict}",
+                h.server,
+                next.as_str(),
+                h.host,
+                h.status
+            );
+        }
+        if !p.file.hooks.pre_swap.is_empty() {
+            println!(
+                "First, the pre-swap hooks ({}) would run on the first web server, after a database snapshot.",
+                p.file
+                    .hooks
+                    .pre_swap
+                    .iter()
+                    .map(|h| h.script())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        match tasks::swap::swap_plan(&p.file, &e, &connected, force).await {
+            Ok(plan) => print_plan(&plan, mode),
+            Err(refused) => println!("The swap would be refused: {refused:#}"),
         }
         println!("Nothing was changed (dry run).");
         anyhow::Ok(())
@@ -56,15 +74,19 @@ pub(super) fn preview_swap(arg: &ProjectArg, env: &str, check_health: bool) -> s
 }
 
 /// `rollback --dry-run` (and `--to ID --dry-run`): which release would go
-/// live, and whether the inactive colour would have to be pointed at it.
-pub(super) fn preview_rollback(arg: &ProjectArg, env: &str, to: Option<&str>) -> super::CliResult {
-    let mut p = load_project(arg)?;
-    let i = env_index(&p, env)?;
-    let id = identity()?;
-    let s = sink();
-    let e = p.file.environments[i].clone();
+/// live, whether the inactive colour would have to be pointed at it, and
+/// the plans the rollback would run.
+pub(super) fn preview_rollback(
+    arg: &ProjectArg,
+    env: &str,
+    to: Option<&str>,
+    mode: Mode,
+) -> super::CliResult {
+    let (mut open, s) = open_env(arg, env)?;
+    let e = open.env().clone();
     s.outcome(runtime()?.block_on(async {
-        let connected = connect(&mut p, i, &id, &s).await?;
+        let connected = connect(&mut open, &s).await?;
+        let p = &open.project;
         for st in operate::status(&p.file, &e, &connected).await {
             if let Some(err) = &st.error {
                 println!("{}: cannot tell — {err}", st.server);
@@ -100,6 +122,10 @@ pub(super) fn preview_rollback(arg: &ProjectArg, env: &str, to: Option<&str>) ->
                 }
             );
         }
+        match tasks::swap::rollback_plan(&p.file, &e, &connected, to).await {
+            Ok(plans) => plans.iter().for_each(|plan| print_plan(plan, mode)),
+            Err(refused) => println!("The rollback would be refused: {refused:#}"),
+        }
         println!("Nothing was changed (dry run).");
         anyhow::Ok(())
     }))?;
@@ -107,15 +133,13 @@ pub(super) fn preview_rollback(arg: &ProjectArg, env: &str, to: Option<&str>) ->
 }
 
 pub(super) fn swap(arg: &ProjectArg, env: &str, force: bool) -> super::CliResult {
-    let mut p = load_project(arg)?;
-    let i = env_index(&p, env)?;
-    let id = identity()?;
-    let s = sink();
-    let e = p.file.environments[i].clone();
+    let (mut open, s) = open_env(arg, env)?;
+    let e = open.env().clone();
     let started = std::time::Instant::now();
     let rt = runtime()?;
     let (live, connected) = s.outcome(rt.block_on(async {
-        let connected = connect(&mut p, i, &id, &s).await?;
+        let connected = connect(&mut open, &s).await?;
+        let p = &open.project;
         let live = tasks::swap::swap(&p.file, &e, &connected, force, &s).await?;
         anyhow::Ok((live, connected))
     }))?;
@@ -125,7 +149,7 @@ pub(super) fn swap(arg: &ProjectArg, env: &str, force: bool) -> super::CliResult
         plural(web_count(&connected), "server"),
         e.name,
         took(started),
-        super::tls::served_urls(&p.file, &e, &connected, &rt).production
+        super::tls::served_urls(&open.project.file, &e, &connected, &rt).production
     );
     Ok(())
 }
@@ -137,14 +161,12 @@ pub(super) fn rollback(
     with_data: bool,
     yes: bool,
 ) -> super::CliResult {
-    let mut p = load_project(arg)?;
-    let i = env_index(&p, env)?;
-    let id = identity()?;
-    let s = sink();
-    let e = p.file.environments[i].clone();
+    let (mut open, s) = open_env(arg, env)?;
+    let e = open.env().clone();
     let started = std::time::Instant::now();
     let rt = runtime()?;
-    let connected = s.outcome(rt.block_on(connect(&mut p, i, &id, &s)))?;
+    let connected = s.outcome(rt.block_on(connect(&mut open, &s)))?;
+    let p = &open.project;
     if with_data {
         // Say what is lost and ask, before anything changes.
         let snapshot = s.outcome(rt.block_on(tasks::rollback_data::data_to_roll_back(

@@ -6,7 +6,7 @@
 
 use clap::Subcommand;
 
-use super::session::{ProjectArg, connect, identity, load_project, runtime, sink};
+use super::session::{ProjectArg, connect, load_project, open_loaded, runtime, sink};
 use super::{CliResult, Failure};
 use pond::project::InitError;
 
@@ -83,27 +83,30 @@ pub enum AccessCommand {
 pub fn run_access(command: AccessCommand) -> CliResult {
     let AccessCommand::Sync { env, project } = command;
     let mut p = load_project(&project)?;
-    let envs: Vec<usize> = match &env {
+    let envs: Vec<String> = match &env {
         Some(name) => vec![
             pond::tasks::find_env(&p.file, name)
                 .map_err(|e| Failure::invalid(e, vec![]))?
-                .0,
+                .1
+                .name
+                .clone(),
         ],
-        None => (0..p.file.environments.len()).collect(),
+        None => p.file.environments.iter().map(|e| e.name.clone()).collect(),
     };
     if envs.is_empty() {
         eprintln!("pond.json has no environments; nothing to sync.");
         return Ok(());
     }
-    let id = identity()?;
     let s = sink();
-    s.outcome(runtime()?.block_on(async {
-        for i in envs {
-            let connected = connect(&mut p, i, &id, &s).await?;
-            pond::tasks::access::sync(&p.file, &connected, &s).await?;
-        }
-        anyhow::Ok(())
-    }))?;
+    let rt = runtime()?;
+    for name in envs {
+        let mut open = open_loaded(p, &name)?;
+        s.outcome(rt.block_on(async {
+            let connected = connect(&mut open, &s).await?;
+            pond::tasks::access::sync(&open.project.file, &connected, &s).await
+        }))?;
+        p = open.project;
+    }
     println!(
         "Team access in step: {} key(s) from {} plus yours.",
         p.file.team_keys.len(),

@@ -31,8 +31,8 @@ pub struct TlsArgs {
 }
 
 pub fn run(args: TlsArgs) -> super::CliResult {
-    let mut p = load_project(&args.project)?;
-    let i = env_index(&p, &args.env)?;
+    let p = load_project(&args.project)?;
+    let i = p.env_index(&args.env)?;
     let env = p.file.environments[i].clone();
     if env.kind == pond::config::EnvironmentKind::LoadBalanced && env.https.enabled {
         return balancer(&p.file, &env, &args);
@@ -40,16 +40,23 @@ pub fn run(args: TlsArgs) -> super::CliResult {
     let account = env.account.clone().unwrap_or_default();
     let acme = super::account::acme_for(&account)?;
     if args.dry_run && tls::wants_certificate(&env) {
-        for (what, script) in tls::steps(&p.file, &env, &acme, true)? {
-            println!("# ---- {what} (each web server)\n{script}");
-        }
-        let (what, script) = pond::tasks::preview_tls::csr_step(
+        let mut steps = tls::steps(&p.file, &env, &acme, true)?;
+        steps.push(pond::tasks::preview_tls::csr_step(
             &p.file,
             &env,
             &acme,
             pond::tasks::preview_tls::When::Force,
-        )?;
-        println!("# ---- {what} (each web server)\n{script}");
+        )?);
+        let webs = pond::tasks::servers(&env, i)?
+            .into_iter()
+            .filter(|s| s.role == pond::config::DropletRole::Web);
+        for server in webs {
+            let plan = pond::plan::Plan {
+                title: format!("HTTPS for {} on {}", env.name, server.endpoint.name),
+                operations: steps.iter().map(|s| s.on(&server.endpoint)).collect(),
+            };
+            println!("{plan}");
+        }
         println!(
             "# ---- then, on this machine: an ACME order for *.{} by DNS-01 with {} (a TXT record _acme-challenge.{} through the DigitalOcean API, deleted after), finalized with that CSR; tls/preview-install gets the chain",
             env.domain,
@@ -77,10 +84,11 @@ pub fn run(args: TlsArgs) -> super::CliResult {
         }
         eprintln!("{off}.");
     }
-    let id = identity()?;
+    let mut open = open_loaded(p, &args.env)?;
     let s = sink();
     let rt = runtime()?;
-    let connected = s.outcome(rt.block_on(connect(&mut p, i, &id, &s)))?;
+    let connected = s.outcome(rt.block_on(connect(&mut open, &s)))?;
+    let p = &open.project;
     let mut failed = false;
     if args.renew {
         // The preview hosts' wildcard needs the account's API (DNS-01); a

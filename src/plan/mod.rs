@@ -3,10 +3,13 @@
 //! An [`Operation`] is one thing on one target: a rendered bash [`Script`]
 //! for a droplet, or an [`ApiRequest`] for the DigitalOcean API. A [`Plan`]
 //! is an ordered list of operations. Today a deploy builds one per server
-//! (`tasks::deploy`), shown by its dry run and run by the one executor
-//! for scripts (`tasks::execute`), and `pond plan` shows a template's;
-//! other tasks still render and run their scripts themselves, and no API
-//! request goes through a plan yet. Nothing in this module does I/O, so
+//! (`tasks::deploy`), and provisioning and the servers' TLS set-up build
+//! theirs from steps bound to each server (`tasks::execute::Step`): their
+//! dry runs show these plans, and the one executor for scripts
+//! (`tasks::execute`) runs the very same operations; `pond plan` shows a
+//! template's. Swap, rollback, scale, backups, secrets and destroy still
+//! render and run their scripts themselves, and no API request goes
+//! through a plan yet. Nothing in this module does I/O, so
 //! unit tests inspect plans as values, and the CLI and GUI show a plan
 //! before it runs.
 

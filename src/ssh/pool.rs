@@ -1,10 +1,13 @@
-//! A pool of authenticated sessions, one per server (address, port, user):
-//! asked again for a server after a session to it is up, it gives that
-//! live session (with the same pinned host key) instead of reconnecting.
-//! Today each `tasks::connect_all` makes its own pool and connects to all
-//! servers at once, so nothing is reused in practice: the CLI and the
-//! desktop app connect afresh for each command — a pool kept across
-//! commands is not built.
+//! A pool of authenticated sessions, one per server (address, port, user),
+//! kept for one command: asked for a server it already holds a live
+//! session to, it gives that session instead of reconnecting; asked twice
+//! at once, the second ask waits for the first connection. A session is
+//! reused for a pinned host key only when it presented that very key.
+//! [`crate::project::Project::statuses`] asks through one pool for all the
+//! environments it reads, so a droplet several environments share
+//! (`pond attach` on one server) gets one connection; each other command
+//! connects once per server anyway (`tasks::connect_all` makes its own
+//! pool), and nothing is kept across commands.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,9 +16,14 @@ use tokio::sync::Mutex;
 
 use super::{Endpoint, HostKeyCheck, Identity, Session};
 
+/// A server's place in the pool: its session once connected. Its own lock
+/// is held while connecting, so one server is connected to once; other
+/// servers connect meanwhile.
+type Slot = Arc<Mutex<Option<Arc<Session>>>>;
+
 #[derive(Default)]
 pub struct Pool {
-    sessions: Mutex<HashMap<(String, u16, String), Arc<Session>>>,
+    slots: std::sync::Mutex<HashMap<(String, u16, String), Slot>>,
 }
 
 impl Pool {
@@ -24,7 +32,9 @@ impl Pool {
     }
 
     /// A live session to `endpoint`, connecting (and checking the host
-    /// key) only when there is none or the old one has closed.
+    /// key) only when there is none, the old one has closed, or it
+    /// presented another key than the pinned one. The flag says whether
+    /// the session is new.
     pub async fn get(
         &self,
         endpoint: &Endpoint,
@@ -36,24 +46,44 @@ impl Pool {
             endpoint.port,
             endpoint.user.clone(),
         );
-        if let Some(s) = self.sessions.lock().await.get(&key)
+        let slot = Arc::clone(
+            self.slots
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .entry(key)
+                .or_default(),
+        );
+        let mut held = slot.lock().await;
+        if let Some(s) = held.as_ref()
             && !s.is_closed()
-            && matches!(&check, HostKeyCheck::Pinned(fp) if fp == &s.host_key)
+            && match &check {
+                HostKeyCheck::Pinned(fp) => fp == &s.host_key,
+                // Its key was checked (or first seen) by this command.
+                HostKeyCheck::FirstUse => true,
+            }
         {
             return Ok((Arc::clone(s), false));
         }
         let session = Arc::new(Session::connect(endpoint, identity, check).await?);
-        self.sessions.lock().await.insert(key, Arc::clone(&session));
+        *held = Some(Arc::clone(&session));
         Ok((session, true))
     }
 
     /// How many sessions are open (for tests and the status line).
     pub async fn open(&self) -> usize {
-        self.sessions
+        let slots: Vec<Slot> = self
+            .slots
             .lock()
-            .await
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
             .values()
-            .filter(|s| !s.is_closed())
-            .count()
+            .cloned()
+            .collect();
+        let mut open = 0;
+        for slot in slots {
+            if slot.lock().await.as_ref().is_some_and(|s| !s.is_closed()) {
+                open += 1;
+            }
+        }
+        open
     }
 }

@@ -9,7 +9,8 @@
 
 use anyhow::Context;
 
-use super::{Connected, render};
+use super::Connected;
+use super::execute::Step;
 use crate::config::ProjectFile;
 use crate::plan::report::Report;
 use crate::ssh::{Sink, Stream};
@@ -28,6 +29,20 @@ pub fn key_lines(file: &ProjectFile) -> String {
         .join("\n")
 }
 
+/// The step writing the block, keeping `own_key` (the key of whoever
+/// runs it) on the server.
+pub fn step(file: &ProjectFile, own_key: &str) -> anyhow::Result<Step> {
+    Step::new(
+        "Team keys",
+        "common/access",
+        &[
+            ("PROJECT", &file.name),
+            ("KEYS", &key_lines(file)),
+            ("OWN_KEY", own_key),
+        ],
+    )
+}
+
 /// Writes the block on every given server, in parallel.
 pub async fn sync<'a>(
     file: &ProjectFile,
@@ -37,17 +52,8 @@ pub async fn sync<'a>(
     let runs = servers.into_iter().map(|c| async move {
         let name = &c.server.endpoint.name;
         let own = &c.session.client_key;
-        let script = render(
-            "common/access",
-            &[
-                ("PROJECT", &file.name),
-                ("KEYS", &key_lines(file)),
-                ("OWN_KEY", own),
-            ],
-        )?;
-        let out = c
-            .session
-            .run_ok("team keys", &script, &crate::ssh::session::quiet())
+        let op = step(file, own)?.on(&c.server.endpoint);
+        let out = super::execute::run_ok(c, &op, &crate::ssh::session::quiet())
             .await
             .with_context(|| format!("writing the team's keys on {name}"))?;
         if let Some((team, outside)) = crate::reported!(out.reports, Report::AccessWritten { team, outside } => (team, outside)) {

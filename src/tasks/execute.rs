@@ -1,7 +1,9 @@
 //! The one place a planned script runs. Tasks build an [`Operation`] (a
-//! rendered template for one droplet, [`script`]); a dry run shows it in a
-//! [`Plan`](crate::plan::Plan), a real run hands the very same value to
-//! [`run`], which feeds its text to `bash -s` on that droplet's session.
+//! rendered template for one droplet: [`script`], or a [`Step`] — a
+//! script for whichever server — bound to one with [`Step::on`]); a dry
+//! run shows it in a [`Plan`](crate::plan::Plan), a real run hands the
+//! very same value to [`run`] (or [`run_ok`], for which a non-zero exit is
+//! an error), which feeds its text to `bash -s` on that droplet's session.
 
 use anyhow::bail;
 use tokio::io::AsyncRead;
@@ -62,4 +64,58 @@ pub async fn run(
         );
     }
     c.session.run(&script.text, input, sink).await
+}
+
+/// A script for whichever server it runs on (a step of provisioning, of a
+/// TLS set-up): the rendered template with its inputs and what it does.
+/// [`Step::on`] binds it to a droplet as an [`Operation`]; a dry run
+/// shows those operations, a real run hands them to [`run_ok`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub description: String,
+    pub script: crate::plan::Script,
+}
+
+impl Step {
+    /// The template `id` rendered with `inputs`.
+    pub fn new(
+        description: impl Into<String>,
+        id: &str,
+        inputs: &[(&str, &str)],
+    ) -> anyhow::Result<Step> {
+        Ok(Step {
+            description: description.into(),
+            script: super::render_script(id, inputs)?,
+        })
+    }
+
+    /// This step on the droplet at `endpoint`, as its login user.
+    pub fn on(&self, endpoint: &Endpoint) -> Operation {
+        Operation {
+            description: self.description.clone(),
+            target: droplet(endpoint),
+            action: Action::Script {
+                user: endpoint.user.clone(),
+                script: self.script.clone(),
+            },
+        }
+    }
+}
+
+/// Runs `op` on `c` like [`run`], announcing it as a step on the progress
+/// sink; a non-zero exit is an error naming the step, the droplet and the
+/// end of what it said on stderr.
+pub async fn run_ok(c: &Connected, op: &Operation, sink: &Sink) -> anyhow::Result<Outcome> {
+    let server = &c.server.endpoint.name;
+    sink(server, crate::ssh::Stream::Step, &op.description);
+    let outcome = run(c, op, None, sink).await?;
+    if outcome.exit_code != 0 {
+        bail!(
+            "{} failed on {server} (exit {}): {}",
+            op.description,
+            outcome.exit_code,
+            crate::ssh::session::last_lines(&outcome.stderr, 8)
+        );
+    }
+    Ok(outcome)
 }

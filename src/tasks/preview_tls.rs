@@ -28,9 +28,9 @@ use instant_acme::{
     NewOrder, OrderStatus, RetryPolicy,
 };
 
-use super::provision::Step;
+use super::Connected;
+use super::execute::Step;
 use super::tls::{Acme, Outcome};
-use super::{Connected, render};
 use crate::config::{DropletRole, Environment, ProjectFile};
 use crate::digitalocean::Client;
 use crate::plan::report::Report;
@@ -65,19 +65,17 @@ pub fn csr_step(
     acme: &Acme,
     when: When,
 ) -> anyhow::Result<Step> {
-    Ok((
-        "Preview hosts' certificate: key and CSR".to_string(),
-        render(
-            "tls/preview-csr",
-            &[
-                ("PROJECT", &file.name),
-                ("ENV", &env.name),
-                ("DOMAIN", &env.domain),
-                ("DIRECTORY", &acme.directory),
-                ("MODE", when.as_str()),
-            ],
-        )?,
-    ))
+    Step::new(
+        "Preview hosts' certificate: key and CSR",
+        "tls/preview-csr",
+        &[
+            ("PROJECT", &file.name),
+            ("ENV", &env.name),
+            ("DOMAIN", &env.domain),
+            ("DIRECTORY", &acme.directory),
+            ("MODE", when.as_str()),
+        ],
+    )
 }
 
 /// `tls/preview-install` with the chain the CA issued.
@@ -87,19 +85,17 @@ pub fn install_step(
     acme: &Acme,
     chain: &str,
 ) -> anyhow::Result<Step> {
-    Ok((
-        "Preview hosts' certificate: install".to_string(),
-        render(
-            "tls/preview-install",
-            &[
-                ("PROJECT", &file.name),
-                ("ENV", &env.name),
-                ("DOMAIN", &env.domain),
-                ("DIRECTORY", &acme.directory),
-                ("CHAIN", chain),
-            ],
-        )?,
-    ))
+    Step::new(
+        "Preview hosts' certificate: install",
+        "tls/preview-install",
+        &[
+            ("PROJECT", &file.name),
+            ("ENV", &env.name),
+            ("DOMAIN", &env.domain),
+            ("DIRECTORY", &acme.directory),
+            ("CHAIN", chain),
+        ],
+    )
 }
 
 /// What `tls/preview-csr` said: not due (until when), or the CSR (DER).
@@ -151,16 +147,15 @@ pub async fn ensure(
     sink: &Sink,
 ) -> anyhow::Result<Vec<Outcome>> {
     super::tls::check_ca_for(api, acme)?;
-    let (what, script) = csr_step(file, env, acme, when)?;
+    let csr = csr_step(file, env, acme, when)?;
     let mut outcomes = vec![];
     for c in connected
         .iter()
         .filter(|c| c.server.role == DropletRole::Web)
     {
         let server = c.server.endpoint.name.clone();
-        sink(&server, Stream::Step, &what);
         let result = async {
-            let out = c.session.run_ok(&what, &script, sink).await?;
+            let out = super::execute::run_ok(c, &csr.on(&c.server.endpoint), sink).await?;
             match parse_csr(&out.reports)? {
                 CsrReport::None => anyhow::Ok(("none", String::new())),
                 CsrReport::NotDue(at) => anyhow::Ok(("not-due", format!("renews after {at}"))),
@@ -171,9 +166,8 @@ pub async fn ensure(
                         &format!("requesting *.{} by DNS-01 ({reason})", env.domain),
                     );
                     let chain = issue(api, acme, &env.domain, &csr_der, &server, sink).await?;
-                    let (what, script) = install_step(file, env, acme, &chain)?;
-                    sink(&server, Stream::Step, &what);
-                    let out = c.session.run_ok(&what, &script, sink).await?;
+                    let install = install_step(file, env, acme, &chain)?.on(&c.server.endpoint);
+                    let out = super::execute::run_ok(c, &install, sink).await?;
                     let detail = match crate::reported!(out.reports, Report::PreviewNotServed { reason } => reason)
                     {
                         Some(why) => format!("*.{} (not served yet: {why})", env.domain),

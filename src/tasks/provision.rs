@@ -12,14 +12,13 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::{Connected, render};
+use super::Connected;
+pub use super::execute::Step;
 use crate::config::{Database, DropletRole, Environment, HookUser, ProjectFile, Stack};
+use crate::plan::Plan;
 use crate::plan::layout::EnvUsers;
 use crate::plan::report::Report;
 use crate::ssh::{Sink, Stream};
-
-/// A provisioning step: (description, rendered script).
-pub type Step = (String, String);
 
 /// Base setup and, on web servers, the web stack, the environment's users
 /// and directories, and its PHP-FPM pool.
@@ -28,44 +27,42 @@ pub fn setup_steps(
     env: &Environment,
     role: DropletRole,
 ) -> anyhow::Result<Vec<Step>> {
-    let mut steps = vec![(
-        "Base setup".to_string(),
-        render("common/base", &[("TIMEZONE", "UTC")])?,
-    )];
+    let mut steps = vec![Step::new(
+        "Base setup",
+        "common/base",
+        &[("TIMEZONE", "UTC")],
+    )?];
     if role == DropletRole::Web {
         let stack = match file.stack {
             Stack::Static => "static/stack",
             Stack::Php | Stack::Wordpress => "php/stack",
         };
-        steps.push((
+        steps.push(Step::new(
             format!("Web stack ({})", file.stack.as_str()),
-            render(stack, &[])?,
-        ));
+            stack,
+            &[],
+        )?);
         let users = EnvUsers::of(&file.name, &env.name);
-        steps.push((
+        steps.push(Step::new(
             format!("Users {} and {}", users.site, users.deploy),
-            render(
-                "common/env-users",
+            "common/env-users",
+            &[
+                ("PROJECT", &file.name),
+                ("ENV", &env.name),
+                ("SITE_USER", &users.site),
+                ("DEPLOY_USER", &users.deploy),
+            ],
+        )?);
+        if file.stack != Stack::Static {
+            steps.push(Step::new(
+                format!("PHP-FPM pool {}", users.site),
+                "php/pool",
                 &[
                     ("PROJECT", &file.name),
                     ("ENV", &env.name),
                     ("SITE_USER", &users.site),
-                    ("DEPLOY_USER", &users.deploy),
                 ],
-            )?,
-        ));
-        if file.stack != Stack::Static {
-            steps.push((
-                format!("PHP-FPM pool {}", users.site),
-                render(
-                    "php/pool",
-                    &[
-                        ("PROJECT", &file.name),
-                        ("ENV", &env.name),
-                        ("SITE_USER", &users.site),
-                    ],
-                )?,
-            ));
+            )?);
         }
     }
     Ok(steps)
@@ -75,17 +72,15 @@ pub fn setup_steps(
 /// the environment has a database Pond manages.
 pub fn credentials_step(file: &ProjectFile, env: &Environment) -> anyhow::Result<Option<Step>> {
     Ok(match env.database {
-        Database::SameDroplet { .. } | Database::OtherDroplet { .. } => Some((
-            "Database password".to_string(),
-            render(
-                "mysql/credentials",
-                &[
-                    ("PROJECT", &file.name),
-                    ("ENV", &env.name),
-                    ("SITE_USER", &EnvUsers::of(&file.name, &env.name).site),
-                ],
-            )?,
-        )),
+        Database::SameDroplet { .. } | Database::OtherDroplet { .. } => Some(Step::new(
+            "Database password",
+            "mysql/credentials",
+            &[
+                ("PROJECT", &file.name),
+                ("ENV", &env.name),
+                ("SITE_USER", &EnvUsers::of(&file.name, &env.name).site),
+            ],
+        )?),
         Database::None | Database::External { .. } => None,
     })
 }
@@ -103,46 +98,42 @@ pub fn database_step(
         }
         Database::None | Database::External { .. } => return Ok(None),
     };
-    Ok(Some((
-        "Database".to_string(),
-        render(
-            "mysql/database",
-            &[
-                ("PROJECT", &file.name),
-                ("ENV", &env.name),
-                ("DB_NAME", name),
-                ("DB_USER", user),
-                ("DB_GRANTS", grants),
-            ],
-        )?,
-    )))
+    Ok(Some(Step::new(
+        "Database",
+        "mysql/database",
+        &[
+            ("PROJECT", &file.name),
+            ("ENV", &env.name),
+            ("DB_NAME", name),
+            ("DB_USER", user),
+            ("DB_GRANTS", grants),
+        ],
+    )?))
 }
 
 /// The environment's layout and vhosts (web servers only).
 pub(super) fn layout_step(file: &ProjectFile, env: &Environment) -> anyhow::Result<Step> {
     let users = EnvUsers::of(&file.name, &env.name);
-    Ok((
-        "Layout and vhosts".to_string(),
-        render(
-            "common/site",
-            &[
-                ("PROJECT", &file.name),
-                ("ENV", &env.name),
-                ("DOMAIN", &env.domain),
-                ("SECRET_PREFIX", &env.secret_prefix),
-                ("STACK", file.stack.as_str()),
-                ("WEB_ROOT", &file.web_root),
-                ("SITE_USER", &users.site),
-                ("DEPLOY_USER", &users.deploy),
-                ("HTTPS", yes_no(super::tls::wants_certificate(env))),
-                ("HSTS", yes_no(env.https.hsts)),
-                (
-                    "BALANCER_HTTPS",
-                    yes_no(super::lb_tls::balancer_to_secure(env).is_some()),
-                ),
-            ],
-        )?,
-    ))
+    Step::new(
+        "Layout and vhosts",
+        "common/site",
+        &[
+            ("PROJECT", &file.name),
+            ("ENV", &env.name),
+            ("DOMAIN", &env.domain),
+            ("SECRET_PREFIX", &env.secret_prefix),
+            ("STACK", file.stack.as_str()),
+            ("WEB_ROOT", &file.web_root),
+            ("SITE_USER", &users.site),
+            ("DEPLOY_USER", &users.deploy),
+            ("HTTPS", yes_no(super::tls::wants_certificate(env))),
+            ("HSTS", yes_no(env.https.hsts)),
+            (
+                "BALANCER_HTTPS",
+                yes_no(super::lb_tls::balancer_to_secure(env).is_some()),
+            ),
+        ],
+    )
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -164,8 +155,8 @@ pub fn setup_digest(
     if role == DropletRole::Web {
         steps.push(layout_step(file, env)?);
     }
-    for (what, script) in steps {
-        for part in [what, script] {
+    for step in steps {
+        for part in [step.description, step.script.text] {
             hasher.update(&(part.len() as u64).to_le_bytes());
             hasher.update(part.as_bytes());
         }
@@ -187,21 +178,19 @@ pub fn record_step(
         Database::OtherDroplet { name, user, .. } if !web => (name.as_str(), user.as_str()),
         _ => ("", ""),
     };
-    Ok((
-        "Record what was provisioned".to_string(),
-        render(
-            "common/record",
-            &[
-                ("PROJECT", &file.name),
-                ("ENV", &env.name),
-                ("DIGEST", &setup_digest(file, env, role)?),
-                ("SITE_USER", if web { &users.site } else { "" }),
-                ("DEPLOY_USER", if web { &users.deploy } else { "" }),
-                ("DB_NAME", db_name),
-                ("DB_USER", db_user),
-            ],
-        )?,
-    ))
+    Step::new(
+        "Record what was provisioned",
+        "common/record",
+        &[
+            ("PROJECT", &file.name),
+            ("ENV", &env.name),
+            ("DIGEST", &setup_digest(file, env, role)?),
+            ("SITE_USER", if web { &users.site } else { "" }),
+            ("DEPLOY_USER", if web { &users.deploy } else { "" }),
+            ("DB_NAME", db_name),
+            ("DB_USER", db_user),
+        ],
+    )
 }
 
 /// Layout and vhosts (web servers; with HTTPS off, the certificate's
@@ -232,19 +221,17 @@ pub fn site_steps(
         let path = project_root.join(hook.script());
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading hook {}", path.display()))?;
-        steps.push((
+        steps.push(Step::new(
             format!("Post-provision hook {}", hook.script()),
-            render(
-                "common/hook",
-                &[
-                    ("ROOT", &super::env_root(&file.name, &env.name)),
-                    ("SITE_USER", &users.site),
-                    ("DEPLOY_USER", &users.deploy),
-                    ("HOOK", &hook.line()),
-                    ("SCRIPT", &text),
-                ],
-            )?,
-        ));
+            "common/hook",
+            &[
+                ("ROOT", &super::env_root(&file.name, &env.name)),
+                ("SITE_USER", &users.site),
+                ("DEPLOY_USER", &users.deploy),
+                ("HOOK", &hook.line()),
+                ("SCRIPT", &text),
+            ],
+        )?);
     }
     Ok(steps)
 }
@@ -274,17 +261,22 @@ pub fn grant_host(env: &Environment, web_index: usize) -> Option<String> {
     }
 }
 
-/// Every script provisioning runs on a server of `role`, in order, for
-/// `--dry-run`. Pure. The database step is shown with each web server's
-/// address and a placeholder hash: the real hash exists only once that
-/// server has made its password.
-pub fn plan(
+/// What provisioning runs on `server`, in the order it runs (see
+/// [`provision_servers`]), for `--dry-run`: the same steps, bound to the
+/// server. `own_key` is the key of whoever provisions (kept among the team
+/// keys). Pure. The database step is shown with each web server's address
+/// and a placeholder hash: the real hash exists only once that server has
+/// made its password.
+pub fn server_plan(
     file: &ProjectFile,
     env: &Environment,
-    role: DropletRole,
+    server: &super::Server,
+    own_key: &str,
     project_root: &Path,
-) -> anyhow::Result<Vec<Step>> {
+) -> anyhow::Result<Plan> {
+    let role = server.role;
     let mut steps = setup_steps(file, env, role)?;
+    steps.push(super::access::step(file, own_key)?);
     if role == DropletRole::Web
         && let Some(step) = credentials_step(file, env)?
     {
@@ -306,16 +298,27 @@ pub fn plan(
     };
     if runs_database
         && !grants.is_empty()
-        && let Some((what, script)) = database_step(file, env, &grants.join(" "))?
+        && let Some(mut step) = database_step(file, env, &grants.join(" "))?
     {
-        steps.push((
-            format!("{what} (the hashes shown as {placeholder} come from each web server)"),
-            script,
-        ));
+        step.description = format!(
+            "{} (the hashes shown as {placeholder} come from each web server)",
+            step.description
+        );
+        steps.push(step);
     }
     steps.extend(site_steps(file, env, role, project_root)?);
     steps.push(record_step(file, env, role)?);
-    Ok(steps)
+    Ok(Plan {
+        title: format!(
+            "provision {} ({} server)",
+            server.endpoint.name,
+            match role {
+                DropletRole::Web => "web",
+                DropletRole::Database => "database",
+            }
+        ),
+        operations: steps.iter().map(|s| s.on(&server.endpoint)).collect(),
+    })
 }
 
 /// Runs `steps(server)` on every server in parallel, each server's steps
@@ -329,9 +332,9 @@ async fn run_phase(
         let steps = steps(c);
         async move {
             let mut outputs = vec![];
-            for (what, script) in steps? {
-                sink(&c.server.endpoint.name, Stream::Step, &what);
-                outputs.push(c.session.run_ok(&what, &script, sink).await?.reports);
+            for step in steps? {
+                let op = step.on(&c.server.endpoint);
+                outputs.push(super::execute::run_ok(c, &op, sink).await?.reports);
             }
             anyhow::Ok(outputs)
         }
@@ -531,10 +534,14 @@ mod tests {
     fn web_servers_make_the_password_and_the_database_server_gets_only_hashes() {
         let (file, env) = env_with_db_droplet(Some("10.1.0.9"));
         let root = Path::new("/nonexistent");
-        let web: Vec<String> = plan(&file, &env, DropletRole::Web, root)
-            .unwrap()
-            .into_iter()
-            .map(|(what, _)| what)
+        let servers = crate::tasks::servers(&env, 0).unwrap();
+        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOwnKey me@laptop";
+        let web_plan = server_plan(&file, &env, &servers[0], key, root).unwrap();
+        assert_eq!(web_plan.title, "provision shop-live-1 (web server)");
+        let web: Vec<&str> = web_plan
+            .operations
+            .iter()
+            .map(|op| op.description.as_str())
             .collect();
         assert_eq!(
             web,
@@ -543,17 +550,29 @@ mod tests {
                 "Web stack (php)",
                 "Users web_shop_live and deploy_shop_live",
                 "PHP-FPM pool web_shop_live",
+                "Team keys",
                 "Database password",
                 "Layout and vhosts",
                 "Record what was provisioned"
             ]
         );
-        let db = plan(&file, &env, DropletRole::Database, root).unwrap();
-        assert_eq!(db.len(), 3, "{db:?}");
-        assert!(db[1].0.starts_with("Database"));
+        let target = crate::plan::Target::Droplet {
+            name: "shop-live-1".into(),
+            address: Some("203.0.113.5".into()),
+        };
+        assert!(web_plan.operations.iter().all(|op| op.target == target));
+        let db = server_plan(&file, &env, &servers[1], key, root).unwrap();
+        let text = |i: usize| match &db.operations[i].action {
+            crate::plan::Action::Script { script, .. } => script.text.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(db.operations.len(), 4, "{db:?}");
+        assert_eq!(db.operations[1].description, "Team keys");
+        assert!(text(1).contains(key), "the provisioner's key is kept");
+        assert!(db.operations[2].description.starts_with("Database"));
         let grants = format!("DB_GRANTS='10.1.0.5=*{}'", "0".repeat(40));
-        assert!(db[1].1.contains(&grants), "{}", db[1].1);
-        assert!(!db[1].1.contains("db-password"));
+        assert!(text(2).contains(&grants), "{}", text(2));
+        assert!(!text(2).contains("db-password"));
     }
 
     #[test]

@@ -15,8 +15,9 @@ use anyhow::{Context, bail};
 
 use super::operate::{ServerStatus, health, status};
 use super::state::log_line;
-use super::{CloneSessions, Connected, actor, env_root, render};
+use super::{CloneSessions, Connected, actor, env_root};
 use crate::config::{Colour, DropletRole, Environment, ProjectFile};
+use crate::plan::{Operation, Plan};
 use crate::ssh::{Sink, Stream};
 
 /// What one web server's colours point at, as it reported them.
@@ -219,35 +220,7 @@ pub async fn rollback(
     let snaps = read_servers(file, env, connected).await?;
     let snapshot =
         super::rollback_data::data_to_restore(file, env, connected, &snaps, with_data).await?;
-    let mut target: Option<String> = None;
-    for s in &snaps {
-        let Some(previous) = s.status.state.previous.clone() else {
-            bail!(
-                "{} records no release that was live before the last swap (nothing was swapped yet, or the swap predates Pond recording it); pick one with `pond releases {}` and `pond rollback {} --to ID`",
-                s.name,
-                env.name,
-                env.name
-            );
-        };
-        match &target {
-            Some(t) if *t != previous => bail!(
-                "the servers record different releases to roll back to ({}: {t}, {}: {previous}); pick one with `pond rollback {} --to ID`",
-                snaps[0].name,
-                s.name,
-                env.name
-            ),
-            _ => target = Some(previous),
-        }
-        if !s.status.releases_on_disk.contains(target.as_ref().unwrap()) {
-            bail!(
-                "release {} (live before the last swap) is no longer kept on {}; pick another with `pond releases {}`",
-                target.as_ref().unwrap(),
-                s.name,
-                env.name
-            );
-        }
-    }
-    let release = target.expect("at least one web server");
+    let release = rollback_target(env, &snaps)?;
     let live = snaps[0].live;
     let inactive = live.other();
     let in_place = snaps.iter().all(|s| s.release(inactive) == release);
@@ -281,6 +254,40 @@ pub async fn rollback(
     )
     .await;
     super::rollback_data::both(done, units)
+}
+
+/// The release a plain rollback returns to: the one every server records
+/// as live before the last swap, still kept everywhere; else why not.
+fn rollback_target(env: &Environment, snaps: &[ServerRead]) -> anyhow::Result<String> {
+    let mut target: Option<String> = None;
+    for s in snaps {
+        let Some(previous) = s.status.state.previous.clone() else {
+            bail!(
+                "{} records no release that was live before the last swap (nothing was swapped yet, or the swap predates Pond recording it); pick one with `pond releases {}` and `pond rollback {} --to ID`",
+                s.name,
+                env.name,
+                env.name
+            );
+        };
+        match &target {
+            Some(t) if *t != previous => bail!(
+                "the servers record different releases to roll back to ({}: {t}, {}: {previous}); pick one with `pond rollback {} --to ID`",
+                snaps[0].name,
+                s.name,
+                env.name
+            ),
+            _ => target = Some(previous),
+        }
+        if !s.status.releases_on_disk.contains(target.as_ref().unwrap()) {
+            bail!(
+                "release {} (live before the last swap) is no longer kept on {}; pick another with `pond releases {}`",
+                target.as_ref().unwrap(),
+                s.name,
+                env.name
+            );
+        }
+    }
+    Ok(target.expect("at least one web server"))
 }
 
 /// Points the inactive colour of every web server at a kept release, then
@@ -356,33 +363,15 @@ async fn go_live(
     going: Going<'_>,
     sink: &Sink,
 ) -> anyhow::Result<anyhow::Result<()>> {
-    let Going {
-        op,
-        forced,
-        snapshot,
-    } = going;
+    let op = going.op;
+    let plan = go_live_plan(file, env, connected, snaps, &going)?;
     let root = env_root(&file.name, &env.name);
     let users = crate::plan::layout::EnvUsers::of(&file.name, &env.name);
     let by = actor();
-    let hooks = crate::config::hook_lines(&file.hooks.post_swap);
     let mut swapped: Vec<(&Connected, &ServerRead)> = vec![];
-    for snap in snaps {
+    for (snap, planned) in snaps.iter().zip(&plan.operations) {
         let c = session_of(connected, snap);
-        let live = snap.live;
-        let change = Change {
-            root: &root,
-            units: super::processes::unit_prefix(&file.name, &env.name),
-            users: &users,
-            from: live,
-            expect_live_release: snap.release(live),
-            expect_release: snap.release(live.other()),
-            state: {
-                let mut next = snap.status.state.after_swap(live.other());
-                next.snapshot = snapshot.map(str::to_string);
-                next.to_json()
-            },
-        };
-        match swap_one(c, &change, &by, op, forced, &hooks, sink).await {
+        match swap_one(c, planned, snap.live.other(), sink).await {
             Ok(()) => swapped.push((c, snap)),
             Err(e) => {
                 let mut stuck = vec![];
@@ -396,9 +385,9 @@ async fn go_live(
                         expect_release: was.release(was.live),
                         state: was.status.state.to_json(),
                     };
-                    if let Err(back_failed) =
-                        swap_one(done, &back, &by, "swap-back", true, "", sink).await
-                    {
+                    let undo =
+                        swap_operation(&done.server.endpoint, &back, &by, "swap-back", true, "")?;
+                    if let Err(back_failed) = swap_one(done, &undo, was.live, sink).await {
                         stuck.push(format!("{}: {back_failed:#}", was.name));
                     }
                 }
@@ -450,22 +439,79 @@ struct Change<'a> {
     state: String,
 }
 
-async fn swap_one(
-    c: &Connected,
+/// The swaps that make the inactive colour live on every web server, one
+/// operation per server in the order they run (as `snaps` lists them),
+/// each checking under the server's lock the releases the snapshot saw.
+/// Pure. What a swap or rollback runs, and what their dry runs show.
+fn go_live_plan(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    snaps: &[ServerRead],
+    going: &Going<'_>,
+) -> anyhow::Result<Plan> {
+    let root = env_root(&file.name, &env.name);
+    let users = crate::plan::layout::EnvUsers::of(&file.name, &env.name);
+    let by = actor();
+    let hooks = crate::config::hook_lines(&file.hooks.post_swap);
+    let mut operations = vec![];
+    for snap in snaps {
+        let live = snap.live;
+        let change = Change {
+            root: &root,
+            units: super::processes::unit_prefix(&file.name, &env.name),
+            users: &users,
+            from: live,
+            expect_live_release: snap.release(live),
+            expect_release: snap.release(live.other()),
+            state: {
+                let mut next = snap.status.state.after_swap(live.other());
+                next.snapshot = going.snapshot.map(str::to_string);
+                next.to_json()
+            },
+        };
+        let endpoint = &session_of(connected, snap).server.endpoint;
+        operations.push(swap_operation(
+            endpoint,
+            &change,
+            &by,
+            going.op,
+            going.forced,
+            &hooks,
+        )?);
+    }
+    let next = snaps
+        .first()
+        .map(|s| s.live.other().as_str())
+        .unwrap_or("?");
+    Ok(Plan {
+        title: format!("{} {}: {next} goes live", going.op, env.name),
+        operations,
+    })
+}
+
+/// One server's `common/swap`, as an operation.
+fn swap_operation(
+    endpoint: &crate::ssh::session::Endpoint,
     change: &Change<'_>,
     by: &str,
     op: &str,
     forced: bool,
     hooks: &str,
-    sink: &Sink,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Operation> {
     let next = change.from.other();
     let log = log_line(
         op,
         by,
         serde_json::json!({"from": change.from, "to": next, "release": change.expect_release, "forced": forced}),
     );
-    let script = render(
+    super::execute::script(
+        format!(
+            "Make {} live (release {})",
+            next.as_str(),
+            change.expect_release
+        ),
+        endpoint,
         "common/swap",
         &[
             ("ROOT", change.root),
@@ -479,8 +525,12 @@ async fn swap_one(
             ("SITE_USER", &change.users.site),
             ("DEPLOY_USER", &change.users.deploy),
         ],
-    )?;
-    let outcome = c.session.run(&script, None, sink).await?;
+    )
+}
+
+/// Runs one server's planned swap to `next`.
+async fn swap_one(c: &Connected, op: &Operation, next: Colour, sink: &Sink) -> anyhow::Result<()> {
+    let outcome = super::execute::run(c, op, None, sink).await?;
     if outcome.exit_code != 0 {
         bail!(
             "swapping {} on {} failed: {}",
@@ -502,12 +552,44 @@ pub async fn point_inactive(
     release: &str,
     sink: &Sink,
 ) -> anyhow::Result<Colour> {
-    let root = env_root(&file.name, &env.name);
     let snaps = read_servers(file, env, connected).await?;
+    let inactive = snaps[0].live.other();
+    let (plan, _) = point_plan(file, env, connected, &snaps, release)?;
+    for (snap, op) in snaps.iter().zip(&plan.operations) {
+        let c = session_of(connected, snap);
+        let outcome = super::execute::run(c, op, None, sink).await?;
+        if outcome.exit_code != 0 {
+            bail!(
+                "pointing {} at {release} on {} failed: {}",
+                inactive.as_str(),
+                snap.name,
+                crate::ssh::session::last_lines(
+                    &format!("{}\n{}", outcome.stdout, outcome.stderr),
+                    4
+                )
+            );
+        }
+    }
+    let pointed: Vec<&Connected> = snaps.iter().map(|s| session_of(connected, s)).collect();
+    super::spare::start_all(file, &env.name, &pointed, sink).await;
+    Ok(inactive)
+}
+
+/// Pointing every web server's inactive colour at `release`, one
+/// operation per server, with the servers as it leaves them; refused
+/// (nothing planned) unless every server keeps that release. Pure.
+fn point_plan(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    snaps: &[ServerRead],
+    release: &str,
+) -> anyhow::Result<(Plan, Vec<ServerRead>)> {
+    let root = env_root(&file.name, &env.name);
     let inactive = snaps[0].live.other();
     let by = actor();
     // Every server must have it before any is changed.
-    for snap in &snaps {
+    for snap in snaps {
         if !snap.status.releases_on_disk.iter().any(|r| r == release) {
             bail!(
                 "release {release} is not kept on {}; nothing was changed. `pond releases {}` lists what is",
@@ -516,8 +598,9 @@ pub async fn point_inactive(
             );
         }
     }
-    for snap in &snaps {
-        let c = session_of(connected, snap);
+    let mut operations = vec![];
+    let mut after = vec![];
+    for snap in snaps {
         let state = &snap.status.state;
         let record = state.releases.iter().rev().find(|r| r.id == release);
         let mut next = state.clone();
@@ -535,7 +618,9 @@ pub async fn point_inactive(
             &by,
             serde_json::json!({"colour": inactive, "release": release}),
         );
-        let script = render(
+        operations.push(super::execute::script(
+            format!("Point {} at release {release}", inactive.as_str()),
+            &session_of(connected, snap).server.endpoint,
             "common/point",
             &[
                 ("ROOT", &root),
@@ -545,21 +630,82 @@ pub async fn point_inactive(
                 ("STATE", &next.to_json()),
                 ("LOG_LINE", &log),
             ],
-        )?;
-        let outcome = c.session.run(&script, None, sink).await?;
-        if outcome.exit_code != 0 {
-            bail!(
-                "pointing {} at {release} on {} failed: {}",
-                inactive.as_str(),
-                snap.name,
-                crate::ssh::session::last_lines(
-                    &format!("{}\n{}", outcome.stdout, outcome.stderr),
-                    4
-                )
-            );
-        }
+        )?);
+        let mut pointed = snap.clone();
+        pointed.status.state = next;
+        pointed
+            .status
+            .links
+            .retain(|(colour, _)| colour != inactive.as_str());
+        pointed
+            .status
+            .links
+            .push((inactive.as_str().to_string(), format!("releases/{release}")));
+        after.push(pointed);
     }
-    let pointed: Vec<&Connected> = snaps.iter().map(|s| session_of(connected, s)).collect();
-    super::spare::start_all(file, &env.name, &pointed, sink).await;
-    Ok(inactive)
+    let plan = Plan {
+        title: format!("point {} of {} at {release}", inactive.as_str(), env.name),
+        operations,
+    };
+    Ok((plan, after))
+}
+
+/// What [`swap`] would run now, refused as it would be when the servers'
+/// inactive colours hold different releases (unless `force`). The health
+/// check and the pre-swap hooks (with their database snapshot, whose id
+/// the real plan records) come before it and are not part of it.
+pub async fn swap_plan(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    force: bool,
+) -> anyhow::Result<Plan> {
+    let snaps = read_servers(file, env, connected).await?;
+    if !force {
+        same_release_everywhere(&snaps, snaps[0].live.other())?;
+    }
+    let going = Going {
+        op: "swap",
+        forced: force,
+        snapshot: None,
+    };
+    go_live_plan(file, env, connected, &snaps, &going)
+}
+
+/// What a rollback would run now — to `to` (`rollback --to`), else to the
+/// release live before the last swap, refused as [`rollback`] would be:
+/// when the inactive colour holds another release, pointing it back
+/// first; then, after the health check, the swap, built from the servers
+/// as the pointing leaves them.
+pub async fn rollback_plan(
+    file: &ProjectFile,
+    env: &Environment,
+    connected: &[Connected],
+    to: Option<&str>,
+) -> anyhow::Result<Vec<Plan>> {
+    let snaps = read_servers(file, env, connected).await?;
+    let release = match to {
+        Some(release) => release.to_string(),
+        None => rollback_target(env, &snaps)?,
+    };
+    let inactive = snaps[0].live.other();
+    let mut plans = vec![];
+    // A plain rollback uses the inactive colour as it is when it holds the
+    // release; `--to` always points it (as `rollback_to` does).
+    let in_place = to.is_none() && snaps.iter().all(|s| s.release(inactive) == release);
+    let snaps = if in_place {
+        snaps
+    } else {
+        let (point, after) = point_plan(file, env, connected, &snaps, &release)?;
+        plans.push(point);
+        after
+    };
+    plans.push(go_live_plan(
+        file,
+        env,
+        connected,
+        &snaps,
+        &Going::rollback(false),
+    )?);
+    Ok(plans)
 }

@@ -17,8 +17,8 @@
 
 use serde::Serialize;
 
-use super::provision::Step;
-use super::{Connected, render};
+use super::Connected;
+use super::execute::Step;
 use crate::config::{DropletRole, Environment, EnvironmentKind, ProjectFile};
 use crate::plan::report::{self, Report};
 use crate::ssh::{Sink, Stream};
@@ -89,14 +89,25 @@ pub fn wants_certificate(env: &Environment) -> bool {
     env.https.enabled && env.kind != EnvironmentKind::LoadBalanced
 }
 
-/// The rendered `tls/renew` script: `force` renews now, else only when due.
+/// The text of [`renew_step`]'s script (what the renewal timer runs).
 pub fn renew_script(
     file: &ProjectFile,
     env: &Environment,
     acme: &Acme,
     force: bool,
 ) -> anyhow::Result<String> {
-    render(
+    Ok(renew_step(file, env, acme, force)?.script.text)
+}
+
+/// `tls/renew`: `force` renews now, else only when due.
+pub fn renew_step(
+    file: &ProjectFile,
+    env: &Environment,
+    acme: &Acme,
+    force: bool,
+) -> anyhow::Result<Step> {
+    Step::new(
+        format!("HTTPS certificate for {}", env.domain),
         "tls/renew",
         &[
             ("PROJECT", &file.name),
@@ -123,20 +134,15 @@ pub fn steps(
         } else {
             "HTTPS is off"
         };
-        return Ok(vec![(
+        return Ok(vec![Step::new(
             format!("No certificate on the server ({why}): any left is removed"),
-            render(
-                "tls/schedule",
-                &[("PROJECT", &file.name), ("ENV", &env.name), ("SCRIPT", "")],
-            )?,
-        )]);
+            "tls/schedule",
+            &[("PROJECT", &file.name), ("ENV", &env.name), ("SCRIPT", "")],
+        )?]);
     }
     Ok(vec![
         timer_step(file, env, acme)?,
-        (
-            format!("HTTPS certificate for {}", env.domain),
-            renew_script(file, env, acme, force)?,
-        ),
+        renew_step(file, env, acme, force)?,
     ])
 }
 
@@ -146,17 +152,15 @@ pub fn steps(
 /// requests nothing now; a server with no certificate yet gets one at the
 /// timer's next run, once DNS points at it.
 pub fn timer_step(file: &ProjectFile, env: &Environment, acme: &Acme) -> anyhow::Result<Step> {
-    Ok((
-        "Certificate renewal timer".to_string(),
-        render(
-            "tls/schedule",
-            &[
-                ("PROJECT", &file.name),
-                ("ENV", &env.name),
-                ("SCRIPT", &renew_script(file, env, acme, false)?),
-            ],
-        )?,
-    ))
+    Step::new(
+        "Certificate renewal timer",
+        "tls/schedule",
+        &[
+            ("PROJECT", &file.name),
+            ("ENV", &env.name),
+            ("SCRIPT", &renew_script(file, env, acme, false)?),
+        ],
+    )
 }
 
 /// Runs [`timer_step`] on every web server, when HTTPS is on.
@@ -170,16 +174,13 @@ pub async fn refresh_timer(
     if !wants_certificate(env) {
         return Ok(());
     }
-    let (what, script) = timer_step(file, env, acme)?;
+    let step = timer_step(file, env, acme)?;
     let runs = connected
         .iter()
         .filter(|c| c.server.role == DropletRole::Web)
         .map(|c| {
-            let (what, script) = (what.clone(), script.clone());
-            async move {
-                sink(&c.server.endpoint.name, Stream::Step, &what);
-                c.session.run_ok(&what, &script, sink).await.map(|_| ())
-            }
+            let op = step.on(&c.server.endpoint);
+            async move { super::execute::run_ok(c, &op, sink).await.map(|_| ()) }
         });
     futures::future::join_all(runs).await.into_iter().collect()
 }
@@ -219,9 +220,11 @@ pub async fn apply(
                     result: "removed".to_string(),
                     detail: String::new(),
                 };
-                for (what, script) in steps {
-                    sink(&name, Stream::Step, &what);
-                    let out = c.session.run(&script, None, sink).await?;
+                for step in steps {
+                    let what = &step.description;
+                    sink(&name, Stream::Step, what);
+                    let op = step.on(&c.server.endpoint);
+                    let out = super::execute::run(c, &op, None, sink).await?;
                     let last = out.reports.iter().rev().find_map(|r| match r {
                         Report::TlsFailed { detail } => Some(("failed", detail.clone())),
                         Report::TlsRenewed { names } => Some(("renewed", names.clone())),
@@ -544,24 +547,26 @@ mod tests {
         };
         let on = steps(&file, &env, &acme, true).unwrap();
         assert_eq!(on.len(), 2);
-        assert!(on[1].1.contains("readonly FORCE='yes'"));
+        assert!(on[1].script.text.contains("readonly FORCE='yes'"));
         assert!(
             on[1]
-                .1
+                .script
+                .text
                 .contains("readonly DIRECTORY='https://198.18.0.1:14000/dir'")
         );
         let when_due = renew_script(&file, &env, &acme, false).unwrap();
         assert!(when_due.contains("readonly FORCE='no'"));
         assert!(
             on[0]
-                .1
+                .script
+                .text
                 .contains(&crate::plan::quote::quote(&when_due).unwrap()),
             "the timer runs the script that renews only when due"
         );
         env.https.enabled = false;
         let off = steps(&file, &env, &acme, true).unwrap();
         assert_eq!(off.len(), 1);
-        assert!(off[0].1.contains("readonly SCRIPT=''"));
+        assert!(off[0].script.text.contains("readonly SCRIPT=''"));
         env.https.enabled = true;
         env.kind = EnvironmentKind::LoadBalanced;
         assert_eq!(steps(&file, &env, &acme, false).unwrap().len(), 1);

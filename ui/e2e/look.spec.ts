@@ -37,11 +37,12 @@ test("the deploy plan lists what runs on each server, with its scripts", async (
   const plan = [
     {
       description: "Build release 20261206T150000Z-v7 from releases/20261205T100000Z-v6 with the upload (3 files, 2400000 bytes; 1 deleted) and point green at it",
+      target: "droplet acme-shop-production-1 (203.0.113.10)",
       outline: "[1] …",
       template: "common/deploy-apply",
       script: "#!/usr/bin/env bash\n# pond: template common/deploy-apply\nreadonly ROOT='/var/www/pond/projects/acme-shop/production'\nreadonly TARGET='green'\n…",
     },
-    { description: "Start preparing the next deploy's copy in the background", outline: "[2] …", template: "common/spare", script: "#!/usr/bin/env bash\n# pond: template common/spare\n…" },
+    { description: "Start preparing the next deploy's copy in the background", target: "droplet acme-shop-production-1 (203.0.113.10)", outline: "[2] …", template: "common/spare", script: "#!/usr/bin/env bash\n# pond: template common/spare\n…" },
   ];
   const server = { server: "acme-shop-production-1", release: "20261206T150000Z-v7", files_sent: 3, bytes_sent: 2_400_000, files_deleted: 1, plan };
   await install(page, {
@@ -55,6 +56,37 @@ test("the deploy plan lists what runs on each server, with its scripts", async (
   await region.getByText("Script: common/deploy-apply").click();
   await expect(region.getByRole("list", { name: "What runs on acme-shop-production-1" })).toContainText("readonly TARGET='green'");
   await region.screenshot({ path: "test-results/screens/deploy-plan-light.png" });
+});
+
+test("rolling back to a kept release shows the engine's plan first", async ({ page }) => {
+  await page.setViewportSize({ width: 1100, height: 900 });
+  const on = "droplet acme-shop-production-1 (203.0.113.10)";
+  const release = "20261124-090000-v0";
+  await install(page, {
+    ...scenario,
+    rollback_plan: {
+      value: [
+        {
+          title: `point green of production at ${release}`,
+          steps: [{ description: `Point green at release ${release}`, target: on, outline: "[1] …", template: "common/point", script: "#!/usr/bin/env bash\n# pond: template common/point\nreadonly COLOUR='green'\n…" }],
+        },
+        {
+          title: "rollback production: green goes live",
+          steps: [{ description: `Make green live (release ${release})`, target: on, outline: "[1] …", template: "common/swap", script: "#!/usr/bin/env bash\n# pond: template common/swap\nreadonly EXPECT_LIVE='blue'\n…" }],
+        },
+      ],
+    },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Releases…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Releases of production" });
+  await dialog.getByRole("table", { name: "Releases" }).getByRole("row").nth(3).getByRole("button", { name: "Roll back to this" }).click();
+  const plan = dialog.getByRole("region", { name: "Rollback plan" });
+  await plan.getByText(`What runs: point green of production at ${release}`).click();
+  await plan.getByText("What runs: rollback production: green goes live").click();
+  await plan.getByText("Script: common/swap").click();
+  await expect(plan.getByRole("list", { name: "What runs: rollback production: green goes live" }).locator("pre")).toContainText("readonly EXPECT_LIVE='blue'");
+  await dialog.screenshot({ path: "test-results/screens/rollback-plan-light.png" });
 });
 
 test.describe("at 200 % zoom (a 1100×720 window: 550×360 CSS pixels at scale 2)", () => {

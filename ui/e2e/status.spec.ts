@@ -522,6 +522,34 @@ test("releases: each kept one with tag, time, who and colour; rolling back to on
     ...base,
     env_status: [{ value: status("blue") }, { value: status("green") }],
     rollback_to: { value: { live: "green", production_url: "http://shop.example.com/" }, progress: [step("green is healthy"), step("green is live")] },
+    rollback_plan: {
+      value: [
+        {
+          title: "point green of production at 20261124-090000-v0",
+          steps: [
+            {
+              description: "Point green at release 20261124-090000-v0",
+              target: "droplet web-1 (203.0.113.5)",
+              outline: "[1] Point green at release 20261124-090000-v0 — on droplet web-1 (203.0.113.5); as root: common/point COLOUR=green",
+              template: "common/point",
+              script: "#!/usr/bin/env bash\n# pond: template common/point\nreadonly COLOUR='green'\n",
+            },
+          ],
+        },
+        {
+          title: "rollback production: green goes live",
+          steps: [
+            {
+              description: "Make green live (release 20261124-090000-v0)",
+              target: "droplet web-1 (203.0.113.5)",
+              outline: "[1] Make green live (release 20261124-090000-v0) — on droplet web-1 (203.0.113.5); as root: common/swap",
+              template: "common/swap",
+              script: "#!/usr/bin/env bash\n# pond: template common/swap\nreadonly EXPECT_LIVE='blue'\n",
+            },
+          ],
+        },
+      ],
+    },
   });
   await openProject(page);
   await page.getByRole("button", { name: "Releases…" }).click();
@@ -539,8 +567,36 @@ test("releases: each kept one with tag, time, who and colour; rolling back to on
     "green is health-checked; if it is not healthy, nothing goes live",
     "green goes live; blue stays as it is, for a rollback",
   ]);
+  // The engine's own plans, as `pond rollback --to ID --dry-run` prints them.
+  await plan.getByText("What runs: point green of production at 20261124-090000-v0").click();
+  await expect(plan.getByRole("list", { name: "What runs: point green of production at 20261124-090000-v0" })).toContainText(
+    "Point green at release 20261124-090000-v0 — on droplet web-1 (203.0.113.5)",
+  );
+  await plan.getByText("What runs: rollback production: green goes live").click();
+  const swapSteps = plan.getByRole("list", { name: "What runs: rollback production: green goes live" });
+  await swapSteps.getByText("Script: common/swap").click();
+  await expect(swapSteps.locator("pre")).toContainText("readonly EXPECT_LIVE='blue'");
   await plan.getByRole("button", { name: "Roll back to v0" }).click();
   await expect(page.getByRole("status")).toHaveText("green is live on production with release v0.");
   const made = await calls(page);
+  expect(made.find((c) => c.cmd === "rollback_plan")?.args.req).toEqual({ dir: project.dir, env: "production", release: "20261124-090000-v0" });
   expect(made.find((c) => c.cmd === "rollback_to")?.args.req).toEqual({ dir: project.dir, env: "production", release: "20261124-090000-v0" });
+});
+
+test("releases: a rollback the engine would refuse says why and cannot be started", async ({ page }) => {
+  await install(page, {
+    ...base,
+    env_status: { value: status("blue") },
+    rollback_plan: {
+      error: { message: "release 20261124-090000-v0 is not kept on web-2; nothing was changed. `pond releases production` lists what is", hint: null, problems: [] },
+    },
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Releases…" }).click();
+  const dialog = page.getByRole("dialog", { name: "Releases of production" });
+  const rows = dialog.getByRole("table", { name: "Releases" }).getByRole("row");
+  await rows.nth(3).getByRole("button", { name: "Roll back to this" }).click();
+  await expect(dialog).toContainText("is not kept on web-2");
+  await expect(dialog.getByRole("button", { name: "Roll back to v0" })).toBeDisabled();
+  expect((await calls(page)).some((c) => c.cmd === "rollback_to")).toBe(false);
 });

@@ -264,12 +264,30 @@ pub struct ServerDeployView {
 #[derive(Debug, Serialize, TS)]
 pub struct PlannedStep {
     pub description: String,
+    /// Where it runs ("droplet web-1 (203.0.113.5)").
+    pub target: String,
     /// Where and how it runs, with its inputs shortened (one line).
     pub outline: String,
     /// The template it renders (empty for an API request).
     pub template: String,
     /// The script in full, as the server receives it.
     pub script: String,
+}
+
+/// An engine plan, as the window shows it.
+#[derive(Debug, Serialize, TS)]
+pub struct PlanView {
+    pub title: String,
+    pub steps: Vec<PlannedStep>,
+}
+
+impl From<&pond::plan::Plan> for PlanView {
+    fn from(plan: &pond::plan::Plan) -> PlanView {
+        PlanView {
+            title: plan.title.clone(),
+            steps: PlannedStep::all(plan),
+        }
+    }
 }
 
 impl PlannedStep {
@@ -287,6 +305,7 @@ impl PlannedStep {
                 };
                 PlannedStep {
                     description: op.description.clone(),
+                    target: op.target.to_string(),
                     outline,
                     template,
                     script,

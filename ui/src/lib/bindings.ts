@@ -150,6 +150,10 @@ plan: Array<PlannedStep>, };
 
 export type PlannedStep = { description: string, 
 /**
+ * Where it runs ("droplet web-1 (203.0.113.5)").
+ */
+target: string, 
+/**
  * Where and how it runs, with its inputs shortened (one line).
  */
 outline: string, 
@@ -161,6 +165,8 @@ template: string,
  * The script in full, as the server receives it.
  */
 script: string, };
+
+export type PlanView = { title: string, steps: Array<PlannedStep>, };
 
 export type HealthView = { server: string, host: string, status: number, healthy: boolean, details: string, };
 
@@ -441,6 +447,7 @@ export const commands = {
     channel.onmessage = onEvent;
     return invoke("rollback_to", { req, onEvent: channel });
   },
+  rollbackPlan: (req: RollbackToRequest): Promise<Array<PlanView>> => invoke("rollback_plan", { req }),
   serverLogs: (req: LogRequest): Promise<Array<Progress>> => invoke("server_logs", { req }),
   listAccounts: (): Promise<AccountsView> => invoke("list_accounts"),
   addAccount: (req: AddAccount): Promise<AccountView> => invoke("add_account", { req }),
