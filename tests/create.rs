@@ -238,6 +238,22 @@ fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {
         "{listed}"
     );
     assert!(!listed.contains("mail"), "{listed}");
+    // The requests as planned: the destroy below sends exactly these.
+    let droplet_id = api.ok(
+        "GET",
+        "/v2/droplets?tag_name=pond-fresh-production",
+        None,
+        200,
+    )["droplets"][0]["id"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        listed.contains("The DigitalOcean requests, in the order they are sent:")
+            && listed.contains(&format!(
+                "delete droplet fresh-production-1 (id {droplet_id}, {addr}) — on DigitalOcean account agency; Delete /v2/droplets/{droplet_id}"
+            )),
+        "{listed}"
+    );
     assert_eq!(
         api.ok(
             "GET",

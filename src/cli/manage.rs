@@ -224,10 +224,10 @@ pub(super) fn unbind(
             p.path.display()
         );
         if purge {
-            println!(
-                "Would run on each server:\n{}",
-                tasks::shared_server::unbind_script(&p.file.name, env)?
-            );
+            let servers = tasks::servers(&p.file.environments[i], i)?;
+            for plan in tasks::shared_server::purge_plans(&p.file, env, &servers)? {
+                println!("{plan}");
+            }
         }
         println!("No droplet is ever deleted by unbind.");
         return Ok(());
@@ -307,6 +307,10 @@ pub(super) fn destroy(arg: &ProjectArg, env: &str, yes: bool, dry_run: bool) -> 
         println!("  {line}");
     }
     if dry_run {
+        println!("The DigitalOcean requests, in the order they are sent:");
+        for line in plan.request_plan().outline() {
+            println!("  {line}");
+        }
         println!("(dry run: nothing changed)");
         return Ok(());
     }

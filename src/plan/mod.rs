@@ -6,10 +6,11 @@
 //! (`tasks::deploy`), and provisioning and the servers' TLS set-up build
 //! theirs from steps bound to each server (`tasks::execute::Step`): their
 //! dry runs show these plans, and the one executor for scripts
-//! (`tasks::execute`) runs the very same operations; `pond plan` shows a
-//! template's. Swap, rollback, scale, backups, secrets and destroy still
-//! render and run their scripts themselves, and no API request goes
-//! through a plan yet. Nothing in this module does I/O, so
+//! (`tasks::execute`) runs the very same operations; so do swap,
+//! rollback, unbind and destroy (whose DigitalOcean requests are API
+//! operations); `pond plan` shows a template's. Create, scale, backups and
+//! secrets still render and run their scripts, or call the API,
+//! themselves. Nothing in this module does I/O, so
 //! unit tests inspect plans as values, and the CLI and GUI show a plan
 //! before it runs.
 
@@ -65,8 +66,8 @@ pub enum Method {
     Delete,
 }
 
-/// A DigitalOcean API request as a value (shown by `pond plan`; no task
-/// runs one from a plan yet). The token is never part of it.
+/// A DigitalOcean API request as a value (a destroy's requests; sent by
+/// `tasks::execute::api`). The token is never part of it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ApiRequest {
     pub method: Method,

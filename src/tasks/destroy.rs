@@ -22,12 +22,16 @@ use reqwest::Method;
 use super::Connected;
 use crate::config::{self, ProjectFile};
 use crate::digitalocean::{Client, is_not_found};
+use crate::plan::{Action, ApiRequest, Method as PlanMethod, Operation, Plan, Target};
 use crate::ssh::{Sink, Stream};
 
 /// Everything `execute` will delete.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DestroyPlan {
+    pub project: String,
     pub env: String,
+    /// The DigitalOcean account the requests go to.
+    pub account: String,
     pub tag: String,
     /// (id, name, public address)
     pub droplets: Vec<(u64, String, String)>,
@@ -62,30 +66,166 @@ pub struct SharedDroplet {
     pub others: Vec<String>,
 }
 
+/// The DigitalOcean requests a destroy sends, by phase, each an
+/// operation of a plan: [`DestroyPlan::request_plan`] shows them in the
+/// order [`execute`] sends them, and `execute` sends these very values.
+struct Requests {
+    /// Per shared droplet (by id): taking the environment's tag off it
+    /// (and the project's, when no other environment of the project is on
+    /// it).
+    untags: Vec<(u64, Vec<Operation>)>,
+    records: Vec<Operation>,
+    balancer: Option<Operation>,
+    /// (id, name, its deletion)
+    droplets: Vec<(u64, String, Operation)>,
+    /// (name, its deletion)
+    certificates: Vec<(String, Operation)>,
+}
+
+impl Requests {
+    fn in_order(&self) -> Vec<Operation> {
+        let mut all: Vec<Operation> = self
+            .untags
+            .iter()
+            .flat_map(|(_, ops)| ops.clone())
+            .collect();
+        all.extend(self.records.iter().cloned());
+        all.extend(self.balancer.iter().cloned());
+        all.extend(self.droplets.iter().map(|(_, _, op)| op.clone()));
+        all.extend(self.certificates.iter().map(|(_, op)| op.clone()));
+        all
+    }
+}
+
+fn request(
+    account: &str,
+    description: String,
+    method: PlanMethod,
+    path: String,
+    body: Option<serde_json::Value>,
+) -> Operation {
+    Operation {
+        description,
+        target: Target::DigitalOcean {
+            account: account.to_string(),
+        },
+        action: Action::Api(ApiRequest { method, path, body }),
+    }
+}
+
 impl DestroyPlan {
-    /// One line per deletion, for the confirmation prompt.
-    pub fn lines(&self) -> Vec<String> {
-        let mut lines: Vec<String> = self
+    /// Every request, by phase (see [`Requests`]). Pure.
+    fn requests(&self) -> Requests {
+        let account = &self.account;
+        let untag = |tag: &str, d: &SharedDroplet| {
+            request(
+                account,
+                format!("untag droplet {} ({tag})", d.name),
+                PlanMethod::Delete,
+                format!("/v2/tags/{tag}/resources"),
+                Some(
+                    serde_json::json!({"resources": [{"resource_id": d.id.to_string(), "resource_type": "droplet"}]}),
+                ),
+            )
+        };
+        let project_tag = format!("pond-{}", self.project);
+        let untags = self
+            .shared
+            .iter()
+            .map(|d| {
+                let mut ops = vec![untag(&self.tag, d)];
+                let project = format!("{}/", self.project);
+                if !d.others.iter().any(|o| o.starts_with(&project)) {
+                    ops.push(untag(&project_tag, d));
+                }
+                (d.id, ops)
+            })
+            .collect();
+        let records = self
+            .records
+            .iter()
+            .map(|(zone, id, name, data)| {
+                let host = if name == "@" {
+                    zone.clone()
+                } else {
+                    format!("{name}.{zone}")
+                };
+                request(
+                    account,
+                    format!("delete DNS record {host} A {data}"),
+                    PlanMethod::Delete,
+                    format!("/v2/domains/{zone}/records/{id}"),
+                    None,
+                )
+            })
+            .collect();
+        let balancer = self.load_balancer.as_ref().map(|lb| {
+            request(
+                account,
+                format!("delete load balancer {lb}"),
+                PlanMethod::Delete,
+                format!("/v2/load_balancers/{lb}"),
+                None,
+            )
+        });
+        let droplets = self
             .droplets
             .iter()
-            .map(|(id, name, addr)| format!("delete droplet {name} (id {id}, {addr})"))
+            .map(|(id, name, addr)| {
+                let op = request(
+                    account,
+                    format!("delete droplet {name} (id {id}, {addr})"),
+                    PlanMethod::Delete,
+                    format!("/v2/droplets/{id}"),
+                    None,
+                );
+                (*id, name.clone(), op)
+            })
             .collect();
-        for (zone, _, name, data) in &self.records {
-            let host = if name == "@" {
-                zone.clone()
-            } else {
-                format!("{name}.{zone}")
-            };
-            lines.push(format!("delete DNS record {host} A {data}"));
+        let certificates = self
+            .certificates
+            .iter()
+            .map(|(id, name)| {
+                let op = request(
+                    account,
+                    format!(
+                        "delete its certificate {name} (Let's Encrypt, made by DigitalOcean for Pond)"
+                    ),
+                    PlanMethod::Delete,
+                    format!("/v2/certificates/{id}"),
+                    None,
+                );
+                (name.clone(), op)
+            })
+            .collect();
+        Requests {
+            untags,
+            records,
+            balancer,
+            droplets,
+            certificates,
         }
-        if let Some(lb) = &self.load_balancer {
-            lines.push(format!("delete load balancer {lb}"));
+    }
+
+    /// The requests [`execute`] sends, in its order: what `pond destroy
+    /// --dry-run` outlines. Pure. (Before them, the environment is removed
+    /// from each droplet it shares, over SSH.)
+    pub fn request_plan(&self) -> Plan {
+        Plan {
+            title: format!("destroy {}", self.env),
+            operations: self.requests().in_order(),
         }
-        for (_, name) in &self.certificates {
-            lines.push(format!(
-                "delete its certificate {name} (Let's Encrypt, made by DigitalOcean for Pond)"
-            ));
-        }
+    }
+
+    /// One line per change, for the confirmation prompt: the requests'
+    /// descriptions in the order they are sent, then what is kept.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .request_plan()
+            .operations
+            .into_iter()
+            .map(|op| op.description)
+            .collect();
         for (id, name, addr) in &self.foreign {
             lines.push(format!(
                 "leave droplet {name} (id {id}, {addr}) alone: it carries the tag {}, but it is not this project's",
@@ -222,7 +362,9 @@ pub async fn plan(
         }
     }
     Ok(DestroyPlan {
+        project: file.name.clone(),
         env: env.name.clone(),
+        account: env.account.clone().unwrap_or_default(),
         tag,
         droplets,
         records,
@@ -297,6 +439,7 @@ pub async fn execute(
     sink: &Sink,
 ) -> anyhow::Result<()> {
     let step = |text: &str| sink(crate::ssh::API, Stream::Step, text);
+    let requests = plan.requests();
     if !plan.shared.is_empty() {
         let (_, env) = super::find_env(file, &plan.env)?;
         let env = env.clone();
@@ -313,47 +456,22 @@ pub async fn execute(
                     )
                 })?;
             super::shared_server::remove_from(file, &env, server, sink).await?;
-            step(&format!("untagging droplet {} ({})", d.name, plan.tag));
-            client.untag_droplet(&plan.tag, d.id).await?;
-            let project = format!("{}/", file.name);
-            if !d.others.iter().any(|o| o.starts_with(&project)) {
-                client
-                    .untag_droplet(&format!("pond-{}", file.name), d.id)
-                    .await?;
+            let untags = requests.untags.iter().filter(|(id, _)| *id == d.id);
+            for op in untags.flat_map(|(_, ops)| ops) {
+                step(&op.description);
+                ignore_missing(super::execute::api(client, op).await)?;
             }
         }
     }
     // Records first: a record left at a released address is a takeover,
     // and once the balancer is gone its address can no longer be found.
-    for (zone, id, name, _) in &plan.records {
-        step(&format!("deleting DNS record {name} in {zone}"));
-        ignore_missing(
-            client
-                .call(
-                    Method::DELETE,
-                    &format!("/domains/{zone}/records/{id}"),
-                    None,
-                    &format!("deleting DNS record {name}"),
-                )
-                .await,
-        )?;
-    }
-    if let Some(lb) = &plan.load_balancer {
-        step(&format!("deleting load balancer {lb}"));
-        ignore_missing(
-            client
-                .call(
-                    Method::DELETE,
-                    &format!("/load_balancers/{lb}"),
-                    None,
-                    "deleting the load balancer",
-                )
-                .await,
-        )?;
+    for op in requests.records.iter().chain(&requests.balancer) {
+        step(&op.description);
+        ignore_missing(super::execute::api(client, op).await)?;
     }
 
     let this = format!("{}/{}", file.name, plan.env);
-    for (id, name, _) in &plan.droplets {
+    for (id, name, op) in &requests.droplets {
         // What the droplet's tags say now, not when the plan was made: an
         // environment put on it since then keeps it.
         match client.droplet(*id).await {
@@ -373,17 +491,8 @@ pub async fn execute(
             Err(e) if is_not_found(&e) => continue,
             Err(e) => return Err(e),
         }
-        step(&format!("deleting droplet {name} ({id})"));
-        ignore_missing(
-            client
-                .call(
-                    Method::DELETE,
-                    &format!("/droplets/{id}"),
-                    None,
-                    &format!("deleting droplet {name}"),
-                )
-                .await,
-        )?;
+        step(&op.description);
+        ignore_missing(super::execute::api(client, op).await)?;
     }
     let listed: Vec<u64> = plan.droplets.iter().map(|d| d.0).collect();
     let left = client.droplets_by_tag(&plan.tag).await?;
@@ -416,12 +525,12 @@ pub async fn execute(
     // Certificates last: DigitalOcean refuses to delete one a balancer
     // still uses, and a balancer's deletion takes a moment. Not deleting
     // one costs nothing, so it is said, not fatal.
-    for (id, name) in &plan.certificates {
-        step(&format!("deleting certificate {name}"));
+    for (name, op) in &requests.certificates {
+        step(&op.description);
         let mut tries = 0;
         loop {
-            match client.delete_certificate(id).await {
-                Ok(()) => break,
+            match super::execute::api(client, op).await {
+                Ok(_) => break,
                 Err(e) if is_not_found(&e) => break,
                 Err(_) if tries < 5 => {
                     tries += 1;
@@ -454,5 +563,97 @@ fn ignore_missing(result: anyhow::Result<serde_json::Value>) -> anyhow::Result<(
     match result {
         Err(e) if !is_not_found(&e) => Err(e),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_requests_are_planned_in_the_order_they_are_sent_and_name_exactly_what_was_listed() {
+        let plan = DestroyPlan {
+            project: "shop".into(),
+            env: "live".into(),
+            account: "agency".into(),
+            tag: "pond-shop-live".into(),
+            droplets: vec![(11, "shop-live-1".into(), "203.0.113.5".into())],
+            records: vec![
+                (
+                    "shop.example.com".into(),
+                    7,
+                    "@".into(),
+                    "203.0.113.9".into(),
+                ),
+                (
+                    "shop.example.com".into(),
+                    8,
+                    "k3v9q2x8m1zapt".into(),
+                    "203.0.113.9".into(),
+                ),
+            ],
+            load_balancer: Some("lb-uuid".into()),
+            certificates: vec![("cert-uuid".into(), "pond-shop-live-1".into())],
+            kept: vec![],
+            shared: vec![SharedDroplet {
+                id: 12,
+                name: "box".into(),
+                address: "203.0.113.6".into(),
+                others: vec!["blog/production".into()],
+            }],
+            foreign: vec![],
+        };
+        let requests = plan.request_plan();
+        let sent: Vec<(String, String)> = requests
+            .operations
+            .iter()
+            .map(|op| match &op.action {
+                Action::Api(r) => (format!("{:?}", r.method), r.path.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let delete = |p: &str| ("Delete".to_string(), p.to_string());
+        assert_eq!(
+            sent,
+            [
+                delete("/v2/tags/pond-shop-live/resources"),
+                delete("/v2/tags/pond-shop/resources"),
+                delete("/v2/domains/shop.example.com/records/7"),
+                delete("/v2/domains/shop.example.com/records/8"),
+                delete("/v2/load_balancers/lb-uuid"),
+                delete("/v2/droplets/11"),
+                delete("/v2/certificates/cert-uuid"),
+            ],
+            "records before the balancer (whose address finds them), droplets by id, certificates last"
+        );
+        assert!(requests.operations.iter().all(|op| op.target
+            == Target::DigitalOcean {
+                account: "agency".into()
+            }));
+        let Action::Api(untag) = &requests.operations[0].action else {
+            unreachable!()
+        };
+        assert_eq!(
+            untag.body,
+            Some(
+                serde_json::json!({"resources": [{"resource_id": "12", "resource_type": "droplet"}]})
+            )
+        );
+        // The confirmation lists the same requests, then what stays.
+        let lines = plan.lines();
+        assert_eq!(lines[2], "delete DNS record shop.example.com A 203.0.113.9");
+        assert_eq!(
+            lines[3],
+            "delete DNS record k3v9q2x8m1zapt.shop.example.com A 203.0.113.9"
+        );
+        assert!(
+            lines[7].starts_with(
+                "keep droplet box (id 12, 203.0.113.6): it also serves blog/production"
+            )
+        );
+        assert_eq!(
+            lines.last().unwrap(),
+            "remove environment live from pond.json"
+        );
     }
 }

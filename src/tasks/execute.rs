@@ -5,11 +5,11 @@
 //! very same value to [`run`] (or [`run_ok`], for which a non-zero exit is
 //! an error), which feeds its text to `bash -s` on that droplet's session.
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use tokio::io::AsyncRead;
 
 use super::Connected;
-use crate::plan::{Action, Operation, Target};
+use crate::plan::{Action, Method, Operation, Target};
 use crate::ssh::Sink;
 use crate::ssh::session::{Endpoint, Outcome};
 
@@ -66,6 +66,38 @@ pub async fn run(
     c.session.run(&script.text, input, sink).await
 }
 
+/// Sends `op`, a DigitalOcean API request, through `client` (whose
+/// account it must be planned for); the answer's JSON body.
+pub async fn api(
+    client: &crate::digitalocean::Client,
+    op: &Operation,
+) -> anyhow::Result<serde_json::Value> {
+    let Action::Api(request) = &op.action else {
+        bail!("{}: not an API request", op.description);
+    };
+    let Target::DigitalOcean { .. } = &op.target else {
+        bail!(
+            "{}: planned for {}, not DigitalOcean",
+            op.description,
+            op.target
+        );
+    };
+    let path = request
+        .path
+        .strip_prefix("/v2")
+        .filter(|p| p.starts_with('/'))
+        .with_context(|| format!("{}: {} is not under /v2/", op.description, request.path))?;
+    let method = match request.method {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Delete => reqwest::Method::DELETE,
+    };
+    client
+        .call(method, path, request.body.as_ref(), &op.description)
+        .await
+}
+
 /// A script for whichever server it runs on (a step of provisioning, of a
 /// TLS set-up): the rendered template with its inputs and what it does.
 /// [`Step::on`] binds it to a droplet as an [`Operation`]; a dry run
@@ -102,12 +134,10 @@ impl Step {
     }
 }
 
-/// Runs `op` on `c` like [`run`], announcing it as a step on the progress
-/// sink; a non-zero exit is an error naming the step, the droplet and the
-/// end of what it said on stderr.
+/// Runs `op` on `c` like [`run`]; a non-zero exit is an error naming the
+/// operation, the droplet and the end of what it said on stderr.
 pub async fn run_ok(c: &Connected, op: &Operation, sink: &Sink) -> anyhow::Result<Outcome> {
     let server = &c.server.endpoint.name;
-    sink(server, crate::ssh::Stream::Step, &op.description);
     let outcome = run(c, op, None, sink).await?;
     if outcome.exit_code != 0 {
         bail!(

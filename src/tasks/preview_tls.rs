@@ -154,6 +154,7 @@ pub async fn ensure(
         .filter(|c| c.server.role == DropletRole::Web)
     {
         let server = c.server.endpoint.name.clone();
+        sink(&server, Stream::Step, &csr.description);
         let result = async {
             let out = super::execute::run_ok(c, &csr.on(&c.server.endpoint), sink).await?;
             match parse_csr(&out.reports)? {
@@ -167,6 +168,7 @@ pub async fn ensure(
                     );
                     let chain = issue(api, acme, &env.domain, &csr_der, &server, sink).await?;
                     let install = install_step(file, env, acme, &chain)?.on(&c.server.endpoint);
+                    sink(&server, Stream::Step, &install.description);
                     let out = super::execute::run_ok(c, &install, sink).await?;
                     let detail = match crate::reported!(out.reports, Report::PreviewNotServed { reason } => reason)
                     {

@@ -334,6 +334,7 @@ async fn run_phase(
             let mut outputs = vec![];
             for step in steps? {
                 let op = step.on(&c.server.endpoint);
+                sink(&c.server.endpoint.name, Stream::Step, &op.description);
                 outputs.push(super::execute::run_ok(c, &op, sink).await?.reports);
             }
             anyhow::Ok(outputs)

@@ -13,11 +13,13 @@ use anyhow::Context;
 
 use super::create::{NewServer, Urls, finish};
 use super::droplets::env_tags;
+use super::execute::Step;
 use super::{Connected, Stop};
 use crate::config::{
     self, Database, Droplet, DropletRole, Environment, EnvironmentKind, ProjectFile,
 };
 use crate::digitalocean::Client;
+use crate::plan::Plan;
 use crate::ssh::{Identity, Sink, Stream};
 
 /// The droplet called `name` to put a new environment on: the record of a
@@ -161,9 +163,10 @@ pub(super) async fn put_on_existing(
 /// `common/unbind`: removes one environment's layout, vhosts, PHP-FPM pool
 /// and users from a server (under the environment's lock), leaving the
 /// server and its other environments as they are.
-pub fn unbind_script(project: &str, env: &str) -> anyhow::Result<String> {
+pub fn unbind_step(project: &str, env: &str) -> anyhow::Result<Step> {
     let users = super::EnvUsers::of(project, env);
-    super::render(
+    Step::new(
+        format!("Remove {env}'s layout, vhosts, PHP-FPM pool and users"),
         "common/unbind",
         &[
             ("PROJECT", project),
@@ -176,17 +179,15 @@ pub fn unbind_script(project: &str, env: &str) -> anyhow::Result<String> {
 
 /// `mysql/drop` for the environment's database when it lives on one of its
 /// own droplets (None for no database or an external one).
-pub fn drop_database_script(
-    file: &ProjectFile,
-    env: &Environment,
-) -> anyhow::Result<Option<String>> {
+pub fn drop_database_step(file: &ProjectFile, env: &Environment) -> anyhow::Result<Option<Step>> {
     let (name, user) = match &env.database {
         Database::SameDroplet { name, user } | Database::OtherDroplet { name, user, .. } => {
             (name, user)
         }
         Database::None | Database::External { .. } => return Ok(None),
     };
-    Ok(Some(super::render(
+    Ok(Some(Step::new(
+        format!("Drop {}'s database {name}", env.name),
         "mysql/drop",
         &[
             ("PROJECT", &file.name),
@@ -197,9 +198,36 @@ pub fn drop_database_script(
     )?))
 }
 
-/// Removes the environment from a server it shares with others: on its
-/// web servers the layout (`common/unbind`), and wherever its database
-/// lives (the web droplet, or its database droplet) the database.
+/// What removing the environment from `server`, a droplet it shares with
+/// others, runs there: on a web server its layout (`common/unbind`), and
+/// wherever its database lives (the web droplet, or its database
+/// droplet) the database. Pure.
+pub fn removal_plan(
+    file: &ProjectFile,
+    env: &Environment,
+    server: &super::Server,
+) -> anyhow::Result<Plan> {
+    let name = &server.endpoint.name;
+    let mut operations = vec![];
+    if server.role == DropletRole::Web {
+        operations.push(unbind_step(&file.name, &env.name)?.on(&server.endpoint));
+    }
+    let holds_database = match &env.database {
+        Database::SameDroplet { .. } => server.role == DropletRole::Web,
+        Database::OtherDroplet { droplet, .. } => droplet == name,
+        _ => false,
+    };
+    if holds_database && let Some(step) = drop_database_step(file, env)? {
+        operations.push(step.on(&server.endpoint));
+    }
+    Ok(Plan {
+        title: format!("remove {} from {name}", env.name),
+        operations,
+    })
+}
+
+/// Removes the environment from a server it shares with others (see
+/// [`removal_plan`]).
 pub async fn remove_from(
     file: &ProjectFile,
     env: &Environment,
@@ -207,38 +235,29 @@ pub async fn remove_from(
     sink: &Sink,
 ) -> anyhow::Result<()> {
     let name = &server.server.endpoint.name;
-    if server.server.role == DropletRole::Web {
-        sink(
-            name,
-            Stream::Step,
-            &format!("removing {} from {name}", env.name),
-        );
-        server
-            .session
-            .run_ok(
-                &format!("removing {} from {name}", env.name),
-                &unbind_script(&file.name, &env.name)?,
-                sink,
-            )
-            .await?;
-    }
-    let holds_database = match &env.database {
-        Database::SameDroplet { .. } => server.server.role == DropletRole::Web,
-        Database::OtherDroplet { droplet, .. } => droplet == name,
-        _ => false,
-    };
-    if holds_database && let Some(script) = drop_database_script(file, env)? {
-        sink(
-            name,
-            Stream::Step,
-            &format!("dropping {}'s database", env.name),
-        );
-        server
-            .session
-            .run_ok(&format!("dropping {}'s database", env.name), &script, sink)
-            .await?;
+    for op in removal_plan(file, env, &server.server)?.operations {
+        sink(name, Stream::Step, &op.description);
+        super::execute::run_ok(server, &op, sink).await?;
     }
     Ok(())
+}
+
+/// What `unbind --purge` runs on each of the environment's web servers
+/// (`servers`, as `tasks::servers` lists them). Pure.
+pub fn purge_plans(
+    file: &ProjectFile,
+    env_name: &str,
+    servers: &[super::Server],
+) -> anyhow::Result<Vec<Plan>> {
+    let step = unbind_step(&file.name, env_name)?;
+    Ok(servers
+        .iter()
+        .filter(|s| s.role == DropletRole::Web)
+        .map(|s| Plan {
+            title: format!("unbind {env_name} from {}", s.endpoint.name),
+            operations: vec![step.on(&s.endpoint)],
+        })
+        .collect())
 }
 
 /// What `unbind` will do, one line per action. Pure.
@@ -270,14 +289,16 @@ pub async fn unbind(
     sink: &Sink,
 ) -> anyhow::Result<()> {
     if purge {
-        let script = unbind_script(&file.name, env_name)?;
-        for c in connected
-            .iter()
-            .filter(|c| c.server.role == DropletRole::Web)
-        {
-            c.session
-                .run_ok("removing Pond's layout", &script, sink)
-                .await?;
+        let servers: Vec<super::Server> = connected.iter().map(|c| c.server.clone()).collect();
+        for plan in purge_plans(file, env_name, &servers)? {
+            for op in &plan.operations {
+                let c = connected
+                    .iter()
+                    .find(|c| super::execute::target_of(c) == op.target)
+                    .expect("planned for one of these servers");
+                sink(&c.server.endpoint.name, Stream::Step, &op.description);
+                super::execute::run_ok(c, op, sink).await?;
+            }
         }
     }
     file.environments.retain(|e| e.name != env_name);
@@ -306,4 +327,57 @@ pub fn hosted_by_id(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Action, Target};
+
+    #[test]
+    fn removal_drops_the_layout_on_web_servers_and_the_database_where_it_lives() {
+        let mut file: ProjectFile =
+            serde_json::from_str(include_str!("../../examples/acme-shop/pond.json")).unwrap();
+        let (database, db_droplet) =
+            super::super::create::database_choice("droplet", "acme-shop", "live", file.stack)
+                .unwrap();
+        let mut env = file.environments[0].clone();
+        env.kind = crate::config::EnvironmentKind::Single;
+        env.database = database;
+        env.droplets.truncate(1);
+        env.droplets[0].address = Some("203.0.113.5".into());
+        env.droplets.extend(db_droplet.map(|mut d| {
+            d.address = Some("203.0.113.9".into());
+            d
+        }));
+        file.environments = vec![env.clone()];
+        let servers = crate::tasks::servers(&env, 0).unwrap();
+        let templates = |plan: &Plan| -> Vec<(String, String)> {
+            plan.operations
+                .iter()
+                .map(|op| match (&op.action, &op.target) {
+                    (Action::Script { script, .. }, Target::Droplet { name, .. }) => {
+                        (name.clone(), script.template.clone())
+                    }
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        let web = &servers[0];
+        let db = &servers[1];
+        assert_eq!(
+            templates(&removal_plan(&file, &env, web).unwrap()),
+            [(web.endpoint.name.clone(), "common/unbind".to_string())]
+        );
+        assert_eq!(
+            templates(&removal_plan(&file, &env, db).unwrap()),
+            [(db.endpoint.name.clone(), "mysql/drop".to_string())]
+        );
+        let purge = purge_plans(&file, &env.name, &servers).unwrap();
+        assert_eq!(purge.len(), 1, "only web servers hold a layout");
+        assert_eq!(
+            templates(&purge[0]),
+            [(web.endpoint.name.clone(), "common/unbind".to_string())]
+        );
+    }
 }

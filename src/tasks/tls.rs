@@ -180,7 +180,10 @@ pub async fn refresh_timer(
         .filter(|c| c.server.role == DropletRole::Web)
         .map(|c| {
             let op = step.on(&c.server.endpoint);
-            async move { super::execute::run_ok(c, &op, sink).await.map(|_| ()) }
+            async move {
+                sink(&c.server.endpoint.name, Stream::Step, &op.description);
+                super::execute::run_ok(c, &op, sink).await.map(|_| ())
+            }
         });
     futures::future::join_all(runs).await.into_iter().collect()
 }
