@@ -1,8 +1,11 @@
 //! An opened project as every front end needs it: the project file with its
 //! path and root; [`OpenEnv`], one of its environments with the user's SSH
 //! key, whose connections to the servers pin first-use host keys and save
-//! them. Every environment command of the CLI and the desktop app starts
-//! from [`Project::open_env`], so they behave the same.
+//! them. The commands on one environment's servers, in the CLI and the
+//! desktop app, start from [`Project::open_env`], so they behave the same;
+//! reading several environments at once ([`Project::statuses`]: `pond
+//! status`, the app's status panel, destroy's look at what a droplet
+//! hosts) takes the key as an argument.
 
 use std::path::{Path, PathBuf};
 
@@ -149,7 +152,8 @@ impl Project {
 
     /// Status of several environments at once: every server of every
     /// environment is asked in parallel (one round trip each), over one
-    /// connection per droplet however many environments it hosts. A server
+    /// connection per droplet and login user however many environments it
+    /// hosts (at most [`ssh::session::MAX_CHANNELS`] at once). A server
     /// that cannot be reached is reported as such, with the reason.
     /// First-use host keys are pinned and saved; the flag says so.
     pub async fn statuses(

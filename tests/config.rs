@@ -236,6 +236,28 @@ fn duplicate_keys_and_broken_json_are_errors() {
 }
 
 #[test]
+fn a_load_balancer_id_is_a_uuid_as_it_goes_into_request_paths() {
+    let with_id = |id: &str| {
+        let mut v = base();
+        v["environments"][0]["type"] = "load_balanced".into();
+        v["environments"][0]["load_balancer"] = serde_json::json!({"name": "acme-lb", "id": id});
+        problems(&v.to_string())
+    };
+    assert_eq!(
+        with_id("4de7ac8b-495b-4884-9a69-1050c6793cd6"),
+        Vec::<String>::new()
+    );
+    let found = with_id("../droplets/5");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with(
+            "environments[0].load_balancer.id: \"../droplets/5\" is not a valid load balancer id"
+        ),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn hostile_names_are_rejected_before_anything_else() {
     for (field, value) in [
         ("name", "$(reboot)"),

@@ -336,6 +336,8 @@ pub async fn rollback_plan(req: RollbackToRequest) -> Res<Vec<PlanView>> {
             open.env(),
             &connected,
             Some(&req.release),
+            false,
+            false,
         )
         .await?;
         Ok(plans.iter().map(PlanView::from).collect())

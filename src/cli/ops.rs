@@ -357,11 +357,19 @@ pub fn run(op: Ops) -> super::CliResult {
         Ops::Rollback {
             env,
             to,
+            force,
+            with_data,
             dry_run: true,
             scripts,
             project,
             ..
-        } => preview_rollback(&project, &env, to.as_deref(), shown(scripts)),
+        } => preview_rollback(
+            &project,
+            &env,
+            to.as_deref(),
+            (force, with_data),
+            shown(scripts),
+        ),
         Ops::Swap {
             env,
             force,

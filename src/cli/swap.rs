@@ -80,6 +80,7 @@ pub(super) fn preview_rollback(
     arg: &ProjectArg,
     env: &str,
     to: Option<&str>,
+    (force, with_data): (bool, bool),
     mode: Mode,
 ) -> super::CliResult {
     let (mut open, s) = open_env(arg, env)?;
@@ -108,23 +109,45 @@ pub(super) fn preview_rollback(
             });
             let kept = st.releases_on_disk.contains(&target);
             println!(
-                "{}: would make release {target} live{} (health-checked first)",
+                "{}: would make release {target} live{} ({})",
                 st.server,
                 if !kept {
                     " — refused: it is no longer kept here".to_string()
-                } else if holds {
+                } else if holds && to.is_none() {
                     String::new()
+                } else if holds {
+                    format!(
+                        ", pointing {} at it again first",
+                        inactive.map(|c| c.as_str()).unwrap_or("the inactive colour")
+                    )
                 } else {
                     format!(
                         ", pointing {} back at it first",
                         inactive.map(|c| c.as_str()).unwrap_or("the inactive colour")
                     )
+                },
+                if force {
+                    "not health-checked: --force"
+                } else {
+                    "health-checked first"
                 }
             );
         }
-        match tasks::swap::rollback_plan(&p.file, &e, &connected, to).await {
-            Ok(plans) => plans.iter().for_each(|plan| print_plan(plan, mode)),
-            Err(refused) => println!("The rollback would be refused: {refused:#}"),
+        let planned = tasks::swap::rollback_plan(&p.file, &e, &connected, to, force, with_data);
+        let refused = match planned.await {
+            Ok(plans) => {
+                plans.iter().for_each(|plan| print_plan(plan, mode));
+                false
+            }
+            Err(refused) => {
+                println!("The rollback would be refused: {refused:#}");
+                true
+            }
+        };
+        if with_data && !refused {
+            println!(
+                "Then (--with-data) the database is restored from the snapshot the undone swap took, after asking."
+            );
         }
         println!("Nothing was changed (dry run).");
         anyhow::Ok(())

@@ -161,6 +161,22 @@ pub fn droplet_name(s: &str) -> Check {
     }
 }
 
+/// A DigitalOcean id that is a UUID (a load balancer's): 36 characters of
+/// hex digits and `-` in 8-4-4-4-12 groups; it goes into request paths.
+pub fn uuid(s: &str) -> Check {
+    let groups: Vec<&str> = s.split('-').collect();
+    let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    if lengths == [8, 4, 4, 4, 12]
+        && groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        Ok(())
+    } else {
+        Err("expected a UUID like 4de7ac8b-495b-4884-9a69-1050c6793cd6".into())
+    }
+}
+
 /// An SSH host key fingerprint as `ssh-keygen -lf` prints it:
 /// `SHA256:` and 43 unpadded base64 characters.
 pub fn host_key_fingerprint(s: &str) -> Check {

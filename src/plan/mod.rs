@@ -107,9 +107,15 @@ impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.operations.len();
         let s = if n == 1 { "" } else { "s" };
-        writeln!(f, "# Plan: {} ({n} operation{s})", self.title)?;
+        writeln!(f, "# Plan: {} ({n} operation{s})", one_line(&self.title))?;
         for (i, op) in self.operations.iter().enumerate() {
-            writeln!(f, "\n# [{}] {} — on {}", i + 1, op.description, op.target)?;
+            writeln!(
+                f,
+                "\n# [{}] {} — on {}",
+                i + 1,
+                one_line(&op.description),
+                one_line(&op.target.to_string())
+            )?;
             match &op.action {
                 Action::Script { user, script } => {
                     writeln!(f, "# as {user}, via bash -s:")?;
@@ -119,7 +125,7 @@ impl fmt::Display for Plan {
                     }
                 }
                 Action::Api(req) => {
-                    writeln!(f, "{:?} {}", req.method, req.path)?;
+                    writeln!(f, "{:?} {}", req.method, one_line(&req.path))?;
                     if let Some(body) = &req.body {
                         writeln!(f, "{body}")?;
                     }
@@ -151,16 +157,25 @@ impl Plan {
                     }
                     Action::Api(req) => format!("{:?} {}", req.method, req.path),
                 };
-                format!(
+                one_line(&format!(
                     "[{}] {} — on {}; {}",
                     i + 1,
                     op.description,
                     op.target,
                     what.trim_end()
-                )
+                ))
             })
             .collect()
     }
+}
+
+/// `text` kept to one printable line: a control character (a line break,
+/// a terminal escape) from a name or id becomes `?`, so a printed plan's
+/// comment lines stay comments and a terminal shows what is there.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// A value for one line: `(N lines)` for several, cut after 60 characters.
@@ -227,5 +242,35 @@ mod tests {
         assert!(text.starts_with("# Plan: example (2 operations)\n"));
         assert!(text.contains("# [1] Create droplet — on DigitalOcean account agency\nPost /v2/droplets\n{\"name\":\"web-1\"}\n"));
         assert!(text.contains("# [2] Say hello — on droplet web-1 (198.18.0.2)\n# as root, via bash -s:\n#!/usr/bin/env bash\n# pond: template common/hello\nreadonly GREETING='hi '\\''there'\\'''\n"));
+    }
+
+    #[test]
+    fn a_name_with_a_line_break_stays_inside_its_comment() {
+        let script = Template::builtin("common/hello")
+            .unwrap()
+            .render(&BTreeMap::from([("GREETING".into(), "hi".into())]))
+            .unwrap();
+        let plan = Plan {
+            title: "swap\nrm -rf /".into(),
+            operations: vec![Operation {
+                description: "Make green live (release x\ntouch /pwned)\u{1b}[2J".into(),
+                target: Target::Unbound,
+                action: Action::Script {
+                    user: "root".into(),
+                    script,
+                },
+            }],
+        };
+        let text = plan.to_string();
+        assert!(
+            text.starts_with("# Plan: swap?rm -rf / (1 operation)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n# [1] Make green live (release x?touch /pwned)?[2J — on "),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'));
+        assert!(plan.outline()[0].starts_with("[1] Make green live (release x?touch /pwned)?[2J"));
     }
 }

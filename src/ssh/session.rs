@@ -122,7 +122,15 @@ pub struct Session {
     /// The public key line this session authenticated with.
     pub client_key: String,
     handle: client::Handle<Handler>,
+    /// Channels open at once on this connection, at most
+    /// [`MAX_CHANNELS`]: sshd refuses more than its `MaxSessions` (10 by
+    /// default), and one connection may serve several environments
+    /// (`Project::statuses` through a pool).
+    channels: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many channels a session opens at once; more wait for one to close.
+pub const MAX_CHANNELS: usize = 8;
 
 /// Result of a remote script.
 #[derive(Debug, Clone)]
@@ -244,6 +252,7 @@ impl Session {
             host_key,
             client_key: identity.public_line(),
             handle,
+            channels: Arc::new(tokio::sync::Semaphore::new(MAX_CHANNELS)),
         })
     }
 
@@ -255,8 +264,18 @@ impl Session {
         )
     }
 
-    /// A new channel running `bash -s`, ready for a script on stdin.
-    async fn open_bash(&self) -> anyhow::Result<russh::Channel<client::Msg>> {
+    /// A new channel running `bash -s`, ready for a script on stdin, with
+    /// its place among the session's channels (held while it is open).
+    async fn open_bash(
+        &self,
+    ) -> anyhow::Result<(
+        russh::Channel<client::Msg>,
+        tokio::sync::OwnedSemaphorePermit,
+    )> {
+        let permit = Arc::clone(&self.channels)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         let channel = self
             .handle
             .channel_open_session()
@@ -266,7 +285,7 @@ impl Session {
             .exec(true, "bash -s")
             .await
             .with_context(|| self.lost())?;
-        Ok(channel)
+        Ok((channel, permit))
     }
 
     /// Runs `script` with `bash -s`, then streams `input` (if any) on the
@@ -341,7 +360,7 @@ impl Session {
     ) -> anyhow::Result<Outcome> {
         let name = self.endpoint.name.clone();
         let lost = || self.lost();
-        let channel = self.open_bash().await?;
+        let (channel, _open) = self.open_bash().await?;
         let (mut reader, writer) = channel.split();
         let (tag, text) = report::tagged(script)?;
         let text = text.into_bytes();
@@ -460,7 +479,7 @@ impl Session {
 
     async fn hold_lock_untimed(&self, script: &str) -> anyhow::Result<Result<HeldLock, String>> {
         let lost = || self.lost();
-        let channel = self.open_bash().await?;
+        let (channel, open) = self.open_bash().await?;
         let (tag, text) = report::tagged(script)?;
         channel.data(text.as_bytes()).await.with_context(lost)?;
         let (mut reader, writer) = channel.split();
@@ -479,6 +498,7 @@ impl Session {
                     writer,
                     pid,
                     ended,
+                    _open: open,
                 }));
             }
         }
@@ -518,6 +538,8 @@ pub struct HeldLock {
     pub pid: u32,
     /// When the lock was broken to take it: who held it (their record).
     pub ended: Option<String>,
+    /// Its channel's place among the session's open channels.
+    _open: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl HeldLock {

@@ -440,6 +440,11 @@ pub async fn execute(
 ) -> anyhow::Result<()> {
     let step = |text: &str| sink(crate::ssh::API, Stream::Step, text);
     let requests = plan.requests();
+    // Every request is checked before the first is sent: a bad id stops
+    // the destroy with nothing deleted.
+    for op in requests.in_order() {
+        super::execute::check_api(&op)?;
+    }
     if !plan.shared.is_empty() {
         let (_, env) = super::find_env(file, &plan.env)?;
         let env = env.clone();

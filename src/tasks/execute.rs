@@ -66,12 +66,30 @@ pub async fn run(
     c.session.run(&script.text, input, sink).await
 }
 
-/// Sends `op`, a DigitalOcean API request, through `client` (whose
-/// account it must be planned for); the answer's JSON body.
+/// Sends `op`, a DigitalOcean API request, through `client` (the caller's
+/// client for the account the plan names); the answer's JSON body. Its
+/// path must be plain segments under `/v2/` (letters, digits, `.`, `_`,
+/// `-`; never `.` or `..`, no query): an id read from pond.json or an
+/// answer cannot turn a request into one on another resource.
 pub async fn api(
     client: &crate::digitalocean::Client,
     op: &Operation,
 ) -> anyhow::Result<serde_json::Value> {
+    let (method, path, body) = request_of(op)?;
+    client.call(method, path, body, &op.description).await
+}
+
+/// Whether [`api`] would send `op` (a plain DigitalOcean request), without
+/// sending it: a task checks its whole plan before it sends the first.
+pub fn check_api(op: &Operation) -> anyhow::Result<()> {
+    request_of(op).map(|_| ())
+}
+
+/// What [`api`] sends for `op`: its method, its path under the API base,
+/// its body; an error when it is not a plain DigitalOcean request.
+fn request_of(
+    op: &Operation,
+) -> anyhow::Result<(reqwest::Method, &str, Option<&serde_json::Value>)> {
     let Action::Api(request) = &op.action else {
         bail!("{}: not an API request", op.description);
     };
@@ -87,15 +105,28 @@ pub async fn api(
         .strip_prefix("/v2")
         .filter(|p| p.starts_with('/'))
         .with_context(|| format!("{}: {} is not under /v2/", op.description, request.path))?;
+    let plain = |segment: &str| {
+        !segment.is_empty()
+            && segment != "."
+            && segment != ".."
+            && segment
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    if !path[1..].split('/').all(plain) {
+        bail!(
+            "{}: the request path {} is not plain (an id with `/`, `..` or other characters); nothing was sent",
+            op.description,
+            crate::config::show(&request.path)
+        );
+    }
     let method = match request.method {
         Method::Get => reqwest::Method::GET,
         Method::Post => reqwest::Method::POST,
         Method::Put => reqwest::Method::PUT,
         Method::Delete => reqwest::Method::DELETE,
     };
-    client
-        .call(method, path, request.body.as_ref(), &op.description)
-        .await
+    Ok((method, path, request.body.as_ref()))
 }
 
 /// A script for whichever server it runs on (a step of provisioning, of a
@@ -148,4 +179,53 @@ pub async fn run_ok(c: &Connected, op: &Operation, sink: &Sink) -> anyhow::Resul
         );
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::ApiRequest;
+
+    fn delete(path: &str) -> Operation {
+        Operation {
+            description: "delete load balancer x".into(),
+            target: Target::DigitalOcean {
+                account: "agency".into(),
+            },
+            action: Action::Api(ApiRequest {
+                method: Method::Delete,
+                path: path.into(),
+                body: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn only_plain_paths_under_v2_are_sent() {
+        let op = delete("/v2/load_balancers/4de7ac8b-495b-4884-9a69-1050c6793cd6");
+        let (method, path, body) = request_of(&op).unwrap();
+        assert_eq!(method, reqwest::Method::DELETE);
+        assert_eq!(path, "/load_balancers/4de7ac8b-495b-4884-9a69-1050c6793cd6");
+        assert!(body.is_none());
+        for bad in [
+            "/v2/load_balancers/../droplets/5",
+            "/v2/load_balancers/%2e%2e/droplets/5",
+            "/v2/load_balancers/x?tag_name=all",
+            "/v2/load_balancers/x#y",
+            "/v2/load_balancers//5",
+            "/v2/load_balancers/./5",
+            "/v3/droplets/5",
+            "/v2",
+            "http://198.18.0.1/v2/droplets/5",
+        ] {
+            let err = request_of(&delete(bad)).unwrap_err().to_string();
+            assert!(err.starts_with("delete load balancer x: "), "{bad}: {err}");
+        }
+        let mut script = delete("/v2/droplets/5");
+        script.target = Target::Unbound;
+        assert!(
+            request_of(&script).is_err(),
+            "an API request is for DigitalOcean"
+        );
+    }
 }

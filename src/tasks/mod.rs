@@ -145,8 +145,9 @@ pub async fn connect_all(
     connect_all_pooled(&crate::ssh::Pool::new(), servers, identity, sink).await
 }
 
-/// [`connect_all`] through a pool: sessions still open (with the same
-/// pinned host key) are reused instead of reconnecting.
+/// [`connect_all`] through a pool: a session still open to the same
+/// address and user is reused instead of reconnecting when it presented
+/// the pinned host key, or for a server with none pinned yet.
 pub async fn connect_all_pooled(
     pool: &crate::ssh::Pool,
     servers: &[Server],

@@ -385,9 +385,18 @@ async fn go_live(
                         expect_release: was.release(was.live),
                         state: was.status.state.to_json(),
                     };
-                    let undo =
-                        swap_operation(&done.server.endpoint, &back, &by, "swap-back", true, "")?;
-                    if let Err(back_failed) = swap_one(done, &undo, was.live, sink).await {
+                    let undone = match swap_operation(
+                        &done.server.endpoint,
+                        &back,
+                        &by,
+                        "swap-back",
+                        true,
+                        "",
+                    ) {
+                        Ok(undo) => swap_one(done, &undo, was.live, sink).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(back_failed) = undone {
                         stuck.push(format!("{}: {back_failed:#}", was.name));
                     }
                 }
@@ -442,7 +451,10 @@ struct Change<'a> {
 /// The swaps that make the inactive colour live on every web server, one
 /// operation per server in the order they run (as `snaps` lists them),
 /// each checking under the server's lock the releases the snapshot saw.
-/// Pure. What a swap or rollback runs, and what their dry runs show.
+/// Pure. What a swap or rollback runs to go live, and what their dry runs
+/// show; not in it: swapping back the servers already done when one
+/// fails, and, once live, the processes, schedule and scheduled backups
+/// following the new release and the next deploy's copy starting.
 fn go_live_plan(
     file: &ProjectFile,
     env: &Environment,
@@ -673,7 +685,8 @@ pub async fn swap_plan(
 }
 
 /// What a rollback would run now — to `to` (`rollback --to`), else to the
-/// release live before the last swap, refused as [`rollback`] would be:
+/// release live before the last swap (with `with_data`, its database
+/// restore follows; it is not in the plan), refused as [`rollback`] would be:
 /// when the inactive colour holds another release, pointing it back
 /// first; then, after the health check, the swap, built from the servers
 /// as the pointing leaves them.
@@ -682,11 +695,18 @@ pub async fn rollback_plan(
     env: &Environment,
     connected: &[Connected],
     to: Option<&str>,
+    force: bool,
+    with_data: bool,
 ) -> anyhow::Result<Vec<Plan>> {
     let snaps = read_servers(file, env, connected).await?;
     let release = match to {
         Some(release) => release.to_string(),
-        None => rollback_target(env, &snaps)?,
+        None => {
+            // Refused as `rollback` refuses: servers recording different
+            // snapshots, or --with-data without one.
+            super::rollback_data::data_to_restore(file, env, connected, &snaps, with_data).await?;
+            rollback_target(env, &snaps)?
+        }
     };
     let inactive = snaps[0].live.other();
     let mut plans = vec![];
@@ -705,7 +725,7 @@ pub async fn rollback_plan(
         env,
         connected,
         &snaps,
-        &Going::rollback(false),
+        &Going::rollback(force),
     )?);
     Ok(plans)
 }

@@ -203,6 +203,14 @@ pub(super) fn validate_environments(w: &mut Walker, file: &ProjectFile) {
                         "load balancer name",
                         grammar::droplet_name,
                     );
+                    if let Some(id) = &lb.id {
+                        w.check(
+                            &at("load_balancer.id"),
+                            id,
+                            "load balancer id",
+                            grammar::uuid,
+                        );
+                    }
                 }
             }
         }
