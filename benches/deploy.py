@@ -17,6 +17,10 @@ work (old releases deleted, the next deploy's copy prepared) is done, as it
 is by the time a user has edited a file; one more row deploys back to back
 without waiting.
 
+The baselines write on the droplet's disk next to Pond's releases (under
+/var/www), not to /tmp, which is a tmpfs on Debian 13 (before 2026-12-06
+they wrote to /tmp, in memory, while Pond wrote to disk).
+
 Each comparison runs REPS times, alternating the two tools; the table shows
 min and median wall time, bytes received by the droplet (eth0 rx, read on
 the droplet before and after), and the ratio Pond / baseline. Needs root
@@ -148,21 +152,28 @@ def bench(args, work, lab, cfg, env):
 
     def fresh_env():
         settle()
-        remote(f"rm -rf {env_dir}")
+        remote(f"rm -rf {env_dir} && sync")
         run([POND, "provision", "production", "--project", project], env=env)
 
-    tar_pipe = f"tar -C {project} -cf - . | zstd -1 -q | {' '.join(ssh)} 'rm -rf /tmp/tarcopy && mkdir /tmp/tarcopy && zstd -dq | tar -x -C /tmp/tarcopy'"
+    # The baselines write where Pond's releases are, on the droplet's disk
+    # (/tmp is a tmpfs on Debian 13: writing there would race Pond's disk
+    # with memory), into a fresh directory, as Pond's first deploy does.
+    baseline = "/var/www/pond-baseline"
+    tar_pipe = f"tar -C {project} -cf - . | zstd -1 -q | {' '.join(ssh)} 'mkdir {baseline}/tarcopy && zstd -dq | tar -x -C {baseline}/tarcopy'"
 
     def first_prepare(tool, _rep):
-        # Pond's first deploy: a fresh environment each time.
+        # A fresh environment (Pond) or directory (the tar pipe) each time,
+        # the old one's deletion finished before the clock starts.
         if tool == "pond":
             fresh_env()
+        else:
+            remote(f"rm -rf {baseline}/tarcopy && mkdir -p {baseline} && sync")
 
     print("1. first deploy", file=sys.stderr)
     measure("first deploy (all files)", pond_deploy, "tar + zstd + ssh", lambda _r: subprocess.run(tar_pipe, shell=True, check=True), first_prepare)
 
-    remote(f"rm -rf /tmp/rsynccopy && cp -a {env_dir}/current/ /tmp/rsynccopy")
-    rsync = ["rsync", "-az", "--delete", "--exclude", "pond.json", "--exclude", ".pondignore", "-e", " ".join(ssh[:-1]), project + "/", f"root@{addr}:/tmp/rsynccopy/"]
+    remote(f"rm -rf {baseline}/rsynccopy && cp -a {env_dir}/current/ {baseline}/rsynccopy")
+    rsync = ["rsync", "-az", "--delete", "--exclude", "pond.json", "--exclude", ".pondignore", "-e", " ".join(ssh[:-1]), project + "/", f"root@{addr}:{baseline}/rsynccopy/"]
 
     def change(n):
         for path in rng.sample(paths, n):
