@@ -234,6 +234,8 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     // Swap, after the health check the dialog shows.
     d.click(&d.button("Swap…"));
     d.wait_text("HTTP 200 healthy", Duration::from_secs(60));
+    // The engine's own plan for the swap, as `pond swap --dry-run` prints it.
+    d.wait_text("What runs: swap production: green goes live", long);
     shot(&d, "8-swap-dialog");
     d.click(&d.button("Swap to green"));
     d.wait_text("green is live on production.", long);

@@ -88,6 +88,12 @@ fn commands() -> Vec<Command> {
             ty::<SwapResult>(),
         ),
         c(
+            "swap_plan",
+            vec![("req", ty::<EnvRef>())],
+            false,
+            ty::<PlanView>(),
+        ),
+        c(
             "rollback_plan",
             vec![("req", ty::<RollbackToRequest>())],
             false,

@@ -324,6 +324,20 @@ pub async fn rollback(req: RollbackRequest, on_event: Channel<Progress>) -> Res<
     .await
 }
 
+/// What a swap would run now (the engine's plan: one swap per web
+/// server), or why it would be refused; the swap window shows it with the
+/// health check.
+#[tauri::command]
+pub async fn swap_plan(req: EnvRef) -> Res<PlanView> {
+    engine(move || async move {
+        let (open, connected) = connect(&req.dir, &req.env, &quiet()).await?;
+        let plan =
+            tasks::swap::swap_plan(&open.project.file, open.env(), &connected, false).await?;
+        Ok(PlanView::from(&plan))
+    })
+    .await
+}
+
 /// What [`rollback_to`] would run now (the engine's plans: pointing the
 /// inactive colour at the release, then the swap), or why it would be
 /// refused; the window shows it before asking.

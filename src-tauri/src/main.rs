@@ -60,6 +60,7 @@ fn main() {
             commands::rollback,
             commands::rollback_to,
             commands::rollback_plan,
+            commands::swap_plan,
             commands::server_logs,
             settings::list_accounts,
             settings::add_account,

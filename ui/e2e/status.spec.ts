@@ -5,6 +5,20 @@ const base = {
   app_info: appInfo,
   recent_projects: { value: [] },
   open_project: { value: { kind: "project", project } },
+  swap_plan: {
+    value: {
+      title: "swap production: green goes live",
+      steps: [
+        {
+          description: "Make green live (release 20261125-111500-v2)",
+          target: "droplet acme-shop-production-1 (203.0.113.10)",
+          outline: "[1] Make green live (release 20261125-111500-v2) — on droplet acme-shop-production-1 (203.0.113.10); as root: common/swap",
+          template: "common/swap",
+          script: "#!/usr/bin/env bash\n# pond: template common/swap\nreadonly EXPECT_LIVE='blue'\n",
+        },
+      ],
+    },
+  },
 };
 
 test("the status panel shows each server's state, live colour, builds, services and disk", async ({ page }) => {
@@ -91,6 +105,11 @@ test("swap shows the health check; unhealthy disables it until the env name is t
   await expect(dialog).toContainText("HTTP 500 not healthy");
   await expect(dialog).toContainText('Class "Foo" not found');
   await expect(dialog).toContainText("Swap is disabled: green is not healthy");
+  // The engine's plan, as `pond swap --dry-run` prints it.
+  await dialog.getByText("What runs: swap production: green goes live").click();
+  await expect(dialog.getByRole("list", { name: "What runs: swap production: green goes live" })).toContainText(
+    "Make green live (release 20261125-111500-v2) — on droplet acme-shop-production-1 (203.0.113.10)",
+  );
   const go = dialog.getByRole("button", { name: "Force swap to green" });
   await expect(go).toBeDisabled();
   await dialog.getByLabel("Type production to force the swap").fill("productio");

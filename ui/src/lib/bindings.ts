@@ -447,6 +447,7 @@ export const commands = {
     channel.onmessage = onEvent;
     return invoke("rollback_to", { req, onEvent: channel });
   },
+  swapPlan: (req: EnvRef): Promise<PlanView> => invoke("swap_plan", { req }),
   rollbackPlan: (req: RollbackToRequest): Promise<Array<PlanView>> => invoke("rollback_plan", { req }),
   serverLogs: (req: LogRequest): Promise<Array<Progress>> => invoke("server_logs", { req }),
   listAccounts: (): Promise<AccountsView> => invoke("list_accounts"),
