@@ -9,21 +9,28 @@
 //! unchecked. A swap runs the pre-swap hooks first (after a database
 //! snapshot, [`super::pre_swap`]); `rollback --with-data` restores that
 //! snapshot after the code went back ([`super::rollback_data`]). After any change the environment's
-//! processes follow the new live release ([`super::processes`]).
+//! processes follow the new live release ([`super::processes`]). The
+//! operations each server runs are built, without touching a server, in
+//! [`plan`].
 
 use anyhow::{Context, bail};
 
 use super::operate::{ServerStatus, health, status};
-use super::state::log_line;
 use super::{CloneSessions, Connected, actor, env_root};
+use plan::{Change, Going, go_live_plan, point_plan, swap_operation};
+pub use plan::{rollback_plan, swap_plan};
+
+mod plan;
 use crate::config::{Colour, DropletRole, Environment, ProjectFile};
-use crate::plan::{Operation, Plan};
+use crate::plan::Operation;
 use crate::ssh::{Sink, Stream};
 
 /// What one web server's colours point at, as it reported them.
 #[derive(Debug, Clone)]
 pub(super) struct ServerRead {
     pub(super) name: String,
+    /// Where it was read (what a plan's operations for it target).
+    pub(super) endpoint: crate::ssh::session::Endpoint,
     pub(super) live: Colour,
     pub(super) status: ServerStatus,
 }
@@ -66,7 +73,13 @@ pub(super) async fn read_servers(
                 st.server, env.name
             )
         })?;
+        let endpoint = web
+            .iter()
+            .find(|c| c.server.endpoint.name == st.server)
+            .map(|c| c.server.endpoint.clone())
+            .with_context(|| format!("{} answered but was not asked", st.server))?;
         out.push(ServerRead {
+            endpoint,
             name: st.server.clone(),
             live,
             status: st,
@@ -333,24 +346,6 @@ async fn rollback_to_release(
     Ok((next, units))
 }
 
-/// Why a colour goes live: the log's operation, whether checks were
-/// skipped, and the database snapshot taken before it (a swap's).
-struct Going<'a> {
-    op: &'a str,
-    forced: bool,
-    snapshot: Option<&'a str>,
-}
-
-impl Going<'_> {
-    fn rollback(forced: bool) -> Going<'static> {
-        Going {
-            op: "rollback",
-            forced,
-            snapshot: None,
-        }
-    }
-}
-
 /// Swaps every server to its inactive colour, as the snapshots saw it; on
 /// a failure, swaps back the servers already done. Then the environment's
 /// units follow the new live release: how that went is the inner result
@@ -364,7 +359,7 @@ async fn go_live(
     sink: &Sink,
 ) -> anyhow::Result<anyhow::Result<()>> {
     let op = going.op;
-    let plan = go_live_plan(file, env, connected, snaps, &going)?;
+    let plan = go_live_plan(file, env, snaps, &going)?;
     let root = env_root(&file.name, &env.name);
     let users = crate::plan::layout::EnvUsers::of(&file.name, &env.name);
     let by = actor();
@@ -436,110 +431,6 @@ fn op_target(op: &str) -> &'static str {
     }
 }
 
-/// One server's swap: from which colour, expecting which releases.
-struct Change<'a> {
-    root: &'a str,
-    /// The environment's unit-name prefix (its processes restart).
-    units: String,
-    users: &'a crate::plan::layout::EnvUsers,
-    from: Colour,
-    expect_live_release: String,
-    expect_release: String,
-    state: String,
-}
-
-/// The swaps that make the inactive colour live on every web server, one
-/// operation per server in the order they run (as `snaps` lists them),
-/// each checking under the server's lock the releases the snapshot saw.
-/// Pure. What a swap or rollback runs to go live, and what their dry runs
-/// show; not in it: swapping back the servers already done when one
-/// fails, and, once live, the processes, schedule and scheduled backups
-/// following the new release and the next deploy's copy starting.
-fn go_live_plan(
-    file: &ProjectFile,
-    env: &Environment,
-    connected: &[Connected],
-    snaps: &[ServerRead],
-    going: &Going<'_>,
-) -> anyhow::Result<Plan> {
-    let root = env_root(&file.name, &env.name);
-    let users = crate::plan::layout::EnvUsers::of(&file.name, &env.name);
-    let by = actor();
-    let hooks = crate::config::hook_lines(&file.hooks.post_swap);
-    let mut operations = vec![];
-    for snap in snaps {
-        let live = snap.live;
-        let change = Change {
-            root: &root,
-            units: super::processes::unit_prefix(&file.name, &env.name),
-            users: &users,
-            from: live,
-            expect_live_release: snap.release(live),
-            expect_release: snap.release(live.other()),
-            state: {
-                let mut next = snap.status.state.after_swap(live.other());
-                next.snapshot = going.snapshot.map(str::to_string);
-                next.to_json()
-            },
-        };
-        let endpoint = &session_of(connected, snap).server.endpoint;
-        operations.push(swap_operation(
-            endpoint,
-            &change,
-            &by,
-            going.op,
-            going.forced,
-            &hooks,
-        )?);
-    }
-    let next = snaps
-        .first()
-        .map(|s| s.live.other().as_str())
-        .unwrap_or("?");
-    Ok(Plan {
-        title: format!("{} {}: {next} goes live", going.op, env.name),
-        operations,
-    })
-}
-
-/// One server's `common/swap`, as an operation.
-fn swap_operation(
-    endpoint: &crate::ssh::session::Endpoint,
-    change: &Change<'_>,
-    by: &str,
-    op: &str,
-    forced: bool,
-    hooks: &str,
-) -> anyhow::Result<Operation> {
-    let next = change.from.other();
-    let log = log_line(
-        op,
-        by,
-        serde_json::json!({"from": change.from, "to": next, "release": change.expect_release, "forced": forced}),
-    );
-    super::execute::script(
-        format!(
-            "Make {} live (release {})",
-            next.as_str(),
-            change.expect_release
-        ),
-        endpoint,
-        "common/swap",
-        &[
-            ("ROOT", change.root),
-            ("EXPECT_LIVE", change.from.as_str()),
-            ("EXPECT_LIVE_RELEASE", &change.expect_live_release),
-            ("EXPECT_RELEASE", &change.expect_release),
-            ("STATE", &change.state),
-            ("LOG_LINE", &log),
-            ("HOOKS", hooks),
-            ("UNITS", &change.units),
-            ("SITE_USER", &change.users.site),
-            ("DEPLOY_USER", &change.users.deploy),
-        ],
-    )
-}
-
 /// Runs one server's planned swap to `next`.
 async fn swap_one(c: &Connected, op: &Operation, next: Colour, sink: &Sink) -> anyhow::Result<()> {
     let outcome = super::execute::run(c, op, None, sink).await?;
@@ -566,7 +457,7 @@ pub async fn point_inactive(
 ) -> anyhow::Result<Colour> {
     let snaps = read_servers(file, env, connected).await?;
     let inactive = snaps[0].live.other();
-    let (plan, _) = point_plan(file, env, connected, &snaps, release)?;
+    let (plan, _) = point_plan(file, env, &snaps, release)?;
     for (snap, op) in snaps.iter().zip(&plan.operations) {
         let c = session_of(connected, snap);
         let outcome = super::execute::run(c, op, None, sink).await?;
@@ -585,147 +476,4 @@ pub async fn point_inactive(
     let pointed: Vec<&Connected> = snaps.iter().map(|s| session_of(connected, s)).collect();
     super::spare::start_all(file, &env.name, &pointed, sink).await;
     Ok(inactive)
-}
-
-/// Pointing every web server's inactive colour at `release`, one
-/// operation per server, with the servers as it leaves them; refused
-/// (nothing planned) unless every server keeps that release. Pure.
-fn point_plan(
-    file: &ProjectFile,
-    env: &Environment,
-    connected: &[Connected],
-    snaps: &[ServerRead],
-    release: &str,
-) -> anyhow::Result<(Plan, Vec<ServerRead>)> {
-    let root = env_root(&file.name, &env.name);
-    let inactive = snaps[0].live.other();
-    let by = actor();
-    // Every server must have it before any is changed.
-    for snap in snaps {
-        if !snap.status.releases_on_disk.iter().any(|r| r == release) {
-            bail!(
-                "release {release} is not kept on {}; nothing was changed. `pond releases {}` lists what is",
-                snap.name,
-                env.name
-            );
-        }
-    }
-    let mut operations = vec![];
-    let mut after = vec![];
-    for snap in snaps {
-        let state = &snap.status.state;
-        let record = state.releases.iter().rev().find(|r| r.id == release);
-        let mut next = state.clone();
-        next.colours.insert(
-            inactive,
-            super::state::ColourState {
-                release: release.to_string(),
-                tag: record.map(|r| r.tag.clone()).unwrap_or_default(),
-                at: record.map(|r| r.at.clone()).unwrap_or_default(),
-                by: record.map(|r| r.by.clone()).unwrap_or_default(),
-            },
-        );
-        let log = log_line(
-            "point",
-            &by,
-            serde_json::json!({"colour": inactive, "release": release}),
-        );
-        operations.push(super::execute::script(
-            format!("Point {} at release {release}", inactive.as_str()),
-            &session_of(connected, snap).server.endpoint,
-            "common/point",
-            &[
-                ("ROOT", &root),
-                ("COLOUR", inactive.as_str()),
-                ("RELEASE", release),
-                ("EXPECT_RELEASE", &snap.release(inactive)),
-                ("STATE", &next.to_json()),
-                ("LOG_LINE", &log),
-            ],
-        )?);
-        let mut pointed = snap.clone();
-        pointed.status.state = next;
-        pointed
-            .status
-            .links
-            .retain(|(colour, _)| colour != inactive.as_str());
-        pointed
-            .status
-            .links
-            .push((inactive.as_str().to_string(), format!("releases/{release}")));
-        after.push(pointed);
-    }
-    let plan = Plan {
-        title: format!("point {} of {} at {release}", inactive.as_str(), env.name),
-        operations,
-    };
-    Ok((plan, after))
-}
-
-/// What [`swap`] would run now, refused as it would be when the servers'
-/// inactive colours hold different releases (unless `force`). The health
-/// check and the pre-swap hooks (with their database snapshot, whose id
-/// the real plan records) come before it and are not part of it.
-pub async fn swap_plan(
-    file: &ProjectFile,
-    env: &Environment,
-    connected: &[Connected],
-    force: bool,
-) -> anyhow::Result<Plan> {
-    let snaps = read_servers(file, env, connected).await?;
-    if !force {
-        same_release_everywhere(&snaps, snaps[0].live.other())?;
-    }
-    let going = Going {
-        op: "swap",
-        forced: force,
-        snapshot: None,
-    };
-    go_live_plan(file, env, connected, &snaps, &going)
-}
-
-/// What a rollback would run now — to `to` (`rollback --to`), else to the
-/// release live before the last swap (with `with_data`, its database
-/// restore follows; it is not in the plan), refused as [`rollback`] would be:
-/// when the inactive colour holds another release, pointing it back
-/// first; then, after the health check, the swap, built from the servers
-/// as the pointing leaves them.
-pub async fn rollback_plan(
-    file: &ProjectFile,
-    env: &Environment,
-    connected: &[Connected],
-    to: Option<&str>,
-    force: bool,
-    with_data: bool,
-) -> anyhow::Result<Vec<Plan>> {
-    let snaps = read_servers(file, env, connected).await?;
-    let release = match to {
-        Some(release) => release.to_string(),
-        None => {
-            // Refused as `rollback` refuses: servers recording different
-            // snapshots, or --with-data without one.
-            super::rollback_data::data_to_restore(file, env, connected, &snaps, with_data).await?;
-            rollback_target(env, &snaps)?
-        }
-    };
-    let inactive = snaps[0].live.other();
-    let mut plans = vec![];
-    // A plain rollback uses the inactive colour as it is when it holds the
-    // release; `--to` always points it (as `rollback_to` does).
-    let in_place = to.is_none() && snaps.iter().all(|s| s.release(inactive) == release);
-    let snaps = if in_place {
-        snaps
-    } else {
-        let (point, after) = point_plan(file, env, connected, &snaps, &release)?;
-        plans.push(point);
-        after
-    };
-    plans.push(go_live_plan(
-        file,
-        env,
-        connected,
-        &snaps,
-        &Going::rollback(force),
-    )?);
-    Ok(plans)
 }
