@@ -208,7 +208,7 @@ pub(super) fn point_plan(
     Ok((plan, after))
 }
 
-/// What [`swap`] would run now, refused as it would be when the servers'
+/// What [`super::swap`] would run now, refused as it would be when the servers'
 /// inactive colours hold different releases (unless `force`). The health
 /// check and the pre-swap hooks (with their database snapshot, whose id
 /// the real plan records) come before it and are not part of it.
@@ -232,7 +232,7 @@ pub async fn swap_plan(
 
 /// What a rollback would run now — to `to` (`rollback --to`), else to the
 /// release live before the last swap (with `with_data`, its database
-/// restore follows; it is not in the plan), refused as [`rollback`] would be:
+/// restore follows; it is not in the plan), refused as [`super::rollback`] would be:
 /// when the inactive colour holds another release, pointing it back
 /// first; then, after the health check, the swap, built from the servers
 /// as the pointing leaves them.
