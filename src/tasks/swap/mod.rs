@@ -16,8 +16,8 @@
 use anyhow::{Context, bail};
 
 use super::operate::{ServerStatus, health, status};
-use super::{CloneSessions, Connected, actor, env_root};
-use plan::{Change, Going, go_live_plan, point_plan, swap_operation};
+use super::{CloneSessions, Connected};
+use plan::{Going, go_live_plan, point_plan, swap_back_operation};
 pub use plan::{rollback_plan, swap_plan};
 
 mod plan;
@@ -360,9 +360,6 @@ async fn go_live(
 ) -> anyhow::Result<anyhow::Result<()>> {
     let op = going.op;
     let plan = go_live_plan(file, env, snaps, &going)?;
-    let root = env_root(&file.name, &env.name);
-    let users = crate::plan::layout::EnvUsers::of(&file.name, &env.name);
-    let by = actor();
     let mut swapped: Vec<(&Connected, &ServerRead)> = vec![];
     for (snap, planned) in snaps.iter().zip(&plan.operations) {
         let c = session_of(connected, snap);
@@ -371,23 +368,7 @@ async fn go_live(
             Err(e) => {
                 let mut stuck = vec![];
                 for (done, was) in swapped {
-                    let back = Change {
-                        root: &root,
-                        units: super::processes::unit_prefix(&file.name, &env.name),
-                        users: &users,
-                        from: was.live.other(),
-                        expect_live_release: was.release(was.live.other()),
-                        expect_release: was.release(was.live),
-                        state: was.status.state.to_json(),
-                    };
-                    let undone = match swap_operation(
-                        &done.server.endpoint,
-                        &back,
-                        &by,
-                        "swap-back",
-                        true,
-                        "",
-                    ) {
+                    let undone = match swap_back_operation(file, env, was) {
                         Ok(undo) => swap_one(done, &undo, was.live, sink).await,
                         Err(e) => Err(e),
                     };

@@ -32,16 +32,13 @@ impl Going<'_> {
     }
 }
 
-/// One server's swap: from which colour, expecting which releases.
-pub(super) struct Change<'a> {
-    pub(super) root: &'a str,
-    /// The environment's unit-name prefix (its processes restart).
-    pub(super) units: String,
-    pub(super) users: &'a crate::plan::layout::EnvUsers,
-    pub(super) from: Colour,
-    pub(super) expect_live_release: String,
-    pub(super) expect_release: String,
-    pub(super) state: String,
+/// One server's swap: from which colour, expecting which releases, and
+/// the state it leaves.
+struct Change {
+    from: Colour,
+    expect_live_release: String,
+    expect_release: String,
+    state: String,
 }
 
 /// The swaps that make the inactive colour live on every web server, one
@@ -49,25 +46,20 @@ pub(super) struct Change<'a> {
 /// each checking under the server's lock the releases the snapshot saw.
 /// Pure. What a swap or rollback runs to go live, and what their dry runs
 /// show; not in it: swapping back the servers already done when one
-/// fails, and, once live, the processes, schedule and scheduled backups
-/// following the new release and the next deploy's copy starting.
+/// fails ([`swap_back_operation`]), and, once live, the processes,
+/// schedule and scheduled backups following the new release and the next
+/// deploy's copy starting.
 pub(super) fn go_live_plan(
     file: &ProjectFile,
     env: &Environment,
     snaps: &[ServerRead],
     going: &Going<'_>,
 ) -> anyhow::Result<Plan> {
-    let root = env_root(&file.name, &env.name);
-    let users = crate::plan::layout::EnvUsers::of(&file.name, &env.name);
-    let by = actor();
     let hooks = crate::config::hook_lines(&file.hooks.post_swap);
     let mut operations = vec![];
     for snap in snaps {
         let live = snap.live;
         let change = Change {
-            root: &root,
-            units: crate::tasks::processes::unit_prefix(&file.name, &env.name),
-            users: &users,
             from: live,
             expect_live_release: snap.release(live),
             expect_release: snap.release(live.other()),
@@ -78,9 +70,10 @@ pub(super) fn go_live_plan(
             },
         };
         operations.push(swap_operation(
-            &snap.endpoint,
+            file,
+            env,
+            snap,
             &change,
-            &by,
             going.op,
             going.forced,
             &hooks,
@@ -96,19 +89,38 @@ pub(super) fn go_live_plan(
     })
 }
 
+/// Undoing the swap [`go_live_plan`] planned for `snap`'s server, once it
+/// went through there and another server's failed: its colours back as the
+/// snapshot saw them, forced, without post-swap hooks. Pure.
+pub(super) fn swap_back_operation(
+    file: &ProjectFile,
+    env: &Environment,
+    snap: &ServerRead,
+) -> anyhow::Result<Operation> {
+    let back = Change {
+        from: snap.live.other(),
+        expect_live_release: snap.release(snap.live.other()),
+        expect_release: snap.release(snap.live),
+        state: snap.status.state.to_json(),
+    };
+    swap_operation(file, env, snap, &back, "swap-back", true, "")
+}
+
 /// One server's `common/swap`, as an operation.
-pub(super) fn swap_operation(
-    endpoint: &crate::ssh::session::Endpoint,
-    change: &Change<'_>,
-    by: &str,
+fn swap_operation(
+    file: &ProjectFile,
+    env: &Environment,
+    snap: &ServerRead,
+    change: &Change,
     op: &str,
     forced: bool,
     hooks: &str,
 ) -> anyhow::Result<Operation> {
+    let users = crate::plan::layout::EnvUsers::of(&file.name, &env.name);
     let next = change.from.other();
     let log = log_line(
         op,
-        by,
+        &actor(),
         serde_json::json!({"from": change.from, "to": next, "release": change.expect_release, "forced": forced}),
     );
     crate::tasks::execute::script(
@@ -117,19 +129,22 @@ pub(super) fn swap_operation(
             next.as_str(),
             change.expect_release
         ),
-        endpoint,
+        &snap.endpoint,
         "common/swap",
         &[
-            ("ROOT", change.root),
+            ("ROOT", &env_root(&file.name, &env.name)),
             ("EXPECT_LIVE", change.from.as_str()),
             ("EXPECT_LIVE_RELEASE", &change.expect_live_release),
             ("EXPECT_RELEASE", &change.expect_release),
             ("STATE", &change.state),
             ("LOG_LINE", &log),
             ("HOOKS", hooks),
-            ("UNITS", &change.units),
-            ("SITE_USER", &change.users.site),
-            ("DEPLOY_USER", &change.users.deploy),
+            (
+                "UNITS",
+                &crate::tasks::processes::unit_prefix(&file.name, &env.name),
+            ),
+            ("SITE_USER", &users.site),
+            ("DEPLOY_USER", &users.deploy),
         ],
     )
 }
@@ -369,6 +384,18 @@ mod tests {
             assert_eq!(state.snapshot.as_deref(), Some("snap-1"));
             assert!(i["LOG_LINE"].contains("\"op\":\"swap\""));
         }
+        // Undoing it where it went through: back from green, expecting
+        // the releases the swap left, restoring the state it read.
+        let back = inputs(&swap_back_operation(&file, &env, &snaps[0]).unwrap());
+        assert_eq!(back["EXPECT_LIVE"], "green");
+        assert_eq!(back["EXPECT_LIVE_RELEASE"], V1);
+        assert_eq!(back["EXPECT_RELEASE"], V2);
+        assert_eq!(back["HOOKS"], "");
+        assert_eq!(back["STATE"], snaps[0].status.state.to_json());
+        assert!(
+            back["LOG_LINE"].contains("\"op\":\"swap-back\"")
+                && back["LOG_LINE"].contains("\"forced\":true")
+        );
     }
 
     #[test]
