@@ -49,6 +49,12 @@ impl Project {
         Ok(Project { path, root, file })
     }
 
+    /// Writes pond.json as `file` holds it now.
+    pub fn save(&self) -> anyhow::Result<()> {
+        config::save(&self.path, &self.file)
+            .with_context(|| format!("saving {}", self.path.display()))
+    }
+
     /// The index of the named environment, or an error listing the others.
     pub fn env_index(&self, name: &str) -> anyhow::Result<usize> {
         Ok(tasks::find_env(&self.file, name)?.0)
@@ -95,8 +101,7 @@ impl OpenEnv {
         let connected = tasks::connect_all(&servers, &self.identity, sink).await?;
         let pinned = tasks::record_pins(&mut project.file, self.index, &connected);
         if pinned {
-            config::save(&project.path, &project.file)
-                .with_context(|| format!("saving {}", project.path.display()))?;
+            project.save()?;
         }
         Ok((connected, pinned))
     }
@@ -205,8 +210,7 @@ impl Project {
             }
         }
         if pinned {
-            config::save(&self.path, &self.file)
-                .with_context(|| format!("saving {}", self.path.display()))?;
+            self.save()?;
         }
         let out = results.into_iter().map(|(_, e, s, _)| (e, s)).collect();
         Ok((out, pinned))

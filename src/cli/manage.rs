@@ -116,7 +116,7 @@ pub(super) fn attach(
     // Saved here too: a host key pond.json already pinned is not news to
     // `connect`, which saves only new pins.
     let (p, e) = (&open.project, open.env());
-    config::save(&p.path, &p.file).with_context(|| format!("saving {}", p.path.display()))?;
+    p.save()?;
     println!(
         "Attached {host} as environment {env} of {}; host key pinned.",
         p.file.name
@@ -195,7 +195,7 @@ pub(super) fn repin(
             d.host_key = Some(presented.clone());
         }
     }
-    config::save(&p.path, &p.file).with_context(|| format!("saving {}", p.path.display()))?;
+    p.save()?;
     println!(
         "Pinned {presented} for {droplet} in {}; commit it so your team trusts it too.",
         p.path.display()
