@@ -38,11 +38,10 @@ test("the deploy plan lists what runs on each server, with its scripts", async (
     {
       description: "Build release 20261206T150000Z-v7 from releases/20261205T100000Z-v6 with the upload (3 files, 2400000 bytes; 1 deleted) and point green at it",
       target: "droplet acme-shop-production-1 (203.0.113.10)",
-      outline: "[1] …",
       template: "common/deploy-apply",
       script: "#!/usr/bin/env bash\n# pond: template common/deploy-apply\nreadonly ROOT='/var/www/pond/projects/acme-shop/production'\nreadonly TARGET='green'\n…",
     },
-    { description: "Start preparing the next deploy's copy in the background", target: "droplet acme-shop-production-1 (203.0.113.10)", outline: "[2] …", template: "common/spare", script: "#!/usr/bin/env bash\n# pond: template common/spare\n…" },
+    { description: "Start preparing the next deploy's copy in the background", target: "droplet acme-shop-production-1 (203.0.113.10)", template: "common/spare", script: "#!/usr/bin/env bash\n# pond: template common/spare\n…" },
   ];
   const server = { server: "acme-shop-production-1", release: "20261206T150000Z-v7", files_sent: 3, bytes_sent: 2_400_000, files_deleted: 1, plan };
   await install(page, {
@@ -68,11 +67,11 @@ test("rolling back to a kept release shows the engine's plan first", async ({ pa
       value: [
         {
           title: `point green of production at ${release}`,
-          steps: [{ description: `Point green at release ${release}`, target: on, outline: "[1] …", template: "common/point", script: "#!/usr/bin/env bash\n# pond: template common/point\nreadonly COLOUR='green'\n…" }],
+          steps: [{ description: `Point green at release ${release}`, target: on, template: "common/point", script: "#!/usr/bin/env bash\n# pond: template common/point\nreadonly COLOUR='green'\n…" }],
         },
         {
           title: "rollback production: green goes live",
-          steps: [{ description: `Make green live (release ${release})`, target: on, outline: "[1] …", template: "common/swap", script: "#!/usr/bin/env bash\n# pond: template common/swap\nreadonly EXPECT_LIVE='blue'\n…" }],
+          steps: [{ description: `Make green live (release ${release})`, target: on, template: "common/swap", script: "#!/usr/bin/env bash\n# pond: template common/swap\nreadonly EXPECT_LIVE='blue'\n…" }],
         },
       ],
     },

@@ -12,7 +12,6 @@ const base = {
         {
           description: "Make green live (release 20261125-111500-v2)",
           target: "droplet acme-shop-production-1 (203.0.113.10)",
-          outline: "[1] Make green live (release 20261125-111500-v2) — on droplet acme-shop-production-1 (203.0.113.10); as root: common/swap",
           template: "common/swap",
           script: "#!/usr/bin/env bash\n# pond: template common/swap\nreadonly EXPECT_LIVE='blue'\n",
         },
@@ -48,8 +47,8 @@ test("an unreachable server says why", async ({ page }) => {
 
 test("deploy shows the plan first, streams progress, then offers preview and swap", async ({ page }) => {
   const planned = [
-    { description: "Build release 20261125-120000-v3 from releases/20261124-v2 with the upload (3 files, 2400000 bytes; 1 deleted) and point green at it", outline: "[1] …", template: "common/deploy-apply", script: "#!/usr/bin/env bash\n# pond: template common/deploy-apply\n" },
-    { description: "Start preparing the next deploy's copy in the background", outline: "[2] …", template: "common/spare", script: "#!/usr/bin/env bash\n# pond: template common/spare\n" },
+    { description: "Build release 20261125-120000-v3 from releases/20261124-v2 with the upload (3 files, 2400000 bytes; 1 deleted) and point green at it", template: "common/deploy-apply", script: "#!/usr/bin/env bash\n# pond: template common/deploy-apply\n" },
+    { description: "Start preparing the next deploy's copy in the background", template: "common/spare", script: "#!/usr/bin/env bash\n# pond: template common/spare\n" },
   ];
   const server = { server: "acme-shop-production-1", release: "20261125-120000-v3", files_sent: 3, bytes_sent: 2_400_000, files_deleted: 1, plan: planned };
   await install(page, {
@@ -549,7 +548,6 @@ test("releases: each kept one with tag, time, who and colour; rolling back to on
             {
               description: "Point green at release 20261124-090000-v0",
               target: "droplet web-1 (203.0.113.5)",
-              outline: "[1] Point green at release 20261124-090000-v0 — on droplet web-1 (203.0.113.5); as root: common/point COLOUR=green",
               template: "common/point",
               script: "#!/usr/bin/env bash\n# pond: template common/point\nreadonly COLOUR='green'\n",
             },
@@ -561,7 +559,6 @@ test("releases: each kept one with tag, time, who and colour; rolling back to on
             {
               description: "Make green live (release 20261124-090000-v0)",
               target: "droplet web-1 (203.0.113.5)",
-              outline: "[1] Make green live (release 20261124-090000-v0) — on droplet web-1 (203.0.113.5); as root: common/swap",
               template: "common/swap",
               script: "#!/usr/bin/env bash\n# pond: template common/swap\nreadonly EXPECT_LIVE='blue'\n",
             },

@@ -266,8 +266,6 @@ pub struct PlannedStep {
     pub description: String,
     /// Where it runs ("droplet web-1 (203.0.113.5)").
     pub target: String,
-    /// Where and how it runs, with its inputs shortened (one line).
-    pub outline: String,
     /// The template it renders (empty for an API request).
     pub template: String,
     /// The script in full, as the server receives it.
@@ -295,8 +293,7 @@ impl PlannedStep {
     pub fn all(plan: &pond::plan::Plan) -> Vec<PlannedStep> {
         plan.operations
             .iter()
-            .zip(plan.outline())
-            .map(|(op, outline)| {
+            .map(|op| {
                 let (template, script) = match &op.action {
                     pond::plan::Action::Script { script, .. } => {
                         (script.template.clone(), script.text.clone())
@@ -306,7 +303,6 @@ impl PlannedStep {
                 PlannedStep {
                     description: op.description.clone(),
                     target: op.target.to_string(),
-                    outline,
                     template,
                     script,
                 }

@@ -154,10 +154,6 @@ export type PlannedStep = { description: string,
  */
 target: string, 
 /**
- * Where and how it runs, with its inputs shortened (one line).
- */
-outline: string, 
-/**
  * The template it renders (empty for an API request).
  */
 template: string, 
