@@ -246,8 +246,10 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
     shot(&d, "9-swapped");
 
     // Roll back: the dialog says the data stays (this project has no
-    // pre-swap hooks), one more click.
+    // pre-swap hooks) and shows the engine's plan, as `pond rollback
+    // --dry-run` prints it; one more click.
     d.click(&d.button("Roll back…"));
+    d.wait_text("What runs: rollback production: blue goes live", long);
     d.click(&d.button("Roll back"));
     d.wait_text("Rolled back: blue is live again.", long);
     assert_eq!(

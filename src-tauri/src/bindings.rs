@@ -95,7 +95,7 @@ fn commands() -> Vec<Command> {
         ),
         c(
             "rollback_plan",
-            vec![("req", ty::<RollbackToRequest>())],
+            vec![("req", ty::<RollbackPlanRequest>())],
             false,
             ty::<Vec<PlanView>>(),
         ),
@@ -277,6 +277,7 @@ pub fn typescript() -> String {
         SwapResult::decl(&cfg),
         RollbackRequest::decl(&cfg),
         RollbackToRequest::decl(&cfg),
+        RollbackPlanRequest::decl(&cfg),
         ReleaseView::decl(&cfg),
         RollbackResult::decl(&cfg),
         LogRequest::decl(&cfg),

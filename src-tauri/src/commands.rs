@@ -338,20 +338,20 @@ pub async fn swap_plan(req: EnvRef) -> Res<PlanView> {
     .await
 }
 
-/// What [`rollback_to`] would run now (the engine's plans: pointing the
-/// inactive colour at the release, then the swap), or why it would be
-/// refused; the window shows it before asking.
+/// What [`rollback`] or [`rollback_to`] would run now (the engine's plans:
+/// pointing the inactive colour at the release when needed, then the
+/// swap), or why it would be refused; the windows show it before asking.
 #[tauri::command]
-pub async fn rollback_plan(req: RollbackToRequest) -> Res<Vec<PlanView>> {
+pub async fn rollback_plan(req: RollbackPlanRequest) -> Res<Vec<PlanView>> {
     engine(move || async move {
         let (open, connected) = connect(&req.dir, &req.env, &quiet()).await?;
         let plans = tasks::swap::rollback_plan(
             &open.project.file,
             open.env(),
             &connected,
-            Some(&req.release),
+            req.release.as_deref(),
             false,
-            false,
+            req.with_data,
         )
         .await?;
         Ok(plans.iter().map(PlanView::from).collect())

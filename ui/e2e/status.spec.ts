@@ -18,6 +18,21 @@ const base = {
       ],
     },
   },
+  rollback_plan: {
+    value: [
+      {
+        title: "rollback production: blue goes live",
+        steps: [
+          {
+            description: "Make blue live (release 20261125-101500-v1)",
+            target: "droplet acme-shop-production-1 (203.0.113.10)",
+            template: "common/swap",
+            script: "#!/usr/bin/env bash\n# pond: template common/swap\nreadonly EXPECT_LIVE='green'\n",
+          },
+        ],
+      },
+    ],
+  },
 };
 
 test("the status panel shows each server's state, live colour, builds, services and disk", async ({ page }) => {
@@ -123,10 +138,42 @@ test("swap shows the health check; unhealthy disables it until the env name is t
   await page.locator(".next").getByRole("button", { name: "Roll back…" }).click();
   const back = page.getByRole("dialog", { name: "Roll back production" });
   await expect(back).toContainText("The database is left as it is.");
+  // The engine's plan, as `pond rollback --dry-run` prints it.
+  await back.getByText("What runs: rollback production: blue goes live").click();
+  await expect(back.getByRole("list", { name: "What runs: rollback production: blue goes live" })).toContainText(
+    "Make blue live (release 20261125-101500-v1) — on droplet acme-shop-production-1 (203.0.113.10)",
+  );
   await back.getByRole("button", { name: "Roll back", exact: true }).click();
   await expect(page.getByRole("status")).toHaveText("Rolled back: blue is live again.");
   const rollbackCall = (await calls(page)).find((c) => c.cmd === "rollback");
   expect(rollbackCall?.args.req).toEqual({ dir: project.dir, env: "production", with_data: false });
+  const planCall = (await calls(page)).find((c) => c.cmd === "rollback_plan");
+  expect(planCall?.args.req).toEqual({ dir: project.dir, env: "production", release: null, with_data: false });
+});
+
+test("a rollback the engine would refuse says why and cannot be started; with the data, the plan is asked again", async ({ page }) => {
+  await install(page, {
+    ...base,
+    env_status: { value: status("green") },
+    rollback_plan: [
+      { value: base.rollback_plan.value },
+      { error: { message: "the snapshot swap-20261125-111500-v2 was taken before another release went live; nothing was changed", hint: null, problems: [] } },
+    ],
+  });
+  await openProject(page);
+  await page.getByRole("button", { name: "Roll back…" }).click();
+  const back = page.getByRole("dialog", { name: "Roll back production" });
+  await expect(back.getByRole("button", { name: "Roll back", exact: true })).toBeEnabled();
+  await back.getByLabel("Also restore the database snapshot taken before that swap").check();
+  await expect(back.getByRole("alert")).toContainText("was taken before another release went live");
+  await back.getByLabel("Type production to restore the database").fill("production");
+  await expect(back.getByRole("button", { name: "Roll back code and data" })).toBeDisabled();
+  const asked = (await calls(page)).filter((c) => c.cmd === "rollback_plan").map((c) => c.args.req);
+  expect(asked).toEqual([
+    { dir: project.dir, env: "production", release: null, with_data: false },
+    { dir: project.dir, env: "production", release: null, with_data: true },
+  ]);
+  expect((await calls(page)).some((c) => c.cmd === "rollback")).toBe(false);
 });
 
 test("the swap dialog says what runs first; rolling back the data asks for the name and says what was restored", async ({ page }) => {
@@ -595,7 +642,7 @@ test("releases: each kept one with tag, time, who and colour; rolling back to on
   await plan.getByRole("button", { name: "Roll back to v0" }).click();
   await expect(page.getByRole("status")).toHaveText("green is live on production with release v0.");
   const made = await calls(page);
-  expect(made.find((c) => c.cmd === "rollback_plan")?.args.req).toEqual({ dir: project.dir, env: "production", release: "20261124-090000-v0" });
+  expect(made.find((c) => c.cmd === "rollback_plan")?.args.req).toEqual({ dir: project.dir, env: "production", release: "20261124-090000-v0", with_data: false });
   expect(made.find((c) => c.cmd === "rollback_to")?.args.req).toEqual({ dir: project.dir, env: "production", release: "20261124-090000-v0" });
 });
 

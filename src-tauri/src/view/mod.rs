@@ -354,6 +354,17 @@ pub struct RollbackToRequest {
     pub release: String,
 }
 
+/// What a rollback would run (`pond rollback --dry-run`): to `release`
+/// (`--to`), or with none to the release live before the last swap; with
+/// `with_data`, checked as restoring that swap's snapshot too.
+#[derive(Debug, Deserialize, TS)]
+pub struct RollbackPlanRequest {
+    pub dir: String,
+    pub env: String,
+    pub release: Option<String>,
+    pub with_data: bool,
+}
+
 /// Roll back an environment: the release live before the last swap goes
 /// live again; with `with_data`, the database snapshot that swap took is
 /// restored too (everything written since is lost).

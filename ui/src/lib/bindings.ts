@@ -178,6 +178,8 @@ export type RollbackRequest = { dir: string, env: string, with_data: boolean, };
 
 export type RollbackToRequest = { dir: string, env: string, release: string, };
 
+export type RollbackPlanRequest = { dir: string, env: string, release: string | null, with_data: boolean, };
+
 export type ReleaseView = { id: string, 
 /**
  * Its tag, time and deployer, as the server recorded them (empty when
@@ -444,7 +446,7 @@ export const commands = {
     return invoke("rollback_to", { req, onEvent: channel });
   },
   swapPlan: (req: EnvRef): Promise<PlanView> => invoke("swap_plan", { req }),
-  rollbackPlan: (req: RollbackToRequest): Promise<Array<PlanView>> => invoke("rollback_plan", { req }),
+  rollbackPlan: (req: RollbackPlanRequest): Promise<Array<PlanView>> => invoke("rollback_plan", { req }),
   serverLogs: (req: LogRequest): Promise<Array<Progress>> => invoke("server_logs", { req }),
   listAccounts: (): Promise<AccountsView> => invoke("list_accounts"),
   addAccount: (req: AddAccount): Promise<AccountView> => invoke("add_account", { req }),
