@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# summary: Create the new release from its base (the copy common/spare prepared, the inactive colour's release renamed, or a copy), apply an upload (zstd tar on stdin after this script), link shared paths (making the project's tree under them as the site user), run the post-deploy hooks, build Laravel's caches, point the inactive colour at it
+# summary: Create the new release from its base (the copy common/spare prepared, the inactive colour's release renamed, or a copy), apply an upload (zstd tar on stdin after this script, compressed against the base's copies of the files it replaces when REFERENCES names them), link shared paths (making the project's tree under them as the site user), run the post-deploy hooks, build Laravel's caches, point the inactive colour at it
 # input ROOT [text]: the environment's directory on the server
 # input RELEASE [text]: the new release id (time and tag)
 # input BASE [text]: the release to start from, as deploy-prepare reported it (- for none)
@@ -18,6 +18,8 @@
 # input KEEP_BUILDS [text]: how many releases to keep
 # input? STREAMED [text]: yes when the upload is a release streamed from another server (pond scale): it must carry that release's manifest, else nothing is pointed at it
 # input? LOCK_PID [text]: the process holding this deploy's lock (common/lock): this script joins it, so breaking the lock ends it too
+# input? REFERENCES [text]: files of the base whose contents the upload was compressed against, one per line, in order (zstd's reference prefix; src/tasks/upload_store.rs)
+# input? REFERENCE_SHA256 [text]: SHA-256 of those contents concatenated, as the client kept them
 # input SITE_USER [unix_user]: the environment's site user (PHP); owns its shared paths
 # input DEPLOY_USER [unix_user]: the user owning the release trees; every change to a tree is made as this user
 set -euo pipefail
@@ -56,9 +58,11 @@ step_inputs() {
     [[ "$BASE" == - || "$BASE" =~ ^releases/[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || fail "bad base release: $BASE" 2
     [[ -z "$LOCK_PID" || "$LOCK_PID" =~ ^[0-9]+$ ]] || fail "bad lock pid: $LOCK_PID" 2
     cd "$ROOT"
-    local dir
+    local dir owners
+    # One stat for the four: "name:owner" each.
+    mapfile -t owners < <(stat -c '%n:%U' -- releases shared config metadata 2>/dev/null || true)
     for dir in releases shared config metadata; do
-        [[ -d "$dir" && ! -L "$dir" && "$(stat -c %U "$dir")" == root ]] ||
+        [[ -d "$dir" && ! -L "$dir" && " ${owners[*]} " == *" $dir:root "* ]] ||
             fail "$ROOT/$dir is not root's directory (provisioned by an older Pond?); run pond provision first"
     done
     live_release="$(readlink "$(readlink current)")"
@@ -71,7 +75,10 @@ step_lock() {
     # before it changes anything; one broken later ends it).
     [[ -n "$LOCK_PID" ]] || return 0
     # PID and start time: a PID reused later is never taken for this one.
-    printf '%s %s\n' "$$" "$(awk '{ print $22 }' "/proc/$$/stat")" >> "/run/pond/locks/${ROOT#/var/www/pond/projects/}/$LOCK_PID"
+    local own
+    read -r own < "/proc/$$/stat"
+    read -ra own <<< "${own##*) }"
+    printf '%s %s\n' "$$" "${own[19]}" >> "/run/pond/locks/${ROOT#/var/www/pond/projects/}/$LOCK_PID"
     [[ "$(stat -L -c '%d:%i' "/proc/$LOCK_PID/fd/9" 2>/dev/null)" == "$(stat -L -c '%d:%i' metadata/lock)" ]] ||
         fail "this deploy no longer holds the lock on $ROOT (broken by another deploy?); nothing was changed" 75
 }
@@ -173,23 +180,43 @@ is_shared() { # path: under a shared path (which lives outside the release)?
     return 1
 }
 
+# The contents the upload was compressed against: the base's copies of
+# the files it replaces, read by the deploy user in the client's order
+# into root's own directory, and checked against the client's SHA-256
+# before anything is unpacked (a copy changed on the server with its size
+# and time kept would otherwise fail only half-way).
+step_reference() {
+    incoming="$(mktemp -d)"
+    trap 'rm -rf "$incoming"' EXIT
+    unpack=(zstd -dcq)
+    [[ -n "$REFERENCES" ]] || return 0
+    [[ "$REFERENCE_SHA256" =~ ^[0-9a-f]{64}$ ]] || fail "bad reference checksum: $REFERENCE_SHA256" 2
+    local path
+    while IFS= read -r path; do
+        case "/$path/" in //* | */../* | */./*) fail "bad reference path: $path" 2 ;; esac
+        printf '%s\0' "$new/$path"
+    done <<< "$REFERENCES" | as_deploy timeout 120 xargs -0 cat -- > "$incoming/reference" ||
+        fail "the server's copies of the files sent as differences could not be read; nothing was pointed at the release. Deploy again: the next deploy sends them whole"
+    [[ "$(sha256sum < "$incoming/reference")" == "$REFERENCE_SHA256  -" ]] ||
+        fail "the server's copies of the files sent as differences are not what this computer sent (changed on the server?); nothing was pointed at the release. Deploy again: the next deploy sends them whole"
+    unpack=(zstd -dcq --patch-from="$incoming/reference")
+}
+
 # Paths removed locally since the base release go first. Then the upload
 # is extracted straight into the new release: tar unlinks an existing file
 # before writing it (a new inode), and no colour serves this release until
 # the end, so a cut upload is never visible.
 step_upload() {
     local path
-    while IFS= read -r path; do
+    [[ -z "$DELETED" ]] || while IFS= read -r path; do
         [[ -n "$path" && "$path" != *..* ]] || continue
         is_shared "$path" && continue
         printf '%s\0' "${new:?}/$path"
     done <<< "$DELETED" | as_deploy xargs -0 -r rm -rf --
     as_deploy mkdir -p "$new/.pond"
-    incoming="$(mktemp -d)"
-    trap 'rm -rf "$incoming"' EXIT
     # tar -v lists what it extracted, for the stat record (seal). Extracted
     # by the deploy user: files are its own, with the modes the client sent.
-    zstd -dcq | as_deploy tar -x -v --ignore-zeros -C "$new" --no-same-owner --delay-directory-restore |
+    "${unpack[@]}" | as_deploy tar -x -v --ignore-zeros -C "$new" --no-same-owner --delay-directory-restore |
         sed -e 's|^\./||' -e 's|/$||' -e '/^\.\{0,1\}$/d' > "$incoming/extracted" ||
         fail "the upload could not be unpacked (cut short, or the disk is full?); nothing was pointed at it"
     # The new manifest: the base's, minus deleted and resent paths, plus the
@@ -211,6 +238,9 @@ step_upload() {
         rm -rf -- "${new:?}"
         fail "the release stream from the other server was empty or cut; nothing was pointed at it"
     fi
+    # What changes in the release from here on (config files filled in,
+    # hooks) is found by the seal against this mark.
+    touch "$incoming/uploaded"
     echo "applied the upload"
 }
 
@@ -421,16 +451,18 @@ step_seal() {
         \( ! -user root ! -user "$DEPLOY_USER" ! \( -type l -user "$SITE_USER" \) -fprint0 "$incoming/strangers" \) , \
         \( -type l -fprint0 "$incoming/links" \) , \
         \( ! -type d ! -type l -perm /6000 -fprint0 "$incoming/setid" \) , \
-        \( -type f ! -path "$new/.pond/*" -fprintf "$incoming/stat" '%P\t%s\t%T@\n' \)
+        \( -type f ! -path "$new/.pond/*" -fprintf "$incoming/stat" '%P\t%s\t%T@\n' \) , \
+        \( -type f ! -path "$new/.pond/*" -cnewer "$incoming/uploaded" -fprintf "$incoming/changed" '%P\n' \)
     # What a hook marked root made is the deploy user's, as the rest (PHP
     # and nginx read it through the group; the next deploy copies it).
-    xargs -0 -r chown -h "$DEPLOY_USER:$SITE_USER" -- < "$incoming/root-owned"
+    # (Each list is acted on only when it names something: most are empty.)
+    [[ ! -s "$incoming/root-owned" ]] || xargs -0 -r chown -h "$DEPLOY_USER:$SITE_USER" -- < "$incoming/root-owned"
     # Whatever a hook made group- or world-writable is not: the site user
     # is in the group, and must never write a release.
-    as_deploy xargs -0 -r chmod g-w,o-w -- < "$incoming/writable"
+    [[ ! -s "$incoming/writable" ]] || as_deploy xargs -0 -r chmod g-w,o-w -- < "$incoming/writable"
     # No setuid or setgid file: the site user, in the group, could run it
     # as the deploy user (chown above already cleared the bits of root's).
-    as_deploy xargs -0 -r chmod ug-s -- < "$incoming/setid"
+    [[ ! -s "$incoming/setid" ]] || as_deploy xargs -0 -r chmod ug-s -- < "$incoming/setid"
     # Nothing in it may belong to anyone but the deploy user (the site
     # user's links into shared/, which a renamed base keeps, are fine).
     local stranger link
@@ -448,6 +480,15 @@ step_seal() {
     done < "$incoming/links"
     as_deploy tee "$new/.pond/stat.new" < "$incoming/stat" >/dev/null
     as_deploy mv -f "$new/.pond/stat.new" "$new/.pond/stat"
+    # A file the upload brought that changed since (a config file filled
+    # in, a hook rewriting it) no longer has the content its manifest entry
+    # names: its hash becomes "-", so the next deploy sends it whole and
+    # never compresses against it.
+    [[ -s "$incoming/changed" ]] || return 0
+    as_deploy cat "$new/.pond/manifest" |
+        awk -F'\t' -v OFS='\t' 'FILENAME == ARGV[1] { changed[$0] = 1; next } ($4 in changed) { $1 = "-" } 1' "$incoming/changed" - |
+        as_deploy tee "$new/.pond/manifest.new" >/dev/null
+    as_deploy mv -f "$new/.pond/manifest.new" "$new/.pond/manifest"
 }
 
 # The release opened to the site user's group (nginx, PHP), the target
@@ -485,7 +526,7 @@ step_clean_up() {
 }
 
 # The steps, in order; each reports how long it took.
-for step in inputs lock leftovers release upload shared config hooks seal point clean_up; do
+for step in inputs lock leftovers release reference upload shared config hooks seal point clean_up; do
     started="${EPOCHREALTIME/[.,]/}"
     "step_$step"
     report step-done name "$step" ms "$(((${EPOCHREALTIME/[.,]/} - started) / 1000))"

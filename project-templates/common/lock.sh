@@ -73,8 +73,12 @@ done
 end_workers KILL || true
 rm -f "$workers"/*
 # Hooks run in units of their own: one still running here was started by
-# work that has just been ended (or was cut off), so it ends too.
-systemctl stop "pond-hook-$DEPLOY_USER.*.service" 2>/dev/null || true
+# work that has just been ended (or was cut off), so it ends too. (A
+# transient unit is loaded exactly while its file is in /run/systemd/
+# transient: without one, systemctl's round trip is saved.)
+if compgen -G "/run/systemd/transient/pond-hook-$DEPLOY_USER.*.service" >/dev/null; then
+    systemctl stop "pond-hook-$DEPLOY_USER.*.service" 2>/dev/null || true
+fi
 truncate -s 0 "$lock"
 printf '%s, "remote_pid": %s}\n' "${HOLDER%\}}" "$$" >&9
 report locked pid "$$"

@@ -4,10 +4,19 @@
 # input KEEP_BUILDS [text]: how many releases are kept (at 2 or fewer a deploy renames the inactive release instead; no copy is needed unless it is the live one)
 # input SITE_USER [unix_user]: the environment's site user (group of the release trees)
 # input DEPLOY_USER [unix_user]: the user owning the release trees; the copy is made as this user
+# input? AFTER_PID [text]: the process holding this environment's deploy lock (common/lock), when the copy is started while a deploy runs: the copy waits until it has ended
 set -euo pipefail
 [[ "$KEEP_BUILDS" =~ ^[0-9]+$ ]] || { echo "bad keep count" >&2; exit 2; }
+[[ "$AFTER_PID" =~ ^[0-9]*$ ]] || { echo "bad lock holder pid: $AFTER_PID" >&2; exit 2; }
 cd "$ROOT"
 [[ -d releases && ! -L releases && -d metadata && ! -L metadata ]] || { echo "$ROOT is not provisioned" >&2; exit 3; }
+
+# The lock holder, known by its start time too (a PID reused later is
+# never waited for), and only if it really holds this environment's lock.
+after_start=""
+if [[ -n "$AFTER_PID" && "$(stat -L -c '%d:%i' "/proc/$AFTER_PID/fd/9" 2>/dev/null)" == "$(stat -L -c '%d:%i' metadata/lock)" ]]; then
+    after_start="$(awk '{ print $22 }' "/proc/$AFTER_PID/stat" 2>/dev/null || true)"
+fi
 
 # Runs as root in a unit of its own, after this script has returned. Under
 # metadata/spare.lock (which deploy-apply takes before it looks for a copy,
@@ -18,6 +27,15 @@ cd "$ROOT"
 make_spare() {
     set -euo pipefail
     cd "$POND_ROOT"
+    # Started while a deploy runs: after its lock holder has ended (the
+    # deploy's work is done then), polled without a fork.
+    # (A builtin read: a failed $(< file) would end the script under -e.)
+    local line fields
+    while [[ -n "$POND_AFTER_START" ]] && { read -r line < "/proc/$POND_AFTER_PID/stat"; } 2>/dev/null; do
+        read -ra fields <<< "${line##*) }"
+        [[ "${fields[19]}" == "$POND_AFTER_START" && "${fields[0]}" != Z ]] || break
+        sleep 0.05
+    done
     exec 8<>metadata/spare.lock
     flock 8
     local live next from id spare old live_release
@@ -81,5 +99,6 @@ systemd-run --quiet --no-block --collect --unit="pond-spare-$DEPLOY_USER.$$-$RAN
     -p Nice=10 -p IOSchedulingClass=best-effort -p IOSchedulingPriority=7 -p UMask=0077 -p RuntimeMaxSec=900 \
     -E POND_SPARE="$(declare -f make_spare)" -E POND_ROOT="$ROOT" -E POND_KEEP_BUILDS="$KEEP_BUILDS" \
     -E POND_SITE_USER="$SITE_USER" -E POND_DEPLOY_USER="$DEPLOY_USER" \
+    -E POND_AFTER_PID="$AFTER_PID" -E POND_AFTER_START="$after_start" \
     /bin/bash -c 'eval "$POND_SPARE"; make_spare'
 echo "preparing the next deploy's copy in the background"

@@ -162,12 +162,24 @@ pub(super) fn deploy(
     };
     let servers = web_count(&connected);
     let sessions = pond::tasks::CloneSessions::clone_sessions(&connected[..]);
-    let reports = s.outcome(rt.block_on(deploy::deploy(
-        &p.file, &p.root, env, connected, &options, &s,
-    )))?;
-    if !dry_run {
-        super::tls::renew_previews_if_due(&p.file, &e, &sessions, &rt, &s);
-    }
+    // What the servers serve over HTTPS (for the URLs printed at the end)
+    // is asked alongside the deploy, which does not change it.
+    let (reports, urls) = rt.block_on(async {
+        let urls = async {
+            if dry_run {
+                None
+            } else {
+                Some(super::tls::served_urls_async(&p.file, &e, &sessions).await)
+            }
+        };
+        tokio::join!(
+            deploy::deploy(&p.file, &p.root, env, connected, &options, &s),
+            urls
+        )
+    });
+    let reports = s.outcome(reports)?;
+    // A preview certificate renewed (or first made) now changes them.
+    let renewed = !dry_run && super::tls::renew_previews_if_due(&p.file, &e, &sessions, &rt, &s);
     for r in &reports {
         print_plan(&r.plan, mode);
         let verb = if dry_run { "would send" } else { "sent" };
@@ -187,8 +199,12 @@ pub(super) fn deploy(
             "Nothing was changed (dry run). `pond deploy {env} --dry-run --scripts` prints the scripts in full."
         );
     }
-    if !dry_run && !reports.is_empty() {
-        let urls = super::tls::served_urls(&p.file, &e, &sessions, &rt);
+    if let (false, Some(urls)) = (reports.is_empty(), urls) {
+        let urls = if renewed {
+            super::tls::served_urls(&p.file, &e, &sessions, &rt)
+        } else {
+            urls
+        };
         let r = &reports[0];
         println!(
             "Deployed {} to {} on {} in {}.",

@@ -302,12 +302,21 @@ pub(super) fn served_urls(
     sessions: &[pond::tasks::Connected],
     rt: &tokio::runtime::Runtime,
 ) -> operate::ServedUrls {
+    rt.block_on(served_urls_async(file, env, sessions))
+}
+
+/// [`served_urls`], to be awaited alongside other work.
+pub(super) async fn served_urls_async(
+    file: &pond::config::ProjectFile,
+    env: &pond::config::Environment,
+    sessions: &[pond::tasks::Connected],
+) -> operate::ServedUrls {
     let api = env
         .account
         .as_deref()
         .filter(|_| lb_tls::balancer_to_secure(env).is_some())
         .and_then(super::account::client_quietly);
-    rt.block_on(operate::served_urls(file, env, sessions, api.as_ref()))
+    operate::served_urls(file, env, sessions, api.as_ref()).await
 }
 
 /// One server's certificate, as `pond tls` and `pond status` print it.
@@ -358,26 +367,29 @@ pub(super) fn print_certificate(domain: &str, tls: Option<&tls::TlsStatus>) {
 
 /// After a deploy: the preview hosts' wildcard, renewed if it is due
 /// (past two thirds of its lifetime, or missing), when the account's token
-/// is at hand. Never fails the deploy: a problem is a warning.
+/// is at hand. Never fails the deploy: a problem is a warning. Returns
+/// whether a certificate was renewed (the preview hosts may now be served
+/// over HTTPS).
 pub(super) fn renew_previews_if_due(
     file: &pond::config::ProjectFile,
     env: &pond::config::Environment,
     sessions: &[pond::tasks::Connected],
     rt: &tokio::runtime::Runtime,
     s: &super::progress::Progress,
-) {
+) -> bool {
     if !pond::tasks::tls::wants_certificate(env) {
-        return;
+        return false;
     }
     let Some(name) = env.account.as_deref() else {
-        return;
+        return false;
     };
     let (Some(api), Ok(acme)) = (
         super::account::client_quietly(name),
         super::account::acme_for(name),
     ) else {
-        return;
+        return false;
     };
+    let mut renewed = false;
     match rt.block_on(pond::tasks::preview_tls::ensure(
         &api,
         file,
@@ -390,10 +402,13 @@ pub(super) fn renew_previews_if_due(
         Ok(outcomes) => {
             for o in outcomes {
                 match o.result.as_str() {
-                    "renewed" => eprintln!(
-                        "{}: the preview hosts' certificate {} is renewed.",
-                        o.server, o.detail
-                    ),
+                    "renewed" => {
+                        renewed = true;
+                        eprintln!(
+                            "{}: the preview hosts' certificate {} is renewed.",
+                            o.server, o.detail
+                        )
+                    }
                     "failed" => eprintln!(
                         "warning: {}: renewing the preview hosts' certificate failed: {} (pond tls {} --renew tries again)",
                         o.server, o.detail, env.name
@@ -404,4 +419,5 @@ pub(super) fn renew_previews_if_due(
         }
         Err(e) => eprintln!("warning: checking the preview hosts' certificate: {e:#}"),
     }
+    renewed
 }

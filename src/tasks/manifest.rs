@@ -292,7 +292,46 @@ pub fn write_upload(
     manifest: &Manifest,
     generated: &[(String, Vec<u8>)],
 ) -> anyhow::Result<()> {
-    let encoder = zstd::Encoder::new(out, 1)?;
+    write_upload_against(
+        out,
+        root,
+        send,
+        manifest,
+        generated,
+        &super::upload_store::Reference::default(),
+        None,
+    )
+}
+
+/// [`write_upload`] compressed against `reference` (the server's copies
+/// of files it replaces, which the server rebuilds to decompress), keeping
+/// what it sends in `keep` for later deploys.
+pub fn write_upload_against(
+    out: impl std::io::Write,
+    root: &Path,
+    send: &[String],
+    manifest: &Manifest,
+    generated: &[(String, Vec<u8>)],
+    reference: &super::upload_store::Reference,
+    keep: Option<&super::upload_store::Store>,
+) -> anyhow::Result<()> {
+    let bytes: u64 = send
+        .iter()
+        .filter_map(|p| manifest.get(p))
+        .map(|e| e.size)
+        .sum();
+    let mut encoder = if reference.prefix.is_empty() {
+        zstd::Encoder::new(out, 1)?
+    } else {
+        let mut e = zstd::Encoder::with_ref_prefix(out, 1, &reference.prefix)?;
+        // Matches reach back over the whole prefix: a window covering it,
+        // found at level 1 by long-distance matching.
+        e.window_log(reference.window_log(bytes))?;
+        e.long_distance_matching(true)?;
+        e
+    };
+    // A reference the server rebuilt wrongly fails this, not silently.
+    encoder.include_checksum(true)?;
     let mut tar = tar::Builder::new(encoder);
     tar.follow_symlinks(false);
     // Real mtimes; modes as the server keeps releases (the deploy user
@@ -310,6 +349,16 @@ pub fn write_upload(
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(&full)?;
             tar.append_link(&mut header, path, target)?;
+        } else if let (Some(store), Some(entry)) = (keep, manifest.get(path))
+            && meta.len() <= super::upload_store::MAX_FILE
+        {
+            // Small enough to keep: read once, sent and kept.
+            let content =
+                std::fs::read(&full).with_context(|| format!("reading {}", full.display()))?;
+            header.set_size(content.len() as u64);
+            tar.append_data(&mut header, path, &content[..])
+                .with_context(|| format!("adding {} to the upload", full.display()))?;
+            store.put(&entry.hash, &content);
         } else {
             let file = std::fs::File::open(&full)
                 .with_context(|| format!("reading {}", full.display()))?;

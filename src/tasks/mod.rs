@@ -36,6 +36,7 @@ pub mod state;
 pub mod swap;
 pub mod tls;
 pub mod transfer;
+pub mod upload_store;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -15,24 +15,52 @@ use crate::plan::{Action, Operation};
 use crate::ssh::session::Endpoint;
 use crate::ssh::{Sink, Stream};
 
-/// `common/spare`'s script for an environment (the same on every server).
+/// `common/spare`'s script for an environment (the same on every server),
+/// copying at once.
 pub fn script(file: &ProjectFile, env_name: &str) -> anyhow::Result<crate::plan::Script> {
-    let users = EnvUsers::of(&file.name, env_name);
+    script_for(
+        &env_root(&file.name, env_name),
+        file.keep_builds,
+        &EnvUsers::of(&file.name, env_name),
+        None,
+    )
+}
+
+/// `common/spare`'s script for the environment at `root`; with
+/// `after_lock_holder` (a deploy's lock holder on that server), the copy
+/// waits until that process has ended, so it can be started while the
+/// deploy still runs.
+pub fn script_for(
+    root: &str,
+    keep_builds: u32,
+    users: &EnvUsers,
+    after_lock_holder: Option<u32>,
+) -> anyhow::Result<crate::plan::Script> {
+    let after = after_lock_holder.map(|pid| pid.to_string());
     super::render_script(
         "common/spare",
         &[
-            ("ROOT", &env_root(&file.name, env_name)),
-            ("KEEP_BUILDS", &file.keep_builds.to_string()),
+            ("ROOT", root),
+            ("KEEP_BUILDS", &keep_builds.to_string()),
             ("SITE_USER", &users.site),
             ("DEPLOY_USER", &users.deploy),
+            ("AFTER_PID", after.as_deref().unwrap_or_default()),
         ],
     )
 }
 
 /// Starting [`script`] on the droplet at `endpoint`, as a planned operation.
 pub fn operation(endpoint: &Endpoint, script: &crate::plan::Script) -> Operation {
+    let waits = script
+        .inputs
+        .iter()
+        .any(|(k, v)| k == "AFTER_PID" && !v.is_empty());
     Operation {
-        description: "Start preparing the next deploy's copy in the background".into(),
+        description: if waits {
+            "Start preparing the next deploy's copy in the background, once this deploy's lock is released".into()
+        } else {
+            "Start preparing the next deploy's copy in the background".into()
+        },
         target: super::execute::droplet(endpoint),
         action: Action::Script {
             user: endpoint.user.clone(),

@@ -41,7 +41,7 @@ test("the deploy plan lists what runs on each server, with its scripts", async (
       template: "common/deploy-apply",
       script: "#!/usr/bin/env bash\n# pond: template common/deploy-apply\nreadonly ROOT='/var/www/pond/projects/acme-shop/production'\nreadonly TARGET='green'\n…",
     },
-    { description: "Start preparing the next deploy's copy in the background", target: "droplet acme-shop-production-1 (203.0.113.10)", template: "common/spare", script: "#!/usr/bin/env bash\n# pond: template common/spare\n…" },
+    { description: "Start preparing the next deploy's copy in the background, once this deploy's lock is released", target: "droplet acme-shop-production-1 (203.0.113.10)", template: "common/spare", script: "#!/usr/bin/env bash\n# pond: template common/spare\n…" },
   ];
   const server = { server: "acme-shop-production-1", release: "20261206T150000Z-v7", files_sent: 3, bytes_sent: 2_400_000, files_deleted: 1, plan };
   await install(page, {

@@ -63,7 +63,7 @@ test("an unreachable server says why", async ({ page }) => {
 test("deploy shows the plan first, streams progress, then offers preview and swap", async ({ page }) => {
   const planned = [
     { description: "Build release 20261125-120000-v3 from releases/20261124-v2 with the upload (3 files, 2400000 bytes; 1 deleted) and point green at it", template: "common/deploy-apply", script: "#!/usr/bin/env bash\n# pond: template common/deploy-apply\n" },
-    { description: "Start preparing the next deploy's copy in the background", template: "common/spare", script: "#!/usr/bin/env bash\n# pond: template common/spare\n" },
+    { description: "Start preparing the next deploy's copy in the background, once this deploy's lock is released", template: "common/spare", script: "#!/usr/bin/env bash\n# pond: template common/spare\n" },
   ];
   const server = { server: "acme-shop-production-1", release: "20261125-120000-v3", files_sent: 3, bytes_sent: 2_400_000, files_deleted: 1, plan: planned };
   await install(page, {

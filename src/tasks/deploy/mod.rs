@@ -36,8 +36,9 @@ pub struct ServerDeploy {
     pub bytes_sent: u64,
     pub files_deleted: usize,
     /// What runs on the server once its lock is held and it has said what
-    /// it has (`deploy-apply` with the upload, then the next deploy's
-    /// copy): shown by a dry run, run by a deploy.
+    /// it has (`deploy-apply` with the upload, and the next deploy's copy,
+    /// which waits for the lock to be released): shown by a dry run, run
+    /// by a deploy.
     pub plan: Plan,
 }
 
@@ -222,12 +223,12 @@ pub async fn deploy(
         hooks,
         shared,
         shared_tree,
+        store: super::upload_store::Store::for_project(project_root).ok(),
         framework: framework.map(|f| f.as_str()).unwrap_or_default(),
         generated: Arc::clone(&generated),
         config_targets: config_targets.join("\n"),
         keep_builds: file.keep_builds,
         link_copy: file.stack == crate::config::Stack::Static && file.hooks.post_deploy.is_empty(),
-        spare: super::spare::script(file, env_name)?,
         options: options.clone(),
         sink: Arc::clone(sink),
     };
@@ -271,6 +272,14 @@ pub async fn deploy(
         lock.release().await;
     }
     let reports = result?;
+    // What the environment now runs, so the next deploy can send
+    // differences against it.
+    if !options.dry_run
+        && let Some(store) = &job.store
+        && let Ok(local) = local.clone().await
+    {
+        store.record(env_name, &local);
+    }
     // A first deploy went live at once: its pre-swap hooks (migrations) run
     // once, on the first web server, then its processes and schedule start.
     if !options.dry_run && reports.iter().any(|r| r.first) {

@@ -1,6 +1,7 @@
 //! One server's part of a deploy: its lock, what it reports the new
 //! release starts from, the plan built from that and the local scan
-//! (`deploy-apply` with the upload, then the next deploy's copy), and
+//! (`deploy-apply` with the upload, and the next deploy's copy started
+//! alongside it, waiting on the server until the lock is released), and
 //! running that plan.
 
 use std::path::PathBuf;
@@ -46,6 +47,9 @@ pub(super) struct Job {
     pub(super) shared: String,
     /// The project's tree under its shared paths ([`super::shared_tree`]).
     pub(super) shared_tree: String,
+    /// What this computer uploaded before, to send changed files as
+    /// differences (none when the cache directory is unknown).
+    pub(super) store: Option<crate::tasks::upload_store::Store>,
     /// `laravel` when the project is a Laravel app, else empty.
     pub(super) framework: &'static str,
     pub(super) generated: Arc<Vec<(String, Vec<u8>)>>,
@@ -54,8 +58,6 @@ pub(super) struct Job {
     /// Nothing rewrites release files in place (a static site without
     /// hooks), so a kept base release may be copied with hard links.
     pub(super) link_copy: bool,
-    /// `common/spare`, started once the release is in place.
-    pub(super) spare: crate::plan::Script,
     pub(super) options: DeployOptions,
     pub(super) sink: Sink,
 }
@@ -215,12 +217,14 @@ impl Job {
 
     /// What runs on the server at `endpoint` once it has said what it has
     /// (`p`) and the upload is known (`delta`): `deploy-apply` (joining the
-    /// lock held by `lock_pid`), then the next deploy's copy. Pure.
+    /// lock held by `lock_pid`), and the next deploy's copy, which starts
+    /// alongside it and waits for that lock holder to end. Pure.
     fn plan(
         &self,
         endpoint: &crate::ssh::session::Endpoint,
         p: &Prepared,
         delta: &manifest::Delta,
+        reference: &crate::tasks::upload_store::Reference,
         lock_pid: u32,
     ) -> anyhow::Result<Plan> {
         let (target, first) = (p.target, p.first);
@@ -238,9 +242,14 @@ impl Job {
             serde_json::json!({"release": self.release, "colour": target, "first": first, "files_sent": delta.send.len(), "bytes": delta.bytes}),
         );
         let deleted = delta.delete.join("\n");
+        let differences = if reference.paths.is_empty() {
+            String::new()
+        } else {
+            format!(", {} of them as differences", reference.paths.len())
+        };
         let apply = crate::tasks::execute::script(
             format!(
-                "Build release {} from {} with the upload ({} files, {} bytes; {} deleted) and point {}",
+                "Build release {} from {} with the upload ({} files, {} bytes{differences}; {} deleted) and point {}",
                 self.release,
                 if p.base == "-" { "nothing" } else { &p.base },
                 delta.send.len(),
@@ -264,6 +273,8 @@ impl Job {
                 ("TARGET", target.as_str()),
                 ("FIRST", if first { "yes" } else { "no" }),
                 ("DELETED", &deleted),
+                ("REFERENCES", &reference.paths.join("\n")),
+                ("REFERENCE_SHA256", &reference.sha256),
                 ("SHARED_PATHS", &self.shared),
                 ("SHARED_TREE", &self.shared_tree),
                 ("FRAMEWORK", self.framework),
@@ -276,6 +287,14 @@ impl Job {
                 ("DEPLOY_USER", &self.users.deploy),
             ],
         )?;
+        // Started alongside deploy-apply, it copies once this deploy's lock
+        // holder has ended: off the deploy's critical path.
+        let spare = crate::tasks::spare::script_for(
+            &self.root,
+            self.keep_builds,
+            &self.users,
+            Some(lock_pid),
+        )?;
         Ok(Plan {
             title: format!(
                 "deploy {} to {} on {}",
@@ -283,7 +302,7 @@ impl Job {
                 target.as_str(),
                 endpoint.name
             ),
-            operations: vec![apply, crate::tasks::spare::operation(endpoint, &self.spare)],
+            operations: vec![apply, crate::tasks::spare::operation(endpoint, &spare)],
         })
     }
 
@@ -317,13 +336,25 @@ impl Job {
                 .map(|e| e.size)
                 .sum();
         }
+        // Files the server has an older copy of, kept here, go as their
+        // differences from it.
+        let reference = self
+            .store
+            .as_ref()
+            .map(|s| s.reference(&delta.send, &local, &p.remote, delta.bytes))
+            .unwrap_or_default();
         step(&format!(
-            "release {} for {} (base {}): {} files to send ({} bytes), {} to delete",
+            "release {} for {} (base {}): {} files to send ({} bytes{}), {} to delete",
             self.release,
             target.as_str(),
             p.base,
             delta.send.len(),
             delta.bytes,
+            if reference.paths.is_empty() {
+                String::new()
+            } else {
+                format!("; {} as differences", reference.paths.len())
+            },
             delta.delete.len()
         ));
         let report = ServerDeploy {
@@ -334,7 +365,7 @@ impl Job {
             files_sent: delta.send.len(),
             bytes_sent: delta.bytes,
             files_deleted: delta.delete.len(),
-            plan: self.plan(&c.server.endpoint, &p, &delta, lock_pid)?,
+            plan: self.plan(&c.server.endpoint, &p, &delta, &reference, lock_pid)?,
         };
         if self.options.dry_run {
             // Prepare changed nothing; the plan is all.
@@ -345,17 +376,33 @@ impl Job {
         let root = self.project_root.clone();
         let send = delta.send.clone();
         let generated = Arc::clone(&self.generated);
+        let store = self.store.clone();
         let builder = tokio::task::spawn_blocking(move || {
             let writer = tokio_util::io::SyncIoBridge::new(writer);
-            manifest::write_upload(writer, &root, &send, &local, &generated)
+            manifest::write_upload_against(
+                writer,
+                &root,
+                &send,
+                &local,
+                &generated,
+                &reference,
+                store.as_ref(),
+            )
         });
-        let outcome = crate::tasks::execute::run(
-            c,
-            &report.plan.operations[0],
-            Some(Box::new(reader)),
-            &self.sink,
-        )
-        .await?;
+        // The next deploy's copy is started at the same time: it waits on
+        // the server for this deploy's lock holder to end, so this deploy
+        // never waits for it. (A failed deploy's leftovers are cleared by
+        // the next one; the copy is of what the colours point at then.)
+        let (outcome, ()) = tokio::join!(
+            crate::tasks::execute::run(
+                c,
+                &report.plan.operations[0],
+                Some(Box::new(reader)),
+                &self.sink,
+            ),
+            crate::tasks::spare::start(c, &report.plan.operations[1], &self.sink)
+        );
+        let outcome = outcome?;
         // Either side can stop the stream: a local file that cannot be read
         // truncates the upload, a server that fails stops reading it. Show
         // both causes when both happened.
@@ -373,6 +420,13 @@ impl Job {
             if let Some((step, reason)) =
                 crate::reported!(outcome.reports, Report::Failed { step, reason } => (step, reason))
             {
+                if step == "reference"
+                    && let Some(store) = &self.store
+                {
+                    // The server's copies differ from what is kept here:
+                    // the next deploy sends whole files.
+                    store.forget();
+                }
                 // What came before the step's own line (a hook's output).
                 let own = format!("step {step}: ");
                 let before: String = outcome
@@ -422,7 +476,6 @@ impl Job {
             Stream::Done,
             &format!("{} now runs release {}", target.as_str(), self.release),
         );
-        crate::tasks::spare::start(c, &report.plan.operations[1], &self.sink).await;
         Ok(report)
     }
 }
@@ -434,8 +487,6 @@ mod tests {
     use futures::FutureExt;
 
     fn job() -> Job {
-        let file: ProjectFile =
-            serde_json::from_str(include_str!("../../../examples/acme-shop/pond.json")).unwrap();
         let local: SharedScan = futures::future::ready(Ok(Arc::new(Manifest::new())))
             .boxed()
             .shared();
@@ -448,12 +499,12 @@ mod tests {
             hooks: "300 deploy deploy/warm.sh".into(),
             shared: "storage".into(),
             shared_tree: String::new(),
+            store: None,
             framework: "laravel",
             generated: Arc::new(vec![]),
             config_targets: ".env".into(),
             keep_builds: 5,
             link_copy: false,
-            spare: crate::tasks::spare::script(&file, "production").unwrap(),
             options: DeployOptions {
                 tag: "v7".into(),
                 dry_run: true,
@@ -487,7 +538,14 @@ mod tests {
             delete: vec!["old.php".into(), "older.php".into()],
             bytes: 1234,
         };
-        let plan = job().plan(&endpoint, &prepared, &delta, 4242).unwrap();
+        let reference = crate::tasks::upload_store::Reference {
+            paths: vec!["app/Http/Kernel.php".into()],
+            prefix: b"old kernel".to_vec(),
+            sha256: "ab".repeat(32),
+        };
+        let plan = job()
+            .plan(&endpoint, &prepared, &delta, &reference, 4242)
+            .unwrap();
         assert_eq!(plan.operations.len(), 2);
         let apply = &plan.operations[0];
         assert_eq!(
@@ -517,6 +575,8 @@ mod tests {
         assert_eq!(input("BASE"), "releases/20261205T100000Z-v6");
         assert_eq!(input("SPARE"), "yes");
         assert_eq!(input("LOCK_PID"), "4242");
+        assert_eq!(input("REFERENCES"), "app/Http/Kernel.php");
+        assert_eq!(input("REFERENCE_SHA256"), "ab".repeat(32));
         assert_eq!(input("DELETED"), "old.php\nolder.php");
         assert_eq!(input("HOOKS"), "300 deploy deploy/warm.sh");
         assert_eq!(input("FRAMEWORK"), "laravel");
@@ -525,7 +585,7 @@ mod tests {
         // What a dry run prints names the step, the server and its inputs.
         let outline = plan.outline();
         assert!(
-            outline[0].starts_with("[1] Build release 20261206T150000Z-v7 from releases/20261205T100000Z-v6 with the upload (1 files, 1234 bytes; 2 deleted) and point green at it — on droplet acme-shop-production-1 (198.18.0.5); as root: common/deploy-apply "),
+            outline[0].starts_with("[1] Build release 20261206T150000Z-v7 from releases/20261205T100000Z-v6 with the upload (1 files, 1234 bytes, 1 of them as differences; 2 deleted) and point green at it — on droplet acme-shop-production-1 (198.18.0.5); as root: common/deploy-apply "),
             "{}",
             outline[0]
         );
@@ -534,5 +594,13 @@ mod tests {
             panic!("not a script")
         };
         assert_eq!(script.template, "common/spare");
+        // It waits for this deploy's lock holder, so it starts alongside.
+        assert!(
+            script
+                .inputs
+                .contains(&("AFTER_PID".to_string(), "4242".to_string())),
+            "{:?}",
+            script.inputs
+        );
     }
 }

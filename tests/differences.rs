@@ -1,0 +1,175 @@
+//! Changed files go as their differences from the server's copies (issue
+//! 19): the upload is compressed against the old contents this computer
+//! kept, which the server rebuilds from the base release and checks before
+//! it unpacks. A file a hook rewrote on the server is never compressed
+//! against; a server copy that differs from what was sent (its size and
+//! time kept) fails the deploy at step `reference` without touching
+//! anything live, and the next deploy sends whole files.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::deploy::*;
+
+const ROOT: &str = "/var/www/pond/projects/diff/production";
+
+/// A line-oriented text file of ~4 KB, as source code is.
+fn text(i: usize, version: &str) -> String {
+    let mut s: String = (0..120)
+        .map(|l| format!("line {l} of file {i}: {}\n", (l * 7919 + i) % 1013))
+        .collect();
+    s.push_str(&format!("version {version}\n"));
+    s
+}
+
+fn output(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// What the preview host (the inactive colour) serves at `path`.
+fn preview(p: &Path, addr: &str, path: &str) -> String {
+    let host = format!("{}.diff.example.com", secret_prefix(p));
+    common::http_get(addr, &host, path).1
+}
+
+/// Waits (at most 60 s) until the background copy of `release` is ready.
+fn wait_for_spare(key: &Path, addr: &str, release: &str) {
+    let started = Instant::now();
+    let id = release.trim_start_matches("releases/");
+    while common::ssh(
+        key,
+        addr,
+        &format!("test -f {ROOT}/releases/.spare-{id}.stale && echo ready || true"),
+    )
+    .trim()
+        != "ready"
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no copy of {release} was prepared"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn changed_files_go_as_differences_and_a_server_copy_that_differs_is_caught() {
+    common::require_root();
+    let (_lab, api, user) = start("pond-diff-");
+    let (_, addr) = droplet(&api, &user, "diff-web");
+    let key = user.config.path().join("id_ed25519");
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    user.init(p, "diff", "static");
+    for i in 0..40 {
+        write(p, &format!("src/f{i:02}.txt"), &text(i, "1"));
+    }
+    write(p, "index.html", "v1");
+    // The hook rewrites a file the project has, in place, in each release.
+    write(p, "stamp.txt", "local stamp\n");
+    write(
+        p,
+        "deploy/hook.sh",
+        "set -euo pipefail\necho \"stamped $(date +%s%N)\" > stamp.txt\n",
+    );
+    let mut file = read_pond_json(p);
+    file["hooks"] = serde_json::json!({"post_deploy": ["deploy/hook.sh"]});
+    write_pond_json(p, &file);
+    user.attach(p, &addr, "diff.example.com");
+    user.ok(p, &["provision", "production"]);
+    user.ok(p, &["deploy", "production", "--tag", "v1"]);
+
+    // Ten files changed, and the file the hook rewrites: the ten go as
+    // differences, the rewritten one whole.
+    for i in 0..10 {
+        write(p, &format!("src/f{i:02}.txt"), &text(i, "2"));
+    }
+    write(p, "stamp.txt", "local stamp, changed\n");
+    write(p, "index.html", "v2");
+    let out = user.pond(p, &["deploy", "production", "--tag", "v2"]);
+    let said = output(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("12 files to send") && said.contains("; 11 as differences)"),
+        "the ten files and index.html go as differences, not the stamp: {said}"
+    );
+    for i in [0, 9] {
+        assert_eq!(
+            preview(p, &addr, &format!("/src/f{i:02}.txt")),
+            text(i, "2")
+        );
+    }
+    assert_eq!(preview(p, &addr, "/src/f10.txt"), text(10, "1"));
+    assert!(preview(p, &addr, "/stamp.txt").starts_with("stamped "));
+    let manifest = common::ssh(
+        &key,
+        &addr,
+        &format!("cd {ROOT} && cat \"$(readlink \"$(readlink preview)\")/.pond/manifest\""),
+    );
+    assert!(
+        manifest
+            .lines()
+            .any(|l| l.starts_with("-\t") && l.ends_with("\tstamp.txt")),
+        "the rewritten file's entry names no content: {manifest}"
+    );
+
+    // On the server, the copy the next deploy starts from gets a file
+    // changed with its size and time kept: the stat check cannot see it.
+    let base = common::ssh(
+        &key,
+        &addr,
+        &format!("cd {ROOT} && readlink \"$(readlink preview)\""),
+    );
+    let base = base.trim();
+    wait_for_spare(&key, &addr, base);
+    let spare = format!(
+        "{ROOT}/releases/.spare-{}",
+        base.trim_start_matches("releases/")
+    );
+    common::ssh(
+        &key,
+        &addr,
+        &format!(
+            "f={spare}/src/f03.txt; t=$(stat -c %y \"$f\"); printf X | dd of=\"$f\" bs=1 seek=0 conv=notrunc status=none; touch -d \"$t\" \"$f\""
+        ),
+    );
+    write(p, "src/f03.txt", &text(3, "3"));
+    write(p, "index.html", "v3");
+    let out = user.pond(p, &["deploy", "production", "--tag", "v3"]);
+    let said = output(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("failed at step reference")
+            && said.contains("not what this computer sent")
+            && said.contains("the next deploy sends them whole"),
+        "{said}"
+    );
+    assert_eq!(common::http_get(&addr, "diff.example.com", "/").1, "v1");
+    assert_eq!(
+        preview(p, &addr, "/"),
+        "v2",
+        "the inactive colour is untouched"
+    );
+
+    // The next deploy sends whole files and succeeds.
+    let out = user.pond(p, &["deploy", "production", "--tag", "v3"]);
+    let said = output(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("as differences"), "{said}");
+    assert_eq!(preview(p, &addr, "/src/f03.txt"), text(3, "3"));
+    assert_eq!(preview(p, &addr, "/"), "v3");
+    // What that deploy sent is kept again: a file it sent goes as its
+    // differences next time.
+    write(p, "src/f03.txt", &text(3, "4"));
+    let out = user.pond(p, &["deploy", "production", "--tag", "v4"]);
+    let said = output(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("; 1 as differences)"), "{said}");
+    assert_eq!(preview(p, &addr, "/src/f03.txt"), text(3, "4"));
+}
