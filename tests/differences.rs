@@ -4,7 +4,8 @@
 //! it unpacks. A file a hook rewrote on the server is never compressed
 //! against; a server copy that differs from what was sent (its size and
 //! time kept) fails the deploy at step `reference` without touching
-//! anything live, and the next deploy sends whole files.
+//! anything live, and the next deploy sends whole files; so does a copy
+//! reached through a link, which the server never reads.
 
 mod common;
 
@@ -171,5 +172,34 @@ fn changed_files_go_as_differences_and_a_server_copy_that_differs_is_caught() {
     let said = output(&out);
     assert!(out.status.success(), "{said}");
     assert!(said.contains("; 1 as differences)"), "{said}");
+    assert_eq!(preview(p, &addr, "/src/f03.txt"), text(3, "4"));
+
+    // A directory of the base turned into a link (to a copy, so every
+    // byte still matches): the server reads no reference through it.
+    let base = common::ssh(
+        &key,
+        &addr,
+        &format!("cd {ROOT} && readlink \"$(readlink preview)\""),
+    );
+    let base = base.trim();
+    wait_for_spare(&key, &addr, base);
+    let spare = format!(
+        "{ROOT}/releases/.spare-{}",
+        base.trim_start_matches("releases/")
+    );
+    common::ssh(
+        &key,
+        &addr,
+        &format!("cd {spare} && cp -a src elsewhere && rm -rf src && ln -s elsewhere src"),
+    );
+    write(p, "src/f03.txt", &text(3, "5"));
+    let out = user.pond(p, &["deploy", "production", "--tag", "v5"]);
+    let said = output(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("failed at step reference")
+            && said.contains("is reached through a link (src)"),
+        "{said}"
+    );
     assert_eq!(preview(p, &addr, "/src/f03.txt"), text(3, "4"));
 }

@@ -20,6 +20,7 @@
 # input? LOCK_PID [text]: the process holding this deploy's lock (common/lock): this script joins it, so breaking the lock ends it too
 # input? REFERENCES [text]: files of the base whose contents the upload was compressed against, one per line, in order (zstd's reference prefix; src/tasks/upload_store.rs)
 # input? REFERENCE_SHA256 [text]: SHA-256 of those contents concatenated, as the client kept them
+# input? REFERENCE_BYTES [text]: their size in bytes, concatenated (no more is read)
 # input SITE_USER [unix_user]: the environment's site user (PHP); owns its shared paths
 # input DEPLOY_USER [unix_user]: the user owning the release trees; every change to a tree is made as this user
 set -euo pipefail
@@ -191,11 +192,23 @@ step_reference() {
     unpack=(zstd -dcq)
     [[ -n "$REFERENCES" ]] || return 0
     [[ "$REFERENCE_SHA256" =~ ^[0-9a-f]{64}$ ]] || fail "bad reference checksum: $REFERENCE_SHA256" 2
-    local path
+    [[ "$REFERENCE_BYTES" =~ ^[0-9]{1,10}$ ]] || fail "bad reference size: $REFERENCE_BYTES" 2
+    # Each a plain file reached through no link (each part checked in
+    # turn, so none is followed): nothing else writes this 0700 tree now.
+    local path part parts at files=()
     while IFS= read -r path; do
-        case "/$path/" in //* | */../* | */./*) fail "bad reference path: $path" 2 ;; esac
-        printf '%s\0' "$new/$path"
-    done <<< "$REFERENCES" | as_deploy timeout 120 xargs -0 cat -- > "$incoming/reference" ||
+        case "/$path/" in //* | */../* | */./* | /.pond/*) fail "bad reference path: $path" 2 ;; esac
+        at="$new"
+        IFS=/ read -ra parts <<< "$path"
+        for part in "${parts[@]}"; do
+            at="$at/$part"
+            [[ ! -L "$at" ]] || fail "the base's $path is reached through a link (${at#"$new"/}); nothing was pointed at the release. Deploy again: the next deploy sends it whole"
+        done
+        [[ -f "$at" ]] || fail "the base's $path is not a plain file; nothing was pointed at the release. Deploy again: the next deploy sends it whole"
+        files+=("$at")
+    done <<< "$REFERENCES"
+    # No more than the client's bytes are read, however long a file is.
+    printf '%s\0' "${files[@]}" | as_deploy timeout 30 xargs -0 cat -- | head -c "$REFERENCE_BYTES" > "$incoming/reference" ||
         fail "the server's copies of the files sent as differences could not be read; nothing was pointed at the release. Deploy again: the next deploy sends them whole"
     [[ "$(sha256sum < "$incoming/reference")" == "$REFERENCE_SHA256  -" ]] ||
         fail "the server's copies of the files sent as differences are not what this computer sent (changed on the server?); nothing was pointed at the release. Deploy again: the next deploy sends them whole"
@@ -446,13 +459,18 @@ step_hooks() {
 # deploy's check of changes made on the server. Names are NUL-ended
 # wherever a list is acted on.
 step_seal() {
+    # Changed since the upload: by inode change time, which a hook cannot
+    # set back; with hard-linked copies (no hooks then) by content time,
+    # since deleting an old release changes the shared inodes' ctime.
+    local changed_since=(-cnewer "$incoming/uploaded")
+    [[ "$LINK_COPY" != yes ]] || changed_since=(-newer "$incoming/uploaded")
     find "$new" \( -user root -fprint0 "$incoming/root-owned" \) , \
         \( \( -user root -o -user "$DEPLOY_USER" \) ! -type l -perm /022 -fprint0 "$incoming/writable" \) , \
         \( ! -user root ! -user "$DEPLOY_USER" ! \( -type l -user "$SITE_USER" \) -fprint0 "$incoming/strangers" \) , \
         \( -type l -fprint0 "$incoming/links" \) , \
         \( ! -type d ! -type l -perm /6000 -fprint0 "$incoming/setid" \) , \
         \( -type f ! -path "$new/.pond/*" -fprintf "$incoming/stat" '%P\t%s\t%T@\n' \) , \
-        \( -type f ! -path "$new/.pond/*" -cnewer "$incoming/uploaded" -fprintf "$incoming/changed" '%P\n' \)
+        \( -type f ! -path "$new/.pond/*" "${changed_since[@]}" -fprintf "$incoming/changed" '%P\n' \)
     # What a hook marked root made is the deploy user's, as the rest (PHP
     # and nginx read it through the group; the next deploy copies it).
     # (Each list is acted on only when it names something: most are empty.)

@@ -73,12 +73,10 @@ done
 end_workers KILL || true
 rm -f "$workers"/*
 # Hooks run in units of their own: one still running here was started by
-# work that has just been ended (or was cut off), so it ends too. (A
-# transient unit is loaded exactly while its file is in /run/systemd/
-# transient: without one, systemctl's round trip is saved.)
-if compgen -G "/run/systemd/transient/pond-hook-$DEPLOY_USER.*.service" >/dev/null; then
-    systemctl stop "pond-hook-$DEPLOY_USER.*.service" 2>/dev/null || true
-fi
+# work that has just been ended (or was cut off), so it ends too. (Always
+# asked: a unit whose start was requested just before its starter was
+# ended may not be on disk yet; systemd queues this behind that request.)
+systemctl stop "pond-hook-$DEPLOY_USER.*.service" 2>/dev/null || true
 truncate -s 0 "$lock"
 printf '%s, "remote_pid": %s}\n' "${HOLDER%\}}" "$$" >&9
 report locked pid "$$"

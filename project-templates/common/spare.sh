@@ -14,8 +14,11 @@ cd "$ROOT"
 # The lock holder, known by its start time too (a PID reused later is
 # never waited for), and only if it really holds this environment's lock.
 after_start=""
-if [[ -n "$AFTER_PID" && "$(stat -L -c '%d:%i' "/proc/$AFTER_PID/fd/9" 2>/dev/null)" == "$(stat -L -c '%d:%i' metadata/lock)" ]]; then
-    after_start="$(awk '{ print $22 }' "/proc/$AFTER_PID/stat" 2>/dev/null || true)"
+if [[ -n "$AFTER_PID" && "$(stat -L -c '%d:%i' "/proc/$AFTER_PID/fd/9" 2>/dev/null)" == "$(stat -L -c '%d:%i' metadata/lock)" ]] &&
+    { read -r line < "/proc/$AFTER_PID/stat"; } 2>/dev/null; then
+    # Fields after "pid (name) ", parsed as the wait below parses them.
+    read -ra fields <<< "${line##*) }"
+    after_start="${fields[19]}"
 fi
 
 # Runs as root in a unit of its own, after this script has returned. Under
@@ -28,12 +31,14 @@ make_spare() {
     set -euo pipefail
     cd "$POND_ROOT"
     # Started while a deploy runs: after its lock holder has ended (the
-    # deploy's work is done then), polled without a fork.
+    # deploy's work is done then), polled without a fork, for an hour at
+    # most (then no copy: the next deploy makes its own).
     # (A builtin read: a failed $(< file) would end the script under -e.)
-    local line fields
+    local line fields waited_until=$((SECONDS + 3600))
     while [[ -n "$POND_AFTER_START" ]] && { read -r line < "/proc/$POND_AFTER_PID/stat"; } 2>/dev/null; do
         read -ra fields <<< "${line##*) }"
         [[ "${fields[19]}" == "$POND_AFTER_START" && "${fields[0]}" != Z ]] || break
+        ((SECONDS < waited_until)) || return 0
         sleep 0.05
     done
     exec 8<>metadata/spare.lock
@@ -92,11 +97,16 @@ make_spare() {
     rm -rf -- "$spare.copying"
 }
 
+# The unit stops after 15 minutes; one that first waits (an hour at most)
+# for a deploy to end, after 75.
+runtime=900
+[[ -z "$after_start" ]] || runtime=4500
+
 # systemd expands ${...} in a command line, never inside the environment,
 # so the function travels in a variable.
 # shellcheck disable=SC2016 # expanded by the unit's bash, not here
 systemd-run --quiet --no-block --collect --unit="pond-spare-$DEPLOY_USER.$$-$RANDOM" \
-    -p Nice=10 -p IOSchedulingClass=best-effort -p IOSchedulingPriority=7 -p UMask=0077 -p RuntimeMaxSec=900 \
+    -p Nice=10 -p IOSchedulingClass=best-effort -p IOSchedulingPriority=7 -p UMask=0077 -p RuntimeMaxSec="$runtime" \
     -E POND_SPARE="$(declare -f make_spare)" -E POND_ROOT="$ROOT" -E POND_KEEP_BUILDS="$KEEP_BUILDS" \
     -E POND_SITE_USER="$SITE_USER" -E POND_DEPLOY_USER="$DEPLOY_USER" \
     -E POND_AFTER_PID="$AFTER_PID" -E POND_AFTER_START="$after_start" \

@@ -148,13 +148,19 @@ impl Store {
             if old.mode == "l" || new.mode == "l" || old.size > MAX_FILE {
                 continue;
             }
+            // What the server claims is checked against what is kept (a
+            // hostile server could claim small sizes for big blobs).
+            let Some(bytes) = self.get(&old.hash) else {
+                continue;
+            };
+            if bytes.len() as u64 != old.size {
+                continue;
+            }
             if r.prefix.len() as u64 + old.size > budget {
                 break;
             }
-            if let Some(bytes) = self.get(&old.hash) {
-                r.prefix.extend_from_slice(&bytes);
-                r.paths.push(path.clone());
-            }
+            r.prefix.extend_from_slice(&bytes);
+            r.paths.push(path.clone());
         }
         if !r.paths.is_empty() {
             use sha2::Digest;

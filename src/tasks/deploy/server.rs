@@ -275,6 +275,14 @@ impl Job {
                 ("DELETED", &deleted),
                 ("REFERENCES", &reference.paths.join("\n")),
                 ("REFERENCE_SHA256", &reference.sha256),
+                (
+                    "REFERENCE_BYTES",
+                    &if reference.paths.is_empty() {
+                        String::new()
+                    } else {
+                        reference.prefix.len().to_string()
+                    },
+                ),
                 ("SHARED_PATHS", &self.shared),
                 ("SHARED_TREE", &self.shared_tree),
                 ("FRAMEWORK", self.framework),
@@ -577,6 +585,7 @@ mod tests {
         assert_eq!(input("LOCK_PID"), "4242");
         assert_eq!(input("REFERENCES"), "app/Http/Kernel.php");
         assert_eq!(input("REFERENCE_SHA256"), "ab".repeat(32));
+        assert_eq!(input("REFERENCE_BYTES"), "10");
         assert_eq!(input("DELETED"), "old.php\nolder.php");
         assert_eq!(input("HOOKS"), "300 deploy deploy/warm.sh");
         assert_eq!(input("FRAMEWORK"), "laravel");
