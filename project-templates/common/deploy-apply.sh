@@ -132,7 +132,14 @@ step_release() {
     elif ! flock -w 30 8; then
         # Slowed down (a loaded server): this deploy copies for itself.
         echo "the background copy is slow; stopping it and copying here"
-        systemctl stop "pond-spare-$DEPLOY_USER.*.service" 2>/dev/null || true
+        # Not the copy this deploy started alongside itself (it waits for
+        # this deploy's lock holder, and is named after it).
+        local unit
+        systemctl list-units --all --plain --no-legend --type=service "pond-spare-$DEPLOY_USER.*" 2>/dev/null |
+            while read -r unit _; do
+                [[ "$unit" == "pond-spare-$DEPLOY_USER.after$LOCK_PID-"* && -n "$LOCK_PID" ]] ||
+                    systemctl stop "$unit" 2>/dev/null || true
+            done
         flock -w 30 8 || fail "the background copy of the base does not stop; nothing was changed, deploy again"
     fi
     # Complete only with its record (common/spare writes it before the
@@ -182,10 +189,12 @@ is_shared() { # path: under a shared path (which lives outside the release)?
 }
 
 # The contents the upload was compressed against: the base's copies of
-# the files it replaces, read by the deploy user in the client's order
-# into root's own directory, and checked against the client's SHA-256
-# before anything is unpacked (a copy changed on the server with its size
-# and time kept would otherwise fail only half-way).
+# the files it replaces (in the copy common/spare prepared of it, when
+# deploy-prepare reported on that), read by the deploy user in the
+# client's order into root's own directory, and checked against the
+# client's SHA-256 before the release is even made: a mismatch (a copy
+# changed on the server with its size and time kept, a file a hook made a
+# link) fails here, changing nothing, and the client sends the files whole.
 step_reference() {
     incoming="$(mktemp -d)"
     trap 'rm -rf "$incoming"' EXIT
@@ -195,23 +204,26 @@ step_reference() {
     [[ "$REFERENCE_BYTES" =~ ^[0-9]{1,10}$ ]] || fail "bad reference size: $REFERENCE_BYTES" 2
     # Each a plain file reached through no link (each part checked in
     # turn, so none is followed): nothing else writes this 0700 tree now.
-    local path part parts at files=()
+    [[ "$BASE" != - ]] || fail "references without a base release" 2
+    local from="$BASE" path part parts at files=()
+    [[ "$SPARE" != yes ]] || from="releases/.spare-${BASE#releases/}"
+    [[ -d "$from" && ! -L "$from" ]] || fail "the base release $from is gone (another deploy ran?); deploy again"
     while IFS= read -r path; do
         case "/$path/" in //* | */../* | */./* | /.pond/*) fail "bad reference path: $path" 2 ;; esac
-        at="$new"
+        at="$from"
         IFS=/ read -ra parts <<< "$path"
         for part in "${parts[@]}"; do
             at="$at/$part"
-            [[ ! -L "$at" ]] || fail "the base's $path is reached through a link (${at#"$new"/}); nothing was pointed at the release. Deploy again: the next deploy sends it whole"
+            [[ ! -L "$at" ]] || fail "the base's $path is reached through a link (${at#"$from"/}); nothing was changed"
         done
-        [[ -f "$at" ]] || fail "the base's $path is not a plain file; nothing was pointed at the release. Deploy again: the next deploy sends it whole"
+        [[ -f "$at" ]] || fail "the base's $path is not a plain file; nothing was changed"
         files+=("$at")
     done <<< "$REFERENCES"
     # No more than the client's bytes are read, however long a file is.
     printf '%s\0' "${files[@]}" | as_deploy timeout 30 xargs -0 cat -- | head -c "$REFERENCE_BYTES" > "$incoming/reference" ||
-        fail "the server's copies of the files sent as differences could not be read; nothing was pointed at the release. Deploy again: the next deploy sends them whole"
+        fail "the server's copies of the files sent as differences could not be read; nothing was changed"
     [[ "$(sha256sum < "$incoming/reference")" == "$REFERENCE_SHA256  -" ]] ||
-        fail "the server's copies of the files sent as differences are not what this computer sent (changed on the server?); nothing was pointed at the release. Deploy again: the next deploy sends them whole"
+        fail "the server's copies of the files sent as differences are not what this computer sent (changed on the server?); nothing was changed"
     unpack=(zstd -dcq --patch-from="$incoming/reference")
 }
 
@@ -544,7 +556,7 @@ step_clean_up() {
 }
 
 # The steps, in order; each reports how long it took.
-for step in inputs lock leftovers release reference upload shared config hooks seal point clean_up; do
+for step in inputs lock leftovers reference release upload shared config hooks seal point clean_up; do
     started="${EPOCHREALTIME/[.,]/}"
     "step_$step"
     report step-done name "$step" ms "$(((${EPOCHREALTIME/[.,]/} - started) / 1000))"

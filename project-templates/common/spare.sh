@@ -102,10 +102,14 @@ make_spare() {
 runtime=900
 [[ -z "$after_start" ]] || runtime=4500
 
+# Named after the deploy it waits for, if any (that deploy never stops it).
+unit="pond-spare-$DEPLOY_USER.$$-$RANDOM"
+[[ -z "$after_start" ]] || unit="pond-spare-$DEPLOY_USER.after$AFTER_PID-$$-$RANDOM"
+
 # systemd expands ${...} in a command line, never inside the environment,
 # so the function travels in a variable.
 # shellcheck disable=SC2016 # expanded by the unit's bash, not here
-systemd-run --quiet --no-block --collect --unit="pond-spare-$DEPLOY_USER.$$-$RANDOM" \
+systemd-run --quiet --no-block --collect --unit="$unit" \
     -p Nice=10 -p IOSchedulingClass=best-effort -p IOSchedulingPriority=7 -p UMask=0077 -p RuntimeMaxSec="$runtime" \
     -E POND_SPARE="$(declare -f make_spare)" -E POND_ROOT="$ROOT" -E POND_KEEP_BUILDS="$KEEP_BUILDS" \
     -E POND_SITE_USER="$SITE_USER" -E POND_DEPLOY_USER="$DEPLOY_USER" \

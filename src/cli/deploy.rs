@@ -164,18 +164,17 @@ pub(super) fn deploy(
     let sessions = pond::tasks::CloneSessions::clone_sessions(&connected[..]);
     // What the servers serve over HTTPS (for the URLs printed at the end)
     // is asked alongside the deploy, which does not change it.
+    // (A deploy that fails drops the question at once.)
     let (reports, urls) = rt.block_on(async {
-        let urls = async {
-            if dry_run {
-                None
-            } else {
-                Some(super::tls::served_urls_async(&p.file, &e, &sessions).await)
-            }
-        };
-        tokio::join!(
-            deploy::deploy(&p.file, &p.root, env, connected, &options, &s),
-            urls
-        )
+        let deploying = deploy::deploy(&p.file, &p.root, env, connected, &options, &s);
+        if dry_run {
+            return (deploying.await, None);
+        }
+        let urls = async { Ok(super::tls::served_urls_async(&p.file, &e, &sessions).await) };
+        match futures::future::try_join(deploying, urls).await {
+            Ok((reports, urls)) => (Ok(reports), Some(urls)),
+            Err(e) => (Err(e), None),
+        }
     });
     let reports = s.outcome(reports)?;
     // A preview certificate renewed (or first made) now changes them.

@@ -337,6 +337,8 @@ pub fn write_upload_against(
     // Real mtimes; modes as the server keeps releases (the deploy user
     // extracts as itself, without owners).
     tar.mode(tar::HeaderMode::Complete);
+    // Entries of files whose content changed since the scan, as sent.
+    let mut sent_as = Manifest::new();
     for path in send {
         let full: PathBuf = root.join(path);
         let meta = std::fs::symlink_metadata(&full)
@@ -349,16 +351,31 @@ pub fn write_upload_against(
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(&full)?;
             tar.append_link(&mut header, path, target)?;
-        } else if let (Some(store), Some(entry)) = (keep, manifest.get(path))
-            && meta.len() <= super::upload_store::MAX_FILE
-        {
-            // Small enough to keep: read once, sent and kept.
+        } else if meta.len() <= super::upload_store::MAX_FILE {
+            // Read once: sent, kept, and recorded with the hash of what
+            // was sent (a file edited since the scan is recorded as sent,
+            // so the release's manifest never names content it lacks).
             let content =
                 std::fs::read(&full).with_context(|| format!("reading {}", full.display()))?;
             header.set_size(content.len() as u64);
             tar.append_data(&mut header, path, &content[..])
                 .with_context(|| format!("adding {} to the upload", full.display()))?;
-            store.put(&entry.hash, &content);
+            let hash = blake3::hash(&content).to_hex().to_string();
+            if let Some(store) = keep {
+                store.put(&hash, &content);
+            }
+            if let Some(entry) = manifest.get(path)
+                && entry.hash != hash
+            {
+                sent_as.insert(
+                    path.clone(),
+                    Entry {
+                        hash,
+                        size: content.len() as u64,
+                        mode: entry.mode.clone(),
+                    },
+                );
+            }
         } else {
             let file = std::fs::File::open(&full)
                 .with_context(|| format!("reading {}", full.display()))?;
@@ -387,7 +404,12 @@ pub fn write_upload_against(
     // manifest it already has.
     let sent: Manifest = send
         .iter()
-        .filter_map(|p| manifest.get(p).map(|e| (p.clone(), e.clone())))
+        .filter_map(|p| {
+            sent_as
+                .get(p)
+                .or_else(|| manifest.get(p))
+                .map(|e| (p.clone(), e.clone()))
+        })
         .collect();
     add(".pond/manifest.delta", to_text(&sent).as_bytes())?;
     let encoder = tar.into_inner()?;

@@ -9,11 +9,12 @@
 //! (up to [`MAX_FILE`]) by its blake3 hash, the manifest's hash, written
 //! 0600 without fsync (a torn or altered blob is found by re-hashing when
 //! it is read, and left out). After a deploy, the hashes each environment
-//! now runs are recorded and blobs no environment runs are deleted (unless
-//! written in the last hour: another deploy's, maybe, still running). A
-//! server whose copies differ from what the store says (changed there
-//! with size and time kept) fails the check; the store is then emptied,
-//! so the next deploy sends whole files.
+//! now runs (and ran before) are recorded and blobs no environment runs
+//! are deleted (unless sent in the last hour: another deploy's, maybe,
+//! still running). A server whose copies differ from what the store says
+//! (changed there with size and time kept, a file a hook made a link)
+//! refuses the reference before it changes anything, and the deploy sends
+//! those files whole.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -95,10 +96,16 @@ impl Store {
     /// failing to write only costs bytes on a later deploy.
     pub fn put(&self, hash: &str, bytes: &[u8]) {
         let Some(path) = self.blob(hash) else { return };
-        if bytes.len() as u64 > MAX_FILE
-            || path.exists()
-            || blake3::hash(bytes).to_hex().as_str() != hash
-        {
+        if bytes.len() as u64 > MAX_FILE || blake3::hash(bytes).to_hex().as_str() != hash {
+            return;
+        }
+        if path.exists() {
+            // Sent again: young again, so a deploy from here to another
+            // environment does not delete it meanwhile.
+            let _ = std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
             return;
         }
         let _ = self.write(&path, bytes);
@@ -169,8 +176,10 @@ impl Store {
         r
     }
 
-    /// Records what environment `env` now runs, then deletes the blobs no
-    /// environment runs (and temp files a crash left).
+    /// Records what environment `env` now runs (keeping what it ran
+    /// before: a deploy at `keep_builds` 2 may start from that), then
+    /// deletes the blobs no environment runs, the records of environments
+    /// not deployed from here for 90 days, and temp files a crash left.
     pub fn record(&self, env: &str, runs: &Manifest) {
         let envs = self.dir.join("envs");
         if create_private_dir(&envs).is_err() {
@@ -182,10 +191,26 @@ impl Store {
             .map(|e| format!("{}\n", e.hash))
             .collect();
         let name = blake3::hash(env.as_bytes()).to_hex();
-        let _ = self.write_env(&envs.join(&name.as_str()[..16]), hashes.as_bytes());
+        let now = envs.join(format!("{}.now", &name.as_str()[..16]));
+        let _ = std::fs::rename(&now, now.with_extension("before"));
+        let _ = self.write_env(&now, hashes.as_bytes());
+        let stale = std::time::SystemTime::now() - std::time::Duration::from_secs(90 * 86400);
         let mut keep = HashSet::new();
         for entry in std::fs::read_dir(&envs).into_iter().flatten().flatten() {
-            if let Ok(text) = std::fs::read_to_string(entry.path()) {
+            let path = entry.path();
+            let record = matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("now" | "before")
+            );
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < stale);
+            if !record || old {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            if let Ok(text) = std::fs::read_to_string(&path) {
                 keep.extend(text.lines().map(str::to_string));
             }
         }
@@ -209,13 +234,12 @@ impl Store {
     }
 
     fn write_env(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        let tmp = path.with_extension(format!(
+            "tmp-{}-{}",
+            std::process::id(),
+            TEMP.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path))
-    }
-
-    /// Empties the store (a server's copies differ from it).
-    pub fn forget(&self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -415,7 +439,12 @@ mod tests {
         assert!(store.get(&entry(b"two").hash).is_some());
         assert!(store.get(&entry(b"three").hash).is_none());
         assert!(store.get(&entry(b"four").hash).is_some());
-        store.forget();
-        assert!(store.get(&entry(b"one").hash).is_none());
+        // What production ran before stays too (keep_builds 2 may start
+        // from it); once it is two deploys back, it goes.
+        store.record("staging", &runs(&[b"one"]));
+        assert!(store.get(&entry(b"two").hash).is_some());
+        store.record("production", &runs(&[b"one"]));
+        store.record("staging", &runs(&[b"one"]));
+        assert!(store.get(&entry(b"two").hash).is_none());
     }
 }

@@ -314,6 +314,49 @@ impl Job {
         })
     }
 
+    /// Runs `apply` (a `deploy-apply` operation) on `c`, fed the upload of
+    /// `send` built on a thread against `reference`: what the server
+    /// reported, and whether the upload could be built (a server that
+    /// stops reading stops it too).
+    async fn upload(
+        &self,
+        c: &Connected,
+        apply: &crate::plan::Operation,
+        send: &[String],
+        local: &Arc<Manifest>,
+        reference: &crate::tasks::upload_store::Reference,
+    ) -> (
+        anyhow::Result<crate::ssh::session::Outcome>,
+        anyhow::Result<()>,
+    ) {
+        let (reader, writer) = tokio::io::duplex(1 << 20);
+        let root = self.project_root.clone();
+        let send = send.to_vec();
+        let local = Arc::clone(local);
+        let generated = Arc::clone(&self.generated);
+        let store = self.store.clone();
+        let reference = reference.clone();
+        let builder = tokio::task::spawn_blocking(move || {
+            let writer = tokio_util::io::SyncIoBridge::new(writer);
+            manifest::write_upload_against(
+                writer,
+                &root,
+                &send,
+                &local,
+                &generated,
+                &reference,
+                store.as_ref(),
+            )
+        });
+        let outcome =
+            crate::tasks::execute::run(c, apply, Some(Box::new(reader)), &self.sink).await;
+        let built = match builder.await {
+            Ok(built) => built,
+            Err(e) => Err(anyhow::anyhow!("the upload's builder stopped: {e}")),
+        };
+        (outcome, built)
+    }
+
     /// Builds the release on one server and points the inactive colour at it.
     async fn apply(
         &self,
@@ -365,7 +408,7 @@ impl Job {
             },
             delta.delete.len()
         ));
-        let report = ServerDeploy {
+        let mut report = ServerDeploy {
             server: name.to_string(),
             release: self.release.clone(),
             colour: p.target,
@@ -379,42 +422,52 @@ impl Job {
             // Prepare changed nothing; the plan is all.
             return Ok(report);
         }
-        // Build the upload on a thread, streaming into the SSH channel.
-        let (reader, writer) = tokio::io::duplex(1 << 20);
-        let root = self.project_root.clone();
-        let send = delta.send.clone();
-        let generated = Arc::clone(&self.generated);
-        let store = self.store.clone();
-        let builder = tokio::task::spawn_blocking(move || {
-            let writer = tokio_util::io::SyncIoBridge::new(writer);
-            manifest::write_upload_against(
-                writer,
-                &root,
-                &send,
-                &local,
-                &generated,
-                &reference,
-                store.as_ref(),
-            )
-        });
         // The next deploy's copy is started at the same time: it waits on
         // the server for this deploy's lock holder to end, so this deploy
         // never waits for it. (A failed deploy's leftovers are cleared by
         // the next one; the copy is of what the colours point at then.)
-        let (outcome, ()) = tokio::join!(
-            crate::tasks::execute::run(
+        let ((mut outcome, mut built), ()) = tokio::join!(
+            self.upload(
                 c,
                 &report.plan.operations[0],
-                Some(Box::new(reader)),
-                &self.sink,
+                &delta.send,
+                &local,
+                &reference
             ),
             crate::tasks::spare::start(c, &report.plan.operations[1], &self.sink)
         );
+        let refused = outcome
+            .as_ref()
+            .map(|o| o.reports.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .find_map(|r| match r {
+                Report::Failed { step, reason } if step == "reference" => Some(reason.clone()),
+                _ => None,
+            });
+        if let Some(why) = refused {
+            // The server's copies differ from what is kept here (changed
+            // there, or a hook made one a link): it changed nothing, so the
+            // same release goes again with those files whole.
+            (self.sink)(
+                name,
+                Stream::Step,
+                &format!(
+                    "{}: sending {} whole instead",
+                    why.trim_end_matches("; nothing was changed"),
+                    match reference.paths.len() {
+                        1 => "that file".to_string(),
+                        n => format!("those {n} files"),
+                    }
+                ),
+            );
+            let whole = crate::tasks::upload_store::Reference::default();
+            report.plan = self.plan(&c.server.endpoint, &p, &delta, &whole, lock_pid)?;
+            (outcome, built) = self
+                .upload(c, &report.plan.operations[0], &delta.send, &local, &whole)
+                .await;
+        }
         let outcome = outcome?;
-        // Either side can stop the stream: a local file that cannot be read
-        // truncates the upload, a server that fails stops reading it. Show
-        // both causes when both happened.
-        let built = builder.await?;
         for (step, ms) in
             crate::all_reported!(outcome.reports, Report::StepDone { name, ms } => (name, ms))
         {
@@ -428,13 +481,6 @@ impl Job {
             if let Some((step, reason)) =
                 crate::reported!(outcome.reports, Report::Failed { step, reason } => (step, reason))
             {
-                if step == "reference"
-                    && let Some(store) = &self.store
-                {
-                    // The server's copies differ from what is kept here:
-                    // the next deploy sends whole files.
-                    store.forget();
-                }
                 // What came before the step's own line (a hook's output).
                 let own = format!("step {step}: ");
                 let before: String = outcome
