@@ -97,7 +97,9 @@ step_leftovers() {
     # What a deploy cut short left: its upload and copies, releases it
     # had begun (still 0700, no colour on them), which would otherwise
     # count among the kept ones, and copies it renamed away.
-    rm -rf releases/.incoming-* releases/*.copying
+    if compgen -G 'releases/.incoming-*' >/dev/null || compgen -G 'releases/*.copying' >/dev/null; then
+        rm -rf releases/.incoming-* releases/*.copying
+    fi
     local in_use begun
     in_use=" $(readlink blue) $(readlink green) "
     find releases -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' -perm 0700 -printf '%f\n' |
@@ -245,17 +247,21 @@ step_upload() {
         sed -e 's|^\./||' -e 's|/$||' -e '/^\.\{0,1\}$/d' > "$incoming/extracted" ||
         fail "the upload could not be unpacked (cut short, or the disk is full?); nothing was pointed at it"
     # The new manifest: the base's, minus deleted and resent paths, plus the
-    # entries of the files just sent.
-    printf '%s\n' "$DELETED" > "$incoming/deleted"
-    as_deploy touch "$new/.pond/manifest" "$new/.pond/manifest.delta"
-    as_deploy cat "$new/.pond/manifest.delta" > "$incoming/delta"
-    as_deploy cat "$new/.pond/manifest" > "$incoming/base-manifest"
-    awk -F'\t' 'FILENAME == ARGV[1] { drop[$0] = 1; next }
+    # entries of the files just sent; made by the deploy user in its own
+    # tree, in one process (the deleted paths on stdin).
+    # shellcheck disable=SC2016 # an awk program
+    local merge='FILENAME == ARGV[1] { drop[$0] = 1; next }
                  FILENAME == ARGV[2] { drop[$4] = 1; print; next }
-                 !($4 in drop)' "$incoming/deleted" "$incoming/delta" "$incoming/base-manifest" |
-        as_deploy tee "$new/.pond/manifest.new" >/dev/null
-    as_deploy mv -f "$new/.pond/manifest.new" "$new/.pond/manifest"
-    as_deploy rm -f "$new/.pond/manifest.delta"
+                 !($4 in drop)'
+    # shellcheck disable=SC2016 # the inner script expands its own arguments
+    printf '%s\n' "$DELETED" | as_deploy bash -c '
+        set -euo pipefail
+        cd -- "$1"
+        touch manifest manifest.delta
+        awk -F"\t" "$2" /dev/stdin manifest.delta manifest > manifest.new
+        mv -f manifest.new manifest
+        rm -f manifest.delta' merge "$new/.pond" "$merge" ||
+        fail "the release's manifest could not be written; nothing was pointed at it"
     # A streamed release that arrived without its manifest means the sending
     # side refused or stopped (its error is on the client): no colour may
     # point at what little came.
