@@ -3,8 +3,26 @@
 # input ROOT [text]: the environment's directory on the server
 # input DEPLOY_USER [unix_user]: the user owning the release trees (their records are read as it)
 # input? KEEP_BUILDS [text]: how many releases are kept (at 2 or fewer, with no copy of the live release ready, the inactive one is started from: it can be renamed)
+# input? LOCK_TOKEN [text]: sent alongside common/lock: nothing is read until the lock's record carries this token (the lock is this deploy's), 30 s at most
 set -euo pipefail
 [[ "$KEEP_BUILDS" =~ ^[0-9]*$ ]] || { echo "bad keep count: $KEEP_BUILDS" >&2; exit 2; }
+[[ "$LOCK_TOKEN" =~ ^([0-9a-f]{32})?$ ]] || { echo "bad lock token: $LOCK_TOKEN" >&2; exit 2; }
+
+# Started alongside the lock (one round trip saved): wait, polling root's
+# own record without a fork but sleep's, until this deploy holds it.
+if [[ -n "$LOCK_TOKEN" ]]; then
+    held=no
+    for ((i = 0; i < 3000; i++)); do
+        record=""
+        { read -r record < "$ROOT/metadata/lock"; } 2>/dev/null || true
+        if [[ "$record" == *"\"token\":\"$LOCK_TOKEN\""* ]]; then
+            held=yes
+            break
+        fi
+        sleep 0.01
+    done
+    [[ "$held" == yes ]] || { echo "this deploy's lock on $ROOT was not taken within 30 s; nothing was read" >&2; exit 75; }
+fi
 id -u "$DEPLOY_USER" >/dev/null 2>&1 || { echo "$ROOT was set up by an older Pond (no user $DEPLOY_USER); run pond provision for it first" >&2; exit 3; }
 cd "$ROOT"
 [[ -L current ]] || { echo "$ROOT is not provisioned (no current link); run pond provision first" >&2; exit 3; }

@@ -204,6 +204,39 @@ impl Machine {
         Ok(())
     }
 
+    /// Waits (10 s at most) until the droplet's sshd presents the ed25519
+    /// host key on its disk (`ssh-keyscan`, from the host).
+    pub fn wait_for_presented_host_key(&self, address: std::net::Ipv4Addr) -> anyhow::Result<()> {
+        let public = guest_fs::read(&self.root(), "etc/ssh/ssh_host_ed25519_key.pub")?;
+        let public = String::from_utf8_lossy(&public);
+        let key = public
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let out = Command::new("ssh-keyscan")
+                .args(["-T", "2", "-t", "ed25519"])
+                .arg(address.to_string())
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .output();
+            if let Ok(out) = out
+                && String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .any(|field| field == key)
+            {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the droplet's sshd does not present its new host key after 10 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// SHA256 fingerprint of the droplet's ed25519 host key, as
     /// `ssh-keygen -lf` prints it.
     pub fn host_key_fingerprint(&self) -> anyhow::Result<String> {

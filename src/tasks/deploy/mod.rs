@@ -246,16 +246,22 @@ pub async fn deploy(
             super::access::sync(file, &connected, sink).await
         }
     };
+    // Each server is asked what the new release starts from alongside
+    // (it waits, reading nothing, until the lock is this deploy's).
     let (taken, access) = futures::future::join(
-        futures::future::join_all(web.iter().map(|c| job.lock(c))),
+        futures::future::join_all(web.iter().map(|c| job.lock_and_prepare(c))),
         access,
     )
     .await;
     let mut locks = vec![];
+    let mut prepared = vec![];
     let mut failure = access.err();
     for t in taken {
         match t {
-            Ok(lock) => locks.push(lock),
+            Ok((lock, p)) => {
+                locks.push(lock);
+                prepared.push(p);
+            }
             Err(e) => failure = failure.or(Some(e)),
         }
     }
@@ -266,7 +272,7 @@ pub async fn deploy(
         return Err(e);
     }
     let result = job
-        .under_locks(file, env_name, &connected, &web, &locks)
+        .under_locks(file, env_name, &connected, &web, &locks, prepared)
         .await;
     for lock in locks {
         lock.release().await;

@@ -20,7 +20,7 @@ use crate::ssh::{Sink, Stream};
 
 /// What one server reported before the deploy: where the new release goes
 /// and what it starts from.
-struct Prepared {
+pub(super) struct Prepared {
     server: String,
     target: Colour,
     first: bool,
@@ -63,11 +63,26 @@ pub(super) struct Job {
 }
 
 impl Job {
-    /// Takes the environment's lock on one server (breaking a stuck one
-    /// first when asked, and saying whose it was).
-    pub(super) async fn lock(
+    /// Takes the environment's lock on one server and, sent at the same
+    /// time, asks what the new release starts from: the server reads
+    /// nothing until the lock carries this deploy's token (a round trip
+    /// saved). If the lock cannot be taken, the question is dropped.
+    pub(super) async fn lock_and_prepare(
         &self,
         c: &Connected,
+    ) -> anyhow::Result<(crate::ssh::session::HeldLock, Prepared)> {
+        let mut token = [0u8; 16];
+        getrandom::fill(&mut token).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
+        futures::future::try_join(self.lock(c, &token), self.prepare(c, &token)).await
+    }
+
+    /// Takes the environment's lock on one server (breaking a stuck one
+    /// first when asked, and saying whose it was), recording `token`.
+    async fn lock(
+        &self,
+        c: &Connected,
+        token: &str,
     ) -> anyhow::Result<crate::ssh::session::HeldLock> {
         let name = &c.server.endpoint.name;
         let by = actor();
@@ -76,7 +91,7 @@ impl Job {
         } else {
             "deploy"
         };
-        let holder = serde_json::json!({"user": by, "op": op, "release": self.release, "started": now(), "client_pid": std::process::id()});
+        let holder = serde_json::json!({"user": by, "op": op, "release": self.release, "started": now(), "client_pid": std::process::id(), "token": token});
         let lock_script = render(
             "common/lock",
             &[
@@ -114,9 +129,8 @@ impl Job {
         connected: &[Connected],
         web: &[&Connected],
         locks: &[crate::ssh::session::HeldLock],
+        prepared: Vec<Prepared>,
     ) -> anyhow::Result<Vec<ServerDeploy>> {
-        let prepared = futures::future::join_all(web.iter().map(|c| self.prepare(c))).await;
-        let prepared: Vec<Prepared> = prepared.into_iter().collect::<anyhow::Result<_>>()?;
         let data = self
             .options
             .data
@@ -169,8 +183,9 @@ impl Job {
             .collect()
     }
 
-    /// Asks one server what the new release starts from (changes nothing).
-    async fn prepare(&self, c: &Connected) -> anyhow::Result<Prepared> {
+    /// Asks one server what the new release starts from (changes nothing),
+    /// once its lock carries `token`.
+    async fn prepare(&self, c: &Connected, token: &str) -> anyhow::Result<Prepared> {
         let name = c.server.endpoint.name.as_str();
         let prepare = render(
             "common/deploy-prepare",
@@ -178,6 +193,7 @@ impl Job {
                 ("ROOT", &self.root),
                 ("DEPLOY_USER", &self.users.deploy),
                 ("KEEP_BUILDS", &self.keep_builds.to_string()),
+                ("LOCK_TOKEN", token),
             ],
         )?;
         let quiet = crate::ssh::session::quiet();

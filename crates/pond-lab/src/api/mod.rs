@@ -273,6 +273,9 @@ async fn new_host_key(State(lab): State<Arc<Lab>>, Path(id): Path<String>) -> Ap
         if machine.running() {
             machine.reload_sshd()?;
             wait_for_ssh(std::net::SocketAddr::from((address, 22)));
+            // The old sshd may still answer for a moment after its SIGHUP:
+            // answer once the new key is what a client is shown.
+            machine.wait_for_presented_host_key(address)?;
         }
         machine.host_key_fingerprint()
     })
