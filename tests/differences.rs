@@ -39,10 +39,22 @@ fn preview(p: &Path, addr: &str, path: &str) -> String {
     common::http_get(addr, &host, path).1
 }
 
-/// Waits (at most 60 s) until the background copy of `release` is ready.
-fn wait_for_spare(key: &Path, addr: &str, release: &str) {
+/// The copy the next deploy starts from (of the inactive colour's
+/// release, the newer one here), once it is ready: its directory.
+fn next_copy(key: &Path, addr: &str) -> String {
+    let base = common::ssh(
+        key,
+        addr,
+        &format!("cd {ROOT} && readlink \"$(readlink preview)\""),
+    );
+    let id = base.trim().trim_start_matches("releases/").to_string();
+    wait_for_spare(key, addr, &id);
+    format!("{ROOT}/releases/.spare-{id}")
+}
+
+/// Waits (at most 60 s) until the background copy of release `id` is ready.
+fn wait_for_spare(key: &Path, addr: &str, id: &str) {
     let started = Instant::now();
-    let id = release.trim_start_matches("releases/");
     while common::ssh(
         key,
         addr,
@@ -53,7 +65,7 @@ fn wait_for_spare(key: &Path, addr: &str, release: &str) {
     {
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "no copy of {release} was prepared"
+            "no copy of release {id} was prepared"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -124,17 +136,7 @@ fn changed_files_go_as_differences_and_a_server_copy_that_differs_is_caught() {
     // changed with its size and time kept: the stat check cannot see it.
     // The server refuses the reference, changing nothing, and the same
     // deploy sends the files whole.
-    let base = common::ssh(
-        &key,
-        &addr,
-        &format!("cd {ROOT} && readlink \"$(readlink preview)\""),
-    );
-    let base = base.trim();
-    wait_for_spare(&key, &addr, base);
-    let spare = format!(
-        "{ROOT}/releases/.spare-{}",
-        base.trim_start_matches("releases/")
-    );
+    let spare = next_copy(&key, &addr);
     common::ssh(
         &key,
         &addr,
@@ -166,17 +168,7 @@ fn changed_files_go_as_differences_and_a_server_copy_that_differs_is_caught() {
 
     // A directory of the base turned into a link (to a copy, so every
     // byte still matches): the server reads no reference through it.
-    let base = common::ssh(
-        &key,
-        &addr,
-        &format!("cd {ROOT} && readlink \"$(readlink preview)\""),
-    );
-    let base = base.trim();
-    wait_for_spare(&key, &addr, base);
-    let spare = format!(
-        "{ROOT}/releases/.spare-{}",
-        base.trim_start_matches("releases/")
-    );
+    let spare = next_copy(&key, &addr);
     common::ssh(
         &key,
         &addr,
