@@ -339,6 +339,21 @@ pub fn write_upload_against(
     tar.mode(tar::HeaderMode::Complete);
     // Entries of files whose content changed since the scan, as sent.
     let mut sent_as = Manifest::new();
+    // What is kept is written on a thread of its own, never slowing the
+    // stream (a first deploy keeps thousands of files).
+    let (keeping, kept) = match keep {
+        Some(store) => {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(256);
+            let store = store.clone();
+            let writer = std::thread::spawn(move || {
+                for (hash, content) in rx {
+                    store.put(&hash, &content);
+                }
+            });
+            (Some(tx), Some(writer))
+        }
+        None => (None, None),
+    };
     for path in send {
         let full: PathBuf = root.join(path);
         let meta = std::fs::symlink_metadata(&full)
@@ -361,20 +376,21 @@ pub fn write_upload_against(
             tar.append_data(&mut header, path, &content[..])
                 .with_context(|| format!("adding {} to the upload", full.display()))?;
             let hash = blake3::hash(&content).to_hex().to_string();
-            if let Some(store) = keep {
-                store.put(&hash, &content);
-            }
             if let Some(entry) = manifest.get(path)
                 && entry.hash != hash
             {
                 sent_as.insert(
                     path.clone(),
                     Entry {
-                        hash,
+                        hash: hash.clone(),
                         size: content.len() as u64,
                         mode: entry.mode.clone(),
                     },
                 );
+            }
+            if let Some(tx) = &keeping {
+                // A writer that stopped only costs differences later.
+                let _ = tx.send((hash, content));
             }
         } else {
             let file = std::fs::File::open(&full)
@@ -414,6 +430,10 @@ pub fn write_upload_against(
     add(".pond/manifest.delta", to_text(&sent).as_bytes())?;
     let encoder = tar.into_inner()?;
     encoder.finish()?.flush()?;
+    drop(keeping);
+    if let Some(writer) = kept {
+        let _ = writer.join();
+    }
     Ok(())
 }
 
