@@ -205,7 +205,8 @@ step_reference() {
     [[ "$REFERENCE_SHA256" =~ ^[0-9a-f]{64}$ ]] || fail "bad reference checksum: $REFERENCE_SHA256" 2
     [[ "$REFERENCE_BYTES" =~ ^[0-9]{1,10}$ ]] || fail "bad reference size: $REFERENCE_BYTES" 2
     # Each a plain file reached through no link (each part checked in
-    # turn, so none is followed): nothing else writes this 0700 tree now.
+    # turn, so none is followed). Only the deploy user writes the base, and
+    # nothing of its runs while this deploy holds the lock.
     [[ "$BASE" != - ]] || fail "references without a base release" 2
     local from="$BASE" path part parts at files=()
     [[ "$SPARE" != yes ]] || from="releases/.spare-${BASE#releases/}"
