@@ -204,7 +204,7 @@ impl Machine {
         Ok(())
     }
 
-    /// Waits (10 s at most) until the droplet's sshd presents the ed25519
+    /// Waits (4 s at most) until the droplet's sshd presents the ed25519
     /// host key on its disk (`ssh-keyscan`, from the host).
     pub fn wait_for_presented_host_key(&self, address: std::net::Ipv4Addr) -> anyhow::Result<()> {
         let public = guest_fs::read(&self.root(), "etc/ssh/ssh_host_ed25519_key.pub")?;
@@ -214,7 +214,7 @@ impl Machine {
             .nth(1)
             .unwrap_or_default()
             .to_string();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(4);
         loop {
             let out = Command::new("ssh-keyscan")
                 .args(["-T", "2", "-t", "ed25519"])
@@ -231,7 +231,7 @@ impl Machine {
             }
             anyhow::ensure!(
                 std::time::Instant::now() < deadline,
-                "the droplet's sshd does not present its new host key after 10 s"
+                "the droplet's sshd does not present its new host key after 4 s"
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }

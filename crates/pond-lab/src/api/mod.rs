@@ -271,11 +271,18 @@ async fn new_host_key(State(lab): State<Arc<Lab>>, Path(id): Path<String>) -> Ap
         // rebuilding the server would restart it, and answer once it
         // listens again (it re-executes itself on SIGHUP).
         if machine.running() {
-            machine.reload_sshd()?;
-            wait_for_ssh(std::net::SocketAddr::from((address, 22)));
-            // The old sshd may still answer for a moment after its SIGHUP:
-            // answer once the new key is what a client is shown.
-            machine.wait_for_presented_host_key(address)?;
+            // A SIGHUP that lands while sshd is still starting can be lost:
+            // sent again until a client is shown the new key (20 s at most).
+            let mut presented = Ok(());
+            for _ in 0..5 {
+                machine.reload_sshd()?;
+                wait_for_ssh(std::net::SocketAddr::from((address, 22)));
+                presented = machine.wait_for_presented_host_key(address);
+                if presented.is_ok() {
+                    break;
+                }
+            }
+            presented?;
         }
         machine.host_key_fingerprint()
     })
