@@ -53,10 +53,14 @@ pub const TAG_VARIABLE: &str = "POND_REPORT_TAG";
 /// A fresh random run tag (16 hex digits). Without the OS's randomness
 /// there is none: a guessable tag would let output pass for reports.
 pub fn new_tag() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| anyhow::anyhow!("no randomness for a run tag from the OS: {e}"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    random_hex(8)
+}
+
+/// `bytes` random bytes from the OS, as hex (run tags, lock tokens).
+pub fn random_hex(bytes: usize) -> anyhow::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The line the executor sends ahead of a script to name its run.

@@ -171,7 +171,7 @@ impl Store {
         }
         if !r.paths.is_empty() {
             use sha2::Digest;
-            r.sha256 = hex(&sha2::Sha256::digest(&r.prefix));
+            r.sha256 = format!("{:x}", sha2::Sha256::digest(&r.prefix));
         }
         r
     }
@@ -254,10 +254,6 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::manifest::Entry;
@@ -303,7 +299,10 @@ mod tests {
         assert_eq!(r.paths, ["b", "a"]);
         assert_eq!(r.prefix, b"b onea one");
         use sha2::Digest;
-        assert_eq!(r.sha256, hex(&sha2::Sha256::digest(b"b onea one")));
+        assert_eq!(
+            r.sha256,
+            format!("{:x}", sha2::Sha256::digest(b"b onea one"))
+        );
         // A blob altered on disk is left out.
         std::fs::write(dir.path().join("blobs").join(entry(a_old).hash), b"a 0ne").unwrap();
         assert_eq!(store.reference(&send, &local, &remote, 20).paths, ["b"]);

@@ -71,9 +71,7 @@ impl Job {
         &self,
         c: &Connected,
     ) -> anyhow::Result<(crate::ssh::session::HeldLock, Prepared)> {
-        let mut token = [0u8; 16];
-        getrandom::fill(&mut token).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-        let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
+        let token = crate::plan::report::random_hex(16)?;
         futures::future::try_join(self.lock(c, &token), self.prepare(c, &token)).await
     }
 
