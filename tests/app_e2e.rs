@@ -257,5 +257,11 @@ fn the_app_creates_deploys_swaps_and_rolls_back_on_the_lab() {
         "version one"
     );
     shot(&d, "10-rolled-back");
+    // The servers' logs as the app reads them (`tasks::logs`, as `pond
+    // logs` does): the deploy log, which records the rollback.
+    d.click(&d.button("Log"));
+    d.wait_text("metadata/log.jsonl <==", long);
+    d.wait_text("\"op\":\"rollback\"", Duration::from_secs(10));
+    shot(&d, "11-logs");
     d.quit();
 }

@@ -294,15 +294,21 @@ fn load_balancers_host_key_changes_and_link_cuts() {
         let check = pond::ssh::HostKeyCheck::Pinned(fa.clone());
         let (first, fresh) = pool.get(&endpoint, &identity, check.clone()).await.unwrap();
         assert!(fresh);
-        let out = first
-            .run_ok(
-                "echo",
-                "echo hello from $(hostname)\n",
-                &pond::ssh::session::quiet(),
-            )
+        let hello = pond::tasks::execute::script(
+            "hello",
+            &endpoint,
+            "common/hello",
+            &[("GREETING", "hello")],
+        )
+        .unwrap();
+        let out = pond::tasks::execute::run_on(&first, &hello, None, &pond::ssh::session::quiet())
             .await
             .unwrap();
-        assert_eq!(out.stdout, "hello from lb-a\n");
+        assert!(
+            out.stdout.starts_with("hello\nhost: lb-a\n"),
+            "{}",
+            out.stdout
+        );
         let (again, fresh) = pool.get(&endpoint, &identity, check.clone()).await.unwrap();
         assert!(
             !fresh && std::sync::Arc::ptr_eq(&first, &again),

@@ -396,20 +396,15 @@ pub async fn server_logs(req: LogRequest) -> Res<Vec<Progress>> {
         });
         let (open, connected) = connect(&req.dir, &req.env, &quiet()).await?;
         let p = &open.project;
-        let root = tasks::env_root(&p.file.name, &req.env);
-        let script = tasks::render(
-            "common/logs",
-            &[
-                ("ROOT", &root),
-                ("PROJECT", &p.file.name),
-                ("ENV", &req.env),
-                ("LINES", &req.lines.clamp(1, 5000).to_string()),
-                ("FOLLOW", ""),
-            ],
-        )?;
+        let step = tasks::logs::step(&p.file, &req.env, req.lines, false, None)?;
+        let ops: Vec<_> = connected
+            .iter()
+            .map(|c| step.on(&c.server.endpoint))
+            .collect();
         let runs = connected
             .iter()
-            .map(|c| c.session.run(&script, None, &sink));
+            .zip(&ops)
+            .map(|(c, op)| tasks::execute::run(c, op, None, &sink));
         for r in futures::future::join_all(runs).await {
             r?;
         }

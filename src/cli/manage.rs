@@ -102,14 +102,14 @@ pub(super) fn attach(
     let s = sink();
     s.outcome(runtime()?.block_on(async {
         let connected = connect(&mut open, &s).await?;
-        for c in connected {
-            c.session
-                .run_ok(
-                    "checking the server",
-                    "set -euo pipefail\nid -u >/dev/null\n",
-                    &ssh::session::quiet(),
-                )
-                .await?;
+        for c in &connected {
+            let op = tasks::execute::on(
+                c,
+                "checking the server",
+                "common/hello",
+                &[("GREETING", "pond attach")],
+            )?;
+            tasks::execute::run_ok(c, &op, &ssh::session::quiet()).await?;
         }
         anyhow::Ok(())
     }))?;

@@ -471,27 +471,19 @@ pub fn run(op: Ops) -> super::CliResult {
         } => {
             let (mut open, s) = open_env(&project, &env)?;
             let p = &open.project;
-            let root = tasks::env_root(&p.file.name, &env);
-            let script = tasks::render(
-                "common/logs",
-                &[
-                    ("ROOT", &root),
-                    ("PROJECT", &p.file.name),
-                    ("ENV", &env),
-                    ("SITE_USER", &tasks::EnvUsers::of(&p.file.name, &env).site),
-                    ("LINES", &lines.to_string()),
-                    ("FOLLOW", if follow { "yes" } else { "" }),
-                    ("PROCESS", process.as_deref().unwrap_or_default()),
-                    ("UNITS", &tasks::processes::unit_prefix(&p.file.name, &env)),
-                ],
-            )?;
+            let step = tasks::logs::step(&p.file, &env, lines, follow, process.as_deref())?;
             let printer: Sink =
                 Arc::new(|host: &str, _s: Stream, line: &str| println!("[{host}] {line}"));
             runtime()?.block_on(async {
                 let connected = s.outcome(connect(&mut open, &s).await)?;
+                let ops: Vec<_> = connected
+                    .iter()
+                    .map(|c| step.on(&c.server.endpoint))
+                    .collect();
                 let runs = connected
                     .iter()
-                    .map(|c| c.session.run(&script, None, &printer));
+                    .zip(&ops)
+                    .map(|(c, op)| tasks::execute::run(c, op, None, &printer));
                 for r in futures::future::join_all(runs).await {
                     r?;
                 }

@@ -441,20 +441,6 @@ impl Session {
         })
     }
 
-    /// Runs a script and fails unless it exits 0, quoting its stderr.
-    pub async fn run_ok(&self, what: &str, script: &str, sink: &Sink) -> anyhow::Result<Outcome> {
-        let outcome = self.run(script, None, sink).await?;
-        if outcome.exit_code != 0 {
-            bail!(
-                "{what} failed on {} (exit {}): {}",
-                self.endpoint.name,
-                outcome.exit_code,
-                last_lines(&outcome.stderr, 8)
-            );
-        }
-        Ok(outcome)
-    }
-
     /// Runs a lock script that reports `locked` with its pid (then waits
     /// for stdin to end; a `lock-ended` report before it says whose lock it
     /// broke) or `lock-held` with the holder (then exits). Returns a guard

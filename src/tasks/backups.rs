@@ -10,8 +10,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::{Connected, render};
+use super::{Connected, execute};
 use crate::config::{Database, DropletRole, Environment, ProjectFile};
+use crate::plan::Operation;
 use crate::plan::report::Report;
 use crate::ssh::Sink;
 
@@ -54,14 +55,17 @@ fn parts<'a>(env: &Environment, connected: &'a [Connected]) -> anyhow::Result<Ve
     Ok(parts)
 }
 
-fn script(
+/// `common/backup` doing `action` (with backup `id`) on `part`'s server,
+/// as the operation the executor runs there.
+fn operation(
+    description: impl Into<String>,
     file: &ProjectFile,
     env: &Environment,
     part: &Part,
     action: &str,
     id: &str,
     extra: &[(&str, &str)],
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Operation> {
     let users = super::EnvUsers::of(&file.name, &env.name);
     let shared = if part.shared {
         file.shared_paths.join("\n")
@@ -78,7 +82,7 @@ fn script(
         ("SHARED_PATHS", &shared),
     ];
     inputs.extend_from_slice(extra);
-    render("common/backup", &inputs)
+    execute::on(part.server, description, "common/backup", &inputs)
 }
 
 /// A new backup id: `backup-<UTC time>-manual`.
@@ -104,9 +108,8 @@ pub async fn take(
 ) -> anyhow::Result<String> {
     let id = new_id();
     for part in parts(env, connected)? {
-        part.server
-            .session
-            .run_ok("backup", &script(file, env, &part, "take", &id, &[])?, sink)
+        let op = operation("backup", file, env, &part, "take", &id, &[])?;
+        execute::run_ok(part.server, &op, sink)
             .await
             .with_context(|| {
                 format!("backup {id} failed on {}", part.server.server.endpoint.name)
@@ -155,15 +158,8 @@ pub async fn list(
 ) -> anyhow::Result<Vec<(String, Vec<Listed>, Option<LastRun>)>> {
     let mut out = vec![];
     for part in parts(env, connected)? {
-        let o = part
-            .server
-            .session
-            .run_ok(
-                "listing backups",
-                &script(file, env, &part, "list", "", &[])?,
-                &crate::ssh::session::quiet(),
-            )
-            .await?;
+        let op = operation("listing backups", file, env, &part, "list", "", &[])?;
+        let o = execute::run_ok(part.server, &op, &crate::ssh::session::quiet()).await?;
         let (listed, last) = parse_list(&o.reports);
         out.push((part.server.server.endpoint.name.clone(), listed, last));
     }
@@ -220,13 +216,17 @@ pub async fn restore(
     // restore can be undone as a whole.
     let before = id_now("before-restore");
     for part in parts(env, connected)? {
-        part.server
-            .session
-            .run_ok(
-                &format!("restoring {id}"),
-                &script(file, env, &part, "restore", id, &[("BEFORE_ID", &before)])?,
-                sink,
-            )
+        let extra = [("BEFORE_ID", before.as_str())];
+        let op = operation(
+            format!("restoring {id}"),
+            file,
+            env,
+            &part,
+            "restore",
+            id,
+            &extra,
+        )?;
+        execute::run_ok(part.server, &op, sink)
             .await
             .with_context(|| format!("restoring {id} on {}", part.server.server.endpoint.name))?;
     }
@@ -249,14 +249,17 @@ pub async fn download(
     let mut written = vec![];
     for part in parts(env, connected)? {
         let name = &part.server.server.endpoint.name;
-        let manifest = part
-            .server
-            .session
-            .run_ok(
-                "reading the manifest",
-                &script(file, env, &part, "print", id, &[("FILE", "MANIFEST")])?,
-                &crate::ssh::session::quiet(),
-            )
+        let extra = [("FILE", "MANIFEST")];
+        let op = operation(
+            "reading the manifest",
+            file,
+            env,
+            &part,
+            "print",
+            id,
+            &extra,
+        )?;
+        let manifest = execute::run_ok(part.server, &op, &crate::ssh::session::quiet())
             .await
             .with_context(|| format!("backup {id} on {name}"))?;
         let mut files = vec![("MANIFEST".to_string(), manifest.stdout.clone())];
@@ -275,15 +278,18 @@ pub async fn download(
                 let out = tokio::fs::File::create(&to)
                     .await
                     .with_context(|| format!("writing {}", to.display()))?;
-                let outcome = part
-                    .server
-                    .session
-                    .run_piped(
-                        &script(file, env, &part, "print", id, &[("FILE", &f)])?,
-                        Box::new(out),
-                        sink,
-                    )
-                    .await?;
+                let extra = [("FILE", f.as_str())];
+                let op = operation(
+                    format!("copying {f}"),
+                    file,
+                    env,
+                    &part,
+                    "print",
+                    id,
+                    &extra,
+                )?;
+                let outcome =
+                    execute::run_piped(&part.server.session, &op, Box::new(out), sink).await?;
                 if outcome.exit_code != 0 {
                     bail!(
                         "copying {f} of {id} from {name} failed: {}",
@@ -306,33 +312,36 @@ pub async fn apply_schedule(
     sink: &Sink,
 ) -> anyhow::Result<()> {
     for part in parts(env, connected)? {
-        let (every, script_text) = match &file.backups {
-            Some(b) => (
-                b.schedule.as_str(),
-                script(
+        // The timer's script is an input of the one installing it.
+        let (every, scheduled) = match &file.backups {
+            Some(b) => {
+                let keep = b.keep.to_string();
+                let extra = [("KEEP", keep.as_str())];
+                let op = operation(
+                    "scheduled backup",
                     file,
                     env,
                     &part,
                     "scheduled",
                     "",
-                    &[("KEEP", &b.keep.to_string())],
-                )?,
-            ),
+                    &extra,
+                )?;
+                (b.schedule.as_str(), execute::script_text(&op).to_string())
+            }
             None => ("", String::new()),
         };
-        let install = render(
+        let install = execute::on(
+            part.server,
+            "scheduled backups",
             "common/backup-schedule",
             &[
                 ("PROJECT", &file.name),
                 ("ENV", &env.name),
                 ("SCHEDULE", every),
-                ("SCRIPT", &script_text),
+                ("SCRIPT", &scheduled),
             ],
         )?;
-        part.server
-            .session
-            .run_ok("scheduled backups", &install, sink)
-            .await?;
+        execute::run_ok(part.server, &install, sink).await?;
     }
     Ok(())
 }

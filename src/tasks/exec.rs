@@ -15,7 +15,8 @@
 use anyhow::{Context, bail};
 use base64::Engine;
 
-use super::{Connected, actor, render};
+use super::execute::{self, Step};
+use super::{Connected, actor};
 use crate::config::{DropletRole, Environment, ProjectFile};
 use crate::ssh::Sink;
 
@@ -37,14 +38,14 @@ impl Colour {
     }
 }
 
-/// The script that runs `argv` (pure).
+/// The step that runs `argv` on a web server (pure).
 pub fn script(
     file: &ProjectFile,
     env: &Environment,
     colour: Colour,
     argv: &[String],
     timeout_seconds: u32,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Step> {
     let Some(program) = argv.first() else {
         bail!("no command given: pond exec ENV -- COMMAND ARGS…");
     };
@@ -65,7 +66,8 @@ pub fn script(
         &actor(),
         serde_json::json!({"colour": colour.as_str(), "command": program, "args": argv.len() - 1, "exit": "@@EXIT@@"}),
     );
-    render(
+    Step::new(
+        format!("running {program} in the {} release", colour.as_str()),
         "common/exec",
         &[
             ("PROJECT", &file.name),
@@ -119,7 +121,8 @@ pub async fn run(
             .first()
             .with_context(|| format!("{} has no web server", env.name))?,
     };
-    Ok(target.session.run(&script, None, sink).await?.exit_code)
+    let op = script.on(&target.server.endpoint);
+    Ok(execute::run(target, &op, None, sink).await?.exit_code)
 }
 
 #[cfg(test)]
@@ -149,7 +152,9 @@ mod tests {
             "-r".into(),
             "echo 'x; $(rm -rf /)';".into(),
         ];
-        let text = script(&file, &env, Colour::Inactive, &argv, 60).unwrap();
+        let step = script(&file, &env, Colour::Inactive, &argv, 60).unwrap();
+        assert_eq!(step.description, "running php in the inactive release");
+        let text = &step.script.text;
         assert!(text.contains("readonly COLOUR='inactive'"), "{text}");
         assert!(
             !text.contains("rm -rf"),

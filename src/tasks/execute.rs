@@ -1,17 +1,19 @@
 //! The one place a planned script runs. Tasks build an [`Operation`] (a
-//! rendered template for one droplet: [`script`], or a [`Step`] — a
-//! script for whichever server — bound to one with [`Step::on`]); a dry
-//! run shows it in a [`Plan`](crate::plan::Plan), a real run hands the
-//! very same value to [`run`] (or [`run_ok`], for which a non-zero exit is
-//! an error), which feeds its text to `bash -s` on that droplet's session.
+//! rendered template for one droplet: [`script`] or [`on`], or a [`Step`]
+//! — a script for whichever server — bound to one with [`Step::on`]); a
+//! dry run shows it in a [`Plan`](crate::plan::Plan), a real run hands
+//! the very same value to [`run`] (or [`run_ok`], for which a non-zero
+//! exit is an error; [`run_piped`] when its stdout is data), which feeds
+//! its text to `bash -s` on that droplet's session. No task hands a
+//! script's text to a session itself.
 
 use anyhow::{Context, bail};
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Connected;
 use crate::plan::{Action, Method, Operation, Target};
 use crate::ssh::Sink;
-use crate::ssh::session::{Endpoint, Outcome};
+use crate::ssh::session::{Endpoint, Outcome, Session};
 
 /// The droplet `c` is connected to, as a plan names it.
 pub fn target_of(c: &Connected) -> Target {
@@ -44,6 +46,17 @@ pub fn script(
     })
 }
 
+/// The template `id` rendered with `inputs`, to run on the droplet `c` is
+/// connected to as its login user.
+pub fn on(
+    c: &Connected,
+    description: impl Into<String>,
+    id: &str,
+    inputs: &[(&str, &str)],
+) -> anyhow::Result<Operation> {
+    script(description, &c.server.endpoint, id, inputs)
+}
+
 /// Runs `op` on `c` (which must be its target), with `input` streamed
 /// after the script on the same stdin. A non-zero exit is in the outcome.
 pub async fn run(
@@ -52,18 +65,56 @@ pub async fn run(
     input: Option<Box<dyn AsyncRead + Send + Unpin>>,
     sink: &Sink,
 ) -> anyhow::Result<Outcome> {
+    run_on(&c.session, op, input, sink).await
+}
+
+/// Runs `op` on `session` like [`run`]: for a server that is not one of
+/// the environment's (the source host of `--db-from`).
+pub async fn run_on(
+    session: &Session,
+    op: &Operation,
+    input: Option<Box<dyn AsyncRead + Send + Unpin>>,
+    sink: &Sink,
+) -> anyhow::Result<Outcome> {
+    session.run(checked(session, op)?, input, sink).await
+}
+
+/// Runs `op` on `session` with its stdout written to `output` as data
+/// (a backup's file, a release streamed to another server); stderr goes
+/// to `sink`. A non-zero exit is in the outcome.
+pub async fn run_piped(
+    session: &Session,
+    op: &Operation,
+    output: Box<dyn AsyncWrite + Send + Unpin>,
+    sink: &Sink,
+) -> anyhow::Result<Outcome> {
+    session.run_piped(checked(session, op)?, output, sink).await
+}
+
+/// The text of `op`'s script (empty for an API request): for a script
+/// that is an input of another (a timer's).
+pub fn script_text(op: &Operation) -> &str {
+    match &op.action {
+        Action::Script { script, .. } => &script.text,
+        Action::Api(_) => "",
+    }
+}
+
+/// The text of `op`'s script, once it is known to be a script planned for
+/// the droplet `session` is connected to.
+fn checked<'a>(session: &Session, op: &'a Operation) -> anyhow::Result<&'a str> {
     let Action::Script { script, .. } = &op.action else {
         bail!("{}: not a script, so not for a server", op.description);
     };
-    if op.target != target_of(c) {
+    let connected = droplet(&session.endpoint);
+    if op.target != connected {
         bail!(
-            "{}: planned for {}, not {}",
+            "{}: planned for {}, not {connected}",
             op.description,
             op.target,
-            target_of(c)
         );
     }
-    c.session.run(&script.text, input, sink).await
+    Ok(&script.text)
 }
 
 /// Sends `op`, a DigitalOcean API request, through `client` (the caller's

@@ -19,6 +19,7 @@ pub mod droplets;
 pub mod exec;
 pub mod execute;
 pub mod lb_tls;
+pub mod logs;
 pub mod manifest;
 pub mod operate;
 pub mod pre_swap;

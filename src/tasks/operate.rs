@@ -6,7 +6,7 @@
 use anyhow::{Context, bail};
 
 use super::state::ServerState;
-use super::{Connected, env_root, render};
+use super::{Connected, env_root, execute};
 use crate::config::{Colour, DropletRole, Environment, ProjectFile};
 use crate::plan::report::Report;
 use crate::ssh::{Sink, Stream};
@@ -143,15 +143,15 @@ pub async fn served_urls(
     let Some(web) = connected.iter().find(|c| c.server.role == DropletRole::Web) else {
         return ServedUrls::new(env, false, false);
     };
-    let Ok(script) = render(
+    let Ok(op) = execute::on(
+        web,
+        "reading which URLs are served over HTTPS",
         "common/serving",
         &[("PROJECT", &file.name), ("ENV", &env.name)],
     ) else {
         return ServedUrls::new(env, false, false);
     };
-    let reports = web
-        .session
-        .run(&script, None, &crate::ssh::session::quiet())
+    let reports = execute::run(web, &op, None, &crate::ssh::session::quiet())
         .await
         .map(|o| o.reports)
         .unwrap_or_default();
@@ -174,7 +174,9 @@ pub async fn health(
         .iter()
         .filter(|c| c.server.role == DropletRole::Web)
     {
-        let script = render(
+        let op = execute::on(
+            c,
+            "health check of the inactive colour",
             "common/health",
             &[
                 ("HOST", &host),
@@ -187,10 +189,7 @@ pub async fn health(
                 ),
             ],
         )?;
-        let outcome = c
-            .session
-            .run(&script, None, &crate::ssh::session::quiet())
-            .await?;
+        let outcome = execute::run(c, &op, None, &crate::ssh::session::quiet()).await?;
         let status =
             crate::reported!(outcome.reports, Report::Health { code } => *code).unwrap_or(0);
         let healthy = outcome.exit_code == 0;
@@ -224,15 +223,13 @@ pub async fn live_colour(root: &str, connected: &[Connected]) -> anyhow::Result<
         .iter()
         .filter(|c| c.server.role == DropletRole::Web)
     {
-        let script = render("common/status", &[("ROOT", root)])?;
-        let out = c
-            .session
-            .run_ok(
-                "reading the live colour",
-                &script,
-                &crate::ssh::session::quiet(),
-            )
-            .await?;
+        let op = execute::on(
+            c,
+            "reading the live colour",
+            "common/status",
+            &[("ROOT", root)],
+        )?;
+        let out = execute::run_ok(c, &op, &crate::ssh::session::quiet()).await?;
         let live = match crate::reported!(out.reports, Report::Live { target } => target.as_str()) {
             Some("blue") => Colour::Blue,
             Some("green") => Colour::Green,
@@ -265,7 +262,9 @@ pub async fn status(
     let units = super::processes::unit_prefix(&file.name, &env.name);
     let mut out = vec![];
     let runs = connected.iter().map(|c| {
-        let script = render(
+        let op = execute::on(
+            c,
+            "reading status",
             "common/status",
             &[
                 ("ROOT", &root),
@@ -276,12 +275,7 @@ pub async fn status(
                 ("DEPLOY_USER", &deploy_user),
             ],
         );
-        async move {
-            let script = script?;
-            c.session
-                .run_ok("reading status", &script, &crate::ssh::session::quiet())
-                .await
-        }
+        async move { execute::run_ok(c, &op?, &crate::ssh::session::quiet()).await }
     });
     let results = futures::future::join_all(runs).await;
     for (c, r) in connected.iter().zip(results) {

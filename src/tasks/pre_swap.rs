@@ -8,7 +8,7 @@
 use anyhow::bail;
 
 use super::swap::{ServerRead, session_of};
-use super::{Connected, env_root, render};
+use super::{Connected, env_root, execute};
 use crate::config::{Colour, Environment, ProjectFile};
 use crate::ssh::{Sink, Stream};
 
@@ -109,7 +109,9 @@ pub async fn run_pre_swap_hooks(
     sink: &Sink,
 ) -> anyhow::Result<()> {
     let users = crate::plan::layout::EnvUsers::of(&file.name, &env.name);
-    let script = render(
+    let op = execute::on(
+        server,
+        "pre-swap hooks",
         "common/pre-swap",
         &[
             ("ROOT", &env_root(&file.name, &env.name)),
@@ -119,7 +121,7 @@ pub async fn run_pre_swap_hooks(
             ("DEPLOY_USER", &users.deploy),
         ],
     )?;
-    let outcome = server.session.run(&script, None, sink).await?;
+    let outcome = execute::run(server, &op, None, sink).await?;
     if outcome.exit_code == 75 {
         return Err(NoHookRan(format!(
             "{}: {}",

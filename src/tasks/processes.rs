@@ -10,7 +10,8 @@
 
 use anyhow::Context;
 
-use super::{Connected, env_root, render};
+use super::execute::{self, Step};
+use super::{Connected, env_root};
 use crate::config::{DropletRole, Environment, ProjectFile};
 use crate::ssh::Sink;
 
@@ -60,7 +61,8 @@ pub async fn apply(
     sink: &Sink,
 ) -> anyhow::Result<()> {
     let users = super::EnvUsers::of(&file.name, &env.name);
-    let script = render(
+    let step = Step::new(
+        "processes and schedule",
         "common/processes",
         &[
             ("ROOT", &env_root(&file.name, &env.name)),
@@ -70,8 +72,7 @@ pub async fn apply(
         ],
     )?;
     for c in servers.iter().filter(|c| c.server.role == DropletRole::Web) {
-        c.session
-            .run_ok("processes and schedule", &script, sink)
+        execute::run_ok(c, &step.on(&c.server.endpoint), sink)
             .await
             .with_context(|| {
                 format!(

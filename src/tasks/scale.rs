@@ -16,7 +16,7 @@ use tokio::io::AsyncReadExt;
 
 use super::droplets::{DropletSpec, connect_booting, create_droplets, env_tags, register_keys};
 use super::state::{ColourState, ServerState, log_line};
-use super::{CloneSessions, Connected, env_root, find_env, manifest, operate, provision, render};
+use super::{CloneSessions, Connected, env_root, execute, find_env, manifest, operate, provision};
 use crate::config::{self, Colour, Database, Droplet, DropletRole, EnvironmentKind, ProjectFile};
 use crate::digitalocean::Client;
 use crate::plan::report::Report;
@@ -343,15 +343,14 @@ impl ReleaseCopy<'_> {
     /// it. Returns the target's live colour and whether a colour already
     /// runs the release (a re-run).
     async fn make_room(&self, release: &str, doing: &str) -> anyhow::Result<(String, bool)> {
-        let prepare = render(
+        let prepare = execute::on(
+            self.target,
+            doing,
             "common/release-import",
             &[("ROOT", self.root), ("RELEASE", release)],
         )?;
-        let prepared = self
-            .target
-            .session
-            .run_ok(doing, &prepare, &crate::ssh::session::quiet())
-            .await?;
+        let prepared =
+            execute::run_ok(self.target, &prepare, &crate::ssh::session::quiet()).await?;
         crate::reported!(prepared.reports, Report::ImportReady { live, serving } => (live.clone(), *serving))
             .with_context(|| format!("{}: common/release-import reported nothing", self.target.server.endpoint.name))
     }
@@ -388,7 +387,9 @@ impl ReleaseCopy<'_> {
         if current != live.as_str() {
             // Both colours run the release; make the same colour live as on
             // the others, so the next deploy and swap stay in step.
-            let swap = render(
+            let swap = execute::on(
+                target,
+                format!("making {} live", live.as_str()),
                 "common/swap",
                 &[
                     ("ROOT", root),
@@ -405,10 +406,7 @@ impl ReleaseCopy<'_> {
                     ("DEPLOY_USER", &self.users().deploy),
                 ],
             )?;
-            target
-                .session
-                .run_ok(&format!("making {} live", live.as_str()), &swap, sink)
-                .await?;
+            execute::run_ok(target, &swap, sink).await?;
         }
         sink(
             name,
@@ -518,7 +516,9 @@ impl ReleaseCopy<'_> {
             &manifest::Manifest::new(),
             &generated,
         )?;
-        let export = render(
+        let export = execute::on(
+            self.source,
+            format!("reading release {release}"),
             "common/release-export",
             &[
                 ("ROOT", self.root),
@@ -529,7 +529,9 @@ impl ReleaseCopy<'_> {
                 ("SHARED_PATHS", &self.file.shared_paths.join("\n")),
             ],
         )?;
-        let apply = render(
+        let apply = execute::on(
+            self.target,
+            format!("installing release {release}"),
             "common/deploy-apply",
             &[
                 ("ROOT", self.root),
@@ -555,10 +557,8 @@ impl ReleaseCopy<'_> {
         let (from_source, to_target) = tokio::io::duplex(1 << 20);
         let input = to_target.chain(std::io::Cursor::new(configs));
         let (exported, applied) = tokio::join!(
-            self.source
-                .session
-                .run_piped(&export, Box::new(from_source), &quiet),
-            self.target.session.run(&apply, Some(Box::new(input)), sink)
+            execute::run_piped(&self.source.session, &export, Box::new(from_source), &quiet),
+            execute::run(self.target, &apply, Some(Box::new(input)), sink)
         );
         let exported = exported?;
         if exported.exit_code != 0 {

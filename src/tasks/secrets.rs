@@ -9,7 +9,8 @@
 
 use anyhow::{Context, bail};
 
-use super::{Connected, render};
+use super::Connected;
+use super::execute::{self, Step};
 use crate::config::{DropletRole, Environment, ProjectFile, grammar};
 use crate::plan::report::Report;
 use crate::ssh::{Sink, Stream};
@@ -51,13 +52,15 @@ pub fn check_value(name: &str, value: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `common/secret` doing `action` for secret `name`, as a step for any
+/// web server (bound to one by [`Step::on`]).
 fn script(
     file: &ProjectFile,
     env: &Environment,
     action: &str,
     name: &str,
     generate: Option<Generate>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Step> {
     if action != "list" {
         grammar::secret_name(name).map_err(|e| anyhow::anyhow!("secret name {name:?}: {e}"))?;
     }
@@ -69,7 +72,16 @@ fn script(
         ),
         None => (String::new(), "", ""),
     };
-    render(
+    let description = match action {
+        "list" => "listing secrets".to_string(),
+        "print" => format!("reading {name}"),
+        "set" => format!("setting {name}"),
+        "generate" => format!("generating {name}"),
+        "remove" => format!("removing {name}"),
+        other => format!("secret {name}: {other}"),
+    };
+    Step::new(
+        description,
         "common/secret",
         &[
             ("PROJECT", &file.name),
@@ -94,17 +106,18 @@ fn web(connected: &[Connected]) -> Vec<&Connected> {
         .collect()
 }
 
-/// Runs `script` with `value` on its stdin after the script.
+/// Runs `step` on `c` with `value` on its stdin after the script; `what`
+/// names it in an error.
 async fn run_with(
     c: &Connected,
     what: &str,
-    script: &str,
+    step: &Step,
     value: &[u8],
     sink: &Sink,
 ) -> anyhow::Result<()> {
     let input: Box<dyn tokio::io::AsyncRead + Send + Unpin> =
         Box::new(std::io::Cursor::new(value.to_vec()));
-    let out = c.session.run(script, Some(input), sink).await?;
+    let out = execute::run(c, &step.on(&c.server.endpoint), Some(input), sink).await?;
     if out.exit_code != 0 {
         bail!(
             "{what} failed on {} (exit {}): {}",
@@ -150,26 +163,22 @@ pub async fn generate(
     let (first, others) = servers
         .split_first()
         .with_context(|| format!("{} has no web server", env.name))?;
-    first
-        .session
-        .run_ok(
-            &format!("generating {name}"),
-            &script(file, env, "generate", name, Some(how))?,
-            sink,
-        )
-        .await?;
+    execute::run_ok(
+        first,
+        &script(file, env, "generate", name, Some(how))?.on(&first.server.endpoint),
+        sink,
+    )
+    .await?;
     if others.is_empty() {
         return Ok(());
     }
     // The value crosses this process once, quietly, to reach the others.
-    let printed = first
-        .session
-        .run_ok(
-            &format!("reading {name}"),
-            &script(file, env, "print", name, None)?,
-            &crate::ssh::session::quiet(),
-        )
-        .await?;
+    let printed = execute::run_ok(
+        first,
+        &script(file, env, "print", name, None)?.on(&first.server.endpoint),
+        &crate::ssh::session::quiet(),
+    )
+    .await?;
     let set = script(file, env, "set", name, None)?;
     let mut done = vec![first.server.endpoint.name.clone()];
     for c in others {
@@ -208,24 +217,20 @@ pub async fn copy_all(
     sink: &Sink,
 ) -> anyhow::Result<()> {
     let quiet = crate::ssh::session::quiet();
-    let listed = from
-        .session
-        .run_ok(
-            "listing secrets",
-            &script(file, env, "list", "", None)?,
+    let listed = execute::run_ok(
+        from,
+        &script(file, env, "list", "", None)?.on(&from.server.endpoint),
+        &quiet,
+    )
+    .await?;
+    for secret in parse_list(&listed.reports) {
+        let name = &secret.name;
+        let printed = execute::run_ok(
+            from,
+            &script(file, env, "print", name, None)?.on(&from.server.endpoint),
             &quiet,
         )
         .await?;
-    for secret in parse_list(&listed.reports) {
-        let name = &secret.name;
-        let printed = from
-            .session
-            .run_ok(
-                &format!("reading {name}"),
-                &script(file, env, "print", name, None)?,
-                &quiet,
-            )
-            .await?;
         let set = script(file, env, "set", name, None)?;
         for c in to {
             run_with(
@@ -256,9 +261,7 @@ pub async fn remove(
 ) -> anyhow::Result<()> {
     let script = script(file, env, "remove", name, None)?;
     for c in web(connected) {
-        c.session
-            .run_ok(&format!("removing {name}"), &script, sink)
-            .await?;
+        execute::run_ok(c, &script.on(&c.server.endpoint), sink).await?;
     }
     Ok(())
 }
@@ -343,14 +346,12 @@ pub async fn ensure_generated(
                         .join(", ")
                 ));
                 if !dry_run {
-                    let printed = servers[from]
-                        .session
-                        .run_ok(
-                            &format!("reading {name}"),
-                            &script(file, env, "print", name, None)?,
-                            &crate::ssh::session::quiet(),
-                        )
-                        .await?;
+                    let printed = execute::run_ok(
+                        servers[from],
+                        &script(file, env, "print", name, None)?.on(&servers[from].server.endpoint),
+                        &crate::ssh::session::quiet(),
+                    )
+                    .await?;
                     let set = script(file, env, "set", name, None)?;
                     for c in lacking {
                         run_with(
@@ -378,10 +379,12 @@ pub async fn list(
     let script = script(file, env, "list", "", None)?;
     let mut out = vec![];
     for c in web(connected) {
-        let o = c
-            .session
-            .run_ok("listing secrets", &script, &crate::ssh::session::quiet())
-            .await?;
+        let o = execute::run_ok(
+            c,
+            &script.on(&c.server.endpoint),
+            &crate::ssh::session::quiet(),
+        )
+        .await?;
         out.push((c.server.endpoint.name.clone(), parse_list(&o.reports)));
     }
     Ok(out)
@@ -473,9 +476,12 @@ mod tests {
             replace: false,
         };
         let ok = script(&file, &env, "generate", "APP_KEY", Some(how)).unwrap();
+        assert_eq!(ok.description, "generating APP_KEY");
+        assert_eq!(ok.script.template, "common/secret");
+        let text = &ok.script.text;
         assert!(
-            ok.contains("readonly ENCODING='base64'") && ok.contains("readonly BYTES='32'"),
-            "{ok}"
+            text.contains("readonly ENCODING='base64'") && text.contains("readonly BYTES='32'"),
+            "{text}"
         );
     }
 }

@@ -7,8 +7,9 @@
 
 use anyhow::{Context, bail};
 
-use super::{Connected, render};
+use super::{Connected, execute};
 use crate::config::{Database, DropletRole, Environment, ProjectFile};
+use crate::plan::Operation;
 use crate::plan::report::Report;
 use crate::ssh::Sink;
 
@@ -63,15 +64,21 @@ pub fn database_server<'a>(
     })
 }
 
-fn script(
+/// `mysql/snapshot` doing `action` on the database server `server`.
+#[allow(clippy::too_many_arguments)]
+fn operation(
+    server: &Connected,
+    description: impl Into<String>,
     file: &ProjectFile,
     env: &Environment,
     db: &str,
     action: &str,
     id: &str,
     keep: &str,
-) -> anyhow::Result<String> {
-    render(
+) -> anyhow::Result<Operation> {
+    execute::on(
+        server,
+        description,
         "mysql/snapshot",
         &[
             ("PROJECT", &file.name),
@@ -96,20 +103,27 @@ pub async fn take(
     let Some((server, db)) = database_server(env, connected)? else {
         return Ok(None);
     };
-    let out = server
-        .session
-        .run_ok(
-            &format!("snapshot of {db}"),
-            &script(file, env, &db, "take", id, "")?,
-            sink,
+    let out = execute::run_ok(
+        server,
+        &operation(
+            server,
+            format!("snapshot of {db}"),
+            file,
+            env,
+            &db,
+            "take",
+            id,
+            "",
+        )?,
+        sink,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "taking a snapshot of {db} on {}",
+            server.server.endpoint.name
         )
-        .await
-        .with_context(|| {
-            format!(
-                "taking a snapshot of {db} on {}",
-                server.server.endpoint.name
-            )
-        })?;
+    })?;
     Ok(parse(&out.reports).into_iter().next())
 }
 
@@ -128,20 +142,27 @@ pub async fn restore(
             env.name
         );
     };
-    server
-        .session
-        .run_ok(
-            &format!("restoring {db} from {id}"),
-            &script(file, env, &db, "restore", id, "")?,
-            sink,
+    execute::run_ok(
+        server,
+        &operation(
+            server,
+            format!("restoring {db} from {id}"),
+            file,
+            env,
+            &db,
+            "restore",
+            id,
+            "",
+        )?,
+        sink,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "restoring {db} on {} from snapshot {id}",
+            server.server.endpoint.name
         )
-        .await
-        .with_context(|| {
-            format!(
-                "restoring {db} on {} from snapshot {id}",
-                server.server.endpoint.name
-            )
-        })?;
+    })?;
     Ok(())
 }
 
@@ -159,14 +180,12 @@ pub async fn check_restorable(
             env.name
         );
     };
-    let out = server
-        .session
-        .run_ok(
-            "listing snapshots",
-            &script(file, env, &db, "list", "", "")?,
-            &crate::ssh::session::quiet(),
-        )
-        .await?;
+    let out = execute::run_ok(
+        server,
+        &operation(server, "listing snapshots", file, env, &db, "list", "", "")?,
+        &crate::ssh::session::quiet(),
+    )
+    .await?;
     if crate::reported!(out.reports, Report::Mariadb { running } => *running) == Some(false) {
         bail!(
             "MariaDB is not running on {}, so snapshot {id} cannot be restored; nothing was changed",
@@ -196,14 +215,21 @@ pub async fn prune(
     let Some((server, db)) = database_server(env, connected)? else {
         return Ok(());
     };
-    server
-        .session
-        .run_ok(
+    execute::run_ok(
+        server,
+        &operation(
+            server,
             "removing snapshots of releases no longer kept",
-            &script(file, env, &db, "prune", "", &kept.join("\n"))?,
-            sink,
-        )
-        .await?;
+            file,
+            env,
+            &db,
+            "prune",
+            "",
+            &kept.join("\n"),
+        )?,
+        sink,
+    )
+    .await?;
     Ok(())
 }
 

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use super::{Connected, env_root, render};
+use super::{Connected, env_root, execute};
 use crate::config::{Database, DropletRole, ProjectFile};
+use crate::plan::Operation;
 use crate::ssh::{Endpoint, HostKeyCheck, Identity, Session, Sink, Stream};
 
 /// Data to load on the first deploy: a SQL dump (a file, or a database on
@@ -109,7 +110,7 @@ impl DbSource {
 /// tar) into a remote script's stdin; returns the script's output.
 async fn stream_in(
     c: &Connected,
-    script: &str,
+    op: &Operation,
     source: PathBuf,
     as_tar: bool,
     sink: &Sink,
@@ -131,12 +132,12 @@ async fn stream_in(
         encoder.finish()?;
         Ok(())
     });
-    let outcome = c.session.run(script, Some(Box::new(reader)), sink).await?;
+    let outcome = execute::run(c, op, Some(Box::new(reader)), sink).await?;
     let produced = producer.await?;
     if outcome.exit_code != 0 {
         bail!(
             "{} failed on {}: {}",
-            script.lines().nth(1).unwrap_or("transfer"),
+            op.description,
             c.server.endpoint.name,
             crate::ssh::session::last_lines(&outcome.stderr, 6)
         );
@@ -166,7 +167,12 @@ pub async fn transfer(
             _ => None,
         };
         if let Some(db) = db {
-            let import = render("mysql/import", &[("DB_NAME", db)])?;
+            let import = execute::on(
+                c,
+                format!("loading into database {db}"),
+                "mysql/import",
+                &[("DB_NAME", db)],
+            )?;
             if let Some(dump) = &what.db_dump {
                 (sink)(
                     &c.server.endpoint.name,
@@ -191,7 +197,9 @@ pub async fn transfer(
             );
             stream_in(
                 c,
-                &render(
+                &execute::on(
+                    c,
+                    format!("copying attachments into shared/{shared}"),
                     "common/attachments",
                     &[
                         ("ROOT", &root),
@@ -239,7 +247,7 @@ async fn copy_database(
     c: &Connected,
     source: &DbSource,
     pin: &str,
-    import: &str,
+    import: &Operation,
     identity: &Identity,
     sink: &Sink,
 ) -> anyhow::Result<()> {
@@ -268,12 +276,17 @@ async fn copy_database(
             session.host_key
         ),
     );
-    let export = render("mysql/export", &[("DB_NAME", &source.database)])?;
+    let export = execute::script(
+        format!("dumping {}", source.label()),
+        &endpoint,
+        "mysql/export",
+        &[("DB_NAME", &source.database)],
+    )?;
     let (from_source, to_target) = tokio::io::duplex(1 << 20);
     let quiet = crate::ssh::session::quiet();
     let (exported, imported) = tokio::join!(
-        session.run_piped(&export, Box::new(from_source), &quiet),
-        c.session.run(import, Some(Box::new(to_target)), sink)
+        execute::run_piped(&session, &export, Box::new(from_source), &quiet),
+        execute::run(c, import, Some(Box::new(to_target)), sink)
     );
     session.close().await;
     let exported = exported?;

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 
 use super::super::manifest::{self, Manifest};
 use super::super::state::{ReleaseRecord, ServerState, log_line, now};
-use super::super::{Connected, actor, render};
+use super::super::{Connected, actor, execute, render};
 use super::{DeployOptions, ServerDeploy};
 use crate::config::{Colour, ProjectFile};
 use crate::plan::Plan;
@@ -185,20 +185,19 @@ impl Job {
     /// once its lock carries `token`.
     async fn prepare(&self, c: &Connected, token: &str) -> anyhow::Result<Prepared> {
         let name = c.server.endpoint.name.as_str();
-        let prepare = render(
+        let prepare = execute::on(
+            c,
+            "preparing the release",
             "common/deploy-prepare",
             &[
-                ("ROOT", &self.root),
+                ("ROOT", self.root.as_str()),
                 ("DEPLOY_USER", &self.users.deploy),
                 ("KEEP_BUILDS", &self.keep_builds.to_string()),
                 ("LOCK_TOKEN", token),
             ],
         )?;
         let quiet = crate::ssh::session::quiet();
-        let prepared = c
-            .session
-            .run_ok("preparing the release", &prepare, &quiet)
-            .await?;
+        let prepared = execute::run_ok(c, &prepare, &quiet).await?;
         let Some(Report::Prepared {
             target,
             first,
