@@ -91,9 +91,19 @@ fn scale_out_joins_at_the_live_build_without_a_failed_request_and_scale_in_clean
     balancer_https(&api, p, config.path(), &lb_ip, &lb_id);
 
     // --dry-run says what it would do and changes nothing.
+    // The requests it prints are the ones the run sends (the droplet's SSH
+    // key named by fingerprint, which the lab's API resolves as DO's does).
     let said = ok(run(&["scale", "production", "3", "--dry-run"]));
-    assert!(said.contains("create grow-production-3"), "{said}");
+    assert!(
+        said.contains("create droplet grow-production-3 ("),
+        "{said}"
+    );
     assert!(said.contains("$6.00/month each"), "{said}");
+    assert!(
+        said.contains(r#"Post /v2/droplets {"image":"#)
+            && said.contains(r#""name":"grow-production-3""#),
+        "{said}"
+    );
     assert_eq!(web_addresses(p).len(), 2);
 
     // A file the running site made in its release (a cache holding that
@@ -216,6 +226,11 @@ fn scale_out_joins_at_the_live_build_without_a_failed_request_and_scale_in_clean
     let refused = run(&["scale", "production", "1"]);
     assert!(!refused.status.success());
     assert_eq!(web_addresses(p).len(), 3);
+    let said = ok(run(&["scale", "production", "1", "--dry-run"]));
+    assert!(
+        said.contains("Delete /v2/load_balancers/") && said.contains(r#"{"droplet_ids":["#),
+        "{said}"
+    );
     ok(run(&["scale", "production", "1", "--yes"]));
     let left = web_addresses(p);
     assert_eq!(left, webs[..1].to_vec());

@@ -182,7 +182,9 @@ pub async fn plan_change(
                         .map(|s| s.price_monthly),
                     None => None,
                 };
-                let plan = scale::plan(&p.file, &r.env, r.droplets, price)?;
+                let (identity, _) = project::user_identity().await?;
+                let plan =
+                    scale::plan(&p.file, &r.env, r.droplets, price, &identity.public_line())?;
                 (plan.lines.clone(), Planned::Scale(plan))
             }
         })

@@ -1,6 +1,7 @@
 //! `pond scale ENV N`: shows what scaling a load-balanced environment
-//! takes (with the monthly price of new droplets), asks before deleting
-//! droplets, then runs the engine's scale task with live progress.
+//! takes (with the monthly price of new droplets; `--dry-run` adds the
+//! DigitalOcean requests the run sends), asks before deleting droplets,
+//! then runs the engine's scale task with live progress.
 
 use super::manage::confirm_by_typing;
 use super::session::*;
@@ -27,8 +28,15 @@ pub(super) fn scale(
             .map(|s| s.price_monthly),
         None => None,
     };
-    let plan = tasks::scale::plan(&p.file, env, droplets, price)
-        .map_err(|e| super::Failure::invalid(e, vec![]))?;
+    let mut open = open_loaded(p, env)?;
+    let plan = tasks::scale::plan(
+        &open.project.file,
+        env,
+        droplets,
+        price,
+        &open.identity.public_line(),
+    )
+    .map_err(|e| super::Failure::invalid(e, vec![]))?;
     println!(
         "Scaling {env} from {} to {} web droplets will:",
         plan.current, plan.target
@@ -37,6 +45,12 @@ pub(super) fn scale(
         println!("  {line}");
     }
     if dry_run {
+        if !plan.requests.operations.is_empty() {
+            println!("The DigitalOcean requests known before the run, in the order they are sent:");
+            for line in plan.requests.outline() {
+                println!("  {line}");
+            }
+        }
         println!("(dry run: nothing changed)");
         return Ok(());
     }
@@ -47,7 +61,6 @@ pub(super) fn scale(
             "deleting droplets",
         )?;
     }
-    let mut open = open_loaded(p, env)?;
     let s = sink();
     let p = &mut open.project;
     s.outcome(rt.block_on(tasks::scale::execute(

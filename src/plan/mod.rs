@@ -138,8 +138,9 @@ impl fmt::Display for Plan {
 
 impl Plan {
     /// One line per operation, its script's inputs shortened (a value of
-    /// several lines as their count, a long one cut): what `--dry-run`
-    /// prints; [`Plan`]'s `Display` gives the scripts in full.
+    /// several lines as their count, a long one cut), an API request with
+    /// its body: what `--dry-run` prints; [`Plan`]'s `Display` gives the
+    /// scripts in full.
     pub fn outline(&self) -> Vec<String> {
         self.operations
             .iter()
@@ -155,7 +156,10 @@ impl Plan {
                             .collect();
                         format!("as {user}: {} {}", script.template, inputs.join(" "))
                     }
-                    Action::Api(req) => format!("{:?} {}", req.method, req.path),
+                    Action::Api(req) => match &req.body {
+                        Some(body) => format!("{:?} {} {body}", req.method, req.path),
+                        None => format!("{:?} {}", req.method, req.path),
+                    },
                 };
                 one_line(&format!(
                     "[{}] {} — on {}; {}",

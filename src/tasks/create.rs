@@ -18,7 +18,8 @@ use reqwest::Method;
 pub use super::create_plan::{NewServer, database_choice};
 use super::dns::point_dns;
 use super::droplets::{
-    DropletSpec, connect_booting, create_droplets, delete_created, env_tags, register_keys,
+    DropletSpec, connect_booting, create_droplets, create_request, delete_created, env_tags,
+    register_keys,
 };
 use super::{CloneSessions, Stop, deploy, operate, provision, transfer};
 use crate::config::{
@@ -154,7 +155,11 @@ pub async fn new_server(
         image: input.image.clone(),
         active_timeout: input.active_timeout,
     };
-    let created = create_droplets(client, &to_create, &tags, &key_ids, &spec, sink).await?;
+    let requests: Vec<_> = to_create
+        .iter()
+        .map(|name| create_request(&input.account, name, &spec, &tags, &key_ids))
+        .collect();
+    let created = create_droplets(client, &requests, spec.active_timeout, sink).await?;
     let mut lb = None;
     if input.is_load_balanced() {
         let ids: Vec<u64> = created[..names.len()].iter().map(|c| c.id).collect();

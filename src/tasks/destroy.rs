@@ -22,7 +22,7 @@ use reqwest::Method;
 use super::Connected;
 use crate::config::{self, ProjectFile};
 use crate::digitalocean::{Client, is_not_found};
-use crate::plan::{Action, ApiRequest, Method as PlanMethod, Operation, Plan, Target};
+use crate::plan::{Method as PlanMethod, Operation, Plan};
 use crate::ssh::{Sink, Stream};
 
 /// Everything `execute` will delete.
@@ -104,13 +104,7 @@ fn request(
     path: String,
     body: Option<serde_json::Value>,
 ) -> Operation {
-    Operation {
-        description,
-        target: Target::DigitalOcean {
-            account: account.to_string(),
-        },
-        action: Action::Api(ApiRequest { method, path, body }),
-    }
+    super::execute::api_request(account, description, method, path, body)
 }
 
 impl DestroyPlan {
@@ -574,6 +568,7 @@ fn ignore_missing(result: anyhow::Result<serde_json::Value>) -> anyhow::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{Action, Target};
 
     #[test]
     fn the_requests_are_planned_in_the_order_they_are_sent_and_name_exactly_what_was_listed() {

@@ -1,6 +1,8 @@
-//! Droplets of one run: create them with Pond's tags, wait until each is
-//! active, and — when any never becomes usable — delete every one the run
-//! created, so a failure leaves no orphans on the account.
+//! Droplets of one run: the requests that create them with Pond's tags
+//! ([`create_request`], values a plan shows), sent by [`create_droplets`],
+//! which waits until each is active and — when any never becomes usable —
+//! deletes every one the run created, so a failure leaves no orphans on
+//! the account.
 
 use std::time::Duration;
 
@@ -9,6 +11,7 @@ use serde_json::json;
 
 use crate::config::ProjectFile;
 use crate::digitalocean::Client;
+use crate::plan::{Method, Operation};
 use crate::ssh::{Identity, Sink, Stream};
 
 /// Where and how big new droplets are.
@@ -82,6 +85,67 @@ pub async fn register_keys(
     Ok(ids)
 }
 
+/// DigitalOcean's fingerprint of an SSH public key line (`ssh-ed25519
+/// AAAA… comment`): the MD5 of the key blob, as colon-separated hex. A
+/// droplet request may name its keys by it.
+pub fn fingerprint(public_line: &str) -> anyhow::Result<String> {
+    use base64::Engine;
+    use md5::Digest;
+    let blob = public_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .with_context(|| {
+            format!(
+                "{} is not an SSH public key line",
+                crate::config::show(public_line)
+            )
+        })?;
+    let digest = md5::Md5::digest(&blob);
+    Ok(digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
+/// The fingerprints of the keys new droplets get: the user's, then the
+/// team's ([`register_keys`] makes sure the account has them).
+pub fn key_fingerprints(file: &ProjectFile, public_line: &str) -> anyhow::Result<Vec<String>> {
+    std::iter::once(public_line)
+        .chain(file.team_keys.iter().map(|m| m.public_key.as_str()))
+        .map(fingerprint)
+        .collect()
+}
+
+/// The request creating droplet `name` on `account`'s DigitalOcean with
+/// `tags` and the SSH keys `keys` (ids or fingerprints): what a plan shows
+/// and [`create_droplets`] sends.
+pub fn create_request(
+    account: &str,
+    name: &str,
+    spec: &DropletSpec,
+    tags: &[String],
+    keys: &[serde_json::Value],
+) -> Operation {
+    super::execute::api_request(
+        account,
+        format!(
+            "create droplet {name} ({}, {}, {}) tagged {}",
+            spec.region,
+            spec.size,
+            spec.image,
+            tags.join(", ")
+        ),
+        Method::Post,
+        "/v2/droplets".to_string(),
+        Some(json!({
+            "name": name, "region": spec.region, "size": spec.size, "image": spec.image,
+            "ssh_keys": keys, "tags": tags,
+        })),
+    )
+}
+
 /// Connects to every server of environment `env_index` while new droplets
 /// finish booting (up to ten tries, two seconds apart), then records
 /// first-use host keys in pond.json (saved at `path`).
@@ -115,29 +179,20 @@ pub async fn connect_booting(
     Ok(connected)
 }
 
-/// Creates the droplets and waits until all are active. If any fails, the
-/// ones this run created are deleted before the error is returned.
+/// Sends the droplet `requests` ([`create_request`]s) and waits until
+/// every droplet is active. If any fails, the ones this run created are
+/// deleted before the error is returned.
 pub async fn create_droplets(
     client: &Client,
-    names: &[String],
-    tags: &[String],
-    key_ids: &[serde_json::Value],
-    spec: &DropletSpec,
+    requests: &[Operation],
+    active_timeout: Duration,
     sink: &Sink,
 ) -> anyhow::Result<Vec<Created>> {
     let step = |text: &str| sink(crate::ssh::API, Stream::Step, text);
     let mut ids = Vec::new();
-    for name in names {
-        step(&format!(
-            "creating droplet {name} ({}, {}, {})",
-            spec.region, spec.size, spec.image
-        ));
-        let created = client
-            .create_droplet(&json!({
-                "name": name, "region": spec.region, "size": spec.size, "image": spec.image,
-                "ssh_keys": key_ids, "tags": tags,
-            }))
-            .await;
+    for request in requests {
+        step(&request.description);
+        let created = super::execute::create_droplet(client, request).await;
         match created.and_then(|c| {
             c["id"]
                 .as_u64()
@@ -154,14 +209,11 @@ pub async fn create_droplets(
     for i in 0..ids.len() {
         let id = ids[i].id;
         step(&format!("waiting for droplet {id} to become active"));
-        let address = client
-            .wait_active(id, spec.active_timeout)
-            .await
-            .and_then(|d| {
-                let public =
-                    Client::public_ipv4(&d).context("the droplet has no public IPv4 address")?;
-                Ok((public, Client::private_ipv4(&d)))
-            });
+        let address = client.wait_active(id, active_timeout).await.and_then(|d| {
+            let public =
+                Client::public_ipv4(&d).context("the droplet has no public IPv4 address")?;
+            Ok((public, Client::private_ipv4(&d)))
+        });
         match address {
             Ok((public, private)) => {
                 ids[i].address = public;

@@ -130,6 +130,36 @@ pub async fn api(
     client.call(method, path, body, &op.description).await
 }
 
+/// Sends `op`, a planned `POST /v2/droplets` ([`super::droplets::create_request`]),
+/// through the client's droplet creation, which never makes a duplicate when
+/// it retries; the new droplet's record.
+pub async fn create_droplet(
+    client: &crate::digitalocean::Client,
+    op: &Operation,
+) -> anyhow::Result<serde_json::Value> {
+    match request_of(op)? {
+        (reqwest::Method::POST, "/droplets", Some(body)) => client.create_droplet(body).await,
+        _ => bail!("{}: not a request creating a droplet", op.description),
+    }
+}
+
+/// A DigitalOcean API request on `account`, as an operation.
+pub fn api_request(
+    account: &str,
+    description: String,
+    method: Method,
+    path: String,
+    body: Option<serde_json::Value>,
+) -> Operation {
+    Operation {
+        description,
+        target: Target::DigitalOcean {
+            account: account.to_string(),
+        },
+        action: Action::Api(crate::plan::ApiRequest { method, path, body }),
+    }
+}
+
 /// Whether [`api`] would send `op` (a plain DigitalOcean request), without
 /// sending it: a task checks its whole plan before it sends the first.
 pub fn check_api(op: &Operation) -> anyhow::Result<()> {

@@ -14,139 +14,18 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use tokio::io::AsyncReadExt;
 
-use super::droplets::{DropletSpec, connect_booting, create_droplets, env_tags, register_keys};
+use super::droplets::{connect_booting, create_droplets, register_keys};
 use super::state::{ColourState, ServerState, log_line};
 use super::{CloneSessions, Connected, env_root, execute, find_env, manifest, operate, provision};
-use crate::config::{self, Colour, Database, Droplet, DropletRole, EnvironmentKind, ProjectFile};
+use crate::config::{self, Colour, Droplet, DropletRole, ProjectFile};
 use crate::digitalocean::Client;
 use crate::plan::report::Report;
 use crate::ssh::{Identity, Sink, Stream};
 
-/// What a scale run will do; [`plan`] builds it without side effects.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ScalePlan {
-    pub env: String,
-    pub current: u32,
-    pub target: u32,
-    /// Names of the droplets to create.
-    pub add: Vec<String>,
-    /// (name, id, address) of the droplets to delete.
-    pub remove: Vec<(String, u64, String)>,
-    /// One line per action, for the confirmation and `--dry-run`.
-    pub lines: Vec<String>,
-}
+mod plan;
 
-/// Checks that `env_name` can be scaled to `target` web droplets and lists
-/// what that takes. `price_monthly` is the size's price, when known.
-pub fn plan(
-    file: &ProjectFile,
-    env_name: &str,
-    target: u32,
-    price_monthly: Option<f64>,
-) -> anyhow::Result<ScalePlan> {
-    let (_, env) = find_env(file, env_name)?;
-    let lb = match (&env.kind, &env.load_balancer, &env.account) {
-        (EnvironmentKind::LoadBalanced, Some(lb), Some(_)) if lb.id.is_some() => lb,
-        _ => bail!(
-            "{env_name} is not a load-balanced environment Pond created; pond scale needs one (pond create {env_name} --type load_balanced)"
-        ),
-    };
-    if !(1..=20).contains(&target) {
-        bail!("{target} web droplets: expected 1 to 20");
-    }
-    let webs: Vec<&Droplet> = env
-        .droplets
-        .iter()
-        .filter(|d| d.role == DropletRole::Web)
-        .collect();
-    let current = webs.len() as u32;
-    let mut add = vec![];
-    let mut remove = vec![];
-    let mut lines = vec![];
-    if target > current {
-        if matches!(env.database, Database::SameDroplet { .. }) {
-            bail!(
-                "each web droplet of {env_name} keeps its own MariaDB (database placement same_droplet), so a new one would start with an empty database; give the environment a database droplet first"
-            );
-        }
-        let (Some(region), Some(size), Some(image)) = (&env.region, &env.size, &env.image) else {
-            bail!("{env_name} has no region, size and image in pond.json to create droplets with");
-        };
-        let mut k = 1;
-        while add.len() < (target - current) as usize {
-            let name: String = format!("{}-{env_name}-{k}", file.name)
-                .chars()
-                .take(63)
-                .collect();
-            if !env.droplets.iter().any(|d| d.name == name) {
-                add.push(name);
-            }
-            k += 1;
-        }
-        let cost = price_monthly
-            .map(|p| format!(", about ${p:.2}/month each"))
-            .unwrap_or_default();
-        if let Some(warning) = crate::digitalocean::untested_warning(image) {
-            lines.push(format!("note: {warning}"));
-        }
-        lines.push(format!(
-            "create {} ({region}, {size}, {image}{cost}) tagged pond, pond-{p}, pond-{p}-{env_name}",
-            add.join(", "),
-            p = file.name
-        ));
-        lines.push("pin their SSH host keys, provision them, grant them database access".into());
-        lines.push("copy the live release to them from a serving droplet (config files are rendered for each)".into());
-        lines.push(format!(
-            "health-check them, then put them behind load balancer {}",
-            lb.name
-        ));
-    } else if target < current {
-        for d in &webs[target as usize..] {
-            let id = d.id.with_context(|| {
-                format!(
-                    "{} was not created by Pond; pond scale deletes only droplets it created",
-                    d.name
-                )
-            })?;
-            if let Some(other) = file
-                .environments
-                .iter()
-                .find(|e| e.name != env.name && e.droplets.iter().any(|x| x.id == Some(id)))
-            {
-                bail!(
-                    "{} also serves environment {}; pond scale deletes only droplets no other environment uses",
-                    d.name,
-                    other.name
-                );
-            }
-            remove.push((d.name.clone(), id, d.address.clone().unwrap_or_default()));
-        }
-        for (name, id, addr) in &remove {
-            lines.push(format!(
-                "take {name} out of load balancer {}, then delete it (id {id}, {addr})",
-                lb.name
-            ));
-        }
-        if !matches!(env.database, Database::None | Database::External { .. }) {
-            lines.push("drop their database accounts".into());
-        }
-    } else {
-        lines.push(format!(
-            "{env_name} has {current} web droplets already; any not behind the load balancer yet are brought up and added"
-        ));
-    }
-    lines.push(format!(
-        "record {target} web droplets of {env_name} in pond.json"
-    ));
-    Ok(ScalePlan {
-        env: env_name.to_string(),
-        current,
-        target,
-        add,
-        remove,
-        lines,
-    })
-}
+use plan::ACTIVE_TIMEOUT;
+pub use plan::{ScalePlan, plan};
 
 /// Carries out `plan`; pond.json is saved after every change on
 /// DigitalOcean, so a failure leaves it true.
@@ -168,17 +47,17 @@ pub async fn execute(
         .context("the environment has no load balancer id")?;
 
     if !plan.remove.is_empty() {
-        let ids: Vec<u64> = plan.remove.iter().map(|(_, id, _)| *id).collect();
-        step(&format!(
-            "taking {} droplet(s) out of the load balancer",
-            ids.len()
-        ));
-        client
-            .change_load_balancer_droplets(&lb, &ids, false)
-            .await?;
-        for (name, id, _) in &plan.remove {
-            step(&format!("deleting droplet {name} ({id})"));
-            client.delete_droplet(*id).await?;
+        // The balancer first, then each droplet, as planned.
+        let (out_of_balancer, deletes) = plan
+            .requests
+            .operations
+            .split_first()
+            .context("the scale plan lists no requests for the droplets it removes")?;
+        step(&out_of_balancer.description);
+        execute::api(client, out_of_balancer).await?;
+        for ((_, id, _), op) in plan.remove.iter().zip(deletes) {
+            step(&op.description);
+            execute::api(client, op).await?;
             file.environments[env_index]
                 .droplets
                 .retain(|d| d.id != Some(*id));
@@ -190,17 +69,10 @@ pub async fn execute(
     }
 
     if !plan.add.is_empty() {
-        let env = &file.environments[env_index];
-        let spec = DropletSpec {
-            region: env.region.clone().unwrap_or_default(),
-            size: env.size.clone().unwrap_or_default(),
-            image: env.image.clone().unwrap_or_default(),
-            active_timeout: std::time::Duration::from_secs(300),
-        };
         step("registering your SSH key");
-        let keys = register_keys(client, file, identity).await?;
-        let tags = env_tags(&file.name, &plan.env);
-        let created = create_droplets(client, &plan.add, &tags, &keys, &spec, sink).await?;
+        register_keys(client, file, identity).await?;
+        let created =
+            create_droplets(client, &plan.requests.operations, ACTIVE_TIMEOUT, sink).await?;
         let droplets = &mut file.environments[env_index].droplets;
         let at = droplets
             .iter()
