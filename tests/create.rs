@@ -122,6 +122,11 @@ fn create_builds_a_working_environment_and_leaves_no_orphans_on_failure() {
         listed.contains("point DNS: staging.fresh.example.com"),
         "{listed}"
     );
+    // The request that creates the droplet, as the run sends it.
+    assert!(
+        listed.contains(r#"Post /v2/droplets {"name":"fresh-staging-1","region":"ams3","size":"s-1vcpu-2gb","image":"debian-13-x64","ssh_keys":[""#),
+        "{listed}"
+    );
     assert_eq!(
         api.ok("GET", "/v2/droplets?tag_name=pond-fresh-staging", None, 200)["meta"]["total"],
         0

@@ -191,6 +191,17 @@ pub(super) fn create(arg: &ProjectArg, a: CreateArgs) -> super::CliResult {
         if let Some((_, note)) = &dns {
             println!("DNS: {note}");
         }
+        let requests = input.droplet_requests(&p.file, &identity()?.public_line())?;
+        if !requests.is_empty() {
+            let plan = pond::plan::Plan {
+                title: format!("create {}", input.env),
+                operations: requests,
+            };
+            println!("The requests creating its droplets, as they are sent:");
+            for line in plan.outline() {
+                println!("  {line}");
+            }
+        }
         return Ok(());
     }
     if let Some((false, note)) = &dns {

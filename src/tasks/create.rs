@@ -17,10 +17,7 @@ use reqwest::Method;
 
 pub use super::create_plan::{NewServer, database_choice};
 use super::dns::point_dns;
-use super::droplets::{
-    DropletSpec, connect_booting, create_droplets, create_request, delete_created, env_tags,
-    register_keys,
-};
+use super::droplets::{connect_booting, create_droplets, delete_created, register_keys};
 use super::{CloneSessions, Stop, deploy, operate, provision, transfer};
 use crate::config::{
     self, AccountRef, Droplet, DropletRole, Environment, EnvironmentKind, ProjectFile,
@@ -67,8 +64,11 @@ pub async fn new_server(
             name: input.account.clone(),
         });
     }
-    let names: Vec<String> = (1..=input.web_droplets.max(1))
-        .map(|i| format!("{}-{}-{i}", file.name, input.env))
+    let web_droplets = input.web_droplets.max(1) as usize;
+    let names: Vec<String> = input
+        .new_droplet_names(&file.name)
+        .into_iter()
+        .take(web_droplets)
         .collect();
     let lb_name = format!("{}-{}-lb", file.name, input.env);
     candidate.environments.push(Environment {
@@ -139,27 +139,11 @@ pub async fn new_server(
         )
         .await;
     }
+    let requests = input.droplet_requests(file, &identity.public_line())?;
     step("registering your SSH key");
-    let key_ids = register_keys(client, file, identity).await?;
+    register_keys(client, file, identity).await?;
     stop.check("creating droplets", "Nothing was created.")?;
-    let tags = env_tags(&file.name, &input.env);
-    let to_create: Vec<String> = candidate.environments[candidate.environments.len() - 1]
-        .droplets
-        .iter()
-        .filter(|d| d.address.is_none())
-        .map(|d| d.name.clone())
-        .collect();
-    let spec = DropletSpec {
-        region: input.region.clone(),
-        size: input.size.clone(),
-        image: input.image.clone(),
-        active_timeout: input.active_timeout,
-    };
-    let requests: Vec<_> = to_create
-        .iter()
-        .map(|name| create_request(&input.account, name, &spec, &tags, &key_ids))
-        .collect();
-    let created = create_droplets(client, &requests, spec.active_timeout, sink).await?;
+    let created = create_droplets(client, &requests, input.active_timeout, sink).await?;
     let mut lb = None;
     if input.is_load_balanced() {
         let ids: Vec<u64> = created[..names.len()].iter().map(|c| c.id).collect();

@@ -1,8 +1,9 @@
 //! What a new-server run is asked for ([`NewServer`], the wizard's and
 //! `pond create`'s choices, with the checks that refuse choices that
-//! cannot work together and the database choice) and what it will do, in
+//! cannot work together and the database choice) and what it will do: in
 //! words, for the wizard's review page and `pond create --dry-run`
-//! ([`NewServer::plan_lines`]).
+//! ([`NewServer::plan_lines`]), and the requests creating its droplets
+//! ([`NewServer::droplet_requests`]), which the run sends as planned.
 
 use std::time::Duration;
 
@@ -154,6 +155,54 @@ pub fn database_choice(
 }
 
 impl NewServer {
+    /// The names of the droplets the run creates, in the order it creates
+    /// them: the web droplets, then a new database droplet.
+    pub fn new_droplet_names(&self, project: &str) -> Vec<String> {
+        if self.on.is_some() {
+            return vec![];
+        }
+        (1..=self.web_droplets.max(1))
+            .map(|i| format!("{project}-{}-{i}", self.env))
+            .chain(
+                self.database_server
+                    .iter()
+                    .filter(|d| d.address.is_none())
+                    .map(|d| d.name.clone()),
+            )
+            .collect()
+    }
+
+    /// The requests creating the run's droplets ([`Self::new_droplet_names`]),
+    /// tagged for `file`'s project, with the SSH keys of `public_line` and
+    /// the team by fingerprint: what `pond create --dry-run` prints and the
+    /// run sends. Pure.
+    pub fn droplet_requests(
+        &self,
+        file: &crate::config::ProjectFile,
+        public_line: &str,
+    ) -> anyhow::Result<Vec<crate::plan::Operation>> {
+        let keys: Vec<serde_json::Value> = super::droplets::key_fingerprints(file, public_line)?
+            .into_iter()
+            .map(serde_json::Value::String)
+            .collect();
+        let spec = super::droplets::DropletSpec {
+            region: self.region.clone(),
+            size: self.size.clone(),
+            image: self.image.clone(),
+            active_timeout: self.active_timeout,
+        };
+        let tags = super::droplets::env_tags(&file.name, &self.env);
+        let requests = self
+            .new_droplet_names(&file.name)
+            .iter()
+            .map(|name| super::droplets::create_request(&self.account, name, &spec, &tags, &keys))
+            .collect::<Vec<_>>();
+        for op in &requests {
+            super::execute::check_api(op)?;
+        }
+        Ok(requests)
+    }
+
     /// Every action the run will take, in order, for the review page and
     /// `--dry-run`. Pure.
     pub fn plan_lines(&self, project: &str, price_monthly: Option<f64>) -> Vec<String> {
@@ -278,6 +327,73 @@ impl NewServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn new_server(db: &str, web_droplets: u32) -> NewServer {
+        let (database, database_server) = database_choice(db, "shop", "live", Stack::Php).unwrap();
+        NewServer {
+            account: "agency".into(),
+            env: "live".into(),
+            region: "ams3".into(),
+            size: "s-1vcpu-1gb".into(),
+            image: "debian-12-x64".into(),
+            domain: "shop.example.com".into(),
+            secret_prefix: "k3v9q2x8m1zapt".into(),
+            database,
+            database_server,
+            tag: "v1".into(),
+            active_timeout: Duration::from_secs(300),
+            transfer: Default::default(),
+            web_droplets,
+            load_balanced: web_droplets > 1,
+            on: None,
+            acme: super::super::tls::Acme {
+                directory: "https://acme.example/dir".into(),
+                ca_pem: None,
+            },
+        }
+    }
+
+    #[test]
+    fn the_droplet_requests_are_the_web_droplets_then_a_new_database_droplet() {
+        const KEY: &str =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICAfg8uAIpxktHV+Pd4M13IDlJZAJlPd3YXks5NJf6uD test";
+        let file = crate::config::ProjectFile::starter("shop", Stack::Php);
+        let input = new_server("droplet", 2);
+        assert_eq!(
+            input.new_droplet_names("shop"),
+            ["shop-live-1", "shop-live-2", "shop-live-db"]
+        );
+        let requests = input.droplet_requests(&file, KEY).unwrap();
+        let bodies: Vec<serde_json::Value> = requests
+            .iter()
+            .map(|op| match &op.action {
+                crate::plan::Action::Api(r) => {
+                    assert_eq!(
+                        (r.method, r.path.as_str()),
+                        (crate::plan::Method::Post, "/v2/droplets")
+                    );
+                    r.body.clone().unwrap()
+                }
+                crate::plan::Action::Script { .. } => panic!("an API request"),
+            })
+            .collect();
+        assert_eq!(bodies.len(), 3);
+        assert_eq!(
+            bodies[2],
+            serde_json::json!({
+                "name": "shop-live-db", "region": "ams3", "size": "s-1vcpu-1gb",
+                "image": "debian-12-x64",
+                "ssh_keys": ["a9:58:13:2a:62:d8:bb:e9:15:cb:20:23:80:85:c7:95"],
+                "tags": ["pond", "pond-shop", "pond-shop-live"],
+            })
+        );
+        // An existing database server is not created; --on creates nothing.
+        let on_host = new_server("host:198.18.0.9", 1);
+        assert_eq!(on_host.new_droplet_names("shop"), ["shop-live-1"]);
+        let mut on = new_server("same", 1);
+        on.on = on_host.database_server.clone();
+        assert!(on.droplet_requests(&file, KEY).unwrap().is_empty());
+    }
 
     #[test]
     fn the_database_choice_is_named_after_the_project_and_environment() {
