@@ -379,7 +379,8 @@ pub(super) async fn finish(
     step(&format!(
         "pointing {domain} and the preview hosts at {address}"
     ));
-    point_dns(client, &domain, &prefix, address).await?;
+    let account = env.account.clone().unwrap_or_default();
+    point_dns(client, &account, &domain, &prefix, address).await?;
     // HTTPS once DNS points here (HTTP-01 needs it).
     let secured =
         super::preview_tls::secure_new_environment(client, file, &env, &connected, acme, sink)
