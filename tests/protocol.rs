@@ -278,6 +278,7 @@ fn dns_errors_other_than_not_found_never_create_a_zone() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let failed = rt.block_on(pond::tasks::dns::point_dns(
         &client,
+        "lab",
         "outage.example.com",
         "k3v9q2x8m1zapt",
         "198.18.0.10",
@@ -288,6 +289,7 @@ fn dns_errors_other_than_not_found_never_create_a_zone() {
     // A real 404 does create it.
     rt.block_on(pond::tasks::dns::point_dns(
         &client,
+        "lab",
         "outage.example.com",
         "k3v9q2x8m1zapt",
         "198.18.0.10",
