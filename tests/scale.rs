@@ -100,8 +100,7 @@ fn scale_out_joins_at_the_live_build_without_a_failed_request_and_scale_in_clean
     );
     assert!(said.contains("$6.00/month each"), "{said}");
     assert!(
-        said.contains(r#"Post /v2/droplets {"image":"#)
-            && said.contains(r#""name":"grow-production-3""#),
+        said.contains(r#"Post /v2/droplets {"name":"grow-production-3","region":"#),
         "{said}"
     );
     assert_eq!(web_addresses(p).len(), 2);

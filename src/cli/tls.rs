@@ -189,35 +189,41 @@ fn balancer(
                 env.name
             )
         })?;
-    let name = lb_tls::certificate_name(&file.name, &env.name, state::unix_now());
-    if args.dry_run {
-        println!(
-            "POST /v2/certificates {}",
-            serde_json::json!({"name": name, "type": "lets_encrypt", "dns_names": lb_tls::names(&env.domain)})
-        );
-        println!("GET /v2/certificates/<new id> until its state is verified (at most 10 min)");
-        println!(
-            "PUT /v2/load_balancers/{lb_id} forwarding_rules {}, redirect_http_to_https true, disable_lets_encrypt_dns_records true (the rest kept)",
-            serde_json::Value::from(lb_tls::rules(Some("<new id>")))
-        );
-        println!(
-            "DELETE /v2/certificates/<each other one Pond made for {}> (never one you uploaded)",
-            env.name
-        );
-        return Ok(());
-    }
     let account = env.account.as_deref().with_context(|| {
         format!(
             "{} has no DigitalOcean account in pond.json; the balancer's certificate is read through the API",
             env.name
         )
     })?;
+    if args.dry_run {
+        let name = lb_tls::certificate_name(&file.name, &env.name, state::unix_now());
+        let request = pond::plan::Plan {
+            title: format!("renew the certificate of {}", env.name),
+            operations: vec![lb_tls::certificate_request(account, &name, &env.domain)],
+        };
+        for line in request.outline() {
+            println!("{line}");
+        }
+        println!(
+            "then: GET /v2/certificates/<new id> until its state is verified (at most 10 min)"
+        );
+        println!(
+            "then: PUT /v2/load_balancers/{lb_id} forwarding_rules {}, redirect_http_to_https true, disable_lets_encrypt_dns_records true (the rest as DigitalOcean reports it then)",
+            serde_json::Value::from(lb_tls::rules(Some("<new id>")))
+        );
+        println!(
+            "then: DELETE /v2/certificates/<each other one Pond made for {}> (never one you uploaded)",
+            env.name
+        );
+        return Ok(());
+    }
     let api = super::account::client_for(account)?;
     let s = sink();
     let rt = runtime()?;
     let t = if args.renew {
         s.outcome(rt.block_on(lb_tls::ensure(
             &api,
+            account,
             &lb_id,
             &file.name,
             &env.name,

@@ -1,52 +1,16 @@
-//! Load balancers: create one in front of an environment's web droplets
-//! (HTTP 80 → 80, a TCP health check on port 80 so no Host header is
-//! needed), wait until it is active with an address, change the droplets
-//! behind it and its forwarding rules (HTTPS, `tasks::lb_tls`).
+//! Load balancers, read: one as DigitalOcean describes it, the droplets
+//! behind it, waiting until it is active with an address; and the body of
+//! an update that changes only its rules ([`rules_update`]). The requests
+//! that make and change one are values (`tasks::balancer`).
 
 use std::time::Duration;
 
-use anyhow::Context;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::Client;
 
 impl Client {
-    /// Creates the load balancer; returns its id.
-    pub async fn create_load_balancer(
-        &self,
-        name: &str,
-        region: &str,
-        droplet_ids: &[u64],
-    ) -> anyhow::Result<String> {
-        let body = json!({
-            "name": name,
-            "region": region,
-            "forwarding_rules": [{
-                "entry_protocol": "http", "entry_port": 80,
-                "target_protocol": "http", "target_port": 80,
-            }],
-            "health_check": {
-                "protocol": "tcp", "port": 80,
-                "check_interval_seconds": 10, "response_timeout_seconds": 5,
-                "healthy_threshold": 3, "unhealthy_threshold": 3,
-            },
-            "droplet_ids": droplet_ids,
-        });
-        let created = self
-            .call(
-                Method::POST,
-                "/load_balancers",
-                Some(&body),
-                &format!("creating load balancer {name}"),
-            )
-            .await?;
-        created["load_balancer"]["id"]
-            .as_str()
-            .map(str::to_string)
-            .context("DigitalOcean returned a load balancer without an id")
-    }
-
     /// The load balancer as DigitalOcean describes it.
     pub async fn load_balancer(&self, id: &str) -> anyhow::Result<Value> {
         let lb = self
@@ -60,60 +24,12 @@ impl Client {
         Ok(lb["load_balancer"].clone())
     }
 
-    /// Sets the balancer's HTTP (80) and HTTPS (443) rules — `rules`
-    /// replaces those two, any other rule stays — and its HTTP → HTTPS
-    /// redirect. DigitalOcean's update is a PUT of the whole balancer, so
-    /// every other setting it reported is sent back as it was. DNS records
-    /// stay Pond's: DigitalOcean is told not to add its own for the
-    /// certificate's names. (The droplets are sent back as read: a
-    /// `pond scale` of the same environment at that very moment could
-    /// lose its change; its next run puts the droplet back.)
-    pub async fn set_load_balancer_rules(
-        &self,
-        id: &str,
-        rules: &[Value],
-        redirect_http_to_https: bool,
-    ) -> anyhow::Result<()> {
-        let lb = self.load_balancer(id).await?;
-        let body = rules_update(&lb, rules, redirect_http_to_https);
-        self.call(
-            Method::PUT,
-            &format!("/load_balancers/{id}"),
-            Some(&body),
-            "changing the load balancer's forwarding rules",
-        )
-        .await?;
-        Ok(())
-    }
-
     /// The droplets behind a load balancer.
     pub async fn load_balancer_droplets(&self, id: &str) -> anyhow::Result<Vec<u64>> {
         Ok(self.load_balancer(id).await?["droplet_ids"]
             .as_array()
             .map(|ids| ids.iter().filter_map(Value::as_u64).collect())
             .unwrap_or_default())
-    }
-
-    /// Puts droplets behind (`add`) or takes them out of a load balancer.
-    pub async fn change_load_balancer_droplets(
-        &self,
-        id: &str,
-        droplet_ids: &[u64],
-        add: bool,
-    ) -> anyhow::Result<()> {
-        let (method, what) = if add {
-            (Method::POST, "adding droplets to the load balancer")
-        } else {
-            (Method::DELETE, "taking droplets out of the load balancer")
-        };
-        self.call(
-            method,
-            &format!("/load_balancers/{id}/droplets"),
-            Some(&json!({ "droplet_ids": droplet_ids })),
-            what,
-        )
-        .await?;
-        Ok(())
     }
 
     /// Waits until the load balancer is `active`; returns its IPv4 address.

@@ -11,6 +11,8 @@ mod catalog;
 mod certificates;
 mod load_balancers;
 
+pub use load_balancers::rules_update;
+
 pub use catalog::{
     Catalog, DEFAULT_IMAGE, Image, Region, Size, TESTED_IMAGES, default_image, is_tested,
     untested_warning,

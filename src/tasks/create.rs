@@ -151,10 +151,14 @@ pub async fn new_server(
             "creating load balancer {lb_name} in front of {} droplets",
             ids.len()
         ));
-        let id = match client
-            .create_load_balancer(&lb_name, &input.region, &ids)
-            .await
-        {
+        let request = super::balancer::create(&input.account, &lb_name, &input.region, &ids);
+        let made = super::execute::api(client, &request).await.and_then(|v| {
+            v["load_balancer"]["id"]
+                .as_str()
+                .map(str::to_string)
+                .context("DigitalOcean returned a load balancer without an id")
+        });
+        let id = match made {
             Ok(id) => id,
             Err(e) => return Err(delete_created(client, &created, e, sink).await),
         };

@@ -130,6 +130,16 @@ pub async fn api(
     client.call(method, path, body, &op.description).await
 }
 
+/// Sends `op` like [`api`], but once: never retried (a request that
+/// orders something, like a certificate, could order two).
+pub async fn api_once(
+    client: &crate::digitalocean::Client,
+    op: &Operation,
+) -> anyhow::Result<serde_json::Value> {
+    let (method, path, body) = request_of(op)?;
+    client.call_once(method, path, body, &op.description).await
+}
+
 /// Sends `op`, a planned `POST /v2/droplets` ([`super::droplets::create_request`]),
 /// through the client's droplet creation, which never makes a duplicate when
 /// it retries; the new droplet's record.

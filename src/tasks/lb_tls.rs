@@ -17,11 +17,13 @@
 
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+use super::execute;
 use super::state::unix_now;
 use crate::digitalocean::Client;
+use crate::plan::{Method, Operation};
 use crate::ssh::{Sink, Stream};
 
 /// How long DigitalOcean may take to issue the certificate.
@@ -181,8 +183,10 @@ pub async fn owned_certificates(
 /// the redirect. With `renew`, always a new one. Then the certificates
 /// Pond made for the environment that are no longer used are deleted.
 #[tracing::instrument(name = "lb_tls::ensure", skip_all, fields(env = %env, lb = %lb_id, renew = renew))]
+#[allow(clippy::too_many_arguments)]
 pub async fn ensure(
     client: &Client,
+    account: &str,
     lb_id: &str,
     project: &str,
     env: &str,
@@ -218,9 +222,19 @@ pub async fn ensure(
                 "the load balancer: HTTPS 443 → 80 with certificate {}, HTTP redirected to HTTPS",
                 ready.name
             ));
-            client
-                .set_load_balancer_rules(lb_id, &rules(Some(&ready.id)), true)
-                .await?;
+            let https = format!(
+                "HTTPS 443 → 80 with certificate {}, HTTP redirected",
+                ready.name
+            );
+            set_rules(
+                client,
+                account,
+                lb_id,
+                &rules(Some(&ready.id)),
+                true,
+                &https,
+            )
+            .await?;
             delete_unused(client, project, env, domain, Some(&ready.id), sink).await;
             return read(client, lb_id).await;
         }
@@ -241,9 +255,13 @@ pub async fn ensure(
         "asking DigitalOcean for a Let's Encrypt certificate for {} ({name})",
         wanted.join(", ")
     ));
-    let id = client
-        .create_lets_encrypt_certificate(&name, &wanted)
-        .await?;
+    let request = certificate_request(account, &name, domain);
+    let id = execute::api_once(client, &request).await.and_then(|v| {
+        v["certificate"]["id"]
+            .as_str()
+            .map(str::to_string)
+            .context("DigitalOcean returned a certificate without an id")
+    })?;
     if let Err(e) = wait_issued(client, &id, &wanted, sink).await {
         // Never issued: it goes (a pending one left here would be deleted
         // by the next run's clean-up).
@@ -259,9 +277,8 @@ pub async fn ensure(
     // Issued, it is kept even if the balancer refuses it now: the next
     // run attaches it instead of asking Let's Encrypt again.
     step("the load balancer: HTTPS 443 → 80 with it, HTTP redirected to HTTPS");
-    client
-        .set_load_balancer_rules(lb_id, &rules(Some(&id)), true)
-        .await?;
+    let https = format!("HTTPS 443 → 80 with certificate {name}, HTTP redirected");
+    set_rules(client, account, lb_id, &rules(Some(&id)), true, &https).await?;
     if let Some(old) = now
         .certificate
         .filter(|c| !c.is_pond_s(project, env, domain))
@@ -358,6 +375,7 @@ async fn wait_issued(
 /// deletes the certificates Pond made for the environment.
 pub async fn remove(
     client: &Client,
+    account: &str,
     lb_id: &str,
     project: &str,
     env: &str,
@@ -371,9 +389,7 @@ pub async fn remove(
             Stream::Step,
             "the load balancer: HTTP only (HTTPS rule and redirect removed)",
         );
-        client
-            .set_load_balancer_rules(lb_id, &rules(None), false)
-            .await?;
+        set_rules(client, account, lb_id, &rules(None), false, "HTTP only").await?;
     }
     delete_unused(client, project, env, domain, None, sink).await;
     Ok(())
@@ -403,12 +419,64 @@ pub async fn apply_setting(
     let Some(lb) = env.load_balancer.as_ref().and_then(|lb| lb.id.as_deref()) else {
         return Ok(());
     };
+    let account = env.account.as_deref().unwrap_or_default();
     if env.https.enabled {
-        ensure(client, lb, &file.name, &env.name, &env.domain, false, sink).await?;
+        ensure(
+            client,
+            account,
+            lb,
+            &file.name,
+            &env.name,
+            &env.domain,
+            false,
+            sink,
+        )
+        .await?;
     } else {
-        remove(client, lb, &file.name, &env.name, &env.domain, sink).await?;
+        remove(
+            client,
+            account,
+            lb,
+            &file.name,
+            &env.name,
+            &env.domain,
+            sink,
+        )
+        .await?;
     }
     Ok(())
+}
+
+/// The request asking DigitalOcean for a Let's Encrypt certificate named
+/// `name` for [`names`]`(domain)` (sent once: a retried request could order
+/// two). What `pond tls --renew --dry-run` prints.
+pub fn certificate_request(account: &str, name: &str, domain: &str) -> Operation {
+    let dns_names = names(domain);
+    execute::api_request(
+        account,
+        format!(
+            "ask DigitalOcean for a Let's Encrypt certificate {name} for {}",
+            dns_names.join(", ")
+        ),
+        Method::Post,
+        "/v2/certificates".to_string(),
+        Some(json!({"name": name, "type": "lets_encrypt", "dns_names": dns_names})),
+    )
+}
+
+/// Sets balancer `lb_id`'s rules and redirect (the rest as DigitalOcean
+/// reports it now) with the request [`super::balancer::rules`] plans.
+async fn set_rules(
+    client: &Client,
+    account: &str,
+    lb_id: &str,
+    rules: &[Value],
+    redirect_http_to_https: bool,
+    what: &str,
+) -> anyhow::Result<()> {
+    let lb = client.load_balancer(lb_id).await?;
+    let request = super::balancer::rules(account, &lb, rules, redirect_http_to_https, what);
+    execute::api(client, &request).await.map(|_| ())
 }
 
 /// A name for a new certificate: DigitalOcean's names are unique per

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod acme_txt;
 pub mod backups;
+pub mod balancer;
 pub mod build;
 pub mod check;
 pub mod configs;

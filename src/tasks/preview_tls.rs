@@ -227,7 +227,18 @@ pub async fn secure_new_environment(
         problem: None,
     };
     if let Some(lb) = super::lb_tls::balancer_to_secure(env) {
-        match super::lb_tls::ensure(api, lb, &file.name, &env.name, &env.domain, false, sink).await
+        let account = env.account.as_deref().unwrap_or_default();
+        match super::lb_tls::ensure(
+            api,
+            account,
+            lb,
+            &file.name,
+            &env.name,
+            &env.domain,
+            false,
+            sink,
+        )
+        .await
         {
             Ok(t) if t.serves(&env.domain) => {
                 secured.domain = true;

@@ -186,13 +186,17 @@ pub async fn execute(
     let joined: Vec<&Connected> = new_ones.iter().collect();
     super::processes::apply(file, &env, &joined, sink).await?;
     let ids: Vec<u64> = joining.iter().map(|(_, id)| *id).collect();
-    step(&format!(
-        "putting {} behind the load balancer",
-        names.join(", ")
-    ));
-    client
-        .change_load_balancer_droplets(&lb, &ids, true)
-        .await?;
+    let joining_names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let join = super::balancer::droplets(
+        &plan.account,
+        &plan.balancer_id,
+        &plan.balancer_name,
+        &joining_names,
+        &ids,
+        true,
+    );
+    step(&join.description);
+    execute::api(client, &join).await?;
     Ok(())
 }
 

@@ -21,6 +21,10 @@ pub struct ScalePlan {
     pub add: Vec<String>,
     /// (name, id, address) of the droplets to delete.
     pub remove: Vec<(String, u64, String)>,
+    /// The account the requests go to, and the environment's balancer.
+    pub account: String,
+    pub balancer_id: String,
+    pub balancer_name: String,
     /// The DigitalOcean requests known before the run starts, in the order
     /// [`execute`] sends them: taking the removed droplets out of the
     /// balancer and deleting them, or creating the new ones (their SSH
@@ -141,12 +145,8 @@ pub fn plan(
         }
         let names: Vec<&str> = remove.iter().map(|(n, _, _)| n.as_str()).collect();
         let ids: Vec<u64> = remove.iter().map(|(_, id, _)| *id).collect();
-        operations.push(api_request(
-            &account,
-            format!("take {} out of load balancer {}", names.join(", "), lb.name),
-            Method::Delete,
-            format!("/v2/load_balancers/{lb_id}/droplets"),
-            Some(serde_json::json!({ "droplet_ids": ids })),
+        operations.push(crate::tasks::balancer::droplets(
+            &account, &lb_id, &lb.name, &names, &ids, false,
         ));
         for (name, id, addr) in &remove {
             operations.push(api_request(
@@ -182,6 +182,9 @@ pub fn plan(
         target,
         add,
         remove,
+        account,
+        balancer_id: lb_id,
+        balancer_name: lb.name.clone(),
         requests,
         lines,
     })
