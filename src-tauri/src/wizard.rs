@@ -210,8 +210,14 @@ pub async fn plan_new_server(
             .find(|s| s.slug == new.size)
             .map(|s| s.price_monthly);
         let droplets = new.droplets_to_create();
+        let (identity, _) = pond::project::user_identity().await?;
+        let requests = pond::plan::Plan {
+            title: format!("create {}", new.env),
+            operations: new.droplet_requests(&p.file, &identity.public_line())?,
+        };
         Ok(NewServerPlan {
             lines: new.plan_lines(&p.file.name, price),
+            requests: requests.outline(),
             droplets,
             price_monthly: price.map(|p| p * f64::from(droplets)),
         })

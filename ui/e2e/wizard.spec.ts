@@ -37,6 +37,7 @@ test("the wizard walks every step, keeps values on Back, checks fields with the 
     plan_new_server: {
       value: {
         lines: ["check the token of account agency", "create droplet acme-shop-staging-1 (fra1, s-2vcpu-4gb, debian-12-x64, about $24.00/month)", "first deploy (build first) to both colours, blue live; health check"],
+        requests: ['[1] create droplet acme-shop-staging-1 (fra1, s-2vcpu-4gb, debian-12-x64) tagged pond, pond-acme-shop, pond-acme-shop-staging — on DigitalOcean account agency; Post /v2/droplets {"name":"acme-shop-staging-1","region":"fra1"}'],
         droplets: 3,
         price_monthly: 72,
       },
@@ -101,6 +102,9 @@ test("the wizard walks every step, keeps values on Back, checks fields with the 
   const review = page.getByRole("region", { name: "Review" });
   await expect(review).toContainText("create droplet acme-shop-staging-1");
   await expect(review).toContainText("Cost: about $72.00 per month for 3 droplets");
+  await review.getByText("The DigitalOcean requests creating its droplets (1)").click();
+  await expect(review.locator("ul.requests li")).toContainText(['Post /v2/droplets {"name":"acme-shop-staging-1"']);
+  await review.screenshot({ path: "test-results/screens/wizard-review-light.png" });
   await page.getByRole("button", { name: "Create server" }).click();
 
   const progress = page.getByRole("region", { name: "Progress" });
@@ -129,7 +133,7 @@ test("a failed run says which step failed and leaves the window usable", async (
     check_field: { value: null },
     catalog: { value: catalog },
     check_domain: { value: { hosted: true, delegated: true, note: "hosted" } },
-    plan_new_server: { value: { lines: ["create droplet"], droplets: 1, price_monthly: 6 } },
+    plan_new_server: { value: { lines: ["create droplet"], requests: [], droplets: 1, price_monthly: 6 } },
     new_server: {
       error: { message: "droplet 9 did not become active within 300 s (status \"new\"): droplet 9 was deleted; nothing is left behind", hint: null, problems: [] },
       progress: [step("creating droplet acme-shop-production2-1", "digitalocean")],
@@ -166,7 +170,7 @@ test("a run can be stopped after its current step and resumed from there", async
     check_field: { value: null },
     catalog: { value: catalog },
     check_domain: { value: { hosted: true, delegated: true, note: "hosted" } },
-    plan_new_server: { value: { lines: ["create droplet"], droplets: 1, price_monthly: 6 } },
+    plan_new_server: { value: { lines: ["create droplet"], requests: [], droplets: 1, price_monthly: 6 } },
     new_server: {
       untilCancelled: { message: stopped, hint: null, problems: [] },
       progress: [step("creating droplet acme-shop-production2-1", "digitalocean"), step("waiting for droplet 9 to become active", "digitalocean")],
@@ -218,6 +222,7 @@ test("a new environment can go on a droplet the account already runs", async ({ 
     plan_new_server: {
       value: {
         lines: ["check the token of account agency", "use droplet acme-shop-production-1 (198.18.3.10), which already runs: tag it pond-acme-shop-staging (no new droplet, no new cost)"],
+        requests: [],
         droplets: 0,
         price_monthly: 0,
       },

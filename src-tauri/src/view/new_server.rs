@@ -129,6 +129,10 @@ pub struct NewServerRequest {
 #[derive(Debug, Serialize, TS)]
 pub struct NewServerPlan {
     pub lines: Vec<String>,
+    /// The requests creating its droplets, one line each with its body, as
+    /// the run sends them (`NewServer::droplet_requests`; `pond create
+    /// --dry-run` prints the same).
+    pub requests: Vec<String>,
     /// Droplets the run creates.
     pub droplets: u32,
     /// Their monthly price together, when the size's price is known.

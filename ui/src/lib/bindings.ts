@@ -310,6 +310,12 @@ run_id: string | null, };
 
 export type NewServerPlan = { lines: Array<string>, 
 /**
+ * The requests creating its droplets, one line each with its body, as
+ * the run sends them (`NewServer::droplet_requests`; `pond create
+ * --dry-run` prints the same).
+ */
+requests: Array<string>, 
+/**
  * Droplets the run creates.
  */
 droplets: number, 
