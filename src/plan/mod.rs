@@ -2,17 +2,18 @@
 //!
 //! An [`Operation`] is one thing on one target: a rendered bash [`Script`]
 //! for a droplet, or an [`ApiRequest`] for the DigitalOcean API. A [`Plan`]
-//! is an ordered list of operations. Today a deploy builds one per server
-//! (`tasks::deploy`), and provisioning and the servers' TLS set-up build
-//! theirs from steps bound to each server (`tasks::execute::Step`): their
-//! dry runs show these plans, and the one executor for scripts
-//! (`tasks::execute`) runs the very same operations; so do swap,
-//! rollback, unbind and destroy (whose DigitalOcean requests are API
-//! operations); `pond plan` shows a template's. Create, scale, backups and
-//! secrets still render and run their scripts, or call the API,
-//! themselves. Nothing in this module does I/O, so
-//! unit tests inspect plans as values, and the CLI and GUI show a plan
-//! before it runs.
+//! is an ordered list of operations. A deploy builds one per server
+//! (`tasks::deploy`); provisioning and the servers' TLS set-up build
+//! theirs from steps bound to each server (`tasks::execute::Step`); swap,
+//! rollback, unbind and destroy build theirs too; scale and create plan
+//! the DigitalOcean requests known before they start (`tasks::scale`,
+//! `NewServer::droplet_requests`), DNS its records from what the zone
+//! holds (`tasks::dns`). Dry runs show these plans, and the one executor
+//! (`tasks::execute`: scripts on a droplet's session, requests through
+//! the API client) runs the very same operations; every other task's
+//! scripts are operations run by it too. `pond plan` shows a template's.
+//! Nothing in this module does I/O, so unit tests inspect plans as
+//! values, and the CLI and GUI show a plan before it runs.
 
 pub mod layout;
 pub mod quote;

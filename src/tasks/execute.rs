@@ -79,6 +79,16 @@ pub async fn run_on(
     session.run(checked(session, op)?, input, sink).await
 }
 
+/// Runs `op`, a lock script (`common/lock`), on `c` and keeps it running
+/// while the lock is held ([`Session::hold_lock`]): the lock, or who holds
+/// it.
+pub async fn hold_lock(
+    c: &Connected,
+    op: &Operation,
+) -> anyhow::Result<Result<crate::ssh::session::HeldLock, String>> {
+    c.session.hold_lock(checked(&c.session, op)?).await
+}
+
 /// Runs `op` on `session` with its stdout written to `output` as data
 /// (a backup's file, a release streamed to another server); stderr goes
 /// to `sink`. A non-zero exit is in the outcome.
@@ -276,6 +286,43 @@ pub async fn run_ok(c: &Connected, op: &Operation, sink: &Sink) -> anyhow::Resul
 mod tests {
     use super::*;
     use crate::plan::ApiRequest;
+
+    /// Every `.rs` file under `dir`.
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn no_task_hands_a_script_to_a_session_itself() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = vec![];
+        for dir in ["src", "src-tauri/src"] {
+            sources(&root.join(dir), &mut files);
+        }
+        let direct = |text: &str| {
+            let code: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            ["session.run(", "session.run_piped(", "session.hold_lock("]
+                .iter()
+                .any(|call| code.contains(call))
+        };
+        let offenders: Vec<String> = files
+            .iter()
+            .filter(|f| !f.ends_with("tasks/execute.rs") && !f.starts_with(root.join("src/ssh")))
+            .filter(|f| direct(&std::fs::read_to_string(f).unwrap()))
+            .map(|f| f.display().to_string())
+            .collect();
+        assert!(
+            offenders.is_empty(),
+            "scripts run only through tasks::execute: {offenders:?}"
+        );
+    }
 
     fn delete(path: &str) -> Operation {
         Operation {

@@ -1,8 +1,9 @@
 //! Tasks: what Pond does to an environment, composed of operations on its
-//! servers — provision, deploy, health check, swap, rollback, status, logs.
-//! Each task renders templates into scripts (the pure plan layer), runs them
-//! over SSH sessions, and reports progress to a sink. The CLI and the GUI
-//! call exactly these functions.
+//! servers and on DigitalOcean — provision, deploy, health check, swap,
+//! rollback, status, logs, scale, create, destroy. Each task builds its
+//! operations as values (rendered templates, API requests: the pure plan
+//! layer), hands them to the one executor (`execute`), and reports
+//! progress to a sink. The CLI and the GUI call exactly these functions.
 
 pub mod access;
 pub mod acme_txt;
@@ -220,11 +221,6 @@ pub fn record_pins(file: &mut ProjectFile, env_index: usize, connected: &[Connec
         }
     }
     changed
-}
-
-/// Renders a shipped template with inputs given as pairs: its text.
-pub fn render(id: &str, inputs: &[(&str, &str)]) -> anyhow::Result<String> {
-    Ok(render_script(id, inputs)?.text)
 }
 
 /// Renders a shipped template with inputs given as pairs: the whole

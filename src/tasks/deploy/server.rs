@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 
 use super::super::manifest::{self, Manifest};
 use super::super::state::{ReleaseRecord, ServerState, log_line, now};
-use super::super::{Connected, actor, execute, render};
+use super::super::{Connected, actor, execute};
 use super::{DeployOptions, ServerDeploy};
 use crate::config::{Colour, ProjectFile};
 use crate::plan::Plan;
@@ -90,7 +90,9 @@ impl Job {
             "deploy"
         };
         let holder = serde_json::json!({"user": by, "op": op, "release": self.release, "started": now(), "client_pid": std::process::id(), "token": token});
-        let lock_script = render(
+        let lock_op = execute::on(
+            c,
+            "taking the deploy lock",
             "common/lock",
             &[
                 ("ROOT", &self.root),
@@ -99,7 +101,7 @@ impl Job {
                 ("DEPLOY_USER", &self.users.deploy),
             ],
         )?;
-        let lock = match c.session.hold_lock(&lock_script).await? {
+        let lock = match execute::hold_lock(c, &lock_op).await? {
             Ok(lock) => lock,
             Err(holder) if self.options.dry_run => bail!(
                 "another deploy holds the lock on {name}: {holder}. A dry run asks the servers under the lock; try again when it is done"
