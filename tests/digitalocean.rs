@@ -1,7 +1,7 @@
 //! The DigitalOcean client against the lab's DO-compatible API: token
 //! check, DO's error messages, waiting out 429s until `ratelimit-reset`,
 //! bounded retries on 5xx, a lost creation reply never duplicating a
-//! droplet, pagination, idempotent key upload, droplets
+//! droplet, pagination, idempotent key upload (`register_keys`), droplets
 //! that never become active, and a token that never shows in output.
 
 mod common;
@@ -47,12 +47,19 @@ fn the_client_handles_do_errors_rate_limits_retries_and_pages() {
         assert!(err.contains("DigitalOcean said 500"), "{err}");
         api.ok("POST", "/_lab/faults", Some(json!({})), 200);
 
-        // Keys: uploaded once, found again by their content.
+        // Keys: uploaded once (a planned request), found again by their
+        // fingerprint, as new droplets name them.
         let keys = tempfile::tempdir().unwrap();
-        let (_, public) = common::keypair(keys.path(), "me");
-        let first = client.ensure_ssh_key("me", &public).await.unwrap();
-        let again = client.ensure_ssh_key("me", &public).await.unwrap();
-        assert_eq!(first["id"], again["id"]);
+        let (key, public) = common::keypair(keys.path(), "me");
+        let identity = pond::ssh::key::load(&key).unwrap();
+        let file = pond::config::ProjectFile::starter("keys", pond::config::Stack::Static);
+        for _ in 0..2 {
+            pond::tasks::droplets::register_keys(&client, "lab", &file, &identity).await.unwrap();
+        }
+        let blob = public.split_whitespace().nth(1);
+        let listed = client.list("/account/keys", "ssh_keys", "listing keys").await.unwrap();
+        let mine = listed.iter().filter(|k| k["public_key"].as_str().and_then(|p| p.split_whitespace().nth(1)) == blob);
+        assert_eq!(mine.count(), 1, "{listed:?}");
 
         // A creation whose reply is lost (a 5xx after DO made the droplet)
         // is found by name and tag before any retry: one droplet, not two.
@@ -87,7 +94,7 @@ fn the_client_handles_do_errors_rate_limits_retries_and_pages() {
             .unwrap();
         let err = client.wait_active(stuck["id"].as_u64().unwrap(), Duration::from_secs(2)).await.unwrap_err().to_string();
         assert!(err.contains("did not become active within 2 s"), "{err}");
-        client.delete_droplets_by_tag("paged").await.unwrap();
+        client.call(reqwest::Method::DELETE, "/droplets?tag_name=paged", None, "deleting").await.unwrap();
         assert!(client.droplets_by_tag("paged").await.unwrap().is_empty());
         let gone = client.droplet(stuck["id"].as_u64().unwrap()).await.unwrap_err();
         assert_eq!(gone.downcast_ref::<ApiError>().unwrap().status, 404);

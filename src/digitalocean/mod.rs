@@ -2,7 +2,11 @@
 //! on 5xx and network errors (bounded backoff), waiting out 429s until the
 //! `ratelimit-reset` DO announces, following `links.pages.next`, and errors
 //! that give DO's own `message` plus what Pond was doing. The token is
-//! never logged or printed (its `Debug` is redacted).
+//! never logged or printed (its `Debug` is redacted). Its own methods read
+//! (accounts, droplets, balancers, certificates, the catalog) or create a
+//! droplet without a duplicate on retry; the requests that change things
+//! are planned values (`plan::ApiRequest`) sent by `tasks::execute` through
+//! [`Client::call`].
 //!
 //! The base URL is configurable per account, so the lab's API
 //! (`pond lab up`) works exactly like `https://api.digitalocean.com/v2`.
@@ -23,7 +27,7 @@ use std::time::Duration;
 use anyhow::Context;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// DigitalOcean's public API.
 pub const DEFAULT_API_URL: &str = "https://api.digitalocean.com/v2";
@@ -292,31 +296,6 @@ impl Client {
             .await
     }
 
-    /// The account's SSH key with this public key, uploading it if absent.
-    pub async fn ensure_ssh_key(&self, name: &str, public_key: &str) -> anyhow::Result<Value> {
-        let keys = self
-            .list("/account/keys", "ssh_keys", "listing SSH keys")
-            .await?;
-        let blob = public_key.split_whitespace().nth(1).unwrap_or_default();
-        if let Some(k) = keys.into_iter().find(|k| {
-            k["public_key"]
-                .as_str()
-                .and_then(|p| p.split_whitespace().nth(1))
-                == Some(blob)
-        }) {
-            return Ok(k);
-        }
-        let v = self
-            .call(
-                Method::POST,
-                "/account/keys",
-                Some(&json!({"name": name, "public_key": public_key})),
-                "uploading your SSH key",
-            )
-            .await?;
-        Ok(v["ssh_key"].clone())
-    }
-
     pub async fn droplets_by_tag(&self, tag: &str) -> anyhow::Result<Vec<Value>> {
         self.list(
             &format!("/droplets?tag_name={tag}"),
@@ -324,42 +303,6 @@ impl Client {
             &format!("listing droplets tagged {tag}"),
         )
         .await
-    }
-
-    /// Adds `tag` to droplet `id` (the tag is made first; making one that
-    /// exists is harmless).
-    pub async fn tag_droplet(&self, tag: &str, id: u64) -> anyhow::Result<()> {
-        self.call(
-            reqwest::Method::POST,
-            "/tags",
-            Some(&serde_json::json!({ "name": tag })),
-            &format!("making tag {tag}"),
-        )
-        .await?;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/tags/{tag}/resources"),
-            Some(&serde_json::json!({"resources": [{"resource_id": id.to_string(), "resource_type": "droplet"}]})),
-            &format!("tagging droplet {id} with {tag}"),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Takes `tag` off droplet `id`; a tag or droplet already gone is fine.
-    pub async fn untag_droplet(&self, tag: &str, id: u64) -> anyhow::Result<()> {
-        match self
-            .call(
-                reqwest::Method::DELETE,
-                &format!("/tags/{tag}/resources"),
-                Some(&serde_json::json!({"resources": [{"resource_id": id.to_string(), "resource_type": "droplet"}]})),
-                &format!("untagging droplet {id} ({tag})"),
-            )
-            .await
-        {
-            Err(e) if !is_not_found(&e) => Err(e),
-            _ => Ok(()),
-        }
     }
 
     pub async fn droplet(&self, id: u64) -> anyhow::Result<Value> {
@@ -421,28 +364,6 @@ impl Client {
                 )
             })
             .unwrap_or(false)
-    }
-
-    pub async fn delete_droplet(&self, id: u64) -> anyhow::Result<()> {
-        self.call(
-            Method::DELETE,
-            &format!("/droplets/{id}"),
-            None,
-            &format!("deleting droplet {id}"),
-        )
-        .await
-        .map(|_| ())
-    }
-
-    pub async fn delete_droplets_by_tag(&self, tag: &str) -> anyhow::Result<()> {
-        self.call(
-            Method::DELETE,
-            &format!("/droplets?tag_name={tag}"),
-            None,
-            &format!("deleting droplets tagged {tag}"),
-        )
-        .await
-        .map(|_| ())
     }
 
     /// Waits until a droplet is `active`; returns its record.

@@ -39,6 +39,17 @@ pub fn create(account: &str, name: &str, region: &str, droplet_ids: &[u64]) -> O
     )
 }
 
+/// The request deleting balancer `lb_id`; `why` says why.
+pub fn delete(account: &str, lb_id: &str, why: &str) -> Operation {
+    api_request(
+        account,
+        format!("delete load balancer {lb_id}, {why}"),
+        Method::Delete,
+        format!("/v2/load_balancers/{lb_id}"),
+        None,
+    )
+}
+
 /// The request putting `droplet_ids` (named `names`) behind balancer
 /// `lb_name` (id `lb_id`), or, with `add` false, taking them out.
 pub fn droplets(

@@ -13,7 +13,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use reqwest::Method;
 
 pub use super::create_plan::{NewServer, database_choice};
 use super::dns::point_dns;
@@ -141,9 +140,16 @@ pub async fn new_server(
     }
     let requests = input.droplet_requests(file, &identity.public_line())?;
     step("registering your SSH key");
-    register_keys(client, file, identity).await?;
+    register_keys(client, &input.account, file, identity).await?;
     stop.check("creating droplets", "Nothing was created.")?;
-    let created = create_droplets(client, &requests, input.active_timeout, sink).await?;
+    let created = create_droplets(
+        client,
+        &input.account,
+        &requests,
+        input.active_timeout,
+        sink,
+    )
+    .await?;
     let mut lb = None;
     if input.is_load_balanced() {
         let ids: Vec<u64> = created[..names.len()].iter().map(|c| c.id).collect();
@@ -160,7 +166,7 @@ pub async fn new_server(
         });
         let id = match made {
             Ok(id) => id,
-            Err(e) => return Err(delete_created(client, &created, e, sink).await),
+            Err(e) => return Err(delete_created(client, &input.account, &created, e, sink).await),
         };
         step(&format!("waiting for load balancer {id} to become active"));
         let ip = match client
@@ -170,22 +176,14 @@ pub async fn new_server(
             Ok(ip) => ip,
             Err(e) => {
                 // Never usable: take the balancer down with the droplets.
-                step(&format!(
-                    "deleting load balancer {id}, which never became active"
-                ));
-                let e = match client
-                    .call(
-                        Method::DELETE,
-                        &format!("/load_balancers/{id}"),
-                        None,
-                        "deleting the load balancer",
-                    )
-                    .await
-                {
+                let request =
+                    super::balancer::delete(&input.account, &id, "which never became active");
+                step(&request.description);
+                let e = match super::execute::api(client, &request).await {
                     Ok(_) => e,
                     Err(d) => e.context(format!("deleting load balancer {id} failed too: {d:#}")),
                 };
-                return Err(delete_created(client, &created, e, sink).await);
+                return Err(delete_created(client, &input.account, &created, e, sink).await);
             }
         };
         lb = Some((id, ip));

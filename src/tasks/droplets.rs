@@ -61,28 +61,81 @@ pub fn environments_of_tags(tags: &[&str]) -> Vec<String> {
     found
 }
 
-/// Registers the user's public key and the team's with the account (found
-/// by fingerprint or uploaded); returns their ids for new droplets.
+/// Makes sure `account` holds the user's public key and the team's (new
+/// droplets name them by fingerprint): each one it lacks is uploaded with
+/// the request [`ssh_key_request`] plans.
 pub async fn register_keys(
     client: &Client,
+    account: &str,
     file: &ProjectFile,
     identity: &Identity,
-) -> anyhow::Result<Vec<serde_json::Value>> {
-    let mut ids = vec![
-        client
-            .ensure_ssh_key("pond", &identity.public_line())
-            .await?["id"]
-            .clone(),
-    ];
-    for member in &file.team_keys {
-        ids.push(
-            client
-                .ensure_ssh_key(&member.name, &member.public_key)
-                .await?["id"]
-                .clone(),
-        );
+) -> anyhow::Result<()> {
+    let listed = client
+        .list("/account/keys", "ssh_keys", "listing SSH keys")
+        .await?;
+    let held: Vec<String> = listed
+        .iter()
+        .filter_map(|k| k["public_key"].as_str())
+        .filter_map(|line| fingerprint(line).ok())
+        .collect();
+    let mine = identity.public_line();
+    let keys = std::iter::once(("pond", mine.as_str())).chain(
+        file.team_keys
+            .iter()
+            .map(|m| (m.name.as_str(), m.public_key.as_str())),
+    );
+    for (name, line) in keys {
+        if !held.contains(&fingerprint(line)?) {
+            super::execute::api(client, &ssh_key_request(account, name, line)).await?;
+        }
     }
-    Ok(ids)
+    Ok(())
+}
+
+/// The request uploading SSH public key `public_line` to `account` as
+/// `name`.
+pub fn ssh_key_request(account: &str, name: &str, public_line: &str) -> Operation {
+    super::execute::api_request(
+        account,
+        format!("add SSH key {name} to the account"),
+        Method::Post,
+        "/v2/account/keys".to_string(),
+        Some(json!({"name": name, "public_key": public_line})),
+    )
+}
+
+/// The requests putting `tag` on droplet `name` (`id`): the tag made first
+/// (making one that exists is harmless), then the droplet tagged.
+pub fn tag_requests(account: &str, tag: &str, name: &str, id: u64) -> [Operation; 2] {
+    [
+        super::execute::api_request(
+            account,
+            format!("make tag {tag}"),
+            Method::Post,
+            "/v2/tags".to_string(),
+            Some(json!({ "name": tag })),
+        ),
+        super::execute::api_request(
+            account,
+            format!("tag droplet {name} with {tag}"),
+            Method::Post,
+            format!("/v2/tags/{tag}/resources"),
+            Some(
+                json!({"resources": [{"resource_id": id.to_string(), "resource_type": "droplet"}]}),
+            ),
+        ),
+    ]
+}
+
+/// The request deleting droplet `id`.
+pub fn delete_request(account: &str, id: u64, why: &str) -> Operation {
+    super::execute::api_request(
+        account,
+        format!("delete droplet {id}, {why}"),
+        Method::Delete,
+        format!("/v2/droplets/{id}"),
+        None,
+    )
 }
 
 /// DigitalOcean's fingerprint of an SSH public key line (`ssh-ed25519
@@ -184,6 +237,7 @@ pub async fn connect_booting(
 /// deleted before the error is returned.
 pub async fn create_droplets(
     client: &Client,
+    account: &str,
     requests: &[Operation],
     active_timeout: Duration,
     sink: &Sink,
@@ -203,7 +257,7 @@ pub async fn create_droplets(
                 address: String::new(),
                 private_address: None,
             }),
-            Err(e) => return Err(delete_created(client, &ids, e, sink).await),
+            Err(e) => return Err(delete_created(client, account, &ids, e, sink).await),
         }
     }
     for i in 0..ids.len() {
@@ -219,7 +273,7 @@ pub async fn create_droplets(
                 ids[i].address = public;
                 ids[i].private_address = private;
             }
-            Err(e) => return Err(delete_created(client, &ids, e, sink).await),
+            Err(e) => return Err(delete_created(client, account, &ids, e, sink).await),
         }
     }
     Ok(ids)
@@ -229,18 +283,20 @@ pub async fn create_droplets(
 /// returns the original error, saying what was cleaned up.
 pub async fn delete_created(
     client: &Client,
+    account: &str,
     created: &[Created],
     error: anyhow::Error,
     sink: &Sink,
 ) -> anyhow::Error {
     let mut left = vec![];
     for Created { id, .. } in created {
-        sink(
-            crate::ssh::API,
-            Stream::Step,
-            &format!("deleting droplet {id}, which this run created and which never became usable"),
+        let request = delete_request(
+            account,
+            *id,
+            "which this run created and which never became usable",
         );
-        if let Err(e) = client.delete_droplet(*id).await {
+        sink(crate::ssh::API, Stream::Step, &request.description);
+        if let Err(e) = super::execute::api(client, &request).await {
             left.push(format!("{id} ({e:#})"));
         }
     }

@@ -138,7 +138,9 @@ pub(super) async fn put_on_existing(
     }
     stop.check("tagging the droplet", "Nothing was changed.")?;
     for tag in env_tags(&file.name, &input.env) {
-        client.tag_droplet(&tag, id).await?;
+        for request in super::droplets::tag_requests(&input.account, &tag, &on.name, id) {
+            super::execute::api(client, &request).await?;
+        }
     }
     let env_index = candidate.environments.len() - 1;
     *file = candidate;

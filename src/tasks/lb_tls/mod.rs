@@ -235,7 +235,7 @@ pub async fn ensure(
                 &https,
             )
             .await?;
-            delete_unused(client, project, env, domain, Some(&ready.id), sink).await;
+            delete_unused(client, account, project, env, domain, Some(&ready.id), sink).await;
             return read(client, lb_id).await;
         }
     }
@@ -265,7 +265,8 @@ pub async fn ensure(
     if let Err(e) = wait_issued(client, &id, &wanted, sink).await {
         // Never issued: it goes (a pending one left here would be deleted
         // by the next run's clean-up).
-        if let Err(d) = client.delete_certificate(&id).await {
+        if let Err(d) = execute::api(client, &certificate_delete_request(account, &id, &name)).await
+        {
             sink(
                 crate::ssh::API,
                 Stream::Stderr,
@@ -288,14 +289,16 @@ pub async fn ensure(
             old.name
         ));
     }
-    delete_unused(client, project, env, domain, Some(&id), sink).await;
+    delete_unused(client, account, project, env, domain, Some(&id), sink).await;
     read(client, lb_id).await
 }
 
 /// Deletes the certificates Pond made for the environment except `keep`;
 /// a failure is said, not fatal (the next run tries again).
+#[allow(clippy::too_many_arguments)]
 async fn delete_unused(
     client: &Client,
+    account: &str,
     project: &str,
     env: &str,
     domain: &str,
@@ -323,7 +326,9 @@ async fn delete_unused(
             Stream::Step,
             &format!("deleting certificate {} (no longer used)", c.name),
         );
-        if let Err(e) = client.delete_certificate(&c.id).await {
+        if let Err(e) =
+            execute::api(client, &certificate_delete_request(account, &c.id, &c.name)).await
+        {
             sink(
                 crate::ssh::API,
                 Stream::Stderr,
@@ -391,7 +396,7 @@ pub async fn remove(
         );
         set_rules(client, account, lb_id, &rules(None), false, "HTTP only").await?;
     }
-    delete_unused(client, project, env, domain, None, sink).await;
+    delete_unused(client, account, project, env, domain, None, sink).await;
     Ok(())
 }
 
@@ -461,6 +466,17 @@ pub fn certificate_request(account: &str, name: &str, domain: &str) -> Operation
         Method::Post,
         "/v2/certificates".to_string(),
         Some(json!({"name": name, "type": "lets_encrypt", "dns_names": dns_names})),
+    )
+}
+
+/// The request deleting certificate `id` (named `name`).
+pub fn certificate_delete_request(account: &str, id: &str, name: &str) -> Operation {
+    execute::api_request(
+        account,
+        format!("delete certificate {name}"),
+        Method::Delete,
+        format!("/v2/certificates/{id}"),
+        None,
     )
 }
 

@@ -70,9 +70,15 @@ pub async fn execute(
 
     if !plan.add.is_empty() {
         step("registering your SSH key");
-        register_keys(client, file, identity).await?;
-        let created =
-            create_droplets(client, &plan.requests.operations, ACTIVE_TIMEOUT, sink).await?;
+        register_keys(client, &plan.account, file, identity).await?;
+        let created = create_droplets(
+            client,
+            &plan.account,
+            &plan.requests.operations,
+            ACTIVE_TIMEOUT,
+            sink,
+        )
+        .await?;
         let droplets = &mut file.environments[env_index].droplets;
         let at = droplets
             .iter()
