@@ -11,11 +11,12 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use reqwest::Method;
 use serde_json::json;
 
+use super::execute;
 use super::state::unix_now;
 use crate::digitalocean::{Client, is_not_found};
+use crate::plan::{Method, Operation};
 use crate::ssh::{Sink, Stream};
 
 /// A noted record older than this belongs to no running order (one waits
@@ -60,16 +61,38 @@ fn note(domain: &str, ids: &[Noted]) -> anyhow::Result<()> {
         .with_context(|| format!("saving {}", path.display()))
 }
 
-/// Adds the TXT record and notes it; its id.
-pub async fn add(api: &Client, domain: &str, value: &str, sink: &Sink) -> anyhow::Result<u64> {
-    let made = api
-        .call_once(
-            Method::POST,
-            &format!("/domains/{domain}/records"),
-            Some(&json!({"type": "TXT", "name": "_acme-challenge", "data": value, "ttl": 30})),
-            "adding the ACME TXT record (the domain must be on DigitalOcean DNS)",
-        )
-        .await?;
+/// The request adding the `_acme-challenge` TXT record `value` to
+/// `domain`'s zone on `account`.
+pub fn add_request(account: &str, domain: &str, value: &str) -> Operation {
+    execute::api_request(
+        account,
+        "add the ACME TXT record (the domain must be on DigitalOcean DNS)".to_string(),
+        Method::Post,
+        format!("/v2/domains/{domain}/records"),
+        Some(json!({"type": "TXT", "name": "_acme-challenge", "data": value, "ttl": 30})),
+    )
+}
+
+/// The request deleting TXT record `id` of `domain`.
+pub fn delete_request(account: &str, domain: &str, id: u64) -> Operation {
+    execute::api_request(
+        account,
+        format!("delete the ACME TXT record {id} of {domain}"),
+        Method::Delete,
+        format!("/v2/domains/{domain}/records/{id}"),
+        None,
+    )
+}
+
+/// Adds the TXT record (sent once) and notes it; its id.
+pub async fn add(
+    api: &Client,
+    account: &str,
+    domain: &str,
+    value: &str,
+    sink: &Sink,
+) -> anyhow::Result<u64> {
+    let made = execute::api_once(api, &add_request(account, domain, value)).await?;
     let id = made["domain_record"]["id"]
         .as_u64()
         .context("DigitalOcean did not say which record it made")?;
@@ -89,7 +112,7 @@ pub async fn add(api: &Client, domain: &str, value: &str, sink: &Sink) -> anyhow
 /// `None`, the noted ones older than [`STALE_AFTER`] (what a stopped
 /// order left). A record already gone counts as deleted; what could not
 /// be deleted stays noted, and is said.
-pub async fn delete(api: &Client, domain: &str, ids: Option<&[u64]>, sink: &Sink) {
+pub async fn delete(api: &Client, account: &str, domain: &str, ids: Option<&[u64]>, sink: &Sink) {
     let wanted: Vec<u64> = match ids {
         Some(ids) => ids.to_vec(),
         None => noted(domain)
@@ -103,14 +126,7 @@ pub async fn delete(api: &Client, domain: &str, ids: Option<&[u64]>, sink: &Sink
     }
     let mut failed = vec![];
     for id in &wanted {
-        let done = api
-            .call(
-                Method::DELETE,
-                &format!("/domains/{domain}/records/{id}"),
-                None,
-                "deleting the ACME TXT record",
-            )
-            .await;
+        let done = execute::api(api, &delete_request(account, domain, *id)).await;
         match done {
             Ok(_) => {}
             Err(e) if is_not_found(&e) => {}

@@ -166,7 +166,9 @@ pub async fn ensure(
                         Stream::Step,
                         &format!("requesting *.{} by DNS-01 ({reason})", env.domain),
                     );
-                    let chain = issue(api, acme, &env.domain, &csr_der, &server, sink).await?;
+                    let account = env.account.as_deref().unwrap_or_default();
+                    let chain =
+                        issue(api, account, acme, &env.domain, &csr_der, &server, sink).await?;
                     let install = install_step(file, env, acme, &chain)?.on(&c.server.endpoint);
                     sink(&server, Stream::Step, &install.description);
                     let out = super::execute::run_ok(c, &install, sink).await?;
@@ -301,6 +303,7 @@ pub async fn secure_new_environment(
 /// One DNS-01 order for `*.domain` finalized with `csr_der`: the chain.
 async fn issue(
     api: &Client,
+    account: &str,
     acme: &Acme,
     domain: &str,
     csr_der: &[u8],
@@ -319,7 +322,7 @@ async fn issue(
         );
     }
     // Records a stopped earlier order left behind go first.
-    super::acme_txt::delete(api, domain, None, sink).await;
+    super::acme_txt::delete(api, account, domain, None, sink).await;
     let saved = load_account(acme, false).await?;
     let identifiers = [Identifier::Dns(format!("*.{domain}"))];
     let mut order = match saved.new_order(&NewOrder::new(&identifiers)).await {
@@ -351,7 +354,7 @@ async fn issue(
                 Stream::Step,
                 &format!("TXT _acme-challenge.{domain} for {server}"),
             );
-            records.push(super::acme_txt::add(api, domain, &value, sink).await?);
+            records.push(super::acme_txt::add(api, account, domain, &value, sink).await?);
             wait_published(api, domain, &value).await?;
             challenge
                 .set_ready()
@@ -366,7 +369,7 @@ async fn issue(
         Err(e) => Err(e),
     };
     // The TXT records go whatever happened.
-    super::acme_txt::delete(api, domain, Some(&records), sink).await;
+    super::acme_txt::delete(api, account, domain, Some(&records), sink).await;
     issued
 }
 
