@@ -221,6 +221,22 @@ echo $db->connect_errno ? "db error\n" : "db ok\n";
         .unwrap()
         .to_string();
     let key = config.path().join("id_ed25519");
+    // A PHP log line is the site's to write (its log is the site user's
+    // file): an endless line with a terminal escape reaches `pond logs` cut
+    // at 4 KiB, the escape shown as `?`, never sent to the terminal.
+    common::ssh(
+        &key,
+        &address,
+        r"printf '\033]0;pwned\007%s\n' $(head -c 300000 /dev/zero | tr '\0' x) >> /var/log/php-fpm/web_vault_production.log",
+    );
+    let logs_out = run(&mut pond, with(&["logs", "production", "--lines", "3"]));
+    assert!(logs_out.contains("?]0;pwned?xxxx"), "{logs_out}");
+    assert!(!logs_out.contains('\u{1b}') && !logs_out.contains('\u{7}'));
+    let longest = logs_out.lines().map(str::len).max().unwrap_or(0);
+    assert!(
+        longest < 4200,
+        "a log line of {longest} bytes reached the terminal"
+    );
     let server = common::ssh(
         &key,
         &address,

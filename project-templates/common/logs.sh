@@ -24,14 +24,18 @@ if [[ -n "$PROCESS" ]]; then
     # Ends when the connection closes, as tail does.
     exec journalctl --no-pager --output=short-iso -n "$LINES" "${journal_follow[@]}" -u "$unit"
 fi
+# Each line cut at 4 KiB, passed on as it comes: the site user writes its
+# PHP log freely, and one endless line must not fill the client's memory.
+cut_long() { stdbuf -oL cut -b1-4096; }
 logs=("$ROOT/metadata/log.jsonl" "/var/log/nginx/pond-$PROJECT-$ENV.error.log" "/var/log/php-fpm/$SITE_USER.log")
 for log in "${logs[@]}"; do
     echo "==> $log <=="
-    if [[ -f "$log" ]]; then tail -n "$LINES" "$log"; else echo "(none yet)"; fi
+    if [[ -f "$log" ]]; then tail -n "$LINES" "$log" | cut_long; else echo "(none yet)"; fi
 done
 if [[ "$FOLLOW" == yes ]]; then
     existing=()
     for log in "${logs[@]}"; do [[ -f "$log" ]] && existing+=("$log"); done
-    # Ends when the connection closes (tail gets SIGPIPE on its next write).
-    exec tail -n 0 -F "${existing[@]}"
+    # Ends when the connection closes (cut, then tail, gets SIGPIPE on its
+    # next write).
+    tail -n 0 -F "${existing[@]}" | cut_long
 fi

@@ -472,8 +472,15 @@ pub fn run(op: Ops) -> super::CliResult {
             let (mut open, s) = open_env(&project, &env)?;
             let p = &open.project;
             let step = tasks::logs::step(&p.file, &env, lines, follow, process.as_deref())?;
-            let printer: Sink =
-                Arc::new(|host: &str, _s: Stream, line: &str| println!("[{host}] {line}"));
+            // A log line is the site's to write: control characters (a
+            // terminal escape) are shown as `?`, never sent to the terminal.
+            let printer: Sink = Arc::new(|host: &str, _s: Stream, line: &str| {
+                let shown: String = line
+                    .chars()
+                    .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
+                    .collect();
+                println!("[{host}] {shown}")
+            });
             runtime()?.block_on(async {
                 let connected = s.outcome(connect(&mut open, &s).await)?;
                 let ops: Vec<_> = connected

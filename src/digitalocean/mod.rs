@@ -168,11 +168,8 @@ impl Client {
         doing: &str,
         retry_uncertain: bool,
     ) -> anyhow::Result<Value> {
-        let url = if path.starts_with("http") {
-            path.to_string()
-        } else {
-            format!("{}{path}", self.base)
-        };
+        // Always under the base: the token goes to no other host.
+        let url = format!("{}{path}", self.base);
         let mut failures = 0;
         let mut rate_limited = 0;
         loop {
@@ -270,7 +267,8 @@ impl Client {
             .with_context(|| format!("{doing}: unexpected answer shape"))
     }
 
-    /// Every item of a paginated list, following `links.pages.next`.
+    /// Every item of a paginated list, following `links.pages.next` (only
+    /// under this client's base URL).
     pub async fn list(&self, path: &str, key: &str, doing: &str) -> anyhow::Result<Vec<Value>> {
         let mut next = Some(if path.contains("per_page=") {
             path.to_string()
@@ -282,7 +280,23 @@ impl Client {
         while let Some(p) = next.take() {
             let v = self.call(Method::GET, &p, None, doing).await?;
             all.extend(v[key].as_array().cloned().unwrap_or_default());
-            next = v["links"]["pages"]["next"].as_str().map(str::to_string);
+            next = match v["links"]["pages"]["next"].as_str() {
+                None => None,
+                // Only a link under this client's base is followed: a next
+                // page elsewhere would be sent the token.
+                Some(link) => Some(
+                    link.strip_prefix(&self.base)
+                        .filter(|rest| rest.starts_with('/'))
+                        .map(str::to_string)
+                        .with_context(|| {
+                            format!(
+                                "{doing}: the next page's link {} is not under {}; not followed",
+                                crate::config::show(link),
+                                self.base
+                            )
+                        })?,
+                ),
+            };
             if all.len() > 100_000 {
                 anyhow::bail!("{doing}: more than 100000 items; refusing to page further");
             }
@@ -316,11 +330,17 @@ impl Client {
 
     /// Creates one droplet; returns its record (status `new`). A 5xx or a
     /// lost connection may hide a droplet that was created (and billed), so
-    /// before each retry the droplets of the request's first tag are
-    /// searched for its name: one found is the answer, never a duplicate.
+    /// before each retry the droplets of the request's last (most specific)
+    /// tag are searched for its name: one found is the answer, never a duplicate.
     pub async fn create_droplet(&self, request: &Value) -> anyhow::Result<Value> {
         let name = request["name"].as_str().unwrap_or("?").to_string();
-        let tag = request["tags"][0].as_str().map(str::to_string);
+        // The most specific tag (`pond-<project>-<env>`): a droplet of the
+        // same name in another project is never taken for this one.
+        let tag = request["tags"]
+            .as_array()
+            .and_then(|t| t.last())
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let doing = format!("creating droplet {name}");
         let mut failures = 0;
         loop {

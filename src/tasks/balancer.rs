@@ -80,29 +80,34 @@ pub fn droplets(
     )
 }
 
-/// The PUT setting balancer `lb` (as DigitalOcean returned it) to `rules`
-/// on ports 80/443 and the HTTP → HTTPS redirect, every other setting as
-/// it was ([`rules_update`]); `what` says what the rules are.
+/// The PUT setting balancer `lb_id` (`lb`, as DigitalOcean returned it)
+/// to `rules` on ports 80/443 and the HTTP → HTTPS redirect, every other
+/// setting as it was ([`rules_update`]); `what` says what the rules are.
+/// Refused when `lb` is another balancer than `lb_id`.
 pub fn rules(
     account: &str,
+    lb_id: &str,
     lb: &Value,
     rules: &[Value],
     redirect_http_to_https: bool,
     what: &str,
-) -> Operation {
-    api_request(
+) -> anyhow::Result<Operation> {
+    if lb["id"].as_str() != Some(lb_id) {
+        anyhow::bail!(
+            "DigitalOcean answered for load balancer {} when asked for {lb_id}; its rules were not changed",
+            crate::config::show(&lb["id"].to_string())
+        );
+    }
+    Ok(api_request(
         account,
         format!(
             "the load balancer {}: {what}",
             lb["name"].as_str().unwrap_or_default()
         ),
         Method::Put,
-        format!(
-            "/v2/load_balancers/{}",
-            lb["id"].as_str().unwrap_or_default()
-        ),
+        format!("/v2/load_balancers/{lb_id}"),
         Some(rules_update(lb, rules, redirect_http_to_https)),
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -162,16 +167,21 @@ mod tests {
         });
         let op = rules(
             "agency",
+            "4de7",
             &lb,
             &crate::tasks::lb_tls::rules(Some("c1")),
             true,
             "HTTPS",
-        );
+        )
+        .unwrap();
         let (method, path, body) = request(&op);
         assert_eq!((method, path), (Method::Put, "/v2/load_balancers/4de7"));
         assert_eq!(body["redirect_http_to_https"], true);
         assert_eq!(body["droplet_ids"], json!([11]));
         assert_eq!(body["forwarding_rules"][1]["certificate_id"], "c1");
         assert_eq!(op.description, "the load balancer shop-live-lb: HTTPS");
+        // An answer about another balancer changes nothing.
+        let other = rules("agency", "9f00", &lb, &[], false, "HTTP only").unwrap_err();
+        assert!(other.to_string().contains("when asked for 9f00"), "{other}");
     }
 }

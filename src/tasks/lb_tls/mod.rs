@@ -491,7 +491,7 @@ async fn set_rules(
     what: &str,
 ) -> anyhow::Result<()> {
     let lb = client.load_balancer(lb_id).await?;
-    let request = super::balancer::rules(account, &lb, rules, redirect_http_to_https, what);
+    let request = super::balancer::rules(account, lb_id, &lb, rules, redirect_http_to_https, what)?;
     execute::api(client, &request).await.map(|_| ())
 }
 

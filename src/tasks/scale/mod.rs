@@ -39,6 +39,19 @@ pub async fn execute(
     sink: &Sink,
 ) -> anyhow::Result<()> {
     let step = |text: &str| sink(crate::ssh::API, Stream::Step, text);
+    // The plan may have been shown a while ago (the app keeps it for ten
+    // minutes): pond.json's droplets, balancer and team keys must still
+    // give the very requests it showed.
+    let now = plan::plan(file, &plan.env, plan.target, None, &identity.public_line())?;
+    if now.requests.operations != plan.requests.operations
+        || now.add != plan.add
+        || now.remove != plan.remove
+    {
+        bail!(
+            "pond.json changed since the plan for {} was shown (its droplets, load balancer or team keys); nothing was changed. Show the plan again",
+            plan.env
+        );
+    }
     let (env_index, env) = find_env(file, &plan.env)?;
     let lb = env
         .load_balancer
@@ -459,5 +472,47 @@ impl ReleaseCopy<'_> {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_plan_pond_json_no_longer_gives_is_refused_before_any_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let (identity, _) = crate::ssh::key::load_or_generate(&dir.path().join("id")).unwrap();
+        let mut file = plan::tests::balanced(&[("shop-live-1", 11)]);
+        let shown = plan(&file, "live", 2, None, &identity.public_line()).unwrap();
+        // A teammate's key is added after the plan was shown: the new
+        // droplet's request would carry it, so the shown plan is stale.
+        file.team_keys.push(crate::config::TeamKey {
+            name: "sam".into(),
+            public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICAfg8uAIpxktHV+Pd4M13IDlJZAJlPd3YXks5NJf6uD sam".into(),
+        });
+        // Nothing listens there: a request sent would fail differently.
+        let client = Client::new(
+            "http://127.0.0.1:9/v2",
+            crate::digitalocean::Token::new("t"),
+        )
+        .unwrap();
+        let err = execute(
+            &client,
+            &mut file,
+            &dir.path().join("pond.json"),
+            dir.path(),
+            &identity,
+            &shown,
+            &crate::ssh::session::quiet(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("pond.json changed since the plan for live"),
+            "{err}"
+        );
+        assert!(!dir.path().join("pond.json").exists(), "nothing saved");
     }
 }

@@ -194,7 +194,7 @@ pub fn plan(
 pub(super) const ACTIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::plan::Action;
 
@@ -203,7 +203,7 @@ mod tests {
     /// `ssh-keygen -l -E md5` of [`KEY`].
     const KEY_MD5: &str = "a9:58:13:2a:62:d8:bb:e9:15:cb:20:23:80:85:c7:95";
 
-    fn balanced(webs: &[(&str, u64)]) -> ProjectFile {
+    pub(in crate::tasks::scale) fn balanced(webs: &[(&str, u64)]) -> ProjectFile {
         let mut file: ProjectFile = serde_json::from_value(serde_json::json!({
             "schema_version": 1,
             "name": "shop",
