@@ -52,7 +52,10 @@ fn the_client_handles_do_errors_rate_limits_retries_and_pages() {
         let keys = tempfile::tempdir().unwrap();
         let (key, public) = common::keypair(keys.path(), "me");
         let identity = pond::ssh::key::load(&key).unwrap();
-        let file = pond::config::ProjectFile::starter("keys", pond::config::Stack::Static);
+        // The user's own key is a team key too (another comment): once.
+        let mut file = pond::config::ProjectFile::starter("keys", pond::config::Stack::Static);
+        let blob_only = public.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        file.team_keys.push(pond::config::TeamKey { name: "me-too".into(), public_key: format!("{blob_only} me@laptop") });
         for _ in 0..2 {
             pond::tasks::droplets::register_keys(&client, "lab", &file, &identity).await.unwrap();
         }

@@ -24,9 +24,9 @@ if [[ -n "$PROCESS" ]]; then
     # Ends when the connection closes, as tail does.
     exec journalctl --no-pager --output=short-iso -n "$LINES" "${journal_follow[@]}" -u "$unit"
 fi
-# Each line cut at 4 KiB, passed on as it comes: the site user writes its
-# PHP log freely, and one endless line must not fill the client's memory.
-cut_long() { stdbuf -oL cut -b1-4096; }
+# Each line shown cut at 4 KiB: the site user writes its PHP log freely,
+# and one endless line must not fill the client's memory.
+cut_long() { cut -b1-4096; }
 logs=("$ROOT/metadata/log.jsonl" "/var/log/nginx/pond-$PROJECT-$ENV.error.log" "/var/log/php-fpm/$SITE_USER.log")
 for log in "${logs[@]}"; do
     echo "==> $log <=="
@@ -35,7 +35,8 @@ done
 if [[ "$FOLLOW" == yes ]]; then
     existing=()
     for log in "${logs[@]}"; do [[ -f "$log" ]] && existing+=("$log"); done
-    # Ends when the connection closes (cut, then tail, gets SIGPIPE on its
-    # next write).
-    tail -n 0 -F "${existing[@]}" | cut_long
+    # tail itself writes to the connection: it ends as soon as the client
+    # goes (a filter between them would keep it until the next line). New
+    # lines are cut by the client instead.
+    exec tail -n 0 -F "${existing[@]}"
 fi

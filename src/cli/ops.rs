@@ -473,10 +473,13 @@ pub fn run(op: Ops) -> super::CliResult {
             let p = &open.project;
             let step = tasks::logs::step(&p.file, &env, lines, follow, process.as_deref())?;
             // A log line is the site's to write: control characters (a
-            // terminal escape) are shown as `?`, never sent to the terminal.
+            // terminal escape) are shown as `?`, never sent to the terminal,
+            // and a followed line is cut at 4096 characters as the server
+            // cuts the ones it shows first.
             let printer: Sink = Arc::new(|host: &str, _s: Stream, line: &str| {
                 let shown: String = line
                     .chars()
+                    .take(4096)
                     .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
                     .collect();
                 println!("[{host}] {shown}")

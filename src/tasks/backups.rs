@@ -288,8 +288,7 @@ pub async fn download(
                     id,
                     &extra,
                 )?;
-                let outcome =
-                    execute::run_piped(&part.server.session, &op, Box::new(out), sink).await?;
+                let outcome = execute::run_piped(part.server, &op, Box::new(out), sink).await?;
                 if outcome.exit_code != 0 {
                     bail!(
                         "copying {f} of {id} from {name} failed: {}",

@@ -73,7 +73,7 @@ pub async fn register_keys(
     let listed = client
         .list("/account/keys", "ssh_keys", "listing SSH keys")
         .await?;
-    let held: Vec<String> = listed
+    let mut held: Vec<String> = listed
         .iter()
         .filter_map(|k| k["public_key"].as_str())
         .filter_map(|line| fingerprint(line).ok())
@@ -85,8 +85,11 @@ pub async fn register_keys(
             .map(|m| (m.name.as_str(), m.public_key.as_str())),
     );
     for (name, line) in keys {
-        if !held.contains(&fingerprint(line)?) {
+        // Once per key: the user's own key is often a team key too.
+        let print = fingerprint(line)?;
+        if !held.contains(&print) {
             super::execute::api(client, &ssh_key_request(account, name, line)).await?;
+            held.push(print);
         }
     }
     Ok(())
@@ -163,12 +166,18 @@ pub fn fingerprint(public_line: &str) -> anyhow::Result<String> {
 }
 
 /// The fingerprints of the keys new droplets get: the user's, then the
-/// team's ([`register_keys`] makes sure the account has them).
+/// team's, each once ([`register_keys`] makes sure the account has them).
 pub fn key_fingerprints(file: &ProjectFile, public_line: &str) -> anyhow::Result<Vec<String>> {
-    std::iter::once(public_line)
-        .chain(file.team_keys.iter().map(|m| m.public_key.as_str()))
-        .map(fingerprint)
-        .collect()
+    let mut prints: Vec<String> = vec![];
+    for line in
+        std::iter::once(public_line).chain(file.team_keys.iter().map(|m| m.public_key.as_str()))
+    {
+        let print = fingerprint(line)?;
+        if !prints.contains(&print) {
+            prints.push(print);
+        }
+    }
+    Ok(prints)
 }
 
 /// The request creating droplet `name` on `account`'s DigitalOcean with

@@ -3,7 +3,8 @@
 //! — a script for whichever server — bound to one with [`Step::on`]); a
 //! dry run shows it in a [`Plan`](crate::plan::Plan), a real run hands
 //! the very same value to [`run`] (or [`run_ok`], for which a non-zero
-//! exit is an error; [`run_piped`] when its stdout is data), which feeds
+//! exit is an error; [`run_piped`] when its stdout is data; [`run_on`] and
+//! [`run_piped_on`] for a host that is not the environment's), which feeds
 //! its text to `bash -s` on that droplet's session. No task hands a
 //! script's text to a session itself.
 
@@ -65,7 +66,11 @@ pub async fn run(
     input: Option<Box<dyn AsyncRead + Send + Unpin>>,
     sink: &Sink,
 ) -> anyhow::Result<Outcome> {
-    run_on(&c.session, op, input, sink).await
+    // The server's own name: one pooled session may serve two servers of
+    // different environments at the same address.
+    c.session
+        .run(checked(&target_of(c), op)?, input, sink)
+        .await
 }
 
 /// Runs `op` on `session` like [`run`]: for a server that is not one of
@@ -76,7 +81,9 @@ pub async fn run_on(
     input: Option<Box<dyn AsyncRead + Send + Unpin>>,
     sink: &Sink,
 ) -> anyhow::Result<Outcome> {
-    session.run(checked(session, op)?, input, sink).await
+    session
+        .run(checked(&droplet(&session.endpoint), op)?, input, sink)
+        .await
 }
 
 /// Runs `op`, a lock script (`common/lock`), on `c` and keeps it running
@@ -86,19 +93,34 @@ pub async fn hold_lock(
     c: &Connected,
     op: &Operation,
 ) -> anyhow::Result<Result<crate::ssh::session::HeldLock, String>> {
-    c.session.hold_lock(checked(&c.session, op)?).await
+    c.session.hold_lock(checked(&target_of(c), op)?).await
 }
 
-/// Runs `op` on `session` with its stdout written to `output` as data
-/// (a backup's file, a release streamed to another server); stderr goes
-/// to `sink`. A non-zero exit is in the outcome.
+/// Runs `op` on `c` with its stdout written to `output` as data (a
+/// backup's file, a release streamed to another server); stderr goes to
+/// `sink`. A non-zero exit is in the outcome.
 pub async fn run_piped(
+    c: &Connected,
+    op: &Operation,
+    output: Box<dyn AsyncWrite + Send + Unpin>,
+    sink: &Sink,
+) -> anyhow::Result<Outcome> {
+    c.session
+        .run_piped(checked(&target_of(c), op)?, output, sink)
+        .await
+}
+
+/// Runs `op` on `session` like [`run_piped`]: for a server that is not
+/// one of the environment's (the source host of `--db-from`).
+pub async fn run_piped_on(
     session: &Session,
     op: &Operation,
     output: Box<dyn AsyncWrite + Send + Unpin>,
     sink: &Sink,
 ) -> anyhow::Result<Outcome> {
-    session.run_piped(checked(session, op)?, output, sink).await
+    session
+        .run_piped(checked(&droplet(&session.endpoint), op)?, output, sink)
+        .await
 }
 
 /// The text of `op`'s script (empty for an API request): for a script
@@ -111,15 +133,14 @@ pub fn script_text(op: &Operation) -> &str {
 }
 
 /// The text of `op`'s script, once it is known to be a script planned for
-/// the droplet `session` is connected to.
-fn checked<'a>(session: &Session, op: &'a Operation) -> anyhow::Result<&'a str> {
+/// `target`.
+fn checked<'a>(target: &Target, op: &'a Operation) -> anyhow::Result<&'a str> {
     let Action::Script { script, .. } = &op.action else {
         bail!("{}: not a script, so not for a server", op.description);
     };
-    let connected = droplet(&session.endpoint);
-    if op.target != connected {
+    if &op.target != target {
         bail!(
-            "{}: planned for {}, not {connected}",
+            "{}: planned for {}, not {target}",
             op.description,
             op.target,
         );

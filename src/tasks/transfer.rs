@@ -285,7 +285,7 @@ async fn copy_database(
     let (from_source, to_target) = tokio::io::duplex(1 << 20);
     let quiet = crate::ssh::session::quiet();
     let (exported, imported) = tokio::join!(
-        execute::run_piped(&session, &export, Box::new(from_source), &quiet),
+        execute::run_piped_on(&session, &export, Box::new(from_source), &quiet),
         execute::run(c, import, Some(Box::new(to_target)), sink)
     );
     session.close().await;

@@ -5,9 +5,13 @@
 //! rendered config files, which each droplet renders with its own secrets),
 //! are health-checked, and only then join the load balancer. In: droplets
 //! leave the balancer before they are deleted, and their database accounts
-//! go. A run that stopped midway is finished by running it again: web
-//! droplets that exist but are not behind the balancer are brought up and
-//! added.
+//! go. The DigitalOcean requests known before the run are planned
+//! ([`plan`]) and sent as planned; a shown plan pond.json no longer gives
+//! is refused. A run that stopped midway is finished by running it again:
+//! web droplets that exist but are not behind the balancer are brought up
+//! and added; droplets already out of the balancer or already deleted
+//! count as done. (Droplets created but not yet recorded when a run was
+//! killed are not adopted; two scale runs at once are not locked out.)
 
 use std::path::Path;
 
@@ -66,11 +70,19 @@ pub async fn execute(
             .operations
             .split_first()
             .context("the scale plan lists no requests for the droplets it removes")?;
-        step(&out_of_balancer.description);
-        execute::api(client, out_of_balancer).await?;
+        // A run that stopped midway is run again: the balancer no longer
+        // holding them, or a droplet already deleted, is done already.
+        let behind = client.load_balancer_droplets(&plan.balancer_id).await?;
+        if plan.remove.iter().any(|(_, id, _)| behind.contains(id)) {
+            step(&out_of_balancer.description);
+            execute::api(client, out_of_balancer).await?;
+        }
         for ((_, id, _), op) in plan.remove.iter().zip(deletes) {
             step(&op.description);
-            execute::api(client, op).await?;
+            match execute::api(client, op).await {
+                Err(e) if !crate::digitalocean::is_not_found(&e) => return Err(e),
+                _ => {}
+            }
             file.environments[env_index]
                 .droplets
                 .retain(|d| d.id != Some(*id));
@@ -452,7 +464,7 @@ impl ReleaseCopy<'_> {
         let (from_source, to_target) = tokio::io::duplex(1 << 20);
         let input = to_target.chain(std::io::Cursor::new(configs));
         let (exported, applied) = tokio::join!(
-            execute::run_piped(&self.source.session, &export, Box::new(from_source), &quiet),
+            execute::run_piped(self.source, &export, Box::new(from_source), &quiet),
             execute::run(self.target, &apply, Some(Box::new(input)), sink)
         );
         let exported = exported?;

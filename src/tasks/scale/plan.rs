@@ -28,8 +28,9 @@ pub struct ScalePlan {
     /// The DigitalOcean requests known before the run starts, in the order
     /// [`execute`] sends them: taking the removed droplets out of the
     /// balancer and deleting them, or creating the new ones (their SSH
-    /// keys named by fingerprint). What `pond scale --dry-run --requests`
-    /// prints; the run sends these very values.
+    /// keys named by fingerprint). What `pond scale --dry-run` prints; the
+    /// run sends these very values (the balancer change only while it still
+    /// holds one of them).
     pub requests: Plan,
     /// One line per action, for the confirmation and `--dry-run`.
     pub lines: Vec<String>,
@@ -266,6 +267,19 @@ pub(super) mod tests {
             plan.lines
         );
         assert!(plan.requests.outline()[0].contains(r#""ssh_keys":["a9:58"#));
+    }
+
+    #[test]
+    fn a_key_that_is_also_a_team_key_is_named_once() {
+        let mut file = balanced(&[("shop-live-1", 11)]);
+        file.team_keys.push(crate::config::TeamKey {
+            name: "me".into(),
+            public_key: KEY.replace(" test", " me@laptop"),
+        });
+        assert_eq!(
+            crate::tasks::droplets::key_fingerprints(&file, KEY).unwrap(),
+            [KEY_MD5]
+        );
     }
 
     #[test]
