@@ -457,17 +457,8 @@ pub async fn renew_certificates(
                 let api = api.as_ref().ok_or_else(|| {
                     anyhow::anyhow!("{} has no DigitalOcean account in pond.json", req.env)
                 })?;
-                tasks::lb_tls::ensure(
-                    api,
-                    env.account.as_deref().unwrap_or_default(),
-                    lb,
-                    &p.file.name,
-                    &env.name,
-                    &env.domain,
-                    true,
-                    &sink,
-                )
-                .await?;
+                let balancer = tasks::lb_tls::Balancer::of(&p.file, &env, lb);
+                tasks::lb_tls::ensure(api, &balancer, true, &sink).await?;
                 return Ok(format!(
                     "{}'s load balancer has a new certificate.",
                     req.env

@@ -221,16 +221,8 @@ fn balancer(
     let s = sink();
     let rt = runtime()?;
     let t = if args.renew {
-        s.outcome(rt.block_on(lb_tls::ensure(
-            &api,
-            account,
-            &lb_id,
-            &file.name,
-            &env.name,
-            &env.domain,
-            true,
-            &s,
-        )))?
+        let balancer = lb_tls::Balancer::of(file, env, &lb_id);
+        s.outcome(rt.block_on(lb_tls::ensure(&api, &balancer, true, &s)))?
     } else {
         s.outcome(rt.block_on(lb_tls::read(&api, &lb_id)))?
     };

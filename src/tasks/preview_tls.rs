@@ -229,19 +229,8 @@ pub async fn secure_new_environment(
         problem: None,
     };
     if let Some(lb) = super::lb_tls::balancer_to_secure(env) {
-        let account = env.account.as_deref().unwrap_or_default();
-        match super::lb_tls::ensure(
-            api,
-            account,
-            lb,
-            &file.name,
-            &env.name,
-            &env.domain,
-            false,
-            sink,
-        )
-        .await
-        {
+        let balancer = super::lb_tls::Balancer::of(file, env, lb);
+        match super::lb_tls::ensure(api, &balancer, false, sink).await {
             Ok(t) if t.serves(&env.domain) => {
                 secured.domain = true;
                 secured.previews = true;

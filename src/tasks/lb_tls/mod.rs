@@ -182,18 +182,20 @@ pub async fn owned_certificates(
 /// a new one requested, waited for, and attached — with the 443 rule and
 /// the redirect. With `renew`, always a new one. Then the certificates
 /// Pond made for the environment that are no longer used are deleted.
-#[tracing::instrument(name = "lb_tls::ensure", skip_all, fields(env = %env, lb = %lb_id, renew = renew))]
-#[allow(clippy::too_many_arguments)]
+#[tracing::instrument(name = "lb_tls::ensure", skip_all, fields(env = %balancer.env, lb = %balancer.lb_id, renew = renew))]
 pub async fn ensure(
     client: &Client,
-    account: &str,
-    lb_id: &str,
-    project: &str,
-    env: &str,
-    domain: &str,
+    balancer: &Balancer<'_>,
     renew: bool,
     sink: &Sink,
 ) -> anyhow::Result<BalancerTls> {
+    let Balancer {
+        account,
+        lb_id,
+        project,
+        env,
+        domain,
+    } = *balancer;
     let step = |t: &str| sink(crate::ssh::API, Stream::Step, t);
     let now = read(client, lb_id).await?;
     let wanted = names(domain);
@@ -235,7 +237,7 @@ pub async fn ensure(
                 &https,
             )
             .await?;
-            delete_unused(client, account, project, env, domain, Some(&ready.id), sink).await;
+            delete_unused(client, balancer, Some(&ready.id), sink).await;
             return read(client, lb_id).await;
         }
     }
@@ -289,22 +291,20 @@ pub async fn ensure(
             old.name
         ));
     }
-    delete_unused(client, account, project, env, domain, Some(&id), sink).await;
+    delete_unused(client, balancer, Some(&id), sink).await;
     read(client, lb_id).await
 }
 
 /// Deletes the certificates Pond made for the environment except `keep`;
 /// a failure is said, not fatal (the next run tries again).
-#[allow(clippy::too_many_arguments)]
-async fn delete_unused(
-    client: &Client,
-    account: &str,
-    project: &str,
-    env: &str,
-    domain: &str,
-    keep: Option<&str>,
-    sink: &Sink,
-) {
+async fn delete_unused(client: &Client, balancer: &Balancer<'_>, keep: Option<&str>, sink: &Sink) {
+    let Balancer {
+        account,
+        project,
+        env,
+        domain,
+        ..
+    } = *balancer;
     let owned = match owned_certificates(client, project, env, domain).await {
         Ok(owned) => owned,
         Err(e) => {
@@ -378,15 +378,8 @@ async fn wait_issued(
 
 /// Takes HTTPS off the balancer (plain HTTP 80 → 80, no redirect) and
 /// deletes the certificates Pond made for the environment.
-pub async fn remove(
-    client: &Client,
-    account: &str,
-    lb_id: &str,
-    project: &str,
-    env: &str,
-    domain: &str,
-    sink: &Sink,
-) -> anyhow::Result<()> {
+pub async fn remove(client: &Client, balancer: &Balancer<'_>, sink: &Sink) -> anyhow::Result<()> {
+    let Balancer { account, lb_id, .. } = *balancer;
     let now = read(client, lb_id).await?;
     if now.https_rule || now.redirect_http_to_https {
         sink(
@@ -396,7 +389,7 @@ pub async fn remove(
         );
         set_rules(client, account, lb_id, &rules(None), false, "HTTP only").await?;
     }
-    delete_unused(client, account, project, env, domain, None, sink).await;
+    delete_unused(client, balancer, None, sink).await;
     Ok(())
 }
 
@@ -407,6 +400,35 @@ pub fn balancer_to_secure(env: &crate::config::Environment) -> Option<&str> {
         return None;
     }
     env.load_balancer.as_ref()?.id.as_deref()
+}
+
+/// The balancer of an environment whose HTTPS Pond manages, with what its
+/// requests and certificates are named after.
+#[derive(Debug, Clone, Copy)]
+pub struct Balancer<'a> {
+    /// The DigitalOcean account the requests go to.
+    pub account: &'a str,
+    pub lb_id: &'a str,
+    pub project: &'a str,
+    pub env: &'a str,
+    pub domain: &'a str,
+}
+
+impl<'a> Balancer<'a> {
+    /// Balancer `lb_id` of `env` in `file`'s project.
+    pub fn of(
+        file: &'a crate::config::ProjectFile,
+        env: &'a crate::config::Environment,
+        lb_id: &'a str,
+    ) -> Balancer<'a> {
+        Balancer {
+            account: env.account.as_deref().unwrap_or_default(),
+            lb_id,
+            project: &file.name,
+            env: &env.name,
+            domain: &env.domain,
+        }
+    }
 }
 
 /// Brings a load-balanced environment's balancer in line with pond.json's
@@ -424,30 +446,11 @@ pub async fn apply_setting(
     let Some(lb) = env.load_balancer.as_ref().and_then(|lb| lb.id.as_deref()) else {
         return Ok(());
     };
-    let account = env.account.as_deref().unwrap_or_default();
+    let balancer = Balancer::of(file, env, lb);
     if env.https.enabled {
-        ensure(
-            client,
-            account,
-            lb,
-            &file.name,
-            &env.name,
-            &env.domain,
-            false,
-            sink,
-        )
-        .await?;
+        ensure(client, &balancer, false, sink).await?;
     } else {
-        remove(
-            client,
-            account,
-            lb,
-            &file.name,
-            &env.name,
-            &env.domain,
-            sink,
-        )
-        .await?;
+        remove(client, &balancer, sink).await?;
     }
     Ok(())
 }
