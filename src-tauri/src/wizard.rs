@@ -192,6 +192,31 @@ async fn input_on(
     Ok(new)
 }
 
+/// The requests creating `new`'s droplets, outlined: what the review shows
+/// and a run compares with what it would send.
+fn droplet_requests(
+    new: &create::NewServer,
+    file: &pond::config::ProjectFile,
+    identity: &pond::ssh::Identity,
+) -> anyhow::Result<Vec<String>> {
+    let plan = pond::plan::Plan {
+        title: format!("create {}", new.env),
+        operations: new.droplet_requests(file, &identity.public_line())?,
+    };
+    Ok(plan.outline())
+}
+
+/// Refuses a run whose droplet requests (`now`) are not the ones the
+/// review showed.
+fn as_shown(shown: &[String], now: &[String]) -> anyhow::Result<()> {
+    if shown != now {
+        anyhow::bail!(
+            "pond.json or your SSH key changed since the review (the droplets would be created with other requests); nothing was created. Go back and review again"
+        );
+    }
+    Ok(())
+}
+
 /// Every action the run will take, with the size's monthly price.
 #[tauri::command]
 pub async fn plan_new_server(
@@ -211,13 +236,9 @@ pub async fn plan_new_server(
             .map(|s| s.price_monthly);
         let droplets = new.droplets_to_create();
         let (identity, _) = pond::project::user_identity().await?;
-        let requests = pond::plan::Plan {
-            title: format!("create {}", new.env),
-            operations: new.droplet_requests(&p.file, &identity.public_line())?,
-        };
         Ok(NewServerPlan {
             lines: new.plan_lines(&p.file.name, price),
-            requests: requests.outline(),
+            requests: droplet_requests(&new, &p.file, &identity)?,
             droplets,
             price_monthly: price.map(|p| p * f64::from(droplets)),
         })
@@ -271,6 +292,9 @@ async fn run(
             )
             .await?
         } else {
+            if let Some(shown) = &req.shown_requests {
+                as_shown(shown, &droplet_requests(&new, file, &identity)?)?;
+            }
             create::new_server(&client, file, path, root, &identity, &new, &stop, &sink).await?
         };
         Ok(urls_view(urls))
@@ -285,5 +309,22 @@ fn urls_view(urls: create::Urls) -> UrlsView {
         blue: urls.blue,
         green: urls.green,
         https_problem: urls.https_problem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_sends_only_the_requests_the_review_showed() {
+        let shown = vec![
+            "[1] create droplet a-b-1 … Post /v2/droplets {\"ssh_keys\":[\"aa\"]}".to_string(),
+        ];
+        assert!(as_shown(&shown, &shown.clone()).is_ok());
+        let other = vec![shown[0].replace("aa", "bb")];
+        let err = as_shown(&shown, &other).unwrap_err().to_string();
+        assert!(err.contains("nothing was created"), "{err}");
+        assert!(as_shown(&[], &[]).is_ok(), "nothing to create (--on)");
     }
 }

@@ -112,6 +112,9 @@ test("the wizard walks every step, keeps values on Back, checks fields with the 
   await expect(progress).toContainText("Setting up nginx");
   await expect(progress).toContainText("staging is live");
   await expect(progress.getByRole("button", { name: "http://p-green.staging.example.com/" })).toBeVisible();
+  // The run carries the requests the review showed, which the engine compares.
+  const ran = (await calls(page)).find((c) => c.cmd === "new_server")?.args.req as Record<string, unknown>;
+  expect(ran.shown_requests).toEqual([expect.stringContaining('Post /v2/droplets {"name":"acme-shop-staging-1"')]);
   await page.getByRole("button", { name: "Done" }).click();
   await expect(page.getByRole("heading", { name: "production" })).toBeVisible();
 

@@ -124,6 +124,10 @@ pub struct NewServerRequest {
     pub on: Option<String>,
     /// Names the run for `cancel` (which stops it at its next step).
     pub run_id: Option<String>,
+    /// The droplet requests the review showed (`NewServerPlan.requests`):
+    /// a run refuses, creating nothing, when pond.json or the user's key
+    /// now give others.
+    pub shown_requests: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, TS)]

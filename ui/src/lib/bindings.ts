@@ -306,7 +306,13 @@ on: string | null,
 /**
  * Names the run for `cancel` (which stops it at its next step).
  */
-run_id: string | null, };
+run_id: string | null, 
+/**
+ * The droplet requests the review showed (`NewServerPlan.requests`):
+ * a run refuses, creating nothing, when pond.json or the user's key
+ * now give others.
+ */
+shown_requests: Array<string> | null, };
 
 export type NewServerPlan = { lines: Array<string>, 
 /**
