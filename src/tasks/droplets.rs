@@ -1,8 +1,11 @@
 //! Droplets of one run: the requests that create them with Pond's tags
-//! ([`create_request`], values a plan shows), sent by [`create_droplets`],
-//! which waits until each is active and — when any never becomes usable —
-//! deletes every one the run created, so a failure leaves no orphans on
-//! the account.
+//! ([`create_request`], values a plan shows; their SSH keys named by
+//! [`fingerprint`], uploaded by [`register_keys`] where the account lacks
+//! them), sent by [`create_droplets`], which waits until each is active
+//! and — when any never becomes usable — deletes every one the run created
+//! ([`delete_request`]), so a failure leaves no orphans on the account;
+//! and the requests tagging a droplet an environment is put on
+//! ([`tag_requests`]).
 
 use std::time::Duration;
 
