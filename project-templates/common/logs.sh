@@ -24,13 +24,12 @@ if [[ -n "$PROCESS" ]]; then
     # Ends when the connection closes, as tail does.
     exec journalctl --no-pager --output=short-iso -n "$LINES" "${journal_follow[@]}" -u "$unit"
 fi
-# Each line shown cut at 4 KiB: the site user writes its PHP log freely,
-# and one endless line must not fill the client's memory.
-cut_long() { cut -b1-4096; }
 logs=("$ROOT/metadata/log.jsonl" "/var/log/nginx/pond-$PROJECT-$ENV.error.log" "/var/log/php-fpm/$SITE_USER.log")
 for log in "${logs[@]}"; do
     echo "==> $log <=="
-    if [[ -f "$log" ]]; then tail -n "$LINES" "$log" | cut_long; else echo "(none yet)"; fi
+    # Each line cut at 4 KiB: the site user writes its PHP log freely, and
+    # one endless line must not fill the client's memory.
+    if [[ -f "$log" ]]; then tail -n "$LINES" "$log" | cut -b1-4096; else echo "(none yet)"; fi
 done
 if [[ "$FOLLOW" == yes ]]; then
     existing=()

@@ -397,17 +397,7 @@ pub async fn server_logs(req: LogRequest) -> Res<Vec<Progress>> {
         let (open, connected) = connect(&req.dir, &req.env, &quiet()).await?;
         let p = &open.project;
         let step = tasks::logs::step(&p.file, &req.env, req.lines, false, None)?;
-        let ops: Vec<_> = connected
-            .iter()
-            .map(|c| step.on(&c.server.endpoint))
-            .collect();
-        let runs = connected
-            .iter()
-            .zip(&ops)
-            .map(|(c, op)| tasks::execute::run(c, op, None, &sink));
-        for r in futures::future::join_all(runs).await {
-            r?;
-        }
+        tasks::logs::show(&step, &connected, &sink).await?;
         let lines = collected.lock().map(|v| v.clone()).unwrap_or_default();
         Ok(lines)
     })

@@ -486,18 +486,7 @@ pub fn run(op: Ops) -> super::CliResult {
             });
             runtime()?.block_on(async {
                 let connected = s.outcome(connect(&mut open, &s).await)?;
-                let ops: Vec<_> = connected
-                    .iter()
-                    .map(|c| step.on(&c.server.endpoint))
-                    .collect();
-                let runs = connected
-                    .iter()
-                    .zip(&ops)
-                    .map(|(c, op)| tasks::execute::run(c, op, None, &printer));
-                for r in futures::future::join_all(runs).await {
-                    r?;
-                }
-                anyhow::Ok(())
+                tasks::logs::show(&step, &connected, &printer).await
             })?;
             Ok(())
         }

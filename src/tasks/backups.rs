@@ -249,16 +249,11 @@ pub async fn download(
     let mut written = vec![];
     for part in parts(env, connected)? {
         let name = &part.server.server.endpoint.name;
-        let extra = [("FILE", "MANIFEST")];
-        let op = operation(
-            "reading the manifest",
-            file,
-            env,
-            &part,
-            "print",
-            id,
-            &extra,
-        )?;
+        // One of the backup's files, printed by the server.
+        let print = |description: String, f: &str| {
+            operation(description, file, env, &part, "print", id, &[("FILE", f)])
+        };
+        let op = print("reading the manifest".into(), "MANIFEST")?;
         let manifest = execute::run_ok(part.server, &op, &crate::ssh::session::quiet())
             .await
             .with_context(|| format!("backup {id} on {name}"))?;
@@ -278,16 +273,7 @@ pub async fn download(
                 let out = tokio::fs::File::create(&to)
                     .await
                     .with_context(|| format!("writing {}", to.display()))?;
-                let extra = [("FILE", f.as_str())];
-                let op = operation(
-                    format!("copying {f}"),
-                    file,
-                    env,
-                    &part,
-                    "print",
-                    id,
-                    &extra,
-                )?;
+                let op = print(format!("copying {f}"), &f)?;
                 let outcome = execute::run_piped(part.server, &op, Box::new(out), sink).await?;
                 if outcome.exit_code != 0 {
                     bail!(

@@ -189,7 +189,6 @@ impl NewServer {
             region: self.region.clone(),
             size: self.size.clone(),
             image: self.image.clone(),
-            active_timeout: self.active_timeout,
         };
         let tags = super::droplets::env_tags(&file.name, &self.env);
         let requests = self

@@ -20,6 +20,7 @@ use anyhow::Context;
 use reqwest::Method;
 
 use super::Connected;
+use super::execute::api_request;
 use crate::config::{self, ProjectFile};
 use crate::digitalocean::{Client, is_not_found};
 use crate::plan::{Method as PlanMethod, Operation, Plan};
@@ -97,22 +98,12 @@ impl Requests {
     }
 }
 
-fn request(
-    account: &str,
-    description: String,
-    method: PlanMethod,
-    path: String,
-    body: Option<serde_json::Value>,
-) -> Operation {
-    super::execute::api_request(account, description, method, path, body)
-}
-
 impl DestroyPlan {
     /// Every request, by phase (see [`Requests`]). Pure.
     fn requests(&self) -> Requests {
         let account = &self.account;
         let untag = |tag: &str, d: &SharedDroplet| {
-            request(
+            api_request(
                 account,
                 format!("untag droplet {} ({tag})", d.name),
                 PlanMethod::Delete,
@@ -144,7 +135,7 @@ impl DestroyPlan {
                 } else {
                     format!("{name}.{zone}")
                 };
-                request(
+                api_request(
                     account,
                     format!("delete DNS record {host} A {data}"),
                     PlanMethod::Delete,
@@ -154,7 +145,7 @@ impl DestroyPlan {
             })
             .collect();
         let balancer = self.load_balancer.as_ref().map(|lb| {
-            request(
+            api_request(
                 account,
                 format!("delete load balancer {lb}"),
                 PlanMethod::Delete,
@@ -166,7 +157,7 @@ impl DestroyPlan {
             .droplets
             .iter()
             .map(|(id, name, addr)| {
-                let op = request(
+                let op = api_request(
                     account,
                     format!("delete droplet {name} (id {id}, {addr})"),
                     PlanMethod::Delete,
@@ -180,7 +171,7 @@ impl DestroyPlan {
             .certificates
             .iter()
             .map(|(id, name)| {
-                let op = request(
+                let op = api_request(
                     account,
                     format!(
                         "delete its certificate {name} (Let's Encrypt, made by DigitalOcean for Pond)"

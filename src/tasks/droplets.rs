@@ -23,8 +23,6 @@ pub struct DropletSpec {
     pub region: String,
     pub size: String,
     pub image: String,
-    /// How long to wait for each to become active.
-    pub active_timeout: Duration,
 }
 
 /// A droplet this run created.
@@ -82,12 +80,7 @@ pub async fn register_keys(
         .filter_map(|line| fingerprint(line).ok())
         .collect();
     let mine = identity.public_line();
-    let keys = std::iter::once(("pond", mine.as_str())).chain(
-        file.team_keys
-            .iter()
-            .map(|m| (m.name.as_str(), m.public_key.as_str())),
-    );
-    for (name, line) in keys {
+    for (name, line) in droplet_keys(file, &mine) {
         // Once per key: the user's own key is often a team key too.
         let print = fingerprint(line)?;
         if !held.contains(&print) {
@@ -96,6 +89,19 @@ pub async fn register_keys(
         }
     }
     Ok(())
+}
+
+/// The keys new droplets get, as (name on the account, public key line):
+/// the user's (`public_line`, named "pond"), then the team's.
+fn droplet_keys<'a>(
+    file: &'a ProjectFile,
+    public_line: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a str)> {
+    std::iter::once(("pond", public_line)).chain(
+        file.team_keys
+            .iter()
+            .map(|m| (m.name.as_str(), m.public_key.as_str())),
+    )
 }
 
 /// The request uploading SSH public key `public_line` to `account` as
@@ -172,9 +178,7 @@ pub fn fingerprint(public_line: &str) -> anyhow::Result<String> {
 /// team's, each once ([`register_keys`] makes sure the account has them).
 pub fn key_fingerprints(file: &ProjectFile, public_line: &str) -> anyhow::Result<Vec<String>> {
     let mut prints: Vec<String> = vec![];
-    for line in
-        std::iter::once(public_line).chain(file.team_keys.iter().map(|m| m.public_key.as_str()))
-    {
+    for (_, line) in droplet_keys(file, public_line) {
         let print = fingerprint(line)?;
         if !prints.contains(&print) {
             prints.push(print);

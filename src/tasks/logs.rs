@@ -1,9 +1,12 @@
-//! What `pond logs` and the app's Logs view run on each server: the
-//! environment's deploy log and the tails of its nginx and PHP error logs,
-//! or one process's (or the schedule's) journal (`common/logs`).
+//! What `pond logs` and the app's Logs view run on each server, and how:
+//! the environment's deploy log and the tails of its nginx and PHP error
+//! logs, or one process's (or the schedule's) journal (`common/logs`), on
+//! every server at once.
 
-use super::execute::Step;
+use super::Connected;
+use super::execute::{self, Step};
 use crate::config::ProjectFile;
+use crate::ssh::Sink;
 
 /// The step showing `env`'s logs, `lines` of each (clamped to 1–5000);
 /// `follow` keeps them open until the connection closes; `process` (a
@@ -35,6 +38,23 @@ pub fn step(
     )
 }
 
+/// Runs `step` on every server in `connected` at once, each line to
+/// `sink` as it comes; the first failure to run is the error.
+pub async fn show(step: &Step, connected: &[Connected], sink: &Sink) -> anyhow::Result<()> {
+    let ops: Vec<_> = connected
+        .iter()
+        .map(|c| step.on(&c.server.endpoint))
+        .collect();
+    let runs = connected
+        .iter()
+        .zip(&ops)
+        .map(|(c, op)| execute::run(c, op, None, sink));
+    for r in futures::future::join_all(runs).await {
+        r?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,22 +62,18 @@ mod tests {
     #[test]
     fn the_logs_step_has_every_input_the_template_needs() {
         let file = ProjectFile::starter("shop", crate::config::Stack::Php);
-        let step = step(&file, "production", 0, false, None).unwrap();
-        assert_eq!(step.script.template, "common/logs");
-        let text = &step.script.text;
+        let tails = step(&file, "production", 0, false, None).unwrap();
+        assert_eq!(tails.script.template, "common/logs");
+        let text = &tails.script.text;
         assert!(
             text.contains("readonly SITE_USER='web_shop_production'"),
             "{text}"
         );
         assert!(text.contains("readonly LINES='1'"), "clamped: {text}");
         assert!(text.contains("readonly FOLLOW=''"), "{text}");
-        let journal = step_for_process(&file);
+        let journal = step(&file, "production", 50, true, Some("queue")).unwrap();
         assert_eq!(journal.description, "the journal of queue");
         assert!(journal.script.text.contains("readonly PROCESS='queue'"));
         assert!(journal.script.text.contains("readonly FOLLOW='yes'"));
-    }
-
-    fn step_for_process(file: &ProjectFile) -> Step {
-        step(file, "production", 50, true, Some("queue")).unwrap()
     }
 }

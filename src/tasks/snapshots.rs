@@ -9,9 +9,9 @@ use anyhow::{Context, bail};
 
 use super::{Connected, execute};
 use crate::config::{Database, DropletRole, Environment, ProjectFile};
-use crate::plan::Operation;
 use crate::plan::report::Report;
 use crate::ssh::Sink;
+use crate::ssh::session::Outcome;
 
 /// A snapshot as its server lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -36,7 +36,7 @@ pub fn swap_id(release: &str, at: &str) -> String {
 
 /// The server holding the environment's database and the database's
 /// name; None when Pond manages no database for it.
-pub fn database_server<'a>(
+fn database_server<'a>(
     env: &Environment,
     connected: &'a [Connected],
 ) -> anyhow::Result<Option<(&'a Connected, String)>> {
@@ -64,31 +64,60 @@ pub fn database_server<'a>(
     })
 }
 
-/// `mysql/snapshot` doing `action` on the database server `server`.
-#[allow(clippy::too_many_arguments)]
-fn operation(
-    server: &Connected,
-    description: impl Into<String>,
-    file: &ProjectFile,
-    env: &Environment,
-    db: &str,
-    action: &str,
-    id: &str,
-    keep: &str,
-) -> anyhow::Result<Operation> {
-    execute::on(
-        server,
-        description,
-        "mysql/snapshot",
-        &[
-            ("PROJECT", &file.name),
-            ("ENV", &env.name),
-            ("DB_NAME", db),
-            ("ACTION", action),
-            ("ID", id),
-            ("KEEP", keep),
-        ],
-    )
+/// The environment's database on its server, where `mysql/snapshot` runs.
+struct Snapshots<'a> {
+    server: &'a Connected,
+    db: String,
+    file: &'a ProjectFile,
+    env: &'a Environment,
+}
+
+impl<'a> Snapshots<'a> {
+    /// None when Pond manages no database for `env`.
+    fn of(
+        file: &'a ProjectFile,
+        env: &'a Environment,
+        connected: &'a [Connected],
+    ) -> anyhow::Result<Option<Snapshots<'a>>> {
+        Ok(
+            database_server(env, connected)?.map(|(server, db)| Snapshots {
+                server,
+                db,
+                file,
+                env,
+            }),
+        )
+    }
+
+    /// Runs `mysql/snapshot` doing `action` there (a non-zero exit is an
+    /// error).
+    async fn run(
+        &self,
+        description: impl Into<String>,
+        action: &str,
+        id: &str,
+        keep: &str,
+        sink: &Sink,
+    ) -> anyhow::Result<Outcome> {
+        let op = execute::on(
+            self.server,
+            description,
+            "mysql/snapshot",
+            &[
+                ("PROJECT", &self.file.name),
+                ("ENV", &self.env.name),
+                ("DB_NAME", &self.db),
+                ("ACTION", action),
+                ("ID", id),
+                ("KEEP", keep),
+            ],
+        )?;
+        execute::run_ok(self.server, &op, sink).await
+    }
+
+    fn server_name(&self) -> &str {
+        &self.server.server.endpoint.name
+    }
 }
 
 /// Takes snapshot `id` of the environment's database. None (and nothing
@@ -100,30 +129,14 @@ pub async fn take(
     id: &str,
     sink: &Sink,
 ) -> anyhow::Result<Option<Snapshot>> {
-    let Some((server, db)) = database_server(env, connected)? else {
+    let Some(db) = Snapshots::of(file, env, connected)? else {
         return Ok(None);
     };
-    let out = execute::run_ok(
-        server,
-        &operation(
-            server,
-            format!("snapshot of {db}"),
-            file,
-            env,
-            &db,
-            "take",
-            id,
-            "",
-        )?,
-        sink,
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "taking a snapshot of {db} on {}",
-            server.server.endpoint.name
-        )
-    })?;
+    let name = &db.db;
+    let out = db
+        .run(format!("snapshot of {name}"), "take", id, "", sink)
+        .await
+        .with_context(|| format!("taking a snapshot of {name} on {}", db.server_name()))?;
     Ok(parse(&out.reports).into_iter().next())
 }
 
@@ -136,31 +149,25 @@ pub async fn restore(
     id: &str,
     sink: &Sink,
 ) -> anyhow::Result<()> {
-    let Some((server, db)) = database_server(env, connected)? else {
+    let Some(db) = Snapshots::of(file, env, connected)? else {
         bail!(
             "{} has no database Pond manages, so no snapshot to restore",
             env.name
         );
     };
-    execute::run_ok(
-        server,
-        &operation(
-            server,
-            format!("restoring {db} from {id}"),
-            file,
-            env,
-            &db,
-            "restore",
-            id,
-            "",
-        )?,
+    let name = &db.db;
+    db.run(
+        format!("restoring {name} from {id}"),
+        "restore",
+        id,
+        "",
         sink,
     )
     .await
     .with_context(|| {
         format!(
-            "restoring {db} on {} from snapshot {id}",
-            server.server.endpoint.name
+            "restoring {name} on {} from snapshot {id}",
+            db.server_name()
         )
     })?;
     Ok(())
@@ -174,22 +181,25 @@ pub async fn check_restorable(
     connected: &[Connected],
     id: &str,
 ) -> anyhow::Result<Snapshot> {
-    let Some((server, db)) = database_server(env, connected)? else {
+    let Some(db) = Snapshots::of(file, env, connected)? else {
         bail!(
             "{} has no database Pond manages, so no snapshot to restore",
             env.name
         );
     };
-    let out = execute::run_ok(
-        server,
-        &operation(server, "listing snapshots", file, env, &db, "list", "", "")?,
-        &crate::ssh::session::quiet(),
-    )
-    .await?;
+    let out = db
+        .run(
+            "listing snapshots",
+            "list",
+            "",
+            "",
+            &crate::ssh::session::quiet(),
+        )
+        .await?;
     if crate::reported!(out.reports, Report::Mariadb { running } => *running) == Some(false) {
         bail!(
             "MariaDB is not running on {}, so snapshot {id} cannot be restored; nothing was changed",
-            server.server.endpoint.name
+            db.server_name()
         );
     }
     parse(&out.reports)
@@ -198,7 +208,7 @@ pub async fn check_restorable(
         .with_context(|| {
             format!(
                 "snapshot {id} is no longer on {} (its release is no longer kept?); nothing was changed",
-                server.server.endpoint.name
+                db.server_name()
             )
         })
 }
@@ -212,21 +222,15 @@ pub async fn prune(
     kept: &[String],
     sink: &Sink,
 ) -> anyhow::Result<()> {
-    let Some((server, db)) = database_server(env, connected)? else {
+    let Some(db) = Snapshots::of(file, env, connected)? else {
         return Ok(());
     };
-    execute::run_ok(
-        server,
-        &operation(
-            server,
-            "removing snapshots of releases no longer kept",
-            file,
-            env,
-            &db,
-            "prune",
-            "",
-            &kept.join("\n"),
-        )?,
+    let kept = kept.join("\n");
+    db.run(
+        "removing snapshots of releases no longer kept",
+        "prune",
+        "",
+        &kept,
         sink,
     )
     .await?;

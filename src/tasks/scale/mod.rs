@@ -28,8 +28,10 @@ use crate::ssh::{Identity, Sink, Stream};
 
 mod plan;
 
-use plan::ACTIVE_TIMEOUT;
 pub use plan::{ScalePlan, plan};
+
+/// How long a new droplet may take to become active.
+const ACTIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Carries out `plan`; pond.json is saved after every change on
 /// DigitalOcean, so a failure leaves it true.
@@ -50,18 +52,14 @@ pub async fn execute(
     if now.requests.operations != plan.requests.operations
         || now.add != plan.add
         || now.remove != plan.remove
+        || now.balancer_id != plan.balancer_id
     {
         bail!(
             "pond.json changed since the plan for {} was shown (its droplets, load balancer or team keys); nothing was changed. Show the plan again",
             plan.env
         );
     }
-    let (env_index, env) = find_env(file, &plan.env)?;
-    let lb = env
-        .load_balancer
-        .as_ref()
-        .and_then(|lb| lb.id.clone())
-        .context("the environment has no load balancer id")?;
+    let (env_index, _) = find_env(file, &plan.env)?;
 
     if !plan.remove.is_empty() {
         // The balancer first, then each droplet, as planned.
@@ -128,7 +126,7 @@ pub async fn execute(
     }
 
     // Every web droplet Pond created that is not behind the balancer joins.
-    let behind = client.load_balancer_droplets(&lb).await?;
+    let behind = client.load_balancer_droplets(&plan.balancer_id).await?;
     let joining: Vec<(String, u64)> = file.environments[env_index]
         .droplets
         .iter()

@@ -93,7 +93,6 @@ pub fn plan(
             region: region.clone(),
             size: size.clone(),
             image: image.clone(),
-            active_timeout: ACTIVE_TIMEOUT,
         };
         let keys: Vec<serde_json::Value> = key_fingerprints(file, public_line)?
             .into_iter()
@@ -190,9 +189,6 @@ pub fn plan(
         lines,
     })
 }
-
-/// How long a new droplet may take to become active.
-pub(super) const ACTIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[cfg(test)]
 pub(super) mod tests {
