@@ -46,11 +46,46 @@ trap 'on_error "$?" "$BASH_COMMAND"' ERR
 # metadata/); inside a release tree, which the deploy user owns, it acts
 # only as that user, so a link planted there reaches nothing more.
 # setpriv, not runuser: no PAM session for each of the dozen small steps.
-deploy_gid="$(id -g "$DEPLOY_USER")"
-site_gid="$(id -g "$SITE_USER")"
+# (Every deploy waits for this script: it forks only where a command does
+# what bash cannot; a fork costs 1-3 ms on a small droplet.)
+gid_of() { # user: its primary group id, in $gid (from /etc/passwd; id for others)
+    local name _x _uid
+    while IFS=: read -r name _x _uid gid _; do
+        [[ "$name" == "$1" ]] && return 0
+    done < /etc/passwd
+    gid="$(id -g "$1")"
+}
+gid_of "$DEPLOY_USER"
+deploy_gid="$gid"
+gid_of "$SITE_USER"
+site_gid="$gid"
 as_deploy() { setpriv --reuid="$DEPLOY_USER" --regid="$deploy_gid" --init-groups --reset-env -- "$@"; }
 as_site() { setpriv --reuid="$SITE_USER" --regid="$site_gid" --init-groups --reset-env -- "$@"; }
 new="releases/$RELEASE"
+incoming=""
+# This script's line in its lock holder's record (step_lock), removed when
+# it ends with no hook of its own left running, so the next lock knows
+# that nothing of this deploy can still run.
+record=""
+own_line=""
+hook_unit=""  # a hook unit started ahead, until it ends (unit_start)
+leave() {
+    if [[ -n "$hook_unit" ]]; then
+        # Never opened: the unit's gate reads its end and runs nothing.
+        exec {gate}>&-
+        wait "$hook_unit" 2>/dev/null || true
+        hook_unit=""
+        unit_running=no
+    fi
+    [[ -z "$incoming" ]] || rm -rf -- "$incoming"
+    local lines=()
+    if [[ -n "$record" && "$unit_running" != yes ]]; then
+        mapfile -t lines < "$record" 2>/dev/null || true
+        [[ "${#lines[@]}" != 1 || "${lines[0]}" != "$own_line" ]] || rm -f -- "$record"
+    fi
+}
+unit_running=no
+trap leave EXIT
 
 step_inputs() {
     [[ "$RELEASE" =~ ^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || fail "bad release id" 2
@@ -59,15 +94,20 @@ step_inputs() {
     [[ "$BASE" == - || "$BASE" =~ ^releases/[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || fail "bad base release: $BASE" 2
     [[ -z "$LOCK_PID" || "$LOCK_PID" =~ ^[0-9]+$ ]] || fail "bad lock pid: $LOCK_PID" 2
     cd "$ROOT"
-    local dir owners
-    # One stat for the four: "name:owner" each.
-    mapfile -t owners < <(stat -c '%n:%U' -- releases shared config metadata 2>/dev/null || true)
+    local dir name to
     for dir in releases shared config metadata; do
-        [[ -d "$dir" && ! -L "$dir" && " ${owners[*]} " == *" $dir:root "* ]] ||
+        [[ -d "$dir" && ! -L "$dir" && -O "$dir" ]] ||
             fail "$ROOT/$dir is not root's directory (provisioned by an older Pond?); run pond provision first"
     done
-    live_release="$(readlink "$(readlink current)")"
-    [[ "$(readlink current)" != "$TARGET" || "$FIRST" == yes ]] || fail "$TARGET is live; refusing to touch it"
+    # The links, read once (only this script changes them, under the lock).
+    declare -gA link=()
+    while IFS=$'\t' read -r name to; do
+        link[$name]="$to"
+    done < <(find current blue green -maxdepth 0 -type l -printf '%p\t%l\n' 2>/dev/null || true)
+    live="${link[current]:-}"
+    [[ "$live" == blue || "$live" == green ]] || fail "current points at ${live:-nothing}, expected blue or green"
+    live_release="${link[$live]:-}"
+    [[ "$live" != "$TARGET" || "$FIRST" == yes ]] || fail "$TARGET is live; refusing to touch it"
 }
 
 step_lock() {
@@ -79,8 +119,11 @@ step_lock() {
     local own
     read -r own < "/proc/$$/stat"
     read -ra own <<< "${own##*) }"
-    printf '%s %s\n' "$$" "${own[19]}" >> "/run/pond/locks/${ROOT#/var/www/pond/projects/}/$LOCK_PID"
-    [[ "$(stat -L -c '%d:%i' "/proc/$LOCK_PID/fd/9" 2>/dev/null)" == "$(stat -L -c '%d:%i' metadata/lock)" ]] ||
+    record="/run/pond/locks/${ROOT#/var/www/pond/projects/}/$LOCK_PID"
+    own_line="$$ ${own[19]}"
+    printf '%s\n' "$own_line" >> "$record"
+    # The holder's fd 9 is the lock file itself (same device and inode).
+    [[ "/proc/$LOCK_PID/fd/9" -ef metadata/lock ]] ||
         fail "this deploy no longer holds the lock on $ROOT (broken by another deploy?); nothing was changed" 75
 }
 
@@ -101,7 +144,7 @@ step_leftovers() {
         rm -rf releases/.incoming-* releases/*.copying
     fi
     local in_use begun
-    in_use=" $(readlink blue) $(readlink green) "
+    in_use=" ${link[blue]:-} ${link[green]:-} "
     find releases -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' -perm 0700 -printf '%f\n' |
         while IFS= read -r begun; do
             [[ "$in_use" == *" releases/$begun "* ]] || mv -T "releases/$begun" "releases/.old-$begun.$$"
@@ -199,7 +242,6 @@ is_shared() { # path: under a shared path (which lives outside the release)?
 # link) fails here, changing nothing, and the client sends the files whole.
 step_reference() {
     incoming="$(mktemp -d)"
-    trap 'rm -rf "$incoming"' EXIT
     unpack=(zstd -dcq)
     [[ -n "$REFERENCES" ]] || return 0
     [[ "$REFERENCE_SHA256" =~ ^[0-9a-f]{64}$ ]] || fail "bad reference checksum: $REFERENCE_SHA256" 2
@@ -241,7 +283,10 @@ step_upload() {
         is_shared "$path" && continue
         printf '%s\0' "${new:?}/$path"
     done <<< "$DELETED" | as_deploy xargs -0 -r rm -rf --
-    as_deploy mkdir -p "$new/.pond"
+    [[ -d "$new/.pond" && ! -L "$new/.pond" ]] || as_deploy mkdir -p "$new/.pond"
+    # The first hook's unit starts now and waits at its gate: systemd's
+    # set-up (tens of ms) is done while the upload is applied.
+    hook_ahead
     # tar -v lists what it extracted, for the stat record (seal). Extracted
     # by the deploy user: files are its own, with the modes the client sent.
     "${unpack[@]}" | as_deploy tar -x -v --ignore-zeros -C "$new" --no-same-owner --delay-directory-restore |
@@ -271,8 +316,8 @@ step_upload() {
         fail "the release stream from the other server was empty or cut; nothing was pointed at it"
     fi
     # What changes in the release from here on (config files filled in,
-    # hooks) is found by the seal against this mark.
-    touch "$incoming/uploaded"
+    # hooks) is found by the seal against this mark (its time of change).
+    : > "$incoming/uploaded"
     echo "applied the upload"
 }
 
@@ -327,18 +372,35 @@ step_shared() {
     if [[ ! -e "$seeded" && -f shared/.pond-seeded && ! -L shared/.pond-seeded ]]; then
         cp -- shared/.pond-seeded "$seeded"
     fi
-    touch "$seeded"
+    : >> "$seeded"
+    local done_before=() linked=() line
+    local -A seeded_before=()
+    mapfile -t done_before < "$seeded"
+    for line in "${done_before[@]}"; do
+        [[ -z "$line" ]] || seeded_before["$line"]=1
+    done
     while IFS= read -r shared; do
         [[ -n "$shared" ]] || continue
         [[ "$shared" != *..* ]] || fail "bad shared path: $shared" 2
-        if ! grep -qxF -- "$shared" "$seeded"; then
+        if [[ -z "${seeded_before["$shared"]:-}" ]]; then
             seed_shared "$shared"
             printf '%s\n' "$shared" >> "$seeded"
         fi
-        as_deploy rm -rf -- "${new:?}/$shared"
-        as_deploy mkdir -p "$new/$(dirname "$shared")"
-        as_deploy ln -sfn "$ROOT/shared/$shared" "$new/$shared"
+        linked+=("$shared")
     done <<< "$SHARED_PATHS"
+    # Each a link into shared/, made by the deploy user (one process for
+    # all): a link already there is replaced, anything else removed first.
+    # shellcheck disable=SC2016 # the inner script expands its own arguments
+    ((${#linked[@]} == 0)) || as_deploy bash -c '
+        set -euo pipefail
+        release="$1" shared_dir="$2"
+        shift 2
+        for shared; do
+            at="$release/$shared"
+            if [[ -e "$at" && ! -L "$at" ]]; then rm -rf -- "$at"; fi
+            [[ "$shared" != */* ]] || mkdir -p -- "${at%/*}"
+            ln -sfn -- "$shared_dir/$shared" "$at"
+        done' links "$new" "$ROOT/shared" "${linked[@]}"
     # The project's directory tree under its shared paths, with placeholder
     # files, on every deploy: what is missing is made by the site user (in
     # its own directories, so no privilege is lent), in one process;
@@ -421,8 +483,17 @@ step_config() {
 # only when pond.json says so), stdin from /dev/null, without the lock's
 # descriptor, stopped after its timeout; whatever it leaves running ends
 # with its unit, so it can hold neither the lock nor the connection.
-run_unit() { # directory, timeout, deploy|caches|root, what, command...: fails the step
-    local dir="$1" timeout="$2" as="$3" what="$4" started status=0 run
+# The unit starts with its command behind a gate, a pipe root holds on the
+# unit's stdin: it runs nothing until unit_finish writes "go" (the command
+# then gets /dev/null), and nothing at all if this script ends first (the
+# pipe's end). So a unit can be started ahead, its set-up done while the
+# release is still being made. The timeout counts from the gate (GNU
+# timeout, the unit's main process: ending it ends the unit); the unit's
+# RuntimeMaxSec bounds the wait at the gate too.
+unit_start() { # directory, timeout, deploy|caches|root, what, command...
+    local dir="$1" timeout="$2" as="$3" run fifo
+    unit_what="$4"
+    unit_timeout="$timeout"
     shift 4
     case "$as" in
         # The deploy user's hook may write only the new release, the shared
@@ -441,17 +512,60 @@ run_unit() { # directory, timeout, deploy|caches|root, what, command...: fails t
         root) run=(--uid=root -E HOME=/root) ;;
         *) fail "bad hook user: $as" 2 ;;
     esac
-    echo "== $what"
-    started="$(date +%s)"
+    # In root's own scratch directory; opened read-write here, so neither
+    # side's open waits and "go" never meets a closed pipe.
+    fifo="$incoming/gate.$((++units))"
+    mkfifo -m 0600 "$fifo"
+    exec {gate}<> "$fifo"
+    unit_running=yes
+    # shellcheck disable=SC2016 # the gate's script expands its own arguments
     systemd-run --quiet --pipe --wait --collect --service-type=exec \
-        --unit="pond-hook-$DEPLOY_USER.$$-$RANDOM" "${run[@]}" --working-directory="$dir" \
-        -p UMask=0027 -p RuntimeMaxSec="$timeout" -p TimeoutStopSec=10 \
-        -E POND_ENV_DIR="$ROOT" "$@" </dev/null 9>&- || status=$?
+        --unit="pond-hook-$DEPLOY_USER.$$-$units-$RANDOM" "${run[@]}" --working-directory="$dir" \
+        -p UMask=0027 -p RuntimeMaxSec="$((timeout + 3630))" -p TimeoutStopSec=10 \
+        -E POND_ENV_DIR="$ROOT" \
+        /bin/bash -c 'read -r -t 3600 go && [[ "$go" == go ]] || exit 97
+            exec timeout -k 10 "$0" "$@" </dev/null' "$timeout" "$@" < "$fifo" 8>&- 9>&- {gate}>&- &
+    hook_unit=$!
+}
+units=0
+
+unit_finish() { # the unit unit_start started: runs it, waits for it; fails the step unless it ran well
+    local started status=0
+    echo "== $unit_what"
+    started="$EPOCHSECONDS"
+    echo go >&"$gate"
+    exec {gate}>&-
+    wait "$hook_unit" || status=$?
+    hook_unit=""
+    unit_running=no
     [[ "$status" == 0 ]] && return 0
-    if (($(date +%s) - started >= timeout)); then
-        fail "$what was stopped after its timeout of $timeout s; nothing was pointed at the release"
+    if ((EPOCHSECONDS - started >= unit_timeout)); then
+        fail "$unit_what was stopped after its timeout of $unit_timeout s; nothing was pointed at the release"
     fi
-    fail "$what failed (exit $status); nothing was pointed at the release"
+    fail "$unit_what failed (exit $status); nothing was pointed at the release"
+}
+
+run_unit() { # directory, timeout, deploy|caches|root, what, command...: fails the step
+    unit_start "$@"
+    unit_finish
+}
+
+hook_line() { # line of HOOKS: its timeout, user and path in hook_timeout, hook_as, hook_path; fails if bad
+    read -r hook_timeout hook_as hook_path <<< "$1"
+    [[ "$hook_timeout" =~ ^[0-9]{1,6}$ && "$hook_timeout" -gt 0 && -n "$hook_path" && "$hook_path" != *..* ]]
+}
+
+# The first post-deploy hook's unit, started ahead behind its gate (its
+# line checked again, and its failure said, by step_hooks).
+hook_ahead() {
+    local hook
+    while IFS= read -r hook; do
+        [[ -n "$hook" ]] || continue
+        if hook_line "$hook" && [[ "$hook_as" == deploy || "$hook_as" == root ]]; then
+            unit_start "$ROOT/$new" "$hook_timeout" "$hook_as" "post-deploy hook $hook_path" /bin/bash -- "$hook_path"
+        fi
+        return 0
+    done <<< "$HOOKS"
 }
 
 # The post-deploy hooks, then Laravel's package and provider caches: they
@@ -459,12 +573,15 @@ run_unit() { # directory, timeout, deploy|caches|root, what, command...: fails t
 # never writes a release, so they are built here, as the deploy user,
 # after the hooks (which may have made vendor/ with composer).
 step_hooks() {
-    local hook timeout as path
+    local hook
     while IFS= read -r hook; do
         [[ -n "$hook" ]] || continue
-        read -r timeout as path <<< "$hook"
-        [[ "$timeout" =~ ^[0-9]{1,6}$ && "$timeout" -gt 0 && -n "$path" && "$path" != *..* ]] || fail "bad hook line: $hook" 2
-        run_unit "$ROOT/$new" "$timeout" "$as" "post-deploy hook $path" /bin/bash -- "$path"
+        hook_line "$hook" || fail "bad hook line: $hook" 2
+        if [[ -n "$hook_unit" ]]; then
+            unit_finish
+        else
+            run_unit "$ROOT/$new" "$hook_timeout" "$hook_as" "post-deploy hook $hook_path" /bin/bash -- "$hook_path"
+        fi
     done <<< "$HOOKS"
     if [[ "$FRAMEWORK" == laravel && -f "$new/artisan" && -d "$new/bootstrap/cache" ]]; then
         command -v php >/dev/null || fail "PHP is not installed on this server (provision it with the php stack)"
@@ -502,7 +619,7 @@ step_seal() {
     [[ ! -s "$incoming/setid" ]] || as_deploy xargs -0 -r chmod ug-s -- < "$incoming/setid"
     # Nothing in it may belong to anyone but the deploy user (the site
     # user's links into shared/, which a renamed base keeps, are fine).
-    local stranger link
+    local stranger links=() resolved=() into_shared=() i
     if [[ -s "$incoming/strangers" ]]; then
         stranger="$(head -z -n 1 "$incoming/strangers" | tr -d '\0')"
         fail "${stranger#"$new"/} in the new release belongs to $(stat -c %U -- "$stranger"), not $DEPLOY_USER; nothing was pointed at it"
@@ -510,22 +627,33 @@ step_seal() {
     # Links into shared/ are the site user's, as their targets are: nginx
     # follows a link only to what the link's owner owns. (The release is
     # still 0700: the site user cannot move anything in it meanwhile.)
-    while IFS= read -r -d '' link; do
-        if [[ "$(readlink -f -- "$link")" == "$ROOT/shared/"* && -L "$link" ]]; then
-            chown -h "$SITE_USER" -- "$link"
-        fi
-    done < "$incoming/links"
-    as_deploy tee "$new/.pond/stat.new" < "$incoming/stat" >/dev/null
-    as_deploy mv -f "$new/.pond/stat.new" "$new/.pond/stat"
-    # A file the upload brought that changed since (a config file filled
-    # in, a hook rewriting it) no longer has the content its manifest entry
-    # names: its hash becomes "-", so the next deploy sends it whole and
-    # never compresses against it.
-    [[ -s "$incoming/changed" ]] || return 0
-    as_deploy cat "$new/.pond/manifest" |
-        awk -F'\t' -v OFS='\t' 'FILENAME == ARGV[1] { changed[$0] = 1; next } ($4 in changed) { $1 = "-" } 1' "$incoming/changed" - |
-        as_deploy tee "$new/.pond/manifest.new" >/dev/null
-    as_deploy mv -f "$new/.pond/manifest.new" "$new/.pond/manifest"
+    # (All resolved by one readlink, as many as xargs fits in a command
+    # line each time: -m prints one name for each, found or not.)
+    mapfile -t -d '' links < "$incoming/links"
+    if ((${#links[@]})); then
+        mapfile -t -d '' resolved < <(xargs -0 readlink -m -z -- < "$incoming/links")
+        for i in "${!links[@]}"; do
+            [[ "${resolved[i]:-}" != "$ROOT/shared/"* || ! -L "${links[i]}" ]] || into_shared+=("${links[i]}")
+        done
+        ((${#into_shared[@]} == 0)) || chown -h "$SITE_USER" -- "${into_shared[@]}"
+    fi
+    # The stat record; then, a file the upload brought that changed since
+    # (a config file filled in, a hook rewriting it) no longer has the
+    # content its manifest entry names: its hash becomes "-", so the next
+    # deploy sends it whole and never compresses against it. Written by
+    # the deploy user in its own tree, in one process.
+    local any_changed=no
+    [[ ! -s "$incoming/changed" ]] || any_changed=yes
+    # shellcheck disable=SC2016 # the inner script expands its own arguments
+    as_deploy bash -c '
+        set -euo pipefail
+        cd -- "$1"
+        cat > stat.new
+        mv -f stat.new stat
+        [[ "$2" == yes ]] || exit 0
+        awk -F"\t" -v OFS="\t" "NR == FNR { changed[\$0] = 1; next } (\$4 in changed) { \$1 = \"-\" } 1" - manifest <&3 > manifest.new
+        mv -f manifest.new manifest' seal "$new/.pond" "$any_changed" < "$incoming/stat" 3< "$incoming/changed" ||
+        fail "the release's records could not be written; nothing was pointed at it"
 }
 
 # The release opened to the site user's group (nginx, PHP), the target
@@ -542,7 +670,7 @@ step_point() {
         [[ "$TARGET" == blue ]] && other=green
         ln -sfn "releases/$RELEASE" "$other.tmp" && mv -T "$other.tmp" "$other"
     fi
-    if [[ "$(readlink current)" == blue ]]; then ln -sfn green preview.tmp; else ln -sfn blue preview.tmp; fi
+    if [[ "$live" == blue ]]; then ln -sfn green preview.tmp; else ln -sfn blue preview.tmp; fi
     mv -T preview.tmp preview
     printf '%s\n' "$STATE" > metadata/state.json.tmp && mv metadata/state.json.tmp metadata/state.json
     printf '%s\n' "$LOG_LINE" >> metadata/log.jsonl
@@ -553,12 +681,20 @@ step_point() {
 # background (a big tree takes seconds to delete); a deletion cut short is
 # finished by the next deploy.
 step_clean_up() {
-    local in_use old
-    in_use=" $(readlink blue) $(readlink green) "
-    find releases -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' -printf '%f\n' | sort -r | tail -n +"$((KEEP_BUILDS + 1))" |
-        while IFS= read -r old; do
-            [[ "$in_use" == *" releases/$old "* ]] || { echo "removing old release $old"; mv -T "releases/$old" "releases/.old-$old"; }
-        done
+    local in_use old all=() i LC_ALL=C
+    link[$TARGET]="releases/$RELEASE"
+    [[ "$FIRST" != yes ]] || { link[blue]="releases/$RELEASE"; link[green]="releases/$RELEASE"; }
+    in_use=" ${link[blue]:-} ${link[green]:-} "
+    # Ids sort by time; the glob sorts them (C collation).
+    shopt -s nullglob
+    all=(releases/[0-9]*/)
+    shopt -u nullglob
+    for ((i = ${#all[@]} - 1 - KEEP_BUILDS; i >= 0; i--)); do
+        old="${all[i]%/}"
+        [[ -d "$old" && ! -L "$old" ]] || continue
+        old="${old#releases/}"
+        [[ "$in_use" == *" releases/$old "* ]] || { echo "removing old release $old"; mv -T "releases/$old" "releases/.old-$old"; }
+    done
     delete_old_in_background
 }
 

@@ -9,27 +9,46 @@ set -euo pipefail
 [[ "$LOCK_TOKEN" =~ ^([0-9a-f]{32})?$ ]] || { echo "bad lock token: $LOCK_TOKEN" >&2; exit 2; }
 
 # Started alongside the lock (one round trip saved): wait, polling root's
-# own record without a fork but sleep's, until this deploy holds it.
+# own record every 2 ms without a fork (read -t on a pipe nothing writes
+# to is the sleep), until this deploy holds it.
 if [[ -n "$LOCK_TOKEN" ]]; then
     held=no
-    for ((i = 0; i < 3000; i++)); do
+    exec {never}<> <(:)
+    for ((i = 0; i < 15000; i++)); do
         record=""
         { read -r record < "$ROOT/metadata/lock"; } 2>/dev/null || true
         if [[ "$record" == *"\"token\":\"$LOCK_TOKEN\""* ]]; then
             held=yes
             break
         fi
-        sleep 0.01
+        read -r -t 0.002 -u "$never" _ || true
     done
+    exec {never}>&-
     [[ "$held" == yes ]] || { echo "this deploy's lock on $ROOT was not taken within 30 s; nothing was read" >&2; exit 75; }
 fi
-id -u "$DEPLOY_USER" >/dev/null 2>&1 || { echo "$ROOT was set up by an older Pond (no user $DEPLOY_USER); run pond provision for it first" >&2; exit 3; }
+# The deploy user's group, from /etc/passwd without a fork (id for users
+# that live elsewhere); the release's records are read as that user.
+deploy_gid=""
+while IFS=: read -r name _x _uid gid _; do
+    if [[ "$name" == "$DEPLOY_USER" ]]; then
+        deploy_gid="$gid"
+        break
+    fi
+done < /etc/passwd
+[[ -n "$deploy_gid" ]] || deploy_gid="$(id -g "$DEPLOY_USER" 2>/dev/null)" ||
+    { echo "$ROOT was set up by an older Pond (no user $DEPLOY_USER); run pond provision for it first" >&2; exit 3; }
+as_deploy() { setpriv --reuid="$DEPLOY_USER" --regid="$deploy_gid" --init-groups --reset-env -- "$@"; }
 cd "$ROOT"
 [[ -L current ]] || { echo "$ROOT is not provisioned (no current link); run pond provision first" >&2; exit 3; }
-live="$(readlink current)"
+# The three links, read at once.
+declare -A link=()
+while IFS=$'\t' read -r name to; do
+    link[$name]="$to"
+done < <(find current blue green -maxdepth 0 -type l -printf '%p\t%l\n' 2>/dev/null || true)
+live="${link[current]:-}"
 case "$live" in blue) target=green ;; green) target=blue ;; *) echo "current points at $live, expected blue or green" >&2; exit 3 ;; esac
-live_release="$(readlink "$live")"
-base="$(readlink "$target" 2>/dev/null || true)"
+live_release="${link[$live]:-}"
+base="${link[$target]:-}"
 first=no
 [[ "$live_release" == releases/00000000T000000Z-empty ]] && first=yes
 
@@ -58,20 +77,20 @@ spare="releases/.spare-${from#releases/}"
 made_ahead=no
 if [[ -n "$from" && -d "$spare" && ! -L "$spare" && -f "$spare.stale" && ! -L "$spare.stale" && -f "$spare/.pond/manifest" ]]; then
     made_ahead=yes
-    runuser -u "$DEPLOY_USER" -- cat "$spare/.pond/manifest" |
+    as_deploy cat "$spare/.pond/manifest" |
         awk -F'\t' 'FILENAME == ARGV[1] { stale[$1] = 1; print "S\t" $1; next } !($4 in stale) { print "F\t" $0 }' "$spare.stale" -
 elif [[ -n "$from" && -f "$from/.pond/manifest" && -f "$from/.pond/stat" ]]; then
     tmp="$(mktemp -d)"
     (cd "$from" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') | LC_ALL=C sort > "$tmp/now"
     # The release's own records, read as its owner (never through a link
     # as root).
-    runuser -u "$DEPLOY_USER" -- cat "$from/.pond/stat" | LC_ALL=C sort > "$tmp/then"
-    runuser -u "$DEPLOY_USER" -- cat "$from/.pond/manifest" > "$tmp/manifest"
+    as_deploy cat "$from/.pond/stat" | LC_ALL=C sort > "$tmp/then"
+    as_deploy cat "$from/.pond/manifest" > "$tmp/manifest"
     LC_ALL=C comm -3 "$tmp/now" "$tmp/then" | sed 's/^\t//' | cut -f1 > "$tmp/stale"
     # FILENAME, not NR == FNR: the stale list is often empty.
     awk -F'\t' 'FILENAME == ARGV[1] { stale[$1] = 1; print "S\t" $1; next } !($4 in stale) { print "F\t" $0 }' "$tmp/stale" "$tmp/manifest"
     rm -rf "$tmp"
 fi
 state="{}"
-[[ ! -f metadata/state.json ]] || state="$(cat metadata/state.json)"
+[[ ! -f metadata/state.json ]] || state="$(< metadata/state.json)"
 report prepared target "$target" first "$first" base "$from" state "$state" spare "$made_ahead"

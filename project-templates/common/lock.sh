@@ -9,9 +9,10 @@ lock="$ROOT/metadata/lock"
 # Scripts doing work under this lock record their PIDs here (root's own
 # tmpfs, never the site's), one file per holder; see deploy-apply.
 workers="/run/pond/locks/${ROOT#/var/www/pond/projects/}"
-[[ -d "$ROOT/metadata" && ! -L "$ROOT/metadata" && "$(stat -c %U "$ROOT/metadata")" == root ]] ||
+# (Tests without a fork where they can: every deploy waits for this.)
+[[ -d "$ROOT/metadata" && ! -L "$ROOT/metadata" && -O "$ROOT/metadata" ]] ||
     { echo "$ROOT/metadata is not root's directory (provisioned by an older Pond?); run pond provision first" >&2; exit 3; }
-install -d -m 0700 "$workers"
+[[ -d "$workers" && ! -L "$workers" ]] || install -d -m 0700 "$workers"
 # Never through a link (a holder check below compares open files with it).
 if [[ -L "$lock" ]] || { [[ -e "$lock" ]] && [[ ! -f "$lock" ]]; }; then
     echo "$lock is not a plain file (a link?); refusing to use it. Check the server: this is not Pond's doing" >&2
@@ -50,7 +51,12 @@ fi
 # this holder starts: each is its channel's session leader, so its group
 # takes tar, hooks and the rest. A PID is only trusted with its start time.
 alive() { # pid, start time: that very process still runs
-    [[ "$1" =~ ^[0-9]+$ && "$(awk '{ print $22 }' "/proc/$1/stat" 2>/dev/null)" == "$2" ]]
+    local stat
+    [[ "$1" =~ ^[0-9]+$ ]] && { read -r stat < "/proc/$1/stat"; } 2>/dev/null || return 1
+    # The fields after the command name (which may hold spaces): the
+    # start time is the 22nd field, the 20th after it.
+    read -ra stat <<< "${stat##*) }"
+    [[ "${stat[19]}" == "$2" ]]
 }
 end_workers() { # signal (0 only asks); returns whether any still ran
     local list worker started any=1
@@ -65,19 +71,27 @@ end_workers() { # signal (0 only asks); returns whether any still ran
     done
     return "$any"
 }
-end_workers TERM || true
-for _ in $(seq 50); do
-    end_workers 0 || break
-    sleep 0.1
-done
-end_workers KILL || true
-rm -f "$workers"/*
-# Hooks run in units of their own: one still running here was started by
-# work that has just been ended (or was cut off), so it ends too. (Always
-# asked: a unit whose start was requested just before its starter was
-# ended may not be on disk yet; systemd queues this behind that request.)
-systemctl stop "pond-hook-$DEPLOY_USER.*.service" 2>/dev/null || true
-truncate -s 0 "$lock"
+# A worker's record is removed by the worker itself when it ends with no
+# hook of its own still running (deploy-apply's exit), so a record left
+# is work cut off or still running.
+if compgen -G "$workers/*" >/dev/null; then
+    if end_workers TERM; then
+        for ((i = 0; i < 50; i++)); do
+            end_workers 0 || break
+            sleep 0.1
+        done
+        end_workers KILL || true
+    fi
+    rm -f "$workers"/*
+    # Hooks run in units of their own: one still running here was started
+    # by work that has just been ended (or was cut off), so it ends too.
+    # (Asked even when no worker ran: a unit whose start was requested
+    # just before its starter ended may not be on disk yet; systemd queues
+    # this behind that request.)
+    systemctl stop "pond-hook-$DEPLOY_USER.*.service" 2>/dev/null || true
+fi
+# Emptied without a fork (fd 9 stays at offset 0: nothing read it).
+: > "$lock"
 printf '%s, "remote_pid": %s}\n' "${HOLDER%\}}" "$$" >&9
 report locked pid "$$"
 # Hold the lock until stdin ends: the client closes it when done, and a

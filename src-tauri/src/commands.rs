@@ -232,6 +232,7 @@ pub async fn deploy(
             .filter(|t| !t.trim().is_empty())
             .unwrap_or_else(|| project::default_tag(&p.root));
         let options = deploy::DeployOptions {
+            scan: None,
             tag,
             dry_run: req.dry_run,
             break_lock: false,

@@ -132,6 +132,18 @@ pub(super) fn deploy(
     let s = sink();
     let started = std::time::Instant::now();
     let rt = runtime()?;
+    // The local scan runs while the servers are reached (not before a
+    // build step: the deploy runs that, then scans).
+    let scan = if open.project.file.hooks.build.is_empty() || dry_run {
+        let _inside = rt.enter();
+        Some(deploy::start_scan(
+            &open.project.file,
+            &open.project.root,
+            &s,
+        )?)
+    } else {
+        None
+    };
     let connected = rt.block_on(connect(&mut open, &s))?;
     let (p, e) = (&open.project, open.env().clone());
     // Data into a live environment overwrites what it holds: ask on
@@ -154,6 +166,7 @@ pub(super) fn deploy(
         tag,
         dry_run,
         break_lock,
+        scan,
         data: (!transfer.is_empty()).then(|| deploy::DataLoad {
             transfer,
             identity: open.identity.clone(),

@@ -336,6 +336,7 @@ pub(super) async fn finish(
     // Data goes in under the deploy's locks, and only while nothing is
     // deployed yet (a resumed run that already deployed refuses it).
     let options = deploy::DeployOptions {
+        scan: None,
         tag: tag.to_string(),
         dry_run: false,
         break_lock: false,

@@ -31,7 +31,8 @@ fn load_cache(path: &Path) -> HashCache {
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            (f.len() == 6).then(|| {
+            // (A line cut short by a crash is dropped: the cache is not synced.)
+            (f.len() == 6 && f[5].len() == 64).then(|| {
                 Some((
                     f[0].to_string(),
                     (
@@ -55,8 +56,16 @@ fn save_cache(path: &Path, cache: &HashCache) {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    // A cache: failing to write it only costs time next deploy.
-    let _ = crate::config::write_atomically(path, text.as_bytes());
+    // A cache: failing to write it only costs time next deploy, so it is
+    // replaced by a rename but not synced to disk (a deploy waits for it;
+    // after a crash, a lost or cut cache only means hashing again).
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    if std::fs::write(&tmp, text.as_bytes())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .is_err()
+    {
+        let _ = std::fs::remove_file(&tmp);
+    }
 }
 
 /// Walks `root` and hashes every file that is not ignored. With a cache

@@ -223,11 +223,15 @@ impl Store {
             .flatten()
         {
             let name = entry.file_name().to_string_lossy().to_string();
+            // (A kept blob is not even stat'ed: most are kept.)
+            if keep.contains(&name) {
+                continue;
+            }
             let young = entry
                 .metadata()
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t > recent);
-            if !keep.contains(&name) && !young {
+            if !young {
                 let _ = std::fs::remove_file(entry.path());
             }
         }

@@ -50,6 +50,10 @@ pub struct DeployOptions {
     pub break_lock: bool,
     /// Data to load under the locks before the files are applied.
     pub data: Option<DataLoad>,
+    /// The local scan, if the caller started it early ([`start_scan`]);
+    /// not used when a build step runs first (except in a dry run, which
+    /// does not build).
+    pub scan: Option<LocalScan>,
 }
 
 /// Data brought along with a deploy, and whether the user confirmed that
@@ -60,6 +64,61 @@ pub struct DataLoad {
     /// For `--db-from`: the key that reaches the source server.
     pub identity: crate::ssh::Identity,
     pub overwrite_live: bool,
+}
+
+/// The local scan of a project (what each file's hash is), running: a
+/// caller may start it before connecting (`DeployOptions::scan`).
+#[derive(Clone)]
+pub struct LocalScan(SharedScan);
+
+/// Starts the local scan of `project_root` (needs a Tokio runtime). Its
+/// result is what the tree holds when it runs: with a build step, start
+/// it only after the build (the deploy does so itself).
+pub fn start_scan(
+    file: &ProjectFile,
+    project_root: &Path,
+    sink: &Sink,
+) -> anyhow::Result<LocalScan> {
+    let root = project_root.to_path_buf();
+    let ignore = file.ignore_file.clone();
+    let canonical = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
+    let key = blake3::hash(canonical.to_string_lossy().as_bytes())
+        .to_hex()
+        .to_string();
+    let cache = crate::settings::cache_dir()?
+        .join("hash-cache")
+        .join(format!("{}.tsv", &key[..16]));
+    let sink = Arc::clone(sink);
+    let scan = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let scanned = manifest::scan_cached(&root, &ignore, &cache);
+        tracing::info!(ms = started.elapsed().as_millis() as u64, "local scan");
+        if let Ok(m) = &scanned {
+            let total: u64 = m.values().map(|e| e.size).sum();
+            sink(
+                crate::ssh::LOCAL,
+                Stream::Done,
+                &format!(
+                    "{} files ({} bytes) to deploy from {}",
+                    m.len(),
+                    total,
+                    root.display()
+                ),
+            );
+        }
+        scanned
+    });
+    Ok(LocalScan(
+        async move {
+            match scan.await {
+                Ok(Ok(m)) => Ok(Arc::new(m)),
+                Ok(Err(e)) => Err(format!("{e:#}")),
+                Err(e) => Err(format!("the local scan stopped: {e}")),
+            }
+        }
+        .boxed()
+        .shared(),
+    ))
 }
 
 /// Refuses a project whose `web_root` is not in it, before anything is
@@ -136,47 +195,12 @@ pub async fn deploy(
         );
     }
     // The local scan (hashing what changed) runs while each server takes
-    // its lock and reports what it has; each job waits for it only when it
+    // its lock and reports what it has (begun earlier, while connecting,
+    // when the caller started it); each job waits for it only when it
     // needs the comparison.
-    let local: SharedScan = {
-        let root = project_root.to_path_buf();
-        let ignore = file.ignore_file.clone();
-        let canonical = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
-        let key = blake3::hash(canonical.to_string_lossy().as_bytes())
-            .to_hex()
-            .to_string();
-        let cache = crate::settings::cache_dir()?
-            .join("hash-cache")
-            .join(format!("{}.tsv", &key[..16]));
-        let sink = Arc::clone(sink);
-        let scan = tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            let scanned = manifest::scan_cached(&root, &ignore, &cache);
-            tracing::info!(ms = started.elapsed().as_millis() as u64, "local scan");
-            if let Ok(m) = &scanned {
-                let total: u64 = m.values().map(|e| e.size).sum();
-                sink(
-                    crate::ssh::LOCAL,
-                    Stream::Done,
-                    &format!(
-                        "{} files ({} bytes) to deploy from {}",
-                        m.len(),
-                        total,
-                        root.display()
-                    ),
-                );
-            }
-            scanned
-        });
-        async move {
-            match scan.await {
-                Ok(Ok(m)) => Ok(Arc::new(m)),
-                Ok(Err(e)) => Err(format!("{e:#}")),
-                Err(e) => Err(format!("the local scan stopped: {e}")),
-            }
-        }
-        .boxed()
-        .shared()
+    let local: SharedScan = match &options.scan {
+        Some(scan) if options.dry_run || file.hooks.build.is_empty() => scan.0.clone(),
+        _ => start_scan(file, project_root, sink)?.0,
     };
     let (_, env) = super::find_env(file, env_name)?;
     let mut rendered = super::configs::render_all(file, env, project_root)?;
@@ -236,9 +260,12 @@ pub async fn deploy(
         .iter()
         .filter(|c| c.server.role == DropletRole::Web)
         .collect();
-    // 1. Every web server's lock, so nothing below races another deploy.
-    // The team's keys go to every server meanwhile (not under the lock:
-    // they are not the environment's).
+    // 1. Every web server's lock, so nothing below races another deploy;
+    // each server is asked what the new release starts from alongside (it
+    // waits, reading nothing, until the lock is this deploy's). The team's
+    // keys go to every server meanwhile, for the whole deploy (not under
+    // the lock: they are not the environment's); their failure is told
+    // once the deploy is done, as nothing of the release depends on them.
     let access = async {
         if options.dry_run {
             Ok(())
@@ -246,37 +273,33 @@ pub async fn deploy(
             super::access::sync(file, &connected, sink).await
         }
     };
-    // Each server is asked what the new release starts from alongside
-    // (it waits, reading nothing, until the lock is this deploy's).
-    let (taken, access) = futures::future::join(
-        futures::future::join_all(web.iter().map(|c| job.lock_and_prepare(c))),
-        access,
-    )
-    .await;
-    let mut locks = vec![];
-    let mut prepared = vec![];
-    let mut failure = access.err();
-    for t in taken {
-        match t {
-            Ok((lock, p)) => {
-                locks.push(lock);
-                prepared.push(p);
+    let locked = async {
+        let taken = futures::future::join_all(web.iter().map(|c| job.lock_and_prepare(c))).await;
+        let mut locks = vec![];
+        let mut prepared = vec![];
+        let mut failure = None;
+        for t in taken {
+            match t {
+                Ok((lock, p)) => {
+                    locks.push(lock);
+                    prepared.push(p);
+                }
+                Err(e) => failure = failure.or(Some(e)),
             }
-            Err(e) => failure = failure.or(Some(e)),
         }
-    }
-    if let Some(e) = failure {
+        let result = match failure {
+            Some(e) => Err(e),
+            None => {
+                job.under_locks(file, env_name, &connected, &web, &locks, prepared)
+                    .await
+            }
+        };
         for lock in locks {
             lock.release().await;
         }
-        return Err(e);
-    }
-    let result = job
-        .under_locks(file, env_name, &connected, &web, &locks, prepared)
-        .await;
-    for lock in locks {
-        lock.release().await;
-    }
+        result
+    };
+    let (result, access) = futures::future::join(locked, access).await;
     let reports = result?;
     // What the environment now runs, so the next deploy can send
     // differences against it.
@@ -304,5 +327,10 @@ pub async fn deploy(
         super::processes::apply(file, env, &web, sink).await?;
         super::backups::apply_schedule(file, env, &connected, sink).await?;
     }
+    access.map_err(|e| {
+        e.context(format!(
+            "release {release} was deployed to {env_name}, but the team's keys (pond.json's team_keys) were not written; deploy again to write them"
+        ))
+    })?;
     Ok(reports)
 }

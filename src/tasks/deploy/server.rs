@@ -575,6 +575,7 @@ mod tests {
             keep_builds: 5,
             link_copy: false,
             options: DeployOptions {
+                scan: None,
                 tag: "v7".into(),
                 dry_run: true,
                 break_lock: false,
