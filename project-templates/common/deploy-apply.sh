@@ -292,22 +292,8 @@ step_upload() {
     "${unpack[@]}" | as_deploy tar -x -v --ignore-zeros -C "$new" --no-same-owner --delay-directory-restore |
         sed -e 's|^\./||' -e 's|/$||' -e '/^\.\{0,1\}$/d' > "$incoming/extracted" ||
         fail "the upload could not be unpacked (cut short, or the disk is full?); nothing was pointed at it"
-    # The new manifest: the base's, minus deleted and resent paths, plus the
-    # entries of the files just sent; made by the deploy user in its own
-    # tree, in one process (the deleted paths on stdin).
-    # shellcheck disable=SC2016 # an awk program
-    local merge='FILENAME == ARGV[1] { drop[$0] = 1; next }
-                 FILENAME == ARGV[2] { drop[$4] = 1; print; next }
-                 !($4 in drop)'
-    # shellcheck disable=SC2016 # the inner script expands its own arguments
-    printf '%s\n' "$DELETED" | as_deploy bash -c '
-        set -euo pipefail
-        cd -- "$1"
-        touch manifest manifest.delta
-        awk -F"\t" "$2" /dev/stdin manifest.delta manifest > manifest.new
-        mv -f manifest.new manifest
-        rm -f manifest.delta' merge "$new/.pond" "$merge" ||
-        fail "the release's manifest could not be written; nothing was pointed at it"
+    # (The new manifest, the base's with the entries the upload brought in
+    # .pond/manifest.delta, is written by the seal.)
     # A streamed release that arrived without its manifest means the sending
     # side refused or stopped (its error is on the client): no colour may
     # point at what little came.
@@ -637,22 +623,34 @@ step_seal() {
         done
         ((${#into_shared[@]} == 0)) || chown -h "$SITE_USER" -- "${into_shared[@]}"
     fi
-    # The stat record; then, a file the upload brought that changed since
-    # (a config file filled in, a hook rewriting it) no longer has the
-    # content its manifest entry names: its hash becomes "-", so the next
-    # deploy sends it whole and never compresses against it. Written by
-    # the deploy user in its own tree, in one process.
+    # The release's records, written by the deploy user in its own tree,
+    # in one process (no colour points at the release yet: a record cut
+    # short goes with the release, a leftover then). The stat record; the
+    # new manifest: the base's, minus deleted and resent paths, plus the
+    # entries of the files just sent (.pond/manifest.delta); then, a file
+    # the upload brought that changed since (a config file filled in, a
+    # hook rewriting it) no longer has the content its manifest entry
+    # names: its hash becomes "-", so the next deploy sends it whole and
+    # never compresses against it. (The lists arrive on descriptors root
+    # opened: the deploy user cannot open root's scratch directory.)
     local any_changed=no
     [[ ! -s "$incoming/changed" ]] || any_changed=yes
-    # shellcheck disable=SC2016 # the inner script expands its own arguments
+    # shellcheck disable=SC2016 # awk programs, and the inner script expands its own arguments
     as_deploy bash -c '
         set -euo pipefail
         cd -- "$1"
-        cat > stat.new
-        mv -f stat.new stat
-        [[ "$2" == yes ]] || exit 0
-        awk -F"\t" -v OFS="\t" "NR == FNR { changed[\$0] = 1; next } (\$4 in changed) { \$1 = \"-\" } 1" - manifest <&3 > manifest.new
-        mv -f manifest.new manifest' seal "$new/.pond" "$any_changed" < "$incoming/stat" 3< "$incoming/changed" ||
+        cat > stat
+        : >> manifest
+        : >> manifest.delta
+        awk -F"\t" "FILENAME == ARGV[1] { drop[\$0] = 1; next }
+                     FILENAME == ARGV[2] { drop[\$4] = 1; print; next }
+                     !(\$4 in drop)" /dev/stdin manifest.delta manifest <&4 > manifest.new
+        rm -f manifest.delta
+        if [[ "$2" == yes ]]; then
+            awk -F"\t" -v OFS="\t" "NR == FNR { changed[\$0] = 1; next } (\$4 in changed) { \$1 = \"-\" } 1" - manifest.new <&3 > manifest.marked
+            mv -f manifest.marked manifest.new
+        fi
+        mv -f manifest.new manifest' seal "$new/.pond" "$any_changed" < "$incoming/stat" 3< "$incoming/changed" 4<<< "$DELETED" ||
         fail "the release's records could not be written; nothing was pointed at it"
 }
 
