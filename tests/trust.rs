@@ -311,6 +311,42 @@ fn hooks_that_background_a_child_or_read_stdin_neither_hang_a_deploy_nor_hold_it
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(50));
     assert_eq!(common::http_get(&addr, "hooks.example.com", "/").1, "v1");
+
+    // A hook that stops its own timeout (GNU timeout runs as the hook's
+    // user) is still stopped: deploy-apply ends its unit 15 s after it.
+    write(p, "deploy/slow.sh", "kill -STOP \"$PPID\"\nsleep 60\n");
+    write(p, "index.html", "v4");
+    let started = std::time::Instant::now();
+    let out = user.pond(p, &["deploy", "production", "--tag", "v4"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "failed at step hooks: post-deploy hook deploy/slow.sh was stopped after its timeout of 2 s"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(55),
+        "the stopped timeout held the deploy for {:?}",
+        started.elapsed()
+    );
+    assert_eq!(common::http_get(&addr, "hooks.example.com", "/").1, "v1");
+    assert_eq!(
+        common::ssh(
+            &key,
+            &addr,
+            "pgrep -u deploy_acme_production -x sleep || echo none"
+        )
+        .trim(),
+        "none",
+        "the hook ended with its unit"
+    );
+    // The lock is free again.
+    let mut file = read_pond_json(p);
+    file["hooks"]["post_deploy"] = json!(["deploy/after.sh"]);
+    write_pond_json(p, &file);
+    user.ok(p, &["deploy", "production", "--tag", "v5"]);
 }
 
 /// Whether `key` logs in as root on `addr`.

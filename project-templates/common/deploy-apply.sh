@@ -59,8 +59,9 @@ gid_of "$DEPLOY_USER"
 deploy_gid="$gid"
 gid_of "$SITE_USER"
 site_gid="$gid"
-as_deploy() { setpriv --reuid="$DEPLOY_USER" --regid="$deploy_gid" --init-groups --reset-env -- "$@"; }
-as_site() { setpriv --reuid="$SITE_USER" --regid="$site_gid" --init-groups --reset-env -- "$@"; }
+# (Neither gets fd 7, a hook unit's gate: see unit_start.)
+as_deploy() { setpriv --reuid="$DEPLOY_USER" --regid="$deploy_gid" --init-groups --reset-env -- "$@" 7>&-; }
+as_site() { setpriv --reuid="$SITE_USER" --regid="$site_gid" --init-groups --reset-env -- "$@" 7>&-; }
 new="releases/$RELEASE"
 incoming=""
 # This script's line in its lock holder's record (step_lock), removed when
@@ -68,15 +69,18 @@ incoming=""
 # that nothing of this deploy can still run.
 record=""
 own_line=""
-hook_unit=""  # a hook unit started ahead, until it ends (unit_start)
+hook_unit=""  # a hook unit started (unit_start), until it ends
+gate_opened=no
 leave() {
-    if [[ -n "$hook_unit" ]]; then
+    if [[ -n "$hook_unit" && "$gate_opened" == no ]]; then
         # Never opened: the unit's gate reads its end and runs nothing.
-        exec {gate}>&-
+        exec 7>&-
         wait "$hook_unit" 2>/dev/null || true
         hook_unit=""
         unit_running=no
     fi
+    # (Opened: the hook may still run, even if systemd-run was ended with
+    # this script; the record stays, and the next lock holder stops it.)
     [[ -z "$incoming" ]] || rm -rf -- "$incoming"
     local lines=()
     if [[ -n "$record" && "$unit_running" != yes ]]; then
@@ -132,7 +136,7 @@ step_lock() {
 # by the next deploy.
 delete_old_in_background() {
     if compgen -G 'releases/.old-*' >/dev/null; then
-        setsid -f nice rm -rf -- releases/.old-* </dev/null >/dev/null 2>&1 || rm -rf -- releases/.old-*
+        setsid -f nice rm -rf -- releases/.old-* </dev/null >/dev/null 2>&1 7>&- || rm -rf -- releases/.old-*
     fi
 }
 
@@ -469,13 +473,18 @@ step_config() {
 # only when pond.json says so), stdin from /dev/null, without the lock's
 # descriptor, stopped after its timeout; whatever it leaves running ends
 # with its unit, so it can hold neither the lock nor the connection.
-# The unit starts with its command behind a gate, a pipe root holds on the
-# unit's stdin: it runs nothing until unit_finish writes "go" (the command
-# then gets /dev/null), and nothing at all if this script ends first (the
-# pipe's end). So a unit can be started ahead, its set-up done while the
-# release is still being made. The timeout counts from the gate (GNU
-# timeout, the unit's main process: ending it ends the unit); the unit's
-# RuntimeMaxSec bounds the wait at the gate too.
+# The unit starts with its command behind a gate, a pipe on the unit's
+# stdin whose other end only this script holds (fd 7: the site and deploy
+# users' processes and what runs in the background never get it; the
+# rest, waited for, hold it only meanwhile): the unit runs nothing until
+# unit_finish writes "go" (the command then gets /dev/null), and nothing
+# at all if this script ends first (the pipe's end). So a unit can be
+# started ahead, its set-up done while the release is still being made.
+# After the gate the command runs under GNU timeout (from the gate on);
+# as that runs as the hook's user, which could stop it, unit_finish also
+# stops the unit itself 15 s after the timeout. Ending the main process
+# ends the unit and all in it. The unit's RuntimeMaxSec bounds
+# everything, the wait at the gate included.
 unit_start() { # directory, timeout, deploy|caches|root, what, command...
     local dir="$1" timeout="$2" as="$3" run fifo
     unit_what="$4"
@@ -502,15 +511,17 @@ unit_start() { # directory, timeout, deploy|caches|root, what, command...
     # side's open waits and "go" never meets a closed pipe.
     fifo="$incoming/gate.$((++units))"
     mkfifo -m 0600 "$fifo"
-    exec {gate}<> "$fifo"
+    exec 7<> "$fifo"
     unit_running=yes
+    gate_opened=no
+    unit_name="pond-hook-$DEPLOY_USER.$$-$units-$RANDOM"
     # shellcheck disable=SC2016 # the gate's script expands its own arguments
     systemd-run --quiet --pipe --wait --collect --service-type=exec \
-        --unit="pond-hook-$DEPLOY_USER.$$-$units-$RANDOM" "${run[@]}" --working-directory="$dir" \
-        -p UMask=0027 -p RuntimeMaxSec="$((timeout + 3630))" -p TimeoutStopSec=10 \
+        --unit="$unit_name" "${run[@]}" --working-directory="$dir" \
+        -p UMask=0027 -p RuntimeMaxSec="$((timeout + 21630))" -p TimeoutStopSec=10 \
         -E POND_ENV_DIR="$ROOT" \
-        /bin/bash -c 'read -r -t 3600 go && [[ "$go" == go ]] || exit 97
-            exec timeout -k 10 "$0" "$@" </dev/null' "$timeout" "$@" < "$fifo" 8>&- 9>&- {gate}>&- &
+        /bin/bash -c 'read -r -t 21600 go && [[ "$go" == go ]] || exit 97
+            exec timeout -k 10 "$0" "$@" </dev/null' "$timeout" "$@" < "$fifo" 7>&- 8>&- 9>&- &
     hook_unit=$!
 }
 units=0
@@ -519,9 +530,23 @@ unit_finish() { # the unit unit_start started: runs it, waits for it; fails the 
     local started status=0
     echo "== $unit_what"
     started="$EPOCHSECONDS"
-    echo go >&"$gate"
-    exec {gate}>&-
-    wait "$hook_unit" || status=$?
+    echo go >&7
+    gate_opened=yes
+    exec 7>&-
+    # Root's own bound: the unit is stopped 15 s after its timeout.
+    local watchdog ended=""
+    sleep "$((unit_timeout + 15))" >/dev/null 2>&1 &
+    watchdog=$!
+    wait -n -p ended "$hook_unit" "$watchdog" || status=$?
+    if [[ "$ended" == "$watchdog" ]]; then
+        systemctl stop "$unit_name" 2>/dev/null || true
+        status=0
+        wait "$hook_unit" || status=$?
+        ((status != 0)) || status=124
+    else
+        kill "$watchdog" 2>/dev/null || true
+        wait "$watchdog" 2>/dev/null || true
+    fi
     hook_unit=""
     unit_running=no
     [[ "$status" == 0 ]] && return 0
@@ -618,10 +643,11 @@ step_seal() {
     mapfile -t -d '' links < "$incoming/links"
     if ((${#links[@]})); then
         mapfile -t -d '' resolved < <(xargs -0 readlink -m -z -- < "$incoming/links")
+        ((${#resolved[@]} == ${#links[@]})) || fail "the links in the new release could not be resolved; nothing was pointed at it"
         for i in "${!links[@]}"; do
-            [[ "${resolved[i]:-}" != "$ROOT/shared/"* || ! -L "${links[i]}" ]] || into_shared+=("${links[i]}")
+            [[ "${resolved[i]}" != "$ROOT/shared/"* || ! -L "${links[i]}" ]] || into_shared+=("${links[i]}")
         done
-        ((${#into_shared[@]} == 0)) || chown -h "$SITE_USER" -- "${into_shared[@]}"
+        ((${#into_shared[@]} == 0)) || printf '%s\0' "${into_shared[@]}" | xargs -0 chown -h "$SITE_USER" --
     fi
     # The release's records, written by the deploy user in its own tree,
     # in one process (no colour points at the release yet: a record cut
@@ -633,13 +659,20 @@ step_seal() {
     # names: its hash becomes "-", so the next deploy sends it whole and
     # never compresses against it. (The lists arrive on descriptors root
     # opened: the deploy user cannot open root's scratch directory.)
+    # (The hooks have ended, and nothing else of the deploy user runs: what
+    # they left is checked here. Each record is written new, never into a
+    # file that is there, a link a hook planted or a hard link to a kept
+    # release's, and renamed into place.)
     local any_changed=no
     [[ ! -s "$incoming/changed" ]] || any_changed=yes
+    [[ -d "$new/.pond" && ! -L "$new/.pond" ]] || fail "$new/.pond is not a directory (a hook replaced it?); nothing was pointed at the release"
     # shellcheck disable=SC2016 # awk programs, and the inner script expands its own arguments
     as_deploy bash -c '
-        set -euo pipefail
+        set -euo pipefail -C
         cd -- "$1"
-        cat > stat
+        rm -f -- stat.new manifest.new manifest.marked
+        cat > stat.new
+        mv -f stat.new stat
         : >> manifest
         : >> manifest.delta
         awk -F"\t" "FILENAME == ARGV[1] { drop[\$0] = 1; next }

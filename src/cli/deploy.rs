@@ -132,9 +132,11 @@ pub(super) fn deploy(
     let s = sink();
     let started = std::time::Instant::now();
     let rt = runtime()?;
-    // The local scan runs while the servers are reached (not before a
-    // build step: the deploy runs that, then scans).
-    let scan = if open.project.file.hooks.build.is_empty() || dry_run {
+    // The local scan runs while the servers are reached: not before a
+    // build step (the deploy runs that, then scans), nor when a question
+    // may follow (what is saved while it waits must be sent).
+    let may_ask = !transfer.is_empty() && !yes && !dry_run && std::io::stdin().is_terminal();
+    let scan = if (open.project.file.hooks.build.is_empty() || dry_run) && !may_ask {
         let _inside = rt.enter();
         Some(deploy::start_scan(
             &open.project.file,
@@ -144,7 +146,14 @@ pub(super) fn deploy(
     } else {
         None
     };
-    let connected = rt.block_on(connect(&mut open, &s))?;
+    let connected = match rt.block_on(connect(&mut open, &s)) {
+        Ok(connected) => connected,
+        Err(e) => {
+            // Without waiting for the scan, which nothing will read.
+            rt.shutdown_background();
+            return Err(e.into());
+        }
+    };
     let (p, e) = (&open.project, open.env().clone());
     // Data into a live environment overwrites what it holds: ask on
     // a terminal (the engine checks again under the lock).

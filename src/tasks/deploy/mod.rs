@@ -300,7 +300,15 @@ pub async fn deploy(
         result
     };
     let (result, access) = futures::future::join(locked, access).await;
-    let reports = result?;
+    let reports = match (result, &access) {
+        (Ok(reports), _) => reports,
+        (Err(e), Ok(())) => return Err(e),
+        (Err(e), Err(keys)) => {
+            return Err(e.context(format!(
+                "the deploy failed (below), and the team's keys were not written either ({keys:#})"
+            )));
+        }
+    };
     // What the environment now runs, so the next deploy can send
     // differences against it.
     if !options.dry_run
@@ -311,21 +319,32 @@ pub async fn deploy(
     }
     // A first deploy went live at once: its pre-swap hooks (migrations) run
     // once, on the first web server, then its processes and schedule start.
-    if !options.dry_run && reports.iter().any(|r| r.first) {
-        if !file.hooks.pre_swap.is_empty()
-            && let Some(first) = web.first()
-        {
-            super::pre_swap::run_pre_swap_hooks(file, env, first, &release, sink)
-                .await
-                .map_err(|e| {
-                    e.context(format!(
-                        "release {release} is live on {} (a first deploy), but its pre-swap hooks failed; fix them, deploy again and swap (the swap runs them, and starts the processes and scheduled backups)",
-                        env_name
-                    ))
-                })?;
+    let first_live = async {
+        if !options.dry_run && reports.iter().any(|r| r.first) {
+            if !file.hooks.pre_swap.is_empty()
+                && let Some(first) = web.first()
+            {
+                super::pre_swap::run_pre_swap_hooks(file, env, first, &release, sink)
+                    .await
+                    .map_err(|e| {
+                        e.context(format!(
+                            "release {release} is live on {} (a first deploy), but its pre-swap hooks failed; fix them, deploy again and swap (the swap runs them, and starts the processes and scheduled backups)",
+                            env_name
+                        ))
+                    })?;
+            }
+            super::processes::apply(file, env, &web, sink).await?;
+            super::backups::apply_schedule(file, env, &connected, sink).await?;
         }
-        super::processes::apply(file, env, &web, sink).await?;
-        super::backups::apply_schedule(file, env, &connected, sink).await?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = first_live.await {
+        return Err(match access {
+            Ok(()) => e,
+            Err(keys) => e.context(format!(
+                "the team's keys were not written either ({keys:#})"
+            )),
+        });
     }
     access.map_err(|e| {
         e.context(format!(
