@@ -236,6 +236,16 @@ fn hooks_that_background_a_child_or_read_stdin_neither_hang_a_deploy_nor_hold_it
     let (_lab, api, user) = start("pond-hooks-");
     let (_, addr) = droplet(&api, &user, "hooks-web");
     let key = user.config.path().join("id_ed25519");
+    // The deploy user's `sleep` processes on the droplet, or "none".
+    let sleeping = || {
+        common::ssh(
+            &key,
+            &addr,
+            "pgrep -u deploy_acme_production -x sleep || echo none",
+        )
+        .trim()
+        .to_string()
+    };
     let project = tempfile::tempdir().unwrap();
     let p = project.path();
     user.init(p, "acme", "static");
@@ -281,12 +291,7 @@ fn hooks_that_background_a_child_or_read_stdin_neither_hang_a_deploy_nor_hold_it
         "the hook after them ran"
     );
     assert_eq!(
-        common::ssh(
-            &key,
-            &addr,
-            "pgrep -u deploy_acme_production -x sleep || echo none"
-        )
-        .trim(),
+        sleeping(),
         "none",
         "the backgrounded child ended with its hook"
     );
@@ -332,16 +337,7 @@ fn hooks_that_background_a_child_or_read_stdin_neither_hang_a_deploy_nor_hold_it
         started.elapsed()
     );
     assert_eq!(common::http_get(&addr, "hooks.example.com", "/").1, "v1");
-    assert_eq!(
-        common::ssh(
-            &key,
-            &addr,
-            "pgrep -u deploy_acme_production -x sleep || echo none"
-        )
-        .trim(),
-        "none",
-        "the hook ended with its unit"
-    );
+    assert_eq!(sleeping(), "none", "the hook ended with its unit");
     // The lock is free again.
     let mut file = read_pond_json(p);
     file["hooks"]["post_deploy"] = json!(["deploy/after.sh"]);
