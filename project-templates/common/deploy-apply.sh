@@ -178,7 +178,11 @@ step_release() {
     copy="releases/.spare-${BASE#releases/}"
     if [[ "$SPARE" != yes && "$BASE" != "$live_release" && "$KEEP_BUILDS" -le 2 ]] && ! flock -n 8; then
         copy=""  # another release is being copied; this base is renamed now
-    elif ! flock -w 30 8; then
+    elif ! flock -n 8 && ! {
+        # (A deploy right after the last one: its copy is still being made.)
+        echo "waiting for the copy the last deploy or swap started in the background to finish"
+        flock -w 30 8
+    }; then
         # Slowed down (a loaded server): this deploy copies for itself.
         echo "the background copy is slow; stopping it and copying here"
         # Not the copy this deploy started alongside itself (it waits for
