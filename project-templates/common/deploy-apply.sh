@@ -77,18 +77,16 @@ leave() {
         exec 7>&-
         wait "$hook_unit" 2>/dev/null || true
         hook_unit=""
-        unit_running=no
     fi
     # (Opened: the hook may still run, even if systemd-run was ended with
     # this script; the record stays, and the next lock holder stops it.)
     [[ -z "$incoming" ]] || rm -rf -- "$incoming"
     local lines=()
-    if [[ -n "$record" && "$unit_running" != yes ]]; then
+    if [[ -n "$record" && -z "$hook_unit" ]]; then
         mapfile -t lines < "$record" 2>/dev/null || true
         [[ "${#lines[@]}" != 1 || "${lines[0]}" != "$own_line" ]] || rm -f -- "$record"
     fi
 }
-unit_running=no
 trap leave EXIT
 
 step_inputs() {
@@ -516,7 +514,6 @@ unit_start() { # directory, timeout, deploy|caches|root, what, command...
     fifo="$incoming/gate.$((++units))"
     mkfifo -m 0600 "$fifo"
     exec 7<> "$fifo"
-    unit_running=yes
     gate_opened=no
     unit_name="pond-hook-$DEPLOY_USER.$$-$units-$RANDOM"
     # shellcheck disable=SC2016 # the gate's script expands its own arguments
@@ -552,7 +549,6 @@ unit_finish() { # the unit unit_start started: runs it, waits for it; fails the 
         wait "$watchdog" 2>/dev/null || true
     fi
     hook_unit=""
-    unit_running=no
     [[ "$status" == 0 ]] && return 0
     if ((EPOCHSECONDS - started >= unit_timeout)); then
         fail "$unit_what was stopped after its timeout of $unit_timeout s; nothing was pointed at the release"

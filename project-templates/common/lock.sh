@@ -74,7 +74,15 @@ end_workers() { # signal (0 only asks); returns whether any still ran
 # A worker's record is removed by the worker itself when it ends with no
 # hook of its own still running (deploy-apply's exit), so a record left
 # is work cut off or still running.
-hooks="/run/systemd/transient/pond-hook-$DEPLOY_USER.*.service"
+# Hooks run in units of their own: one still running here was started by
+# work that has just been ended (or was cut off), so it ends too. Asked
+# whenever a record was left, even with no unit seen (a unit whose start
+# was requested just before its starter ended may not be on disk yet;
+# systemd queues this behind that request); else when a hook unit is
+# there (a transient unit's file lives in /run/systemd/transient while it
+# is loaded): one a swap or provision cut off started (those keep no
+# record).
+stop_hooks=no
 if compgen -G "$workers/*" >/dev/null; then
     if end_workers TERM; then
         for ((i = 0; i < 50; i++)); do
@@ -84,18 +92,11 @@ if compgen -G "$workers/*" >/dev/null; then
         end_workers KILL || true
     fi
     rm -f "$workers"/*
-    # Hooks run in units of their own: one still running here was started
-    # by work that has just been ended (or was cut off), so it ends too.
-    # (Asked even when no unit is seen: a unit whose start was requested
-    # just before its starter ended may not be on disk yet; systemd queues
-    # this behind that request.)
-    systemctl stop "pond-hook-$DEPLOY_USER.*.service" 2>/dev/null || true
-elif compgen -G "$hooks" >/dev/null; then
-    # No worker left a record, but a hook unit is there (a transient
-    # unit's file lives in /run/systemd/transient while it is loaded):
-    # one a swap or provision cut off started (those keep no record).
-    systemctl stop "pond-hook-$DEPLOY_USER.*.service" 2>/dev/null || true
+    stop_hooks=yes
+elif compgen -G "/run/systemd/transient/pond-hook-$DEPLOY_USER.*.service" >/dev/null; then
+    stop_hooks=yes
 fi
+[[ "$stop_hooks" == no ]] || systemctl stop "pond-hook-$DEPLOY_USER.*.service" 2>/dev/null || true
 # Emptied without a fork (fd 9 stays at offset 0: nothing read it).
 : > "$lock"
 printf '%s, "remote_pid": %s}\n' "${HOLDER%\}}" "$$" >&9

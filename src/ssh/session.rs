@@ -362,8 +362,7 @@ impl Session {
         let lost = || self.lost();
         let (channel, _open) = self.open_bash().await?;
         let (mut reader, writer) = channel.split();
-        let (tag, text) = report::tagged(script)?;
-        let text = framed(&text);
+        let (tag, text) = tagged_and_framed(script)?;
         let text = text.into_bytes();
         let send = async move {
             writer.data(&text[..]).await?;
@@ -467,8 +466,7 @@ impl Session {
     async fn hold_lock_untimed(&self, script: &str) -> anyhow::Result<Result<HeldLock, String>> {
         let lost = || self.lost();
         let (channel, open) = self.open_bash().await?;
-        let (tag, text) = report::tagged(script)?;
-        let text = framed(&text);
+        let (tag, text) = tagged_and_framed(script)?;
         channel.data(text.as_bytes()).await.with_context(lost)?;
         let (mut reader, writer) = channel.split();
         let (mut out, mut err) = (LineBuffer::reading_reports(&tag), LineBuffer::default());
@@ -556,6 +554,13 @@ fn framed(script: &str) -> String {
         "pond_script=\"$(head -c {})\" && [[ \"$pond_script\" == *$'\\n'{FRAME_END} ]] && eval \"$pond_script\"; exit\n{text}",
         text.len()
     )
+}
+
+/// A fresh run tag, and `script` as the executor sends it: tagged
+/// ([`report::tagged`]), then framed.
+fn tagged_and_framed(script: &str) -> anyhow::Result<(String, String)> {
+    let (tag, text) = report::tagged(script)?;
+    Ok((tag, framed(&text)))
 }
 
 /// The last line of a framed script: without it, nothing runs.
