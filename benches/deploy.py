@@ -7,6 +7,13 @@ measured side by side on one lab droplet in the same run.
   3. 100 files changed:                           pond deploy  vs  rsync -az --delete -e ssh
   4. swap, server side (from the swap script's own clock)
 
+With --composer (issue 19) the project is a Composer app: its own code
+(app/, ~500 files) and 40 packages (~5,000 files) that Composer installs
+on the server from the project's artifacts/ (zips, as packagist's would
+come; the lab has no internet) in a post-deploy hook (`composer install
+--no-dev`), vendor/ in .pondignore; its baseline is what a user without
+Pond runs: rsync (or the tar pipe), then `composer install` over ssh.
+
 With --php (issue 19) the project is a PHP app (php stack, ~5,500 files,
 ~37 MB by default) with a post-deploy hook that rewrites a config cache in
 the release in place, at the default keep_builds; the incremental cases
@@ -59,7 +66,9 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--keep", type=int, default=None, help="keep_builds of the benchmarked project (default: pond's)")
     ap.add_argument("--php", action="store_true", help="a PHP app with a post-deploy hook (issue 19)")
+    ap.add_argument("--composer", action="store_true", help="a Composer app whose hook installs vendor/ on the server (issue 19)")
     args = ap.parse_args()
+    args.php = args.php or args.composer
     if args.php and args.files == 20000:
         args.files, args.mb = 5500, 37
     work = tempfile.mkdtemp(prefix="pond-bench-", dir="/var/tmp")
@@ -109,12 +118,28 @@ def bench(args, work, lab, cfg, env):
     keep = settings.get("keep_builds", "default")
     if args.php:
         settings["web_root"] = "public"
-        settings.setdefault("hooks", {})["post_deploy"] = ["deploy/config-cache.sh"]
+        hook = "deploy/composer.sh" if args.composer else "deploy/config-cache.sh"
+        settings.setdefault("hooks", {})["post_deploy"] = [hook]
     with open(pond_json, "w") as f:
         json.dump(settings, f, indent=2)
+    if args.composer:
+        with open(os.path.join(project, ".pondignore"), "a") as f:
+            f.write("# Installed on the server by the post-deploy hook:\n/vendor/\n")
     run([POND, "attach", "production", "--host", addr, "--domain", "bench.example.com", "--project", project], env=env)
     run([POND, "provision", "production", "--project", project], env=env)
     remote("DEBIAN_FRONTEND=noninteractive apt-get install -y -q rsync zstd >/dev/null 2>&1")
+    # Composer, as the baselines run it (root, so allowed explicitly).
+    composer = "COMPOSER_ALLOW_SUPERUSER=1 composer install --no-dev --no-interaction --no-progress -q"
+    if args.composer:
+        # composer.lock, made where Composer is (the droplet), from the
+        # project's composer.json and artifacts.
+        lockgen = "/var/www/pond-baseline/lockgen"
+        subprocess.run(f"tar -C {project} -cf - composer.json artifacts | {' '.join(ssh)} "
+                       f"'rm -rf {lockgen} && mkdir -p {lockgen} && tar -x -C {lockgen} && cd {lockgen} && "
+                       f"COMPOSER_ALLOW_SUPERUSER=1 composer update --no-install --no-interaction --no-progress -q'",
+                       shell=True, check=True)
+        with open(os.path.join(project, "composer.lock"), "w") as f:
+            f.write(remote(f"cat {lockgen}/composer.lock"))
     env_dir = "/var/www/pond/projects/bench/production"
     rows = []
 
@@ -164,6 +189,8 @@ def bench(args, work, lab, cfg, env):
     # with memory), into a fresh directory, as Pond's first deploy does.
     baseline = "/var/www/pond-baseline"
     tar_pipe = f"tar -C {project} -cf - . | zstd -1 -q | {' '.join(ssh)} 'mkdir {baseline}/tarcopy && zstd -dq | tar -x -C {baseline}/tarcopy'"
+    if args.composer:
+        tar_pipe = tar_pipe[:-1] + f" && cd {baseline}/tarcopy && {composer}'"
 
     def first_prepare(tool, _rep):
         # A fresh environment (Pond) or directory (the tar pipe) each time,
@@ -174,10 +201,13 @@ def bench(args, work, lab, cfg, env):
             remote(f"rm -rf {baseline}/tarcopy && mkdir -p {baseline} && sync")
 
     print("1. first deploy", file=sys.stderr)
-    measure("first deploy (all files)", pond_deploy, "tar + zstd + ssh", lambda _r: subprocess.run(tar_pipe, shell=True, check=True), first_prepare)
+    measure("first deploy (all files)", pond_deploy, "tar + zstd + ssh" + (" + composer install" if args.composer else ""),
+            lambda _r: subprocess.run(tar_pipe, shell=True, check=True), first_prepare)
 
     remote(f"rm -rf {baseline}/rsynccopy && cp -a {env_dir}/current/ {baseline}/rsynccopy")
     rsync = ["rsync", "-az", "--delete", "--exclude", "pond.json", "--exclude", ".pondignore", "-e", " ".join(ssh[:-1]), project + "/", f"root@{addr}:{baseline}/rsynccopy/"]
+    if args.composer:
+        rsync[3:3] = ["--exclude", "/vendor/"]
 
     def change(n):
         for path in rng.sample(paths, n):
@@ -208,6 +238,19 @@ def bench(args, work, lab, cfg, env):
         return prepare
 
     rsync_run = lambda _r: run(rsync)  # noqa: E731
+    if args.composer:
+        base_name = "rsync -az + composer install"
+
+        def rsync_run(_r):
+            run(rsync)
+            remote(f"cd {baseline}/rsynccopy && {composer}")
+        pond_deploy()
+        print("2. one file changed, steady state", file=sys.stderr)
+        measure("1 file changed, steady state", pond_deploy, base_name, rsync_run, steady(1))
+        print("3. 100 files changed, steady state", file=sys.stderr)
+        measure("100 files changed, steady state", pond_deploy, base_name, rsync_run, steady(100))
+        report(args, keep, rows, "Composer app whose hook installs vendor/ on the server")
+        return
     if args.php:
         print("2. one file changed, right after the first deploy", file=sys.stderr)
         measure("1 file changed, first after create", pond_deploy, "rsync -az", rsync_run, after_first_deploy(1))
@@ -231,7 +274,13 @@ def bench(args, work, lab, cfg, env):
         out = run([POND, "swap", "production", "--force", "--project", project], env=env).stderr
         for m in re.finditer(r"swapped \S+ -> \S+ in (\d+) us", out):
             swaps.append(int(m.group(1)))
-    kind = "PHP app with a post-deploy hook" if args.php else "static tree"
+    report(args, keep, rows, "PHP app with a post-deploy hook" if args.php else "static tree")
+    print()
+    print(f"Swap, server side (rename of current): min {min(swaps)} us, median {statistics.median(swaps)} us over {len(swaps)} swaps")
+
+
+def report(args, keep, rows, kind):
+    """The table of rows, side by side."""
     print()
     print(f"Deploy benchmark ({kind}: {args.files} files, {args.mb} MB, keep_builds {keep}; {args.reps} repetitions each, alternating; lab droplet over a veth)")
     print()
@@ -239,15 +288,17 @@ def bench(args, work, lab, cfg, env):
     print("|---|---|---|---|---|---|---|---|")
     for (label, _, pmin, pmed, pbytes, bname, bmin, bmed, bbytes, tr, br) in rows:
         print(f"| {label} | {pmin:.3f} / {pmed:.3f} s | {pbytes:,} | {bname} | {bmin:.3f} / {bmed:.3f} s | {bbytes:,} | {tr:.2f}x | {br:.2f}x |")
-    print()
-    print(f"Swap, server side (rename of current): min {min(swaps)} us, median {statistics.median(swaps)} us over {len(swaps)} swaps")
 
 
 def make_project(project, args, rng):
     """The tree to deploy: N text-like files of ~MB in all. With --php, a
     PHP app's layout (public/index.php, app/, vendor/) and a post-deploy
     hook that rewrites bootstrap/cache/config.php in place, as Laravel's
-    config:cache does."""
+    config:cache does. With --composer, app/ only, and vendor/'s packages
+    as zips in artifacts/ for Composer to install on the server. Returns
+    the files a change picks from."""
+    if getattr(args, "composer", False):
+        return make_composer_project(project, args, rng)
     os.makedirs(project)
     words = [("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))) for _ in range(2000)]
     size = args.mb * 1024 * 1024 // args.files
@@ -274,6 +325,53 @@ def make_project(project, args, rng):
             f.write("#!/usr/bin/env bash\nset -euo pipefail\nmkdir -p bootstrap/cache\n"
                     "# Rewrites the cache in place (same file, truncated), as many tools do.\n"
                     "php -r 'echo \"<?php return \", var_export([\"built\" => microtime(true)], true), \";\\n\";' > bootstrap/cache/config.php\n")
+    return paths
+
+
+def make_composer_project(project, args, rng):
+    """A Composer app: app/ (a tenth of the files, the ones changes pick
+    from), public/index.php using the autoloader, composer.json requiring
+    40 packages kept as zips in artifacts/ (packagist turned off), and a
+    post-deploy hook running `composer install --no-dev`."""
+    import io
+    import zipfile
+    words = [("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))) for _ in range(2000)]
+    size = args.mb * 1024 * 1024 // args.files
+
+    def source(i):
+        return "<?php // " + " ".join(rng.choice(words) for _ in range(size // 6))[:size]
+
+    paths = []
+    for i in range(0, args.files, 10):
+        full = os.path.join(project, f"app/src/d{i % 300:03d}/F{i:05d}.php")
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "w") as f:
+            f.write(source(i))
+        paths.append(full)
+    os.makedirs(os.path.join(project, "artifacts"))
+    packages = {}
+    for n in range(40):
+        name = f"bench/pkg{n:02d}"
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("composer.json", json.dumps({"name": name, "version": "1.0.0", "type": "library",
+                                                    "autoload": {"psr-4": {f"Bench\\Pkg{n:02d}\\": "src/"}}}))
+            for i in range(n, args.files, 40):
+                if i % 10 != 0:
+                    z.writestr(f"src/d{i % 300:03d}/F{i:05d}.php", source(i))
+        with open(os.path.join(project, f"artifacts/pkg{n:02d}-1.0.0.zip"), "wb") as f:
+            f.write(buf.getvalue())
+        packages[name] = "1.0.0"
+    with open(os.path.join(project, "composer.json"), "w") as f:
+        json.dump({"name": "bench/app", "type": "project", "require": packages,
+                   "repositories": [{"packagist.org": False}, {"type": "artifact", "url": "artifacts/"}],
+                   "autoload": {"psr-4": {"App\\": "app/"}}}, f, indent=2)
+    os.makedirs(os.path.join(project, "public"))
+    with open(os.path.join(project, "public/index.php"), "w") as f:
+        f.write("<?php require __DIR__ . '/../vendor/autoload.php'; echo 'ok';\n")
+    os.makedirs(os.path.join(project, "deploy"))
+    with open(os.path.join(project, "deploy/composer.sh"), "w") as f:
+        f.write("#!/usr/bin/env bash\nset -euo pipefail\ncomposer install --no-dev --no-interaction --no-progress\n")
     return paths
 
 

@@ -16,9 +16,10 @@ use common::deploy::*;
 
 const ROOT: &str = "/var/www/pond/projects/diff/production";
 
-/// A line-oriented text file of ~4 KB, as source code is.
+/// A line-oriented text file of ~75 KB, as source code is (big enough for
+/// one changed file to go as its differences: smaller uploads go whole).
 fn text(i: usize, version: &str) -> String {
-    let mut s: String = (0..120)
+    let mut s: String = (0..3000)
         .map(|l| format!("line {l} of file {i}: {}\n", (l * 7919 + i) % 1013))
         .collect();
     s.push_str(&format!("version {version}\n"));

@@ -71,7 +71,9 @@ record=""
 own_line=""
 hook_unit=""  # a hook unit started (unit_start), until it ends
 gate_opened=no
+merging=""  # the manifest's merge in the background (merge_manifest), until the seal waits for it
 leave() {
+    [[ -z "$merging" ]] || kill "$merging" 2>/dev/null || true
     if [[ -n "$hook_unit" && "$gate_opened" == no ]]; then
         # Never opened: the unit's gate reads its end and runs nothing.
         exec 7>&-
@@ -299,7 +301,8 @@ step_upload() {
         sed -e 's|^\./||' -e 's|/$||' -e '/^\.\{0,1\}$/d' > "$incoming/extracted" ||
         fail "the upload could not be unpacked (cut short, or the disk is full?); nothing was pointed at it"
     # (The new manifest, the base's with the entries the upload brought in
-    # .pond/manifest.delta, is written by the seal.)
+    # .pond/manifest.delta, is merged in the background from here, checked
+    # and written by the seal.)
     # A streamed release that arrived without its manifest means the sending
     # side refused or stopped (its error is on the client): no colour may
     # point at what little came.
@@ -310,7 +313,29 @@ step_upload() {
     # What changes in the release from here on (config files filled in,
     # hooks) is found by the seal against this mark (its time of change).
     : > "$incoming/uploaded"
+    merge_manifest
     echo "applied the upload"
+}
+
+# The new manifest: the base's, minus deleted and resent paths, plus the
+# entries of the files just sent (.pond/manifest.delta), read by the
+# deploy user (its own tree) into root's scratch directory, in the
+# background while the shared paths, config files and hooks are done: the
+# seal waits for it, marks what changed since the upload and writes it.
+# (The deleted paths come on a pipe: the deploy user cannot open root's
+# files, a long here-string among them.)
+merge_manifest() {
+    # (Nor does it hold fd 7, a hook unit's gate.)
+    # shellcheck disable=SC2016 # an awk program, and the inner script expands its own arguments
+    { printf '%s\n' "$DELETED" | as_deploy bash -c '
+        set -euo pipefail
+        cd -- "$1"
+        : >> manifest
+        : >> manifest.delta
+        awk -F"\t" "FILENAME == ARGV[1] { drop[\$0] = 1; next }
+                     FILENAME == ARGV[2] { drop[\$4] = 1; print; next }
+                     !(\$4 in drop)" /dev/stdin manifest.delta manifest' merge "$new/.pond"; } > "$incoming/manifest.merged" 7>&- &
+    merging=$!
 }
 
 # Shared paths: seeded once, then kept across releases. A path made shared
@@ -651,39 +676,36 @@ step_seal() {
     fi
     # The release's records, written by the deploy user in its own tree,
     # in one process (no colour points at the release yet: a record cut
-    # short goes with the release, a leftover then). The stat record; the
-    # new manifest: the base's, minus deleted and resent paths, plus the
-    # entries of the files just sent (.pond/manifest.delta); then, a file
-    # the upload brought that changed since (a config file filled in, a
-    # hook rewriting it) no longer has the content its manifest entry
-    # names: its hash becomes "-", so the next deploy sends it whole and
-    # never compresses against it. (The lists arrive on descriptors root
-    # opened: the deploy user cannot open root's scratch directory.)
-    # (The hooks have ended, and nothing else of the deploy user runs: what
-    # they left is checked here. Each record is written new, never into a
-    # file that is there, a link a hook planted or a hard link to a kept
-    # release's, and renamed into place.)
-    local any_changed=no
-    [[ ! -s "$incoming/changed" ]] || any_changed=yes
+    # short goes with the release, a leftover then): the stat record, and
+    # the manifest merged meanwhile (merge_manifest) in which a file the
+    # upload brought that changed since (a config file filled in, a hook
+    # rewriting it) no longer has the content its entry names: its hash
+    # becomes "-", so the next deploy sends it whole and never compresses
+    # against it (marked by root, in its own scratch files). (The lists
+    # arrive on descriptors root opened: the deploy user cannot open root's
+    # scratch directory.) (The hooks have ended, and nothing else of the
+    # deploy user runs: what they left is checked here. Each record is
+    # written new, never into a file that is there, a link a hook planted
+    # or a hard link to a kept release's, and renamed into place.)
+    wait "$merging" || { merging=""; fail "the release's manifest could not be merged (the base's .pond/manifest unreadable?); nothing was pointed at it"; }
+    merging=""
+    local manifest="$incoming/manifest.merged"
+    if [[ -s "$incoming/changed" ]]; then
+        manifest="$incoming/manifest.marked"
+        awk -F'\t' -v OFS='\t' 'NR == FNR { changed[$0] = 1; next } ($4 in changed) { $1 = "-" } 1' \
+            "$incoming/changed" "$incoming/manifest.merged" > "$manifest"
+    fi
     [[ -d "$new/.pond" && ! -L "$new/.pond" ]] || fail "$new/.pond is not a directory (a hook replaced it?); nothing was pointed at the release"
-    # shellcheck disable=SC2016 # awk programs, and the inner script expands its own arguments
+    # shellcheck disable=SC2016 # the inner script expands its own arguments
     as_deploy bash -c '
         set -euo pipefail -C
         cd -- "$1"
-        rm -f -- stat.new manifest.new manifest.marked
+        rm -f -- stat.new manifest.new
         cat > stat.new
         mv -f stat.new stat
-        : >> manifest
-        : >> manifest.delta
-        awk -F"\t" "FILENAME == ARGV[1] { drop[\$0] = 1; next }
-                     FILENAME == ARGV[2] { drop[\$4] = 1; print; next }
-                     !(\$4 in drop)" /dev/stdin manifest.delta manifest <&4 > manifest.new
+        cat <&4 > manifest.new
         rm -f manifest.delta
-        if [[ "$2" == yes ]]; then
-            awk -F"\t" -v OFS="\t" "NR == FNR { changed[\$0] = 1; next } (\$4 in changed) { \$1 = \"-\" } 1" - manifest.new <&3 > manifest.marked
-            mv -f manifest.marked manifest.new
-        fi
-        mv -f manifest.new manifest' seal "$new/.pond" "$any_changed" < "$incoming/stat" 3< "$incoming/changed" 4<<< "$DELETED" ||
+        mv -f manifest.new manifest' seal "$new/.pond" < "$incoming/stat" 4< "$manifest" ||
         fail "the release's records could not be written; nothing was pointed at it"
 }
 

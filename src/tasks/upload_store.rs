@@ -28,6 +28,11 @@ pub const MAX_FILE: u64 = 4 << 20;
 /// The reference prefix and the upload together stay within zstd's default
 /// decoding window (2^27), which the server's `zstd -d` accepts unasked.
 const MAX_WINDOW_LOG: u32 = 27;
+/// Below this many bytes changed, files go whole: the server's reading
+/// and checking of its copies (~10 ms of forks on a small droplet) costs
+/// more than the few KB the differences save (a third of it, about,
+/// zstd's own ratio on source code), even on a slow uplink.
+pub const DIFFERENCES_FROM: u64 = 64 << 10;
 
 /// The kept uploads of one project.
 #[derive(Debug, Clone)]
@@ -136,9 +141,10 @@ impl Store {
         written
     }
 
-    /// The reference for sending `send` to a server that has `remote`:
-    /// every regular file it has under the same path, with a hash this
-    /// store keeps, in `send`'s order, while the window allows.
+    /// The reference for sending `send` (`upload_bytes` in all) to a
+    /// server that has `remote`: every regular file it has under the same
+    /// path, with a hash this store keeps, in `send`'s order, while the
+    /// window allows; none for an upload under [`DIFFERENCES_FROM`].
     pub fn reference(
         &self,
         send: &[String],
@@ -146,8 +152,11 @@ impl Store {
         remote: &Manifest,
         upload_bytes: u64,
     ) -> Reference {
-        let budget = (1u64 << MAX_WINDOW_LOG).saturating_sub(upload_bytes + (2 << 20));
         let mut r = Reference::default();
+        if upload_bytes < DIFFERENCES_FROM {
+            return r;
+        }
+        let budget = (1u64 << MAX_WINDOW_LOG).saturating_sub(upload_bytes + (2 << 20));
         for path in send {
             let (Some(old), Some(new)) = (remote.get(path), local.get(path)) else {
                 continue;
@@ -299,7 +308,12 @@ mod tests {
         .map(|(p, b)| (p.to_string(), entry(b)))
         .collect();
         let send: Vec<String> = ["b", "a", "c", "d"].map(String::from).to_vec();
-        let r = store.reference(&send, &local, &remote, 20);
+        // A small upload goes whole: nothing to read on the server.
+        assert_eq!(
+            store.reference(&send, &local, &remote, 20),
+            Reference::default()
+        );
+        let r = store.reference(&send, &local, &remote, DIFFERENCES_FROM);
         assert_eq!(r.paths, ["b", "a"]);
         assert_eq!(r.prefix, b"b onea one");
         use sha2::Digest;
@@ -309,7 +323,12 @@ mod tests {
         );
         // A blob altered on disk is left out.
         std::fs::write(dir.path().join("blobs").join(entry(a_old).hash), b"a 0ne").unwrap();
-        assert_eq!(store.reference(&send, &local, &remote, 20).paths, ["b"]);
+        assert_eq!(
+            store
+                .reference(&send, &local, &remote, DIFFERENCES_FROM)
+                .paths,
+            ["b"]
+        );
     }
 
     #[test]

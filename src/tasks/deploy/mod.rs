@@ -294,9 +294,24 @@ pub async fn deploy(
                     .await
             }
         };
-        for lock in locks {
-            lock.release().await;
-        }
+        // The locks are let go while what the environment now runs is
+        // recorded here (so the next deploy can send differences against
+        // it): neither waits for the other.
+        let record = async {
+            if result.is_ok()
+                && !options.dry_run
+                && let Some(store) = job.store.clone()
+                && let Ok(local) = local.clone().await
+            {
+                let env_name = env_name.to_string();
+                let _ = tokio::task::spawn_blocking(move || store.record(&env_name, &local)).await;
+            }
+        };
+        futures::future::join(
+            futures::future::join_all(locks.into_iter().map(|lock| lock.release())),
+            record,
+        )
+        .await;
         result
     };
     let (result, access) = futures::future::join(locked, access).await;
@@ -309,14 +324,6 @@ pub async fn deploy(
             )));
         }
     };
-    // What the environment now runs, so the next deploy can send
-    // differences against it.
-    if !options.dry_run
-        && let Some(store) = &job.store
-        && let Ok(local) = local.clone().await
-    {
-        store.record(env_name, &local);
-    }
     // A first deploy went live at once: its pre-swap hooks (migrations) run
     // once, on the first web server, then its processes and schedule start.
     let first_live = async {
