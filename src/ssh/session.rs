@@ -363,7 +363,6 @@ impl Session {
         let (channel, _open) = self.open_bash().await?;
         let (mut reader, writer) = channel.split();
         let (tag, text) = tagged_and_framed(script)?;
-        let text = text.into_bytes();
         let send = async move {
             writer.data(&text[..]).await?;
             if let Some(mut input) = input {
@@ -467,7 +466,7 @@ impl Session {
         let lost = || self.lost();
         let (channel, open) = self.open_bash().await?;
         let (tag, text) = tagged_and_framed(script)?;
-        channel.data(text.as_bytes()).await.with_context(lost)?;
+        channel.data(&text[..]).await.with_context(lost)?;
         let (mut reader, writer) = channel.split();
         let (mut out, mut err) = (LineBuffer::reading_reports(&tag), LineBuffer::default());
         while let Some(msg) = reader.wait().await {
@@ -547,18 +546,40 @@ impl HeldLock {
 /// byte (bash reads a pipe byte by byte, so as not to take input meant for
 /// the commands it runs): 20-40 ms for deploy-apply's ~60 KB on a small
 /// droplet. What follows the script on stdin (an upload, the lock's
-/// hold) stays for the script's commands, as before.
-fn framed(script: &str) -> String {
+/// hold) stays for the script's commands, as before. A script of
+/// [`GZIP_FROM`] bytes or more goes gzip-compressed (a quarter of its size
+/// or less: its comments compress well), unpacked by `gzip -d`, which
+/// every Debian has (it is essential).
+fn framed(script: &str) -> Vec<u8> {
     let text = format!("{script}\n{FRAME_END}\n");
-    format!(
-        "pond_script=\"$(head -c {})\" && [[ \"$pond_script\" == *$'\\n'{FRAME_END} ]] && eval \"$pond_script\"; exit\n{text}",
-        text.len()
+    let (body, unpack) = if text.len() >= GZIP_FROM {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes())
+            .expect("writing to memory succeeds");
+        (
+            gz.finish().expect("writing to memory succeeds"),
+            " | gzip -dc",
+        )
+    } else {
+        (text.into_bytes(), "")
+    };
+    let mut framed = format!(
+        "pond_script=\"$(head -c {}{unpack})\" && [[ \"$pond_script\" == *$'\\n'{FRAME_END} ]] && eval \"$pond_script\"; exit\n",
+        body.len()
     )
+    .into_bytes();
+    framed.extend_from_slice(&body);
+    framed
 }
+
+/// Scripts this long or longer are sent compressed (smaller ones would
+/// save less than the extra process costs).
+const GZIP_FROM: usize = 4096;
 
 /// A fresh run tag, and `script` as the executor sends it: tagged
 /// ([`report::tagged`]), then framed.
-fn tagged_and_framed(script: &str) -> anyhow::Result<(String, String)> {
+fn tagged_and_framed(script: &str) -> anyhow::Result<(String, Vec<u8>)> {
     let (tag, text) = report::tagged(script)?;
     Ok((tag, framed(&text)))
 }
@@ -668,21 +689,45 @@ mod tests {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// A script long enough to go compressed: `lines` echo lines, padded.
+    fn long_script(lines: usize) -> String {
+        (0..lines)
+            .map(|i| format!("echo line {i} # {}\n", "a comment ".repeat(8)))
+            .collect()
+    }
+
     #[test]
     fn a_framed_script_runs_whole_and_leaves_what_follows_it_on_stdin() {
         let script = "set -euo pipefail\nf() { echo \"in f: $1\"; }\nf one\nprintf 'rest: %s\\n' \"$(cat)\"\nexit 7\n";
-        let mut stdin = framed(script).into_bytes();
-        stdin.extend_from_slice(b"the upload\n");
-        assert_eq!(bash_s(&stdin), "in f: one\nrest: the upload\n");
+        // Short (sent as it is) and long (sent compressed).
+        for script in [script.to_string(), format!("{}{script}", long_script(200))] {
+            let mut stdin = framed(&script);
+            stdin.extend_from_slice(b"the upload\n");
+            let out = bash_s(&stdin);
+            assert!(
+                out.ends_with("in f: one\nrest: the upload\n"),
+                "{}",
+                &out[out.len().saturating_sub(200)..]
+            );
+        }
+        let long = framed(&long_script(200));
+        assert!(long.len() < long_script(200).len() / 4, "sent compressed");
+        assert_eq!(bash_s(&long).lines().count(), 200);
     }
 
     #[test]
     fn a_framed_script_cut_short_runs_nothing() {
         let script = "echo first\necho second\n";
         let whole = framed(script);
+        let second = String::from_utf8_lossy(&whole).find("echo second").unwrap();
         // Cut inside the script, and just before its end line.
-        for cut in [whole.len() - 12, whole.find("echo second").unwrap()] {
-            assert_eq!(bash_s(&whole.as_bytes()[..cut]), "", "cut at {cut}");
+        for cut in [whole.len() - 12, second] {
+            assert_eq!(bash_s(&whole[..cut]), "", "cut at {cut}");
+        }
+        // Compressed: cut inside, and just before its last bytes.
+        let whole = framed(&long_script(200));
+        for cut in [whole.len() / 2, whole.len() - 4, whole.len() - 1] {
+            assert_eq!(bash_s(&whole[..cut]), "", "cut at {cut}");
         }
     }
 
