@@ -102,7 +102,13 @@ fn static_site_deploys_and_swaps() {
     );
     // A third build reuses blue's old release (not live): swap, roll back.
     write(p, "index.html", "<h1>three</h1>");
-    user.ok(p, &["deploy", "www", "--tag", "three"]);
+    let out = user.ok(p, &["deploy", "www", "--tag", "three"]);
+    // The release two's manifest lost the file deleted then (merged on
+    // the server): this deploy has nothing more to delete.
+    assert!(
+        out.contains("sent 1 files") && out.contains("deleted 0"),
+        "{out}"
+    );
     assert_eq!(
         common::http_get(&addr, "example.org", "/").1,
         "<h1>two</h1>"

@@ -71,9 +71,12 @@ record=""
 own_line=""
 hook_unit=""  # a hook unit started (unit_start), until it ends
 gate_opened=no
-merging=""  # the manifest's merge in the background (merge_manifest), until the seal waits for it
+# The manifest's merge in the background (merge_manifest), until waited
+# for (merged). Never killed: it only reads the release and writes root's
+# scratch directory, which leave deletes; a broken lock ends it with the
+# rest of this deploy's process group.
+merging=""
 leave() {
-    [[ -z "$merging" ]] || kill "$merging" 2>/dev/null || true
     if [[ -n "$hook_unit" && "$gate_opened" == no ]]; then
         # Never opened: the unit's gate reads its end and runs nothing.
         exec 7>&-
@@ -301,7 +304,7 @@ step_upload() {
         sed -e 's|^\./||' -e 's|/$||' -e '/^\.\{0,1\}$/d' > "$incoming/extracted" ||
         fail "the upload could not be unpacked (cut short, or the disk is full?); nothing was pointed at it"
     # (The new manifest, the base's with the entries the upload brought in
-    # .pond/manifest.delta, is merged in the background from here, checked
+    # .pond/manifest.delta, is merged in the background from here, marked
     # and written by the seal.)
     # A streamed release that arrived without its manifest means the sending
     # side refused or stopped (its error is on the client): no colour may
@@ -320,22 +323,30 @@ step_upload() {
 # The new manifest: the base's, minus deleted and resent paths, plus the
 # entries of the files just sent (.pond/manifest.delta), read by the
 # deploy user (its own tree) into root's scratch directory, in the
-# background while the shared paths, config files and hooks are done: the
-# seal waits for it, marks what changed since the upload and writes it.
-# (The deleted paths come on a pipe: the deploy user cannot open root's
-# files, a long here-string among them.)
+# background while the shared paths and config files are done; waited for
+# (merged) before any hook runs, so no hook can stop or tamper with it,
+# and marked and written by the seal. ($! is the worker itself: setpriv
+# and bash exec. awk reads the deleted paths as /dev/stdin, its fd 0, a
+# pipe root made, so any length works: the deploy user opens no file of
+# root's. Nor does it get fd 7, a hook unit's gate.)
 merge_manifest() {
-    # (Nor does it hold fd 7, a hook unit's gate.)
     # shellcheck disable=SC2016 # an awk program, and the inner script expands its own arguments
-    { printf '%s\n' "$DELETED" | as_deploy bash -c '
+    setpriv --reuid="$DEPLOY_USER" --regid="$deploy_gid" --init-groups --reset-env -- bash -c '
         set -euo pipefail
         cd -- "$1"
         : >> manifest
         : >> manifest.delta
-        awk -F"\t" "FILENAME == ARGV[1] { drop[\$0] = 1; next }
-                     FILENAME == ARGV[2] { drop[\$4] = 1; print; next }
-                     !(\$4 in drop)" /dev/stdin manifest.delta manifest' merge "$new/.pond"; } > "$incoming/manifest.merged" 7>&- &
+        exec awk -F"\t" "FILENAME == ARGV[1] { drop[\$0] = 1; next }
+                          FILENAME == ARGV[2] { drop[\$4] = 1; print; next }
+                          !(\$4 in drop)" /dev/stdin manifest.delta manifest' merge "$new/.pond" \
+        < <(exec 7>&-; printf '%s\n' "$DELETED") > "$incoming/manifest.merged" 7>&- &
     merging=$!
+}
+
+merged() { # waits for merge_manifest; fails the step if it failed
+    [[ -n "$merging" ]] || return 0
+    wait "$merging" || { merging=""; fail "the release's manifest could not be merged (the base's .pond/manifest unreadable?); nothing was pointed at it"; }
+    merging=""
 }
 
 # Shared paths: seeded once, then kept across releases. A path made shared
@@ -610,6 +621,7 @@ hook_ahead() {
 # after the hooks (which may have made vendor/ with composer).
 step_hooks() {
     local hook
+    merged
     while IFS= read -r hook; do
         [[ -n "$hook" ]] || continue
         hook_line "$hook" || fail "bad hook line: $hook" 2
@@ -683,12 +695,11 @@ step_seal() {
     # becomes "-", so the next deploy sends it whole and never compresses
     # against it (marked by root, in its own scratch files). (The lists
     # arrive on descriptors root opened: the deploy user cannot open root's
-    # scratch directory.) (The hooks have ended, and nothing else of the
-    # deploy user runs: what they left is checked here. Each record is
-    # written new, never into a file that is there, a link a hook planted
-    # or a hard link to a kept release's, and renamed into place.)
-    wait "$merging" || { merging=""; fail "the release's manifest could not be merged (the base's .pond/manifest unreadable?); nothing was pointed at it"; }
-    merging=""
+    # scratch directory.) (The hooks and the merge have ended, and nothing
+    # else of the deploy user runs: what they left is checked here. Each
+    # record is written new, never into a file that is there, a link a hook
+    # planted or a hard link to a kept release's, and renamed into place.)
+    merged
     local manifest="$incoming/manifest.merged"
     if [[ -s "$incoming/changed" ]]; then
         manifest="$incoming/manifest.marked"
