@@ -60,19 +60,22 @@ def timed_log(cmd, env):
     return wall, out.stderr
 
 
-# Remote steps grouped as the deploy runs them: the lock and the team's
-# keys at the same time (the longer counts), then every server's prepare,
-# then each server's apply followed by its copy for the next deploy
-# (one after the other, so they add up); other steps are phases of
-# their own.
-CONCURRENT = {"common/lock": "start", "common/access": "start"}
-SEQUENTIAL = {"common/deploy-apply": "apply", "common/spare": "apply"}
+# Remote steps grouped as the deploy runs them (src/tasks/deploy): from
+# the connection, the lock, the prepare step (which waits on the server
+# for the lock) and the served-URL check at the same time; then each
+# server's apply with the next deploy's copy started alongside it; the
+# team's keys alongside all of that. Within a group the longest counts;
+# other steps (a first deploy's processes) are phases of their own, after.
+AT_ONCE = {"common/lock": "start", "common/deploy-prepare": "start", "common/serving": "start",
+           "common/deploy-apply": "apply", "common/spare": "apply"}
+ALONGSIDE = {"common/access": "keys"}
 
 
 def server_bound(log):
-    """Seconds the client waited on servers: for each phase of the deploy
-    (each template, the lock and key sync together), the slowest server's
-    time in it, summed; `connected` lines count as one more phase."""
+    """Seconds the client waited on servers: per phase (see AT_ONCE), the
+    slowest server's time in it; the connection, then the start and apply
+    phases or the team's keys alongside them, whichever is longer, then
+    any other step."""
     phases = {}
     for line in log.splitlines():
         ms = re.search(r"\bms=(\d+)", line)
@@ -86,16 +89,15 @@ def server_bound(log):
             if not template or ("step ran" not in line and "held=" not in line):
                 continue
             name = template.group(1)
-            phase = SEQUENTIAL.get(name) or CONCURRENT.get(name, name)
+            phase = AT_ONCE.get(name) or ALONGSIDE.get(name, name)
         key = (phase, server.group(1))
-        if phase in SEQUENTIAL.values():
-            phases[key] = phases.get(key, 0) + int(ms.group(1))
-        else:
-            phases[key] = max(phases.get(key, 0), int(ms.group(1)))
+        phases[key] = max(phases.get(key, 0), int(ms.group(1)))
     slowest = {}
     for (phase, _), ms in phases.items():
         slowest[phase] = max(slowest.get(phase, 0), ms)
-    return sum(slowest.values()) / 1000
+    main_path = slowest.pop("start", 0) + slowest.pop("apply", 0)
+    total = slowest.pop("connect", 0) + max(main_path, slowest.pop("keys", 0)) + sum(slowest.values())
+    return total / 1000
 
 
 def main():
