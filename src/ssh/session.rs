@@ -547,8 +547,8 @@ impl HeldLock {
 /// the commands it runs): 20-40 ms for deploy-apply's ~60 KB on a small
 /// droplet. What follows the script on stdin (an upload, the lock's
 /// hold) stays for the script's commands, as before. A script of
-/// [`GZIP_FROM`] bytes or more goes gzip-compressed (a quarter of its size
-/// or less: its comments compress well), unpacked by `gzip -d`, which
+/// [`GZIP_FROM`] bytes or more goes gzip-compressed (to a third of its
+/// size or less: its comments compress well), unpacked by `gzip -d`, which
 /// every Debian has (it is essential).
 fn framed(script: &str) -> Vec<u8> {
     let text = format!("{script}\n{FRAME_END}\n");

@@ -28,10 +28,11 @@ pub const MAX_FILE: u64 = 4 << 20;
 /// The reference prefix and the upload together stay within zstd's default
 /// decoding window (2^27), which the server's `zstd -d` accepts unasked.
 const MAX_WINDOW_LOG: u32 = 27;
-/// Below this many bytes changed, files go whole: the server's reading
-/// and checking of its copies (~10 ms of forks on a small droplet) costs
-/// more than the few KB the differences save (a third of it, about,
-/// zstd's own ratio on source code), even on a slow uplink.
+/// Below this many bytes sent (the files of an upload, in all), files go
+/// whole: the server's reading and checking of its copies (~10 ms of
+/// forks on a small droplet) costs more than the few KB the differences
+/// save (about a third of it, zstd's own ratio on source code), even on a
+/// slow uplink.
 pub const DIFFERENCES_FROM: u64 = 64 << 10;
 
 /// The kept uploads of one project.
