@@ -60,7 +60,10 @@ deploy_gid="$gid"
 gid_of "$SITE_USER"
 site_gid="$gid"
 # (Neither gets fd 7, a hook unit's gate: see unit_start.)
-as_deploy() { setpriv --reuid="$DEPLOY_USER" --regid="$deploy_gid" --init-groups --reset-env -- "$@" 7>&-; }
+# The deploy user's command prefix (merge_manifest runs it in the
+# background itself, so that $! is the worker).
+as_deploy_prefix=(setpriv --reuid="$DEPLOY_USER" --regid="$deploy_gid" --init-groups --reset-env --)
+as_deploy() { "${as_deploy_prefix[@]}" "$@" 7>&-; }
 as_site() { setpriv --reuid="$SITE_USER" --regid="$site_gid" --init-groups --reset-env -- "$@" 7>&-; }
 new="releases/$RELEASE"
 incoming=""
@@ -331,7 +334,7 @@ step_upload() {
 # root's. Nor does it get fd 7, a hook unit's gate.)
 merge_manifest() {
     # shellcheck disable=SC2016 # an awk program, and the inner script expands its own arguments
-    setpriv --reuid="$DEPLOY_USER" --regid="$deploy_gid" --init-groups --reset-env -- bash -c '
+    "${as_deploy_prefix[@]}" bash -c '
         set -euo pipefail
         cd -- "$1"
         : >> manifest
