@@ -418,8 +418,35 @@ fn team_keys_on_the_servers_follow_pond_json_and_lines_outside_the_block_stay() 
         1,
         "the user's own key (DigitalOcean put it outside the block) stays once, where it was:\n{file}"
     );
-    // A deploy keeps it so.
+    // A deploy keeps it so, without rewriting a file already in step (the
+    // same inode: common/access found it as its last sync wrote it).
+    let inode = "stat -c %i /root/.ssh/authorized_keys";
+    let before = common::ssh(&own, &addr, inode);
     user.ok(p, &["deploy", "production", "--tag", "v1"]);
+    assert_eq!(
+        common::ssh(&own, &addr, inode),
+        before,
+        "a file in step is left as it is"
+    );
     assert!(!can_login(&alice, &addr));
     assert!(can_login(&bob, &addr));
+    // A key removed by hand since comes back with the next deploy.
+    let bob_blob = bob_pub.split_whitespace().nth(1).unwrap();
+    common::ssh(
+        &own,
+        &addr,
+        &format!(
+            "grep -vF '{bob_blob}' /root/.ssh/authorized_keys > /root/k && cat /root/k > /root/.ssh/authorized_keys && rm /root/k"
+        ),
+    );
+    // (Checked in the file, not by a login refused: sshd's penalties for
+    // failed logins would then refuse this address for a while.)
+    let file = common::ssh(&own, &addr, "cat /root/.ssh/authorized_keys");
+    assert!(!file.contains(bob_blob), "{file}");
+    let out = user.pond(p, &["deploy", "production", "--tag", "v2"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("team access: 1 team keys in step"), "{said}");
+    assert!(can_login(&bob, &addr), "the next deploy put the key back");
+    assert!(can_login(&carol, &addr), "the hand-added line stays");
 }

@@ -9,6 +9,25 @@ file="$dir/authorized_keys"
 begin="# BEGIN Pond-managed keys of $PROJECT (pond access sync rewrites this block; edit pond.json, not this)"
 end="# END Pond-managed keys of $PROJECT"
 [[ ! -L "$dir" && ! -L "$file" ]] || { echo "$file or its directory is a link; refusing to follow it" >&2; exit 3; }
+# What the last sync wrote (its counts, its inputs, the whole file), root's:
+# when the file is still exactly that and the inputs are the same, this
+# sync would write it again unchanged, so it is done (bash alone, no
+# command run: every deploy syncs, alongside its critical steps). A file
+# with an older Pond's unnamed block always takes the long way (what it
+# becomes depends on the other projects on this server).
+stamp="$dir/.pond-access.$PROJECT"
+inputs="$PROJECT"$'\n'"$KEYS"$'\n'"$OWN_KEY"
+if [[ -f "$stamp" && ! -L "$stamp" && -f "$file" && ! -L "$file" && ! -L "$dir" ]]; then
+    recorded="" current=""
+    # (Each read to its end: one that stops early met a NUL, and then the
+    # files are not compared whole.)
+    if ! IFS= read -r -d '' recorded < "$stamp" && ! IFS= read -r -d '' current < "$file" &&
+        [[ "${recorded%%$'\n'*}" =~ ^([0-9]+)\ ([0-9]+)$ && "${recorded#*$'\n'}" == "$inputs"$'\n#pond-access-file\n'"$current" &&
+            "$current" != *"# BEGIN Pond-managed keys ("* ]]; then
+        report access-written team "${BASH_REMATCH[1]}" outside "${BASH_REMATCH[2]}"
+        exit 0
+    fi
+fi
 grep -q '^ssh-\|^ecdsa-\|^sk-' <<< "$KEYS$OWN_KEY" || { echo "no keys to write; refusing to lock everyone out" >&2; exit 2; }
 own_blob="$(awk '{ print $2 }' <<< "$OWN_KEY")"
 install -d -m 0700 "$dir"
@@ -61,6 +80,13 @@ own_outside=no
     printf '%s\n' "$end"
 } >> "$tmp"
 chmod 0600 "$tmp"
+team="$(awk 'NF >= 2 && !seen[$2]++' <<< "$KEYS" | wc -l)"
+outside_keys="$(outside "$tmp" | awk 'NF >= 2 && $1 !~ /^#/ { n++ } END { print n + 0 }')"
+# The stamp first, then the file: a cut between them leaves a stamp that
+# matches no file, and the next sync takes the long way.
+{ printf '%s %s\n%s\n#pond-access-file\n' "$team" "$outside_keys" "$inputs"; cat -- "$tmp"; } > "$stamp.new"
+chmod 0600 "$stamp.new"
+mv -f -- "$stamp.new" "$stamp"
 mv -f "$tmp" "$file"
 trap - EXIT
-report access-written team "$(awk 'NF >= 2 && !seen[$2]++' <<< "$KEYS" | wc -l)" outside "$(outside "$file" | awk 'NF >= 2 && $1 !~ /^#/ { n++ } END { print n + 0 }')"
+report access-written team "$team" outside "$outside_keys"
