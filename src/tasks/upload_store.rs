@@ -9,9 +9,9 @@
 //! (up to [`MAX_FILE`]) by its blake3 hash, the manifest's hash, written
 //! 0600 without fsync (a torn or altered blob is found by re-hashing when
 //! it is read, and left out). After a deploy, the hashes each environment
-//! now runs (and ran before) are recorded and blobs no environment runs
-//! are deleted (unless sent in the last hour: another deploy's, maybe,
-//! still running). A server whose copies differ from what the store says
+//! now runs (and ran before) are recorded; every [`COLLECT_EVERY`] at
+//! most, blobs no environment runs are then deleted (unless sent in the
+//! last hour: another deploy's, maybe, still running). A server whose copies differ from what the store says
 //! (changed there with size and time kept, a file a hook made a link)
 //! refuses the reference before it changes anything, and the deploy sends
 //! those files whole.
@@ -25,6 +25,9 @@ use super::manifest::Manifest;
 
 /// Files larger than this are neither kept nor sent as differences.
 pub const MAX_FILE: u64 = 4 << 20;
+
+/// How often a deploy's record also deletes what no environment runs.
+const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 /// The reference prefix and the upload together stay within zstd's default
 /// decoding window (2^27), which the server's `zstd -d` accepts unasked.
 const MAX_WINDOW_LOG: u32 = 27;
@@ -187,9 +190,8 @@ impl Store {
     }
 
     /// Records what environment `env` now runs (keeping what it ran
-    /// before: a deploy at `keep_builds` 2 may start from that), then
-    /// deletes the blobs no environment runs, the records of environments
-    /// not deployed from here for 90 days, and temp files a crash left.
+    /// before: a deploy at `keep_builds` 2 may start from that), then,
+    /// when due ([`COLLECT_EVERY`]), [`Store::collect`]s.
     pub fn record(&self, env: &str, runs: &Manifest) {
         let envs = self.dir.join("envs");
         if create_private_dir(&envs).is_err() {
@@ -204,6 +206,29 @@ impl Store {
         let now = envs.join(format!("{}.now", &name.as_str()[..16]));
         let _ = std::fs::rename(&now, now.with_extension("before"));
         let _ = self.write_env(&now, hashes.as_bytes());
+        if self.collection_due() {
+            self.collect();
+        }
+    }
+
+    /// Whether the last [`Store::collect`] was [`COLLECT_EVERY`] ago or
+    /// more (or never ran): reading every record and listing every blob
+    /// costs a deploy of a few thousand files ~10 ms, which every deploy
+    /// waits for, so it runs now and then, not after each.
+    fn collection_due(&self) -> bool {
+        let stamp = self.dir.join("envs").join("collected");
+        let recent = std::time::SystemTime::now() - COLLECT_EVERY;
+        !std::fs::metadata(&stamp)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t > recent)
+    }
+
+    /// Deletes the blobs no environment runs or ran before (unless written
+    /// in the last hour), the records of environments not deployed from
+    /// here for 90 days and temp files a crash left, and notes when it ran.
+    pub fn collect(&self) {
+        let envs = self.dir.join("envs");
+        let _ = std::fs::write(envs.join("collected"), b"");
         let stale = std::time::SystemTime::now() - std::time::Duration::from_secs(90 * 86400);
         let mut keep = HashSet::new();
         for entry in std::fs::read_dir(&envs).into_iter().flatten().flatten() {
@@ -212,6 +237,9 @@ impl Store {
                 path.extension().and_then(|e| e.to_str()),
                 Some("now" | "before")
             );
+            if path.file_name().is_some_and(|n| n == "collected") {
+                continue;
+            }
             let old = entry
                 .metadata()
                 .and_then(|m| m.modified())
@@ -454,10 +482,14 @@ mod tests {
                 .map(|(i, b)| (format!("f{i}"), entry(b)))
                 .collect()
         };
+        // The first record collects (none did before); the next ones wait
+        // their turn.
         store.record("production", &runs(&[b"one", b"two"]));
+        assert!(store.get(&entry(b"three").hash).is_none());
         store.record("staging", &runs(&[b"two"]));
         // Production moves on; staging still runs "two".
         store.record("production", &runs(&[b"one"]));
+        store.collect();
         assert!(store.get(&entry(b"one").hash).is_some());
         assert!(store.get(&entry(b"two").hash).is_some());
         assert!(store.get(&entry(b"three").hash).is_none());
@@ -465,9 +497,29 @@ mod tests {
         // What production ran before stays too (keep_builds 2 may start
         // from it); once it is two deploys back, it goes.
         store.record("staging", &runs(&[b"one"]));
+        store.collect();
         assert!(store.get(&entry(b"two").hash).is_some());
         store.record("production", &runs(&[b"one"]));
         store.record("staging", &runs(&[b"one"]));
+        store.collect();
         assert!(store.get(&entry(b"two").hash).is_none());
+        // A record collects by itself once the last collection is old.
+        let bytes = b"five".as_slice();
+        store.put(&entry(bytes).hash, bytes);
+        let blob = dir.path().join("blobs").join(entry(bytes).hash);
+        let set_old = |path: &Path| {
+            std::fs::File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(old)
+                .unwrap()
+        };
+        set_old(&blob);
+        store.record("production", &runs(&[b"one"]));
+        assert!(store.get(&entry(bytes).hash).is_some(), "collected 0 s ago");
+        set_old(&dir.path().join("envs").join("collected"));
+        store.record("production", &runs(&[b"one"]));
+        assert!(store.get(&entry(bytes).hash).is_none(), "collected 2 h ago");
     }
 }
