@@ -5,7 +5,8 @@
 //! compressed against; a server copy that differs from what was sent (its
 //! size and time kept), or is reached through a link (never read), makes
 //! the server refuse the reference, changing nothing, and the same deploy
-//! sends those files whole.
+//! sends those files whole. A file changed on the server since its
+//! release was built is sent again.
 
 mod common;
 
@@ -184,4 +185,41 @@ fn changed_files_go_as_differences_and_a_server_copy_that_differs_is_caught() {
         "{said}"
     );
     assert_eq!(preview(p, &addr, "/src/f03.txt"), text(3, "5"));
+
+    // A file of the release changed on the server since it was built (its
+    // size too), found when the next deploy's copy is made: the deploy
+    // sends it again, and the rest as usual.
+    let spare = next_copy(&key, &addr);
+    let release = spare.rsplit_once("/.spare-").unwrap().1.to_string();
+    common::ssh(
+        &key,
+        &addr,
+        &format!(
+            "cd {ROOT} && echo '# edited' >> releases/{release}/deploy/hook.sh && rm -rf releases/.spare-{release} releases/.spare-{release}.stale"
+        ),
+    );
+    user.ok(p, &["swap", "production"]);
+    wait_for_spare(&key, &addr, &release);
+    let stale = common::ssh(
+        &key,
+        &addr,
+        &format!("cat {ROOT}/releases/.spare-{release}.stale"),
+    );
+    assert_eq!(stale.trim(), "deploy/hook.sh", "the copy found the edit");
+    write(p, "index.html", "v6");
+    let out = user.pond(p, &["deploy", "production", "--tag", "v6"]);
+    let said = output(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("sent 3 files"),
+        "index.html, the edited file and the one the hook rewrites: {said}"
+    );
+    let hook = common::ssh(
+        &key,
+        &addr,
+        &format!("cd {ROOT} && cat \"$(readlink \"$(readlink preview)\")/deploy/hook.sh\""),
+    );
+    assert!(!hook.contains("edited"), "{hook}");
+    assert_eq!(preview(p, &addr, "/src/f03.txt"), text(3, "5"));
+    assert_eq!(preview(p, &addr, "/"), "v6");
 }

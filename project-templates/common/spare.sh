@@ -88,7 +88,7 @@ make_spare() {
     # root and the deploy user can change the copy after this.
     (cd "$spare.copying/tree" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') | LC_ALL=C sort > "$spare.now"
     runuser -u "$POND_DEPLOY_USER" -- timeout 60 cat "$spare.copying/tree/.pond/stat" 2>/dev/null | LC_ALL=C sort > "$spare.then" || true
-    LC_ALL=C comm -3 "$spare.now" "$spare.then" | sed 's/^\t//' | cut -f1 > "$spare.stale.new"
+    LC_ALL=C comm -3 "$spare.now" "$spare.then" | sed 's/^\t//' | cut -f1 | uniq > "$spare.stale.new"
     rm -f -- "$spare.now" "$spare.then"
     mv -T "$spare.stale.new" "$spare.stale"
     # Moved out of the deploy user's directory into root's: refused later

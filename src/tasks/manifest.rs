@@ -210,19 +210,28 @@ pub fn to_text(m: &Manifest) -> String {
     out
 }
 
-/// Parses `F\thash\tsize\tmode\tpath` lines the server reports.
+/// Parses the manifest lines the server reports: `F\thash\tsize\tmode\tpath`,
+/// or the release's own `hash\tsize\tmode\tpath` lines as they are (sent
+/// as is when no file is stale: `common/deploy-prepare`), whose hash is 64
+/// hex digits or `-`. Other lines (reports, `S\tpath`) are not entries.
 pub fn parse_remote(lines: &str) -> Manifest {
     let mut m = Manifest::new();
     for line in lines.lines() {
-        let mut parts = line.splitn(5, '\t');
-        if parts.next() != Some("F") {
-            continue;
-        }
+        let (line, tagged) = match line.strip_prefix("F\t") {
+            Some(entry) => (entry, true),
+            None => (line, false),
+        };
+        let mut parts = line.splitn(4, '\t');
         let (Some(hash), Some(size), Some(mode), Some(path)) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             continue;
         };
+        let is_hash = hash == "-"
+            || (hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        if !tagged && !is_hash {
+            continue;
+        }
         m.insert(
             path.to_string(),
             Entry {
@@ -566,6 +575,19 @@ mod tests {
             .map(|l| format!("F\t{l}\n"))
             .collect::<String>();
         assert_eq!(parse_remote(&text), local);
+        // The release's own lines, as they are, read the same; reports and
+        // stale paths are not entries.
+        let hashed: Manifest = local
+            .iter()
+            .map(|(p, e)| {
+                let hash = blake3::hash(e.hash.as_bytes()).to_hex().to_string();
+                (p.clone(), Entry { hash, ..e.clone() })
+            })
+            .chain([("marked".to_string(), e("-"))])
+            .collect();
+        let bare = format!("@pond:0123 {{}}\nS\tgone\n{}", to_text(&hashed));
+        assert_eq!(parse_remote(&bare), hashed);
+        assert_eq!(parse_stale(&bare), ["gone"]);
     }
 
     #[test]
