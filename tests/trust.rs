@@ -2,7 +2,8 @@
 //! site user (what a hacked PHP app gets) tries each escalation of the old
 //! layout and fails, and the deploy, swap, break-lock and rollback that
 //! follow do no harm; hooks that background a child or read stdin neither
-//! hang a deploy nor hold its lock, and a slow hook is stopped; team keys
+//! hang a deploy nor hold its lock, and a slow hook is stopped; what a
+//! root hook leaves in a release is sealed at every depth; team keys
 //! follow pond.json on the servers.
 
 mod common;
@@ -449,4 +450,90 @@ fn team_keys_on_the_servers_follow_pond_json_and_lines_outside_the_block_stay() 
     assert!(said.contains("team access: 1 team keys in step"), "{said}");
     assert!(can_login(&bob, &addr), "the next deploy put the key back");
     assert!(can_login(&carol, &addr), "the hand-added line stays");
+}
+
+/// What a hook leaves in a release is checked before any colour points at
+/// it, at every depth (the seal's walk goes in parts): a root hook's files
+/// become the deploy user's, nothing stays group- or world-writable or
+/// setuid/setgid, and a file of anyone else's fails the deploy.
+#[test]
+fn a_release_is_sealed_whatever_a_root_hook_left_in_it() {
+    common::require_root();
+    let (_lab, api, user) = start("pond-seal-");
+    let (_, addr) = droplet(&api, &user, "seal-web");
+    let key = user.config.path().join("id_ed25519");
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    user.init(p, "acme", "static");
+    write(p, "index.html", "v1");
+    for dir in ["a/b/c", "a/d/e", "z/y/x", "z/w/v"] {
+        write(p, &format!("{dir}/deep.txt"), dir);
+    }
+    write(
+        p,
+        "deploy/root.sh",
+        "set -eu\n\
+         for dir in . a/b/c a/d/e z/y/x z/w/v; do\n\
+         echo root > \"$dir/made-by-root.txt\"\n\
+         chmod 0666 \"$dir/made-by-root.txt\"\n\
+         cp /bin/true \"$dir/setuid-tool\" && chmod 6755 \"$dir/setuid-tool\"\n\
+         done\n\
+         chmod 0777 index.html a/b/c/deep.txt z/y/x/deep.txt\n\
+         if [ -e stranger ]; then chown nobody \"$(cat stranger)\"; fi\n",
+    );
+    let mut file = read_pond_json(p);
+    file["hooks"]["post_deploy"] = json!([{"script": "deploy/root.sh", "run_as": "root"}]);
+    write_pond_json(p, &file);
+    user.attach(p, &addr, "seal.example.com");
+    user.ok(p, &["provision", "production"]);
+    user.ok(p, &["deploy", "production", "--tag", "v1"]);
+    let release = format!("{ROOT}/current/");
+    let found = |test: &str| {
+        common::ssh(
+            &key,
+            &addr,
+            &format!("cd {release} && find . ! -type l {test} -printf '%p %u %m\\n' | sort"),
+        )
+    };
+    assert_eq!(
+        found("-user root"),
+        "",
+        "a root hook's files are the deploy user's"
+    );
+    assert_eq!(
+        found("-perm /022"),
+        "",
+        "nothing is group- or world-writable"
+    );
+    assert_eq!(found("-perm /6000"), "", "nothing is setuid or setgid");
+    let made = found("-name made-by-root.txt");
+    assert_eq!(made.lines().count(), 5, "{made}");
+    assert!(
+        made.lines()
+            .all(|l| l.ends_with(" deploy_acme_production 644")),
+        "{made}"
+    );
+
+    // A file of another user's, deep in the tree: nothing is pointed at
+    // the release.
+    for deep in ["a/d/e/deep.txt", "z/w/v/deep.txt"] {
+        write(p, "stranger", deep);
+        let out = user.pond(p, &["deploy", "production", "--tag", "v2"]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{said}");
+        assert!(
+            said.contains(&format!("{deep} in the new release belongs to nobody")),
+            "{said}"
+        );
+        assert_eq!(
+            common::http_get(
+                &addr,
+                &format!("{}.seal.example.com", secret_prefix(p)),
+                "/"
+            )
+            .1,
+            "v1",
+            "the preview still serves v1"
+        );
+    }
 }

@@ -644,45 +644,88 @@ step_hooks() {
 # One walk of the new release (nothing in it runs any more) lists what
 # the checks act on, and what every file looks like now, for the next
 # deploy's check of changes made on the server. Names are NUL-ended
-# wherever a list is acted on.
-step_seal() {
+# wherever a list is acted on. The walk is most of the seal (a stat of
+# every file), so it goes in parts at once: the top two levels (part
+# top, which also lists the directories at the second level), then the
+# trees under those directories, alternately in parts a and b. Every
+# path is in exactly one part: at most two levels down in top, else under
+# the one second-level directory above it (a directory, not a link: find
+# follows none). Each part runs in the release and writes its own lists:
+# the paths acted on as releases/<id>/…, like the rest of this script
+# (the id has no % or \, which find's formats would read), the stat and
+# changed lists relative to the release.
+seal_walk() { # part, its start points (in the release), find's options before the expression
+    local part="$1" rel=%p pond=".pond/*"
+    shift
+    [[ "$part" != top ]] || { rel=%P; pond="./.pond/*"; }
     # Changed since the upload: by inode change time, which a hook cannot
     # set back; with hard-linked copies (no hooks then) by content time,
     # since deleting an old release changes the shared inodes' ctime.
     local changed_since=(-cnewer "$incoming/uploaded")
     [[ "$LINK_COPY" != yes ]] || changed_since=(-newer "$incoming/uploaded")
-    find "$new" \( -user root -fprint0 "$incoming/root-owned" \) , \
-        \( \( -user root -o -user "$DEPLOY_USER" \) ! -type l -perm /022 -fprint0 "$incoming/writable" \) , \
-        \( ! -user root ! -user "$DEPLOY_USER" ! \( -type l -user "$SITE_USER" \) -fprint0 "$incoming/strangers" \) , \
-        \( -type l -fprint0 "$incoming/links" \) , \
-        \( ! -type d ! -type l -perm /6000 -fprint0 "$incoming/setid" \) , \
-        \( -type f ! -path "$new/.pond/*" -fprintf "$incoming/stat" '%P\t%s\t%T@\n' \) , \
-        \( -type f ! -path "$new/.pond/*" "${changed_since[@]}" -fprintf "$incoming/changed" '%P\n' \)
+    cd -- "$new" && find "$@" \( -user root -fprintf "$incoming/root-owned.$part" "$new/$rel\0" \) , \
+        \( \( -user root -o -user "$DEPLOY_USER" \) ! -type l -perm /022 -fprintf "$incoming/writable.$part" "$new/$rel\0" \) , \
+        \( ! -user root ! -user "$DEPLOY_USER" ! \( -type l -user "$SITE_USER" \) -fprintf "$incoming/strangers.$part" "$new/$rel\0" \) , \
+        \( -type l -fprintf "$incoming/links.$part" "$new/$rel\0" \) , \
+        \( ! -type d ! -type l -perm /6000 -fprintf "$incoming/setid.$part" "$new/$rel\0" \) , \
+        \( -type f ! -path "$pond" -fprintf "$incoming/stat.$part" "$rel\t%s\t%T@\n" \) , \
+        \( -type f ! -path "$pond" "${changed_since[@]}" -fprintf "$incoming/changed.$part" "$rel\n" \)
+}
+seal_parts=(top a b)
+
+step_seal() {
+    local below=() halves_a=() halves_b=() i walking
+    (seal_walk top . -maxdepth 2 \( -type d -path './*/*' -fprintf "$incoming/below" '%P\0' \) ,)
+    mapfile -t -d '' below < "$incoming/below"
+    for i in "${!below[@]}"; do
+        if ((i % 2)); then halves_b+=("${below[i]}"); else halves_a+=("${below[i]}"); fi
+    done
+    walking=""
+    if ((${#halves_a[@]})); then
+        (seal_walk a "${halves_a[@]}" -mindepth 1) &
+        walking=$!
+    fi
+    ((${#halves_b[@]} == 0)) || (seal_walk b "${halves_b[@]}" -mindepth 1)
+    [[ -z "$walking" ]] || wait "$walking"
+    local part list
     # What a hook marked root made is the deploy user's, as the rest (PHP
     # and nginx read it through the group; the next deploy copies it).
-    # (Each list is acted on only when it names something: most are empty.)
-    [[ ! -s "$incoming/root-owned" ]] || xargs -0 -r chown -h "$DEPLOY_USER:$SITE_USER" -- < "$incoming/root-owned"
     # Whatever a hook made group- or world-writable is not: the site user
-    # is in the group, and must never write a release.
-    [[ ! -s "$incoming/writable" ]] || as_deploy xargs -0 -r chmod g-w,o-w -- < "$incoming/writable"
-    # No setuid or setgid file: the site user, in the group, could run it
-    # as the deploy user (chown above already cleared the bits of root's).
-    [[ ! -s "$incoming/setid" ]] || as_deploy xargs -0 -r chmod ug-s -- < "$incoming/setid"
+    # is in the group, and must never write a release. No setuid or setgid
+    # file: the site user, in the group, could run it as the deploy user
+    # (chown already cleared the bits of root's). (Each list is acted on
+    # only when it names something: most are empty.)
+    for part in "${seal_parts[@]}"; do
+        list="$incoming/root-owned.$part"
+        [[ ! -s "$list" ]] || xargs -0 -r chown -h "$DEPLOY_USER:$SITE_USER" -- < "$list"
+    done
+    for part in "${seal_parts[@]}"; do
+        list="$incoming/writable.$part"
+        [[ ! -s "$list" ]] || as_deploy xargs -0 -r chmod g-w,o-w -- < "$list"
+        list="$incoming/setid.$part"
+        [[ ! -s "$list" ]] || as_deploy xargs -0 -r chmod ug-s -- < "$list"
+    done
     # Nothing in it may belong to anyone but the deploy user (the site
     # user's links into shared/, which a renamed base keeps, are fine).
-    local stranger links=() resolved=() into_shared=() i
-    if [[ -s "$incoming/strangers" ]]; then
-        stranger="$(head -z -n 1 "$incoming/strangers" | tr -d '\0')"
-        fail "${stranger#"$new"/} in the new release belongs to $(stat -c %U -- "$stranger"), not $DEPLOY_USER; nothing was pointed at it"
-    fi
+    local stranger links=() resolved=() into_shared=() changed=()
+    for part in "${seal_parts[@]}"; do
+        list="$incoming/strangers.$part"
+        if [[ -s "$list" ]]; then
+            IFS= read -r -d '' stranger < "$list" || true
+            fail "${stranger#"$new"/} in the new release belongs to $(stat -c %U -- "$stranger"), not $DEPLOY_USER; nothing was pointed at it"
+        fi
+    done
     # Links into shared/ are the site user's, as their targets are: nginx
     # follows a link only to what the link's owner owns. (The release is
     # still 0700: the site user cannot move anything in it meanwhile.)
     # (All resolved by one readlink, as many as xargs fits in a command
     # line each time: -m prints one name for each, found or not.)
-    mapfile -t -d '' links < "$incoming/links"
+    for part in "${seal_parts[@]}"; do
+        list="$incoming/links.$part"
+        [[ ! -s "$list" ]] || mapfile -t -d '' -O "${#links[@]}" links < "$list"
+    done
     if ((${#links[@]})); then
-        mapfile -t -d '' resolved < <(xargs -0 readlink -m -z -- < "$incoming/links")
+        mapfile -t -d '' resolved < <(printf '%s\0' "${links[@]}" | xargs -0 readlink -m -z --)
         ((${#resolved[@]} == ${#links[@]})) || fail "the links in the new release could not be resolved; nothing was pointed at it"
         for i in "${!links[@]}"; do
             [[ "${resolved[i]}" != "$ROOT/shared/"* || ! -L "${links[i]}" ]] || into_shared+=("${links[i]}")
@@ -703,11 +746,16 @@ step_seal() {
     # record is written new, never into a file that is there, a link a hook
     # planted or a hard link to a kept release's, and renamed into place.)
     merged
-    local manifest="$incoming/manifest.merged"
-    if [[ -s "$incoming/changed" ]]; then
+    local manifest="$incoming/manifest.merged" stats=()
+    for part in "${seal_parts[@]}"; do
+        [[ ! -s "$incoming/changed.$part" ]] || changed+=("$incoming/changed.$part")
+        [[ ! -e "$incoming/stat.$part" ]] || stats+=("$incoming/stat.$part")
+    done
+    if ((${#changed[@]})); then
         manifest="$incoming/manifest.marked"
-        awk -F'\t' -v OFS='\t' 'NR == FNR { changed[$0] = 1; next } ($4 in changed) { $1 = "-" } 1' \
-            "$incoming/changed" "$incoming/manifest.merged" > "$manifest"
+        awk -F'\t' -v OFS='\t' -v merged="$incoming/manifest.merged" \
+            'FILENAME != merged { changed[$0] = 1; next } ($4 in changed) { $1 = "-" } 1' \
+            "${changed[@]}" "$incoming/manifest.merged" > "$manifest"
     fi
     [[ -d "$new/.pond" && ! -L "$new/.pond" ]] || fail "$new/.pond is not a directory (a hook replaced it?); nothing was pointed at the release"
     # shellcheck disable=SC2016 # the inner script expands its own arguments
@@ -719,7 +767,7 @@ step_seal() {
         mv -f stat.new stat
         cat <&4 > manifest.new
         rm -f manifest.delta
-        mv -f manifest.new manifest' seal "$new/.pond" < "$incoming/stat" 4< "$manifest" ||
+        mv -f manifest.new manifest' seal "$new/.pond" < <(exec 7>&-; cat -- "${stats[@]}") 4< "$manifest" ||
         fail "the release's records could not be written; nothing was pointed at it"
 }
 
