@@ -30,28 +30,36 @@ fn load_cache(path: &Path) -> HashCache {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()
         .filter_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
+            let mut f = l.split('\t');
+            let (path, size, mtime, ino, mode, hash) = (
+                f.next()?,
+                f.next()?,
+                f.next()?,
+                f.next()?,
+                f.next()?,
+                f.next()?,
+            );
             // (A line cut short by a crash is dropped: the cache is not synced.)
-            (f.len() == 6 && f[5].len() == 64).then(|| {
-                Some((
-                    f[0].to_string(),
-                    (
-                        f[1].parse().ok()?,
-                        f[2].parse().ok()?,
-                        f[3].parse().ok()?,
-                        f[4].to_string(),
-                        f[5].to_string(),
-                    ),
-                ))
-            })?
+            (f.next().is_none() && hash.len() == 64).then_some(())?;
+            Some((
+                path.to_string(),
+                (
+                    size.parse().ok()?,
+                    mtime.parse().ok()?,
+                    ino.parse().ok()?,
+                    mode.to_string(),
+                    hash.to_string(),
+                ),
+            ))
         })
         .collect()
 }
 
 fn save_cache(path: &Path, cache: &HashCache) {
-    let mut text = String::new();
+    use std::fmt::Write;
+    let mut text = String::with_capacity(cache.len() * 160);
     for (p, (size, mtime, ino, mode, hash)) in cache {
-        text.push_str(&format!("{p}\t{size}\t{mtime}\t{ino}\t{mode}\t{hash}\n"));
+        let _ = writeln!(text, "{p}\t{size}\t{mtime}\t{ino}\t{mode}\t{hash}");
     }
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -105,7 +113,10 @@ pub fn scan(root: &Path, ignore_file: &str) -> anyhow::Result<Manifest> {
 }
 
 /// The walk behind [`scan`]: `hash_of(path, metadata, read_and_hash)`
-/// decides each regular file's hash.
+/// decides each regular file's hash. Each directory is read once, its
+/// entries in name order; an entry's type comes with the listing and its
+/// metadata from the directory it is in (no lookup of its whole path), so
+/// a tree of a few thousand files costs one stat each.
 #[allow(clippy::type_complexity)]
 fn walk(
     root: &Path,
@@ -116,89 +127,134 @@ fn walk(
         &dyn Fn() -> anyhow::Result<String>,
     ) -> anyhow::Result<String>,
 ) -> anyhow::Result<Manifest> {
-    let mut walk = ignore::WalkBuilder::new(root);
-    walk.standard_filters(false)
-        .hidden(false)
-        .follow_links(false)
-        .sort_by_file_name(|a, b| a.cmp(b));
     // The ignore file's patterns are relative to the project root (so
-    // `/storage/` means the top-level storage only). `WalkBuilder::add_ignore`
-    // would treat it as a global file, where anchored patterns never match.
+    // `/storage/` means the top-level storage only).
     let ignore_path = root.join(ignore_file);
-    if ignore_path.is_file() {
+    let matcher = if ignore_path.is_file() {
         let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
         if let Some(e) = builder.add(&ignore_path) {
             return Err(anyhow::anyhow!("{}: {e}", ignore_path.display()));
         }
-        let matcher = builder
-            .build()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", ignore_path.display()))?;
-        let root = root.to_path_buf();
-        walk.filter_entry(move |entry| {
-            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-            entry.path() == root || !matcher.matched(entry.path(), is_dir).is_ignore()
-        });
-    }
+        Some(
+            builder
+                .build()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", ignore_path.display()))?,
+        )
+    } else {
+        None
+    };
     let mut manifest = Manifest::new();
-    for entry in walk.build() {
-        let entry = entry.with_context(|| format!("walking {}", root.display()))?;
-        let path = entry.path();
-        let rel = path.strip_prefix(root).expect("under root");
-        if rel.as_os_str().is_empty() {
-            continue;
-        }
-        let rel_text = rel
-            .to_str()
-            .with_context(|| format!("{} is not valid UTF-8", path.display()))?;
-        let first = rel_text.split('/').next().unwrap_or_default();
-        if ALWAYS_IGNORED.contains(&first) || rel_text == ignore_file {
-            continue;
-        }
-        if rel_text.contains(['\t', '\n', '\r']) {
-            bail!(
-                "{} has a tab or newline in its name; rename it or add it to {ignore_file}",
-                path.display()
-            );
-        }
-        let meta = std::fs::symlink_metadata(path)?;
-        if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(path)?;
-            let target = target.to_string_lossy();
-            manifest.insert(
-                rel_text.to_string(),
-                Entry {
-                    hash: blake3::hash(target.as_bytes()).to_hex().to_string(),
-                    size: 0,
-                    mode: "l".into(),
-                },
-            );
-        } else if meta.is_file() {
-            let read = || -> anyhow::Result<String> {
-                let mut hasher = blake3::Hasher::new();
-                let file = std::fs::File::open(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                hasher
-                    .update_reader(file)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                Ok(hasher.finalize().to_hex().to_string())
-            };
-            let hash = hash_of(rel_text, &meta, &read)?;
-            let mode = if crate::platform::is_executable(&meta) {
-                "755"
-            } else {
-                "644"
-            };
-            manifest.insert(
-                rel_text.to_string(),
-                Entry {
-                    hash,
-                    size: meta.len(),
-                    mode: mode.into(),
-                },
-            );
-        }
-    }
+    let mut walk = Walk {
+        root,
+        ignore_file,
+        matcher: matcher.as_ref(),
+        hash_of,
+        manifest: &mut manifest,
+    };
+    walk.dir(root, "")?;
     Ok(manifest)
+}
+
+/// One walk of a project tree ([`walk`]).
+struct Walk<'a> {
+    root: &'a Path,
+    ignore_file: &'a str,
+    matcher: Option<&'a ignore::gitignore::Gitignore>,
+    #[allow(clippy::type_complexity)]
+    hash_of: &'a mut dyn FnMut(
+        &str,
+        &std::fs::Metadata,
+        &dyn Fn() -> anyhow::Result<String>,
+    ) -> anyhow::Result<String>,
+    manifest: &'a mut Manifest,
+}
+
+impl Walk<'_> {
+    /// The entries of `dir` (`rel` in the project, "" for its root), and
+    /// the directories under it, depth first.
+    fn dir(&mut self, dir: &Path, rel: &str) -> anyhow::Result<()> {
+        let walking = || format!("walking {}", self.root.display());
+        let mut entries = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))
+            .with_context(walking)?
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("reading {}", dir.display()))
+            .with_context(walking)?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name
+                .to_str()
+                .with_context(|| format!("{} is not valid UTF-8", path.display()))?;
+            let rel_text = if rel.is_empty() {
+                name.to_string()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let kind = entry
+                .file_type()
+                .with_context(|| format!("reading {}", path.display()))?;
+            if self
+                .matcher
+                .is_some_and(|m| m.matched(&path, kind.is_dir()).is_ignore())
+            {
+                continue;
+            }
+            if (rel.is_empty() && ALWAYS_IGNORED.contains(&name)) || rel_text == self.ignore_file {
+                continue;
+            }
+            if rel_text.contains(['\t', '\n', '\r']) {
+                bail!(
+                    "{} has a tab or newline in its name; rename it or add it to {}",
+                    path.display(),
+                    self.ignore_file
+                );
+            }
+            if kind.is_dir() {
+                self.dir(&path, &rel_text)?;
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(&path)?;
+                let target = target.to_string_lossy();
+                self.manifest.insert(
+                    rel_text,
+                    Entry {
+                        hash: blake3::hash(target.as_bytes()).to_hex().to_string(),
+                        size: 0,
+                        mode: "l".into(),
+                    },
+                );
+            } else if kind.is_file() {
+                let meta = entry
+                    .metadata()
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let read = || -> anyhow::Result<String> {
+                    let mut hasher = blake3::Hasher::new();
+                    let file = std::fs::File::open(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    hasher
+                        .update_reader(file)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    Ok(hasher.finalize().to_hex().to_string())
+                };
+                let hash = (self.hash_of)(&rel_text, &meta, &read)?;
+                let mode = if crate::platform::is_executable(&meta) {
+                    "755"
+                } else {
+                    "644"
+                };
+                self.manifest.insert(
+                    rel_text,
+                    Entry {
+                        hash,
+                        size: meta.len(),
+                        mode: mode.into(),
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The manifest as the server stores it: `hash\tsize\tmode\tpath` lines.
