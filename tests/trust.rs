@@ -479,7 +479,9 @@ fn a_release_is_sealed_whatever_a_root_hook_left_in_it() {
          cp /bin/true \"$dir/setuid-tool\" && chmod 6755 \"$dir/setuid-tool\"\n\
          done\n\
          chmod 0777 index.html a/b/c/deep.txt z/y/x/deep.txt\n\
-         if [ -e stranger ]; then chown nobody \"$(cat stranger)\"; fi\n",
+         if [ -e stranger ]; then chown nobody \"$(cat stranger)\"; fi\n\
+         if [ -e dash ]; then mkdir -p -- -dash/d/e && echo root > -dash/d/e/made-by-root.txt && chmod 0666 -- -dash/d/e/made-by-root.txt; fi\n\
+         if [ -e dash ]; then ln -sfn /var/tmp .pond/manifest && ln -sfn /etc/hostname .pond/stat; fi\n",
     );
     let mut file = read_pond_json(p);
     file["hooks"]["post_deploy"] = json!([{"script": "deploy/root.sh", "run_as": "root"}]);
@@ -536,4 +538,38 @@ fn a_release_is_sealed_whatever_a_root_hook_left_in_it() {
             "the preview still serves v1"
         );
     }
+
+    // A top directory whose name starts with "-" (no start point for the
+    // walk's parts: it walks in one) is sealed all the same.
+    std::fs::remove_file(p.join("stranger")).unwrap();
+    write(p, "dash", "");
+    user.ok(p, &["deploy", "production", "--tag", "v3"]);
+    let release = common::ssh(
+        &key,
+        &addr,
+        &format!("cd {ROOT} && readlink -f \"$(readlink preview)\""),
+    );
+    let dashed = common::ssh(
+        &key,
+        &addr,
+        &format!(
+            "stat -c '%U %a' -- {}/-dash/d/e/made-by-root.txt",
+            release.trim()
+        ),
+    );
+    assert_eq!(dashed.trim(), "deploy_acme_production 644");
+    // The hook made the release's records links: the seal wrote them as
+    // files in their place.
+    let records = common::ssh(
+        &key,
+        &addr,
+        &format!(
+            "cd {}/.pond && stat -c '%F %n' manifest stat && grep -c index.html manifest",
+            release.trim()
+        ),
+    );
+    assert_eq!(
+        records, "regular file manifest\nregular file stat\n1\n",
+        "{records}"
+    );
 }

@@ -647,7 +647,9 @@ step_hooks() {
 # wherever a list is acted on. The walk is most of the seal (a stat of
 # every file), so it goes in parts at once: the top two levels (part
 # top, which also lists the directories at the second level), then the
-# trees under those directories, alternately in parts a and b. Every
+# trees under those directories, alternately in parts a and b (unless a
+# top directory's name starts with - or there are thousands of them: then
+# part top walks everything). Every
 # path is in exactly one part: at most two levels down in top, else under
 # the one second-level directory above it (a directory, not a link: find
 # follows none). Each part runs in the release and writes its own lists:
@@ -677,6 +679,14 @@ step_seal() {
     local below=() halves_a=() halves_b=() i walking
     (seal_walk top . -maxdepth 2 \( -type d -path './*/*' -fprintf "$incoming/below" '%P\0' \) ,)
     mapfile -t -d '' below < "$incoming/below"
+    # A start point named -… would read as an option, and tens of thousands
+    # would not fit one command line: then part top walks everything.
+    local joined=""
+    ((${#below[@]} == 0)) || printf -v joined '\n%s' "${below[@]}"
+    if ((${#below[@]} > 2000)) || [[ "$joined" == *$'\n-'* ]]; then
+        (seal_walk top .)
+        below=()
+    fi
     for i in "${!below[@]}"; do
         if ((i % 2)); then halves_b+=("${below[i]}"); else halves_a+=("${below[i]}"); fi
     done
@@ -764,10 +774,10 @@ step_seal() {
         cd -- "$1"
         rm -f -- stat.new manifest.new
         cat > stat.new
-        mv -f stat.new stat
+        mv -fT stat.new stat
         cat <&4 > manifest.new
         rm -f manifest.delta
-        mv -f manifest.new manifest' seal "$new/.pond" < <(exec 7>&-; cat -- "${stats[@]}") 4< "$manifest" ||
+        mv -fT manifest.new manifest' seal "$new/.pond" < <(exec 7>&-; cat -- "${stats[@]}") 4< "$manifest" ||
         fail "the release's records could not be written; nothing was pointed at it"
 }
 

@@ -75,7 +75,10 @@ fi
 # start from that copy).
 spare="releases/.spare-${from#releases/}"
 made_ahead=no
-if [[ -n "$from" && -d "$spare" && ! -L "$spare" && -f "$spare.stale" && ! -L "$spare.stale" && -f "$spare/.pond/manifest" ]]; then
+# (A release's records are read only where they are plain files, never
+# through a link: the seal writes them so.)
+if [[ -n "$from" && -d "$spare" && ! -L "$spare" && -f "$spare.stale" && ! -L "$spare.stale" &&
+    ! -L "$spare/.pond" && -f "$spare/.pond/manifest" && ! -L "$spare/.pond/manifest" ]]; then
     made_ahead=yes
     # Nothing stale (the usual case): the manifest's own lines as they are,
     # which the client reads as entries too (awk would take ~10 ms more
@@ -86,7 +89,8 @@ if [[ -n "$from" && -d "$spare" && ! -L "$spare" && -f "$spare.stale" && ! -L "$
     else
         as_deploy cat "$spare/.pond/manifest"
     fi
-elif [[ -n "$from" && -f "$from/.pond/manifest" && -f "$from/.pond/stat" ]]; then
+elif [[ -n "$from" && ! -L "$from/.pond" && -f "$from/.pond/manifest" && ! -L "$from/.pond/manifest" &&
+    -f "$from/.pond/stat" && ! -L "$from/.pond/stat" ]]; then
     tmp="$(mktemp -d)"
     (cd "$from" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') | LC_ALL=C sort > "$tmp/now"
     # The release's own records, read as its owner (never through a link

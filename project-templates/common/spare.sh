@@ -87,7 +87,12 @@ make_spare() {
     # copy's files against its record (cp -a kept sizes and times). Only
     # root and the deploy user can change the copy after this.
     (cd "$spare.copying/tree" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') | LC_ALL=C sort > "$spare.now"
-    runuser -u "$POND_DEPLOY_USER" -- timeout 60 cat "$spare.copying/tree/.pond/stat" 2>/dev/null | LC_ALL=C sort > "$spare.then" || true
+    # (The record only where it is a plain file: one reached through a
+    # link counts as empty, so every file is found changed and sent again.)
+    : > "$spare.then"
+    if [[ ! -L "$spare.copying/tree/.pond" && ! -L "$spare.copying/tree/.pond/stat" ]]; then
+        runuser -u "$POND_DEPLOY_USER" -- timeout 60 cat "$spare.copying/tree/.pond/stat" 2>/dev/null | LC_ALL=C sort > "$spare.then" || true
+    fi
     LC_ALL=C comm -3 "$spare.now" "$spare.then" | sed 's/^\t//' | cut -f1 | uniq > "$spare.stale.new"
     rm -f -- "$spare.now" "$spare.then"
     mv -T "$spare.stale.new" "$spare.stale"

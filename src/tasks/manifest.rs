@@ -183,6 +183,16 @@ impl Walk<'_> {
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let path = entry.path();
+            let kind = entry
+                .file_type()
+                .with_context(|| format!("reading {}", path.display()))?;
+            // (Ignored paths first: an ignored name may be anything.)
+            if self
+                .matcher
+                .is_some_and(|m| m.matched(&path, kind.is_dir()).is_ignore())
+            {
+                continue;
+            }
             let name = entry.file_name();
             let name = name
                 .to_str()
@@ -192,15 +202,6 @@ impl Walk<'_> {
             } else {
                 format!("{rel}/{name}")
             };
-            let kind = entry
-                .file_type()
-                .with_context(|| format!("reading {}", path.display()))?;
-            if self
-                .matcher
-                .is_some_and(|m| m.matched(&path, kind.is_dir()).is_ignore())
-            {
-                continue;
-            }
             if (rel.is_empty() && ALWAYS_IGNORED.contains(&name)) || rel_text == self.ignore_file {
                 continue;
             }
@@ -541,6 +542,22 @@ mod tests {
             m["public/index.php"].hash,
             blake3::hash(b"<?php echo 1;").to_hex().to_string()
         );
+    }
+
+    /// A name that is not UTF-8 is refused where it would be sent, and
+    /// passes unseen where the ignore file leaves it out.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn names_that_are_not_utf8_matter_only_where_they_are_sent() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tree();
+        let odd = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+        std::fs::write(dir.path().join("node_modules/x").join(odd), "x").unwrap();
+        let m = scan(dir.path(), ".pondignore").unwrap();
+        assert_eq!(m.len(), 2);
+        std::fs::write(dir.path().join("public").join(odd), "x").unwrap();
+        let e = scan(dir.path(), ".pondignore").unwrap_err();
+        assert!(format!("{e:#}").contains("is not valid UTF-8"), "{e:#}");
     }
 
     #[test]
