@@ -15,7 +15,8 @@ end="# END Pond-managed keys of $PROJECT"
 # command run: every deploy syncs, alongside its critical steps). A file
 # with an older Pond's unnamed block always takes the long way (what it
 # becomes depends on the other projects on this server).
-stamp="$dir/.pond-access.$PROJECT"
+# (.stamp: a project's name has no dot, so no project's stamp is the lock.)
+stamp="$dir/.pond-access.$PROJECT.stamp"
 inputs="$PROJECT"$'\n'"$KEYS"$'\n'"$OWN_KEY"
 if [[ -f "$stamp" && ! -L "$stamp" && -f "$file" && ! -L "$file" && ! -L "$dir" ]]; then
     recorded="" current=""

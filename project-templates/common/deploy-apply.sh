@@ -690,13 +690,16 @@ step_seal() {
     for i in "${!below[@]}"; do
         if ((i % 2)); then halves_b+=("${below[i]}"); else halves_a+=("${below[i]}"); fi
     done
+    # (Both parts are waited for, whichever fails: none outlives the step.)
+    local failed=0
     walking=""
     if ((${#halves_a[@]})); then
         (seal_walk a "${halves_a[@]}" -mindepth 1) &
         walking=$!
     fi
-    ((${#halves_b[@]} == 0)) || (seal_walk b "${halves_b[@]}" -mindepth 1)
-    [[ -z "$walking" ]] || wait "$walking"
+    ((${#halves_b[@]} == 0)) || (seal_walk b "${halves_b[@]}" -mindepth 1) || failed=$?
+    [[ -z "$walking" ]] || wait "$walking" || failed=$?
+    ((failed == 0)) || fail "the walk of the new release failed (exit $failed); nothing was pointed at it"
     local part list
     # What a hook marked root made is the deploy user's, as the rest (PHP
     # and nginx read it through the group; the next deploy copies it).

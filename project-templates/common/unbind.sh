@@ -100,7 +100,7 @@ if [[ ! -e "/var/www/pond/projects/$PROJECT" ]] && ! compgen -G "/etc/pond/provi
         { print }' "$keys" > "$tmp"
     chmod 0600 "$tmp"
     mv -f -- "$tmp" "$keys"
-    rm -f -- "$HOME/.ssh/.pond-access.$PROJECT"
+    rm -f -- "$HOME/.ssh/.pond-access.$PROJECT.stamp"
     echo "removed $PROJECT's team keys (no environment of it is left here)"
 fi
 echo "removed $root, its vhosts, pool and users"

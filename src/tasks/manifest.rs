@@ -114,9 +114,12 @@ pub fn scan(root: &Path, ignore_file: &str) -> anyhow::Result<Manifest> {
 
 /// The walk behind [`scan`]: `hash_of(path, metadata, read_and_hash)`
 /// decides each regular file's hash. Each directory is read once, its
-/// entries in name order; an entry's type comes with the listing and its
-/// metadata from the directory it is in (no lookup of its whole path), so
-/// a tree of a few thousand files costs one stat each.
+/// entries in name order, and closed before the directories under it are
+/// read; an entry's type comes with the listing, and on Linux and macOS
+/// its metadata from the directory it is in (`fstatat`: no lookup of its
+/// whole path). On Windows a file's metadata is read from the file (the
+/// listing's copy can lag behind a write, and size and time are all the
+/// hash cache has there).
 #[allow(clippy::type_complexity)]
 fn walk(
     root: &Path,
@@ -181,6 +184,7 @@ impl Walk<'_> {
             .with_context(|| format!("reading {}", dir.display()))
             .with_context(walking)?;
         entries.sort_by_key(|e| e.file_name());
+        let mut below = vec![];
         for entry in entries {
             let path = entry.path();
             let kind = entry
@@ -213,7 +217,7 @@ impl Walk<'_> {
                 );
             }
             if kind.is_dir() {
-                self.dir(&path, &rel_text)?;
+                below.push((path, rel_text));
             } else if kind.is_symlink() {
                 let target = std::fs::read_link(&path)?;
                 let target = target.to_string_lossy();
@@ -226,9 +230,11 @@ impl Walk<'_> {
                     },
                 );
             } else if kind.is_file() {
-                let meta = entry
-                    .metadata()
-                    .with_context(|| format!("reading {}", path.display()))?;
+                #[cfg(not(windows))]
+                let meta = entry.metadata();
+                #[cfg(windows)]
+                let meta = std::fs::symlink_metadata(&path);
+                let meta = meta.with_context(|| format!("reading {}", path.display()))?;
                 let read = || -> anyhow::Result<String> {
                     let mut hasher = blake3::Hasher::new();
                     let file = std::fs::File::open(&path)
@@ -253,6 +259,11 @@ impl Walk<'_> {
                     },
                 );
             }
+        }
+        // (This directory's listing is closed by now: one open directory at
+        // a time, however deep the tree.)
+        for (path, rel_text) in below {
+            self.dir(&path, &rel_text)?;
         }
         Ok(())
     }

@@ -217,10 +217,11 @@ impl Store {
     /// waits for, so it runs now and then, not after each.
     fn collection_due(&self) -> bool {
         let stamp = self.dir.join("envs").join("collected");
-        let recent = std::time::SystemTime::now() - COLLECT_EVERY;
+        let now = std::time::SystemTime::now();
+        // (A time ahead of now, left by a clock set back since, is due.)
         !std::fs::metadata(&stamp)
             .and_then(|m| m.modified())
-            .is_ok_and(|t| t > recent)
+            .is_ok_and(|t| t > now - COLLECT_EVERY && t <= now + std::time::Duration::from_secs(60))
     }
 
     /// Deletes the blobs no environment runs or ran before (unless written
@@ -521,5 +522,20 @@ mod tests {
         set_old(&dir.path().join("envs").join("collected"));
         store.record("production", &runs(&[b"one"]));
         assert!(store.get(&entry(bytes).hash).is_none(), "collected 2 h ago");
+        // A collection dated ahead of now (a clock set back since) is due.
+        store.put(&entry(bytes).hash, bytes);
+        set_old(&blob);
+        let ahead = std::time::SystemTime::now() + std::time::Duration::from_secs(86400);
+        std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("envs").join("collected"))
+            .unwrap()
+            .set_modified(ahead)
+            .unwrap();
+        store.record("production", &runs(&[b"one"]));
+        assert!(
+            store.get(&entry(bytes).hash).is_none(),
+            "collected a day ahead"
+        );
     }
 }
