@@ -645,18 +645,18 @@ step_hooks() {
 # the checks act on, and what every file looks like now, for the next
 # deploy's check of changes made on the server. Names are NUL-ended
 # wherever a list is acted on. The walk is most of the seal (a stat of
-# every file), so it goes in parts at once: the top two levels (part
-# top, which also lists the directories at the second level), then the
-# trees under those directories, alternately in parts a and b (unless a
-# top directory's name starts with - or there are thousands of them: then
-# part top walks everything). Every
+# every file), so it goes in parts: first the top two levels (part top,
+# which also lists the directories at the second level), then the trees
+# under those directories in two halves at once, alternately in parts a
+# and b (unless a top directory's name starts with - or there are
+# thousands of them: then part top walks everything). Every
 # path is in exactly one part: at most two levels down in top, else under
 # the one second-level directory above it (a directory, not a link: find
 # follows none). Each part runs in the release and writes its own lists:
 # the paths acted on as releases/<id>/…, like the rest of this script
 # (the id has no % or \, which find's formats would read), the stat and
 # changed lists relative to the release.
-seal_walk() { # part, its start points (in the release), find's options before the expression
+seal_walk() { # part, its start points (in the release), find's options before the expression (run in a subshell: it changes directory)
     local part="$1" rel=%p pond=".pond/*"
     shift
     [[ "$part" != top ]] || { rel=%P; pond="./.pond/*"; }
