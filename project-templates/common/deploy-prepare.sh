@@ -75,31 +75,34 @@ fi
 # start from that copy).
 spare="releases/.spare-${from#releases/}"
 made_ahead=no
+# The manifest's lines for the client, given the stale list and the
+# command that prints the manifest: the stale paths (S) and the other
+# entries (F); with nothing stale (the usual case), the manifest's own
+# lines as they are, which the client reads as entries too (awk would
+# take ~10 ms more for a few thousand files, which every deploy waits for).
+manifest_lines() { # stale list, command...
+    local stale="$1"
+    shift
+    if [[ -s "$stale" ]]; then
+        "$@" | awk -F'\t' 'FILENAME == ARGV[1] { stale[$1] = 1; print "S\t" $1; next } !($4 in stale) { print "F\t" $0 }' "$stale" -
+    else
+        "$@"
+    fi
+}
 # (A release's records are read only where they are plain files, never
-# through a link: the seal writes them so.)
+# through a link: the seal writes them so; and as their owner, never as
+# root.)
 if [[ -n "$from" && -d "$spare" && ! -L "$spare" && -f "$spare.stale" && ! -L "$spare.stale" &&
     ! -L "$spare/.pond" && -f "$spare/.pond/manifest" && ! -L "$spare/.pond/manifest" ]]; then
     made_ahead=yes
-    # Nothing stale (the usual case): the manifest's own lines as they are,
-    # which the client reads as entries too (awk would take ~10 ms more
-    # for a few thousand files, which every deploy waits for).
-    if [[ -s "$spare.stale" ]]; then
-        as_deploy cat "$spare/.pond/manifest" |
-            awk -F'\t' 'FILENAME == ARGV[1] { stale[$1] = 1; print "S\t" $1; next } !($4 in stale) { print "F\t" $0 }' "$spare.stale" -
-    else
-        as_deploy cat "$spare/.pond/manifest"
-    fi
+    manifest_lines "$spare.stale" as_deploy cat "$spare/.pond/manifest"
 elif [[ -n "$from" && ! -L "$from/.pond" && -f "$from/.pond/manifest" && ! -L "$from/.pond/manifest" &&
     -f "$from/.pond/stat" && ! -L "$from/.pond/stat" ]]; then
     tmp="$(mktemp -d)"
     (cd "$from" && find . -path ./.pond -prune -o -type f -printf '%P\t%s\t%T@\n') | LC_ALL=C sort > "$tmp/now"
-    # The release's own records, read as its owner (never through a link
-    # as root).
     as_deploy cat "$from/.pond/stat" | LC_ALL=C sort > "$tmp/then"
-    as_deploy cat "$from/.pond/manifest" > "$tmp/manifest"
     LC_ALL=C comm -3 "$tmp/now" "$tmp/then" | sed 's/^\t//' | cut -f1 | uniq > "$tmp/stale"
-    # FILENAME, not NR == FNR: the stale list is often empty.
-    awk -F'\t' 'FILENAME == ARGV[1] { stale[$1] = 1; print "S\t" $1; next } !($4 in stale) { print "F\t" $0 }' "$tmp/stale" "$tmp/manifest"
+    manifest_lines "$tmp/stale" as_deploy cat "$from/.pond/manifest"
     rm -rf "$tmp"
 fi
 state="{}"

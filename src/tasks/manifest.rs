@@ -23,6 +23,20 @@ pub type Manifest = BTreeMap<String, Entry>;
 /// Paths that are never deployed, whatever the ignore file says.
 const ALWAYS_IGNORED: [&str; 3] = ["pond.json", ".git", ".pond"];
 
+/// How a walk decides a regular file's hash: `(path, metadata,
+/// read_and_hash)` → its hash.
+type HashOf<'a> = dyn FnMut(&str, &std::fs::Metadata, &dyn Fn() -> anyhow::Result<String>) -> anyhow::Result<String>
+    + 'a;
+
+/// The mode a manifest gives a regular file: `755` if executable, else `644`.
+fn file_mode(meta: &std::fs::Metadata) -> &'static str {
+    if crate::platform::is_executable(meta) {
+        "755"
+    } else {
+        "644"
+    }
+}
+
 /// Remembered hashes: path → (size, mtime ns, inode, mode, hash).
 type HashCache = std::collections::HashMap<String, (u64, i128, u64, String, String)>;
 
@@ -84,11 +98,7 @@ pub fn scan_cached(root: &Path, ignore_file: &str, cache_path: &Path) -> anyhow:
     let mut new = HashCache::new();
     let manifest = walk(root, ignore_file, &mut |rel, meta, read| {
         let (mtime, ino) = crate::platform::stamp(meta);
-        let mode = if crate::platform::is_executable(meta) {
-            "755"
-        } else {
-            "644"
-        };
+        let mode = file_mode(meta);
         let hash = match old.get(rel) {
             Some((size, m, i, md, hash))
                 if *size == meta.len() && *m == mtime && *i == ino && md == mode =>
@@ -120,16 +130,7 @@ pub fn scan(root: &Path, ignore_file: &str) -> anyhow::Result<Manifest> {
 /// whole path). On Windows a file's metadata is read from the file (the
 /// listing's copy can lag behind a write, and size and time are all the
 /// hash cache has there).
-#[allow(clippy::type_complexity)]
-fn walk(
-    root: &Path,
-    ignore_file: &str,
-    hash_of: &mut dyn FnMut(
-        &str,
-        &std::fs::Metadata,
-        &dyn Fn() -> anyhow::Result<String>,
-    ) -> anyhow::Result<String>,
-) -> anyhow::Result<Manifest> {
+fn walk(root: &Path, ignore_file: &str, hash_of: &mut HashOf) -> anyhow::Result<Manifest> {
     // The ignore file's patterns are relative to the project root (so
     // `/storage/` means the top-level storage only).
     let ignore_path = root.join(ignore_file);
@@ -163,12 +164,7 @@ struct Walk<'a> {
     root: &'a Path,
     ignore_file: &'a str,
     matcher: Option<&'a ignore::gitignore::Gitignore>,
-    #[allow(clippy::type_complexity)]
-    hash_of: &'a mut dyn FnMut(
-        &str,
-        &std::fs::Metadata,
-        &dyn Fn() -> anyhow::Result<String>,
-    ) -> anyhow::Result<String>,
+    hash_of: &'a mut HashOf<'a>,
     manifest: &'a mut Manifest,
 }
 
@@ -245,17 +241,12 @@ impl Walk<'_> {
                     Ok(hasher.finalize().to_hex().to_string())
                 };
                 let hash = (self.hash_of)(&rel_text, &meta, &read)?;
-                let mode = if crate::platform::is_executable(&meta) {
-                    "755"
-                } else {
-                    "644"
-                };
                 self.manifest.insert(
                     rel_text,
                     Entry {
                         hash,
                         size: meta.len(),
-                        mode: mode.into(),
+                        mode: file_mode(&meta).into(),
                     },
                 );
             }
