@@ -199,3 +199,71 @@ fn templates_must_start_with_strict_mode() {
         "{err}"
     );
 }
+
+/// bash's own listing of `source` as a function's body: what bash runs,
+/// without comments, in its own layout.
+fn as_bash_reads_it(source: &str) -> String {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "pond_template() {{\n{source}\n}}\ndeclare -f pond_template"
+        ))
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn every_template_reads_the_same_to_bash_without_its_comments() {
+    use pond::plan::report::BASH_FUNCTION;
+    use pond::plan::template::without_comments;
+    for (id, _) in TEMPLATES {
+        let template = Template::builtin(id).unwrap();
+        let text = format!("{BASH_FUNCTION}{{\n{}}}; exit\n", template.source);
+        let sent = without_comments(&text);
+        let body = &sent[BASH_FUNCTION.len() + 2..sent.len() - "}; exit\n".len()];
+        assert!(
+            body.len() < template.source.len(),
+            "{id}: nothing was left out"
+        );
+        assert_eq!(
+            as_bash_reads_it(body),
+            as_bash_reads_it(&template.source),
+            "{id}: bash reads it differently without its comments"
+        );
+    }
+}
+
+#[test]
+fn comments_are_left_out_only_of_a_rendered_templates_body() {
+    use pond::plan::template::without_comments;
+    let template = Template::builtin("common/hello").unwrap();
+    let mut values = BTreeMap::new();
+    for input in &template.inputs {
+        values.insert(input.name.clone(), sample(input.kind).to_string());
+    }
+    let mut script = template.render(&values).unwrap();
+    // An input's value keeps every line, even one that looks like a comment.
+    if let Some(first) = template.inputs.iter().find(|i| i.kind == InputKind::Text) {
+        values.insert(first.name.clone(), "one\n# two\n\nthree".into());
+        script = template.render(&values).unwrap();
+        let sent = without_comments(&script.text);
+        assert!(sent.contains("one\n# two\n\nthree"), "{sent}");
+    }
+    assert!(without_comments(&script.text).len() < script.text.len());
+    // Not a rendered template: as it is.
+    let by_hand = "# a comment\necho hi\n";
+    assert_eq!(without_comments(by_hand), by_hand);
+    // Here-documents keep their lines, comments and blanks included.
+    let text = format!(
+        "{}{{\n# gone\ncat <<'CONF'\n# kept\n\nCONF\n  # gone too\ncat <<-END\n\t# kept\n\tEND\necho x <<< '# not a here-document'\n# gone\n}}; exit\n",
+        pond::plan::report::BASH_FUNCTION
+    );
+    let sent = without_comments(&text);
+    assert!(sent.ends_with("{\ncat <<'CONF'\n# kept\n\nCONF\ncat <<-END\n\t# kept\n\tEND\necho x <<< '# not a here-document'\n}; exit\n"), "{sent}");
+}

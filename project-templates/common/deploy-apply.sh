@@ -113,7 +113,7 @@ step_inputs() {
     declare -gA link=()
     while IFS=$'\t' read -r name to; do
         link[$name]="$to"
-    done < <(find current blue green -maxdepth 0 -type l -printf '%p\t%l\n' 2>/dev/null || true)
+    done < <(find current blue green preview -maxdepth 0 -type l -printf '%p\t%l\n' 2>/dev/null || true)
     live="${link[current]:-}"
     [[ "$live" == blue || "$live" == green ]] || fail "current points at ${live:-nothing}, expected blue or green"
     live_release="${link[$live]:-}"
@@ -301,11 +301,17 @@ step_upload() {
     # The first hook's unit starts now and waits at its gate: systemd's
     # set-up (tens of ms) is done while the upload is applied.
     hook_ahead
-    # tar -v lists what it extracted, for the stat record (seal). Extracted
-    # by the deploy user: files are its own, with the modes the client sent.
-    "${unpack[@]}" | as_deploy tar -x -v --ignore-zeros -C "$new" --no-same-owner --delay-directory-restore |
-        sed -e 's|^\./||' -e 's|/$||' -e '/^\.\{0,1\}$/d' > "$incoming/extracted" ||
-        fail "the upload could not be unpacked (cut short, or the disk is full?); nothing was pointed at it"
+    # Extracted by the deploy user: files are its own, with the modes the
+    # client sent. (A streamed release's is listed, tar -v, to be checked
+    # below.)
+    local cut_short="the upload could not be unpacked (cut short, or the disk is full?); nothing was pointed at it"
+    if [[ "$STREAMED" == yes ]]; then
+        "${unpack[@]}" | as_deploy tar -x -v --ignore-zeros -C "$new" --no-same-owner --delay-directory-restore |
+            sed -e 's|^\./||' -e 's|/$||' -e '/^\.\{0,1\}$/d' > "$incoming/extracted" || fail "$cut_short"
+    else
+        "${unpack[@]}" | as_deploy tar -x --ignore-zeros -C "$new" --no-same-owner --delay-directory-restore ||
+            fail "$cut_short"
+    fi
     # (The new manifest, the base's with the entries the upload brought in
     # .pond/manifest.delta, is merged in the background from here, marked
     # and written by the seal.)
@@ -329,19 +335,23 @@ step_upload() {
 # background while the shared paths and config files are done; waited for
 # (merged) before any hook runs, so no hook can stop or tamper with it,
 # and marked and written by the seal. ($! is the worker itself: setpriv
-# and bash exec. awk reads the deleted paths as /dev/stdin, its fd 0, a
+# execs awk. awk reads the deleted paths as /dev/stdin, its fd 0, a
 # pipe root made, so any length works: the deploy user opens no file of
 # root's. Nor does it get fd 7, a hook unit's gate.)
 merge_manifest() {
-    # shellcheck disable=SC2016 # an awk program, and the inner script expands its own arguments
-    "${as_deploy_prefix[@]}" bash -c '
-        set -euo pipefail
-        cd -- "$1"
-        : >> manifest
-        : >> manifest.delta
-        exec awk -F"\t" "FILENAME == ARGV[1] { drop[\$0] = 1; next }
-                          FILENAME == ARGV[2] { drop[\$4] = 1; print; next }
-                          !(\$4 in drop)" /dev/stdin manifest.delta manifest' merge "$new/.pond" \
+    # (A record the release lacks reads as empty: /dev/null.)
+    local records=() record
+    for record in manifest.delta manifest; do
+        if [[ -e "$new/.pond/$record" ]]; then
+            records+=("$new/.pond/$record")
+        else
+            records+=(/dev/null)
+        fi
+    done
+    # shellcheck disable=SC2016 # an awk program
+    "${as_deploy_prefix[@]}" awk -F'\t' 'FILENAME == ARGV[1] { drop[$0] = 1; next }
+                          FILENAME == ARGV[2] { drop[$4] = 1; print; next }
+                          !($4 in drop)' /dev/stdin "${records[@]}" \
         < <(exec 7>&-; printf '%s\n' "$DELETED") > "$incoming/manifest.merged" 7>&- &
     merging=$!
 }
@@ -420,9 +430,14 @@ step_shared() {
         linked+=("$shared")
     done <<< "$SHARED_PATHS"
     # Each a link into shared/, made by the deploy user (one process for
-    # all): a link already there is replaced, anything else removed first.
+    # all): a link already there is replaced, anything else removed first;
+    # one that leads there already (a copied release's) is left as it is.
+    local relink=()
+    for shared in "${linked[@]}"; do
+        [[ -L "$new/$shared" && "$new/$shared" -ef "shared/$shared" ]] || relink+=("$shared")
+    done
     # shellcheck disable=SC2016 # the inner script expands its own arguments
-    ((${#linked[@]} == 0)) || as_deploy bash -c '
+    ((${#relink[@]} == 0)) || as_deploy bash -c '
         set -euo pipefail
         release="$1" shared_dir="$2"
         shift 2
@@ -431,7 +446,7 @@ step_shared() {
             if [[ -e "$at" && ! -L "$at" ]]; then rm -rf -- "$at"; fi
             [[ "$shared" != */* ]] || mkdir -p -- "${at%/*}"
             ln -sfn -- "$shared_dir/$shared" "$at"
-        done' links "$new" "$ROOT/shared" "${linked[@]}"
+        done' links "$new" "$ROOT/shared" "${relink[@]}"
     # The project's directory tree under its shared paths, with placeholder
     # files, on every deploy: what is missing is made by the site user (in
     # its own directories, so no privilege is lent), in one process;
@@ -461,7 +476,8 @@ step_shared() {
 # Config files arrive rendered except for secrets: filled in here.
 step_config() {
     # Server-held config (db password) is linked, never copied to the client.
-    if [[ -f config/db-password ]]; then
+    # (A copied release has it already: left as it is when it leads there.)
+    if [[ -f config/db-password && ! "$new/.pond/db-password" -ef config/db-password ]]; then
         as_deploy ln -sfn "$ROOT/config/db-password" "$new/.pond/db-password"
     fi
     local config_file
@@ -759,29 +775,29 @@ step_seal() {
     # record is written new, never into a file that is there, a link a hook
     # planted or a hard link to a kept release's, and renamed into place.)
     merged
-    local manifest="$incoming/manifest.merged" stats=()
+    local stats=() marking=(cat -- "$incoming/manifest.merged") marked=""
     for part in "${seal_parts[@]}"; do
         [[ ! -s "$incoming/changed.$part" ]] || changed+=("$incoming/changed.$part")
         [[ ! -e "$incoming/stat.$part" ]] || stats+=("$incoming/stat.$part")
     done
-    if ((${#changed[@]})); then
-        manifest="$incoming/manifest.marked"
-        awk -F'\t' -v OFS='\t' -v merged="$incoming/manifest.merged" \
-            'FILENAME != merged { changed[$0] = 1; next } ($4 in changed) { $1 = "-" } 1' \
-            "${changed[@]}" "$incoming/manifest.merged" > "$manifest"
-    fi
+    # (Marked while the records' writer starts: its exit is waited for.)
+    # shellcheck disable=SC2016 # an awk program
+    ((${#changed[@]} == 0)) || marking=(awk -F'\t' -v OFS='\t' -v merged="$incoming/manifest.merged"
+        'FILENAME != merged { changed[$0] = 1; next } ($4 in changed) { $1 = "-" } 1'
+        "${changed[@]}" "$incoming/manifest.merged")
     [[ -d "$new/.pond" && ! -L "$new/.pond" ]] || fail "$new/.pond is not a directory (a hook replaced it?); nothing was pointed at the release"
     # shellcheck disable=SC2016 # the inner script expands its own arguments
     as_deploy bash -c '
         set -euo pipefail -C
         cd -- "$1"
-        rm -f -- stat.new manifest.new
+        rm -f -- stat.new manifest.new manifest.delta
         cat > stat.new
-        mv -fT stat.new stat
         cat <&4 > manifest.new
-        rm -f manifest.delta
-        mv -fT manifest.new manifest' seal "$new/.pond" < <(exec 7>&-; cat -- "${stats[@]}") 4< "$manifest" ||
+        mv -fT stat.new stat
+        mv -fT manifest.new manifest' seal "$new/.pond" < <(exec 7>&-; cat -- "${stats[@]}") 4< <(exec 7>&-; "${marking[@]}") ||
         fail "the release's records could not be written; nothing was pointed at it"
+    marked=$!
+    wait "$marked" || fail "the release's manifest could not be marked; nothing was pointed at it"
 }
 
 # The release opened to the site user's group (nginx, PHP), the target
@@ -798,8 +814,13 @@ step_point() {
         [[ "$TARGET" == blue ]] && other=green
         ln -sfn "releases/$RELEASE" "$other.tmp" && mv -T "$other.tmp" "$other"
     fi
-    if [[ "$live" == blue ]]; then ln -sfn green preview.tmp; else ln -sfn blue preview.tmp; fi
-    mv -T preview.tmp preview
+    local inactive=blue
+    [[ "$live" == blue ]] && inactive=green
+    # (Already there after any deploy or swap: then left as it is.)
+    if [[ "${link[preview]:-}" != "$inactive" ]]; then
+        ln -sfn "$inactive" preview.tmp
+        mv -T preview.tmp preview
+    fi
     printf '%s\n' "$STATE" > metadata/state.json.tmp && mv metadata/state.json.tmp metadata/state.json
     printf '%s\n' "$LOG_LINE" >> metadata/log.jsonl
 }

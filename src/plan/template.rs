@@ -391,3 +391,115 @@ pub struct Script {
     pub inputs: Vec<(String, String)>,
     pub text: String,
 }
+
+/// `text` as it is sent to run: a rendered template's body (what follows
+/// its preamble) without its comment lines, outside here-documents. Comments are most of a template's size; bash reads
+/// past them anyway, and the plan keeps them ([`Script::text`] is shown as
+/// it is). The preamble (the inputs' values, which may hold any line) is
+/// never touched; a script that is not a rendered template is sent as it
+/// is. Every shipped template reads the same to bash with and without
+/// them (a test compares bash's own listing of both).
+pub fn without_comments(text: &str) -> std::borrow::Cow<'_, str> {
+    let opening = format!("{}{{\n", super::report::BASH_FUNCTION);
+    let Some(at) = text.find(&opening) else {
+        return std::borrow::Cow::Borrowed(text);
+    };
+    let body_start = at + opening.len();
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..body_start]);
+    // The end of the here-document being passed through: its word, and
+    // whether its lines may start with tabs (`<<-`).
+    let mut until: Option<(String, bool)> = None;
+    // The quote a line ends inside of (a string over several lines: an
+    // inner script's text, a file's), whose lines are kept as they are.
+    let mut open = Quote::None;
+    for line in text[body_start..].split_inclusive('\n') {
+        if let Some((word, tabs)) = &until {
+            let bare = line.trim_end_matches('\n');
+            let bare = if *tabs {
+                bare.trim_start_matches('\t')
+            } else {
+                bare
+            };
+            if bare == word {
+                until = None;
+            }
+            out.push_str(line);
+            continue;
+        }
+        if open == Quote::None && line.trim_start().starts_with('#') {
+            continue;
+        }
+        out.push_str(line);
+        let code = open == Quote::None;
+        open = quote_after(line, open);
+        if code {
+            until = here_document(line);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The quote a script is inside of at some point.
+#[derive(Clone, Copy, PartialEq)]
+enum Quote {
+    None,
+    Single,
+    Double,
+}
+
+/// The quote `line` ends inside of, given the one it starts in: single and
+/// double quotes, backslashes, and a comment after a blank (the rest of the
+/// line). Enough for Pond's templates (a test checks every one with bash).
+fn quote_after(line: &str, mut open: Quote) -> Quote {
+    let mut chars = line.chars().peekable();
+    let mut blank_before = true;
+    while let Some(c) = chars.next() {
+        match (open, c) {
+            (Quote::Single, '\'') => open = Quote::None,
+            (Quote::Single, _) => {}
+            (Quote::Double, '\\') | (Quote::None, '\\') => {
+                chars.next();
+            }
+            (Quote::Double, '"') => open = Quote::None,
+            (Quote::Double, _) => {}
+            (Quote::None, '\'') => open = Quote::Single,
+            (Quote::None, '"') => open = Quote::Double,
+            (Quote::None, '#') if blank_before => break,
+            (Quote::None, _) => {}
+        }
+        blank_before = c.is_whitespace() || c == ';' || c == '(' || c == '{';
+    }
+    open
+}
+
+/// The here-document a line opens (`<<WORD`, `<<'WORD'`, `<<"WORD"`,
+/// `<<-WORD`): its end word and whether tabs may lead its lines. Not a
+/// here-string (`<<<`).
+fn here_document(line: &str) -> Option<(String, bool)> {
+    let mut rest = line;
+    while let Some(at) = rest.find("<<") {
+        let after = &rest[at + 2..];
+        if after.starts_with('<') {
+            rest = after.trim_start_matches('<');
+            continue;
+        }
+        let (tabs, after) = match after.strip_prefix('-') {
+            Some(a) => (true, a),
+            None => (false, after),
+        };
+        let after = after.trim_start();
+        let word: String = match after.chars().next() {
+            Some(q @ ('\'' | '"')) => after[1..].chars().take_while(|c| *c != q).collect(),
+            _ => after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect(),
+        };
+        if !word.is_empty() {
+            return Some((word, tabs));
+        }
+        rest = after;
+    }
+    None
+}

@@ -577,10 +577,11 @@ fn framed(script: &str) -> Vec<u8> {
 /// save less than the extra process costs).
 const GZIP_FROM: usize = 4096;
 
-/// A fresh run tag, and `script` as the executor sends it: tagged
+/// A fresh run tag, and `script` as the executor sends it: without its
+/// comments ([`crate::plan::template::without_comments`]), tagged
 /// ([`report::tagged`]), then framed.
 fn tagged_and_framed(script: &str) -> anyhow::Result<(String, Vec<u8>)> {
-    let (tag, text) = report::tagged(script)?;
+    let (tag, text) = report::tagged(&crate::plan::template::without_comments(script))?;
     Ok((tag, framed(&text)))
 }
 
