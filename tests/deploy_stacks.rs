@@ -343,12 +343,49 @@ fn a_load_balanced_environment_deploys_and_swaps_on_every_droplet() {
         serde_json::json!([["nginx", true]]),
         "{status}"
     );
+    // Every kind of line in the provisioning record is compared with the
+    // server (common/status checks them all at once, then says each in
+    // the record's order).
+    let key = user.config.path().join("id_ed25519");
+    let record = "/etc/pond/provisioned/fleet_production";
+    common::ssh(
+        &key,
+        &a,
+        &format!(
+            "cp {record} /root/record.kept && ln -sfn /etc/hostname /root/pond-link && printf '%s\\n' \
+             'LINK /etc/hostname /root/pond-link' 'LINK /etc/hosts /root/pond-link' 'USER root' 'USER nobody-here' \
+             'PACKAGE bash' 'PACKAGE no-such-package' 'FILE 00 /etc/hostname' 'FILE 00 /no/such/file' >> {record}"
+        ),
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&user.ok(p, &["status", "--json"])).unwrap();
+    let drift = status[0]["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["drift"].as_array().is_some_and(|d| !d.is_empty()))
+        .map(|s| s["drift"].clone());
+    assert_eq!(
+        drift,
+        Some(serde_json::json!([
+            "/root/pond-link no longer links to /etc/hosts",
+            "user nobody-here is missing",
+            "package no-such-package is not installed",
+            "/etc/hostname was changed since it was provisioned",
+            "/no/such/file is missing"
+        ])),
+        "{status}"
+    );
+    common::ssh(
+        &key,
+        &a,
+        &format!("mv /root/record.kept {record} && rm /root/pond-link"),
+    );
 
     // If the swap fails on one droplet, the others are swapped back: b
     // loses its new release, so only a could swap — and must not stay so.
     write(p, "index.html", "three");
     user.ok(p, &["deploy", "production", "--tag", "three"]);
-    let key = user.config.path().join("id_ed25519");
 
     // The inactive colour must hold the same release everywhere: with b's
     // blue pointed back at build one (a hook that failed there, or two

@@ -7,38 +7,97 @@
 # input? UNITS [text]: the prefix of the environment's unit names (pond-<project>_<env>); its processes, schedule and backups are reported
 # input? DEPLOY_USER [unix_user]: the environment's deploy user (the live release's declared processes are read as it)
 set -euo pipefail
-report live target "$(readlink "$ROOT/current" 2>/dev/null || echo -)"
+# `pond status` asks every server of every environment at once, so this
+# script forks only where a command does what bash cannot: one systemctl
+# for every unit's state, one sha256sum, one dpkg-query, one openssl per
+# certificate (each a few ms of a small droplet's CPU, twenty servers at a
+# time on a laptop's lab).
+
+# The links, read at once (a name that is not a link reads as -).
+declare -A link=()
+while IFS=$'\t' read -r name to; do
+    link[$name]="$to"
+done < <(cd "$ROOT" 2>/dev/null || exit 0; find current blue green -maxdepth 0 -type l -printf '%p\t%l\n' 2>/dev/null || true)
+report live target "${link[current]:--}"
 for colour in blue green; do
-    report link colour "$colour" target "$(readlink "$ROOT/$colour" 2>/dev/null || echo -)"
+    report link colour "$colour" target "${link[$colour]:--}"
 done
-# Only names Pond makes.
+# Only names Pond makes; directories, not links.
+shopt -s nullglob
 if [[ -d "$ROOT/releases" && ! -L "$ROOT/releases" ]]; then
-    report releases ids "$(find "$ROOT/releases" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' ! -name '00000000T000000Z-empty' -printf '%f\n' | grep -xE '[0-9A-Za-z._-]+' | tr '\n' ' ' || true)"
+    ids=""
+    for dir in "$ROOT"/releases/[0-9]*; do
+        name="${dir##*/}"
+        if [[ -d "$dir" && ! -L "$dir" && "$name" != 00000000T000000Z-empty && "$name" =~ ^[0-9A-Za-z._-]+$ ]]; then
+            ids+="$name "
+        fi
+    done
+    report releases ids "$ids"
 fi
 # Read only regular files, not links, and at most 64 KiB of each.
-regular() { [[ -f "$1" && ! -L "$1" && ! -L "$(dirname "$1")" ]]; }
+regular() { [[ -f "$1" && ! -L "$1" && ! -L "${1%/*}" ]]; }
+first_64k() { # file: its first 64 KiB, in $text (read by bash itself)
+    text=""
+    IFS= read -r -d '' -N 65536 text < "$1" || true
+}
 if regular "$ROOT/metadata/state.json"; then
-    report state json "$(head -c 65536 "$ROOT/metadata/state.json")"
+    first_64k "$ROOT/metadata/state.json"
+    report state json "$text"
 fi
 if regular "$ROOT/metadata/log.jsonl"; then
     report last-log json "$(tail -c 65536 "$ROOT/metadata/log.jsonl" | tail -n 1)"
 fi
-units() { # installed unit files matching a pattern, one name per line (none is not an error)
-    systemctl list-unit-files --no-legend "$1" 2>/dev/null | awk '{ print $1 }' || true
+# Users from /etc/passwd without a fork (id for users that live elsewhere).
+declare -A primary_gid=()
+while IFS=: read -r name _ _ gid _; do
+    primary_gid[$name]="$gid"
+done < /etc/passwd
+is_user() { [[ -n "${primary_gid[$1]+set}" ]] || id -u "$1" >/dev/null 2>&1; }
+
+# The state of every unit this reports on, asked once: loaded (installed)
+# and active (is-active's "active" or "reloading").
+pools=()
+[[ -z "$SITE_USER" ]] || pools=(/etc/php/*/fpm/pool.d/"$SITE_USER".conf)
+php_unit=""
+if ((${#pools[@]})); then
+    php_version="${pools[0]#/etc/php/}"
+    php_unit="php${php_version%%/*}-fpm.service"
+fi
+asked=(nginx.service mariadb.service)
+[[ -z "$php_unit" ]] || asked+=("$php_unit")
+if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
+    asked+=("${UNITS}_schedule.timer" "${UNITS}_backup.timer" "${UNITS}_tls.timer")
+fi
+declare -A loaded=() active=()
+unit="" load="" state=""
+while IFS='=' read -r key value; do
+    case "$key" in
+        Id) unit="$value" ;;
+        LoadState) load="$value" ;;
+        ActiveState) state="$value" ;;
+        "")
+            if [[ -n "$unit" ]]; then
+                [[ "$load" == not-found ]] || loaded[$unit]=yes
+                [[ "$state" != active && "$state" != reloading ]] || active[$unit]=yes
+            fi
+            unit="" load="" state=""
+            ;;
+    esac
+done < <(systemctl show -p Id -p LoadState -p ActiveState -- "${asked[@]}" 2>/dev/null || true; echo)
+running() { # unit: yes or no, in $run
+    run=no
+    [[ -z "${active[$1]:-}" ]] || run=yes
 }
 service_state() { # shown name, systemd unit; silent when the unit is not installed
-    [[ -n "$(units "$2.service")" ]] || return 0
-    if systemctl is-active --quiet "$2"; then report service name "$1" running yes; else report service name "$1" running no; fi
+    [[ -n "${loaded[$2.service]:-}" ]] || return 0
+    running "$2.service"
+    report service name "$1" running "$run"
 }
 service_state nginx nginx
 # PHP-FPM as this environment uses it: the version with its pool, running,
 # with the pool's socket there (another environment's pool is not its).
-pond_pool=""
-[[ -z "$SITE_USER" ]] || pond_pool="$(compgen -G "/etc/php/*/fpm/pool.d/$SITE_USER.conf" | head -n 1 || true)"
-if [[ -n "$pond_pool" ]]; then
-    php_version="${pond_pool#/etc/php/}"
-    php_version="${php_version%%/*}"
-    if systemctl is-active --quiet "php$php_version-fpm" && [[ -S "/run/php/$SITE_USER.sock" ]]; then
+if [[ -n "$php_unit" ]]; then
+    if [[ -n "${active[$php_unit]:-}" && -S "/run/php/$SITE_USER.sock" ]]; then
         report service name php-fpm running yes
     else
         report service name php-fpm running no
@@ -51,112 +110,219 @@ service_state mariadb mariadb
 if [[ -n "$PROJECT" && -f "$HOME/.ssh/authorized_keys" && ! -L "$HOME/.ssh/authorized_keys" ]]; then
     # An older Pond's unnamed block is this project's only while no other
     # project lives here (common/access takes it over under the same rule).
-    legacy=no
-    [[ -z "$(find /var/www/pond/projects -mindepth 1 -maxdepth 1 ! -name "$PROJECT" -print -quit 2>/dev/null)" ]] && legacy=yes
-    report access-keys blobs "$(awk -v mine="# BEGIN Pond-managed keys of $PROJECT (" -v mine_end="# END Pond-managed keys of $PROJECT" -v legacy="$legacy" '
-        index($0, mine) == 1 || (legacy == "yes" && index($0, "# BEGIN Pond-managed keys (") == 1) { ours = 1; next }
-        ours && ($0 == mine_end || $0 == "# END Pond-managed keys") { ours = 0; next }
-        ours && NF >= 2 && $2 ~ /^[A-Za-z0-9+\/=]+$/ { printf "%s ", $2 }' "$HOME/.ssh/authorized_keys")"
-    report access-outside count "$(awk 'index($0, "# BEGIN Pond-managed keys") == 1 { inside = 1; next }
+    legacy=yes
+    shopt -s dotglob
+    for dir in /var/www/pond/projects/*; do
+        [[ "${dir##*/}" == "$PROJECT" ]] || legacy=no
+    done
+    shopt -u dotglob
+    # Both in one pass: this block's blobs, then the count outside all.
+    blobs="" outside=""
+    { IFS= read -r blobs && read -r outside; } < <(awk -v mine="# BEGIN Pond-managed keys of $PROJECT (" -v mine_end="# END Pond-managed keys of $PROJECT" -v legacy="$legacy" '
+        { edge = 0 }
+        index($0, mine) == 1 || (legacy == "yes" && index($0, "# BEGIN Pond-managed keys (") == 1) { ours = 1; edge = 1 }
+        !edge && ours && ($0 == mine_end || $0 == "# END Pond-managed keys") { ours = 0; edge = 1 }
+        !edge && ours && NF >= 2 && $2 ~ /^[A-Za-z0-9+\/=]+$/ { blobs = blobs $2 " " }
+        index($0, "# BEGIN Pond-managed keys") == 1 { inside = 1; next }
         inside { if (index($0, "# END Pond-managed keys") == 1) inside = 0; next }
-        NF >= 2 && $1 !~ /^#/ { n++ } END { print n + 0 }' "$HOME/.ssh/authorized_keys")"
+        NF >= 2 && $1 !~ /^#/ { n++ }
+        END { print blobs; print n + 0 }' "$HOME/.ssh/authorized_keys") || true
+    report access-keys blobs "$blobs"
+    report access-outside count "$outside"
 fi
 
 # Every environment this server hosts: its directory, or the record
 # provisioning left (a database server has only that). Names Pond makes only.
-report hosted envs "$({
-    find /var/www/pond/projects -mindepth 2 -maxdepth 2 -type d -printf '%P\n' 2>/dev/null || true
-    find /etc/pond/provisioned -mindepth 1 -maxdepth 1 -type f -printf '%f\n' 2>/dev/null | tr '_' '/' || true
-} | grep -xE '[a-z0-9-]+/[a-z0-9-]+' | sort -u | tr '\n' ' ' || true)"
+declare -A hosted=()
+for dir in /var/www/pond/projects/*/*; do
+    [[ -d "$dir" && ! -L "$dir" && ! -L "${dir%/*}" ]] && hosted["${dir#/var/www/pond/projects/}"]=1
+done
+for file in /etc/pond/provisioned/*; do
+    [[ -f "$file" && ! -L "$file" ]] && hosted["${file##*/}"]=1
+done
+envs=""
+for name in "${!hosted[@]}"; do
+    name="${name/_//}"
+    [[ ! "$name" =~ ^[a-z0-9-]+/[a-z0-9-]+$ || "$envs" == *" $name "* ]] || envs+=" $name "
+done
+report hosted envs "$envs"
 
-# What provisioning recorded (common/record), compared with what is there.
+# What provisioning recorded (common/record), compared with what is there:
+# read once for the commands that check many things at a time, then each
+# line in its order.
+drift() {
+    local kind first second digest="" at="" files=() links=() packages=() nft=no
+    local -A sha=() target=() package_state=()
+    while read -r kind first second; do
+        case "$kind" in
+            DIGEST) [[ -n "$digest" ]] || digest="$first" ;;
+            AT) [[ -n "$at" ]] || at="$first" ;;
+            FILE)
+                [[ ! -f "$second" || -L "$second" ]] || files+=("$second")
+                [[ "$second" != /etc/nftables.conf ]] || nft=yes
+                ;;
+            LINK | VHOSTLINK) links+=("$second") ;;
+            PACKAGE) packages+=("$first") ;;
+        esac
+    done < "$RECORD"
+    report provisioned digest "$digest" at "$at"
+    local hash path state
+    if ((${#files[@]})); then
+        while read -r hash path; do
+            sha[${path#\*}]="$hash"
+        done < <(sha256sum -- "${files[@]}" 2>/dev/null || true)
+    fi
+    if ((${#links[@]})); then
+        while IFS=$'\t' read -r path to; do
+            target[$path]="$to"
+        done < <(find "${links[@]}" -maxdepth 0 -type l -printf '%p\t%l\n' 2>/dev/null || true)
+    fi
+    if ((${#packages[@]})); then
+        while IFS=$'\t' read -r path state; do
+            package_state[$path]="$state"
+        done < <(dpkg-query -W -f='${Package}\t${db:Status-Status}\n' "${packages[@]}" 2>/dev/null || true)
+    fi
+    while read -r kind first second; do
+        case "$kind" in
+            FILE)
+                if [[ ! -f "$second" || -L "$second" ]]; then
+                    report drift what "$second is missing"
+                elif [[ "${sha[$second]:-}" != "$first" ]]; then
+                    report drift what "$second was changed since it was provisioned"
+                fi ;;
+            LINK) [[ "${target[$second]:-}" == "$first" ]] || report drift what "$second no longer links to $first" ;;
+            VHOSTLINK)
+                [[ "${target[$second]:-}" == "$first" || "${target[$second]:-}" == "${first%.conf}.https.conf" ]] ||
+                    report drift what "$second no longer links to $first (or its HTTPS twin)" ;;
+            USER) is_user "$first" || report drift what "user $first is missing" ;;
+            PACKAGE)
+                [[ "${package_state[$first]:-}" == installed ]] ||
+                    report drift what "package $first is not installed" ;;
+        esac
+    done < "$RECORD"
+    if [[ "$nft" == yes ]] && ! nft list chain inet filter input >/dev/null 2>&1; then
+        report drift what "the firewall's rules are not loaded"
+    fi
+}
 if [[ -n "$RECORD" ]]; then
     if regular "$RECORD" && [[ -r "$RECORD" ]]; then
-        report provisioned digest "$(awk '$1 == "DIGEST" { print $2 }' "$RECORD")" at "$(awk '$1 == "AT" { print $2 }' "$RECORD")"
-        while read -r kind first second; do
-            case "$kind" in
-                FILE)
-                    if [[ ! -f "$second" || -L "$second" ]]; then
-                        report drift what "$second is missing"
-                    elif [[ "$(sha256sum < "$second" | cut -d' ' -f1)" != "$first" ]]; then
-                        report drift what "$second was changed since it was provisioned"
-                    fi ;;
-                LINK) [[ "$(readlink "$second" 2>/dev/null || true)" == "$first" ]] || report drift what "$second no longer links to $first" ;;
-                VHOSTLINK)
-                    target="$(readlink "$second" 2>/dev/null || true)"
-                    [[ "$target" == "$first" || "$target" == "${first%.conf}.https.conf" ]] ||
-                        report drift what "$second no longer links to $first (or its HTTPS twin)" ;;
-                USER) id -u "$first" >/dev/null 2>&1 || report drift what "user $first is missing" ;;
-                PACKAGE)
-                    [[ "$(dpkg-query -W -f='${db:Status-Status}' "$first" 2>/dev/null || true)" == installed ]] ||
-                        report drift what "package $first is not installed" ;;
-            esac
-        done < "$RECORD"
-        if grep -q '^FILE [0-9a-f]* /etc/nftables.conf$' "$RECORD" && ! nft list chain inet filter input >/dev/null 2>&1; then
-            report drift what "the firewall's rules are not loaded"
-        fi
+        drift
     else
         report provisioned digest "" at ""
     fi
 fi
 
+# A file of NAME VALUE lines (a last run's record): each value, in
+# $field[NAME] (the first line of each name).
+fields() {
+    local name value
+    field=()
+    while read -r name value; do
+        [[ -n "${field[$name]+set}" ]] || field[$name]="$value"
+    done < "$1"
+}
+declare -A field=()
+
 # The environment's processes (common/processes): each instance's state,
 # its sub-state, since when (unix time), restarts and the release it runs; the schedule's
 # timer and its last recorded run.
 if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
+    instances=()
     while read -r unit _; do
-        [[ "$unit" =~ ^${UNITS}_proc_([a-z][a-z0-9-]*)@([0-9]+)\.service$ ]] || continue
-        name="${BASH_REMATCH[1]}"
-        instance="${BASH_REMATCH[2]}"
-        state=unknown sub=unknown since=0 restarts=0 pid=0
-        while IFS='=' read -r key value; do
-            case "$key" in
-                ActiveState) [[ "$value" =~ ^[a-z-]+$ ]] && state="$value" ;;
-                SubState) [[ "$value" =~ ^[a-z-]+$ ]] && sub="$value" ;;
-                ActiveEnterTimestamp) [[ "${value#@}" =~ ^[0-9]+$ ]] && since="${value#@}" ;;
-                NRestarts) [[ "$value" =~ ^[0-9]+$ ]] && restarts="$value" ;;
-                MainPID) [[ "$value" =~ ^[0-9]+$ ]] && pid="$value" ;;
-            esac
-        done < <(systemctl show "$unit" --timestamp=unix -p ActiveState -p SubState -p ActiveEnterTimestamp -p NRestarts -p MainPID 2>/dev/null || true)
-        release=""
+        [[ "$unit" =~ ^${UNITS}_proc_([a-z][a-z0-9-]*)@([0-9]+)\.service$ ]] && instances+=("$unit")
+    done < <(systemctl list-units --all --plain --no-legend "${UNITS}_proc_*@*.service" 2>/dev/null || true)
+    process_report() { # unit: its report, from the properties read
+        [[ "$1" =~ ^${UNITS}_proc_([a-z][a-z0-9-]*)@([0-9]+)\.service$ ]] || return 0
+        local name="${BASH_REMATCH[1]}" instance="${BASH_REMATCH[2]}" release="" cwd
         if [[ "$pid" =~ ^[1-9][0-9]*$ ]]; then
             cwd="$(readlink "/proc/$pid/cwd" 2>/dev/null || true)"
             [[ "$cwd" == "$ROOT/releases/"* ]] && release="${cwd#"$ROOT/releases/"}"
             [[ "$release" =~ ^[0-9A-Za-z._-]+$ ]] || release=""
         fi
         report process name "$name" instance "$instance" state "$state" sub_state "$sub" since "$since" restarts "$restarts" release "$release"
-    done < <(systemctl list-units --all --plain --no-legend "${UNITS}_proc_*@*.service" 2>/dev/null || true)
+    }
+    if ((${#instances[@]})); then
+        unit="" state=unknown sub=unknown since=0 restarts=0 pid=0
+        while IFS='=' read -r key value; do
+            case "$key" in
+                Id) unit="$value" ;;
+                ActiveState) [[ "$value" =~ ^[a-z-]+$ ]] && state="$value" ;;
+                SubState) [[ "$value" =~ ^[a-z-]+$ ]] && sub="$value" ;;
+                ActiveEnterTimestamp) [[ "${value#@}" =~ ^[0-9]+$ ]] && since="${value#@}" ;;
+                NRestarts) [[ "$value" =~ ^[0-9]+$ ]] && restarts="$value" ;;
+                MainPID) [[ "$value" =~ ^[0-9]+$ ]] && pid="$value" ;;
+                "")
+                    [[ -z "$unit" ]] || process_report "$unit"
+                    unit="" state=unknown sub=unknown since=0 restarts=0 pid=0
+                    ;;
+            esac
+        done < <(systemctl show --timestamp=unix -p Id -p ActiveState -p SubState -p ActiveEnterTimestamp -p NRestarts -p MainPID -- "${instances[@]}" 2>/dev/null || true; echo)
+    fi
     # What the live release declares (read as its owner), so a copy that
     # never started shows too.
-    if [[ -n "$DEPLOY_USER" && -L "$ROOT/current" ]] && id -u "$DEPLOY_USER" >/dev/null 2>&1; then
-        while read -r name count; do
+    if [[ -n "$DEPLOY_USER" && -L "$ROOT/current" ]] && is_user "$DEPLOY_USER"; then
+        deploy_gid="${primary_gid[$DEPLOY_USER]:-}"
+        [[ -n "$deploy_gid" ]] || deploy_gid="$(id -g "$DEPLOY_USER")"
+        while read -r kind name count _; do
+            [[ "$kind" == process && "$name" =~ ^[a-z][a-z0-9-]*$ && "$count" =~ ^[0-9]{1,4}$ ]] || continue
             report declared name "$name" count "$count"
-        done < <(runuser -u "$DEPLOY_USER" -- cat -- "$ROOT/current/.pond/processes.list" 2>/dev/null |
-            awk '$1 == "process" && $2 ~ /^[a-z][a-z0-9-]*$/ && $3 ~ /^[0-9]+$/ && length($3) <= 4 { print $2, $3 }' || true)
+        done < <(setpriv --reuid="$DEPLOY_USER" --regid="$deploy_gid" --init-groups --reset-env -- cat -- "$ROOT/current/.pond/processes.list" 2>/dev/null || true)
     fi
     if [[ -f "/etc/systemd/system/${UNITS}_schedule.timer" ]]; then
-        timer=no
-        systemctl is-active --quiet "${UNITS}_schedule.timer" && timer=yes
         at="" result="" code="" status=""
         if regular "$ROOT/metadata/schedule.log"; then
-            read -r at result code status < <(tail -n 1 "$ROOT/metadata/schedule.log" | grep -xE '[0-9TZ:-]+ [a-z-]+ [a-z]+ [0-9A-Za-z]+') || true
+            last="$(tail -n 1 "$ROOT/metadata/schedule.log")"
+            [[ ! "$last" =~ ^[0-9TZ:-]+\ [a-z-]+\ [a-z]+\ [0-9A-Za-z]+$ ]] || read -r at result code status <<< "$last"
         fi
-        report schedule running "$timer" at "$at" result "$result" code "$code" status "$status"
+        running "${UNITS}_schedule.timer"
+        report schedule running "$run" at "$at" result "$result" code "$code" status "$status"
     fi
     # The last backup run here (common/backup), and the backups' timer.
     backups="/var/lib/pond/backups/${UNITS#pond-}"
     if regular "$backups/last-run"; then
-        report backup-run at "$(awk '$1 == "AT" { print $2 }' "$backups/last-run" | tr -cd '0-9TZ:-')" \
-            result "$(awk '$1 == "RESULT" { print $2 }' "$backups/last-run" | tr -cd '[:lower:]')" \
-            detail "$(sed -n 's/^DETAIL //p' "$backups/last-run" | tr -cd '[:print:]' | head -c 300)"
+        fields "$backups/last-run"
+        detail="${field[DETAIL]:-}"
+        detail="${detail//[^[:print:]]/}"
+        at="${field[AT]:-}"
+        result="${field[RESULT]:-}"
+        report backup-run at "${at//[^0-9TZ:-]/}" result "${result//[^[:lower:]]/}" detail "${detail:0:300}"
     fi
     if [[ -f "/etc/systemd/system/${UNITS}_backup.timer" ]]; then
-        every="$(sed -n 's/^OnCalendar=//p' "/etc/systemd/system/${UNITS}_backup.timer" | tr -cd '[:lower:]')"
-        running=no
-        systemctl is-active --quiet "${UNITS}_backup.timer" && running=yes
-        report backup-timer running "$running" every "$every"
+        every=""
+        while IFS= read -r line; do
+            [[ "$line" != OnCalendar=* || -n "$every" ]] || every="${line#OnCalendar=}"
+        done < "/etc/systemd/system/${UNITS}_backup.timer"
+        running "${UNITS}_backup.timer"
+        report backup-timer running "$run" every "${every//[^[:lower:]]/}"
     fi
 fi
+
+# A certificate's validity (unix times), DNS names and issuer, in
+# $from, $to, $names, $issuer: one openssl and one date for all of it.
+certificate() { # PEM file
+    local line dates=() in_names=no
+    from=0 to=0 names="" issuer=""
+    while IFS= read -r line; do
+        case "$line" in
+            notBefore=* | notAfter=*) dates+=("${line#*=}") ;;
+            *"Subject Alternative Name"*) in_names=yes; continue ;;
+            *commonName*=*) [[ -n "$issuer" ]] || { issuer="${line#*= }"; issuer="${issuer//[^[:print:]]/}"; issuer="${issuer:0:120}"; } ;;
+        esac
+        if [[ "$in_names" == yes ]]; then
+            in_names=no
+            local name parts=()
+            IFS=$', \t' read -ra parts <<< "$line"
+            for name in "${parts[@]}"; do
+                [[ "$name" == DNS:* && "${name#DNS:}" =~ ^[A-Za-z0-9.*-]+$ ]] && names+="${names:+,}${name#DNS:}"
+            done
+        fi
+    done < <(openssl x509 -in "$1" -noout -startdate -enddate -ext subjectAltName -issuer -nameopt multiline 2>/dev/null || true)
+    if ((${#dates[@]} == 2)); then
+        { read -r from && read -r to; } < <(printf '%s\n' "${dates[@]}" | date -u -f - +%s 2>/dev/null) || true
+    fi
+    [[ "$from" =~ ^[0-9]+$ ]] || from=0
+    [[ "$to" =~ ^[0-9]+$ ]] || to=0
+}
 
 # The environment's certificate (tls/renew): validity (unix time), names,
 # issuer; whether nginx serves it; the renewal timer; the last run and the
@@ -164,10 +330,7 @@ fi
 if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
     cert="/etc/letsencrypt/live/$UNITS/cert.pem"
     if [[ -f "$cert" ]]; then
-        from="$(date -d "$(openssl x509 -in "$cert" -noout -startdate | cut -d= -f2)" +%s 2>/dev/null || echo 0)"
-        to="$(date -d "$(openssl x509 -in "$cert" -noout -enddate | cut -d= -f2)" +%s 2>/dev/null || echo 0)"
-        names="$(openssl x509 -in "$cert" -noout -ext subjectAltName 2>/dev/null | grep -o 'DNS:[^, ]*' | cut -c5- | grep -xE '[A-Za-z0-9.*-]+' | paste -sd, || true)"
-        issuer="$(openssl x509 -in "$cert" -noout -issuer -nameopt multiline 2>/dev/null | sed -n 's/^ *commonName *= *//p' | tr -cd '[:print:]' | head -c 120 || true)"
+        certificate "$cert"
         report tls-cert from "$from" to "$to" names "$names" issuer "$issuer"
     fi
     # Served over HTTPS: the enabled vhost is this environment's HTTPS twin
@@ -176,8 +339,11 @@ if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
         env_name="${UNITS#pond-"${PROJECT}"_}"
         vhost="/etc/nginx/sites-enabled/pond-$PROJECT-$env_name.conf"
         if [[ -L "$vhost" ]]; then
-            target="$(readlink "$vhost")"
-            if [[ "$target" == *.https.conf && "$(head -n 1 "$target" 2>/dev/null)" == "# Written by Pond for $PROJECT/$env_name;"* ]]; then
+            vhost_target=""
+            IFS=$'\t' read -r _ vhost_target < <(find "$vhost" -maxdepth 0 -type l -printf '%p\t%l\n' 2>/dev/null || true) || true
+            header=""
+            [[ "$vhost_target" != *.https.conf ]] || { IFS= read -r header < "$vhost_target"; } 2>/dev/null || true
+            if [[ "$header" == "# Written by Pond for $PROJECT/$env_name;"* ]]; then
                 report tls-serving serving yes
             else
                 report tls-serving serving no
@@ -185,15 +351,13 @@ if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
         fi
     fi
     if [[ -f "/etc/systemd/system/${UNITS}_tls.timer" ]]; then
-        if systemctl is-active --quiet "${UNITS}_tls.timer"; then report tls-timer running yes; else report tls-timer running no; fi
+        running "${UNITS}_tls.timer"
+        report tls-timer running "$run"
     fi
     tls_state="/var/lib/pond/tls/${UNITS#pond-}"
     preview_cert="$tls_state/previews/fullchain.pem"
     if regular "$preview_cert"; then
-        from="$(date -d "$(openssl x509 -in "$preview_cert" -noout -startdate | cut -d= -f2)" +%s 2>/dev/null || echo 0)"
-        to="$(date -d "$(openssl x509 -in "$preview_cert" -noout -enddate | cut -d= -f2)" +%s 2>/dev/null || echo 0)"
-        names="$(openssl x509 -in "$preview_cert" -noout -ext subjectAltName 2>/dev/null | grep -o 'DNS:[^, ]*' | cut -c5- | grep -xE '[A-Za-z0-9.*-]+' | paste -sd, || true)"
-        issuer="$(openssl x509 -in "$preview_cert" -noout -issuer -nameopt multiline 2>/dev/null | sed -n 's/^ *commonName *= *//p' | tr -cd '[:print:]' | head -c 120 || true)"
+        certificate "$preview_cert"
         serving=no
         [[ -n "$PROJECT" && -L "/etc/nginx/sites-enabled/pond-$PROJECT-${UNITS#pond-"${PROJECT}"_}.previews.conf" ]] && serving=yes
         report tls-preview serving "$serving" from "$from" to "$to" names "$names" issuer "$issuer"
@@ -201,12 +365,19 @@ if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
     for kind in run failure; do
         file="$tls_state/last-$kind"
         regular "$file" || continue
-        report "tls-$kind" at "$(awk '$1 == "AT" { print $2 }' "$file" | tr -cd '0-9TZ:-')" \
-            result "$(awk '$1 == "RESULT" { print $2 }' "$file" | tr -cd '[:lower:]-')" \
-            detail "$(sed -n 's/^DETAIL //p' "$file" | tr -cd '[:print:]' | head -c 400)"
+        fields "$file"
+        detail="${field[DETAIL]:-}"
+        detail="${detail//[^[:print:]]/}"
+        at="${field[AT]:-}"
+        result="${field[RESULT]:-}"
+        report "tls-$kind" at "${at//[^0-9TZ:-]/}" result "${result//[^[:lower:]-]/}" detail "${detail:0:400}"
     done
 fi
 
-# Bytes free and total of the root file system (printf: no exponent notation).
-read -r free total < <(df -P / | awk 'NR == 2 { printf "%.0f %.0f\n", $4 * 1024, $2 * 1024 }')
-report disk free "$free" total "$total"
+# Bytes free and total of the root file system (df's 1024-byte blocks).
+mapfile -t lines < <(df -P / 2>/dev/null || true)
+total="" free=""
+((${#lines[@]} < 2)) || read -r _ total _ free _ <<< "${lines[1]}"
+if [[ "$free" =~ ^[0-9]+$ && "$total" =~ ^[0-9]+$ ]]; then
+    report disk free "$((free * 1024))" total "$((total * 1024))"
+fi

@@ -351,7 +351,11 @@ fn parse_status(reports: &[Report], s: &mut ServerStatus) {
             }
             Report::AccessOutside { count } => s.access_outside = *count as usize,
             Report::AccessKeys { blobs } => s.access_keys = Some(blobs.clone()),
-            Report::Hosted { envs } => s.hosted = envs.clone(),
+            Report::Hosted { envs } => {
+                s.hosted = envs.clone();
+                s.hosted.sort();
+                s.hosted.dedup();
+            }
             Report::Process {
                 name,
                 instance,
