@@ -227,10 +227,14 @@ declare -A field=()
 # its sub-state, since when (unix time), restarts and the release it runs; the schedule's
 # timer and its last recorded run.
 if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
+    # (Asked only where common/processes installed a process's unit.)
     instances=()
-    while read -r unit _; do
-        [[ "$unit" =~ ^${UNITS}_proc_([a-z][a-z0-9-]*)@([0-9]+)\.service$ ]] && instances+=("$unit")
-    done < <(systemctl list-units --all --plain --no-legend "${UNITS}_proc_*@*.service" 2>/dev/null || true)
+    templates=(/etc/systemd/system/"${UNITS}"_proc_*@.service)
+    if ((${#templates[@]})); then
+        while read -r unit _; do
+            [[ "$unit" =~ ^${UNITS}_proc_([a-z][a-z0-9-]*)@([0-9]+)\.service$ ]] && instances+=("$unit")
+        done < <(systemctl list-units --all --plain --no-legend "${UNITS}_proc_*@*.service" 2>/dev/null || true)
+    fi
     process_report() { # unit: its report, from the properties read
         [[ "$1" =~ ^${UNITS}_proc_([a-z][a-z0-9-]*)@([0-9]+)\.service$ ]] || return 0
         local name="${BASH_REMATCH[1]}" instance="${BASH_REMATCH[2]}" release="" cwd
@@ -260,7 +264,7 @@ if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
     fi
     # What the live release declares (read as its owner), so a copy that
     # never started shows too.
-    if [[ -n "$DEPLOY_USER" && -L "$ROOT/current" ]] && is_user "$DEPLOY_USER"; then
+    if [[ -n "$DEPLOY_USER" && -L "$ROOT/current" && -f "$ROOT/current/.pond/processes.list" ]] && is_user "$DEPLOY_USER"; then
         deploy_gid="${primary_gid[$DEPLOY_USER]:-}"
         [[ -n "$deploy_gid" ]] || deploy_gid="$(id -g "$DEPLOY_USER")"
         while read -r kind name count _; do
