@@ -248,6 +248,7 @@ fn comments_are_left_out_only_of_a_rendered_templates_body() {
         values.insert(input.name.clone(), sample(input.kind).to_string());
     }
     let mut script = template.render(&values).unwrap();
+    assert!(template.inputs.iter().any(|i| i.kind == InputKind::Text));
     // An input's value keeps every line, even one that looks like a comment.
     if let Some(first) = template.inputs.iter().find(|i| i.kind == InputKind::Text) {
         values.insert(first.name.clone(), "one\n# two\n\nthree".into());
@@ -256,6 +257,21 @@ fn comments_are_left_out_only_of_a_rendered_templates_body() {
         assert!(sent.contains("one\n# two\n\nthree"), "{sent}");
     }
     assert!(without_comments(&script.text).len() < script.text.len());
+    // A value that holds the preamble's end keeps it too: quoting turns its
+    // `'` into `'\''`, so the body still starts after the real one.
+    if let Some(first) = template.inputs.iter().find(|i| i.kind == InputKind::Text) {
+        let tricky = format!(
+            "{}{{\n# would be dropped\n",
+            pond::plan::report::BASH_FUNCTION
+        );
+        values.insert(first.name.clone(), tricky);
+        let script = template.render(&values).unwrap();
+        assert!(
+            without_comments(&script.text).contains("\n# would be dropped\n"),
+            "{}",
+            script.text
+        );
+    }
     // Not a rendered template: as it is.
     let by_hand = "# a comment\necho hi\n";
     assert_eq!(without_comments(by_hand), by_hand);

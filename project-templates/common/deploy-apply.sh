@@ -339,10 +339,12 @@ step_upload() {
 # pipe root made, so any length works: the deploy user opens no file of
 # root's. Nor does it get fd 7, a hook unit's gate.)
 merge_manifest() {
-    # (A record the release lacks reads as empty: /dev/null.)
+    # (A record the release lacks reads as empty: /dev/null. Root only
+    # looks at the names, following no link: .pond itself must be none.)
+    [[ ! -L "$new/.pond" ]] || fail "$new/.pond is a link (the base's hooks made it one?); nothing was pointed at the release"
     local records=() record
     for record in manifest.delta manifest; do
-        if [[ -e "$new/.pond/$record" ]]; then
+        if [[ -L "$new/.pond/$record" || -e "$new/.pond/$record" ]]; then
             records+=("$new/.pond/$record")
         else
             records+=(/dev/null)
@@ -431,10 +433,16 @@ step_shared() {
     done <<< "$SHARED_PATHS"
     # Each a link into shared/, made by the deploy user (one process for
     # all): a link already there is replaced, anything else removed first;
-    # one that leads there already (a copied release's) is left as it is.
-    local relink=()
+    # one that is that very link already (the base's) is left as it is.
+    local relink=() at to
+    local -A link_text=()
+    if ((${#linked[@]})); then
+        while IFS=$'\t' read -r at to; do
+            link_text[$at]="$to"
+        done < <(find "${linked[@]/#/$new/}" -maxdepth 0 -type l -printf '%p\t%l\n' 2>/dev/null || true)
+    fi
     for shared in "${linked[@]}"; do
-        [[ -L "$new/$shared" && "$new/$shared" -ef "shared/$shared" ]] || relink+=("$shared")
+        [[ "${link_text[$new/$shared]:-}" == "$ROOT/shared/$shared" ]] || relink+=("$shared")
     done
     # shellcheck disable=SC2016 # the inner script expands its own arguments
     ((${#relink[@]} == 0)) || as_deploy bash -c '
@@ -476,9 +484,12 @@ step_shared() {
 # Config files arrive rendered except for secrets: filled in here.
 step_config() {
     # Server-held config (db password) is linked, never copied to the client.
-    # (A copied release has it already: left as it is when it leads there.)
-    if [[ -f config/db-password && ! "$new/.pond/db-password" -ef config/db-password ]]; then
-        as_deploy ln -sfn "$ROOT/config/db-password" "$new/.pond/db-password"
+    # (The base's link, when it is that very link, is left as it is.)
+    if [[ -f config/db-password ]]; then
+        local to=""
+        IFS= read -r to < <(find "$new/.pond/db-password" -maxdepth 0 -type l -printf '%l\n' 2>/dev/null || true) || true
+        [[ "$to" == "$ROOT/config/db-password" ]] ||
+            as_deploy ln -sfn "$ROOT/config/db-password" "$new/.pond/db-password"
     fi
     local config_file
     while IFS= read -r config_file; do

@@ -34,16 +34,16 @@ make_spare() {
     # deploy's work is done then), polled without a fork, for an hour at
     # most (then no copy: the next deploy makes its own).
     # (A builtin read: a failed $(< file) would end the script under -e.)
-    local line fields waited_until=$((SECONDS + 3600)) never
+    local line fields waited_until=$((SECONDS + 3600)) never=""
     # (read -t on a pipe nothing writes to is the sleep.)
-    exec {never}<> <(:)
+    [[ -z "$POND_AFTER_START" ]] || exec {never}<> <(:)
     while [[ -n "$POND_AFTER_START" ]] && { read -r line < "/proc/$POND_AFTER_PID/stat"; } 2>/dev/null; do
         read -ra fields <<< "${line##*) }"
         [[ "${fields[19]}" == "$POND_AFTER_START" && "${fields[0]}" != Z ]] || break
         ((SECONDS < waited_until)) || return 0
         read -r -t 0.05 -u "$never" _ || true
     done
-    exec {never}>&-
+    [[ -z "$never" ]] || exec {never}>&-
     exec 8<>metadata/spare.lock
     flock 8
     local live next from id spare old live_release

@@ -9,9 +9,10 @@
 set -euo pipefail
 # `pond status` asks every server of every environment at once, so this
 # script forks only where a command does what bash cannot: one systemctl
-# for every unit's state, one sha256sum, one dpkg-query, one openssl per
-# certificate (each a few ms of a small droplet's CPU, twenty servers at a
-# time on a laptop's lab).
+# for the services' and timers' states (and two more where the
+# environment has processes), one sha256sum, one dpkg-query, one openssl
+# per certificate (each a few ms of a small droplet's CPU, twenty servers
+# at a time on a laptop's lab).
 
 # The links, read at once (a name that is not a link reads as -).
 declare -A link=()
@@ -50,12 +51,12 @@ fi
 # Users from /etc/passwd without a fork (id for users that live elsewhere).
 declare -A primary_gid=()
 while IFS=: read -r name _ _ gid _; do
-    primary_gid[$name]="$gid"
+    [[ -z "$name" ]] || primary_gid[$name]="$gid"
 done < /etc/passwd
-is_user() { [[ -n "${primary_gid[$1]+set}" ]] || id -u "$1" >/dev/null 2>&1; }
+is_user() { [[ -n "$1" ]] && { [[ -n "${primary_gid[$1]+set}" ]] || id -u "$1" >/dev/null 2>&1; }; }
 
-# The state of every unit this reports on, asked once: loaded (installed)
-# and active (is-active's "active" or "reloading").
+# The state of the services and timers this reports on, asked once:
+# loaded (installed) and active (what is-active counts as active).
 pools=()
 [[ -z "$SITE_USER" ]] || pools=(/etc/php/*/fpm/pool.d/"$SITE_USER".conf)
 php_unit=""
@@ -78,7 +79,7 @@ while IFS='=' read -r key value; do
         "")
             if [[ -n "$unit" ]]; then
                 [[ "$load" == not-found ]] || loaded[$unit]=yes
-                [[ "$state" != active && "$state" != reloading ]] || active[$unit]=yes
+                [[ "$state" != active && "$state" != reloading && "$state" != refreshing ]] || active[$unit]=yes
             fi
             unit="" load="" state=""
             ;;
@@ -161,8 +162,8 @@ drift() {
                 [[ ! -f "$second" || -L "$second" ]] || files+=("$second")
                 [[ "$second" != /etc/nftables.conf ]] || nft=yes
                 ;;
-            LINK | VHOSTLINK) links+=("$second") ;;
-            PACKAGE) packages+=("$first") ;;
+            LINK | VHOSTLINK) [[ -z "$second" ]] || links+=("$second") ;;
+            PACKAGE) [[ -z "$first" ]] || packages+=("$first") ;;
         esac
     done < "$RECORD"
     report provisioned digest "$digest" at "$at"
@@ -182,7 +183,13 @@ drift() {
             package_state[$path]="$state"
         done < <(dpkg-query -W -f='${Package}\t${db:Status-Status}\n' "${packages[@]}" 2>/dev/null || true)
     fi
+    local now
     while read -r kind first second; do
+        now=""
+        case "$kind" in
+            LINK | VHOSTLINK) [[ -z "$second" ]] || now="${target[$second]:-}" ;;
+            PACKAGE) [[ -z "$first" ]] || now="${package_state[$first]:-}" ;;
+        esac
         case "$kind" in
             FILE)
                 if [[ ! -f "$second" || -L "$second" ]]; then
@@ -190,13 +197,13 @@ drift() {
                 elif [[ "${sha[$second]:-}" != "$first" ]]; then
                     report drift what "$second was changed since it was provisioned"
                 fi ;;
-            LINK) [[ "${target[$second]:-}" == "$first" ]] || report drift what "$second no longer links to $first" ;;
+            LINK) [[ "$now" == "$first" ]] || report drift what "$second no longer links to $first" ;;
             VHOSTLINK)
-                [[ "${target[$second]:-}" == "$first" || "${target[$second]:-}" == "${first%.conf}.https.conf" ]] ||
+                [[ "$now" == "$first" || "$now" == "${first%.conf}.https.conf" ]] ||
                     report drift what "$second no longer links to $first (or its HTTPS twin)" ;;
             USER) is_user "$first" || report drift what "user $first is missing" ;;
             PACKAGE)
-                [[ "${package_state[$first]:-}" == installed ]] ||
+                [[ "$now" == installed ]] ||
                     report drift what "package $first is not installed" ;;
         esac
     done < "$RECORD"
@@ -213,13 +220,13 @@ if [[ -n "$RECORD" ]]; then
 fi
 
 # A file of NAME VALUE lines (a last run's record): each value, in
-# $field[NAME] (the first line of each name).
+# $field[NAME] (the first line of each name); none if it went meanwhile.
 fields() {
     local name value
     field=()
-    while read -r name value; do
-        [[ -n "${field[$name]+set}" ]] || field[$name]="$value"
-    done < "$1"
+    { while read -r name value; do
+        [[ -z "$name" || -n "${field[$name]+set}" ]] || field[$name]="$value"
+    done; } < "$1" 2>/dev/null || true
 }
 declare -A field=()
 
@@ -227,7 +234,8 @@ declare -A field=()
 # its sub-state, since when (unix time), restarts and the release it runs; the schedule's
 # timer and its last recorded run.
 if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
-    # (Asked only where common/processes installed a process's unit.)
+    # (Asked only where common/processes installed a process's unit: the
+    # instances of a process it has removed are stopped first.)
     instances=()
     templates=(/etc/systemd/system/"${UNITS}"_proc_*@.service)
     if ((${#templates[@]})); then
@@ -262,15 +270,16 @@ if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
             esac
         done < <(systemctl show --timestamp=unix -p Id -p ActiveState -p SubState -p ActiveEnterTimestamp -p NRestarts -p MainPID -- "${instances[@]}" 2>/dev/null || true; echo)
     fi
-    # What the live release declares (read as its owner), so a copy that
-    # never started shows too.
-    if [[ -n "$DEPLOY_USER" && -L "$ROOT/current" && -f "$ROOT/current/.pond/processes.list" ]] && is_user "$DEPLOY_USER"; then
+    # What the live release declares (read as its owner, its first 64 KiB:
+    # root never looks into the release itself), so a copy that never
+    # started shows too (its unit not even written: a cut after the swap).
+    if [[ -n "$DEPLOY_USER" && -L "$ROOT/current" ]] && is_user "$DEPLOY_USER"; then
         deploy_gid="${primary_gid[$DEPLOY_USER]:-}"
         [[ -n "$deploy_gid" ]] || deploy_gid="$(id -g "$DEPLOY_USER")"
         while read -r kind name count _; do
             [[ "$kind" == process && "$name" =~ ^[a-z][a-z0-9-]*$ && "$count" =~ ^[0-9]{1,4}$ ]] || continue
             report declared name "$name" count "$count"
-        done < <(setpriv --reuid="$DEPLOY_USER" --regid="$deploy_gid" --init-groups --reset-env -- cat -- "$ROOT/current/.pond/processes.list" 2>/dev/null || true)
+        done < <(setpriv --reuid="$DEPLOY_USER" --regid="$deploy_gid" --init-groups --reset-env -- head -c 65536 -- "$ROOT/current/.pond/processes.list" 2>/dev/null || true)
     fi
     if [[ -f "/etc/systemd/system/${UNITS}_schedule.timer" ]]; then
         at="" result="" code="" status=""

@@ -400,6 +400,9 @@ pub struct Script {
 /// is. Every shipped template reads the same to bash with and without
 /// them (a test compares bash's own listing of both).
 pub fn without_comments(text: &str) -> std::borrow::Cow<'_, str> {
+    // The preamble's end: the report function, then the body's brace. No
+    // input's value can hold it as it is: it holds a `'`, which quoting
+    // always writes as `'\''` (a test checks a value that tries).
     let opening = format!("{}{{\n", super::report::BASH_FUNCTION);
     let Some(at) = text.find(&opening) else {
         return std::borrow::Cow::Borrowed(text);
@@ -449,8 +452,8 @@ enum Quote {
 }
 
 /// The quote `line` ends inside of, given the one it starts in: single and
-/// double quotes, backslashes, and a comment after a blank (the rest of the
-/// line). Enough for Pond's templates (a test checks every one with bash).
+/// double quotes, backslashes, and a comment at a word's start (the rest
+/// of the line). Enough for Pond's templates (a test checks every one with bash).
 fn quote_after(line: &str, mut open: Quote) -> Quote {
     let mut chars = line.chars().peekable();
     let mut blank_before = true;
@@ -468,7 +471,8 @@ fn quote_after(line: &str, mut open: Quote) -> Quote {
             (Quote::None, '#') if blank_before => break,
             (Quote::None, _) => {}
         }
-        blank_before = c.is_whitespace() || c == ';' || c == '(' || c == '{';
+        // (A word starts after a blank or a metacharacter: `{` is neither.)
+        blank_before = c.is_whitespace() || matches!(c, ';' | '(' | ')' | '|' | '&' | '<' | '>');
     }
     open
 }
