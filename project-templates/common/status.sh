@@ -219,16 +219,22 @@ if [[ -n "$RECORD" ]]; then
     fi
 fi
 
-# A file of NAME VALUE lines (a last run's record): each value, in
-# $field[NAME] (the first line of each name); none if it went meanwhile.
-fields() {
-    local name value
-    field=()
+# A last run's record (NAME VALUE lines, the first of each name counts;
+# nothing if it went meanwhile), reported as KIND: its time, its result
+# without the characters the pattern matches, its detail printable and
+# cut to a length.
+last_run() { # kind, file, pattern of result characters to drop, detail's length
+    local name value at result detail
+    local -A field=()
     { while read -r name value; do
         [[ -z "$name" || -n "${field[$name]+set}" ]] || field[$name]="$value"
-    done; } < "$1" 2>/dev/null || true
+    done; } 2>/dev/null < "$2" || true
+    at="${field[AT]:-}"
+    result="${field[RESULT]:-}"
+    detail="${field[DETAIL]:-}"
+    detail="${detail//[^[:print:]]/}"
+    report "$1" at "${at//[^0-9TZ:-]/}" result "${result//$3/}" detail "${detail:0:$4}"
 }
-declare -A field=()
 
 # The environment's processes (common/processes): each instance's state,
 # its sub-state, since when (unix time), restarts and the release it runs; the schedule's
@@ -293,12 +299,7 @@ if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
     # The last backup run here (common/backup), and the backups' timer.
     backups="/var/lib/pond/backups/${UNITS#pond-}"
     if regular "$backups/last-run"; then
-        fields "$backups/last-run"
-        detail="${field[DETAIL]:-}"
-        detail="${detail//[^[:print:]]/}"
-        at="${field[AT]:-}"
-        result="${field[RESULT]:-}"
-        report backup-run at "${at//[^0-9TZ:-]/}" result "${result//[^[:lower:]]/}" detail "${detail:0:300}"
+        last_run backup-run "$backups/last-run" '[^[:lower:]]' 300
     fi
     if [[ -f "/etc/systemd/system/${UNITS}_backup.timer" ]]; then
         every=""
@@ -378,12 +379,7 @@ if [[ "$UNITS" =~ ^pond-[a-z0-9-]+_[a-z0-9-]+$ ]]; then
     for kind in run failure; do
         file="$tls_state/last-$kind"
         regular "$file" || continue
-        fields "$file"
-        detail="${field[DETAIL]:-}"
-        detail="${detail//[^[:print:]]/}"
-        at="${field[AT]:-}"
-        result="${field[RESULT]:-}"
-        report "tls-$kind" at "${at//[^0-9TZ:-]/}" result "${result//[^[:lower:]-]/}" detail "${detail:0:400}"
+        last_run "tls-$kind" "$file" '[^[:lower:]-]' 400
     done
 fi
 

@@ -393,7 +393,8 @@ pub struct Script {
 }
 
 /// `text` as it is sent to run: a rendered template's body (what follows
-/// its preamble) without its comment lines, outside here-documents. Comments are most of a template's size; bash reads
+/// its preamble) without its comment lines, outside strings and
+/// here-documents. Comments are most of a template's size; bash reads
 /// past them anyway, and the plan keeps them ([`Script::text`] is shown as
 /// it is). The preamble (the inputs' values, which may hold any line) is
 /// never touched; a script that is not a rendered template is sent as it
@@ -453,9 +454,10 @@ enum Quote {
 
 /// The quote `line` ends inside of, given the one it starts in: single and
 /// double quotes, backslashes, and a comment at a word's start (the rest
-/// of the line). Enough for Pond's templates (a test checks every one with bash).
+/// of the line). Enough for Pond's templates (a test checks every one
+/// with bash).
 fn quote_after(line: &str, mut open: Quote) -> Quote {
-    let mut chars = line.chars().peekable();
+    let mut chars = line.chars();
     let mut blank_before = true;
     while let Some(c) = chars.next() {
         match (open, c) {
