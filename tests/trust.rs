@@ -318,8 +318,8 @@ fn hooks_that_background_a_child_or_read_stdin_neither_hang_a_deploy_nor_hold_it
     assert!(started.elapsed() < std::time::Duration::from_secs(50));
     assert_eq!(common::http_get(&addr, "hooks.example.com", "/").1, "v1");
 
-    // A hook that stops its own timeout (GNU timeout runs as the hook's
-    // user) is still stopped: deploy-apply ends its unit 15 s after it.
+    // A hook that tries to stop what times it (its parent) is still
+    // stopped at its timeout: the clock is deploy-apply's, as root.
     write(p, "deploy/slow.sh", "kill -STOP \"$PPID\"\nsleep 60\n");
     write(p, "index.html", "v4");
     let started = std::time::Instant::now();

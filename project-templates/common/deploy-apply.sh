@@ -139,11 +139,11 @@ step_lock() {
 
 # What was renamed out of the way (releases/.old-*) is deleted in the
 # background: a big tree takes seconds; a deletion cut short is finished
-# by the next deploy.
-delete_old_in_background() {
-    if compgen -G 'releases/.old-*' >/dev/null; then
-        setsid -f nice rm -rf -- releases/.old-* </dev/null >/dev/null 2>&1 7>&- || rm -rf -- releases/.old-*
-    fi
+# by the next deploy. Root's scratch directory, when named, goes with it
+# (one process fewer at the end); says whether a deletion started.
+delete_old_in_background() { # [root's scratch directory]
+    compgen -G 'releases/.old-*' >/dev/null || return 1
+    setsid -f nice rm -rf -- releases/.old-* "$@" </dev/null >/dev/null 2>&1 7>&- || rm -rf -- releases/.old-* "$@"
 }
 
 step_leftovers() {
@@ -159,7 +159,7 @@ step_leftovers() {
         while IFS= read -r begun; do
             [[ "$in_use" == *" releases/$begun "* ]] || mv -T "releases/$begun" "releases/.old-$begun.$$"
         done
-    delete_old_in_background
+    delete_old_in_background || true
 }
 
 # The new release, never the live one in place: the copy common/spare
@@ -174,6 +174,7 @@ step_release() {
     [[ ! -e "$new" ]] || fail "release $RELEASE already exists"
     if [[ "$BASE" == - ]]; then
         install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0700 "$new"
+        made_from=nothing
         return 0
     fi
     [[ -d "$BASE" && ! -L "$BASE" ]] || fail "the base release $BASE is gone (another deploy ran?); deploy again"
@@ -210,16 +211,21 @@ step_release() {
         [[ -n "$copy" && -e "$old" ]] || continue
         [[ "$usable" == yes && "$old" == "$copy" ]] && continue
         mv -T "$old" "releases/.old-${old#releases/.}.$$"
+        # (The copy's record, which goes with it: kept for unmake_release.)
+        [[ "$usable" != yes || "$old" != "$copy.stale" ]] || spare_record="releases/.old-${old#releases/.}.$$"
     done
     if [[ "$usable" == yes ]]; then
         mv -T "$copy" "$new"
+        made_from="$copy"
         echo "started from the copy of ${BASE#releases/} prepared after the last deploy or swap"
     elif [[ "$BASE" != "$live_release" && "$KEEP_BUILDS" -le 2 ]]; then
         # Closed first: a cut between the two leaves no open release
         # without a colour (which would count among the kept ones).
         chmod 0700 "$BASE"
         mv -T "$BASE" "$new"
+        made_from="$BASE"
     else
+        made_from=copy
         # Inside a directory only the deploy user enters (cp -a gives the
         # copy's top the base's 0750 when it ends), then moved out.
         install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0700 "$new.copying"
@@ -237,6 +243,26 @@ step_release() {
     fi
     exec 8>&-
 }
+made_from=""
+spare_record=""
+
+# Undoes step_release when the upload is refused before anything changed
+# in the new release (step_reference): the copy (with its record) or the
+# renamed base goes back where it was (the client then sends the same
+# release again, the files whole); a release made here is renamed away,
+# deleted in the background by the next deploy.
+unmake_release() {
+    case "$made_from" in
+        "") ;;
+        copy | nothing) mv -T "$new" "releases/.old-$RELEASE.$$" ;;
+        "$BASE") mv -T "$new" "$BASE" && chmod 0750 "$BASE" ;;
+        *)
+            mv -T "$new" "$made_from"
+            [[ -z "$spare_record" ]] || mv -T "$spare_record" "$made_from.stale"
+            ;;
+    esac
+    made_from=""
+}
 
 is_shared() { # path: under a shared path (which lives outside the release)?
     local shared
@@ -248,41 +274,44 @@ is_shared() { # path: under a shared path (which lives outside the release)?
 }
 
 # The contents the upload was compressed against: the base's copies of
-# the files it replaces (in the copy common/spare prepared of it, when
-# deploy-prepare reported on that), read by the deploy user in the
-# client's order into root's own directory, and checked against the
-# client's SHA-256 before the release is even made: a mismatch (a copy
-# changed on the server with its size and time kept, a file a hook made a
-# link) fails here, changing nothing, and the client sends the files whole.
+# the files it replaces, now in the new release (made from the base, or
+# from the copy common/spare prepared of it when deploy-prepare reported
+# on that), read by the deploy user in the client's order into root's own
+# directory, and checked against the client's SHA-256 before anything in
+# the release changes: a mismatch (a copy changed on the server with its
+# size and time kept, a file a hook made a link) fails here, the release
+# unmade (unmake_release), and the client sends the files whole.
+# (First, the first hook's unit is started behind its gate: systemd's
+# set-up, tens of ms, is done while the upload is applied.)
 step_reference() {
     incoming="$(mktemp -d)"
     unpack=(zstd -dcq)
+    hook_ahead
     [[ -n "$REFERENCES" ]] || return 0
-    [[ "$REFERENCE_SHA256" =~ ^[0-9a-f]{64}$ ]] || fail "bad reference checksum: $REFERENCE_SHA256" 2
-    [[ "$REFERENCE_BYTES" =~ ^[0-9]{1,10}$ ]] || fail "bad reference size: $REFERENCE_BYTES" 2
+    refused() { unmake_release; fail "$@"; }
+    [[ "$REFERENCE_SHA256" =~ ^[0-9a-f]{64}$ ]] || refused "bad reference checksum: $REFERENCE_SHA256" 2
+    [[ "$REFERENCE_BYTES" =~ ^[0-9]{1,10}$ ]] || refused "bad reference size: $REFERENCE_BYTES" 2
     # Each a plain file reached through no link (each part checked in
     # turn, so none is followed). Only the deploy user writes the base, and
     # nothing of its runs while this deploy holds the lock.
-    [[ "$BASE" != - ]] || fail "references without a base release" 2
-    local from="$BASE" path part parts at files=()
-    [[ "$SPARE" != yes ]] || from="releases/.spare-${BASE#releases/}"
-    [[ -d "$from" && ! -L "$from" ]] || fail "the base release $from is gone (another deploy ran?); deploy again"
+    [[ "$BASE" != - ]] || refused "references without a base release" 2
+    local path part parts at files=()
     while IFS= read -r path; do
-        case "/$path/" in //* | */../* | */./* | /.pond/*) fail "bad reference path: $path" 2 ;; esac
-        at="$from"
+        case "/$path/" in //* | */../* | */./* | /.pond/*) refused "bad reference path: $path" 2 ;; esac
+        at="$new"
         IFS=/ read -ra parts <<< "$path"
         for part in "${parts[@]}"; do
             at="$at/$part"
-            [[ ! -L "$at" ]] || fail "the base's $path is reached through a link (${at#"$from"/}); nothing was changed"
+            [[ ! -L "$at" ]] || refused "the base's $path is reached through a link (${at#"$new"/}); nothing was changed"
         done
-        [[ -f "$at" ]] || fail "the base's $path is not a plain file; nothing was changed"
+        [[ -f "$at" ]] || refused "the base's $path is not a plain file; nothing was changed"
         files+=("$at")
     done <<< "$REFERENCES"
     # No more than the client's bytes are read, however long a file is.
     printf '%s\0' "${files[@]}" | as_deploy timeout 30 xargs -0 cat -- | head -c "$REFERENCE_BYTES" > "$incoming/reference" ||
-        fail "the server's copies of the files sent as differences could not be read; nothing was changed"
+        refused "the server's copies of the files sent as differences could not be read; nothing was changed"
     [[ "$(sha256sum < "$incoming/reference")" == "$REFERENCE_SHA256  -" ]] ||
-        fail "the server's copies of the files sent as differences are not what this computer sent (changed on the server?); nothing was changed"
+        refused "the server's copies of the files sent as differences are not what this computer sent (changed on the server?); nothing was changed"
     unpack=(zstd -dcq --patch-from="$incoming/reference")
 }
 
@@ -298,9 +327,6 @@ step_upload() {
         printf '%s\0' "${new:?}/$path"
     done <<< "$DELETED" | as_deploy xargs -0 -r rm -rf --
     [[ -d "$new/.pond" && ! -L "$new/.pond" ]] || as_deploy mkdir -p "$new/.pond"
-    # The first hook's unit starts now and waits at its gate: systemd's
-    # set-up (tens of ms) is done while the upload is applied.
-    hook_ahead
     # Extracted by the deploy user: files are its own, with the modes the
     # client sent. (A streamed release's is listed, tar -v, to be checked
     # below.)
@@ -548,11 +574,11 @@ step_config() {
 # unit_finish writes "go" (the command then gets /dev/null), and nothing
 # at all if this script ends first (the pipe's end). So a unit can be
 # started ahead, its set-up done while the release is still being made.
-# After the gate the command runs under GNU timeout (from the gate on);
-# as that runs as the hook's user, which could stop it, unit_finish also
-# stops the unit itself 15 s after the timeout. Ending the main process
-# ends the unit and all in it. The unit's RuntimeMaxSec bounds
-# everything, the wait at the gate included.
+# The command's timeout runs from the gate on: then unit_finish stops the
+# unit (systemd ends all in it, killing what is left 10 s later; nothing
+# of the hook's user can stop that clock). Ending the main process ends
+# the unit and all in it. The unit's RuntimeMaxSec bounds everything, the
+# wait at the gate included.
 unit_start() { # directory, timeout, deploy|caches|root, what, command...
     local dir="$1" timeout="$2" as="$3" run fifo
     unit_what="$4"
@@ -588,7 +614,7 @@ unit_start() { # directory, timeout, deploy|caches|root, what, command...
         -p UMask=0027 -p RuntimeMaxSec="$((timeout + 21630))" -p TimeoutStopSec=10 \
         -E POND_ENV_DIR="$ROOT" \
         /bin/bash -c 'read -r -t 21600 go && [[ "$go" == go ]] || exit 97
-            exec timeout -k 10 "$0" "$@" </dev/null' "$timeout" "$@" < "$fifo" 7>&- 8>&- 9>&- &
+            exec "$@" </dev/null' gate "$@" < "$fifo" 7>&- 8>&- 9>&- &
     hook_unit=$!
 }
 units=0
@@ -600,9 +626,9 @@ unit_finish() { # the unit unit_start started: runs it, waits for it; fails the 
     echo go >&7
     gate_opened=yes
     exec 7>&-
-    # Root's own bound: the unit is stopped 15 s after its timeout.
+    # The timeout: root's own clock; the unit is stopped when it runs out.
     local watchdog ended=""
-    sleep "$((unit_timeout + 15))" >/dev/null 2>&1 &
+    sleep "$unit_timeout" >/dev/null 2>&1 &
     watchdog=$!
     wait -n -p ended "$hook_unit" "$watchdog" || status=$?
     if [[ "$ended" == "$watchdog" ]]; then
@@ -695,7 +721,8 @@ seal_walk() { # part, its start points (in the release), find's options before t
     cd -- "$new" && find "$@" \( -user root -fprintf "$incoming/root-owned.$part" "$new/$rel\0" \) , \
         \( \( -user root -o -user "$DEPLOY_USER" \) ! -type l -perm /022 -fprintf "$incoming/writable.$part" "$new/$rel\0" \) , \
         \( ! -user root ! -user "$DEPLOY_USER" ! \( -type l -user "$SITE_USER" \) -fprintf "$incoming/strangers.$part" "$new/$rel\0" \) , \
-        \( -type l -fprintf "$incoming/links.$part" "$new/$rel\0" \) , \
+        \( -type l ! -user "$SITE_USER" ! \( -path ./.pond/db-password -lname "$ROOT/config/db-password" \) \
+            -fprintf "$incoming/links.$part" "$new/$rel\0" \) , \
         \( ! -type d ! -type l -perm /6000 -fprintf "$incoming/setid.$part" "$new/$rel\0" \) , \
         \( -type f ! -path "$pond" -fprintf "$incoming/stat.$part" "$rel\t%s\t%T@\n" \) , \
         \( -type f ! -path "$pond" "${changed_since[@]}" -fprintf "$incoming/changed.$part" "$rel\n" \)
@@ -758,6 +785,10 @@ step_seal() {
     # Links into shared/ are the site user's, as their targets are: nginx
     # follows a link only to what the link's owner owns. (The release is
     # still 0700: the site user cannot move anything in it meanwhile.)
+    # Listed are the links the site user does not own yet (one it owns is
+    # never changed here; a link's target cannot change, and the renamed
+    # base's shared links are the site user's already), less the
+    # db-password link when it is exactly that one (it leads into config/).
     # (All resolved by one readlink, as many as xargs fits in a command
     # line each time: -m prints one name for each, found or not.)
     for part in "${seal_parts[@]}"; do
@@ -855,11 +886,12 @@ step_clean_up() {
         old="${old#releases/}"
         [[ "$in_use" == *" releases/$old "* ]] || { echo "removing old release $old"; mv -T "releases/$old" "releases/.old-$old"; }
     done
-    delete_old_in_background
+    # (Nothing uses the scratch directory any more: leave need not delete it.)
+    if delete_old_in_background "$incoming"; then incoming=""; fi
 }
 
 # The steps, in order; each reports how long it took.
-for step in inputs lock leftovers reference release upload shared config hooks seal point clean_up; do
+for step in inputs lock leftovers release reference upload shared config hooks seal point clean_up; do
     started="${EPOCHREALTIME/[.,]/}"
     "step_$step"
     report step-done name "$step" ms "$(((${EPOCHREALTIME/[.,]/} - started) / 1000))"
