@@ -222,4 +222,50 @@ fn changed_files_go_as_differences_and_a_server_copy_that_differs_is_caught() {
     assert!(!hook.contains("edited"), "{hook}");
     assert_eq!(preview(p, &addr, "/src/f03.txt"), text(3, "5"));
     assert_eq!(preview(p, &addr, "/"), "v6");
+
+    // With keep_builds 2 the inactive colour's release is renamed into the
+    // new one (no copy is prepared). A file of it changed with its size
+    // and time kept: the reference is refused, the release goes back to
+    // its colour, and the same deploy sends the files whole (through the
+    // link to the copy, which leads within the release).
+    let mut file = read_pond_json(p);
+    file["keep_builds"] = serde_json::json!(2);
+    write_pond_json(p, &file);
+    let inactive = common::ssh(
+        &key,
+        &addr,
+        &format!("cd {ROOT} && readlink \"$(readlink preview)\""),
+    )
+    .trim()
+    .to_string();
+    // (The copy prepared after v6, at keep_builds 5, goes.)
+    let id = inactive.trim_start_matches("releases/");
+    wait_for_spare(&key, &addr, id);
+    common::ssh(
+        &key,
+        &addr,
+        &format!("rm -rf {ROOT}/releases/.spare-{id} {ROOT}/releases/.spare-{id}.stale"),
+    );
+    common::ssh(
+        &key,
+        &addr,
+        &format!(
+            "f={ROOT}/{inactive}/src/f04.txt; t=$(stat -c %y \"$f\"); printf X | dd of=\"$f\" bs=1 seek=0 conv=notrunc status=none; touch -d \"$t\" \"$f\""
+        ),
+    );
+    let live_before = common::http_get(&addr, "diff.example.com", "/").1;
+    write(p, "src/f04.txt", &text(4, "7"));
+    write(p, "index.html", "v7");
+    let out = user.pond(p, &["deploy", "production", "--tag", "v7"]);
+    let said = output(&out);
+    assert!(out.status.success(), "{said}");
+    // (src/ is the link to a copy made above: refused for that.)
+    assert!(said.contains("whole instead"), "{said}");
+    assert!(!said.contains("prepared after the last deploy"), "{said}");
+    assert_eq!(preview(p, &addr, "/src/f04.txt"), text(4, "7"));
+    assert_eq!(preview(p, &addr, "/"), "v7");
+    assert_eq!(
+        common::http_get(&addr, "diff.example.com", "/").1,
+        live_before
+    );
 }

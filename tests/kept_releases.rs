@@ -4,7 +4,8 @@
 //! deploys that start from the copy prepared in the background (of the
 //! newer colour's release, so each upload is one change); then
 //! `rollback --to` each kept release serves exactly its files (hashes taken
-//! right after it was built).
+//! right after it was built). Links a hook leaves in its release lead no
+//! later deploy into the live release.
 
 mod common;
 
@@ -211,4 +212,129 @@ fn kept_releases_stay_as_built_and_each_rolls_back_exactly() {
             "the live release",
         );
     }
+}
+
+/// A link into another release is refused where a hook makes it; and
+/// links standing in a release's base where the project has directories,
+/// leading into the live release (as one into shared/ can be led on by the
+/// site user), get no deploy to write there: the upload replaces such a
+/// link with a directory, removals under it are left alone, and a shared
+/// path below one is linked in the new release itself.
+#[test]
+fn links_in_a_release_lead_no_later_deploy_into_the_live_release() {
+    common::require_root();
+    let (_lab, api, user) = start("pond-linked-");
+    let (_, addr) = droplet(&api, &user, "linked-web");
+    let key = user.config.path().join("id_ed25519");
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    user.init(p, "kept", "static");
+    write(p, "index.html", "v1");
+    write(p, "app/page.txt", "one");
+    write(p, "public/gone.txt", "bye");
+    let mut file = read_pond_json(p);
+    file["shared_paths"] = serde_json::json!(["public/uploads"]);
+    write_pond_json(p, &file);
+    user.attach(p, &addr, "kept.example.com");
+    user.ok(p, &["provision", "production"]);
+    user.ok(p, &["deploy", "production", "--tag", "v1"]);
+    let first = live(&key, &addr);
+    let live_then = hashes(&key, &addr, &first);
+    let live_listing = || {
+        common::ssh(
+            &key,
+            &addr,
+            &format!(
+                "cd {ROOT}/{first} && find . -path ./.pond -prune -o -printf '%y %p\\n' | sort"
+            ),
+        )
+    };
+    let listing_then = live_listing();
+
+    // A hook that makes app/ a link into the live release fails its deploy.
+    write(
+        p,
+        "deploy/link.sh",
+        "set -eu\nlive=\"$(readlink -f \"$POND_ENV_DIR/current\")\"\nrm -rf app\nln -s \"$live/app\" app\n",
+    );
+    let mut file = read_pond_json(p);
+    file["hooks"] = serde_json::json!({"post_deploy": ["deploy/link.sh"]});
+    write_pond_json(p, &file);
+    write(p, "index.html", "v2");
+    let out = user.pond(p, &["deploy", "production", "--tag", "v2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .contains("failed at step seal: app in the new release is a link into another release"),
+        "{stderr}"
+    );
+    file["hooks"] = serde_json::json!({});
+    write_pond_json(p, &file);
+    user.ok(p, &["deploy", "production", "--tag", "v2"]);
+    let second = inactive(&key, &addr);
+    assert!(second.contains("v2"), "{second}");
+
+    // In the copy the next deploy starts from, app/ and public/ become
+    // links into the live release (made as the deploy user).
+    wait_for_spare(&key, &addr);
+    let spare = format!(
+        "{ROOT}/releases/.spare-{}",
+        second.trim_start_matches("releases/")
+    );
+    common::ssh(
+        &key,
+        &addr,
+        &format!(
+            "cd {spare} && setpriv --reuid=deploy_kept_production --regid=$(id -g deploy_kept_production) --init-groups -- sh -c 'rm -rf app public && ln -s {ROOT}/{first}/app app && ln -s {ROOT}/{first}/public public'"
+        ),
+    );
+    let kind = |release: &str, path: &str| {
+        common::ssh(&key, &addr, &format!("stat -c %F {ROOT}/{release}/{path}"))
+            .trim()
+            .to_string()
+    };
+
+    // v3 changes a file under app/ and removes one under public/, where
+    // the shared path public/uploads is.
+    write(p, "app/page.txt", "two");
+    std::fs::remove_file(p.join("public/gone.txt")).unwrap();
+    let out = user.pond(p, &["deploy", "production", "--tag", "v3"]);
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("prepared after the last deploy or swap"),
+        "{shown}"
+    );
+    let third = inactive(&key, &addr);
+    assert!(third.contains("v3"), "{third}");
+
+    // The live release is exactly as built, with nothing added.
+    assert_eq!(live(&key, &addr), first);
+    assert_unchanged(&hashes(&key, &addr, &first), &live_then, "the live release");
+    assert_eq!(
+        live_listing(),
+        listing_then,
+        "nothing was added to the live release"
+    );
+    // v3 has directories of its own there.
+    assert_eq!(kind(&third, "app"), "directory");
+    assert_eq!(kind(&third, "public"), "directory");
+    assert_eq!(
+        common::ssh(&key, &addr, &format!("cat {ROOT}/{third}/app/page.txt")),
+        "two"
+    );
+    assert_eq!(
+        common::ssh(
+            &key,
+            &addr,
+            &format!("readlink {ROOT}/{third}/public/uploads")
+        )
+        .trim(),
+        format!("{ROOT}/shared/public/uploads")
+    );
 }

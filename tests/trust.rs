@@ -318,9 +318,14 @@ fn hooks_that_background_a_child_or_read_stdin_neither_hang_a_deploy_nor_hold_it
     assert!(started.elapsed() < std::time::Duration::from_secs(50));
     assert_eq!(common::http_get(&addr, "hooks.example.com", "/").1, "v1");
 
-    // A hook that tries to stop what times it (its parent) is still
-    // stopped at its timeout: the clock is deploy-apply's, as root.
-    write(p, "deploy/slow.sh", "kill -STOP \"$PPID\"\nsleep 60\n");
+    // A hook that ignores SIGTERM and leaves a child in a session of its
+    // own doing the same is still stopped at its timeout, child and all:
+    // the clock is deploy-apply's, as root, and systemd kills what is left.
+    write(
+        p,
+        "deploy/slow.sh",
+        "trap '' TERM\nsetsid bash -c \"trap '' TERM; sleep 60\" &\nsleep 60\n",
+    );
     write(p, "index.html", "v4");
     let started = std::time::Instant::now();
     let out = user.pond(p, &["deploy", "production", "--tag", "v4"]);
@@ -334,7 +339,7 @@ fn hooks_that_background_a_child_or_read_stdin_neither_hang_a_deploy_nor_hold_it
     );
     assert!(
         started.elapsed() < std::time::Duration::from_secs(55),
-        "the stopped timeout held the deploy for {:?}",
+        "the hook that ignores SIGTERM held the deploy for {:?}",
         started.elapsed()
     );
     assert_eq!(common::http_get(&addr, "hooks.example.com", "/").1, "v1");

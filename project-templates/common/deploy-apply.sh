@@ -8,6 +8,7 @@
 # input TARGET [text]: the colour to point at the release (blue or green)
 # input FIRST [text]: yes on the first deploy (both colours get the release, blue goes live)
 # input? DELETED [text]: paths to remove from the release, one per line
+# input? ABOVE [text]: the directories above what the upload puts in a release made from a base, parents first, one per line
 # input? SHARED_PATHS [text]: persistent paths, one per line
 # input? SHARED_TREE [text]: the project's tree under its shared paths, made where missing: d<TAB>path or f<TAB>path<TAB>base64 (a placeholder file), one per line
 # input? FRAMEWORK [text]: laravel for a Laravel app (its bootstrap caches are built in the release), else empty
@@ -59,12 +60,13 @@ gid_of "$DEPLOY_USER"
 deploy_gid="$gid"
 gid_of "$SITE_USER"
 site_gid="$gid"
-# (Neither gets fd 7, a hook unit's gate: see unit_start.)
+# (Neither gets fd 7, a hook unit's gate (see unit_start), nor fd 8, the
+# spare lock while step_release and step_reference hold it.)
 # The deploy user's command prefix (merge_manifest runs it in the
 # background itself, so that $! is the worker).
 as_deploy_prefix=(setpriv --reuid="$DEPLOY_USER" --regid="$deploy_gid" --init-groups --reset-env --)
-as_deploy() { "${as_deploy_prefix[@]}" "$@" 7>&-; }
-as_site() { setpriv --reuid="$SITE_USER" --regid="$site_gid" --init-groups --reset-env -- "$@" 7>&-; }
+as_deploy() { "${as_deploy_prefix[@]}" "$@" 7>&- 8>&-; }
+as_site() { setpriv --reuid="$SITE_USER" --regid="$site_gid" --init-groups --reset-env -- "$@" 7>&- 8>&-; }
 new="releases/$RELEASE"
 incoming=""
 # This script's line in its lock holder's record (step_lock), removed when
@@ -80,6 +82,9 @@ gate_opened=no
 # rest of this deploy's process group.
 merging=""
 leave() {
+    # (A release made but not changed yet, the deploy ending before its
+    # upload: what it was made from goes back.)
+    [[ -z "$made_from" ]] || unmake_release || true
     if [[ -n "$hook_unit" && "$gate_opened" == no ]]; then
         # Never opened: the unit's gate reads its end and runs nothing.
         exec 7>&-
@@ -103,7 +108,9 @@ step_inputs() {
     [[ "$KEEP_BUILDS" =~ ^[0-9]+$ ]] || fail "bad keep count" 2
     [[ "$BASE" == - || "$BASE" =~ ^releases/[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]{1,40}$ ]] || fail "bad base release: $BASE" 2
     [[ -z "$LOCK_PID" || "$LOCK_PID" =~ ^[0-9]+$ ]] || fail "bad lock pid: $LOCK_PID" 2
-    cd "$ROOT"
+    # (Physically: the link checks below compare resolved paths with it.)
+    cd -P "$ROOT"
+    root_real="$PWD"
     local dir name to
     for dir in releases shared config metadata; do
         [[ -d "$dir" && ! -L "$dir" && -O "$dir" ]] ||
@@ -175,6 +182,8 @@ step_release() {
     if [[ "$BASE" == - ]]; then
         install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0700 "$new"
         made_from=nothing
+        incoming="$(mktemp -d)"
+        hook_ahead
         return 0
     fi
     [[ -d "$BASE" && ! -L "$BASE" ]] || fail "the base release $BASE is gone (another deploy ran?); deploy again"
@@ -225,43 +234,100 @@ step_release() {
         mv -T "$BASE" "$new"
         made_from="$BASE"
     else
-        made_from=copy
         # Inside a directory only the deploy user enters (cp -a gives the
         # copy's top the base's 0750 when it ends), then moved out.
         install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0700 "$new.copying"
         if [[ "$BASE" != "$live_release" && "$LINK_COPY" == yes ]]; then
             # Nothing rewrites a file in place here; the upload below
             # replaces files with new inodes, so the kept release stays.
-            as_deploy cp -al "$BASE" "$new.copying/tree" 8>&-
+            as_deploy cp -al "$BASE" "$new.copying/tree"
         else
-            as_deploy cp -a --reflink=auto "$BASE" "$new.copying/tree" 8>&-
+            as_deploy cp -a --reflink=auto "$BASE" "$new.copying/tree"
         fi
         as_deploy chmod 0700 "$new.copying/tree"
         mv -T "$new.copying/tree" "$new"
+        made_from=copy
         rm -rf -- "$new.copying"
         [[ -d "$new" && ! -L "$new" ]] || fail "the copy of $BASE is not a directory; nothing was pointed at it"
     fi
-    exec 8>&-
+    # (The spare lock, when this step took it, stays held until
+    # step_reference has passed: no background copy of the base starts
+    # while the copy may still go back.)
+    # Root's scratch directory; the first hook's unit is started behind its
+    # gate now: systemd's set-up, tens of ms, is done while the upload is
+    # applied.
+    incoming="$(mktemp -d)"
+    hook_ahead
 }
 made_from=""
 spare_record=""
 
-# Undoes step_release when the upload is refused before anything changed
-# in the new release (step_reference): the copy (with its record) or the
+# Undoes step_release when the deploy ends before anything changed in the
+# new release (an upload refused in step_reference, or any end before the
+# upload: leave): the copy (with its record) or the
 # renamed base goes back where it was (the client then sends the same
 # release again, the files whole); a release made here is renamed away,
 # deleted in the background by the next deploy.
 unmake_release() {
-    case "$made_from" in
+    local from="$made_from"
+    made_from=""
+    case "$from" in
         "") ;;
         copy | nothing) mv -T "$new" "releases/.old-$RELEASE.$$" ;;
         "$BASE") mv -T "$new" "$BASE" && chmod 0750 "$BASE" ;;
         *)
-            mv -T "$new" "$made_from"
-            [[ -z "$spare_record" ]] || mv -T "$spare_record" "$made_from.stale"
+            mv -T "$new" "$from"
+            [[ -z "$spare_record" ]] || mv -T "$spare_record" "$from.stale"
             ;;
     esac
-    made_from=""
+    exec 8>&-
+}
+
+# A link may stand where the project has a directory: left by a hook
+# (the seal refuses one into another release, but one into shared/ can
+# be led on by the site user), or by an older Pond. What a later deploy
+# does under such a path, as the deploy user, who owns every release,
+# would reach through it (GNU tar follows a link above a member). So
+# one leading out of the release is removed first where the upload puts
+# files or a shared path is linked (unlink_outside_above); what is
+# removed is looked up first (link_out_above), what is read or run must
+# be reached through no link at all, or none leading out. (A link left
+# that leads within the release is followed; where its resolution passes
+# through shared/, the site user could re-point it between the check and
+# the use: a race these checks narrow but do not close.)
+link_above() { # path in the release: the first directory above it that is a link, in $above_link
+    local part parts
+    above_link="$new"
+    [[ "$1" == */* ]] || return 1
+    IFS=/ read -ra parts <<< "${1%/*}"
+    for part in "${parts[@]}"; do
+        above_link="$above_link/$part"
+        [[ ! -L "$above_link" ]] || return 0
+    done
+    return 1
+}
+
+# Whether a link above "$1" (a path in the release) leads out of the
+# release, as readlink -m resolves it now: the first that does in
+# $above_link. Links leading within the release (a hook's, or the project's own) are
+# looked through. (A process only where a link is.)
+link_out_above() {
+    local part parts
+    above_link="$new"
+    [[ "$1" == */* ]] || return 1
+    IFS=/ read -ra parts <<< "${1%/*}"
+    for part in "${parts[@]}"; do
+        above_link="$above_link/$part"
+        [[ -L "$above_link" ]] || continue
+        [[ "$(readlink -m -- "$above_link")/" == "$root_real/$new/"* ]] || return 0
+    done
+    return 1
+}
+
+# That link, removed by the deploy user (its own tree): the upload or the
+# shared link then makes a directory there.
+unlink_outside_above() { # path in the release
+    ! link_out_above "$1" || as_deploy rm -f -- "$above_link"
 }
 
 is_shared() { # path: under a shared path (which lives outside the release)?
@@ -281,30 +347,27 @@ is_shared() { # path: under a shared path (which lives outside the release)?
 # the release changes: a mismatch (a copy changed on the server with its
 # size and time kept, a file a hook made a link) fails here, the release
 # unmade (unmake_release), and the client sends the files whole.
-# (First, the first hook's unit is started behind its gate: systemd's
-# set-up, tens of ms, is done while the upload is applied.)
 step_reference() {
-    incoming="$(mktemp -d)"
     unpack=(zstd -dcq)
-    hook_ahead
-    [[ -n "$REFERENCES" ]] || return 0
+    if [[ -z "$REFERENCES" ]]; then
+        made_from=""
+        exec 8>&-
+        return 0
+    fi
     refused() { unmake_release; fail "$@"; }
     [[ "$REFERENCE_SHA256" =~ ^[0-9a-f]{64}$ ]] || refused "bad reference checksum: $REFERENCE_SHA256" 2
     [[ "$REFERENCE_BYTES" =~ ^[0-9]{1,10}$ ]] || refused "bad reference size: $REFERENCE_BYTES" 2
     # Each a plain file reached through no link (each part checked in
     # turn, so none is followed). Only the deploy user writes the base, and
-    # nothing of its runs while this deploy holds the lock.
+    # while this deploy holds the lock nothing of its runs but a hook
+    # unit's gate, which runs nothing before "go".
     [[ "$BASE" != - ]] || refused "references without a base release" 2
-    local path part parts at files=()
+    local path at files=()
     while IFS= read -r path; do
         case "/$path/" in //* | */../* | */./* | /.pond/*) refused "bad reference path: $path" 2 ;; esac
-        at="$new"
-        IFS=/ read -ra parts <<< "$path"
-        for part in "${parts[@]}"; do
-            at="$at/$part"
-            [[ ! -L "$at" ]] || refused "the base's $path is reached through a link (${at#"$new"/}); nothing was changed"
-        done
-        [[ -f "$at" ]] || refused "the base's $path is not a plain file; nothing was changed"
+        ! link_above "$path" || refused "the base's $path is reached through a link (${above_link#"$new"/}); nothing was changed"
+        at="$new/$path"
+        [[ -f "$at" && ! -L "$at" ]] || refused "the base's $path is not a plain file; nothing was changed"
         files+=("$at")
     done <<< "$REFERENCES"
     # No more than the client's bytes are read, however long a file is.
@@ -313,17 +376,29 @@ step_reference() {
     [[ "$(sha256sum < "$incoming/reference")" == "$REFERENCE_SHA256  -" ]] ||
         refused "the server's copies of the files sent as differences are not what this computer sent (changed on the server?); nothing was changed"
     unpack=(zstd -dcq --patch-from="$incoming/reference")
+    made_from=""
+    exec 8>&-
 }
 
-# Paths removed locally since the base release go first. Then the upload
-# is extracted straight into the new release: tar unlinks an existing file
+# Paths removed locally since the base release go first (one reached
+# through a link out of the release is not in it: left alone). Then the upload is
+# extracted straight into the new release: tar unlinks an existing file
 # before writing it (a new inode), and no colour serves this release until
 # the end, so a cut upload is never visible.
 step_upload() {
     local path
+    # Where the upload puts files, a link leading out of the release goes
+    # first.
+    local dir
+    [[ -z "$ABOVE" ]] || while IFS= read -r dir; do
+        [[ -n "$dir" ]] || continue
+        case "/$dir/" in //* | */../* | */./*) fail "bad upload directory: $dir" 2 ;; esac
+        unlink_outside_above "$dir/x"
+    done <<< "$ABOVE"
     [[ -z "$DELETED" ]] || while IFS= read -r path; do
         [[ -n "$path" && "$path" != *..* ]] || continue
         is_shared "$path" && continue
+        link_out_above "$path" && continue
         printf '%s\0' "${new:?}/$path"
     done <<< "$DELETED" | as_deploy xargs -0 -r rm -rf --
     [[ -d "$new/.pond" && ! -L "$new/.pond" ]] || as_deploy mkdir -p "$new/.pond"
@@ -438,6 +513,14 @@ seed_shared() { # shared path: made in shared/ from the releases, once
 
 step_shared() {
     local seeded="metadata/shared-seeded" shared kind path under
+    # A link left above a shared path that leads out of the release goes
+    # first (before seeding reads the path): the shared link is made in
+    # the release's own directory, never through it. (One leading within
+    # the release stays: it may be the project's own.)
+    while IFS= read -r shared; do
+        [[ -n "$shared" && "$shared" != *..* ]] || continue
+        unlink_outside_above "$shared"
+    done <<< "$SHARED_PATHS"
     if [[ ! -e "$seeded" && -f shared/.pond-seeded && ! -L shared/.pond-seeded ]]; then
         cp -- shared/.pond-seeded "$seeded"
     fi
@@ -574,7 +657,7 @@ step_config() {
 # unit_finish writes "go" (the command then gets /dev/null), and nothing
 # at all if this script ends first (the pipe's end). So a unit can be
 # started ahead, its set-up done while the release is still being made.
-# The command's timeout runs from the gate on: then unit_finish stops the
+# The command's timeout runs from "go" on: then unit_finish stops the
 # unit (systemd ends all in it, killing what is left 10 s later; nothing
 # of the hook's user can stop that clock). Ending the main process ends
 # the unit and all in it. The unit's RuntimeMaxSec bounds everything, the
@@ -653,6 +736,18 @@ run_unit() { # directory, timeout, deploy|caches|root, what, command...: fails t
     unit_finish
 }
 
+# A hook's script is the release's own: one reached through a link that
+# leads out of the release (into shared/, which the site user writes) is
+# refused before it runs.
+hook_within() { # hook path in the release: fails the step unless its script resolves within it
+    local resolved
+    if link_above "$1" || [[ -L "$new/$1" ]]; then
+        resolved="$(readlink -m -- "$new/$1")" || resolved=""
+        [[ "$resolved" == "$root_real/$new/"* ]] ||
+            fail "the hook $1 is reached through a link out of the release (to ${resolved#"$root_real"/}); nothing was pointed at the release"
+    fi
+}
+
 hook_line() { # line of HOOKS: its timeout, user and path in hook_timeout, hook_as, hook_path; fails if bad
     read -r hook_timeout hook_as hook_path <<< "$1"
     [[ "$hook_timeout" =~ ^[0-9]{1,6}$ && "$hook_timeout" -gt 0 && -n "$hook_path" && "$hook_path" != *..* ]]
@@ -681,6 +776,7 @@ step_hooks() {
     while IFS= read -r hook; do
         [[ -n "$hook" ]] || continue
         hook_line "$hook" || fail "bad hook line: $hook" 2
+        hook_within "$hook_path"
         if [[ -n "$hook_unit" ]]; then
             unit_finish
         else
@@ -688,6 +784,10 @@ step_hooks() {
         fi
     done <<< "$HOOKS"
     if [[ "$FRAMEWORK" == laravel && -f "$new/artisan" && -d "$new/bootstrap/cache" ]]; then
+        # (The unit may write that directory: never one a link leads to.)
+        if link_above bootstrap/cache/x; then
+            fail "${above_link#"$new"/} in the new release is a link (a hook made it?): Laravel's caches are never written through one; nothing was pointed at the release"
+        fi
         command -v php >/dev/null || fail "PHP is not installed on this server (provision it with the php stack)"
         run_unit "$ROOT/$new" 120 caches "Laravel's caches: php artisan package:discover" \
             /usr/bin/php artisan package:discover --ansi
@@ -786,9 +886,12 @@ step_seal() {
     # follows a link only to what the link's owner owns. (The release is
     # still 0700: the site user cannot move anything in it meanwhile.)
     # Listed are the links the site user does not own yet (one it owns is
-    # never changed here; a link's target cannot change, and the renamed
+    # never changed here: a link's text cannot change, and the renamed
     # base's shared links are the site user's already), less the
     # db-password link when it is exactly that one (it leads into config/).
+    # None of them may lead into another release now. (Where a link leads
+    # can change later, through links the site user makes in shared/:
+    # later deploys check again, see link_above.)
     # (All resolved by one readlink, as many as xargs fits in a command
     # line each time: -m prints one name for each, found or not.)
     for part in "${seal_parts[@]}"; do
@@ -799,7 +902,14 @@ step_seal() {
         mapfile -t -d '' resolved < <(printf '%s\0' "${links[@]}" | xargs -0 readlink -m -z --)
         ((${#resolved[@]} == ${#links[@]})) || fail "the links in the new release could not be resolved; nothing was pointed at it"
         for i in "${!links[@]}"; do
-            [[ "${resolved[i]}" != "$ROOT/shared/"* || ! -L "${links[i]}" ]] || into_shared+=("${links[i]}")
+            [[ "${resolved[i]}" != "$root_real/shared/"* || ! -L "${links[i]}" ]] || into_shared+=("${links[i]}")
+            # A link into another release (or the colours' links, which
+            # lead there) would let what a later deploy does, as the deploy
+            # user, reach that release; so would one into a release gone
+            # since (a hook's absolute link to where it ran, copied).
+            if [[ "${resolved[i]}/" == "$root_real/releases/"* && "${resolved[i]}/" != "$root_real/$new/"* ]]; then
+                fail "${links[i]#"$new"/} in the new release is a link into another release (${resolved[i]#"$root_real"/}; make it relative if it leads within the release); nothing was pointed at it"
+            fi
         done
         ((${#into_shared[@]} == 0)) || printf '%s\0' "${into_shared[@]}" | xargs -0 chown -h "$SITE_USER" --
     fi

@@ -380,6 +380,26 @@ pub fn write_upload(
     )
 }
 
+/// Where the upload carries the entries of the files it sends.
+pub const MANIFEST_DELTA: &str = ".pond/manifest.delta";
+
+/// The directories above `paths` (relative, `/`-separated), each once,
+/// parents before children: where an upload of them puts files, which the
+/// server checks for links first (`deploy-apply`'s `ABOVE`).
+pub fn directories_above<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for path in paths {
+        let mut end = 0;
+        while let Some(slash) = path[end..].find('/') {
+            end += slash;
+            dirs.insert(path[..end].to_string());
+            end += 1;
+        }
+    }
+    // Sorted, a directory comes before everything under it ("a" < "a/b").
+    dirs.into_iter().collect()
+}
+
 /// [`write_upload`] compressed against `reference` (the server's copies
 /// of files it replaces, which the server rebuilds to decompress), keeping
 /// what it sends in `keep` for later deploys.
@@ -504,7 +524,7 @@ pub fn write_upload_against(
                 .map(|e| (p.clone(), e.clone()))
         })
         .collect();
-    add(".pond/manifest.delta", to_text(&sent).as_bytes())?;
+    add(MANIFEST_DELTA, to_text(&sent).as_bytes())?;
     let encoder = tar.into_inner()?;
     encoder.finish()?.flush()?;
     drop(keeping);
@@ -683,8 +703,25 @@ mod tests {
         let names: Vec<String> = archive
             .entries()
             .unwrap()
-            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .map(|e| {
+                let e = e.unwrap();
+                let kind = if e.header().entry_type().is_dir() {
+                    "dir "
+                } else {
+                    ""
+                };
+                format!("{kind}{}", e.path().unwrap().to_string_lossy())
+            })
             .collect();
         assert_eq!(names, ["public/index.php", ".env", ".pond/manifest.delta"]);
+    }
+
+    #[test]
+    fn directories_above_come_once_and_parents_first() {
+        let paths = ["a/b/c.txt", "a/b/d.txt", "a-b/x", "top.txt", "a/e/f"];
+        assert_eq!(
+            directories_above(paths.into_iter()),
+            ["a", "a-b", "a/b", "a/e"]
+        );
     }
 }

@@ -257,6 +257,21 @@ impl Job {
             serde_json::json!({"release": self.release, "colour": target, "first": first, "files_sent": delta.send.len(), "bytes": delta.bytes}),
         );
         let deleted = delta.delete.join("\n");
+        // Where the upload puts files in a release made from a base: the
+        // server looks there for links first (none in a new one).
+        let above = if p.base == "-" {
+            String::new()
+        } else {
+            manifest::directories_above(
+                delta
+                    .send
+                    .iter()
+                    .map(String::as_str)
+                    .chain(self.generated.iter().map(|(path, _)| path.as_str()))
+                    .chain([manifest::MANIFEST_DELTA]),
+            )
+            .join("\n")
+        };
         let differences = if reference.paths.is_empty() {
             String::new()
         } else {
@@ -288,6 +303,7 @@ impl Job {
                 ("TARGET", target.as_str()),
                 ("FIRST", if first { "yes" } else { "no" }),
                 ("DELETED", &deleted),
+                ("ABOVE", &above),
                 ("REFERENCES", &reference.paths.join("\n")),
                 ("REFERENCE_SHA256", &reference.sha256),
                 (
@@ -459,11 +475,13 @@ impl Job {
             .find_map(|r| match r {
                 Report::Failed { step, reason } if step == "reference" => Some(reason.clone()),
                 _ => None,
-            });
+            })
+            .filter(|_| !reference.paths.is_empty());
         if let Some(why) = refused {
             // The server's copies differ from what is kept here (changed
-            // there, or a hook made one a link): it changed nothing, so the
-            // same release goes again with those files whole.
+            // there, or a hook made one a link): it put back what it made
+            // the release from, so the same release goes again with those
+            // files whole.
             (self.sink)(
                 name,
                 Stream::Step,
