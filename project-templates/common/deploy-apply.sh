@@ -295,23 +295,10 @@ unmake_release() {
 # that leads within the release is followed; where its resolution passes
 # through shared/, the site user could re-point it between the check and
 # the use: a race these checks narrow but do not close.)
-link_above() { # path in the release: the first directory above it that is a link, in $above_link
-    local part parts
-    above_link="$new"
-    [[ "$1" == */* ]] || return 1
-    IFS=/ read -ra parts <<< "${1%/*}"
-    for part in "${parts[@]}"; do
-        above_link="$above_link/$part"
-        [[ ! -L "$above_link" ]] || return 0
-    done
-    return 1
-}
-
-# Whether a link above "$1" (a path in the release) leads out of the
-# release, as readlink -m resolves it now: the first that does in
-# $above_link. Links leading within the release (a hook's, or the project's own) are
-# looked through. (A process only where a link is.)
-link_out_above() {
+link_above() { # path in the release [out]: the first directory above it that is a link, in $above_link
+    # (With out: the first that leads out of the release, as readlink -m
+    # resolves it now; links leading within it, a hook's or the project's
+    # own, are looked through. A process only where a link is.)
     local part parts
     above_link="$new"
     [[ "$1" == */* ]] || return 1
@@ -319,9 +306,13 @@ link_out_above() {
     for part in "${parts[@]}"; do
         above_link="$above_link/$part"
         [[ -L "$above_link" ]] || continue
-        [[ "$(readlink -m -- "$above_link")/" == "$root_real/$new/"* ]] || return 0
+        [[ "${2:-}" == out && "$(readlink -m -- "$above_link")/" == "$root_real/$new/"* ]] || return 0
     done
     return 1
+}
+
+link_out_above() { # path in the release: link_above it, out
+    link_above "$1" out
 }
 
 # That link, removed by the deploy user (its own tree): the upload or the
