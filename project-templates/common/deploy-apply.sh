@@ -175,15 +175,21 @@ step_leftovers() {
 # (never the live release: after a first deploy both colours share it);
 # else a copy, so kept releases stay intact. The new release is the deploy
 # user's alone (0700) until it is complete: the site user cannot enter it
-# while it is built and hooks run.
+# while it is built and hooks run. Then root's scratch directory is made
+# and the first hook's unit started behind its gate: systemd's set-up,
+# tens of ms, is done while the upload is applied.
 step_release() {
+    make_release
+    incoming="$(mktemp -d)"
+    hook_ahead
+}
+
+make_release() {
     # (One a deploy cut short began was cleared as a leftover.)
     [[ ! -e "$new" ]] || fail "release $RELEASE already exists"
     if [[ "$BASE" == - ]]; then
         install -d -o "$DEPLOY_USER" -g "$SITE_USER" -m 0700 "$new"
         made_from=nothing
-        incoming="$(mktemp -d)"
-        hook_ahead
         return 0
     fi
     [[ -d "$BASE" && ! -L "$BASE" ]] || fail "the base release $BASE is gone (another deploy ran?); deploy again"
@@ -253,11 +259,6 @@ step_release() {
     # (The spare lock, when this step took it, stays held until
     # step_reference has passed: no background copy of the base starts
     # while the copy may still go back.)
-    # Root's scratch directory; the first hook's unit is started behind its
-    # gate now: systemd's set-up, tens of ms, is done while the upload is
-    # applied.
-    incoming="$(mktemp -d)"
-    hook_ahead
 }
 made_from=""
 spare_record=""
@@ -731,12 +732,9 @@ run_unit() { # directory, timeout, deploy|caches|root, what, command...: fails t
 # leads out of the release (into shared/, which the site user writes) is
 # refused before it runs.
 hook_within() { # hook path in the release: fails the step unless its script resolves within it
-    local resolved
-    if link_above "$1" || [[ -L "$new/$1" ]]; then
-        resolved="$(readlink -m -- "$new/$1")" || resolved=""
-        [[ "$resolved" == "$root_real/$new/"* ]] ||
-            fail "the hook $1 is reached through a link out of the release (to ${resolved#"$root_real"/}); nothing was pointed at the release"
-    fi
+    # (The script itself counted among the links on its way.)
+    ! link_out_above "$1/x" ||
+        fail "the hook $1 is reached through a link out of the release (${above_link#"$new"/}); nothing was pointed at the release"
 }
 
 hook_line() { # line of HOOKS: its timeout, user and path in hook_timeout, hook_as, hook_path; fails if bad

@@ -703,15 +703,7 @@ mod tests {
         let names: Vec<String> = archive
             .entries()
             .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                let kind = if e.header().entry_type().is_dir() {
-                    "dir "
-                } else {
-                    ""
-                };
-                format!("{kind}{}", e.path().unwrap().to_string_lossy())
-            })
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["public/index.php", ".env", ".pond/manifest.delta"]);
     }
